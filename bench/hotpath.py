@@ -1,0 +1,134 @@
+"""The daemon's per-request work, step by step, with its real components (no broker).
+
+    .venv/bin/python bench/hotpath.py [--model DIR]
+
+What edge/service.py does for each request between paho's callback and the
+three publishes, timed one step at a time (median µs over many calls), so a
+gap between the daemon and the echo floor can be pinned on a line of code.
+Outbox runs on a real SQLite file in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import queue
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(ROOT))
+
+from paho.mqtt.packettypes import PacketTypes  # noqa: E402
+from paho.mqtt.properties import Properties  # noqa: E402
+
+from edge import contract  # noqa: E402
+from edge.config import CloudSettings  # noqa: E402
+from edge.health import Health  # noqa: E402
+from edge.model import Model  # noqa: E402
+from edge.outbox import Outbox  # noqa: E402
+from edge.router import Router  # noqa: E402
+
+
+def median_us(fn: Callable[[int], object], n: int) -> float:
+    for i in range(min(50, n)):
+        fn(i)
+    t = []
+    clock = time.perf_counter_ns
+    for i in range(n):
+        t0 = clock()
+        fn(i)
+        t.append(clock() - t0)
+    t.sort()
+    return t[len(t) // 2] / 1000
+
+
+def handoff_us(n: int = 2000) -> float:
+    """One-way queue.Queue hand-off between two threads (half a ping-pong round trip): the daemon's
+    paho-thread -> worker hop."""
+    a: queue.Queue[float] = queue.Queue()
+    b: queue.Queue[float] = queue.Queue()
+
+    def echo() -> None:
+        while True:
+            x = a.get()
+            if x < 0:
+                return
+            b.put(x)
+
+    th = threading.Thread(target=echo, daemon=True)
+    th.start()
+    rt = []
+    for _ in range(n):
+        t0 = time.perf_counter_ns()
+        a.put(1.0)
+        b.get()
+        rt.append(time.perf_counter_ns() - t0)
+    a.put(-1.0)
+    th.join()
+    rt.sort()
+    return rt[len(rt) // 2] / 2000
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, default=ROOT / "models" / "clinc150")
+    ap.add_argument("-n", type=int, default=3000)
+    args = ap.parse_args()
+    n = args.n
+    model = Model.load(args.model, threads=1)
+    texts = ["turn on the kitchen lights", "what's the weather like in paris tomorrow", "set a timer for ten minutes",
+             "how do i say good morning in german", "transfer fifty dollars from checking to savings"]
+    payloads = [json.dumps({"id": f"r{i}", "text": texts[i % len(texts)]}).encode() for i in range(n + 100)]
+    reqs = [contract.parse_request(p, 16384, "bench/reply", b"12345678") for p in payloads]
+    pred = model.classify([texts[0]])[0]
+    health = Health(model.ident)
+    router = Router(CloudSettings(), model.escalation_threshold, cloud_configured=False)
+    result = contract.encode(contract.result_payload(reqs[0], intent=pred.intent, confidence=pred.confidence,
+                                                     source="edge", escalated=False, reason="confident", answer=None,
+                                                     model=model.ident, latency_ms=1.0))
+    rows: list[tuple[str, float]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        ob = Outbox(Path(tmp))
+        ob.remember([(f"warm{i}", result) for i in range(5000)])  # a full answered cache, as in steady state
+        rows.append(("contract.parse_request (json.loads + checks)", median_us(
+            lambda i: contract.parse_request(payloads[i], 16384, "bench/reply", b"12345678"), n)))
+        rows.append(("outbox.answered(id)  (SQLite SELECT, a miss)", median_us(lambda i: ob.answered(f"miss{i}"), n)))
+        rows.append(("model.classify([text])  (batch of 1)", median_us(lambda i: model.classify([texts[i % 5]]), n)))
+        batch32 = (texts * 7)[:32]
+        rows.append(("model.classify(32 texts) / 32", median_us(lambda i: model.classify(batch32), n // 32 + 20) / 32))
+        rows.append(("router.decide", median_us(lambda i: router.decide(pred.intent, pred.confidence, None), n)))
+        rows.append(("health.record_result", median_us(lambda i: health.record_result(1.0, False), n)))
+        rows.append(("contract.result_payload + encode (json.dumps, ts)", median_us(
+            lambda i: contract.encode(contract.result_payload(
+                reqs[i], intent=pred.intent, confidence=pred.confidence, source="edge", escalated=False,
+                reason="confident", answer=None, model=model.ident, latency_ms=1.0)), n)))
+        rows.append(("service._intent_of(payload)  (json.loads of our own result)",
+                     median_us(lambda i: json.loads(result).get("intent"), n)))
+        rows.append(("paho Properties(PUBLISH) + CorrelationData", median_us(_props, n)))
+        rows.append(("outbox.remember([1 result])  (SQLite txn, NORMAL)",
+                     median_us(lambda i: ob.remember([(f"a{i}", result)]), n)))
+        rows.append(("outbox.remember([32 results]) / 32",
+                     median_us(lambda i: ob.remember([(f"b{i}-{k}", result) for k in range(32)]), n // 32 + 20) / 32))
+        ob.close()
+    rows.append(("queue.Queue hand-off to another thread (one way)", handoff_us()))
+    print(f"per-request steps of edge/service.py, median µs ({model.ident}, {n} calls each)\n")
+    for name, us in rows:
+        print(f"  {us:8.1f}  {name}")
+    per_req = sum(us for name, us in rows if "/ 32" not in name and "hand-off" not in name)
+    print(f"\n  {per_req:8.1f}  sum at 1 in flight (batch of 1), excluding the thread hand-off")
+
+
+def _props(_i: int) -> Properties:
+    p = Properties(PacketTypes.PUBLISH)
+    p.CorrelationData = b"12345678"
+    return p
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""Where the daemon's time and memory go: py-spy under load, -X importtime at start, RSS step by step.
+
+    .venv/bin/python bench/profile.py [--model DIR] [--seconds 15] [--out bench/profile]
+
+Needs py-spy (`.venv/bin/pip install py-spy`) and permission to ptrace the
+daemon (root, or kernel.yama.ptrace_scope=0). Writes, under --out:
+- `load_top.txt`: py-spy samples of the daemon with 50 requests in flight,
+  aggregated per function: self time and inclusive time, per thread;
+- `importtime.txt`: the slowest top-level imports of `python -X importtime -m edge run`;
+- `memory.txt`: RSS after each import and each step of loading the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(BENCH))
+
+import harness  # noqa: E402
+from load import LoadClient  # noqa: E402
+from run import load_texts, start_daemon  # noqa: E402
+
+PY_SPY = Path(sys.executable).with_name("py-spy")
+
+
+def aggregate(raw: Path, top: int = 25) -> str:
+    """Collapsed stacks ('thread;frame;frame N') -> self and inclusive sample shares per function."""
+    self_c: collections.Counter[str] = collections.Counter()
+    incl: collections.Counter[str] = collections.Counter()
+    threads: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack or not n.isdigit():
+            continue
+        k = int(n)
+        total += k
+        frames = stack.split(";")
+        threads[frames[0]] += k
+        for f in set(frames[1:]):
+            incl[_short(f)] += k
+        if len(frames) > 1:
+            self_c[_short(frames[-1])] += k
+    out = [f"{total} samples (all threads, idle included)", "", "by thread:"]
+    out += [f"  {100 * v / total:5.1f}%  {t}" for t, v in threads.most_common()]
+    out += ["", f"top {top} by self time:"]
+    out += [f"  {100 * v / total:5.1f}%  {f}" for f, v in self_c.most_common(top)]
+    out += ["", f"top {top} by inclusive time:"]
+    out += [f"  {100 * v / total:5.1f}%  {f}" for f, v in incl.most_common(top)]
+    return "\n".join(out) + "\n"
+
+
+def _short(frame: str) -> str:
+    # "func (path/to/file.py:123)" -> "func (file.py:123)", keeping edge/ paths readable
+    m = re.match(r"(.*) \((.*?):(\d+)\)$", frame)
+    if not m:
+        return frame
+    fn, path, line = m.groups()
+    p = Path(path)
+    where = "/".join(p.parts[-2:]) if "edge" in p.parts else p.name
+    return f"{fn} ({where}:{line})"
+
+
+def profile_load(work: Path, port: int, model: Path, texts: list[str], seconds: float, out: Path,
+                 window: int) -> str:
+    daemon = start_daemon(work, port, "prof", model, 1)
+    daemon.wait_ready()
+    client = LoadClient(port, "edge/prof", texts)
+    raw = out / f"load_w{window}.raw"
+    try:
+        spy = subprocess.Popen([str(PY_SPY), "record", "--pid", str(daemon.pid), "--rate", "250", "--duration",
+                                str(int(seconds)), "--format", "raw", "--threads", "--nonblocking", "--idle",
+                                "-o", str(raw)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(0.5)
+        stats = client.closed_loop(window, seconds - 1, 0.5)
+        err = spy.communicate(timeout=60)[1].decode(errors="replace")
+        if spy.returncode:
+            raise RuntimeError(f"py-spy failed: {err}")
+    finally:
+        client.close()
+        daemon.stop()
+    head = (f"daemon under load: {window} in flight, {stats.throughput:.0f} req/s, p50 {stats.p(50):.2f} ms, "
+            f"p95 {stats.p(95):.2f} ms (py-spy --nonblocking at 250 Hz)\n\n")
+    return head + aggregate(raw)
+
+
+def importtime(work: Path, port: int, model: Path, top: int = 30) -> str:
+    d = start_daemon(work, port, "imp", model, 1)
+    d.wait_ready()
+    d.stop()
+    cfg = work / "imp" / "edge.toml"
+    r = harness.Responder("imp2", [sys.executable, "-X", "importtime", "-m", "edge", "run", "--config", str(cfg)],
+                          work / "imp2")
+    ready = r.wait_ready()
+    r.stop()
+    rows = []
+    for line in r.log.read_text(errors="replace").splitlines():
+        m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)", line)
+        if m:
+            rows.append((int(m.group(2)), int(m.group(1)), (len(m.group(3)) - 1) // 2, m.group(4)))
+    top_level = sorted((r for r in rows if r[2] == 0), reverse=True)
+    total = sum(r[0] for r in top_level)
+    out = [f"spawn -> READY=1 with -X importtime: {ready:.3f} s; all imports: {total / 1e6:.3f} s", "",
+           "top-level imports by cumulative time (ms):"]
+    out += [f"  {c / 1000:8.1f}  {name}" for c, _s, _d, name in top_level[:top]]
+    heavy = sorted(((c, n) for c, _s, _d, n in rows if n.split(".")[0] in
+                    {"numpy", "sentencepiece", "tflite_runtime", "paho", "psutil", "sqlite3", "ssl", "json",
+                     "concurrent", "edge", "email", "http", "urllib", "uuid", "logging", "asyncio"}
+                    and "." not in n), reverse=True)
+    out += ["", "selected packages, cumulative (ms, wherever first imported):"]
+    out += [f"  {c / 1000:8.1f}  {n}" for c, n in heavy]
+    return "\n".join(out) + "\n"
+
+
+MEM_SCRIPT = r"""
+import os, sys, time, resource
+def rss():
+    for l in open('/proc/self/status'):
+        if l.startswith('VmRSS'): return int(l.split()[1]) / 1024
+prev = rss(); print(f"{'python start':40s} {prev:6.1f} MB")
+def step(name):
+    global prev
+    now = rss(); print(f"{name:40s} {now:6.1f} MB  (+{now - prev:.1f})"); prev = now
+import json, logging, sqlite3, threading, queue, concurrent.futures; step("stdlib (json, sqlite3, threads)")
+import numpy; step("numpy")
+import sentencepiece; step("sentencepiece")
+import tflite_runtime.interpreter; step("tflite_runtime")
+import paho.mqtt.client; step("paho.mqtt")
+import psutil; step("psutil")
+import edge.service; step("edge.service (the rest of edge)")
+from edge.model import Model
+m = Model.load(sys.argv[1], threads=1); step("Model.load (batch 1 interpreter, warm-up)")
+for n in (2, 4, 8, 16, 32):
+    m.classify(["turn on the kitchen lights"] * n); step(f"classify batch {n} (new interpreter)")
+m.classify(["what is the weather"] * 64); step("classify batch 64 (new interpreter)")
+"""
+
+
+def memory(model: Path) -> str:
+    r = subprocess.run([sys.executable, "-c", MEM_SCRIPT, str(model)], capture_output=True, text=True,
+                       cwd=ROOT, timeout=120)
+    if r.returncode:
+        raise RuntimeError(r.stderr)
+    return "RSS step by step (VmRSS of a fresh interpreter importing what the daemon imports)\n\n" + r.stdout
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, default=ROOT / "models" / "clinc150")
+    ap.add_argument("--seconds", type=float, default=15)
+    ap.add_argument("--out", type=Path, default=BENCH / "profile")
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    texts = load_texts(None)
+    (args.out / "memory.txt").write_text(memory(args.model))
+    print((args.out / "memory.txt").read_text())
+    with tempfile.TemporaryDirectory(prefix="edge-prof-") as tmp:
+        work = Path(tmp)
+        broker = harness.Broker(work)
+        try:
+            (args.out / "importtime.txt").write_text(importtime(work, broker.port, args.model))
+            print((args.out / "importtime.txt").read_text())
+            for window in (50, 1):
+                text = profile_load(work, broker.port, args.model, texts, args.seconds, args.out, window)
+                (args.out / f"load_w{window}_top.txt").write_text(text)
+                print(text)
+        finally:
+            broker.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""Raw model latency: the TFLite interpreter alone (int8 vs float, 1 vs 2 threads), then edge.model's full path.
+
+"Raw" rows time `set_tensor + invoke + get_tensor` on pre-tokenized ids, so
+int8 and float compare like for like. The `Model.classify` rows add what the
+daemon really pays per call: normalisation, sentencepiece, padding, the
+dequantize and the softmax in numpy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge.model import Model, encode_ids
+
+try:
+    from tflite_runtime.interpreter import Interpreter, OpResolverType
+except ImportError:  # pragma: no cover - the platform's other runtime
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType  # type: ignore[no-redef]
+
+
+@dataclass
+class RawRow:
+    model: str
+    threads: int
+    p50_us: float
+    p95_us: float
+    batch32_per_s: float
+    note: str = ""
+
+
+def _interp(model_bytes: bytes, threads: int, batch: int, max_len: int, xnnpack: bool) -> tuple:
+    kw = {} if xnnpack else {"experimental_op_resolver_type": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
+    it = Interpreter(model_content=model_bytes, num_threads=threads, **kw)
+    inp = it.get_input_details()[0]
+    if int(inp["shape"][0]) != batch:
+        it.resize_tensor_input(inp["index"], [batch, max_len], strict=False)
+    it.allocate_tensors()
+    return it, inp["index"], it.get_output_details()[0]["index"]
+
+
+def time_interpreter(model_bytes: bytes, ids: np.ndarray, threads: int, n_single: int, batch_s: float,
+                     xnnpack: bool = True) -> tuple[float, float, float]:
+    """(p50 µs, p95 µs) of single-utterance invokes and batch-32 utterances/s."""
+    max_len = ids.shape[1]
+    it, i_in, i_out = _interp(model_bytes, threads, 1, max_len, xnnpack)
+    rows = [np.ascontiguousarray(ids[i:i + 1]) for i in range(len(ids))]
+    for r in rows[:50]:  # warm-up: first invokes allocate and pack weights
+        it.set_tensor(i_in, r)
+        it.invoke()
+    times = np.empty(n_single)
+    clock = time.perf_counter_ns
+    for k in range(n_single):
+        r = rows[k % len(rows)]
+        t = clock()
+        it.set_tensor(i_in, r)
+        it.invoke()
+        it.get_tensor(i_out)
+        times[k] = clock() - t
+    p50, p95 = np.percentile(times, [50, 95]) / 1000
+    it32, i32, o32 = _interp(model_bytes, threads, 32, max_len, xnnpack)
+    batches = [np.ascontiguousarray(np.resize(ids[i:i + 32], (32, max_len))) for i in range(0, len(ids), 32)]
+    for b in batches[:5]:
+        it32.set_tensor(i32, b)
+        it32.invoke()
+    n = 0
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < batch_s:
+        it32.set_tensor(i32, batches[n % len(batches)])
+        it32.invoke()
+        it32.get_tensor(o32)
+        n += 1
+    return float(p50), float(p95), n * 32 / (time.perf_counter() - t0)
+
+
+def time_classify(model: Model, texts: list[str], n_single: int, batch_s: float) -> tuple[float, float, float]:
+    for t in texts[:50]:
+        model.classify([t])
+    times = np.empty(n_single)
+    clock = time.perf_counter_ns
+    for k in range(n_single):
+        batch = [texts[k % len(texts)]]
+        t = clock()
+        model.classify(batch)
+        times[k] = clock() - t
+    p50, p95 = np.percentile(times, [50, 95]) / 1000
+    chunks = [texts[i:i + 32] for i in range(0, len(texts) - 31, 32)] or [(texts * 32)[:32]]
+    n = 0
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < batch_s:
+        model.classify(chunks[n % len(chunks)])
+        n += 1
+    return float(p50), float(p95), n * 32 / (time.perf_counter() - t0)
+
+
+def classify_breakdown(model: Model, texts: list[str], n: int) -> dict[str, float]:
+    """Median µs of each stage of one single-utterance classify, measured stage by stage."""
+    sp, L = model._sp, model.max_len  # noqa: SLF001 - the benchmark looks inside on purpose
+    clock = time.perf_counter_ns
+    tok, inv, post = np.empty(n), np.empty(n), np.empty(n)
+    for k in range(n):
+        batch = [texts[k % len(texts)]]
+        t0 = clock()
+        ids = encode_ids(sp, batch, L)
+        t1 = clock()
+        logits = model.logits(ids)
+        t2 = clock()
+        z = logits / model.temperature
+        z = z - z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(axis=1, keepdims=True)
+        best = p[:, : len(model.labels)].argmax(axis=1)
+        float(p[0, best[0]])
+        t3 = clock()
+        tok[k], inv[k], post[k] = t1 - t0, t2 - t1, t3 - t2
+    return {"tokenize": float(np.median(tok)) / 1000, "interpreter": float(np.median(inv)) / 1000,
+            "softmax": float(np.median(post)) / 1000}
+
+
+def float_counterpart(model_dir: Path, assets: Path) -> tuple[bytes | None, str]:
+    """The float export of the shipped network made by bench/make_float.py, if it matches this int8 model."""
+    int8_sha = hashlib.sha256((model_dir / "model.tflite").read_bytes()).hexdigest()
+    for meta_path in sorted(assets.glob("*.float.json")):
+        meta = json.loads(meta_path.read_text())
+        tfl = meta_path.with_name(meta["file"])
+        if meta.get("int8_sha256") == int8_sha and tfl.exists():
+            return tfl.read_bytes(), meta.get("note", "")
+    return None, (f"no float counterpart of this int8 model (sha256 {int8_sha[:12]}) in {assets}: run "
+                  "`.venv-train/bin/python bench/make_float.py` (needs TensorFlow)")
+
+
+def run(model_dir: Path, assets: Path, texts: list[str], quick: bool, log=print) -> dict:
+    n_single = 300 if quick else 3000
+    batch_s = 0.3 if quick else 1.5
+    model1 = Model.load(model_dir, threads=1)
+    ids = encode_ids(model1._sp, texts, model1.max_len)  # noqa: SLF001
+    int8 = (model_dir / "model.tflite").read_bytes()
+    flt, note = float_counterpart(model_dir, assets)
+    rows: list[RawRow] = []
+    variants: list[tuple[str, bytes, bool]] = [("int8", int8, True)]
+    if flt is not None:
+        variants.append(("float32", flt, True))
+    for name, blob, xnn in variants:
+        for threads in (1, 2):
+            log(f"  raw {name}, {threads} thread(s)...")
+            rows.append(RawRow(name, threads, *time_interpreter(blob, ids, threads, n_single, batch_s, xnn)))
+    # The same without the XNNPACK delegate that tflite_runtime applies by default: which kernels win?
+    for name, blob, _ in variants:
+        log(f"  raw {name}, built-in kernels only...")
+        rows.append(RawRow(name, 1, *time_interpreter(blob, ids, 1, n_single, batch_s, False), note="no XNNPACK"))
+    for threads in (1, 2):
+        log(f"  Model.classify, {threads} thread(s)...")
+        m = model1 if threads == 1 else Model.load(model_dir, threads=2)
+        rows.append(RawRow("int8 Model.classify", threads, *time_classify(m, texts, n_single, batch_s),
+                           note="tokenize + invoke + softmax"))
+    return {"rows": rows, "float_note": note, "float_found": flt is not None,
+            "breakdown": classify_breakdown(model1, texts, n_single), "model": model1.ident,
+            "int8_bytes": len(int8), "float_bytes": len(flt) if flt else None}

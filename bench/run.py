@@ -1,0 +1,254 @@
+"""edge benchmark: raw model, end-to-end through a real mosquitto against a bare echo floor, memory and start-up.
+
+    .venv/bin/python bench/run.py            # full run (about 3 minutes); writes bench/results.{md,json},
+                                             # bench/latency_vs_load.png
+    .venv/bin/python bench/run.py --quick    # a smoke run (about 1 minute); writes under /tmp unless --out
+
+Everything is measured in one run on this machine, side by side: the daemon
+(`python -m edge run`) and bench/echo.py (no model, no routing, the same three
+QoS 1 publications and the same ack-after-PUBACK) answer on the same private
+broker, alternately, so the ratios compare like with like.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(BENCH))
+
+import paho.mqtt.client as paho  # noqa: E402
+from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
+
+import harness  # noqa: E402
+import rawmodel  # noqa: E402
+import report  # noqa: E402
+from load import LoadClient, Stats  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "datasets" / "clinc150" / "data.json"
+FALLBACK_TEXTS = [
+    "set an alarm for 7am", "what's the weather like tomorrow", "play some jazz", "how do i say thank you in french",
+    "transfer 100 dollars to my savings", "what is my credit score", "turn off the kitchen lights",
+    "book a table for two at 8", "who wrote war and peace", "remind me to call mom", "what time is it in tokyo",
+    "add milk to my shopping list", "how many calories in an apple", "tell me a joke", "is my flight on time",
+    "cancel my reservation",
+]
+
+
+def load_texts(path: Path | None) -> list[str]:
+    """CLINC150 validation utterances when available (real lengths), else a small built-in set."""
+    p = path or DATA
+    if p.exists():
+        d = json.loads(p.read_text())
+        texts = [t for split in ("val", "oos_val") for t, _ in d.get(split, [])]
+        if texts:
+            return texts
+    return FALLBACK_TEXTS
+
+
+def daemon_config(port: int, device: str, model: Path, state: Path, threads: int) -> str:
+    return (f'device_id = "{device}"\n[mqtt]\nhost = "127.0.0.1"\nport = {port}\n'
+            f'[model]\npath = "{model}"\nthreads = {threads}\n[state]\ndir = "{state}"\n'
+            "[health]\ninterval_s = 30\n")
+
+
+def start_daemon(work: Path, port: int, device: str, model: Path, threads: int) -> harness.Responder:
+    d = work / device
+    d.mkdir(parents=True, exist_ok=True)
+    cfg = d / "edge.toml"
+    cfg.write_text(daemon_config(port, device, model, d / "state", threads))
+    return harness.Responder(device, [harness.python(), "-m", "edge", "run", "--config", str(cfg)], d)
+
+
+def start_echo(work: Path, port: int, base: str) -> harness.Responder:
+    return harness.Responder("echo", [harness.python(), str(BENCH / "echo.py"), "--port", str(port), "--base", base],
+                             work / "echo")
+
+
+class StatusWatch:
+    """Records when a live (not retained) `online` arrives on each `.../status` topic."""
+
+    def __init__(self, port: int) -> None:
+        self.seen: dict[str, float] = {}
+        self.cond = threading.Condition()
+        ok = threading.Event()
+        c = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
+        c.on_connect = lambda cl, *_a: cl.subscribe([("edge/+/status", 1), ("bench/+/status", 1)])
+        c.on_subscribe = lambda *_a: ok.set()
+        c.on_message = self._on_message
+        c.connect("127.0.0.1", port, 30)
+        c.loop_start()
+        ok.wait(10)
+        self.client = c
+
+    def _on_message(self, _c: object, _u: object, msg: paho.MQTTMessage) -> None:
+        if msg.payload == b"online" and not msg.retain:
+            with self.cond:
+                self.seen.setdefault(msg.topic, time.perf_counter())
+                self.cond.notify_all()
+
+    def wait(self, topic: str, timeout: float = 30) -> float:
+        with self.cond:
+            self.cond.wait_for(lambda: topic in self.seen, timeout)
+            if topic not in self.seen:
+                raise RuntimeError(f"no `online` on {topic} within {timeout} s")
+            return self.seen[topic]
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def startup_runs(work: Path, port: int, model: Path, watch: StatusWatch, n: int, log) -> dict:
+    """Cold starts: spawn -> READY=1 and spawn -> `online`, daemon and echo; each with a fresh device id."""
+    out: dict[str, list[float]] = {"daemon_ready": [], "daemon_online": [], "echo_ready": [], "echo_online": []}
+    for i in range(n):
+        dev = f"bench-start{i}"
+        d = start_daemon(work, port, dev, model, 1)
+        out["daemon_ready"].append(d.wait_ready())
+        out["daemon_online"].append(watch.wait(f"edge/{dev}/status") - d.t_spawn)
+        d.stop()
+        e = start_echo(work / f"echo-start{i}", port, f"bench/echostart{i}")
+        out["echo_ready"].append(e.wait_ready())
+        out["echo_online"].append(watch.wait(f"bench/echostart{i}/status") - e.t_spawn)
+        e.stop()
+        log(f"  start {i + 1}/{n}: daemon READY {out['daemon_ready'][-1]:.3f} s, echo READY {out['echo_ready'][-1]:.3f} s")
+    return out
+
+
+def alternate(clients: dict[str, LoadClient], rounds: int, fn) -> dict[str, Stats]:
+    """Run fn(client) for echo and daemon in turn, `rounds` times (order flipped each round); pool the samples."""
+    pooled = {name: Stats() for name in clients}
+    order = list(clients)
+    for r in range(rounds):
+        for name in (order if r % 2 == 0 else order[::-1]):
+            s: Stats = fn(clients[name])
+            p = pooled[name]
+            p.sent += s.sent
+            p.done += s.done
+            p.elapsed_s += s.elapsed_s
+            p.lat_ms += s.lat_ms
+    return pooled
+
+
+def end_to_end(work: Path, port: int, model: Path, texts: list[str], quick: bool, threads: int, log) -> dict:
+    daemon = start_daemon(work, port, "bench", model, threads)
+    rss = harness.RssSampler(daemon.pid)
+    echo = start_echo(work, port, "bench/echo")
+    ready = {"daemon": daemon.wait_ready(), "echo": echo.wait_ready()}
+    clients = {"echo": LoadClient(port, "bench/echo", texts), "daemon": LoadClient(port, "edge/bench", texts)}
+    dur, warm, rounds = (1.5, 0.3, 1) if quick else (5.0, 1.0, 2)
+    res: dict = {"ready_s": ready}
+    try:
+        log("  low load: 1 request in flight...")
+        res["w1"] = alternate(clients, rounds, lambda c: c.closed_loop(1, dur, warm))
+        log("  throughput: 50 requests in flight...")
+        res["w50"] = alternate(clients, rounds, lambda c: c.closed_loop(50, dur, warm))
+        rates = [200, 1000, 2000, 3000] if quick else [100, 250, 500, 1000, 1500, 2000, 2500, 3000, 4000]
+        sweep: dict[str, list[dict]] = {"echo": [], "daemon": []}
+        saturated: set[str] = set()
+        for rate in rates:
+            for name in ("echo", "daemon"):
+                if name in saturated:
+                    continue
+                s = clients[name].open_loop(rate, 1.0 if quick else 3.0, 0.3 if quick else 0.5)
+                sweep[name].append({"offered": rate, "achieved": s.throughput, "p50": s.p(50), "p95": s.p(95),
+                                    "p99": s.p(99), "lost": s.lost})
+                log(f"  {name:6s} offered {rate:5d}/s: achieved {s.throughput:7.0f}/s p50 {s.p(50):7.2f} ms "
+                    f"p95 {s.p(95):7.2f} ms lost {s.lost}")
+                if s.lost or s.p(50) > 200 or s.throughput < 0.8 * rate:
+                    saturated.add(name)  # past the knee: higher rates only queue in the broker
+        res["sweep"] = sweep
+        res["daemon_mem"] = harness.memory_detail(daemon.pid)
+        res["daemon_vmhwm_mb"] = daemon.vm_hwm_mb()
+        res["echo_vmhwm_mb"] = echo.vm_hwm_mb()
+    finally:
+        for c in clients.values():
+            c.close()
+        res["daemon_rss_peak_mb"] = rss.stop()
+        res["daemon_rss_samples"] = rss.samples
+        res["daemon_exit"] = daemon.stop()
+        echo.stop()
+    return res
+
+
+def machine() -> dict:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import os
+
+    return {"cpu": model or platform.processor(), "cores": os.cpu_count(), "python": platform.python_version(),
+            "kernel": platform.release(), "machine": platform.machine(),
+            "when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description="edge benchmark (see bench/README section in docs/performance.md)")
+    ap.add_argument("--quick", action="store_true", help="short smoke run; results go under /tmp unless --out")
+    ap.add_argument("--model", type=Path, default=ROOT / "models" / "clinc150", help="int8 model package directory")
+    ap.add_argument("--assets", type=Path, default=BENCH / "assets", help="where make_float.py put the float model")
+    ap.add_argument("--data", type=Path, help="CLINC150-format JSON for realistic utterances")
+    ap.add_argument("--threads", type=int, default=1, help="model.threads for the daemon (default 1)")
+    ap.add_argument("--starts", type=int, help="cold starts to time (default 5, quick 2)")
+    ap.add_argument("--out", type=Path, help="where results.md/.json and the plot go")
+    ap.add_argument("--check", action="store_true", help="exit 1 when a target is missed (for CI)")
+    args = ap.parse_args()
+    out = args.out or (Path(tempfile.mkdtemp(prefix="edge-bench-")) if args.quick else BENCH)
+    out.mkdir(parents=True, exist_ok=True)
+    if not (args.model / "manifest.json").exists():
+        print(f"no model package at {args.model}: train one (edge train) or pass --model DIR", file=sys.stderr)
+        return 2
+    texts = load_texts(args.data)
+    mach = machine()
+    print(f"edge benchmark on {mach['cpu']} x{mach['cores']} (Python {mach['python']}), {mach['when']}"
+          f"{'  [quick]' if args.quick else ''}", flush=True)
+
+    def log(msg: str) -> None:
+        print(msg, flush=True)
+
+    results: dict = {"machine": mach, "quick": args.quick, "model_dir": str(args.model), "n_texts": len(texts)}
+    log("1/3 raw model")
+    results["raw"] = rawmodel.run(args.model, args.assets, texts, args.quick, log)
+    with tempfile.TemporaryDirectory(prefix="edge-bench-") as tmp:
+        work = Path(tmp)
+        broker = harness.Broker(work)
+        try:
+            log("2/3 end to end through mosquitto (daemon vs echo floor)")
+            results["e2e"] = end_to_end(work, broker.port, args.model, texts, args.quick, args.threads, log)
+            log("3/3 start-up")
+            watch = StatusWatch(broker.port)
+            try:
+                results["startup"] = startup_runs(work, broker.port, args.model, watch,
+                                                  args.starts or (2 if args.quick else 5), log)
+            finally:
+                watch.close()
+        finally:
+            broker.stop()
+    text = report.render(results, command="bench/run.py" + (" --quick" if args.quick else ""))
+    print()
+    print(text)
+    (out / "results.md").write_text(text)
+    (out / "results.json").write_text(json.dumps(report.jsonable(results), indent=2) + "\n")
+    report.plot(results, out / "latency_vs_load.png")
+    print(f"wrote {out / 'results.md'}, {out / 'results.json'}, {out / 'latency_vs_load.png'}")
+    return 1 if args.check and not report.targets_met(results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,283 @@
+"""The `edge` command: argparse subcommands, logging set-up, exit codes. No logic lives here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from edge import __version__
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_TIMEOUT = 0, 1, 2, 3
+log = logging.getLogger("edge")
+
+
+class _JournalFormatter(logging.Formatter):
+    """Under systemd, prefix `<N>` syslog priorities so journald keeps levels (and adds its own time)."""
+
+    _PRIO = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"<{self._PRIO.get(record.levelno, 6)}>{super().format(record)}"
+
+
+def setup_logging(level: str = "info") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if os.environ.get("JOURNAL_STREAM"):
+        handler.setFormatter(_JournalFormatter("%(name)s: %(message)s"))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("edge.mqtt.paho").setLevel(max(root.level, logging.WARNING))
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on bad arguments already; keep that the spec's usage status."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="edge", description="On-device intent runtime: int8 TFLite model, MQTT in/out, cloud fallback.")
+    p.add_argument("--version", action="version", version=f"edge {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="the daemon, in the foreground (systemd runs this)")
+    run.add_argument("--config", default=os.environ.get("EDGE_CONFIG"), help="TOML file (env EDGE_CONFIG)")
+    run.add_argument("--profile", default=os.environ.get("EDGE_PROFILE"), help="device profile name or file (env EDGE_PROFILE)")
+
+    send = sub.add_parser("send", help="publish one request, wait for its result, print it as JSON")
+    send.add_argument("text")
+    send.add_argument("--host", default=os.environ.get("EDGE_MQTT_HOST", "127.0.0.1"))
+    send.add_argument("--port", type=int, default=int(os.environ.get("EDGE_MQTT_PORT", "1883")))
+    send.add_argument("--device", default=os.environ.get("EDGE_DEVICE_ID"), help="device id (default: this host's name)")
+    send.add_argument("--base-topic", help="base topic, when the daemon sets mqtt.base_topic")
+    send.add_argument("--timeout", type=float, default=10.0, help="seconds to wait (default 10)")
+    send.add_argument("--no-cloud", action="store_true", help='send "allow_cloud": false')
+    send.add_argument("--id", help="request id (default: generated)")
+    send.add_argument("--protocol", type=int, choices=(4, 5), default=5)
+    send.add_argument("--username", default=os.environ.get("EDGE_MQTT_USERNAME", ""))
+    send.add_argument("--ca-file", default="", help="CA certificate for a TLS broker")
+
+    infer = sub.add_parser("infer", help="run the local model only, no MQTT")
+    infer.add_argument("text", nargs="+")
+    infer.add_argument("--model", help="model package directory (default: the shipped model)")
+    infer.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    ev = sub.add_parser("eval", help="accuracy, OOS recall, escalation and latency on a labelled file")
+    ev.add_argument("--data", required=True, help="JSON object of lists of [text, label] (CLINC150 format)")
+    ev.add_argument("--split", help="use only this split (e.g. val: the 'val' and 'oos_val' lists)")
+    ev.add_argument("--model", help="model package directory (default: the shipped model)")
+    ev.add_argument("--escalation-threshold", type=float, help="override the model's escalation threshold")
+    ev.add_argument("--json", action="store_true")
+
+    cfg = sub.add_parser("config", help="configuration tools")
+    cfg_sub = cfg.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    check = cfg_sub.add_parser("check", help="validate a config file or a device profile")
+    check.add_argument("target", metavar="FILE_OR_PROFILE")
+    check.add_argument("--show", action="store_true", help="print the resolved settings as JSON")
+
+    train = sub.add_parser("train", help="train, quantize and package a model (needs the train extra)")
+    from edge.train.cli import add_arguments as train_args
+
+    train_args(train)
+
+    inst = sub.add_parser("install", help="lay out a device's files under a root file system, for flashing")
+    from edge.install import add_arguments as install_args
+
+    install_args(inst)
+
+    ha = sub.add_parser("homeassistant", help="Home Assistant discovery tools")
+    ha_sub = ha.add_subparsers(dest="ha_command", required=True, metavar="ACTION")
+    for name, text in (("publish", "publish discovery now"), ("remove", "remove this device from Home Assistant")):
+        a = ha_sub.add_parser(name, help=text)
+        a.add_argument("--config", default=os.environ.get("EDGE_CONFIG"))
+        a.add_argument("--profile", default=os.environ.get("EDGE_PROFILE"))
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = {
+        "run": cmd_run,
+        "send": cmd_send,
+        "infer": cmd_infer,
+        "eval": cmd_eval,
+        "config": cmd_config,
+        "train": cmd_train,
+        "install": cmd_install,
+        "homeassistant": cmd_homeassistant,
+    }[args.command]
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _load_settings(config: str | None, profile: str | None):  # -> Settings | None
+    from edge import config as cfg
+
+    try:
+        return cfg.load(config, profile)
+    except cfg.ConfigError as exc:
+        for line in exc.errors:
+            print(f"edge: config error: {line}", file=sys.stderr)
+        return None
+
+
+def _load_model(path: str | None, threads: int = 1):  # -> Model | None
+    from edge.model import Model, ModelError
+
+    try:
+        return Model.load(Path(path) if path else None, threads=threads)
+    except ModelError as exc:
+        print(f"edge: model error: {exc}", file=sys.stderr)
+        return None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    setup_logging(os.environ.get("EDGE_LOGGING_LEVEL", "info"))
+    settings = _load_settings(args.config, args.profile)
+    if settings is None:
+        return EXIT_USAGE
+    setup_logging(settings.logging.level)
+    model = _load_model(settings.model.path or None, settings.model.threads)
+    if model is None:
+        return EXIT_USAGE
+    from edge.outbox import StateError
+    from edge.service import Service
+
+    try:
+        service = Service(settings, model)
+    except StateError as exc:
+        log.error("state directory unusable: %s", exc)
+        return EXIT_USAGE
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: service.stop())
+    log.info("edge %s starting: device %s, model %s, config %s", __version__, settings.device_id, model.ident,
+             ", ".join(settings.sources) or "defaults")
+    return service.run()
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    from edge.config import _default_device_id, read_secret
+    from edge.mqtt import LinkError, request_once
+
+    if not args.text.strip():
+        print("edge send: TEXT is empty", file=sys.stderr)
+        return EXIT_USAGE
+    if args.timeout <= 0:
+        print("edge send: --timeout must be positive", file=sys.stderr)
+        return EXIT_USAGE
+    base = args.base_topic or f"edge/{args.device or _default_device_id()}"
+    payload: dict = {"text": args.text}
+    if args.id:
+        payload["id"] = args.id
+    if args.no_cloud:
+        payload["allow_cloud"] = False
+    try:
+        result = request_once(
+            args.host, args.port, base, payload, timeout=args.timeout, protocol=args.protocol,
+            username=args.username, password=read_secret("EDGE_MQTT_PASSWORD", "mqtt_password"), tls_ca=args.ca_file,
+        )
+    except LinkError as exc:
+        print(f"edge send: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    if result is None:
+        print(f"edge send: no result within {args.timeout:g} s (is the daemon running on {base}?)", file=sys.stderr)
+        return EXIT_TIMEOUT
+    print(json.dumps(result, ensure_ascii=False))
+    return EXIT_ERROR if "error" in result and "intent" not in result else EXIT_OK
+
+
+def cmd_infer(args: argparse.Namespace) -> int:
+    model = _load_model(args.model)
+    if model is None:
+        return EXIT_USAGE
+    preds = model.classify(args.text)
+    for text, pred in zip(args.text, preds):
+        if args.json:
+            print(json.dumps({"text": text, "intent": pred.intent, "confidence": round(pred.confidence, 4),
+                              "top_intent": pred.top_intent, "model": model.ident}, ensure_ascii=False))
+        else:
+            print(f"{pred.intent:<28} {pred.confidence:6.3f}  {text}")
+    return EXIT_OK
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from edge import evaluate
+
+    model = _load_model(args.model)
+    if model is None:
+        return EXIT_USAGE
+    try:
+        pairs = evaluate.load_pairs(args.data, args.split)
+    except (OSError, ValueError) as exc:
+        print(f"edge eval: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    metrics = evaluate.evaluate(model, pairs, escalation_threshold=args.escalation_threshold)
+    print(json.dumps(metrics) if args.json else evaluate.format_table(metrics))
+    return EXIT_OK
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from edge import config as cfg
+
+    target = args.target
+    is_file = Path(target).is_file()
+    settings = _load_settings(target if is_file else None, None if is_file else target)
+    if settings is None:
+        return EXIT_USAGE
+    if args.show:
+        print(json.dumps(cfg.as_dict(settings), indent=2))
+    else:
+        print(f"{target}: valid")
+    return EXIT_OK
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    setup_logging("info")
+    from edge.train.cli import run
+
+    return run(args)
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    from edge.install import run
+
+    return run(args)
+
+
+def cmd_homeassistant(args: argparse.Namespace) -> int:
+    from edge import __version__ as version
+    from edge.config import read_secret
+    from edge.integrations import homeassistant
+    from edge.mqtt import LinkError, publish_once
+
+    setup_logging("info")
+    settings = _load_settings(args.config, args.profile)
+    if settings is None:
+        return EXIT_USAGE
+    if args.ha_command == "remove":
+        msgs = homeassistant.removal_messages(settings)
+    else:
+        model = _load_model(settings.model.path or None)
+        if model is None:
+            return EXIT_USAGE
+        msgs = homeassistant.discovery_messages(settings, model.ident, version)
+    try:
+        publish_once(settings, msgs, password=read_secret("EDGE_MQTT_PASSWORD", "mqtt_password"))
+    except LinkError as exc:
+        print(f"edge homeassistant: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"{args.ha_command}: {len(msgs)} discovery messages published")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,183 @@
+"""Metrics for ``edge eval`` (runtime only: numpy and edge.model).
+
+Definitions (docs/model-card.md and the interface spec):
+
+- in_scope_accuracy: on in-scope items, predicted intent == gold (predicting
+  "oos" counts as wrong); oos_recall: share of "oos" items predicted "oos";
+  oos_precision: share of items predicted "oos" that are "oos". All at the
+  model's shipped out-of-scope threshold.
+- an item is escalated (sent to the cloud by the default policy) when its
+  predicted intent is "oos" or its confidence is below the escalation
+  threshold. escalation_rate: share of all items escalated;
+  escalation_rate_in_scope: share of in-scope items escalated;
+  selective_accuracy: accuracy on the items kept on the device;
+  silent_error_rate: share of all items kept on the device and wrong.
+- auroc: in-scope (positive) versus out-of-scope separability of the
+  confidence, rank based with ties averaged.
+
+A ratio whose denominator is empty is reported as null (None).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from edge.model import OOS, Model, Prediction
+
+__all__ = ["load_pairs", "evaluate", "compute_metrics", "auroc", "format_table", "METRIC_KEYS"]
+
+METRIC_KEYS = ("n", "in_scope_accuracy", "oos_recall", "oos_precision", "threshold",
+               "escalation_rate", "escalation_rate_in_scope", "selective_accuracy",
+               "silent_error_rate", "auroc", "latency_ms", "model")
+
+
+def load_pairs(path: str | Path, split: str | None = None) -> list[tuple[str, str]]:
+    """Read a JSON object whose values are lists of [text, label] pairs.
+
+    Without ``split`` every list is used; with a split, the lists under the
+    keys ``split`` and ``"oos_" + split`` (e.g. "val" and "oos_val").
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object whose values are lists of [text, label]")
+    if split is None:
+        keys = list(data)
+    else:
+        keys = [k for k in data if k == split or k == f"oos_{split}"]
+        if not keys:
+            raise ValueError(f"{path}: no split {split!r}; available keys: {', '.join(map(str, data))}")
+    pairs: list[tuple[str, str]] = []
+    for k in keys:
+        items = data[k]
+        if not isinstance(items, list):
+            raise ValueError(f"{path}: key {k!r} is not a list of [text, label] pairs")
+        for i, item in enumerate(items):
+            if (not isinstance(item, (list, tuple)) or len(item) != 2
+                    or not isinstance(item[0], str) or not isinstance(item[1], str)):
+                raise ValueError(f"{path}: {k}[{i}] is not a [text, label] pair of strings")
+            pairs.append((item[0], item[1]))
+    return pairs
+
+
+def auroc(pos_scores: Iterable[float], neg_scores: Iterable[float]) -> float | None:
+    """P(score of a positive > score of a negative), ties counted one half."""
+    pos = np.asarray(list(pos_scores), dtype=np.float64)
+    neg = np.asarray(list(neg_scores), dtype=np.float64)
+    if pos.size == 0 or neg.size == 0:
+        return None
+    allv = np.concatenate([pos, neg])
+    order = np.argsort(allv, kind="mergesort")
+    sorted_v = allv[order]
+    ranks = np.empty(allv.size, dtype=np.float64)
+    # average ranks (1-based) over runs of ties
+    n = allv.size
+    bounds = np.flatnonzero(np.diff(sorted_v)) + 1
+    starts = np.concatenate([[0], bounds])
+    ends = np.concatenate([bounds, [n]])
+    for s, e in zip(starts, ends):
+        ranks[order[s:e]] = (s + 1 + e) / 2.0
+    r_pos = ranks[: pos.size].sum()
+    return float((r_pos - pos.size * (pos.size + 1) / 2.0) / (pos.size * neg.size))
+
+
+def _ratio(num: int, den: int) -> float | None:
+    return None if den == 0 else round(num / den, 6)
+
+
+def compute_metrics(golds: Sequence[str], preds: Sequence[Prediction], threshold: float,
+                    escalation_threshold: float) -> dict:
+    """All metrics but latency_ms and model, from gold labels and predictions."""
+    if len(golds) != len(preds):
+        raise ValueError(f"{len(golds)} gold labels but {len(preds)} predictions")
+    n = len(golds)
+    g_oos = np.array([g == OOS for g in golds], dtype=bool)
+    p_oos = np.array([p.intent == OOS for p in preds], dtype=bool)
+    correct = np.array([p.intent == g for p, g in zip(preds, golds)], dtype=bool)
+    conf = np.array([p.confidence for p in preds], dtype=np.float64)
+    escalated = p_oos | (conf < escalation_threshold)
+    kept = ~escalated
+    ins = ~g_oos
+    a = auroc(conf[ins], conf[g_oos])
+    return {
+        "n": n,
+        "in_scope_accuracy": _ratio(int((correct & ins).sum()), int(ins.sum())),
+        "oos_recall": _ratio(int((p_oos & g_oos).sum()), int(g_oos.sum())),
+        "oos_precision": _ratio(int((p_oos & g_oos).sum()), int(p_oos.sum())),
+        "threshold": float(threshold),
+        "escalation_rate": _ratio(int(escalated.sum()), n),
+        "escalation_rate_in_scope": _ratio(int((escalated & ins).sum()), int(ins.sum())),
+        "selective_accuracy": _ratio(int((kept & correct).sum()), int(kept.sum())),
+        "silent_error_rate": _ratio(int((kept & ~correct).sum()), n),
+        "auroc": None if a is None else round(a, 6),
+    }
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return 0.0
+    return round(float(np.percentile(np.asarray(values, dtype=np.float64), q)), 3)
+
+
+def evaluate(model: Model, pairs: Sequence[tuple[str, str]], escalation_threshold: float | None = None,
+             batch_size: int = 32, latency_samples: int = 300) -> dict:
+    """Classify ``pairs`` in batches and compute the metrics.
+
+    Latency is measured separately, per utterance with batch 1, on up to
+    ``latency_samples`` items spread evenly over ``pairs``.
+    """
+    esc = model.escalation_threshold if escalation_threshold is None else float(escalation_threshold)
+    texts = [t for t, _ in pairs]
+    golds = [g for _, g in pairs]
+    preds: list[Prediction] = []
+    for i in range(0, len(texts), max(1, batch_size)):
+        preds.extend(model.classify(texts[i:i + batch_size]))
+    metrics = compute_metrics(golds, preds, model.oos_threshold, esc)
+    lat: list[float] = []
+    if texts and latency_samples > 0:
+        step = max(1, len(texts) // latency_samples)
+        for t in texts[::step][:latency_samples]:
+            t0 = time.perf_counter()
+            model.classify([t])
+            lat.append((time.perf_counter() - t0) * 1000.0)
+    metrics["latency_ms"] = {"p50": _percentile(lat, 50), "p95": _percentile(lat, 95)}
+    metrics["model"] = model.ident
+    return metrics
+
+
+def _fmt(v: object) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return str(v)
+
+
+def format_table(metrics: dict) -> str:
+    rows = [
+        ("model", metrics.get("model")),
+        ("items", metrics.get("n")),
+        ("in-scope accuracy", metrics.get("in_scope_accuracy")),
+        ("out-of-scope recall", metrics.get("oos_recall")),
+        ("out-of-scope precision", metrics.get("oos_precision")),
+        ("out-of-scope threshold", metrics.get("threshold")),
+        ("AUROC (in-scope vs oos)", metrics.get("auroc")),
+        ("escalation rate", metrics.get("escalation_rate")),
+        ("escalation rate, in-scope", metrics.get("escalation_rate_in_scope")),
+        ("selective accuracy", metrics.get("selective_accuracy")),
+        ("silent error rate", metrics.get("silent_error_rate")),
+    ]
+    lat = metrics.get("latency_ms") or {}
+    rows.append(("latency p50 / p95 (ms)", f"{_fmt(lat.get('p50'))} / {_fmt(lat.get('p95'))}"))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {_fmt(v)}" for k, v in rows)

@@ -1,0 +1,277 @@
+"""Load a model package and classify text with it.
+
+The only module of edge that imports the TFLite runtime (``tflite_runtime``,
+else ``ai_edge_litert``). A model package is a directory with
+``model.tflite`` (full-integer int8), ``tokenizer.model`` (sentencepiece) and
+``manifest.json``; see docs/model-card.md for the manifest keys.
+
+Decision rule (also stated in every manifest under ``"decision"``): the
+network outputs logits over the in-scope labels plus one trailing "oos"
+class. ``confidence`` is the softmax probability, at the calibration
+temperature, of the best in-scope label, computed over all classes (so mass
+on the oos class lowers it). ``intent`` is "oos" when
+``confidence < oos_threshold``, else the best in-scope label.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import sentencepiece as spm
+
+try:  # the small runtime (cp311 and older)
+    from tflite_runtime.interpreter import Interpreter
+    RUNTIME = "tflite_runtime"
+except ImportError:  # pragma: no cover - depends on the platform
+    from ai_edge_litert.interpreter import Interpreter
+    RUNTIME = "ai_edge_litert"
+
+__all__ = ["Model", "ModelError", "Prediction", "default_model_path", "normalize_text",
+           "encode_ids", "OOS", "MANIFEST", "MODEL_FILE", "TOKENIZER_FILE", "sha256_file"]
+
+OOS = "oos"
+MANIFEST = "manifest.json"
+MODEL_FILE = "model.tflite"
+TOKENIZER_FILE = "tokenizer.model"
+PAD_ID = 0
+_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
+
+_KEEP = re.compile(r"[^0-9a-z' ]+")
+_SPACES = re.compile(r"\s+")
+
+
+class ModelError(Exception):
+    """A model package is missing, malformed or does not match its hashes."""
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    intent: str        # one of model.labels, or "oos"
+    confidence: float  # calibrated probability of the best in-scope label (0..1)
+    top_intent: str    # best in-scope label even when intent == "oos"
+
+
+def normalize_text(text: str) -> str:
+    """The one text normalisation used at training and at run time.
+
+    NFKC, lower case, curly quotes to ', anything but [0-9a-z' ] to a space,
+    runs of spaces collapsed.
+    """
+    text = unicodedata.normalize("NFKC", str(text)).lower()
+    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
+    text = _KEEP.sub(" ", text)
+    return _SPACES.sub(" ", text).strip()
+
+
+def encode_ids(sp: spm.SentencePieceProcessor, texts: Sequence[str], max_len: int) -> np.ndarray:
+    """Normalise, tokenize and pad/truncate to an int32 [len(texts), max_len] array (pad 0)."""
+    out = np.zeros((len(texts), max_len), dtype=np.int32)
+    pieces = sp.encode([normalize_text(t) for t in texts], out_type=int)
+    for i, ids in enumerate(pieces):
+        ids = ids[:max_len]
+        if ids:
+            out[i, : len(ids)] = ids
+    return out
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def default_model_path() -> Path:
+    installed = Path(__file__).parent / "models" / "clinc150"
+    if installed.exists():
+        return installed
+    return Path(__file__).resolve().parent.parent / "models" / "clinc150"
+
+
+def _require(cond: bool, path: Path, what: str) -> None:
+    if not cond:
+        raise ModelError(f"{path}: {what}")
+
+
+def _check_manifest(m: object, path: Path) -> dict:
+    _require(isinstance(m, dict), path, "manifest must be a JSON object")
+    assert isinstance(m, dict)
+    for key in ("name", "version", "labels", "max_len", "thresholds", "calibration", "files"):
+        _require(key in m, path, f"missing key {key!r}")
+    _require(isinstance(m["name"], str) and m["name"] != "", path, "'name' must be a non-empty string")
+    _require(isinstance(m["version"], str) and m["version"] != "", path,
+             "'version' must be a non-empty string")
+    labels = m["labels"]
+    _require(isinstance(labels, list) and labels and all(isinstance(x, str) and x for x in labels),
+             path, "'labels' must be a non-empty list of strings")
+    _require(len(set(labels)) == len(labels), path, "'labels' has duplicates")
+    _require(OOS not in labels, path, "'labels' must not contain 'oos' (in-scope labels only)")
+    _require(isinstance(m["max_len"], int) and not isinstance(m["max_len"], bool) and m["max_len"] > 0,
+             path, "'max_len' must be a positive integer")
+    th = m["thresholds"]
+    _require(isinstance(th, dict), path, "'thresholds' must be an object with 'oos' and 'escalation'")
+    for k in ("oos", "escalation"):
+        v = th.get(k)
+        _require(isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 1.0,
+                 path, f"'thresholds.{k}' must be a number in [0, 1]")
+    _require(th["escalation"] >= th["oos"], path, "'thresholds.escalation' must be >= 'thresholds.oos'")
+    cal = m["calibration"]
+    t = cal.get("temperature") if isinstance(cal, dict) else None
+    _require(isinstance(t, (int, float)) and not isinstance(t, bool) and t > 0, path,
+             "'calibration.temperature' must be a positive number")
+    files = m["files"]
+    _require(isinstance(files, dict), path, "'files' must map file names to sha256 hex digests")
+    for f in (MODEL_FILE, TOKENIZER_FILE):
+        _require(f in files, path, f"'files' must list {f!r}")
+    for f, digest in files.items():
+        _require(isinstance(f, str) and "/" not in f and "\\" not in f and f not in ("", ".", ".."),
+                 path, f"'files' entry {f!r} is not a plain file name")
+        _require(isinstance(digest, str) and re.fullmatch(r"[0-9a-f]{64}", digest) is not None,
+                 path, f"'files.{f}' must be a lower-case sha256 hex digest")
+    return m
+
+
+class Model:
+    """A loaded model package. ``classify`` is thread-safe (one lock)."""
+
+    def __init__(self, path: Path, manifest: dict, model_bytes: bytes,
+                 sp: spm.SentencePieceProcessor, threads: int = 1) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.name: str = manifest["name"]
+        self.version: str = manifest["version"]
+        self.labels: tuple[str, ...] = tuple(manifest["labels"])
+        self.max_len: int = int(manifest["max_len"])
+        self.oos_threshold: float = float(manifest["thresholds"]["oos"])
+        self.escalation_threshold: float = float(manifest["thresholds"]["escalation"])
+        self.temperature: float = float(manifest["calibration"]["temperature"])
+        self._sp = sp
+        self._bytes = model_bytes
+        self._threads = max(1, int(threads))
+        self._interps: dict[int, tuple] = {}
+        self._lock = threading.Lock()
+        n_out = self._interpreter(1)[0].get_output_details()[0]["shape"][-1]
+        if n_out not in (len(self.labels), len(self.labels) + 1):
+            raise ModelError(f"{path / MODEL_FILE}: output has {n_out} classes but the manifest "
+                             f"lists {len(self.labels)} labels")
+        self._has_oos_class = n_out == len(self.labels) + 1
+        self.classify(["warm up"])
+
+    @property
+    def ident(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    # -- loading ---------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path | None = None, threads: int = 1) -> "Model":
+        path = Path(path) if path is not None else default_model_path()
+        if not path.is_dir():
+            raise ModelError(f"{path}: model package directory not found")
+        mpath = path / MANIFEST
+        try:
+            manifest = json.loads(mpath.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ModelError(f"{mpath}: missing") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ModelError(f"{mpath}: not valid JSON ({e})") from None
+        _check_manifest(manifest, mpath)
+        for fname, digest in manifest["files"].items():
+            fpath = path / fname
+            if not fpath.is_file():
+                raise ModelError(f"{fpath}: missing (listed in {MANIFEST})")
+            actual = sha256_file(fpath)
+            if actual != digest:
+                raise ModelError(f"{fpath}: sha256 mismatch (manifest {digest[:12]}..., "
+                                 f"file {actual[:12]}...): the file was changed or corrupted")
+        sp = spm.SentencePieceProcessor()
+        try:
+            sp.load(str(path / TOKENIZER_FILE))
+        except Exception as e:  # sentencepiece raises OSError/RuntimeError
+            raise ModelError(f"{path / TOKENIZER_FILE}: not a sentencepiece model ({e})") from None
+        model_bytes = (path / MODEL_FILE).read_bytes()
+        try:
+            return cls(path, manifest, model_bytes, sp, threads)
+        except ModelError:
+            raise
+        except Exception as e:
+            raise ModelError(f"{path / MODEL_FILE}: cannot run the model ({e})") from None
+
+    def _interpreter(self, batch: int) -> tuple:
+        entry = self._interps.get(batch)
+        if entry is None:
+            it = Interpreter(model_content=self._bytes, num_threads=self._threads)
+            inp = it.get_input_details()[0]
+            if len(inp["shape"]) != 2 or inp["dtype"] != np.int32:
+                raise ModelError(f"{self.path / MODEL_FILE}: expected an int32 [batch, max_len] input")
+            if int(inp["shape"][1]) != self.max_len:
+                raise ModelError(f"{self.path / MODEL_FILE}: input length {inp['shape'][1]} "
+                                 f"!= manifest max_len {self.max_len}")
+            if int(inp["shape"][0]) != batch:
+                it.resize_tensor_input(inp["index"], [batch, self.max_len], strict=False)
+            it.allocate_tensors()
+            out = it.get_output_details()[0]
+            scale, zero = out["quantization"]
+            entry = (it, inp["index"], out["index"], float(scale) or 1.0, int(zero))
+            self._interps[batch] = entry
+        return entry
+
+    # -- inference -------------------------------------------------------
+    def logits(self, ids: np.ndarray) -> np.ndarray:
+        """Dequantized logits [n, classes] for an int32 id array [n, max_len]."""
+        n = ids.shape[0]
+        res = []
+        start = 0
+        while start < n:
+            rest = n - start
+            bucket = next((b for b in _BUCKETS if b >= rest), _BUCKETS[-1])
+            take = min(rest, bucket)
+            chunk = ids[start:start + take]
+            if take < bucket:
+                chunk = np.concatenate([chunk, np.zeros((bucket - take, self.max_len), np.int32)])
+            it, i_in, i_out, scale, zero = self._interpreter(bucket)
+            it.set_tensor(i_in, np.ascontiguousarray(chunk, dtype=np.int32))
+            it.invoke()
+            q = it.get_tensor(i_out)[:take]
+            res.append((q.astype(np.float32) - zero) * scale if q.dtype != np.float32 else q)
+            start += take
+        return np.concatenate(res) if res else np.zeros((0, len(self.labels)), np.float32)
+
+    def scores(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(confidence [n], best in-scope index [n], empty [n]); a text with no
+        tokens after normalisation gets confidence 0 and is always "oos"."""
+        ids = encode_ids(self._sp, texts, self.max_len)
+        with self._lock:
+            logits = self.logits(ids)
+        z = logits / self.temperature
+        z = z - z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(axis=1, keepdims=True)
+        k = len(self.labels)
+        best = p[:, :k].argmax(axis=1)
+        conf = p[np.arange(len(texts)), best]
+        empty = (ids == PAD_ID).all(axis=1)
+        conf[empty] = 0.0
+        return conf, best, empty
+
+    def classify(self, texts: Sequence[str]) -> list[Prediction]:
+        if isinstance(texts, str):
+            texts = [texts]
+        if len(texts) == 0:
+            return []
+        conf, best, empty = self.scores(texts)
+        th = self.oos_threshold
+        labels = self.labels
+        return [Prediction(OOS if (c < th or e) else labels[b], float(c), labels[b])
+                for c, b, e in zip(conf.tolist(), best.tolist(), empty.tolist())]
+
+    def __repr__(self) -> str:
+        return f"Model({self.ident!r}, path={str(self.path)!r}, labels={len(self.labels)})"

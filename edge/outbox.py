@@ -1,0 +1,435 @@
+"""The on-disk store behind "nothing accepted is lost": SQLite in WAL mode, `<state_dir>/edge.db`.
+
+Tables: `outbox` (publications made while the broker was away, replayed in order; bounded by count
+and age), `deferred` (requests that should have gone to the cloud while it was down; bounded by
+count), `answered` (request id -> result: a redelivered request is answered again, not recomputed),
+`cloud_calls` (the budget ledger). Drops by a bound are oldest first, and counted.
+
+Durability is chosen per write (`synchronous` applies at commit), so one file serves both needs:
+FULL for `put` and `defer`, which the caller acks to the broker once they return (the WAL is
+fsynced: survives SIGKILL and power loss); NORMAL for the rest: `remember` is the hot path, where
+an fsync per micro-batch costs milliseconds on an SD card, and a lost removal is only a duplicate.
+A NORMAL commit is in the OS when it returns (survives SIGKILL); the WAL is written in order, so
+the next FULL commit or checkpoint makes it durable too.
+
+One connection behind one lock: SQLite serialises writers anyway, each call is a few statements,
+and the cached counts stay exact. `locking_mode=EXCLUSIVE`: no `-shm` file to go stale, and a second
+daemon on the same state directory fails at start-up instead of replaying the same outbox.
+
+At open a bad header or a failed `PRAGMA quick_check` (not a database, truncated, a torn page) moves
+the file aside to `edge.db.corrupt-<UTC timestamp>` (with its `-wal`), logs at ERROR and starts a
+fresh store. A torn *tail* of the WAL is not corruption: SQLite checksums WAL frames and drops only
+the incomplete last transaction on recovery, keeping every committed one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "edge.db"
+DAY_S = 86400.0
+_BUSY_TIMEOUT_MS = 1000  # rides out a stopping predecessor; a live second daemon still fails fast
+_DROP_LOG_INTERVAL_S = 60.0
+_CORRUPT_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
+
+
+_SCHEMA_V1 = """
+CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, payload BLOB NOT NULL,
+    qos INTEGER NOT NULL, retain INTEGER NOT NULL, correlation BLOB, created REAL NOT NULL);
+CREATE INDEX outbox_created ON outbox (created);
+CREATE TABLE deferred (seq INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT NOT NULL, text TEXT NOT NULL,
+    reply_to TEXT, correlation BLOB, local_result BLOB NOT NULL, created REAL NOT NULL);
+CREATE TABLE answered (seq INTEGER PRIMARY KEY, request_id TEXT NOT NULL UNIQUE, result BLOB NOT NULL);
+CREATE TABLE cloud_calls (ts REAL NOT NULL);
+CREATE INDEX cloud_calls_ts ON cloud_calls (ts);
+CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID
+"""
+
+
+def _v1(db: sqlite3.Connection) -> None:
+    """Initial schema. outbox and deferred use AUTOINCREMENT: a seq is never reused, even after the table
+    empties, so a seq held between peek() and remove() cannot come to mean another row. answered does
+    not: new rows get max(seq)+1 and eviction deletes only from the bottom, so "seq <= max - answered_max"
+    is exactly "older than the newest answered_max"."""
+    for statement in _SCHEMA_V1.split(";"):
+        db.execute(statement)
+
+
+# The migration hook: _MIGRATIONS[i] takes a store from schema version i to i+1, inside the
+# transaction that also bumps PRAGMA user_version. Append; never edit a released step.
+_MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
+_TABLES = {"outbox", "deferred", "answered", "cloud_calls", "counters"}
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A publication waiting for the broker."""
+
+    seq: int
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+    correlation: bytes | None
+    created: float
+
+
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """A request that should have gone to the cloud while it was down."""
+
+    seq: int
+    request_id: str
+    text: str
+    reply_to: str | None
+    correlation: bytes | None
+    local_result: bytes
+    created: float
+
+
+class StateError(Exception):
+    """The state store is unusable (permissions, disk, locked by another process).
+
+    At start-up the daemon exits 2 on it. At run time a write that raises it did not
+    happen (its transaction was rolled back), so the caller must not acknowledge."""
+
+
+class _Corrupt(Exception):
+    """Internal: the file at hand is not a sound database; move it aside and start fresh."""
+
+
+class Outbox:
+    """Thread-safe persistent store; see the module docstring for the durability choices."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        max_items: int = 10000,
+        max_age_s: float = 7 * 86400,
+        deferred_max: int = 500,
+        answered_max: int = 5000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.directory = Path(directory)
+        self.path = self.directory / DB_NAME
+        self.max_items = max_items
+        self.max_age_s = max_age_s
+        self.deferred_max = deferred_max
+        self.answered_max = answered_max
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._sync = ""  # the connection's current synchronous level, to skip redundant PRAGMAs
+        self._dropped = {"outbox": 0, "deferred": 0}
+        self._last_drop_log = float("-inf")
+        self.recovered_from_corruption = False
+        try:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateError(
+                f"state directory {self.directory}: cannot create it: {exc.strerror or exc}"
+                " (set [state] dir, or STATE_DIRECTORY, to a writable directory)"
+            ) from exc
+        if not os.access(self.directory, os.W_OK | os.X_OK):
+            raise StateError(f"state directory {self.directory}: not writable by uid {os.getuid()}")
+        try:
+            self._db = self._open()
+        except _Corrupt as exc:
+            self._move_aside(str(exc))
+            self.recovered_from_corruption = True
+            try:
+                self._db = self._open()
+            except _Corrupt as again:  # a fresh file that is corrupt: the disk itself is failing
+                raise StateError(f"{self.path}: a new database is unusable too: {again}") from again
+        self._recount()
+
+    def _open(self) -> sqlite3.Connection:
+        """Open, check and migrate; _Corrupt for a bad file, StateError for anything else."""
+        created = not self.path.exists()
+        if created:  # create it 0600 ourselves: SQLite would use 0644, and its -wal copies the mode
+            try:
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except OSError as exc:
+                raise StateError(f"{self.path}: cannot create: {exc.strerror or exc}") from exc
+        try:
+            with self.path.open("rb") as fh:
+                head = fh.read(16)
+            # Checked before SQLite sees the file: told to use WAL on a file it cannot recognise, SQLite
+            # deletes the -wal on close, and with it the last committed transactions.
+            if head and head != b"SQLite format 3\x00":
+                raise _Corrupt("not an SQLite database (bad header)")
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except OSError as exc:
+            raise StateError(f"{self.path}: cannot read: {exc.strerror or exc}") from exc
+        except sqlite3.Error as exc:
+            raise StateError(f"{self.path}: cannot open: {exc}") from exc
+        try:
+            db.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+            db.execute("PRAGMA locking_mode=EXCLUSIVE")  # before WAL: keeps the WAL index in heap memory
+            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if mode != "wal":
+                raise StateError(f"{self.path}: the file system refused WAL mode (got {mode!r})")
+            db.execute("PRAGMA journal_size_limit=4194304")  # the WAL file shrinks back after a burst
+            db.execute("PRAGMA cell_size_check=ON")  # cheap extra detection of corrupt pages at run time
+            db.execute("PRAGMA secure_delete=OFF")
+            problems = [row[0] for row in db.execute("PRAGMA quick_check(5)")]
+            if problems != ["ok"]:
+                raise _Corrupt("quick_check: " + "; ".join(problems))
+            self._migrate(db)
+        except BaseException as exc:
+            db.close()
+            if not isinstance(exc, sqlite3.Error):
+                raise
+            code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+            if code in _CORRUPT_CODES:
+                raise _Corrupt(f"{exc} ({exc.sqlite_errorname})") from exc  # type: ignore[attr-defined]
+            if code == sqlite3.SQLITE_BUSY:
+                raise StateError(f"{self.path}: in use by another process (is another edge daemon running?)") from exc
+            raise StateError(f"{self.path}: cannot open: {exc}") from exc
+        if created:
+            _fsync_dir(self.directory)  # the new directory entry itself must survive a power cut
+        return db
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        """Run the migration steps the file lacks, each in its own transaction; check the tables."""
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        latest = len(_MIGRATIONS)
+        if version > latest:
+            raise StateError(
+                f"{self.path}: schema version {version} was written by a newer edge (this one knows {latest});"
+                " move the file aside to start with an empty store"
+            )
+        db.execute("PRAGMA synchronous=FULL")
+        while version < latest:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                _MIGRATIONS[version](db)
+                version += 1
+                db.execute(f"PRAGMA user_version={version}")
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            log.info("state store %s: schema migrated to version %d", self.path, version)
+        self._sync = "FULL"
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not _TABLES <= tables:
+            raise _Corrupt(f"schema version {version} but tables missing: {', '.join(sorted(_TABLES - tables))}")
+
+    def _move_aside(self, reason: str) -> None:
+        """Rename the file set (db, -wal, -shm) to edge.db.corrupt-<UTC>[.n]*, kept for inspection."""
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        target = self.path.with_name(f"{DB_NAME}.corrupt-{stamp}")
+        n = 1
+        while target.exists():
+            target = self.path.with_name(f"{DB_NAME}.corrupt-{stamp}.{n}")
+            n += 1
+        try:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                src = Path(f"{self.path}{suffix}")
+                if src.exists():
+                    os.replace(src, f"{target}{suffix}")
+            _fsync_dir(self.directory)
+        except OSError as exc:
+            raise StateError(f"{self.path} is corrupt ({reason}) and cannot be moved aside: {exc}") from exc
+        log.error("state store %s is corrupt (%s); moved aside to %s, starting empty", self.path, reason, target)
+
+    def _recount(self) -> None:
+        """Read the cached counts from the file (at open, and after a failed write)."""
+        self._count = int(self._db.execute("SELECT count(*) FROM outbox").fetchone()[0])
+        self._deferred_count = int(self._db.execute("SELECT count(*) FROM deferred").fetchone()[0])
+
+    @contextmanager
+    def _write(self, what: str, sync: str) -> Iterator[sqlite3.Connection]:
+        """Hold the lock for one write transaction at the given durability (FULL or NORMAL).
+
+        On failure the transaction is rolled back, the cached counts are re-read from the
+        file (the block may have updated them before COMMIT failed) and StateError is raised."""
+        with self._lock:
+            dropped = dict(self._dropped)
+            try:
+                if self._sync != sync:
+                    self._db.execute(f"PRAGMA synchronous={sync}")  # not allowed inside a transaction
+                    self._sync = sync
+                self._db.execute("BEGIN IMMEDIATE")
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException as exc:
+                try:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    self._recount()
+                except sqlite3.Error:
+                    pass  # the original error is the one worth reporting
+                self._dropped = dropped
+                if isinstance(exc, sqlite3.Error):
+                    raise StateError(f"{self.path}: {what} failed: {exc}") from exc
+                raise
+
+    def _drop(self, db: sqlite3.Connection, kind: str, n: int) -> None:
+        """Count n items dropped by a bound: persisted in the same transaction, logged (rate-limited)."""
+        db.execute(
+            "INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + ?",
+            (f"dropped_{kind}", n, n),
+        )
+        self._dropped[kind] += n
+        now = time.monotonic()
+        if now - self._last_drop_log >= _DROP_LOG_INTERVAL_S:  # a week-long outage must not flood the journal
+            self._last_drop_log = now
+            log.warning("%s full or expired: dropped %d oldest (%d since start)", kind, n, self._dropped[kind])
+
+    def put(self, items: Sequence[tuple[str, bytes, int, bool, bytes | None]]) -> None:
+        """Append (topic, payload, qos, retain, correlation) in order, durably (FULL), in one transaction;
+        then drop (counted) what is older than max_age_s and the oldest beyond max_items."""
+        if not items:
+            return
+        now = self._clock()
+        rows = [(t, bytes(p), int(q), int(bool(r)), None if c is None else bytes(c), now) for t, p, q, r, c in items]
+        with self._write("put", "FULL") as db:
+            db.executemany(
+                "INSERT INTO outbox (topic, payload, qos, retain, correlation, created) VALUES (?, ?, ?, ?, ?, ?)", rows
+            )
+            self._count += len(rows)
+            self._expire(db, now)
+            excess = self._count - self.max_items
+            if excess > 0:
+                db.execute("DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?)", (excess,))
+                self._count -= excess
+                self._drop(db, "outbox", excess)
+
+    def _expire(self, db: sqlite3.Connection, now: float) -> None:
+        # A clock stepped backwards (a Pi without an RTC) makes items look younger, never older: kept.
+        n = db.execute("DELETE FROM outbox WHERE created < ?", (now - self.max_age_s,)).rowcount
+        if n:
+            self._count -= n
+            self._drop(db, "outbox", n)
+
+    def peek(self, limit: int = 100) -> list[Pending]:
+        """The oldest `limit` publications, oldest first; expired ones are dropped (counted) first."""
+        if self._count == 0:  # the common case, connected: no transaction at all
+            return []
+        with self._write("peek", "NORMAL") as db:
+            self._expire(db, self._clock())
+            sql = "SELECT seq, topic, payload, qos, retain, correlation, created FROM outbox ORDER BY seq LIMIT ?"
+            rows = db.execute(sql, (limit,)).fetchall()
+        return [Pending(s, t, p, q, bool(r), c, cr) for s, t, p, q, r, c, cr in rows]
+
+    def remove(self, seqs: Iterable[int]) -> None:
+        """Forget publications the broker has taken; unknown seqs are ignored."""
+        params = [(int(s),) for s in seqs]
+        if params:
+            with self._write("remove", "NORMAL") as db:
+                self._count -= db.executemany("DELETE FROM outbox WHERE seq = ?", params).rowcount
+
+    def __len__(self) -> int:
+        return self._count
+
+    def defer(
+        self, request_id: str, text: str, reply_to: str | None, correlation: bytes | None, local_result: bytes
+    ) -> None:
+        """Queue a request for the cloud, durably (FULL); the oldest beyond deferred_max are dropped, counted."""
+        corr = None if correlation is None else bytes(correlation)
+        with self._write("defer", "FULL") as db:
+            db.execute(
+                "INSERT INTO deferred (request_id, text, reply_to, correlation, local_result, created)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (request_id, text, reply_to, corr, bytes(local_result), self._clock()),
+            )
+            self._deferred_count += 1
+            excess = self._deferred_count - self.deferred_max
+            if excess > 0:
+                db.execute("DELETE FROM deferred WHERE seq IN (SELECT seq FROM deferred ORDER BY seq LIMIT ?)", (excess,))
+                self._deferred_count -= excess
+                self._drop(db, "deferred", excess)
+
+    def deferred(self, limit: int = 20) -> list[Deferred]:
+        """The oldest `limit` deferred requests, oldest first."""
+        with self._lock:
+            sql = "SELECT seq, request_id, text, reply_to, correlation, local_result, created FROM deferred"
+            rows = self._db.execute(sql + " ORDER BY seq LIMIT ?", (limit,)).fetchall()
+        return [Deferred(*row) for row in rows]
+
+    def remove_deferred(self, seq: int) -> None:
+        with self._write("remove_deferred", "NORMAL") as db:
+            self._deferred_count -= db.execute("DELETE FROM deferred WHERE seq = ?", (int(seq),)).rowcount
+
+    def deferred_count(self) -> int:
+        return self._deferred_count
+
+    def remember(self, entries: Sequence[tuple[str, bytes]]) -> None:
+        """Cache (request_id, result payload) pairs in one NORMAL transaction; the oldest beyond answered_max go.
+        An id seen again gets its new result but keeps its place in the eviction order."""
+        if not entries or self.answered_max <= 0:
+            return
+        rows = [(rid, bytes(result)) for rid, result in entries]
+        with self._write("remember", "NORMAL") as db:
+            db.executemany(
+                "INSERT INTO answered (request_id, result) VALUES (?, ?)"
+                " ON CONFLICT (request_id) DO UPDATE SET result = excluded.result",
+                rows,
+            )
+            db.execute("DELETE FROM answered WHERE seq <= (SELECT max(seq) FROM answered) - ?", (self.answered_max,))
+
+    def answered(self, request_id: str) -> bytes | None:
+        with self._lock:
+            row = self._db.execute("SELECT result FROM answered WHERE request_id = ?", (request_id,)).fetchone()
+        return None if row is None else row[0]
+
+    def record_cloud_call(self, wall_ts: float) -> None:
+        """Record one cloud call; entries more than a day older than this one are pruned."""
+        with self._write("record_cloud_call", "NORMAL") as db:
+            db.execute("INSERT INTO cloud_calls (ts) VALUES (?)", (float(wall_ts),))
+            db.execute("DELETE FROM cloud_calls WHERE ts < ?", (wall_ts - DAY_S,))
+
+    def cloud_calls_since(self, wall_ts: float) -> list[float]:
+        """Timestamps of recorded calls at or after wall_ts, ascending."""
+        with self._lock:
+            rows = self._db.execute("SELECT ts FROM cloud_calls WHERE ts >= ? ORDER BY ts", (wall_ts,)).fetchall()
+        return [r[0] for r in rows]
+
+    @property
+    def dropped(self) -> dict[str, int]:
+        """Items dropped by the bounds since this process started: {"outbox": n, "deferred": n}."""
+        with self._lock:
+            return dict(self._dropped)
+
+    @property
+    def dropped_total(self) -> dict[str, int]:
+        """Items dropped by the bounds over the store's whole life (persisted)."""
+        with self._lock:
+            rows = dict(self._db.execute("SELECT name, value FROM counters WHERE name LIKE 'dropped_%'").fetchall())
+        return {k: int(rows.get(f"dropped_{k}", 0)) for k in ("outbox", "deferred")}
+
+    def close(self) -> None:
+        """Checkpoint and close; idempotent. SQLite folds the WAL into the file on the last close."""
+        with self._lock:
+            self._db.close()  # a second close is a no-op; use after close raises sqlite3.ProgrammingError
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a created or renamed directory entry durable."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass  # some file systems refuse to open or fsync a directory; nothing more can be done there

@@ -1,0 +1,251 @@
+"""``edge train``: tokenizer, teacher, distillation, int8 export, package.
+
+Heavy imports (tensorflow, torch) happen inside :func:`run`, so ``edge --help``
+works without the ``train`` extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CLINC_CREDIT = ("CLINC150: Larson et al., \"An Evaluation Dataset for Intent Classification and "
+                "Out-of-Scope Prediction\", EMNLP-IJCNLP 2019 "
+                "(https://github.com/clinc/oos-eval), licensed CC BY 3.0")
+DECISION = ("logits over labels + a trailing 'oos' class; confidence = softmax(logits / "
+            "temperature) of the best in-scope label (over all classes); intent = 'oos' when "
+            "confidence < thresholds.oos, else the best in-scope label; the router escalates when "
+            "intent == 'oos' or confidence < thresholds.escalation")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True,
+                   help="CLINC150-format JSON ({split: [[text, label], ...]}), an intents JSON "
+                        "({intent: [sentence, ...]}) or an intents text file (## intent headers)")
+    p.add_argument("--out", required=True, help="output package directory (model.tflite, "
+                                                "tokenizer.model, manifest.json)")
+    p.add_argument("--val-split", default="val",
+                   help="tuning split of a CLINC-format file (with oos_<split>); default: val")
+    p.add_argument("--val", default=None, help="a separate tuning file (any accepted format)")
+    p.add_argument("--wiki", default=None,
+                   help="unlabelled sentences, one a line, for out-of-scope augmentation and the "
+                        "transfer set (default: wiki_sents.txt next to --data if present; 'none' "
+                        "to disable)")
+    p.add_argument("--teacher", choices=["minilm-finetune", "minilm-frozen", "none"],
+                   default="minilm-finetune")
+    p.add_argument("--teacher-epochs", type=float, default=2.0)
+    p.add_argument("--epochs", type=int, default=None, help="student epochs (default 16; 1 with --quick)")
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--vocab-size", type=int, default=None, help="sentencepiece vocabulary (default 4000)")
+    p.add_argument("--max-len", type=int, default=32)
+    p.add_argument("--dim", type=int, default=192, help="student embedding width")
+    p.add_argument("--filters", type=int, default=384, help="student filters per kernel width")
+    p.add_argument("--hidden", type=int, default=512)
+    p.add_argument("--augment", type=int, default=60000,
+                   help="synthetic utterances labelled by the teacher (default 60000)")
+    p.add_argument("--oos-recall", type=float, default=0.65,
+                   help="out-of-scope recall the oos threshold is chosen to reach on the tuning split")
+    p.add_argument("--silent-error", type=float, default=0.02,
+                   help="silent error rate the escalation threshold aims for on the tuning split")
+    p.add_argument("--max-escalation", type=float, default=0.10,
+                   help="most in-scope items the escalation threshold may escalate")
+    p.add_argument("--name", default=None, help="package name (default: the --out folder name)")
+    p.add_argument("--version", default=None, help="package version (default: the date, YYYY.MM.DD)")
+    p.add_argument("--cache-dir", default=None,
+                   help="teacher checkpoints and logits (default $EDGE_TRAIN_CACHE or ~/.cache/edge-train)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--quick", action="store_true",
+                   help="tiny and fast (for tests): 1 epoch, vocab 500, teacher none, small student")
+
+
+def _log(msg: str) -> None:
+    print(f"[train {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edge.train.data import DataError
+
+    try:
+        return _run(args)
+    except DataError as e:
+        print(f"edge train: {e}", file=sys.stderr)
+        return 2
+
+
+def _train_tokenizer(texts: list[str], vocab: int, prefix: Path, seed: int) -> Path:
+    import sentencepiece as spm
+
+    from edge.model import normalize_text
+
+    src = prefix.with_suffix(".txt")
+    src.write_text("\n".join(normalize_text(t) for t in texts) + "\n", encoding="utf-8")
+    spm.SentencePieceTrainer.train(
+        input=str(src), model_prefix=str(prefix), vocab_size=vocab, model_type="unigram",
+        pad_id=0, unk_id=1, bos_id=-1, eos_id=-1, hard_vocab_limit=False, character_coverage=1.0,
+        num_threads=1, minloglevel=2, input_sentence_size=0, shuffle_input_sentence=False)
+    return prefix.with_suffix(".model")
+
+
+def _run(args: argparse.Namespace) -> int:
+    t_start = time.time()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import numpy as np
+    import sentencepiece as spm
+    import tensorflow as tf
+
+    from edge.evaluate import evaluate
+    from edge.model import OOS, Model, encode_ids
+    from edge.train import data as D
+    from edge.train import export as X
+    from edge.train import tune
+    from edge.train.student import Student, StudentConfig, TrainConfig, train_student
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    quick = args.quick
+    teacher_mode = "none" if quick else args.teacher
+    epochs = args.epochs or (1 if quick else 16)
+    vocab = args.vocab_size or (500 if quick else 4000)
+    out = Path(args.out)
+    name = args.name or out.resolve().name
+    version = args.version or _dt.date.today().strftime("%Y.%m.%d")
+
+    ds = D.load_dataset(args.data, val_split=args.val_split, val_path=args.val, seed=args.seed)
+    wiki_path = args.wiki
+    if wiki_path is None:
+        cand = Path(args.data).parent / "wiki_sents.txt"
+        wiki_path = cand if cand.is_file() else None
+    elif str(wiki_path).lower() == "none":
+        wiki_path = None
+    wiki = D.read_wiki(wiki_path, limit=2000 if quick else None)
+    w_oos, w_rest = D.split_wiki(wiki, args.seed, n_oos=min(1000, len(wiki) // 2 if quick else 1000))
+    classes = ds.labels + [OOS]
+    ci = {c: i for i, c in enumerate(classes)}
+    oos_i = ci[OOS]
+    _log(f"{len(ds.labels)} intents, {len(ds.train)} training and {len(ds.val)} tuning items, "
+         f"{len(wiki)} transfer sentences; teacher {teacher_mode}")
+
+    np.random.seed(args.seed)
+    tf.random.set_seed(args.seed)
+    with tempfile.TemporaryDirectory(prefix="edge-train-") as tmp:
+        tmp = Path(tmp)
+        sp_path = _train_tokenizer([t for t, _ in ds.train], vocab, tmp / "tokenizer", args.seed)
+        sp = spm.SentencePieceProcessor(model_file=str(sp_path))
+        L = args.max_len
+
+        lab_texts = [t for t, _ in ds.train] + w_oos
+        lab_y = np.array([ci[l] for _, l in ds.train] + [oos_i] * len(w_oos), dtype=np.int32)
+        soft = None
+        texts, hard = lab_texts, lab_y
+        if teacher_mode != "none":
+            from edge.train.teacher import cached_logits, train_or_load
+
+            cache = Path(args.cache_dir or os.environ.get("EDGE_TRAIN_CACHE", "~/.cache/edge-train")).expanduser()
+            teacher = train_or_load(cache, lab_texts, lab_y, len(classes), teacher_mode,
+                                    args.teacher_epochs, args.seed, args.threads)
+            aug = D.augment(ds.train, args.augment, args.seed)
+            texts = lab_texts + aug + w_rest
+            hard = np.concatenate([lab_y, -np.ones(len(aug) + len(w_rest), np.int32)])
+            soft = cached_logits(cache, teacher, texts, "transfer")
+            tv = cached_logits(cache, teacher, [t for t, _ in ds.val], "val")
+            vy = np.array([ci[l] for _, l in ds.val])
+            conf, best = tune.confidences(tv, 1.0, len(ds.labels))
+            _log(f"teacher on tuning split: in-scope argmax accuracy "
+                 f"{(best[vy != oos_i] == vy[vy != oos_i]).mean():.4f}")
+            del teacher
+        ids = encode_ids(sp, texts, L)
+        keep = (ids != 0).any(axis=1)
+        ids, hard = ids[keep], hard[keep]
+        soft = soft[keep] if soft is not None else None
+        val_ids = encode_ids(sp, [t for t, _ in ds.val], L)
+        val_y = np.array([ci[l] for _, l in ds.val], dtype=np.int32)
+
+        if quick:
+            scfg = StudentConfig(vocab=sp.get_piece_size(), n_classes=len(classes), max_len=L,
+                                 dim=32, filters=32, hidden=64, dropout=0.1, emb_dropout=0.0)
+            tcfg = TrainConfig(epochs=epochs, batch=32, lr=1e-2, seed=args.seed, word_dropout=0.0)
+        else:
+            scfg = StudentConfig(vocab=sp.get_piece_size(), n_classes=len(classes), max_len=L,
+                                 dim=args.dim, filters=args.filters, hidden=args.hidden)
+            tcfg = TrainConfig(epochs=epochs, seed=args.seed)
+        student = Student(scfg, seed=args.seed)
+        _log(f"student {student.n_params():,} parameters, {len(ids)} training rows, {epochs} epochs")
+        history = train_student(student, ids, soft, hard, tcfg, val_ids, val_y, oos_i)
+
+        rng = np.random.default_rng(args.seed)
+        rep = ids[rng.choice(len(ids), size=min(500, len(ids)), replace=False)]
+        tfl = X.to_tflite(student, rep)
+        ops, problems = X.op_report(tfl)
+        if problems:
+            raise RuntimeError("int8 conversion left non-int8 parts: " + "; ".join(problems[:10]))
+        q_val = X.tflite_logits(tfl, val_ids)
+        temperature = tune.fit_temperature(q_val, val_y)
+        conf, best = tune.confidences(q_val, temperature, len(ds.labels))
+        conf[(val_ids == 0).all(axis=1)] = 0.0
+        th, esc = tune.choose_thresholds(conf, best, val_y, oos_i, args.oos_recall,
+                                         args.silent_error, args.max_escalation)
+        _log(f"temperature {temperature}, oos threshold {th}, escalation threshold {esc}")
+
+        argv = getattr(args, "argv", None) or sys.argv[1:]
+        is_clinc = "CLINC150" in ds.source
+        manifest = {
+            "name": name,
+            "version": version,
+            "labels": ds.labels,
+            "max_len": L,
+            "thresholds": {"oos": th, "escalation": esc},
+            "calibration": {"temperature": temperature},
+            "decision": DECISION,
+            "input": {"name": "ids", "dtype": "int32", "shape": [-1, L], "pad_id": 0,
+                      "tokenizer": "sentencepiece unigram, edge.model.normalize_text first"},
+            "output": {"dtype": "int8", "classes": classes, "oos_class": OOS},
+            "architecture": {"type": "cnn", **scfg.to_dict(), "parameters": student.n_params(),
+                             "ops": sorted(set(ops))},
+            "training": {
+                "data": ds.source,
+                "source": CLINC_CREDIT if is_clinc else "user-supplied intents",
+                "transfer": (f"{Path(wiki_path).name}: {len(wiki)} sentences" if wiki_path else "none"),
+                "teacher": teacher_mode,
+                "seed": args.seed,
+                "epochs": epochs,
+                "command": "edge train " + " ".join(shlex.quote(a) for a in argv),
+                "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "history": history[-3:],
+            },
+            "tuning": {"split": args.val or args.val_split, "target_oos_recall": args.oos_recall,
+                       "target_silent_error": args.silent_error,
+                       "max_escalation_in_scope": args.max_escalation, "rules": tune.__doc__.strip()},
+            "license": ("model weights: CC BY 3.0 (derived from CLINC150, " + CLINC_CREDIT + ")")
+            if is_clinc else "as the training data",
+            "metrics": {},
+        }
+        X.write_package(out, tfl, sp_path, manifest)
+
+    model = Model.load(out, threads=1)
+    metrics = evaluate(model, ds.val)
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    manifest["metrics"] = {"val": metrics}
+    manifest["training"]["wall_time_s"] = round(time.time() - t_start, 1)
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    _log(f"wrote {out} ({X.package_size(out) / 1024:.0f} KiB) in {time.time() - t_start:.0f}s")
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:  # python -m edge.train.cli
+    p = argparse.ArgumentParser(prog="edge train", description=__doc__)
+    add_arguments(p)
+    args = p.parse_args(argv)
+    args.argv = argv if argv is not None else sys.argv[1:]
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.model import (MANIFEST, MODEL_FILE, TOKENIZER_FILE, Model, ModelError, Prediction,
+                        default_model_path, normalize_text)
+
+PKG = default_model_path()
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "clinc150" / "data.json"
+
+# (text, intent) pairs a shipped CLINC150 model must get right
+KNOWN = [
+    ("how do you say thank you in french", "translate"),
+    ("what's the balance in my checking account", "balance"),
+    ("set an alarm for 7 am tomorrow", "alarm"),
+    ("what is the weather like today", "weather"),
+    ("please add milk to my shopping list", "shopping_list_update"),
+    ("i need to report my card as lost", "report_lost_card"),
+    ("play some music", "play_music"),
+]
+
+
+@pytest.fixture(scope="module")
+def model():
+    return Model.load()
+
+
+@pytest.fixture()
+def pkg_copy(tmp_path):
+    dst = tmp_path / "pkg"
+    shutil.copytree(PKG, dst)
+    return dst
+
+
+def test_shipped_package_loads(model):
+    assert model.path == PKG
+    assert model.ident == f"{model.name}@{model.version}"
+    assert len(model.labels) == 150 and "oos" not in model.labels
+    assert 0.0 <= model.oos_threshold <= model.escalation_threshold <= 1.0
+    assert model.max_len > 0
+    size = sum(p.stat().st_size for p in PKG.iterdir() if p.is_file())
+    assert size <= 4 * 1024 * 1024
+    m = model.manifest
+    for key in ("name", "version", "labels", "max_len", "thresholds", "calibration", "files",
+                "training", "metrics", "license"):
+        assert key in m
+    assert "Larson" in m["training"]["source"] and "CC BY 3.0" in m["training"]["source"]
+    assert "in_scope_accuracy" in m["metrics"]["val"]
+
+
+def test_model_is_full_int8():
+    from edge.model import Interpreter
+
+    it = Interpreter(model_path=str(PKG / MODEL_FILE))
+    it.allocate_tensors()
+    assert it.get_input_details()[0]["dtype"] == np.int32
+    assert it.get_output_details()[0]["dtype"] == np.int8
+    for t in it.get_tensor_details():
+        assert np.dtype(t["dtype"]) != np.float32, t["name"]
+    ops = {op["op_name"] for op in it._get_ops_details()}
+    assert not ops & {"QUANTIZE", "DEQUANTIZE", "DIV"}
+
+
+def test_known_utterances(model):
+    preds = model.classify([t for t, _ in KNOWN])
+    for (text, gold), p in zip(KNOWN, preds):
+        assert p.intent == gold, (text, p)
+        assert p.top_intent == gold
+
+
+def test_val_sample_accuracy(model):
+    if not DATA.is_file():
+        pytest.skip(f"CLINC150 data not found at {DATA}")
+    val = json.loads(DATA.read_text())["val"][::15]  # 200 items over all intents
+    preds = model.classify([t for t, _ in val])
+    acc = np.mean([p.intent == g for p, (_, g) in zip(preds, val)])
+    assert acc >= 0.85
+
+
+def test_batch_equals_single(model):
+    texts = [t for t, _ in KNOWN] + ["what's the capital of peru", "", "zzzz qqqq", "a" * 500]
+    batch = model.classify(texts)
+    single = [model.classify([t])[0] for t in texts]
+    assert batch == single
+    # and across bucket sizes
+    assert model.classify(texts * 5) == batch * 5
+
+
+def test_empty_and_odd_text(model):
+    odd = ["", "   ", "?!.,", "\u00e9\u00e8\u00ea \u4f60\u597d", "\x00\x01", "NUMBERS 1234567890",
+           "word " * 200, "\U0001F600"]
+    preds = model.classify(odd)
+    assert len(preds) == len(odd)
+    for p in preds:
+        assert isinstance(p, Prediction)
+        assert 0.0 <= p.confidence <= 1.0
+        assert p.intent == "oos" or p.intent in model.labels
+        assert p.top_intent in model.labels
+    for p in preds[:3]:
+        assert p.intent == "oos" and p.confidence == 0.0
+    assert model.classify([]) == []
+
+
+def test_prediction_rule(model):
+    preds = model.classify(["what is the meaning of life for a penguin in the antarctic",
+                            "set an alarm for 6"])
+    for p in preds:
+        assert (p.intent == "oos") == (p.confidence < model.oos_threshold)
+
+
+def test_normalize_text():
+    assert normalize_text("  What\u2019s   UP?! ") == "what's up"
+    assert normalize_text("ﬁne") == "fine"
+
+
+def test_tampered_file_is_refused(pkg_copy):
+    data = bytearray((pkg_copy / MODEL_FILE).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (pkg_copy / MODEL_FILE).write_bytes(bytes(data))
+    with pytest.raises(ModelError, match=r"model\.tflite.*sha256 mismatch"):
+        Model.load(pkg_copy)
+
+
+def test_tampered_tokenizer_is_refused(pkg_copy):
+    with open(pkg_copy / TOKENIZER_FILE, "ab") as f:
+        f.write(b"x")
+    with pytest.raises(ModelError, match=r"tokenizer\.model"):
+        Model.load(pkg_copy)
+
+
+def test_missing_file_is_refused(pkg_copy):
+    (pkg_copy / TOKENIZER_FILE).unlink()
+    with pytest.raises(ModelError, match=r"tokenizer\.model: missing"):
+        Model.load(pkg_copy)
+
+
+@pytest.mark.parametrize("mutate, msg", [
+    (lambda m: m.pop("labels"), "missing key 'labels'"),
+    (lambda m: m.__setitem__("labels", ["a", "a"]), "duplicates"),
+    (lambda m: m.__setitem__("max_len", "32"), "max_len"),
+    (lambda m: m["thresholds"].__setitem__("oos", 1.5), "thresholds.oos"),
+    (lambda m: m["thresholds"].__setitem__("escalation", -0.1), "thresholds.escalation"),
+    (lambda m: m["calibration"].__setitem__("temperature", 0), "temperature"),
+    (lambda m: m["files"].__setitem__(MODEL_FILE, "abc"), "sha256"),
+    (lambda m: m["files"].pop(TOKENIZER_FILE), "tokenizer.model"),
+    (lambda m: m.__setitem__("labels", m["labels"][:-1]), "classes"),
+])
+def test_malformed_manifest_is_refused(pkg_copy, mutate, msg):
+    mpath = pkg_copy / MANIFEST
+    m = json.loads(mpath.read_text())
+    mutate(m)
+    mpath.write_text(json.dumps(m))
+    with pytest.raises(ModelError, match=msg) as e:
+        Model.load(pkg_copy)
+    assert "manifest.json" in str(e.value) or "model.tflite" in str(e.value)
+
+
+def test_unreadable_manifest_is_refused(pkg_copy, tmp_path):
+    (pkg_copy / MANIFEST).write_text("{not json")
+    with pytest.raises(ModelError, match="manifest.json: not valid JSON"):
+        Model.load(pkg_copy)
+    with pytest.raises(ModelError, match="not found"):
+        Model.load(tmp_path / "nowhere")
+
+
+def test_threads_option():
+    m = Model.load(PKG, threads=2)
+    assert m.classify(["play some music"])[0].intent == "play_music"
