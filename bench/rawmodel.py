@@ -16,16 +16,27 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.model import Model, encode_ids
+if __name__ == "__main__":  # run as a worker under another interpreter: find edge/ next door
+    import sys
 
-try:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from edge.model import RUNTIME, Model, encode_ids  # noqa: E402
+
+# The same runtime edge.model picked, so these rows time what the daemon would run.
+if RUNTIME == "tflite_runtime":
+    import tflite_runtime as _rt
     from tflite_runtime.interpreter import Interpreter, OpResolverType
-except ImportError:  # pragma: no cover - the platform's other runtime
+else:  # pragma: no cover - the platform's other runtime
+    import ai_edge_litert as _rt  # type: ignore[no-redef]
     from ai_edge_litert.interpreter import Interpreter, OpResolverType  # type: ignore[no-redef]
+
+RUNTIME_LABEL = f"{RUNTIME} {getattr(_rt, '__version__', '?')}"
 
 
 @dataclass
 class RawRow:
+    runtime: str
     model: str
     threads: int
     p50_us: float
@@ -148,16 +159,54 @@ def run(model_dir: Path, assets: Path, texts: list[str], quick: bool, log=print)
     for name, blob, xnn in variants:
         for threads in (1, 2):
             log(f"  raw {name}, {threads} thread(s)...")
-            rows.append(RawRow(name, threads, *time_interpreter(blob, ids, threads, n_single, batch_s, xnn)))
+            rows.append(RawRow(RUNTIME_LABEL, name, threads,
+                               *time_interpreter(blob, ids, threads, n_single, batch_s, xnn)))
     # The same without the XNNPACK delegate that tflite_runtime applies by default: which kernels win?
     for name, blob, _ in variants:
         log(f"  raw {name}, built-in kernels only...")
-        rows.append(RawRow(name, 1, *time_interpreter(blob, ids, 1, n_single, batch_s, False), note="no XNNPACK"))
+        rows.append(RawRow(RUNTIME_LABEL, name, 1, *time_interpreter(blob, ids, 1, n_single, batch_s, False),
+                           note="built-in kernels (no XNNPACK)"))
     for threads in (1, 2):
         log(f"  Model.classify, {threads} thread(s)...")
         m = model1 if threads == 1 else Model.load(model_dir, threads=2)
-        rows.append(RawRow("int8 Model.classify", threads, *time_classify(m, texts, n_single, batch_s),
+        rows.append(RawRow(RUNTIME_LABEL, "int8 Model.classify", threads, *time_classify(m, texts, n_single, batch_s),
                            note="tokenize + invoke + softmax"))
-    return {"rows": rows, "float_note": note, "float_found": flt is not None,
+    return {"runtime": RUNTIME_LABEL, "rows": rows, "float_note": note, "float_found": flt is not None,
             "breakdown": classify_breakdown(model1, texts, n_single), "model": model1.ident,
             "int8_bytes": len(int8), "float_bytes": len(flt) if flt else None}
+
+
+def run_elsewhere(python: str, model_dir: Path, assets: Path, texts: list[str], quick: bool) -> dict:
+    """The same measurements under another Python (e.g. a venv with the other TFLite runtime), via JSON."""
+    import subprocess
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(texts, f)
+    cmd = [python, __file__, "--model", str(model_dir), "--assets", str(assets), "--texts", f.name]
+    r = subprocess.run(cmd + (["--quick"] if quick else []), capture_output=True, text=True, timeout=900)
+    Path(f.name).unlink()
+    if r.returncode:
+        raise RuntimeError(f"{python} bench/rawmodel.py failed:\n{r.stderr[-2000:]}")
+    d = json.loads(r.stdout.strip().splitlines()[-1])
+    d["rows"] = [RawRow(**x) for x in d["rows"]]
+    return d
+
+
+def _main() -> None:
+    import argparse
+    from dataclasses import asdict
+
+    ap = argparse.ArgumentParser(description="raw model timings as one JSON line (a worker for bench/run.py)")
+    ap.add_argument("--model", type=Path, required=True)
+    ap.add_argument("--assets", type=Path, required=True)
+    ap.add_argument("--texts", type=Path, required=True)
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args()
+    d = run(a.model, a.assets, json.loads(a.texts.read_text()), a.quick, log=lambda *_: None)
+    d["rows"] = [asdict(x) for x in d["rows"]]
+    print(json.dumps(d))
+
+
+if __name__ == "__main__":
+    _main()

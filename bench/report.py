@@ -19,118 +19,131 @@ def _f(x: float | None, fmt: str = ".2f") -> str:
     return "n/a" if x is None or x != x else format(x, fmt)
 
 
-def targets(r: dict) -> list[tuple[str, str, str, bool]]:
-    """(what, measured, target, met) for each target."""
+def targets(r: dict, name: str) -> list[tuple[str, str, str, bool]]:
+    """(what, measured, goal, met) for one daemon variant."""
     e = r["e2e"]
     w50, w1 = e["w50"], e["w1"]
-    ratio = w50["daemon"].throughput / w50["echo"].throughput
-    extra = w1["daemon"].p(50) - w1["echo"].p(50)
-    peak = max(e["daemon_rss_peak_mb"], e.get("daemon_vmhwm_mb") or 0.0)
-    ready = max(r["startup"]["daemon_ready"] + [e["ready_s"]["daemon"]])
+    ratio = w50[name].throughput / w50["echo"].throughput
+    extra = w1[name].p(50) - w1["echo"].p(50)
+    mem = e["mem"][name]
+    peak = max(mem.get("peak_sampled") or 0.0, mem.get("vmhwm") or 0.0)
+    ready = max(r["startup"][name]["ready"] + [e["ready_s"][name]])
     return [
-        ("throughput, 50 in flight: daemon / echo", f"{ratio:.2f}", f">= {THROUGHPUT_RATIO_MIN}", ratio >= THROUGHPUT_RATIO_MIN),
-        ("p50 latency, 1 in flight: daemon - echo", f"{extra:+.2f} ms", f"<= {P50_EXTRA_MS_MAX} ms", extra <= P50_EXTRA_MS_MAX),
-        ("daemon peak RSS (max of psutil samples, VmHWM)", f"{peak:.1f} MB", f"<= {RSS_MB_MAX:.0f} MB", peak <= RSS_MB_MAX),
-        ("spawn -> READY=1 (worst of all starts)", f"{ready:.2f} s", f"<= {READY_S_MAX:.0f} s", ready <= READY_S_MAX),
+        ("throughput, 50 in flight: daemon / echo", f"x{ratio:.2f}", f">= {THROUGHPUT_RATIO_MIN}",
+         ratio >= THROUGHPUT_RATIO_MIN),
+        ("p50 latency, 1 in flight: daemon - echo", f"{extra:+.2f} ms", f"<= {P50_EXTRA_MS_MAX} ms",
+         extra <= P50_EXTRA_MS_MAX),
+        ("peak RSS (max of psutil samples and VmHWM)", f"{peak:.1f} MB", f"<= {RSS_MB_MAX:.0f} MB", peak <= RSS_MB_MAX),
+        ("spawn -> READY=1 (worst start)", f"{ready:.2f} s", f"<= {READY_S_MAX:.0f} s", ready <= READY_S_MAX),
     ]
 
 
 def targets_met(r: dict) -> bool:
-    return all(t[3] for t in targets(r))
+    return all(t[3] for t in targets(r, next(iter(r["daemons"]))))
 
 
 def render(r: dict, command: str) -> str:
     m = r["machine"]
-    raw = r["raw"]
     e = r["e2e"]
     st = r["startup"]
+    daemons = list(r["daemons"])
+    names = ["echo", *daemons]
     lines = [
         "# edge benchmark results",
         "",
         f"Measured {m['when']} on {m['cpu']}, {m['cores']} cores ({m['machine']}, Linux {m['kernel']}, "
-        f"Python {m['python']}); model `{raw['model']}`; {r['n_texts']} utterances (CLINC150 val) cycled."
+        f"Python {m['python']}); model `{r['raw'][0]['model']}`; {r['n_texts']} utterances (CLINC150 val) cycled."
         + (" **Quick run: short samples, indicative only.**" if r["quick"] else ""),
         "",
         f"Command: `.venv/bin/python {command}`",
         "",
         "## Targets (issue 8)",
         "",
-        "| target | measured | goal | met |",
-        "|---|---|---|---|",
+        "| target | goal | " + " | ".join(daemons) + " |",
+        "|---|---|" + "---|" * len(daemons),
     ]
-    lines += [f"| {a} | {b} | {c} | {'yes' if d else '**no**'} |" for a, b, c, d in targets(r)]
+    per = {d: targets(r, d) for d in daemons}
+    for i, (what, _m, goal, _ok) in enumerate(per[daemons[0]]):
+        cells = [f"{per[d][i][1]}" + ("" if per[d][i][3] else " **(missed)**") for d in daemons]
+        lines.append(f"| {what} | {goal} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "## 1. Raw model",
         "",
-        "Interpreter rows: `set_tensor + invoke + get_tensor` on pre-tokenized ids. `Model.classify` rows add "
-        "normalisation, sentencepiece, padding, dequantize and softmax (the daemon's real per-call cost).",
+        "Interpreter rows: `set_tensor + invoke + get_tensor` on pre-tokenized ids, wall clock. `Model.classify` "
+        "rows add normalisation, sentencepiece, padding, dequantize and softmax (the daemon's real per-call cost).",
         "",
-        f"int8 file {raw['int8_bytes'] / 2**20:.2f} MB"
-        + (f", float file {raw['float_bytes'] / 2**20:.2f} MB" if raw["float_bytes"] else "")
-        + (f" ({raw['float_note']})" if raw["float_note"] else ""),
-        "",
-        "| model | threads | single p50 (µs) | single p95 (µs) | batch-32 (utterances/s) | note |",
-        "|---|---|---|---|---|---|",
     ]
-    lines += [f"| {x.model} | {x.threads} | {x.p50_us:.1f} | {x.p95_us:.1f} | {x.batch32_per_s:,.0f} | {x.note} |"
-              for x in raw["rows"]]
-    if not raw["float_found"]:
-        lines += ["", f"**No float row:** {raw['float_note']}"]
-    b = raw["breakdown"]
-    lines += ["", f"One `Model.classify([text])`, median by stage: tokenize {b['tokenize']:.1f} µs, "
-              f"interpreter {b['interpreter']:.1f} µs, softmax/argmax {b['softmax']:.1f} µs.", ""]
+    raw0 = r["raw"][0]
+    lines.append(f"int8 file {raw0['int8_bytes'] / 2**20:.2f} MB"
+                 + (f"; float file {raw0['float_bytes'] / 2**20:.2f} MB ({raw0['float_note']})"
+                    if raw0["float_bytes"] else ""))
+    lines += ["", "| runtime | model | threads | single p50 (µs) | single p95 (µs) | batch-32 (utterances/s) | note |",
+              "|---|---|---|---|---|---|---|"]
+    for raw in r["raw"]:
+        lines += [f"| {x.runtime} | {x.model} | {x.threads} | {x.p50_us:.1f} | {x.p95_us:.1f} | "
+                  f"{x.batch32_per_s:,.0f} | {x.note} |" for x in raw["rows"]]
+    if not raw0["float_found"]:
+        lines += ["", f"**No float rows:** {raw0['float_note']}"]
+    for raw in r["raw"]:
+        b = raw["breakdown"]
+        lines.append(f"\nOne `Model.classify([text])` under {raw['runtime']}, median by stage: tokenize "
+                     f"{b['tokenize']:.1f} µs, interpreter {b['interpreter']:.1f} µs, softmax/argmax {b['softmax']:.1f} µs.")
     w1, w50 = e["w1"], e["w50"]
     lines += [
+        "",
         "## 2. End to end, QoS 1, through mosquitto (loopback, TCP_NODELAY)",
         "",
         "Latency: request `publish()` to the reply's arrival (the last of the three QoS 1 publications). "
-        "Echo and daemon alternate on the same broker in the same run.",
+        "All responders run at once on the same broker and take turns under the same load generator.",
         "",
-        "| load | | echo (floor) | daemon | daemon vs echo |",
-        "|---|---|---|---|---|",
-        f"| 1 in flight | p50 | {w1['echo'].p(50):.2f} ms | {w1['daemon'].p(50):.2f} ms | "
-        f"{w1['daemon'].p(50) - w1['echo'].p(50):+.2f} ms |",
-        f"| 1 in flight | p95 | {w1['echo'].p(95):.2f} ms | {w1['daemon'].p(95):.2f} ms | "
-        f"{w1['daemon'].p(95) - w1['echo'].p(95):+.2f} ms |",
-        f"| 50 in flight | throughput | {w50['echo'].throughput:,.0f} /s | {w50['daemon'].throughput:,.0f} /s | "
-        f"x{w50['daemon'].throughput / w50['echo'].throughput:.2f} |",
-        f"| 50 in flight | p50 | {w50['echo'].p(50):.2f} ms | {w50['daemon'].p(50):.2f} ms | "
-        f"{w50['daemon'].p(50) - w50['echo'].p(50):+.2f} ms |",
-        f"| 50 in flight | p95 | {w50['echo'].p(95):.2f} ms | {w50['daemon'].p(95):.2f} ms | "
-        f"{w50['daemon'].p(95) - w50['echo'].p(95):+.2f} ms |",
+        "| load | | " + " | ".join(names) + " |",
+        "|---|---|" + "---|" * len(names),
+    ]
+    for label, st_ in (("1 in flight", w1), ("50 in flight", w50)):
+        for what in ("p50", "p95"):
+            q = 50 if what == "p50" else 95
+            cells = [f"{st_[n].p(q):.2f} ms" + ("" if n == "echo" else f" ({st_[n].p(q) - st_['echo'].p(q):+.2f})")
+                     for n in names]
+            lines.append(f"| {label} | {what} | " + " | ".join(cells) + " |")
+        cells = [f"{st_[n].throughput:,.0f} /s" + ("" if n == "echo" else
+                                                    f" (x{st_[n].throughput / st_['echo'].throughput:.2f})")
+                 for n in names]
+        lines.append(f"| {label} | throughput | " + " | ".join(cells) + " |")
+    lines += [
         "",
-        "Latency against offered load (open loop; a responder's sweep stops after the first rate it cannot keep up with):",
+        "Latency against offered load (open loop; a responder's sweep stops after the first rate it cannot "
+        "keep up with). Cells: achieved /s, p50 / p95 ms.",
         "",
-        "| offered /s | echo achieved | echo p50 / p95 (ms) | daemon achieved | daemon p50 / p95 (ms) |",
-        "|---|---|---|---|---|",
+        "| offered /s | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
     ]
     sweep = e["sweep"]
     for rate in sorted({p["offered"] for ps in sweep.values() for p in ps}):
         cells = []
-        for name in ("echo", "daemon"):
-            p = next((p for p in sweep[name] if p["offered"] == rate), None)
-            cells += ["—", "saturated"] if p is None else [
-                f"{p['achieved']:,.0f}" + (f" ({p['lost']} lost)" if p["lost"] else ""),
-                f"{p['p50']:.2f} / {p['p95']:.2f}"]
+        for n in names:
+            p = next((p for p in sweep[n] if p["offered"] == rate), None)
+            cells.append("saturated" if p is None else
+                         f"{p['achieved']:,.0f}; {p['p50']:.2f} / {p['p95']:.2f}" + (f"; {p['lost']} lost" if p["lost"] else ""))
         lines.append(f"| {rate} | " + " | ".join(cells) + " |")
-    mem = e.get("daemon_mem") or {}
     lines += [
         "",
         "## 3. Memory and start-up",
         "",
-        f"Daemon peak RSS: {e['daemon_rss_peak_mb']:.1f} MB (psutil, {e['daemon_rss_samples']} samples every 20 ms "
-        f"over the whole run) / VmHWM {_f(e.get('daemon_vmhwm_mb'), '.1f')} MB; at the end of the load: "
-        f"RSS {_f(mem.get('rss'), '.1f')}, USS {_f(mem.get('uss'), '.1f')}, PSS {_f(mem.get('pss'), '.1f')} MB. "
-        f"Echo floor VmHWM {_f(e.get('echo_vmhwm_mb'), '.1f')} MB. Daemon exit status after SIGTERM: {e['daemon_exit']}.",
-        "",
-        f"| cold start ({len(st['daemon_ready'])} runs) | median | worst |",
-        "|---|---|---|",
+        "| | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
     ]
-    for key, label in (("daemon_ready", "daemon: spawn -> READY=1"), ("daemon_online", "daemon: spawn -> `online`"),
-                       ("echo_ready", "echo: spawn -> READY=1"), ("echo_online", "echo: spawn -> `online`")):
-        v = st[key]
-        lines.append(f"| {label} | {statistics.median(v):.3f} s | {max(v):.3f} s |")
+    mem = e["mem"]
+    lines.append("| peak RSS, psutil every 20 ms (MB) | " + " | ".join(
+        _f(mem[n].get("peak_sampled"), ".1f") for n in names) + " |")
+    for key, label in (("vmhwm", "VmHWM (MB)"), ("rss", "RSS after the load (MB)"), ("uss", "USS after the load (MB)"),
+                       ("pss", "PSS after the load (MB)")):
+        lines.append(f"| {label} | " + " | ".join(_f(mem[n].get(key), ".1f") for n in names) + " |")
+    n_starts = len(st["echo"]["ready"])
+    for key, label in (("ready", "spawn -> READY=1"), ("online", "spawn -> `online` retained on <base>/status")):
+        lines.append(f"| {label}, median / worst of {n_starts} (s) | " + " | ".join(
+            f"{statistics.median(st[n][key]):.3f} / {max(st[n][key]):.3f}" for n in names) + " |")
+    lines.append("| exit status after SIGTERM | " + " | ".join(str(e["exit"][n]) for n in names) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -158,11 +171,11 @@ def plot(r: dict, path: Path) -> None:
 
     sweep = r["e2e"]["sweep"]
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
-    style = {"echo": ("tab:gray", "echo floor (no model)"), "daemon": ("tab:blue", "edge daemon")}
-    for name, pts in sweep.items():
+    colors = ["tab:gray", "tab:blue", "tab:orange", "tab:green"]
+    for k, (name, pts) in enumerate(sweep.items()):
         if not pts:
             continue
-        color, label = style[name]
+        color, label = colors[k % len(colors)], ("echo floor (no model)" if name == "echo" else name)
         x = [p["offered"] for p in pts]
         ax.plot(x, [p["p50"] for p in pts], "o-", color=color, label=f"{label}, p50")
         ax.plot(x, [p["p95"] for p in pts], "s--", color=color, alpha=0.7, label=f"{label}, p95")

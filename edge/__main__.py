@@ -149,6 +149,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     model = _load_model(settings.model.path or None, settings.model.threads)
     if model is None:
         return EXIT_USAGE
+    from edge.mqtt import LinkError
     from edge.outbox import StateError
     from edge.service import Service
 
@@ -156,6 +157,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         service = Service(settings, model)
     except StateError as exc:
         log.error("state directory unusable: %s", exc)
+        return EXIT_USAGE
+    except LinkError as exc:
+        log.error("%s", exc)
         return EXIT_USAGE
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: service.stop())

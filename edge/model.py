@@ -28,11 +28,21 @@ import numpy as np
 import sentencepiece as spm
 
 try:  # the small runtime (cp311 and older)
-    from tflite_runtime.interpreter import Interpreter
+    from tflite_runtime.interpreter import Interpreter, OpResolverType
     RUNTIME = "tflite_runtime"
 except ImportError:  # pragma: no cover - depends on the platform
-    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
     RUNTIME = "ai_edge_litert"
+
+# The built-in int8 kernels, without the default XNNPACK delegate: ai-edge-litert's
+# XNNPACK rounds int8 ops differently, and tflite-runtime 2.14 runs these ops on the
+# built-in kernels anyway, so this gives bit-identical outputs under both runtimes.
+_RESOLVER = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+
+
+def make_interpreter(model_content: bytes, threads: int = 1) -> Interpreter:
+    return Interpreter(model_content=model_content, num_threads=max(1, int(threads)),
+                       experimental_op_resolver_type=_RESOLVER)
 
 __all__ = ["Model", "ModelError", "Prediction", "default_model_path", "normalize_text",
            "encode_ids", "OOS", "MANIFEST", "MODEL_FILE", "TOKENIZER_FILE", "sha256_file"]
@@ -208,7 +218,7 @@ class Model:
     def _interpreter(self, batch: int) -> tuple:
         entry = self._interps.get(batch)
         if entry is None:
-            it = Interpreter(model_content=self._bytes, num_threads=self._threads)
+            it = make_interpreter(self._bytes, self._threads)
             inp = it.get_input_details()[0]
             if len(inp["shape"]) != 2 or inp["dtype"] != np.int32:
                 raise ModelError(f"{self.path / MODEL_FILE}: expected an int32 [batch, max_len] input")

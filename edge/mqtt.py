@@ -84,6 +84,8 @@ class Link:
         self._pending: dict[int, Done | None] = {}
         self._early: set[int] = set()
         self._subscriptions: list[tuple[str, int]] = []
+        self._stale: list[str] = []
+        self._unsubscribed = threading.Event()
         self._sub_mid: int | None = None  # the SUBSCRIBE of the latest connect; its SUBACK completes start-up
         self._v5 = settings.mqtt.protocol == 5
         self._client = self._make_client(password)
@@ -109,28 +111,46 @@ class Link:
         if s.username:
             client.username_pw_set(s.username, password or None)
         if s.tls:
-            client.tls_set(
-                ca_certs=s.ca_file or None,
-                certfile=s.cert_file or None,
-                keyfile=s.key_file or None,
-                cert_reqs=ssl.CERT_REQUIRED,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
-            client.tls_insecure_set(s.tls_insecure)
+            try:
+                self._tls_set(client)
+            except (OSError, ssl.SSLError, ValueError) as exc:
+                raise LinkError(f"TLS set-up failed (mqtt.ca_file / cert_file / key_file): {exc}") from None
         client.on_socket_open = _nodelay
         client.on_connect = self._handle_connect
         client.on_disconnect = self._handle_disconnect
         client.on_message = self._handle_message
         client.on_publish = self._handle_publish
         client.on_subscribe = self._handle_subscribe
+        client.on_unsubscribe = lambda *_a: self._unsubscribed.set()
         return client
+
+    def _tls_set(self, client: paho.Client) -> None:
+        s = self._s.mqtt
+        client.tls_set(
+            ca_certs=s.ca_file or None,
+            certfile=s.cert_file or None,
+            keyfile=s.key_file or None,
+            cert_reqs=ssl.CERT_REQUIRED,
+            tls_version=ssl.PROTOCOL_TLS_CLIENT,
+        )
+        client.tls_insecure_set(s.tls_insecure)
 
     def subscribe_on_connect(self, topic: str, qos: int = 1) -> None:
         """Topics (re)subscribed on every connect; with a kept session the broker already has them."""
         self._subscriptions.append((topic, qos))
 
+    def unsubscribe_on_connect(self, topics: list[str]) -> None:
+        """Subscriptions a resumed session may still hold from an older config (a group we left)."""
+        self._stale = [t for t in topics if t not in {s for s, _ in self._subscriptions}]
+
+    @property
+    def subscriptions(self) -> list[str]:
+        return [t for t, _ in self._subscriptions]
+
     def start(self) -> None:
         """Connect in the background; paho's thread reconnects with backoff from then on."""
+        if self._s.mqtt.tls:
+            self._check_tls()
         props = None
         kwargs: dict = {}
         if self._v5:
@@ -141,6 +161,26 @@ class Link:
             kwargs = {"clean_start": False, "properties": props}
         self._client.connect_async(self._s.mqtt.host, self._s.mqtt.port, self._s.mqtt.keepalive_s, **kwargs)
         self._client.loop_start()
+
+    def _check_tls(self) -> None:
+        """One TLS handshake before paho takes over: paho would retry a certificate that can
+        never verify forever, logging only "not connected". An unreachable broker is fine
+        (it may come up later); a broker we must not trust is a configuration error."""
+        s = self._s.mqtt
+        ctx = self._client._ssl_context  # the context tls_set() built: the exact same checks
+        if ctx is None:
+            return
+        try:
+            with socket.create_connection((s.host, s.port), timeout=5) as raw:
+                with ctx.wrap_socket(raw, server_hostname=s.host):
+                    pass
+        except ssl.SSLCertVerificationError as exc:
+            raise LinkError(f"TLS: the broker's certificate does not verify: {exc.verify_message} "
+                            f"(check mqtt.ca_file, or the broker's host name {s.host!r})") from None
+        except ssl.SSLError as exc:
+            raise LinkError(f"TLS handshake with {s.host}:{s.port} failed: {exc.reason or exc}") from None
+        except OSError as exc:
+            log.warning("broker %s:%d not reachable yet (%s); will keep trying", s.host, s.port, exc.strerror or exc)
 
     def wait_first_connect(self, timeout: float | None = None) -> bool:
         """Block until the first CONNACK and SUBACK; raises LinkError when the broker refused us for good."""
@@ -204,7 +244,18 @@ class Link:
             return len(self._pending)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Publish `offline` (so the will is not needed), disconnect cleanly, stop the thread."""
+        """Publish `offline` (so the will is not needed), disconnect cleanly, stop the thread.
+
+        Shared (fleet) subscriptions are dropped first: a broker keeps routing a
+        share of the group's requests to a stopped member's kept session, where
+        they would wait until it returns instead of going to a live member.
+        """
+        shared = [t for t, _ in self._subscriptions if t.startswith("$share/")]
+        if shared and self._connected.is_set():
+            self._unsubscribed.clear()
+            self._client.unsubscribe(shared)
+            if not self._unsubscribed.wait(timeout):
+                log.warning("broker did not confirm leaving %s", ", ".join(shared))
         if self._connected.is_set():
             info = self._client.publish(self.status_topic, b"offline", qos=1, retain=True)
             try:
@@ -232,6 +283,9 @@ class Link:
             "5" if self._v5 else "3.1.1",
             "resumed" if flags.session_present else "new",
         )
+        if self._stale and flags.session_present:
+            log.info("dropping subscriptions this config no longer wants: %s", ", ".join(self._stale))
+            client.unsubscribe(self._stale)
         if self._subscriptions:
             _rc, self._sub_mid = client.subscribe([(t, q) for t, q in self._subscriptions])
         info = client.publish(self.status_topic, b"online", qos=1, retain=True)

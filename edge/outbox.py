@@ -17,8 +17,10 @@ and the cached counts stay exact. `locking_mode=EXCLUSIVE`: no `-shm` file to go
 daemon on the same state directory fails at start-up instead of replaying the same outbox.
 
 At open a bad header or a failed `PRAGMA quick_check` (not a database, truncated, a torn page) moves
-the file aside to `edge.db.corrupt-<UTC timestamp>` (with its `-wal`), logs at ERROR and starts a
-fresh store. A torn *tail* of the WAL is not corruption: SQLite checksums WAL frames and drops only
+the file aside to `edge.db.corrupt-<UTC timestamp>`, logs at ERROR and starts a fresh store. A file
+that was closed cleanly is kept byte for byte; after a crash, SQLite folds the committed WAL into the
+file as the checking connection closes, or, when it cannot read the file at all, the `-wal` is moved
+along with it: never left behind for the fresh store to replay. A torn *tail* of the WAL is not corruption: SQLite checksums WAL frames and drops only
 the incomplete last transaction on recovery, keeping every committed one.
 """
 
@@ -162,6 +164,8 @@ class Outbox:
                 os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             except OSError as exc:
                 raise StateError(f"{self.path}: cannot create: {exc.strerror or exc}") from exc
+        if not os.access(self.path, os.R_OK | os.W_OK):  # SQLite would only say "disk I/O error"
+            raise StateError(f"{self.path}: not readable and writable by uid {os.getuid()}")
         try:
             with self.path.open("rb") as fh:
                 head = fh.read(16)
@@ -193,7 +197,7 @@ class Outbox:
                 raise
             code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
             if code in _CORRUPT_CODES:
-                raise _Corrupt(f"{exc} ({exc.sqlite_errorname})") from exc  # type: ignore[attr-defined]
+                raise _Corrupt(f"{exc} ({getattr(exc, 'sqlite_errorname', '?')})") from exc
             if code == sqlite3.SQLITE_BUSY:
                 raise StateError(f"{self.path}: in use by another process (is another edge daemon running?)") from exc
             raise StateError(f"{self.path}: cannot open: {exc}") from exc
@@ -349,7 +353,8 @@ class Outbox:
             self._deferred_count += 1
             excess = self._deferred_count - self.deferred_max
             if excess > 0:
-                db.execute("DELETE FROM deferred WHERE seq IN (SELECT seq FROM deferred ORDER BY seq LIMIT ?)", (excess,))
+                sql = "DELETE FROM deferred WHERE seq IN (SELECT seq FROM deferred ORDER BY seq LIMIT ?)"
+                db.execute(sql, (excess,))
                 self._deferred_count -= excess
                 self._drop(db, "deferred", excess)
 

@@ -95,10 +95,14 @@ class Service:
             self.link.subscribe_on_connect(hermes.QUERY_TOPIC, 1)
         if settings.integrations.home_assistant:
             self.link.subscribe_on_connect(homeassistant.birth_topic(settings), 1)
+        self._forget_old_subscriptions()
         self.queue: queue.Queue[Work | None] = queue.Queue()
         self.pool = ThreadPoolExecutor(settings.cloud.workers, thread_name_prefix="edge-cloud")
         self._cloud_busy = 0
         self._busy_lock = threading.Lock()
+        # Escalations still owed a result, by id(), in arrival (so deadline) order; guarded by _busy_lock.
+        # Whoever pops one (its cloud job, or the deadline sweep) publishes its one result.
+        self._escalations: dict[int, Routed] = {}
         self._accepting = True
         self._stop = threading.Event()
         self._flush = threading.Event()
@@ -110,10 +114,29 @@ class Service:
 
     # -- lifecycle ---------------------------------------------------------------------
 
+    def _forget_old_subscriptions(self) -> None:
+        """A kept session remembers subscriptions across restarts; drop the ones this config
+        no longer has (a group the device left), or their messages would arrive unwanted."""
+        record = self.s.state_dir / "subscriptions.json"
+        try:
+            previous = json.loads(record.read_text())
+        except (OSError, ValueError):
+            previous = []
+        if isinstance(previous, list):
+            self.link.unsubscribe_on_connect([t for t in previous if isinstance(t, str)])
+        tmp = record.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.link.subscriptions))
+        os.replace(tmp, record)
+
     def run(self) -> int:
         """Serve until stop() (a signal) or a worker failure; returns the process exit code."""
         self._worker.start()
-        self.link.start()
+        try:
+            self.link.start()
+        except LinkError as exc:
+            log.error("%s", exc)
+            self._shutdown()
+            return 2
         log.info("waiting for broker %s:%d", self.s.mqtt.host, self.s.mqtt.port)
         waited = 0
         while not self._stop.is_set():
@@ -274,10 +297,14 @@ class Service:
         request = contract.parse_request(msg.payload, self.s.mqtt.max_payload_bytes, msg.response_topic, msg.correlation)
         cached = self.outbox.answered(request.id)
         if cached is not None:
-            # A redelivery (or a client retry) of an answered id: answer again, never recompute into the cloud.
-            self.health.count("duplicates")
-            self._deliver(self._result_publications(request, cached, _intent_of(cached)), work)
-            return None
+            prior = _decode(cached)
+            # Same id and same text: a redelivery or a client retry. Answer again from the
+            # cache, never recompute into the cloud. A client that reuses ids for new
+            # text gets a fresh answer instead of a stale one.
+            if prior.get("text") == request.text:
+                self.health.count("duplicates")
+                self._deliver(self._result_publications(request, cached, str(prior.get("intent") or OOS)), work)
+                return None
         return request
 
     def _apply_thresholds(self, pred: Prediction) -> Prediction:
@@ -295,6 +322,7 @@ class Service:
                 self.health.count("cloud_calls")
                 with self._busy_lock:
                     self._cloud_busy += 1
+                    self._escalations[id(r)] = r
                 self.pool.submit(self._cloud_job, r, d.reason)
                 return None
             reason = "budget"
@@ -331,32 +359,50 @@ class Service:
 
     # -- cloud pool --------------------------------------------------------------------
 
+    def _claim(self, r: Routed) -> bool:
+        """True for the one caller that may publish an escalated request's result."""
+        with self._busy_lock:
+            return self._escalations.pop(id(r), None) is not None
+
     def _cloud_job(self, r: Routed, reason: str) -> None:
         try:
             assert self.cloud is not None
+            with self._busy_lock:
+                expired = id(r) not in self._escalations
+            if expired:
+                return  # it waited out its timeout behind busy workers and has been answered: do not call
             try:
                 ans = self.cloud.classify(r.request.text)
             except CloudError as exc:
                 self.router.record_failure(exc.retry_after)
                 self.health.record_cloud_error()
                 log.warning("cloud call failed (%s); the device's answer stands", exc.kind)
+                if not self._claim(r):
+                    return
                 payload = self._local_result(r, "cloud_error", escalated=True)
             else:
                 self.router.record_success()
+                if not self._claim(r):
+                    log.info("cloud answer for %s came after cloud.timeout_s; the device's answer stands", r.request.id)
+                    return
                 payload = self._cloud_result(r.request, r.pred.confidence, ans.intent, ans.answer, reason, r.work.received)
             self._publish_result(r, payload)
             self.outbox.remember([(r.request.id, payload)])
         except Exception:
             log.exception("cloud job failed unexpectedly; answering locally")
             self.health.record_error()
-            self._publish_result(r, self._local_result(r, "cloud_error", escalated=True))
+            if self._claim(r):
+                self._publish_result(r, self._local_result(r, "cloud_error", escalated=True))
         finally:
             with self._busy_lock:
                 self._cloud_busy -= 1
 
-    def _cloud_result(self, request: Request, confidence: float, intent: str, answer: str, reason: str, t0: float) -> bytes:
+    def _cloud_result(
+        self, request: Request, confidence: float, intent: str, answer: str, reason: str, t0: float, record: bool = True
+    ) -> bytes:
         latency = (time.perf_counter() - t0) * 1000
-        self.health.record_result(latency, True)
+        if record:
+            self.health.record_result(latency, True)
         return contract.encode(
             contract.result_payload(
                 request,
@@ -384,7 +430,11 @@ class Service:
             self.router.record_success()
             local = json.loads(item.local_result)
             request = Request(id=item.request_id, text=item.text)
-            payload = self._cloud_result(request, local["confidence"], ans.intent, ans.answer, "offline", time.perf_counter())
+            # latency_ms counts from when the request was answered offline (its arrival, near enough).
+            # Not a new request: health already counted it and its latency, so record=False.
+            t0 = time.perf_counter() - max(0.0, time.time() - item.created)
+            payload = self._cloud_result(request, local["confidence"], ans.intent, ans.answer, "offline", t0, record=False)
+            self.health.count("deferred_completed")
             self._deliver(self._result_publications(request, payload, ans.intent, with_reply=False), None)
             self.outbox.remove_deferred(item.seq)
         except Exception:
@@ -442,9 +492,29 @@ class Service:
                 if now >= next_health:
                     next_health = now + self.s.health.interval_s
                     self._publish_health()
+                self._expire_escalations()
                 self._retry_deferred()
             except Exception:
                 log.exception("housekeeping failed; continuing")
+
+    def _expire_escalations(self) -> None:
+        """The device's answer for escalations unanswered cloud.timeout_s after they arrived.
+
+        The client bounds one call, not the wait for a free cloud worker (a burst on a slow
+        cloud queues up) nor name resolution; this bounds the whole wait, to within a tick."""
+        cutoff = time.perf_counter() - self.s.cloud.timeout_s
+        with self._busy_lock:
+            late = []
+            for key, r in self._escalations.items():
+                if r.work.received > cutoff:
+                    break
+                late.append(key)
+            expired = [self._escalations.pop(key) for key in late]
+        for r in expired:
+            self.health.count("cloud_deadline")
+            payload = self._local_result(r, "cloud_error", escalated=True)
+            self._publish_result(r, payload)
+            self.outbox.remember([(r.request.id, payload)])
 
     def _publish_health(self) -> None:
         with self._busy_lock:
@@ -505,8 +575,13 @@ class Service:
         self.pool.submit(probe)
 
 
-def _intent_of(payload: bytes) -> str:
+def _decode(payload: bytes) -> dict:
     try:
-        return str(json.loads(payload).get("intent") or OOS)
+        obj = json.loads(payload)
     except ValueError:
-        return OOS
+        return {}
+    return obj if isinstance(obj, dict) else {}
+
+
+def _intent_of(payload: bytes) -> str:
+    return str(_decode(payload).get("intent") or OOS)

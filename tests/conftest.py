@@ -56,6 +56,10 @@ class Broker:
             "max_queued_messages 100000",
             "max_inflight_messages 0",
         ]
+        if os.geteuid() == 0:
+            # mosquitto drops to its own user when started as root and then cannot
+            # write its persistence file into pytest's private temp dirs.
+            lines.append("user root")
         if persistence:
             lines += ["persistence true", f"persistence_location {self.dir}/", "autosave_interval 1"]
         self.extra = extra

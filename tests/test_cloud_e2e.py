@@ -247,6 +247,24 @@ def test_cloud_calls_never_block_local_answers(rig, fake: FakeCloud) -> None:
     _device(slow, "cloud_error", True)
 
 
+def test_a_burst_on_a_slow_cloud_still_answers_within_the_timeout(rig, fake: FakeCloud) -> None:
+    # A cloud that answers, but slowly: the breaker never opens, and with two cloud workers a burst
+    # queues up. Waiting in that queue must count against timeout_s too.
+    timeout = 1.0
+    fake.delay_s = 0.7
+    r = rig(fake, timeout_s=timeout, workers=2)
+    sent = {f"u{i}": r.send(SWALLOW, f"u{i}") for i in range(6)}
+    got = {rid: r.result(rid) for rid in sent}
+    took = {rid: round(t - sent[rid], 3) for rid, (_, t) in got.items()}
+    print(f"a burst of 6 escalations, 2 workers, cloud answering in {fake.delay_s} s: {took}")
+    assert max(took.values()) <= timeout + 0.5, took
+    sources = [res["source"] for res, _ in got.values()]
+    assert sources.count("cloud") >= 2, sources  # the ones that found a free worker got the cloud's answer
+    for res, _ in got.values():
+        if res["source"] == "edge":
+            _device(res, "cloud_error", True)
+
+
 def test_breaker_defers_while_down_and_replays_when_back(rig, fake: FakeCloud) -> None:
     timeout, cooldown = 1.0, 1.0
     r = rig(fake, timeout_s=timeout, breaker_failures=2, breaker_cooldown_s=cooldown)
@@ -281,6 +299,28 @@ def test_breaker_defers_while_down_and_replays_when_back(rig, fake: FakeCloud) -
     assert all(res["text"] == SWALLOW for res in second.values())
     h = r.health(lambda h: h["deferred"] == 0 and h["cloud"] == "up")
     assert h["budget"]["breaker"] == "closed"
+    # The second result's latency counts from the request (it waited out the outage), and a replay is
+    # not a new request: health has processed four, with no near-zero latency samples added.
+    assert all(res["latency_ms"] >= (cooldown + 0.5) * 1000 for res in second.values()), second
+    assert h["processed"] == 4 and h["counters"].get("deferred_completed") == 2, h
+
+
+def test_deferred_queue_is_bounded_and_survives_a_restart(rig, fake: FakeCloud) -> None:
+    r = rig(fake, breaker_failures=1, breaker_cooldown_s=60.0, deferred_max=2)
+    fake.down()
+    _device(r.ask(SWALLOW, "y0")[0], "cloud_error", True)  # one failure opens it, for a minute
+    for rid in ("y1", "y2", "y3"):
+        _device(r.ask(SWALLOW, rid)[0], "offline", False)
+    h = r.health(lambda h: h["deferred"] == 2)
+    assert h["dropped"]["deferred"] == 1, h  # the oldest went, counted
+    assert r.daemon.stop() == 0
+    fake.up()
+    r.daemon.start()  # same state directory: the queue is on disk; a new process starts with the breaker closed
+    replayed = {rid: r.result(rid)[0] for rid in ("y2", "y3")}
+    for res in replayed.values():
+        _cloud(res, "offline")
+    assert r.results.empty_for(0.5), "y1 was dropped from the queue and must not come back"
+    assert len(fake.chat_requests) == 2
 
 
 # --- budget, privacy, shutdown ----------------------------------------------------------------------

@@ -51,12 +51,6 @@ def test_group_requests_are_shared_and_answered_once(broker, daemon_factory, cli
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="a stopped member keeps its persistent session and its $share subscription, so mosquitto keeps "
-    "queueing a share of the group's requests for it until it returns (edge/service.py should unsubscribe "
-    "the shared subscription on a clean stop)",
-)
 def test_stopped_member_gets_no_more_group_requests(broker, daemon_factory, client_factory, tmp_path):
     a = daemon_factory(member(broker, tmp_path, "f1"))
     b = daemon_factory(member(broker, tmp_path, "f2"))
@@ -69,12 +63,6 @@ def test_stopped_member_gets_no_more_group_requests(broker, daemon_factory, clie
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="the resumed session still holds $share/hall/...; the daemon no longer lists that topic, so it acks "
-    "and drops its share of the group's requests: they are lost (edge/service.py should unsubscribe topics "
-    "it no longer wants, e.g. remembered in the state dir)",
-)
 def test_leaving_the_group_stops_group_requests(broker, daemon_factory, client_factory, tmp_path):
     a = daemon_factory(member(broker, tmp_path, "f1"))
     b = daemon_factory(member(broker, tmp_path, "f2"))

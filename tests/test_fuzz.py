@@ -12,7 +12,6 @@ with what the contract says about that payload.
 from __future__ import annotations
 
 import json
-import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any, Iterator
 
 import pytest
 from conftest import Broker, Daemon, daemon_config
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from mqttc import Inbox, TestClient
 
@@ -101,6 +100,15 @@ request_objects = st.tuples(
 ).map(lambda t: {**t[1], **t[0]})
 
 
+# Mostly well-formed requests, so that the paths after parsing (classification, the reply
+# topic, the answered-id cache) see arbitrary values too, not only the parser.
+plausible_requests = st.fixed_dictionaries(
+    {"text": st.text(min_size=1, max_size=100)},
+    optional={"id": st.text(min_size=1, max_size=40), "reply_to": st.text(min_size=1, max_size=30),
+              "allow_cloud": st.booleans()},
+)
+
+
 def _deep(depth: int, kind: str) -> bytes:
     if kind == "array":
         return b"[" * depth + b"]" * depth
@@ -122,6 +130,7 @@ payloads = st.one_of(
     st.text(max_size=300).map(str.encode),
     json_values.map(lambda v: json.dumps(v).encode()),
     request_objects.map(lambda v: json.dumps(v, ensure_ascii=False).encode()),
+    plausible_requests.map(lambda v: json.dumps(v, ensure_ascii=False).encode()),
     st.builds(_deep, st.integers(1, 12000), st.sampled_from(["array", "object", "text"])),
     st.builds(_huge, st.sampled_from(["a", " ", "é", "€", "\U0001f600", "\x01"]),
               st.integers(LIMIT - 48, LIMIT + 48), st.booleans()),
@@ -165,14 +174,17 @@ def fresh(served: Served) -> Iterator[Served]:
 @pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(payload=payloads)
+# A reply topic with a control character: valid JSON, but the broker drops the connection of
+# whoever publishes to it, and paho would resend it after every reconnect.
+@example(payload=b'{"id": "ctl", "text": "turn on the lights", "reply_to": "reply/\\u0007bell"}')
 def test_every_payload_gets_exactly_one_answer(fresh: Served, payload: bytes) -> None:
     answers = exchange(fresh, payload)
     assert len(answers) == 1, f"{len(answers)} answers to {payload[:200]!r}: {answers}"
     topic, body = answers[0]
-    if abs(_nesting(payload) - sys.getrecursionlimit()) < 100:
-        # Python's JSON parser gives up at the recursion limit, counted from the stack depth
-        # of the caller: the daemon's worker and this test stand at different depths, so near
-        # the limit either verdict is right. Only the shape of the answer is checked there.
+    if _nesting(payload) > 900:
+        # Python's JSON parser gives up near the recursion limit (1000 in the daemon), counted
+        # from the caller's stack depth, and hypothesis raises the limit in this process: so
+        # this test cannot predict the verdict on deep nesting. Only its shape is checked.
         assert (topic == ERROR and body["error"] in ERROR_CODES) or (topic == RESULT and set(body) == RESULT_KEYS)
         fresh.outcomes["deep"] = fresh.outcomes.get("deep", 0) + 1
         return

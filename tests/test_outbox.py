@@ -47,7 +47,8 @@ def child(state: Path, body: str, **popen: object) -> subprocess.Popen[str]:
         + f"box = Outbox(Path({str(state)!r}))\n" + body
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=env, text=True, **popen)  # type: ignore[call-overload]
+    argv = [sys.executable, "-c", code]
+    return subprocess.Popen(argv, cwd=REPO, env=env, text=True, **popen)  # type: ignore[call-overload]
 
 
 def test_put_peek_remove_keeps_order(tmp_path: Path) -> None:
@@ -175,12 +176,12 @@ def test_new_state_dir_is_private(tmp_path: Path) -> None:
 
 def test_sigkill_right_after_put_loses_nothing(tmp_path: Path) -> None:
     body = (
-        "for start in range(0, 300, 30):\n"
-        "    box.put([item(i) for i in range(start, start + 30)])\n"
         "box.defer('d1', 'text', None, b'c', b'local')\n"
         "box.remember([('r%d' % i, b'res %d' % i) for i in range(32)])\n"
         "box.record_cloud_call(42.0)\n"
-        "os.kill(os.getpid(), 9)\n"
+        "for start in range(0, 300, 30):\n"
+        "    box.put([item(i) for i in range(start, start + 30)])\n"
+        "os.kill(os.getpid(), 9)  # right after the last put returns\n"
     )
     proc = child(tmp_path, body)
     assert proc.wait(timeout=60) == -signal.SIGKILL
@@ -327,13 +328,17 @@ def test_read_only_state_dir_is_a_state_error(tmp_path: Path) -> None:
         tmp_path.chmod(0o700)
 
 
-def test_second_store_on_the_same_directory_is_refused(tmp_path: Path) -> None:
-    with Outbox(tmp_path) as box:
-        box.put([item(0)])
-        with pytest.raises(StateError, match="in use by another process"):
-            Outbox(tmp_path)
-        assert len(box) == 1
-    Outbox(tmp_path).close()  # free again once the first one closed
+def test_second_daemon_on_the_same_directory_is_refused(tmp_path: Path) -> None:
+    body = "box.put([item(0)])\nprint('ready', flush=True)\nsys.stdin.read()\n"
+    holder = child(tmp_path, body, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert holder.stdout is not None and holder.stdout.readline() == "ready\n"
+    with pytest.raises(StateError, match="in use by another process"):
+        Outbox(tmp_path)
+    assert (tmp_path / f"{DB_NAME}-wal").exists()  # the refused opener left the holder's files alone
+    holder.kill()
+    holder.communicate(timeout=30)
+    with Outbox(tmp_path) as box:  # free once the holder is gone, and nothing it wrote was lost
+        assert [p.topic for p in box.peek()] == [item(0)[0]]
 
 
 def test_schema_from_a_newer_version_is_refused(tmp_path: Path) -> None:

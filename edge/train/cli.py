@@ -54,7 +54,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="out-of-scope recall the oos threshold is chosen to reach on the tuning split")
     p.add_argument("--silent-error", type=float, default=0.02,
                    help="silent error rate the escalation threshold aims for on the tuning split")
-    p.add_argument("--max-escalation", type=float, default=0.10,
+    p.add_argument("--max-escalation", type=float, default=0.11,
                    help="most in-scope items the escalation threshold may escalate")
     p.add_argument("--name", default=None, help="package name (default: the --out folder name)")
     p.add_argument("--version", default=None, help="package version (default: the date, YYYY.MM.DD)")
@@ -205,7 +205,8 @@ def _run(args: argparse.Namespace) -> int:
             "decision": DECISION,
             "input": {"name": "ids", "dtype": "int32", "shape": [-1, L], "pad_id": 0,
                       "tokenizer": "sentencepiece unigram, edge.model.normalize_text first"},
-            "output": {"dtype": "int8", "classes": classes, "oos_class": OOS},
+            "output": {"dtype": "int8", "n_classes": len(classes),
+                       "classes": "labels in order, then 'oos'"},
             "architecture": {"type": "cnn", **scfg.to_dict(), "parameters": student.n_params(),
                              "ops": sorted(set(ops))},
             "training": {

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from edge.model import MANIFEST, MODEL_FILE, TOKENIZER_FILE, Interpreter, sha256_file
+from edge.model import MANIFEST, MODEL_FILE, TOKENIZER_FILE, make_interpreter, sha256_file
 
 # Ops that may legitimately carry int32/bool tensors (indices, lengths).
 _INDEX_OPS = {"GATHER", "NOT_EQUAL", "CAST", "SUM"}
@@ -43,7 +43,7 @@ def op_report(model_bytes: bytes) -> tuple[list[str], list[str]]:
     """(op names, problems). A problem: a float tensor anywhere, an op outside
     ALLOWED_OPS (e.g. QUANTIZE/DEQUANTIZE islands), or a non-int8 output of an
     op outside the index path (NOT_EQUAL -> CAST -> SUM of token counts)."""
-    it = Interpreter(model_content=model_bytes)
+    it = make_interpreter(model_bytes)
     it.allocate_tensors()
     tensors = {t["index"]: t for t in it.get_tensor_details()}
     names, problems = [], []
@@ -65,7 +65,7 @@ def op_report(model_bytes: bytes) -> tuple[list[str], list[str]]:
 
 def tflite_logits(model_bytes: bytes, ids: np.ndarray) -> np.ndarray:
     """Dequantized logits of the int8 model (batch resized to len(ids))."""
-    it = Interpreter(model_content=model_bytes, num_threads=2)
+    it = make_interpreter(model_bytes, 2)
     inp = it.get_input_details()[0]
     it.resize_tensor_input(inp["index"], list(ids.shape), strict=False)
     it.allocate_tensors()
