@@ -79,7 +79,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, default=ROOT / "models" / "clinc150")
     ap.add_argument("-n", type=int, default=3000)
+    ap.add_argument("--levers", default="", help="bench/variant.py levers to apply first (e.g. xnnpack,tokenize)")
     args = ap.parse_args()
+    if args.levers:
+        sys.path.insert(0, str(BENCH))
+        import variant
+
+        variant.apply(set(args.levers.split(",")))
     n = args.n
     model = Model.load(args.model, threads=1)
     texts = ["turn on the kitchen lights", "what's the weather like in paris tomorrow", "set a timer for ten minutes",
@@ -117,7 +123,10 @@ def main() -> None:
                      median_us(lambda i: ob.remember([(f"b{i}-{k}", result) for k in range(32)]), n // 32 + 20) / 32))
         ob.close()
     rows.append(("queue.Queue hand-off to another thread (one way)", handoff_us()))
-    print(f"per-request steps of edge/service.py, median µs ({model.ident}, {n} calls each)\n")
+    import edge.model as em
+
+    print(f"per-request steps of edge/service.py, median µs ({model.ident}, {em.RUNTIME}"
+          f"{' + ' + args.levers if args.levers else ''}, {n} calls each)\n")
     for name, us in rows:
         print(f"  {us:8.1f}  {name}")
     per_req = sum(us for name, us in rows if "/ 32" not in name and "hand-off" not in name)

@@ -146,6 +146,12 @@ def main() -> None:
         raise SystemExit("float and int8 disagree too often: the rebuild does not match the int8 graph")
     args.out.mkdir(parents=True, exist_ok=True)
     stem = f"{manifest['name']}-{manifest['version']}"
+    for old in args.out.glob("*.float.json"):  # one float counterpart: the shipped model's; drop stale ones
+        if old.name != f"{stem}.float.json":
+            stale = json.loads(old.read_text()).get("file", "")
+            (args.out / stale).unlink(missing_ok=True)
+            old.unlink()
+            print(f"removed stale {old.name} and {stale}")
     (args.out / f"{stem}.float.tflite").write_bytes(blob)
     note = ("float32 weights" if not half else
             "weights stored as float16, dequantized once at load: float32 kernels run")

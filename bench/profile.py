@@ -4,8 +4,8 @@
 
 Needs py-spy (`.venv/bin/pip install py-spy`) and permission to ptrace the
 daemon (root, or kernel.yama.ptrace_scope=0). Writes, under --out:
-- `load_top.txt`: py-spy samples of the daemon with 50 requests in flight,
-  aggregated per function: self time and inclusive time, per thread;
+- `load_w50_top.txt`, `load_w1_top.txt`: py-spy samples of the daemon with 50 and
+  with 1 request in flight, aggregated per function: self and inclusive share, per thread;
 - `importtime.txt`: the slowest top-level imports of `python -X importtime -m edge run`;
 - `memory.txt`: RSS after each import and each step of loading the model.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import os
 import re
 import subprocess
 import sys
@@ -52,7 +53,7 @@ def aggregate(raw: Path, top: int = 25) -> str:
             incl[_short(f)] += k
         if len(frames) > 1:
             self_c[_short(frames[-1])] += k
-    out = [f"{total} samples (all threads, idle included)", "", "by thread:"]
+    out = [f"{total} samples while on CPU (py-spy without --idle), all threads", "", "by thread:"]
     out += [f"  {100 * v / total:5.1f}%  {t}" for t, v in threads.most_common()]
     out += ["", f"top {top} by self time:"]
     out += [f"  {100 * v / total:5.1f}%  {f}" for f, v in self_c.most_common(top)]
@@ -73,14 +74,14 @@ def _short(frame: str) -> str:
 
 
 def profile_load(work: Path, port: int, model: Path, texts: list[str], seconds: float, out: Path,
-                 window: int) -> str:
-    daemon = start_daemon(work, port, "prof", model, 1)
+                 window: int, spec: tuple[str, str] | None) -> str:
+    daemon = start_daemon(work, port, "prof", model, 1, spec)
     daemon.wait_ready()
     client = LoadClient(port, "edge/prof", texts)
-    raw = out / f"load_w{window}.raw"
+    raw = work / f"load_w{window}.raw"  # collapsed stacks: ~150 KB, kept out of the repository
     try:
         spy = subprocess.Popen([str(PY_SPY), "record", "--pid", str(daemon.pid), "--rate", "250", "--duration",
-                                str(int(seconds)), "--format", "raw", "--threads", "--nonblocking", "--idle",
+                                str(int(seconds)), "--format", "raw", "--threads", "--nonblocking",
                                 "-o", str(raw)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(0.5)
         stats = client.closed_loop(window, seconds - 1, 0.5)
@@ -135,7 +136,10 @@ def step(name):
 import json, logging, sqlite3, threading, queue, concurrent.futures; step("stdlib (json, sqlite3, threads)")
 import numpy; step("numpy")
 import sentencepiece; step("sentencepiece")
-import tflite_runtime.interpreter; step("tflite_runtime")
+try:
+    import tflite_runtime.interpreter; step("tflite_runtime")
+except ImportError:
+    import ai_edge_litert.interpreter; step("ai_edge_litert")
 import paho.mqtt.client; step("paho.mqtt")
 import psutil; step("psutil")
 import edge.service; step("edge.service (the rest of edge)")
@@ -160,20 +164,29 @@ def main() -> None:
     ap.add_argument("--model", type=Path, default=ROOT / "models" / "clinc150")
     ap.add_argument("--seconds", type=float, default=15)
     ap.add_argument("--out", type=Path, default=BENCH / "profile")
+    ap.add_argument("--daemon", metavar="PYTHON[:LEVERS]", help="as in bench/run.py (default: this Python, as shipped)")
+    ap.add_argument("--only-load", action="store_true", help="skip the memory and import-time sections")
+    ap.add_argument("--tag", default="", help="suffix for the output file names (e.g. the variant measured)")
     args = ap.parse_args()
+    spec = None
+    if args.daemon:
+        py, _, levers = args.daemon.partition(":")
+        spec = (os.path.abspath(py), levers)
     args.out.mkdir(parents=True, exist_ok=True)
     texts = load_texts(None)
-    (args.out / "memory.txt").write_text(memory(args.model))
-    print((args.out / "memory.txt").read_text())
+    if not args.only_load:
+        (args.out / f"memory{args.tag}.txt").write_text(memory(args.model))
+        print((args.out / f"memory{args.tag}.txt").read_text())
     with tempfile.TemporaryDirectory(prefix="edge-prof-") as tmp:
         work = Path(tmp)
         broker = harness.Broker(work)
         try:
-            (args.out / "importtime.txt").write_text(importtime(work, broker.port, args.model))
-            print((args.out / "importtime.txt").read_text())
+            if not args.only_load:
+                (args.out / f"importtime{args.tag}.txt").write_text(importtime(work, broker.port, args.model))
+                print((args.out / f"importtime{args.tag}.txt").read_text())
             for window in (50, 1):
-                text = profile_load(work, broker.port, args.model, texts, args.seconds, args.out, window)
-                (args.out / f"load_w{window}_top.txt").write_text(text)
+                text = profile_load(work, broker.port, args.model, texts, args.seconds, args.out, window, spec)
+                (args.out / f"load_w{window}_top{args.tag}.txt").write_text(text)
                 print(text)
         finally:
             broker.stop()

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-if __name__ == "__main__":  # run as a worker under another interpreter: find edge/ next door
+if __name__ == "__main__":  # run as a worker under another interpreter: find edge/ and bench/ next door
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from edge.model import RUNTIME, Model, encode_ids  # noqa: E402
 
@@ -111,13 +112,15 @@ def time_classify(model: Model, texts: list[str], n_single: int, batch_s: float)
 
 def classify_breakdown(model: Model, texts: list[str], n: int) -> dict[str, float]:
     """Median µs of each stage of one single-utterance classify, measured stage by stage."""
+    import edge.model as em  # looked up at call time: bench/variant.py levers may have replaced encode_ids
+
     sp, L = model._sp, model.max_len  # noqa: SLF001 - the benchmark looks inside on purpose
     clock = time.perf_counter_ns
     tok, inv, post = np.empty(n), np.empty(n), np.empty(n)
     for k in range(n):
         batch = [texts[k % len(texts)]]
         t0 = clock()
-        ids = encode_ids(sp, batch, L)
+        ids = em.encode_ids(sp, batch, L)
         t1 = clock()
         logits = model.logits(ids)
         t2 = clock()
@@ -145,9 +148,14 @@ def float_counterpart(model_dir: Path, assets: Path) -> tuple[bytes | None, str]
                   "`.venv-train/bin/python bench/make_float.py` (needs TensorFlow)")
 
 
-def run(model_dir: Path, assets: Path, texts: list[str], quick: bool, log=print) -> dict:
+def run(model_dir: Path, assets: Path, texts: list[str], quick: bool, log=print, levers: str = "") -> dict:
+    """All rows; with `levers` (bench/variant.py names) only the Model.classify rows, with the levers applied."""
     n_single = 300 if quick else 3000
     batch_s = 0.3 if quick else 1.5
+    if levers:
+        import variant
+
+        variant.apply(set(levers.split(",")))
     model1 = Model.load(model_dir, threads=1)
     ids = encode_ids(model1._sp, texts, model1.max_len)  # noqa: SLF001
     int8 = (model_dir / "model.tflite").read_bytes()
@@ -156,6 +164,8 @@ def run(model_dir: Path, assets: Path, texts: list[str], quick: bool, log=print)
     variants: list[tuple[str, bytes, bool]] = [("int8", int8, True)]
     if flt is not None:
         variants.append(("float32", flt, True))
+    if levers:
+        variants = []
     for name, blob, xnn in variants:
         for threads in (1, 2):
             log(f"  raw {name}, {threads} thread(s)...")
@@ -169,14 +179,14 @@ def run(model_dir: Path, assets: Path, texts: list[str], quick: bool, log=print)
     for threads in (1, 2):
         log(f"  Model.classify, {threads} thread(s)...")
         m = model1 if threads == 1 else Model.load(model_dir, threads=2)
-        rows.append(RawRow(RUNTIME_LABEL, "int8 Model.classify", threads, *time_classify(m, texts, n_single, batch_s),
-                           note="tokenize + invoke + softmax"))
-    return {"runtime": RUNTIME_LABEL, "rows": rows, "float_note": note, "float_found": flt is not None,
+        rows.append(RawRow(RUNTIME_LABEL, "int8 Model.classify" + (f" + {levers}" if levers else ""), threads,
+                           *time_classify(m, texts, n_single, batch_s), note="tokenize + invoke + softmax"))
+    return {"runtime": RUNTIME_LABEL + (f" + {levers}" if levers else ""), "rows": rows, "float_note": note, "float_found": flt is not None,
             "breakdown": classify_breakdown(model1, texts, n_single), "model": model1.ident,
             "int8_bytes": len(int8), "float_bytes": len(flt) if flt else None}
 
 
-def run_elsewhere(python: str, model_dir: Path, assets: Path, texts: list[str], quick: bool) -> dict:
+def run_elsewhere(python: str, model_dir: Path, assets: Path, texts: list[str], quick: bool, levers: str = "") -> dict:
     """The same measurements under another Python (e.g. a venv with the other TFLite runtime), via JSON."""
     import subprocess
     import tempfile
@@ -184,6 +194,7 @@ def run_elsewhere(python: str, model_dir: Path, assets: Path, texts: list[str], 
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(texts, f)
     cmd = [python, __file__, "--model", str(model_dir), "--assets", str(assets), "--texts", f.name]
+    cmd += ["--levers", levers] if levers else []
     r = subprocess.run(cmd + (["--quick"] if quick else []), capture_output=True, text=True, timeout=900)
     Path(f.name).unlink()
     if r.returncode:
@@ -202,8 +213,9 @@ def _main() -> None:
     ap.add_argument("--assets", type=Path, required=True)
     ap.add_argument("--texts", type=Path, required=True)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--levers", default="")
     a = ap.parse_args()
-    d = run(a.model, a.assets, json.loads(a.texts.read_text()), a.quick, log=lambda *_: None)
+    d = run(a.model, a.assets, json.loads(a.texts.read_text()), a.quick, log=lambda *_: None, levers=a.levers)
     d["rows"] = [asdict(x) for x in d["rows"]]
     print(json.dumps(d))
 

@@ -64,12 +64,15 @@ def daemon_config(port: int, device: str, model: Path, state: Path, threads: int
 
 
 def start_daemon(work: Path, port: int, device: str, model: Path, threads: int,
-                 python: str | None = None) -> harness.Responder:
+                 spec: tuple[str, str] | None = None) -> harness.Responder:
+    """`python -m edge run`, or bench/variant.py with levers applied when the spec names some."""
+    python, levers = spec or (harness.python(), "")
     d = work / device
     d.mkdir(parents=True, exist_ok=True)
     cfg = d / "edge.toml"
     cfg.write_text(daemon_config(port, device, model, d / "state", threads))
-    return harness.Responder(device, [python or harness.python(), "-m", "edge", "run", "--config", str(cfg)], d)
+    head = [python, str(BENCH / "variant.py"), levers] if levers else [python, "-m", "edge"]
+    return harness.Responder(device, head + ["run", "--config", str(cfg)], d)
 
 
 def runtime_of(python: str) -> str:
@@ -123,14 +126,14 @@ class StatusWatch:
         self.client.loop_stop()
 
 
-def startup_runs(work: Path, port: int, model: Path, watch: StatusWatch, n: int, daemons: dict[str, str],
+def startup_runs(work: Path, port: int, model: Path, watch: StatusWatch, n: int, daemons: dict[str, tuple[str, str]],
                  log) -> dict:
     """Cold starts: spawn -> READY=1 and spawn -> `online`, each daemon variant and echo; fresh device ids."""
     out: dict[str, dict[str, list[float]]] = {name: {"ready": [], "online": []} for name in ["echo", *daemons]}
     for i in range(n):
-        for k, (name, python) in enumerate(daemons.items()):
+        for k, (name, spec) in enumerate(daemons.items()):
             dev = f"bench-start{i}-{k}"
-            d = start_daemon(work, port, dev, model, 1, python)
+            d = start_daemon(work, port, dev, model, 1, spec)
             out[name]["ready"].append(d.wait_ready())
             out[name]["online"].append(watch.wait(f"edge/{dev}/status") - d.t_spawn)
             d.stop()
@@ -158,24 +161,35 @@ def alternate(clients: dict[str, LoadClient], rounds: int, fn) -> dict[str, Stat
 
 
 def end_to_end(work: Path, port: int, model: Path, texts: list[str], quick: bool, threads: int,
-               daemons: dict[str, str], log) -> dict:
+               daemons: dict[str, tuple[str, str]], log) -> dict:
     procs: dict[str, harness.Responder] = {}
     rss: dict[str, harness.RssSampler] = {}
-    for k, (name, python) in enumerate(daemons.items()):
-        procs[name] = start_daemon(work, port, f"bench{k}", model, threads, python)
+    for k, (name, spec) in enumerate(daemons.items()):
+        procs[name] = start_daemon(work, port, f"bench{k}", model, threads, spec)
         rss[name] = harness.RssSampler(procs[name].pid)
     procs["echo"] = start_echo(work, port, "bench/echo")
+    rss["echo"] = harness.RssSampler(procs["echo"].pid)
     ready = {name: p.wait_ready() for name, p in procs.items()}
     bases = {name: f"edge/bench{k}" for k, name in enumerate(daemons)} | {"echo": "bench/echo"}
     clients = {name: LoadClient(port, bases[name], texts) for name in ["echo", *daemons]}
     dur, warm, rounds = (1.5, 0.3, 1) if quick else (4.0, 1.0, 2)
     res: dict = {"ready_s": ready, "responders": list(clients)}
+    phases: dict[str, list[tuple[str, float]]] = {name: [] for name in procs}
+
+    def snap(phase: str) -> None:
+        for name, p in procs.items():
+            phases[name].append((phase, harness.memory_detail(p.pid).get("rss", float("nan"))))
+
+    res["rss_phases"] = phases
     try:
+        snap("start (idle)")
         log("  low load: 1 request in flight...")
         res["w1"] = alternate(clients, rounds, lambda c: c.closed_loop(1, dur, warm))
+        snap("1 in flight")
         log("  throughput: 50 requests in flight...")
         res["w50"] = alternate(clients, rounds, lambda c: c.closed_loop(50, dur, warm))
-        rates = [200, 1000, 2000, 3000] if quick else [100, 250, 500, 1000, 1500, 2000, 2500, 3000, 4000]
+        snap("50 in flight")
+        rates = [200, 600, 1000, 1500] if quick else [100, 200, 400, 600, 800, 1000, 1200, 1500, 2000, 2500]
         sweep: dict[str, list[dict]] = {name: [] for name in clients}
         saturated: set[str] = set()
         for rate in rates:
@@ -190,11 +204,12 @@ def end_to_end(work: Path, port: int, model: Path, texts: list[str], quick: bool
                 if s.lost or s.p(50) > 100 or s.throughput < 0.8 * rate:
                     saturated.add(name)  # past the knee: higher rates only queue in the broker
         res["sweep"] = sweep
+        snap("the load sweep")
         res["mem"] = {name: {**harness.memory_detail(p.pid), "vmhwm": p.vm_hwm_mb()} for name, p in procs.items()}
     finally:
         for c in clients.values():
             c.close()
-        for name in daemons:
+        for name in rss:
             res["mem"] = res.get("mem", {})
             res["mem"].setdefault(name, {})["peak_sampled"] = rss[name].stop()
             res["mem"][name]["samples"] = rss[name].samples
@@ -223,9 +238,10 @@ def main() -> int:
     ap.add_argument("--assets", type=Path, default=BENCH / "assets", help="where make_float.py put the float model")
     ap.add_argument("--data", type=Path, help="CLINC150-format JSON for realistic utterances")
     ap.add_argument("--threads", type=int, default=1, help="model.threads for the daemon (default 1)")
-    ap.add_argument("--daemon-python", action="append", default=[],
-                    help="run the daemon under this Python too (repeatable; e.g. a venv with the other TFLite "
-                         "runtime); the first is the one the targets are judged on (default: this Python)")
+    ap.add_argument("--daemon", action="append", default=[], metavar="PYTHON[:LEVERS]",
+                    help="a daemon to measure (repeatable): the Python to run it with (e.g. a venv with the other "
+                         "TFLite runtime) and optionally levers from bench/variant.py (e.g. xnnpack,tokenize); "
+                         "the first is the one the targets are judged on (default: this Python, as shipped)")
     ap.add_argument("--starts", type=int, help="cold starts to time (default 5, quick 2)")
     ap.add_argument("--out", type=Path, help="where results.md/.json and the plot go")
     ap.add_argument("--check", action="store_true", help="exit 1 when a target is missed (for CI)")
@@ -243,11 +259,14 @@ def main() -> int:
     def log(msg: str) -> None:
         print(msg, flush=True)
 
-    # abspath, not resolve(): a venv's python is a symlink, and following it would leave the venv.
-    pythons = [os.path.abspath(p) for p in args.daemon_python] or [harness.python()]
-    daemons: dict[str, str] = {}
-    for py in pythons:
-        daemons[f"daemon ({runtime_of(py)})"] = py
+    daemons: dict[str, tuple[str, str]] = {}
+    for spec in args.daemon or [harness.python()]:
+        py, _, levers = spec.partition(":")
+        # abspath, not resolve(): a venv's python is a symlink, and following it would leave the venv.
+        py = os.path.abspath(py)
+        daemons[f"daemon ({runtime_of(py)}{' + ' + levers if levers else ''})"] = (py, levers)
+    pythons = list(dict.fromkeys(py for py, _ in daemons.values()))
+    lever_specs = list(dict.fromkeys((py, lv) for py, lv in daemons.values() if lv))
     results: dict = {"machine": mach, "quick": args.quick, "model_dir": str(args.model), "n_texts": len(texts),
                      "daemons": daemons}
     log("1/3 raw model")
@@ -256,6 +275,9 @@ def main() -> int:
         if runtime_of(py) != results["raw"][0]["runtime"]:
             log(f"  ...and under {py}")
             results["raw"].append(rawmodel.run_elsewhere(py, args.model, args.assets, texts, args.quick))
+    for py, levers in lever_specs:
+        log(f"  Model.classify under {py} with {levers}")
+        results["raw"].append(rawmodel.run_elsewhere(py, args.model, args.assets, texts, args.quick, levers))
     with tempfile.TemporaryDirectory(prefix="edge-bench-") as tmp:
         work = Path(tmp)
         broker = harness.Broker(work)
@@ -271,7 +293,7 @@ def main() -> int:
                 watch.close()
         finally:
             broker.stop()
-    text = report.render(results, command="bench/run.py" + (" --quick" if args.quick else ""))
+    text = report.render(results, command=" ".join(["bench/run.py", *sys.argv[1:]]))
     print()
     print(text)
     (out / "results.md").write_text(text)

@@ -38,12 +38,9 @@ def setup_logging(level: str = "info") -> None:
     logging.getLogger("edge.mqtt.paho").setLevel(max(root.level, logging.WARNING))
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse exits 2 on bad arguments already; keep that the spec's usage status."""
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="edge", description="On-device intent runtime: int8 TFLite model, MQTT in/out, cloud fallback.")
+    # argparse exits 2 on bad arguments: the spec's usage status.
+    p = argparse.ArgumentParser(prog="edge", description="On-device intent runtime: int8 TFLite model, MQTT in/out, cloud fallback.")
     p.add_argument("--version", action="version", version=f"edge {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 MODES = ("local_first", "cloud_preferred", "local_only")
-_TOPIC_OK = re.compile(r"^[^#+\x00]+$")
+_TOPIC_OK = re.compile(r"^[^#+\x00-\x1f\x7f]+$")
 _ID_OK = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -47,8 +48,19 @@ class Request:
     allow_cloud: bool | None = None  # None: the configured policy decides
 
 
+# What a broker refuses in a topic name (MQTT 5 sections 1.5.4 and 4.7.3), and mosquitto answers
+# by dropping the connection: wildcards, U+0000, control characters, non-characters, surrogates.
+# Publishing to such a topic is a poison pill: paho resends it after every reconnect.
+_BAD_TOPIC = re.compile(
+    "[+#\x00-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef"
+    + "".join(f"{chr(p << 16 | 0xFFFE)}{chr(p << 16 | 0xFFFF)}" for p in range(17))
+    + "]"
+)
+
+
 def valid_publish_topic(topic: str) -> bool:
-    return bool(topic) and len(topic.encode("utf-8")) <= 65535 and not any(c in topic for c in "+#\x00")
+    """True when a broker accepts `topic` as the topic name of a PUBLISH."""
+    return bool(topic) and len(topic.encode("utf-8", "surrogatepass")) <= 65535 and not _BAD_TOPIC.search(topic)
 
 
 def new_id() -> str:
@@ -66,6 +78,9 @@ def parse_request(
     A payload whose first non-blank character is `{` or `[` is JSON and must be
     an object; anything else is plain UTF-8 text.
     """
+    if response_topic is not None and not valid_publish_topic(response_topic):
+        # A broker drops the connection of a client that publishes there: refuse it up front.
+        raise BadRequest(INVALID_FIELD, "the Response Topic has characters a broker refuses in a topic name")
     if len(payload) > max_bytes:
         raise BadRequest(PAYLOAD_TOO_LARGE, f"payload is {len(payload)} bytes; the limit is {max_bytes}")
     try:
@@ -99,7 +114,7 @@ def _from_object(obj: dict[str, Any], response_topic: str | None, correlation: b
         raise BadRequest(EMPTY_TEXT, "text is empty", rid)
     reply_to = obj.get("reply_to")
     if reply_to is not None and not (isinstance(reply_to, str) and valid_publish_topic(reply_to)):
-        raise BadRequest(INVALID_FIELD, "reply_to must be a topic string without wildcards", rid)
+        raise BadRequest(INVALID_FIELD, "reply_to must be a topic without wildcards or control characters", rid)
     allow_cloud = obj.get("allow_cloud")
     if allow_cloud is not None and not isinstance(allow_cloud, bool):
         raise BadRequest(INVALID_FIELD, f"allow_cloud must be true or false, got {_json_type(allow_cloud)}", rid)

@@ -22,9 +22,10 @@ Publication = tuple[str, bytes, int, bool, bytes | None]  # topic, payload, qos,
 
 
 class Delivery:
-    def __init__(self, link: Link, outbox: Outbox) -> None:
+    def __init__(self, link: Link, outbox: Outbox, on_backlog: Callable[[], None] = lambda: None) -> None:
         self.link = link
         self.outbox = outbox
+        self._on_backlog = on_backlog  # asks the owner to run replay() soon
 
     def deliver(self, pubs: list[Publication], on_safe: Callable[[], None] | None) -> None:
         """Publish all of `pubs`; `on_safe` (the request's ack) runs once every one is safe."""
@@ -38,11 +39,16 @@ class Delivery:
             if last and on_safe is not None:
                 on_safe()
 
-        stored: list[Publication] = []
-        for i, (topic, payload, qos, retain, corr) in enumerate(pubs):
-            if not self.link.publish(topic, payload, qos, retain, corr, on_done=one_done):
-                stored = pubs[i:]  # the link is down: the rest waits on disk, in order
-                break
+        stored: list[Publication] = pubs if len(self.outbox) else []
+        if stored:
+            # Older results still wait on disk (a replay is under way, or the link just
+            # came back): queue behind them rather than overtake them.
+            self._on_backlog()
+        else:
+            for i, (topic, payload, qos, retain, corr) in enumerate(pubs):
+                if not self.link.publish(topic, payload, qos, retain, corr, on_done=one_done):
+                    stored = pubs[i:]  # the link is down: the rest waits on disk, in order
+                    break
         if stored:
             self.outbox.put(stored)
             for _ in stored:

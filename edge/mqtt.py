@@ -29,12 +29,12 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.config import Settings
+from edge.contract import valid_publish_topic
 
 log = logging.getLogger("edge.mqtt")
 
 # CONNACK reasons that retrying will not fix: the user must change the config.
 _FATAL_CONNACK = {"Bad user name or password", "Not authorized", "Client identifier not valid", "Banned"}
-
 
 class LinkError(Exception):
     """The broker refused us for a reason that retrying cannot fix."""
@@ -211,6 +211,13 @@ class Link:
         """
         if not self._connected.is_set():
             return False
+        if not valid_publish_topic(topic):
+            # Never succeeds, and costs the connection: drop it loudly, and complete it so
+            # that the request is acknowledged instead of redelivered (and dropped) forever.
+            log.error("dropped a publication to %r: the broker refuses that topic name", topic)
+            if on_done is not None:
+                on_done()
+            return True
         props = None
         if correlation is not None and self._v5:
             props = Properties(PacketTypes.PUBLISH)

@@ -85,7 +85,7 @@ class Service:
             on_message=self._on_message,
             on_connect=self._on_connect,
         )
-        self.delivery = Delivery(self.link, self.outbox)
+        self.delivery = Delivery(self.link, self.outbox, on_backlog=self._flush_set)
         self.link.subscribe_on_connect(f"{self.base}/request", 1)
         if settings.group:
             topic = f"edge/group/{settings.group}/request"
@@ -113,6 +113,9 @@ class Service:
         self._housekeeper = threading.Thread(target=self._housekeeping, name="edge-house", daemon=True)
 
     # -- lifecycle ---------------------------------------------------------------------
+
+    def _flush_set(self) -> None:
+        self._flush.set()
 
     def _forget_old_subscriptions(self) -> None:
         """A kept session remembers subscriptions across restarts; drop the ones this config
@@ -386,8 +389,10 @@ class Service:
                     log.info("cloud answer for %s came after cloud.timeout_s; the device's answer stands", r.request.id)
                     return
                 payload = self._cloud_result(r.request, r.pred.confidence, ans.intent, ans.answer, reason, r.work.received)
-            self._publish_result(r, payload)
+            # Remembered before it goes out: a retry of this id that arrives the moment the
+            # result is out must find it in the cache, not call the cloud a second time.
             self.outbox.remember([(r.request.id, payload)])
+            self._publish_result(r, payload)
         except Exception:
             log.exception("cloud job failed unexpectedly; answering locally")
             self.health.record_error()
@@ -513,8 +518,8 @@ class Service:
         for r in expired:
             self.health.count("cloud_deadline")
             payload = self._local_result(r, "cloud_error", escalated=True)
+            self.outbox.remember([(r.request.id, payload)])  # before it goes out, as in _cloud_job
             self._publish_result(r, payload)
-            self.outbox.remember([(r.request.id, payload)])
 
     def _publish_health(self) -> None:
         with self._busy_lock:

@@ -11,7 +11,6 @@ checks that every request id still gets its result. Duplicates are allowed
 from __future__ import annotations
 
 import json
-import os
 import random
 import threading
 import time
@@ -34,16 +33,6 @@ REQUEST = f"{BASE}/request"
 RESULT = f"{BASE}/result"
 # Reconnect every second (the link's floor) so a 1.5 s outage costs about 2 s, not 30.
 FAST = {"keepalive_s": 5, "reconnect_min_s": 1.0, "reconnect_max_s": 1.0}
-
-
-def durable_broker(broker_factory: Callable[..., Broker]) -> Broker:
-    """A broker whose persistence really works.
-
-    mosquitto started as root drops to the `mosquitto` user, which cannot write into
-    pytest's root-only temporary directory: it logs "Error saving in-memory database"
-    and comes back from a restart with no sessions at all. `user root` keeps it root.
-    """
-    return broker_factory(extra="user root" if os.geteuid() == 0 else "")
 
 
 class DurableClient:
@@ -158,7 +147,7 @@ def latest_health(inbox: Inbox, until: Callable[[dict[str, Any]], bool], timeout
 
 def run_steady_load(
     client: DurableClient, prefix: str, n: int, rate: float, fault_at: int, fault: Callable[[], None]
-) -> tuple[list[str], threading.Thread]:
+) -> list[str]:
     """Publish n requests at `rate` per second; at request `fault_at` start `fault` on its own thread,
     so the load keeps its pace through the outage (publications meanwhile wait in the client's session)."""
     ids = [f"{prefix}-{i}" for i in range(n)]
@@ -182,7 +171,7 @@ def run_steady_load(
     injector.join(60)
     if errors:
         raise errors[0]
-    return ids, injector
+    return ids
 
 
 def check_every_id_answered(client: DurableClient, ids: list[str], label: str, timeout: float = 30.0) -> int:
@@ -200,11 +189,10 @@ def check_every_id_answered(client: DurableClient, ids: list[str], label: str, t
 
 
 @pytest.mark.slow
-def test_steady_load_through_a_broker_restart_loses_nothing(broker_factory, daemon_factory, durable_client, tmp_path):
-    broker = durable_broker(broker_factory)
+def test_steady_load_through_a_broker_restart_loses_nothing(broker, daemon_factory, durable_client, tmp_path):
     d = daemon_factory(daemon_config(broker, tmp_path / "state", mqtt=FAST))
     client = durable_client(broker, [RESULT])
-    ids, _ = run_steady_load(client, "b", n=150, rate=30, fault_at=40, fault=lambda: broker.restart(down_s=1.5))
+    ids = run_steady_load(client, "b", n=150, rate=30, fault_at=40, fault=lambda: broker.restart(down_s=1.5))
     check_every_id_answered(client, ids, "broker restart")
     assert client.sessions[0] is False and all(client.sessions[1:]) and len(client.sessions) >= 2, (
         f"the broker did not keep the client's session across its restart: {client.sessions}")
@@ -214,8 +202,7 @@ def test_steady_load_through_a_broker_restart_loses_nothing(broker_factory, daem
 
 
 @pytest.mark.slow
-def test_steady_load_through_a_daemon_sigkill_loses_nothing(broker_factory, daemon_factory, durable_client, tmp_path):
-    broker = durable_broker(broker_factory)
+def test_steady_load_through_a_daemon_sigkill_loses_nothing(broker, daemon_factory, durable_client, tmp_path):
     config = daemon_config(broker, tmp_path / "state", mqtt=FAST)
     first = daemon_factory(config)
     client = durable_client(broker, [RESULT])
@@ -225,7 +212,7 @@ def test_steady_load_through_a_daemon_sigkill_loses_nothing(broker_factory, daem
         first.kill()  # SIGKILL: no drain, no offline status, whatever was in memory is gone
         daemons.append(daemon_factory(config))  # same config, same state dir, same client id
 
-    ids, _ = run_steady_load(client, "k", n=150, rate=30, fault_at=40, fault=kill_and_restart)
+    ids = run_steady_load(client, "k", n=150, rate=30, fault_at=40, fault=kill_and_restart)
     check_every_id_answered(client, ids, "daemon SIGKILL")
     second = daemons[0]
     assert second.proc is not None and second.proc.poll() is None
@@ -242,9 +229,8 @@ def _cloud_config(broker: Broker, state: Path, cloud: FakeCloud, **extra: Any) -
 @pytest.mark.slow
 @pytest.mark.parametrize("daemon_fate", ["keeps_running", "killed_while_away"])
 def test_results_made_while_the_broker_is_away_wait_on_disk_and_go_out_first_in_order(
-    daemon_fate, broker_factory, daemon_factory, durable_client, tmp_path
+    daemon_fate, broker, daemon_factory, durable_client, tmp_path
 ):
-    broker = durable_broker(broker_factory)
     delay = 0.4
     with FakeCloud(default_intent="weather", delay_s=delay) as cloud:
         config = _cloud_config(broker, tmp_path / "state", cloud)
@@ -280,6 +266,29 @@ def test_results_made_while_the_broker_is_away_wait_on_disk_and_go_out_first_in_
         assert len(cloud.chat_requests) == len(ids), f"{len(cloud.chat_requests)} cloud calls for {len(ids)} requests"
         results = [b for t, b in client.messages if t == RESULT and b["id"] in ids]
         assert all(r["source"] == "cloud" and r["reason"] == "cloud_preferred" for r in results)
+
+
+@pytest.mark.slow
+def test_requests_in_progress_when_the_daemon_is_sigkilled_are_redelivered_and_answered(
+    broker, daemon_factory, durable_client, tmp_path
+):
+    with FakeCloud(default_intent="weather", delay_s=1.0) as cloud:
+        config = _cloud_config(broker, tmp_path / "state", cloud)
+        first = daemon_factory(config)
+        client = durable_client(broker, [RESULT])
+        ids = [f"p{i}" for i in range(4)]
+        for rid in ids:
+            client.publish(REQUEST, {"id": rid, "text": f"will it snow, question {rid}"})
+        client.settle()
+        assert cloud.wait_for(1, timeout=15)
+        first.kill()  # p0 is half-way through its cloud call, the rest wait in the daemon's queue
+        assert client.ids_on(RESULT) == [], "a result came out before the kill; the test proves nothing"
+        second = daemon_factory(config)
+        check_every_id_answered(client, ids, "SIGKILL mid-request")
+        # Not acknowledged before its result was safe, so the broker gave p0 to the new daemon.
+        texts = [json.dumps(r.body) for r in cloud.chat_requests]
+        assert sum("question p0" in t for t in texts) == 2, "p0 was not redone after the kill"
+        assert "session resumed" in second.log_text()
 
 
 def test_an_answered_id_seen_again_is_answered_from_the_cache_not_recomputed(broker, daemon_factory, client_factory, tmp_path):

@@ -193,7 +193,9 @@ def _run(args: argparse.Namespace) -> int:
                                          args.silent_error, args.max_escalation)
         _log(f"temperature {temperature}, oos threshold {th}, escalation threshold {esc}")
 
-        argv = getattr(args, "argv", None) or sys.argv[1:]
+        argv = list(getattr(args, "argv", None) or sys.argv[1:])
+        if argv[:1] == ["train"]:  # invoked as `edge train ...`
+            argv = argv[1:]
         is_clinc = "CLINC150" in ds.source
         manifest = {
             "name": name,
