@@ -98,7 +98,8 @@ class Service:
         self._forget_old_subscriptions()
         self.queue: queue.Queue[Work | None] = queue.Queue()
         self.pool = ThreadPoolExecutor(settings.cloud.workers, thread_name_prefix="edge-cloud")
-        self._cloud_busy = 0
+        self._cloud_busy = 0  # cloud calls in flight (health queue_depth)
+        self._deferred_busy = 0  # of which replays of deferred escalations and probes
         self._busy_lock = threading.Lock()
         # Escalations still owed a result, by id(), in arrival (so deadline) order; guarded by _busy_lock.
         # Whoever pops one (its cloud job, or the deadline sweep) publishes its one result.
@@ -171,6 +172,9 @@ class Service:
     def _shutdown(self) -> None:
         self.notifier.stopping("draining")
         self._accepting = False  # new deliveries stay unacked: the broker redelivers them next session
+        self._stop.set()
+        if self._housekeeper.is_alive():
+            self._housekeeper.join(timeout=2)  # no deferred retry may start while the pool drains
         self.queue.put(None)
         if self._worker.is_alive():
             self._worker.join(timeout=30)
@@ -183,8 +187,6 @@ class Service:
         deadline = time.monotonic() + 5
         while self.link.in_flight() and self.link.connected and time.monotonic() < deadline:
             time.sleep(0.01)
-        if self._housekeeper.is_alive():
-            self._housekeeper.join(timeout=2)
         self.link.stop()
         self.outbox.close()
         self.notifier.close()
@@ -449,6 +451,7 @@ class Service:
         finally:
             with self._busy_lock:
                 self._cloud_busy -= 1
+                self._deferred_busy -= 1
 
     # -- publishing --------------------------------------------------------------------
 
@@ -537,8 +540,8 @@ class Service:
         if self.cloud is None:
             return
         with self._busy_lock:
-            if self._cloud_busy:
-                return  # one wave at a time keeps the order and the load gentle
+            if self._deferred_busy:
+                return  # one wave of replays at a time keeps their order and the load gentle
         pending = self.outbox.deferred_count()
         if self.router.cloud_up:
             if not pending:
@@ -560,6 +563,7 @@ class Service:
             self.outbox.record_cloud_call(time.time())
             with self._busy_lock:
                 self._cloud_busy += 1
+                self._deferred_busy += 1
             self.pool.submit(self._deferred_job, item)
 
     def _submit_probe(self) -> None:
@@ -574,9 +578,11 @@ class Service:
             finally:
                 with self._busy_lock:
                     self._cloud_busy -= 1
+                    self._deferred_busy -= 1
 
         with self._busy_lock:
             self._cloud_busy += 1
+            self._deferred_busy += 1
         self.pool.submit(probe)
 
 

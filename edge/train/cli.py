@@ -48,6 +48,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dim", type=int, default=192, help="student embedding width")
     p.add_argument("--filters", type=int, default=384, help="student filters per kernel width")
     p.add_argument("--hidden", type=int, default=512)
+    p.add_argument("--init-emb", choices=["minilm", "random"], default="minilm",
+                   help="initialise the student's embeddings from MiniLM's (with a teacher)")
     p.add_argument("--augment", type=int, default=60000,
                    help="synthetic utterances labelled by the teacher (default 60000)")
     p.add_argument("--oos-recall", type=float, default=0.65,
@@ -143,6 +145,7 @@ def _run(args: argparse.Namespace) -> int:
         lab_texts = [t for t, _ in ds.train] + w_oos
         lab_y = np.array([ci[l] for _, l in ds.train] + [oos_i] * len(w_oos), dtype=np.int32)
         soft = None
+        init_emb = None
         texts, hard = lab_texts, lab_y
         if teacher_mode != "none":
             from edge.train.teacher import cached_logits, train_or_load
@@ -159,6 +162,11 @@ def _run(args: argparse.Namespace) -> int:
             conf, best = tune.confidences(tv, 1.0, len(ds.labels))
             _log(f"teacher on tuning split: in-scope argmax accuracy "
                  f"{(best[vy != oos_i] == vy[vy != oos_i]).mean():.4f}")
+            if args.init_emb == "minilm":
+                from edge.train.teacher import piece_embeddings
+
+                init_emb = piece_embeddings(teacher, [sp.id_to_piece(i) for i in range(sp.get_piece_size())],
+                                            args.dim, args.seed)
             del teacher
         ids = encode_ids(sp, texts, L)
         keep = (ids != 0).any(axis=1)
@@ -175,7 +183,7 @@ def _run(args: argparse.Namespace) -> int:
             scfg = StudentConfig(vocab=sp.get_piece_size(), n_classes=len(classes), max_len=L,
                                  dim=args.dim, filters=args.filters, hidden=args.hidden)
             tcfg = TrainConfig(epochs=epochs, seed=args.seed)
-        student = Student(scfg, seed=args.seed)
+        student = Student(scfg, seed=args.seed, init_emb=None if quick else init_emb)
         _log(f"student {student.n_params():,} parameters, {len(ids)} training rows, {epochs} epochs")
         history = train_student(student, ids, soft, hard, tcfg, val_ids, val_y, oos_i)
 
@@ -216,6 +224,7 @@ def _run(args: argparse.Namespace) -> int:
                 "source": CLINC_CREDIT if is_clinc else "user-supplied intents",
                 "transfer": (f"{Path(wiki_path).name}: {len(wiki)} sentences" if wiki_path else "none"),
                 "teacher": teacher_mode,
+                "init_emb": args.init_emb if init_emb is not None else "random",
                 "seed": args.seed,
                 "epochs": epochs,
                 "command": "edge train " + " ".join(shlex.quote(a) for a in argv),

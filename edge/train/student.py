@@ -54,7 +54,7 @@ class TrainConfig:
 
 
 class Student(tf.Module):
-    def __init__(self, cfg: StudentConfig, seed: int = 13) -> None:
+    def __init__(self, cfg: StudentConfig, seed: int = 13, init_emb: np.ndarray | None = None) -> None:
         super().__init__(name="student")
         self.cfg = cfg
         g = tf.random.Generator.from_seed(seed)
@@ -64,7 +64,10 @@ class Student(tf.Module):
             lim = math.sqrt(6.0 / (fan_in + fan_out))
             return tf.Variable(g.uniform(shape, -lim, lim))
 
-        self.emb = tf.Variable(g.normal([cfg.vocab, d], stddev=0.1), name="emb")
+        if init_emb is not None:
+            self.emb = tf.Variable(tf.constant(init_emb, tf.float32), name="emb")
+        else:
+            self.emb = tf.Variable(g.normal([cfg.vocab, d], stddev=0.1), name="emb")
         mask = np.ones([cfg.vocab, 1], np.float32)
         mask[0] = 0.0
         self.mask_table = tf.constant(mask)

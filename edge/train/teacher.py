@@ -184,3 +184,33 @@ def cached_logits(cache_dir: Path, teacher: Teacher, texts: Sequence[str], tag: 
     out = teacher.logits(texts)
     np.save(f, out)
     return out
+
+
+def piece_embeddings(teacher: Teacher, pieces: Sequence[str], dim: int, seed: int = 13) -> np.ndarray:
+    """Initial student embeddings: each sentencepiece piece's MiniLM word-piece
+    embeddings averaged, projected to ``dim`` by PCA, scaled to std 0.1.
+    Row 0 (padding) is zero; pieces with no word pieces get small random rows."""
+    W = teacher.enc.embeddings.word_embeddings.weight.detach().float().numpy()
+    rng = np.random.default_rng(seed)
+    rows = np.zeros((len(pieces), W.shape[1]), np.float32)
+    known = np.zeros(len(pieces), bool)
+    for i, p in enumerate(pieces):
+        text = p.replace("\u2581", " ").strip()
+        if i == 0 or not text:
+            continue
+        ids = teacher.tok(text, add_special_tokens=False)["input_ids"]
+        ids = [j for j in ids if j != teacher.tok.unk_token_id]
+        if ids:
+            rows[i] = W[ids].mean(axis=0)
+            known[i] = True
+    X = rows[known] - rows[known].mean(axis=0)
+    _, _, vt = np.linalg.svd(X, full_matrices=False)
+    k = min(dim, vt.shape[0])
+    proj = np.zeros((len(pieces), dim), np.float32)
+    proj[known, :k] = X @ vt[:k].T
+    proj[known] *= 0.1 / (proj[known].std() + 1e-9)
+    unknown = ~known
+    unknown[0] = False
+    proj[unknown] = rng.normal(0, 0.1, size=(int(unknown.sum()), dim))
+    proj[0] = 0.0
+    return proj
