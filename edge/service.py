@@ -19,41 +19,29 @@ import queue
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Mapping
 
 from edge import contract
-from edge.cloud import CloudClient, CloudError
+from edge.answers import Answers, Routed, Work, decode
+from edge.cloud import CloudClient
 from edge.config import Settings, read_secret
 from edge.contract import OOS, BadRequest, Request
-from edge.delivery import Delivery, Publication
+from edge.delivery import Delivery
+from edge.escalation import Escalations
 from edge.health import Health, read_throttled
 from edge.integrations import hermes, homeassistant
 from edge.model import Model, Prediction
 from edge.mqtt import Link, LinkError, Message
-from edge.outbox import Deferred, Outbox
+from edge.outbox import Outbox
 from edge.router import Router
 from edge.systemd import Notifier
 
 log = logging.getLogger("edge.service")
 
 
-
-@dataclass(slots=True)
-class Work:
-    kind: str  # "request" | "hermes"
-    msg: Message
-    received: float  # perf_counter at arrival: result latency is measured from here
-
-
-@dataclass(slots=True)
-class Routed:
-    work: Work
-    request: Request
-    pred: Prediction
-
-
 class Service:
+    """One daemon: built from settings and a loaded model; `run()` serves until `stop()`."""
+
     def __init__(self, settings: Settings, model: Model, environ: Mapping[str, str] | None = None) -> None:
         environ = os.environ if environ is None else environ
         self.s = settings
@@ -98,12 +86,8 @@ class Service:
         self._forget_old_subscriptions()
         self.queue: queue.Queue[Work | None] = queue.Queue()
         self.pool = ThreadPoolExecutor(settings.cloud.workers, thread_name_prefix="edge-cloud")
-        self._cloud_busy = 0  # cloud calls in flight (health queue_depth)
-        self._deferred_busy = 0  # of which replays of deferred escalations and probes
-        self._busy_lock = threading.Lock()
-        # Escalations still owed a result, by id(), in arrival (so deadline) order; guarded by _busy_lock.
-        # Whoever pops one (its cloud job, or the deadline sweep) publishes its one result.
-        self._escalations: dict[int, Routed] = {}
+        self.answers = Answers(settings, model.ident, self.health, self.delivery, self.link)
+        self.escalations = Escalations(settings, self.cloud, self.router, self.outbox, self.health, self.answers, self.pool)
         self._accepting = True
         self._stop = threading.Event()
         self._flush = threading.Event()
@@ -263,13 +247,12 @@ class Service:
         routed: list[Routed] = []
         for work in batch:
             try:
-                request = self._parse(work)
+                parsed = self._parse(work)
             except BadRequest as exc:
-                self._error(work, exc.request_id, exc.code, exc.message)
+                self.answers.error(work, exc.request_id, exc.code, exc.message)
                 continue
-            if request is None:
-                continue
-            routed.append(Routed(work, request, None))  # type: ignore[arg-type]
+            if parsed is not None:
+                routed.append(parsed)
         if not routed:
             return
         if self._stall_text and any(r.request.text == self._stall_text for r in routed):
@@ -280,13 +263,13 @@ class Service:
         except Exception as exc:  # a model failure must not kill the daemon: report each request
             log.exception("classification failed for a batch of %d", len(routed))
             for r in routed:
-                self._error(r.work, r.request.id, contract.INTERNAL, f"classification failed: {exc}")
+                self.answers.error(r.work, r.request.id, contract.INTERNAL, f"classification failed: {exc}")
             return
         answered: list[tuple[str, bytes]] = []
         for r, pred in zip(routed, preds):
             r.pred = self._apply_thresholds(pred)
             if r.work.kind == "hermes":
-                self._answer_hermes(r)
+                self._answer_hermes(r, r.query)
                 continue
             payload = self._route(r)
             if payload is not None:
@@ -294,23 +277,24 @@ class Service:
         if answered:
             self.outbox.remember(answered)
 
-    def _parse(self, work: Work) -> Request | None:
+    def _parse(self, work: Work) -> Routed | None:
+        """A request to classify, or None when it was answered from the cache; BadRequest if malformed."""
         msg = work.msg
         if work.kind == "hermes":
             q = hermes.parse_query(msg.payload, self.s.mqtt.max_payload_bytes)
-            return Request(id=q.id or contract.new_id(), text=q.input, reply_to=None, correlation=None)
+            return Routed(work, Request(id=q.id or contract.new_id(), text=q.input), query=q)
         request = contract.parse_request(msg.payload, self.s.mqtt.max_payload_bytes, msg.response_topic, msg.correlation)
         cached = self.outbox.answered(request.id)
         if cached is not None:
-            prior = _decode(cached)
+            prior = decode(cached)
             # Same id and same text: a redelivery or a client retry. Answer again from the
             # cache, never recompute into the cloud. A client that reuses ids for new
             # text gets a fresh answer instead of a stale one.
             if prior.get("text") == request.text:
                 self.health.count("duplicates")
-                self._deliver(self._result_publications(request, cached, str(prior.get("intent") or OOS)), work)
+                self.answers.deliver(self.answers.publications(request, cached, str(prior.get("intent") or OOS)), work)
                 return None
-        return request
+        return Routed(work, request)
 
     def _apply_thresholds(self, pred: Prediction) -> Prediction:
         if self.oos_threshold == self.model.oos_threshold:
@@ -320,166 +304,26 @@ class Service:
 
     def _route(self, r: Routed) -> bytes | None:
         """Decide local/cloud/defer for one request; returns the payload when answered now."""
+        assert r.pred is not None
         d = self.router.decide(r.pred.intent, r.pred.confidence, r.request.allow_cloud)
         if d.action == "cloud":
             if self.router.admit():
-                self.outbox.record_cloud_call(time.time())
-                self.health.count("cloud_calls")
-                with self._busy_lock:
-                    self._cloud_busy += 1
-                    self._escalations[id(r)] = r
-                self.pool.submit(self._cloud_job, r, d.reason)
+                self.escalations.submit(r, d.reason)
                 return None
             reason = "budget"
         else:
             reason = d.reason
-        payload = self._local_result(r, reason)
+        payload = self.answers.local(r, reason)
         if d.action == "defer":
             self.outbox.defer(r.request.id, r.request.text, r.request.reply_to, r.request.correlation, payload)
-        self._publish_result(r, payload)
+        self.answers.publish(r, payload)
         return payload
 
-    def _local_result(self, r: Routed, reason: str, escalated: bool = False) -> bytes:
-        latency = (time.perf_counter() - r.work.received) * 1000
-        self.health.record_result(latency, escalated)
-        return contract.encode(
-            contract.result_payload(
-                r.request,
-                intent=r.pred.intent,
-                confidence=r.pred.confidence,
-                source="edge",
-                escalated=escalated,
-                reason=reason,
-                answer=None,
-                model=self.model.ident,
-                latency_ms=latency,
-            )
-        )
-
-    def _answer_hermes(self, r: Routed) -> None:
-        q = hermes.parse_query(r.work.msg.payload, self.s.mqtt.max_payload_bytes)
+    def _answer_hermes(self, r: Routed, q: hermes.HermesQuery) -> None:
+        assert r.pred is not None
         topic, payload = hermes.respond(q, r.pred.intent, r.pred.confidence, self.escalation_threshold)
         self.health.record_result((time.perf_counter() - r.work.received) * 1000, False)
-        self._deliver([(topic, payload, 1, False, None)], r.work)
-
-    # -- cloud pool --------------------------------------------------------------------
-
-    def _claim(self, r: Routed) -> bool:
-        """True for the one caller that may publish an escalated request's result."""
-        with self._busy_lock:
-            return self._escalations.pop(id(r), None) is not None
-
-    def _cloud_job(self, r: Routed, reason: str) -> None:
-        try:
-            assert self.cloud is not None
-            with self._busy_lock:
-                expired = id(r) not in self._escalations
-            if expired:
-                return  # it waited out its timeout behind busy workers and has been answered: do not call
-            try:
-                ans = self.cloud.classify(r.request.text)
-            except CloudError as exc:
-                self.router.record_failure(exc.retry_after)
-                self.health.record_cloud_error()
-                log.warning("cloud call failed (%s); the device's answer stands", exc.kind)
-                if not self._claim(r):
-                    return
-                payload = self._local_result(r, "cloud_error", escalated=True)
-            else:
-                self.router.record_success()
-                if not self._claim(r):
-                    log.info("cloud answer for %s came after cloud.timeout_s; the device's answer stands", r.request.id)
-                    return
-                payload = self._cloud_result(r.request, r.pred.confidence, ans.intent, ans.answer, reason, r.work.received)
-            # Remembered before it goes out: a retry of this id that arrives the moment the
-            # result is out must find it in the cache, not call the cloud a second time.
-            self.outbox.remember([(r.request.id, payload)])
-            self._publish_result(r, payload)
-        except Exception:
-            log.exception("cloud job failed unexpectedly; answering locally")
-            self.health.record_error()
-            if self._claim(r):
-                self._publish_result(r, self._local_result(r, "cloud_error", escalated=True))
-        finally:
-            with self._busy_lock:
-                self._cloud_busy -= 1
-
-    def _cloud_result(
-        self, request: Request, confidence: float, intent: str, answer: str, reason: str, t0: float, record: bool = True
-    ) -> bytes:
-        latency = (time.perf_counter() - t0) * 1000
-        if record:
-            self.health.record_result(latency, True)
-        return contract.encode(
-            contract.result_payload(
-                request,
-                intent=intent,
-                confidence=confidence,
-                source="cloud",
-                escalated=True,
-                reason=reason,
-                answer=answer,
-                model=self.model.ident,
-                latency_ms=latency,
-            )
-        )
-
-    def _deferred_job(self, item: Deferred) -> None:
-        """Complete an escalation queued while the cloud was down: a second result, same id."""
-        try:
-            assert self.cloud is not None
-            try:
-                ans = self.cloud.classify(item.text)
-            except CloudError as exc:
-                self.router.record_failure(exc.retry_after)
-                self.health.record_cloud_error()
-                return  # stays queued for the next attempt
-            self.router.record_success()
-            local = json.loads(item.local_result)
-            request = Request(id=item.request_id, text=item.text)
-            # latency_ms counts from when the request was answered offline (its arrival, near enough).
-            # Not a new request: health already counted it and its latency, so record=False.
-            t0 = time.perf_counter() - max(0.0, time.time() - item.created)
-            payload = self._cloud_result(request, local["confidence"], ans.intent, ans.answer, "offline", t0, record=False)
-            self.health.count("deferred_completed")
-            self._deliver(self._result_publications(request, payload, ans.intent, with_reply=False), None)
-            self.outbox.remove_deferred(item.seq)
-        except Exception:
-            log.exception("deferred escalation %s failed unexpectedly; dropping it", item.request_id)
-            self.health.record_error()
-            self.outbox.remove_deferred(item.seq)
-        finally:
-            with self._busy_lock:
-                self._cloud_busy -= 1
-                self._deferred_busy -= 1
-
-    # -- publishing --------------------------------------------------------------------
-
-    def _publish_result(self, r: Routed, payload: bytes) -> None:
-        intent = _intent_of(payload)
-        self._deliver(self._result_publications(r.request, payload, intent), r.work)
-
-    def _result_publications(self, request: Request, payload: bytes, intent: str, with_reply: bool = True) -> list[Publication]:
-        pubs: list[Publication] = [
-            (f"{self.base}/result", payload, 1, False, None),
-            (contract.intent_topic(self.base, intent), payload, 1, False, None),
-        ]
-        if with_reply and request.reply_to:
-            pubs.append((request.reply_to, payload, 1, False, request.correlation))
-        return pubs
-
-    def _error(self, work: Work, request_id: str | None, code: str, message: str) -> None:
-        self.health.record_error()
-        log.info("rejected request on %s: %s: %s", work.msg.topic, code, message)
-        payload = contract.encode(contract.error_payload(request_id, code, message))
-        self._deliver([(f"{self.base}/error", payload, 1, False, None)], work)
-
-    def _deliver(self, pubs: list[Publication], work: Work | None) -> None:
-        on_safe = None
-        if work is not None:
-            mid, qos = work.msg.mid, work.msg.qos
-            on_safe = lambda: self.link.ack(mid, qos)  # noqa: E731
-        self.delivery.deliver(pubs, on_safe)
+        self.answers.deliver([(topic, payload, 1, False, None)], r.work)
 
     # -- housekeeping ------------------------------------------------------------------
 
@@ -500,33 +344,13 @@ class Service:
                 if now >= next_health:
                     next_health = now + self.s.health.interval_s
                     self._publish_health()
-                self._expire_escalations()
-                self._retry_deferred()
+                self.escalations.expire()
+                self.escalations.retry_deferred()
             except Exception:
                 log.exception("housekeeping failed; continuing")
 
-    def _expire_escalations(self) -> None:
-        """The device's answer for escalations unanswered cloud.timeout_s after they arrived.
-
-        The client bounds one call, not the wait for a free cloud worker (a burst on a slow
-        cloud queues up) nor name resolution; this bounds the whole wait, to within a tick."""
-        cutoff = time.perf_counter() - self.s.cloud.timeout_s
-        with self._busy_lock:
-            late = []
-            for key, r in self._escalations.items():
-                if r.work.received > cutoff:
-                    break
-                late.append(key)
-            expired = [self._escalations.pop(key) for key in late]
-        for r in expired:
-            self.health.count("cloud_deadline")
-            payload = self._local_result(r, "cloud_error", escalated=True)
-            self.outbox.remember([(r.request.id, payload)])  # before it goes out, as in _cloud_job
-            self._publish_result(r, payload)
-
     def _publish_health(self) -> None:
-        with self._busy_lock:
-            busy = self._cloud_busy
+        busy = self.escalations.busy
         extra = {"budget": self.router.stats(), "deferred": self.outbox.deferred_count(),
                  "dropped": self.outbox.dropped, "throttled": read_throttled()}
         snap = self.health.snapshot(
@@ -534,65 +358,3 @@ class Service:
         )
         self.link.publish(f"{self.base}/health", contract.encode(snap), qos=0, retain=True)
         self.notifier.status(self.health.status_line(self._cloud_state()))
-
-    def _retry_deferred(self) -> None:
-        """Replay deferred escalations when the cloud is up; when it is down, probe once per cool-down."""
-        if self.cloud is None:
-            return
-        with self._busy_lock:
-            if self._deferred_busy:
-                return  # one wave of replays at a time keeps their order and the load gentle
-        pending = self.outbox.deferred_count()
-        if self.router.cloud_up:
-            if not pending:
-                return
-            items = self.outbox.deferred(self.s.cloud.workers)
-        elif self.router.probe_due():
-            # We now own the breaker's single half-open probe and must report its outcome.
-            if not pending:
-                self._submit_probe()
-                return
-            items = self.outbox.deferred(1)  # the probe is a real deferred request
-        else:
-            return
-        for item in items:
-            if not self.router.admit():
-                if not self.router.cloud_up:
-                    self.router.record_failure()  # no budget to probe with: stay open, try later
-                return
-            self.outbox.record_cloud_call(time.time())
-            with self._busy_lock:
-                self._cloud_busy += 1
-                self._deferred_busy += 1
-            self.pool.submit(self._deferred_job, item)
-
-    def _submit_probe(self) -> None:
-        def probe() -> None:
-            try:
-                assert self.cloud is not None
-                self.cloud.probe()
-            except CloudError as exc:
-                self.router.record_failure(exc.retry_after)
-            else:
-                self.router.record_success()
-            finally:
-                with self._busy_lock:
-                    self._cloud_busy -= 1
-                    self._deferred_busy -= 1
-
-        with self._busy_lock:
-            self._cloud_busy += 1
-            self._deferred_busy += 1
-        self.pool.submit(probe)
-
-
-def _decode(payload: bytes) -> dict:
-    try:
-        obj = json.loads(payload)
-    except ValueError:
-        return {}
-    return obj if isinstance(obj, dict) else {}
-
-
-def _intent_of(payload: bytes) -> str:
-    return str(_decode(payload).get("intent") or OOS)

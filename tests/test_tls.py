@@ -6,7 +6,6 @@ password from EDGE_MQTT_PASSWORD or from a systemd credential directory, never f
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
