@@ -16,6 +16,7 @@ import argparse
 import collections
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,7 +33,9 @@ import harness  # noqa: E402
 from load import LoadClient  # noqa: E402
 from run import load_texts, start_daemon  # noqa: E402
 
-PY_SPY = Path(sys.executable).with_name("py-spy")
+# py-spy next to this Python, else the project venv's, else on PATH
+PY_SPY = next((p for p in (Path(sys.executable).with_name("py-spy"), ROOT / ".venv" / "bin" / "py-spy") if p.exists()),
+              Path(shutil.which("py-spy") or "py-spy"))
 
 
 def aggregate(raw: Path, top: int = 25) -> str:

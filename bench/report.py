@@ -43,6 +43,47 @@ def targets_met(r: dict) -> bool:
     return all(t[3] for t in targets(r, next(iter(r["daemons"]))))
 
 
+def _knee(points: list[dict]) -> str:
+    """The highest offered rate a responder kept up with (achieved >= 95 %, p50 under 50 ms)."""
+    ok = [p["offered"] for p in points if p["achieved"] >= 0.95 * p["offered"] and p["p50"] < 50 and not p["lost"]]
+    return f"{max(ok):,} /s" if ok else "n/a"
+
+
+def summary(r: dict) -> list[str]:
+    """The README table: echo, the first daemon (as run by default) and the last one (with the most changes)."""
+    e, st, raw = r["e2e"], r["startup"], r["raw"]
+    daemons = list(r["daemons"])
+    cols = ["echo", daemons[0]] + ([daemons[-1]] if len(daemons) > 1 else [])
+    w1, w50 = e["w1"], e["w50"]
+
+    def raw_p50(name: str) -> str:
+        if name == "echo":
+            return "–"
+        want = "int8 Model.classify" + (f" + {name.split(' + ', 1)[1].rstrip(')')}" if " + " in name else "")
+        runtime = name[len("daemon ("):].split(" + ")[0].rstrip(")")
+        for block in raw:
+            for x in block["rows"]:
+                if x.model == want and x.threads == 1 and x.runtime == runtime:
+                    return f"{x.p50_us:,.0f} µs"
+        return "n/a"
+
+    rows = [
+        ("request → reply p50, 1 in flight", lambda n: f"{w1[n].p(50):.2f} ms" + (
+            "" if n == "echo" else f" ({w1[n].p(50) - w1['echo'].p(50):+.2f})"), "≤ echo + 0.5 ms"),
+        ("request → reply p95, 1 in flight", lambda n: f"{w1[n].p(95):.2f} ms", ""),
+        ("throughput, 50 in flight", lambda n: f"{w50[n].throughput:,.0f} /s" + (
+            "" if n == "echo" else f" (x{w50[n].throughput / w50['echo'].throughput:.2f})"), "≥ 0.9 × echo"),
+        ("highest offered rate kept up with", lambda n: _knee(e["sweep"][n]), ""),
+        ("`Model.classify`, one utterance, p50", raw_p50, ""),
+        ("peak RSS", lambda n: f"{max(e['mem'][n].get('peak_sampled') or 0, e['mem'][n].get('vmhwm') or 0):.1f} MB",
+         "≤ 60 MB"),
+        ("spawn → READY=1, worst of starts", lambda n: f"{max(st[n]['ready']):.2f} s", "≤ 1 s"),
+    ]
+    out = ["## Summary", "", "| | " + " | ".join(cols) + " | target |", "|---|" + "---|" * (len(cols) + 1)]
+    out += [f"| {label} | " + " | ".join(fn(n) for n in cols) + f" | {goal} |" for label, fn, goal in rows]
+    return out
+
+
 def render(r: dict, command: str) -> str:
     m = r["machine"]
     e = r["e2e"]
@@ -58,11 +99,9 @@ def render(r: dict, command: str) -> str:
         "",
         f"Command: `.venv/bin/python {command}`",
         "",
-        "## Targets (issue 8)",
-        "",
-        "| target | goal | " + " | ".join(daemons) + " |",
-        "|---|---|" + "---|" * len(daemons),
     ]
+    lines += summary(r) + ["", "## Targets (issue 8), every daemon measured", "",
+                           "| target | goal | " + " | ".join(daemons) + " |", "|---|---|" + "---|" * len(daemons)]
     per = {d: targets(r, d) for d in daemons}
     for i, (what, _m, goal, _ok) in enumerate(per[daemons[0]]):
         cells = [f"{per[d][i][1]}" + ("" if per[d][i][3] else " **(missed)**") for d in daemons]

@@ -67,6 +67,16 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+def decode_payload(payload: bytes, max_bytes: int) -> str:
+    """The size and encoding checks every inbound payload gets, whatever its topic."""
+    if len(payload) > max_bytes:
+        raise BadRequest(PAYLOAD_TOO_LARGE, f"payload is {len(payload)} bytes; the limit is {max_bytes}")
+    try:
+        return payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(INVALID_UTF8, f"payload is not valid UTF-8 (byte {exc.start})") from None
+
+
 def parse_request(
     payload: bytes,
     max_bytes: int,
@@ -81,12 +91,7 @@ def parse_request(
     if response_topic is not None and not valid_publish_topic(response_topic):
         # A broker drops the connection of a client that publishes there: refuse it up front.
         raise BadRequest(INVALID_FIELD, "the Response Topic has characters a broker refuses in a topic name")
-    if len(payload) > max_bytes:
-        raise BadRequest(PAYLOAD_TOO_LARGE, f"payload is {len(payload)} bytes; the limit is {max_bytes}")
-    try:
-        body = payload.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadRequest(INVALID_UTF8, f"payload is not valid UTF-8 (byte {exc.start})") from None
+    body = decode_payload(payload, max_bytes)
     stripped = body.lstrip()
     if not stripped.startswith(("{", "[")):
         if not body.strip():

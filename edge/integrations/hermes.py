@@ -20,12 +20,11 @@ from typing import Any
 from edge.contract import (
     INVALID_FIELD,
     INVALID_JSON,
-    INVALID_UTF8,
     MISSING_TEXT,
     NOT_AN_OBJECT,
     OOS,
-    PAYLOAD_TOO_LARGE,
     BadRequest,
+    decode_payload,
 )
 
 QUERY_TOPIC = "hermes/nlu/query"
@@ -59,12 +58,7 @@ def parse_query(payload: bytes, max_bytes: int) -> HermesQuery:
     nothing sends one): `respond` answers it with intentNotRecognized so the
     dialogue session ends instead of waiting for a timeout.
     """
-    if len(payload) > max_bytes:
-        raise BadRequest(PAYLOAD_TOO_LARGE, f"payload is {len(payload)} bytes; the limit is {max_bytes}")
-    try:
-        body = payload.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadRequest(INVALID_UTF8, f"payload is not valid UTF-8 (byte {exc.start})") from None
+    body = decode_payload(payload, max_bytes)
     try:
         obj = json.loads(body)
     except (json.JSONDecodeError, RecursionError) as exc:

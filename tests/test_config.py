@@ -1,0 +1,150 @@
+"""Strict configuration: layering, types, ranges, and errors that name key and file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge import config
+from edge.config import ConfigError
+
+
+def write(tmp_path: Path, text: str, name: str = "edge.toml") -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def errors_of(*args, **kw) -> list[str]:
+    with pytest.raises(ConfigError) as exc:
+        config.load(*args, **kw)
+    return exc.value.errors
+
+
+def test_defaults_follow_the_spec():
+    s = config.load(environ={})
+    assert s.mqtt.host == "127.0.0.1" and s.mqtt.port == 1883 and s.mqtt.protocol == 5 and not s.mqtt.tls
+    assert s.model.path == "" and s.model.threads == 1
+    assert s.cloud.base_url == "" and s.cloud.mode == "local_first" and s.cloud.timeout_s == 10
+    assert s.health.interval_s == 30 and not s.integrations.home_assistant and not s.integrations.hermes
+    assert s.base_topic == f"edge/{s.device_id}" and s.client_id == f"edge-{s.device_id}"
+
+
+def test_spec_example_is_accepted(tmp_path):
+    p = write(tmp_path, """
+device_id = "kitchen"
+group = "house"
+[mqtt]
+host = "10.0.0.2"
+port = 1884
+base_topic = "home/kitchen"
+protocol = 4
+username = "edge"
+tls = false
+[model]
+path = ""
+threads = 2
+[cloud]
+base_url = "http://127.0.0.1:11434/v1"
+model = "llama3.2"
+mode = "cloud_preferred"
+timeout_s = 5
+[state]
+dir = "/tmp/x"
+[health]
+interval_s = 10
+[integrations]
+home_assistant = true
+hermes = true
+""".replace("protocol = 4", "protocol = 5"))
+    s = config.load(p, environ={})
+    assert s.device_id == "kitchen" and s.group == "house" and s.base_topic == "home/kitchen"
+    assert s.cloud.timeout_s == 5.0 and isinstance(s.cloud.timeout_s, float)
+    assert s.state_dir == Path("/tmp/x") and s.integrations.hermes and s.sources == (str(p),)
+
+
+def test_every_error_is_reported_with_key_and_file(tmp_path):
+    p = write(tmp_path, """
+nonsense = 1
+[mqtt]
+port = 70000
+protocol = "5"
+colour = "blue"
+[cloud]
+mode = "sometimes"
+[health]
+interval_s = true
+[bogus]
+x = 1
+""")
+    errs = errors_of(p, environ={})
+    assert all(e.startswith(f"{p}: ") for e in errs)
+    joined = "\n".join(errs)
+    for key in ("nonsense", "mqtt.port", "mqtt.protocol", "mqtt.colour", "cloud.mode", "health.interval_s", "bogus"):
+        assert f": {key}:" in joined, key
+    assert len(errs) == 7
+
+
+def test_a_section_that_is_not_a_table(tmp_path):
+    assert "mqtt: expected a table" in errors_of(write(tmp_path, 'mqtt = "x"\n'), environ={})[0]
+
+
+def test_invalid_toml_and_missing_file(tmp_path):
+    assert "not valid TOML" in errors_of(write(tmp_path, "[mqtt\n"), environ={})[0]
+    assert "file not found" in errors_of(tmp_path / "nope.toml", environ={})[0]
+
+
+def test_profile_then_file_then_environment(tmp_path):
+    p = write(tmp_path, "[model]\nthreads = 3\n[mqtt]\nport = 1999\n")
+    s = config.load(p, "pi-4b", environ={"EDGE_MQTT_PORT": "2000", "EDGE_CLOUD_REDACT": "false", "EDGE_DEVICE_ID": "hall"})
+    assert s.board.name == "pi-4b" and s.model.threads == 3 and s.mqtt.port == 2000
+    assert s.cloud.redact is False and s.device_id == "hall"
+    assert s.sources[0].endswith("pi-4b.toml") and s.sources[-1] == "environment"
+
+
+def test_bad_environment_values_are_named():
+    errs = errors_of(environ={"EDGE_MQTT_PORT": "many", "EDGE_CLOUD_MODE": "x"})
+    assert any(e.startswith("environment: EDGE_MQTT_PORT") for e in errs)
+    assert any(e.startswith("environment: cloud.mode") for e in errs)
+
+
+def test_unknown_profile_lists_the_available_ones():
+    errs = errors_of(profile="pi-9000", environ={})
+    assert "pi-9000" in errs[0] and "pi-zero-2w" in errs[0]
+
+
+def test_cross_key_rules(tmp_path):
+    p = write(tmp_path, 'group = "g"\n[mqtt]\nprotocol = 4\nreconnect_min_s = 10.0\nreconnect_max_s = 1.0\n'
+                        '[cloud]\nbase_url = "http://x/v1"\n[model]\npath = "/definitely/not/here"\n')
+    joined = "\n".join(errors_of(p, environ={}))
+    for key in ("group", "mqtt.reconnect_min_s", "cloud.model", "model.path"):
+        assert f": {key}:" in joined, key
+
+
+def test_tls_files_must_exist(tmp_path):
+    p = write(tmp_path, '[mqtt]\ntls = true\nca_file = "/no/ca.pem"\ncert_file = "/no/c.pem"\n')
+    joined = "\n".join(errors_of(p, environ={}))
+    assert "mqtt.ca_file" in joined and "mqtt.cert_file" in joined
+
+
+def test_topics_and_ids_are_checked(tmp_path):
+    p = write(tmp_path, 'device_id = "has space"\n[mqtt]\nbase_topic = "a/#"\n')
+    joined = "\n".join(errors_of(p, environ={}))
+    assert ": device_id:" in joined and ": mqtt.base_topic:" in joined
+
+
+def test_secrets_come_from_environment_or_credentials(tmp_path):
+    (tmp_path / "cloud_api_key").write_text("sk-from-file\n")
+    assert config.read_secret("EDGE_CLOUD_API_KEY", "cloud_api_key", {"EDGE_CLOUD_API_KEY": "sk-env"}) == "sk-env"
+    env = {"CREDENTIALS_DIRECTORY": str(tmp_path)}
+    assert config.read_secret("EDGE_CLOUD_API_KEY", "cloud_api_key", env) == "sk-from-file"
+    assert config.read_secret("EDGE_MQTT_PASSWORD", "mqtt_password", env) == ""
+
+
+def test_state_dir_falls_back_to_systemd_then_home(monkeypatch):
+    s = config.load(environ={})
+    monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/edge")
+    assert s.state_dir == Path("/var/lib/edge")
+    monkeypatch.delenv("STATE_DIRECTORY")
+    assert s.state_dir == Path.home() / ".local" / "state" / "edge"

@@ -1,0 +1,108 @@
+"""The wire contract as pure functions: every way a request can be good or bad."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edge import contract
+from edge.contract import BadRequest, parse_request
+
+LIMIT = 16384
+
+
+def bad(payload: bytes, **kw) -> BadRequest:
+    with pytest.raises(BadRequest) as exc:
+        parse_request(payload, LIMIT, **kw)
+    return exc.value
+
+
+def test_plain_text_is_a_request_with_a_generated_id():
+    r = parse_request(b"  turn on the lights \n", LIMIT)
+    assert r.text == "turn on the lights" and len(r.id) == 32 and r.reply_to is None and r.allow_cloud is None
+    assert parse_request(b"hello", LIMIT).id != r.id
+
+
+def test_json_object_with_every_field():
+    body = {"text": "book a table", "id": "k-1", "reply_to": "app/reply", "allow_cloud": False, "extra": [1]}
+    r = parse_request(json.dumps(body).encode(), LIMIT)
+    assert (r.id, r.text, r.reply_to, r.allow_cloud) == ("k-1", "book a table", "app/reply", False)
+
+
+def test_mqtt5_response_topic_wins_over_reply_to_and_correlation_is_kept():
+    r = parse_request(b'{"text": "hi", "reply_to": "json/reply"}', LIMIT, response_topic="v5/reply", correlation=b"\x00\x01")
+    assert r.reply_to == "v5/reply" and r.correlation == b"\x00\x01"
+    assert parse_request(b"hi", LIMIT, response_topic="v5/reply").reply_to == "v5/reply"
+
+
+def test_json_detection_uses_the_first_non_blank_character():
+    assert bad(b"  \n {oops").code == contract.INVALID_JSON
+    assert bad(b" [1]").code == contract.NOT_AN_OBJECT
+    assert parse_request(b"what {is} this", LIMIT).text == "what {is} this"
+
+
+@pytest.mark.parametrize(
+    "payload,code,rid",
+    [
+        (b"\xc3\x28", contract.INVALID_UTF8, None),
+        (b"{", contract.INVALID_JSON, None),
+        (b'"just a string"', None, None),  # not JSON by the rule: plain text
+        (b"[]", contract.NOT_AN_OBJECT, None),
+        (b"{}", contract.MISSING_TEXT, None),
+        (b'{"id": "a"}', contract.MISSING_TEXT, "a"),
+        (b'{"id": "a", "text": ""}', contract.EMPTY_TEXT, "a"),
+        (b'{"id": "a", "text": " \\t\\n"}', contract.EMPTY_TEXT, "a"),
+        (b'{"id": "a", "text": null}', contract.INVALID_FIELD, "a"),
+        (b'{"id": "a", "text": ["x"]}', contract.INVALID_FIELD, "a"),
+        (b'{"id": 5, "text": "x"}', contract.INVALID_FIELD, None),
+        (b'{"id": "", "text": "x"}', contract.INVALID_FIELD, None),
+        (b'{"id": "a", "text": "x", "reply_to": 1}', contract.INVALID_FIELD, "a"),
+        (b'{"id": "a", "text": "x", "reply_to": "a/#"}', contract.INVALID_FIELD, "a"),
+        (b'{"id": "a", "text": "x", "reply_to": "a\\u0007b"}', contract.INVALID_FIELD, "a"),
+        (b'{"id": "a", "text": "x", "allow_cloud": 1}', contract.INVALID_FIELD, "a"),
+        (b"   ", contract.EMPTY_TEXT, None),
+    ],
+)
+def test_bad_requests_name_the_problem(payload, code, rid):
+    if code is None:
+        assert parse_request(payload, LIMIT).text == payload.decode()
+        return
+    err = bad(payload)
+    assert err.code == code and err.request_id == rid and err.message
+
+
+def test_payload_limit_is_checked_before_decoding():
+    err = bad(b"\xff" * (LIMIT + 1))
+    assert err.code == contract.PAYLOAD_TOO_LARGE and str(LIMIT) in err.message
+    assert parse_request(b"a" * LIMIT, LIMIT).text == "a" * LIMIT
+
+
+def test_a_response_topic_a_broker_refuses_is_rejected():
+    assert bad(b"hi", response_topic="bad\x00topic").code == contract.INVALID_FIELD
+
+
+def test_deep_json_nesting_is_an_error_not_a_crash():
+    assert bad(b"[" * (LIMIT - 1)).code in (contract.INVALID_JSON, contract.NOT_AN_OBJECT)
+
+
+def test_result_payload_has_exactly_the_spec_fields():
+    r = parse_request(b'{"text": "x", "id": "r"}', LIMIT)
+    p = contract.result_payload(r, intent="balance", confidence=0.912345, source="edge", escalated=False,
+                                reason="confident", answer=None, model="m@1", latency_ms=0.12345)
+    assert set(p) == {"id", "text", "intent", "confidence", "source", "escalated", "reason", "answer", "model",
+                      "latency_ms", "ts"}
+    assert p["confidence"] == 0.9123 and p["latency_ms"] == 0.123 and p["ts"].endswith("Z")
+    assert json.loads(contract.encode(p)) == p
+
+
+def test_error_payload_and_intent_topic():
+    assert contract.error_payload(None, "invalid_json", "m") == {"id": None, "error": "invalid_json", "message": "m"}
+    assert contract.intent_topic("edge/k", "balance") == "edge/k/intent/balance"
+    assert contract.intent_topic("edge/k", "a/b+#") == "edge/k/intent/a_b__"
+
+
+def test_valid_publish_topic():
+    assert contract.valid_publish_topic("edge/kitchen/reply/1")
+    for bad_topic in ("", "a/+", "a/#", "a\x00b", "a\nb", "a\ufffeb"):
+        assert not contract.valid_publish_topic(bad_topic), repr(bad_topic)
