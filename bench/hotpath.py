@@ -114,7 +114,7 @@ def main() -> None:
             lambda i: contract.encode(contract.result_payload(
                 reqs[i], intent=pred.intent, confidence=pred.confidence, source="edge", escalated=False,
                 reason="confident", answer=None, model=model.ident, latency_ms=1.0)), n)))
-        rows.append(("service._intent_of(payload)  (json.loads of our own result)",
+        rows.append(("answers.intent_of(payload)  (json.loads of our own result)",
                      median_us(lambda i: json.loads(result).get("intent"), n)))
         rows.append(("paho Properties(PUBLISH) + CorrelationData", median_us(_props, n)))
         rows.append(("outbox.remember([1 result])  (SQLite txn, NORMAL)",

@@ -23,6 +23,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Callable
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -69,7 +70,7 @@ class LoadClient:
         self.seq = 0
         self.lock = threading.Lock()
         self.sent_at: dict[int, float] = {}
-        self.on_reply: "callable | None" = None  # type: ignore[valid-type]
+        self.on_reply: Callable[[], None] | None = None  # closed loop: send the next request
         self.record: list[float] | None = None  # where latencies go while a measurement runs
         self.record_from = 0  # ...counting only requests with at least this sequence number
         self.last_reply = 0.0  # perf_counter of the latest recorded reply

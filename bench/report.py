@@ -95,7 +95,8 @@ def render(r: dict, command: str) -> str:
         "",
         f"Measured {m['when']} on {m['cpu']}, {m['cores']} cores ({m['machine']}, Linux {m['kernel']}, "
         f"Python {m['python']}); model `{r['raw'][0]['model']}`; {r['n_texts']} utterances (CLINC150 val) cycled."
-        + (" **Quick run: short samples, indicative only.**" if r["quick"] else ""),
+        + (" **Quick run: short samples, indicative only.**" if r["quick"] else "")
+        + (f" **Note:** {r['note']}" if r.get("note") else ""),
         "",
         f"Command: `.venv/bin/python {command}`",
         "",

@@ -134,13 +134,17 @@ def startup_runs(work: Path, port: int, model: Path, watch: StatusWatch, n: int,
         for k, (name, spec) in enumerate(daemons.items()):
             dev = f"bench-start{i}-{k}"
             d = start_daemon(work, port, dev, model, 1, spec)
-            out[name]["ready"].append(d.wait_ready())
-            out[name]["online"].append(watch.wait(f"edge/{dev}/status") - d.t_spawn)
-            d.stop()
+            try:
+                out[name]["ready"].append(d.wait_ready())
+                out[name]["online"].append(watch.wait(f"edge/{dev}/status") - d.t_spawn)
+            finally:
+                d.stop()
         e = start_echo(work / f"echo-start{i}", port, f"bench/echostart{i}")
-        out["echo"]["ready"].append(e.wait_ready())
-        out["echo"]["online"].append(watch.wait(f"bench/echostart{i}/status") - e.t_spawn)
-        e.stop()
+        try:
+            out["echo"]["ready"].append(e.wait_ready())
+            out["echo"]["online"].append(watch.wait(f"bench/echostart{i}/status") - e.t_spawn)
+        finally:
+            e.stop()
         log(f"  start {i + 1}/{n}: " + ", ".join(f"{k} READY {v['ready'][-1]:.3f} s" for k, v in out.items()))
     return out
 
@@ -164,16 +168,34 @@ def end_to_end(work: Path, port: int, model: Path, texts: list[str], quick: bool
                daemons: dict[str, tuple[str, str]], log) -> dict:
     procs: dict[str, harness.Responder] = {}
     rss: dict[str, harness.RssSampler] = {}
-    for k, (name, spec) in enumerate(daemons.items()):
-        procs[name] = start_daemon(work, port, f"bench{k}", model, threads, spec)
-        rss[name] = harness.RssSampler(procs[name].pid)
-    procs["echo"] = start_echo(work, port, "bench/echo")
-    rss["echo"] = harness.RssSampler(procs["echo"].pid)
-    ready = {name: p.wait_ready() for name, p in procs.items()}
-    bases = {name: f"edge/bench{k}" for k, name in enumerate(daemons)} | {"echo": "bench/echo"}
-    clients = {name: LoadClient(port, bases[name], texts) for name in ["echo", *daemons]}
+    clients: dict[str, LoadClient] = {}
+    res: dict = {"mem": {}}
+    try:  # whatever happens, every process started here is stopped before returning
+        for k, (name, spec) in enumerate(daemons.items()):
+            procs[name] = start_daemon(work, port, f"bench{k}", model, threads, spec)
+            rss[name] = harness.RssSampler(procs[name].pid)
+        procs["echo"] = start_echo(work, port, "bench/echo")
+        rss["echo"] = harness.RssSampler(procs["echo"].pid)
+        res["ready_s"] = {name: p.wait_ready() for name, p in procs.items()}
+        bases = {name: f"edge/bench{k}" for k, name in enumerate(daemons)} | {"echo": "bench/echo"}
+        for name in ["echo", *daemons]:
+            clients[name] = LoadClient(port, bases[name], texts)
+        res["responders"] = list(clients)
+        _measure(clients, procs, res, quick, log)
+    finally:
+        for c in clients.values():
+            c.close()
+        for name, sampler in rss.items():
+            res["mem"].setdefault(name, {})["peak_sampled"] = sampler.stop()
+            res["mem"][name]["samples"] = sampler.samples
+        res["exit"] = {name: p.stop() for name, p in procs.items()}
+    return res
+
+
+def _measure(clients: dict[str, LoadClient], procs: dict[str, harness.Responder], res: dict, quick: bool,
+             log) -> None:
+    """1 in flight, 50 in flight, then the open-loop sweep; RSS of every process after each phase."""
     dur, warm, rounds = (1.5, 0.3, 1) if quick else (4.0, 1.0, 2)
-    res: dict = {"ready_s": ready, "responders": list(clients)}
     phases: dict[str, list[tuple[str, float]]] = {name: [] for name in procs}
 
     def snap(phase: str) -> None:
@@ -181,40 +203,31 @@ def end_to_end(work: Path, port: int, model: Path, texts: list[str], quick: bool
             phases[name].append((phase, harness.memory_detail(p.pid).get("rss", float("nan"))))
 
     res["rss_phases"] = phases
-    try:
-        snap("start (idle)")
-        log("  low load: 1 request in flight...")
-        res["w1"] = alternate(clients, rounds, lambda c: c.closed_loop(1, dur, warm))
-        snap("1 in flight")
-        log("  throughput: 50 requests in flight...")
-        res["w50"] = alternate(clients, rounds, lambda c: c.closed_loop(50, dur, warm))
-        snap("50 in flight")
-        rates = [200, 600, 1000, 1500] if quick else [100, 200, 400, 600, 800, 1000, 1200, 1500, 2000, 2500]
-        sweep: dict[str, list[dict]] = {name: [] for name in clients}
-        saturated: set[str] = set()
-        for rate in rates:
-            for name, client in clients.items():
-                if name in saturated:
-                    continue
-                s = client.open_loop(rate, 1.0 if quick else 2.5, 0.3 if quick else 0.5)
-                sweep[name].append({"offered": rate, "achieved": s.throughput, "p50": s.p(50), "p95": s.p(95),
-                                    "p99": s.p(99), "lost": s.lost})
-                log(f"  {name:28s} offered {rate:5d}/s: achieved {s.throughput:7.0f}/s p50 {s.p(50):7.2f} ms "
-                    f"p95 {s.p(95):7.2f} ms lost {s.lost}")
-                if s.lost or s.p(50) > 100 or s.throughput < 0.8 * rate:
-                    saturated.add(name)  # past the knee: higher rates only queue in the broker
-        res["sweep"] = sweep
-        snap("the load sweep")
-        res["mem"] = {name: {**harness.memory_detail(p.pid), "vmhwm": p.vm_hwm_mb()} for name, p in procs.items()}
-    finally:
-        for c in clients.values():
-            c.close()
-        for name in rss:
-            res["mem"] = res.get("mem", {})
-            res["mem"].setdefault(name, {})["peak_sampled"] = rss[name].stop()
-            res["mem"][name]["samples"] = rss[name].samples
-        res["exit"] = {name: p.stop() for name, p in procs.items()}
-    return res
+    snap("start (idle)")
+    log("  low load: 1 request in flight...")
+    res["w1"] = alternate(clients, rounds, lambda c: c.closed_loop(1, dur, warm))
+    snap("1 in flight")
+    log("  throughput: 50 requests in flight...")
+    res["w50"] = alternate(clients, rounds, lambda c: c.closed_loop(50, dur, warm))
+    snap("50 in flight")
+    rates = [200, 600, 1000, 1500] if quick else [100, 200, 400, 600, 800, 1000, 1200, 1500, 2000, 2500]
+    sweep: dict[str, list[dict]] = {name: [] for name in clients}
+    saturated: set[str] = set()
+    for rate in rates:
+        for name, client in clients.items():
+            if name in saturated:
+                continue
+            s = client.open_loop(rate, 1.0 if quick else 2.5, 0.3 if quick else 0.5)
+            sweep[name].append({"offered": rate, "achieved": s.throughput, "p50": s.p(50), "p95": s.p(95),
+                                "p99": s.p(99), "lost": s.lost})
+            log(f"  {name:28s} offered {rate:5d}/s: achieved {s.throughput:7.0f}/s p50 {s.p(50):7.2f} ms "
+                f"p95 {s.p(95):7.2f} ms lost {s.lost}")
+            if s.lost or s.p(50) > 100 or s.throughput < 0.8 * rate:
+                saturated.add(name)  # past the knee: higher rates only queue in the broker
+    res["sweep"] = sweep
+    snap("the load sweep")
+    for name, p in procs.items():
+        res["mem"].setdefault(name, {}).update({**harness.memory_detail(p.pid), "vmhwm": p.vm_hwm_mb()})
 
 
 def machine() -> dict:
@@ -245,6 +258,7 @@ def main() -> int:
     ap.add_argument("--starts", type=int, help="cold starts to time (default 5, quick 2)")
     ap.add_argument("--out", type=Path, help="where results.md/.json and the plot go")
     ap.add_argument("--check", action="store_true", help="exit 1 when a target is missed (for CI)")
+    ap.add_argument("--note", default="", help="a line for results.md about the conditions (e.g. a shared CPU)")
     args = ap.parse_args()
     out = args.out or (Path(tempfile.mkdtemp(prefix="edge-bench-")) if args.quick else BENCH)
     out.mkdir(parents=True, exist_ok=True)
@@ -268,6 +282,7 @@ def main() -> int:
     pythons = list(dict.fromkeys(py for py, _ in daemons.values()))
     lever_specs = list(dict.fromkeys((py, lv) for py, lv in daemons.values() if lv))
     results: dict = {"machine": mach, "quick": args.quick, "model_dir": str(args.model), "n_texts": len(texts),
+                     "note": args.note,
                      "daemons": daemons}
     log("1/3 raw model")
     results["raw"] = [rawmodel.run(args.model, args.assets, texts, args.quick, log)]
