@@ -38,7 +38,7 @@ def setup_logging(level: str = "info") -> None:
     logging.getLogger("edge.mqtt.paho").setLevel(max(root.level, logging.WARNING))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     # argparse exits 2 on bad arguments: the spec's usage status.
     p = argparse.ArgumentParser(prog="edge", description="On-device intent runtime: int8 TFLite model, MQTT in/out, cloud fallback.")
     p.add_argument("--version", action="version", version=f"edge {__version__}")
@@ -80,14 +80,17 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--show", action="store_true", help="print the resolved settings as JSON")
 
     train = sub.add_parser("train", help="train, quantize and package a model (needs the train extra)")
-    from edge.train.cli import add_arguments as train_args
-
-    train_args(train)
-
     inst = sub.add_parser("install", help="lay out a device's files under a root file system, for flashing")
-    from edge.install import add_arguments as install_args
+    # Their options come from their own modules, imported only when asked for: `edge run`
+    # must not pay for them at start-up (systemd waits for READY=1).
+    if command == "train":
+        from edge.train.cli import add_arguments as train_args
 
-    install_args(inst)
+        train_args(train)
+    elif command == "install":
+        from edge.install import add_arguments as install_args
+
+        install_args(inst)
 
     ha = sub.add_parser("homeassistant", help="Home Assistant discovery tools")
     ha_sub = ha.add_subparsers(dest="ha_command", required=True, metavar="ACTION")
@@ -99,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(command).parse_args(argv)
     handler = {
         "run": cmd_run,
         "send": cmd_send,

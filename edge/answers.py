@@ -83,8 +83,9 @@ class Answers:
             )
         )
 
-    def publish(self, r: Routed, payload: bytes) -> None:
-        self.deliver(self.publications(r.request, payload, intent_of(payload)), r.work)
+    def publish(self, r: Routed, payload: bytes, intent: str | None = None) -> None:
+        """All of a result's publications; pass `intent` when known (saves re-parsing the payload)."""
+        self.deliver(self.publications(r.request, payload, intent or intent_of(payload)), r.work)
 
     def publications(self, request: Request, payload: bytes, intent: str, with_reply: bool = True) -> list[Publication]:
         """`<base>/result`, `<base>/intent/<intent>`, and the reply topic when the request named one."""

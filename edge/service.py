@@ -316,7 +316,7 @@ class Service:
         payload = self.answers.local(r, reason)
         if d.action == "defer":
             self.outbox.defer(r.request.id, r.request.text, r.request.reply_to, r.request.correlation, payload)
-        self.answers.publish(r, payload)
+        self.answers.publish(r, payload, r.pred.intent)
         return payload
 
     def _answer_hermes(self, r: Routed, q: hermes.HermesQuery) -> None:
