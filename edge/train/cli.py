@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import importlib.util
 import json
 import os
 import shlex
@@ -74,6 +75,13 @@ def _log(msg: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from edge.train.data import DataError
 
+    missing = [m for m in ("tensorflow", "sentencepiece", "numpy")
+               + (("torch", "transformers") if args.teacher != "none" and not args.quick else ())
+               if importlib.util.find_spec(m) is None]
+    if missing:
+        print(f"edge train: needs the train extra (pip install '.[train]'); missing: "
+              f"{', '.join(missing)}", file=sys.stderr)
+        return 2
     try:
         return _run(args)
     except DataError as e:
