@@ -52,7 +52,9 @@ MANIFEST = "manifest.json"
 MODEL_FILE = "model.tflite"
 TOKENIZER_FILE = "tokenizer.model"
 PAD_ID = 0
-_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
+# Batch sizes with an interpreter of their own (a batch is padded up to the next one).
+# Each holds its own tensor arena, so fewer buckets cost less RSS (docs/performance.md).
+_BUCKETS = (1, 8, 32)
 
 _KEEP = re.compile(r"[^0-9a-z' ]+")
 _SPACES = re.compile(r"\s+")
@@ -84,9 +86,10 @@ def normalize_text(text: str) -> str:
 def encode_ids(sp: spm.SentencePieceProcessor, texts: Sequence[str], max_len: int) -> np.ndarray:
     """Normalise, tokenize and pad/truncate to an int32 [len(texts), max_len] array (pad 0)."""
     out = np.zeros((len(texts), max_len), dtype=np.int32)
-    pieces = sp.encode([normalize_text(t) for t in texts], out_type=int)
-    for i, ids in enumerate(pieces):
-        ids = ids[:max_len]
+    for i, text in enumerate(texts):
+        # One call per text: sentencepiece's list form starts a thread pool on every
+        # call (20-30 us for one utterance against 3 us; bench/profile/hotpath.txt).
+        ids = sp.encode(normalize_text(text), out_type=int)[:max_len]
         if ids:
             out[i, : len(ids)] = ids
     return out
