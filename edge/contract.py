@@ -46,6 +46,7 @@ class Request:
     reply_to: str | None = None  # JSON reply_to, or the MQTT 5 Response Topic
     correlation: bytes | None = None  # MQTT 5 Correlation Data, echoed on the reply
     allow_cloud: bool | None = None  # None: the configured policy decides
+    generated_id: bool = False  # the client sent no id, so this one was made here
 
 
 # What a broker refuses in a topic name (MQTT 5 sections 1.5.4 and 4.7.3), and mosquitto answers
@@ -96,7 +97,7 @@ def parse_request(
     if not stripped.startswith(("{", "[")):
         if not body.strip():
             raise BadRequest(EMPTY_TEXT, "text is empty")
-        return Request(id=new_id(), text=body.strip(), reply_to=response_topic, correlation=correlation)
+        return Request(id=new_id(), text=body.strip(), reply_to=response_topic, correlation=correlation, generated_id=True)
     try:
         obj = json.loads(body)
     except (json.JSONDecodeError, RecursionError) as exc:
@@ -130,6 +131,7 @@ def _from_object(obj: dict[str, Any], response_topic: str | None, correlation: b
         reply_to=response_topic or reply_to,
         correlation=correlation,
         allow_cloud=allow_cloud,
+        generated_id=rid is None,
     )
 
 

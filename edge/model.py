@@ -44,6 +44,7 @@ def make_interpreter(model_content: bytes, threads: int = 1) -> Interpreter:
     return Interpreter(model_content=model_content, num_threads=max(1, int(threads)),
                        experimental_op_resolver_type=_RESOLVER)
 
+
 __all__ = ["Model", "ModelError", "Prediction", "default_model_path", "normalize_text",
            "encode_ids", "OOS", "MANIFEST", "MODEL_FILE", "TOKENIZER_FILE", "sha256_file"]
 

@@ -36,6 +36,7 @@ log = logging.getLogger("edge.mqtt")
 # CONNACK reasons that retrying will not fix: the user must change the config.
 _FATAL_CONNACK = {"Bad user name or password", "Not authorized", "Client identifier not valid", "Banned"}
 
+
 class LinkError(Exception):
     """The broker refused us for a reason that retrying cannot fix."""
 

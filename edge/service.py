@@ -73,7 +73,8 @@ class Service:
             on_message=self._on_message,
             on_connect=self._on_connect,
         )
-        self.delivery = Delivery(self.link, self.outbox, on_backlog=self._flush_set)
+        self._flush = threading.Event()  # the outbox has something to replay before new results
+        self.delivery = Delivery(self.link, self.outbox, on_backlog=self._flush.set)
         self.link.subscribe_on_connect(f"{self.base}/request", 1)
         if settings.group:
             topic = f"edge/group/{settings.group}/request"
@@ -90,7 +91,6 @@ class Service:
         self.escalations = Escalations(settings, self.cloud, self.router, self.outbox, self.health, self.answers, self.pool)
         self._accepting = True
         self._stop = threading.Event()
-        self._flush = threading.Event()
         self._heartbeat = time.monotonic()
         self._worker_failed = False
         self._stall_text = environ.get("EDGE_FAULT_STALL_TEXT", "")  # fault injection for the watchdog test
@@ -98,9 +98,6 @@ class Service:
         self._housekeeper = threading.Thread(target=self._housekeeping, name="edge-house", daemon=True)
 
     # -- lifecycle ---------------------------------------------------------------------
-
-    def _flush_set(self) -> None:
-        self._flush.set()
 
     def _forget_old_subscriptions(self) -> None:
         """A kept session remembers subscriptions across restarts; drop the ones this config
@@ -284,7 +281,8 @@ class Service:
             q = hermes.parse_query(msg.payload, self.s.mqtt.max_payload_bytes)
             return Routed(work, Request(id=q.id or contract.new_id(), text=q.input), query=q)
         request = contract.parse_request(msg.payload, self.s.mqtt.max_payload_bytes, msg.response_topic, msg.correlation)
-        cached = self.outbox.answered(request.id)
+        # A generated id is new by construction: no cache lookup on that path.
+        cached = None if request.generated_id else self.outbox.answered(request.id)
         if cached is not None:
             prior = decode(cached)
             # Same id and same text: a redelivery or a client retry. Answer again from the
