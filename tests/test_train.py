@@ -134,3 +134,41 @@ def test_train_rejects_bad_data(tmp_path, capsys):
     f.write_text("## only\none\ntwo\n")
     assert run(_args(data=f, out=tmp_path / "o", quick=True, wiki="none")) == 2
     assert "at least 2 intents" in capsys.readouterr().err
+
+
+def test_teacher_seeds_parsing(tmp_path):
+    from edge.train.cli import _teacher_seeds
+    from edge.train.data import DataError
+
+    base = dict(data=tmp_path / "d.json", out=tmp_path / "o")
+    assert _teacher_seeds(_args(**base)) == [13]
+    assert _teacher_seeds(_args(**base, seed=5)) == [5]
+    assert _teacher_seeds(_args(**base, teacher_seeds="13,2")) == [13, 2]
+    for bad in ("13,13", "x", ","):
+        with pytest.raises(DataError, match="--teacher-seeds"):
+            _teacher_seeds(_args(**base, teacher_seeds=bad))
+
+
+@needs_tf
+def test_student_exports_the_moving_average():
+    """With ``ema`` the exported weights are the moving average, not the last
+    step's, and that average still fits the data."""
+    import numpy as np
+
+    from edge.train.student import Student, StudentConfig, TrainConfig, train_student
+
+    rng = np.random.default_rng(0)
+    n, L, V, C = 256, 6, 40, 4
+    y = rng.integers(0, C, n).astype(np.int32)
+    ids = rng.integers(C + 1, V, (n, L)).astype(np.int32)
+    ids[:, 0] = y + 1  # the first token gives the class away
+    cfg = StudentConfig(vocab=V, n_classes=C, max_len=L, dim=8, filters=8, hidden=16,
+                        dropout=0.0, emb_dropout=0.0)
+    weights = {}
+    for ema in (0.0, 0.9):
+        s = Student(cfg, seed=1)
+        train_student(s, ids, None, y, TrainConfig(epochs=8, batch=32, lr=1e-2, word_dropout=0.0,
+                                                   label_smoothing=0.0, ema=ema, log=False))
+        assert (s.predict(ids).argmax(1) == y).mean() > 0.95
+        weights[ema] = s.w2.numpy()
+    assert not np.allclose(weights[0.0], weights[0.9])

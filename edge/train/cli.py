@@ -24,6 +24,7 @@ DECISION = ("logits over labels + a trailing 'oos' class; confidence = softmax(l
             "temperature) of the best in-scope label (over all classes); intent = 'oos' when "
             "confidence < thresholds.oos, else the best in-scope label; the router escalates when "
             "intent == 'oos' or confidence < thresholds.escalation")
+SUBSTITUTE_BLOCK = 40000
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -42,8 +43,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--teacher", choices=["minilm-finetune", "minilm-frozen", "none"],
                    default="minilm-finetune")
     p.add_argument("--teacher-epochs", type=float, default=2.0)
+    p.add_argument("--teacher-seeds", default=None,
+                   help="comma-separated seeds, one teacher each (default: --seed). Each seed also "
+                        "draws its own augmentation and wiki split; the student learns from the "
+                        "union of those transfer sets, every text labelled by the mean of all "
+                        "teachers' logits")
     p.add_argument("--epochs", type=int, default=None, help="student epochs (default 16; 1 with --quick)")
     p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--ema", type=float, default=0.0,
+                   help="export an exponential moving average of the student's weights with this "
+                        "decay per step (e.g. 0.999; default 0 = the last weights)")
     p.add_argument("--vocab-size", type=int, default=None, help="sentencepiece vocabulary (default 4000)")
     p.add_argument("--max-len", type=int, default=32)
     p.add_argument("--dim", type=int, default=192, help="student embedding width")
@@ -53,6 +62,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="initialise the student's embeddings from MiniLM's (with a teacher)")
     p.add_argument("--augment", type=int, default=60000,
                    help="synthetic utterances labelled by the teacher (default 60000)")
+    p.add_argument("--substitute", type=int, default=40000,
+                   help="training utterances with content words swapped for words of the "
+                        "unlabelled sentences, labelled by the teacher, per teacher seed "
+                        "(default 40000; 0 = none)")
     p.add_argument("--oos-recall", type=float, default=0.65,
                    help="out-of-scope recall the oos threshold is chosen to reach on the tuning split")
     p.add_argument("--silent-error", type=float, default=0.02,
@@ -101,6 +114,86 @@ def _train_tokenizer(texts: list[str], vocab: int, prefix: Path, seed: int) -> P
         pad_id=0, unk_id=1, bos_id=-1, eos_id=-1, hard_vocab_limit=False, character_coverage=1.0,
         num_threads=1, minloglevel=2, input_sentence_size=0, shuffle_input_sentence=False)
     return prefix.with_suffix(".model")
+
+
+def _teacher_seeds(args: argparse.Namespace) -> list[int]:
+    if not args.teacher_seeds:
+        return [args.seed]
+    try:
+        seeds = [int(x) for x in str(args.teacher_seeds).split(",") if x.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds or len(set(seeds)) != len(seeds):
+        from edge.train.data import DataError
+        raise DataError(f"--teacher-seeds {args.teacher_seeds!r}: expected distinct integers, "
+                        "comma-separated")
+    return seeds
+
+
+def _distillation_set(args: argparse.Namespace, ds, wiki: list[str], classes: list[str], sp):
+    """(texts, hard labels (-1 = none), teacher logits, initial embeddings).
+
+    One teacher per seed, each fine-tuned on the training set plus that seed's
+    share of wiki sentences as "oos"; each seed also contributes its own
+    augmented utterances, remaining wiki sentences and word substitutions
+    (see :func:`edge.train.data.substitute`). Every text of the union
+    is labelled by the mean of all teachers' logits: the ensemble is a better
+    teacher than any member (higher accuracy and AUROC on val), and the union
+    gives the student more varied transfer data. Teachers and logits are cached
+    by their exact inputs, so a rerun only trains the student."""
+    import numpy as np
+
+    from edge.model import OOS
+    from edge.train import data as D
+    from edge.train import tune
+    from edge.train.teacher import cached_logits, piece_embeddings, train_or_load
+
+    cache = Path(args.cache_dir or os.environ.get("EDGE_TRAIN_CACHE", "~/.cache/edge-train")).expanduser()
+    ci = {c: i for i, c in enumerate(classes)}
+    oos_i = ci[OOS]
+    seeds = _teacher_seeds(args)
+    parts = []  # (labelled texts, their labels): each seed's teacher trains on its own
+    sets: list[list[str]] = []  # what every teacher labels: per seed, transfer + substitutions
+    hards = []  # hard labels of each set: the labelled texts head their seed's transfer set
+    for s in seeds:
+        w_oos, w_rest = D.split_wiki(wiki, s, n_oos=min(1000, len(wiki) // 2))
+        lab_texts = [t for t, _ in ds.train] + w_oos
+        lab_y = np.array([ci[l] for _, l in ds.train] + [oos_i] * len(w_oos), dtype=np.int32)
+        parts.append((lab_texts, lab_y))
+        sets.append(lab_texts + D.augment(ds.train, args.augment, s) + w_rest)
+        hards.append(np.concatenate([lab_y, -np.ones(len(sets[-1]) - len(lab_y), np.int32)]))
+        # substitutions in blocks of 40,000, each its own set (and cache entry): adding
+        # blocks keeps the cached teacher logits of the others
+        for k, start in enumerate(range(0, max(0, args.substitute), SUBSTITUTE_BLOCK)):
+            n = min(SUBSTITUTE_BLOCK, args.substitute - start)
+            sets.append(D.substitute(ds.train, wiki, n, s + 1000 * k))
+            hards.append(-np.ones(len(sets[-1]), np.int32))
+    val_texts = [t for t, _ in ds.val]
+    vy = np.array([ci[l] for _, l in ds.val])
+    soft_parts = [np.zeros((len(t), len(classes)), np.float32) for t in sets]
+    val_sum = np.zeros((len(val_texts), len(classes)), np.float32)
+    init_emb = None
+    for s, (lab_texts, lab_y) in zip(seeds, parts):
+        teacher = train_or_load(cache, lab_texts, lab_y, len(classes), args.teacher,
+                                args.teacher_epochs, s, args.threads)
+        for k, t in enumerate(sets):
+            soft_parts[k] += cached_logits(cache, teacher, t, "transfer")
+        tv = cached_logits(cache, teacher, val_texts, "val")
+        val_sum += tv
+        _, best = tune.confidences(tv, 1.0, len(ds.labels))
+        _log(f"teacher seed {s} on tuning split: in-scope argmax accuracy "
+             f"{(best[vy != oos_i] == vy[vy != oos_i]).mean():.4f}")
+        if init_emb is None and args.init_emb == "minilm":
+            init_emb = piece_embeddings(teacher, [sp.id_to_piece(i) for i in range(sp.get_piece_size())],
+                                        args.dim, args.seed)
+        del teacher
+    if len(seeds) > 1:
+        _, best = tune.confidences(val_sum / len(seeds), 1.0, len(ds.labels))
+        _log(f"teacher ensemble on tuning split: in-scope argmax accuracy "
+             f"{(best[vy != oos_i] == vy[vy != oos_i]).mean():.4f}")
+    texts = [t for ts in sets for t in ts]
+    soft = np.concatenate(soft_parts) / len(seeds)
+    return texts, np.concatenate(hards), soft, init_emb
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -156,26 +249,7 @@ def _run(args: argparse.Namespace) -> int:
         init_emb = None
         texts, hard = lab_texts, lab_y
         if teacher_mode != "none":
-            from edge.train.teacher import cached_logits, train_or_load
-
-            cache = Path(args.cache_dir or os.environ.get("EDGE_TRAIN_CACHE", "~/.cache/edge-train")).expanduser()
-            teacher = train_or_load(cache, lab_texts, lab_y, len(classes), teacher_mode,
-                                    args.teacher_epochs, args.seed, args.threads)
-            aug = D.augment(ds.train, args.augment, args.seed)
-            texts = lab_texts + aug + w_rest
-            hard = np.concatenate([lab_y, -np.ones(len(aug) + len(w_rest), np.int32)])
-            soft = cached_logits(cache, teacher, texts, "transfer")
-            tv = cached_logits(cache, teacher, [t for t, _ in ds.val], "val")
-            vy = np.array([ci[l] for _, l in ds.val])
-            conf, best = tune.confidences(tv, 1.0, len(ds.labels))
-            _log(f"teacher on tuning split: in-scope argmax accuracy "
-                 f"{(best[vy != oos_i] == vy[vy != oos_i]).mean():.4f}")
-            if args.init_emb == "minilm":
-                from edge.train.teacher import piece_embeddings
-
-                init_emb = piece_embeddings(teacher, [sp.id_to_piece(i) for i in range(sp.get_piece_size())],
-                                            args.dim, args.seed)
-            del teacher
+            texts, hard, soft, init_emb = _distillation_set(args, ds, wiki, classes, sp)
         ids = encode_ids(sp, texts, L)
         keep = (ids != 0).any(axis=1)
         ids, hard = ids[keep], hard[keep]
@@ -186,11 +260,12 @@ def _run(args: argparse.Namespace) -> int:
         if quick:
             scfg = StudentConfig(vocab=sp.get_piece_size(), n_classes=len(classes), max_len=L,
                                  dim=32, filters=32, hidden=64, dropout=0.1, emb_dropout=0.0)
-            tcfg = TrainConfig(epochs=epochs, batch=32, lr=1e-2, seed=args.seed, word_dropout=0.0)
+            tcfg = TrainConfig(epochs=epochs, batch=32, lr=1e-2, seed=args.seed, word_dropout=0.0,
+                               ema=args.ema)
         else:
             scfg = StudentConfig(vocab=sp.get_piece_size(), n_classes=len(classes), max_len=L,
                                  dim=args.dim, filters=args.filters, hidden=args.hidden)
-            tcfg = TrainConfig(epochs=epochs, seed=args.seed)
+            tcfg = TrainConfig(epochs=epochs, seed=args.seed, ema=args.ema)
         student = Student(scfg, seed=args.seed, init_emb=None if quick else init_emb)
         _log(f"student {student.n_params():,} parameters, {len(ids)} training rows, {epochs} epochs")
         history = train_student(student, ids, soft, hard, tcfg, val_ids, val_y, oos_i)
@@ -232,6 +307,7 @@ def _run(args: argparse.Namespace) -> int:
                 "source": CLINC_CREDIT if is_clinc else "user-supplied intents",
                 "transfer": (f"{Path(wiki_path).name}: {len(wiki)} sentences" if wiki_path else "none"),
                 "teacher": teacher_mode,
+                "teacher_seeds": _teacher_seeds(args) if teacher_mode != "none" else [],
                 "init_emb": args.init_emb if init_emb is not None else "random",
                 "seed": args.seed,
                 "epochs": epochs,

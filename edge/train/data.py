@@ -216,3 +216,46 @@ def split_wiki(wiki: Sequence[str], seed: int, n_oos: int = 1000) -> tuple[list[
     w = list(wiki)
     random.Random(seed).shuffle(w)
     return w[:n_oos], w[n_oos:]
+
+
+# Function words stay put when substituting: replacing them breaks the frame
+# that carries the intent, which is exactly what the substitution should keep.
+_FRAME = frozenset("""a an the my me i you your we our us it its is are was were be been am do does
+did can could would will should shall may might must have has had to of in on at for from by with
+about into over under and or but not no yes please what whats what's when where who whom which why
+how this that these those there here some any all much many more most tell show give get set let
+make find want need like just also so if then than too very up down out off""".split())
+
+
+def substitute(train: Sequence[tuple[str, str]], wiki: Sequence[str], n: int, seed: int) -> list[str]:
+    """``n`` training utterances with one or two content words replaced by (or
+    joined by) words from the unlabelled sentences, and numbers by other numbers.
+
+    Why: real requests name things the training set never saw ("define
+    schadenfreude", "reservations at spago"). A student that only saw rare words
+    in the wiki sentences the teacher calls out-of-scope learns "unknown word =>
+    out of scope" and rejects such requests. The teacher labels these texts, so
+    where a substitution does change the meaning, the label follows it."""
+    rng = random.Random(seed)
+    texts = [_words(t) for t, _ in train]
+    texts = [w for w in texts if w]
+    tokens = [w for s in wiki for w in _words(s) if len(w) >= 3 and w.isalpha() and w not in _FRAME]
+    if not texts or not tokens:
+        return []
+    types = sorted(set(tokens))
+    out: list[str] = []
+    while len(out) < n:
+        s = rng.choice(texts)[:]
+        slots = [i for i, w in enumerate(s) if w not in _FRAME] or list(range(len(s)))
+        for i in rng.sample(slots, min(len(slots), 1 if rng.random() < 0.7 else 2)):
+            if s[i].isdigit():
+                s[i] = str(rng.randint(0, 10 ** rng.randint(1, 4)))
+                continue
+            # common words half the time, any word (mostly rare ones) otherwise
+            w = rng.choice(tokens) if rng.random() < 0.5 else rng.choice(types)
+            if rng.random() < 0.2:
+                s.insert(i + rng.randint(0, 1), w)   # a new name next to the old word
+            else:
+                s[i] = w
+        out.append(" ".join(s))
+    return out

@@ -49,6 +49,7 @@ class TrainConfig:
     label_smoothing: float = 0.1
     word_dropout: float = 0.1
     seed: int = 13
+    ema: float = 0.0  # decay of an exponential moving average of the weights (0 = off)
     log: bool = True
     extra: dict = field(default_factory=dict)
 
@@ -150,6 +151,8 @@ def train_student(student: Student, ids: np.ndarray, soft: np.ndarray | None, ha
     sched = lambda s: tc.lr * min((s + 1) / warm, 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))
     opt = tf.keras.optimizers.AdamW(learning_rate=tc.lr, weight_decay=tc.weight_decay, clipnorm=1.0)
     C = student.cfg.n_classes
+    # the moving average smooths the last epochs' noisy steps; it is what gets exported
+    shadow = [tf.Variable(v, trainable=False) for v in student.trainable_variables] if tc.ema > 0 else []
     T = tc.kd_temperature
     use_soft = soft is not None
     hw = tc.hard_weight if use_soft else 1.0
@@ -179,6 +182,18 @@ def train_student(student: Student, ids: np.ndarray, soft: np.ndarray | None, ha
         opt.apply_gradients(zip(grads, student.trainable_variables))
         return loss
 
+    @tf.function(autograph=False)
+    def ema_update():
+        for v, a in zip(student.trainable_variables, shadow):
+            a.assign(tc.ema * a + (1.0 - tc.ema) * v)
+
+    def swap() -> None:
+        """Exchange the live weights and their moving averages."""
+        for v, a in zip(student.trainable_variables, shadow):
+            tmp = v.numpy()
+            v.assign(a)
+            a.assign(tmp)
+
     lengths = (ids != 0).sum(axis=1) if n else np.zeros(0, int)
     # ids are left-aligned (padding at the end), so a batch can be cut to its longest row
     history = []
@@ -193,10 +208,16 @@ def train_student(student: Student, ids: np.ndarray, soft: np.ndarray | None, ha
             s_b = soft[idx] if use_soft else np.broadcast_to(s_zero, (len(idx), C))
             x_b = ids[idx, : max(1, int(lengths[idx].max()))]
             tot += float(step(tf.constant(x_b), tf.constant(s_b, tf.float32), tf.constant(hard[idx])))
+            if shadow:
+                ema_update()
             g += 1
         rec = {"epoch": ep + 1, "loss": tot / steps, "seconds": round(time.time() - t0, 1)}
         if val_ids is not None and val_y is not None:
+            if shadow:
+                swap()
             lg = student.predict(val_ids)
+            if shadow:
+                swap()
             ins = val_y != oos_index
             k = C - 1 if oos_index == C - 1 else C
             p = tf.nn.softmax(lg).numpy()
@@ -209,4 +230,6 @@ def train_student(student: Student, ids: np.ndarray, soft: np.ndarray | None, ha
         history.append(rec)
         if tc.log:
             _log(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in rec.items()))
+    if shadow:
+        swap()
     return history
