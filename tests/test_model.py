@@ -80,6 +80,27 @@ def test_val_sample_accuracy(model):
     assert acc >= 0.85
 
 
+def test_shipped_model_meets_its_targets_on_val(model):
+    """The whole validation split, through the same code as `edge eval`: the
+    targets of the model issue hold, and the manifest's recorded metrics are
+    what the shipped files really give (not numbers from some other run)."""
+    if not DATA.is_file():
+        pytest.skip(f"CLINC150 data not found at {DATA}")
+    from edge.evaluate import evaluate, load_pairs
+
+    m = evaluate(model, load_pairs(DATA, "val"))
+    assert m["n"] == 3100
+    assert m["in_scope_accuracy"] >= 0.95
+    assert m["oos_recall"] >= 0.60
+    assert m["auroc"] >= 0.965
+    assert m["silent_error_rate"] <= 0.025
+    assert m["escalation_rate_in_scope"] <= 0.12
+    recorded = model.manifest["metrics"]["val"]
+    for key in ("in_scope_accuracy", "oos_recall", "auroc", "silent_error_rate",
+                "escalation_rate_in_scope"):
+        assert m[key] == pytest.approx(recorded[key], abs=1e-6), key
+
+
 def test_batch_equals_single(model):
     texts = [t for t, _ in KNOWN] + ["what's the capital of peru", "", "zzzz qqqq", "a" * 500]
     batch = model.classify(texts)

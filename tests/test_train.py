@@ -172,3 +172,26 @@ def test_student_exports_the_moving_average():
         assert (s.predict(ids).argmax(1) == y).mean() > 0.95
         weights[ema] = s.w2.numpy()
     assert not np.allclose(weights[0.0], weights[0.9])
+
+
+def test_substitute_keeps_the_frame():
+    """Substitutions swap content words (and numbers) for words of the
+    unlabelled sentences and leave the function words that carry the intent."""
+    from edge.train.data import _FRAME, substitute
+
+    train = [("what is the balance of my checking account", "balance"),
+             ("set an alarm for 7", "alarm")]
+    wiki = ["The Zambezi flows through Mozambique", "Quartz crystals grow slowly"]
+    out = substitute(train, wiki, 200, seed=3)
+    assert len(out) == 200 and out == substitute(train, wiki, 200, seed=3)
+    assert out != substitute(train, wiki, 200, seed=4)
+    new_words = {"zambezi", "flows", "through", "mozambique", "quartz", "crystals", "grow", "slowly"}
+    for text in out:
+        words = text.split()
+        kept = set(words) - new_words - {str(i) for i in range(10001)}
+        assert kept <= {w for t, _ in train for w in t.split()}, text
+        # the frame of one of the two sources survives
+        assert any(all(w in words for w in t.split() if w in _FRAME) for t, _ in train), text
+    assert any(set(t.split()) & new_words for t in out)
+    assert any(any(w.isdigit() and w != "7" for w in t.split()) for t in out)
+    assert substitute(train, [], 10, seed=1) == []

@@ -247,7 +247,8 @@ def substitute(train: Sequence[tuple[str, str]], wiki: Sequence[str], n: int, se
     while len(out) < n:
         s = rng.choice(texts)[:]
         slots = [i for i, w in enumerate(s) if w not in _FRAME] or list(range(len(s)))
-        for i in rng.sample(slots, min(len(slots), 1 if rng.random() < 0.7 else 2)):
+        picks = rng.sample(slots, min(len(slots), 1 if rng.random() < 0.7 else 2))
+        for i in sorted(picks, reverse=True):  # right to left: an insertion shifts what follows
             if s[i].isdigit():
                 s[i] = str(rng.randint(0, 10 ** rng.randint(1, 4)))
                 continue
