@@ -41,6 +41,8 @@ except ImportError:  # pragma: no cover - depends on the platform
 # built-in kernels anyway, so this gives bit-identical outputs under both runtimes.
 _RESOLVER = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
 
+log = logging.getLogger(__name__)
+
 
 def make_interpreter(model_content: bytes, threads: int = 1) -> Interpreter:
     return Interpreter(model_content=model_content, num_threads=max(1, int(threads)),
@@ -154,9 +156,6 @@ def _check_manifest(m: object, path: Path) -> dict:
         _require(isinstance(digest, str) and re.fullmatch(r"[0-9a-f]{64}", digest) is not None,
                  path, f"'files.{f}' must be a lower-case sha256 hex digest")
     return m
-
-
-log = logging.getLogger(__name__)
 
 
 def usable_cpus() -> int:

@@ -116,6 +116,20 @@ def _train_tokenizer(texts: list[str], vocab: int, prefix: Path, seed: int) -> P
     return prefix.with_suffix(".model")
 
 
+def _labelled_set(ds, wiki: list[str], seed: int, ci: dict[str, int], n_oos: int):
+    """(texts, labels, unused wiki sentences): the training utterances plus ``n_oos``
+    wiki sentences (drawn by ``seed``) labelled "oos"."""
+    import numpy as np
+
+    from edge.model import OOS
+    from edge.train import data as D
+
+    w_oos, w_rest = D.split_wiki(wiki, seed, n_oos=n_oos)
+    texts = [t for t, _ in ds.train] + w_oos
+    labels = np.array([ci[l] for _, l in ds.train] + [ci[OOS]] * len(w_oos), dtype=np.int32)
+    return texts, labels, w_rest
+
+
 def _teacher_seeds(args: argparse.Namespace) -> list[int]:
     if not args.teacher_seeds:
         return [args.seed]
@@ -156,9 +170,7 @@ def _distillation_set(args: argparse.Namespace, ds, wiki: list[str], classes: li
     sets: list[list[str]] = []  # what every teacher labels: per seed, transfer + substitutions
     hards = []  # hard labels of each set: the labelled texts head their seed's transfer set
     for s in seeds:
-        w_oos, w_rest = D.split_wiki(wiki, s, n_oos=min(1000, len(wiki) // 2))
-        lab_texts = [t for t, _ in ds.train] + w_oos
-        lab_y = np.array([ci[l] for _, l in ds.train] + [oos_i] * len(w_oos), dtype=np.int32)
+        lab_texts, lab_y, w_rest = _labelled_set(ds, wiki, s, ci, min(1000, len(wiki) // 2))
         parts.append((lab_texts, lab_y))
         sets.append(lab_texts + D.augment(ds.train, args.augment, s) + w_rest)
         hards.append(np.concatenate([lab_y, -np.ones(len(sets[-1]) - len(lab_y), np.int32)]))
@@ -228,7 +240,6 @@ def _run(args: argparse.Namespace) -> int:
     elif str(wiki_path).lower() == "none":
         wiki_path = None
     wiki = D.read_wiki(wiki_path, limit=2000 if quick else None)
-    w_oos, w_rest = D.split_wiki(wiki, args.seed, n_oos=min(1000, len(wiki) // 2 if quick else 1000))
     classes = ds.labels + [OOS]
     ci = {c: i for i, c in enumerate(classes)}
     oos_i = ci[OOS]
@@ -243,13 +254,13 @@ def _run(args: argparse.Namespace) -> int:
         sp = spm.SentencePieceProcessor(model_file=str(sp_path))
         L = args.max_len
 
-        lab_texts = [t for t, _ in ds.train] + w_oos
-        lab_y = np.array([ci[l] for _, l in ds.train] + [oos_i] * len(w_oos), dtype=np.int32)
         soft = None
         init_emb = None
-        texts, hard = lab_texts, lab_y
         if teacher_mode != "none":
             texts, hard, soft, init_emb = _distillation_set(args, ds, wiki, classes, sp)
+        else:  # the labelled set alone, gold labels only
+            texts, hard, _ = _labelled_set(ds, wiki, args.seed, ci,
+                                           min(1000, len(wiki) // 2 if quick else 1000))
         ids = encode_ids(sp, texts, L)
         keep = (ids != 0).any(axis=1)
         ids, hard = ids[keep], hard[keep]
