@@ -15,21 +15,27 @@ Definitions (docs/model-card.md and the interface spec):
 - auroc: in-scope (positive) versus out-of-scope separability of the
   confidence, rank based with ties averaged.
 
+- beyond the spec's keys: n_in_scope and n_oos (the items each rate rests
+  on); oos_kept_rate: share of "oos" items kept on the device (accepted and
+  not escalated: answered locally with an intent); ci95: a 95% Wilson score
+  interval [low, high] for each rate (null when its denominator is empty).
+
 A ratio whose denominator is empty is reported as null (None).
 """
 
 from __future__ import annotations
 
-import json
+import math
 import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 
+from edge.dataset import load_examples
 from edge.model import OOS, Model, Prediction
 
-__all__ = ["load_pairs", "evaluate", "compute_metrics", "auroc", "format_table", "METRIC_KEYS"]
+__all__ = ["load_pairs", "evaluate", "compute_metrics", "auroc", "wilson", "format_table", "METRIC_KEYS"]
 
 METRIC_KEYS = ("n", "in_scope_accuracy", "oos_recall", "oos_precision", "threshold",
                "escalation_rate", "escalation_rate_in_scope", "selective_accuracy",
@@ -37,37 +43,24 @@ METRIC_KEYS = ("n", "in_scope_accuracy", "oos_recall", "oos_precision", "thresho
 
 
 def load_pairs(path: str | Path, split: str | None = None) -> list[tuple[str, str]]:
-    """Read a JSON object whose values are lists of [text, label] pairs.
+    """(text, label) pairs of any format ``edge train`` reads (edge.dataset):
+    an intents text file (``## intent`` sections, ``## oos``), an intents JSON
+    (``{"intent": [examples]}``) or a JSON of ``[text, label]`` lists. Slot
+    markup is stripped. Without ``split`` every list of a pairs JSON is used;
+    with a split, the lists ``split`` and ``"oos_" + split`` (e.g. "val" and
+    "oos_val"). Raises ValueError (edge.dataset.DataError) naming file and line."""
+    return [(e.text, e.label) for e in load_examples(path, split)]
 
-    Without ``split`` every list is used; with a split, the lists under the
-    keys ``split`` and ``"oos_" + split`` (e.g. "val" and "oos_val").
-    """
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValueError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object whose values are lists of [text, label]")
-    if split is None:
-        keys = list(data)
-    else:
-        keys = [k for k in data if k == split or k == f"oos_{split}"]
-        if not keys:
-            raise ValueError(f"{path}: no split {split!r}; available keys: {', '.join(map(str, data))}")
-    pairs: list[tuple[str, str]] = []
-    for k in keys:
-        items = data[k]
-        if not isinstance(items, list):
-            raise ValueError(f"{path}: key {k!r} is not a list of [text, label] pairs")
-        for i, item in enumerate(items):
-            if (not isinstance(item, (list, tuple)) or len(item) != 2
-                    or not isinstance(item[0], str) or not isinstance(item[1], str)):
-                raise ValueError(f"{path}: {k}[{i}] is not a [text, label] pair of strings")
-            pairs.append((item[0], item[1]))
-    return pairs
+
+def wilson(k: int, n: int, z: float = 1.96) -> list[float] | None:
+    """95% Wilson score interval [low, high] of a proportion k/n (None when n == 0)."""
+    if n <= 0:
+        return None
+    p = k / n
+    den = 1.0 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return [round(max(0.0, mid - half), 6), round(min(1.0, mid + half), 6)]
 
 
 def auroc(pos_scores: Iterable[float], neg_scores: Iterable[float]) -> float | None:
@@ -109,6 +102,13 @@ def compute_metrics(golds: Sequence[str], preds: Sequence[Prediction], threshold
     kept = ~escalated
     ins = ~g_oos
     a = auroc(conf[ins], conf[g_oos])
+    n_ins, n_oos = int(ins.sum()), int(g_oos.sum())
+    k_acc = int((correct & ins).sum())
+    k_rec = int((p_oos & g_oos).sum())
+    k_esc_in = int((escalated & ins).sum())
+    k_oos_kept = int((kept & g_oos).sum())
+    k_silent = int((kept & ~correct).sum())
+    k_kept_ok = int((kept & correct).sum())
     return {
         "n": n,
         "in_scope_accuracy": _ratio(int((correct & ins).sum()), int(ins.sum())),
@@ -120,6 +120,21 @@ def compute_metrics(golds: Sequence[str], preds: Sequence[Prediction], threshold
         "selective_accuracy": _ratio(int((kept & correct).sum()), int(kept.sum())),
         "silent_error_rate": _ratio(int((kept & ~correct).sum()), n),
         "auroc": None if a is None else round(a, 6),
+        # beyond the spec's keys: how many items each rate rests on, the share of
+        # out-of-scope items answered on the device (accepted and not escalated),
+        # and 95% Wilson intervals
+        "n_in_scope": n_ins,
+        "n_oos": n_oos,
+        "oos_kept_rate": _ratio(k_oos_kept, n_oos),
+        "ci95": {
+            "in_scope_accuracy": wilson(k_acc, n_ins),
+            "oos_recall": wilson(k_rec, n_oos),
+            "oos_kept_rate": wilson(k_oos_kept, n_oos),
+            "escalation_rate": wilson(int(escalated.sum()), n),
+            "escalation_rate_in_scope": wilson(k_esc_in, n_ins),
+            "selective_accuracy": wilson(k_kept_ok, int(kept.sum())),
+            "silent_error_rate": wilson(k_silent, n),
+        },
     }
 
 
@@ -163,19 +178,29 @@ def _fmt(v: object) -> str:
     return str(v)
 
 
+def _with_ci(metrics: dict, key: str) -> str:
+    v = metrics.get(key)
+    ci = (metrics.get("ci95") or {}).get(key)
+    if v is None or not ci:
+        return _fmt(v)
+    return f"{_fmt(v)}  (95% CI {ci[0]:.4f}-{ci[1]:.4f})"
+
+
 def format_table(metrics: dict) -> str:
     rows = [
         ("model", metrics.get("model")),
-        ("items", metrics.get("n")),
-        ("in-scope accuracy", metrics.get("in_scope_accuracy")),
-        ("out-of-scope recall", metrics.get("oos_recall")),
+        ("items (in-scope / out-of-scope)",
+         f"{_fmt(metrics.get('n'))} ({_fmt(metrics.get('n_in_scope'))} / {_fmt(metrics.get('n_oos'))})"),
+        ("in-scope accuracy", _with_ci(metrics, "in_scope_accuracy")),
+        ("out-of-scope recall", _with_ci(metrics, "oos_recall")),
         ("out-of-scope precision", metrics.get("oos_precision")),
         ("out-of-scope threshold", metrics.get("threshold")),
         ("AUROC (in-scope vs oos)", metrics.get("auroc")),
-        ("escalation rate", metrics.get("escalation_rate")),
-        ("escalation rate, in-scope", metrics.get("escalation_rate_in_scope")),
-        ("selective accuracy", metrics.get("selective_accuracy")),
-        ("silent error rate", metrics.get("silent_error_rate")),
+        ("escalation rate", _with_ci(metrics, "escalation_rate")),
+        ("escalation rate, in-scope", _with_ci(metrics, "escalation_rate_in_scope")),
+        ("selective accuracy", _with_ci(metrics, "selective_accuracy")),
+        ("silent error rate", _with_ci(metrics, "silent_error_rate")),
+        ("out-of-scope kept on device", _with_ci(metrics, "oos_kept_rate")),
     ]
     lat = metrics.get("latency_ms") or {}
     rows.append(("latency p50 / p95 (ms)", f"{_fmt(lat.get('p50'))} / {_fmt(lat.get('p95'))}"))

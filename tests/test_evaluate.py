@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from edge.evaluate import METRIC_KEYS, auroc, compute_metrics, format_table, load_pairs
+from edge.evaluate import METRIC_KEYS, auroc, compute_metrics, format_table, load_pairs, wilson
 from edge.model import Prediction
 
 
@@ -82,7 +82,45 @@ def test_format_table_has_every_metric():
     m = compute_metrics(["a", "oos"], [P("a", 0.9), P("oos", 0.1)], 0.5, 0.6)
     m["latency_ms"] = {"p50": 1.0, "p95": 2.0}
     m["model"] = "x@1"
-    assert set(METRIC_KEYS) == set(m)
+    assert set(METRIC_KEYS) <= set(m)  # the spec's keys, plus counts and intervals
     t = format_table(m)
-    for word in ("in-scope accuracy", "AUROC", "silent error", "x@1", "1.0000 / 2.0000"):
+    for word in ("in-scope accuracy", "AUROC", "silent error", "x@1", "1.0000 / 2.0000", "95% CI",
+                 "kept on device"):
         assert word in t
+
+
+def test_load_pairs_reads_every_training_format(tmp_path):
+    """edge eval reads what edge train reads: intents text (with ## oos), intents JSON,
+    slot markup stripped."""
+    t = tmp_path / "mine.txt"
+    t.write_text("# my intents\n## lights_on\nturn on the [kitchen](room) light\n\n"
+                 "## lights_off\nlights off\n## oos\nwhat is my balance\n", encoding="utf-8")
+    assert load_pairs(t) == [("turn on the kitchen light", "lights_on"), ("lights off", "lights_off"),
+                             ("what is my balance", "oos")]
+    j = tmp_path / "mine.json"
+    j.write_text(json.dumps({"lights_on": ["turn on the [kitchen](room) light"],
+                             "oos": ["tell me a joke"]}), encoding="utf-8")
+    assert load_pairs(j) == [("turn on the kitchen light", "lights_on"), ("tell me a joke", "oos")]
+    with pytest.raises(ValueError, match="applies to"):
+        load_pairs(t, "val")
+
+
+def test_wilson_interval():
+    assert wilson(0, 0) is None
+    lo, hi = wilson(95, 100)
+    assert 0.888 < lo < 0.889 and 0.978 < hi < 0.979    # the textbook 0.8882-0.9785
+    lo, hi = wilson(0, 50)
+    assert lo == 0.0 and 0.07 < hi < 0.072              # zero events still give an upper bound
+    assert wilson(10, 10)[1] == 1.0
+
+
+def test_metrics_carry_counts_and_intervals():
+    golds = ["a"] * 8 + ["oos"] * 2
+    preds = [P("a", 0.9)] * 7 + [P("oos", 0.1, "a")] + [P("oos", 0.1, "a"), P("a", 0.95)]
+    m = compute_metrics(golds, preds, 0.5, 0.5)
+    assert (m["n_in_scope"], m["n_oos"]) == (8, 2)
+    assert m["oos_kept_rate"] == 0.5
+    lo, hi = m["ci95"]["in_scope_accuracy"]
+    assert lo < m["in_scope_accuracy"] < hi
+    assert set(m["ci95"]) >= {"in_scope_accuracy", "oos_recall", "escalation_rate_in_scope",
+                              "silent_error_rate", "oos_kept_rate"}
