@@ -217,8 +217,22 @@ def _types(cls: type) -> dict[str, type]:
     return {f.name: names[str(f.type)] for f in dataclasses.fields(cls) if str(f.type) in names}
 
 
-def _merge_layer(acc: dict[str, dict[str, Any]], data: Mapping[str, Any], where: str, errors: list[str]) -> None:
-    """Validate one layer (a parsed TOML document) and fold it into `acc`."""
+# Settings that name a file or folder. In a file, a relative one is relative to
+# that file's folder (not to the directory the daemon happens to start in); from
+# the environment, to the working directory, as a shell user would expect.
+PATH_KEYS = frozenset({"model.path", "state.dir", "mqtt.ca_file", "mqtt.cert_file", "mqtt.key_file"})
+
+
+def _resolve_path(value: str, base: Path | None) -> str:
+    if base is None or not value or value.startswith("~") or Path(value).is_absolute():
+        return value
+    return str(base / value)
+
+
+def _merge_layer(acc: dict[str, dict[str, Any]], data: Mapping[str, Any], where: str, errors: list[str],
+                 base: Path | None = None) -> None:
+    """Validate one layer (a parsed TOML document) and fold it into `acc`.
+    `base`: the folder relative paths (PATH_KEYS) of this layer are resolved against."""
     top_types = _types(Settings)
     top_fields = {f.name: f for f in dataclasses.fields(Settings)}
     for key, value in data.items():
@@ -240,7 +254,7 @@ def _merge_layer(acc: dict[str, dict[str, Any]], data: Mapping[str, Any], where:
                     continue
                 v = _coerce(subval, types[sub], full, where, errors)
                 if v is not None and _check(v, fields[sub].metadata["check"], full, where, errors):
-                    acc[key][sub] = v
+                    acc[key][sub] = _resolve_path(v, base) if full in PATH_KEYS else v
         else:
             known = ", ".join([*_TOP_KEYS, *_SECTIONS])
             errors.append(f"{where}: {key}: unknown key (known: {known})")
@@ -308,11 +322,11 @@ def load(
         if not ppath.is_file():
             names = ", ".join(profile_names()) or "none found"
             raise ConfigError([f"{ppath}: no such profile {profile!r} (available: {names})"])
-        _merge_layer(acc, _read_toml(ppath, errors), str(ppath), errors)
+        _merge_layer(acc, _read_toml(ppath, errors), str(ppath), errors, ppath.resolve().parent)
         sources.append(str(ppath))
     if config:
         cpath = Path(config)
-        _merge_layer(acc, _read_toml(cpath, errors), str(cpath), errors)
+        _merge_layer(acc, _read_toml(cpath, errors), str(cpath), errors, cpath.resolve().parent)
         sources.append(str(cpath))
     env = _env_layer(environ, errors)
     if env:

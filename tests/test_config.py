@@ -148,3 +148,35 @@ def test_state_dir_falls_back_to_systemd_then_home(monkeypatch):
     assert s.state_dir == Path("/var/lib/edge")
     monkeypatch.delenv("STATE_DIRECTORY")
     assert s.state_dir == Path.home() / ".local" / "state" / "edge"
+
+
+def test_relative_paths_resolve_against_the_config_files_folder(tmp_path, monkeypatch):
+    """`[model] path = "models/mine"` means next to the config file, wherever the daemon starts."""
+    conf_dir = tmp_path / "etc"
+    (conf_dir / "models" / "mine").mkdir(parents=True)
+    (conf_dir / "ca.pem").write_text("x")
+    f = conf_dir / "edge.toml"
+    f.write_text('[model]\npath = "models/mine"\n[state]\ndir = "state"\n'
+                 '[mqtt]\nca_file = "ca.pem"\n', encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    s = config.load(f, environ={})
+    assert s.model.path == str(conf_dir.resolve() / "models" / "mine")
+    assert s.state.dir == str(conf_dir.resolve() / "state")
+    assert s.mqtt.ca_file == str(conf_dir.resolve() / "ca.pem")
+    # absolute and ~ paths stay as written; the environment is relative to the working directory
+    f.write_text(f'[model]\npath = "{conf_dir / "models" / "mine"}"\n[state]\ndir = "~/st"\n',
+                 encoding="utf-8")
+    s = config.load(f, environ={})
+    assert s.model.path == str(conf_dir / "models" / "mine") and s.state.dir == "~/st"
+    s = config.load(f, environ={"EDGE_STATE_DIR": "rel"})
+    assert s.state.dir == "rel"
+
+
+def test_relative_model_path_missing_names_the_resolved_folder(tmp_path):
+    f = tmp_path / "edge.toml"
+    f.write_text('[model]\npath = "models/none"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        config.load(f, environ={})
+    assert str(tmp_path.resolve() / "models" / "none") in str(e.value)
