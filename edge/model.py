@@ -1,7 +1,7 @@
 """Load a model package and classify text with it.
 
-The only module of edge that imports the TFLite runtime (``tflite_runtime``,
-else ``ai_edge_litert``). A model package is a directory with
+The only module of edge that imports a TFLite runtime (``ai_edge_litert``,
+else ``tflite_runtime``; see RUNTIMES). A model package is a directory with
 ``model.tflite`` (full-integer int8), ``tokenizer.model`` (sentencepiece) and
 ``manifest.json``; see docs/model-card.md for the manifest keys.
 
@@ -29,24 +29,64 @@ from typing import Sequence
 import numpy as np
 import sentencepiece as spm
 
-try:  # the small runtime (cp311 and older)
-    from tflite_runtime.interpreter import Interpreter, OpResolverType
-    RUNTIME = "tflite_runtime"
-except ImportError:  # pragma: no cover - depends on the platform
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-    RUNTIME = "ai_edge_litert"
+# Which TFLite runtime runs the model. ai-edge-litert (x86_64 and aarch64 wheels) applies
+# XNNPACK's int8 kernels by default: about 7x faster here than tflite-runtime 2.14, whose
+# wheels have no int8 XNNPACK path; tflite-runtime is what armv7l (32-bit Raspberry Pi OS)
+# can install. pyproject.toml installs one per platform; with both installed, ai-edge-litert
+# wins unless EDGE_TFLITE_RUNTIME names the other (the cross-runtime tests use both).
+# Outputs differ between them by at most one int8 step in some rows (top-1 agreement
+# >= 99.9% on CLINC150 val is tested: tests/test_runtime.py).
+RUNTIMES = ("ai_edge_litert", "tflite_runtime")
 
-# The built-in int8 kernels, without the default XNNPACK delegate: ai-edge-litert's
-# XNNPACK rounds int8 ops differently, and tflite-runtime 2.14 runs these ops on the
-# built-in kernels anyway, so this gives bit-identical outputs under both runtimes.
-_RESOLVER = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+
+def _load_runtime(name: str):
+    if name == "ai_edge_litert":
+        from ai_edge_litert import interpreter as mod
+    elif name == "tflite_runtime":
+        from tflite_runtime import interpreter as mod
+    else:
+        raise ImportError(f"unknown TFLite runtime {name!r} (one of {', '.join(RUNTIMES)})")
+    return mod
+
+
+def _pick_runtime():
+    wanted = os.environ.get("EDGE_TFLITE_RUNTIME", "").strip()
+    if wanted:
+        return wanted, _load_runtime(wanted)
+    for name in RUNTIMES:
+        try:
+            return name, _load_runtime(name)
+        except ImportError:
+            continue
+    raise ImportError("no TFLite runtime: install ai-edge-litert (x86_64, aarch64) or tflite-runtime (armv7l)")
+
+
+RUNTIME, _rt = _pick_runtime()
+Interpreter = _rt.Interpreter
+OpResolverType = _rt.OpResolverType
 
 log = logging.getLogger(__name__)
 
 
-def make_interpreter(model_content: bytes, threads: int = 1) -> Interpreter:
-    return Interpreter(model_content=model_content, num_threads=max(1, int(threads)),
-                       experimental_op_resolver_type=_RESOLVER)
+def runtime_version(name: str | None = None) -> str:
+    """``"ai_edge_litert 2.3.0"``: the runtime's package name and version."""
+    name = name or RUNTIME
+    pkg = __import__(name)
+    return f"{name} {getattr(pkg, '__version__', '?')}"
+
+
+def runtime_module(name: str | None = None):
+    """The interpreter module of runtime ``name`` (default: the one in use)."""
+    return _rt if name in (None, RUNTIME) else _load_runtime(name)
+
+
+def make_interpreter(model_content: bytes, threads: int = 1, runtime: str | None = None,
+                     delegates: bool = True):
+    """An interpreter under ``runtime`` (default: RUNTIME). ``delegates``: let the runtime
+    apply its default delegate (XNNPACK); False forces the built-in kernels."""
+    mod = runtime_module(runtime)
+    kw = {} if delegates else {"experimental_op_resolver_type": mod.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
+    return mod.Interpreter(model_content=model_content, num_threads=max(1, int(threads)), **kw)
 
 
 __all__ = ["Model", "ModelError", "Prediction", "default_model_path", "normalize_text",
@@ -57,9 +97,13 @@ MANIFEST = "manifest.json"
 MODEL_FILE = "model.tflite"
 TOKENIZER_FILE = "tokenizer.model"
 PAD_ID = 0
-# Batch sizes with an interpreter of their own (a batch is padded up to the next one).
-# Each holds its own tensor arena, so fewer buckets cost less RSS (docs/performance.md).
-_BUCKETS = (1, 8, 32)
+# A batch larger than this is run in chunks of this many rows.
+_MAX_BATCH = 32
+# Sequence-length buckets for variable-length packages: a batch runs at the smallest bucket
+# that holds its longest utterance (the pooling is masked, so this is exact). Few distinct
+# shapes keep the interpreter's resizes rare (a resize costs 10-40 us; an invoke at length
+# 8 about half of one at 32).
+_LEN_BUCKETS = (8, 16, 32, 64, 128)
 
 _KEEP = re.compile(r"[^0-9a-z' ]+")
 _SPACES = re.compile(r"\s+")
@@ -170,8 +214,9 @@ class Model:
     """A loaded model package. ``classify`` is thread-safe (one lock)."""
 
     def __init__(self, path: Path, manifest: dict, model_bytes: bytes,
-                 sp: spm.SentencePieceProcessor, threads: int = 1) -> None:
+                 sp: spm.SentencePieceProcessor, threads: int = 1, runtime: str | None = None) -> None:
         self.path = path
+        self.runtime: str = runtime or RUNTIME
         self.manifest = manifest
         self.name: str = manifest["name"]
         self.version: str = manifest["version"]
@@ -189,9 +234,31 @@ class Model:
         if self._threads < int(threads):
             log.info("model.threads %d capped at %d, the CPUs this process may use",
                      int(threads), self._threads)
-        self._interps: dict[int, tuple] = {}
         self._lock = threading.Lock()
-        n_out = self._interpreter(1)[0].get_output_details()[0]["shape"][-1]
+        # One interpreter, resized to each batch's (rows, length bucket) when that changes:
+        # a second interpreter would hold its own arena and, under XNNPACK, its own packed
+        # weights (about +2 MB RSS each) for no measurable speed.
+        self._it = make_interpreter(model_bytes, self._threads, self.runtime)
+        inp = self._it.get_input_details()[0]
+        sig = [int(x) for x in inp.get("shape_signature", inp["shape"])]
+        if len(sig) != 2 or inp["dtype"] != np.int32:
+            raise ModelError(f"{path / MODEL_FILE}: expected an int32 [batch, length] input")
+        # A variable-length export ([-1, -1]) runs each batch at its length bucket; an older
+        # fixed-length one ([-1, max_len]) always at max_len.
+        self.variable_length = sig[1] == -1
+        if not self.variable_length and sig[1] != self.max_len:
+            raise ModelError(f"{path / MODEL_FILE}: input length {sig[1]} "
+                             f"!= manifest max_len {self.max_len}")
+        self._lengths = tuple(b for b in _LEN_BUCKETS if b < self.max_len) + (self.max_len,) \
+            if self.variable_length else (self.max_len,)
+        self._i_in = inp["index"]
+        self._shape: tuple[int, int] | None = None
+        self._resize(1, self._lengths[-1])
+        out = self._it.get_output_details()[0]
+        self._i_out = out["index"]
+        scale, zero = out["quantization"]
+        self._scale, self._zero = float(scale) or 1.0, int(zero)
+        n_out = int(out["shape"][-1])
         if n_out not in (len(self.labels), len(self.labels) + 1):
             raise ModelError(f"{path / MODEL_FILE}: output has {n_out} classes but the manifest "
                              f"lists {len(self.labels)} labels")
@@ -204,7 +271,8 @@ class Model:
 
     # -- loading ---------------------------------------------------------
     @classmethod
-    def load(cls, path: str | Path | None = None, threads: int = 1) -> "Model":
+    def load(cls, path: str | Path | None = None, threads: int = 1, runtime: str | None = None) -> "Model":
+        """Load and verify a package. ``runtime``: one of RUNTIMES (default: RUNTIME)."""
         path = Path(path) if path is not None else default_model_path()
         if not path.is_dir():
             raise ModelError(f"{path}: model package directory not found")
@@ -231,50 +299,39 @@ class Model:
             raise ModelError(f"{path / TOKENIZER_FILE}: not a sentencepiece model ({e})") from None
         model_bytes = (path / MODEL_FILE).read_bytes()
         try:
-            return cls(path, manifest, model_bytes, sp, threads)
+            return cls(path, manifest, model_bytes, sp, threads, runtime)
         except ModelError:
             raise
         except Exception as e:
             raise ModelError(f"{path / MODEL_FILE}: cannot run the model ({e})") from None
 
-    def _interpreter(self, batch: int) -> tuple:
-        entry = self._interps.get(batch)
-        if entry is None:
-            it = make_interpreter(self._bytes, self._threads)
-            inp = it.get_input_details()[0]
-            if len(inp["shape"]) != 2 or inp["dtype"] != np.int32:
-                raise ModelError(f"{self.path / MODEL_FILE}: expected an int32 [batch, max_len] input")
-            if int(inp["shape"][1]) != self.max_len:
-                raise ModelError(f"{self.path / MODEL_FILE}: input length {inp['shape'][1]} "
-                                 f"!= manifest max_len {self.max_len}")
-            if int(inp["shape"][0]) != batch:
-                it.resize_tensor_input(inp["index"], [batch, self.max_len], strict=False)
-            it.allocate_tensors()
-            out = it.get_output_details()[0]
-            scale, zero = out["quantization"]
-            entry = (it, inp["index"], out["index"], float(scale) or 1.0, int(zero))
-            self._interps[batch] = entry
-        return entry
+    def _resize(self, rows: int, length: int) -> None:
+        if self._shape != (rows, length):
+            self._it.resize_tensor_input(self._i_in, [rows, length], strict=False)
+            self._it.allocate_tensors()
+            self._shape = (rows, length)
+
+    def length_bucket(self, n_tokens: int) -> int:
+        """The input length a batch whose longest row has ``n_tokens`` tokens runs at."""
+        return next((b for b in self._lengths if b >= n_tokens), self._lengths[-1])
 
     # -- inference -------------------------------------------------------
     def logits(self, ids: np.ndarray) -> np.ndarray:
-        """Dequantized logits [n, classes] for an int32 id array [n, max_len]."""
+        """Dequantized logits [n, classes] for an int32 id array [n, max_len] (pad 0,
+        left-aligned). Call with the lock held, or from one thread."""
         n = ids.shape[0]
         res = []
-        start = 0
-        while start < n:
-            rest = n - start
-            bucket = next((b for b in _BUCKETS if b >= rest), _BUCKETS[-1])
-            take = min(rest, bucket)
-            chunk = ids[start:start + take]
-            if take < bucket:
-                chunk = np.concatenate([chunk, np.zeros((bucket - take, self.max_len), np.int32)])
-            it, i_in, i_out, scale, zero = self._interpreter(bucket)
-            it.set_tensor(i_in, np.ascontiguousarray(chunk, dtype=np.int32))
-            it.invoke()
-            q = it.get_tensor(i_out)[:take]
-            res.append((q.astype(np.float32) - zero) * scale if q.dtype != np.float32 else q)
-            start += take
+        for start in range(0, n, _MAX_BATCH):
+            chunk = ids[start:start + _MAX_BATCH]
+            length = self._lengths[-1]
+            if self.variable_length:
+                longest = int(np.count_nonzero(chunk, axis=1).max()) if len(chunk) else 0
+                length = self.length_bucket(longest)
+            self._resize(len(chunk), length)
+            self._it.set_tensor(self._i_in, np.ascontiguousarray(chunk[:, :length], dtype=np.int32))
+            self._it.invoke()
+            q = self._it.get_tensor(self._i_out)
+            res.append((q.astype(np.float32) - self._zero) * self._scale if q.dtype != np.float32 else q.copy())
         return np.concatenate(res) if res else np.zeros((0, len(self.labels)), np.float32)
 
     def scores(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

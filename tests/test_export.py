@@ -1,0 +1,58 @@
+"""The int8 export: variable sequence length, exact against a fixed-length export."""
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+from edge.model import make_interpreter  # noqa: E402
+from edge.train import export as X  # noqa: E402
+from edge.train.student import Student, StudentConfig  # noqa: E402
+
+VOCAB, L = 300, 32
+
+
+def _ids(rng, n):
+    ids = np.zeros((n, L), np.int32)
+    for i in range(n):
+        k = int(rng.integers(1, L + 1))
+        ids[i, :k] = rng.integers(1, VOCAB, k)
+    return ids
+
+
+def _run(blob, rows, length):
+    it = make_interpreter(blob)
+    inp = it.get_input_details()[0]
+    it.resize_tensor_input(inp["index"], [len(rows), length], strict=False)
+    it.allocate_tensors()
+    it.set_tensor(inp["index"], np.ascontiguousarray(rows[:, :length]))
+    it.invoke()
+    return it.get_tensor(it.get_output_details()[0]["index"]).copy()
+
+
+@pytest.fixture(scope="module")
+def exports():
+    cfg = StudentConfig(vocab=VOCAB, n_classes=7, max_len=L, dim=16, filters=24, hidden=32)
+    student = Student(cfg, seed=3)
+    rep = _ids(np.random.default_rng(0), 120)
+    return X.to_tflite(student, rep), X.to_tflite(student, rep, variable_length=False)
+
+
+def test_variable_length_export_is_int8_and_exact(exports):
+    var, fixed = exports
+    assert X.input_signature(var) == [-1, -1]
+    assert X.input_signature(fixed) == [-1, L]
+    ops, problems = X.op_report(var)
+    assert problems == []
+    assert "RESHAPE" not in ops and "CONV_2D" in ops
+    ids = _ids(np.random.default_rng(1), 60)
+    full_var, full_fixed = _run(var, ids, L), _run(fixed, ids, L)
+    # same quantisation parameters: identical int8 logits at max_len
+    assert np.array_equal(full_var, full_fixed)
+    # masked pooling: cutting a row to its length bucket changes nothing
+    lengths = (ids != 0).sum(axis=1)
+    for row, n in zip(ids, lengths):
+        for bucket in (8, 16, 32):
+            if n <= bucket:
+                assert np.array_equal(_run(var, row[None], bucket)[0], _run(var, row[None], L)[0])
+                break
