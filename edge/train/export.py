@@ -96,7 +96,7 @@ def op_report(model_bytes: bytes) -> tuple[list[str], list[str]]:
     """(op names, problems). A problem: a float tensor anywhere, an op outside
     ALLOWED_OPS (e.g. QUANTIZE/DEQUANTIZE islands), or a non-int8 output of an
     op outside the index path (NOT_EQUAL -> CAST -> SUM of token counts)."""
-    it = make_interpreter(model_bytes)
+    it = make_interpreter(model_bytes, delegates=False)  # the graph's own ops, not XNNPACK's DELEGATE
     it.allocate_tensors()
     tensors = {t["index"]: t for t in it.get_tensor_details()}
     names, problems = [], []
@@ -132,7 +132,7 @@ def tflite_logits(model_bytes: bytes, ids: np.ndarray) -> np.ndarray:
 
 def input_signature(model_bytes: bytes) -> list[int]:
     """The input's shape signature: [-1, -1] for a variable-length export, [-1, max_len] otherwise."""
-    it = make_interpreter(model_bytes)
+    it = make_interpreter(model_bytes, delegates=False)
     return [int(x) for x in it.get_input_details()[0]["shape_signature"]]
 
 
