@@ -66,6 +66,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="training utterances with content words swapped for words of the "
                         "unlabelled sentences, labelled by the teacher, per teacher seed "
                         "(default 40000; 0 = none)")
+    p.add_argument("--oos-plus", default=None, metavar="FILE",
+                   help="more real out-of-scope training texts: a CLINC-format JSON's 'oos_train' "
+                        "list (e.g. oos_plus_train.json); those not in --data are added, but "
+                        "--oos-holdout of them (seeded) are kept out for checking thresholds")
+    p.add_argument("--oos-holdout", type=int, default=50)
+    p.add_argument("--oos-repeat", type=int, default=1,
+                   help="real out-of-scope training texts appear this many times in the labelled set")
+    p.add_argument("--near-miss", type=int, default=0,
+                   help="near-miss out-of-scope texts made from the training data per teacher seed "
+                        "(edge.train.oos.near_misses), labelled oos; default 0")
+    p.add_argument("--save-student", default=None, metavar="FILE",
+                   help="also save the float student's weights (.npz) for a later re-export")
     p.add_argument("--oos-recall", type=float, default=0.65,
                    help="out-of-scope recall the oos threshold is chosen to reach on the tuning split")
     p.add_argument("--silent-error", type=float, default=0.02,
@@ -116,15 +128,17 @@ def _train_tokenizer(texts: list[str], vocab: int, prefix: Path, seed: int) -> P
     return prefix.with_suffix(".model")
 
 
-def _labelled_set(ds, wiki: list[str], seed: int, ci: dict[str, int], n_oos: int):
+def _labelled_set(ds, wiki: list[str], seed: int, ci: dict[str, int], n_oos: int,
+                  extra_oos: list[str] = ()):
     """(texts, labels, unused wiki sentences): the training utterances plus ``n_oos``
-    wiki sentences (drawn by ``seed``) labelled "oos"."""
+    wiki sentences (drawn by ``seed``) and ``extra_oos`` labelled "oos"."""
     import numpy as np
 
     from edge.model import OOS
     from edge.train import data as D
 
     w_oos, w_rest = D.split_wiki(wiki, seed, n_oos=n_oos)
+    w_oos = w_oos + list(extra_oos)
     texts = [t for t, _ in ds.train] + w_oos
     labels = np.array([ci[l] for _, l in ds.train] + [ci[OOS]] * len(w_oos), dtype=np.int32)
     return texts, labels, w_rest
@@ -170,7 +184,10 @@ def _distillation_set(args: argparse.Namespace, ds, wiki: list[str], classes: li
     sets: list[list[str]] = []  # what every teacher labels: per seed, transfer + substitutions
     hards = []  # hard labels of each set: the labelled texts head their seed's transfer set
     for s in seeds:
-        lab_texts, lab_y, w_rest = _labelled_set(ds, wiki, s, ci, min(1000, len(wiki) // 2))
+        from edge.train.oos import near_misses
+        extra = [t for t, l in ds.train if l == OOS] * max(0, args.oos_repeat - 1)
+        extra += near_misses(ds.train, args.near_miss, s) if args.near_miss > 0 else []
+        lab_texts, lab_y, w_rest = _labelled_set(ds, wiki, s, ci, min(1000, len(wiki) // 2), extra)
         parts.append((lab_texts, lab_y))
         sets.append(lab_texts + D.augment(ds.train, args.augment, s) + w_rest)
         hards.append(np.concatenate([lab_y, -np.ones(len(sets[-1]) - len(lab_y), np.int32)]))
@@ -240,6 +257,11 @@ def _run(args: argparse.Namespace) -> int:
     elif str(wiki_path).lower() == "none":
         wiki_path = None
     wiki = D.read_wiki(wiki_path, limit=2000 if quick else None)
+    oos_held: list[str] = []
+    if args.oos_plus:
+        from edge.train.oos import extra_oos
+        more, oos_held = extra_oos(args.oos_plus, [t for t, _ in ds.train], args.oos_holdout, args.seed)
+        ds.train = ds.train + [(t, OOS) for t in more]
     classes = ds.labels + [OOS]
     ci = {c: i for i, c in enumerate(classes)}
     oos_i = ci[OOS]
@@ -280,6 +302,8 @@ def _run(args: argparse.Namespace) -> int:
         student = Student(scfg, seed=args.seed, init_emb=None if quick else init_emb)
         _log(f"student {student.n_params():,} parameters, {len(ids)} training rows, {epochs} epochs")
         history = train_student(student, ids, soft, hard, tcfg, val_ids, val_y, oos_i)
+        if args.save_student:
+            student.save(args.save_student)
 
         rng = np.random.default_rng(args.seed)
         rep = ids[rng.choice(len(ids), size=min(500, len(ids)), replace=False)]
@@ -325,6 +349,9 @@ def _run(args: argparse.Namespace) -> int:
                 "command": "edge train " + " ".join(shlex.quote(a) for a in argv),
                 "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "history": history[-3:],
+                "oos_plus": ({"file": Path(args.oos_plus).name, "held_out": len(oos_held),
+                              "repeat": args.oos_repeat} if args.oos_plus else None),
+                "near_miss": args.near_miss,
             },
             "tuning": {"split": args.val or args.val_split, "target_oos_recall": args.oos_recall,
                        "target_silent_error": args.silent_error,

@@ -104,6 +104,23 @@ class Student(tf.Module):
             z = z * tf.cast(rng.uniform(tf.shape(z)) >= cfg.dropout, tf.float32) / (1.0 - cfg.dropout)
         return tf.matmul(z, self.w2) + self.b2
 
+    def save(self, path) -> None:
+        """The float weights and the config (.npz), for a later re-export."""
+        import json
+        arrays = {f"v{i}": v.numpy() for i, v in enumerate(self.trainable_variables)}
+        np.savez(path, config=np.array(json.dumps(self.cfg.to_dict())), **arrays)
+
+    @classmethod
+    def load(cls, path) -> "Student":
+        import json
+        z = np.load(path)
+        d = json.loads(str(z["config"]))
+        d["kernels"] = tuple(d["kernels"])
+        st = cls(StudentConfig(**d))
+        for i, v in enumerate(st.trainable_variables):
+            v.assign(z[f"v{i}"])
+        return st
+
     def n_params(self) -> int:
         return int(sum(np.prod(v.shape) for v in self.trainable_variables))
 
