@@ -30,13 +30,24 @@ INTERNAL = "internal_error"
 
 
 class BadRequest(Exception):
-    """A request that cannot be served; becomes one message on the error topic."""
+    """A request that cannot be served; becomes one message on the error topic.
 
-    def __init__(self, code: str, message: str, request_id: str | None = None) -> None:
+    `reply_to` and `correlation` say where else the error goes: where the result
+    would have gone (the MQTT 5 Response Topic, known even for garbage payloads,
+    or the JSON `reply_to` once the JSON was readable), so a requester never
+    waits out its timeout. None when there is no such place or it was refused.
+    """
+
+    def __init__(
+        self, code: str, message: str, request_id: str | None = None,
+        reply_to: str | None = None, correlation: bytes | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.request_id = request_id
+        self.reply_to = reply_to
+        self.correlation = correlation
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +75,70 @@ def valid_publish_topic(topic: str) -> bool:
     return bool(topic) and len(topic.encode("utf-8", "surrogatepass")) <= 65535 and not _BAD_TOPIC.search(topic)
 
 
+# Hermes (Rhasspy/Snips) drives voice satellites: a reply there is a command, never a result.
+_FORBIDDEN_REPLY_PREFIXES = ("hermes/",)
+
+
+def reply_topic_problem(topic: str, forbidden_prefixes: tuple[str, ...] = ()) -> str | None:
+    """Why `topic` may not be a reply topic, or None when it may.
+
+    Beyond what a broker refuses: a wildcard filter, a `$` topic (broker internals),
+    a topic whose last level is `request` (another device's, or our own, request
+    topic: a request must not make one device command another), and the
+    Home Assistant discovery and Hermes trees (publishing there acts on the house)."""
+    if not valid_publish_topic(topic):
+        return "has characters a broker refuses in a topic name (wildcards, control characters)"
+    if topic.startswith("$"):
+        return "starts with '$' (reserved for the broker)"
+    if topic.rsplit("/", 1)[-1] == "request":
+        return "ends in '/request' (a request topic: a reply there would command a device)"
+    for prefix in (*_FORBIDDEN_REPLY_PREFIXES, *forbidden_prefixes):
+        if topic == prefix.rstrip("/") or topic.startswith(prefix if prefix.endswith("/") else prefix + "/"):
+            return f"is under {prefix.rstrip('/')}/ (a reply there would act on the house)"
+    return None
+
+
+def encodable(text: str) -> bool:
+    """False for strings UTF-8 cannot carry (lone surrogates, from JSON escapes such as \\udc80)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _finite_float(raw: str) -> float:
+    value = float(raw)
+    if not math.isfinite(value):
+        raise ValueError(f"number {raw[:20]}{'...' if len(raw) > 20 else ''} is out of range")
+    return value
+
+
+def _no_constant(raw: str) -> float:
+    raise ValueError(f"{raw} is not a JSON number")
+
+
+def loads(body: str) -> Any:
+    """json.loads that refuses what Python would accept but cannot round-trip: NaN/Infinity,
+    numbers that overflow to inf (1e999999); int-digit-limit overflow raises ValueError too."""
+    return json.loads(body, parse_float=_finite_float, parse_constant=_no_constant)
+
+
+_ID_IN_GARBAGE = re.compile(r'"id"\s*:\s*"((?:[^"\\\x00-\x1f]|\\.){1,256})"')
+
+
+def _salvage_id(body: str) -> str | None:
+    """The id of a payload that is not valid JSON, when one can be read: the requester matches on it."""
+    m = _ID_IN_GARBAGE.search(body)
+    if not m:
+        return None
+    try:
+        rid = json.loads(f'"{m.group(1)}"')
+    except ValueError:
+        return None
+    return rid if isinstance(rid, str) and rid and encodable(rid) else None
+
+
 def new_id() -> str:
     return uuid.uuid4().hex
 
@@ -83,52 +158,72 @@ def parse_request(
     max_bytes: int,
     response_topic: str | None = None,
     correlation: bytes | None = None,
+    forbidden_reply_prefixes: tuple[str, ...] = (),
 ) -> Request:
     """Turn a raw payload into a Request, or raise BadRequest with a code and a message a user can act on.
 
     A payload whose first non-blank character is `{` or `[` is JSON and must be
-    an object; anything else is plain UTF-8 text.
+    an object; anything else is plain UTF-8 text. The Response Topic is checked
+    first, so that every later error can go back to it.
     """
-    if response_topic is not None and not valid_publish_topic(response_topic):
-        # A broker drops the connection of a client that publishes there: refuse it up front.
-        raise BadRequest(INVALID_FIELD, "the Response Topic has characters a broker refuses in a topic name")
-    body = decode_payload(payload, max_bytes)
+    if response_topic is not None:
+        problem = reply_topic_problem(response_topic, forbidden_reply_prefixes)
+        if problem:
+            raise BadRequest(INVALID_FIELD, f"the Response Topic {problem}")
+    back = {"reply_to": response_topic, "correlation": correlation}
+    try:
+        body = decode_payload(payload, max_bytes)
+    except BadRequest as exc:
+        raise BadRequest(exc.code, exc.message, **back) from None
     stripped = body.lstrip()
     if not stripped.startswith(("{", "[")):
         if not body.strip():
-            raise BadRequest(EMPTY_TEXT, "text is empty")
+            raise BadRequest(EMPTY_TEXT, "text is empty", **back)
         return Request(id=new_id(), text=body.strip(), reply_to=response_topic, correlation=correlation, generated_id=True)
     try:
-        obj = json.loads(body)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise BadRequest(INVALID_JSON, f"payload is not valid JSON: {exc}") from None
+        obj = loads(body)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, the int-digit limit, 1e999999, NaN
+        raise BadRequest(INVALID_JSON, f"payload is not valid JSON: {str(exc)[:200]}", _salvage_id(body), **back) from None
     if not isinstance(obj, dict):
-        raise BadRequest(NOT_AN_OBJECT, f"JSON payload must be an object, got {type(obj).__name__}")
-    return _from_object(obj, response_topic, correlation)
+        raise BadRequest(NOT_AN_OBJECT, f"JSON payload must be an object, got {_json_type(obj)}", **back)
+    return _from_object(obj, response_topic, correlation, forbidden_reply_prefixes)
 
 
-def _from_object(obj: dict[str, Any], response_topic: str | None, correlation: bytes | None) -> Request:
+def _from_object(
+    obj: dict[str, Any], response_topic: str | None, correlation: bytes | None, forbidden: tuple[str, ...]
+) -> Request:
+    back: dict[str, Any] = {"reply_to": response_topic, "correlation": correlation}
+    raw_reply = obj.get("reply_to")
+    if response_topic is None and isinstance(raw_reply, str) and reply_topic_problem(raw_reply, forbidden) is None:
+        back["reply_to"] = raw_reply  # where an error about another field goes
     rid = obj.get("id")
     if rid is not None and not (isinstance(rid, str) and 0 < len(rid) <= 256):
-        raise BadRequest(INVALID_FIELD, "id must be a non-empty string of at most 256 characters")
+        raise BadRequest(INVALID_FIELD, "id must be a non-empty string of at most 256 characters", **back)
+    if rid is not None and not encodable(rid):
+        raise BadRequest(INVALID_FIELD, "id has a lone surrogate (not encodable as UTF-8)", **back)
     if "text" not in obj:
-        raise BadRequest(MISSING_TEXT, "field 'text' is missing", rid)
+        raise BadRequest(MISSING_TEXT, "field 'text' is missing", rid, **back)
     text = obj["text"]
     if not isinstance(text, str):
-        raise BadRequest(INVALID_FIELD, f"text must be a string, got {_json_type(text)}", rid)
+        raise BadRequest(INVALID_FIELD, f"text must be a string, got {_json_type(text)}", rid, **back)
+    if not encodable(text):
+        raise BadRequest(INVALID_FIELD, "text has a lone surrogate (not encodable as UTF-8)", rid, **back)
     if not text.strip():
-        raise BadRequest(EMPTY_TEXT, "text is empty", rid)
-    reply_to = obj.get("reply_to")
-    if reply_to is not None and not (isinstance(reply_to, str) and valid_publish_topic(reply_to)):
-        raise BadRequest(INVALID_FIELD, "reply_to must be a topic without wildcards or control characters", rid)
+        raise BadRequest(EMPTY_TEXT, "text is empty", rid, **back)
+    if raw_reply is not None:
+        if not isinstance(raw_reply, str):
+            raise BadRequest(INVALID_FIELD, f"reply_to must be a string, got {_json_type(raw_reply)}", rid, **back)
+        problem = reply_topic_problem(raw_reply, forbidden)
+        if problem:
+            raise BadRequest(INVALID_FIELD, f"reply_to {problem}", rid, **back)
     allow_cloud = obj.get("allow_cloud")
     if allow_cloud is not None and not isinstance(allow_cloud, bool):
-        raise BadRequest(INVALID_FIELD, f"allow_cloud must be true or false, got {_json_type(allow_cloud)}", rid)
+        raise BadRequest(INVALID_FIELD, f"allow_cloud must be true or false, got {_json_type(allow_cloud)}", rid, **back)
     # The MQTT 5 Response Topic wins over a JSON reply_to: it is the protocol's own mechanism.
     return Request(
         id=rid or new_id(),
         text=text.strip(),
-        reply_to=response_topic or reply_to,
+        reply_to=response_topic or raw_reply,
         correlation=correlation,
         allow_cloud=allow_cloud,
         generated_id=rid is None,
@@ -157,6 +252,7 @@ def result_payload(
     answer: str | None,
     model: str,
     latency_ms: float,
+    slots: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     return {
         "id": request.id,
@@ -170,6 +266,7 @@ def result_payload(
         "model": model,
         "latency_ms": round(float(latency_ms), 3),
         "ts": now_iso(),
+        "slots": list(slots or []),
     }
 
 
@@ -178,7 +275,12 @@ def error_payload(request_id: str | None, code: str, message: str) -> dict[str, 
 
 
 def encode(obj: dict[str, Any]) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """Compact UTF-8 JSON. Never raises on a string UTF-8 cannot carry (a lone surrogate that
+    slipped through): that payload is written with \\u escapes instead, which is still valid JSON."""
+    try:
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(obj, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
 def intent_topic(base: str, intent: str) -> str:

@@ -1,8 +1,11 @@
-"""At-least-once delivery: publish, or keep on disk while the broker is away; ack a request once its output is safe.
+"""At-least-once: publish, or keep on disk while the broker is away; ack a request once its output is safe.
 
 "Safe" means PUBACKed by the broker or committed to the outbox. A request is
 acknowledged only then, so a daemon killed in between gets the request
-redelivered by the broker (its persistent session) instead of losing it.
+redelivered by the broker (its persistent session) instead of losing it. When
+neither is possible (the link is down and the outbox write fails: a full
+card), the request is deliberately left unacknowledged: the broker redelivers
+it on the next connect, when the daemon may be able to make it safe.
 Outbox replay runs before any new result is published, so results keep their
 order across a broker outage.
 """
@@ -11,24 +14,48 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
+from typing import Callable, Protocol
 
-from edge.mqtt import Link
-from edge.outbox import Outbox
+from edge.health import Storage
+from edge.outbox import Pending
 
 log = logging.getLogger("edge.delivery")
 
 Publication = tuple[str, bytes, int, bool, bytes | None]  # topic, payload, qos, retain, correlation
 
 
+class LinkLike(Protocol):
+    """What delivery needs from the broker link (`mqtt.Link`, or a fake in tests)."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False,
+                correlation: bytes | None = None, on_done: Callable[[], None] | None = None) -> bool: ...
+
+
+class StoreLike(Protocol):
+    """What delivery needs from the outbox (`outbox.Outbox`, or a fake in tests)."""
+
+    def __len__(self) -> int: ...
+    def put(self, items: list[Publication]) -> None: ...
+    def peek(self, limit: int = 100) -> list[Pending]: ...
+    def remove(self, seqs: list[int]) -> None: ...
+
+
 class Delivery:
-    def __init__(self, link: Link, outbox: Outbox, on_backlog: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self, link: LinkLike, outbox: StoreLike, storage: Storage, on_backlog: Callable[[], None] = lambda: None,
+    ) -> None:
         self.link = link
         self.outbox = outbox
+        self.storage = storage
         self._on_backlog = on_backlog  # asks the owner to run replay() soon
 
-    def deliver(self, pubs: list[Publication], on_safe: Callable[[], None] | None) -> None:
-        """Publish all of `pubs`; `on_safe` (the request's ack) runs once every one is safe."""
+    def deliver(self, pubs: list[Publication], on_safe: Callable[[], None] | None) -> bool:
+        """Publish all of `pubs`; `on_safe` (the request's ack) runs once every one is safe.
+
+        Returns False when some could be neither published nor stored: `on_safe` then never runs."""
         remaining = [len(pubs)]
         lock = threading.Lock()
 
@@ -39,47 +66,77 @@ class Delivery:
             if last and on_safe is not None:
                 on_safe()
 
+        if not pubs:
+            if on_safe is not None:
+                on_safe()
+            return True
+        # Older results still on disk (a replay under way, the link just back): queue behind
+        # them rather than overtake them.
         stored: list[Publication] = pubs if len(self.outbox) else []
-        if stored:
-            # Older results still wait on disk (a replay is under way, or the link just
-            # came back): queue behind them rather than overtake them.
-            self._on_backlog()
-        else:
+        if not stored:
             for i, (topic, payload, qos, retain, corr) in enumerate(pubs):
-                if not self.link.publish(topic, payload, qos, retain, corr, on_done=one_done):
+                try:
+                    sent = self.link.publish(topic, payload, qos, retain, corr, on_done=one_done)
+                except Exception:  # paho refused it in some way we did not foresee: keep it on disk
+                    log.exception("publish to %s raised; keeping it in the outbox", topic)
+                    sent = False
+                if not sent:
                     stored = pubs[i:]  # the link is down: the rest waits on disk, in order
                     break
-        if stored:
+        if not stored:
+            return True
+        try:
             self.outbox.put(stored)
-            for _ in stored:
-                one_done()
+        except Exception as exc:
+            self.storage.failed("outbox write", exc)
+            log.debug("%d publications neither sent nor stored; the request stays unacknowledged", len(stored))
+            return False
+        self.storage.ok()
+        self._on_backlog()  # after the write: a replay that starts now finds these rows
+        for _ in stored:
+            one_done()
+        return True
 
     def replay(self, chunk_size: int = 100, ack_timeout: float = 10.0) -> bool:
         """Publish what was kept while disconnected, oldest first, chunk by chunk.
 
-        Returns False when it must be retried (the link dropped again, or the
-        broker stopped acknowledging); rows are removed only once PUBACKed.
+        Returns False when it must be retried (the link dropped again, the broker
+        stopped acknowledging, the store failed); rows are removed only once PUBACKed.
         """
         sent = 0
         try:
             while self.link.connected:
-                chunk = self.outbox.peek(chunk_size)
+                try:
+                    chunk = self.outbox.peek(chunk_size)
+                except Exception as exc:
+                    self.storage.failed("outbox read", exc)
+                    return False
                 if not chunk:
                     return True
                 acked = threading.Semaphore(0)
+                lost: list[int] = []
                 for item in chunk:
 
                     def done(seq: int = item.seq) -> None:
-                        self.outbox.remove([seq])
-                        acked.release()
+                        # Runs on paho's network thread: it must not raise there.
+                        try:
+                            self.outbox.remove([seq])
+                        except Exception as exc:
+                            self.storage.failed("outbox remove", exc)  # replayed again later: a duplicate
+                            lost.append(seq)
+                        finally:
+                            acked.release()
 
-                    if not self.link.publish(item.topic, item.payload, item.qos, item.retain, item.correlation, on_done=done):
+                    if not self.link.publish(item.topic, item.payload, item.qos, item.retain, item.correlation,
+                                             on_done=done):
                         return False
                 for _ in chunk:
                     if not acked.acquire(timeout=ack_timeout):
                         log.warning("outbox replay stalled; retrying on the next connect")
                         return False
                 sent += len(chunk)
+                if lost:
+                    return False  # the same rows would come back from peek(): retry once storage recovers
             return False
         finally:
             if sent:

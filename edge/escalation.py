@@ -1,12 +1,18 @@
-"""Escalations to the cloud: calls bounded by a deadline, deferred replays, breaker probes.
+"""Escalations to the cloud: calls bounded by a deadline, one call per id, deferred replays, breaker probes.
 
 Every cloud call runs on the service's small pool, never on the inference
 worker, so a slow cloud never holds up the device's own answers. An escalated
 request is owed exactly one result: whoever claims it first (its cloud call,
-or the deadline sweep once `cloud.timeout_s` has passed) publishes it.
-Escalations wanted while the cloud was down were answered locally and queued
-on disk; they are replayed here when the breaker closes, each completing with
-a second result (same id, `"source": "cloud"`).
+or the deadline sweep once `cloud.timeout_s` has passed) publishes it. A
+repeat of an id whose call is still in flight (a redelivery after a link blip)
+joins that call instead of making another: it is answered, and acknowledged,
+with the same result. Escalations wanted while the cloud was down were
+answered locally and queued on disk; they are replayed here when the breaker
+closes, each completing with a second result (same id, `"source": "cloud"`).
+
+Nothing here raises into its caller or kills a pool thread: one item that
+fails is answered locally (or dropped from the deferred queue) and the others
+go on.
 """
 
 from __future__ import annotations
@@ -16,60 +22,110 @@ import logging
 import threading
 import time
 from concurrent.futures import Executor
+from typing import Any, Callable
 
-from edge.answers import Answers, Routed, intent_of
-from edge.cloud import CloudClient, CloudError
-from edge.config import Settings
+from edge.answers import Answers, Routed
+from edge.cloud import CloudError
 from edge.contract import Request
 from edge.health import Health
-from edge.outbox import Deferred, Outbox
+from edge.outbox import Deferred
 from edge.router import Router
 
 log = logging.getLogger("edge.escalation")
+
+_AUTH_HINT = {401: " (check EDGE_CLOUD_API_KEY / the cloud_api_key credential)", 403: " (the key may not use this model)"}
 
 
 class Escalations:
     def __init__(
         self,
-        settings: Settings,
-        cloud: CloudClient | None,
+        cloud: Any,  # CloudClient or a fake: classify(text) -> CloudAnswer, probe()
         router: Router,
-        outbox: Outbox,
+        store: Any,  # Outbox or a fake
         health: Health,
         answers: Answers,
         pool: Executor,
+        timeout_s: float,
+        workers: int,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
-        self.s = settings
         self.cloud = cloud
         self.router = router
-        self.outbox = outbox
+        self.store = store
         self.health = health
         self.answers = answers
         self.pool = pool
+        self.timeout_s = timeout_s
+        self.workers = workers
+        self.clock = clock
         self._lock = threading.Lock()
         self.busy = 0  # cloud calls in flight (health's queue_depth counts them)
         self._deferred_busy = 0  # of which replays of deferred escalations and probes
-        # Escalations still owed a result, by id(), in arrival (so deadline) order.
+        # Escalations still owed a result, by id(), in arrival (so deadline) order; and by request id,
+        # with the repeats that joined them.
         self._owed: dict[int, Routed] = {}
+        self._by_id: dict[str, tuple[Routed, list[Routed]]] = {}
+        self._failing = False  # the last call failed: warned once, until one succeeds
+
+    # -- escalations --------------------------------------------------------------------
+
+    def join(self, r: Routed) -> bool:
+        """True when a call for this id and text is in flight: `r` gets that call's result."""
+        with self._lock:
+            entry = self._by_id.get(r.request.id)
+            if entry is None or entry[0].request.text != r.request.text:
+                return False
+            entry[1].append(r)
+        self.health.count("duplicates")
+        return True
 
     def submit(self, r: Routed, reason: str) -> None:
         """Send one request to the cloud (budget already admitted by the caller)."""
-        self.outbox.record_cloud_call(time.time())
+        try:
+            self.store.record_cloud_call(time.time())
+            self.health.storage.ok()
+        except Exception as exc:  # the ledger is best-effort: the in-memory budget still counts the call
+            self.health.storage.failed("cloud call ledger", exc)
         self.health.count("cloud_calls")
         with self._lock:
             self.busy += 1
             self._owed[id(r)] = r
-        self.pool.submit(self._call, r, reason)
+            if not r.request.generated_id:
+                self._by_id.setdefault(r.request.id, (r, []))
+        try:
+            self.pool.submit(self._call, r, reason)
+        except RuntimeError:  # the pool is shut down (a stop under way): the device answers now
+            with self._lock:
+                self.busy -= 1
+            self._finish(r, self.answers.local(r, "cloud_error", escalated=True))
 
     def _claim(self, r: Routed) -> bool:
         """True for the one caller that may publish an escalated request's result."""
         with self._lock:
             return self._owed.pop(id(r), None) is not None
 
+    def _finish(self, r: Routed, payload: bytes) -> None:
+        """Publish a claimed escalation's result, to it and to every repeat that joined it."""
+        with self._lock:
+            owner, joined = self._by_id.get(r.request.id, (None, []))
+            if owner is r:
+                del self._by_id[r.request.id]
+            else:
+                joined = []
+        # Remembered before it goes out: a retry of this id that arrives the moment the
+        # result is out must find it in the cache, not call the cloud a second time.
+        try:
+            self.store.remember([(r.request.id, payload)])
+            self.health.storage.ok()
+        except Exception as exc:
+            self.health.storage.failed("answered-id cache", exc)
+        self.answers.publish(r, payload)
+        for repeat in joined:
+            self.answers.repeat(repeat, payload)
+
     def _call(self, r: Routed, reason: str) -> None:
         assert r.pred is not None
         try:
-            assert self.cloud is not None
             with self._lock:
                 expired = id(r) not in self._owed
             if expired:
@@ -77,37 +133,50 @@ class Escalations:
             try:
                 ans = self.cloud.classify(r.request.text)
             except CloudError as exc:
-                self.router.record_failure(exc.retry_after)
-                self.health.record_cloud_error()
-                log.warning("cloud call failed (%s); the device's answer stands", exc.kind)
-                if not self._claim(r):
-                    return
-                payload = self.answers.local(r, "cloud_error", escalated=True)
-            else:
-                self.router.record_success()
-                if not self._claim(r):
-                    log.info("cloud answer for %s came after cloud.timeout_s; the device's answer stands", r.request.id)
-                    return
-                payload = self.answers.cloud(r.request, r.pred.confidence, ans.intent, ans.answer, reason, r.work.received)
-            # Remembered before it goes out: a retry of this id that arrives the moment the
-            # result is out must find it in the cache, not call the cloud a second time.
-            self.outbox.remember([(r.request.id, payload)])
-            self.answers.publish(r, payload)
+                self._failed(exc)
+                if self._claim(r):
+                    self._finish(r, self.answers.local(r, "cloud_error", escalated=True))
+                return
+            self._succeeded()
+            if not self._claim(r):
+                log.info("cloud answer for %s came after cloud.timeout_s; the device's answer stands", r.request.id)
+                return
+            self._finish(r, self.answers.cloud(r, ans.intent, ans.answer, reason, r.work.received))
         except Exception:
             log.exception("cloud job failed unexpectedly; answering locally")
             self.health.record_error()
-            if self._claim(r):
-                self.answers.publish(r, self.answers.local(r, "cloud_error", escalated=True))
+            try:
+                if self._claim(r):
+                    self._finish(r, self.answers.local(r, "cloud_error", escalated=True))
+            except Exception:
+                log.exception("could not answer %s locally either", r.request.id)
         finally:
             with self._lock:
                 self.busy -= 1
+
+    def _failed(self, exc: CloudError) -> None:
+        self.router.record_failure(exc.retry_after)
+        self.health.record_cloud_error()
+        hint = _AUTH_HINT.get(exc.status or 0, "")
+        if not self._failing:
+            self._failing = True
+            log.warning("cloud call failed (%s: %s)%s; the device's answer stands", exc.kind, exc.message, hint)
+        else:
+            log.debug("cloud call failed again (%s: %s)", exc.kind, exc.message)
+
+    def _succeeded(self) -> None:
+        self.router.record_success()
+        if self._failing:
+            self._failing = False
+            log.info("cloud calls succeed again")
 
     def expire(self) -> None:
         """The device's answer for escalations unanswered cloud.timeout_s after they arrived.
 
         The client bounds one call, not the wait for a free cloud worker (a burst on a slow
-        cloud queues up) nor name resolution; this bounds the whole wait, to within a tick."""
-        cutoff = time.perf_counter() - self.s.cloud.timeout_s
+        cloud queues up) nor name resolution; this bounds the whole wait, to within a tick.
+        One that fails does not strand the others."""
+        cutoff = self.clock() - self.timeout_s
         with self._lock:
             late = []
             for key, r in self._owed.items():
@@ -116,10 +185,14 @@ class Escalations:
                 late.append(key)
             expired = [self._owed.pop(key) for key in late]
         for r in expired:
-            self.health.count("cloud_deadline")
-            payload = self.answers.local(r, "cloud_error", escalated=True)
-            self.outbox.remember([(r.request.id, payload)])  # before it goes out, as in _call
-            self.answers.publish(r, payload)
+            try:
+                self.health.count("cloud_deadline")
+                self._finish(r, self.answers.local(r, "cloud_error", escalated=True))
+            except Exception:
+                log.exception("could not answer escalation %s after its deadline", r.request.id)
+                self.health.record_error()
+
+    # -- deferred escalations -------------------------------------------------------------
 
     def retry_deferred(self) -> None:
         """Replay deferred escalations when the cloud is up; when it is down, probe once per cool-down."""
@@ -128,17 +201,17 @@ class Escalations:
         with self._lock:
             if self._deferred_busy:
                 return  # one wave of replays at a time keeps their order and the load gentle
-        pending = self.outbox.deferred_count()
+        pending = self.store.deferred_count()
         if self.router.cloud_up:
             if not pending:
                 return
-            items = self.outbox.deferred(self.s.cloud.workers)
+            items = self.store.deferred(self.workers)
         elif self.router.probe_due():
             # We now own the breaker's single half-open probe and must report its outcome.
             if not pending:
                 self._submit_probe()
                 return
-            items = self.outbox.deferred(1)  # the probe is a real deferred request
+            items = self.store.deferred(1)  # the probe is a real deferred request
         else:
             return
         for item in items:
@@ -146,7 +219,10 @@ class Escalations:
                 if not self.router.cloud_up:
                     self.router.record_failure()  # no budget to probe with: stay open, try later
                 return
-            self.outbox.record_cloud_call(time.time())
+            try:
+                self.store.record_cloud_call(time.time())
+            except Exception as exc:
+                self.health.storage.failed("cloud call ledger", exc)
             with self._lock:
                 self.busy += 1
                 self._deferred_busy += 1
@@ -155,41 +231,48 @@ class Escalations:
     def _replay(self, item: Deferred) -> None:
         """Complete an escalation queued while the cloud was down: a second result, same id."""
         try:
-            assert self.cloud is not None
             try:
                 ans = self.cloud.classify(item.text)
             except CloudError as exc:
-                self.router.record_failure(exc.retry_after)
-                self.health.record_cloud_error()
+                self._failed(exc)
                 return  # stays queued for the next attempt
-            self.router.record_success()
+            self._succeeded()
             local = json.loads(item.local_result)
             request = Request(id=item.request_id, text=item.text)
             # latency_ms counts from when the request was answered offline (its arrival, near enough).
             # Not a new request: health already counted it and its latency, so record=False.
-            t0 = time.perf_counter() - max(0.0, time.time() - item.created)
-            payload = self.answers.cloud(request, local["confidence"], ans.intent, ans.answer, "offline", t0, record=False)
+            t0 = self.clock() - max(0.0, time.time() - item.created)
+            r = _replayed(request, local)
+            payload = self.answers.cloud(r, ans.intent, ans.answer, "offline", t0, record=False)
             self.health.count("deferred_completed")
-            self.answers.deliver(self.answers.publications(request, payload, intent_of(payload), with_reply=False), None)
-            self.outbox.remove_deferred(item.seq)
+            self.answers.deliver(self.answers.publications(request, payload, with_reply=False), None)
+            self._drop(item)
         except Exception:
             log.exception("deferred escalation %s failed unexpectedly; dropping it", item.request_id)
             self.health.record_error()
-            self.outbox.remove_deferred(item.seq)
+            self._drop(item)
         finally:
             with self._lock:
                 self.busy -= 1
                 self._deferred_busy -= 1
 
+    def _drop(self, item: Deferred) -> None:
+        try:
+            self.store.remove_deferred(item.seq)
+        except Exception as exc:  # replayed again later: a duplicate second result, not a crash
+            self.health.storage.failed("deferred queue", exc)
+
     def _submit_probe(self) -> None:
         def probe() -> None:
             try:
-                assert self.cloud is not None
                 self.cloud.probe()
             except CloudError as exc:
                 self.router.record_failure(exc.retry_after)
+            except Exception:
+                log.exception("cloud probe failed unexpectedly")
+                self.router.record_failure()
             else:
-                self.router.record_success()
+                self._succeeded()
             finally:
                 with self._lock:
                     self.busy -= 1
@@ -199,3 +282,13 @@ class Escalations:
             self.busy += 1
             self._deferred_busy += 1
         self.pool.submit(probe)
+
+
+def _replayed(request: Request, local: dict) -> Routed:
+    """A Routed for a deferred item: its device result's confidence and slots, no broker delivery."""
+    from edge.model import Prediction
+
+    conf = float(local.get("confidence") or 0.0)
+    r = Routed(work=None, request=request, pred=Prediction(local.get("intent", "oos"), conf, local.get("intent", "oos")))  # type: ignore[arg-type]
+    r.slots = list(local.get("slots") or [])
+    return r

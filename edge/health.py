@@ -9,6 +9,7 @@ the service calls once per `health.interval_s`.
 from __future__ import annotations
 
 import array
+import logging
 import math
 import threading
 import time
@@ -18,13 +19,49 @@ import psutil
 
 from edge import contract
 
+log = logging.getLogger("edge.health")
+
 THROTTLED_PATH = "/sys/devices/platform/soc/soc:firmware/get_throttled"
 
 # The fields the interface spec lists for <base>/health; `extra` may not shadow them.
 SPEC_FIELDS = (
     "ts", "uptime_s", "model", "processed", "escalated", "cloud_errors", "errors",
-    "latency_ms", "queue_depth", "outbox", "cpu_percent", "rss_mb", "temperature_c", "cloud",
+    "latency_ms", "queue_depth", "outbox", "cpu_percent", "rss_mb", "temperature_c", "cloud", "storage",
 )
+
+
+class Storage:
+    """Whether the state directory takes writes: "ok" or "degraded".
+
+    Storage trouble (a full card, a failing SD) must degrade the daemon, never stop it:
+    every writer reports here, the first failure logs one WARNING, the first success
+    after it one INFO (recovery needs nothing but space coming back)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failing: str | None = None
+        self.failures = 0
+
+    def failed(self, what: str, exc: BaseException) -> None:
+        with self._lock:
+            self.failures += 1
+            first = self._failing is None
+            self._failing = what
+        if first:
+            log.warning("storage degraded: %s failed (%s); answering on, acking only what is safe", what, exc)
+
+    def ok(self) -> None:
+        if self._failing is None:  # the hot path: no lock
+            return
+        with self._lock:
+            was, self._failing = self._failing, None
+        if was is not None:
+            log.info("storage ok again (state directory writable)")
+
+    @property
+    def state(self) -> str:
+        return "ok" if self._failing is None else "degraded"
+
 
 
 def read_temperature(path: str) -> float | None:
@@ -98,6 +135,7 @@ class Health:
         self._errors = 0
         self._cloud_errors = 0
         self._counters: dict[str, int] = {}
+        self.storage = Storage()
         self._process = psutil.Process()
         # cpu_percent(interval=None) reports the time since the previous call;
         # the first call only sets the baseline, so make it here.
@@ -170,6 +208,7 @@ class Health:
             "rss_mb": rss_mb,
             "temperature_c": read_temperature(self.temperature_path),
             "cloud": cloud,
+            "storage": self.storage.state,
             "counters": counters,
         }
         for key, value in (extra or {}).items():
@@ -183,7 +222,8 @@ class Health:
         """One line for `systemctl status`: processed, p50 latency, escalation rate, cloud up/down."""
         latency, processed, escalated = self._latency_percentiles()
         rate = escalated / processed if processed else 0.0
+        storage = "" if self.storage.state == "ok" else ", storage degraded"
         return (
             f"processed {processed}, p50 {latency['p50']:.1f} ms, "
-            f"escalated {rate:.1%}, cloud {cloud}"
+            f"escalated {rate:.1%}, cloud {cloud}{storage}"
         )

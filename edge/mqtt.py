@@ -10,7 +10,16 @@ What it adds to paho, and why:
   Nagle/delayed-ACK interplay instead of about 0.3 ms;
 - a retained `online`/`offline` status with a last will;
 - start-up errors that are the user's to fix (bad credentials, TLS files)
-  surface as `LinkError` instead of an endless silent retry loop.
+  surface as `LinkError` instead of an endless silent retry loop;
+- supervised callbacks: an exception in any of our callbacks would kill
+  paho's network thread silently (the daemon a zombie that reads nothing), so
+  each is caught, logged and counted (`callback_errors`); `network_alive()`
+  says whether that thread still runs and makes progress, for the watchdog;
+- Retain Handling 2 on MQTT 5 subscriptions (a retained request is never
+  sent to us); `Message.retain` lets the service drop one that a 3.1.1
+  broker still sends;
+- quiet logs: one WARNING when the broker goes away, one INFO when it is
+  back, nothing on a clean stop; paho's own log lines go to DEBUG.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import logging
 import socket
 import ssl
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -27,6 +37,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edge.config import Settings
 from edge.contract import valid_publish_topic
@@ -52,6 +63,7 @@ class Message:
     dup: bool
     response_topic: str | None
     correlation: bytes | None
+    retain: bool = False
 
 
 Done = Callable[[], None]
@@ -68,11 +80,17 @@ class Link:
         on_message: Callable[[Message], None],
         on_connect: Callable[[bool], None],
         on_disconnect: Callable[[str], None] | None = None,
+        on_settled: Callable[[], None] | None = None,
     ) -> None:
         self._s = settings
         self._on_message_cb = on_message
         self._on_connect_cb = on_connect
         self._on_disconnect_cb = on_disconnect
+        self._on_settled_cb = on_settled  # the broker holds exactly our subscriptions (stale ones dropped)
+        self.callback_errors = 0
+        self._stopping = False
+        self._ever_connected = False
+        self._unsub_mid: int | None = None
         self.status_topic = f"{settings.base_topic}/status"
         self._connected = threading.Event()
         self._first_result = threading.Event()
@@ -102,12 +120,13 @@ class Link:
             clean_session=None if self._v5 else False,
             manual_ack=True,
         )
-        client.enable_logger(logging.getLogger("edge.mqtt.paho"))
+        client.on_log = _paho_log  # paho's ERROR lines (each failed reconnect attempt) are routine here
         # The default of 20 in-flight publications caps throughput at 20 / RTT; each
         # request makes 2-3 publications, so allow a deeper pipeline.
         client.max_inflight_messages_set(200)
         client.max_queued_messages_set(0)
-        client.reconnect_delay_set(max(1, int(s.reconnect_min_s)), max(1, int(s.reconnect_max_s)))
+        # paho sleeps for these as floats: no rounding (0.05 s is a valid setting, 0.5 s the default).
+        client.reconnect_delay_set(s.reconnect_min_s, s.reconnect_max_s)  # type: ignore[arg-type]
         client.will_set(self.status_topic, b"offline", qos=1, retain=True)
         if s.username:
             client.username_pw_set(s.username, password or None)
@@ -117,13 +136,37 @@ class Link:
             except (OSError, ssl.SSLError, ValueError) as exc:
                 raise LinkError(f"TLS set-up failed (mqtt.ca_file / cert_file / key_file): {exc}") from None
         client.on_socket_open = _nodelay
-        client.on_connect = self._handle_connect
-        client.on_disconnect = self._handle_disconnect
-        client.on_message = self._handle_message
-        client.on_publish = self._handle_publish
-        client.on_subscribe = self._handle_subscribe
-        client.on_unsubscribe = lambda *_a: self._unsubscribed.set()
+        client.on_connect = self._supervised(self._handle_connect)
+        client.on_disconnect = self._supervised(self._handle_disconnect)
+        client.on_message = self._supervised(self._handle_message)
+        client.on_publish = self._supervised(self._handle_publish)
+        client.on_subscribe = self._supervised(self._handle_subscribe)
+        client.on_unsubscribe = self._supervised(self._handle_unsubscribe)
         return client
+
+    def _supervised(self, fn: Callable[..., None]) -> Callable[..., None]:
+        """Run a callback on paho's network thread so that nothing raises into paho."""
+
+        def run(*args: object) -> None:
+            try:
+                fn(*args)
+            except Exception:
+                self.callback_errors += 1
+                log.exception("%s failed on the network thread; carrying on", fn.__name__)
+
+        run.__name__ = fn.__name__
+        return run
+
+    def network_alive(self, stale_after: float | None = None) -> bool:
+        """paho's network thread runs and makes progress: while connected, bytes arrive at least
+        every keepalive (PINGRESP); a callback stuck on that thread stops them."""
+        thread = self._client._thread
+        if thread is None or not thread.is_alive():
+            return False
+        if not self._connected.is_set():
+            return True  # reconnecting with backoff is the thread's job now
+        limit = stale_after if stale_after is not None else 2.0 * self._s.mqtt.keepalive_s + 5.0
+        return time.monotonic() - self._client._last_bytes_received < limit
 
     def _tls_set(self, client: paho.Client) -> None:
         s = self._s.mqtt
@@ -194,6 +237,10 @@ class Link:
     def connected(self) -> bool:
         return self._connected.is_set()
 
+    @property
+    def ever_connected(self) -> bool:
+        return self._ever_connected
+
     # -- traffic -----------------------------------------------------------------------
 
     def publish(
@@ -220,9 +267,13 @@ class Link:
                 on_done()
             return True
         props = None
-        if correlation is not None and self._v5:
+        if self._v5:
+            # Every payload we publish is JSON: say so (MQTT 5 Payload Format Indicator and Content Type).
             props = Properties(PacketTypes.PUBLISH)
-            props.CorrelationData = correlation
+            props.PayloadFormatIndicator = 1
+            props.ContentType = "application/json"
+            if correlation is not None:
+                props.CorrelationData = correlation
         info = self._client.publish(topic, payload, qos=qos, retain=retain, properties=props)
         if info.rc == paho.MQTT_ERR_NO_CONN:
             # paho queued it in memory and will send it after reconnecting; the
@@ -245,7 +296,10 @@ class Link:
     def ack(self, mid: int, qos: int) -> None:
         """Acknowledge a request; lost if disconnected, and then the broker redelivers it."""
         if qos > 0:
-            self._client.ack(mid, qos)
+            try:
+                self._client.ack(mid, qos)
+            except Exception as exc:  # a dropped socket: the broker redelivers it
+                log.debug("ack of mid %d not sent: %s", mid, exc)
 
     def in_flight(self) -> int:
         with self._lock:
@@ -264,6 +318,7 @@ class Link:
             self._client.unsubscribe(shared)
             if not self._unsubscribed.wait(timeout):
                 log.warning("broker did not confirm leaving %s", ", ".join(shared))
+        self._stopping = True  # the disconnect below is ours: no warning, no reconnect
         if self._connected.is_set():
             info = self._client.publish(self.status_topic, b"offline", qos=1, retain=True)
             try:
@@ -278,24 +333,32 @@ class Link:
     def _handle_connect(self, client: paho.Client, _u: object, flags: paho.ConnectFlags, rc: ReasonCode, _p: object) -> None:
         if rc.is_failure:
             reason = str(rc)
-            log.error("broker %s:%d refused the connection: %s", self._s.mqtt.host, self._s.mqtt.port, reason)
+            log.log(logging.ERROR if reason in _FATAL_CONNACK else logging.DEBUG,
+                    "broker %s:%d refused the connection: %s", self._s.mqtt.host, self._s.mqtt.port, reason)
             if reason in _FATAL_CONNACK:
                 self._fatal = f"broker refused the connection: {reason} (check mqtt.username and the password)"
                 self._first_result.set()
                 client.disconnect()
             return
         log.info(
-            "connected to %s:%d (MQTT %s, session %s)",
+            "%s %s:%d (MQTT %s, session %s)",
+            "reconnected to" if self._ever_connected else "connected to",
             self._s.mqtt.host,
             self._s.mqtt.port,
             "5" if self._v5 else "3.1.1",
             "resumed" if flags.session_present else "new",
         )
+        self._ever_connected = True
         if self._stale and flags.session_present:
             log.info("dropping subscriptions this config no longer wants: %s", ", ".join(self._stale))
-            client.unsubscribe(self._stale)
+            _rc, self._unsub_mid = client.unsubscribe(self._stale)
+        else:
+            self._stale = []  # a new session holds nothing old
         if self._subscriptions:
-            _rc, self._sub_mid = client.subscribe([(t, q) for t, q in self._subscriptions])
+            # Retain Handling 2: the broker never sends us a retained request (it would re-run at every
+            # subscribe). 3.1.1 has no such option; the service drops retained deliveries there.
+            opts = (lambda q: SubscribeOptions(qos=q, retainHandling=2)) if self._v5 else (lambda q: q)
+            _rc, self._sub_mid = client.subscribe([(t, opts(q)) for t, q in self._subscriptions])
         info = client.publish(self.status_topic, b"online", qos=1, retain=True)
         with self._lock:
             # Registered, so its PUBACK is not left in `_early`, where a reused mid would
@@ -309,8 +372,11 @@ class Link:
     def _handle_disconnect(self, _c: paho.Client, _u: object, _f: object, rc: ReasonCode, _p: object) -> None:
         was = self._connected.is_set()
         self._connected.clear()
-        if was:
-            log.warning("disconnected from broker: %s; reconnecting with backoff", rc)
+        if was and self._stopping:
+            log.info("disconnected from the broker")
+        elif was:
+            log.warning("broker %s:%d went away (%s); reconnecting with backoff",
+                        self._s.mqtt.host, self._s.mqtt.port, rc)
             if self._on_disconnect_cb:
                 self._on_disconnect_cb(str(rc))
 
@@ -327,6 +393,7 @@ class Link:
                 dup=bool(msg.dup),
                 response_topic=response_topic or None,
                 correlation=bytes(correlation) if correlation is not None else None,
+                retain=bool(msg.retain),
             )
         )
 
@@ -339,6 +406,15 @@ class Link:
         if refused:
             log.error("broker refused subscriptions %s: %s", [t for t, _ in self._subscriptions], ", ".join(refused))
         self._first_result.set()
+        if not self._stale and not refused and self._on_settled_cb:
+            self._on_settled_cb()
+
+    def _handle_unsubscribe(self, _c: paho.Client, _u: object, mid: int, _rcs: object, _p: object) -> None:
+        self._unsubscribed.set()
+        if mid == self._unsub_mid and self._stale:
+            self._stale = []  # the broker confirmed: only now may the record of old subscriptions go
+            if self._on_settled_cb:
+                self._on_settled_cb()
 
     def _handle_publish(self, _c: paho.Client, _u: object, mid: int, _rc: ReasonCode, _p: object) -> None:
         with self._lock:
@@ -349,6 +425,13 @@ class Link:
                 return
         if cb is not None:
             cb()
+
+
+def _paho_log(_client: paho.Client, _userdata: object, level: int, text: str) -> None:
+    """paho's own log lines at DEBUG: it logs an ERROR for every failed reconnect attempt and on a
+    clean stop ("Client is not connected"), and log-based alerts must not fire on normal operation.
+    Our callbacks are supervised, so paho has nothing else to report."""
+    log.debug("paho: %s", text)
 
 
 def _nodelay(_client: paho.Client, _userdata: object, sock: socket.socket | object) -> None:

@@ -391,6 +391,12 @@ class Outbox:
             row = self._db.execute("SELECT result FROM answered WHERE request_id = ?", (request_id,)).fetchone()
         return None if row is None else row[0]
 
+    def probe(self) -> None:
+        """One tiny durable write: does the store take writes again (after a full disk)? StateError if not."""
+        with self._write("probe", "FULL") as db:
+            db.execute("INSERT INTO counters (name, value) VALUES ('probes', 1)"
+                       " ON CONFLICT (name) DO UPDATE SET value = value + 1")
+
     def record_cloud_call(self, wall_ts: float) -> None:
         """Record one cloud call; entries more than a day older than this one are pruned."""
         with self._write("record_cloud_call", "NORMAL") as db:

@@ -1,13 +1,21 @@
-"""The wiring: the one place that owns threads and queues. Start, serve, drain, stop.
+"""Threads and lifecycle only: build the parts, start, serve, supervise, drain, stop.
 
-Threads, and why each exists:
+The request path itself is `pipeline.Pipeline.handle`. Threads, and why each exists:
 - paho's network thread (inside `mqtt.Link`) receives and only enqueues;
-- one inference worker drains the queue in micro-batches, classifies, routes,
-  publishes, and acknowledges each request once its result is safe;
+- one inference worker drains the queue in micro-batches and hands each batch
+  to the pipeline;
 - a small pool makes cloud calls, so a slow cloud never holds up the
   device's own answers;
-- one housekeeping thread publishes health, pings the systemd watchdog (only
-  while the worker's heartbeat is fresh), and retries deferred escalations.
+- one housekeeping thread publishes health, retries deferred escalations and
+  supervises: it pings the systemd watchdog only while the worker *and*
+  paho's network thread are alive and making progress, and stops the daemon
+  (exit 1, systemd restarts it) when the network thread has died.
+
+Readiness: READY=1 once the model is loaded and the MQTT client is started,
+not when the broker answers (a broker down at boot is not a failed start, and
+the start timeout is never extended); until the first connection STATUS= and
+health say "waiting for broker". Monitoring checks connectedness on the
+retained `<base>/status` topic (`online`/`offline`) and health's `broker`.
 """
 
 from __future__ import annotations
@@ -19,24 +27,41 @@ import queue
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Mapping
+from typing import Any, Mapping
 
 from edge import contract
-from edge.answers import Answers, Routed, Work, decode
+from edge.answers import Answers, Work
 from edge.cloud import CloudClient
 from edge.config import Settings, read_secret
-from edge.contract import OOS, BadRequest, Request
 from edge.delivery import Delivery
 from edge.escalation import Escalations
 from edge.health import Health, read_throttled
 from edge.integrations import hermes, homeassistant
-from edge.model import Model, Prediction
+from edge.model import Model
 from edge.mqtt import Link, LinkError, Message
 from edge.outbox import Outbox
+from edge.pipeline import Pipeline
 from edge.router import Router
 from edge.systemd import Notifier
 
 log = logging.getLogger("edge.service")
+
+STOP_BUDGET_S = 25.0  # the whole drain, inside the unit's TimeoutStopSec=30
+STORAGE_RETRY_S = 5.0  # how often a degraded store is tried again when nothing else writes
+
+
+def load_slots(model: Model) -> Any:
+    """The slot extractor for this model package (edge.slots, when installed), or None: results then
+    carry `"slots": []`. Never stops the daemon: a broken slot package only costs the slots."""
+    try:
+        from edge.slots import SlotExtractor  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    try:
+        return SlotExtractor.load(model.path, model.manifest)
+    except Exception:
+        log.exception("slot extractor could not be loaded; results carry no slots")
+        return None
 
 
 class Service:
@@ -48,16 +73,14 @@ class Service:
         self.model = model
         self.base = settings.base_topic
         self.request_topics = {f"{self.base}/request"}
-        self.oos_threshold = settings.model.oos_threshold if settings.model.oos_threshold >= 0 else model.oos_threshold
+        if settings.model.oos_threshold >= 0:
+            model.oos_threshold = settings.model.oos_threshold  # the model's rule, with the configured cut
         esc = settings.model.escalation_threshold
-        self.escalation_threshold = max(esc if esc >= 0 else model.escalation_threshold, self.oos_threshold)
+        threshold = max(esc if esc >= 0 else model.escalation_threshold, model.oos_threshold)
         self.health = Health(model.ident, settings.board.temperature_path)
-        self.outbox = Outbox(
-            settings.state_dir,
-            max_items=settings.state.outbox_max,
-            max_age_s=settings.state.outbox_max_age_s,
-            deferred_max=settings.cloud.deferred_max,
-            answered_max=settings.state.answered_max,
+        self.outbox = Outbox(  # StateError here: `edge run` exits 2 naming the directory
+            settings.state_dir, max_items=settings.state.outbox_max, max_age_s=settings.state.outbox_max_age_s,
+            deferred_max=settings.cloud.deferred_max, answered_max=settings.state.answered_max,
         )
         if self.outbox.recovered_from_corruption:
             self.health.count("state_recovered")
@@ -65,16 +88,12 @@ class Service:
         cloud_on = bool(settings.cloud.base_url) and settings.cloud.mode != "local_only"
         key = read_secret("EDGE_CLOUD_API_KEY", "cloud_api_key", environ)
         self.cloud = CloudClient(settings.cloud, model.labels, key) if cloud_on else None
-        self.router = Router(settings.cloud, self.escalation_threshold, cloud_configured=cloud_on)
+        self.router = Router(settings.cloud, threshold, cloud_configured=cloud_on)
         self.router.restore_calls(self.outbox.cloud_calls_since(time.time() - 86400))
-        self.link = Link(
-            settings,
-            password=read_secret("EDGE_MQTT_PASSWORD", "mqtt_password", environ),
-            on_message=self._on_message,
-            on_connect=self._on_connect,
-        )
+        self.link = Link(settings, password=read_secret("EDGE_MQTT_PASSWORD", "mqtt_password", environ),
+                         on_message=self._on_message, on_connect=self._on_connect, on_settled=self._record_subscriptions)
         self._flush = threading.Event()  # the outbox has something to replay before new results
-        self.delivery = Delivery(self.link, self.outbox, on_backlog=self._flush.set)
+        self.delivery = Delivery(self.link, self.outbox, self.health.storage, on_backlog=self._flush.set)
         self.link.subscribe_on_connect(f"{self.base}/request", 1)
         if settings.group:
             topic = f"edge/group/{settings.group}/request"
@@ -87,13 +106,20 @@ class Service:
         self._forget_old_subscriptions()
         self.queue: queue.Queue[Work | None] = queue.Queue()
         self.pool = ThreadPoolExecutor(settings.cloud.workers, thread_name_prefix="edge-cloud")
-        self.answers = Answers(settings, model.ident, self.health, self.delivery, self.link)
-        self.escalations = Escalations(settings, self.cloud, self.router, self.outbox, self.health, self.answers, self.pool)
+        self.answers = Answers(self.base, model.ident, self.health, self.delivery, self.link.ack, threshold)
+        self.escalations = Escalations(self.cloud, self.router, self.outbox, self.health, self.answers, self.pool,
+                                       settings.cloud.timeout_s, settings.cloud.workers)
+        self.pipeline = Pipeline(
+            model=model, router=self.router, store=self.outbox, health=self.health, answers=self.answers,
+            escalations=self.escalations, slots=load_slots(model), max_payload_bytes=settings.mqtt.max_payload_bytes,
+            forbidden_reply_prefixes=(f"{settings.integrations.discovery_prefix}/",), escalation_threshold=threshold,
+            stall_text=environ.get("EDGE_FAULT_STALL_TEXT", ""),
+        )
+        self._fault_network_text = environ.get("EDGE_FAULT_KILL_NETWORK_TEXT", "").encode()  # watchdog test
         self._accepting = True
         self._stop = threading.Event()
         self._heartbeat = time.monotonic()
-        self._worker_failed = False
-        self._stall_text = environ.get("EDGE_FAULT_STALL_TEXT", "")  # fault injection for the watchdog test
+        self._failed = False
         self._worker = threading.Thread(target=self._work_loop, name="edge-infer", daemon=True)
         self._housekeeper = threading.Thread(target=self._housekeeping, name="edge-house", daemon=True)
 
@@ -101,20 +127,27 @@ class Service:
 
     def _forget_old_subscriptions(self) -> None:
         """A kept session remembers subscriptions across restarts; drop the ones this config
-        no longer has (a group the device left), or their messages would arrive unwanted."""
-        record = self.s.state_dir / "subscriptions.json"
+        no longer has (a group the device left), or their messages would arrive unwanted.
+        The record is rewritten only once the broker has confirmed (`_record_subscriptions`)."""
         try:
-            previous = json.loads(record.read_text())
+            previous = json.loads((self.s.state_dir / "subscriptions.json").read_text())
         except (OSError, ValueError):
             previous = []
         if isinstance(previous, list):
             self.link.unsubscribe_on_connect([t for t in previous if isinstance(t, str)])
+
+    def _record_subscriptions(self) -> None:
+        """Network thread, once the broker holds exactly our subscriptions; best-effort."""
+        record = self.s.state_dir / "subscriptions.json"
         tmp = record.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.link.subscriptions))
-        os.replace(tmp, record)
+        try:
+            tmp.write_text(json.dumps(self.link.subscriptions))
+            os.replace(tmp, record)
+        except OSError as exc:
+            self.health.storage.failed("subscriptions record", exc)
 
     def run(self) -> int:
-        """Serve until stop() (a signal) or a worker failure; returns the process exit code."""
+        """Serve until stop() (a signal) or a supervised thread failing; returns the process exit code."""
         self._worker.start()
         try:
             self.link.start()
@@ -122,35 +155,36 @@ class Service:
             log.error("%s", exc)
             self._shutdown()
             return 2
-        log.info("waiting for broker %s:%d", self.s.mqtt.host, self.s.mqtt.port)
-        waited = 0
+        waiting = f"waiting for broker {self.s.mqtt.host}:{self.s.mqtt.port}"
+        self.notifier.ready(waiting)  # model loaded, client started: ready (not "connected")
+        log.info("ready: model %s, base topic %s; %s", self.model.ident, self.base, waiting)
+        self._housekeeper.start()
         while not self._stop.is_set():
             try:
                 if self.link.wait_first_connect(timeout=0.5):
+                    self.notifier.status(self.health.status_line(self._cloud_state()))
                     break
-                waited += 1
-                if waited % 20 == 0:
-                    # A broker that is still down at boot is not a failed start: ask
-                    # systemd for more time instead of being restarted in a loop.
-                    self.notifier.extend_timeout(30)
-                    self.notifier.status(f"waiting for broker {self.s.mqtt.host}:{self.s.mqtt.port}")
-            except LinkError as exc:
+            except LinkError as exc:  # refused for good (credentials): a configuration error
                 log.error("%s", exc)
                 self._shutdown()
                 return 2
-        if not self._stop.is_set():
-            self.notifier.ready(self.health.status_line(self._cloud_state()))
-            log.info("ready: model %s, base topic %s", self.model.ident, self.base)
-            self._housekeeper.start()
         self._stop.wait()
         self._shutdown()
-        return 1 if self._worker_failed else 0
+        return 1 if self._failed else 0
 
     def stop(self) -> None:
         """Ask for a clean drain; safe from a signal handler."""
         self._stop.set()
 
+    def _fail(self, why: str) -> None:
+        log.critical("%s; stopping so systemd restarts the service", why)
+        self._failed = True
+        self._stop.set()
+
     def _shutdown(self) -> None:
+        """Drain within STOP_BUDGET_S in all, whatever each step would like."""
+        deadline = time.monotonic() + STOP_BUDGET_S
+        left = lambda cap: max(0.0, min(cap, deadline - time.monotonic()))  # noqa: E731
         self.notifier.stopping("draining")
         self._accepting = False  # new deliveries stay unacked: the broker redelivers them next session
         self._stop.set()
@@ -158,20 +192,20 @@ class Service:
             self._housekeeper.join(timeout=2)  # no deferred retry may start while the pool drains
         self.queue.put(None)
         if self._worker.is_alive():
-            self._worker.join(timeout=30)
+            self._worker.join(timeout=left(STOP_BUDGET_S - 10))
         if self.cloud is not None:
-            # Cut in-flight cloud calls: they fail at once and their requests get the device's
-            # answer (reason cloud_error) now, instead of the drain waiting out cloud.timeout_s
-            # for each (TimeoutStopSec is 30 s).
+            # Cut in-flight cloud calls: they fail at once and their requests get the device's answer
+            # (reason cloud_error) now, instead of the drain waiting out cloud.timeout_s for each.
             self.cloud.close()
-        self.pool.shutdown(wait=True)
-        deadline = time.monotonic() + 5
-        while self.link.in_flight() and self.link.connected and time.monotonic() < deadline:
+        self.pool.shutdown(wait=False, cancel_futures=True)  # not started: unacked, redelivered next time
+        while self.escalations.busy and time.monotonic() < deadline - 5:
             time.sleep(0.01)
-        self.link.stop()
+        while self.link.in_flight() and self.link.connected and time.monotonic() < deadline - 3:
+            time.sleep(0.01)
+        self.link.stop(timeout=left(3))
         self.outbox.close()
         self.notifier.close()
-        log.info("stopped: processed %d", self.health.snapshot(queue_depth=0, outbox=0, cloud="down")["processed"])
+        log.info("stopped: processed %d", self.health.snapshot(queue_depth=0, outbox=0, cloud="none")["processed"])
 
     # -- network thread ----------------------------------------------------------------
 
@@ -183,12 +217,14 @@ class Service:
     def _on_message(self, msg: Message) -> None:
         if not self._accepting:
             return
+        if self._fault_network_text and msg.payload == self._fault_network_text:
+            raise SystemExit("fault injection: the network thread dies")  # not an Exception: kills the thread
         if msg.topic in self.request_topics:
             self.queue.put(Work("request", msg, time.perf_counter()))
         elif self.s.integrations.hermes and msg.topic == hermes.QUERY_TOPIC:
             self.queue.put(Work("hermes", msg, time.perf_counter()))
         elif self.s.integrations.home_assistant and msg.topic == homeassistant.birth_topic(self.s):
-            if msg.payload.strip() == b"online":
+            if msg.payload.strip() == b"online" and not msg.retain:
                 self._send_discovery()
             self.link.ack(msg.mid, msg.qos)
         else:
@@ -226,133 +262,80 @@ class Service:
                     # A connect while we waited (requests redelivered with it arrive at once):
                     # the stored results must go out before this batch's, to keep the order.
                     self._replay_if_due()
-                    self._process(batch)
+                    self.pipeline.handle(batch)
                 if item is None:
                     return  # the drain sentinel: everything before it has been handled
         except BaseException:
-            log.critical("inference worker died; stopping so systemd restarts the service", exc_info=True)
-            self._worker_failed = True
-            self._stop.set()
+            log.critical("inference worker died", exc_info=True)
+            self._fail("the inference worker died")
 
     def _replay_if_due(self) -> None:
         if self._flush.is_set() and self.link.connected:
             self._flush.clear()
-            if not self.delivery.replay() and self.link.connected:
-                self._flush.set()  # stalled while connected: try again next turn
-
-    def _process(self, batch: list[Work]) -> None:
-        routed: list[Routed] = []
-        for work in batch:
             try:
-                parsed = self._parse(work)
-            except BadRequest as exc:
-                self.answers.error(work, exc.request_id, exc.code, exc.message)
-                continue
-            if parsed is not None:
-                routed.append(parsed)
-        if not routed:
-            return
-        if self._stall_text and any(r.request.text == self._stall_text for r in routed):
-            log.warning("fault injection: stalling the inference worker")
-            threading.Event().wait()
-        try:
-            preds = self.model.classify([r.request.text for r in routed])
-        except Exception as exc:  # a model failure must not kill the daemon: report each request
-            log.exception("classification failed for a batch of %d", len(routed))
-            for r in routed:
-                self.answers.error(r.work, r.request.id, contract.INTERNAL, f"classification failed: {exc}")
-            return
-        answered: list[tuple[str, bytes]] = []
-        for r, pred in zip(routed, preds):
-            r.pred = self._apply_thresholds(pred)
-            if r.work.kind == "hermes":
-                self._answer_hermes(r, r.query)
-                continue
-            payload = self._route(r)
-            if payload is not None:
-                answered.append((r.request.id, payload))
-        if answered:
-            self.outbox.remember(answered)
-
-    def _parse(self, work: Work) -> Routed | None:
-        """A request to classify, or None when it was answered from the cache; BadRequest if malformed."""
-        msg = work.msg
-        if work.kind == "hermes":
-            q = hermes.parse_query(msg.payload, self.s.mqtt.max_payload_bytes)
-            return Routed(work, Request(id=q.id or contract.new_id(), text=q.input), query=q)
-        request = contract.parse_request(msg.payload, self.s.mqtt.max_payload_bytes, msg.response_topic, msg.correlation)
-        # A generated id is new by construction: no cache lookup on that path.
-        cached = None if request.generated_id else self.outbox.answered(request.id)
-        if cached is not None:
-            prior = decode(cached)
-            # Same id and same text: a redelivery or a client retry. Answer again from the
-            # cache, never recompute into the cloud. A client that reuses ids for new
-            # text gets a fresh answer instead of a stale one.
-            if prior.get("text") == request.text:
-                self.health.count("duplicates")
-                self.answers.deliver(self.answers.publications(request, cached, str(prior.get("intent") or OOS)), work)
-                return None
-        return Routed(work, request)
-
-    def _apply_thresholds(self, pred: Prediction) -> Prediction:
-        if self.oos_threshold == self.model.oos_threshold:
-            return pred
-        intent = OOS if pred.confidence < self.oos_threshold else pred.top_intent
-        return Prediction(intent=intent, confidence=pred.confidence, top_intent=pred.top_intent)
-
-    def _route(self, r: Routed) -> bytes | None:
-        """Decide local/cloud/defer for one request; returns the payload when answered now."""
-        assert r.pred is not None
-        d = self.router.decide(r.pred.intent, r.pred.confidence, r.request.allow_cloud)
-        if d.action == "cloud":
-            if self.router.admit():
-                self.escalations.submit(r, d.reason)
-                return None
-            reason = "budget"
-        else:
-            reason = d.reason
-        payload = self.answers.local(r, reason)
-        if d.action == "defer":
-            self.outbox.defer(r.request.id, r.request.text, r.request.reply_to, r.request.correlation, payload)
-        self.answers.publish(r, payload, r.pred.intent)
-        return payload
-
-    def _answer_hermes(self, r: Routed, q: hermes.HermesQuery) -> None:
-        assert r.pred is not None
-        topic, payload = hermes.respond(q, r.pred.intent, r.pred.confidence, self.escalation_threshold)
-        self.health.record_result((time.perf_counter() - r.work.received) * 1000, False)
-        self.answers.deliver([(topic, payload, 1, False, None)], r.work)
+                done = self.delivery.replay()
+            except Exception:
+                log.exception("outbox replay failed; retrying later")
+                done = False
+            if not done and self.link.connected and self.health.storage.state == "ok":
+                self._flush.set()  # stalled while connected: try again next turn (storage: housekeeping)
 
     # -- housekeeping ------------------------------------------------------------------
 
     def _cloud_state(self) -> str:
+        if self.cloud is None:
+            return "none"
         return "up" if self.router.cloud_up else "down"
+
+    def _broker_state(self) -> str:
+        if self.link.connected:
+            return "connected"
+        return "reconnecting" if self.link.ever_connected else "waiting for broker"
 
     def _housekeeping(self) -> None:
         next_health = 0.0
         next_ping = 0.0
+        next_storage = 0.0
         wd = self.notifier.watchdog_interval
         while not self._stop.wait(0.25):
             try:
                 now = time.monotonic()
-                alive = self._worker.is_alive() and now - self._heartbeat < max(2.0, wd or 0)
-                if wd and now >= next_ping and alive:
+                if not self.link.network_alive(stale_after=float("inf")):
+                    self._fail("the MQTT network thread died")
+                    return
+                worker_ok = self._worker.is_alive() and now - self._heartbeat < max(2.0, wd or 0)
+                if wd and now >= next_ping and worker_ok and self.link.network_alive():
                     self.notifier.watchdog()
                     next_ping = now + wd
                 if now >= next_health:
                     next_health = now + self.s.health.interval_s
                     self._publish_health()
+                if self.health.storage.state != "ok" and now >= next_storage:
+                    next_storage = now + STORAGE_RETRY_S
+                    self._probe_storage()
                 self.escalations.expire()
                 self.escalations.retry_deferred()
             except Exception:
                 log.exception("housekeeping failed; continuing")
 
+    def _probe_storage(self) -> None:
+        """A degraded store recovers by itself: try a tiny write, and the replay it may owe."""
+        try:
+            self.outbox.probe()
+        except Exception as exc:
+            self.health.storage.failed("storage probe", exc)
+            return
+        self.health.storage.ok()
+        self._flush.set()
+
     def _publish_health(self) -> None:
-        busy = self.escalations.busy
-        extra = {"budget": self.router.stats(), "deferred": self.outbox.deferred_count(),
-                 "dropped": self.outbox.dropped, "throttled": read_throttled()}
-        snap = self.health.snapshot(
-            queue_depth=self.queue.qsize() + busy, outbox=len(self.outbox), cloud=self._cloud_state(), extra=extra
-        )
+        extra = {"broker": self._broker_state(), "budget": self.router.stats(),
+                 "deferred": self.outbox.deferred_count(), "dropped": self.outbox.dropped,
+                 "callback_errors": self.link.callback_errors, "throttled": read_throttled()}
+        snap = self.health.snapshot(queue_depth=self.queue.qsize() + self.escalations.busy, outbox=len(self.outbox),
+                                    cloud=self._cloud_state(), extra=extra)
         self.link.publish(f"{self.base}/health", contract.encode(snap), qos=0, retain=True)
-        self.notifier.status(self.health.status_line(self._cloud_state()))
+        if self.link.ever_connected:
+            self.notifier.status(self.health.status_line(self._cloud_state()))
+        else:
+            self.notifier.status(f"waiting for broker {self.s.mqtt.host}:{self.s.mqtt.port}")

@@ -121,7 +121,10 @@ class Daemon:
             cwd=self.dir,
         )
         if wait_ready:
+            # READY=1 comes once the model is loaded and the client started, before the broker
+            # answers; STATUS=processed ... once connected and subscribed: requests reach it now.
             self.wait_notify("READY=1", timeout)
+            self.wait_notify("STATUS=processed", timeout)
         return self
 
     def wait_notify(self, prefix: str, timeout: float = 30.0) -> str:

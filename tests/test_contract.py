@@ -91,7 +91,7 @@ def test_result_payload_has_exactly_the_spec_fields():
     p = contract.result_payload(r, intent="balance", confidence=0.912345, source="edge", escalated=False,
                                 reason="confident", answer=None, model="m@1", latency_ms=0.12345)
     assert set(p) == {"id", "text", "intent", "confidence", "source", "escalated", "reason", "answer", "model",
-                      "latency_ms", "ts"}
+                      "latency_ms", "ts", "slots"}
     assert p["confidence"] == 0.9123 and p["latency_ms"] == 0.123 and p["ts"].endswith("Z")
     assert json.loads(contract.encode(p)) == p
 

@@ -15,7 +15,7 @@ import pytest
 from conftest import ROOT, daemon_config
 
 BASE = "edge/test"
-RESULT_KEYS = {"id", "text", "intent", "confidence", "source", "escalated", "reason", "answer", "model", "latency_ms", "ts"}
+RESULT_KEYS = {"id", "text", "intent", "confidence", "source", "escalated", "reason", "answer", "model", "latency_ms", "ts", "slots"}
 CLINC = Path(os.environ.get("EDGE_CLINC150", ROOT.parent / "shared" / "datasets" / "clinc150" / "data.json"))
 
 
@@ -177,9 +177,11 @@ def test_health_has_every_field(running, client_factory):
     while h["processed"] < 1:
         h = health.json(timeout=5)
     for key in ("ts", "uptime_s", "model", "processed", "escalated", "cloud_errors", "errors", "latency_ms",
-                "queue_depth", "outbox", "cpu_percent", "rss_mb", "temperature_c", "cloud"):
+                "queue_depth", "outbox", "cpu_percent", "rss_mb", "temperature_c", "cloud", "storage"):
         assert key in h, key
-    assert set(h["latency_ms"]) >= {"p50", "p95"} and h["cloud"] in ("up", "down")
+    # No cloud configured: "none", not "down" (which would page someone for nothing).
+    assert set(h["latency_ms"]) >= {"p50", "p95"} and h["cloud"] == "none"
+    assert h["storage"] == "ok" and h["broker"] == "connected"
     assert h["rss_mb"] > 0
 
 

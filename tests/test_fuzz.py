@@ -29,7 +29,7 @@ from edge import contract
 BASE = "edge/test"
 REQUEST, RESULT, ERROR = f"{BASE}/request", f"{BASE}/result", f"{BASE}/error"
 LIMIT = 16384  # mqtt.max_payload_bytes, the default
-RESULT_KEYS = {"id", "text", "intent", "confidence", "source", "escalated", "reason", "answer", "model", "latency_ms", "ts"}
+RESULT_KEYS = {"id", "text", "intent", "confidence", "source", "escalated", "reason", "answer", "model", "latency_ms", "ts", "slots"}
 ERROR_CODES = {contract.PAYLOAD_TOO_LARGE, contract.INVALID_UTF8, contract.INVALID_JSON, contract.NOT_AN_OBJECT,
                contract.MISSING_TEXT, contract.EMPTY_TEXT, contract.INVALID_FIELD, contract.INTERNAL}
 

@@ -1,0 +1,249 @@
+"""One request's life, top to bottom: parse, cache, classify, slots, decide, publish, acknowledge.
+
+`Pipeline.handle(batch)` is the whole request path. It has no threads of its
+own (the service's inference worker calls it with a micro-batch) and every
+collaborator is passed in: the model, the router, the store (outbox), the
+escalations (cloud pool), the answers (publications and acks), the slot
+extractor and the clock, so it runs in-process in tests with fakes.
+
+The guard: each request is handled under `_guard`, which turns anything
+unexpected into an `internal_error` for that request alone, sent where its
+result would have gone, and acknowledges it. A poison message is therefore
+answered once and never redelivered forever, and the requests batched with it
+are unaffected. Expected trouble is not an error: storage failures degrade
+(the answered-id cache is best-effort; a result that cannot be made safe is
+not acknowledged, see `delivery`), a failing slot extractor gives no slots.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Protocol, Sequence
+
+from edge import contract
+from edge.answers import Answers, Routed, Work, decode
+from edge.contract import BadRequest, Request
+from edge.escalation import Escalations
+from edge.health import Health
+from edge.integrations import hermes
+from edge.model import Prediction
+from edge.router import CLOUD, DEFER, Router
+
+log = logging.getLogger("edge.pipeline")
+
+
+class Classifier(Protocol):
+    def classify(self, texts: Sequence[str]) -> list[Prediction]: ...
+
+
+class SlotSource(Protocol):
+    def extract(self, text: str, intent: str) -> list[dict[str, Any]]: ...
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        model: Classifier,
+        router: Router,
+        store: Any,  # outbox.Outbox or a fake: answered, remember, defer
+        health: Health,
+        answers: Answers,
+        escalations: Escalations,
+        slots: SlotSource | None = None,
+        max_payload_bytes: int = 16384,
+        forbidden_reply_prefixes: tuple[str, ...] = (),
+        escalation_threshold: float = 1.0,
+        clock: Callable[[], float] = time.perf_counter,
+        stall_text: str = "",
+    ) -> None:
+        self.model = model
+        self.router = router
+        self.store = store
+        self.health = health
+        self.answers = answers
+        self.escalations = escalations
+        self.slots = slots
+        self.max_payload_bytes = max_payload_bytes
+        self.forbidden = forbidden_reply_prefixes
+        self.escalation_threshold = escalation_threshold
+        self.clock = clock
+        self._stall_text = stall_text  # fault injection for the watchdog test
+
+    # -- the request path ------------------------------------------------------------------
+
+    def handle(self, batch: list[Work]) -> None:
+        """Answer every delivery in `batch` exactly once; never raises."""
+        todo: list[Routed] = []
+        for work in batch:
+            with self._guard(work):
+                if self._drop_retained(work):
+                    continue
+                r = self._parse(work)  # 1. parse (a bad request is answered with its error here)
+                if r is None or self._from_cache(r) or self.escalations.join(r):  # 2. cache, or in flight
+                    continue
+                todo.append(r)
+        self._stall_if_asked(todo)
+        for r, pred in self._classify(todo):  # 3. classify, in one batch
+            with self._guard(r.work):
+                r.pred = pred
+                if r.work.kind == "hermes":
+                    self._answer_hermes(r)
+                    continue
+                r.slots = self._slots(r)  # 4. slots
+                self._decide_and_publish(r)  # 5-7. decide, publish, acknowledge once safe
+        self._remember([r for r in todo if r.result is not None])
+
+    def _drop_retained(self, work: Work) -> bool:
+        """A retained request would re-run at every subscribe (reconnect, restart): acknowledge, never act."""
+        if not work.msg.retain:
+            return False
+        self.health.count("retained_dropped")
+        log.info("dropped a retained request on %s (a retained request would re-run at every reconnect;"
+                 " clear it with an empty retained message)", work.msg.topic)
+        self.answers.ack(work)
+        return True
+
+    def _parse(self, work: Work) -> Routed | None:
+        """A request to classify, or None when it was malformed (its error is on its way)."""
+        msg = work.msg
+        try:
+            if work.kind == "hermes":
+                q = hermes.parse_query(msg.payload, self.max_payload_bytes)
+                request = Request(id=q.id or contract.new_id(), text=q.input, generated_id=q.id is None)
+                work.request = request
+                return Routed(work, request, query=q)
+            request = contract.parse_request(
+                msg.payload, self.max_payload_bytes, msg.response_topic, msg.correlation, self.forbidden
+            )
+        except BadRequest as exc:
+            self.answers.error(work, exc.request_id, exc.code, exc.message, exc.reply_to, exc.correlation)
+            return None
+        work.request = request
+        return Routed(work, request)
+
+    def _from_cache(self, r: Routed) -> bool:
+        """Same id and same text as a request already answered: a redelivery or a client retry.
+
+        Answered again from the cache, never recomputed (never into the cloud). A client that
+        reuses ids for new text gets a fresh answer instead of a stale one. Best-effort: a
+        store that cannot be read means a miss, not a failure."""
+        if r.request.generated_id or r.work.kind == "hermes":
+            return False  # a generated id is new by construction
+        try:
+            cached = self.store.answered(r.request.id)
+        except Exception as exc:
+            self.health.storage.failed("answered-id lookup", exc)
+            return False
+        if cached is None or decode(cached).get("text") != r.request.text:
+            return False
+        self.health.count("duplicates")
+        self.answers.repeat(r, cached)
+        return True
+
+    def _classify(self, todo: list[Routed]) -> list[tuple[Routed, Prediction]]:
+        """Predictions for the batch; if the batch fails, one by one, so a poison text fails alone."""
+        if not todo:
+            return []
+        try:
+            preds = self.model.classify([r.request.text for r in todo])
+            if len(preds) != len(todo):
+                raise RuntimeError(f"the model gave {len(preds)} predictions for {len(todo)} texts")
+            return list(zip(todo, preds))
+        except Exception:
+            log.warning("classification failed for a batch of %d; retrying one by one", len(todo), exc_info=True)
+        out: list[tuple[Routed, Prediction]] = []
+        for r in todo:
+            with self._guard(r.work):
+                out.append((r, self.model.classify([r.request.text])[0]))
+        return out
+
+    def _slots(self, r: Routed) -> list[dict[str, Any]]:
+        """The slot extractor's spans; a failing extractor gives none (the intent still stands)."""
+        if self.slots is None or r.pred is None:
+            return []
+        try:
+            return list(self.slots.extract(r.request.text, r.pred.intent))
+        except Exception:
+            self.health.count("slot_errors")
+            log.exception("slot extraction failed for %s; answering without slots", r.request.id)
+            return []
+
+    def _decide_and_publish(self, r: Routed) -> None:
+        """Local, cloud or deferred; the device's answer is published now unless the cloud is asked."""
+        assert r.pred is not None
+        d = self.router.decide(r.pred.intent, r.pred.confidence, r.request.allow_cloud)
+        reason = d.reason
+        if d.action == CLOUD:
+            if self.escalations.join(r):  # the same id earlier in this very batch
+                return
+            if self.router.admit():
+                self.escalations.submit(r, d.reason)
+                return
+            reason = "budget"
+        payload = r.result = self.answers.local(r, reason)
+        if d.action == DEFER:
+            try:
+                req = r.request
+                self.store.defer(req.id, req.text, req.reply_to, req.correlation, payload)
+                self.health.storage.ok()
+            except Exception as exc:  # the cloud's second opinion is lost; the device's answer stands
+                self.health.storage.failed("deferred queue", exc)
+        self.answers.publish(r, payload)
+
+    def _answer_hermes(self, r: Routed) -> None:
+        assert r.pred is not None
+        topic, payload = hermes.respond(r.query, r.pred.intent, r.pred.confidence, self.escalation_threshold)
+        self.health.record_result((self.clock() - r.work.received) * 1000, False)
+        self.answers.deliver([(topic, payload, 1, False, None)], r.work)
+
+    def _remember(self, done: list[Routed]) -> None:
+        """Cache the batch's local results by id, in one transaction; best-effort."""
+        entries = [(r.request.id, r.result) for r in done if r.result is not None and not r.request.generated_id]
+        if not entries:
+            return
+        try:
+            self.store.remember(entries)
+            self.health.storage.ok()
+        except Exception as exc:
+            self.health.storage.failed("answered-id cache", exc)
+
+    # -- the guard ------------------------------------------------------------------------
+
+    @contextmanager
+    def _guard(self, work: Work) -> Iterator[None]:
+        try:
+            yield
+        except Exception as exc:
+            self._internal_error(work, exc)
+
+    def _internal_error(self, work: Work, exc: Exception) -> None:
+        """Anything unexpected: `internal_error` for this request alone, then acknowledge it."""
+        self.health.count("internal_errors")
+        log.error("internal error on a request from %s: %s: %s", work.msg.topic, type(exc).__name__, exc,
+                  exc_info=exc)
+        if work.answered:
+            return  # its answer is already with delivery, which acknowledges it once safe
+        req = work.request
+        reply_to, correlation = (req.reply_to, req.correlation) if req else (None, None)
+        if req is None and work.msg.response_topic and not contract.reply_topic_problem(
+                work.msg.response_topic, self.forbidden):
+            reply_to, correlation = work.msg.response_topic, work.msg.correlation
+        try:
+            self.answers.error(work, req.id if req else None, contract.INTERNAL,
+                               f"internal error ({type(exc).__name__}); the request was dropped", reply_to, correlation)
+        except Exception:
+            log.exception("could not publish the internal error")
+        finally:
+            try:
+                self.answers.ack(work)  # never redelivered forever, even if the error could not be sent
+            except Exception:
+                log.exception("could not acknowledge the request")
+
+    def _stall_if_asked(self, todo: list[Routed]) -> None:
+        if self._stall_text and any(r.request.text == self._stall_text for r in todo):
+            log.warning("fault injection: stalling the inference worker")
+            threading.Event().wait()
