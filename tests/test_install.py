@@ -31,6 +31,7 @@ EXPECTED = {
     "usr/lib/sysusers.d/edge.conf",
     "opt/edge/bin/edge-firstboot",
     "opt/edge/install-pending",
+    "opt/edge/release",
     "opt/edge/edge.toml.installed",
 }
 
@@ -62,7 +63,7 @@ def _tree(root: Path) -> set[str]:
 
 
 def _wheel_name() -> str:
-    return f"edge-{install._project()['version']}-py3-none-any.whl"
+    return f"edge_intent-{install._project()['version']}-py3-none-any.whl"
 
 
 @pytest.fixture
@@ -146,7 +147,7 @@ def test_the_wheel_is_valid(installed: tuple[Path, list[Path], list[str]], model
     with zipfile.ZipFile(root / "opt/edge/wheels" / _wheel_name()) as zf:
         assert zf.testzip() is None
         names = set(zf.namelist())
-        info = f"edge-{install._project()['version']}.dist-info"
+        info = f"edge_intent-{install._project()['version']}.dist-info"
         for needed in ("edge/__init__.py", "edge/config.py", "edge/install.py", "edge/firmware_configs/pi-5.toml",
                        "edge/units/edge.service", f"{info}/METADATA", f"{info}/WHEEL", f"{info}/RECORD"):
             assert needed in names, needed
@@ -155,7 +156,7 @@ def test_the_wheel_is_valid(installed: tuple[Path, list[Path], list[str]], model
         assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
         assert "[console_scripts]\nedge = edge.__main__:main\n" in zf.read(f"{info}/entry_points.txt").decode()
         metadata = zf.read(f"{info}/METADATA").decode()
-        assert "Name: edge\n" in metadata and "Requires-Dist: paho-mqtt" in metadata
+        assert "Name: edge-intent\n" in metadata and "Requires-Dist: paho-mqtt" in metadata
         # RECORD lists every other file with its hash, as pip checks it.
         record = {}
         for line in zf.read(f"{info}/RECORD").decode().splitlines():
@@ -284,3 +285,172 @@ def test_first_boot_builds_the_venv_and_survives_a_failed_upgrade(
     proc = subprocess.run(["sh", script], env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 1 and "previous installation is back" in proc.stdout, proc.stdout + proc.stderr
     assert os.access(prefix / "venv/bin/edge", os.X_OK) and not (prefix / "venv.old").exists()
+
+
+# --- The target's requirements: markers evaluated for the card, not for this host.
+
+_ELF_MACHINE = {"x86_64": 62, "aarch64": 183, "armv7l": 40}
+
+
+def _fake_root(root: Path, machine: str, python: str = "3.11", os_packages: dict[str, str] | None = None) -> Path:
+    """A card's root with just what the installer reads: /usr/bin/python3.X (an ELF header) and dist-packages."""
+    binary = root / "usr/bin" / f"python{python}"
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    head = b"\x7fELF" + bytes([2 if machine != "armv7l" else 1, 1, 1]) + bytes(9) + (2).to_bytes(2, "little")
+    binary.write_bytes(head + _ELF_MACHINE[machine].to_bytes(2, "little") + bytes(64))
+    (root / "usr/bin/python3").symlink_to(f"python{python}")
+    for name, version in (os_packages or {}).items():  # as Debian's python3-* packages lay them out
+        (root / "usr/lib/python3/dist-packages" / f"{name}-{version}.egg-info").mkdir(parents=True)
+    return root
+
+
+def _fake_wheels(where: Path, names: list[str], machine: str) -> Path:
+    where.mkdir(exist_ok=True)
+    versions = {"numpy": "1.26.4", "tflite-runtime": "2.14.0", "sentencepiece": "0.2.0", "psutil": "5.9.8",
+                "paho-mqtt": "2.1.0", "ai-edge-litert": "1.2.0"}
+    for name in names:
+        plat = "any" if name == "paho-mqtt" else f"manylinux_2_34_{machine}"
+        tag = "py3-none" if plat == "any" else "cp311-cp311"
+        (where / f"{name.replace('-', '_')}-{versions.get(name, '9.9')}-{tag}-{plat}.whl").write_bytes(b"x")
+    return where
+
+
+@pytest.mark.parametrize("machine", ["x86_64", "aarch64", "armv7l"])
+def test_only_what_the_target_needs_is_reported_missing(tmp_path: Path, model: Path, machine: str) -> None:
+    """Issue 16: no warning about a runtime whose marker excludes the card (ai-edge-litert on 3.11 ARM/x86)."""
+    root = _fake_root(tmp_path / "root", machine)
+    needed = list(dict.fromkeys(name for name, _ in install.target_requirements(install.target_env(machine))))
+    logs: list[str] = []
+    install.install(root, "generic", model=_model_arg(model), log=logs.append)
+    line = next(line for line in logs if line.startswith("no wheel on the card"))
+    reported = line.split(": ", 1)[1].split(" (target: ")[0].split(", ")
+    assert reported == needed and f"({machine}, Python 3.11)" in line
+    # With a wheel for each, nothing is missing and nothing is said.
+    wheels = _fake_wheels(tmp_path / "wheels", needed, machine)
+    logs.clear()
+    install.install(root, "generic", wheel_dir=wheels, model=_model_arg(model), log=logs.append)
+    assert not [line for line in logs if line.startswith("no wheel")], logs
+    # Wheels for another machine do not count.
+    other = _fake_wheels(tmp_path / "other", needed, "riscv64")
+    shutil.rmtree(root / "opt/edge/wheels")
+    logs.clear()
+    install.install(root, "generic", wheel_dir=other, model=_model_arg(model), log=logs.append)
+    line = next(line for line in logs if line.startswith("no wheel on the card"))
+    assert "paho-mqtt" not in line and all(n in line for n in needed if n != "paho-mqtt")
+
+
+def test_the_os_python_packages_count(tmp_path: Path, model: Path) -> None:
+    """32-bit Raspberry Pi OS: numpy, psutil, sentencepiece from Debian (bookworm's versions meet the pins)."""
+    root = _fake_root(tmp_path / "root", "armv7l",
+                      os_packages={"numpy": "1.24.2", "psutil": "5.9.4", "sentencepiece": "0.1.97"})
+    missing, where = install.missing_dependencies(root, root / "absent")
+    needed = {name for name, _ in install.target_requirements(install.target_env("armv7l"))}
+    assert set(missing) == needed - {"numpy", "psutil", "sentencepiece"} and "armv7l" in where
+    # An OS package too old for a pin does not count.
+    shutil.rmtree(root / "usr/lib/python3/dist-packages/psutil-5.9.4.egg-info")
+    (root / "usr/lib/python3/dist-packages/psutil-5.4.0.egg-info").mkdir()
+    assert "psutil" in install.missing_dependencies(root, root / "absent")[0]
+
+
+def test_an_unknown_target_is_said_so(tmp_path: Path) -> None:
+    missing, where = install.missing_dependencies(tmp_path, tmp_path)
+    assert "unknown" in where and "paho-mqtt" in missing
+    env, _ = install.target_of_root(tmp_path, _fake_wheels(tmp_path / "w", ["psutil"], "aarch64"))
+    assert env is not None and env["platform_machine"] == "aarch64"
+
+
+MARKERS = [
+    "python_version >= '3.12' or (platform_machine != 'x86_64' and platform_machine != 'aarch64')",
+    "python_version < '3.12' and (platform_machine == 'x86_64' or platform_machine == 'aarch64' "
+    "or platform_machine == 'armv7l')",
+    "platform_machine in 'x86_64 aarch64'", "platform_machine not in 'armv7l'", "python_version ~= '3.11'",
+    "python_full_version == '3.11.*'", "sys_platform == 'linux' and os_name == 'posix'",
+    "'arm' in platform_machine", "python_version != '3.11'", "extra == 'test'",
+    "platform_python_implementation == \"CPython\" and implementation_name == 'cpython'",
+]
+
+
+def test_markers_evaluate_as_pip_does() -> None:
+    markers = pytest.importorskip("packaging.markers")
+    ours = [req.partition(";")[2] for req in install._project()["dependencies"] if ";" in req]
+    for marker in ours + MARKERS:
+        for machine in (*install.TARGET_MACHINES, "riscv64"):
+            for python in ("3.9", "3.11", "3.12", "3.13"):
+                env = install.target_env(machine, python)
+                assert install.marker_holds(marker, env) == markers.Marker(marker).evaluate(env), \
+                    (marker, machine, python)
+    with pytest.raises(install.InstallError):
+        install.marker_holds("platform_machine ==", install.target_env("x86_64"))
+    with pytest.raises(install.InstallError):
+        install.marker_holds("(python_version > '3'", install.target_env("x86_64"))
+
+
+def test_version_pins() -> None:
+    assert install.version_satisfies("1.24.2", ">=1.23,<2") and not install.version_satisfies("2.0.1", ">=1.23,<2")
+    assert install.version_satisfies("0.1.97", ">=0.1.97") and not install.version_satisfies("0.1.96", ">=0.1.97")
+    assert install.version_satisfies("2.14.0", "==2.14.0") and install.version_satisfies("5.9.4+dfsg", ">=5.9")
+    assert install.split_requirement("paho-mqtt>=2.0,<3") == ("paho-mqtt", ">=2.0,<3", "")
+    assert install.split_requirement("Foo_Bar[x] (==1) ; os_name == 'posix'") == ("foo-bar", "==1", "os_name == 'posix'")
+
+
+def test_the_distribution_name_is_ours() -> None:
+    """"edge" on the package index is another project; ours is edge-intent, the command and package stay edge."""
+    import tomllib
+    with (ROOT / "pyproject.toml").open("rb") as fh:
+        project = tomllib.load(fh)["project"]
+    assert project["name"] == install.DIST_NAME == "edge-intent"
+    assert project["scripts"] == {"edge": "edge.__main__:main"}
+
+
+# --- First boot: exactly the wheel it was given, offline; a failure says why and is not retried.
+
+def test_first_boot_installs_by_path_never_by_name() -> None:
+    script = (ROOT / "systemd/edge-firstboot.sh").read_text()
+    pip_lines = [line for line in script.splitlines() if "pip install" in line and not line.lstrip().startswith("#")]
+    assert pip_lines and all("--no-index" in line for line in pip_lines), pip_lines
+    # What it installs is a path: the release's wheel (or the pip wheel it bootstraps from), never a bare name.
+    assert '"$WHEELS/$WHEEL"' in script and not any(line.rstrip().endswith((" edge", " edge-intent"))
+                                                       for line in pip_lines)
+    unit = (ROOT / "systemd/edge-firstboot.service").read_text()
+    assert "network-online" not in unit and "NotifyAccess=all" in unit
+    service = (ROOT / "systemd/edge.service").read_text()
+    assert "ConditionPathIsExecutable=/opt/edge/venv/bin/edge" in service
+    assert "StartLimitIntervalSec=10min" in service and "StartLimitBurst=5" in service
+
+
+def _firstboot_env(prefix: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    # An index that would answer if asked: the script must never ask it.
+    return {**env, "EDGE_PREFIX": str(prefix), "EDGE_PYTHON": sys.executable, "PIP_CONFIG_FILE": os.devnull,
+            "PIP_INDEX_URL": "http://127.0.0.1:9/simple", "PIP_FIND_LINKS": "", **extra}
+
+
+@pytest.mark.slow
+def test_first_boot_installs_the_released_wheel_and_reports_failures(
+        installed: tuple[Path, list[Path], list[str]]) -> None:
+    root, _, _ = installed
+    prefix = root / "opt/edge"
+    release = dict(line.split("=", 1) for line in (prefix / "release").read_text().splitlines())
+    assert release["wheel"] == _wheel_name() and release["sha256"] == _sha(prefix / "wheels" / _wheel_name())
+    script = str(prefix / "bin/edge-firstboot")
+    # Without its dependencies on the card it fails, names them, and leaves the reason in firstboot.log.
+    proc = subprocess.run(["sh", script], env=_firstboot_env(prefix), capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    failed = next(line for line in proc.stdout.splitlines() if "FAILED" in line)
+    assert "no wheel on the card and no OS package for:" in failed and "edge.service cannot start" in failed
+    assert "FAILED" in (prefix / "firstboot.log").read_text()
+    assert not (prefix / "venv").exists() and (prefix / "install-pending").exists()
+    # A decoy with a higher version beside it is not what gets installed: the release names the wheel.
+    decoy = prefix / "wheels" / "edge_intent-99.0-py3-none-any.whl"
+    shutil.copy(prefix / "wheels" / _wheel_name(), decoy)
+    proc = subprocess.run(["sh", script], env=_firstboot_env(prefix, PIP_NO_DEPS="1"),
+                          capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"installed edge-intent {release['version']}" in proc.stdout
+    # A wheel that does not match its sha256 is refused, and the working venv stays.
+    (prefix / "install-pending").write_text("again\n")
+    (prefix / "wheels" / _wheel_name()).write_bytes(b"tampered")
+    proc = subprocess.run(["sh", script], env=_firstboot_env(prefix, PIP_NO_DEPS="1"),
+                          capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 1 and "does not match its sha256" in proc.stdout, proc.stdout + proc.stderr
+    assert "previous installation is back" in proc.stdout and os.access(prefix / "venv/bin/edge", os.X_OK)
