@@ -1,0 +1,139 @@
+"""Issue 12 from outside, on a real broker: no payload stops the daemon or makes it act twice.
+
+Each poison payload is followed by a good request (the daemon still serves),
+and the whole corpus by a restart: a poison message left unacknowledged would
+be redelivered then and crash-loop the daemon (what issue 12 found).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+from conftest import daemon_config
+
+BASE = "edge/test"
+REQUEST, RESULT, ERROR = f"{BASE}/request", f"{BASE}/result", f"{BASE}/error"
+
+# (name, payload, publish options, expected error code or None for a result)
+CORPUS = [
+    ("lone_surrogate_id", b'{"id": "x\\udc80", "text": "hello"}', {}, "invalid_field"),
+    ("lone_surrogate_text", b'{"text": "hi \\ud800"}', {}, "invalid_field"),
+    ("5000_digits", b'{"text": "hi", "n": ' + b"1" * 5000 + b"}", {}, "invalid_json"),
+    ("1e999999", b'{"text": "hi", "n": 1e999999}', {}, "invalid_json"),
+    ("nul_bytes_text", b"turn on\x00 the lights", {}, None),
+    ("nul_escape_json", b'{"id": "nul-1", "text": "lights\\u0000on"}', {}, None),
+    ("deep_nesting", b"[" * 16000, {}, "invalid_json"),
+    ("10kb_id", b'{"id": "' + b"i" * 10240 + b'", "text": "hi"}', {}, "invalid_field"),
+    ("huge_correlation", b'{"id": "corr-1", "text": "what is the weather"}',
+     {"response_topic": "test/poison/reply", "correlation": b"c" * 60000}, None),
+    ("qos0", b'{"id": "q0", "text": "what is the weather"}', {"qos": 0}, None),
+    ("qos2", b'{"id": "q2", "text": "what is the weather"}', {"qos": 2}, None),
+]
+
+
+def _next_answer(stream, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        m = stream.get(max(0.01, deadline - time.monotonic()))
+        if m.topic in (RESULT, ERROR):
+            return m.topic, m.json()
+
+
+def test_poison_corpus_then_a_restart(broker, daemon_factory, client_factory, tmp_path):
+    cfg = daemon_config(broker, tmp_path / "state", health={"interval_s": 60.0})
+    d = daemon_factory(cfg)
+    c = client_factory(broker)
+    stream = c.subscribe(f"{BASE}/+")
+    reply = c.subscribe("test/poison/reply")
+    for name, payload, opts, code in CORPUS:
+        c.publish(REQUEST, payload, **opts)
+        topic, body = _next_answer(stream)
+        if code is None:
+            assert topic == RESULT and body["slots"] == [] and body["intent"], (name, body)
+        else:
+            assert topic == ERROR and body["error"] == code, (name, body)
+        fence = f"fence-{uuid.uuid4().hex[:8]}"
+        c.publish(REQUEST, json.dumps({"id": fence, "text": "turn on the kitchen lights"}))
+        topic, body = _next_answer(stream)
+        assert topic == RESULT and body["id"] == fence, (name, topic, body)
+        assert d.proc.poll() is None, f"{name} stopped the daemon:\n{d.log_text()[-2000:]}"
+    got = reply.get()
+    assert got.correlation == b"c" * 60000 and got.json()["id"] == "corr-1"
+    assert d.stop() == 0
+    stream.drain()
+    d2 = daemon_factory(cfg)
+    time.sleep(1.5)
+    again = [m for m in stream.drain() if m.topic in (RESULT, ERROR)]
+    assert again == [], "something was redelivered and answered again after the restart"
+    assert c.request(BASE, {"text": "book a flight to rome"})["intent"] == "book_flight"
+    assert "Traceback" not in d.log_text() + d2.log_text()
+
+
+def test_a_retained_request_never_runs_not_at_start_reconnect_or_restart(broker, daemon_factory, client_factory,
+                                                                           tmp_path):
+    c = client_factory(broker)
+    results = c.subscribe(RESULT)
+    c.publish(REQUEST, json.dumps({"id": "door", "text": "unlock the front door"}), retain=True)
+    cfg = daemon_config(broker, tmp_path / "state", mqtt={"reconnect_min_s": 0.2, "reconnect_max_s": 0.5})
+    d = daemon_factory(cfg)
+    assert c.request(BASE, {"text": "what is the weather"})["id"]
+    broker.restart(down_s=0.5)
+    c2 = client_factory(broker)
+    results = c2.subscribe(RESULT)
+    assert c2.request(BASE, {"text": "what is the weather"}, timeout=20)["id"]
+    d.stop()
+    d = daemon_factory(cfg)
+    d.kill()
+    d = daemon_factory(cfg)
+    assert c2.request(BASE, {"text": "what is the weather"}, timeout=20)["id"]
+    ids = [m.json()["id"] for m in results.drain()]
+    assert "door" not in ids, "the retained request ran"
+
+
+def test_a_retained_request_on_mqtt_311_is_acked_and_dropped_with_a_log_line(broker, daemon_factory, client_factory,
+                                                                             tmp_path):
+    c = client_factory(broker, protocol=4)  # a 3.1.1 daemon never sees an MQTT 5 Response Topic
+    c.publish(REQUEST, json.dumps({"id": "door", "text": "unlock the front door"}), retain=True)
+    results = c.subscribe(RESULT)
+    d = daemon_factory(daemon_config(broker, tmp_path / "state", mqtt={"protocol": 4}))
+    assert c.request(BASE, {"text": "what is the weather"})["id"]
+    assert "door" not in [m.json()["id"] for m in results.drain()]
+    assert "dropped a retained request" in d.log_text()
+    d.stop()
+    d = daemon_factory(daemon_config(broker, tmp_path / "state", mqtt={"protocol": 4}))
+    assert c.request(BASE, {"text": "what is the weather"})["id"]
+    assert d.log_text().count("dropped a retained request") == 1  # redelivered as retained at subscribe only
+
+
+def test_a_request_cannot_command_another_device(broker, daemon_factory, client_factory, tmp_path):
+    a = daemon_factory(daemon_config(broker, tmp_path / "a", device_id="A"))
+    daemon_factory(daemon_config(broker, tmp_path / "b", device_id="B"))
+    c = client_factory(broker)
+    b_requests = c.subscribe("edge/B/request")
+    b_results = c.subscribe("edge/B/result")
+    errors = c.subscribe("edge/A/error")
+    c.publish("edge/A/request", json.dumps({"id": "evil", "text": "unlock the door", "reply_to": "edge/B/request"}))
+    err = errors.json()
+    assert err["id"] == "evil" and err["error"] == "invalid_field" and "request" in err["message"]
+    assert b_requests.empty_for(1.0) and b_results.empty_for(0.1), "device A published on device B's topics"
+    assert a.proc.poll() is None
+
+
+@pytest.mark.parametrize("protocol", [5, 4])
+def test_a_requester_learns_its_request_failed_on_its_own_reply_topic(protocol, broker, daemon_factory,
+                                                                       client_factory, tmp_path):
+    daemon_factory(daemon_config(broker, tmp_path / "state"))
+    c = client_factory(broker, protocol=protocol)
+    box = c.subscribe("test/mine")
+    if protocol == 5:
+        c.publish(REQUEST, b'{"id": "bad-1", "text": ', response_topic="test/mine", correlation=b"k1")
+        got = box.get()
+        assert got.correlation == b"k1"
+    else:
+        c.publish(REQUEST, b'{"id": "bad-1", "text": 42, "reply_to": "test/mine"}')
+        got = box.get()
+    body = got.json()
+    assert body["id"] == "bad-1" and body["error"] in ("invalid_json", "invalid_field")
