@@ -360,6 +360,12 @@ def install(
             if not whl.name.startswith(_OUR_WHEELS):
                 tree.copy(whl, wheels / whl.name)
     _report_dependencies(tree.root, tree.path(wheels), wheel_dir, log)
+    env, _ = target_of_root(tree.root)
+    if env and env["platform_machine"] == "armv7l" and profile_name in _BOARDS_WITH_A_64BIT_KERNEL:
+        # pip evaluates markers with the kernel's machine (uname -m), aarch64 there,
+        # and would want aarch64-only dependencies in a 32-bit Python.
+        log(f"this card has 32-bit Raspberry Pi OS, which boots a 64-bit kernel on the {profile_name}: "
+            "use the 64-bit OS (docs/device.md), or add arm_64bit=0 to config.txt on the boot partition")
 
     # The model, copied and then checked again on the card (SD writes do fail).
     model_dest = PREFIX / "models" / model_src.name
@@ -567,6 +573,8 @@ def target_requirements(env: dict[str, str]) -> list[tuple[str, str]]:
     return out
 
 
+# Boards on which 32-bit Raspberry Pi OS runs a 64-bit kernel by default (uname -m: aarch64).
+_BOARDS_WITH_A_64BIT_KERNEL = ("pi-4b", "pi-5", "cm4")
 _ELF_MACHINES = {62: "x86_64", 183: "aarch64", 40: "armv7l", 3: "i686"}
 TARGET_MACHINES = ("x86_64", "aarch64", "armv7l")
 

@@ -6,6 +6,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -305,13 +306,16 @@ def _fake_root(root: Path, machine: str, python: str = "3.11", os_packages: dict
 
 
 def _fake_wheels(where: Path, names: list[str], machine: str) -> Path:
+    """A wheel file name for each, at the lowest version the project's pins allow (contents unchecked)."""
     where.mkdir(exist_ok=True)
-    versions = {"numpy": "1.26.4", "tflite-runtime": "2.14.0", "sentencepiece": "0.2.0", "psutil": "5.9.8",
-                "paho-mqtt": "2.1.0", "ai-edge-litert": "1.2.0"}
+    specs = {name: spec for name, spec in install.target_requirements(install.target_env("aarch64"))
+             + install.target_requirements(install.target_env("armv7l"))}
     for name in names:
+        m = re.search(r"(?:==|>=|~=)\s*([\d.]+)", specs.get(name, ""))
+        version = m.group(1) if m else "1.0"
         plat = "any" if name == "paho-mqtt" else f"manylinux_2_34_{machine}"
         tag = "py3-none" if plat == "any" else "cp311-cp311"
-        (where / f"{name.replace('-', '_')}-{versions.get(name, '9.9')}-{tag}-{plat}.whl").write_bytes(b"x")
+        (where / f"{name.replace('-', '_')}-{version}-{tag}-{plat}.whl").write_bytes(b"x")
     return where
 
 
@@ -454,3 +458,12 @@ def test_first_boot_installs_the_released_wheel_and_reports_failures(
                           capture_output=True, text=True, timeout=240)
     assert proc.returncode == 1 and "does not match its sha256" in proc.stdout, proc.stdout + proc.stderr
     assert "previous installation is back" in proc.stdout and os.access(prefix / "venv/bin/edge", os.X_OK)
+
+
+def test_a_32_bit_os_on_a_board_with_a_64_bit_kernel_is_flagged(tmp_path: Path, model: Path) -> None:
+    logs: list[str] = []
+    install.install(_fake_root(tmp_path / "a", "armv7l"), "pi-4b", model=_model_arg(model), log=logs.append)
+    assert any("arm_64bit=0" in line for line in logs)
+    logs.clear()
+    install.install(_fake_root(tmp_path / "b", "armv7l"), "pi-zero-2w", model=_model_arg(model), log=logs.append)
+    assert not any("arm_64bit" in line for line in logs)
