@@ -1,0 +1,234 @@
+"""Issue 12 items 2, 6 and 7, and issue 16's readiness: supervision, storage trouble, quiet logs, READY.
+
+Real parts: mosquitto on loopback, the daemon as a process with a real
+sd_notify socket, a real 1 MiB tmpfs for the full card (CI runs as root; the
+test skips where mounting is not allowed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import Broker, daemon_config, free_port
+
+from edge import config as cfg
+from edge.mqtt import Link
+
+BASE = "edge/test"
+
+
+def _settings(broker: Broker, tmp_path: Path, **sections: dict) -> cfg.Settings:
+    path = tmp_path / "link.toml"
+    path.write_text(daemon_config(broker, tmp_path / "state", **sections))
+    return cfg.load(path)
+
+
+def _link(settings: cfg.Settings, on_message) -> Link:
+    link = Link(settings, on_message=on_message, on_connect=lambda _p: None)
+    link.subscribe_on_connect(f"{BASE}/request", 1)
+    link.start()
+    assert link.wait_first_connect(10)
+    return link
+
+
+def test_a_callback_that_raises_is_logged_and_counted_and_paho_keeps_reading(broker, client_factory, tmp_path, caplog):
+    got: list[bytes] = []
+
+    def on_message(m):
+        if m.payload == b"boom":
+            raise OSError(28, "No space left on device")  # the outbox delete of issue 12, item 6
+        got.append(m.payload)
+        link.ack(m.mid, m.qos)
+
+    link = _link(_settings(broker, tmp_path), on_message)
+    try:
+        c = client_factory(broker)
+        c.publish(f"{BASE}/request", b"boom")
+        c.publish(f"{BASE}/request", b"after")
+        deadline = time.monotonic() + 5
+        while not got and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert got == [b"after"] and link.callback_errors == 1
+        assert link.network_alive() and "failed on the network thread" in caplog.text
+    finally:
+        link.stop()
+
+
+def test_network_alive_needs_the_thread_and_recent_bytes(broker, tmp_path):
+    link = _link(_settings(broker, tmp_path), lambda m: None)
+    assert link.network_alive()
+    assert not link.network_alive(stale_after=0.0)  # no bytes within 0 s: "stuck"
+    link._client.loop_stop()  # the thread ends, as it would after an exception escaped into paho
+    assert not link.network_alive()
+    link._client.disconnect()
+
+
+def test_reconnect_delays_are_not_truncated(broker, tmp_path):
+    s = _settings(broker, tmp_path, mqtt={"reconnect_min_s": 0.05, "reconnect_max_s": 0.5})
+    link = Link(s, on_message=lambda m: None, on_connect=lambda p: None)
+    assert (link._client._reconnect_min_delay, link._client._reconnect_max_delay) == (0.05, 0.5)
+
+
+def test_the_daemon_stops_with_1_when_the_network_thread_dies_and_the_watchdog_stops(broker, daemon_factory,
+                                                                                       client_factory, tmp_path):
+    env = {"WATCHDOG_USEC": "1000000", "EDGE_FAULT_KILL_NETWORK_TEXT": "kill the network thread"}
+    d = daemon_factory(daemon_config(broker, tmp_path / "state"), env=env)
+    d.wait_notify("WATCHDOG=1", timeout=5)
+    client_factory(broker).publish(f"{BASE}/request", "kill the network thread")
+    assert d.proc.wait(15) == 1
+    assert "network thread died" in d.log_text()
+    assert "WATCHDOG=1" not in d.drain_notify()[-3:]
+
+
+def _log_lines(text: str, level: str) -> list[str]:
+    return [line for line in text.splitlines() if re.match(rf"^\S+ \S+ {level} ", line)]
+
+
+def test_logs_are_quiet_one_warning_when_the_broker_goes_one_info_when_back_none_on_a_clean_stop(
+        broker, daemon_factory, client_factory, tmp_path):
+    fast = {"reconnect_min_s": 0.1, "reconnect_max_s": 0.2, "keepalive_s": 5}
+    d = daemon_factory(daemon_config(broker, tmp_path / "state", mqtt=fast))
+    broker.stop()
+    time.sleep(2.0)  # about ten failed reconnect attempts
+    broker.start()
+    c = client_factory(broker)
+    assert c.request(BASE, {"text": "what is the weather"}, timeout=15)["id"]
+    assert d.stop() == 0
+    log = d.log_text()
+    warnings, errors = _log_lines(log, "WARNING"), _log_lines(log, "ERROR")
+    assert len(warnings) == 1 and "went away" in warnings[0], warnings
+    assert errors == [], errors
+    assert log.count("reconnected to") == 1
+
+
+def test_ready_once_started_waiting_for_broker_until_connected_and_no_extended_timeout(tmp_path, daemon_factory,
+                                                                                       client_factory):
+    port = free_port()
+    broker = Broker(tmp_path / "late", port=port)
+    d = daemon_factory(daemon_config(broker, tmp_path / "state", mqtt={"reconnect_min_s": 0.2,
+                                                                       "reconnect_max_s": 0.5}), wait_ready=False)
+    line = d.wait_notify("READY=1", timeout=30)
+    assert line == "READY=1"
+    time.sleep(1.5)
+    seen = d.drain_notify()
+    assert not any(s.startswith("EXTEND_TIMEOUT_USEC") for s in seen), seen
+    try:
+        broker.start()
+        d.wait_notify("STATUS=processed", timeout=15)
+        assert client_factory(broker).request(BASE, {"text": "what is the weather"})["id"]
+    finally:
+        d.stop()
+        broker.stop()
+
+
+def test_readiness_says_waiting_for_broker_in_status(tmp_path, daemon_factory):
+    broker = Broker(tmp_path / "never", port=free_port())  # never started
+    d = daemon_factory(daemon_config(broker, tmp_path / "state"), wait_ready=False)
+    assert "waiting for broker" in d.wait_notify("STATUS=", timeout=30)
+    assert d.stop() == 0
+
+
+def test_an_unusable_state_dir_at_start_exits_2_naming_it(broker, daemon_factory, tmp_path):
+    not_a_dir = tmp_path / "state-file"
+    not_a_dir.write_text("x")
+    d = daemon_factory(daemon_config(broker, not_a_dir), wait_ready=False)
+    assert d.proc.wait(30) == 2
+    assert str(not_a_dir) in d.log_text()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    mnt = tmp_path / "card"
+    mnt.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def _fill(path: Path) -> None:
+    """Write zeros until the file system is full (unbuffered: nothing left to fail at close)."""
+    with path.open("wb", buffering=0) as fh:
+        try:
+            while True:
+                fh.write(b"\0" * 4096)
+        except OSError:
+            pass
+
+
+def _health(c, pred, timeout: float = 15.0) -> dict:
+    box = c.subscribe(f"{BASE}/health")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        h = box.json(timeout=max(0.1, deadline - time.monotonic()))
+        if pred(h):
+            return h
+    raise AssertionError("no matching health message")
+
+
+def test_a_full_card_degrades_and_recovers_by_itself(broker, daemon_factory, client_factory, small_disk):
+    state = small_disk / "state"
+    d = daemon_factory(daemon_config(broker, state, health={"interval_s": 0.5}))
+    c = client_factory(broker)
+    assert c.request(BASE, {"id": "before", "text": "what is the weather"})["id"] == "before"
+    _fill(small_disk / "filler")
+    for i in range(30):  # each answer is cached by id: the writes that fill the last pages
+        assert c.request(BASE, {"id": f"full-{i}-{'x' * 200}", "text": "what is the weather in paris"})["intent"]
+    h = _health(c, lambda h: h["storage"] == "degraded")
+    assert d.proc.poll() is None
+    (small_disk / "filler").unlink()
+    assert c.request(BASE, {"id": "after", "text": "what is the weather"})["id"] == "after"
+    _health(c, lambda h: h["storage"] == "ok")
+    log = d.log_text()
+    assert "storage degraded" in log and "storage ok again" in log and "Traceback" not in log
+    assert h["processed"] >= 1 and d.stop() == 0
+
+
+def test_start_up_on_a_full_card_either_serves_degraded_or_exits_2_naming_the_dir(broker, daemon_factory,
+                                                                                   client_factory, small_disk):
+    _fill(small_disk / "filler")
+    state = small_disk / "state"
+    d = daemon_factory(daemon_config(broker, state), wait_ready=False)
+    deadline = time.monotonic() + 30
+    while d.proc.poll() is None and "READY=1" not in "".join(d.drain_notify()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    print(f"start-up on a full card: {'exit %s' % d.proc.poll() if d.proc.poll() is not None else 'serving'}")
+    if d.proc.poll() is not None:
+        assert d.proc.returncode == 2 and str(state) in d.log_text()
+        assert "Traceback" not in d.log_text()
+    else:
+        c = client_factory(broker)
+        assert c.request(BASE, {"text": "what is the weather"}, timeout=15)["id"]
+        d.stop()
+
+
+def test_sigterm_is_bounded_by_the_stop_budget(broker, daemon_factory, tmp_path):
+    from edge.service import STOP_BUDGET_S
+
+    assert STOP_BUDGET_S < 30  # systemd's TimeoutStopSec
+    d = daemon_factory(daemon_config(broker, tmp_path / "state"))
+    broker.stop()  # nothing to flush to: the drain must not wait on the broker
+    t0 = time.monotonic()
+    d.proc.send_signal(signal.SIGTERM)
+    assert d.proc.wait(30) == 0 and time.monotonic() - t0 < STOP_BUDGET_S
+    broker.start()
+
+
+def test_subscriptions_record_is_written_after_the_broker_confirms(broker, daemon_factory, client_factory, tmp_path):
+    state = tmp_path / "state"
+    d = daemon_factory(daemon_config(broker, state))
+    record = state / "subscriptions.json"
+    deadline = time.monotonic() + 5
+    while not record.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert json.loads(record.read_text()) == [f"{BASE}/request"]
+    d.stop()
