@@ -683,18 +683,43 @@ def _report_dependencies(root: Path, wheels: Path, wheel_dir: Path | None, log: 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--root", required=True, type=Path,
+    parser.add_argument("--root", type=Path, default=None,
                         help="the target's root file system (e.g. the mounted rootfs partition of the SD card)")
-    parser.add_argument("--profile", required=True,
+    parser.add_argument("--profile", default=None,
                         help=f"device profile: {', '.join(config.profile_names())}, or a .toml path")
     parser.add_argument("--wheel-dir", type=Path, default=None,
                         help="dependency wheels for the target (pip download --platform ...) for an offline first boot")
     parser.add_argument("--model", type=Path, default=None, help="model package directory (default: the shipped one)")
     parser.add_argument("--force-config", action="store_true",
                         help="overwrite /etc/edge/edge.toml even if it was edited")
+    parser.add_argument("--print-requirements", metavar="MACHINE", choices=TARGET_MACHINES,
+                        help="print the runtime requirements of a Python 3.11 MACHINE (x86_64, aarch64, armv7l), "
+                             "one a line, for `pip download -r`, and exit (--root and --profile not needed)")
+    parser.add_argument("--without-os-packages", action="store_true",
+                        help="with --print-requirements: leave out numpy, psutil and sentencepiece (taken from "
+                             "Debian's python3-* packages on the device)")
+
+
+# Debian's python3-numpy, python3-psutil, python3-sentencepiece (bookworm) meet the pins.
+OS_PACKAGES = ("numpy", "psutil", "sentencepiece")
+
+
+def requirement_lines(machine: str, python: str = "3.11", without_os_packages: bool = False) -> list[str]:
+    specs: dict[str, list[str]] = {}  # one line a project: pip -r takes it whatever its resolver
+    for name, spec in target_requirements(target_env(machine, python)):
+        if not (without_os_packages and name in OS_PACKAGES):
+            clauses = specs.setdefault(name, [])
+            clauses += [c.strip() for c in spec.split(",") if c.strip() and c.strip() not in clauses]
+    return [name + ",".join(clauses) for name, clauses in specs.items()]
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.print_requirements:
+        print("\n".join(requirement_lines(args.print_requirements, without_os_packages=args.without_os_packages)))
+        return 0
+    if args.root is None or args.profile is None:
+        print("edge install: --root and --profile are required", file=sys.stderr)
+        return 2
     try:
         install(args.root, args.profile, wheel_dir=args.wheel_dir, model=args.model,
                 force_config=args.force_config)

@@ -467,3 +467,16 @@ def test_a_32_bit_os_on_a_board_with_a_64_bit_kernel_is_flagged(tmp_path: Path, 
     logs.clear()
     install.install(_fake_root(tmp_path / "b", "armv7l"), "pi-zero-2w", model=_model_arg(model), log=logs.append)
     assert not any("arm_64bit" in line for line in logs)
+
+
+def test_print_requirements_follows_the_markers(capsys: pytest.CaptureFixture[str]) -> None:
+    for machine in install.TARGET_MACHINES:
+        assert _run_cli("--print-requirements", machine) == 0
+        lines = capsys.readouterr().out.split()
+        names = [install.split_requirement(line)[0] for line in lines]
+        wanted = {n for n, _ in install.target_requirements(install.target_env(machine))}
+        assert sorted(names) == sorted(wanted) and len(names) == len(set(names)), lines
+    assert _run_cli("--print-requirements", "armv7l", "--without-os-packages") == 0
+    left = {install.split_requirement(line)[0] for line in capsys.readouterr().out.split()}
+    assert not left & set(install.OS_PACKAGES) and "paho-mqtt" in left
+    assert _run_cli("--profile", "pi-4b") == 2 and "--root" in capsys.readouterr().err
