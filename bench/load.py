@@ -46,6 +46,19 @@ class Stats:
     done: int = 0
     elapsed_s: float = 0.0
     lat_ms: list[float] = field(default_factory=list)
+    # CPU (user + system) the responder process used over whole runs, warm-ups and drains included, and
+    # the replies those runs received: cpu_ms / replies is its CPU per request (bench/run.py fills these).
+    cpu_ms: float = 0.0
+    replies: int = 0
+    broker_cpu_ms: float = 0.0
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        return 1000 * self.cpu_ms / self.replies if self.replies else float("nan")
+
+    @property
+    def broker_us_per_request(self) -> float:
+        return 1000 * self.broker_cpu_ms / self.replies if self.replies else float("nan")
 
     @property
     def throughput(self) -> float:

@@ -30,7 +30,7 @@ sys.path.insert(0, str(BENCH))
 
 import harness  # noqa: E402
 from load import LoadClient  # noqa: E402
-from run import load_texts, start_daemon  # noqa: E402
+from run import cpu_ms, load_texts, start_daemon  # noqa: E402
 
 # py-spy next to this Python, else the project venv's, else on PATH
 PY_SPY = next((p for p in (Path(sys.executable).with_name("py-spy"), ROOT / ".venv" / "bin" / "py-spy") if p.exists()),
@@ -76,7 +76,7 @@ def _short(frame: str) -> str:
 
 
 def profile_load(work: Path, port: int, model: Path, texts: list[str], seconds: float, out: Path,
-                 window: int, spec: tuple[str, str] | None) -> str:
+                 window: int, spec: tuple[str, str, str] | None) -> str:
     daemon = start_daemon(work, port, "prof", model, 1, spec)
     daemon.wait_ready()
     client = LoadClient(port, "edge/prof", texts)
@@ -86,7 +86,9 @@ def profile_load(work: Path, port: int, model: Path, texts: list[str], seconds: 
                                 str(int(seconds)), "--format", "raw", "--threads", "--nonblocking",
                                 "-o", str(raw)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(0.5)
+        cpu0, done0 = cpu_ms(daemon.pid), client.done
         stats = client.closed_loop(window, seconds - 1, 0.5)
+        cpu_per = 1000 * (cpu_ms(daemon.pid) - cpu0) / max(1, client.done - done0)
         err = spy.communicate(timeout=60)[1].decode(errors="replace")
         if spy.returncode:
             raise RuntimeError(f"py-spy failed: {err}")
@@ -94,17 +96,18 @@ def profile_load(work: Path, port: int, model: Path, texts: list[str], seconds: 
         client.close()
         daemon.stop()
     head = (f"daemon under load: {window} in flight, {stats.throughput:.0f} req/s, p50 {stats.p(50):.2f} ms, "
-            f"p95 {stats.p(95):.2f} ms (py-spy --nonblocking at 250 Hz)\n\n")
+            f"p95 {stats.p(95):.2f} ms, {cpu_per:.0f} µs of the daemon's CPU per request "
+            f"(py-spy --nonblocking at 250 Hz)\n\n")
     return head + aggregate(raw)
 
 
-def importtime(work: Path, port: int, model: Path, top: int = 30) -> str:
-    d = start_daemon(work, port, "imp", model, 1)
+def importtime(work: Path, port: int, model: Path, top: int = 30, runtime: str = "") -> str:
+    d = start_daemon(work, port, "imp", model, 1, (sys.executable, "", runtime))
     d.wait_ready()
     d.stop()
     cfg = work / "imp" / "edge.toml"
     r = harness.Responder("imp2", [sys.executable, "-X", "importtime", "-m", "edge", "run", "--config", str(cfg)],
-                          work / "imp2")
+                          work / "imp2", env={"EDGE_TFLITE_RUNTIME": runtime} if runtime else None)
     ready = r.wait_ready()
     r.stop()
     rows = []
@@ -118,7 +121,7 @@ def importtime(work: Path, port: int, model: Path, top: int = 30) -> str:
            "top-level imports by cumulative time (ms):"]
     out += [f"  {c / 1000:8.1f}  {name}" for c, _s, _d, name in top_level[:top]]
     heavy = sorted(((c, n) for c, _s, _d, n in rows if n.split(".")[0] in
-                    {"numpy", "sentencepiece", "tflite_runtime", "paho", "psutil", "sqlite3", "ssl", "json",
+                    {"numpy", "sentencepiece", "tflite_runtime", "ai_edge_litert", "paho", "psutil", "sqlite3", "ssl", "json",
                      "concurrent", "edge", "email", "http", "urllib", "uuid", "logging", "asyncio"}
                     and "." not in n), reverse=True)
     out += ["", "selected packages, cumulative (ms, wherever first imported):"]
@@ -138,24 +141,22 @@ def step(name):
 import json, logging, sqlite3, threading, queue, concurrent.futures; step("stdlib (json, sqlite3, threads)")
 import numpy; step("numpy")
 import sentencepiece; step("sentencepiece")
-try:
-    import tflite_runtime.interpreter; step("tflite_runtime")
-except ImportError:
-    import ai_edge_litert.interpreter; step("ai_edge_litert")
+import edge.model; step(f"edge.model with {edge.model.runtime_version()}")
 import paho.mqtt.client; step("paho.mqtt")
 import psutil; step("psutil")
 import edge.service; step("edge.service (the rest of edge)")
 from edge.model import Model
-m = Model.load(sys.argv[1], threads=1); step("Model.load (batch 1 interpreter, warm-up)")
-for n in (2, 4, 8, 16, 32):
-    m.classify(["turn on the kitchen lights"] * n); step(f"classify batch {n} (new interpreter)")
-m.classify(["what is the weather"] * 64); step("classify batch 64 (new interpreter)")
+m = Model.load(sys.argv[1], threads=1); step("Model.load (one interpreter, warm-up)")
+for n in (2, 8, 32):
+    m.classify(["turn on the kitchen lights"] * n); step(f"classify batch {n} (the interpreter resized)")
+m.classify(["what is the weather"] * 64); step("classify 64 (two chunks of 32)")
 """
 
 
-def memory(model: Path) -> str:
+def memory(model: Path, runtime: str = "") -> str:
+    env = dict(os.environ, EDGE_TFLITE_RUNTIME=runtime) if runtime else None
     r = subprocess.run([sys.executable, "-c", MEM_SCRIPT, str(model)], capture_output=True, text=True,
-                       cwd=ROOT, timeout=120)
+                       cwd=ROOT, timeout=120, env=env)
     if r.returncode:
         raise RuntimeError(r.stderr)
     return "RSS step by step (VmRSS of a fresh interpreter importing what the daemon imports)\n\n" + r.stdout
@@ -166,25 +167,29 @@ def main() -> None:
     ap.add_argument("--model", type=Path, default=ROOT / "models" / "clinc150")
     ap.add_argument("--seconds", type=float, default=15)
     ap.add_argument("--out", type=Path, default=BENCH / "profile")
-    ap.add_argument("--daemon", metavar="PYTHON[:LEVERS]", help="as in bench/run.py (default: this Python, as shipped)")
+    ap.add_argument("--daemon", metavar="PYTHON[:LEVERS[:RUNTIME]]",
+                    help="as in bench/run.py (default: this Python, as shipped)")
     ap.add_argument("--only-load", action="store_true", help="skip the memory and import-time sections")
     ap.add_argument("--tag", default="", help="suffix for the output file names (e.g. the variant measured)")
     args = ap.parse_args()
     spec = None
+    runtime = ""
     if args.daemon:
-        py, _, levers = args.daemon.partition(":")
-        spec = (os.path.abspath(py), levers)
+        py, _, rest = args.daemon.partition(":")
+        levers, _, runtime = rest.partition(":")
+        spec = (os.path.abspath(py), levers, runtime)
     args.out.mkdir(parents=True, exist_ok=True)
     texts = load_texts(None)
     if not args.only_load:
-        (args.out / f"memory{args.tag}.txt").write_text(memory(args.model))
+        (args.out / f"memory{args.tag}.txt").write_text(memory(args.model, runtime))
         print((args.out / f"memory{args.tag}.txt").read_text())
     with tempfile.TemporaryDirectory(prefix="edge-prof-") as tmp:
         work = Path(tmp)
         broker = harness.Broker(work)
         try:
             if not args.only_load:
-                (args.out / f"importtime{args.tag}.txt").write_text(importtime(work, broker.port, args.model))
+                (args.out / f"importtime{args.tag}.txt").write_text(importtime(work, broker.port, args.model,
+                                                                               runtime=runtime))
                 print((args.out / f"importtime{args.tag}.txt").read_text())
             for window in (50, 1):
                 text = profile_load(work, broker.port, args.model, texts, args.seconds, args.out, window, spec)

@@ -22,17 +22,11 @@ if __name__ == "__main__":  # run as a worker under another interpreter: find ed
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from edge.model import RUNTIME, Model, encode_ids  # noqa: E402
+from edge.model import RUNTIME, Model, encode_ids, make_interpreter, runtime_version  # noqa: E402
 
-# The same runtime edge.model picked, so these rows time what the daemon would run.
-if RUNTIME == "tflite_runtime":
-    import tflite_runtime as _rt
-    from tflite_runtime.interpreter import Interpreter, OpResolverType
-else:  # pragma: no cover - the platform's other runtime
-    import ai_edge_litert as _rt  # type: ignore[no-redef]
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType  # type: ignore[no-redef]
-
-RUNTIME_LABEL = f"{RUNTIME} {getattr(_rt, '__version__', '?')}"
+# The runtime edge.model picked (EDGE_TFLITE_RUNTIME chooses when both are installed), so these
+# rows time what the daemon would run.
+RUNTIME_LABEL = runtime_version()
 
 
 @dataclass
@@ -46,12 +40,11 @@ class RawRow:
     note: str = ""
 
 
-def _interp(model_bytes: bytes, threads: int, batch: int, max_len: int, xnnpack: bool) -> tuple:
-    kw = {} if xnnpack else {"experimental_op_resolver_type": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
-    it = Interpreter(model_content=model_bytes, num_threads=threads, **kw)
+def _interp(model_bytes: bytes, threads: int, batch: int, length: int, xnnpack: bool) -> tuple:
+    it = make_interpreter(model_bytes, threads, delegates=xnnpack)
     inp = it.get_input_details()[0]
-    if int(inp["shape"][0]) != batch:
-        it.resize_tensor_input(inp["index"], [batch, max_len], strict=False)
+    if [int(x) for x in inp["shape"]] != [batch, length]:
+        it.resize_tensor_input(inp["index"], [batch, length], strict=False)
     it.allocate_tensors()
     return it, inp["index"], it.get_output_details()[0]["index"]
 
@@ -108,6 +101,31 @@ def time_classify(model: Model, texts: list[str], n_single: int, batch_s: float)
         model.classify(chunks[n % len(chunks)])
         n += 1
     return float(p50), float(p95), n * 32 / (time.perf_counter() - t0)
+
+
+def classify_by_bucket(model: Model, texts: list[str], n_single: int) -> dict[int, dict[str, float]]:
+    """Single-utterance `Model.classify` p50/p95 (µs) by the input length it runs at (a variable-length
+    export runs at the smallest bucket holding the utterance; a fixed-length one always at max_len),
+    with each bucket's share of the texts."""
+    groups: dict[int, list[str]] = {}
+    ids = encode_ids(model._sp, texts, model.max_len)  # noqa: SLF001
+    for t, n in zip(texts, (ids != 0).sum(axis=1)):
+        groups.setdefault(model.length_bucket(int(n)) if model.variable_length else model.max_len, []).append(t)
+    out = {}
+    clock = time.perf_counter_ns
+    for bucket, group in sorted(groups.items()):
+        k_n = max(200, n_single // max(1, len(groups)))
+        for t in group[:20]:
+            model.classify([t])
+        times = np.empty(k_n)
+        for k in range(k_n):
+            t = group[k % len(group)]
+            a = clock()
+            model.classify([t])
+            times[k] = clock() - a
+        p50, p95 = np.percentile(times, [50, 95]) / 1000
+        out[bucket] = {"p50_us": float(p50), "p95_us": float(p95), "share": len(group) / len(texts)}
+    return out
 
 
 def classify_breakdown(model: Model, texts: list[str], n: int) -> dict[str, float]:
@@ -181,13 +199,19 @@ def run(model_dir: Path, assets: Path, texts: list[str], quick: bool, log=print,
         m = model1 if threads == 1 else Model.load(model_dir, threads=2)
         rows.append(RawRow(RUNTIME_LABEL, "int8 Model.classify" + (f" + {levers}" if levers else ""), threads,
                            *time_classify(m, texts, n_single, batch_s), note="tokenize + invoke + softmax"))
-    return {"runtime": RUNTIME_LABEL + (f" + {levers}" if levers else ""), "rows": rows, "float_note": note, "float_found": flt is not None,
-            "breakdown": classify_breakdown(model1, texts, n_single), "model": model1.ident,
+    log("  Model.classify by length bucket...")
+    return {"runtime": RUNTIME_LABEL + (f" + {levers}" if levers else ""), "rows": rows, "float_note": note,
+            "float_found": flt is not None, "breakdown": classify_breakdown(model1, texts, n_single),
+            "buckets": {str(k): v for k, v in classify_by_bucket(model1, texts, n_single).items()},
+            "variable_length": model1.variable_length, "model": model1.ident,
             "int8_bytes": len(int8), "float_bytes": len(flt) if flt else None}
 
 
-def run_elsewhere(python: str, model_dir: Path, assets: Path, texts: list[str], quick: bool, levers: str = "") -> dict:
-    """The same measurements under another Python (e.g. a venv with the other TFLite runtime), via JSON."""
+def run_elsewhere(python: str, model_dir: Path, assets: Path, texts: list[str], quick: bool, levers: str = "",
+                  runtime: str = "") -> dict:
+    """The same measurements in another process: another Python (a venv), levers, or the other TFLite runtime
+    (EDGE_TFLITE_RUNTIME), via JSON."""
+    import os
     import subprocess
     import tempfile
 
@@ -195,7 +219,8 @@ def run_elsewhere(python: str, model_dir: Path, assets: Path, texts: list[str], 
         json.dump(texts, f)
     cmd = [python, __file__, "--model", str(model_dir), "--assets", str(assets), "--texts", f.name]
     cmd += ["--levers", levers] if levers else []
-    r = subprocess.run(cmd + (["--quick"] if quick else []), capture_output=True, text=True, timeout=900)
+    env = dict(os.environ, EDGE_TFLITE_RUNTIME=runtime) if runtime else None
+    r = subprocess.run(cmd + (["--quick"] if quick else []), capture_output=True, text=True, timeout=900, env=env)
     Path(f.name).unlink()
     if r.returncode:
         raise RuntimeError(f"{python} bench/rawmodel.py failed:\n{r.stderr[-2000:]}")

@@ -64,27 +64,41 @@ def daemon_config(port: int, device: str, model: Path, state: Path, threads: int
 
 
 def start_daemon(work: Path, port: int, device: str, model: Path, threads: int,
-                 spec: tuple[str, str] | None = None) -> harness.Responder:
-    """`python -m edge run`, or bench/variant.py with levers applied when the spec names some."""
-    python, levers = spec or (harness.python(), "")
+                 spec: tuple[str, str, str] | None = None) -> harness.Responder:
+    """`python -m edge run`, or bench/variant.py with levers applied when the spec names some; spec is
+    (python, levers, TFLite runtime or "" for the one edge.model picks)."""
+    python, levers, runtime = spec or (harness.python(), "", "")
     d = work / device
     d.mkdir(parents=True, exist_ok=True)
     cfg = d / "edge.toml"
     cfg.write_text(daemon_config(port, device, model, d / "state", threads))
     head = [python, str(BENCH / "variant.py"), levers] if levers else [python, "-m", "edge"]
-    return harness.Responder(device, head + ["run", "--config", str(cfg)], d)
+    return harness.Responder(device, head + ["run", "--config", str(cfg)], d,
+                             env={"EDGE_TFLITE_RUNTIME": runtime} if runtime else None)
 
 
-def runtime_of(python: str) -> str:
-    """Which TFLite runtime edge.model picks under this Python: 'tflite_runtime 2.14.0' and the like."""
+def runtime_of(python: str, runtime: str = "") -> str:
+    """Which TFLite runtime edge.model picks under this Python (and EDGE_TFLITE_RUNTIME=runtime):
+    'ai_edge_litert 2.3.0' and the like."""
     import subprocess
 
-    code = ("import edge.model as m, importlib; r = importlib.import_module(m.RUNTIME); "
-            "print(m.RUNTIME, getattr(r, '__version__', '?'))")
-    out = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    code = "import edge.model as m; print(m.runtime_version())"
+    env = dict(os.environ, EDGE_TFLITE_RUNTIME=runtime) if runtime else None
+    out = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60, env=env)
     if out.returncode:
         raise SystemExit(f"{python} cannot import edge.model:\n{out.stderr[-1500:]}")
     return out.stdout.strip()
+
+
+def default_daemons() -> list[str]:
+    """This Python under each TFLite runtime it can import, edge.model's default first."""
+    import importlib.util
+
+    import edge.model as em
+
+    py = harness.python()
+    names = [em.RUNTIME] + [r for r in em.RUNTIMES if r != em.RUNTIME and importlib.util.find_spec(r)]
+    return [f"{py}::{name}" for name in names]
 
 
 def start_echo(work: Path, port: int, base: str) -> harness.Responder:
@@ -126,7 +140,8 @@ class StatusWatch:
         self.client.loop_stop()
 
 
-def startup_runs(work: Path, port: int, model: Path, watch: StatusWatch, n: int, daemons: dict[str, tuple[str, str]],
+def startup_runs(work: Path, port: int, model: Path, watch: StatusWatch, n: int,
+                 daemons: dict[str, tuple[str, str, str]],
                  log) -> dict:
     """Cold starts: spawn -> READY=1 and spawn -> `online`, each daemon variant and echo; fresh device ids."""
     out: dict[str, dict[str, list[float]]] = {name: {"ready": [], "online": []} for name in ["echo", *daemons]}
@@ -149,14 +164,33 @@ def startup_runs(work: Path, port: int, model: Path, watch: StatusWatch, n: int,
     return out
 
 
-def alternate(clients: dict[str, LoadClient], rounds: int, fn) -> dict[str, Stats]:
-    """Run fn(client) for echo and daemon in turn, `rounds` times (order flipped each round); pool the samples."""
+def cpu_ms(pid: int) -> float:
+    """User + system CPU a process has used so far, in ms (from /proc/PID/stat: cheap, no psutil objects)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def alternate(clients: dict[str, LoadClient], rounds: int, fn, pids: dict[str, int] | None = None,
+              broker_pid: int | None = None) -> dict[str, Stats]:
+    """Run fn(client) for echo and daemon in turn, `rounds` times (order flipped each round); pool the samples.
+
+    With `pids`, also the CPU each responder (and the broker) used during its own turns, per reply received:
+    the others are idle meanwhile, so the broker's CPU is charged to the responder under load."""
     pooled = {name: Stats() for name in clients}
     order = list(clients)
     for r in range(rounds):
         for name in (order if r % 2 == 0 else order[::-1]):
-            s: Stats = fn(clients[name])
+            c = clients[name]
+            done0 = c.done
+            cpu0 = cpu_ms(pids[name]) if pids else 0.0
+            b0 = cpu_ms(broker_pid) if broker_pid else 0.0
+            s: Stats = fn(c)
             p = pooled[name]
+            if pids:
+                p.cpu_ms += cpu_ms(pids[name]) - cpu0
+                p.replies += c.done - done0
+            if broker_pid:
+                p.broker_cpu_ms += cpu_ms(broker_pid) - b0
             p.sent += s.sent
             p.done += s.done
             p.elapsed_s += s.elapsed_s
@@ -165,7 +199,7 @@ def alternate(clients: dict[str, LoadClient], rounds: int, fn) -> dict[str, Stat
 
 
 def end_to_end(work: Path, port: int, model: Path, texts: list[str], quick: bool, threads: int,
-               daemons: dict[str, tuple[str, str]], log) -> dict:
+               daemons: dict[str, tuple[str, str, str]], log, broker_pid: int | None = None) -> dict:
     procs: dict[str, harness.Responder] = {}
     rss: dict[str, harness.RssSampler] = {}
     clients: dict[str, LoadClient] = {}
@@ -181,7 +215,7 @@ def end_to_end(work: Path, port: int, model: Path, texts: list[str], quick: bool
         for name in ["echo", *daemons]:
             clients[name] = LoadClient(port, bases[name], texts)
         res["responders"] = list(clients)
-        _measure(clients, procs, res, quick, log)
+        _measure(clients, procs, res, quick, log, broker_pid)
     finally:
         for c in clients.values():
             c.close()
@@ -193,7 +227,7 @@ def end_to_end(work: Path, port: int, model: Path, texts: list[str], quick: bool
 
 
 def _measure(clients: dict[str, LoadClient], procs: dict[str, harness.Responder], res: dict, quick: bool,
-             log) -> None:
+             log, broker_pid: int | None = None) -> None:
     """1 in flight, 50 in flight, then the open-loop sweep; RSS of every process after each phase."""
     dur, warm, rounds = (1.5, 0.3, 1) if quick else (4.0, 1.0, 2)
     phases: dict[str, list[tuple[str, float]]] = {name: [] for name in procs}
@@ -205,10 +239,11 @@ def _measure(clients: dict[str, LoadClient], procs: dict[str, harness.Responder]
     res["rss_phases"] = phases
     snap("start (idle)")
     log("  low load: 1 request in flight...")
-    res["w1"] = alternate(clients, rounds, lambda c: c.closed_loop(1, dur, warm))
+    pids = {name: p.pid for name, p in procs.items()}
+    res["w1"] = alternate(clients, rounds, lambda c: c.closed_loop(1, dur, warm), pids, broker_pid)
     snap("1 in flight")
     log("  throughput: 50 requests in flight...")
-    res["w50"] = alternate(clients, rounds, lambda c: c.closed_loop(50, dur, warm))
+    res["w50"] = alternate(clients, rounds, lambda c: c.closed_loop(50, dur, warm), pids, broker_pid)
     snap("50 in flight")
     rates = [200, 600, 1000, 1500] if quick else [100, 200, 400, 600, 800, 1000, 1200, 1500, 2000, 2500]
     sweep: dict[str, list[dict]] = {name: [] for name in clients}
@@ -251,10 +286,12 @@ def main() -> int:
     ap.add_argument("--assets", type=Path, default=BENCH / "assets", help="where make_float.py put the float model")
     ap.add_argument("--data", type=Path, help="CLINC150-format JSON for realistic utterances")
     ap.add_argument("--threads", type=int, default=1, help="model.threads for the daemon (default 1)")
-    ap.add_argument("--daemon", action="append", default=[], metavar="PYTHON[:LEVERS]",
-                    help="a daemon to measure (repeatable): the Python to run it with (e.g. a venv with the other "
-                         "TFLite runtime) and optionally levers from bench/variant.py (e.g. xnnpack,tokenize); "
-                         "the first is the one the targets are judged on (default: this Python, as shipped)")
+    ap.add_argument("--daemon", action="append", default=[], metavar="PYTHON[:LEVERS[:RUNTIME]]",
+                    help="a daemon to measure (repeatable): the Python to run it with (e.g. another venv), "
+                         "optionally levers from bench/variant.py (e.g. memcache) and a TFLite runtime "
+                         "(ai_edge_litert or tflite_runtime, set as EDGE_TFLITE_RUNTIME); the first is the one "
+                         "the targets are judged on (default: this Python as shipped, under each TFLite runtime "
+                         "it has, the default one first)")
     ap.add_argument("--starts", type=int, help="cold starts to time (default 5, quick 2)")
     ap.add_argument("--out", type=Path, help="where results.md/.json and the plot go")
     ap.add_argument("--check", action="store_true", help="exit 1 when a target is missed (for CI)")
@@ -273,32 +310,36 @@ def main() -> int:
     def log(msg: str) -> None:
         print(msg, flush=True)
 
-    daemons: dict[str, tuple[str, str]] = {}
-    for spec in args.daemon or [harness.python()]:
-        py, _, levers = spec.partition(":")
+    daemons: dict[str, tuple[str, str, str]] = {}
+    for spec in args.daemon or default_daemons():
+        py, _, rest = spec.partition(":")
+        levers, _, runtime = rest.partition(":")
         # abspath, not resolve(): a venv's python is a symlink, and following it would leave the venv.
         py = os.path.abspath(py)
-        daemons[f"daemon ({runtime_of(py)}{' + ' + levers if levers else ''})"] = (py, levers)
-    pythons = list(dict.fromkeys(py for py, _ in daemons.values()))
-    lever_specs = list(dict.fromkeys((py, lv) for py, lv in daemons.values() if lv))
+        daemons[f"daemon ({runtime_of(py, runtime)}{' + ' + levers if levers else ''})"] = (py, levers, runtime)
+    default_runtime = runtime_of(harness.python())
+    # raw-model runs in other processes: each other (Python, runtime) once, then each lever set
+    others = list(dict.fromkeys((py, rt) for py, lv, rt in daemons.values()
+                                if not lv and runtime_of(py, rt) != default_runtime))
+    lever_specs = list(dict.fromkeys((py, lv, rt) for py, lv, rt in daemons.values() if lv))
     results: dict = {"machine": mach, "quick": args.quick, "model_dir": str(args.model), "n_texts": len(texts),
                      "note": args.note,
                      "daemons": daemons}
     log("1/3 raw model")
     results["raw"] = [rawmodel.run(args.model, args.assets, texts, args.quick, log)]
-    for py in pythons:
-        if runtime_of(py) != results["raw"][0]["runtime"]:
-            log(f"  ...and under {py}")
-            results["raw"].append(rawmodel.run_elsewhere(py, args.model, args.assets, texts, args.quick))
-    for py, levers in lever_specs:
+    for py, rt in others:
+        log(f"  ...and under {runtime_of(py, rt)} ({py})")
+        results["raw"].append(rawmodel.run_elsewhere(py, args.model, args.assets, texts, args.quick, runtime=rt))
+    for py, levers, rt in lever_specs:
         log(f"  Model.classify under {py} with {levers}")
-        results["raw"].append(rawmodel.run_elsewhere(py, args.model, args.assets, texts, args.quick, levers))
+        results["raw"].append(rawmodel.run_elsewhere(py, args.model, args.assets, texts, args.quick, levers, rt))
     with tempfile.TemporaryDirectory(prefix="edge-bench-") as tmp:
         work = Path(tmp)
         broker = harness.Broker(work)
         try:
             log("2/3 end to end through mosquitto (daemon vs echo floor)")
-            results["e2e"] = end_to_end(work, broker.port, args.model, texts, args.quick, args.threads, daemons, log)
+            results["e2e"] = end_to_end(work, broker.port, args.model, texts, args.quick, args.threads, daemons, log,
+                                        broker.proc.pid)
             log("3/3 start-up")
             watch = StatusWatch(broker.port)
             try:

@@ -4,17 +4,10 @@
 
 Each lever is a monkeypatch of the shipped code that stands in for a proposed
 edit (docs/performance.md says where the real edit goes); the daemon is
-otherwise exactly `python -m edge run`. Levers:
+otherwise exactly `python -m edge run`. Levers (the earlier `xnnpack`,
+`buckets` and `single` are what edge/model.py now does: ai-edge-litert with
+XNNPACK by default, one interpreter, length buckets; `tokenize` too):
 
-- `xnnpack`   edge/model.py make_interpreter: let the runtime apply its default
-              XNNPACK delegate (int8 kernels in ai-edge-litert) instead of
-              BUILTIN_WITHOUT_DEFAULT_DELEGATES;
-- `tokenize`  edge/model.py encode_ids: `sp.encode(text)` per utterance instead of
-              one `sp.encode(list)` (the list form starts a thread pool per call);
-- `buckets`   edge/model.py _BUCKETS = (1, 8, 32): three interpreters instead of
-              seven (each holds its own arena and, with XNNPACK, packed weights);
-- `single`    edge/model.py _BUCKETS = (1,): one interpreter, a batch runs as
-              back-to-back single invokes (XNNPACK gains little from batching here);
 - `arena1`    glibc mallopt(M_ARENA_MAX, 1) before any thread starts (in a unit
               file: Environment=MALLOC_ARENA_MAX=1): one malloc arena instead of
               one per thread that allocates;
@@ -27,38 +20,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
-
-import edge.model as em  # noqa: E402
-
-LEVERS = {"xnnpack", "tokenize", "buckets", "single", "arena1", "lazycli", "none"}
-
-
-def encode_ids_per_item(sp, texts: Sequence[str], max_len: int) -> np.ndarray:
-    out = np.zeros((len(texts), max_len), dtype=np.int32)
-    for i, t in enumerate(texts):
-        ids = sp.encode(em.normalize_text(t), out_type=int)[:max_len]
-        if ids:
-            out[i, : len(ids)] = ids
-    return out
+LEVERS = {"arena1", "lazycli", "none"}
 
 
 def apply(levers: set[str]) -> None:
     unknown = levers - LEVERS
     if unknown:
         raise SystemExit(f"unknown lever(s) {sorted(unknown)}; known: {sorted(LEVERS)}")
-    if "xnnpack" in levers:
-        em._RESOLVER = em.OpResolverType.AUTO  # noqa: SLF001 - the runtime's default: XNNPACK applied
-    if "tokenize" in levers:
-        em.encode_ids = encode_ids_per_item
-    if "buckets" in levers:
-        em._BUCKETS = (1, 8, 32)  # noqa: SLF001
-    if "single" in levers:
-        em._BUCKETS = (1,)  # noqa: SLF001
     if "arena1" in levers:
         import ctypes
 
