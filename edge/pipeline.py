@@ -17,6 +17,7 @@ not acknowledged, see `delivery`), a failing slot extractor gives no slots.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import time
@@ -33,6 +34,9 @@ from edge.model import Prediction
 from edge.router import CLOUD, DEFER, Router
 
 log = logging.getLogger("edge.pipeline")
+
+# The Hermes hook: when integrations/hermes.py's respond() takes `slots`, it gets the request's slots.
+_HERMES_SLOTS = "slots" in inspect.signature(hermes.respond).parameters
 
 
 class Classifier(Protocol):
@@ -90,10 +94,10 @@ class Pipeline:
         for r, pred in self._classify(todo):  # 3. classify, in one batch
             with self._guard(r.work):
                 r.pred = pred
+                r.slots = self._slots(r)  # 4. slots
                 if r.work.kind == "hermes":
                     self._answer_hermes(r)
                     continue
-                r.slots = self._slots(r)  # 4. slots
                 self._decide_and_publish(r)  # 5-7. decide, publish, acknowledge once safe
         self._remember([r for r in todo if r.result is not None])
 
@@ -196,7 +200,8 @@ class Pipeline:
 
     def _answer_hermes(self, r: Routed) -> None:
         assert r.pred is not None
-        topic, payload = hermes.respond(r.query, r.pred.intent, r.pred.confidence, self.escalation_threshold)
+        extra = {"slots": r.slots} if _HERMES_SLOTS else {}
+        topic, payload = hermes.respond(r.query, r.pred.intent, r.pred.confidence, self.escalation_threshold, **extra)
         self.health.record_result((self.clock() - r.work.received) * 1000, False)
         self.answers.deliver([(topic, payload, 1, False, None)], r.work)
 

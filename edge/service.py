@@ -55,10 +55,10 @@ def load_slots(model: Model) -> Any:
     carry `"slots": []`. Never stops the daemon: a broken slot package only costs the slots."""
     try:
         from edge.slots import SlotExtractor  # type: ignore[import-not-found]
+
+        return SlotExtractor.load(model.path, model.manifest)
     except ImportError:
         return None
-    try:
-        return SlotExtractor.load(model.path, model.manifest)
     except Exception:
         log.exception("slot extractor could not be loaded; results carry no slots")
         return None

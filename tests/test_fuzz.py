@@ -23,6 +23,7 @@ from conftest import Broker, Daemon, daemon_config
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from mqttc import Inbox, TestClient
+from poison_strategies import raw_json_request
 
 from edge import contract
 
@@ -136,6 +137,7 @@ payloads = st.one_of(
     st.builds(_deep, st.integers(1, 12000), st.sampled_from(["array", "object", "text"])),
     st.builds(_huge, st.sampled_from(["a", " ", "é", "€", "\U0001f600", "\x01"]),
               st.integers(LIMIT - 48, LIMIT + 48), st.booleans()),
+    raw_json_request(),  # lone surrogates as JSON escapes, 5000-digit ints, 1e999999: issue 12
 )
 
 
@@ -179,6 +181,8 @@ def fresh(served: Served) -> Iterator[Served]:
 # A reply topic with a control character: valid JSON, but the broker drops the connection of
 # whoever publishes to it, and paho would resend it after every reconnect.
 @example(payload=b'{"id": "ctl", "text": "turn on the lights", "reply_to": "reply/\\u0007bell"}')
+@example(payload=b'{"id": "x\\udc80", "text": "hello"}')
+@example(payload=b'{"text": "hi", "n": ' + b"1" * 5000 + b"}")
 def test_every_payload_gets_exactly_one_answer(fresh: Served, payload: bytes) -> None:
     answers = exchange(fresh, payload)
     assert len(answers) == 1, f"{len(answers)} answers to {payload[:200]!r}: {answers}"
@@ -191,7 +195,7 @@ def test_every_payload_gets_exactly_one_answer(fresh: Served, payload: bytes) ->
         fresh.outcomes["deep"] = fresh.outcomes.get("deep", 0) + 1
         return
     try:
-        contract.parse_request(payload, LIMIT)
+        contract.parse_request(payload, LIMIT, forbidden_reply_prefixes=("homeassistant/",))
     except contract.BadRequest as exc:
         # The contract rejects it: the daemon must say so, with the same code and the id it could read.
         assert topic == ERROR and body == {"id": exc.request_id, "error": exc.code, "message": body["message"]}, body

@@ -258,3 +258,27 @@ def test_empty_after_normalisation_is_out_of_scope_even_with_an_oos_threshold_of
     m = Model.load()
     m.oos_threshold = 0.0  # what the service does with [model] oos_threshold = 0
     assert m.classify(["\U0001f600\U0001f600"])[0].intent == contract.OOS
+
+
+# -- property: whatever the payload, one answer and one ack, in-process (fast: hundreds of examples) --------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from poison_strategies import raw_json_request  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(payload=st.one_of(raw_json_request(), st.binary(max_size=300)),
+       response_topic=st.none() | st.sampled_from(["app/r", "a/+", "$x", "edge/B/request", "x\udc80"]),
+       retain=st.booleans(), qos=st.sampled_from([0, 1, 2]))
+def test_any_payload_is_answered_once_and_acked_and_nothing_escapes(payload, response_topic, retain, qos):
+    rig = Rig()
+    [w] = rig.send(msg(payload, response_topic=response_topic, qos=qos, retain=retain))
+    answers = rig.link.on(RESULT) + rig.link.on(ERROR)
+    assert rig.acked(w)
+    assert len(answers) == (0 if retain else 1), answers
+    for body in answers:
+        json.loads(body)  # always valid JSON, even when an id or text could not be encoded
+    if response_topic not in (None, "app/r"):
+        assert {t for t, _, _ in rig.link.published} <= {RESULT, ERROR, f"{BASE}/intent/weather",
+                                                          f"{BASE}/intent/lights_on", f"{BASE}/intent/book_flight"}

@@ -52,7 +52,7 @@ def test_poison_corpus_then_a_restart(broker, daemon_factory, client_factory, tm
         c.publish(REQUEST, payload, **opts)
         topic, body = _next_answer(stream)
         if code is None:
-            assert topic == RESULT and body["slots"] == [] and body["intent"], (name, body)
+            assert topic == RESULT and isinstance(body["slots"], list) and body["intent"], (name, body)
         else:
             assert topic == ERROR and body["error"] == code, (name, body)
         fence = f"fence-{uuid.uuid4().hex[:8]}"
