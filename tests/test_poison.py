@@ -137,3 +137,35 @@ def test_a_requester_learns_its_request_failed_on_its_own_reply_topic(protocol, 
         got = box.get()
     body = got.json()
     assert body["id"] == "bad-1" and body["error"] in ("invalid_json", "invalid_field")
+
+
+def test_results_say_they_are_json_payload_format_indicator_and_content_type(broker, daemon_factory, tmp_path):
+    import threading
+
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    daemon_factory(daemon_config(broker, tmp_path / "state"))
+    got: dict = {}
+    done, subscribed = threading.Event(), threading.Event()
+    client = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
+
+    def on_message(_c, _u, m):
+        if m.topic == RESULT:
+            got["pfi"] = getattr(m.properties, "PayloadFormatIndicator", None)
+            got["ct"] = getattr(m.properties, "ContentType", None)
+            done.set()
+
+    client.on_message = on_message
+    client.on_subscribe = lambda *a: subscribed.set()
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    try:
+        client.subscribe(RESULT, 1)
+        assert subscribed.wait(5)
+        client.publish(REQUEST, b"what is the weather", qos=1)
+        assert done.wait(10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    assert got == {"pfi": 1, "ct": "application/json"}
