@@ -16,7 +16,9 @@ Formats (``../shared/spec/interface.md``, "Intents and slots"):
 Slots may be marked inline in every format (``wake me at [7 am](time)``); the
 markup is stripped (``edge.markup.parse``) and the spans kept on the example.
 
-Strict on purpose: every problem is a :class:`DataError` whose message names
+A [text, label] file's text that is not valid markup is kept as written
+(CLINC150 has literal brackets: "is there a travel alert for [country]");
+everything else is strict on purpose: every problem is a :class:`DataError` whose message names
 the file and the line (text) or key and index (JSON): bad UTF-8, an example
 before the first header, a header twice, an empty section, an invalid intent
 name, a line over :data:`MAX_LINE` characters, unbalanced slot markup.
@@ -71,7 +73,8 @@ def _check_name(name: str, where: str) -> None:
                         "digits, '_', '.', '-'")
 
 
-def _example(marked: str, label: str, where: str, split: str | None = None) -> Example:
+def _example(marked: str, label: str, where: str, split: str | None = None,
+             strict: bool = True) -> Example:
     if len(marked) > MAX_LINE:
         raise DataError(f"{where}: example is {len(marked):,} characters long (at most {MAX_LINE:,})")
     if "\x00" in marked:
@@ -79,7 +82,9 @@ def _example(marked: str, label: str, where: str, split: str | None = None) -> E
     try:
         plain, spans = parse(marked)
     except ValueError as e:
-        raise DataError(f"{where}: {e}") from None
+        if strict:
+            raise DataError(f"{where}: {e}") from None
+        plain, spans = marked, []
     lead = len(plain) - len(plain.lstrip())
     if lead:
         spans = [Span(s.start - lead, s.end - lead, s.name, s.raw) for s in spans]
@@ -181,7 +186,9 @@ def parse_json(raw: str, name: str = "<json>", split: str | None = None) -> list
                         or not isinstance(it[1], str)):
                     raise DataError(f"{where}: not a [text, label] pair of strings")
                 _check_name(it[1], where)
-                ex = _example(it[0], it[1], where, k)
+                # lenient: CLINC150's own texts have literal brackets ("[country]"); text
+                # that is not valid markup is kept as it is, without slots
+                ex = _example(it[0], it[1], where, k, strict=False)
                 if ex.text:
                     out.append(ex)
         return out

@@ -90,24 +90,64 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="teacher checkpoints and logits (default $EDGE_TRAIN_CACHE or ~/.cache/edge-train)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--quick", action="store_true",
-                   help="tiny and fast (for tests): 1 epoch, vocab 500, teacher none, small student")
+                   help="SMOKE TEST ONLY, not a usable model: 1 epoch, vocab 500, no teacher, a tiny "
+                        "student (checks that the pipeline runs; accuracy is poor)")
+    p.add_argument("--recipe", choices=["auto", "custom", "distil"], default="auto",
+                   help="'custom': your own intents (minutes; shipped out-of-scope negatives, "
+                        "thresholds by cross-validation; edge/train/fast.py); 'distil': the "
+                        "CLINC150 recipe (a fine-tuned teacher, long). 'auto' (default): distil for "
+                        "a [text, label] JSON with a 'train' list, custom otherwise")
+    p.add_argument("--fast-dim", type=int, default=128, help="custom recipe: student embedding width")
+    p.add_argument("--fast-filters", type=int, default=256,
+                   help="custom recipe: student filters per kernel width")
+    p.add_argument("--fast-hidden", type=int, default=256, help="custom recipe: student hidden width")
+    from edge.train import fast
+    fast.add_arguments(p)
 
 
 def _log(msg: str) -> None:
     print(f"[train {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+def recipe_of(args: argparse.Namespace) -> str:
+    """'custom' or 'distil' (see --recipe)."""
+    if getattr(args, "recipe", "auto") != "auto":
+        return args.recipe
+    try:
+        with open(args.data, "rb") as f:
+            head = f.read(1 << 16).lstrip()
+    except OSError:
+        return "custom"  # the loader reports the missing file
+    if head.startswith(b"{"):
+        try:
+            obj = json.loads(Path(args.data).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return "custom"
+        if isinstance(obj, dict) and isinstance(obj.get("train"), list) and obj["train"] \
+                and isinstance(obj["train"][0], list):
+            return "distil"
+    return "custom"
+
+
 def run(args: argparse.Namespace) -> int:
     from edge.train.data import DataError
 
+    recipe = recipe_of(args)
+    needs_teacher = (not args.quick) and (recipe == "custom" or args.teacher != "none")
     missing = [m for m in ("tensorflow", "sentencepiece", "numpy")
-               + (("torch", "transformers") if args.teacher != "none" and not args.quick else ())
+               + (("torch", "transformers") if needs_teacher else ())
                if importlib.util.find_spec(m) is None]
     if missing:
         print(f"edge train: needs the train extra (pip install '.[train]'); missing: "
               f"{', '.join(missing)}", file=sys.stderr)
         return 2
+    if args.quick:
+        print("edge train: --quick is a SMOKE TEST: the model it writes is not meant for use",
+              file=sys.stderr)
     try:
+        if recipe == "custom":
+            from edge.train import fast
+            return fast.run(args)
         return _run(args)
     except DataError as e:
         print(f"edge train: {e}", file=sys.stderr)

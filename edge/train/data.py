@@ -1,7 +1,7 @@
 """Training data: CLINC150-format JSON, or the user's own intents file, and
 the augmentation / transfer set the teacher labels for the student.
 
-Accepted formats for ``--data``:
+Accepted formats for ``--data`` (read by edge.dataset, which edge eval uses too):
 
 1. CLINC150 format: a JSON object whose values are lists of ``[text, label]``
    pairs; ``train`` (+ ``oos_train``) are used for training and ``val``
@@ -26,13 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from edge.dataset import DataError, load_examples
 from edge.model import OOS, normalize_text
 
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
-
-
-class DataError(ValueError):
-    """A training data file is malformed; the message names file and place."""
 
 
 @dataclass
@@ -41,45 +38,6 @@ class Dataset:
     train: list[tuple[str, str]]       # (text, label or "oos")
     val: list[tuple[str, str]]
     source: str                        # description for the manifest
-
-
-def _check_name(name: str, path: Path, where: str) -> None:
-    if name != OOS and not _NAME.match(name):
-        raise DataError(f"{path}: {where}: intent name {name!r} must be 1-64 characters of "
-                        "letters, digits, '_', '.', '-'")
-
-
-def parse_intents_txt(text: str, path: Path) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    current: str | None = None
-    for n, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("# ") or line == "#":
-            continue
-        if line.startswith("##"):
-            name = line[2:].strip()
-            _check_name(name, path, f"line {n}")
-            if name in out:
-                raise DataError(f"{path}: line {n}: intent {name!r} appears twice")
-            out[name] = []
-            current = name
-            continue
-        if current is None:
-            raise DataError(f"{path}: line {n}: example sentence before the first '## intent' header")
-        out[current].append(line)
-    return out
-
-
-def _pairs(items: object, path: Path, key: str) -> list[tuple[str, str]]:
-    if not isinstance(items, list):
-        raise DataError(f"{path}: {key!r} must be a list of [text, label] pairs")
-    res = []
-    for i, it in enumerate(items):
-        if (not isinstance(it, (list, tuple)) or len(it) != 2 or not isinstance(it[0], str)
-                or not isinstance(it[1], str)):
-            raise DataError(f"{path}: {key}[{i}] is not a [text, label] pair of strings")
-        res.append((it[0], it[1]))
-    return res
 
 
 def _holdout(pairs: list[tuple[str, str]], seed: int, frac: float = 0.1):
@@ -99,49 +57,27 @@ def _holdout(pairs: list[tuple[str, str]], seed: int, frac: float = 0.1):
 
 def load_dataset(path: str | Path, val_split: str | None = "val", val_path: str | Path | None = None,
                  seed: int = 13) -> Dataset:
+    """Read ``path`` with :func:`edge.dataset.load_examples` (every format, slot
+    markup stripped). A [text, label] JSON with a ``train`` list gives train
+    (``train`` + ``oos_train``) and, when present, the tuning split
+    (``val_split`` + ``oos_<val_split>``)."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: cannot read as UTF-8 text ({e})") from None
+    examples = load_examples(path)
     val: list[tuple[str, str]] | None = None
-    if path.suffix.lower() == ".json":
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}: not valid JSON ({e})") from None
-        if not isinstance(obj, dict) or not obj:
-            raise DataError(f"{path}: expected a non-empty JSON object")
-        first = next(iter(obj.values()))
-        clinc = isinstance(first, list) and first and isinstance(first[0], list)
-        if clinc:
-            if "train" not in obj:
-                raise DataError(f"{path}: CLINC-format file without a 'train' list; keys: {', '.join(obj)}")
-            train = _pairs(obj["train"], path, "train") + (
-                _pairs(obj["oos_train"], path, "oos_train") if "oos_train" in obj else [])
-            if val_split and val_split in obj:
-                val = _pairs(obj[val_split], path, val_split) + (
-                    _pairs(obj[f"oos_{val_split}"], path, f"oos_{val_split}")
-                    if f"oos_{val_split}" in obj else [])
-            source = f"{path.name} (CLINC150 format: train + oos_train; tuned on {val_split})"
-        else:
-            intents: dict[str, list[str]] = {}
-            for k, v in obj.items():
-                _check_name(k, path, "key")
-                if not isinstance(v, list) or not all(isinstance(s, str) for s in v):
-                    raise DataError(f"{path}: intent {k!r} must map to a list of example sentences")
-                intents[k] = v
-            train = [(s, k) for k, v in intents.items() for s in v]
-            source = f"{path.name} (intents JSON)"
+    splits = {e.split for e in examples}
+    if None not in splits:  # a [text, label] JSON
+        if "train" not in splits:
+            raise DataError(f"{path}: [text, label] file without a 'train' list; keys: "
+                            f"{', '.join(sorted(s for s in splits if s))}")
+        train = [(e.text, e.label) for e in examples if e.split in ("train", "oos_train")]
+        if val_split and val_split in splits:
+            val = [(e.text, e.label) for e in examples
+                   if e.split in (val_split, f"oos_{val_split}")]
+        source = f"{path.name} (CLINC150 format: train + oos_train; tuned on {val_split})"
     else:
-        intents = parse_intents_txt(raw, path)
-        train = [(s, k) for k, v in intents.items() for s in v]
-        source = f"{path.name} (intents text file)"
+        train = [(e.text, e.label) for e in examples]
+        source = f"{path.name} ({'intents JSON' if path.suffix.lower() == '.json' else 'intents text file'})"
     train = [(t, l) for t, l in train if normalize_text(t)]
-    for t, l in train:
-        _check_name(l, path, f"label of {t!r}")
     counts: dict[str, int] = {}
     for _, l in train:
         counts[l] = counts.get(l, 0) + 1

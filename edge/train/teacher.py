@@ -54,6 +54,21 @@ class Teacher:
         m = b["attention_mask"].unsqueeze(-1).to(out.dtype)
         return (out * m).sum(1) / m.sum(1).clamp(min=1.0)
 
+    def embed(self, texts: Sequence[str], batch: int = 64, normalize: bool = True) -> np.ndarray:
+        """Frozen mean-pooled sentence embeddings [n, 384] (unit length by default),
+        computed in length-sorted batches."""
+        torch = self.torch
+        self.enc.eval()
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        out = np.zeros((len(texts), self.enc.config.hidden_size), np.float32)
+        with torch.inference_mode():
+            for i in range(0, len(texts), batch):
+                idx = order[i:i + batch]
+                out[idx] = self._embed(self._batch([texts[j] for j in idx])).float().numpy()
+        if normalize:
+            out /= np.linalg.norm(out, axis=1, keepdims=True).clip(1e-9)
+        return out
+
     def forward(self, texts: Sequence[str]):
         return self.head(self._embed(self._batch(texts)))
 

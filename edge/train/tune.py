@@ -1,6 +1,27 @@
-"""Calibration temperature and thresholds, chosen on the tuning split.
+"""Calibration temperature and thresholds, chosen on held-out scores.
 
-Rules (also written into the manifest under "tuning"):
+Two sets of rules live here. The current ones, :data:`RULES`
+(:func:`select_thresholds`, used by ``edge train`` for custom intents on
+cross-validated scores, and meant for any tuning set: CLINC150's val too):
+
+- oos threshold, from an in-scope budget: the largest threshold at which
+  in-scope accuracy (gold label predicted and not rejected) is still within
+  ``budget`` (default half a point) of arg-max in-scope accuracy. It does not
+  depend on a point estimate of out-of-scope recall, which a few hundred
+  out-of-scope items cannot pin down and which over-promised by 11-14 points
+  on CLINC150 (issue 13).
+- escalation threshold, for a stated worst-case out-of-scope share ``s``
+  (default 0.25): the smallest threshold >= the oos threshold whose silent
+  error rate at that share, ``(1 - s) * P(kept and wrong | in scope) +
+  s * P(kept | out of scope)``, is <= ``target_silent``, unless that escalates
+  more than ``max_escalation_in_scope`` of in-scope items; then the largest
+  threshold within that limit.
+- a threshold of zero is never silent: it comes back with a warning.
+- :func:`expected_rates` gives the rates those thresholds imply on the same
+  items, each with a 95% Wilson interval.
+
+The older rules (:func:`choose_thresholds`, kept for the CLINC150 recipe in
+cli.py until it moves to :func:`select_thresholds`):
 - temperature: minimises the negative log-likelihood of the tuning split
   (in-scope items -> their label, out-of-scope items -> the "oos" class).
 - oos threshold: the smallest threshold whose out-of-scope recall reaches
@@ -15,6 +36,18 @@ Rules (also written into the manifest under "tuning"):
 from __future__ import annotations
 
 import numpy as np
+
+from edge.evaluate import wilson
+
+RULES = (
+    "temperature: minimises the negative log-likelihood of the held-out scores (in-scope -> "
+    "label, out-of-scope -> 'oos'); oos threshold: the largest threshold at which in-scope "
+    "accuracy stays within oos_budget of arg-max in-scope accuracy; escalation threshold: the "
+    "smallest threshold >= the oos threshold whose silent error rate at the worst-case "
+    "out-of-scope share oos_share is <= target_silent_error, unless that escalates more than "
+    "max_escalation_in_scope of in-scope items, then the largest within that limit "
+    "(edge/train/tune.py)")
+GRID = np.round(np.arange(0.0, 1.0, 0.005), 3)
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -74,3 +107,131 @@ def choose_thresholds(conf: np.ndarray, best: np.ndarray, y: np.ndarray, oos: in
         if silent <= target_silent:
             break
     return th, esc
+
+
+def select_thresholds(conf: np.ndarray, best: np.ndarray, y: np.ndarray, oos: int,
+                      budget: float = 0.005, oos_share: float = 0.25, target_silent: float = 0.02,
+                      max_escalation_in_scope: float = 0.10, grid: np.ndarray = GRID) -> dict:
+    """{"oos", "escalation", "argmax_accuracy", "warnings"} by the rules of :data:`RULES`.
+
+    ``conf``: calibrated confidence of the best in-scope label per item; ``best``:
+    that label's index; ``y``: gold class index (``oos`` for out-of-scope items).
+    Scores must be held out (cross-validation or a tuning split)."""
+    conf, best, y = np.asarray(conf, float), np.asarray(best), np.asarray(y)
+    ins = y != oos
+    warnings: list[str] = []
+    if not ins.any():
+        raise ValueError("select_thresholds: no in-scope items")
+    right = (best == y) & ins
+    acc0 = float(right[ins].mean())
+    th = 0.0
+    for t in grid:
+        if (right & (conf >= t))[ins].mean() >= acc0 - budget - 1e-12:
+            th = float(t)
+        else:
+            break
+    n_oos = int((~ins).sum())
+    if th == 0.0:
+        warnings.append("OOS THRESHOLD IS 0: any confidence is accepted, so the model never "
+                        "answers 'oos' by itself (the in-scope budget leaves no room: "
+                        "in-scope confidence is too spread); only escalation can catch "
+                        "out-of-scope requests")
+    esc = th
+    if n_oos == 0:
+        warnings.append("no out-of-scope items to choose the escalation threshold on: it is set "
+                        "to the oos threshold; give '## oos' examples or keep the shipped negatives")
+    else:
+        for t in grid[grid >= th]:
+            kept = conf >= t
+            esc_in = float((~kept)[ins].mean())
+            if esc_in > max_escalation_in_scope + 1e-12:
+                break
+            esc = float(t)
+            silent = ((1 - oos_share) * float((kept & ~right)[ins].mean())
+                      + oos_share * float(kept[~ins].mean()))
+            if silent <= target_silent:
+                break
+    if esc == 0.0:
+        warnings.append("ESCALATION THRESHOLD IS 0: nothing is escalated by confidence; every "
+                        "request the model does not call 'oos' is answered on the device")
+    return {"oos": th, "escalation": esc, "argmax_accuracy": round(acc0, 6), "warnings": warnings}
+
+
+def _rate(mask: np.ndarray, of: np.ndarray) -> dict:
+    n = int(of.sum())
+    k = int((mask & of).sum())
+    return {"k": k, "n": n, "rate": None if n == 0 else round(k / n, 4), "ci95": wilson(k, n)}
+
+
+def expected_rates(conf: np.ndarray, best: np.ndarray, y: np.ndarray, oos: int, th: float,
+                   esc: float, subsets: dict[str, np.ndarray] | None = None,
+                   oos_share: float = 0.25) -> dict:
+    """What thresholds ``th``/``esc`` do on held-out scores, with 95% Wilson intervals:
+    in-scope accuracy and escalation, and for out-of-scope items (all, and each named
+    subset) the share rejected as 'oos', escalated, and kept on the device."""
+    conf, best, y = np.asarray(conf, float), np.asarray(best), np.asarray(y)
+    ins = y != oos
+    rejected = conf < th
+    escalated = conf < max(th, esc)
+    right = (best == y) & ins & ~rejected
+    out = {
+        "in_scope": {
+            "argmax_accuracy": _rate((best == y), ins),
+            "accuracy": _rate(right, ins),
+            "escalated": _rate(escalated, ins),
+            "kept_and_wrong": _rate(~escalated & ~right, ins),
+        },
+        "oos": {},
+    }
+    parts = {"all": ~ins}
+    for name, m in (subsets or {}).items():
+        m = np.asarray(m, bool) & ~ins
+        if m.any():
+            parts[name] = m
+    for name, m in parts.items():
+        out["oos"][name] = {"rejected": _rate(rejected, m), "escalated": _rate(escalated, m),
+                            "kept": _rate(~escalated, m)}
+    if (~ins).any():
+        out["silent_error_at_share"] = {
+            "oos_share": oos_share,
+            "rate": round((1 - oos_share) * out["in_scope"]["kept_and_wrong"]["rate"]
+                          + oos_share * out["oos"]["all"]["kept"]["rate"], 4)}
+    return out
+
+
+def data_warnings(counts: dict[str, int], labels: list[str], rep: dict) -> list[str]:
+    """Plain-language warnings when the held-out numbers rest on too few items."""
+    w = []
+    n_in = rep["in_scope"]["accuracy"]["n"]
+    lo, hi = rep["in_scope"]["escalated"]["ci95"] or (0.0, 1.0)
+    if n_in < 100 or hi - lo > 0.10:
+        w.append(f"only {n_in} in-scope examples: expected in-scope escalation is known only to "
+                 f"within {lo:.0%}-{hi:.0%}; add examples for firmer numbers")
+    n_oos = rep["oos"].get("all", {}).get("kept", {}).get("n", 0)
+    if n_oos < 30:
+        w.append(f"only {n_oos} out-of-scope items to check the thresholds on: the out-of-scope "
+                 "numbers are too uncertain to trust")
+    return w
+
+
+def _pct(r: dict) -> str:
+    if r["rate"] is None:
+        return "n/a"
+    lo, hi = r["ci95"]
+    return f"{r['rate']:.1%} (95% CI {lo:.1%}-{hi:.1%}, {r['k']}/{r['n']})"
+
+
+def format_expected(rep: dict, th: float, esc: float, temperature: float, folds: int) -> str:
+    """The summary ``edge train`` prints."""
+    ins = rep["in_scope"]
+    lines = [f"thresholds: oos {th}, escalation {esc}, temperature {temperature} "
+             f"(from {folds}-fold cross-validation; every item scored by a model that never saw it)",
+             f"expected in-scope accuracy:           {_pct(ins['accuracy'])}",
+             f"expected in-scope escalated to cloud: {_pct(ins['escalated'])}"]
+    for name, r in rep["oos"].items():
+        lines.append(f"out-of-scope ({name}): rejected as oos {_pct(r['rejected'])}; "
+                     f"escalated {_pct(r['escalated'])}; kept on device {_pct(r['kept'])}")
+    if "silent_error_at_share" in rep:
+        s = rep["silent_error_at_share"]
+        lines.append(f"silent errors at {s['oos_share']:.0%} out-of-scope traffic: {s['rate']:.1%}")
+    return "\n".join(lines)
