@@ -87,7 +87,7 @@ class Pipeline:
                 if self._drop_retained(work):
                     continue
                 r = self._parse(work)  # 1. parse (a bad request is answered with its error here)
-                if r is None or self._from_cache(r) or self.escalations.join(r):  # 2. cache, or in flight
+                if r is None or self._from_cache(r) or self._in_flight(r):  # 2. cache, or a cloud call
                     continue
                 todo.append(r)
         self._stall_if_asked(todo)
@@ -147,6 +147,10 @@ class Pipeline:
         self.health.count("duplicates")
         self.answers.repeat(r, cached)
         return True
+
+    def _in_flight(self, r: Routed) -> bool:
+        """A repeat of an id whose cloud call is still running joins that call (one call per id)."""
+        return r.work.kind == "request" and not r.request.generated_id and self.escalations.join(r)
 
     def _classify(self, todo: list[Routed]) -> list[tuple[Routed, Prediction]]:
         """Predictions for the batch; if the batch fails, one by one, so a poison text fails alone."""

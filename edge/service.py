@@ -197,7 +197,7 @@ class Service:
             # Cut in-flight cloud calls: they fail at once and their requests get the device's answer
             # (reason cloud_error) now, instead of the drain waiting out cloud.timeout_s for each.
             self.cloud.close()
-        self.pool.shutdown(wait=False, cancel_futures=True)  # not started: unacked, redelivered next time
+        self.pool.shutdown(wait=False)  # queued calls now fail at once on the closed client: answered locally
         while self.escalations.busy and time.monotonic() < deadline - 5:
             time.sleep(0.01)
         while self.link.in_flight() and self.link.connected and time.monotonic() < deadline - 3:

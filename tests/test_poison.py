@@ -169,3 +169,28 @@ def test_results_say_they_are_json_payload_format_indicator_and_content_type(bro
         client.disconnect()
         client.loop_stop()
     assert got == {"pfi": 1, "ct": "application/json"}
+
+
+@pytest.mark.slow
+def test_a_link_blip_while_cloud_calls_are_in_flight_makes_no_second_call_for_any_id(broker, daemon_factory,
+                                                                                     client_factory, tmp_path):
+    from cloud_server import FakeCloud
+
+    with FakeCloud(default_intent="weather", delay_s=0.3) as cloud:
+        section = {"base_url": cloud.base_url, "model": "fake", "mode": "cloud_preferred", "workers": 1,
+                   "timeout_s": 30.0, "max_per_hour": 100000, "max_per_day": 1000000}
+        fast = {"keepalive_s": 5, "reconnect_min_s": 0.2, "reconnect_max_s": 0.5}
+        d = daemon_factory(daemon_config(broker, tmp_path / "state", mqtt=fast, cloud=section))
+        c = client_factory(broker)
+        # Without the join by id this made 15 calls for these 12 ids (issue 12: 114 for 60).
+        ids = [f"blip-{i}" for i in range(12)]
+        for rid in ids:
+            c.publish(REQUEST, json.dumps({"id": rid, "text": "will it rain tomorrow"}), wait=False)
+        time.sleep(0.8)  # a few calls done, the rest in flight or queued, none of those acked yet
+        broker.restart(down_s=1.0)  # the broker redelivers every unacknowledged request
+        deadline = time.monotonic() + 30
+        while len(cloud.chat_requests) < len(ids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)
+        assert len(cloud.chat_requests) == len(ids), f"{len(cloud.chat_requests)} cloud calls for {len(ids)} ids"
+        assert d.proc.poll() is None
