@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -208,11 +211,15 @@ def test_daemon_answers_hermes_queries(broker, daemon_factory, client_factory, t
     assert msg.topic == "hermes/intent/alarm" and body["intent"]["intentName"] == "alarm"
     assert 0 < body["intent"]["confidenceScore"] <= 1
     assert (body["id"], body["siteId"], body["sessionId"], body["input"]) == ("q1", "bedroom", "s1", query["input"])
-    assert body["slots"] == []
+    # the shipped model's built-in slots: alarm -> time (datetime), resolved in the daemon's zone
+    (slot,) = body["slots"]
+    assert (slot["slotName"], slot["entity"], slot["rawValue"]) == ("time", "datetime", "7 am tomorrow")
+    assert slot["value"]["kind"] == "InstantTime" and slot["value"]["value"][11:19] == "07:00:00"
+    assert query["input"][slot["range"]["start"] : slot["range"]["end"]] == "7 am tomorrow"
 
     # An intentFilter that excludes every label, and a satellite that heard nothing: not recognized.
-    c.publish(hermes.QUERY_TOPIC, json.dumps({**query, "id": "q2", "intentFilter": ["NoSuchIntent"]}))
-    assert missed.json() == {"input": query["input"], "siteId": "bedroom", "id": "q2", "customData": None, "sessionId": "s1"}
+    c.publish(hermes.QUERY_TOPIC, json.dumps({**query, "id": "q2", "intentFilter": ["NoSuchIntent"], "customData": "st"}))
+    assert missed.json() == {"input": query["input"], "siteId": "bedroom", "id": "q2", "customData": "st", "sessionId": "s1"}
     c.publish(hermes.QUERY_TOPIC, json.dumps({"input": "", "id": "q3"}))
     assert missed.json()["id"] == "q3"
 
@@ -224,3 +231,154 @@ def test_daemon_answers_hermes_queries(broker, daemon_factory, client_factory, t
     assert intents.json()["id"] == "q5"
     assert intents.empty_for(0.3) and missed.empty_for(0.1)  # one answer per query
     assert d.stop() == 0
+
+
+# --- slots, customData, asrConfidence, intentParsed, errors ------------------------------------
+
+SLOTS = [
+    {"name": "time", "entity": "datetime", "raw": "7 am tomorrow", "value": "2026-11-29T07:00:00+01:00",
+     "start": 17, "end": 30, "confidence": 1.0},
+    {"name": "length", "entity": "duration", "raw": "an hour and a half", "value": 5400, "start": 35, "end": 53,
+     "confidence": 1.0},
+    {"name": "amount", "entity": "money", "raw": "$5", "value": {"value": 5, "unit": "USD"}, "start": 0, "end": 2,
+     "confidence": 0.9},
+    {"name": "playlist", "entity": "playlist", "raw": "Blues", "value": "blues", "start": 3, "end": 8,
+     "confidence": 0.87654},
+    {"name": "count", "entity": "number", "raw": "four", "value": 4, "start": 9, "end": 13, "confidence": 1.0},
+    {"name": "heat", "entity": "temperature", "raw": "21 °C", "value": {"value": 21, "unit": "celsius"},
+     "start": 14, "end": 19, "confidence": 1.0},
+]
+
+
+def test_slots_in_rhasspy_form() -> None:
+    _, payload = hermes.intent_message(q(), "alarm", 0.9, SLOTS)
+    slots = json.loads(payload)["slots"]
+    assert slots[0] == {
+        "entity": "datetime", "slotName": "time", "rawValue": "7 am tomorrow", "confidence": 1.0,
+        "value": {"kind": "InstantTime", "value": "2026-11-29T07:00:00+01:00", "grain": "Hour", "precision": "Exact"},
+        "range": {"start": 17, "end": 30, "rawStart": 17, "rawEnd": 30},
+    }  # fmt: skip
+    assert slots[1]["value"] == {"kind": "Duration", "value": 5400, "years": 0, "quarters": 0, "months": 0, "weeks": 0,
+                                 "days": 0, "hours": 1, "minutes": 30, "seconds": 0, "precision": "Exact"}
+    assert slots[2]["value"] == {"kind": "AmountOfMoney", "value": 5, "unit": "USD", "precision": "Exact"}
+    assert slots[3]["value"] == {"kind": "Unknown", "value": "blues"} and slots[3]["confidence"] == 0.8765
+    assert slots[4]["value"] == {"kind": "Number", "value": 4}
+    assert slots[5]["value"] == {"kind": "Temperature", "value": 21, "unit": "celsius"}
+    _, parsed = hermes.intent_parsed_message(q(), "alarm", 0.9, SLOTS)
+    assert json.loads(parsed)["slots"] == slots
+
+
+def test_custom_data_and_asr_confidence_are_copied() -> None:
+    query = q(id="c1", customData='{"step": 2}', asrConfidence=0.75)
+    assert (query.custom_data, query.asr_confidence) == ('{"step": 2}', 0.75)
+    body = json.loads(hermes.intent_message(query, "alarm", 0.9)[1])
+    assert body["customData"] == '{"step": 2}' and body["asrConfidence"] == 0.75
+    assert json.loads(hermes.not_recognized_message(query)[1])["customData"] == '{"step": 2}'
+    assert q().custom_data is None and q().asr_confidence is None
+
+
+@pytest.mark.parametrize("bad", [{"customData": 3}, {"asrConfidence": "high"}, {"asrConfidence": True}])
+def test_bad_custom_data_or_asr_confidence(bad: dict) -> None:
+    with pytest.raises(contract.BadRequest) as err:
+        q(**bad)
+    assert err.value.code == contract.INVALID_FIELD
+
+
+def test_responses_send_intent_parsed_before_the_intent() -> None:
+    msgs = hermes.responses(q(id="p1"), "alarm", 0.9, 0.5, SLOTS[:1])
+    assert [t for t, _ in msgs] == [hermes.INTENT_PARSED_TOPIC, "hermes/intent/alarm"]
+    assert json.loads(msgs[0][1])["slots"] == json.loads(msgs[1][1])["slots"]
+    assert [t for t, _ in hermes.responses(q(), "oos", 0.9, 0.5)] == [hermes.NOT_RECOGNIZED_TOPIC]
+    assert hermes.respond(q(id="p1"), "alarm", 0.9, 0.5, SLOTS[:1]) == msgs[1]
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        (b'{"input": 5, "siteId": "hall", "sessionId": "s9"}', {"siteId": "hall", "sessionId": "s9", "context": None}),
+        (b'{"input": "hi", "sessionId": "s9", "intentFilter": 3}', {"siteId": "default", "sessionId": "s9", "context": "hi"}),
+        (b'{"siteId": "hall"}', {"siteId": "hall", "sessionId": None, "context": None}),
+        (b'{"input": "hi"}', None),  # nobody to tell
+        (b"not json", None),
+        (b'["siteId", "hall"]', None),
+        (b'{"siteId": 5, "sessionId": null}', None),
+        (b"\xff\xfe", None),
+    ],
+)
+def test_error_message(payload: bytes, expected: dict | None) -> None:
+    got = hermes.error_message(payload, "invalid_field: input must be a string")
+    if expected is None:
+        assert got is None
+        return
+    topic, body = got
+    assert topic == "hermes/error/nlu"
+    assert json.loads(body) == {"error": "invalid_field: input must be a string", **expected}
+
+
+# --- the same JSON read by rhasspy-hermes' own message classes -------------------------------------
+
+HERMES_VENV = Path(__file__).resolve().parents[1] / ".venv-hermes"
+PARSER = r"""
+import json, sys
+from rhasspyhermes.nlu import NluError, NluIntent, NluIntentNotRecognized, NluIntentParsed, NluQuery
+classes = {c.__name__: c for c in (NluError, NluIntent, NluIntentNotRecognized, NluIntentParsed, NluQuery)}
+for line in sys.stdin:
+    name, topic, payload = json.loads(line)
+    msg = classes[name].from_json(payload)
+    out = {"topic_ok": classes[name].is_topic(topic) if name == "NluIntent" else classes[name].topic() == topic}
+    if name in ("NluIntent", "NluIntentParsed"):
+        out["intent"] = [msg.intent.intent_name, msg.intent.confidence_score]
+        out["slots"] = [[s.entity, s.slot_name, s.raw_value, s.value, s.confidence, s.start, s.end, s.raw_start,
+                         s.raw_end] for s in msg.slots]
+    if name in ("NluIntent", "NluIntentNotRecognized"):
+        out["custom_data"] = msg.custom_data
+    if name == "NluIntent":
+        out["asr_confidence"] = msg.asr_confidence
+        out["to_rhasspy_dict_slots"] = msg.to_rhasspy_dict()["slots"]
+    if name == "NluError":
+        out["error"] = [msg.error, msg.site_id, msg.session_id, msg.context]
+    out["site_id"] = msg.site_id
+    print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="session")
+def rhasspy_python() -> Path:
+    """A venv of its own with rhasspy-hermes (it pins paho-mqtt 1.5.0; the project needs 2)."""
+    py = HERMES_VENV / "bin" / "python"
+    if not py.exists() or subprocess.run([str(py), "-c", "import rhasspyhermes"], capture_output=True).returncode:
+        try:
+            subprocess.run([sys.executable, "-m", "venv", str(HERMES_VENV)], check=True, capture_output=True, timeout=120)
+            subprocess.run([str(py), "-m", "pip", "install", "-q", "rhasspy-hermes"], check=True, capture_output=True,
+                           timeout=600)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+            pytest.skip(f"cannot install rhasspy-hermes into {HERMES_VENV}: {exc}")
+    return py
+
+
+def test_rhasspy_hermes_parses_our_messages(rhasspy_python: Path) -> None:
+    query = q(id="r1", siteId="hall", sessionId="s1", customData="state-7", asrConfidence=0.81)
+    msgs = hermes.responses(query, "alarm", 0.93, 0.5, SLOTS)
+    msgs.append(hermes.not_recognized_message(query))
+    msgs.append(hermes.error_message(b'{"input": 5, "siteId": "hall", "sessionId": "s1"}', "invalid_field"))
+    names = ["NluIntentParsed", "NluIntent", "NluIntentNotRecognized", "NluError"]
+    lines = "".join(json.dumps([n, t, p.decode()]) + "\n" for n, (t, p) in zip(names, msgs))
+    out = subprocess.run([str(rhasspy_python), "-c", PARSER], input=lines, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    parsed, intent, missed, error = [json.loads(x) for x in out.stdout.splitlines()]
+    assert all(m["topic_ok"] for m in (parsed, intent, missed, error))
+    for m in (parsed, intent):
+        assert m["intent"] == ["alarm", 0.93] and m["site_id"] == "hall"
+        assert m["slots"][0] == ["datetime", "time", "7 am tomorrow",
+                                 {"kind": "InstantTime", "value": "2026-11-29T07:00:00+01:00", "grain": "Hour",
+                                  "precision": "Exact"}, 1.0, 17, 30, 17, 30]
+        assert [s[1] for s in m["slots"]] == [s["name"] for s in SLOTS]
+        assert [s[3]["value"] for s in m["slots"]] == [5400 if s["entity"] == "duration" else
+                                                       s["value"]["value"] if isinstance(s["value"], dict) else s["value"]
+                                                       for s in SLOTS]
+    assert intent["custom_data"] == "state-7" and intent["asr_confidence"] == 0.81
+    # Rhasspy's own JSON form (what its intent handlers and Home Assistant get): slot name -> value
+    assert intent["to_rhasspy_dict_slots"]["time"] == "2026-11-29T07:00:00+01:00"
+    assert intent["to_rhasspy_dict_slots"]["playlist"] == "blues"
+    assert missed["custom_data"] == "state-7"
+    assert error["error"] == ["invalid_field", "hall", "s1", None]

@@ -6,8 +6,21 @@ A voice satellite's dialogue manager publishes the transcript on
 Field names follow rhasspy-hermes (`NluQuery`, `NluIntent`,
 `NluIntentNotRecognized`) exactly, in camelCase on the wire.
 
-Pure functions: parse a query, build the answer. The service runs the model
-and publishes what `respond` returns.
+Pure functions: parse a query, build the answers. The service runs the model
+and publishes what `responses` returns (`hermes/nlu/intentParsed`, then
+`hermes/intent/<intentName>`; or `hermes/nlu/intentNotRecognized`), and, for a
+query it cannot parse, what `error_message` returns (`hermes/error/nlu`, when
+the query's siteId or sessionId can be read, so the satellite does not wait for
+its timeout). `respond` is the single main answer, for callers that publish one.
+
+Slots (edge.slots' dicts, as in a result) become Rhasspy's `Slot`: `entity`,
+`slotName`, `rawValue`, `value` {"kind", "value", ...}, `confidence`, `range`
+{start, end, rawStart, rawEnd}. Value kinds follow the Snips/Rhasspy ontology:
+Number, Ordinal, InstantTime, Duration, AmountOfMoney, Percentage, Temperature,
+and Unknown for a user-defined entity (as Rhasspy's own NLU sends). The
+query's `customData` and `asrConfidence` are copied onto the answers, as
+Rhasspy's NLU services do (dialogue state that voice apps keep in customData
+survives the round trip).
 """
 
 from __future__ import annotations
@@ -15,7 +28,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 from edge.contract import (
     INVALID_FIELD,
@@ -30,6 +43,7 @@ from edge.contract import (
 QUERY_TOPIC = "hermes/nlu/query"
 NOT_RECOGNIZED_TOPIC = "hermes/nlu/intentNotRecognized"
 INTENT_PARSED_TOPIC = "hermes/nlu/intentParsed"
+ERROR_TOPIC = "hermes/error/nlu"
 DEFAULT_SITE = "default"
 
 
@@ -42,6 +56,8 @@ class HermesQuery:
     intent_filter: tuple[str, ...] | None  # None or empty: no restriction (as in Rhasspy)
     wakeword_id: str | None = None  # Rhasspy-only fields, echoed on the intent
     lang: str | None = None
+    custom_data: str | None = None  # copied onto the intent and not-recognized messages
+    asr_confidence: float | None = None  # copied onto the intent message
 
 
 def _optional_str(obj: dict[str, Any], key: str, qid: str | None) -> str | None:
@@ -77,6 +93,9 @@ def parse_query(payload: bytes, max_bytes: int) -> HermesQuery:
     filt = obj.get("intentFilter")
     if filt is not None and not (isinstance(filt, list) and all(isinstance(i, str) for i in filt)):
         raise BadRequest(INVALID_FIELD, "intentFilter must be a list of intent names or null", qid)
+    asr = obj.get("asrConfidence")
+    if asr is not None and (isinstance(asr, bool) or not isinstance(asr, (int, float)) or not math.isfinite(asr)):
+        raise BadRequest(INVALID_FIELD, f"asrConfidence must be a number or null, got {asr!r:.40}", qid)
     return HermesQuery(
         input=text,
         id=qid,
@@ -85,6 +104,8 @@ def parse_query(payload: bytes, max_bytes: int) -> HermesQuery:
         intent_filter=tuple(filt) if filt is not None else None,
         wakeword_id=_optional_str(obj, "wakewordId", qid),
         lang=_optional_str(obj, "lang", qid),
+        custom_data=_optional_str(obj, "customData", qid),
+        asr_confidence=float(asr) if asr is not None else None,
     )
 
 
@@ -113,18 +134,71 @@ def _intent_obj(intent: str, confidence: float) -> dict[str, Any]:
     return {"intentName": intent, "confidenceScore": score}
 
 
-def intent_message(q: HermesQuery, intent: str, confidence: float) -> tuple[str, bytes]:
-    """`hermes/intent/<intentName>` with an `NluIntent` payload (slots empty: the model has none)."""
+_KINDS = {"number": "Number", "ordinal": "Ordinal", "datetime": "InstantTime", "duration": "Duration",
+          "money": "AmountOfMoney", "percentage": "Percentage", "temperature": "Temperature"}
+
+
+def _duration_value(seconds: float) -> dict[str, Any]:
+    """Snips' Duration value: the parts, and the total in seconds as `value`."""
+    rest = float(seconds)
+    parts: dict[str, Any] = {}
+    for name, size in (("weeks", 604800), ("days", 86400), ("hours", 3600), ("minutes", 60)):
+        n = int(rest // size)
+        parts[name] = n
+        rest -= n * size
+    secs = round(rest, 3)
+    parts["seconds"] = int(secs) if float(secs).is_integer() else secs
+    return {"kind": "Duration", "value": seconds, "years": 0, "quarters": 0, "months": 0, **parts,
+            "precision": "Exact"}
+
+
+def slot_value(slot: dict[str, Any]) -> dict[str, Any]:
+    """A result slot's value in Rhasspy/Snips form: {"kind": ..., "value": ..., ...}."""
+    entity = slot.get("entity")
+    value = slot.get("value")
+    kind = _KINDS.get(entity) if isinstance(entity, str) else None
+    if kind == "Duration" and isinstance(value, (int, float)):
+        return _duration_value(value)
+    if kind in ("AmountOfMoney", "Temperature") and isinstance(value, dict):
+        return {"kind": kind, "value": value.get("value"), "unit": value.get("unit"),
+                **({"precision": "Exact"} if kind == "AmountOfMoney" else {})}
+    if kind == "InstantTime" and isinstance(value, str):
+        grain = "Day" if value[11:19] == "00:00:00" else ("Hour" if value[14:19] == "00:00" else "Minute")
+        return {"kind": kind, "value": value, "grain": grain, "precision": "Exact"}
+    if kind is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return {"kind": kind, "value": value}
+    return {"kind": "Unknown", "value": value}
+
+
+def hermes_slots(slots: Sequence[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Result slots -> Rhasspy `Slot`s (camelCase on the wire)."""
+    out = []
+    for s in slots or ():
+        start, end = int(s["start"]), int(s["end"])
+        out.append({
+            "entity": str(s.get("entity") or s["name"]),
+            "value": slot_value(s),
+            "slotName": str(s["name"]),
+            "rawValue": str(s.get("raw", "")),
+            "confidence": round(float(s.get("confidence", 1.0)), 4),
+            "range": {"start": start, "end": end, "rawStart": start, "rawEnd": end},
+        })
+    return out
+
+
+def intent_message(q: HermesQuery, intent: str, confidence: float,
+                   slots: Sequence[dict[str, Any]] | None = None) -> tuple[str, bytes]:
+    """`hermes/intent/<intentName>` with an `NluIntent` payload."""
     payload = {
         "input": q.input,
         "intent": _intent_obj(intent, confidence),
         "siteId": q.site_id,
         "id": q.id,
-        "slots": [],
+        "slots": hermes_slots(slots),
         "sessionId": q.session_id,
-        "customData": None,
+        "customData": q.custom_data,
         "asrTokens": _asr_tokens(q.input),
-        "asrConfidence": None,
+        "asrConfidence": q.asr_confidence,
         "rawInput": q.input,
         "wakewordId": q.wakeword_id,
         "lang": q.lang,
@@ -132,7 +206,8 @@ def intent_message(q: HermesQuery, intent: str, confidence: float) -> tuple[str,
     return f"hermes/intent/{_topic_level(intent)}", _encode(payload)
 
 
-def intent_parsed_message(q: HermesQuery, intent: str, confidence: float) -> tuple[str, bytes]:
+def intent_parsed_message(q: HermesQuery, intent: str, confidence: float,
+                          slots: Sequence[dict[str, Any]] | None = None) -> tuple[str, bytes]:
     """`hermes/nlu/intentParsed` (`NluIntentParsed`): Rhasspy's NLU sends it just before the intent;
     a few tools listen to it rather than `hermes/intent/#`."""
     payload = {
@@ -140,7 +215,7 @@ def intent_parsed_message(q: HermesQuery, intent: str, confidence: float) -> tup
         "intent": _intent_obj(intent, confidence),
         "siteId": q.site_id,
         "id": q.id,
-        "slots": [],
+        "slots": hermes_slots(slots),
         "sessionId": q.session_id,
     }
     return INTENT_PARSED_TOPIC, _encode(payload)
@@ -148,8 +223,29 @@ def intent_parsed_message(q: HermesQuery, intent: str, confidence: float) -> tup
 
 def not_recognized_message(q: HermesQuery) -> tuple[str, bytes]:
     """`hermes/nlu/intentNotRecognized` (`NluIntentNotRecognized`)."""
-    payload = {"input": q.input, "siteId": q.site_id, "id": q.id, "customData": None, "sessionId": q.session_id}
+    payload = {"input": q.input, "siteId": q.site_id, "id": q.id, "customData": q.custom_data,
+               "sessionId": q.session_id}
     return NOT_RECOGNIZED_TOPIC, _encode(payload)
+
+
+def error_message(payload: bytes, error: str) -> tuple[str, bytes] | None:
+    """`hermes/error/nlu` (`NluError`) for a query that could not be parsed, or None when neither its
+    siteId nor its sessionId can be read (then nobody is waiting that could be told)."""
+    try:
+        obj = json.loads(payload.decode("utf-8", errors="replace"))
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(obj, dict):
+        return None
+    site, session = obj.get("siteId"), obj.get("sessionId")
+    site = site if isinstance(site, str) else None
+    session = session if isinstance(session, str) else None
+    if site is None and session is None:
+        return None
+    text = obj.get("input")
+    body = {"error": str(error), "siteId": site or DEFAULT_SITE,
+            "context": text if isinstance(text, str) else None, "sessionId": session}
+    return ERROR_TOPIC, _encode(body)
 
 
 def recognized(q: HermesQuery, intent: str, confidence: float, threshold: float) -> bool:
@@ -161,9 +257,20 @@ def recognized(q: HermesQuery, intent: str, confidence: float, threshold: float)
     return not q.intent_filter or intent in q.intent_filter
 
 
-def respond(q: HermesQuery, intent: str, confidence: float, threshold: float) -> tuple[str, bytes]:
-    """The one answer to a query: the intent message, or intentNotRecognized when the input is blank,
-    the intent is out of scope (`oos`), its confidence is below `threshold`, or `intentFilter` excludes it."""
+def respond(q: HermesQuery, intent: str, confidence: float, threshold: float,
+            slots: Sequence[dict[str, Any]] | None = None) -> tuple[str, bytes]:
+    """The one main answer to a query: the intent message, or intentNotRecognized when the input is
+    blank, the intent is out of scope (`oos`), its confidence is below `threshold`, or `intentFilter`
+    excludes it."""
     if recognized(q, intent, confidence, threshold):
-        return intent_message(q, intent, confidence)
+        return intent_message(q, intent, confidence, slots)
     return not_recognized_message(q)
+
+
+def responses(q: HermesQuery, intent: str, confidence: float, threshold: float,
+              slots: Sequence[dict[str, Any]] | None = None) -> list[tuple[str, bytes]]:
+    """Every message to publish for a query, in order, as Rhasspy's NLU sends them:
+    `hermes/nlu/intentParsed` then `hermes/intent/<intentName>`; or `hermes/nlu/intentNotRecognized`."""
+    if recognized(q, intent, confidence, threshold):
+        return [intent_parsed_message(q, intent, confidence, slots), intent_message(q, intent, confidence, slots)]
+    return [not_recognized_message(q)]
