@@ -275,9 +275,8 @@ class _IntentTagger:
         get = feature_ids.get
         for f in feats:
             offsets.append(len(ids))
-            ids.extend(get(x, -1) for x in f)
-        rows = self.rows[np.asarray(ids, dtype=np.int64)]
-        E = np.add.reduceat(self.W[rows], offsets, axis=0)
+            ids += [get(x, -1) for x in f]
+        E = np.add.reduceat(self.W[self.rows[ids]], offsets, axis=0)
         return viterbi(E, self.trans, self.start), E
 
 
@@ -294,15 +293,19 @@ def viterbi(E: np.ndarray, trans: np.ndarray, start: np.ndarray) -> list[int]:
     """Best tag path for emissions E [T, K], transitions [K, K] (from, to) and start scores [K]."""
     T = E.shape[0]
     delta = start + E[0]
-    back = []
+    if T == 1:
+        return [int(delta.argmax())]
+    back = np.empty((T - 1, E.shape[1]), dtype=np.intp)
     for t in range(1, T):
-        s = delta[:, None] + trans
-        b = s.argmax(axis=0)
-        back.append(b)
-        delta = s[b, np.arange(s.shape[1])] + E[t]
-    path = [int(delta.argmax())]
-    for b in reversed(back):
-        path.append(int(b[path[-1]]))
+        s = trans + delta[:, None]
+        s.argmax(axis=0, out=back[t - 1])
+        delta = s.max(axis=0)
+        delta += E[t]
+    k = int(delta.argmax())
+    path = [k]
+    for b in back[::-1].tolist():
+        k = b[k]
+        path.append(k)
     path.reverse()
     return path
 
