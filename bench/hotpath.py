@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/hotpath.py [--model DIR]
 
-What edge/service.py does for each request between paho's callback and the
-three publishes, timed one step at a time (median µs over many calls), so a
+What edge/pipeline.py does for each request between paho's callback and the
+three publishes (and what paho does for them inside the daemon), timed one step at a time (median µs over many calls), so a
 gap between the daemon and the echo floor can be pinned on a line of code.
 Outbox runs on a real SQLite file in a temporary directory.
 """
@@ -33,6 +33,11 @@ from edge.health import Health  # noqa: E402
 from edge.model import Model  # noqa: E402
 from edge.outbox import Outbox  # noqa: E402
 from edge.router import Router  # noqa: E402
+
+
+def _val_texts() -> list[str]:
+    p = ROOT.parent / "shared" / "datasets" / "clinc150" / "data.json"
+    return [t for t, _ in json.loads(p.read_text())["val"][::90]] if p.exists() else []
 
 
 def median_us(fn: Callable[[int], object], n: int) -> float:
@@ -79,7 +84,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, default=ROOT / "models" / "clinc150")
     ap.add_argument("-n", type=int, default=3000)
-    ap.add_argument("--levers", default="", help="bench/variant.py levers to apply first (e.g. xnnpack,tokenize)")
+    ap.add_argument("--levers", default="", help="bench/variant.py levers to apply first (e.g. memcache)")
     args = ap.parse_args()
     if args.levers:
         sys.path.insert(0, str(BENCH))
@@ -106,7 +111,7 @@ def main() -> None:
             lambda i: contract.parse_request(payloads[i], 16384, "bench/reply", b"12345678"), n)))
         rows.append(("outbox.answered(id)  (SQLite SELECT, a miss)", median_us(lambda i: ob.answered(f"miss{i}"), n)))
         rows.append(("model.classify([text])  (batch of 1)", median_us(lambda i: model.classify([texts[i % 5]]), n)))
-        batch32 = (texts * 7)[:32]
+        batch32 = (_val_texts() or texts * 7)[:32]
         rows.append(("model.classify(32 texts) / 32", median_us(lambda i: model.classify(batch32), n // 32 + 20) / 32))
         rows.append(("router.decide", median_us(lambda i: router.decide(pred.intent, pred.confidence, None), n)))
         rows.append(("health.record_result", median_us(lambda i: health.record_result(1.0, False), n)))
@@ -116,7 +121,14 @@ def main() -> None:
                 reason="confident", answer=None, model=model.ident, latency_ms=1.0)), n)))
         rows.append(("answers.intent_of(payload)  (json.loads of our own result)",
                      median_us(lambda i: json.loads(result).get("intent"), n)))
-        rows.append(("paho Properties(PUBLISH) + CorrelationData", median_us(_props, n)))
+        rows.append(("slots: SlotExtractor.extract(text, intent)", median_us(_slots(model, texts, pred.intent), n)))
+        rows.append(("paho Properties as Link.publish builds them, x3 (one with CorrelationData)",
+                     median_us(lambda i: [_props(c) for c in (None, None, b"12345678")], n)))
+        props3 = [_props(c) for c in (None, None, b"12345678")]
+        rows.append(("paho Properties.pack(), x3 (paho packs at publish())",
+                     median_us(lambda i: [p.pack() for p in props3], n)))
+        rows.append(("paho's log lines per request formatted for Link's on_log (8: 3 PUBLISH sent, 3 PUBACK "
+                     "and 1 PUBLISH received, 1 PUBACK sent)", median_us(lambda i: _log_lines(props3), n)))
         rows.append(("outbox.remember([1 result])  (SQLite txn, NORMAL)",
                      median_us(lambda i: ob.remember([(f"a{i}", result)]), n)))
         rows.append(("outbox.remember([32 results]) / 32",
@@ -125,7 +137,7 @@ def main() -> None:
     rows.append(("queue.Queue hand-off to another thread (one way)", handoff_us()))
     import edge.model as em
 
-    print(f"per-request steps of edge/service.py, median µs ({model.ident}, {em.RUNTIME}"
+    print(f"per-request steps of edge/pipeline.py, median µs ({model.ident}, {em.RUNTIME}"
           f"{' + ' + args.levers if args.levers else ''}, {n} calls each)\n")
     for name, us in rows:
         print(f"  {us:8.1f}  {name}")
@@ -133,10 +145,33 @@ def main() -> None:
     print(f"\n  {per_req:8.1f}  sum at 1 in flight (batch of 1), excluding the thread hand-off")
 
 
-def _props(_i: int) -> Properties:
-    p = Properties(PacketTypes.PUBLISH)
-    p.CorrelationData = b"12345678"
+def _props(corr: bytes | None) -> Properties:
+    p = Properties(PacketTypes.PUBLISH)  # as edge/mqtt.py Link.publish
+    p.PayloadFormatIndicator = 1
+    p.ContentType = "application/json"
+    if corr is not None:
+        p.CorrelationData = corr
     return p
+
+
+def _log_lines(props3: list[Properties]) -> list[str]:
+    """What paho formats per request when `on_log` is set (client.py _easy_log: `fmt % args` first)."""
+    out = [f"Sending PUBLISH (d0, q1, r0, m{k}), 'edge/dev/result', properties=%s, ... (%d bytes)" % (p, 300)
+           for k, p in enumerate(props3)]
+    out += ["Received PUBACK (Mid: %d)" % k for k in range(3)]
+    out.append("Received PUBLISH (d0, q1, r0, m7), '%s', properties=%s,  ... (%d bytes)" % (
+        "edge/dev/request", props3[2], 60))
+    out.append("Sending PUBACK (Mid: %d)" % 7)
+    return out
+
+
+def _slots(model: Model, texts: list[str], intent: str) -> Callable[[int], object]:
+    from edge.service import load_slots
+
+    ex = load_slots(model)
+    if ex is None:
+        return lambda i: None
+    return lambda i: ex.extract(texts[i % len(texts)], intent)
 
 
 if __name__ == "__main__":
