@@ -19,7 +19,7 @@ The recipe (the manifest's "training" and "tuning" sections say the same):
    MiniLM's word pieces. No fine-tuned teacher: on 70 examples per intent it
    cost 10+ minutes for about one point (issue 14), and the MiniLM embedding
    initialisation gives most of that point for the price of loading it.
-4. k-fold cross-validation (``--folds``, default 5) with the same recipe:
+4. k-fold cross-validation (``--folds``, default 4) with the same recipe:
    every user example and every negative gets a score from a student that
    never saw it (negatives are held out a whole section at a time, so the
    out-of-scope estimate is for unseen kinds of request). The calibration
@@ -81,8 +81,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="drop a negative section whose median similarity to your examples reaches this")
     p.add_argument("--neg-item-sim", type=float, default=0.60,
                    help="drop a negative whose similarity to one of your examples reaches this")
-    p.add_argument("--folds", type=int, default=5,
-                   help="cross-validation folds for the thresholds (>= 2; default 5)")
+    p.add_argument("--folds", type=int, default=4,
+                   help="cross-validation folds for the thresholds (>= 2; default 4)")
     p.add_argument("--oos-budget", type=float, default=0.005,
                    help="in-scope accuracy the out-of-scope threshold may give up against arg-max "
                         "(default 0.005 = half a point)")
@@ -174,7 +174,7 @@ def _student_configs(args, vocab: int, n_classes: int, quick: bool):
     else:
         scfg = StudentConfig(vocab=vocab, n_classes=n_classes, max_len=args.max_len,
                              dim=args.fast_dim, filters=args.fast_filters, hidden=args.fast_hidden)
-        tcfg = TrainConfig(epochs=args.epochs or 20, batch=64, lr=3e-3, seed=args.seed, log=False)
+        tcfg = TrainConfig(epochs=args.epochs or 12, batch=64, lr=3e-3, seed=args.seed, log=False)
     return scfg, tcfg
 
 

