@@ -120,9 +120,10 @@ class Answers:
             pubs.append((request.reply_to, payload, 1, False, request.correlation))
         return pubs
 
-    def publish(self, r: Routed, payload: bytes) -> None:
-        """A fresh result: every publication; the request is acked once they are safe."""
-        self.deliver(self.publications(r.request, payload), r.work)
+    def publish(self, r: Routed, payload: bytes) -> bool:
+        """A fresh result: every publication; the request is acked once they are safe.
+        False when they could be neither published nor stored (the request stays unacked)."""
+        return self.deliver(self.publications(r.request, payload), r.work)
 
     def repeat(self, r: Routed, payload: bytes) -> None:
         """A result given before (a redelivery, a client retry): result and reply topics, never the intent
@@ -142,13 +143,12 @@ class Answers:
             pubs.append((reply_to, payload, 1, False, correlation))
         self.deliver(pubs, work)
 
-    def deliver(self, pubs: list[Publication], work: Work | None) -> None:
+    def deliver(self, pubs: list[Publication], work: Work | None) -> bool:
         """Publish; the request behind `work` is acknowledged once every publication is safe."""
         if work is None:
-            self.delivery.deliver(pubs, None)
-            return
+            return self.delivery.deliver(pubs, None)
         work.answered = True
-        self.delivery.deliver(pubs, lambda: self.ack(work))
+        return self.delivery.deliver(pubs, lambda: self.ack(work))
 
     def ack(self, work: Work) -> None:
         """Acknowledge a delivery once (the PUBACK callback and a guard may both get here)."""

@@ -200,7 +200,8 @@ class Pipeline:
                 self.health.storage.ok()
             except Exception as exc:  # the cloud's second opinion is lost; the device's answer stands
                 self.health.storage.failed("deferred queue", exc)
-        self.answers.publish(r, payload)
+        if not self.answers.publish(r, payload):
+            r.result = None  # not safe, so not acked: its redelivery must be answered in full, not as a repeat
 
     def _answer_hermes(self, r: Routed) -> None:
         assert r.pred is not None

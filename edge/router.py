@@ -200,7 +200,7 @@ class Router:
         with self._lock:
             hour, day = self._counts(self._wall())
             return {
-                "cloud": "up" if self._usable and self._state == CLOSED else "down",
+                "cloud": "none" if not self._usable else "up" if self._state == CLOSED else "down",
                 "calls_last_hour": hour,
                 "calls_today": day,
                 "spend_usd_today": round(day * self._settings.cost_per_call_usd, 6),

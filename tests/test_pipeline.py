@@ -282,3 +282,14 @@ def test_any_payload_is_answered_once_and_acked_and_nothing_escapes(payload, res
     if response_topic not in (None, "app/r"):
         assert {t for t, _, _ in rig.link.published} <= {RESULT, ERROR, f"{BASE}/intent/weather",
                                                           f"{BASE}/intent/lights_on", f"{BASE}/intent/book_flight"}
+
+
+def test_a_result_that_was_not_made_safe_is_not_cached_so_its_redelivery_is_answered_in_full():
+    rig = Rig()
+    rig.link.connected = False
+    rig.store.fail = {"put"}  # the outbox write fails, the cache write would not
+    [w] = rig.send(msg(b'{"id": "v", "text": "weather"}'))
+    assert not rig.acked(w) and "v" not in rig.store.cache
+    rig.link.connected, rig.store.fail = True, set()
+    [w2] = rig.send(msg(b'{"id": "v", "text": "weather"}'))
+    assert rig.acked(w2) and len(rig.link.on(f"{BASE}/intent/weather")) == 1

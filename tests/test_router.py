@@ -89,7 +89,7 @@ def test_no_cloud_configured_never_calls(mode: str, case: str, allow: bool | Non
     want = "confident" if case == "confident" else "disabled"
     assert router.decide(intent, confidence, allow) == Decision(LOCAL, want)
     assert not router.cloud_up
-    assert router.stats()["cloud"] == "down"
+    assert router.stats()["cloud"] == "none"  # as health says: nothing to be down
 
 
 def test_threshold_boundary_and_nan() -> None:
@@ -102,7 +102,7 @@ def test_threshold_boundary_and_nan() -> None:
 def test_local_only_with_a_base_url_is_no_cloud() -> None:
     router, _, _ = make("local_only")
     assert not router.cloud_up
-    assert router.stats()["cloud"] == "down"
+    assert router.stats()["cloud"] == "none"
 
 
 # --- breaker ------------------------------------------------------------------------------------
