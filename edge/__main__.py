@@ -67,7 +67,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     infer.add_argument("--json", action="store_true", help="one JSON object per line")
 
     ev = sub.add_parser("eval", help="accuracy, OOS recall, escalation and latency on a labelled file")
-    ev.add_argument("--data", required=True, help="JSON object of lists of [text, label] (CLINC150 format)")
+    ev.add_argument("--data", required=True,
+                    help="labelled file in any format edge train reads: intents text (## intent "
+                         "headers, ## oos), intents JSON, or a JSON of [text, label] lists (CLINC150)")
     ev.add_argument("--split", help="use only this split (e.g. val: the 'val' and 'oos_val' lists)")
     ev.add_argument("--model", help="model package directory (default: the shipped model)")
     ev.add_argument("--escalation-threshold", type=float, help="override the model's escalation threshold")
