@@ -293,3 +293,12 @@ def test_a_result_that_was_not_made_safe_is_not_cached_so_its_redelivery_is_answ
     rig.link.connected, rig.store.fail = True, set()
     [w2] = rig.send(msg(b'{"id": "v", "text": "weather"}'))
     assert rig.acked(w2) and len(rig.link.on(f"{BASE}/intent/weather")) == 1
+
+
+def test_a_hermes_query_with_a_5000_digit_number_is_invalid_json_not_an_internal_error():
+    from edge.answers import Work
+
+    rig = Rig()
+    w = Work("hermes", msg(b'{"input": "lights on", "n": ' + b"7" * 5000 + b"}", topic="hermes/nlu/query"), 100.0)
+    rig.pipeline.handle([w])
+    assert rig.acked(w) and json.loads(rig.link.on(ERROR)[0])["error"] == contract.INVALID_JSON

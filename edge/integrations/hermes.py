@@ -38,6 +38,7 @@ from edge.contract import (
     OOS,
     BadRequest,
     decode_payload,
+    loads,
 )
 
 QUERY_TOPIC = "hermes/nlu/query"
@@ -76,9 +77,9 @@ def parse_query(payload: bytes, max_bytes: int) -> HermesQuery:
     """
     body = decode_payload(payload, max_bytes)
     try:
-        obj = json.loads(body)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise BadRequest(INVALID_JSON, f"hermes query is not valid JSON: {exc}") from None
+        obj = loads(body)  # the contract's parser: 5000-digit ints and 1e999999 are invalid_json too
+    except (ValueError, RecursionError) as exc:
+        raise BadRequest(INVALID_JSON, f"hermes query is not valid JSON: {str(exc)[:200]}") from None
     if not isinstance(obj, dict):
         raise BadRequest(NOT_AN_OBJECT, f"hermes query must be a JSON object, got {type(obj).__name__}")
     qid = obj.get("id")
