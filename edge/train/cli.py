@@ -358,6 +358,13 @@ def _run(args: argparse.Namespace) -> int:
         th, esc = tune.choose_thresholds(conf, best, val_y, oos_i, args.oos_recall,
                                          args.silent_error, args.max_escalation)
         _log(f"temperature {temperature}, oos threshold {th}, escalation threshold {esc}")
+        n_val_oos = int((val_y == oos_i).sum())
+        for zero, what in ((th == 0.0, "OOS THRESHOLD IS 0: the model never answers 'oos' by itself"),
+                           (esc == 0.0, "ESCALATION THRESHOLD IS 0: nothing is escalated by "
+                                        "confidence")):
+            if zero:
+                print(f"edge train: WARNING: {what} (tuning split: {len(val_y)} items, "
+                      f"{n_val_oos} out of scope)", file=sys.stderr, flush=True)
 
         argv = list(getattr(args, "argv", None) or sys.argv[1:])
         if argv[:1] == ["train"]:  # invoked as `edge train ...`
@@ -393,7 +400,10 @@ def _run(args: argparse.Namespace) -> int:
                               "repeat": args.oos_repeat} if args.oos_plus else None),
                 "near_miss": args.near_miss,
             },
-            "tuning": {"split": args.val or args.val_split, "target_oos_recall": args.oos_recall,
+            "tuning": {"split": (args.val or args.val_split) if "held out" not in ds.source else
+                       f"a seeded 10% holdout of the training data ({len(ds.val)} items)",
+                       "items": {"in_scope": int((val_y != oos_i).sum()), "oos": n_val_oos},
+                       "target_oos_recall": args.oos_recall,
                        "target_silent_error": args.silent_error,
                        "max_escalation_in_scope": args.max_escalation, "rules": tune.__doc__.strip()},
             "license": ("model weights: CC BY 3.0 (derived from CLINC150, " + CLINC_CREDIT + ")")
