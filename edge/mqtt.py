@@ -241,6 +241,11 @@ class Link:
     def ever_connected(self) -> bool:
         return self._ever_connected
 
+    @property
+    def refused(self) -> bool:
+        """The broker refused us for good (its network thread then ends on purpose)."""
+        return self._fatal is not None
+
     # -- traffic -----------------------------------------------------------------------
 
     def publish(

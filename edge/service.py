@@ -300,7 +300,7 @@ class Service:
         while not self._stop.wait(0.25):
             try:
                 now = time.monotonic()
-                if not self.link.network_alive(stale_after=float("inf")):
+                if not self.link.network_alive(stale_after=float("inf")) and not self.link.refused:
                     self._fail("the MQTT network thread died")
                     return
                 worker_ok = self._worker.is_alive() and now - self._heartbeat < max(2.0, wd or 0)
