@@ -56,3 +56,38 @@ def test_variable_length_export_is_int8_and_exact(exports):
             if n <= bucket:
                 assert np.array_equal(_run(var, row[None], bucket)[0], _run(var, row[None], L)[0])
                 break
+
+
+def test_fixed_export_converts_to_variable_length_exactly(exports):
+    var, fixed = exports
+    conv = X.variable_length(fixed)
+    assert X.input_signature(conv) == [-1, -1]
+    ops, problems = X.op_report(conv)
+    assert problems == [] and "RESHAPE" not in ops and "SQUEEZE" in ops
+    assert X.variable_length(var) == var  # already variable length: unchanged
+    ids = _ids(np.random.default_rng(2), 40)
+    full = _run(fixed, ids, L)
+    for row, want in zip(ids, full):
+        n = int((row != 0).sum())
+        b = next(b for b in (8, 16, 32) if b >= n)
+        assert np.array_equal(_run(conv, row[None], b)[0], want)
+
+
+def test_convert_package_checks_and_rewrites(tmp_path, exports):
+    import json
+    import shutil
+
+    from edge.model import MANIFEST, Model, default_model_path
+
+    src = default_model_path()
+    if Model.load(src).variable_length:
+        pytest.skip("the shipped package is variable-length already")
+    texts = ["set an alarm for 7 am", "what is the weather like in paris tomorrow", "",
+             "how do i say thank you in french and then in german and in italian please " * 3]
+    m = X.convert_package(src, tmp_path / "v", texts)
+    assert m["input"]["shape"] == [-1, -1]
+    a, b = Model.load(src), Model.load(tmp_path / "v")
+    assert b.variable_length
+    assert [(p.intent, p.confidence) for p in a.classify(texts)] == [(p.intent, p.confidence) for p in b.classify(texts)]
+    assert json.loads((src / MANIFEST).read_text())["files"] != m["files"]
+    shutil.rmtree(tmp_path / "v")

@@ -88,7 +88,7 @@ def to_tflite(student, rep_ids: np.ndarray, batch: int = 1, variable_length: boo
     return conv.convert()
 
 
-ALLOWED_OPS = {"GATHER", "MUL", "CONV_2D", "EXPAND_DIMS", "RESHAPE", "REDUCE_MAX", "SUM",
+ALLOWED_OPS = {"GATHER", "MUL", "CONV_2D", "EXPAND_DIMS", "RESHAPE", "SQUEEZE", "REDUCE_MAX", "SUM",
                "NOT_EQUAL", "CAST", "CONCATENATION", "FULLY_CONNECTED"}
 
 
@@ -116,9 +116,10 @@ def op_report(model_bytes: bytes) -> tuple[list[str], list[str]]:
     return names, problems
 
 
-def tflite_logits(model_bytes: bytes, ids: np.ndarray) -> np.ndarray:
-    """Dequantized logits of the int8 model (batch resized to len(ids))."""
-    it = make_interpreter(model_bytes, 2)
+def tflite_logits(model_bytes: bytes, ids: np.ndarray, delegates: bool = True) -> np.ndarray:
+    """Dequantized logits of the int8 model (batch resized to len(ids)), under the default
+    runtime (its default delegate unless ``delegates`` is False)."""
+    it = make_interpreter(model_bytes, 2, delegates=delegates)
     inp = it.get_input_details()[0]
     it.resize_tensor_input(inp["index"], list(ids.shape), strict=False)
     it.allocate_tensors()
@@ -128,6 +129,58 @@ def tflite_logits(model_bytes: bytes, ids: np.ndarray) -> np.ndarray:
     q = it.get_tensor(out["index"]).astype(np.float32)
     scale, zero = out["quantization"]
     return (q - zero) * scale
+
+
+def variable_length(model_bytes: bytes) -> bytes:
+    """A fixed-length export ([-1, max_len] in, RESHAPE to [-1, max_len, filters] after each
+    convolution) turned into a variable-length one: each such RESHAPE becomes a SQUEEZE of
+    axis 1 and max_len becomes -1 in every shape signature. Same weights, same ops otherwise,
+    so the int8 logits at max_len are unchanged (checked by the caller)."""
+    from tensorflow.lite.python import schema_py_generated as S  # noqa: N812
+    from tensorflow.lite.tools import flatbuffer_utils as fu
+
+    m = fu.convert_bytearray_to_object(bytearray(model_bytes))
+    sg = m.subgraphs[0]
+    inp = sg.tensors[sg.inputs[0]]
+    sig = list(inp.shapeSignature if inp.shapeSignature is not None else inp.shape)
+    if len(sig) != 2 or sig[1] == -1:
+        return model_bytes  # already variable length (or not this network)
+    L = int(sig[1])
+
+    def code_index(builtin: int) -> int:
+        for i, c in enumerate(m.operatorCodes):
+            if max(c.builtinCode, c.deprecatedBuiltinCode) == builtin:
+                return i
+        c = S.OperatorCodeT()
+        c.builtinCode = builtin
+        c.deprecatedBuiltinCode = min(builtin, 127)
+        c.version = 1
+        m.operatorCodes.append(c)
+        return len(m.operatorCodes) - 1
+
+    reshape = [i for i, c in enumerate(m.operatorCodes)
+               if max(c.builtinCode, c.deprecatedBuiltinCode) == S.BuiltinOperator.RESHAPE]
+    squeeze = None
+    for op in sg.operators:
+        if op.opcodeIndex not in reshape:
+            continue
+        src, dst = sg.tensors[op.inputs[0]], sg.tensors[op.outputs[0]]
+        s_in = list(src.shapeSignature if src.shapeSignature is not None else src.shape)
+        s_out = list(dst.shapeSignature if dst.shapeSignature is not None else dst.shape)
+        if not (len(s_in) == 4 and s_in[1] == 1 and s_out == [s_in[0], s_in[2], s_in[3]] and s_in[2] == L):
+            raise ValueError(f"a RESHAPE {s_in} -> {s_out} that is not a squeeze of axis 1: not this network")
+        if squeeze is None:
+            squeeze = code_index(S.BuiltinOperator.SQUEEZE)
+        op.opcodeIndex = squeeze
+        op.inputs = [op.inputs[0]]
+        op.builtinOptionsType = S.BuiltinOptions.SqueezeOptions
+        op.builtinOptions = S.SqueezeOptionsT()
+        op.builtinOptions.squeezeDims = [1]
+    for t in sg.tensors:
+        s = t.shapeSignature if t.shapeSignature is not None else None
+        if s is not None and len(s) >= 2 and s[0] == -1:
+            t.shapeSignature = [-1 if (d == L and k >= 1) else d for k, d in enumerate(s)]
+    return bytes(fu.convert_object_to_bytearray(m))
 
 
 def input_signature(model_bytes: bytes) -> list[int]:
@@ -155,3 +208,72 @@ def write_package(out_dir: Path, model_bytes: bytes, tokenizer_path: Path, manif
 
 def package_size(out_dir: Path) -> int:
     return sum(p.stat().st_size for p in Path(out_dir).iterdir() if p.is_file())
+
+
+def convert_package(pkg: Path, out: Path | None = None, check_texts: list[str] | None = None) -> dict:
+    """Rewrite a fixed-length package as variable-length (``variable_length``), in place or to
+    ``out``; with ``check_texts`` the int8 logits of every text at its length bucket must equal
+    the original's at max_len, under the built-in kernels and under the runtime's default
+    delegate (XNNPACK), else ValueError and nothing is written."""
+    from edge.model import Model, encode_ids
+
+    pkg = Path(pkg)
+    blob = (pkg / MODEL_FILE).read_bytes()
+    new = variable_length(blob)
+    if check_texts:
+        import sentencepiece as spm
+
+        manifest = json.loads((pkg / MANIFEST).read_text(encoding="utf-8"))
+        sp = spm.SentencePieceProcessor()
+        sp.load(str(pkg / TOKENIZER_FILE))
+        ids = encode_ids(sp, check_texts, int(manifest["max_len"]))
+        buckets = sorted({b for b in (8, 16, 32, 64, 128) if b < ids.shape[1]} | {ids.shape[1]})
+        at = np.array([next(b for b in buckets if b >= n) for n in (ids != 0).sum(axis=1)])
+        for delegates in (False, True):  # built-in kernels, and the runtime's XNNPACK
+            want = tflite_logits(blob, ids, delegates=delegates)
+            got = np.zeros_like(want)
+            for b in buckets:
+                sel = np.where(at == b)[0]
+                if len(sel):
+                    got[sel] = tflite_logits(new, ids[sel, :b], delegates=delegates)
+            if not np.array_equal(got, want):
+                raise ValueError(f"{pkg}: the variable-length conversion changes "
+                                 f"{int((got != want).any(axis=1).sum())} of {len(ids)} rows; not written")
+    out = Path(out) if out is not None else pkg
+    if out != pkg:
+        out.mkdir(parents=True, exist_ok=True)
+        for f in pkg.iterdir():
+            if f.is_file() and f.name != MODEL_FILE:
+                shutil.copyfile(f, out / f.name)
+    (out / MODEL_FILE).write_bytes(new)
+    manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    manifest["files"] = {**manifest["files"], MODEL_FILE: sha256_file(out / MODEL_FILE)}
+    if isinstance(manifest.get("input"), dict):
+        manifest["input"] = {**manifest["input"], "shape": input_signature(new)}
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    Model.load(out)  # loads, hashes match, runs
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m edge.train.export PKG [--out DIR] [--check DATA.json]``: make a fixed-length
+    package variable-length (same weights; checked bit-identical on DATA's val texts)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m edge.train.export", description=main.__doc__.splitlines()[0])
+    ap.add_argument("pkg", type=Path)
+    ap.add_argument("--out", type=Path)
+    ap.add_argument("--check", type=Path, help="CLINC150-format JSON: its val (+ oos_val) texts are checked")
+    a = ap.parse_args(argv)
+    texts = None
+    if a.check:
+        d = json.loads(a.check.read_text(encoding="utf-8"))
+        texts = [t for split in ("val", "oos_val") for t, _ in d.get(split, [])]
+    m = convert_package(a.pkg, a.out, texts)
+    print(f"{a.out or a.pkg}: input {m.get('input', {}).get('shape')}, model.tflite {m['files'][MODEL_FILE][:12]}"
+          + (f"; {len(texts)} texts bit-identical at their length buckets" if texts else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
