@@ -34,6 +34,12 @@ log() {
     echo "$(date -u '+%Y-%m-%dT%H:%M:%SZ') $*" >>"$LOG" 2>/dev/null
 }
 
+# An error: priority 3 in the journal (journald reads a "<3>" prefix on the unit's output).
+error() {
+    if [ -n "${JOURNAL_STREAM:-}" ]; then echo "<3>edge-firstboot: $*"; else echo "edge-firstboot: $*"; fi
+    echo "$(date -u '+%Y-%m-%dT%H:%M:%SZ') $*" >>"$LOG" 2>/dev/null
+}
+
 # The one line `systemctl status edge-firstboot` shows.
 status() {
     if [ -n "${NOTIFY_SOCKET:-}" ] && command -v systemd-notify >/dev/null 2>&1; then
@@ -126,8 +132,8 @@ if [ -d "$VENV.old" ]; then
 else
     REASON="$REASON; edge.service cannot start until this is fixed"
 fi
-log "FAILED: $REASON"
-log "details: $LOG; after fixing it: systemctl start edge-firstboot && systemctl restart edge"
+error "FAILED: $REASON"
+error "details: $LOG; after fixing it: systemctl start edge-firstboot && systemctl restart edge"
 tail -n 15 "$LOG" | sed 's/^/edge-firstboot: | /' >&2
 status "FAILED (see $LOG): $REASON"
 exit 1

@@ -418,7 +418,7 @@ def test_first_boot_installs_by_path_never_by_name() -> None:
     unit = (ROOT / "systemd/edge-firstboot.service").read_text()
     assert "network-online" not in unit and "NotifyAccess=all" in unit
     service = (ROOT / "systemd/edge.service").read_text()
-    assert "ConditionPathIsExecutable=/opt/edge/venv/bin/edge" in service
+    assert "ConditionFileIsExecutable=/opt/edge/venv/bin/edge" in service
     assert "StartLimitIntervalSec=10min" in service and "StartLimitBurst=5" in service
 
 
