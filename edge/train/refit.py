@@ -119,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--holdout-seed", type=int, default=13,
+                   help="draws the held-out --oos-plus texts: keep it fixed across refits that are "
+                        "compared or averaged, so none of them trains on another's held-out texts")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--save-student", default=None)
     a = p.parse_args(argv)
@@ -148,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("the data's intents are not the base package's")
     held: list[str] = []
     if a.oos_plus:
-        more, held = extra_oos(a.oos_plus, [t for t, _ in ds.train], a.oos_holdout, a.seed)
+        more, held = extra_oos(a.oos_plus, [t for t, _ in ds.train], a.oos_holdout, a.holdout_seed)
         ds.train = ds.train + [(t, OOS) for t in more]
     wiki = D.read_wiki(Path(a.data).parent / "wiki_sents.txt")
     classes = ds.labels + [OOS]
@@ -208,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         "base_training": {k: bm["training"].get(k) for k in ("teacher", "teacher_seeds", "init_emb",
                                                              "epochs", "command")},
         "oos_plus": ({"file": Path(a.oos_plus).name, "trained_on": len(real_oos), "held_out": len(held),
-                      "repeat": a.oos_repeat} if a.oos_plus else None),
+                      "holdout_seed": a.holdout_seed, "repeat": a.oos_repeat} if a.oos_plus else None),
         "near_miss": len(nm), "wiki_oos": len(w_oos), "transfer_rows": len(transfer),
         "seed": a.seed, "epochs": a.epochs, "lr": a.lr,
         "command": "python -m edge.train.refit " + " ".join(shlex.quote(x) for x in argv),
@@ -218,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     m["metrics"] = {}
     X.write_package(out, tfl, base / TOKENIZER_FILE, m)
     _log(f"exported, temperature {temperature}; choosing thresholds")
-    op_args = ["--model", str(out), "--data", a.data, "--seed", str(a.seed), "--write"]
+    op_args = ["--model", str(out), "--data", a.data, "--seed", str(a.holdout_seed), "--write"]
     if a.oos_plus:
         op_args += ["--oos-plus", a.oos_plus, "--oos-holdout", str(a.oos_holdout)]
     operating.main(op_args)
