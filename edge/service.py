@@ -329,7 +329,8 @@ class Service:
         self._flush.set()
 
     def _publish_health(self) -> None:
-        extra = {"broker": self._broker_state(), "budget": self.router.stats(),
+        extra = {"broker": self._broker_state(), "state_free_mb": _free_mb(self.s.state_dir),
+                 "budget": self.router.stats(),
                  "deferred": self.outbox.deferred_count(), "dropped": self.outbox.dropped,
                  "callback_errors": self.link.callback_errors, "throttled": read_throttled()}
         snap = self.health.snapshot(queue_depth=self.queue.qsize() + self.escalations.busy, outbox=len(self.outbox),
@@ -339,3 +340,12 @@ class Service:
             self.notifier.status(self.health.status_line(self._cloud_state()))
         else:
             self.notifier.status(f"waiting for broker {self.s.mqtt.host}:{self.s.mqtt.port}")
+
+
+def _free_mb(path: os.PathLike[str] | str) -> float | None:
+    """Free space where the state lives: a card filling up shows here before storage degrades."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return None
+    return round(st.f_bavail * st.f_frsize / 1048576, 1)

@@ -184,6 +184,7 @@ def test_a_full_card_degrades_and_recovers_by_itself(broker, daemon_factory, cli
     for i in range(30):  # each answer is cached by id: the writes that fill the last pages
         assert c.request(BASE, {"id": f"full-{i}-{'x' * 200}", "text": "what is the weather in paris"})["intent"]
     h = _health(c, lambda h: h["storage"] == "degraded")
+    assert h["state_free_mb"] is not None and h["state_free_mb"] < 0.1
     assert d.proc.poll() is None
     (small_disk / "filler").unlink()
     assert c.request(BASE, {"id": "after", "text": "what is the weather"})["id"] == "after"
