@@ -132,16 +132,17 @@ class Answers:
 
     def error(
         self, work: Work, request_id: str | None, code: str, message: str,
-        reply_to: str | None = None, correlation: bytes | None = None,
+        reply_to: str | None = None, correlation: bytes | None = None, extra: list[Publication] | None = None,
     ) -> None:
-        """`<base>/error`, and where the result would have gone, so the requester learns at once."""
+        """`<base>/error`, and where the result would have gone, so the requester learns at once
+        (`extra`: a protocol's own error message, such as Hermes' `hermes/error/nlu`)."""
         self.health.record_error()
         log.info("rejected request on %s: %s: %s", work.msg.topic, code, message[:300])
         payload = contract.encode(contract.error_payload(request_id, code, message))
         pubs: list[Publication] = [(f"{self.base}/error", payload, 1, False, None)]
         if reply_to:
             pubs.append((reply_to, payload, 1, False, correlation))
-        self.deliver(pubs, work)
+        self.deliver(pubs + list(extra or []), work)
 
     def deliver(self, pubs: list[Publication], work: Work | None) -> bool:
         """Publish; the request behind `work` is acknowledged once every publication is safe."""

@@ -17,7 +17,6 @@ not acknowledged, see `delivery`), a failing slot extractor gives no slots.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import threading
 import time
@@ -27,6 +26,7 @@ from typing import Any, Callable, Iterator, Protocol, Sequence
 from edge import contract
 from edge.answers import Answers, Routed, Work, decode
 from edge.contract import BadRequest, Request
+from edge.delivery import Publication
 from edge.escalation import Escalations
 from edge.health import Health
 from edge.integrations import hermes
@@ -35,8 +35,6 @@ from edge.router import CLOUD, DEFER, Router
 
 log = logging.getLogger("edge.pipeline")
 
-# The Hermes hook: when integrations/hermes.py's respond() takes `slots`, it gets the request's slots.
-_HERMES_SLOTS = "slots" in inspect.signature(hermes.respond).parameters
 
 
 class Classifier(Protocol):
@@ -124,10 +122,21 @@ class Pipeline:
                 msg.payload, self.max_payload_bytes, msg.response_topic, msg.correlation, self.forbidden
             )
         except BadRequest as exc:
-            self.answers.error(work, exc.request_id, exc.code, exc.message, exc.reply_to, exc.correlation)
+            extra = self._hermes_error(work, exc) if work.kind == "hermes" else []
+            self.answers.error(work, exc.request_id, exc.code, exc.message, exc.reply_to, exc.correlation, extra)
             return None
         work.request = request
         return Routed(work, request)
+
+    @staticmethod
+    def _hermes_error(work: Work, exc: BadRequest) -> list[Publication]:
+        """`hermes/error/nlu` for a query that could not be parsed, so the satellite is not left waiting."""
+        try:
+            msg = hermes.error_message(work.msg.payload, f"{exc.code}: {exc.message}")
+        except Exception:  # a siteId it cannot encode: <base>/error still tells the story
+            log.debug("no hermes/error/nlu for this query", exc_info=True)
+            return []
+        return [] if msg is None else [(msg[0], msg[1], 1, False, None)]
 
     def _from_cache(self, r: Routed) -> bool:
         """Same id and same text as a request already answered: a redelivery or a client retry.
@@ -205,10 +214,9 @@ class Pipeline:
 
     def _answer_hermes(self, r: Routed) -> None:
         assert r.pred is not None
-        extra = {"slots": r.slots} if _HERMES_SLOTS else {}
-        topic, payload = hermes.respond(r.query, r.pred.intent, r.pred.confidence, self.escalation_threshold, **extra)
+        msgs = hermes.responses(r.query, r.pred.intent, r.pred.confidence, self.escalation_threshold, r.slots)
         self.health.record_result((self.clock() - r.work.received) * 1000, False)
-        self.answers.deliver([(topic, payload, 1, False, None)], r.work)
+        self.answers.deliver([(topic, payload, 1, False, None) for topic, payload in msgs], r.work)
 
     def _remember(self, done: list[Routed]) -> None:
         """Cache the batch's local results by id, in one transaction; best-effort."""
