@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--out", default=None, help="write the package here (else only report)")
     p.add_argument("--version", default=None)
+    p.add_argument("--save-student", default=None, help="save the averaged float weights (.npz)")
     p.add_argument("--refit-manifest", default=None,
                    help="manifest.json of one of the refits (its training record is kept)")
     a = p.parse_args(argv)
@@ -100,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
                     "th": th, "esc": esc})
         rep.pop("oos_recall_ci95")
     print(json.dumps(rep), flush=True)
+    if a.save_student:
+        soup.save(a.save_student)
     if not a.out:
         return 0
     rng = np.random.default_rng(a.seed)
