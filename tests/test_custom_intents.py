@@ -217,3 +217,38 @@ def test_cross_validation_folds_hold_out_whole_negative_sections():
     for c in (0, 1):
         per = np.bincount(fold[y == c], minlength=3)
         assert per.max() - per.min() <= 1               # user examples stratified
+
+
+def test_shipped_negatives_load_and_match_their_embeddings():
+    """negatives.txt parses, leaves out the domains the README's numbers are measured
+    on, and negatives.emb.npz was built from exactly these texts."""
+    from edge.dataset import load_examples
+    from edge.train.fast import NEGATIVES, shipped_embeddings
+
+    neg = load_examples(NEGATIVES)
+    sections = {e.label for e in neg}
+    assert len(neg) == 1400 and "clinc150.oos_plus" in sections and "wikipedia" in sections
+    assert not any(s.startswith(("clinc150.banking", "clinc150.credit_cards", "clinc150.work",
+                                 "clinc150.auto_and_commute")) for s in sections)
+    emb = shipped_embeddings([e.text for e in neg])
+    assert emb is not None and emb.shape == (1400, 384)
+    assert np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-3)
+    assert shipped_embeddings([e.text for e in neg][:-1]) is None   # other texts: not used
+
+
+def test_filter_drops_sections_and_items_like_the_users_intents():
+    from edge.dataset import Example
+    from edge.train.fast import filter_negatives
+
+    neg = [Example(f"t{i}", "near") for i in range(4)] + [Example(f"u{i}", "far") for i in range(4)]
+    user = np.eye(3, 8)[:1]                        # one user example along axis 0
+    e = np.zeros((8, 8))
+    e[:4, 0] = 0.8                                 # section "near": similar to the user's example
+    e[:4, 1] = 0.6
+    e[4:, 2] = 1.0                                 # section "far": orthogonal...
+    e[7] = 0.0
+    e[7, 0] = 0.7                                  # ...but one of its examples is close
+    e[7, 3] = np.sqrt(1 - 0.49)
+    keep, rep = filter_negatives(neg, e, user, group_sim=0.5, item_sim=0.65)
+    assert keep.tolist() == [False] * 4 + [True, True, True, False]
+    assert [d["section"] for d in rep["dropped_sections"]] == ["near"] and rep["dropped_items"] == 1
