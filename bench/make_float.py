@@ -2,8 +2,9 @@
 
     .venv-train/bin/python bench/make_float.py [--model models/clinc150] [--out bench/assets]
 
-The training run does not keep float weights, so the float model is rebuilt
-from the int8 file itself: every weight tensor is dequantized (q - zero) *
+With ``--student FILE.npz`` (the float weights ``edge train --save-student``
+wrote, kept for clinc150@2.0.0 and later) the float model is those weights.
+Otherwise the float model is rebuilt from the int8 file itself: every weight tensor is dequantized (q - zero) *
 scale, per channel where the int8 file is per channel, loaded into the same
 `edge.train.student.Student` network (its shape read off the int8 tensors),
 and exported to TFLite without quantization. It is the same network with the
@@ -48,13 +49,14 @@ def dequantize(it: tf.lite.Interpreter, t: dict) -> np.ndarray:
     return ((q - zeros.reshape(shape)) * scales.reshape(shape)).astype(np.float32)
 
 
-def read_int8(model_bytes: bytes) -> tuple[StudentConfig, dict[str, np.ndarray | list], tf.lite.Interpreter]:
+def read_int8(model_bytes: bytes, max_len: int | None = None) -> tuple[StudentConfig, dict[str, np.ndarray | list], tf.lite.Interpreter]:
     it = tf.lite.Interpreter(model_content=model_bytes)
     it.allocate_tensors()
     td = {t["index"]: t for t in it.get_tensor_details()}
     ops = it._get_ops_details()  # noqa: SLF001 - the only way to walk the graph from Python
     ids_index = it.get_input_details()[0]["index"]
-    max_len = int(it.get_input_details()[0]["shape"][1])
+    if max_len is None:  # a variable-length export ([-1, -1]) says nothing: take the manifest's
+        max_len = int(it.get_input_details()[0]["shape"][1])
     emb = None
     convs: list[tuple[np.ndarray, np.ndarray]] = []
     fcs: list[tuple[np.ndarray, np.ndarray | None]] = []
@@ -119,12 +121,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, default=ROOT / "models" / "clinc150")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "assets")
+    ap.add_argument("--student", type=Path, default=None,
+                    help="the float weights saved by edge train --save-student (.npz)")
     args = ap.parse_args()
     manifest = json.loads((args.model / "manifest.json").read_text())
     int8 = (args.model / "model.tflite").read_bytes()
-    cfg, weights, _ = read_int8(int8)
-    print(f"rebuilt {cfg}")
-    s = build(cfg, weights)
+    if args.student is not None:
+        s = Student.load(args.student)
+        cfg = s.cfg
+        print(f"loaded float weights {args.student}: {cfg}")
+    else:
+        cfg, weights, _ = read_int8(int8, int(manifest["max_len"]))
+        print(f"rebuilt {cfg}")
+        s = build(cfg, weights)
     import sentencepiece as spm
 
     from edge.model import encode_ids
@@ -156,6 +165,8 @@ def main() -> None:
     note = ("float32 weights" if not half else
             "weights stored as float16, dequantized once at load: float32 kernels run")
     meta = {"file": f"{stem}.float.tflite", "int8_sha256": hashlib.sha256(int8).hexdigest(),
+            "weights": (f"float weights saved by the training run ({args.student.name})" if args.student
+                        else "dequantized from the int8 file"),
             "config": cfg.to_dict(), "argmax_agreement_with_int8": agree, "n_checked": len(ids), "note": note}
     (args.out / f"{stem}.float.json").write_text(json.dumps(meta, indent=2) + "\n")
     print(f"wrote {args.out / meta['file']}")
