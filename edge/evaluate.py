@@ -15,6 +15,9 @@ Definitions (docs/model-card.md and the interface spec):
 - auroc: in-scope (positive) versus out-of-scope separability of the
   confidence, rank based with ties averaged.
 
+- slots (when the data mark slots and the model has a slot extractor): slot
+  precision, recall and F1 (edge.slots.slot_metrics) on in-scope items,
+  slots extracted under the predicted intent.
 - beyond the spec's keys: n_in_scope and n_oos (the items each rate rests
   on); oos_kept_rate: share of "oos" items kept on the device (accepted and
   not escalated: answered locally with an intent); ci95: a 95% Wilson score
@@ -42,6 +45,17 @@ METRIC_KEYS = ("n", "in_scope_accuracy", "oos_recall", "oos_precision", "thresho
                "silent_error_rate", "auroc", "latency_ms", "model")
 
 
+class Pair(tuple):
+    """A (text, label) pair that also carries the slots marked in the text (``.spans``)."""
+
+    spans: tuple = ()
+
+    def __new__(cls, text: str, label: str, spans: tuple = ()):
+        p = super().__new__(cls, (text, label))
+        p.spans = tuple(spans)
+        return p
+
+
 def load_pairs(path: str | Path, split: str | None = None) -> list[tuple[str, str]]:
     """(text, label) pairs of any format ``edge train`` reads (edge.dataset):
     an intents text file (``## intent`` sections, ``## oos``), an intents JSON
@@ -49,7 +63,7 @@ def load_pairs(path: str | Path, split: str | None = None) -> list[tuple[str, st
     markup is stripped. Without ``split`` every list of a pairs JSON is used;
     with a split, the lists ``split`` and ``"oos_" + split`` (e.g. "val" and
     "oos_val"). Raises ValueError (edge.dataset.DataError) naming file and line."""
-    return [(e.text, e.label) for e in load_examples(path, split)]
+    return [Pair(e.text, e.label, e.spans) for e in load_examples(path, split)]
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> list[float] | None:
@@ -167,7 +181,24 @@ def evaluate(model: Model, pairs: Sequence[tuple[str, str]], escalation_threshol
             lat.append((time.perf_counter() - t0) * 1000.0)
     metrics["latency_ms"] = {"p50": _percentile(lat, 50), "p95": _percentile(lat, 95)}
     metrics["model"] = model.ident
+    gold_spans = [getattr(p, "spans", ()) for p in pairs]
+    if any(gold_spans):
+        metrics["slots"] = _slot_metrics(model, texts, golds, preds, gold_spans)
     return metrics
+
+
+def _slot_metrics(model: Model, texts, golds, preds, gold_spans) -> dict | None:
+    """Slot precision/recall/F1 when the data mark slots (edge.slots.slot_metrics: a slot
+    counts when name and span both match), end to end: slots extracted under the
+    predicted intent, on in-scope items. None when the model has no slot extractor."""
+    try:
+        from edge.slots import SlotExtractor, slot_metrics
+        ex = SlotExtractor.load(model.path, model.manifest)
+    except Exception:  # no slots module or section: no slot metrics
+        return None
+    idx = [i for i, g in enumerate(golds) if g != OOS]
+    pred = [ex.extract(texts[i], preds[i].intent) if preds[i].intent != OOS else [] for i in idx]
+    return slot_metrics([gold_spans[i] for i in idx], pred, intents=[golds[i] for i in idx])
 
 
 def _fmt(v: object) -> str:
@@ -202,6 +233,10 @@ def format_table(metrics: dict) -> str:
         ("silent error rate", _with_ci(metrics, "silent_error_rate")),
         ("out-of-scope kept on device", _with_ci(metrics, "oos_kept_rate")),
     ]
+    sl = metrics.get("slots") or {}
+    if sl:
+        rows.append(("slots: precision / recall / F1",
+                     f"{_fmt(sl.get('precision'))} / {_fmt(sl.get('recall'))} / {_fmt(sl.get('f1'))}"))
     lat = metrics.get("latency_ms") or {}
     rows.append(("latency p50 / p95 (ms)", f"{_fmt(lat.get('p50'))} / {_fmt(lat.get('p95'))}"))
     width = max(len(k) for k, _ in rows)

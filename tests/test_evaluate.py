@@ -124,3 +124,19 @@ def test_metrics_carry_counts_and_intervals():
     assert lo < m["in_scope_accuracy"] < hi
     assert set(m["ci95"]) >= {"in_scope_accuracy", "oos_recall", "escalation_rate_in_scope",
                               "silent_error_rate", "oos_kept_rate"}
+
+
+def test_eval_reports_slots_when_the_data_mark_them(tmp_path):
+    """Markup in eval data: slot precision/recall/F1 end to end (shipped model, real runtime)."""
+    from edge.evaluate import evaluate
+    from edge.model import Model
+
+    f = tmp_path / "slots.txt"
+    f.write_text("## alarm\nset an alarm for [7 am](time)\nwake me up at [6:30](time)\n"
+                 "## oos\nwhat is the meaning of a cat\n", encoding="utf-8")
+    m = evaluate(Model.load(), load_pairs(f), latency_samples=0)
+    assert m["n"] == 3 and m["n_in_scope"] == 2
+    assert m["slots"]["support"] == 2 and set(m["slots"]) >= {"precision", "recall", "f1", "per_slot"}
+    assert "slots: precision / recall / F1" in format_table({**m, "latency_ms": {}})
+    plain = evaluate(Model.load(), [(t, l) for t, l in load_pairs(f)], latency_samples=0)
+    assert "slots" not in plain

@@ -423,6 +423,17 @@ def run(args: argparse.Namespace) -> int:
             "metrics": {"cross_validation": report},
         }
         X.write_package(out, tfl, sp_path, manifest)
+        # slots marked in the examples: F's tagger (edge/train/slots.py) writes slots.json
+        # and the manifest's "slots" section; nothing when no example marks a slot
+        try:
+            from edge.train import slots as S
+            sec = S.package(out, examples)
+            if sec:
+                _log(f"slot tagger for {sum(len(v) for v in sec['intents'].values())} "
+                     f"(intent, slot) pairs")
+        except Exception as e:  # the intent model stands without slots
+            _warn(f"slot tagger not trained ({type(e).__name__}: {e}); the model answers without "
+                  "learned slots")
 
     # the packaged int8 model, through the runtime, on the training rows (a sanity check:
     # these are training data, not an estimate)
