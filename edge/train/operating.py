@@ -146,8 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         m["thresholds"] = {"oos": th, "escalation": esc}
         m["tuning"] = {
             "split": a.split,
-            "held_out_oos": (f"{len(held)} texts of {Path(a.oos_plus).name} not trained on "
-                             f"(edge.train.oos.extra_oos, seed {a.seed})") if held else None,
+            "held_out_oos": ({"file": Path(a.oos_plus).name, "n": len(held), "seed": a.seed,
+                              "how": "edge.train.oos.extra_oos: texts not in the data's train/oos_train, "
+                                     "n of them drawn by seed, not trained on"} if held else None),
             "in_scope_budget": a.budget, "oos_share": a.oos_share, "target_silent_error": a.silent,
             "max_escalation_in_scope": a.max_escalation,
             "command": "python -m edge.train.operating " + " ".join(argv if argv is not None else sys.argv[1:]),
