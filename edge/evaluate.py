@@ -194,9 +194,12 @@ def _slot_metrics(model: Model, texts, golds, preds, gold_spans) -> dict | None:
     try:
         from edge.slots import SlotExtractor, slot_metrics
         ex = SlotExtractor.load(model.path, model.manifest)
-    except Exception:  # no slots module or section: no slot metrics
+    except Exception:  # no slots module, or a broken section: no slot metrics
         return None
     idx = [i for i, g in enumerate(golds) if g != OOS]
+    if ex.empty:
+        return {"note": "the model extracts no slots (no slot tagger in its package)",
+                "support": sum(len(gold_spans[i]) for i in idx)}
     pred = [ex.extract(texts[i], preds[i].intent) if preds[i].intent != OOS else [] for i in idx]
     return slot_metrics([gold_spans[i] for i in idx], pred, intents=[golds[i] for i in idx])
 
@@ -234,7 +237,9 @@ def format_table(metrics: dict) -> str:
         ("out-of-scope kept on device", _with_ci(metrics, "oos_kept_rate")),
     ]
     sl = metrics.get("slots") or {}
-    if sl:
+    if sl.get("note"):
+        rows.append(("slots", sl["note"]))
+    elif sl:
         rows.append(("slots: precision / recall / F1",
                      f"{_fmt(sl.get('precision'))} / {_fmt(sl.get('recall'))} / {_fmt(sl.get('f1'))}"))
     lat = metrics.get("latency_ms") or {}
