@@ -286,7 +286,7 @@ def run(args: argparse.Namespace) -> int:
         # the smoke test skips MiniLM: a small unfiltered sample of the negatives
         keep[:] = False
         keep[np.random.default_rng(args.seed).choice(len(neg_all), min(300, len(neg_all)), False)] = True
-        neg_report["method"] = "--quick: 300 negatives drawn at random, not filtered"
+        neg_report["method"] = "--quick smoke test: 300 negatives drawn at random, not filtered"
     negs = [e for e, k in zip(neg_all, keep) if k]
     if not negs and not user_oos:
         _warn("NO OUT-OF-SCOPE EXAMPLES: the model cannot learn to say 'oos' and its thresholds "
