@@ -19,7 +19,6 @@ one example) is held out for tuning, with a fixed seed.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from dataclasses import dataclass
