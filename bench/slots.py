@@ -73,8 +73,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=str(ROOT.parent / "shared/datasets/snips/train.txt"))
     ap.add_argument("--train-per-intent", type=int, default=70)
-    ap.add_argument("--epochs", type=int, default=8)
-    ap.add_argument("--runs", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--augment", type=int, default=0)
+    ap.add_argument("--dropout", type=float, default=0.1)
+    ap.add_argument("--balance", type=int, default=3)
     ap.add_argument("--prune", type=float, default=1.0)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -88,7 +92,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "manifest.json").write_text(json.dumps({"name": "snips", "files": {}}))
         t0 = time.perf_counter()
-        section = package(tmp, train, epochs=args.epochs, runs=args.runs, prune=args.prune)
+        section = package(tmp, train, epochs=args.epochs, runs=args.runs, prune=args.prune, seed=args.seed, augment=args.augment,
+                          dropout=args.dropout, balance=args.balance)
         train_s = time.perf_counter() - t0
         manifest = json.loads((Path(tmp) / "manifest.json").read_text())
         size = (Path(tmp) / "slots.json").stat().st_size
@@ -119,7 +124,7 @@ def main() -> None:
     clinc_ms = (time.perf_counter() - t0) / (200 * len(cl_texts)) * 1000
     res = {
         "data": args.data, "train_per_intent": args.train_per_intent, "n_train": len(train), "n_test": len(test),
-        "epochs": args.epochs, "runs": args.runs, "prune": args.prune, "train_s": round(train_s, 2), "tagger_file_kb": round(size / 1024, 1),
+        "epochs": args.epochs, "runs": args.runs, "prune": args.prune, "seed": args.seed, "augment": args.augment, "dropout": args.dropout, "balance": args.balance, "train_s": round(train_s, 2), "tagger_file_kb": round(size / 1024, 1),
         "f1_macro_slot_types": m["macro_f1"], "f1_macro_intent_slot": m["macro_f1_intent_slot"],
         "precision": m["precision"], "recall": m["recall"], "f1_micro": m["f1"],
         "learned_ms_per_utterance": round(learned_ms, 4), "clinc_builtins_ms_per_utterance": round(clinc_ms, 4),

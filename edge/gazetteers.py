@@ -98,6 +98,21 @@ GAZETTEERS: dict[str, frozenset[tuple[str, ...]]] = {
 }
 
 
+_STOP = {"the", "and", "of", "new", "north", "south", "east", "west", "central", "saint", "san", "great", "united",
+         "islands", "island", "republic", "music", "food", "free", "city", "big", "world", "soul", "new", "old"}
+
+
+def word_index() -> dict[str, tuple[str, ...]]:
+    """word -> the lists with an entry holding it (common words aside): "punk" -> ("genre",)."""
+    out: dict[str, set[str]] = {}
+    for name, entries in GAZETTEERS.items():
+        for words in entries:
+            for w in words:
+                if len(w) > 2 and w not in _STOP and w.isalpha():
+                    out.setdefault(w, set()).add(name)
+    return {w: tuple(sorted(v)) for w, v in out.items()}
+
+
 def index() -> dict[str, list[tuple[str, tuple[str, ...]]]]:
     """first word -> [(list name, entry words)], the form edge.slots.gazetteer_tags takes."""
     out: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
@@ -107,11 +122,13 @@ def index() -> dict[str, list[tuple[str, tuple[str, ...]]]]:
     return out
 
 
-def tags(words: list[str], low: list[str], idx: dict[str, list[tuple[str, tuple[str, ...]]]]) -> list[list[str]]:
-    """"k=<list>:B" / "k=<list>:I" features per word. A two-letter entry (a state's postal code)
-    matches only when written in capitals ("NY", not "ny" or "ok")."""
+def tags(words: list[str], low: list[str], idx: dict[str, list[tuple[str, tuple[str, ...]]]],
+         widx: dict[str, tuple[str, ...]] | None = None) -> list[list[str]]:
+    """"k=<list>:B" / "k=<list>:I" features per word for whole entries, and "kw=<list>" for a word of
+    an entry (`widx`). A two-letter entry (a state's postal code) matches only when written in
+    capitals ("NY", not "ny" or "ok")."""
     n = len(low)
-    out: list[list[str]] = [[] for _ in range(n)]
+    out: list[list[str]] = [["kw=" + x for x in widx.get(w, ())] if widx else [] for w in low]
     for i in range(n):
         for name, entry in idx.get(low[i], ()):
             k = len(entry)

@@ -110,6 +110,7 @@ del _w
 
 
 _BUILTIN_GAZ = gazetteers.index()
+_BUILTIN_WORDS = gazetteers.word_index()
 # entity features need a reference time only to decide what is an entity, not its value
 _FIXED_NOW = __import__("datetime").datetime(2026, 1, 1, 12, 0, tzinfo=__import__("datetime").timezone.utc)
 
@@ -166,7 +167,7 @@ def token_features(words: Sequence[str], gaz: Sequence[Sequence[str]],
     """Feature strings of each word (original case) given gazetteer tags per word ("slot:B")."""
     low = [w.lower() for w in words]
     cls = [_word_class(w) for w in low]
-    builtin = gazetteers.tags(words, low, _BUILTIN_GAZ)
+    builtin = gazetteers.tags(words, low, _BUILTIN_GAZ, _BUILTIN_WORDS)
     n = len(words)
     out = []
     for i in range(n):
@@ -175,7 +176,8 @@ def token_features(words: Sequence[str], gaz: Sequence[Sequence[str]],
         n1 = low[i + 1] if i + 1 < n else "</s>"
         f = ["b", "w=" + w, "p1=" + p1, "n1=" + n1, "pw=" + p1 + "|" + w, "wn=" + w + "|" + n1,
              "p2=" + (low[i - 2] if i > 1 else "<s>"), "n2=" + (low[i + 2] if i + 2 < n else "</s>"),
-             "s3=" + w[-3:], "sh=" + _shape(words[i])]
+             "s3=" + w[-3:], "s2=" + w[-2:], "p3=" + w[:3], "sh=" + _shape(words[i]),
+             "shp=" + (_shape(words[i - 1]) if i > 0 else "<s>") + _shape(words[i])]
         if cls[i]:
             f.append("c=" + cls[i])
         if i > 0 and cls[i - 1]:
@@ -243,10 +245,11 @@ class _IntentTagger:
         feats = d["features"]
         W = _array(d["weights"]).reshape(len(feats), K)
         # global feature id -> row of W (-1: the feature means nothing for this intent)
-        self.rows = np.full(n_features + 1, -1, dtype=np.int32)
+        self.rows = np.full(n_features + 1, -1, dtype=np.int16 if len(feats) < 32767 else np.int32)
         for r, f in enumerate(feats):
             self.rows[feature_ids[f]] = r
-        self.W = np.vstack([W, np.zeros((1, K), np.float32)])  # row -1: zeros
+        # float16 as stored (half the memory); row -1: zeros, for features this intent does not use
+        self.W = np.vstack([W, np.zeros((1, K), np.float32)]).astype(np.float16)
         self.trans = _array(d["transitions"]).reshape(K, K)
         self.start = _array(d["start"]).reshape(K)
         # BIO: I-x only after B-x or I-x
@@ -276,7 +279,7 @@ class _IntentTagger:
         for f in feats:
             offsets.append(len(ids))
             ids += [get(x, -1) for x in f]
-        E = np.add.reduceat(self.W[self.rows[ids]], offsets, axis=0)
+        E = np.add.reduceat(self.W[self.rows[ids]], offsets, axis=0, dtype=np.float32)
         return viterbi(E, self.trans, self.start), E
 
 
@@ -395,6 +398,10 @@ class SlotExtractor:
         kinds = self.intents.get(intent, {})
         i = 0
         n = len(path)
+        if all(p == 0 for p in path):  # tag 0 is "O": nothing marked
+            return out
+        z = np.exp(E - E.max(axis=1, keepdims=True))
+        word_conf = (z[np.arange(n), path] / z.sum(axis=1)).tolist()
         while i < n:
             t = tags[path[i]]
             if t == "O":
@@ -406,9 +413,7 @@ class SlotExtractor:
                 j += 1
             start, end = spans[i][0], spans[j - 1][1]
             raw = text[start:end]
-            z = E[i:j] - E[i:j].max(axis=1, keepdims=True)
-            p = np.exp(z)
-            conf = float((p[np.arange(j - i), path[i:j]] / p.sum(axis=1)).mean())
+            conf = sum(word_conf[i:j]) / (j - i)
             kind = kinds.get(slot, slot)
             value: Any = raw
             if kind in entities.KINDS:

@@ -22,16 +22,20 @@ import json
 import random
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-from edge import entities
+import re
+
+from edge import entities, gazetteers
+from edge.markup import Span
 from edge.slots import FORMAT, TAGGER_FILE, entity_tags, gazetteer_tags, token_features, tokenize, viterbi
 
 __all__ = ["train_tagger", "package", "infer_entity_types", "BUILTIN_GUESS_ORDER"]
 
 OOS = "oos"
+_WORDS = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")  # edge.slots.tokenize's words
 BUILTIN_GUESS_ORDER = ("datetime", "duration", "money", "percentage", "temperature", "ordinal", "number")
 
 
@@ -78,28 +82,34 @@ def _masks(tags: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _train_all(by_intent: dict[str, list], epochs: int, rng: random.Random, runs: int = 1,
-               prune: float = 0.0) -> dict[str, dict]:
+               prune: float = 0.0, balance: int = 0, dropout: float = 0.0,
+               extra_gaz: Mapping[str, Iterable[tuple[str, ...]]] | None = None) -> dict[str, dict]:
     """One averaged perceptron over every intent, decoded with each intent's own tags.
 
     Each feature has a shared weight and a weight of its own per intent ("frustratingly easy
     domain adaptation", Daume 2007), so a slot that several intents share (city, timeRange)
     learns from all of them while each intent keeps its own preferences. At run time the two
     are summed into one matrix per intent: the same cost as separate taggers."""
-    slots = sorted({t[2:] for sents in by_intent.values() for _, tags, _, _ in sents for t in tags if t != "O"})
+    slots = sorted({t[2:] for sents in by_intent.values() for _, tags, _, _, _ in sents for t in tags if t != "O"})
     tags = ["O"] + [p + s for s in slots for p in ("B-", "I-")]
     ti = {t: i for i, t in enumerate(tags)}
     K = len(tags)
     intents = sorted(by_intent)
     cols = {}
     for it in intents:
-        own = sorted({t[2:] for _, tg, _, _ in by_intent[it] for t in tg if t != "O"})
+        own = sorted({t[2:] for _, tg, _, _, _ in by_intent[it] for t in tg if t != "O"})
         cols[it] = np.asarray([0] + [ti[p + s] for s in own for p in ("B-", "I-")])
     # gazetteer of the training values (shared by all intents: a slot name means one thing), with
     # the number of sentences holding each, so each sentence can leave out its own values
     value_count: Counter = Counter()
     for sents in by_intent.values():
-        for _, _, vals, _ in sents:
-            value_count.update(set(vals))
+        for _, _, vals, _, aug in sents:
+            if not aug:
+                value_count.update(set(vals))
+    for slot, entries in (extra_gaz or {}).items():
+        for words in entries:
+            if slot in slots:
+                value_count[(slot, words)] += 2  # a listed value: never left out
     gaz: dict[str, list[tuple[str, tuple[str, ...]]]] = defaultdict(list)
     for slot, words in sorted(value_count):
         gaz[words[0]].append((slot, words))
@@ -110,9 +120,10 @@ def _train_all(by_intent: dict[str, list], epochs: int, rng: random.Random, runs
     for it in intents:
         c = cols[it]
         local = {int(g): k for k, g in enumerate(c)}
-        for words, gold, vals, ents in by_intent[it]:
+        for words, gold, vals, ents, aug in by_intent[it]:
             low = [w.lower() for w in words]
-            skip = [v for v in set(vals) if value_count[v] <= 1]  # values no other sentence has
+            # values no other sentence has (a swapped-in value: none of the sentence's own)
+            skip = list(set(vals)) if aug else [v for v in set(vals) if value_count[v] <= 1]
             feats = token_features(words, gazetteer_tags(low, gaz, max_gaz, skip), ents)
             ids, offsets = [], []
             for f in feats:
@@ -123,9 +134,24 @@ def _train_all(by_intent: dict[str, list], epochs: int, rng: random.Random, runs
                          np.asarray([local[ti[t]] for t in gold])))
     F = len(fidx)
     n_it = len(intents)
+    repeats = None
+    if balance > 0:
+        # sentences with a rare slot go round more often (recall on rare slots: F1 is averaged over types)
+        freq: Counter = Counter()
+        for sents in by_intent.values():
+            for _, tg, _, _, aug in sents:
+                if not aug:
+                    freq.update({t[2:] for t in tg if t != "O"})
+        med = float(np.median(list(freq.values())))
+        repeats = []
+        for it in intents:
+            for _, tg, _, _, _ in by_intent[it]:
+                names = {t[2:] for t in tg if t != "O"}
+                rare = min((freq[n] for n in names), default=med)
+                repeats.append(int(min(balance, max(1, round((med / rare) ** 0.5)))))
     ii = {it: k for k, it in enumerate(intents)}
     # weights: [shared, intent 0, intent 1, ...] x features x tags, and their step-weighted sums
-    W = np.zeros((n_it + 1, F, K))
+    W = np.zeros((n_it + 1, F + 1, K))  # row F: where dropped features go (never exported)
     U = np.zeros_like(W)
     T = np.zeros((n_it + 1, K, K))
     Ut = np.zeros_like(T)
@@ -142,8 +168,8 @@ def _train_all(by_intent: dict[str, list], epochs: int, rng: random.Random, runs
         Ut[:] = 0
         S[:] = 0
         Us[:] = 0
-        _epochs(data, cols, masks, ii, W, U, T, Ut, S, Us, epochs, rng)
-        step = epochs * len(data) + 1
+        _epochs(data, cols, masks, ii, W, U, T, Ut, S, Us, epochs, rng, repeats, dropout)
+        step = epochs * (sum(repeats) if repeats else len(data)) + 1
         Wsum += W - U / step
         Tsum += T - Ut / step
         Ssum += S - Us / step
@@ -151,14 +177,19 @@ def _train_all(by_intent: dict[str, list], epochs: int, rng: random.Random, runs
     return _export(intents, cols, tags, fidx, value_count, Wa, Ta, Sa, prune)
 
 
-def _epochs(data, cols, masks, ii, W, U, T, Ut, S, Us, epochs: int, rng: random.Random) -> None:
+def _epochs(data, cols, masks, ii, W, U, T, Ut, S, Us, epochs: int, rng: random.Random,
+            repeats: list[int] | None = None, dropout: float = 0.0) -> None:
     """Averaged-perceptron passes over `data`, updating W/T/S and their step-weighted sums in place."""
     step = 1
-    order = list(range(len(data)))
+    order = list(range(len(data))) if repeats is None else [k for k, r in enumerate(repeats) for _ in range(r)]
     for _ in range(epochs):
         rng.shuffle(order)
         for k in order:
             it, ids, offsets, gold = data[k]
+            if dropout > 0:  # feature dropout: the tagger cannot lean on one word alone
+                drop = np.asarray([rng.random() < dropout for _ in range(len(ids))])
+                drop[offsets] = False  # the bias of each word stays
+                ids = np.where(drop, W.shape[1] - 1, ids)
             c = cols[it]
             a = ii[it] + 1
             E = np.add.reduceat(W[0][ids][:, c] + W[a][ids][:, c], offsets, axis=0)
@@ -204,7 +235,7 @@ def _export(intents, cols, tags, fidx, value_count, Wa, Ta, Sa, prune: float) ->
     for it in intents:
         c = cols[it]
         a = ii[it] + 1
-        Wi = (Wa[0] + Wa[a])[:, c]
+        Wi = (Wa[0] + Wa[a])[:-1, c]  # without the dropout row
         keep = np.nonzero(np.abs(Wi).max(axis=1) > prune)[0]
         own_slots = {tags[g][2:] for g in c[1:]}
         out[it] = {
@@ -225,7 +256,65 @@ def _b64(a: np.ndarray) -> dict:
     return {"dtype": "float16", "shape": list(a.shape), "data": base64.b64encode(a16.tobytes()).decode("ascii")}
 
 
-def train_tagger(examples: Sequence[Any], epochs: int = 8, seed: int = 13, runs: int = 4, prune: float = 1.0,
+def linked_lists(values: Mapping[str, Iterable[str]], share: float = 0.5, min_values: int = 2) -> dict[str, str]:
+    """slot -> the built-in gazetteer (edge.gazetteers) that holds at least `share` of its distinct
+    training values: the slot's gazetteer then takes the whole list ("russian" is a cuisine even
+    when no example says so)."""
+    out = {}
+    for slot, vals in values.items():
+        distinct = {tuple(w.lower() for w in _WORDS.findall(v)) for v in vals}
+        distinct.discard(())
+        if len(distinct) < min_values:
+            continue
+        best = max(gazetteers.GAZETTEERS, key=lambda n: len(distinct & gazetteers.GAZETTEERS[n]))
+        if len(distinct & gazetteers.GAZETTEERS[best]) >= share * len(distinct):
+            out[slot] = best
+            continue
+        # values that hold a word of a list's entries ("bouncy techno", "Hardcore Hip Hop": genre)
+        words = gazetteers.word_index()
+        hits = Counter(n for v in distinct for n in {x for w in v for x in words.get(w, ())})
+        if hits:
+            name, k = hits.most_common(1)[0]
+            if k >= share * len(distinct):
+                out[slot] = name
+    return out
+
+
+class _Ex(NamedTuple):
+    text: str
+    label: str
+    spans: tuple
+
+
+def _swap_values(examples: Sequence[Any], n: int, rng: random.Random) -> list[_Ex]:
+    """`n` copies of each example with slots, every slot value swapped for another value of the same
+    slot seen in training (any intent): the tagger learns the contexts, not only the values."""
+    pool: dict[str, list[str]] = defaultdict(list)
+    for ex in examples:
+        for sp in ex.spans:
+            pool[sp[2]].append(sp[3])
+    pool = {k: sorted(set(v)) for k, v in pool.items()}
+    out = []
+    for ex in examples:
+        if not ex.spans:
+            continue
+        for _ in range(n):
+            parts, spans, pos, n_out = [], [], 0, 0
+            for sp in sorted(ex.spans, key=lambda s: s[0]):
+                before = ex.text[pos:sp[0]]
+                value = rng.choice(pool[sp[2]])
+                parts += [before, value]
+                start = n_out + len(before)
+                spans.append(Span(start, start + len(value), sp[2], value))
+                n_out = start + len(value)
+                pos = sp[1]
+            parts.append(ex.text[pos:])
+            out.append(_Ex("".join(parts), ex.label, tuple(spans)))
+    return out
+
+
+def train_tagger(examples: Sequence[Any], epochs: int = 5, seed: int = 13, runs: int = 8, prune: float = 1.0,
+                 augment: int = 0, balance: int = 3, dropout: float = 0.1,
                  synonyms: Mapping[str, Mapping[str, str]] | None = None,
                  entity_types: Mapping[str, str] | None = None) -> tuple[dict, dict[str, dict[str, str]]] | None:
     """Examples with `.text`, `.label`, `.spans` (edge.dataset.Example) -> (tagger JSON, the
@@ -234,9 +323,9 @@ def train_tagger(examples: Sequence[Any], epochs: int = 8, seed: int = 13, runs:
     `synonyms`: {slot: {"variant": "canonical"}}; a slot's value is its canonical form."""
     by_intent: dict[str, list] = defaultdict(list)
     values: dict[str, list[str]] = defaultdict(list)
-    for ex in examples:
-        if ex.label == OOS:
-            continue
+    rng = random.Random(seed)
+    originals = [ex for ex in examples if ex.label != OOS]
+    for ex, aug in [(ex, False) for ex in originals] + [(ex, True) for ex in _swap_values(originals, augment, rng)]:
         toks = tokenize(ex.text)
         if not toks:
             continue
@@ -247,17 +336,18 @@ def train_tagger(examples: Sequence[Any], epochs: int = 8, seed: int = 13, runs:
             vw = tuple(ex.text[a:b].lower() for a, b in toks if a < sp[1] and b > sp[0])
             if vw:
                 vals.append((sp[2], vw))
-            values[sp[2]].append(sp[3])
-        by_intent[ex.label].append((words, tags, vals, entity_tags(ex.text, toks)))
-    rng = random.Random(seed)
-    by_intent = {k: v for k, v in by_intent.items() if any(t != "O" for _, tags, _, _ in v for t in tags)}
+            if not aug:
+                values[sp[2]].append(sp[3])
+        by_intent[ex.label].append((words, tags, vals, entity_tags(ex.text, toks), aug))
+    by_intent = {k: v for k, v in by_intent.items() if any(t != "O" for _, tags, _, _, _ in v for t in tags)}
     if not by_intent:
         return None
-    intents_out = _train_all(by_intent, epochs, rng, runs, prune)
+    lists = linked_lists(values)
+    intents_out = _train_all(by_intent, epochs, rng, runs, prune, balance, dropout,
+                             {slot: gazetteers.GAZETTEERS[name] for slot, name in lists.items()})
     kinds = infer_entity_types(values)
     if entity_types:
         kinds.update(entity_types)
-    slot_map: dict[str, dict[str, str]] = {}
     slot_map: dict[str, dict[str, str]] = {}
     for intent, d in intents_out.items():
         names = sorted({t[2:] for t in d["tags"] if t != "O"})
