@@ -149,7 +149,7 @@ from edge.model import Model
 m = Model.load(sys.argv[1], threads=1); step("Model.load (one interpreter, warm-up)")
 for n in (2, 8, 32):
     m.classify(["turn on the kitchen lights"] * n); step(f"classify batch {n} (the interpreter resized)")
-m.classify(["what is the weather"] * 64); step("classify 64 (two chunks of 32)")
+m.classify(["what is the weather"] * 64); step("classify 64 (in chunks, edge.model._MAX_BATCH)")
 """
 
 

@@ -97,8 +97,10 @@ MANIFEST = "manifest.json"
 MODEL_FILE = "model.tflite"
 TOKENIZER_FILE = "tokenizer.model"
 PAD_ID = 0
-# A batch larger than this is run in chunks of this many rows.
-_MAX_BATCH = 32
+# A batch larger than this is run in chunks of this many rows. The interpreter's arena grows
+# with the largest shape it has run (batch 32 at length 32: +1.9 MB RSS against batch 8), and
+# XNNPACK gains little per utterance beyond 8 rows (docs/performance.md).
+_MAX_BATCH = 8
 # Sequence-length buckets for variable-length packages: a batch runs at the smallest bucket
 # that holds its longest utterance (the pooling is masked, so this is exact). Few distinct
 # shapes keep the interpreter's resizes rare (a resize costs 10-40 us; an invoke at length
