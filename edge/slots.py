@@ -167,6 +167,7 @@ def token_features(words: Sequence[str], gaz: Sequence[Sequence[str]],
     """Feature strings of each word (original case) given gazetteer tags per word ("slot:B")."""
     low = [w.lower() for w in words]
     cls = [_word_class(w) for w in low]
+    shapes = [_shape(w) for w in words]
     builtin = gazetteers.tags(words, low, _BUILTIN_GAZ, _BUILTIN_WORDS)
     n = len(words)
     out = []
@@ -176,8 +177,8 @@ def token_features(words: Sequence[str], gaz: Sequence[Sequence[str]],
         n1 = low[i + 1] if i + 1 < n else "</s>"
         f = ["b", "w=" + w, "p1=" + p1, "n1=" + n1, "pw=" + p1 + "|" + w, "wn=" + w + "|" + n1,
              "p2=" + (low[i - 2] if i > 1 else "<s>"), "n2=" + (low[i + 2] if i + 2 < n else "</s>"),
-             "s3=" + w[-3:], "s2=" + w[-2:], "p3=" + w[:3], "sh=" + _shape(words[i]),
-             "shp=" + (_shape(words[i - 1]) if i > 0 else "<s>") + _shape(words[i])]
+             "s3=" + w[-3:], "s2=" + w[-2:], "p3=" + w[:3], "sh=" + shapes[i],
+             "shp=" + (shapes[i - 1] if i > 0 else "<s>") + shapes[i]]
         if cls[i]:
             f.append("c=" + cls[i])
         if i > 0 and cls[i - 1]:
@@ -242,12 +243,13 @@ class _IntentTagger:
     def __init__(self, d: dict, feature_ids: dict[str, int], n_features: int) -> None:
         self.tags: list[str] = d["tags"]
         K = len(self.tags)
-        feats = d["features"]
-        W = _array(d["weights"]).reshape(len(feats), K)
+        gids = _array(d["rows"])  # the global feature id of each row of W
+        if gids.size and (gids.min() < 0 or gids.max() >= n_features):
+            raise SlotError("rows: feature id out of range")
+        W = _array(d["weights"]).reshape(len(gids), K)
         # global feature id -> row of W (-1: the feature means nothing for this intent)
-        self.rows = np.full(n_features + 1, -1, dtype=np.int16 if len(feats) < 32767 else np.int32)
-        for r, f in enumerate(feats):
-            self.rows[feature_ids[f]] = r
+        self.rows = np.full(n_features + 1, -1, dtype=np.int16 if len(gids) < 32767 else np.int32)
+        self.rows[gids] = np.arange(len(gids))
         # float16 as stored (half the memory); row -1: zeros, for features this intent does not use
         self.W = np.vstack([W, np.zeros((1, K), np.float32)]).astype(np.float16)
         self.trans = _array(d["transitions"]).reshape(K, K)
@@ -285,10 +287,12 @@ class _IntentTagger:
 
 def _array(d: Any) -> np.ndarray:
     """A weight array of the tagger file: {"dtype": "float16"|"float32", "shape", "data": base64}."""
-    if not (isinstance(d, dict) and d.get("dtype") in ("float16", "float32")):
-        raise SlotError("weights must be {dtype: float16|float32, shape, data}")
+    dtypes = {"float16": ("<f2", np.float32), "float32": ("<f4", np.float32), "int32": ("<i4", np.int64)}
+    if not (isinstance(d, dict) and d.get("dtype") in dtypes):
+        raise SlotError("arrays must be {dtype: float16|float32|int32, shape, data}")
     raw = base64.b64decode(d["data"], validate=True)
-    a = np.frombuffer(raw, dtype="<f2" if d["dtype"] == "float16" else "<f4").astype(np.float32)
+    wire, mem = dtypes[d["dtype"]]
+    a = np.frombuffer(raw, dtype=wire).astype(mem)
     return a.reshape([int(x) for x in d["shape"]])
 
 

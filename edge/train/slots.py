@@ -353,6 +353,10 @@ def train_tagger(examples: Sequence[Any], epochs: int = 5, seed: int = 13, runs:
         names = sorted({t[2:] for t in d["tags"] if t != "O"})
         slot_map[intent] = {s: kinds.get(s, s) for s in names}
     features = sorted({f for d in intents_out.values() for f in d["features"]})
+    gid = {f: i for i, f in enumerate(features)}
+    for d in intents_out.values():  # each intent's rows: ids into the one feature list
+        ids = np.asarray([gid[f] for f in d.pop("features")], dtype="<i4")
+        d["rows"] = {"dtype": "int32", "shape": [len(ids)], "data": base64.b64encode(ids.tobytes()).decode("ascii")}
     doc = {"format": FORMAT, "features": features, "intents": intents_out,
            "synonyms": {k: dict(v) for k, v in (synonyms or {}).items()}}
     return doc, slot_map
