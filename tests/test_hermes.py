@@ -203,6 +203,8 @@ def test_daemon_answers_hermes_queries(broker, daemon_factory, client_factory, t
     intents = c.subscribe("hermes/intent/#")
     missed = c.subscribe(hermes.NOT_RECOGNIZED_TOPIC)
     errors = c.subscribe("edge/voice/error")
+    parsed = c.subscribe(hermes.INTENT_PARSED_TOPIC)
+    nlu_errors = c.subscribe(hermes.ERROR_TOPIC)
 
     query = {"input": "set an alarm for 7 am tomorrow", "id": "q1", "siteId": "bedroom", "sessionId": "s1"}
     c.publish(hermes.QUERY_TOPIC, json.dumps(query))
@@ -216,6 +218,9 @@ def test_daemon_answers_hermes_queries(broker, daemon_factory, client_factory, t
     assert (slot["slotName"], slot["entity"], slot["rawValue"]) == ("time", "datetime", "7 am tomorrow")
     assert slot["value"]["kind"] == "InstantTime" and slot["value"]["value"][11:19] == "07:00:00"
     assert query["input"][slot["range"]["start"] : slot["range"]["end"]] == "7 am tomorrow"
+    # intentParsed too, with the same intent and slots
+    p = parsed.json()
+    assert (p["id"], p["intent"], p["slots"]) == ("q1", body["intent"], body["slots"])
 
     # An intentFilter that excludes every label, and a satellite that heard nothing: not recognized.
     c.publish(hermes.QUERY_TOPIC, json.dumps({**query, "id": "q2", "intentFilter": ["NoSuchIntent"], "customData": "st"}))
@@ -224,12 +229,16 @@ def test_daemon_answers_hermes_queries(broker, daemon_factory, client_factory, t
     assert missed.json()["id"] == "q3"
 
     # A malformed query is reported on the error topic, and the daemon keeps serving.
-    c.publish(hermes.QUERY_TOPIC, json.dumps({"id": "q4", "input": 5}))
+    c.publish(hermes.QUERY_TOPIC, json.dumps({"id": "q4", "input": 5, "siteId": "bedroom", "sessionId": "s4"}))
     err = errors.json()
     assert (err["id"], err["error"]) == ("q4", contract.INVALID_FIELD)
+    # and on hermes/error/nlu, so the satellite's session ends now instead of at its timeout
+    nerr = nlu_errors.json()
+    assert (nerr["siteId"], nerr["sessionId"]) == ("bedroom", "s4") and contract.INVALID_FIELD in nerr["error"]
     c.publish(hermes.QUERY_TOPIC, json.dumps({**query, "id": "q5"}))
     assert intents.json()["id"] == "q5"
     assert intents.empty_for(0.3) and missed.empty_for(0.1)  # one answer per query
+    assert parsed.json()["id"] == "q5" and parsed.empty_for(0.1)
     assert d.stop() == 0
 
 
