@@ -208,10 +208,17 @@ def cmd_infer(args: argparse.Namespace) -> int:
     if model is None:
         return EXIT_USAGE
     preds = model.classify(args.text)
+    slots = None
+    if args.json:  # the same slots a result carries (edge.slots); none when the package has no slots
+        from edge.service import load_slots
+
+        slots = load_slots(model)
     for text, pred in zip(args.text, preds):
         if args.json:
+            found = slots.extract(text, pred.intent) if slots is not None and pred.intent != "oos" else []
             print(json.dumps({"text": text, "intent": pred.intent, "confidence": round(pred.confidence, 4),
-                              "top_intent": pred.top_intent, "model": model.ident}, ensure_ascii=False))
+                              "top_intent": pred.top_intent, "slots": found, "model": model.ident},
+                             ensure_ascii=False))
         else:
             print(f"{pred.intent:<28} {pred.confidence:6.3f}  {text}")
     return EXIT_OK

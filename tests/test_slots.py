@@ -257,3 +257,15 @@ def test_daemon_results_carry_learned_and_builtin_slots(tmp_path, broker, daemon
     r = c.request("edge/slots", {"text": "tell me a joke", "id": "s3"})
     assert r["slots"] == []
     assert d.stop() == 0
+
+
+def test_edge_infer_json_carries_slots():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "edge", "infer", "--json", "set an alarm for 7 am tomorrow", "hello"],
+                         capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    alarm, hello = [json.loads(line) for line in out.stdout.splitlines()]
+    assert alarm["intent"] == "alarm" and [s["raw"] for s in alarm["slots"]] == ["7 am tomorrow"]
+    assert hello["slots"] == []
