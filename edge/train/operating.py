@@ -24,7 +24,8 @@ Rules (written into the manifest under ``tuning``):
   ``(1 - share) * P(kept and wrong | in scope) + share * P(kept | out of scope)``,
   the first term from the tuning split's in-scope items, the second from all
   held-out real out-of-scope items; if that escalates more than
-  ``max_escalation`` of in-scope items, the largest threshold within it.
+  ``max_escalation`` (9.5%, half a point under the 10% target) of in-scope
+  items, the largest threshold within it.
 
 ``python -m edge.train.operating --model DIR --data data.json --oos-plus
 oos_plus_train.json`` applies the rules to a package through the runtime
@@ -62,7 +63,7 @@ def silent_at_share(conf_in: np.ndarray, correct_in: np.ndarray, conf_oos: np.nd
 
 def escalation_threshold(conf_in: np.ndarray, correct_in: np.ndarray, conf_oos: np.ndarray,
                          th: float, share: float = 0.25, silent: float = 0.02,
-                         max_escalation: float = 0.10) -> float:
+                         max_escalation: float = 0.095) -> float:
     esc = th
     for t in GRID[GRID >= th]:
         if float((conf_in < t).mean()) > max_escalation:
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget", type=float, default=0.005)
     p.add_argument("--oos-share", type=float, default=0.25)
     p.add_argument("--silent", type=float, default=0.02)
-    p.add_argument("--max-escalation", type=float, default=0.10)
+    p.add_argument("--max-escalation", type=float, default=0.095)
     p.add_argument("--write", action="store_true", help="rewrite the package's manifest")
     a = p.parse_args(argv)
 
