@@ -373,6 +373,61 @@ class SlotExtractor:
             raise SlotError(f"{path}: malformed slot tagger ({type(e).__name__}: {e})") from None
         return cls(intents, taggers, fid, synonyms)
 
+    def cloud_prompt(self) -> str:
+        """Lines for the cloud's system prompt: which slots each intent has, and how to return them
+        (empty when the model has no slots). The reply then carries
+        "slots": [{"name": slot name, "text": the exact words of the request}]."""
+        lines = [f"{intent}: " + ", ".join(f"{name} ({kind})" for name, kind in sorted(slots.items()))
+                 for intent, slots in sorted(self.intents.items()) if slots]
+        if not lines:
+            return ""
+        return ('Also return "slots": a list of {"name": "<slot name>", "text": "<the exact words of the '
+                'request that give it>"} for the slots of the chosen intent found in the request (an empty '
+                "list when there are none). The intents with slots, and their slots (type):\n" + "\n".join(lines))
+
+    def cloud_slots(self, text: str, intent: str, reply: Any, now: Any = None) -> tuple[list[dict], list[str]]:
+        """The cloud's `slots` for `text` under `intent`, validated like its intent: (slots in the
+        result's form, problems). A slot whose name the intent does not have, whose text is not in
+        the request (case aside) or overlaps an earlier one, or that is not {"name": str, "text": str},
+        is left out and named in `problems`. Offsets are found in the request; values are resolved
+        here (built-in types, synonyms), never taken from the cloud. Confidence 1.0 (the cloud gives
+        none; the result's own confidence says how far the cloud answer is trusted)."""
+        known = self.intents.get(intent, {})
+        if reply is None:
+            return [], []
+        if not isinstance(reply, list):
+            return [], [f"slots is a {type(reply).__name__}, not a list"]
+        out: list[dict] = []
+        problems: list[str] = []
+        low = text.lower()
+        for item in reply[:32]:
+            if not (isinstance(item, dict) and isinstance(item.get("name"), str) and isinstance(item.get("text"), str)):
+                problems.append("a slot is not {name: str, text: str}")
+                continue
+            name, said = item["name"], item["text"].strip()
+            if name not in known:
+                problems.append(f"{intent!r} has no slot {name[:40]!r}")
+                continue
+            start = low.find(said.lower()) if said else -1
+            while start >= 0 and any(start < s["end"] and s["start"] < start + len(said) for s in out):
+                start = low.find(said.lower(), start + 1)
+            if start < 0:
+                problems.append(f"slot {name!r}: its text is not in the request")
+                continue
+            end = start + len(said)
+            raw = text[start:end]
+            kind = known[name]
+            value: Any = raw
+            if kind in entities.KINDS:
+                v = entities.resolve(raw, kind, now=now, tz=self.tz)
+                value = v if v is not None else raw
+            else:
+                value = self._synonyms.get(name, {}).get(raw.lower(), raw)
+            out.append({"name": name, "entity": kind, "raw": raw, "value": value, "start": start, "end": end,
+                        "confidence": 1.0})
+        out.sort(key=lambda s: s["start"])
+        return out, problems
+
     def extract(self, text: str, intent: str, now: Any = None) -> list[dict]:
         """The slots of `text` under `intent` (empty when the intent has none)."""
         out: list[dict] = []

@@ -269,3 +269,24 @@ def test_edge_infer_json_carries_slots():
     alarm, hello = [json.loads(line) for line in out.stdout.splitlines()]
     assert alarm["intent"] == "alarm" and [s["raw"] for s in alarm["slots"]] == ["7 am tomorrow"]
     assert hello["slots"] == []
+
+
+def test_cloud_slots_are_validated_and_resolved_here():
+    x = SlotExtractor.load(CLINC, {"name": "clinc150"})
+    assert "alarm: time (datetime)" in x.cloud_prompt() and '"slots"' in x.cloud_prompt()
+    assert SlotExtractor.load(CLINC, {"name": "other"}).cloud_prompt() == ""
+    text = "Wake me at 7 AM tomorrow and again at 9"
+    got, problems = x.cloud_slots(text, "alarm", [
+        {"name": "time", "text": "7 am tomorrow"},  # case aside
+        {"name": "colour", "text": "red"},  # not a slot of alarm
+        {"name": "time", "text": "at noon"},  # not in the request
+        {"name": "time"},  # malformed
+        {"name": "time", "text": "at 9"},
+    ], now=NOW)
+    assert [(s["raw"], s["start"], s["end"]) for s in got] == [("7 AM tomorrow", 11, 24), ("at 9", 35, 39)]
+    assert got[0]["value"] == "2026-11-29T07:00:00+01:00" and got[0]["entity"] == "datetime"
+    assert got[1]["value"] == "2026-11-28T21:00:00+01:00"
+    assert len(problems) == 3 and set(got[0]) == KEYS
+    assert x.cloud_slots(text, "alarm", None) == ([], [])
+    assert x.cloud_slots(text, "alarm", "7 am")[1] == ["slots is a str, not a list"]
+    assert x.cloud_slots(text, "greeting", [{"name": "time", "text": "7 AM"}])[0] == []
