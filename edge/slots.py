@@ -146,12 +146,21 @@ def _word_class(lw: str) -> str:
 
 
 ENTITY_FEATURES = ("datetime", "duration")
+# words without which a text holds no datetime or duration (edge.entities' grammar)
+_TRIGGERS = frozenset(entities._NUMBER_WORDS | set(entities._WEEKDAYS) | set(entities._MONTHS)
+                      | set(entities._DURATION_UNITS) | {
+                          "today", "tomorrow", "tonight", "yesterday", "noon", "midday", "midnight", "now",
+                          "immediately", "half", "quarter", "dozen", "couple", "weekend", "morning", "afternoon",
+                          "evening", "night"})
 
 
 def entity_tags(text: str, spans: Sequence[tuple[int, int]]) -> list[list[str]]:
     """"e=<kind>:B/I" for the words inside a built-in entity (edge.entities) of ENTITY_FEATURES."""
     out: list[list[str]] = [[] for _ in spans]
     if not ENTITY_FEATURES:
+        return out
+    # no digit and no date, time or number word: no datetime or duration (skips most texts)
+    if not any(c.isdigit() for c in text) and _TRIGGERS.isdisjoint([text[a:b].lower() for a, b in spans]):
         return out
     for e in entities.find(text, ENTITY_FEATURES, now=_FIXED_NOW):
         first = True
