@@ -73,6 +73,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     ev.add_argument("--split", help="use only this split (e.g. val: the 'val' and 'oos_val' lists)")
     ev.add_argument("--model", help="model package directory (default: the shipped model)")
     ev.add_argument("--escalation-threshold", type=float, help="override the model's escalation threshold")
+    ev.add_argument("--per-slot", action="store_true",
+                    help="with slots marked in the data: precision, recall and F1 of each slot too")
     ev.add_argument("--json", action="store_true")
 
     cfg = sub.add_parser("config", help="configuration tools")
@@ -236,7 +238,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"edge eval: {exc}", file=sys.stderr)
         return EXIT_USAGE
     metrics = evaluate.evaluate(model, pairs, escalation_threshold=args.escalation_threshold)
+    slots = metrics.get("slots")
+    if isinstance(slots, dict) and not args.per_slot:
+        slots.pop("per_slot", None)  # overall slot scores only, unless --per-slot
     print(json.dumps(metrics) if args.json else evaluate.format_table(metrics))
+    if args.per_slot and not args.json and isinstance(slots, dict):
+        from edge.slots import format_per_slot
+
+        print()
+        print(format_per_slot(slots))
     return EXIT_OK
 
 

@@ -560,3 +560,19 @@ def slot_metrics(gold: Sequence[Iterable[Any]], pred: Sequence[Iterable[Any]],
         pairs = [c for c in pair_counts.values() if c[2] > 0]
         out["macro_f1_intent_slot"] = round(float(np.mean([_prf(*c)["f1"] for c in pairs])), 4) if pairs else 0.0
     return out
+
+
+def format_per_slot(metrics: dict[str, Any]) -> str:
+    """The per-slot table of `slot_metrics` (for `edge eval --per-slot`)."""
+    per = metrics.get("per_slot") or {}
+    if not per:
+        return "no slots marked in the data" if not metrics.get("note") else str(metrics["note"])
+    width = max(12, max(len(k) for k in per))
+    lines = [f"{'slot':<{width}}  precision  recall      f1  support"]
+    for name, m in per.items():
+        lines.append(f"{name:<{width}}  {m['precision']:9.4f}  {m['recall']:6.4f}  {m['f1']:6.4f}  {m['support']:7d}")
+    lines.append(f"{'F1 averaged over slot types':<{width}}  {metrics.get('macro_f1', 0.0):.4f}")
+    if "macro_f1_intent_slot" in metrics:
+        lines.append(f"{'F1 averaged over (intent, slot) pairs':<{width}}  {metrics['macro_f1_intent_slot']:.4f}")
+    return "\n".join(lines)
+

@@ -290,3 +290,26 @@ def test_cloud_slots_are_validated_and_resolved_here():
     assert x.cloud_slots(text, "alarm", None) == ([], [])
     assert x.cloud_slots(text, "alarm", "7 am")[1] == ["slots is a str, not a list"]
     assert x.cloud_slots(text, "greeting", [{"name": "time", "text": "7 AM"}])[0] == []
+
+
+def test_edge_eval_slot_scores(tmp_path):
+    import subprocess
+    import sys
+
+    data = tmp_path / "eval.txt"
+    data.write_text("## alarm\nset an alarm for [7 am tomorrow](time)\nwake me up at [6 am](time)\n"
+                    "## transfer\ntransfer [$20](amount) to savings\n## greeting\nhello there\n")
+
+    def run(*extra):
+        out = subprocess.run([sys.executable, "-m", "edge", "eval", "--data", str(data), *extra],
+                             capture_output=True, text=True, timeout=120, cwd=ROOT)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    overall = json.loads(run("--json"))["slots"]
+    assert (overall["precision"], overall["recall"], overall["support"]) == (1.0, 1.0, 3) and "per_slot" not in overall
+    per = json.loads(run("--json", "--per-slot"))["slots"]["per_slot"]
+    assert per["time"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 2}
+    table = run("--per-slot")
+    assert "slots: precision / recall / F1" in table and "F1 averaged over slot types" in table
+    assert any(line.split()[:1] == ["amount"] for line in table.splitlines())
