@@ -88,15 +88,18 @@ class Answers:
         latency = (self.clock() - t0) * 1000
         if record:
             self.health.record_result(latency, True)
-        return self._encode(r, intent, r.pred.confidence, "cloud", True, reason, answer, latency)
+        # the device's slots were extracted for the device's intent: under another intent they would
+        # name the wrong things, so a cloud result with a different intent carries none
+        slots = r.slots if intent == r.pred.intent else []
+        return self._encode(r, intent, r.pred.confidence, "cloud", True, reason, answer, latency, slots)
 
     def _encode(
         self, r: Routed, intent: str, confidence: float, source: str, escalated: bool, reason: str,
-        answer: str | None, latency: float,
+        answer: str | None, latency: float, slots: list[dict[str, Any]] | None = None,
     ) -> bytes:
         return contract.encode(contract.result_payload(
             r.request, intent=intent, confidence=confidence, source=source, escalated=escalated, reason=reason,
-            answer=answer, model=self.model_ident, latency_ms=latency, slots=r.slots,
+            answer=answer, model=self.model_ident, latency_ms=latency, slots=r.slots if slots is None else slots,
         ))
 
     def stands_behind(self, payload: bytes) -> bool:
