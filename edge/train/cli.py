@@ -97,8 +97,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "thresholds by cross-validation; edge/train/fast.py); 'distil': the "
                         "CLINC150 recipe (a fine-tuned teacher, long). 'auto' (default): distil for "
                         "a [text, label] JSON with a 'train' list, custom otherwise")
-    p.add_argument("--fast-dim", type=int, default=128, help="custom recipe: student embedding width")
-    p.add_argument("--fast-filters", type=int, default=256,
+    p.add_argument("--fast-dim", type=int, default=96, help="custom recipe: student embedding width")
+    p.add_argument("--fast-filters", type=int, default=192,
                    help="custom recipe: student filters per kernel width")
     p.add_argument("--fast-hidden", type=int, default=256, help="custom recipe: student hidden width")
     from edge.train import fast
