@@ -30,7 +30,8 @@ from run import alternate, load_texts, runtime_of, start_daemon, start_echo  # n
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--daemon", action="append", required=True, metavar="PYTHON[:LEVERS[:RUNTIME]]")
+    ap.add_argument("--daemon", action="append", required=True, metavar="PYTHON[:LEVERS[:RUNTIME[:MODEL_DIR]]]",
+                    help="as in bench/run.py, and optionally a model package of its own")
     ap.add_argument("--model", type=Path, default=BENCH.parent / "models" / "clinc150")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=3.0)
@@ -38,17 +39,19 @@ def main() -> int:
     daemons = {}
     for spec in args.daemon:
         py, _, rest = spec.partition(":")
-        levers, _, runtime = rest.partition(":")
+        levers, _, rest = rest.partition(":")
+        runtime, _, model = rest.partition(":")
         py = os.path.abspath(py)
-        daemons[f"{runtime_of(py, runtime)}{' + ' + levers if levers else ''}"] = (py, levers, runtime)
+        label = f"{runtime_of(py, runtime)}{' + ' + levers if levers else ''}{' @ ' + Path(model).name if model else ''}"
+        daemons[label] = ((py, levers, runtime), Path(model) if model else args.model)
     texts = load_texts(None)
     with tempfile.TemporaryDirectory(prefix="edge-levers-") as tmp:
         work = Path(tmp)
         broker = harness.Broker(work)
         procs, clients = {}, {}
         try:
-            for k, (name, spec) in enumerate(daemons.items()):
-                procs[name] = start_daemon(work, broker.port, f"lever{k}", args.model, 1, spec)
+            for k, (name, (spec, model)) in enumerate(daemons.items()):
+                procs[name] = start_daemon(work, broker.port, f"lever{k}", model, 1, spec)
             procs["echo"] = start_echo(work, broker.port, "bench/echo")
             for p in procs.values():
                 p.wait_ready()
