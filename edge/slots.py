@@ -203,14 +203,38 @@ def token_features(words: Sequence[str], gaz: Sequence[Sequence[str]],
     return out
 
 
+_GAZ_STOP = frozenset("the and for with from this that your our their his her its you are was were has have "
+                      "not but all any can".split())
+
+
+def value_words(gazetteer: Mapping[str, Sequence[tuple[str, tuple[str, ...]]]]) -> dict[str, tuple[str, ...]]:
+    """word -> the slots with a known value holding it (words of 3+ letters, common ones aside)."""
+    out: dict[str, set[str]] = {}
+    for entries in gazetteer.values():
+        for slot, value in entries:
+            for w in value:
+                if len(w) > 2 and w.isalpha() and w not in _GAZ_STOP:
+                    out.setdefault(w, set()).add(slot)
+    return {w: tuple(sorted(v)) for w, v in out.items()}
+
+
 def gazetteer_tags(low: Sequence[str], gazetteer: Mapping[str, Sequence[tuple[str, ...]]],
-                   max_len: int, skip: Iterable[tuple[str, tuple[str, ...]]] = ()) -> list[list[str]]:
-    """For each word, "slot:B"/"slot:I" of every known value (lower-cased word tuples) covering it.
+                   max_len: int, skip: Iterable[tuple[str, tuple[str, ...]]] = (),
+                   words: Mapping[str, tuple[str, ...]] | None = None,
+                   skip_words: Iterable[tuple[str, str]] = ()) -> list[list[str]]:
+    """For each word, "slot:B"/"slot:I" of every known value (lower-cased word tuples) covering it,
+    and "w:slot" when the word is a word of a known value of that slot (`words`, value_words()).
 
     `gazetteer` maps a first word to the (slot, value words) entries starting with it; `skip`
-    leaves some (slot, value) pairs out (training leaves out each sentence's own values)."""
+    and `skip_words` leave some (slot, value) and (slot, word) pairs out (training leaves out
+    what only the sentence itself has)."""
     n = len(low)
-    tags: list[list[str]] = [[] for _ in range(n)]
+    if words:
+        skip_words = set(skip_words)
+        tags: list[list[str]] = [["w:" + sl for sl in words.get(w, ()) if (sl, w) not in skip_words]
+                                 if w in words else [] for w in low]
+    else:
+        tags = [[] for _ in range(n)]
     skip = set(skip)
     for i in range(n):
         for slot, value in gazetteer.get(low[i], ()):
@@ -247,7 +271,7 @@ def validate_section(section: object, where: str = "manifest") -> dict[str, Any]
 
 
 class _IntentTagger:
-    __slots__ = ("tags", "rows", "W", "trans", "start", "slot_of", "gaz", "max_gaz")
+    __slots__ = ("tags", "rows", "W", "trans", "start", "slot_of", "gaz", "max_gaz", "gaz_words")
 
     def __init__(self, d: dict, feature_ids: dict[str, int], n_features: int) -> None:
         self.tags: list[str] = d["tags"]
@@ -278,11 +302,12 @@ class _IntentTagger:
                 words = tuple(v.split(" "))
                 self.gaz.setdefault(words[0], []).append((slot, words))
                 self.max_gaz = max(self.max_gaz, len(words))
+        self.gaz_words = value_words(self.gaz)
 
     def decode(self, words: Sequence[str], feature_ids: dict[str, int],
                ents: Sequence[Sequence[str]] | None = None) -> tuple[list[int], np.ndarray]:
         low = [w.lower() for w in words]
-        gaz = gazetteer_tags(low, self.gaz, self.max_gaz) if self.gaz else [()] * len(words)
+        gaz = gazetteer_tags(low, self.gaz, self.max_gaz, (), self.gaz_words) if self.gaz else [()] * len(words)
         feats = token_features(words, gaz, ents)
         ids: list[int] = []
         offsets: list[int] = []

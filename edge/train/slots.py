@@ -30,7 +30,8 @@ import re
 
 from edge import entities, gazetteers
 from edge.markup import Span
-from edge.slots import FORMAT, TAGGER_FILE, entity_tags, gazetteer_tags, token_features, tokenize, viterbi
+from edge.slots import (FORMAT, TAGGER_FILE, entity_tags, gazetteer_tags, token_features, tokenize, value_words,
+                        viterbi)
 
 __all__ = ["train_tagger", "package", "infer_entity_types", "BUILTIN_GUESS_ORDER"]
 
@@ -114,6 +115,12 @@ def _train_all(by_intent: dict[str, list], epochs: int, rng: random.Random, runs
     for slot, words in sorted(value_count):
         gaz[words[0]].append((slot, words))
     max_gaz = max((len(w) for _, w in value_count), default=0)
+    gaz_words = value_words(gaz)
+    # sentences whose values hold each (slot, word): a word only this sentence's values have is left out
+    word_count: Counter = Counter()
+    for (slot, words), k in value_count.items():
+        for w in set(words):
+            word_count[(slot, w)] += k
 
     fidx: dict[str, int] = {}
     data = []
@@ -124,7 +131,9 @@ def _train_all(by_intent: dict[str, list], epochs: int, rng: random.Random, runs
             low = [w.lower() for w in words]
             # values no other sentence has (a swapped-in value: none of the sentence's own)
             skip = list(set(vals)) if aug else [v for v in set(vals) if value_count[v] <= 1]
-            feats = token_features(words, gazetteer_tags(low, gaz, max_gaz, skip), ents)
+            own_words = Counter((sl, w) for sl, v in set(vals) for w in set(v))
+            skip_words = [p for p, k in own_words.items() if aug or word_count[p] <= k]
+            feats = token_features(words, gazetteer_tags(low, gaz, max_gaz, skip, gaz_words, skip_words), ents)
             ids, offsets = [], []
             for f in feats:
                 offsets.append(len(ids))
