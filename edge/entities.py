@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import re
 from typing import Any, Iterable, NamedTuple, Sequence
 
@@ -786,6 +787,23 @@ def find(text: str, kinds: Iterable[str] | None = None, now: dt.datetime | None 
 def resolve(raw: str, kind: str, now: dt.datetime | None = None, tz: dt.tzinfo | None = None) -> Any:
     """The value of `raw` as one `kind` entity covering all of it (leading/trailing filler words such
     as "at", "on", "for", "the" aside), or None."""
+    if kind == "number" and raw.isdigit() and raw.isascii():
+        return int(raw)  # the common case, without the grammar
+    if kind != "datetime":  # values that do not depend on the time: remembered (a copy of a dict)
+        v = _resolve_timeless(raw, kind)
+        return dict(v) if isinstance(v, dict) else v
+    return _resolve(raw, kind, now, tz)
+
+
+@functools.lru_cache(maxsize=512)
+def _resolve_timeless(raw: str, kind: str) -> Any:
+    return _resolve(raw, kind, _EPOCH, dt.timezone.utc)
+
+
+_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def _resolve(raw: str, kind: str, now: dt.datetime | None, tz: dt.tzinfo | None) -> Any:
     ents = find(raw, [kind], now=now, tz=tz)
     if len(ents) != 1:
         return None

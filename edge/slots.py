@@ -115,6 +115,15 @@ _BUILTIN_WORDS = gazetteers.word_index()
 _FIXED_NOW = __import__("datetime").datetime(2026, 1, 1, 12, 0, tzinfo=__import__("datetime").timezone.utc)
 
 
+class _FeatureIds(dict):
+    """feature string -> id; an unknown feature is -1 (looked up from C through map(), no insert)."""
+
+    __slots__ = ()
+
+    def __missing__(self, key: str) -> int:
+        return -1
+
+
 class SlotError(ValueError):
     """A manifest's "slots" section or tagger file is malformed."""
 
@@ -311,10 +320,10 @@ class _IntentTagger:
         feats = token_features(words, gaz, ents)
         ids: list[int] = []
         offsets: list[int] = []
-        get = feature_ids.get
+        look = feature_ids.__getitem__  # a _FeatureIds: unknown features give -1 (a row of zeros)
         for f in feats:
             offsets.append(len(ids))
-            ids += [get(x, -1) for x in f]
+            ids += map(look, f)
         E = np.add.reduceat(self.W[self.rows[ids]], offsets, axis=0, dtype=np.float32)
         return viterbi(E, self.trans, self.start), E
 
@@ -359,7 +368,7 @@ class SlotExtractor:
                  tz: Any = None) -> None:
         self.intents = intents
         self._taggers = taggers or {}
-        self._fid = feature_ids or {}
+        self._fid = feature_ids if feature_ids is not None else _FeatureIds()
         self._synonyms = synonyms or {}
         self.tz = tz  # None: the device's local zone
         # per intent: built-in kinds found by rules (slots the tagger does not learn) -> slot name
@@ -394,7 +403,7 @@ class SlotExtractor:
             if d.get("format") != FORMAT:
                 raise SlotError(f"{path}: format {d.get('format')!r}, expected {FORMAT!r}")
             features = [sys.intern(f) for f in d["features"]]
-            fid = {f: i for i, f in enumerate(features)}
+            fid = _FeatureIds((f, i) for i, f in enumerate(features))
             taggers = {}
             for intent, td in d["intents"].items():
                 taggers[intent] = _IntentTagger(td, fid, len(features))
