@@ -50,6 +50,7 @@ __all__ = ["SlotExtractor", "SlotError", "DEFAULTS", "CLINC150_SLOTS", "TAGGER_F
            "token_features", "slot_metrics", "validate_section"]
 
 TAGGER_FILE = "slots.json"
+MAX_TEXT = 1000  # characters of a request read for slots
 FORMAT = "edge-slots/1"
 
 # Built-in slots of the shipped CLINC150 model: intent -> {slot name: entity type}. The model's
@@ -472,7 +473,10 @@ class SlotExtractor:
         return out, problems
 
     def extract(self, text: str, intent: str, now: Any = None) -> list[dict]:
-        """The slots of `text` under `intent` (empty when the intent has none)."""
+        """The slots of `text` under `intent` (empty when the intent has none). Only the first
+        MAX_TEXT characters are read: an utterance is far shorter, and a 16 KiB payload of number
+        words must not hold the worker for a second (offsets stay offsets into `text`)."""
+        text = text[:MAX_TEXT]
         out: list[dict] = []
         tagger = self._taggers.get(intent)
         if tagger is not None and text:

@@ -313,3 +313,16 @@ def test_edge_eval_slot_scores(tmp_path):
     table = run("--per-slot")
     assert "slots: precision / recall / F1" in table and "F1 averaged over slot types" in table
     assert any(line.split()[:1] == ["amount"] for line in table.splitlines())
+
+
+def test_long_texts_are_read_up_to_a_limit():
+    import time
+
+    from edge.slots import MAX_TEXT
+
+    x = SlotExtractor.load(CLINC, {"name": "clinc150"})
+    text = "set an alarm for 7 am tomorrow " + "twenty " * 2300
+    t0 = time.perf_counter()
+    got = x.extract(text, "calculator")
+    assert time.perf_counter() - t0 < 2.0
+    assert all(s["end"] <= MAX_TEXT and text[s["start"] : s["end"]] == s["raw"] for s in got)
