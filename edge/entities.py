@@ -413,6 +413,8 @@ def _time(toks: Sequence[_Tok], i: int, after_at: bool) -> tuple[int, int, int, 
             mins, j = (num.value, num.end) if num and not num.ordinal and isinstance(num.value, int) else (None, i)
             if j < n and toks[j].s in ("minutes", "minute", "mins", "min"):
                 j += 1
+            elif s[:1].isdigit():
+                mins = None  # "20 to 5" is a range ("5/2 to 5/8"); "20 minutes to 5" and "ten to 5" are times
         if mins is not None and j + 1 < n and toks[j].s in ("past", "after", "to", "till", "before") and 0 < mins < 60:
             hnum = _number(toks, j + 1)
             if hnum and not hnum.ordinal and isinstance(hnum.value, int) and 1 <= hnum.value <= 12:

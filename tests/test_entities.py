@@ -200,6 +200,10 @@ def test_table(kind, text, expected):
         ("nothing to see here", []),
         ("", []),
         ("may i march on", []),
+        ("a roundtrip flight for 5/2 to 5/8", [("number", "5"), ("number", "2"), ("number", "5"), ("number", "8")]),
+        ("open from 9 to 5", [("number", "9"), ("number", "5")]),
+        ("leave at 20 minutes to 5", [("datetime", "20 minutes to 5")]),
+        ("leave at ten to five", [("datetime", "ten to five")]),
     ],
 )
 def test_all_kinds(text, expected):
