@@ -361,7 +361,9 @@ def run(args: argparse.Namespace) -> int:
         th, esc = sel["oos"], sel["escalation"]
         report = tune.expected_rates(conf, best, rows.y, ci[OOS], th, esc,
                                      subsets={"your oos examples": is_user_oos,
-                                              "shipped negatives": ~is_user_oos})
+                                              "shipped negatives": ~is_user_oos}
+                                     if is_user_oos.any() and negs else None,
+                                     oos_share=args.oos_share)
         warnings = list(sel["warnings"]) + tune.data_warnings(cnt, labels, report)
         for w in warnings:
             _warn(w)
