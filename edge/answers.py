@@ -72,6 +72,7 @@ class Answers:
         self._ack = ack
         self.escalation_threshold = escalation_threshold
         self.clock = clock
+        self.slots: Any = None  # the model's SlotExtractor (edge.slots), to check the cloud's slots
 
     # -- payloads -----------------------------------------------------------------------
 
@@ -82,15 +83,26 @@ class Answers:
         self.health.record_result(latency, escalated)
         return self._encode(r, r.pred.intent, r.pred.confidence, "edge", escalated, reason, None, latency)
 
-    def cloud(self, r: Routed, intent: str, answer: str, reason: str, t0: float, record: bool = True) -> bytes:
-        """A result from the cloud; `confidence` stays the device's (the cloud gives no calibrated score)."""
+    def cloud(self, r: Routed, intent: str, answer: str, reason: str, t0: float, record: bool = True,
+              cloud_slots: Any = None) -> bytes:
+        """A result from the cloud; `confidence` stays the device's (the cloud gives no calibrated score).
+        Slots: the device's when the cloud agrees on the intent and the device found some, else the
+        cloud's `cloud_slots`, validated against the request like its intent (edge.slots)."""
         assert r.pred is not None
         latency = (self.clock() - t0) * 1000
         if record:
             self.health.record_result(latency, True)
         # the device's slots were extracted for the device's intent: under another intent they would
-        # name the wrong things, so a cloud result with a different intent carries none
+        # name the wrong things
         slots = r.slots if intent == r.pred.intent else []
+        if not slots and cloud_slots is not None and self.slots is not None:
+            try:
+                slots, problems = self.slots.cloud_slots(r.request.text, intent, cloud_slots)
+                if problems:
+                    log.info("cloud slots for %s left out: %s", r.request.id, "; ".join(problems[:5]))
+            except Exception:  # the cloud's intent still stands
+                log.exception("cloud slots for %s could not be checked", r.request.id)
+                slots = []
         return self._encode(r, intent, r.pred.confidence, "cloud", True, reason, answer, latency, slots)
 
     def _encode(

@@ -77,6 +77,7 @@ class CloudAnswer:
     intent: str  # one of the labels, or "oos"
     answer: str  # the cloud's short reply, at most ANSWER_MAX_CHARS
     latency_ms: float
+    slots: Any = None  # the reply's "slots" as sent; edge.slots.SlotExtractor.cloud_slots validates them
 
 
 # --- redaction --------------------------------------------------------------------------------------
@@ -215,7 +216,7 @@ def _auth_headers(endpoint: _Endpoint, api_key: str) -> dict[str, str]:
 class CloudClient:
     """One configured endpoint; `classify` and `probe` are safe to call from several threads at once."""
 
-    def __init__(self, settings: CloudSettings, labels: Sequence[str], api_key: str) -> None:
+    def __init__(self, settings: CloudSettings, labels: Sequence[str], api_key: str, slot_prompt: str = "") -> None:
         if not settings.base_url:
             raise ValueError("cloud.base_url is empty: no cloud is configured")
         self._settings = settings
@@ -228,7 +229,7 @@ class CloudClient:
         for label in self._known:  # a label that folds ambiguously is only accepted verbatim
             folded[label.casefold()] = label if label.casefold() not in folded else None
         self._folded = {k: v for k, v in folded.items() if v is not None}
-        self._system = system_prompt(self._labels)
+        self._system = system_prompt(self._labels) + (f"\n\n{slot_prompt}" if slot_prompt else "")
         auth = _auth_headers(self._endpoint, api_key)
         self._key = api_key  # only to scrub it from server error messages that might echo it
         self._get_headers = {"Accept": "application/json", "User-Agent": "edge", **auth}
@@ -267,10 +268,10 @@ class CloudClient:
         start = time.monotonic()
         status, headers, raw = self._request("POST", self._chat_target, data, start + self._settings.timeout_s)
         self._check_status(status, headers, raw)
-        intent, answer = self._parse(raw)
+        intent, answer, slots = self._parse(raw)
         latency_ms = (time.monotonic() - start) * 1000.0
         log.debug("cloud answered %s in %.0f ms", intent, latency_ms)
-        return CloudAnswer(intent=intent, answer=answer, latency_ms=latency_ms)
+        return CloudAnswer(intent=intent, answer=answer, latency_ms=latency_ms, slots=slots)
 
     def probe(self) -> None:
         """Is the endpoint there? GET {base_url}/models: free, no tokens, no budget.
@@ -404,8 +405,10 @@ class CloudClient:
         kind = "rate_limited" if status == 429 else "http"
         raise CloudError(kind, f"HTTP {status}{detail}", status=status, retry_after=retry_after)
 
-    def _parse(self, raw: bytes) -> tuple[str, str]:
-        """Validate a chat completion strictly: anything but {"intent": known label, "answer": str} is an error."""
+    def _parse(self, raw: bytes) -> tuple[str, str, Any]:
+        """Validate a chat completion strictly: anything but {"intent": known label, "answer": str} is an error.
+        The reply's "slots" (asked for when the model has slots) come back as sent, for the slot
+        extractor to validate against the request (edge.slots.SlotExtractor.cloud_slots)."""
         try:
             reply = json.loads(raw)
             content = reply["choices"][0]["message"]["content"]
@@ -429,4 +432,4 @@ class CloudClient:
             if canonical is None:
                 raise CloudError("unknown_label", f"reply intent {self._scrub(_excerpt(intent, 64))} is not a label")
             label = canonical
-        return label, answer.strip()[:ANSWER_MAX_CHARS]
+        return label, answer.strip()[:ANSWER_MAX_CHARS], obj.get("slots")

@@ -141,7 +141,8 @@ class Escalations:
             if not self._claim(r):
                 log.info("cloud answer for %s came after cloud.timeout_s; the device's answer stands", r.request.id)
                 return
-            self._finish(r, self.answers.cloud(r, ans.intent, ans.answer, reason, r.work.received))
+            self._finish(r, self.answers.cloud(r, ans.intent, ans.answer, reason, r.work.received,
+                                               cloud_slots=getattr(ans, "slots", None)))
         except Exception:
             log.exception("cloud job failed unexpectedly; answering locally")
             self.health.record_error()
@@ -243,7 +244,8 @@ class Escalations:
             # Not a new request: health already counted it and its latency, so record=False.
             t0 = self.clock() - max(0.0, time.time() - item.created)
             r = _replayed(request, local)
-            payload = self.answers.cloud(r, ans.intent, ans.answer, "offline", t0, record=False)
+            payload = self.answers.cloud(r, ans.intent, ans.answer, "offline", t0, record=False,
+                                         cloud_slots=getattr(ans, "slots", None))
             self.health.count("deferred_completed")
             self.answers.deliver(self.answers.publications(request, payload, with_reply=False), None)
             self._drop(item)

@@ -87,7 +87,9 @@ class Service:
         self.notifier = Notifier(environ)
         cloud_on = bool(settings.cloud.base_url) and settings.cloud.mode != "local_only"
         key = read_secret("EDGE_CLOUD_API_KEY", "cloud_api_key", environ)
-        self.cloud = CloudClient(settings.cloud, model.labels, key) if cloud_on else None
+        slots = load_slots(model)
+        slot_prompt = slots.cloud_prompt() if slots is not None and hasattr(slots, "cloud_prompt") else ""
+        self.cloud = CloudClient(settings.cloud, model.labels, key, slot_prompt) if cloud_on else None
         self.router = Router(settings.cloud, threshold, cloud_configured=cloud_on)
         self.router.restore_calls(self.outbox.cloud_calls_since(time.time() - 86400))
         self.link = Link(settings, password=read_secret("EDGE_MQTT_PASSWORD", "mqtt_password", environ),
@@ -107,11 +109,12 @@ class Service:
         self.queue: queue.Queue[Work | None] = queue.Queue()
         self.pool = ThreadPoolExecutor(settings.cloud.workers, thread_name_prefix="edge-cloud")
         self.answers = Answers(self.base, model.ident, self.health, self.delivery, self.link.ack, threshold)
+        self.answers.slots = slots
         self.escalations = Escalations(self.cloud, self.router, self.outbox, self.health, self.answers, self.pool,
                                        settings.cloud.timeout_s, settings.cloud.workers)
         self.pipeline = Pipeline(
             model=model, router=self.router, store=self.outbox, health=self.health, answers=self.answers,
-            escalations=self.escalations, slots=load_slots(model), max_payload_bytes=settings.mqtt.max_payload_bytes,
+            escalations=self.escalations, slots=slots, max_payload_bytes=settings.mqtt.max_payload_bytes,
             forbidden_reply_prefixes=(f"{settings.integrations.discovery_prefix}/",), escalation_threshold=threshold,
             stall_text=environ.get("EDGE_FAULT_STALL_TEXT", ""),
         )

@@ -326,3 +326,30 @@ def test_long_texts_are_read_up_to_a_limit():
     got = x.extract(text, "calculator")
     assert time.perf_counter() - t0 < 2.0
     assert all(s["end"] <= MAX_TEXT and text[s["start"] : s["end"]] == s["raw"] for s in got)
+
+
+# --- the cloud fallback is asked for slots, and its slots are checked on the device -----------------
+
+
+@pytest.mark.slow
+def test_cloud_results_carry_checked_cloud_slots(tmp_path, broker, daemon_factory, client_factory):
+    from cloud_server import FakeCloud
+    from conftest import daemon_config
+
+    reply = {"intent": "reminder", "answer": "ok",
+             "slots": [{"name": "time", "text": "7 AM"}, {"name": "colour", "text": "blue"},
+                       {"name": "time", "text": "at midnight"}]}
+    with FakeCloud(content=json.dumps(reply)) as fake:
+        cloud = {"base_url": fake.base_url, "model": "m", "mode": "cloud_preferred", "timeout_s": 2.0}
+        d = daemon_factory(daemon_config(broker, tmp_path / "state", device_id="cs", cloud=cloud),
+                           env={"EDGE_CLOUD_API_KEY": ""})
+        c = client_factory(broker)
+        r = c.request("edge/cs", {"text": "nudge me at 7 am about the blue bin", "id": "c1"})
+        assert (r["source"], r["intent"]) == ("cloud", "reminder")
+        # only the slot the intent has and the request says; offsets and value found here
+        (s,) = r["slots"]
+        assert (s["name"], s["entity"], s["raw"]) == ("time", "datetime", "7 am")
+        assert r["text"][s["start"] : s["end"]] == "7 am" and s["value"][11:19] == "07:00:00"
+        system = next(m["content"] for m in fake.chat_requests[0].body["messages"] if m["role"] == "system")
+        assert "reminder: time (datetime)" in system and '"slots"' in system
+        assert d.stop() == 0
