@@ -250,3 +250,18 @@ def test_filter_drops_sections_and_items_like_the_users_intents():
     keep, rep = filter_negatives(neg, e, user, group_sim=0.5, item_sim=0.65)
     assert keep.tolist() == [False] * 4 + [True, True, True, False]
     assert [d["section"] for d in rep["dropped_sections"]] == ["near"] and rep["dropped_items"] == 1
+
+
+@needs_train
+def test_custom_recipe_data_checks(tmp_path, capsys):
+    """One text under two intents is an error naming both lines; repeats don't count twice."""
+    from edge.train.cli import run
+
+    f = tmp_path / "x.txt"
+    f.write_text("## a\nturn it on\nhello\n## b\nTurn it ON!\nbye\n", encoding="utf-8")
+    assert run(_args(data=f, out=tmp_path / "o")) == 2
+    err = capsys.readouterr().err
+    assert "x.txt:5" in err and "x.txt:2" in err and "one text, one label" in err
+    f.write_text("## a\nturn it on\nturn it on\n## b\nbye\nsee you\n", encoding="utf-8")
+    assert run(_args(data=f, out=tmp_path / "o")) == 2
+    assert "fewer than 2 different examples: a" in capsys.readouterr().err

@@ -224,24 +224,38 @@ def _oversample(idx: np.ndarray, rows: Rows, n_labels: int) -> np.ndarray:
 def run(args: argparse.Namespace) -> int:
     t_start = time.time()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from edge.model import normalize_text
     from edge.train import tune
 
     quick = bool(args.quick)
     examples = load_examples(args.data)
+    seen: dict[str, Example] = {}
+    unique: list[Example] = []
+    for e in examples:
+        key = normalize_text(e.text)   # what the model sees
+        if not key:
+            continue
+        o = seen.setdefault(key, e)
+        if o.label != e.label:
+            raise DataError(f"{e.where}: {e.text!r} is also an example of {o.label!r} ({o.where}); "
+                            "one text, one label")
+        if o is e:
+            unique.append(e)
+    if len(unique) < len(examples):
+        # a repeated text would sit on both sides of a cross-validation split
+        _log(f"{len(examples) - len(unique)} repeated (or empty once normalised) examples "
+             "counted once (or dropped)")
+        examples = unique
     labels = labels_of(examples)
     cnt = counts(examples)
     if len(labels) < 2:
         raise DataError(f"{args.data}: need at least 2 intents (found {len(labels)})")
     few = [k for k in labels if cnt[k] < 2]
     if few:
-        raise DataError(f"{args.data}: intents with fewer than 2 examples: {', '.join(few)}")
-    seen: dict[str, Example] = {}
-    for e in examples:
-        key = " ".join(e.text.lower().split())
-        o = seen.setdefault(key, e)
-        if o.label != e.label:
-            raise DataError(f"{e.where}: {e.text!r} is also an example of {o.label!r} ({o.where}); "
-                            "one text, one label")
+        raise DataError(f"{args.data}: intents with fewer than 2 different examples: {', '.join(few)}")
+    if getattr(args, "val", None):
+        _warn("--val is not used by the custom-intents recipe: its thresholds come from "
+              "cross-validation over all your examples (check a model with edge eval instead)")
     thin = [k for k in labels if cnt[k] < MIN_PER_INTENT]
     if thin:
         _warn(f"intents with fewer than {MIN_PER_INTENT} examples: {', '.join(thin)}; accuracy and "
