@@ -79,9 +79,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--save-student", default=None, metavar="FILE",
                    help="also save the float student's weights (.npz) for a later re-export")
     p.add_argument("--oos-recall", type=float, default=0.65,
-                   help="out-of-scope recall the oos threshold is chosen to reach on the tuning split")
+                   help="distil recipe: out-of-scope recall the oos threshold is chosen to reach on the "
+                        "tuning split (the custom recipe uses --oos-budget instead)")
     p.add_argument("--silent-error", type=float, default=0.02,
-                   help="silent error rate the escalation threshold aims for on the tuning split")
+                   help="silent error rate the escalation threshold aims for on the tuning split (custom "
+                        "recipe: on cross-validated scores at --oos-share out-of-scope traffic)")
     p.add_argument("--max-escalation", type=float, default=0.11,
                    help="most in-scope items the escalation threshold may escalate")
     p.add_argument("--name", default=None, help="package name (default: the --out folder name)")
