@@ -266,16 +266,14 @@ def validate_section(section: object, where: str = "manifest") -> dict[str, Any]
     for intent, slots in intents.items():
         if not isinstance(slots, dict):
             raise SlotError(f"{where}: 'slots.intents.{intent}' must map slot names to entity types")
-        builtin_kinds = []
         for name, kind in slots.items():
             if not (isinstance(name, str) and _SLOT_NAME.match(name)):
                 raise SlotError(f"{where}: 'slots.intents.{intent}': invalid slot name {name!r}")
             if not (isinstance(kind, str) and kind):
                 raise SlotError(f"{where}: 'slots.intents.{intent}.{name}' must be an entity type name")
-            if kind in entities.KINDS:
-                builtin_kinds.append(kind)
     tagger = section.get("tagger")
-    if tagger is not None and not (isinstance(tagger, str) and "/" not in tagger and tagger not in ("", ".", "..")):
+    if tagger is not None and not (isinstance(tagger, str) and "/" not in tagger and "\\" not in tagger
+                                   and tagger not in ("", ".", "..")):
         raise SlotError(f"{where}: 'slots.tagger' must be a file name in the model package")
     return section
 
