@@ -11,6 +11,20 @@ from edge.model import (MANIFEST, MODEL_FILE, TOKENIZER_FILE, Model, ModelError,
 PKG = default_model_path()
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "clinc150" / "data.json"
 
+# Issue 13's targets are for the held-out test split (not here); these val-side bars
+# are what the shipped model must clear on val and the held-out real out-of-scope
+# texts (docs/model-card.md, "Against the targets").
+GATE = {
+    "in_scope_accuracy": 0.950,   # at the shipped oos threshold (target on test: 0.950)
+    "auroc_val": 0.980,           # val's 100 oos (target on test: 0.978)
+    "auroc_all_oos": 0.978,       # all 150 real oos not trained on
+    "oos_recall_low": 0.60,       # lower end of the 95% interval over those 150
+    "held_recall": 0.60,          # the 50 held-out OOS+ texts alone (test-like)
+    "silent_at_18": 0.0185,       # silent errors at an 18% oos share, all 150 (target: 2.0%)
+    "silent_at_18_held": 0.020,   # the same with the 50 held-out OOS+ texts alone
+    "escalation_in_scope": 0.095, # in-scope items escalated (target: 10%)
+}
+
 # (text, intent) pairs a shipped CLINC150 model must get right
 KNOWN = [
     ("how do you say thank you in french", "translate"),
@@ -80,25 +94,98 @@ def test_val_sample_accuracy(model):
     assert acc >= 0.85
 
 
+OOS_PLUS = DATA.parent / "oos_plus_train.json"
+
+
+@pytest.fixture(scope="module")
+def operating(model):
+    """The shipped model's confidences on val and on the held-out real out-of-scope
+    texts, through the runtime (what the daemon computes)."""
+    if not (DATA.is_file() and OOS_PLUS.is_file()):
+        pytest.skip(f"CLINC150 data not found next to {DATA}")
+    from edge.train.oos import extra_oos
+
+    data = json.loads(DATA.read_text())
+    h = model.manifest["tuning"]["held_out_oos"]
+    _, held = extra_oos(OOS_PLUS, [t for t, _ in data["train"]] + [t for t, _ in data["oos_train"]],
+                        h["n"], h["seed"])
+    assert len(held) == h["n"] >= 50
+    val = [tuple(x) for x in data["val"]]
+    preds = model.classify([t for t, _ in val])
+    conf_in = np.array([p.confidence for p in preds])
+    correct_in = np.array([p.top_intent == g for p, (_, g) in zip(preds, val)])
+    conf_val_oos = np.array([p.confidence for p in model.classify([t for t, _ in data["oos_val"]])])
+    conf_held = np.array([p.confidence for p in model.classify(held)])
+    return conf_in, correct_in, conf_val_oos, conf_held
+
+
 def test_shipped_model_meets_its_targets_on_val(model):
-    """The whole validation split, through the same code as `edge eval`: the
-    targets of the model issue hold, and the manifest's recorded metrics are
-    what the shipped files really give (not numbers from some other run)."""
+    """The whole validation split, through the same code as `edge eval`: issue 13's
+    targets (AUROC with a margin for val's optimism: the held-out test split gave
+    1.1.0 0.005 less than val; in-scope accuracy only at the target itself, although
+    the test split gave 1.1.0 0.5 point less than val: see the model card), and the
+    manifest's recorded metrics are what the shipped files really give."""
     if not DATA.is_file():
         pytest.skip(f"CLINC150 data not found at {DATA}")
     from edge.evaluate import evaluate, load_pairs
 
     m = evaluate(model, load_pairs(DATA, "val"))
     assert m["n"] == 3100
-    assert m["in_scope_accuracy"] >= 0.95
+    assert m["in_scope_accuracy"] >= GATE["in_scope_accuracy"]
     assert m["oos_recall"] >= 0.60
-    assert m["auroc"] >= 0.965
-    assert m["silent_error_rate"] <= 0.025
-    assert m["escalation_rate_in_scope"] <= 0.12
+    assert m["auroc"] >= GATE["auroc_val"]
+    assert m["escalation_rate_in_scope"] <= GATE["escalation_in_scope"]
     recorded = model.manifest["metrics"]["val"]
     for key in ("in_scope_accuracy", "oos_recall", "auroc", "silent_error_rate",
-                "escalation_rate_in_scope"):
+                "escalation_rate_in_scope", "oos_kept_rate"):
         assert m[key] == pytest.approx(recorded[key], abs=1e-6), key
+    assert recorded["ci95"]["in_scope_accuracy"][0] <= m["in_scope_accuracy"] <= recorded["ci95"]["in_scope_accuracy"][1]
+
+
+def test_thresholds_follow_the_written_rules(model, operating):
+    """The manifest's thresholds are what edge.train.operating's rules give on the
+    shipped files: oos from the in-scope budget, escalation for the stated share."""
+    from edge.train import operating as op
+
+    conf_in, correct_in, conf_val_oos, conf_held = operating
+    t = model.manifest["tuning"]
+    th = op.oos_threshold(conf_in, correct_in, t["in_scope_budget"])
+    esc = op.escalation_threshold(conf_in, correct_in, np.concatenate([conf_val_oos, conf_held]), th,
+                                  t["oos_share"], t["target_silent_error"], t["max_escalation_in_scope"])
+    assert (model.oos_threshold, model.escalation_threshold) == (th, esc)
+    assert t["in_scope_budget"] <= 0.005 and t["oos_share"] >= 0.20 and t["max_escalation_in_scope"] <= 0.10
+
+
+def test_out_of_scope_recall_on_real_requests_not_trained_on(model, operating):
+    """Recall on every real out-of-scope request the model was not trained on
+    (val's 100 + the held-out OOS+ texts): the lower end of its 95% interval, not
+    the point estimate, clears the target; and the held-out OOS+ texts, which
+    look like the test split's (median confidence under 1.1.0: 0.09, as on test,
+    against val's 0.03), clear it on their own."""
+    from edge.evaluate import auroc, wilson
+
+    conf_in, _, conf_val_oos, conf_held = operating
+    conf_oos = np.concatenate([conf_val_oos, conf_held])
+    k = int((conf_oos < model.oos_threshold).sum())
+    assert len(conf_oos) >= 150
+    assert wilson(k, len(conf_oos))[0] >= GATE["oos_recall_low"]
+    assert (conf_held < model.oos_threshold).mean() >= GATE["held_recall"]
+    assert auroc(conf_in, conf_oos) >= GATE["auroc_all_oos"]
+
+
+def test_silent_errors_with_a_fifth_out_of_scope(model, operating):
+    """Silent errors (kept on the device and wrong) with 18% of the traffic out of
+    scope, as in the test split (val is 3%), at the shipped escalation threshold,
+    with the out-of-scope part from all 150 held-out real requests and from the
+    test-like 50 alone; in-scope escalation with half a point to spare."""
+    from edge.train.operating import silent_at_share
+
+    conf_in, correct_in, conf_val_oos, conf_held = operating
+    conf_oos = np.concatenate([conf_val_oos, conf_held])
+    esc = model.escalation_threshold
+    assert silent_at_share(conf_in, correct_in, conf_oos, esc, 0.18) <= GATE["silent_at_18"]
+    assert silent_at_share(conf_in, correct_in, conf_held, esc, 0.18) <= GATE["silent_at_18_held"]
+    assert (conf_in < esc).mean() <= GATE["escalation_in_scope"]
 
 
 def test_batch_equals_single(model):
