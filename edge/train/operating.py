@@ -46,12 +46,23 @@ import numpy as np
 GRID = np.round(np.arange(0.0, 1.0, 0.005), 3)
 
 
+def _select(conf_in, correct_in, conf_oos, budget, share, silent, max_escalation) -> dict:
+    """edge.train.tune.select_thresholds (one implementation of the rules) on
+    in-scope confidences + correctness and out-of-scope confidences."""
+    from edge.train.tune import select_thresholds
+
+    conf_oos = np.asarray(conf_oos, float)
+    conf = np.concatenate([np.asarray(conf_in, float), conf_oos])
+    y = np.concatenate([np.zeros(len(conf_in), int), np.ones(len(conf_oos), int)])  # 1 = oos
+    best = np.concatenate([np.where(np.asarray(correct_in, bool), 0, 2), np.zeros(len(conf_oos), int)])
+    return select_thresholds(conf, best, y, 1, budget=budget, oos_share=share, target_silent=silent,
+                             max_escalation_in_scope=max_escalation, grid=GRID)
+
+
 def oos_threshold(conf_in: np.ndarray, correct_in: np.ndarray, budget: float = 0.005) -> float:
     """Largest grid threshold keeping in-scope accuracy >= arg-max accuracy - budget.
     ``correct_in``: the arg-max label is right (before any threshold)."""
-    base = float(correct_in.mean())
-    ok = [float(t) for t in GRID if ((conf_in >= t) & correct_in).mean() >= base - budget - 1e-12]
-    return max(ok) if ok else 0.0
+    return _select(conf_in, correct_in, [], budget, 0.25, 0.02, 0.095)["oos"]
 
 
 def silent_at_share(conf_in: np.ndarray, correct_in: np.ndarray, conf_oos: np.ndarray,
@@ -64,14 +75,20 @@ def silent_at_share(conf_in: np.ndarray, correct_in: np.ndarray, conf_oos: np.nd
 def escalation_threshold(conf_in: np.ndarray, correct_in: np.ndarray, conf_oos: np.ndarray,
                          th: float, share: float = 0.25, silent: float = 0.02,
                          max_escalation: float = 0.095) -> float:
-    esc = th
-    for t in GRID[GRID >= th]:
-        if float((conf_in < t).mean()) > max_escalation:
-            break
-        esc = float(t)
-        if silent_at_share(conf_in, correct_in, conf_oos, esc, share) <= silent:
-            break
-    return esc
+    """The smallest grid threshold >= ``th`` with silent errors <= ``silent`` at
+    ``share``, within ``max_escalation`` of in-scope items escalated (else the
+    largest within it). ``th`` must be the oos threshold the rules chose."""
+    budget_th = oos_threshold(conf_in, correct_in)
+    if th != budget_th:  # select_thresholds starts from its own oos threshold
+        esc = th
+        for t in GRID[GRID >= th]:
+            if float((conf_in < t).mean()) > max_escalation + 1e-12:
+                break
+            esc = float(t)
+            if silent_at_share(conf_in, correct_in, conf_oos, esc, share) <= silent:
+                break
+        return esc
+    return _select(conf_in, correct_in, conf_oos, 0.005, share, silent, max_escalation)["escalation"]
 
 
 def _classify(model, texts: Sequence[str]):
