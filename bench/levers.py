@@ -63,6 +63,7 @@ def main() -> int:
             for window in (1, 50):
                 res[window] = alternate(clients, args.rounds, lambda c, w=window: c.closed_loop(w, args.seconds, 0.5),
                                         pids, broker.proc.pid)
+            mem = {n: harness.memory_detail(p.pid) | {"hwm": p.vm_hwm_mb()} for n, p in procs.items()}
         finally:
             for c in clients.values():
                 c.close()
@@ -71,12 +72,13 @@ def main() -> int:
             broker.stop()
     e1, e50 = res[1]["echo"], res[50]["echo"]
     print(f"{'responder':52s} {'p50 @1':>14s} {'CPU/req @1':>11s} {'req/s @50':>16s} {'CPU/req @50':>12s} "
-          f"{'broker @50':>10s}")
+          f"{'broker @50':>10s}  {'RSS / USS / PSS, peak RSS (MB)':>30s}")
     for name in ["echo", *daemons]:
         a, b = res[1][name], res[50][name]
         print(f"{name:52s} {a.p(50):6.2f} ({a.p(50) - e1.p(50):+5.2f}) {a.cpu_us_per_request:8.0f} µs "
               f"{b.throughput:7.0f} (x{b.throughput / e50.throughput:.2f}) {b.cpu_us_per_request:9.0f} µs "
-              f"{b.broker_us_per_request:7.0f} µs")
+              f"{b.broker_us_per_request:7.0f} µs  {mem[name].get('rss', 0):5.1f} / {mem[name].get('uss', 0):5.1f} / "
+              f"{mem[name].get('pss', 0):5.1f}, {mem[name].get('hwm') or 0:5.1f}")
     return 0
 
 
