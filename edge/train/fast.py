@@ -11,7 +11,8 @@ The recipe (the manifest's "training" and "tuning" sections say the same):
    the frozen MiniLM sentence embedding (all-MiniLM-L6-v2, mean-pooled, unit
    length): a negative section (one CLINC150 intent, say) goes when the median
    of its examples' highest cosine similarity to any of the user's examples is
-   >= ``--neg-group-sim`` (0.50), and any single negative whose highest
+   >= ``--neg-group-sim`` (0.50) or its closest example's is >=
+   ``--neg-group-max`` (0.65), and any single negative whose highest
    similarity is >= ``--neg-item-sim`` (0.60). The user's own ``## oos`` is
    never filtered. The manifest lists what was dropped.
 3. The int8 student (a small CNN over sentencepiece pieces, edge/train/student.py)
@@ -83,6 +84,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "or a file in any data format (every example used as out of scope)")
     p.add_argument("--neg-group-sim", type=float, default=0.50,
                    help="drop a negative section whose median similarity to your examples reaches this")
+    p.add_argument("--neg-group-max", type=float, default=0.65,
+                   help="drop a negative section one of whose examples is this similar to yours")
     p.add_argument("--neg-item-sim", type=float, default=0.60,
                    help="drop a negative whose similarity to one of your examples reaches this")
     p.add_argument("--folds", type=int, default=4,
@@ -147,7 +150,7 @@ def load_negatives(spec: str | None) -> tuple[list[Example], str]:
 
 
 def filter_negatives(neg: list[Example], neg_emb: np.ndarray, user_emb: np.ndarray,
-                     group_sim: float, item_sim: float) -> tuple[np.ndarray, dict]:
+                     group_sim: float, item_sim: float, group_max: float = 0.65) -> tuple[np.ndarray, dict]:
     """Keep-mask over ``neg`` and a report {dropped sections, dropped items}.
     Similarities are cosines of unit-length sentence embeddings."""
     if not len(neg):
@@ -160,9 +163,11 @@ def filter_negatives(neg: list[Example], neg_emb: np.ndarray, user_emb: np.ndarr
     dropped = []
     for g, idx in by.items():
         med = float(np.median(best[idx]))
-        if med >= group_sim:
+        top = float(np.max(best[idx]))
+        if med >= group_sim or top >= group_max:
             keep[idx] = False
-            dropped.append({"section": g, "median_similarity": round(med, 3), "examples": len(idx)})
+            dropped.append({"section": g, "median_similarity": round(med, 3),
+                            "max_similarity": round(top, 3), "examples": len(idx)})
     n_items = int((~keep).sum()) - sum(d["examples"] for d in dropped)
     dropped.sort(key=lambda d: -d["median_similarity"])
     return keep, {"dropped_sections": dropped, "dropped_items": n_items}
@@ -287,11 +292,13 @@ def run(args: argparse.Namespace) -> int:
         t0 = time.time()
         u_emb = teacher.embed([e.text for e in user_in])
         n_emb = _embed_cached(teacher, [e.text for e in neg_all], cache, "neg")
-        keep, rep = filter_negatives(neg_all, n_emb, u_emb, args.neg_group_sim, args.neg_item_sim)
+        keep, rep = filter_negatives(neg_all, n_emb, u_emb, args.neg_group_sim, args.neg_item_sim,
+                                     args.neg_group_max)
         neg_report = {**rep, "method": (
             f"all-MiniLM-L6-v2 cosine similarity to the user's examples: a section dropped when its "
-            f"median best similarity >= {args.neg_group_sim}, an example when its best similarity "
-            f">= {args.neg_item_sim}; the user's own oos examples are never dropped")}
+            f"median best similarity >= {args.neg_group_sim} or its highest >= "
+            f"{args.neg_group_max}, an example when its best similarity >= {args.neg_item_sim}; the "
+            "user's own oos examples are never dropped")}
         _log(f"negatives: {int(keep.sum())} of {len(neg_all)} kept; dropped sections: "
              f"{', '.join(d['section'] for d in rep['dropped_sections']) or 'none'} "
              f"(+{rep['dropped_items']} single examples; {time.time() - t0:.0f}s)")
