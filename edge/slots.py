@@ -21,13 +21,10 @@ form of the value: a synonym from training, or the text as said). A manifest
 without `"slots"` gets the defaults of its model name (`DEFAULTS`: the shipped
 CLINC150 model's), else none.
 
-The tagger (written by edge/train/slots.py) is a linear-chain model over
-words, one per intent: BIO tags, hand-made word features (the word, its
-neighbours, suffix, shape, word class, and gazetteer matches of the values
-seen in training), emission weights and tag transitions from an averaged
-structured perceptron, Viterbi decoding. Pure numpy: no TFLite, a few
-kilobytes to a few hundred per intent. The confidence of a learned slot is
-the mean, over its words, of the softmax of that word's tag scores.
+The tagger (written by edge/train/slots.py, run by edge/tagger.py) is a
+linear-chain model over words, one per intent, decoded with Viterbi. The
+confidence of a learned slot is the mean, over its words, of the softmax of
+that word's tag scores.
 
 `slot_metrics` scores predicted slots against marked ones (a slot counts when
 name and span both match); `edge eval` reports it.
@@ -35,23 +32,24 @@ name and span both match); `edge eval` reports it.
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import sys
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from edge import entities, gazetteers
+from edge import entities
+# the tagger and its features live in edge.tagger; these names stay importable from here
+from edge.tagger import (FORMAT, FeatureIds as _FeatureIds, IntentTagger as _IntentTagger, SlotError, entity_tags,
+                         gazetteer_tags, token_features, tokenize, value_words, viterbi)
 
 __all__ = ["SlotExtractor", "SlotError", "DEFAULTS", "CLINC150_SLOTS", "TAGGER_FILE", "tokenize",
            "token_features", "slot_metrics", "validate_section"]
 
 TAGGER_FILE = "slots.json"
 MAX_TEXT = 1000  # characters of a request read for slots
-FORMAT = "edge-slots/1"
 
 # Built-in slots of the shipped CLINC150 model: intent -> {slot name: entity type}. The model's
 # manifest carries them under "slots" (models/clinc150); this is the fallback for a manifest
@@ -88,172 +86,7 @@ CLINC150_SLOTS: dict[str, dict[str, str]] = {
 }
 DEFAULTS: dict[str, dict[str, Any]] = {"clinc150": {"intents": CLINC150_SLOTS}}
 
-_WORD = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
 _SLOT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*\Z")
-
-# word classes shared by many slot types (numbers, dates, times)
-_CLASS: dict[str, str] = {}
-for _w in entities._NUMBER_WORDS:
-    _CLASS[_w] = "num"
-for _w in entities._WEEKDAYS:
-    _CLASS[_w] = "wd"
-for _w in entities._MONTHS:
-    _CLASS[_w] = "mon"
-for _w in entities._DURATION_UNITS:
-    if len(_w) > 2:
-        _CLASS[_w] = "unit"
-for _w in ("morning", "afternoon", "evening", "night", "tonight", "noon", "midnight", "today", "tomorrow",
-           "yesterday", "now", "am", "pm", "weekend"):
-    _CLASS[_w] = "time"
-for _w in ("percent", "degrees", "degree", "celsius", "fahrenheit", "dollars", "euros", "pounds"):
-    _CLASS[_w] = "measure"
-del _w
-
-
-_BUILTIN_GAZ = gazetteers.index()
-_BUILTIN_WORDS = gazetteers.word_index()
-# entity features need a reference time only to decide what is an entity, not its value
-_FIXED_NOW = __import__("datetime").datetime(2026, 1, 1, 12, 0, tzinfo=__import__("datetime").timezone.utc)
-
-
-class _FeatureIds(dict):
-    """feature string -> id; an unknown feature is -1 (looked up from C through map(), no insert)."""
-
-    __slots__ = ()
-
-    def __missing__(self, key: str) -> int:
-        return -1
-
-
-class SlotError(ValueError):
-    """A manifest's "slots" section or tagger file is malformed."""
-
-
-def tokenize(text: str) -> list[tuple[int, int]]:
-    """Words and single punctuation marks, as (start, end) character offsets."""
-    return [m.span() for m in _WORD.finditer(text)]
-
-
-def _shape(w: str) -> str:
-    if w.isdigit():
-        return "d" + ("4" if len(w) == 4 else "")
-    if w[:1].isupper():
-        return "X" if w.isupper() and len(w) > 1 else "Xx"
-    if w[:1].isalpha() or w[:1] == "_":
-        return "x"
-    if w[:1].isdigit():
-        return "dx"
-    return "p"
-
-
-def _word_class(lw: str) -> str:
-    c = _CLASS.get(lw)
-    if c is not None:
-        return c
-    if lw[:1].isdigit():
-        return "num"
-    return ""
-
-
-ENTITY_FEATURES = ("datetime", "duration")
-# words without which a text holds no datetime or duration (edge.entities' grammar)
-_TRIGGERS = frozenset(entities._NUMBER_WORDS | set(entities._WEEKDAYS) | set(entities._MONTHS)
-                      | set(entities._DURATION_UNITS) | {
-                          "today", "tomorrow", "tonight", "yesterday", "noon", "midday", "midnight", "now",
-                          "immediately", "half", "quarter", "dozen", "couple", "weekend", "morning", "afternoon",
-                          "evening", "night"})
-
-
-def entity_tags(text: str, spans: Sequence[tuple[int, int]]) -> list[list[str]]:
-    """"e=<kind>:B/I" for the words inside a built-in entity (edge.entities) of ENTITY_FEATURES."""
-    out: list[list[str]] = [[] for _ in spans]
-    if not ENTITY_FEATURES:
-        return out
-    # no digit and no date, time or number word: no datetime or duration (skips most texts)
-    if not any(c.isdigit() for c in text) and _TRIGGERS.isdisjoint([text[a:b].lower() for a, b in spans]):
-        return out
-    for e in entities.find(text, ENTITY_FEATURES, now=_FIXED_NOW):
-        first = True
-        for i, (a, b) in enumerate(spans):
-            if a >= e.start and b <= e.end:
-                out[i].append("e=" + e.kind + (":B" if first else ":I"))
-                first = False
-    return out
-
-
-def token_features(words: Sequence[str], gaz: Sequence[Sequence[str]],
-                   ents: Sequence[Sequence[str]] | None = None) -> list[list[str]]:
-    """Feature strings of each word (original case) given gazetteer tags per word ("slot:B")."""
-    low = [w.lower() for w in words]
-    cls = [_word_class(w) for w in low]
-    shapes = [_shape(w) for w in words]
-    builtin = gazetteers.tags(words, low, _BUILTIN_GAZ, _BUILTIN_WORDS)
-    n = len(words)
-    out = []
-    for i in range(n):
-        w = low[i]
-        p1 = low[i - 1] if i > 0 else "<s>"
-        n1 = low[i + 1] if i + 1 < n else "</s>"
-        f = ["b", "w=" + w, "p1=" + p1, "n1=" + n1, "pw=" + p1 + "|" + w, "wn=" + w + "|" + n1,
-             "p2=" + (low[i - 2] if i > 1 else "<s>"), "n2=" + (low[i + 2] if i + 2 < n else "</s>"),
-             "s3=" + w[-3:], "s2=" + w[-2:], "p3=" + w[:3], "sh=" + shapes[i],
-             "shp=" + (shapes[i - 1] if i > 0 else "<s>") + shapes[i]]
-        if cls[i]:
-            f.append("c=" + cls[i])
-        if i > 0 and cls[i - 1]:
-            f.append("pc=" + cls[i - 1])
-        if i + 1 < n and cls[i + 1]:
-            f.append("nc=" + cls[i + 1])
-        for g in gaz[i]:
-            f.append("g=" + g)
-        f.extend(builtin[i])
-        if ents is not None:
-            f.extend(ents[i])
-        out.append(f)
-    return out
-
-
-_GAZ_STOP = frozenset("the and for with from this that your our their his her its you are was were has have "
-                      "not but all any can".split())
-
-
-def value_words(gazetteer: Mapping[str, Sequence[tuple[str, tuple[str, ...]]]]) -> dict[str, tuple[str, ...]]:
-    """word -> the slots with a known value holding it (words of 3+ letters, common ones aside)."""
-    out: dict[str, set[str]] = {}
-    for entries in gazetteer.values():
-        for slot, value in entries:
-            for w in value:
-                if len(w) > 2 and w.isalpha() and w not in _GAZ_STOP:
-                    out.setdefault(w, set()).add(slot)
-    return {w: tuple(sorted(v)) for w, v in out.items()}
-
-
-def gazetteer_tags(low: Sequence[str], gazetteer: Mapping[str, Sequence[tuple[str, ...]]],
-                   max_len: int, skip: Iterable[tuple[str, tuple[str, ...]]] = (),
-                   words: Mapping[str, tuple[str, ...]] | None = None,
-                   skip_words: Iterable[tuple[str, str]] = ()) -> list[list[str]]:
-    """For each word, "slot:B"/"slot:I" of every known value (lower-cased word tuples) covering it,
-    and "w:slot" when the word is a word of a known value of that slot (`words`, value_words()).
-
-    `gazetteer` maps a first word to the (slot, value words) entries starting with it; `skip`
-    and `skip_words` leave some (slot, value) and (slot, word) pairs out (training leaves out
-    what only the sentence itself has)."""
-    n = len(low)
-    if words:
-        skip_words = set(skip_words)
-        tags: list[list[str]] = [["w:" + sl for sl in words.get(w, ()) if (sl, w) not in skip_words]
-                                 if w in words else [] for w in low]
-    else:
-        tags = [[] for _ in range(n)]
-    skip = set(skip)
-    for i in range(n):
-        for slot, value in gazetteer.get(low[i], ()):
-            k = len(value)
-            if i + k <= n and tuple(low[i:i + k]) == value and (slot, value) not in skip:
-                tags[i].append(slot + ":B")
-                for j in range(i + 1, i + k):
-                    tags[j].append(slot + ":I")
-    return tags
 
 
 def validate_section(section: object, where: str = "manifest") -> dict[str, Any]:
@@ -278,85 +111,6 @@ def validate_section(section: object, where: str = "manifest") -> dict[str, Any]
     return section
 
 
-class _IntentTagger:
-    __slots__ = ("tags", "rows", "W", "trans", "start", "slot_of", "gaz", "max_gaz", "gaz_words")
-
-    def __init__(self, d: dict, feature_ids: dict[str, int], n_features: int) -> None:
-        self.tags: list[str] = d["tags"]
-        K = len(self.tags)
-        gids = _array(d["rows"])  # the global feature id of each row of W
-        if gids.size and (gids.min() < 0 or gids.max() >= n_features):
-            raise SlotError("rows: feature id out of range")
-        W = _array(d["weights"]).reshape(len(gids), K)
-        # global feature id -> row of W (-1: the feature means nothing for this intent)
-        self.rows = np.full(n_features + 1, -1, dtype=np.int16 if len(gids) < 32767 else np.int32)
-        self.rows[gids] = np.arange(len(gids))
-        # float16 as stored (half the memory); row -1: zeros, for features this intent does not use
-        self.W = np.vstack([W, np.zeros((1, K), np.float32)]).astype(np.float16)
-        self.trans = _array(d["transitions"]).reshape(K, K)
-        self.start = _array(d["start"]).reshape(K)
-        # BIO: I-x only after B-x or I-x
-        self.slot_of = [t[2:] for t in self.tags]
-        for j, t in enumerate(self.tags):
-            if t.startswith("I-"):
-                self.start[j] = -1e9
-                for i, s in enumerate(self.tags):
-                    if s[2:] != t[2:]:
-                        self.trans[i, j] = -1e9
-        self.gaz: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
-        self.max_gaz = 0
-        for slot, values in d.get("gazetteer", {}).items():
-            for v in values:
-                words = tuple(v.split(" "))
-                self.gaz.setdefault(words[0], []).append((slot, words))
-                self.max_gaz = max(self.max_gaz, len(words))
-        self.gaz_words = value_words(self.gaz)
-
-    def decode(self, words: Sequence[str], feature_ids: dict[str, int],
-               ents: Sequence[Sequence[str]] | None = None) -> tuple[list[int], np.ndarray]:
-        low = [w.lower() for w in words]
-        gaz = gazetteer_tags(low, self.gaz, self.max_gaz, (), self.gaz_words) if self.gaz else [()] * len(words)
-        feats = token_features(words, gaz, ents)
-        ids: list[int] = []
-        offsets: list[int] = []
-        look = feature_ids.__getitem__  # a _FeatureIds: unknown features give -1 (a row of zeros)
-        for f in feats:
-            offsets.append(len(ids))
-            ids += map(look, f)
-        E = np.add.reduceat(self.W[self.rows[ids]], offsets, axis=0, dtype=np.float32)
-        return viterbi(E, self.trans, self.start), E
-
-
-def _array(d: Any) -> np.ndarray:
-    """A weight array of the tagger file: {"dtype": "float16"|"float32", "shape", "data": base64}."""
-    dtypes = {"float16": ("<f2", np.float32), "float32": ("<f4", np.float32), "int32": ("<i4", np.int64)}
-    if not (isinstance(d, dict) and d.get("dtype") in dtypes):
-        raise SlotError("arrays must be {dtype: float16|float32|int32, shape, data}")
-    raw = base64.b64decode(d["data"], validate=True)
-    wire, mem = dtypes[d["dtype"]]
-    a = np.frombuffer(raw, dtype=wire).astype(mem)
-    return a.reshape([int(x) for x in d["shape"]])
-
-
-def viterbi(E: np.ndarray, trans: np.ndarray, start: np.ndarray) -> list[int]:
-    """Best tag path for emissions E [T, K], transitions [K, K] (from, to) and start scores [K]."""
-    T = E.shape[0]
-    delta = start + E[0]
-    if T == 1:
-        return [int(delta.argmax())]
-    back = np.empty((T - 1, E.shape[1]), dtype=np.intp)
-    for t in range(1, T):
-        s = trans + delta[:, None]
-        s.argmax(axis=0, out=back[t - 1])
-        delta = s.max(axis=0)
-        delta += E[t]
-    k = int(delta.argmax())
-    path = [k]
-    for b in back[::-1].tolist():
-        k = b[k]
-        path.append(k)
-    path.reverse()
-    return path
 
 
 class SlotExtractor:
