@@ -158,7 +158,7 @@ def _scores(n_in=400, n_oos=400, seed=0):
 
 
 def test_oos_threshold_keeps_the_in_scope_budget():
-    from edge.train.tune import select_thresholds
+    from edge.train.tune import GRID, select_thresholds
 
     conf, best, y = _scores()
     ins = y != 3
@@ -169,7 +169,8 @@ def test_oos_threshold_keeps_the_in_scope_budget():
         allowed = max(budget, 1 / ins.sum())       # never less than one item
         assert acc >= acc0 - allowed - 1e-9
         # and it is the largest such threshold on the grid
-        assert ((best == y) & (conf >= sel["oos"] + 0.005))[ins].mean() < acc0 - allowed
+        nxt = GRID[GRID > sel["oos"]][0]
+        assert ((best == y) & (conf >= nxt))[ins].mean() < acc0 - allowed
         assert sel["oos"] <= sel["escalation"]
 
 
@@ -267,3 +268,16 @@ def test_custom_recipe_data_checks(tmp_path, capsys):
     f.write_text("## a\nturn it on\nturn it on\n## b\nbye\nsee you\n", encoding="utf-8")
     assert run(_args(data=f, out=tmp_path / "o")) == 2
     assert "fewer than 2 different examples: a" in capsys.readouterr().err
+
+
+def test_threshold_grid_reaches_tiny_confidences():
+    """With an 'oos' class, out-of-scope requests get confidences far below 0.005: the rule
+    must be able to put the threshold there instead of at 0."""
+    from edge.train.tune import select_thresholds
+
+    y = np.array([0] * 300 + [1] * 300)
+    conf = np.full(600, 0.9)
+    conf[:6] = 0.003                          # 6 right answers (1%) with a tiny confidence
+    sel = select_thresholds(conf, y.copy(), y, 2, budget=0.005)
+    assert 0.0 < sel["oos"] <= 0.003
+    assert not any("OOS THRESHOLD IS 0" in w for w in sel["warnings"])
