@@ -20,7 +20,7 @@ import numpy as np
 from edge import entities, gazetteers
 
 __all__ = ["FORMAT", "SlotError", "tokenize", "token_features", "entity_tags", "gazetteer_tags", "value_words",
-           "viterbi", "IntentTagger", "FeatureIds"]
+           "viterbi", "IntentTagger", "FeatureIds", "FastFeatures"]
 
 FORMAT = "edge-slots/1"
 _WORD = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
@@ -98,13 +98,15 @@ _TRIGGERS = frozenset(entities._NUMBER_WORDS | set(entities._WEEKDAYS) | set(ent
                           "evening", "night"})
 
 
-def entity_tags(text: str, spans: Sequence[tuple[int, int]]) -> list[list[str]]:
-    """"e=<kind>:B/I" for the words inside a built-in entity (edge.entities) of ENTITY_FEATURES."""
+def entity_tags(text: str, spans: Sequence[tuple[int, int]], low: Sequence[str] | None = None) -> list[list[str]]:
+    """"e=<kind>:B/I" for the words inside a built-in entity (edge.entities) of ENTITY_FEATURES
+    (`low`: the words, lower-cased, when the caller has them)."""
     out: list[list[str]] = [[] for _ in spans]
     if not ENTITY_FEATURES:
         return out
     # no digit and no date, time or number word: no datetime or duration (skips most texts)
-    if not any(c.isdigit() for c in text) and _TRIGGERS.isdisjoint([text[a:b].lower() for a, b in spans]):
+    if not any(map(str.isdigit, text)) and _TRIGGERS.isdisjoint(
+            low if low is not None else [text[a:b].lower() for a, b in spans]):
         return out
     for e in entities.find(text, ENTITY_FEATURES, now=_FIXED_NOW):
         first = True
@@ -203,8 +205,9 @@ class IntentTagger:
         # global feature id -> row of W (-1: the feature means nothing for this intent)
         self.rows = np.full(n_features + 1, -1, dtype=np.int16 if len(gids) < 32767 else np.int32)
         self.rows[gids] = np.arange(len(gids))
-        # float16 as stored (half the memory); row -1: zeros, for features this intent does not use
-        self.W = np.vstack([W, np.zeros((1, K), np.float32)]).astype(np.float16)
+        # row -1: zeros, for features this intent does not use. float32: numpy sums float16 in
+        # software (about twice the time), and W is small (rows x tags: 12-70 KB an intent on Snips)
+        self.W = np.vstack([W, np.zeros((1, K), np.float32)])
         self.trans = _array(d["transitions"]).reshape(K, K)
         self.start = _array(d["start"]).reshape(K)
         # BIO: I-x only after B-x or I-x
@@ -224,8 +227,20 @@ class IntentTagger:
                 self.max_gaz = max(self.max_gaz, len(words))
         self.gaz_words = value_words(self.gaz)
 
+    def gaz_ids(self, low: Sequence[str], fid: Mapping[str, int]) -> list[list[int]] | None:
+        """The ids of this intent's "g=" features per word (token_features' `gaz`), None when none."""
+        if not self.gaz:
+            return None
+        tags = gazetteer_tags(low, self.gaz, self.max_gaz, (), self.gaz_words)
+        if not any(tags):
+            return None
+        get = fid.get
+        return [[i for i in (get("g=" + g, -1) for g in t) if i >= 0] for t in tags]
+
     def decode(self, words: Sequence[str], feature_ids: dict[str, int],
                ents: Sequence[Sequence[str]] | None = None) -> tuple[list[int], np.ndarray]:
+        """Tag path and emission scores [T, K] of `words` (the reference path: token_features'
+        strings; FastFeatures gives the same ids without them, and `scores` decodes those)."""
         low = [w.lower() for w in words]
         gaz = gazetteer_tags(low, self.gaz, self.max_gaz, (), self.gaz_words) if self.gaz else [()] * len(words)
         feats = token_features(words, gaz, ents)
@@ -235,8 +250,116 @@ class IntentTagger:
         for f in feats:
             offsets.append(len(ids))
             ids += map(look, f)
-        E = np.add.reduceat(self.W[self.rows[ids]], offsets, axis=0, dtype=np.float32)
+        return self.scores(ids, offsets)
+
+    def scores(self, ids: Sequence[int], offsets: Sequence[int]) -> tuple[list[int], np.ndarray]:
+        """Tag path and emissions [T, K] from the global feature ids of the words, flattened
+        (word t's are ids[offsets[t]:offsets[t + 1]]; -1: unknown)."""
+        E = np.add.reduceat(self.W[self.rows[ids]], offsets, axis=0)
         return viterbi(E, self.trans, self.start), E
+
+
+class FastFeatures:
+    """The feature ids of token_features(words, gaz, ents), built without its strings.
+
+    token_features is the reference (training uses it); this gives the same multiset of known
+    feature ids per word (plus -1s for unknown ones, which score nothing), from tables made
+    once per tagger file: each word of the tagger's vocabulary -> the ids of its own features (w=,
+    s3=, s2=, p3=, c=, kw=) and of it as a neighbour (p1=, n1=, p2=, n2=, pc=, nc=); each
+    adjacent pair -> its pw=/wn= ids; shapes and shape pairs -> sh=/shp= ids. A word outside
+    the vocabulary gets its ids by lookups of its strings, as token_features would."""
+
+    __slots__ = ("fid", "b", "vocab", "pairs", "sh", "shp", "start_ids", "end_ids", "bgaz")
+
+    def __init__(self, fid: Mapping[str, int]) -> None:
+        self.fid = fid
+        get = fid.get
+        self.b = get("b", -1)
+        words: set[str] = set()
+        pairs: dict[tuple[str, str], list[int]] = {}
+        for f, i in fid.items():
+            k, _, v = f.partition("=")
+            if k in ("w", "p1", "n1", "p2", "n2"):
+                words.add(v)
+            elif k in ("pw", "wn"):
+                # "pw=" + a + "|" + b: a word may itself be "|", so every split is a key
+                for j, c in enumerate(v):
+                    if c == "|":
+                        pairs.setdefault((v[:j], v[j + 1:]), [-1, -1])[k == "wn"] = i
+        words.discard("<s>")
+        words.discard("</s>")
+        self.pairs = {k: (a, b) for k, (a, b) in pairs.items()}
+        self.vocab = {w: self.word(w) for w in words}
+        shapes = ("d", "d4", "X", "Xx", "x", "dx", "p")
+        self.sh = {x: get("sh=" + x, -1) for x in shapes}
+        self.shp = {(a, x): get("shp=" + a + x, -1) for a in shapes + ("<s>",) for x in shapes}
+        # a neighbour that is the sentence's start or end: (p1, n1, p2, n2, pc, nc) of "<s>"/"</s>"
+        self.start_ids = (get("p1=<s>", -1), -1, get("p2=<s>", -1), -1, -1, -1)
+        self.end_ids = (-1, get("n1=</s>", -1), -1, get("n2=</s>", -1), -1, -1)
+        self.bgaz = {first: [(name, entry, get("k=" + name + ":B", -1), get("k=" + name + ":I", -1))
+                             for name, entry in entries] for first, entries in _BUILTIN_GAZ.items()}
+
+    def word(self, w: str) -> tuple[list[int], tuple[int, ...]]:
+        """(ids of the word's own features, ids of it as (p1, n1, p2, n2, pc, nc)) of a lower-cased word."""
+        get = self.fid.get
+        c = _word_class(w)
+        own = [get("w=" + w, -1), get("s3=" + w[-3:], -1), get("s2=" + w[-2:], -1), get("p3=" + w[:3], -1)]
+        if c:
+            own.append(get("c=" + c, -1))
+        own += [get("kw=" + x, -1) for x in _BUILTIN_WORDS.get(w, ())]
+        nb = (get("p1=" + w, -1), get("n1=" + w, -1), get("p2=" + w, -1), get("n2=" + w, -1),
+              get("pc=" + c, -1) if c else -1, get("nc=" + c, -1) if c else -1)
+        return [i for i in own if i >= 0], nb
+
+    def ids(self, words: Sequence[str], low: Sequence[str], gaz: Sequence[Sequence[int]] | None = None,
+            ents: Sequence[Sequence[str]] | None = None) -> tuple[list[int], list[int]]:
+        """(ids, offsets): the feature ids of every word (-1: unknown), flattened, and where each
+        word's start. `gaz`: the intent's "g=" ids per word (IntentTagger.gaz_ids); `ents`: entity_tags."""
+        n = len(low)
+        vocab = self.vocab
+        recs = [vocab.get(w) or self.word(w) for w in low]
+        nbs = [self.start_ids, self.start_ids] + [r[1] for r in recs] + [self.end_ids, self.end_ids]
+        pairs = self.pairs
+        pget = pairs.get
+        none = (-1, -1)
+        # pair k: (low[k-1], low[k]) with "<s>" before the first word and "</s>" after the last
+        pids = [pget(("<s>", low[0]), none) if n else none]
+        pids += [pget((low[k - 1], low[k]), none) for k in range(1, n)]
+        pids.append(pget((low[n - 1], "</s>"), none) if n else none)
+        shapes = [_shape(w) for w in words]
+        sh, shp = self.sh, self.shp
+        b = self.b
+        # multi-word entries of the built-in lists ("k=<list>:B/I")
+        kfeat: list[list[int]] | None = None
+        bgaz = self.bgaz
+        for i in range(n):
+            for name, entry, kb, ki in bgaz.get(low[i], ()):
+                k = len(entry)
+                if i + k <= n and tuple(low[i:i + k]) == entry:
+                    if k == 1 and len(entry[0]) == 2 and not words[i].isupper():
+                        continue
+                    if kfeat is None:
+                        kfeat = [[] for _ in range(n)]
+                    kfeat[i].append(kb)
+                    for j in range(i + 1, i + k):
+                        kfeat[j].append(ki)
+        fid = self.fid
+        ids: list[int] = []
+        offsets: list[int] = []
+        for i in range(n):
+            offsets.append(len(ids))
+            p1, n1 = nbs[i + 1], nbs[i + 3]
+            f = [b, p1[0], n1[1], nbs[i][2], nbs[i + 4][3], pids[i][0], pids[i + 1][1], sh[shapes[i]],
+                 shp[shapes[i - 1] if i else "<s>", shapes[i]], p1[4], n1[5]]
+            f += recs[i][0]
+            if kfeat is not None:
+                f += kfeat[i]
+            if gaz is not None:
+                f += gaz[i]
+            if ents is not None and ents[i]:
+                f += [fid.get(e, -1) for e in ents[i]]
+            ids += f  # -1 (unknown): IntentTagger.rows[-1] is -1, a row of zeros
+        return ids, offsets
 
 
 def _array(d: Any) -> np.ndarray:
@@ -250,21 +373,29 @@ def _array(d: Any) -> np.ndarray:
     return a.reshape([int(x) for x in d["shape"]])
 
 
+_MAX = np.maximum.reduce
+
+
 def viterbi(E: np.ndarray, trans: np.ndarray, start: np.ndarray) -> list[int]:
-    """Best tag path for emissions E [T, K], transitions [K, K] (from, to) and start scores [K]."""
+    """Best tag path for emissions E [T, K], transitions [K, K] (from, to) and start scores [K].
+
+    The scores of every step (transitions plus the step's emissions) are made in one numpy call,
+    the forward pass is two small calls a word, and the back pointers are found for all steps at
+    once at the end (the same sums the forward pass maximised, so the same choices)."""
     T = E.shape[0]
     delta = start + E[0]
     if T == 1:
         return [int(delta.argmax())]
-    back = np.empty((T - 1, E.shape[1]), dtype=np.intp)
-    for t in range(1, T):
-        s = trans + delta[:, None]
-        s.argmax(axis=0, out=back[t - 1])
-        delta = s.max(axis=0)
-        delta += E[t]
+    M = trans.T + E[1:, :, None]  # [T-1, to, from]
+    deltas = [delta]
+    best = _MAX  # np.maximum.reduce: ndarray.max's Python wrapper costs as much as the sum here
+    for m in M:
+        delta = best(m + delta, 1)
+        deltas.append(delta)
+    back = (M + np.array(deltas[:-1])[:, None, :]).argmax(axis=2).tolist()  # [T-1, to] -> best from
     k = int(delta.argmax())
     path = [k]
-    for b in back[::-1].tolist():
+    for b in reversed(back):
         k = b[k]
         path.append(k)
     path.reverse()

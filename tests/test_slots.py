@@ -353,3 +353,29 @@ def test_cloud_results_carry_checked_cloud_slots(tmp_path, broker, daemon_factor
         system = next(m["content"] for m in fake.chat_requests[0].body["messages"] if m["role"] == "system")
         assert "reminder: time (datetime)" in system and '"slots"' in system
         assert d.stop() == 0
+
+
+def test_fast_feature_ids_equal_the_reference_features(tiny_pkg):
+    """The run-time path (FastFeatures, ids without strings) scores the same features as
+    token_features, which training uses, and decodes the same path."""
+    import numpy as np
+
+    from edge.tagger import entity_tags, gazetteer_tags, token_features, tokenize
+    x = load(tiny_pkg)
+    texts = ["play some hip hop by Miles Davis", "wake me at 7 am tomorrow in New York", "Play | the NY || Jazz",
+             "set an alarm for 6:30 on friday, please!", "x", "unknownword zzz qqq 2026 ²", "play play play"]
+    for intent, tagger in x._taggers.items():
+        for text in texts:
+            spans = tokenize(text)
+            words = [text[a:b] for a, b in spans]
+            low = [w.lower() for w in words]
+            ents = entity_tags(text, spans)
+            gaz = gazetteer_tags(low, tagger.gaz, tagger.max_gaz, (), tagger.gaz_words) if tagger.gaz \
+                else [()] * len(words)
+            ref = [sorted(i for i in map(x._fid.__getitem__, f) if i >= 0) for f in token_features(words, gaz, ents)]
+            ids, offsets = x._fast.ids(words, low, tagger.gaz_ids(low, x._fid), ents)
+            got = [sorted(i for i in ids[a:b] if i >= 0) for a, b in zip(offsets, offsets[1:] + [len(ids)])]
+            assert got == ref, (intent, text)
+            path, E = tagger.scores(ids, offsets)
+            ref_path, ref_E = tagger.decode(words, x._fid, ents)
+            assert path == ref_path and np.allclose(E, ref_E, atol=1e-4), (intent, text)
