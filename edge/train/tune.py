@@ -6,8 +6,7 @@ cross-validated scores, and meant for any tuning set: CLINC150's val too):
 
 - oos threshold, from an in-scope budget: the largest threshold at which
   in-scope accuracy (gold label predicted and not rejected) is still within
-  ``budget`` (default half a point; at least one item when there are fewer
-  than 200) of arg-max in-scope accuracy. It does not
+  ``budget`` (default half a point) of arg-max in-scope accuracy. It does not
   depend on a point estimate of out-of-scope recall, which a few hundred
   out-of-scope items cannot pin down and which over-promised by 11-14 points
   on CLINC150 (issue 13).
@@ -43,7 +42,7 @@ from edge.evaluate import wilson
 RULES = (
     "temperature: minimises the negative log-likelihood of the held-out scores (in-scope -> "
     "label, out-of-scope -> 'oos'); oos threshold: the largest threshold at which in-scope "
-    "accuracy stays within oos_budget (at least one item) of arg-max in-scope accuracy; escalation threshold: the "
+    "accuracy stays within oos_budget of arg-max in-scope accuracy; escalation threshold: the "
     "smallest threshold >= the oos threshold whose silent error rate at the worst-case "
     "out-of-scope share oos_share is <= target_silent_error, unless that escalates more than "
     "max_escalation_in_scope of in-scope items, then the largest within that limit "
@@ -129,9 +128,9 @@ def select_thresholds(conf: np.ndarray, best: np.ndarray, y: np.ndarray, oos: in
         raise ValueError("select_thresholds: no in-scope items")
     right = (best == y) & ins
     acc0 = float(right[ins].mean())
-    # with few items half a point is less than one item, and any threshold above the
-    # lowest right answer's confidence would break it: allow at least one item
-    allowed = max(budget, 1.0 / int(ins.sum()))
+    # with few items half a point can be less than one item: then the threshold stays
+    # below every right answer's confidence (the fine low end of GRID keeps it above 0)
+    allowed = budget
     th = 0.0
     for t in grid:
         if (right & (conf >= t))[ins].mean() >= acc0 - allowed - 1e-12:
