@@ -1,0 +1,26 @@
+"""The tokens the built-in entity grammar reads (edge.entities): lower-cased words, numbers and
+single symbols with their character offsets."""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+
+_TOKEN = re.compile(
+    r"\d+(?:[.,:]\d+)*(?:st|nd|rd|th)\b"  # 3rd, 21st
+    r"|\d+(?:[.,:]\d+)*"  # 250, 1,200.50, 7:30
+    r"|[^\W\d_]+(?:['’][^\W\d_]+)?"  # words, o'clock
+    r"|[^\s\w]",  # $ € £ % ° - and other punctuation, one at a time
+    re.UNICODE,
+)
+
+
+class _Tok(NamedTuple):
+    s: str  # lower case
+    start: int
+    end: int
+
+
+def _tokens(text: str) -> list[_Tok]:
+    return [_Tok(m.group().lower().replace("’", "'"), m.start(), m.end()) for m in _TOKEN.finditer(text)]
