@@ -265,30 +265,23 @@ class FastFeatures:
     token_features is the reference (training uses it); this gives the same multiset of known
     feature ids per word (plus -1s for unknown ones, which score nothing), from tables made
     once per tagger file: each word of the tagger's vocabulary -> the ids of its own features (w=,
-    s3=, s2=, p3=, c=, kw=) and of it as a neighbour (p1=, n1=, p2=, n2=, pc=, nc=); each
-    adjacent pair -> its pw=/wn= ids; shapes and shape pairs -> sh=/shp= ids. A word outside
+    s3=, s2=, p3=, c=, kw=) and of it as a neighbour (p1=, n1=, p2=, n2=, pc=, nc=); shapes and
+    shape pairs -> sh=/shp= ids (pw=/wn= of word pairs are looked up by their strings). A word outside
     the vocabulary gets its ids by lookups of its strings, as token_features would."""
 
-    __slots__ = ("fid", "b", "vocab", "pairs", "sh", "shp", "start_ids", "end_ids", "bgaz")
+    __slots__ = ("fid", "b", "vocab", "sh", "shp", "start_ids", "end_ids", "bgaz")
 
     def __init__(self, fid: Mapping[str, int]) -> None:
         self.fid = fid
         get = fid.get
         self.b = get("b", -1)
         words: set[str] = set()
-        pairs: dict[tuple[str, str], list[int]] = {}
-        for f, i in fid.items():
+        for f in fid:
             k, _, v = f.partition("=")
             if k in ("w", "p1", "n1", "p2", "n2"):
                 words.add(v)
-            elif k in ("pw", "wn"):
-                # "pw=" + a + "|" + b: a word may itself be "|", so every split is a key
-                for j, c in enumerate(v):
-                    if c == "|":
-                        pairs.setdefault((v[:j], v[j + 1:]), [-1, -1])[k == "wn"] = i
         words.discard("<s>")
         words.discard("</s>")
-        self.pairs = {k: (a, b) for k, (a, b) in pairs.items()}
         self.vocab = {w: self.word(w) for w in words}
         shapes = ("d", "d4", "X", "Xx", "x", "dx", "p")
         self.sh = {x: get("sh=" + x, -1) for x in shapes}
@@ -299,17 +292,19 @@ class FastFeatures:
         self.bgaz = {first: [(name, entry, get("k=" + name + ":B", -1), get("k=" + name + ":I", -1))
                              for name, entry in entries] for first, entries in _BUILTIN_GAZ.items()}
 
-    def word(self, w: str) -> tuple[list[int], tuple[int, ...]]:
-        """(ids of the word's own features, ids of it as (p1, n1, p2, n2, pc, nc)) of a lower-cased word."""
+    def word(self, w: str) -> tuple[int, ...]:
+        """The ids of a lower-cased word as a neighbour (p1=, n1=, p2=, n2=, pc=, nc=), then those of
+        its own features (w=, s3=, s2=, p3=, c=, kw=): one flat tuple (a few hundred KB for a
+        vocabulary of a thousand words)."""
         get = self.fid.get
         c = _word_class(w)
-        own = [get("w=" + w, -1), get("s3=" + w[-3:], -1), get("s2=" + w[-2:], -1), get("p3=" + w[:3], -1)]
+        ids = [get("p1=" + w, -1), get("n1=" + w, -1), get("p2=" + w, -1), get("n2=" + w, -1),
+               get("pc=" + c, -1) if c else -1, get("nc=" + c, -1) if c else -1,
+               get("w=" + w, -1), get("s3=" + w[-3:], -1), get("s2=" + w[-2:], -1), get("p3=" + w[:3], -1)]
         if c:
-            own.append(get("c=" + c, -1))
-        own += [get("kw=" + x, -1) for x in _BUILTIN_WORDS.get(w, ())]
-        nb = (get("p1=" + w, -1), get("n1=" + w, -1), get("p2=" + w, -1), get("n2=" + w, -1),
-              get("pc=" + c, -1) if c else -1, get("nc=" + c, -1) if c else -1)
-        return [i for i in own if i >= 0], nb
+            ids.append(get("c=" + c, -1))
+        ids += [get("kw=" + x, -1) for x in _BUILTIN_WORDS.get(w, ())]
+        return tuple(ids[:6]) + tuple(i for i in ids[6:] if i >= 0)
 
     def ids(self, words: Sequence[str], low: Sequence[str], gaz: Sequence[Sequence[int]] | None = None,
             ents: Sequence[Sequence[str]] | None = None) -> tuple[list[int], list[int]]:
@@ -318,14 +313,12 @@ class FastFeatures:
         n = len(low)
         vocab = self.vocab
         recs = [vocab.get(w) or self.word(w) for w in low]
-        nbs = [self.start_ids, self.start_ids] + [r[1] for r in recs] + [self.end_ids, self.end_ids]
-        pairs = self.pairs
-        pget = pairs.get
-        none = (-1, -1)
-        # pair k: (low[k-1], low[k]) with "<s>" before the first word and "</s>" after the last
-        pids = [pget(("<s>", low[0]), none) if n else none]
-        pids += [pget((low[k - 1], low[k]), none) for k in range(1, n)]
-        pids.append(pget((low[n - 1], "</s>"), none) if n else none)
+        nbs = [self.start_ids, self.start_ids] + recs + [self.end_ids, self.end_ids]
+        get = self.fid.get
+        # the pairs (low[k-1], low[k]), "<s>" before the first word and "</s>" after the last
+        bounded = ["<s>", *low, "</s>"]
+        pw = [get("pw=" + bounded[k] + "|" + bounded[k + 1], -1) for k in range(n)]
+        wn = [get("wn=" + bounded[k] + "|" + bounded[k + 1], -1) for k in range(1, n + 1)]
         shapes = [_shape(w) for w in words]
         sh, shp = self.sh, self.shp
         b = self.b
@@ -349,9 +342,9 @@ class FastFeatures:
         for i in range(n):
             offsets.append(len(ids))
             p1, n1 = nbs[i + 1], nbs[i + 3]
-            f = [b, p1[0], n1[1], nbs[i][2], nbs[i + 4][3], pids[i][0], pids[i + 1][1], sh[shapes[i]],
+            f = [b, p1[0], n1[1], nbs[i][2], nbs[i + 4][3], pw[i], wn[i], sh[shapes[i]],
                  shp[shapes[i - 1] if i else "<s>", shapes[i]], p1[4], n1[5]]
-            f += recs[i][0]
+            f += recs[i][6:]
             if kfeat is not None:
                 f += kfeat[i]
             if gaz is not None:
