@@ -22,7 +22,7 @@ if __name__ == "__main__":  # run as a worker under another interpreter: find ed
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from edge.model import RUNTIME, Model, encode_ids, make_interpreter, runtime_version  # noqa: E402
+from edge.model import Model, encode_ids, make_interpreter, runtime_version  # noqa: E402
 
 # The runtime edge.model picked (EDGE_TFLITE_RUNTIME chooses when both are installed), so these
 # rows time what the daemon would run.
