@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import re
+from itertools import accumulate, chain
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -193,9 +194,10 @@ def gazetteer_tags(low: Sequence[str], gazetteer: Mapping[str, Sequence[tuple[st
 
 
 class IntentTagger:
-    __slots__ = ("tags", "rows", "W", "trans", "start", "slot_of", "gaz", "max_gaz", "gaz_words")
+    __slots__ = ("tags", "rows", "W", "trans", "start", "slot_of", "gaz", "max_gaz", "gaz_words",
+                 "gaz_slot_ids")
 
-    def __init__(self, d: dict, feature_ids: dict[str, int], n_features: int) -> None:
+    def __init__(self, d: dict, feature_ids: dict[str, int], n_features: int, shared: dict | None = None) -> None:
         self.tags: list[str] = d["tags"]
         K = len(self.tags)
         gids = _array(d["rows"])  # the global feature id of each row of W
@@ -220,22 +222,47 @@ class IntentTagger:
                         self.trans[i, j] = -1e9
         self.gaz: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
         self.max_gaz = 0
+        shared = {} if shared is None else shared  # (slot, value) -> one tuple for every intent that knows it
         for slot, values in d.get("gazetteer", {}).items():
             for v in values:
-                words = tuple(v.split(" "))
-                self.gaz.setdefault(words[0], []).append((slot, words))
+                entry = shared.get((slot, v))
+                if entry is None:
+                    entry = shared[slot, v] = (slot, tuple(v.split(" ")))
+                words = entry[1]
+                self.gaz.setdefault(words[0], []).append(entry)
                 self.max_gaz = max(self.max_gaz, len(words))
         self.gaz_words = value_words(self.gaz)
+        # slot -> the ids of its "g=<slot>:B", "g=<slot>:I" and "g=w:<slot>" features (gaz_ids)
+        get = feature_ids.get
+        self.gaz_slot_ids = {slot: (get("g=" + slot + ":B", -1), get("g=" + slot + ":I", -1), get("g=w:" + slot, -1))
+                             for slot in d.get("gazetteer", {})}
 
-    def gaz_ids(self, low: Sequence[str], fid: Mapping[str, int]) -> list[list[int]] | None:
-        """The ids of this intent's "g=" features per word (token_features' `gaz`), None when none."""
+    def gaz_ids(self, low: Sequence[str]) -> list[list[int]] | None:
+        """The ids of this intent's "g=" features per word (token_features' `gaz`, from
+        gazetteer_tags), None when no word has any."""
         if not self.gaz:
             return None
-        tags = gazetteer_tags(low, self.gaz, self.max_gaz, (), self.gaz_words)
-        if not any(tags):
-            return None
-        get = fid.get
-        return [[i for i in (get("g=" + g, -1) for g in t) if i >= 0] for t in tags]
+        out: list[list[int]] | None = None
+        words = self.gaz_words
+        first = self.gaz
+        ids = self.gaz_slot_ids
+        n = len(low)
+        for i, w in enumerate(low):
+            t = words.get(w)
+            if t is not None:
+                if out is None:
+                    out = [[] for _ in range(n)]
+                out[i] += [ids[slot][2] for slot in t]
+            for slot, value in first.get(w, ()):
+                k = len(value)
+                if i + k <= n and tuple(low[i:i + k]) == value:
+                    if out is None:
+                        out = [[] for _ in range(n)]
+                    b, inner, _ = ids[slot]
+                    out[i].append(b)
+                    for j in range(i + 1, i + k):
+                        out[j].append(inner)
+        return out
 
     def decode(self, words: Sequence[str], feature_ids: dict[str, int],
                ents: Sequence[Sequence[str]] | None = None) -> tuple[list[int], np.ndarray]:
@@ -317,13 +344,16 @@ class FastFeatures:
         get = self.fid.get
         # the pairs (low[k-1], low[k]), "<s>" before the first word and "</s>" after the last
         bounded = ["<s>", *low, "</s>"]
-        pw = [get("pw=" + bounded[k] + "|" + bounded[k + 1], -1) for k in range(n)]
-        wn = [get("wn=" + bounded[k] + "|" + bounded[k + 1], -1) for k in range(1, n + 1)]
-        shapes = [_shape(w) for w in words]
-        sh, shp = self.sh, self.shp
-        b = self.b
+        pairs = [bounded[k] + "|" + bounded[k + 1] for k in range(n + 1)]
+        pw = [get("pw=" + p, -1) for p in pairs[:-1]]
+        wn = [get("wn=" + p, -1) for p in pairs[1:]]
+        # (a lower-case word of letters is "x" without the call)
+        shapes = ["x" if w.isalpha() and w.islower() else _shape(w) for w in words]
+        sh, shp, b = self.sh, self.shp, self.b
+        feats = [[b, p1[0], n1[1], p2[2], n2[3], x, y, sh[s], shp[ps, s], p1[4], n1[5], *r[6:]]
+                 for p1, n1, p2, n2, x, y, s, ps, r in zip(nbs[1:], nbs[3:], nbs, nbs[4:], pw, wn, shapes,
+                                                         ["<s>", *shapes], recs)]
         # multi-word entries of the built-in lists ("k=<list>:B/I")
-        kfeat: list[list[int]] | None = None
         bgaz = self.bgaz
         for i in range(n):
             for name, entry, kb, ki in bgaz.get(low[i], ()):
@@ -331,27 +361,20 @@ class FastFeatures:
                 if i + k <= n and tuple(low[i:i + k]) == entry:
                     if k == 1 and len(entry[0]) == 2 and not words[i].isupper():
                         continue
-                    if kfeat is None:
-                        kfeat = [[] for _ in range(n)]
-                    kfeat[i].append(kb)
+                    feats[i].append(kb)
                     for j in range(i + 1, i + k):
-                        kfeat[j].append(ki)
-        fid = self.fid
-        ids: list[int] = []
-        offsets: list[int] = []
-        for i in range(n):
-            offsets.append(len(ids))
-            p1, n1 = nbs[i + 1], nbs[i + 3]
-            f = [b, p1[0], n1[1], nbs[i][2], nbs[i + 4][3], pw[i], wn[i], sh[shapes[i]],
-                 shp[shapes[i - 1] if i else "<s>", shapes[i]], p1[4], n1[5]]
-            f += recs[i][6:]
-            if kfeat is not None:
-                f += kfeat[i]
-            if gaz is not None:
-                f += gaz[i]
-            if ents is not None and ents[i]:
-                f += [fid.get(e, -1) for e in ents[i]]
-            ids += f  # -1 (unknown): IntentTagger.rows[-1] is -1, a row of zeros
+                        feats[j].append(ki)
+        if gaz is not None:
+            for f, g in zip(feats, gaz):
+                f += g
+        if ents is not None:
+            for f, e in zip(feats, ents):
+                if e:
+                    f += [get(x, -1) for x in e]
+        # -1 (unknown): IntentTagger.rows[-1] is -1, a row of zeros
+        offsets = list(accumulate(map(len, feats), initial=0))
+        offsets.pop()
+        ids = list(chain.from_iterable(feats))
         return ids, offsets
 
 

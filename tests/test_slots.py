@@ -373,7 +373,7 @@ def test_fast_feature_ids_equal_the_reference_features(tiny_pkg):
             gaz = gazetteer_tags(low, tagger.gaz, tagger.max_gaz, (), tagger.gaz_words) if tagger.gaz \
                 else [()] * len(words)
             ref = [sorted(i for i in map(x._fid.__getitem__, f) if i >= 0) for f in token_features(words, gaz, ents)]
-            ids, offsets = x._fast.ids(words, low, tagger.gaz_ids(low, x._fid), ents)
+            ids, offsets = x._fast.ids(words, low, tagger.gaz_ids(low), ents)
             got = [sorted(i for i in ids[a:b] if i >= 0) for a, b in zip(offsets, offsets[1:] + [len(ids)])]
             assert got == ref, (intent, text)
             path, E = tagger.scores(ids, offsets)
