@@ -333,13 +333,27 @@ class FastFeatures:
         ids += [get("kw=" + x, -1) for x in _BUILTIN_WORDS.get(w, ())]
         return tuple(ids[:6]) + tuple(i for i in ids[6:] if i >= 0)
 
+    def unseen(self, w: str) -> tuple[int, ...]:
+        """word() of a word outside the vocabulary: its w=, p1=, n1=, p2= and n2= are unknown by
+        the vocabulary's definition, so only the affix, class and list features are looked up."""
+        get = self.fid.get
+        c = _word_class(w)
+        ids = [-1, -1, -1, -1, get("pc=" + c, -1) if c else -1, get("nc=" + c, -1) if c else -1,
+               get("s3=" + w[-3:], -1), get("s2=" + w[-2:], -1), get("p3=" + w[:3], -1)]
+        if c:
+            ids.append(get("c=" + c, -1))
+        kw = _BUILTIN_WORDS.get(w)
+        if kw:
+            ids += [get("kw=" + x, -1) for x in kw]
+        return tuple(ids)
+
     def ids(self, words: Sequence[str], low: Sequence[str], gaz: Sequence[Sequence[int]] | None = None,
             ents: Sequence[Sequence[str]] | None = None) -> tuple[list[int], list[int]]:
         """(ids, offsets): the feature ids of every word (-1: unknown), flattened, and where each
         word's start. `gaz`: the intent's "g=" ids per word (IntentTagger.gaz_ids); `ents`: entity_tags."""
         n = len(low)
         vocab = self.vocab
-        recs = [vocab.get(w) or self.word(w) for w in low]
+        recs = [vocab.get(w) or self.unseen(w) for w in low]
         nbs = [self.start_ids, self.start_ids] + recs + [self.end_ids, self.end_ids]
         get = self.fid.get
         # the pairs (low[k-1], low[k]), "<s>" before the first word and "</s>" after the last
