@@ -7,6 +7,11 @@ features (the word, its neighbours, suffix, shape, word class, built-in lists, b
 entities, and gazetteer matches of the values seen in training), emission weights and tag
 transitions from an averaged structured perceptron, Viterbi decoding. Pure numpy: no TFLite,
 a few kilobytes to a few hundred per intent.
+
+Two ways to the same scores: `token_features` builds each word's features as strings (training,
+and IntentTagger.decode, the reference); at run time FastFeatures gives the same feature ids
+from tables made at load and IntentTagger.scores sums and decodes them (docs/slots.md, "Cost
+in the daemon"; tests/test_slots.py checks that both agree).
 """
 
 from __future__ import annotations
