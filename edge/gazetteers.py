@@ -5,7 +5,7 @@ countries, US states, nationalities and cuisines, music genres. A word inside
 a match gets the feature "k=<list>" ("k=country"), so a tagger trained on a
 few examples still tells "in Kenya" (country) from "in Montana" (state) and
 "in Oaktown" (neither: a city). Lower case, entries separated by commas;
-matching is on whole words (edge.tagger.gazetteer_tags).
+matching is on whole words (edge.slot_features.gazetteer_tags).
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ adult contemporary, top 40, singer-songwriter, pop rock, dance pop, electropop, 
 """
 
 
-_WORD = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")  # the words of edge.tagger.tokenize
+_WORD = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")  # edge.slot_features.tokenize's words
 
 
 def _entries(block: str) -> frozenset[tuple[str, ...]]:
@@ -114,7 +114,7 @@ def word_index() -> dict[str, tuple[str, ...]]:
 
 
 def index() -> dict[str, list[tuple[str, tuple[str, ...]]]]:
-    """first word -> [(list name, entry words)], the form edge.tagger.gazetteer_tags takes."""
+    """first word -> [(list name, entry words)], the form edge.slot_features.gazetteer_tags takes."""
     out: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
     for name, entries in GAZETTEERS.items():
         for words in sorted(entries):

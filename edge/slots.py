@@ -21,10 +21,10 @@ form of the value: a synonym from training, or the text as said). A manifest
 without `"slots"` gets the defaults of its model name (`DEFAULTS`: the shipped
 CLINC150 model's), else none.
 
-The tagger (written by edge/train/slots.py, run by edge/tagger.py) is a
-linear-chain model over words, one per intent, decoded with Viterbi. The
-confidence of a learned slot is the mean, over its words, of the softmax of
-that word's tag scores.
+The tagger (written by edge/train/slots.py, run by edge/tagger.py with the
+features of edge/slot_features.py) is a linear-chain model over words, one
+per intent, decoded with Viterbi. The confidence of a learned slot is the
+mean, over its words, of the softmax of that word's tag scores.
 
 `slot_metrics` scores predicted slots against marked ones (a slot counts when
 name and span both match); `edge eval` reports it.
@@ -40,9 +40,11 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from edge import entities
-# the tagger and its features live in edge.tagger; these names stay importable from here
-from edge.tagger import (FORMAT, FastFeatures, FeatureIds as _FeatureIds, IntentTagger as _IntentTagger, SlotError, entity_tags,
-                         gazetteer_tags, token_features, tokenize, value_words, viterbi)
+# the tagger lives in edge.tagger, its words and features in edge.slot_features; these names stay
+# importable from here
+from edge.slot_features import (FastFeatures, entity_tags, gazetteer_tags, token_features, tokenize,
+                                value_words)
+from edge.tagger import FORMAT, FeatureIds as _FeatureIds, IntentTagger as _IntentTagger, SlotError, viterbi
 
 __all__ = ["SlotExtractor", "SlotError", "DEFAULTS", "CLINC150_SLOTS", "TAGGER_FILE", "tokenize",
            "token_features", "slot_metrics", "validate_section"]

@@ -360,7 +360,7 @@ def test_fast_feature_ids_equal_the_reference_features(tiny_pkg):
     token_features, which training uses, and decodes the same path."""
     import numpy as np
 
-    from edge.tagger import entity_tags, gazetteer_tags, token_features, tokenize
+    from edge.slot_features import entity_tags, gazetteer_tags, token_features, tokenize
     x = load(tiny_pkg)
     texts = ["play some hip hop by Miles Davis", "wake me at 7 am tomorrow in New York", "Play | the NY || Jazz",
              "set an alarm for 6:30 on friday, please!", "x", "unknownword zzz qqq 2026 ²", "play play play"]

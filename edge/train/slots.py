@@ -1,7 +1,7 @@
 """Train the slot tagger of a model package from `[value](slot)` examples (edge.slots reads it).
 
 One linear-chain tagger per intent that has marked slots: BIO tags over words,
-the features of `edge.tagger.token_features`, weights from an averaged
+the features of `edge.slot_features.token_features`, weights from an averaged
 structured perceptron (Collins 2002) with Viterbi decoding. Gazetteer features
 (values seen in training) are computed, for each training sentence, without
 the values that only that sentence has, so the tagger learns how far a
@@ -31,12 +31,13 @@ import re
 from edge import entities, gazetteers
 from edge.markup import Span
 from edge.slots import TAGGER_FILE
-from edge.tagger import FORMAT, entity_tags, gazetteer_tags, token_features, tokenize, value_words, viterbi
+from edge.slot_features import entity_tags, gazetteer_tags, token_features, tokenize, value_words
+from edge.tagger import FORMAT, viterbi
 
 __all__ = ["train_tagger", "package", "infer_entity_types", "BUILTIN_GUESS_ORDER"]
 
 OOS = "oos"
-_WORDS = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")  # edge.tagger.tokenize's words
+_WORDS = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")  # edge.slot_features.tokenize's words
 BUILTIN_GUESS_ORDER = ("datetime", "duration", "money", "percentage", "temperature", "ordinal", "number")
 
 
