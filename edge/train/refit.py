@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     from edge.train import export as X
     from edge.train import operating, tune
     from edge.train.oos import extra_oos, near_misses
-    from edge.train.student import TrainConfig, train_student
+    from edge.train.student import TrainConfig, to_int8, train_student
 
     tf.config.threading.set_intra_op_parallelism_threads(a.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -189,12 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.save_student:
         student.save(a.save_student)
 
-    rng = np.random.default_rng(a.seed)
-    rep = ids[rng.choice(len(ids), size=min(500, len(ids)), replace=False)]
-    tfl = X.to_tflite(student, rep)
-    ops, problems = X.op_report(tfl)
-    if problems:
-        raise RuntimeError("int8 conversion left non-int8 parts: " + "; ".join(problems[:10]))
+    tfl, ops = to_int8(student, ids, a.seed)
     temperature = tune.fit_temperature(X.tflite_logits(tfl, val_ids), val_y)
     out = Path(a.out)
     m = dict(bm)

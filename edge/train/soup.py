@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     from edge.train import export as X
     from edge.train import operating, tune
     from edge.train.refit import student_from_int8
-    from edge.train.student import Student
+    from edge.train.student import Student, to_int8
 
     tf.config.threading.set_intra_op_parallelism_threads(2)
     base = Path(a.base)
@@ -108,10 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(a.seed)
     texts = [t for t, _ in ds.train]
     rep = encode_ids(sp, [texts[i] for i in rng.choice(len(texts), size=500, replace=False)], L)
-    tfl = X.to_tflite(soup, rep)
-    ops, problems = X.op_report(tfl)
-    if problems:
-        raise RuntimeError("int8 conversion left non-int8 parts: " + "; ".join(problems[:10]))
+    tfl, ops = to_int8(soup, rep=rep)
     temperature = tune.fit_temperature(X.tflite_logits(tfl, val_ids), val_y)
     rm = json.loads(Path(a.refit_manifest).read_text(encoding="utf-8")) if a.refit_manifest else dict(bm)
     m = dict(rm)

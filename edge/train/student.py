@@ -250,3 +250,19 @@ def train_student(student: Student, ids: np.ndarray, soft: np.ndarray | None, ha
     if shadow:
         swap()
     return history
+
+
+def to_int8(student: Student, ids: np.ndarray | None = None, seed: int = 0,
+            rep: np.ndarray | None = None) -> tuple[bytes, list[str]]:
+    """(int8 TFLite model, its ops): full-integer conversion calibrated with ``rep``, or
+    500 rows of ``ids`` drawn by ``seed``; fails if any non-int8 part is left."""
+    from edge.train import export as X
+
+    if rep is None:
+        rng = np.random.default_rng(seed)
+        rep = ids[rng.choice(len(ids), size=min(500, len(ids)), replace=False)]
+    tfl = X.to_tflite(student, rep)
+    ops, problems = X.op_report(tfl)
+    if problems:
+        raise RuntimeError("int8 conversion left non-int8 parts: " + "; ".join(problems[:10]))
+    return tfl, ops
