@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from edge.model import OOS, Model
+from train_args import train_args
 
 INTENTS = """\
 ## lights_on
@@ -68,20 +69,6 @@ needs_train = pytest.mark.skipif(
     reason="needs the train extra (pip install '.[train]')")
 
 
-def _args(**kw):
-    from edge.train.cli import add_arguments
-
-    p = argparse.ArgumentParser()
-    add_arguments(p)
-    argv = []
-    for k, v in kw.items():
-        flag = "--" + k.replace("_", "-")
-        argv += [flag] if v is True else [flag, str(v)]
-    a = p.parse_args(argv)
-    a.argv = argv
-    return a
-
-
 @pytest.mark.slow
 @needs_train
 def test_custom_model_end_to_end_rejects_out_of_scope(tmp_path, capsys):
@@ -92,7 +79,7 @@ def test_custom_model_end_to_end_rejects_out_of_scope(tmp_path, capsys):
     out = tmp_path / "mine"
     t0 = time.time()
     # defaults but a smaller student and fewer folds/epochs, to stay quick in CI
-    rc = run(_args(data=data, out=out, folds=3, epochs=8, fast_dim=64, fast_filters=96,
+    rc = run(train_args(data=data, out=out, folds=3, epochs=8, fast_dim=64, fast_filters=96,
                    fast_hidden=96, name="mine", version="0.0.1"))
     took = time.time() - t0
     assert rc == 0
@@ -129,7 +116,7 @@ def test_quick_is_labelled_a_smoke_test(tmp_path, capsys):
 
     data = tmp_path / "one.txt"
     data.write_text("## only\none\ntwo\n", encoding="utf-8")
-    assert run(_args(data=data, out=tmp_path / "q", quick=True)) == 2
+    assert run(train_args(data=data, out=tmp_path / "q", quick=True)) == 2
     err = capsys.readouterr().err
     assert "SMOKE TEST" in err and "at least 2 intents" in err
 
@@ -261,11 +248,11 @@ def test_custom_recipe_data_checks(tmp_path, capsys):
 
     f = tmp_path / "x.txt"
     f.write_text("## a\nturn it on\nhello\n## b\nTurn it ON!\nbye\n", encoding="utf-8")
-    assert run(_args(data=f, out=tmp_path / "o")) == 2
+    assert run(train_args(data=f, out=tmp_path / "o")) == 2
     err = capsys.readouterr().err
     assert "x.txt:5" in err and "x.txt:2" in err and "one text, one label" in err
     f.write_text("## a\nturn it on\nturn it on\n## b\nbye\nsee you\n", encoding="utf-8")
-    assert run(_args(data=f, out=tmp_path / "o")) == 2
+    assert run(train_args(data=f, out=tmp_path / "o")) == 2
     assert "fewer than 2 different examples: a" in capsys.readouterr().err
 
 
