@@ -1,12 +1,12 @@
 """End-to-end training on a tiny hand-made intents file (needs the train extra)."""
 
-import argparse
 import importlib.util
 import json
 
 import pytest
 
 from edge.model import Model
+from train_args import train_args
 
 INTENTS = """\
 # A tiny intents file: '## name' starts an intent, one example a line.
@@ -48,20 +48,6 @@ def _have_training_stack() -> bool:
 
 needs_tf = pytest.mark.skipif(not _have_training_stack(),
                               reason="tensorflow is not installed (pip install '.[train]')")
-
-
-def _args(**kw):
-    from edge.train.cli import add_arguments
-
-    p = argparse.ArgumentParser()
-    add_arguments(p)
-    argv = []
-    for k, v in kw.items():
-        flag = "--" + k.replace("_", "-")
-        argv += [flag] if v is True else [flag, str(v)]
-    a = p.parse_args(argv)
-    a.argv = argv
-    return a
 
 
 def test_parse_intents_txt_errors(tmp_path):
@@ -113,8 +99,8 @@ def test_train_tiny_end_to_end(tmp_path, capsys):
     f = tmp_path / "intents.txt"
     f.write_text(INTENTS)
     out = tmp_path / "pkg"
-    rc = run(_args(data=f, out=out, quick=True, epochs=30, wiki="none", name="tiny", version="0.0.1",
-                   oos_recall=0.0, recipe="distil"))
+    rc = run(train_args(data=f, out=out, quick=True, epochs=30, wiki="none", name="tiny", version="0.0.1",
+                        recipe="distil"))
     assert rc == 0
     model = Model.load(out)
     assert model.ident == "tiny@0.0.1"
@@ -127,6 +113,98 @@ def test_train_tiny_end_to_end(tmp_path, capsys):
     assert m["training"]["source"] == "user-supplied intents"
     assert m["metrics"]["val"]["n"] == 3
     assert "FULLY_CONNECTED" in m["architecture"]["ops"]
+    assert m["tuning"]["in_scope_budget"] == 0.005 and m["tuning"]["oos_share"] == 0.25
+    assert "target_oos_recall" not in m["tuning"]
+
+
+def _fake_package(monkeypatch, tmp_path, scores: dict):
+    """A package directory whose 'model' answers ``scores[text] = (confidence, top
+    intent)``: the threshold step runs on synthetic confidences, no training."""
+    import edge.evaluate
+    import edge.model
+
+    class _Pred:
+        def __init__(self, conf, top):
+            self.confidence, self.top_intent = conf, top
+
+    class _Fake:
+        def classify(self, texts):
+            return [_Pred(*scores[t]) for t in texts]
+
+    monkeypatch.setattr(edge.model.Model, "load", classmethod(lambda cls, *a, **k: _Fake()))
+    monkeypatch.setattr(edge.evaluate, "evaluate", lambda model, pairs: {"n": len(pairs)})
+    out = tmp_path / "pkg"
+    out.mkdir()
+    (out / "manifest.json").write_text(json.dumps({"name": "x", "thresholds": {"oos": 0, "escalation": 0}}))
+    return out
+
+
+def test_distil_threshold_step_uses_the_in_scope_budget(monkeypatch, tmp_path):
+    """The distil recipe's thresholds: the oos one gives up at most half a point of
+    in-scope accuracy against arg-max on the tuning split (not a target oos recall);
+    the escalation one keeps silent errors <= 2% at 25% out-of-scope traffic, measured
+    on the tuning split's oos items and the held-out --oos-plus ones together."""
+    import numpy as np
+
+    from edge.train.cli import threshold_step
+
+    rng = np.random.default_rng(3)
+    conf_in = np.round(rng.beta(8, 1.5, 2000), 4)
+    correct = rng.random(2000) < 0.5 + 0.5 * conf_in      # confident answers are more often right
+    conf_val_oos = np.round(rng.beta(1.2, 6, 100), 4)     # the tuning split's oos: easy
+    conf_held = np.round(rng.beta(2, 4, 50), 4)           # held-out real oos: harder
+    scores, pairs, held = {}, [], []
+    for i, (c, ok) in enumerate(zip(conf_in, correct)):
+        scores[f"in {i}"] = (float(c), "a" if ok else "b")
+        pairs.append((f"in {i}", "a"))
+    for i, c in enumerate(conf_val_oos):
+        scores[f"oos {i}"] = (float(c), "a")
+        pairs.append((f"oos {i}", "oos"))
+    for i, c in enumerate(conf_held):
+        scores[f"held {i}"] = (float(c), "a")
+        held.append(f"held {i}")
+    out = _fake_package(monkeypatch, tmp_path, scores)
+    args = train_args(data=tmp_path / "d.json", out=out, oos_plus=tmp_path / "oos_plus_train.json")
+    metrics = threshold_step(out, pairs, held, args, "val", "edge train --data d.json")
+
+    grid = np.round(np.arange(0.0, 1.0, 0.005), 3)
+    acc = np.array([(correct & (conf_in >= t)).mean() for t in grid])
+    th = float(grid[acc >= correct.mean() - 0.005 - 1e-12].max())
+    conf_oos = np.concatenate([conf_val_oos, conf_held])
+    esc = None
+    for t in grid[grid >= th]:
+        if (conf_in < t).mean() > 0.095 + 1e-12:
+            break
+        esc = float(t)
+        if 0.75 * ((conf_in >= t) & ~correct).mean() + 0.25 * (conf_oos >= t).mean() <= 0.02:
+            break
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["thresholds"] == {"oos": th, "escalation": esc}
+    # the old rule (smallest threshold with 65% recall on the tuning split's oos) differs
+    assert float(grid[[(conf_val_oos < t).mean() >= 0.65 for t in grid]].min()) != th
+    t = m["tuning"]
+    assert (t["in_scope_budget"], t["oos_share"], t["target_silent_error"], t["max_escalation_in_scope"]) \
+        == (0.005, 0.25, 0.02, 0.095)
+    assert t["held_out_oos"]["n"] == 50 and t["held_out_oos"]["file"] == "oos_plus_train.json"
+    assert t["operating_points"]["val+held_out_oos"]["oos_items"] == 150
+    assert t["operating_points"]["held_out_oos_only"]["oos_items"] == 50
+    assert "in-scope budget" in t["rules"] and t["command"] == "edge train --data d.json"
+    assert m["metrics"] == {"val": {"n": 2100}} and metrics == {"n": 2100}
+
+
+def test_oos_recall_is_a_deprecated_no_op(tmp_path, capsys):
+    import argparse
+
+    from edge.train.cli import OOS_RECALL_DEPRECATED, add_arguments, run
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    assert "--oos-recall" not in p.format_help()
+    f = tmp_path / "bad.txt"
+    f.write_text("## only\none\ntwo\n")
+    assert run(train_args(data=f, out=tmp_path / "o", quick=True, wiki="none", oos_recall=0.65)) == 2
+    assert OOS_RECALL_DEPRECATED in capsys.readouterr().err
+    assert "--oos-budget" in OOS_RECALL_DEPRECATED
 
 
 @needs_tf
@@ -135,7 +213,7 @@ def test_train_rejects_bad_data(tmp_path, capsys):
 
     f = tmp_path / "bad.txt"
     f.write_text("## only\none\ntwo\n")
-    assert run(_args(data=f, out=tmp_path / "o", quick=True, wiki="none")) == 2
+    assert run(train_args(data=f, out=tmp_path / "o", quick=True, wiki="none")) == 2
     assert "at least 2 intents" in capsys.readouterr().err
 
 
@@ -144,12 +222,12 @@ def test_teacher_seeds_parsing(tmp_path):
     from edge.train.data import DataError
 
     base = dict(data=tmp_path / "d.json", out=tmp_path / "o")
-    assert _teacher_seeds(_args(**base)) == [13]
-    assert _teacher_seeds(_args(**base, seed=5)) == [5]
-    assert _teacher_seeds(_args(**base, teacher_seeds="13,2")) == [13, 2]
+    assert _teacher_seeds(train_args(**base)) == [13]
+    assert _teacher_seeds(train_args(**base, seed=5)) == [5]
+    assert _teacher_seeds(train_args(**base, teacher_seeds="13,2")) == [13, 2]
     for bad in ("13,13", "x", ","):
         with pytest.raises(DataError, match="--teacher-seeds"):
-            _teacher_seeds(_args(**base, teacher_seeds=bad))
+            _teacher_seeds(train_args(**base, teacher_seeds=bad))
 
 
 @needs_tf

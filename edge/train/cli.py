@@ -25,6 +25,12 @@ DECISION = ("logits over labels + a trailing 'oos' class; confidence = softmax(l
             "confidence < thresholds.oos, else the best in-scope label; the router escalates when "
             "intent == 'oos' or confidence < thresholds.escalation")
 SUBSTITUTE_BLOCK = 40000
+OOS_RECALL_DEPRECATED = (
+    "edge train: WARNING: --oos-recall is deprecated and ignored: a threshold chosen to reach an "
+    "out-of-scope recall on the tuning split over-promised by 11-14 points on held-out data "
+    "(issue 13). Both recipes now take the out-of-scope threshold from an in-scope budget "
+    "(--oos-budget) and the escalation threshold for a stated out-of-scope share (--oos-share, "
+    "--silent-error, --max-escalation); see edge/train/operating.py")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -78,14 +84,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(edge.train.oos.near_misses), labelled oos; default 0")
     p.add_argument("--save-student", default=None, metavar="FILE",
                    help="also save the float student's weights (.npz) for a later re-export")
-    p.add_argument("--oos-recall", type=float, default=0.65,
-                   help="distil recipe: out-of-scope recall the oos threshold is chosen to reach on the "
-                        "tuning split (the custom recipe uses --oos-budget instead)")
-    p.add_argument("--silent-error", type=float, default=0.02,
-                   help="silent error rate the escalation threshold aims for on the tuning split (custom "
-                        "recipe: on cross-validated scores at --oos-share out-of-scope traffic)")
-    p.add_argument("--max-escalation", type=float, default=0.11,
-                   help="most in-scope items the escalation threshold may escalate")
+    p.add_argument("--oos-recall", type=float, default=None, help=argparse.SUPPRESS)  # deprecated no-op
+    from edge.train import operating
+    operating.add_threshold_arguments(p)
     p.add_argument("--name", default=None, help="package name (default: the --out folder name)")
     p.add_argument("--version", default=None, help="package version (default: the date, YYYY.MM.DD)")
     p.add_argument("--cache-dir", default=None,
@@ -134,6 +135,8 @@ def recipe_of(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     from edge.train.data import DataError
 
+    if getattr(args, "oos_recall", None) is not None:
+        print(OOS_RECALL_DEPRECATED, file=sys.stderr)
     recipe = recipe_of(args)
     needs_teacher = (not args.quick) and (recipe == "custom" or args.teacher != "none")
     missing = [m for m in ("tensorflow", "sentencepiece", "numpy")
@@ -267,6 +270,53 @@ def _distillation_set(args: argparse.Namespace, ds, wiki: list[str], classes: li
     return texts, np.concatenate(hards), soft, init_emb
 
 
+def manifest_head(name: str, version: str, labels: list[str], max_len: int,
+                  thresholds: tuple[float, float], temperature: float, scfg, student, ops) -> dict:
+    """The first part of a package's manifest, the same for both recipes: what the
+    runtime needs to load and run the model (the rest says how it was made)."""
+    return {
+        "name": name,
+        "version": version,
+        "labels": labels,
+        "max_len": max_len,
+        "thresholds": {"oos": thresholds[0], "escalation": thresholds[1]},
+        "calibration": {"temperature": temperature},
+        "decision": DECISION,
+        "input": {"name": "ids", "dtype": "int32", "shape": [-1, max_len], "pad_id": 0,
+                  "tokenizer": "sentencepiece unigram, edge.model.normalize_text first"},
+        "output": {"dtype": "int8", "n_classes": len(labels) + 1,
+                   "classes": "labels in order, then 'oos'"},
+        "architecture": {"type": "cnn", **scfg.to_dict(), "parameters": student.n_params(),
+                         "ops": sorted(set(ops))},
+    }
+
+
+def threshold_step(out: Path, tuning: list, held: list[str], args: argparse.Namespace,
+                      split: str, command: str) -> dict:
+    """The distil recipe's threshold step: the rules of edge/train/operating.py (the
+    ones the shipped CLINC150 package was tuned with), applied through the runtime to
+    the package in ``out``: the out-of-scope threshold from an in-scope budget
+    (--oos-budget) on the tuning split, the escalation threshold for a stated
+    out-of-scope share (--oos-share, --silent-error, --max-escalation) on the tuning
+    split's in-scope items and every real out-of-scope item not trained on (the
+    tuning split's oos items and the --oos-holdout ones of --oos-plus). Rewrites the
+    manifest's thresholds, ``tuning`` and ``metrics`` (on the tuning split, under
+    "val"); returns the metrics."""
+    from edge.train import operating
+
+    max_esc = operating.MAX_ESCALATION if args.max_escalation is None else args.max_escalation
+    sel, report, metrics = operating.apply(
+        out, tuning, held, split=split, name="val",
+        held_out_oos=operating.held_out_info(args.oos_plus, len(held), args.seed) if held else None,
+        budget=args.oos_budget, share=args.oos_share, silent=args.silent_error,
+        max_escalation=max_esc, command=command)
+    _log(f"oos threshold {sel['oos']}, escalation threshold {sel['escalation']} "
+         f"(in-scope budget {args.oos_budget}, {args.oos_share:.0%} out-of-scope share)")
+    for w in sel["warnings"]:
+        print(f"edge train: WARNING: {w}", file=sys.stderr, flush=True)
+    return metrics
+
+
 def _run(args: argparse.Namespace) -> int:
     t_start = time.time()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -274,12 +324,11 @@ def _run(args: argparse.Namespace) -> int:
     import sentencepiece as spm
     import tensorflow as tf
 
-    from edge.evaluate import evaluate
-    from edge.model import OOS, Model, encode_ids
+    from edge.model import OOS, encode_ids
     from edge.train import data as D
     from edge.train import export as X
     from edge.train import tune
-    from edge.train.student import Student, StudentConfig, TrainConfig, train_student
+    from edge.train.student import Student, StudentConfig, TrainConfig, to_int8, train_student
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -347,45 +396,18 @@ def _run(args: argparse.Namespace) -> int:
         if args.save_student:
             student.save(args.save_student)
 
-        rng = np.random.default_rng(args.seed)
-        rep = ids[rng.choice(len(ids), size=min(500, len(ids)), replace=False)]
-        tfl = X.to_tflite(student, rep)
-        ops, problems = X.op_report(tfl)
-        if problems:
-            raise RuntimeError("int8 conversion left non-int8 parts: " + "; ".join(problems[:10]))
+        tfl, ops = to_int8(student, ids, args.seed)
         q_val = X.tflite_logits(tfl, val_ids)
         temperature = tune.fit_temperature(q_val, val_y)
-        conf, best = tune.confidences(q_val, temperature, len(ds.labels))
-        conf[(val_ids == 0).all(axis=1)] = 0.0
-        th, esc = tune.choose_thresholds(conf, best, val_y, oos_i, args.oos_recall,
-                                         args.silent_error, args.max_escalation)
-        _log(f"temperature {temperature}, oos threshold {th}, escalation threshold {esc}")
-        n_val_oos = int((val_y == oos_i).sum())
-        for zero, what in ((th == 0.0, "OOS THRESHOLD IS 0: the model never answers 'oos' by itself"),
-                           (esc == 0.0, "ESCALATION THRESHOLD IS 0: nothing is escalated by "
-                                        "confidence")):
-            if zero:
-                print(f"edge train: WARNING: {what} (tuning split: {len(val_y)} items, "
-                      f"{n_val_oos} out of scope)", file=sys.stderr, flush=True)
+        _log(f"temperature {temperature}")
 
         argv = list(getattr(args, "argv", None) or sys.argv[1:])
         if argv[:1] == ["train"]:  # invoked as `edge train ...`
             argv = argv[1:]
         is_clinc = "CLINC150" in ds.source
+        # thresholds: chosen below, on the package
         manifest = {
-            "name": name,
-            "version": version,
-            "labels": ds.labels,
-            "max_len": L,
-            "thresholds": {"oos": th, "escalation": esc},
-            "calibration": {"temperature": temperature},
-            "decision": DECISION,
-            "input": {"name": "ids", "dtype": "int32", "shape": [-1, L], "pad_id": 0,
-                      "tokenizer": "sentencepiece unigram, edge.model.normalize_text first"},
-            "output": {"dtype": "int8", "n_classes": len(classes),
-                       "classes": "labels in order, then 'oos'"},
-            "architecture": {"type": "cnn", **scfg.to_dict(), "parameters": student.n_params(),
-                             "ops": sorted(set(ops))},
+            **manifest_head(name, version, ds.labels, L, (0.0, 0.0), temperature, scfg, student, ops),
             "training": {
                 "data": ds.source,
                 "source": CLINC_CREDIT if is_clinc else "user-supplied intents",
@@ -402,22 +424,17 @@ def _run(args: argparse.Namespace) -> int:
                               "repeat": args.oos_repeat} if args.oos_plus else None),
                 "near_miss": args.near_miss,
             },
-            "tuning": {"split": (args.val or args.val_split) if "held out" not in ds.source else
-                       f"a seeded 10% holdout of the training data ({len(ds.val)} items)",
-                       "items": {"in_scope": int((val_y != oos_i).sum()), "oos": n_val_oos},
-                       "target_oos_recall": args.oos_recall,
-                       "target_silent_error": args.silent_error,
-                       "max_escalation_in_scope": args.max_escalation, "rules": tune.__doc__.strip()},
             "license": ("model weights: CC BY 3.0 (derived from CLINC150, " + CLINC_CREDIT + ")")
             if is_clinc else "as the training data",
             "metrics": {},
         }
         X.write_package(out, tfl, sp_path, manifest)
 
-    model = Model.load(out, threads=1)
-    metrics = evaluate(model, ds.val)
+    split = ((args.val or args.val_split) if "held out" not in ds.source else
+             f"a seeded 10% holdout of the training data ({len(ds.val)} items)")
+    metrics = threshold_step(out, ds.val, oos_held, args, split,
+                                "edge train " + " ".join(shlex.quote(a) for a in argv))
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    manifest["metrics"] = {"val": metrics}
     manifest["training"]["wall_time_s"] = round(time.time() - t_start, 1)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     _log(f"wrote {out} ({X.package_size(out) / 1024:.0f} KiB) in {time.time() - t_start:.0f}s")

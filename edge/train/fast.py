@@ -59,6 +59,7 @@ NEGATIVES_CREDIT = [
 ]
 MIN_PER_INTENT = 10       # fewer examples than this: the numbers are too uncertain to trust
 MIN_OOS_FOR_TUNING = 30
+MAX_ESCALATION = 0.11     # --max-escalation's default for this recipe (the distil one: 0.095)
 
 
 def _log(msg: str) -> None:
@@ -90,12 +91,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="drop a negative whose similarity to one of your examples reaches this")
     p.add_argument("--folds", type=int, default=4,
                    help="cross-validation folds for the thresholds (>= 2; default 4)")
-    p.add_argument("--oos-budget", type=float, default=0.005,
-                   help="in-scope accuracy the out-of-scope threshold may give up against arg-max "
-                        "(default 0.005 = half a point)")
-    p.add_argument("--oos-share", type=float, default=0.25,
-                   help="worst-case share of out-of-scope traffic the escalation threshold is "
-                        "chosen for (default 0.25)")
 
 
 def _cache_dir(args) -> Path:
@@ -233,6 +228,8 @@ def run(args: argparse.Namespace) -> int:
     from edge.train import tune
 
     quick = bool(args.quick)
+    if args.max_escalation is None:
+        args.max_escalation = MAX_ESCALATION
     examples = load_examples(args.data)
     seen: dict[str, Example] = {}
     unique: list[Example] = []
@@ -271,8 +268,9 @@ def run(args: argparse.Namespace) -> int:
 
     from edge.model import Model, encode_ids
     from edge.train import export as X
-    from edge.train.cli import DECISION, _train_tokenizer
+    from edge.train.cli import _train_tokenizer, manifest_head
     from edge.train.teacher import Teacher, piece_embeddings
+    from edge.train.student import to_int8
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -364,12 +362,7 @@ def run(args: argparse.Namespace) -> int:
         student = _train(ids[allr], rows.y[allr], scfg, tcfg, init_emb, args.seed)
         _log(f"final student {student.n_params():,} parameters on {len(allr)} rows "
              f"({time.time() - t0:.0f}s for all students)")
-        rng = np.random.default_rng(args.seed)
-        rep = ids[rng.choice(len(ids), size=min(500, len(ids)), replace=False)]
-        tfl = X.to_tflite(student, rep)
-        ops, problems = X.op_report(tfl)
-        if problems:
-            raise RuntimeError("int8 conversion left non-int8 parts: " + "; ".join(problems[:10]))
+        tfl, ops = to_int8(student, ids, args.seed)
 
         # -- calibration and thresholds from the held-out scores ---------------------
         temperature = tune.fit_temperature(cv_logits, rows.y)
@@ -396,19 +389,7 @@ def run(args: argparse.Namespace) -> int:
         name = args.name or out.resolve().name
         version = args.version or _dt.date.today().strftime("%Y.%m.%d")
         manifest = {
-            "name": name,
-            "version": version,
-            "labels": labels,
-            "max_len": args.max_len,
-            "thresholds": {"oos": th, "escalation": esc},
-            "calibration": {"temperature": temperature},
-            "decision": DECISION,
-            "input": {"name": "ids", "dtype": "int32", "shape": [-1, args.max_len], "pad_id": 0,
-                      "tokenizer": "sentencepiece unigram, edge.model.normalize_text first"},
-            "output": {"dtype": "int8", "n_classes": len(classes),
-                       "classes": "labels in order, then 'oos'"},
-            "architecture": {"type": "cnn", **scfg.to_dict(), "parameters": student.n_params(),
-                             "ops": sorted(set(ops))},
+            **manifest_head(name, version, labels, args.max_len, (th, esc), temperature, scfg, student, ops),
             "training": {
                 "recipe": "custom intents (edge/train/fast.py)" + (" --quick smoke test" if quick else ""),
                 "data": f"{Path(args.data).name}: {len(user_in)} examples of {len(labels)} intents, "

@@ -1,8 +1,8 @@
 """Calibration temperature and thresholds, chosen on held-out scores.
 
-Two sets of rules live here. The current ones, :data:`RULES`
+One set of rules, :data:`RULES`
 (:func:`select_thresholds`, used by ``edge train`` for custom intents on
-cross-validated scores, and meant for any tuning set: CLINC150's val too):
+cross-validated scores, and by :mod:`edge.train.operating` for CLINC150's val):
 
 - oos threshold, from an in-scope budget: the largest threshold at which
   in-scope accuracy (gold label predicted and not rejected) is still within
@@ -19,18 +19,14 @@ cross-validated scores, and meant for any tuning set: CLINC150's val too):
 - a threshold of zero is never silent: it comes back with a warning.
 - :func:`expected_rates` gives the rates those thresholds imply on the same
   items, each with a 95% Wilson interval.
+- temperature (:func:`fit_temperature`): minimises the negative log-likelihood of
+  the held-out scores (in-scope items -> their label, out-of-scope items -> the
+  "oos" class).
 
-The older rules (:func:`choose_thresholds`, kept for the CLINC150 recipe in
-cli.py until it moves to :func:`select_thresholds`):
-- temperature: minimises the negative log-likelihood of the tuning split
-  (in-scope items -> their label, out-of-scope items -> the "oos" class).
-- oos threshold: the smallest threshold whose out-of-scope recall reaches
-  ``target_oos_recall`` (it keeps the most in-scope accuracy); if none
-  reaches it, the one maximising in-scope accuracy + oos recall.
-- escalation threshold: the smallest threshold >= the oos threshold whose
-  silent error rate is <= ``target_silent``, unless that escalates more than
-  ``max_escalation_in_scope`` of in-scope items; then the largest threshold
-  that stays within that limit.
+``edge train``'s distil recipe (CLINC150) applies the same rules through
+:mod:`edge.train.operating` on a tuning split plus held-out real out-of-scope
+requests. The rule it used before (the smallest threshold reaching a target
+out-of-scope recall on the tuning split, ``--oos-recall``) is gone.
 """
 
 from __future__ import annotations
@@ -74,43 +70,6 @@ def confidences(logits: np.ndarray, temperature: float, n_labels: int) -> tuple[
     p = softmax(logits / temperature)
     best = p[:, :n_labels].argmax(axis=1)
     return p[np.arange(len(p)), best], best
-
-
-def _rates(conf, best, y, oos, th, esc):
-    ins = y != oos
-    pred_oos = conf < th
-    correct = (~pred_oos) & (best == y)
-    escal = pred_oos | (conf < esc)
-    kept = ~escal
-    acc = correct[ins].mean() if ins.any() else 0.0
-    rec = pred_oos[~ins].mean() if (~ins).any() else 1.0
-    silent = (kept & ~correct).mean()
-    esc_in = escal[ins].mean() if ins.any() else 0.0
-    return acc, rec, silent, esc_in
-
-
-def choose_thresholds(conf: np.ndarray, best: np.ndarray, y: np.ndarray, oos: int,
-                      target_oos_recall: float = 0.65, target_silent: float = 0.02,
-                      max_escalation_in_scope: float = 0.10) -> tuple[float, float]:
-    grid = np.round(np.arange(0.0, 1.0, 0.005), 3)
-    th = None
-    for t in grid:
-        _, rec, _, _ = _rates(conf, best, y, oos, t, t)
-        if rec >= target_oos_recall:
-            th = float(t)
-            break
-    if th is None:
-        scores = [sum(_rates(conf, best, y, oos, t, t)[:2]) for t in grid]
-        th = float(grid[int(np.argmax(scores))])
-    esc = th
-    for t in grid[grid >= th]:
-        _, _, silent, esc_in = _rates(conf, best, y, oos, th, t)
-        if esc_in > max_escalation_in_scope:
-            break
-        esc = float(t)
-        if silent <= target_silent:
-            break
-    return th, esc
 
 
 def select_thresholds(conf: np.ndarray, best: np.ndarray, y: np.ndarray, oos: int,
