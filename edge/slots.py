@@ -118,6 +118,18 @@ _ROWS = [np.arange(n) for n in range(64)]
 _ONES = [np.ones(k) for k in range(64)]
 
 
+
+def slot_dict(name: str, entity: str, raw: str, value: Any, start: int, end: int, confidence: float) -> dict:
+    """One result slot as interface.md has it. An amount with a unit (money, temperature) resolves
+    to ``{"value": 50, "unit": "USD"}`` in edge.entities; on the wire ``value`` stays the number the
+    spec promises and the unit goes beside it as ``"unit"`` (an extension)."""
+    out = {"name": name, "entity": entity, "raw": raw, "value": value, "start": start, "end": end,
+           "confidence": confidence}
+    if isinstance(value, dict) and "unit" in value:
+        out["value"] = value.get("value")
+        out["unit"] = value["unit"]
+    return out
+
 class SlotExtractor:
     """Slots of one model: `extract(text, intent)` -> list of the result's slot dicts."""
 
@@ -226,14 +238,7 @@ class SlotExtractor:
             end = start + len(said)
             raw = text[start:end]
             kind = known[name]
-            value: Any = raw
-            if kind in entities.KINDS:
-                v = entities.resolve(raw, kind, now=now, tz=self.tz)
-                value = v if v is not None else raw
-            else:
-                value = self._synonyms.get(name, {}).get(raw.lower(), raw)
-            out.append({"name": name, "entity": kind, "raw": raw, "value": value, "start": start, "end": end,
-                        "confidence": 1.0})
+            out.append(slot_dict(name, kind, raw, self._value(name, kind, raw, now), start, end, 1.0))
         out.sort(key=lambda s: s["start"])
         return out, problems
 
@@ -252,11 +257,18 @@ class SlotExtractor:
             for e in entities.find(text, rules, now=now, tz=self.tz):
                 if any(e.start < b and a < e.end for a, b in taken):
                     continue
-                out.append({"name": rules[e.kind], "entity": e.kind, "raw": e.raw, "value": e.value,
-                            "start": e.start, "end": e.end, "confidence": 1.0})
+                out.append(slot_dict(rules[e.kind], e.kind, e.raw, e.value, e.start, e.end, 1.0))
             if taken:
                 out.sort(key=lambda s: s["start"])
         return out
+
+    def _value(self, slot: str, kind: str, raw: str, now: Any) -> Any:
+        """A built-in entity's resolved value (the raw text when it does not resolve), else the
+        slot's canonical form from its synonyms."""
+        if kind in entities.KINDS:
+            v = entities.resolve(raw, kind, now=now, tz=self.tz)
+            return v if v is not None else raw
+        return self._synonyms.get(slot, {}).get(raw.lower(), raw)
 
     def _tag(self, tagger: _IntentTagger, text: str, intent: str, now: Any) -> list[dict]:
         spans = tokenize(text)
@@ -293,14 +305,7 @@ class SlotExtractor:
             raw = text[start:end]
             conf = sum(word_conf[i:j]) / (j - i)
             kind = kinds.get(slot, slot)
-            value: Any = raw
-            if kind in entities.KINDS:
-                v = entities.resolve(raw, kind, now=now, tz=self.tz)
-                value = v if v is not None else raw
-            else:
-                value = self._synonyms.get(slot, {}).get(raw.lower(), raw)
-            out.append({"name": slot, "entity": kind, "raw": raw, "value": value, "start": start, "end": end,
-                        "confidence": round(conf, 4)})
+            out.append(slot_dict(slot, kind, raw, self._value(slot, kind, raw, now), start, end, round(conf, 4)))
             i = j
         return out
 

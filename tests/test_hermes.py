@@ -249,12 +249,12 @@ SLOTS = [
      "start": 17, "end": 30, "confidence": 1.0},
     {"name": "length", "entity": "duration", "raw": "an hour and a half", "value": 5400, "start": 35, "end": 53,
      "confidence": 1.0},
-    {"name": "amount", "entity": "money", "raw": "$5", "value": {"value": 5, "unit": "USD"}, "start": 0, "end": 2,
+    {"name": "amount", "entity": "money", "raw": "$5", "value": 5, "unit": "USD", "start": 0, "end": 2,
      "confidence": 0.9},
     {"name": "playlist", "entity": "playlist", "raw": "Blues", "value": "blues", "start": 3, "end": 8,
      "confidence": 0.87654},
     {"name": "count", "entity": "number", "raw": "four", "value": 4, "start": 9, "end": 13, "confidence": 1.0},
-    {"name": "heat", "entity": "temperature", "raw": "21 °C", "value": {"value": 21, "unit": "celsius"},
+    {"name": "heat", "entity": "temperature", "raw": "21 °C", "value": 21, "unit": "celsius",
      "start": 14, "end": 19, "confidence": 1.0},
 ]
 

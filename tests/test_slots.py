@@ -139,7 +139,7 @@ def test_clinc150_defaults_when_the_manifest_has_no_slots():
     assert s == {"name": "time", "entity": "datetime", "raw": "7 am tomorrow", "value": "2026-11-29T07:00:00+01:00",
                  "start": 17, "end": 30, "confidence": 1.0}
     (s,) = x.extract("transfer $250 from checking to savings", "transfer")
-    assert (s["name"], s["entity"], s["value"]) == ("amount", "money", {"value": 250, "unit": "USD"})
+    assert (s["name"], s["entity"], s["value"], s["unit"]) == ("amount", "money", 250, "USD")
     (s,) = x.extract("set a timer for 20 minutes", "timer")
     assert (s["name"], s["value"]) == ("duration", 1200)
     assert x.extract("what is my balance", "balance") == []

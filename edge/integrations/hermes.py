@@ -160,8 +160,8 @@ def slot_value(slot: dict[str, Any]) -> dict[str, Any]:
     kind = _KINDS.get(entity) if isinstance(entity, str) else None
     if kind == "Duration" and isinstance(value, (int, float)):
         return _duration_value(value)
-    if kind in ("AmountOfMoney", "Temperature") and isinstance(value, dict):
-        return {"kind": kind, "value": value.get("value"), "unit": value.get("unit"),
+    if kind in ("AmountOfMoney", "Temperature") and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return {"kind": kind, "value": value, "unit": slot.get("unit"),
                 **({"precision": "Exact"} if kind == "AmountOfMoney" else {})}
     if kind == "InstantTime" and isinstance(value, str):
         grain = "Day" if value[11:19] == "00:00:00" else ("Hour" if value[14:19] == "00:00" else "Minute")
