@@ -129,7 +129,12 @@ class Link:
             clean_session=None if self._v5 else False,
             manual_ack=True,
         )
-        client.on_log = _paho_log  # paho's ERROR lines (each failed reconnect attempt) are routine here
+        if log.isEnabledFor(logging.DEBUG):
+            # paho formats every line it would log (each packet, its Properties with str()) before
+            # calling on_log: 8 lines and ~20 us per request, measured (docs/performance.md), for lines
+            # _paho_log drops unless DEBUG is on. Without on_log paho logs nothing, and its ERROR
+            # lines (each failed reconnect attempt) are routine here anyway.
+            client.on_log = _paho_log
         # The default of 20 in-flight publications caps throughput at 20 / RTT; each
         # request makes 2-3 publications, so allow a deeper pipeline.
         client.max_inflight_messages_set(200)
