@@ -34,6 +34,8 @@ XNNPACK by default, one interpreter, length buckets; `tokenize` too):
 
 The levers are written against the edge/ of commit 0a680a0 (pipeline.py) and
 later; one that no longer fits the code stops the daemon with an error.
+`nolog` and `props` are in edge/mqtt.py since df40c0a and 6588b2d (the levers
+are then no-ops for the daemon; kept to measure older checkouts).
 """
 
 from __future__ import annotations
