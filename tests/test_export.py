@@ -73,21 +73,39 @@ def test_fixed_export_converts_to_variable_length_exactly(exports):
         assert np.array_equal(_run(conv, row[None], b)[0], want)
 
 
-def test_convert_package_checks_and_rewrites(tmp_path, exports):
+def test_convert_package_checks_and_rewrites(tmp_path):
+    """A fixed-length package (as every package before 2.0.0 was) becomes variable-length with
+    the same outputs. The shipped package is variable-length already, so a fixed-length one is
+    made here: the shipped tokenizer and manifest around a small fixed-length student."""
+    import hashlib
     import json
     import shutil
+
+    import sentencepiece as spm
 
     from edge.model import MANIFEST, Model, default_model_path
 
     src = default_model_path()
-    if Model.load(src).variable_length:
-        pytest.skip("the shipped package is variable-length already")
+    fixed = tmp_path / "fixed"
+    shutil.copytree(src, fixed)
+    manifest = json.loads((fixed / MANIFEST).read_text())
+    sp = spm.SentencePieceProcessor()
+    sp.load(str(fixed / "tokenizer.model"))
+    cfg = StudentConfig(vocab=sp.get_piece_size(), n_classes=len(manifest["labels"]) + 1,
+                        max_len=int(manifest["max_len"]), dim=16, filters=24, hidden=32)
+    rep = np.random.default_rng(4).integers(1, cfg.vocab, (120, cfg.max_len)).astype(np.int32)
+    blob = X.to_tflite(Student(cfg, seed=5), rep, variable_length=False)
+    (fixed / "model.tflite").write_bytes(blob)
+    manifest["files"]["model.tflite"] = hashlib.sha256(blob).hexdigest()
+    manifest["input"]["shape"] = [-1, cfg.max_len]
+    (fixed / MANIFEST).write_text(json.dumps(manifest))
+    assert not Model.load(fixed).variable_length
+
     texts = ["set an alarm for 7 am", "what is the weather like in paris tomorrow", "",
              "how do i say thank you in french and then in german and in italian please " * 3]
-    m = X.convert_package(src, tmp_path / "v", texts)
+    m = X.convert_package(fixed, tmp_path / "v", texts)
     assert m["input"]["shape"] == [-1, -1]
-    a, b = Model.load(src), Model.load(tmp_path / "v")
+    a, b = Model.load(fixed), Model.load(tmp_path / "v")
     assert b.variable_length
     assert [(p.intent, p.confidence) for p in a.classify(texts)] == [(p.intent, p.confidence) for p in b.classify(texts)]
-    assert json.loads((src / MANIFEST).read_text())["files"] != m["files"]
-    shutil.rmtree(tmp_path / "v")
+    assert json.loads((fixed / MANIFEST).read_text())["files"] != m["files"]
