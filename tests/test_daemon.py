@@ -185,6 +185,21 @@ def test_health_has_every_field(running, client_factory):
     assert h["rss_mb"] > 0
 
 
+def test_a_request_to_an_idle_daemon_is_answered_without_the_hand_off(running, client_factory):
+    """Idle (nothing queued, nothing awaiting a PUBACK): answered in paho's thread at once; the
+    queued path is what the burst and drain tests above exercise."""
+    broker, _ = running
+    c = client_factory(broker)
+    for i in range(3):
+        time.sleep(0.2)  # let the previous result's PUBACKs come back: idle again
+        assert c.request(BASE, {"text": "what time is it", "id": f"idle{i}"})["intent"] == "time"
+    health = c.subscribe(f"{BASE}/health")
+    h = health.json(timeout=5)
+    while h["processed"] < 3 or not h["counters"].get("answered_inline"):
+        h = health.json(timeout=5)
+    assert h["counters"]["answered_inline"] >= 1
+
+
 def test_watchdog_status_and_stopping(broker, daemon_factory, tmp_path):
     d = daemon_factory(daemon_config(broker, tmp_path / "state"), env={"WATCHDOG_USEC": "1000000"})
     assert d.wait_notify("WATCHDOG=1", timeout=5)
