@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from edge import config, install
+from edge import config, install, project, requirements
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_MODEL = ROOT / "models" / install.DEFAULT_MODEL
@@ -64,7 +64,7 @@ def _tree(root: Path) -> set[str]:
 
 
 def _wheel_name() -> str:
-    return f"edge_intent-{install._project()['version']}-py3-none-any.whl"
+    return f"edge_intent-{project.metadata()['version']}-py3-none-any.whl"
 
 
 @pytest.fixture
@@ -148,7 +148,7 @@ def test_the_wheel_is_valid(installed: tuple[Path, list[Path], list[str]], model
     with zipfile.ZipFile(root / "opt/edge/wheels" / _wheel_name()) as zf:
         assert zf.testzip() is None
         names = set(zf.namelist())
-        info = f"edge_intent-{install._project()['version']}.dist-info"
+        info = f"edge_intent-{project.metadata()['version']}.dist-info"
         for needed in ("edge/__init__.py", "edge/config.py", "edge/install.py", "edge/firmware_configs/pi-5.toml",
                        "edge/units/edge.service", f"{info}/METADATA", f"{info}/WHEEL", f"{info}/RECORD"):
             assert needed in names, needed
@@ -308,8 +308,8 @@ def _fake_root(root: Path, machine: str, python: str = "3.11", os_packages: dict
 def _fake_wheels(where: Path, names: list[str], machine: str) -> Path:
     """A wheel file name for each, at the lowest version the project's pins allow (contents unchecked)."""
     where.mkdir(exist_ok=True)
-    specs = {name: spec for name, spec in install.target_requirements(install.target_env("aarch64"))
-             + install.target_requirements(install.target_env("armv7l"))}
+    specs = {name: spec for name, spec in requirements.target_requirements(requirements.target_env("aarch64"))
+             + requirements.target_requirements(requirements.target_env("armv7l"))}
     for name in names:
         m = re.search(r"(?:==|>=|~=)\s*([\d.]+)", specs.get(name, ""))
         version = m.group(1) if m else "1.0"
@@ -323,7 +323,7 @@ def _fake_wheels(where: Path, names: list[str], machine: str) -> Path:
 def test_only_what_the_target_needs_is_reported_missing(tmp_path: Path, model: Path, machine: str) -> None:
     """Issue 16: no warning about a runtime whose marker excludes the card (ai-edge-litert on 3.11 ARM/x86)."""
     root = _fake_root(tmp_path / "root", machine)
-    needed = list(dict.fromkeys(name for name, _ in install.target_requirements(install.target_env(machine))))
+    needed = list(dict.fromkeys(name for name, _ in requirements.target_requirements(requirements.target_env(machine))))
     logs: list[str] = []
     install.install(root, "generic", model=_model_arg(model), log=logs.append)
     line = next(line for line in logs if line.startswith("no wheel on the card"))
@@ -347,19 +347,19 @@ def test_the_os_python_packages_count(tmp_path: Path, model: Path) -> None:
     """32-bit Raspberry Pi OS: numpy, psutil, sentencepiece from Debian (bookworm's versions meet the pins)."""
     root = _fake_root(tmp_path / "root", "armv7l",
                       os_packages={"numpy": "1.24.2", "psutil": "5.9.4", "sentencepiece": "0.1.97"})
-    missing, where = install.missing_dependencies(root, root / "absent")
-    needed = {name for name, _ in install.target_requirements(install.target_env("armv7l"))}
+    missing, where = requirements.missing_dependencies(root, root / "absent")
+    needed = {name for name, _ in requirements.target_requirements(requirements.target_env("armv7l"))}
     assert set(missing) == needed - {"numpy", "psutil", "sentencepiece"} and "armv7l" in where
     # An OS package too old for a pin does not count.
     shutil.rmtree(root / "usr/lib/python3/dist-packages/psutil-5.9.4.egg-info")
     (root / "usr/lib/python3/dist-packages/psutil-5.4.0.egg-info").mkdir()
-    assert "psutil" in install.missing_dependencies(root, root / "absent")[0]
+    assert "psutil" in requirements.missing_dependencies(root, root / "absent")[0]
 
 
 def test_an_unknown_target_is_said_so(tmp_path: Path) -> None:
-    missing, where = install.missing_dependencies(tmp_path, tmp_path)
+    missing, where = requirements.missing_dependencies(tmp_path, tmp_path)
     assert "unknown" in where and "paho-mqtt" in missing
-    env, _ = install.target_of_root(tmp_path, _fake_wheels(tmp_path / "w", ["psutil"], "aarch64"))
+    env, _ = requirements.target_of_root(tmp_path, _fake_wheels(tmp_path / "w", ["psutil"], "aarch64"))
     assert env is not None and env["platform_machine"] == "aarch64"
 
 
@@ -376,34 +376,34 @@ MARKERS = [
 
 def test_markers_evaluate_as_pip_does() -> None:
     markers = pytest.importorskip("packaging.markers")
-    ours = [req.partition(";")[2] for req in install._project()["dependencies"] if ";" in req]
+    ours = [req.partition(";")[2] for req in project.metadata()["dependencies"] if ";" in req]
     for marker in ours + MARKERS:
-        for machine in (*install.TARGET_MACHINES, "riscv64"):
+        for machine in (*requirements.TARGET_MACHINES, "riscv64"):
             for python in ("3.9", "3.11", "3.12", "3.13"):
-                env = install.target_env(machine, python)
-                assert install.marker_holds(marker, env) == markers.Marker(marker).evaluate(env), \
+                env = requirements.target_env(machine, python)
+                assert requirements.marker_holds(marker, env) == markers.Marker(marker).evaluate(env), \
                     (marker, machine, python)
-    with pytest.raises(install.InstallError):
-        install.marker_holds("platform_machine ==", install.target_env("x86_64"))
-    with pytest.raises(install.InstallError):
-        install.marker_holds("(python_version > '3'", install.target_env("x86_64"))
+    with pytest.raises(requirements.RequirementError):
+        requirements.marker_holds("platform_machine ==", requirements.target_env("x86_64"))
+    with pytest.raises(requirements.RequirementError):
+        requirements.marker_holds("(python_version > '3'", requirements.target_env("x86_64"))
 
 
 def test_version_pins() -> None:
-    assert install.version_satisfies("1.24.2", ">=1.23,<2") and not install.version_satisfies("2.0.1", ">=1.23,<2")
-    assert install.version_satisfies("0.1.97", ">=0.1.97") and not install.version_satisfies("0.1.96", ">=0.1.97")
-    assert install.version_satisfies("2.14.0", "==2.14.0") and install.version_satisfies("5.9.4+dfsg", ">=5.9")
-    assert install.split_requirement("paho-mqtt>=2.0,<3") == ("paho-mqtt", ">=2.0,<3", "")
-    assert install.split_requirement("Foo_Bar[x] (==1) ; os_name == 'posix'") == ("foo-bar", "==1", "os_name == 'posix'")
+    assert requirements.version_satisfies("1.24.2", ">=1.23,<2") and not requirements.version_satisfies("2.0.1", ">=1.23,<2")
+    assert requirements.version_satisfies("0.1.97", ">=0.1.97") and not requirements.version_satisfies("0.1.96", ">=0.1.97")
+    assert requirements.version_satisfies("2.14.0", "==2.14.0") and requirements.version_satisfies("5.9.4+dfsg", ">=5.9")
+    assert requirements.split_requirement("paho-mqtt>=2.0,<3") == ("paho-mqtt", ">=2.0,<3", "")
+    assert requirements.split_requirement("Foo_Bar[x] (==1) ; os_name == 'posix'") == ("foo-bar", "==1", "os_name == 'posix'")
 
 
 def test_the_distribution_name_is_ours() -> None:
     """"edge" on the package index is another project; ours is edge-intent, the command and package stay edge."""
     import tomllib
     with (ROOT / "pyproject.toml").open("rb") as fh:
-        project = tomllib.load(fh)["project"]
-    assert project["name"] == install.DIST_NAME == "edge-intent"
-    assert project["scripts"] == {"edge": "edge.__main__:main"}
+        pyproject = tomllib.load(fh)["project"]
+    assert pyproject["name"] == project.DIST_NAME == "edge-intent"
+    assert pyproject["scripts"] == {"edge": "edge.__main__:main"}
 
 
 # --- First boot: exactly the wheel it was given, offline; a failure says why and is not retried.
@@ -470,13 +470,13 @@ def test_a_32_bit_os_on_a_board_with_a_64_bit_kernel_is_flagged(tmp_path: Path, 
 
 
 def test_print_requirements_follows_the_markers(capsys: pytest.CaptureFixture[str]) -> None:
-    for machine in install.TARGET_MACHINES:
+    for machine in requirements.TARGET_MACHINES:
         assert _run_cli("--print-requirements", machine) == 0
         lines = capsys.readouterr().out.split()
-        names = [install.split_requirement(line)[0] for line in lines]
-        wanted = {n for n, _ in install.target_requirements(install.target_env(machine))}
+        names = [requirements.split_requirement(line)[0] for line in lines]
+        wanted = {n for n, _ in requirements.target_requirements(requirements.target_env(machine))}
         assert sorted(names) == sorted(wanted) and len(names) == len(set(names)), lines
     assert _run_cli("--print-requirements", "armv7l", "--without-os-packages") == 0
-    left = {install.split_requirement(line)[0] for line in capsys.readouterr().out.split()}
-    assert not left & set(install.OS_PACKAGES) and "paho-mqtt" in left
+    left = {requirements.split_requirement(line)[0] for line in capsys.readouterr().out.split()}
+    assert not left & set(requirements.OS_PACKAGES) and "paho-mqtt" in left
     assert _run_cli("--profile", "pi-4b") == 2 and "--root" in capsys.readouterr().err
