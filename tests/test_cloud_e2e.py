@@ -277,6 +277,9 @@ def test_breaker_defers_while_down_and_replays_when_back(rig, fake: FakeCloud) -
     for rid in ("d1", "d2"):
         _device(r.result(rid)[0], "cloud_error", True)
     fake.down()
+    # The results above can come from the deadline (expire) a moment before the stalled calls
+    # themselves fail and count against the breaker: wait until it is open, as the test means.
+    r.health(lambda h: h["budget"]["breaker"] in ("open", "half_open"))
     # Open now: answered at once, locally, and queued.
     for rid in ("d3", "d4"):
         res, took = r.ask(SWALLOW, rid)
