@@ -32,21 +32,17 @@ sys.path.insert(0, str(ROOT))
 
 import tensorflow as tf  # noqa: E402
 
+from edge.train import export  # noqa: E402
 from edge.train.student import Student, StudentConfig  # noqa: E402
 
 MAX_BYTES = 5 * 2**20
 
 
 def dequantize(it: tf.lite.Interpreter, t: dict) -> np.ndarray:
-    q = it.get_tensor(t["index"]).astype(np.float64)
-    qp = t["quantization_parameters"]
-    scales, zeros, dim = np.asarray(qp["scales"]), np.asarray(qp["zero_points"]), qp["quantized_dimension"]
-    if scales.size == 0:
-        raise SystemExit(f"tensor {t['name']} is not quantized; cannot rebuild")
-    shape = [1] * q.ndim
-    if scales.size > 1:
-        shape[dim] = scales.size
-    return ((q - zeros.reshape(shape)) * scales.reshape(shape)).astype(np.float32)
+    try:
+        return export.dequantize(it, t)
+    except ValueError as e:
+        raise SystemExit(f"{e}; cannot rebuild") from None
 
 
 def read_int8(model_bytes: bytes, max_len: int | None = None) -> tuple[StudentConfig, dict[str, np.ndarray | list], tf.lite.Interpreter]:

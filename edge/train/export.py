@@ -183,6 +183,20 @@ def variable_length(model_bytes: bytes) -> bytes:
     return bytes(fu.convert_object_to_bytearray(m))
 
 
+def dequantize(it, t: dict) -> np.ndarray:
+    """A quantized tensor of an allocated interpreter as float32: (q - zero) * scale, per channel
+    along its quantized dimension. ValueError for a tensor that is not quantized."""
+    q = it.get_tensor(t["index"]).astype(np.float64)
+    qp = t["quantization_parameters"]
+    scales, zeros, dim = np.asarray(qp["scales"]), np.asarray(qp["zero_points"]), qp["quantized_dimension"]
+    if scales.size == 0:
+        raise ValueError(f"tensor {t['name']} is not quantized")
+    shape = [1] * q.ndim
+    if scales.size > 1:
+        shape[dim] = scales.size
+    return ((q - zeros.reshape(shape)) * scales.reshape(shape)).astype(np.float32)
+
+
 def input_signature(model_bytes: bytes) -> list[int]:
     """The input's shape signature: [-1, -1] for a variable-length export, [-1, max_len] otherwise."""
     it = make_interpreter(model_bytes, delegates=False)

@@ -48,22 +48,11 @@ def _log(msg: str) -> None:
     print(f"[refit {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def _dequantize(it, t: dict) -> np.ndarray:
-    q = it.get_tensor(t["index"]).astype(np.float64)
-    qp = t["quantization_parameters"]
-    scales, zeros, dim = np.asarray(qp["scales"]), np.asarray(qp["zero_points"]), qp["quantized_dimension"]
-    if scales.size == 0:
-        raise ValueError(f"tensor {t['name']} is not quantized")
-    shape = [1] * q.ndim
-    if scales.size > 1:
-        shape[dim] = scales.size
-    return ((q - zeros.reshape(shape)) * scales.reshape(shape)).astype(np.float32)
-
-
 def student_from_int8(model_bytes: bytes, max_len: int):
     """The float Student whose weights are the int8 file's, dequantized."""
     import tensorflow as tf
 
+    from edge.train.export import dequantize
     from edge.train.student import Student, StudentConfig
 
     it = tf.lite.Interpreter(model_content=model_bytes, experimental_preserve_all_tensors=True)
@@ -75,14 +64,14 @@ def student_from_int8(model_bytes: bytes, max_len: int):
         ins = list(op["inputs"])
         if (op["op_name"] == "GATHER" and ins[1] == ids_index and len(td[ins[0]]["shape"]) == 2
                 and td[ins[0]]["shape"][1] > 1):
-            emb = _dequantize(it, td[ins[0]])
+            emb = dequantize(it, td[ins[0]])
         elif op["op_name"] == "CONV_2D":
-            w = _dequantize(it, td[ins[1]])  # [filters, 1, k, dim]
-            b = _dequantize(it, td[ins[2]])
+            w = dequantize(it, td[ins[1]])  # [filters, 1, k, dim]
+            b = dequantize(it, td[ins[2]])
             convs.append((np.transpose(w[:, 0], (1, 2, 0)), b))
         elif op["op_name"] == "FULLY_CONNECTED":
-            w = _dequantize(it, td[ins[1]])
-            b = _dequantize(it, td[ins[2]])
+            w = dequantize(it, td[ins[1]])
+            b = dequantize(it, td[ins[2]])
             fcs.append((w.T, b))
     if emb is None or not convs or len(fcs) != 2:
         raise ValueError("the int8 model is not the Student network")
