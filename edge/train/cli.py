@@ -328,10 +328,9 @@ def _run(args: argparse.Namespace) -> int:
     from edge.train import data as D
     from edge.train import export as X
     from edge.train import tune
-    from edge.train.student import Student, StudentConfig, TrainConfig, to_int8, train_student
+    from edge.train.student import Student, StudentConfig, TrainConfig, set_threads, to_int8, train_student
 
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    set_threads(args.threads)
     quick = args.quick
     teacher_mode = "none" if quick else args.teacher
     epochs = args.epochs or (1 if quick else 16)

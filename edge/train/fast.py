@@ -270,10 +270,9 @@ def run(args: argparse.Namespace) -> int:
     from edge.train import export as X
     from edge.train.cli import _train_tokenizer, manifest_head
     from edge.train.teacher import Teacher, piece_embeddings
-    from edge.train.student import to_int8
+    from edge.train.student import set_threads, to_int8
 
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    set_threads(args.threads)
     np.random.seed(args.seed)
     tf.random.set_seed(args.seed)
 

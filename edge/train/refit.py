@@ -126,10 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     from edge.train import export as X
     from edge.train import operating, tune
     from edge.train.oos import extra_oos, near_misses
-    from edge.train.student import TrainConfig, to_int8, train_student
+    from edge.train.student import TrainConfig, set_threads, to_int8, train_student
 
-    tf.config.threading.set_intra_op_parallelism_threads(a.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    set_threads(a.threads)
     np.random.seed(a.seed)
     tf.random.set_seed(a.seed)
     base = Path(a.base)

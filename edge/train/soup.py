@@ -55,7 +55,6 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import sentencepiece as spm
-    import tensorflow as tf
 
     from edge.evaluate import auroc
     from edge.model import MANIFEST, MODEL_FILE, OOS, TOKENIZER_FILE, encode_ids
@@ -63,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     from edge.train import export as X
     from edge.train import operating, tune
     from edge.train.refit import student_from_int8
-    from edge.train.student import Student, to_int8
+    from edge.train.student import Student, set_threads, to_int8
 
-    tf.config.threading.set_intra_op_parallelism_threads(2)
+    set_threads(2)
     base = Path(a.base)
     bm = json.loads((base / MANIFEST).read_text(encoding="utf-8"))
     L = int(bm["max_len"])

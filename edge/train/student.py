@@ -139,6 +139,18 @@ def _log(msg: str) -> None:
     print(f"[student {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+def set_threads(n: int) -> None:
+    """TensorFlow's CPU threads for a training run: ``n`` for one op, one op at a time (what
+    keeps 2 cores busy without oversubscribing them). TensorFlow fixes both once its runtime has
+    started, so a second run in the same process (the tests, a notebook) keeps the first's
+    setting instead of failing with RuntimeError."""
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(n)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        _log(f"TensorFlow already started in this process: keeping its {tf.config.threading.get_intra_op_parallelism_threads() or 'default'} threads (asked for {n})")
+
+
 def _length_batches(lengths: np.ndarray, batch: int, rng: np.random.Generator) -> list[np.ndarray]:
     """Shuffled batches of rows of similar length (sorted within chunks of 50 batches)."""
     order = rng.permutation(len(lengths))
