@@ -83,6 +83,11 @@ def _starts(tok: _Tok) -> bool:
     return tok.s[:1].isdigit() or tok.s in _WORDY
 
 
+# The quantity parsers, each (tokens, start) -> (end, value) or None, in the order they are offered.
+_QUANTITIES = (("money", _money), ("percentage", _percentage), ("temperature", _temperature),
+               ("duration", _duration))
+
+
 def find(text: str, kinds: Iterable[str] | None = None, now: dt.datetime | None = None,
          tz: dt.tzinfo | None = None) -> list[Entity]:
     """The built-in entities of `kinds` (default: all) in `text`, left to right, without overlaps."""
@@ -118,22 +123,11 @@ def find(text: str, kinds: Iterable[str] | None = None, now: dt.datetime | None 
             r = _datetime(toks, i, now)
             if r is not None:
                 offer(r[0], "datetime", _localize(r[1], tz))
-        if "money" in want:
-            r = _money(toks, i)
-            if r is not None:
-                offer(r[0], "money", r[1])
-        if "percentage" in want:
-            r = _percentage(toks, i)
-            if r is not None:
-                offer(r[0], "percentage", r[1])
-        if "temperature" in want:
-            r = _temperature(toks, i)
-            if r is not None:
-                offer(r[0], "temperature", r[1])
-        if "duration" in want:
-            r = _duration(toks, i)
-            if r is not None:
-                offer(r[0], "duration", r[1])
+        for kind, parse in _QUANTITIES:
+            if kind in want:
+                r = parse(toks, i)
+                if r is not None:
+                    offer(r[0], kind, r[1])
         if "number" in want or "ordinal" in want:
             num = _number(toks, i)
             if num is not None and not (tok.s in ("a", "an") and not num.ordinal and num.value == 1):
