@@ -90,8 +90,12 @@ class Link:
         on_connect: Callable[[bool], None],
         on_disconnect: Callable[[str], None] | None = None,
         on_settled: Callable[[], None] | None = None,
+        on_read_done: Callable[[], None] | None = None,
     ) -> None:
         self._s = settings
+        # After each turn of paho's loop (its reads done and their on_message calls made), on the
+        # network thread: the service answers the requests that read brought there, as one batch.
+        self._on_read_done = self._supervised(on_read_done) if on_read_done is not None else None
         self._on_message_cb = on_message
         self._on_connect_cb = on_connect
         self._on_disconnect_cb = on_disconnect
@@ -122,7 +126,8 @@ class Link:
 
     def _make_client(self, password: str) -> paho.Client:
         s = self._s.mqtt
-        client = paho.Client(
+        client = _Client(
+            self,
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=self._s.client_id,
             protocol=paho.MQTTv5 if self._v5 else paho.MQTTv311,
@@ -136,8 +141,9 @@ class Link:
             # lines (each failed reconnect attempt) are routine here anyway.
             client.on_log = _paho_log
         # The default of 20 in-flight publications caps throughput at 20 / RTT; each
-        # request makes 2-3 publications, so allow a deeper pipeline.
-        client.max_inflight_messages_set(200)
+        # request makes 2-3 publications, so allow a deeper pipeline (lowered to the broker's
+        # Receive Maximum on connect).
+        client.max_inflight_messages_set(_MAX_INFLIGHT)
         client.max_queued_messages_set(0)
         # paho sleeps for these as floats: no rounding (0.05 s is a valid setting, 0.5 s the default).
         client.reconnect_delay_set(s.reconnect_min_s, s.reconnect_max_s)  # type: ignore[arg-type]
@@ -314,6 +320,11 @@ class Link:
             except Exception as exc:  # a dropped socket: the broker redelivers it
                 log.debug("ack of mid %d not sent: %s", mid, exc)
 
+    def flush(self) -> None:
+        """Write what has been published so far now, when called on the network thread (the batch
+        answered there); elsewhere paho's thread writes it anyway, woken by the publish."""
+        self._client.flush()
+
     def in_flight(self) -> int:
         with self._lock:
             return len(self._pending)
@@ -343,7 +354,8 @@ class Link:
 
     # -- paho callbacks (network thread) -----------------------------------------------
 
-    def _handle_connect(self, client: paho.Client, _u: object, flags: paho.ConnectFlags, rc: ReasonCode, _p: object) -> None:
+    def _handle_connect(self, client: paho.Client, _u: object, flags: paho.ConnectFlags, rc: ReasonCode,
+                        props: Properties | None) -> None:
         if rc.is_failure:
             reason = str(rc)
             log.log(logging.ERROR if reason in _FATAL_CONNACK else logging.DEBUG,
@@ -362,6 +374,10 @@ class Link:
             "resumed" if flags.session_present else "new",
         )
         self._ever_connected = True
+        # The broker's Receive Maximum (MQTT 5; absent means 65,535): publications in flight beyond it
+        # make a strict broker disconnect us. paho does not read it, so its window is set here.
+        receive_max = getattr(props, "ReceiveMaximum", None) if props is not None else None
+        client._max_inflight_messages = min(_MAX_INFLIGHT, receive_max or _MAX_INFLIGHT)
         if self._stale and flags.session_present:
             log.info("dropping subscriptions this config no longer wants: %s", ", ".join(self._stale))
             _rc, self._unsub_mid = client.unsubscribe(self._stale)
@@ -438,6 +454,134 @@ class Link:
                 return
         if cb is not None:
             cb()
+
+
+class _Client(paho.Client):
+    """paho's client, with its network loop made cheaper per packet and a hook after each read.
+
+    paho spends more CPU per request than the daemon's model does (py-spy, bench/profile.py):
+    three recv() calls for every packet it reads, a send() for every packet it writes plus one
+    more on its wake-up socket, a decode into ReasonCode and Properties objects for every
+    PUBACK, and a walk over every unacknowledged publication on every PUBACK. The overrides
+    below keep paho's protocol handling and state exactly as they are and only change how
+    bytes come and go; each was measured with bench/levers.py (docs/performance.md):
+
+    - `_sock_recv`: one recv() of up to 64 KiB, then packets are served from that buffer
+      (`loop_read` goes on until the buffer is empty, since select() cannot see it);
+    - `_packet_queue`: on the network thread itself, no byte to the wake-up socket (the
+      thread is awake; `loop_misc` writes before returning); other threads wake it as before;
+    - `_packet_write`: packets that need nothing done once written (QoS 1 PUBLISH, PUBACK,
+      SUBSCRIBE...) go out in one send(); a QoS 0 PUBLISH or a DISCONNECT still goes alone,
+      so paho's bookkeeping for them runs as before;
+    - `_handle_pubackcomp`: a PUBACK of success without properties (two bytes: the mid, how
+      brokers send nearly all of them) skips the decode;
+    - `_update_inflight`: skipped when no publication waits for an in-flight slot (paho
+      otherwise walks every unacknowledged one on every PUBACK);
+    - `loop_misc`, the public last step of every turn of paho's loop: the turn's reads are
+      done and their on_message calls made, so the service answers what they brought as one
+      batch here (`Link._on_read_done`), then what that queued is written at once.
+
+    All of them rely on paho 2's private methods (pinned in pyproject.toml);
+    tests/test_link_io.py checks them against the installed paho."""
+
+    def __init__(self, link: Link, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._link = link
+        self._rbuf = b""  # bytes read from the socket that paho has not asked for yet
+        self._rpos = 0
+
+    # -- reading ---------------------------------------------------------------------
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        buf, pos = self._rbuf, self._rpos
+        if pos >= len(buf):
+            buf = super()._sock_recv(_READ_SIZE)  # raises BlockingIOError when nothing is there
+            if len(buf) <= bufsize:
+                self._rbuf, self._rpos = b"", 0
+                return buf
+            pos = 0
+        end = pos + bufsize
+        self._rbuf, self._rpos = buf, end
+        return buf[pos:end]
+
+    def loop_read(self, max_packets: int = 1) -> paho.MQTTErrorCode:
+        rc = super().loop_read(max_packets)
+        while rc == paho.MQTT_ERR_SUCCESS and self._rpos < len(self._rbuf) and self._sock is not None:
+            rc = super().loop_read(max_packets)
+        return rc
+
+    def reconnect(self) -> paho.MQTTErrorCode:
+        self._rbuf, self._rpos = b"", 0  # what the old socket held belongs to the old session
+        return super().reconnect()
+
+    def _handle_pubackcomp(self, cmd: str) -> paho.MQTTErrorCode:  # type: ignore[override]
+        packet = self._in_packet["packet"]
+        if cmd != "PUBACK" or len(packet) != 2:
+            return super()._handle_pubackcomp(cmd)  # type: ignore[arg-type]
+        mid = (packet[0] << 8) | packet[1]
+        with self._out_message_mutex:
+            if mid in self._out_messages:
+                return self._do_on_publish(mid, _PUBACK_OK, _PUBACK_PROPS)
+        return paho.MQTT_ERR_SUCCESS
+
+    def _update_inflight(self) -> paho.MQTTErrorCode:
+        if len(self._out_messages) <= self._inflight_messages:
+            return paho.MQTT_ERR_SUCCESS  # every publication is in flight: none is queued for a slot
+        return super()._update_inflight()
+
+    # -- writing ---------------------------------------------------------------------
+
+    def _packet_queue(self, command: int, packet: bytes | bytearray, mid: int, qos: int,
+                      info: paho.MQTTMessageInfo | None = None) -> paho.MQTTErrorCode:
+        thread = self._thread
+        if thread is None or thread.ident != threading.get_ident():
+            return super()._packet_queue(command, packet, mid, qos, info)
+        self._out_packet.append({"command": command, "mid": mid, "qos": qos, "pos": 0,
+                                 "to_process": len(packet), "packet": packet, "info": info})
+        return paho.MQTT_ERR_SUCCESS
+
+    def _packet_write(self) -> paho.MQTTErrorCode:
+        queue = self._out_packet
+        if len(queue) > 1:
+            parts: list[bytes | bytearray] = []
+            while queue and len(parts) < 256:
+                head = queue[0]
+                kind = head["command"] & 0xF0
+                if kind == _DISCONNECT or (kind == _PUBLISH and head["qos"] == 0):
+                    break
+                queue.popleft()
+                parts.append(head["packet"][head["pos"]:] if head["pos"] else head["packet"])
+            if parts:
+                data = parts[0] if len(parts) == 1 else b"".join(parts)
+                # a PUBACK-typed entry: paho does nothing for it once written
+                queue.appendleft({"command": _PUBACK, "mid": 0, "qos": 1, "pos": 0, "to_process": len(data),
+                                  "packet": data, "info": None})
+        return super()._packet_write()
+
+    def flush(self) -> None:
+        thread = self._thread
+        if (self._out_packet and self._sock is not None and thread is not None
+                and thread.ident == threading.get_ident()):
+            self.loop_write()
+
+    # -- the end of each turn ----------------------------------------------------------
+
+    def loop_misc(self) -> paho.MQTTErrorCode:
+        hook = self._link._on_read_done
+        if hook is not None:
+            hook()
+        if self._out_packet and self._sock is not None:
+            rc = self.loop_write()
+            if rc:
+                return rc
+        return super().loop_misc()
+
+
+_MAX_INFLIGHT = 200
+_READ_SIZE = 65536
+_PUBLISH, _PUBACK, _DISCONNECT = 0x30, 0x40, 0xE0
+_PUBACK_OK = ReasonCode(PacketTypes.PUBACK)  # Success; shared: our on_publish only reads the mid
+_PUBACK_PROPS = Properties(PacketTypes.PUBACK)
 
 
 class _JsonPublishProps(Properties):
