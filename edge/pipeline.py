@@ -60,6 +60,7 @@ class Pipeline:
         forbidden_reply_prefixes: tuple[str, ...] = (),
         escalation_threshold: float = 1.0,
         clock: Callable[[], float] = time.perf_counter,
+        flush: Callable[[], None] = lambda: None,
         stall_text: str = "",
     ) -> None:
         self.model = model
@@ -73,6 +74,7 @@ class Pipeline:
         self.forbidden = forbidden_reply_prefixes
         self.escalation_threshold = escalation_threshold
         self.clock = clock
+        self.flush = flush  # send what the batch published now, before the cache write (mqtt.Link.flush)
         self._stall_text = stall_text  # fault injection for the watchdog test
 
     # -- the request path ------------------------------------------------------------------
@@ -97,6 +99,8 @@ class Pipeline:
                     self._answer_hermes(r)
                     continue
                 self._decide_and_publish(r)  # 5-7. decide, publish, acknowledge once safe
+        if todo:
+            self.flush()  # the results leave now; the cache write below is not on their way out
         self._remember([r for r in todo if r.result is not None])
 
     def _drop_retained(self, work: Work) -> bool:

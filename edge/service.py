@@ -1,9 +1,16 @@
 """Threads and lifecycle only: build the parts, start, serve, supervise, drain, stop.
 
 The request path itself is `pipeline.Pipeline.handle`. Threads, and why each exists:
-- paho's network thread (inside `mqtt.Link`) receives and only enqueues;
-- one inference worker drains the queue in micro-batches and hands each batch
-  to the pipeline;
+- paho's network thread (inside `mqtt.Link`) receives, and answers: the
+  requests of one read (everything the socket held) are collected and, once
+  the read is done, handed to the pipeline as one micro-batch on that same
+  thread (`_answer_batch`). A hand-off to another Python thread cost 40 futex
+  calls per request at 50 in flight, the two threads trading the GIL on every
+  socket call (strace; docs/performance.md), and a round of thread wake-ups per
+  request at 1 in flight;
+- one worker answers instead when the pipeline is not free for that: stored
+  results are due for replay first (it waits for their PUBACKs, which only
+  paho's thread can receive), or the worker still holds earlier requests;
 - a small pool makes cloud calls, so a slow cloud never holds up the
   device's own answers;
 - one housekeeping thread publishes health, retries deferred escalations and
@@ -93,7 +100,8 @@ class Service:
         self.router = Router(settings.cloud, threshold, cloud_configured=cloud_on)
         self.router.restore_calls(self.outbox.cloud_calls_since(time.time() - 86400))
         self.link = Link(settings, password=read_secret("EDGE_MQTT_PASSWORD", "mqtt_password", environ),
-                         on_message=self._on_message, on_connect=self._on_connect, on_settled=self._record_subscriptions)
+                         on_message=self._on_message, on_connect=self._on_connect, on_settled=self._record_subscriptions,
+                         on_read_done=self._answer_batch)
         self._flush = threading.Event()  # the outbox has something to replay before new results
         self.delivery = Delivery(self.link, self.outbox, self.health.storage, on_backlog=self._flush.set)
         self.link.subscribe_on_connect(f"{self.base}/request", 1)
@@ -107,7 +115,9 @@ class Service:
             self.link.subscribe_on_connect(homeassistant.birth_topic(settings), 1)
         self._forget_old_subscriptions()
         self.queue: queue.Queue[Work | None] = queue.Queue()
-        self._busy = threading.Lock()  # held while a batch is answered, by the worker or inline
+        self._inbox: list[Work] = []  # this read's requests; touched only on paho's network thread
+        self._busy = threading.Lock()  # held while a batch is answered, by the worker or on paho's thread
+        self._handling_since = 0.0  # monotonic start of the batch being answered now; 0 when none
         self.pool = ThreadPoolExecutor(settings.cloud.workers, thread_name_prefix="edge-cloud")
         self.answers = Answers(self.base, model.ident, self.health, self.delivery, self.link.ack, threshold)
         self.answers.slots = slots
@@ -117,7 +127,7 @@ class Service:
             model=model, router=self.router, store=self.outbox, health=self.health, answers=self.answers,
             escalations=self.escalations, slots=slots, max_payload_bytes=settings.mqtt.max_payload_bytes,
             forbidden_reply_prefixes=(f"{settings.integrations.discovery_prefix}/",), escalation_threshold=threshold,
-            stall_text=environ.get("EDGE_FAULT_STALL_TEXT", ""),
+            flush=self.link.flush, stall_text=environ.get("EDGE_FAULT_STALL_TEXT", ""),
         )
         self._fault_network_text = environ.get("EDGE_FAULT_KILL_NETWORK_TEXT", "").encode()  # watchdog test
         self._accepting = True
@@ -224,20 +234,9 @@ class Service:
         if self._fault_network_text and msg.payload == self._fault_network_text:
             raise SystemExit("fault injection: the network thread dies")  # not an Exception: kills the thread
         if msg.topic in self.request_topics:
-            work = Work("request", msg, time.perf_counter())
-            if self._idle() and self._busy.acquire(blocking=False):
-                # Nothing else going on: answer here, in paho's thread, and skip the hand-off to
-                # the worker and back (about 0.5 ms of p50 on a 2-core machine, bench/variant.py
-                # 'inline'). The pipeline's guard keeps anything from raising into paho.
-                try:
-                    self.pipeline.handle([work])
-                    self.health.count("answered_inline")
-                finally:
-                    self._busy.release()
-            else:
-                self.queue.put(work)
+            self._inbox.append(Work("request", msg, time.perf_counter()))  # answered once this read is done
         elif self.s.integrations.hermes and msg.topic == hermes.QUERY_TOPIC:
-            self.queue.put(Work("hermes", msg, time.perf_counter()))
+            self._inbox.append(Work("hermes", msg, time.perf_counter()))
         elif self.s.integrations.home_assistant and msg.topic == homeassistant.birth_topic(self.s):
             if msg.payload.strip() == b"online" and not msg.retain:
                 self._send_discovery()
@@ -245,12 +244,37 @@ class Service:
         else:
             self.link.ack(msg.mid, msg.qos)
 
-    def _idle(self) -> bool:
-        """Idle enough to answer in paho's thread: nothing queued, no stored results due for replay,
-        and none of our publications awaiting a PUBACK. Under load there always are some, and
-        answering in paho's thread then would serialise the model behind the network work
-        (measured: -40 to -60% throughput when done whenever the queue was merely empty)."""
-        return self.queue.empty() and not self._flush.is_set() and self.link.in_flight() == 0
+    def _answer_batch(self) -> None:
+        """Network thread, after each read: answer what it brought, here, as one micro-batch.
+
+        The worker takes the batch instead when stored results must be replayed first (keeping
+        the order of results across an outage) or when it still holds earlier requests (keeping
+        arrival order). The pipeline's guard keeps anything from raising into paho."""
+        batch = self._inbox
+        if not batch:
+            return
+        self._inbox = []
+        if not self._accepting:
+            return  # draining: unacked, so the broker redelivers them to the next session
+        if self._flush.is_set() or not self.queue.empty() or not self._busy.acquire(blocking=False):
+            for work in batch:
+                self.queue.put(work)
+            return
+        try:
+            limit = self.s.model.batch_size
+            for i in range(0, len(batch), limit):
+                self._handle(batch[i:i + limit])
+            self.health.count("answered_inline", len(batch))
+        finally:
+            self._busy.release()
+
+    def _handle(self, batch: list[Work]) -> None:
+        """The pipeline, timed for the watchdog (whichever thread answers); caller holds `_busy`."""
+        self._handling_since = time.monotonic()
+        try:
+            self.pipeline.handle(batch)
+        finally:
+            self._handling_since = 0.0
 
     def _send_discovery(self) -> None:
         from edge import __version__
@@ -273,7 +297,7 @@ class Service:
                     continue
                 batch: list[Work] = []
                 item: Work | None = first
-                with self._busy:  # one answerer at a time: this worker or paho's thread (_on_message)
+                with self._busy:  # one answerer at a time: this worker or paho's thread (_answer_batch)
                     while item is not None:
                         batch.append(item)
                         if len(batch) >= limit:
@@ -286,7 +310,7 @@ class Service:
                         # A connect while we waited (requests redelivered with it arrive at once):
                         # the stored results must go out before this batch's, to keep the order.
                         self._replay_if_due()
-                        self.pipeline.handle(batch)
+                        self._handle(batch)
                 if item is None:
                     return  # the drain sentinel: everything before it has been handled
         except BaseException:
@@ -327,7 +351,9 @@ class Service:
                 if not self.link.network_alive(stale_after=float("inf")) and not self.link.refused:
                     self._fail("the MQTT network thread died")
                     return
-                worker_ok = self._worker.is_alive() and now - self._heartbeat < max(2.0, wd or 0)
+                since = self._handling_since
+                stuck = bool(since) and now - since >= max(2.0, wd or 0)  # a batch that never ends
+                worker_ok = self._worker.is_alive() and now - self._heartbeat < max(2.0, wd or 0) and not stuck
                 if wd and now >= next_ping and worker_ok and self.link.network_alive():
                     self.notifier.watchdog()
                     next_ping = now + wd
