@@ -43,6 +43,8 @@ def main() -> int:
         runtime, _, model = rest.partition(":")
         py = os.path.abspath(py)
         label = f"{runtime_of(py, runtime)}{' + ' + levers if levers else ''}{' @ ' + Path(model).name if model else ''}"
+        if label in daemons or py != os.path.abspath(harness.python()):
+            label += f" [{py}]"  # another checkout or interpreter, with the same levers
         daemons[label] = ((py, levers, runtime), Path(model) if model else args.model)
     texts = load_texts(None)
     with tempfile.TemporaryDirectory(prefix="edge-levers-") as tmp:

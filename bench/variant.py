@@ -46,7 +46,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-LEVERS = {"nolog", "props", "memcache", "inline", "arena1", "lazycli", "none"}
+LEVERS = {"nolog", "props", "memcache", "inline", "arena1", "lazycli", "reactor", "none"}
 
 
 def apply(levers: set[str]) -> None:
@@ -61,6 +61,8 @@ def apply(levers: set[str]) -> None:
         _memcache()
     if "inline" in levers:
         _inline()
+    if "reactor" in levers:
+        _reactor()
     if "arena1" in levers:
         import ctypes
 
@@ -250,6 +252,63 @@ def _inline() -> None:
         on_message(self, msg)
 
     sv.Service.__init__, sv.Service._on_message = new_init, new_on_message  # noqa: SLF001
+
+
+def _reactor() -> None:
+    import time
+
+    import edge.mqtt as mq
+    import edge.service as sv
+    from edge.answers import Work
+
+    make = mq.Link._make_client
+
+    def make_client(self, password):
+        client = make(self, password)
+        link = self
+
+        class Client(type(client)):
+            def loop_misc(self):
+                rc = super().loop_misc()
+                hook = getattr(link, "_after_read", None)
+                if hook is not None:
+                    hook()
+                return rc
+
+        client.__class__ = Client
+        return client
+
+    mq.Link._make_client = make_client
+    init, on_message = sv.Service.__init__, sv.Service._on_message
+
+    def new_init(self, *a, **k):
+        init(self, *a, **k)
+        self._inbox = []
+        self.link._after_read = self._drain_inbox
+
+    def new_on_message(self, msg):
+        if self._accepting and msg.topic in self.request_topics and not self._flush.is_set():
+            self._inbox.append(Work("request", msg, time.perf_counter()))
+            return
+        on_message(self, msg)
+
+    def drain(self):
+        batch = self._inbox
+        if not batch:
+            return
+        self._inbox = []
+        if self.queue.empty() and not self._flush.is_set() and self._busy.acquire(blocking=False):
+            try:
+                limit = self.s.model.batch_size
+                for i in range(0, len(batch), limit):
+                    self.pipeline.handle(batch[i:i + limit])
+            finally:
+                self._busy.release()
+        else:
+            for w in batch:
+                self.queue.put(w)
+
+    sv.Service.__init__, sv.Service._on_message, sv.Service._drain_inbox = new_init, new_on_message, drain
 
 
 def main(argv: list[str]) -> int:
