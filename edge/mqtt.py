@@ -101,6 +101,7 @@ class Link:
         self._on_disconnect_cb = on_disconnect
         self._on_settled_cb = on_settled  # the broker holds exactly our subscriptions (stale ones dropped)
         self.callback_errors = 0
+        self.publish_refused = 0  # PUBACKs with a failure reason code (MQTT 5)
         self._stopping = False
         self._ever_connected = False
         self._unsub_mid: int | None = None
@@ -445,7 +446,12 @@ class Link:
             if self._on_settled_cb:
                 self._on_settled_cb()
 
-    def _handle_publish(self, _c: paho.Client, _u: object, mid: int, _rc: ReasonCode, _p: object) -> None:
+    def _handle_publish(self, _c: paho.Client, _u: object, mid: int, rc: ReasonCode, _p: object) -> None:
+        if rc.is_failure:
+            # Refused (an ACL, a quota): resending would be refused again, so it completes like the
+            # rest (the request is not redelivered forever), but not silently.
+            self.publish_refused += 1
+            log.warning("the broker refused a publication (mid %d): %s", mid, rc)
         with self._lock:
             if mid in self._pending:
                 cb = self._pending.pop(mid)
@@ -473,8 +479,8 @@ class _Client(paho.Client):
     - `_packet_write`: packets that need nothing done once written (QoS 1 PUBLISH, PUBACK,
       SUBSCRIBE...) go out in one send(); a QoS 0 PUBLISH or a DISCONNECT still goes alone,
       so paho's bookkeeping for them runs as before;
-    - `_handle_pubackcomp`: a PUBACK of success without properties (two bytes: the mid, how
-      brokers send nearly all of them) skips the decode;
+    - `_handle_pubackcomp`: a PUBACK of success (0x00, or 0x10 "no matching subscribers")
+      without properties, how brokers send nearly all of them, skips the decode;
     - `_update_inflight`: skipped when no publication waits for an in-flight slot (paho
       otherwise walks every unacknowledged one on every PUBACK);
     - `loop_misc`, the public last step of every turn of paho's loop: the turn's reads are
@@ -516,12 +522,19 @@ class _Client(paho.Client):
 
     def _handle_pubackcomp(self, cmd: str) -> paho.MQTTErrorCode:  # type: ignore[override]
         packet = self._in_packet["packet"]
-        if cmd != "PUBACK" or len(packet) != 2:
+        n = len(packet)
+        # MQTT 5 PUBACK: mid, then optionally a reason code, then optionally properties. The
+        # fast path takes success codes (< 0x80: 0x00, or 0x10 "no matching subscribers") with no
+        # properties; anything else (a refusal, properties, 3.1.1's PUBCOMP) gets paho's decode.
+        if cmd != "PUBACK" or n > 4 or n < 2 or (n == 4 and packet[3]) or (n >= 3 and packet[2] >= 0x80):
             return super()._handle_pubackcomp(cmd)  # type: ignore[arg-type]
         mid = (packet[0] << 8) | packet[1]
+        reason = _PUBACK_REASONS.get(packet[2] if n >= 3 else 0)
+        if reason is None:
+            return super()._handle_pubackcomp(cmd)  # type: ignore[arg-type]
         with self._out_message_mutex:
             if mid in self._out_messages:
-                return self._do_on_publish(mid, _PUBACK_OK, _PUBACK_PROPS)
+                return self._do_on_publish(mid, reason, _PUBACK_PROPS)
         return paho.MQTT_ERR_SUCCESS
 
     def _update_inflight(self) -> paho.MQTTErrorCode:
@@ -580,7 +593,8 @@ class _Client(paho.Client):
 _MAX_INFLIGHT = 200
 _READ_SIZE = 65536
 _PUBLISH, _PUBACK, _DISCONNECT = 0x30, 0x40, 0xE0
-_PUBACK_OK = ReasonCode(PacketTypes.PUBACK)  # Success; shared: our on_publish only reads the mid
+# Shared, read-only: our on_publish reads only the mid.
+_PUBACK_REASONS = {code: ReasonCode(PacketTypes.PUBACK, identifier=code) for code in (0x00, 0x10)}
 _PUBACK_PROPS = Properties(PacketTypes.PUBACK)
 
 

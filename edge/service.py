@@ -207,6 +207,8 @@ class Service:
         self.queue.put(None)
         if self._worker.is_alive():
             self._worker.join(timeout=left(STOP_BUDGET_S - 10))
+        if self._busy.acquire(timeout=left(STOP_BUDGET_S - 10)):  # a batch paho's thread is answering ends
+            self._busy.release()
         if self.cloud is not None:
             # Cut in-flight cloud calls: they fail at once and their requests get the device's answer
             # (reason cloud_error) now, instead of the drain waiting out cloud.timeout_s for each.
@@ -382,7 +384,7 @@ class Service:
         extra = {"broker": self._broker_state(), "state_free_mb": _free_mb(self.s.state_dir),
                  "budget": self.router.stats(),
                  "deferred": self.outbox.deferred_count(), "dropped": self.outbox.dropped,
-                 "callback_errors": self.link.callback_errors, "throttled": read_throttled()}
+                 "callback_errors": self.link.callback_errors, "publish_refused": self.link.publish_refused, "throttled": read_throttled()}
         snap = self.health.snapshot(queue_depth=self.queue.qsize() + self.escalations.busy, outbox=len(self.outbox),
                                     cloud=self._cloud_state(), extra=extra)
         self.link.publish(f"{self.base}/health", contract.encode(snap), qos=0, retain=True)

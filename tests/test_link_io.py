@@ -254,3 +254,23 @@ def test_packets_split_and_joined_across_reads_are_parsed_exactly(monkeypatch):
     assert c._rbuf == b"" and c._rpos == 0
     ours.close()
     theirs.close()
+
+
+def test_a_publication_the_broker_refuses_completes_and_is_counted_and_logged(tmp_path, caplog):
+    """An ACL refusal (PUBACK 0x87 on MQTT 5) would be refused again: complete it, but say so."""
+    acl = tmp_path / "acl"
+    acl.write_text("topic readwrite edge/test/#\n")
+    broker = Broker(tmp_path / "b", extra=f"acl_file {acl}").start()
+    try:
+        link = Link(_settings(broker, tmp_path), on_message=lambda m: None, on_connect=lambda _p: None)
+        link.start()
+        assert link.wait_first_connect(10)
+        done = threading.Event()
+        ok = threading.Event()
+        assert link.publish("somewhere/else", b"{}", on_done=done.set)
+        assert link.publish(f"{BASE}/fine", b"{}", on_done=ok.set)
+        assert done.wait(5) and ok.wait(5)
+        assert link.publish_refused == 1 and "refused a publication" in caplog.text
+        link.stop()
+    finally:
+        broker.stop()
