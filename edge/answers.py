@@ -114,9 +114,9 @@ class Answers:
             answer=answer, model=self.model_ident, latency_ms=latency, slots=r.slots if slots is None else slots,
         ))
 
-    def stands_behind(self, payload: bytes) -> bool:
+    def stands_behind(self, payload: bytes | dict) -> bool:
         """The cloud's result, or a device result confident enough to keep: what automations may act on."""
-        obj = decode(payload)
+        obj = payload if isinstance(payload, dict) else decode(payload)
         if obj.get("source") == "cloud":
             return True
         conf = obj.get("confidence")
@@ -129,8 +129,10 @@ class Answers:
     ) -> list[Publication]:
         """`<base>/result`, the intent topic when `to_intent` and the daemon stands behind it, the reply topic."""
         pubs: list[Publication] = [(f"{self.base}/result", payload, 1, False, None)]
-        if to_intent and self.stands_behind(payload):
-            pubs.append((contract.intent_topic(self.base, intent_of(payload)), payload, 1, False, None))
+        if to_intent:
+            obj = decode(payload)  # once, for both questions
+            if self.stands_behind(obj):
+                pubs.append((contract.intent_topic(self.base, str(obj.get("intent") or OOS)), payload, 1, False, None))
         if with_reply and request.reply_to:
             pubs.append((request.reply_to, payload, 1, False, request.correlation))
         return pubs
@@ -180,7 +182,3 @@ def decode(payload: bytes) -> dict:
     except ValueError:
         return {}
     return obj if isinstance(obj, dict) else {}
-
-
-def intent_of(payload: bytes) -> str:
-    return str(decode(payload).get("intent") or OOS)
