@@ -24,13 +24,12 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 
-from paho.mqtt.packettypes import PacketTypes  # noqa: E402
-from paho.mqtt.properties import Properties  # noqa: E402
 
 from edge import contract  # noqa: E402
 from edge.config import CloudSettings  # noqa: E402
 from edge.health import Health  # noqa: E402
 from edge.model import Model  # noqa: E402
+from edge.mqtt import _JsonPublishProps  # noqa: E402
 from edge.outbox import Outbox  # noqa: E402
 from edge.router import Router  # noqa: E402
 
@@ -119,22 +118,17 @@ def main() -> None:
             lambda i: contract.encode(contract.result_payload(
                 reqs[i], intent=pred.intent, confidence=pred.confidence, source="edge", escalated=False,
                 reason="confident", answer=None, model=model.ident, latency_ms=1.0)), n)))
-        rows.append(("answers.intent_of(payload)  (json.loads of our own result)",
+        rows.append(("answers.publications: json.loads of our own result (once, for the intent topic)",
                      median_us(lambda i: json.loads(result).get("intent"), n)))
         rows.append(("slots: SlotExtractor.extract(text, intent)", median_us(_slots(model, texts, pred.intent), n)))
-        rows.append(("paho Properties as Link.publish builds them, x3 (one with CorrelationData)",
-                     median_us(lambda i: [_props(c) for c in (None, None, b"12345678")], n)))
-        props3 = [_props(c) for c in (None, None, b"12345678")]
-        rows.append(("paho Properties.pack(), x3 (paho packs at publish())",
-                     median_us(lambda i: [p.pack() for p in props3], n)))
-        rows.append(("paho's log lines per request formatted for Link's on_log (8: 3 PUBLISH sent, 3 PUBACK "
-                     "and 1 PUBLISH received, 1 PUBACK sent)", median_us(lambda i: _log_lines(props3), n)))
+        rows.append(("PUBLISH properties as Link.publish packs them (edge.mqtt._JsonPublishProps), x3",
+                     median_us(lambda i: [_JsonPublishProps(c).pack() for c in (None, None, b"12345678")], n)))
         rows.append(("outbox.remember([1 result])  (SQLite txn, NORMAL)",
                      median_us(lambda i: ob.remember([(f"a{i}", result)]), n)))
         rows.append(("outbox.remember([32 results]) / 32",
                      median_us(lambda i: ob.remember([(f"b{i}-{k}", result) for k in range(32)]), n // 32 + 20) / 32))
         ob.close()
-    rows.append(("queue.Queue hand-off to another thread (one way)", handoff_us()))
+    rows.append(("queue.Queue hand-off to another thread (one way; only when the worker answers)", handoff_us()))
     import edge.model as em
 
     print(f"per-request steps of edge/pipeline.py, median µs ({model.ident}, {em.RUNTIME}"
@@ -143,26 +137,6 @@ def main() -> None:
         print(f"  {us:8.1f}  {name}")
     per_req = sum(us for name, us in rows if "/ 32" not in name and "hand-off" not in name)
     print(f"\n  {per_req:8.1f}  sum at 1 in flight (batch of 1), excluding the thread hand-off")
-
-
-def _props(corr: bytes | None) -> Properties:
-    p = Properties(PacketTypes.PUBLISH)  # as edge/mqtt.py Link.publish
-    p.PayloadFormatIndicator = 1
-    p.ContentType = "application/json"
-    if corr is not None:
-        p.CorrelationData = corr
-    return p
-
-
-def _log_lines(props3: list[Properties]) -> list[str]:
-    """What paho formats per request when `on_log` is set (client.py _easy_log: `fmt % args` first)."""
-    out = [f"Sending PUBLISH (d0, q1, r0, m{k}), 'edge/dev/result', properties=%s, ... (%d bytes)" % (p, 300)
-           for k, p in enumerate(props3)]
-    out += ["Received PUBACK (Mid: %d)" % k for k in range(3)]
-    out.append("Received PUBLISH (d0, q1, r0, m7), '%s', properties=%s,  ... (%d bytes)" % (
-        "edge/dev/request", props3[2], 60))
-    out.append("Sending PUBACK (Mid: %d)" % 7)
-    return out
 
 
 def _slots(model: Model, texts: list[str], intent: str) -> Callable[[int], object]:

@@ -46,7 +46,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-LEVERS = {"nolog", "props", "memcache", "inline", "arena1", "lazycli", "reactor", "none"}
+LEVERS = {"nolog", "props", "memcache", "inline", "arena1", "lazycli", "reactor", "nomodel", "noslots", "sqlcache", "none"}
 
 
 def apply(levers: set[str]) -> None:
@@ -63,6 +63,23 @@ def apply(levers: set[str]) -> None:
         _inline()
     if "reactor" in levers:
         _reactor()
+    if "sqlcache" in levers:
+        import edge.outbox as ob
+
+        open_ = ob.Outbox._open
+
+        def small_cache(self):
+            db = open_(self)
+            db.execute("PRAGMA cache_size=-256")  # KiB: the default is 2 MiB per connection
+            return db
+
+        ob.Outbox._open = small_cache
+    if "nomodel" in levers:
+        _nomodel()
+    if "noslots" in levers:
+        import edge.service as sv
+
+        sv.load_slots = lambda model: None
     if "arena1" in levers:
         import ctypes
 
@@ -309,6 +326,17 @@ def _reactor() -> None:
                 self.queue.put(w)
 
     sv.Service.__init__, sv.Service._on_message, sv.Service._drain_inbox = new_init, new_on_message, drain
+
+
+def _nomodel() -> None:
+    """Diagnosis, not a proposal: Model.classify answers at once with the first label (no tokenizer,
+    no interpreter), so the daemon's own plumbing is measured without the model's cost."""
+    import edge.model as md
+
+    def classify(self, texts):
+        return [md.Prediction(self.labels[0], 0.99, self.labels[0]) for _ in texts]
+
+    md.Model.classify = classify
 
 
 def main(argv: list[str]) -> int:
