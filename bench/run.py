@@ -316,7 +316,10 @@ def main() -> int:
         levers, _, runtime = rest.partition(":")
         # abspath, not resolve(): a venv's python is a symlink, and following it would leave the venv.
         py = os.path.abspath(py)
-        daemons[f"daemon ({runtime_of(py, runtime)}{' + ' + levers if levers else ''})"] = (py, levers, runtime)
+        label = f"daemon ({runtime_of(py, runtime)}{' + ' + levers if levers else ''})"
+        if label in daemons:  # the same runtime from another checkout or interpreter
+            label = f"{label[:-1]}, {py})"
+        daemons[label] = (py, levers, runtime)
     default_runtime = runtime_of(harness.python())
     # raw-model runs in other processes: each other (Python, runtime) once, then each lever set
     others = list(dict.fromkeys((py, rt) for py, lv, rt in daemons.values()

@@ -46,7 +46,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-LEVERS = {"nolog", "props", "memcache", "inline", "arena1", "lazycli", "reactor", "nomodel", "noslots", "sqlcache", "none"}
+LEVERS = {"nolog", "props", "memcache", "inline", "arena1", "lazycli", "reactor", "nomodel", "noslots", "sqlcache", "pipelined", "none"}
 
 
 def apply(levers: set[str]) -> None:
@@ -76,6 +76,8 @@ def apply(levers: set[str]) -> None:
         ob.Outbox._open = small_cache
     if "nomodel" in levers:
         _nomodel()
+    if "pipelined" in levers:
+        _pipelined()
     if "noslots" in levers:
         import edge.service as sv
 
@@ -326,6 +328,88 @@ def _reactor() -> None:
                 self.queue.put(w)
 
     sv.Service.__init__, sv.Service._on_message, sv.Service._drain_inbox = new_init, new_on_message, drain
+
+
+def _pipelined() -> None:
+    """The model on a thread of its own, overlapping paho's network work (its invoke releases the GIL);
+    everything else stays on paho's thread. Inline as now when the link is idle."""
+    import collections
+    import queue as q
+    import threading
+
+    import edge.service as sv
+
+    init = sv.Service.__init__
+
+    def new_init(self, *a, **k):
+        init(self, *a, **k)
+        self._mq = q.SimpleQueue()
+        self._done = collections.deque()
+        self._waiting = []
+        self._model_busy = False
+
+        def model_loop():
+            while True:
+                todo = self._mq.get()
+                if todo is None:
+                    return
+                try:
+                    pairs = self.pipeline._classify(todo)
+                except Exception:
+                    pairs = []
+                self._done.append(pairs)
+                try:
+                    self.link._client._sockpairW.send(b"\0")
+                except Exception:
+                    pass
+
+        threading.Thread(target=model_loop, daemon=True, name="edge-model").start()
+
+    def finish(self, pairs):
+        p = self.pipeline
+        for r, pred in pairs:
+            with p._guard(r.work):
+                r.pred = pred
+                r.slots = p._slots(r)
+                if r.work.kind == "hermes":
+                    p._answer_hermes(r)
+                    continue
+                p._decide_and_publish(r)
+        p.flush()
+        p._remember([r for r, _ in pairs if r.result is not None])
+
+    def answer(self):
+        while self._done:
+            finish(self, self._done.popleft())
+            self._model_busy = False
+        batch = self._inbox
+        self._inbox = []
+        if batch:
+            if self._flush.is_set() or not self.queue.empty():
+                for w in batch:
+                    self.queue.put(w)
+                batch = []
+        if batch:
+            p = self.pipeline
+            todo = []
+            for work in batch:
+                with p._guard(work):
+                    if p._drop_retained(work):
+                        continue
+                    r = p._parse(work)
+                    if r is None or p._from_cache(r) or p._in_flight(r):
+                        continue
+                    todo.append(r)
+            if todo and not self._model_busy and not self._waiting and self.link.in_flight() == 0:
+                finish(self, p._classify(todo))
+                todo = []
+            self._waiting += todo
+        if self._waiting and not self._model_busy:
+            self._model_busy = True
+            self._mq.put(self._waiting)
+            self._waiting = []
+
+    sv.Service.__init__, sv.Service._answer_batch = new_init, answer
 
 
 def _nomodel() -> None:
