@@ -7,6 +7,7 @@ side by side with the interface spec.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -70,6 +71,7 @@ _BAD_TOPIC = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=1024)  # checked for every publication; nearly all go to a few topics
 def valid_publish_topic(topic: str) -> bool:
     """True when a broker accepts `topic` as the topic name of a PUBLISH."""
     return bool(topic) and len(topic.encode("utf-8", "surrogatepass")) <= 65535 and not _BAD_TOPIC.search(topic)
