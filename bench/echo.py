@@ -5,7 +5,7 @@ daemon publishes, in the daemon's order and at QoS 1: `<base>/result`,
 `<base>/intent/<intent>`, and the reply to the MQTT 5 Response Topic with the
 request's Correlation Data; it acknowledges the request only after the broker
 has PUBACKed all three, as the daemon does. Same client settings as
-edge/mqtt.py: MQTT 5, TCP_NODELAY, 200 in-flight publications, ReceiveMaximum
+edge/mqtt/link.py: MQTT 5, TCP_NODELAY, 200 in-flight publications, ReceiveMaximum
 200, a retained `online` on `<base>/status` with an `offline` last will. It
 answers from paho's network thread (no queue, no worker): the cheapest correct
 responder, so daemon/echo ratios show what the daemon's own work costs.

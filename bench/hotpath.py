@@ -29,7 +29,7 @@ from edge import contract  # noqa: E402
 from edge.config import CloudSettings  # noqa: E402
 from edge.health import Health  # noqa: E402
 from edge.model import Model  # noqa: E402
-from edge.mqtt import _JsonPublishProps  # noqa: E402
+from edge.mqtt.link import _JsonPublishProps  # noqa: E402
 from edge.outbox import Outbox  # noqa: E402
 from edge.router import Router  # noqa: E402
 
@@ -121,7 +121,7 @@ def main() -> None:
         rows.append(("answers.publications: json.loads of our own result (once, for the intent topic)",
                      median_us(lambda i: json.loads(result).get("intent"), n)))
         rows.append(("slots: SlotExtractor.extract(text, intent)", median_us(_slots(model, texts, pred.intent), n)))
-        rows.append(("PUBLISH properties as Link.publish packs them (edge.mqtt._JsonPublishProps), x3",
+        rows.append(("PUBLISH properties as Link.publish packs them (edge.mqtt.link._JsonPublishProps), x3",
                      median_us(lambda i: [_JsonPublishProps(c).pack() for c in (None, None, b"12345678")], n)))
         rows.append(("outbox.remember([1 result])  (SQLite txn, NORMAL)",
                      median_us(lambda i: ob.remember([(f"a{i}", result)]), n)))

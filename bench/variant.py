@@ -8,11 +8,11 @@ otherwise exactly `python -m edge run`. Levers (the earlier `xnnpack`,
 `buckets` and `single` are what edge/model.py now does: ai-edge-litert with
 XNNPACK by default, one interpreter, length buckets; `tokenize` too):
 
-- `nolog`     edge/mqtt.py Link: no `client.on_log` unless DEBUG logging is on. With
+- `nolog`     edge/mqtt/link.py Link: no `client.on_log` unless DEBUG logging is on. With
               on_log set, paho formats every line it would log (each PUBLISH sent,
               each PUBACK and PUBLISH received, Properties rendered with str())
               before edge.mqtt's handler drops it at DEBUG;
-- `props`     edge/mqtt.py Link.publish: PUBLISH properties whose pack() is
+- `props`     edge/mqtt/link.py Link.publish: PUBLISH properties whose pack() is
               computed once per set of values (paho's Properties.__setattr__
               validates and pack() walks all 27 property names on every call);
               the Correlation Data is appended per message;
@@ -34,7 +34,7 @@ XNNPACK by default, one interpreter, length buckets; `tokenize` too):
 
 The levers are written against the edge/ of commit 0a680a0 (pipeline.py) and
 later; one that no longer fits the code stops the daemon with an error.
-`nolog` and `props` are in edge/mqtt.py since df40c0a and 6588b2d (the levers
+`nolog` and `props` are in edge/mqtt.py (now edge/mqtt/link.py) since df40c0a and 6588b2d (the levers
 are then no-ops for the daemon; kept to measure older checkouts).
 """
 
@@ -92,7 +92,7 @@ def apply(levers: set[str]) -> None:
 def _nolog() -> None:
     import logging
 
-    import edge.mqtt as mq
+    import edge.mqtt.link as mq
 
     orig = mq.Link.__init__
 
@@ -107,7 +107,7 @@ def _nolog() -> None:
 def _props() -> None:
     import struct
 
-    import edge.mqtt as mq
+    import edge.mqtt.link as mq
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties, VariableByteIntegers
 
@@ -276,7 +276,7 @@ def _inline() -> None:
 def _reactor() -> None:
     import time
 
-    import edge.mqtt as mq
+    import edge.mqtt.link as mq
     import edge.service as sv
     from edge.answers import Work
 

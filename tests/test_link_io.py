@@ -1,6 +1,6 @@
 """edge.mqtt's I/O layer under paho (issue 17): buffered reads, coalesced writes, the turn hook, Receive Maximum.
 
-`mqtt._Client` overrides a few of paho 2's private methods to cut its per-packet
+`edge.mqtt.client.Client` overrides a few of paho 2's private methods to cut its per-packet
 cost; these tests run it against a real mosquitto and check that nothing is
 lost, reordered or left unsent, and that the paho it is installed with still
 has the methods it overrides (an upgrade that renamed one would otherwise
@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 
 import paho.mqtt.client as paho
-import pytest
 from conftest import Broker, daemon_config
 
 from edge import config as cfg
-from edge.mqtt import Link, Message, _Client
+from edge.mqtt import Link, Message
+from edge.mqtt.client import Client
 
 BASE = "edge/test"
 
@@ -85,7 +85,7 @@ def test_the_paho_methods_the_link_overrides_still_exist_with_their_signatures()
     }
     for name, params in expected.items():
         assert list(inspect.signature(getattr(paho.Client, name)).parameters) == params, name
-        assert getattr(_Client, name) is not getattr(paho.Client, name) or name in {"loop_write", "_do_on_publish"}
+        assert getattr(Client, name) is not getattr(paho.Client, name) or name in {"loop_write", "_do_on_publish"}
     c = paho.Client(callback_api_version=paho.CallbackAPIVersion.VERSION2)
     for attr in ("_out_packet", "_in_packet", "_out_messages", "_inflight_messages", "_max_inflight_messages",
                  "_thread", "_sock", "_out_message_mutex"):
@@ -219,7 +219,7 @@ def test_packets_split_and_joined_across_reads_are_parsed_exactly(monkeypatch):
     boundary and several to a read all come out whole; a reconnect empties the buffer."""
     import socket
 
-    c = _Client.__new__(_Client)  # only the state the read path needs
+    c = Client.__new__(Client)  # only the state the read path needs
     paho.Client.__init__(c, callback_api_version=paho.CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311)
     c._link, c._rbuf, c._rpos = None, b"", 0
     got: list[bytes] = []

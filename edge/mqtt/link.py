@@ -1,35 +1,9 @@
-"""The broker link: the only module that imports paho.
+"""`Link`: one broker connection for the daemon (see the package docstring for what it adds to paho).
 
-What it adds to paho, and why:
-- a persistent session (stable client id, clean_start=False, session expiry)
-  and manual acknowledgement, so a request is acked only once its result is
-  safe (the service decides when; `ack` is the hook);
-- a completion callback per publication, fired on PUBACK, so the service can
-  tie "result delivered" to "request acknowledged";
-- TCP_NODELAY on the socket: without it a QoS 1 round trip costs 40-90 ms of
-  Nagle/delayed-ACK interplay instead of about 0.3 ms;
-- a retained `online`/`offline` status with a last will;
-- start-up errors that are the user's to fix (bad credentials, TLS files)
-  surface as `LinkError` instead of an endless silent retry loop;
-- supervised callbacks: an exception in any of our callbacks would kill
-  paho's network thread silently (the daemon a zombie that reads nothing), so
-  each is caught, logged and counted (`callback_errors`); `network_alive()`
-  says whether that thread still runs and makes progress, for the watchdog;
-- Retain Handling 2 on MQTT 5 subscriptions (a retained request is never
-  sent to us); `Message.retain` lets the service drop one that a 3.1.1
-  broker still sends;
-- quiet logs: one WARNING when the broker goes away, one INFO when it is
-  back, nothing on a clean stop; paho's own log lines go to DEBUG.
-
-Why one file of ~570 lines: nearly every line here calls or is called by
-paho (the `Link` and its callbacks, ~360 lines; the throw-away clients of
-`edge send` (`request_once`) and `edge homeassistant remove` (`publish_once`),
-~110), and keeping paho in one module is the rule that lets the broker library
-be swapped or pinned in one place. What does not touch paho is about 40 lines
-(`LinkError`, `Message`, the fatal-CONNACK list), and the topic checks already
-live in edge.contract; moving those out would split the link's vocabulary from
-the link without making either file clearer.
-"""
+About 450 lines, nearly all of them the `Link` class and the paho callbacks it
+installs: start-up, publish with completion, ack, the connect and subscribe
+bookkeeping and the stop are one state machine around one paho client, and
+splitting it would scatter that state across files."""
 
 from __future__ import annotations
 
@@ -50,6 +24,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edge.config import Settings
 from edge.contract import valid_publish_topic
+from edge.mqtt.client import MAX_INFLIGHT, Client
 
 log = logging.getLogger("edge.mqtt")
 
@@ -127,7 +102,7 @@ class Link:
 
     def _make_client(self, password: str) -> paho.Client:
         s = self._s.mqtt
-        client = _Client(
+        client = Client(
             self,
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=self._s.client_id,
@@ -144,7 +119,7 @@ class Link:
         # The default of 20 in-flight publications caps throughput at 20 / RTT; each
         # request makes 2-3 publications, so allow a deeper pipeline (lowered to the broker's
         # Receive Maximum on connect).
-        client.max_inflight_messages_set(_MAX_INFLIGHT)
+        client.max_inflight_messages_set(MAX_INFLIGHT)
         client.max_queued_messages_set(0)
         # paho sleeps for these as floats: no rounding (0.05 s is a valid setting, 0.5 s the default).
         client.reconnect_delay_set(s.reconnect_min_s, s.reconnect_max_s)  # type: ignore[arg-type]
@@ -378,7 +353,7 @@ class Link:
         # The broker's Receive Maximum (MQTT 5; absent means 65,535): publications in flight beyond it
         # make a strict broker disconnect us. paho does not read it, so its window is set here.
         receive_max = getattr(props, "ReceiveMaximum", None) if props is not None else None
-        client._max_inflight_messages = min(_MAX_INFLIGHT, receive_max or _MAX_INFLIGHT)
+        client._max_inflight_messages = min(MAX_INFLIGHT, receive_max or MAX_INFLIGHT)
         if self._stale and flags.session_present:
             log.info("dropping subscriptions this config no longer wants: %s", ", ".join(self._stale))
             _rc, self._unsub_mid = client.unsubscribe(self._stale)
@@ -462,142 +437,6 @@ class Link:
             cb()
 
 
-class _Client(paho.Client):
-    """paho's client, with its network loop made cheaper per packet and a hook after each read.
-
-    paho spends more CPU per request than the daemon's model does (py-spy, bench/profile.py):
-    three recv() calls for every packet it reads, a send() for every packet it writes plus one
-    more on its wake-up socket, a decode into ReasonCode and Properties objects for every
-    PUBACK, and a walk over every unacknowledged publication on every PUBACK. The overrides
-    below keep paho's protocol handling and state exactly as they are and only change how
-    bytes come and go; each was measured with bench/levers.py (docs/performance.md):
-
-    - `_sock_recv`: one recv() of up to 64 KiB, then packets are served from that buffer
-      (`loop_read` goes on until the buffer is empty, since select() cannot see it);
-    - `_packet_queue`: on the network thread itself, no byte to the wake-up socket (the
-      thread is awake; `loop_misc` writes before returning); other threads wake it as before;
-    - `_packet_write`: packets that need nothing done once written (QoS 1 PUBLISH, PUBACK,
-      SUBSCRIBE...) go out in one send(); a QoS 0 PUBLISH or a DISCONNECT still goes alone,
-      so paho's bookkeeping for them runs as before;
-    - `_handle_pubackcomp`: a PUBACK of success (0x00, or 0x10 "no matching subscribers")
-      without properties, how brokers send nearly all of them, skips the decode;
-    - `_update_inflight`: skipped when no publication waits for an in-flight slot (paho
-      otherwise walks every unacknowledged one on every PUBACK);
-    - `loop_misc`, the public last step of every turn of paho's loop: the turn's reads are
-      done and their on_message calls made, so the service answers what they brought as one
-      batch here (`Link._on_read_done`), then what that queued is written at once.
-
-    All of them rely on paho 2's private methods (pinned in pyproject.toml);
-    tests/test_link_io.py checks them against the installed paho."""
-
-    def __init__(self, link: Link, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self._link = link
-        self._rbuf = b""  # bytes read from the socket that paho has not asked for yet
-        self._rpos = 0
-
-    # -- reading ---------------------------------------------------------------------
-
-    def _sock_recv(self, bufsize: int) -> bytes:
-        buf, pos = self._rbuf, self._rpos
-        if pos >= len(buf):
-            buf = super()._sock_recv(_READ_SIZE)  # raises BlockingIOError when nothing is there
-            if len(buf) <= bufsize:
-                self._rbuf, self._rpos = b"", 0
-                return buf
-            pos = 0
-        end = pos + bufsize
-        self._rbuf, self._rpos = buf, end
-        return buf[pos:end]
-
-    def loop_read(self, max_packets: int = 1) -> paho.MQTTErrorCode:
-        rc = super().loop_read(max_packets)
-        while rc == paho.MQTT_ERR_SUCCESS and self._rpos < len(self._rbuf) and self._sock is not None:
-            rc = super().loop_read(max_packets)
-        return rc
-
-    def reconnect(self) -> paho.MQTTErrorCode:
-        self._rbuf, self._rpos = b"", 0  # what the old socket held belongs to the old session
-        return super().reconnect()
-
-    def _handle_pubackcomp(self, cmd: str) -> paho.MQTTErrorCode:  # type: ignore[override]
-        packet = self._in_packet["packet"]
-        n = len(packet)
-        # MQTT 5 PUBACK: mid, then optionally a reason code, then optionally properties. The
-        # fast path takes success codes (< 0x80: 0x00, or 0x10 "no matching subscribers") with no
-        # properties; anything else (a refusal, properties, 3.1.1's PUBCOMP) gets paho's decode.
-        if cmd != "PUBACK" or n > 4 or n < 2 or (n == 4 and packet[3]) or (n >= 3 and packet[2] >= 0x80):
-            return super()._handle_pubackcomp(cmd)  # type: ignore[arg-type]
-        mid = (packet[0] << 8) | packet[1]
-        reason = _PUBACK_REASONS.get(packet[2] if n >= 3 else 0)
-        if reason is None:
-            return super()._handle_pubackcomp(cmd)  # type: ignore[arg-type]
-        with self._out_message_mutex:
-            if mid in self._out_messages:
-                return self._do_on_publish(mid, reason, _PUBACK_PROPS)
-        return paho.MQTT_ERR_SUCCESS
-
-    def _update_inflight(self) -> paho.MQTTErrorCode:
-        if len(self._out_messages) <= self._inflight_messages:
-            return paho.MQTT_ERR_SUCCESS  # every publication is in flight: none is queued for a slot
-        return super()._update_inflight()
-
-    # -- writing ---------------------------------------------------------------------
-
-    def _packet_queue(self, command: int, packet: bytes | bytearray, mid: int, qos: int,
-                      info: paho.MQTTMessageInfo | None = None) -> paho.MQTTErrorCode:
-        thread = self._thread
-        if thread is None or thread.ident != threading.get_ident():
-            return super()._packet_queue(command, packet, mid, qos, info)
-        self._out_packet.append({"command": command, "mid": mid, "qos": qos, "pos": 0,
-                                 "to_process": len(packet), "packet": packet, "info": info})
-        return paho.MQTT_ERR_SUCCESS
-
-    def _packet_write(self) -> paho.MQTTErrorCode:
-        queue = self._out_packet
-        if len(queue) > 1:
-            parts: list[bytes | bytearray] = []
-            while queue and len(parts) < 256:
-                head = queue[0]
-                kind = head["command"] & 0xF0
-                if kind == _DISCONNECT or (kind == _PUBLISH and head["qos"] == 0):
-                    break
-                queue.popleft()
-                parts.append(head["packet"][head["pos"]:] if head["pos"] else head["packet"])
-            if parts:
-                data = parts[0] if len(parts) == 1 else b"".join(parts)
-                # a PUBACK-typed entry: paho does nothing for it once written
-                queue.appendleft({"command": _PUBACK, "mid": 0, "qos": 1, "pos": 0, "to_process": len(data),
-                                  "packet": data, "info": None})
-        return super()._packet_write()
-
-    def flush(self) -> None:
-        thread = self._thread
-        if (self._out_packet and self._sock is not None and thread is not None
-                and thread.ident == threading.get_ident()):
-            self.loop_write()
-
-    # -- the end of each turn ----------------------------------------------------------
-
-    def loop_misc(self) -> paho.MQTTErrorCode:
-        hook = self._link._on_read_done
-        if hook is not None:
-            hook()
-        if self._out_packet and self._sock is not None:
-            rc = self.loop_write()
-            if rc:
-                return rc
-        return super().loop_misc()
-
-
-_MAX_INFLIGHT = 200
-_READ_SIZE = 65536
-_PUBLISH, _PUBACK, _DISCONNECT = 0x30, 0x40, 0xE0
-# Shared, read-only: our on_publish reads only the mid.
-_PUBACK_REASONS = {code: ReasonCode(PacketTypes.PUBACK, identifier=code) for code in (0x00, 0x10)}
-_PUBACK_PROPS = Properties(PacketTypes.PUBACK)
-
-
 class _JsonPublishProps(Properties):
     """PUBLISH properties of a JSON payload: Payload Format Indicator 1, Content Type
     application/json and the Correlation Data if any, packed directly. paho's Properties
@@ -637,120 +476,3 @@ def _nodelay(_client: paho.Client, _userdata: object, sock: socket.socket | obje
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[union-attr]
     except (OSError, AttributeError) as exc:
         log.debug("could not set TCP_NODELAY: %s", exc)
-
-
-def request_once(
-    host: str,
-    port: int,
-    base_topic: str,
-    payload: dict,
-    *,
-    timeout: float,
-    protocol: int = 5,
-    username: str = "",
-    password: str = "",
-    tls_ca: str = "",
-) -> dict | None:
-    """`edge send`: publish one request, wait for its result (or its error); None on timeout.
-
-    MQTT 5 uses a Response Topic and Correlation Data; 3.1.1 falls back to the
-    `reply_to` field of the JSON request. The error topic is watched too, so a
-    rejected request reports why instead of timing out.
-    """
-    import json
-    import uuid
-
-    token = uuid.uuid4().hex
-    reply_topic = f"{base_topic}/reply/{token}"
-    error_topic = f"{base_topic}/error"
-    request_id = payload.setdefault("id", token)
-    v5 = protocol == 5
-    if not v5:
-        payload["reply_to"] = reply_topic
-    got: dict = {}
-    done = threading.Event()
-    subscribed = threading.Event()
-
-    def on_connect(client: paho.Client, _u: object, _f: object, rc: ReasonCode, _p: object) -> None:
-        if rc.is_failure:
-            got["connect_error"] = str(rc)
-            done.set()
-            return
-        client.subscribe([(reply_topic, 1), (error_topic, 1)])
-
-    def on_subscribe(client: paho.Client, _u: object, _mid: int, _rcs: object, _p: object) -> None:
-        props = None
-        if v5:
-            props = Properties(PacketTypes.PUBLISH)
-            props.ResponseTopic = reply_topic
-            props.CorrelationData = token.encode()
-        client.publish(f"{base_topic}/request", json.dumps(payload).encode(), qos=1, properties=props)
-        subscribed.set()
-
-    def on_message(_c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
-        try:
-            body = json.loads(msg.payload)
-        except ValueError:
-            return
-        if msg.topic == error_topic and body.get("id") != request_id:
-            return
-        got["result"] = body
-        done.set()
-
-    client = paho.Client(
-        callback_api_version=CallbackAPIVersion.VERSION2,
-        client_id=f"edge-send-{token[:12]}",
-        protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
-    )
-    if username:
-        client.username_pw_set(username, password or None)
-    if tls_ca:
-        client.tls_set(ca_certs=tls_ca)
-    client.on_socket_open = _nodelay
-    client.on_connect = on_connect
-    client.on_subscribe = on_subscribe
-    client.on_message = on_message
-    try:
-        client.connect(host, port, keepalive=30)
-    except OSError as exc:
-        raise LinkError(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from None
-    client.loop_start()
-    try:
-        done.wait(timeout)
-    finally:
-        client.disconnect()
-        client.loop_stop()
-    if "connect_error" in got:
-        raise LinkError(f"broker refused the connection: {got['connect_error']}")
-    return got.get("result")
-
-
-def publish_once(settings: Settings, messages: list[tuple[str, bytes, bool]], *, password: str = "", timeout: float = 10.0) -> None:
-    """Publish a few messages (QoS 1) with a throw-away client: `edge homeassistant remove`."""
-    import uuid
-
-    s = settings.mqtt
-    client = paho.Client(
-        callback_api_version=CallbackAPIVersion.VERSION2,
-        client_id=f"{settings.client_id}-tool-{uuid.uuid4().hex[:8]}",
-        protocol=paho.MQTTv5 if s.protocol == 5 else paho.MQTTv311,
-    )
-    if s.username:
-        client.username_pw_set(s.username, password or None)
-    if s.tls:
-        client.tls_set(ca_certs=s.ca_file or None, certfile=s.cert_file or None, keyfile=s.key_file or None)
-        client.tls_insecure_set(s.tls_insecure)
-    try:
-        client.connect(s.host, s.port, keepalive=30)
-    except OSError as exc:
-        raise LinkError(f"cannot connect to {s.host}:{s.port}: {exc.strerror or exc}") from None
-    client.loop_start()
-    try:
-        infos = [client.publish(t, p, qos=1, retain=r) for t, p, r in messages]
-        for info in infos:
-            info.wait_for_publish(timeout)
-            if not info.is_published():
-                raise LinkError("broker did not acknowledge the publication in time")
-    finally:
-        client.disconnect()
-        client.loop_stop()

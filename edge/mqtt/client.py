@@ -1,0 +1,149 @@
+"""paho's client with its per-packet I/O made cheaper and a hook after each turn of its loop."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+import paho.mqtt.client as paho
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+if TYPE_CHECKING:
+    from edge.mqtt.link import Link
+
+MAX_INFLIGHT = 200  # publications in flight, lowered to the broker's Receive Maximum on connect
+_READ_SIZE = 65536
+_PUBLISH, _PUBACK, _DISCONNECT = 0x30, 0x40, 0xE0
+# Shared, read-only: our on_publish reads only the mid.
+_PUBACK_REASONS = {code: ReasonCode(PacketTypes.PUBACK, identifier=code) for code in (0x00, 0x10)}
+_PUBACK_PROPS = Properties(PacketTypes.PUBACK)
+
+
+class Client(paho.Client):
+    """paho's client, with its network loop made cheaper per packet and a hook after each read.
+
+    paho spends more CPU per request than the daemon's model does (py-spy, bench/profile.py):
+    three recv() calls for every packet it reads, a send() for every packet it writes plus one
+    more on its wake-up socket, a decode into ReasonCode and Properties objects for every
+    PUBACK, and a walk over every unacknowledged publication on every PUBACK. The overrides
+    below keep paho's protocol handling and state exactly as they are and only change how
+    bytes come and go; each was measured with bench/levers.py (docs/performance.md):
+
+    - `_sock_recv`: one recv() of up to 64 KiB, then packets are served from that buffer
+      (`loop_read` goes on until the buffer is empty, since select() cannot see it);
+    - `_packet_queue`: on the network thread itself, no byte to the wake-up socket (the
+      thread is awake; `loop_misc` writes before returning); other threads wake it as before;
+    - `_packet_write`: packets that need nothing done once written (QoS 1 PUBLISH, PUBACK,
+      SUBSCRIBE...) go out in one send(); a QoS 0 PUBLISH or a DISCONNECT still goes alone,
+      so paho's bookkeeping for them runs as before;
+    - `_handle_pubackcomp`: a PUBACK of success (0x00, or 0x10 "no matching subscribers")
+      without properties, how brokers send nearly all of them, skips the decode;
+    - `_update_inflight`: skipped when no publication waits for an in-flight slot (paho
+      otherwise walks every unacknowledged one on every PUBACK);
+    - `loop_misc`, the public last step of every turn of paho's loop: the turn's reads are
+      done and their on_message calls made, so the service answers what they brought as one
+      batch here (`Link._on_read_done`), then what that queued is written at once.
+
+    All of them rely on paho 2's private methods (pinned in pyproject.toml);
+    tests/test_link_io.py checks them against the installed paho."""
+
+    def __init__(self, link: Link, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._link = link
+        self._rbuf = b""  # bytes read from the socket that paho has not asked for yet
+        self._rpos = 0
+
+    # -- reading ---------------------------------------------------------------------
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        buf, pos = self._rbuf, self._rpos
+        if pos >= len(buf):
+            buf = super()._sock_recv(_READ_SIZE)  # raises BlockingIOError when nothing is there
+            if len(buf) <= bufsize:
+                self._rbuf, self._rpos = b"", 0
+                return buf
+            pos = 0
+        end = pos + bufsize
+        self._rbuf, self._rpos = buf, end
+        return buf[pos:end]
+
+    def loop_read(self, max_packets: int = 1) -> paho.MQTTErrorCode:
+        rc = super().loop_read(max_packets)
+        while rc == paho.MQTT_ERR_SUCCESS and self._rpos < len(self._rbuf) and self._sock is not None:
+            rc = super().loop_read(max_packets)
+        return rc
+
+    def reconnect(self) -> paho.MQTTErrorCode:
+        self._rbuf, self._rpos = b"", 0  # what the old socket held belongs to the old session
+        return super().reconnect()
+
+    def _handle_pubackcomp(self, cmd: str) -> paho.MQTTErrorCode:  # type: ignore[override]
+        packet = self._in_packet["packet"]
+        n = len(packet)
+        # MQTT 5 PUBACK: mid, then optionally a reason code, then optionally properties. The
+        # fast path takes success codes (< 0x80: 0x00, or 0x10 "no matching subscribers") with no
+        # properties; anything else (a refusal, properties, 3.1.1's PUBCOMP) gets paho's decode.
+        if cmd != "PUBACK" or n > 4 or n < 2 or (n == 4 and packet[3]) or (n >= 3 and packet[2] >= 0x80):
+            return super()._handle_pubackcomp(cmd)  # type: ignore[arg-type]
+        mid = (packet[0] << 8) | packet[1]
+        reason = _PUBACK_REASONS.get(packet[2] if n >= 3 else 0)
+        if reason is None:
+            return super()._handle_pubackcomp(cmd)  # type: ignore[arg-type]
+        with self._out_message_mutex:
+            if mid in self._out_messages:
+                return self._do_on_publish(mid, reason, _PUBACK_PROPS)
+        return paho.MQTT_ERR_SUCCESS
+
+    def _update_inflight(self) -> paho.MQTTErrorCode:
+        if len(self._out_messages) <= self._inflight_messages:
+            return paho.MQTT_ERR_SUCCESS  # every publication is in flight: none is queued for a slot
+        return super()._update_inflight()
+
+    # -- writing ---------------------------------------------------------------------
+
+    def _packet_queue(self, command: int, packet: bytes | bytearray, mid: int, qos: int,
+                      info: paho.MQTTMessageInfo | None = None) -> paho.MQTTErrorCode:
+        thread = self._thread
+        if thread is None or thread.ident != threading.get_ident():
+            return super()._packet_queue(command, packet, mid, qos, info)
+        self._out_packet.append({"command": command, "mid": mid, "qos": qos, "pos": 0,
+                                 "to_process": len(packet), "packet": packet, "info": info})
+        return paho.MQTT_ERR_SUCCESS
+
+    def _packet_write(self) -> paho.MQTTErrorCode:
+        queue = self._out_packet
+        if len(queue) > 1:
+            parts: list[bytes | bytearray] = []
+            while queue and len(parts) < 256:
+                head = queue[0]
+                kind = head["command"] & 0xF0
+                if kind == _DISCONNECT or (kind == _PUBLISH and head["qos"] == 0):
+                    break
+                queue.popleft()
+                parts.append(head["packet"][head["pos"]:] if head["pos"] else head["packet"])
+            if parts:
+                data = parts[0] if len(parts) == 1 else b"".join(parts)
+                # a PUBACK-typed entry: paho does nothing for it once written
+                queue.appendleft({"command": _PUBACK, "mid": 0, "qos": 1, "pos": 0, "to_process": len(data),
+                                  "packet": data, "info": None})
+        return super()._packet_write()
+
+    def flush(self) -> None:
+        thread = self._thread
+        if (self._out_packet and self._sock is not None and thread is not None
+                and thread.ident == threading.get_ident()):
+            self.loop_write()
+
+    # -- the end of each turn ----------------------------------------------------------
+
+    def loop_misc(self) -> paho.MQTTErrorCode:
+        hook = self._link._on_read_done
+        if hook is not None:
+            hook()
+        if self._out_packet and self._sock is not None:
+            rc = self.loop_write()
+            if rc:
+                return rc
+        return super().loop_misc()
