@@ -258,7 +258,9 @@ class Service:
         self._inbox = []
         if not self._accepting:
             return  # draining: unacked, so the broker redelivers them to the next session
-        if self._flush.is_set() or not self.queue.empty() or not self._busy.acquire(blocking=False):
+        # unfinished_tasks, not empty(): a request the worker has taken but not yet answered still
+        # counts, so a newer batch does not overtake it.
+        if self._flush.is_set() or self.queue.unfinished_tasks or not self._busy.acquire(blocking=False):
             for work in batch:
                 self.queue.put(work)
             return
@@ -311,8 +313,12 @@ class Service:
                     if batch:
                         # A connect while we waited (requests redelivered with it arrive at once):
                         # the stored results must go out before this batch's, to keep the order.
-                        self._replay_if_due()
-                        self._handle(batch)
+                        try:
+                            self._replay_if_due()
+                            self._handle(batch)
+                        finally:
+                            for _ in batch:
+                                self.queue.task_done()  # _answer_batch waits for these to be done
                 if item is None:
                     return  # the drain sentinel: everything before it has been handled
         except BaseException:
