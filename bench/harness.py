@@ -44,7 +44,7 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
 class Broker:
     """A private mosquitto on loopback: no persistence (disk writes would only add noise), Nagle off."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, max_inflight: int = 0) -> None:
         if not Path(MOSQUITTO).exists():
             raise SystemExit("mosquitto is not installed (apt-get install mosquitto)")
         self.dir = workdir
@@ -52,7 +52,7 @@ class Broker:
         conf = workdir / "mosquitto.conf"
         conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n"
-            "max_queued_messages 100000\nmax_inflight_messages 0\npersistence false\n"
+            f"max_queued_messages 100000\nmax_inflight_messages {max_inflight}\npersistence false\n"
         )
         self.proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=(workdir / "mosquitto.log").open("ab"),
                                      stderr=subprocess.STDOUT)

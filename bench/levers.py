@@ -35,6 +35,9 @@ def main() -> int:
     ap.add_argument("--model", type=Path, default=BENCH.parent / "models" / "clinc150")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--broker-max-inflight", type=int, default=0, metavar="N",
+                    help="the broker's max_inflight_messages, which it advertises as Receive Maximum "
+                         "(0: unlimited, as in bench/run.py; mosquitto's own default is 20)")
     args = ap.parse_args()
     daemons = {}
     for spec in args.daemon:
@@ -49,7 +52,7 @@ def main() -> int:
     texts = load_texts(None)
     with tempfile.TemporaryDirectory(prefix="edge-levers-") as tmp:
         work = Path(tmp)
-        broker = harness.Broker(work)
+        broker = harness.Broker(work, args.broker_max_inflight)
         procs, clients = {}, {}
         try:
             for k, (name, (spec, model)) in enumerate(daemons.items()):

@@ -10,6 +10,7 @@ silently fall back to paho's own, or break).
 from __future__ import annotations
 
 import inspect
+import signal
 import threading
 import time
 from pathlib import Path
@@ -163,7 +164,7 @@ def test_a_puback_with_a_reason_code_still_completes(broker, tmp_path):
         link.stop()
 
 
-def test_the_brokers_receive_maximum_bounds_publications_in_flight(tmp_path):
+def test_the_brokers_receive_maximum_bounds_publications_in_flight(tmp_path, client_factory):
     broker = Broker(tmp_path / "b", extra="max_inflight_messages 5").start()  # advertised as Receive Maximum 5
     try:
         s = _settings(broker, tmp_path)
@@ -178,11 +179,14 @@ def test_the_brokers_receive_maximum_bounds_publications_in_flight(tmp_path):
             peak[0] = max(peak[0], link._client._inflight_messages)
             done.release()
 
+        box = client_factory(broker).subscribe(f"{BASE}/rm/#")
         for i in range(100):
-            assert link.publish(f"{BASE}/rm/{i}", b"{}", on_done=one_done)
+            assert link.publish(f"{BASE}/rm/{i}", str(i).encode(), on_done=one_done)
         for _ in range(100):
             assert done.acquire(timeout=10)
         assert 1 <= peak[0] <= 5 and link.in_flight() == 0
+        assert [int(box.get(5).payload) for _ in range(100)] == list(range(100))  # each once, in order
+        assert not link._client._out_messages
         link.stop()
     finally:
         broker.stop()
@@ -271,6 +275,37 @@ def test_a_publication_the_broker_refuses_completes_and_is_counted_and_logged(tm
         assert link.publish(f"{BASE}/fine", b"{}", on_done=ok.set)
         assert done.wait(5) and ok.wait(5)
         assert link.publish_refused == 1 and "refused a publication" in caplog.text
+        link.stop()
+    finally:
+        broker.stop()
+
+
+def test_publications_queued_beyond_the_window_survive_a_broker_restart(tmp_path):
+    """Queued in paho beyond Receive Maximum 5 when the broker goes away: after the reconnect paho
+    requeues them, and every one still completes (the in-flight check must not skip them)."""
+    broker = Broker(tmp_path / "b", extra="max_inflight_messages 5").start()
+    try:
+        fast = {"reconnect_min_s": 0.05, "reconnect_max_s": 0.2}
+        path = tmp_path / "link.toml"
+        path.write_text(daemon_config(broker, tmp_path / "state", mqtt=fast))
+        link = Link(cfg.load(path), on_message=lambda m: None, on_connect=lambda _p: None)
+        link.start()
+        assert link.wait_first_connect(10)
+        done = threading.Semaphore(0)
+        broker.proc.send_signal(signal.SIGSTOP)  # no PUBACK comes: 5 go out, the rest wait in paho
+        try:
+            for i in range(300):
+                assert link.publish(f"{BASE}/rs/{i}", b"{}", on_done=done.release)
+            time.sleep(0.3)
+            c = link._client
+            assert len(c._out_messages) - c._inflight_messages >= 290  # queued in paho for a slot
+        finally:
+            broker.proc.kill()  # the connection drops with them still queued
+            broker.proc.wait()
+        broker.start()
+        for i in range(300):
+            assert done.acquire(timeout=20), f"{i} of 300 completed"
+        assert link.in_flight() == 0 and not link._client._out_messages
         link.stop()
     finally:
         broker.stop()
