@@ -105,8 +105,7 @@ class Client(paho.Client):
 
     def _packet_queue(self, command: int, packet: bytes | bytearray, mid: int, qos: int,
                       info: paho.MQTTMessageInfo | None = None) -> paho.MQTTErrorCode:
-        thread = self._thread
-        if thread is None or thread.ident != threading.get_ident():
+        if not self._on_network_thread():
             return super()._packet_queue(command, packet, mid, qos, info)
         self._out_packet.append({"command": command, "mid": mid, "qos": qos, "pos": 0,
                                  "to_process": len(packet), "packet": packet, "info": info})
@@ -131,10 +130,12 @@ class Client(paho.Client):
         return super()._packet_write()
 
     def flush(self) -> None:
-        thread = self._thread
-        if (self._out_packet and self._sock is not None and thread is not None
-                and thread.ident == threading.get_ident()):
+        if self._out_packet and self._sock is not None and self._on_network_thread():
             self.loop_write()
+
+    def _on_network_thread(self) -> bool:
+        thread = self._thread
+        return thread is not None and thread.ident == threading.get_ident()
 
     # -- the end of each turn ----------------------------------------------------------
 
