@@ -1,4 +1,4 @@
-"""The broker link: the only package of edge that imports paho.
+"""The broker link: the only package of edge that uses paho (imported in `client` alone).
 
 What it adds to paho, and why:
 - a persistent session (stable client id, clean_start=False, session expiry)
@@ -26,9 +26,10 @@ What it adds to paho, and why:
 
 Modules: `link` (the `Link` the service uses, and its vocabulary: `Message`,
 `LinkError`), `client` (paho's client with its I/O made cheaper and the turn
-hook), `tools` (the throw-away clients of `edge send` and `edge homeassistant
-remove`). Keeping paho inside this package is the rule that lets the broker
-library be swapped or pinned in one place.
+hook; the one module that imports paho, giving the others its names), `tools`
+(the throw-away clients of `edge send` and `edge homeassistant remove`).
+Keeping paho behind one module is the rule that lets the broker library be
+swapped or pinned in one place.
 """
 
 from edge.mqtt.link import Link, LinkError, Message

@@ -1,4 +1,7 @@
-"""paho's client with its per-packet I/O made cheaper and a hook after each turn of its loop."""
+"""paho's client with its per-packet I/O made cheaper and a hook after each turn of its loop.
+
+The one module of edge that imports paho: `link` and `tools` take the paho names they use
+from here, so pinning or replacing the broker library touches this file's imports only."""
 
 from __future__ import annotations
 
@@ -6,12 +9,18 @@ import threading
 from typing import TYPE_CHECKING
 
 import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
+from paho.mqtt.properties import Properties, VariableByteIntegers
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 if TYPE_CHECKING:
     from edge.mqtt.link import Link
+
+# paho's names for the rest of the package (see the module docstring)
+__all__ = ["CallbackAPIVersion", "Client", "MAX_INFLIGHT", "PacketTypes", "Properties", "ReasonCode",
+           "SubscribeOptions", "VariableByteIntegers", "paho"]
 
 MAX_INFLIGHT = 200  # publications in flight, lowered to the broker's Receive Maximum on connect
 _READ_SIZE = 65536

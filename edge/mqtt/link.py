@@ -15,16 +15,10 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties, VariableByteIntegers
-from paho.mqtt.reasoncodes import ReasonCode
-from paho.mqtt.subscribeoptions import SubscribeOptions
-
 from edge.config import Settings
 from edge.contract import valid_publish_topic
-from edge.mqtt.client import MAX_INFLIGHT, Client
+from edge.mqtt.client import (MAX_INFLIGHT, CallbackAPIVersion, Client, PacketTypes, Properties, ReasonCode,
+                              SubscribeOptions, VariableByteIntegers, paho)
 
 log = logging.getLogger("edge.mqtt")
 

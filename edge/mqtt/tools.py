@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import threading
 
-import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
-
 from edge.config import Settings
+from edge.mqtt.client import CallbackAPIVersion, PacketTypes, Properties, ReasonCode, paho
 from edge.mqtt.link import LinkError, _nodelay
 
 
