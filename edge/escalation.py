@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import threading
 import time
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from typing import Any, Callable
 
 from edge.answers import Answers, Routed
@@ -66,6 +67,9 @@ class Escalations:
         self._owed: dict[int, Routed] = {}
         self._by_id: dict[str, tuple[Routed, list[Routed]]] = {}
         self._failing = False  # the last call failed: warned once, until one succeeds
+        self._closed = False  # stopped: late calls publish and write nothing
+        self._finishing = 0  # claimed results being published now (the stop waits for these)
+        self._settled = threading.Condition(self._lock)
 
     # -- escalations --------------------------------------------------------------------
 
@@ -88,40 +92,98 @@ class Escalations:
             self.health.storage.failed("cloud call ledger", exc)
         self.health.count("cloud_calls")
         with self._lock:
-            self.busy += 1
             self._owed[id(r)] = r
             if not r.request.generated_id:
                 self._by_id.setdefault(r.request.id, (r, []))
+        if not self._submit(self._call, r, reason, deferred=False):
+            # The pool is shut down (a stop under way): the device answers now. Claimed first, so
+            # the deadline sweep cannot answer it a second time.
+            if self._claim(r):
+                self._finish(r, lambda: self.answers.local(r, "cloud_error", escalated=True))
+
+    def _submit(self, fn: Callable[..., None], *args: Any, deferred: bool) -> bool:
+        """Count a job as busy and hand it to the pool; False (counters unwound) when the pool
+        refuses it (shut down by a stop) or this object is closed. Every busy += has its -= here
+        or in the job's own `finally`, so the drain never waits on a job that does not exist."""
+        with self._lock:
+            if self._closed:
+                return False
+            self.busy += 1
+            if deferred:
+                self._deferred_busy += 1
         try:
-            self.pool.submit(self._call, r, reason)
-        except RuntimeError:  # the pool is shut down (a stop under way): the device answers now
-            with self._lock:
-                self.busy -= 1
-            self._finish(r, self.answers.local(r, "cloud_error", escalated=True))
+            self.pool.submit(fn, *args)
+        except RuntimeError:
+            self._done(deferred)
+            return False
+        return True
+
+    def _done(self, deferred: bool) -> None:
+        with self._lock:
+            self.busy -= 1
+            if deferred:
+                self._deferred_busy -= 1
+
+    def close(self, timeout: float = 3.0) -> None:
+        """The drain: answer every owed escalation with the device's result now, and from here on
+        take nothing new and publish or write nothing for calls that return later. The cloud calls'
+        threads are not waited for (a hanging connect must not hold the stop); a result being
+        published right now by one of them is (up to `timeout`), so the store is closed only after
+        its last writer."""
+        with self._lock:
+            self._closed = True
+            owed = list(self._owed.values())
+            self._owed.clear()
+            self._finishing += len(owed)
+        for r in owed:
+            self.health.count("cloud_abandoned_at_stop")
+            self._finish(r, lambda r=r: self.answers.local(r, "cloud_error", escalated=True))  # type: ignore[misc]
+        with self._settled:
+            if not self._settled.wait_for(lambda: self._finishing == 0, timeout):
+                log.warning("%d escalation results still being published at stop", self._finishing)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def _claim(self, r: Routed) -> bool:
-        """True for the one caller that may publish an escalated request's result."""
+        """True for the one caller that may publish an escalated request's result; that caller
+        must then call `_finish` (which the stop waits for)."""
         with self._lock:
-            return self._owed.pop(id(r), None) is not None
+            if self._owed.pop(id(r), None) is None:
+                return False
+            self._finishing += 1
+            return True
 
-    def _finish(self, r: Routed, payload: bytes) -> None:
-        """Publish a claimed escalation's result, to it and to every repeat that joined it."""
-        with self._lock:
-            owner, joined = self._by_id.get(r.request.id, (None, []))
-            if owner is r:
-                del self._by_id[r.request.id]
-            else:
-                joined = []
-        # Remembered before it goes out: a retry of this id that arrives the moment the
-        # result is out must find it in the cache, not call the cloud a second time.
+    def _finish(self, r: Routed, payload_of: Callable[[], bytes]) -> None:
+        """Publish a claimed escalation's result, to it and to every repeat that joined it. Never
+        raises: a result that cannot even be built is logged (the request stays unacked and the
+        broker redelivers it)."""
         try:
-            self.store.remember([(r.request.id, payload)])
-            self.health.storage.ok()
-        except Exception as exc:
-            self.health.storage.failed("answered-id cache", exc)
-        self.answers.publish(r, payload)
-        for repeat in joined:
-            self.answers.repeat(repeat, payload)
+            with self._lock:
+                owner, joined = self._by_id.get(r.request.id, (None, []))
+                if owner is r:
+                    del self._by_id[r.request.id]
+                else:
+                    joined = []
+            payload = payload_of()
+            # Remembered before it goes out: a retry of this id that arrives the moment the
+            # result is out must find it in the cache, not call the cloud a second time.
+            try:
+                self.store.remember([(r.request.id, payload)])
+                self.health.storage.ok()
+            except Exception as exc:
+                self.health.storage.failed("answered-id cache", exc)
+            self.answers.publish(r, payload)
+            for repeat in joined:
+                self.answers.repeat(repeat, payload)
+        except Exception:
+            log.exception("could not publish the result of escalation %s", r.request.id)
+            self.health.record_error()
+        finally:
+            with self._settled:
+                self._finishing -= 1
+                self._settled.notify_all()
 
     def _call(self, r: Routed, reason: str) -> None:
         assert r.pred is not None
@@ -133,27 +195,28 @@ class Escalations:
             try:
                 ans = self.cloud.classify(r.request.text)
             except CloudError as exc:
+                if self._closed:
+                    return  # cut by the stop, which has answered it already
                 self._failed(exc)
                 if self._claim(r):
-                    self._finish(r, self.answers.local(r, "cloud_error", escalated=True))
+                    self._finish(r, lambda: self.answers.local(r, "cloud_error", escalated=True))
                 return
             self._succeeded()
             if not self._claim(r):
                 log.info("cloud answer for %s came after cloud.timeout_s; the device's answer stands", r.request.id)
                 return
-            self._finish(r, self.answers.cloud(r, ans.intent, ans.answer, reason, r.work.received,
-                                               cloud_slots=getattr(ans, "slots", None)))
+            self._finish(r, lambda: self.answers.cloud(r, ans.intent, ans.answer, reason, r.work.received,
+                                                       cloud_slots=getattr(ans, "slots", None)))
         except Exception:
             log.exception("cloud job failed unexpectedly; answering locally")
             self.health.record_error()
             try:
                 if self._claim(r):
-                    self._finish(r, self.answers.local(r, "cloud_error", escalated=True))
+                    self._finish(r, lambda: self.answers.local(r, "cloud_error", escalated=True))
             except Exception:
                 log.exception("could not answer %s locally either", r.request.id)
         finally:
-            with self._lock:
-                self.busy -= 1
+            self._done(False)
 
     def _failed(self, exc: CloudError) -> None:
         self.router.record_failure(exc.retry_after)
@@ -185,13 +248,10 @@ class Escalations:
                     break
                 late.append(key)
             expired = [self._owed.pop(key) for key in late]
+            self._finishing += len(expired)
         for r in expired:
-            try:
-                self.health.count("cloud_deadline")
-                self._finish(r, self.answers.local(r, "cloud_error", escalated=True))
-            except Exception:
-                log.exception("could not answer escalation %s after its deadline", r.request.id)
-                self.health.record_error()
+            self.health.count("cloud_deadline")
+            self._finish(r, lambda r=r: self.answers.local(r, "cloud_error", escalated=True))  # type: ignore[misc]
 
     # -- deferred escalations -------------------------------------------------------------
 
@@ -200,7 +260,7 @@ class Escalations:
         if self.cloud is None:
             return
         with self._lock:
-            if self._deferred_busy:
+            if self._deferred_busy or self._closed:
                 return  # one wave of replays at a time keeps their order and the load gentle
         pending = self.store.deferred_count()
         if self.router.cloud_up:
@@ -224,10 +284,8 @@ class Escalations:
                 self.store.record_cloud_call(time.time())
             except Exception as exc:
                 self.health.storage.failed("cloud call ledger", exc)
-            with self._lock:
-                self.busy += 1
-                self._deferred_busy += 1
-            self.pool.submit(self._replay, item)
+            if not self._submit(self._replay, item, deferred=True):
+                return  # the pool is gone (a stop): the item stays queued for the next start
 
     def _replay(self, item: Deferred) -> None:
         """Complete an escalation queued while the cloud was down: a second result, same id."""
@@ -235,8 +293,11 @@ class Escalations:
             try:
                 ans = self.cloud.classify(item.text)
             except CloudError as exc:
-                self._failed(exc)
+                if not self._closed:
+                    self._failed(exc)
                 return  # stays queued for the next attempt
+            if self._closed:
+                return  # answered after the stop: it stays queued, replayed after the next start
             self._succeeded()
             local = json.loads(item.local_result)
             request = Request(id=item.request_id, text=item.text)
@@ -254,9 +315,7 @@ class Escalations:
             self.health.record_error()
             self._drop(item)
         finally:
-            with self._lock:
-                self.busy -= 1
-                self._deferred_busy -= 1
+            self._done(True)
 
     def _drop(self, item: Deferred) -> None:
         try:
@@ -276,14 +335,57 @@ class Escalations:
             else:
                 self._succeeded()
             finally:
-                with self._lock:
-                    self.busy -= 1
-                    self._deferred_busy -= 1
+                self._done(True)
 
+        if not self._submit(probe, deferred=True):
+            self.router.record_failure()  # the probe we own was never made: stay open, try later
+
+
+class DaemonPool(Executor):
+    """A fixed pool of daemon threads for the cloud calls.
+
+    Not ThreadPoolExecutor: Python's exit joins that one's threads, so a call stuck in a
+    connect (which no socket shutdown reaches) would hold the process past systemd's
+    TimeoutStopSec. The stop answers such calls itself (`Escalations.close`) and leaves their
+    threads behind; nothing they do afterwards publishes or writes."""
+
+    def __init__(self, workers: int, name: str = "edge-cloud") -> None:
+        self._jobs: queue.SimpleQueue[tuple[Future, Callable[..., Any], tuple, dict] | None] = queue.SimpleQueue()
+        self._shut = False
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True) for i in range(workers)]
+        for t in self._threads:
+            t.start()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:  # type: ignore[override]
         with self._lock:
-            self.busy += 1
-            self._deferred_busy += 1
-        self.pool.submit(probe)
+            if self._shut:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            future: Future = Future()
+            self._jobs.put((future, fn, args, kwargs))
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._shut = True
+        for _ in self._threads:
+            self._jobs.put(None)
+        if wait:
+            for t in self._threads:
+                t.join()
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            future, fn, args, kwargs = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as exc:  # the jobs guard themselves; this keeps the thread alive anyway
+                future.set_exception(exc)
 
 
 def _replayed(request: Request, local: dict) -> Routed:

@@ -21,7 +21,7 @@ from edge.escalation import Escalations
 from edge.health import Health
 from edge.model import Prediction
 from edge.mqtt import Message
-from edge.outbox import Pending, StateError
+from edge.outbox import Deferred, Pending, StateError
 from edge.pipeline import Pipeline
 from edge.router import Router
 
@@ -78,11 +78,14 @@ class FakeStore:
         self.deferred_items: list[Any] = []
         self.calls: list[float] = []
         self.fail: set[str] = set()
+        self.writes = 0  # successful writes of any kind: nothing may write after the store's owner stopped
         self._seq = itertools.count(1)
 
     def _check(self, op: str) -> None:
         if op in self.fail or "all" in self.fail:
             raise StateError(f"{op} failed: database or disk is full")
+        if op not in ("peek", "answered"):
+            self.writes += 1
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -109,13 +112,17 @@ class FakeStore:
 
     def defer(self, rid: str, text: str, reply_to: str | None, corr: bytes | None, local: bytes) -> None:
         self._check("defer")
-        self.deferred_items.append((rid, text, local))
+        self.deferred_items.append(Deferred(next(self._seq), rid, text, reply_to, corr, local, 0.0))
 
     def deferred_count(self) -> int:
         return len(self.deferred_items)
 
-    def deferred(self, limit: int = 20) -> list:
-        return []
+    def deferred(self, limit: int = 20) -> list[Deferred]:
+        return self.deferred_items[:limit]
+
+    def remove_deferred(self, seq: int) -> None:
+        self._check("remove_deferred")
+        self.deferred_items = [d for d in self.deferred_items if d.seq != seq]
 
     def record_cloud_call(self, ts: float) -> None:
         self._check("record_cloud_call")
