@@ -33,7 +33,6 @@ import os
 import queue
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Mapping
 
 from edge import contract
@@ -41,7 +40,7 @@ from edge.answers import Answers, Work
 from edge.cloud import CloudClient
 from edge.config import Settings, read_secret
 from edge.delivery import Delivery
-from edge.escalation import Escalations
+from edge.escalation import DaemonPool, Escalations
 from edge.health import Health, read_throttled
 from edge.integrations import hermes, homeassistant
 from edge.model import Model
@@ -118,7 +117,7 @@ class Service:
         self._inbox: list[Work] = []  # this read's requests; touched only on paho's network thread
         self._busy = threading.Lock()  # held while a batch is answered, by the worker or on paho's thread
         self._handling_since = 0.0  # monotonic start of the batch being answered now; 0 when none
-        self.pool = ThreadPoolExecutor(settings.cloud.workers, thread_name_prefix="edge-cloud")
+        self.pool = DaemonPool(settings.cloud.workers)  # daemon threads: a hung call never holds the exit
         self.answers = Answers(self.base, model.ident, self.health, self.delivery, self.link.ack, threshold)
         self.answers.slots = slots
         self.escalations = Escalations(self.cloud, self.router, self.outbox, self.health, self.answers, self.pool,
@@ -210,16 +209,16 @@ class Service:
         if self._busy.acquire(timeout=left(STOP_BUDGET_S - 10)):  # a batch paho's thread is answering ends
             self._busy.release()
         if self.cloud is not None:
-            # Cut in-flight cloud calls: they fail at once and their requests get the device's answer
-            # (reason cloud_error) now, instead of the drain waiting out cloud.timeout_s for each.
-            self.cloud.close()
-        self.pool.shutdown(wait=False)  # queued calls now fail at once on the closed client: answered locally
-        while self.escalations.busy and time.monotonic() < deadline - 5:
-            time.sleep(0.01)
+            self.cloud.close()  # in-flight calls fail at once (a connect still under way may not: see below)
+        # Every escalation still owed gets the device's answer (reason cloud_error) now, instead of
+        # the drain waiting out cloud.timeout_s; a call that returns later publishes and writes
+        # nothing, and its daemon thread does not hold the exit (a hung connect is not cut by close()).
+        self.escalations.close(timeout=left(3))
+        self.pool.shutdown(wait=False)
         while self.link.in_flight() and self.link.connected and time.monotonic() < deadline - 3:
             time.sleep(0.01)
         self.link.stop(timeout=left(3))
-        self.outbox.close()
+        self.outbox.close()  # last: every writer (the batch, the housekeeper, escalation results) is done
         self.notifier.close()
         log.info("stopped: processed %d", self.health.snapshot(queue_depth=0, outbox=0, cloud="none")["processed"])
 
