@@ -18,7 +18,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, ContextManager
 
 from edge import contract
 from edge.contract import OOS, Request
@@ -39,6 +39,7 @@ class Work:
     received: float  # perf_counter at arrival: result latency is measured from here
     answered: bool = False  # its answer was handed to delivery, which acks once it is safe
     acked: bool = False
+    unsafe: bool = False  # its answer could be neither published nor stored: not cached, not acked
     request: Request | None = None  # once parsed: where an internal error must go too
 
 
@@ -166,7 +167,11 @@ class Answers:
         if work is None:
             return self.delivery.deliver(pubs, None)
         work.answered = True
-        return self.delivery.deliver(pubs, lambda: self.ack(work))
+        return self.delivery.deliver(pubs, lambda: self.ack(work), lambda: setattr(work, "unsafe", True))
+
+    def batch(self) -> ContextManager[None]:
+        """What the block's requests must keep on disk is written once, at its end (Delivery.batch)."""
+        return self.delivery.batch()
 
     def ack(self, work: Work) -> None:
         """Acknowledge a delivery once (the PUBACK callback and a guard may both get here)."""

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable, Protocol
+from contextlib import contextmanager
+from typing import Callable, Iterator, Protocol
 
 from edge.health import Storage
 from edge.outbox import Pending
@@ -38,7 +39,7 @@ class StoreLike(Protocol):
     """What delivery needs from the outbox (`outbox.Outbox`, or a fake in tests)."""
 
     def __len__(self) -> int: ...
-    def put(self, items: list[Publication]) -> None: ...
+    def put(self, items: list[Publication], *, bounded: bool = True) -> None: ...
     def peek(self, limit: int = 100) -> list[Pending]: ...
     def remove(self, seqs: list[int]) -> None: ...
 
@@ -51,11 +52,54 @@ class Delivery:
         self.outbox = outbox
         self.storage = storage
         self._on_backlog = on_backlog  # asks the owner to run replay() soon
+        self._local = threading.local()  # `held`: this thread's open batch (see batch())
 
-    def deliver(self, pubs: list[Publication], on_safe: Callable[[], None] | None) -> bool:
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Publications stored during the block go to disk in one transaction at its end.
+
+        The network thread answers a read's requests as one batch; in a flood, results beyond
+        paho's queue go to the outbox, and one synced write per request (an fsync each) made
+        the thread too slow to read the PUBACKs that would drain paho's queue again. Within the
+        block `deliver` answers True for what it holds; should the write at the end fail, those
+        requests stay unacknowledged (the broker redelivers them) and `on_unsafe` tells the
+        caller not to cache their results. Per thread: an escalation's result, published from
+        the cloud pool meanwhile, is stored on its own."""
+        if getattr(self._local, "held", None) is not None:
+            yield  # nested: the outer block writes
+            return
+        held: list[tuple[list[Publication], Callable[[], None], Callable[[], None] | None]] = []
+        self._local.held = held
+        try:
+            yield
+        finally:
+            self._local.held = None
+            if held:
+                self._store_held(held)
+
+    def _store_held(self, held: list[tuple[list[Publication], Callable[[], None], Callable[[], None] | None]]) -> None:
+        try:
+            self.outbox.put([pub for pubs, _done, _unsafe in held for pub in pubs], bounded=not self.link.connected)
+        except Exception as exc:
+            self.storage.failed("outbox write", exc)
+            log.debug("%d requests' publications neither sent nor stored; they stay unacknowledged", len(held))
+            for _pubs, _done, on_unsafe in held:
+                if on_unsafe is not None:
+                    on_unsafe()
+            return
+        self.storage.ok()
+        self._on_backlog()  # after the write: a replay that starts now finds these rows
+        for pubs, one_done, _unsafe in held:
+            for _ in pubs:
+                one_done()
+
+    def deliver(self, pubs: list[Publication], on_safe: Callable[[], None] | None,
+                on_unsafe: Callable[[], None] | None = None) -> bool:
         """Publish all of `pubs`; `on_safe` (the request's ack) runs once every one is safe.
 
-        Returns False when some could be neither published nor stored: `on_safe` then never runs."""
+        Returns False when some could be neither published nor stored: `on_safe` then never runs.
+        Inside `batch()`, what must be stored is written at the end of the block, and `on_unsafe`
+        runs if that write fails."""
         remaining = [len(pubs)]
         lock = threading.Lock()
 
@@ -72,7 +116,8 @@ class Delivery:
             return True
         # Older results still on disk (a replay under way, the link just back): queue behind
         # them rather than overtake them.
-        stored: list[Publication] = pubs if len(self.outbox) else []
+        held = getattr(self._local, "held", None)
+        stored: list[Publication] = pubs if (held or len(self.outbox)) else []
         if not stored:
             for i, (topic, payload, qos, retain, corr) in enumerate(pubs):
                 try:
@@ -85,8 +130,11 @@ class Delivery:
                     break
         if not stored:
             return True
+        if held is not None:
+            held.append((stored, one_done, on_unsafe))
+            return True
         try:
-            self.outbox.put(stored)
+            self.outbox.put(stored, bounded=not self.link.connected)
         except Exception as exc:
             self.storage.failed("outbox write", exc)
             log.debug("%d publications neither sent nor stored; the request stays unacknowledged", len(stored))
@@ -97,15 +145,18 @@ class Delivery:
             one_done()
         return True
 
-    def replay(self, chunk_size: int = 100, ack_timeout: float = 10.0) -> bool:
-        """Publish what was kept while disconnected, oldest first, chunk by chunk.
+    def replay(self, chunk_size: int = 100, ack_timeout: float = 10.0,
+               on_chunk: Callable[[], None] = lambda: None) -> bool:
+        """Publish what was kept while disconnected (or beyond paho's queue in a flood), oldest
+        first, chunk by chunk; `on_chunk` runs before each chunk (the replayer's heartbeat).
 
-        Returns False when it must be retried (the link dropped again, the broker
-        stopped acknowledging, the store failed); rows are removed only once PUBACKed.
+        Returns False when it must be retried (the link dropped again, paho's queue is full, the
+        broker stopped acknowledging, the store failed); rows are removed only once PUBACKed.
         """
         sent = 0
         try:
             while self.link.connected:
+                on_chunk()
                 try:
                     chunk = self.outbox.peek(chunk_size)
                 except Exception as exc:
@@ -115,6 +166,7 @@ class Delivery:
                     return True
                 acked = threading.Semaphore(0)
                 lost: list[int] = []
+                handed = 0
                 for item in chunk:
 
                     def done(seq: int = item.seq) -> None:
@@ -129,12 +181,26 @@ class Delivery:
 
                     if not self.link.publish(item.topic, item.payload, item.qos, item.retain, item.correlation,
                                              on_done=done):
-                        return False
-                for _ in chunk:
-                    if not acked.acquire(timeout=ack_timeout):
-                        log.warning("outbox replay stalled; retrying on the next connect")
-                        return False
-                sent += len(chunk)
+                        break  # paho's queue is full, or the link dropped: the rest waits for the next round
+                    handed += 1
+                # Wait for what was handed over even when the chunk was cut short: a row whose PUBACK
+                # is still coming must not be peeked and published a second time by the next round.
+                # Waited for as long as the link stays up: giving up and peeking the same rows again
+                # would publish them twice (51 duplicates in a 30,000-request flood, where PUBACKs
+                # queue behind the broker's deliveries). If the link drops, paho resends what it
+                # has in flight itself.
+                waited = 0.0
+                for _ in range(handed):
+                    while not acked.acquire(timeout=1.0):
+                        on_chunk()
+                        if not self.link.connected:
+                            return False
+                        waited += 1.0
+                        if waited == ack_timeout:
+                            log.warning("outbox replay: no PUBACK for %.0f s; still waiting", waited)
+                sent += handed
+                if handed < len(chunk):
+                    return False
                 if lost:
                     return False  # the same rows would come back from peek(): retry once storage recovers
             return False

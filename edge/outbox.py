@@ -297,9 +297,15 @@ class Outbox:
             self._last_drop_log = now
             log.warning("%s full or expired: dropped %d oldest (%d since start)", kind, n, self._dropped[kind])
 
-    def put(self, items: Sequence[tuple[str, bytes, int, bool, bytes | None]]) -> None:
+    def put(self, items: Sequence[tuple[str, bytes, int, bool, bytes | None]], *, bounded: bool = True) -> None:
         """Append (topic, payload, qos, retain, correlation) in order, durably (FULL), in one transaction;
-        then drop (counted) what is older than max_age_s and the oldest beyond max_items."""
+        then drop (counted) what is older than max_age_s and, when `bounded`, the oldest beyond max_items.
+
+        `bounded=False` is for results kept while connected, beyond what paho may hold (a flood): their
+        requests are acknowledged once stored, the replay drains them within seconds, and dropping
+        them would lose accepted requests. Only free space bounds them (a full disk degrades storage
+        and leaves requests unacknowledged, for the broker to redeliver). The count bound is applied
+        again by the next bounded write (an outage), oldest first."""
         if not items:
             return
         now = self._clock()
@@ -310,7 +316,7 @@ class Outbox:
             )
             self._count += len(rows)
             self._expire(db, now)
-            excess = self._count - self.max_items
+            excess = self._count - self.max_items if bounded else 0
             if excess > 0:
                 db.execute("DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?)", (excess,))
                 self._count -= excess

@@ -82,26 +82,27 @@ class Pipeline:
     def handle(self, batch: list[Work]) -> None:
         """Answer every delivery in `batch` exactly once; never raises."""
         todo: list[Routed] = []
-        for work in batch:
-            with self._guard(work):
-                if self._drop_retained(work):
-                    continue
-                r = self._parse(work)  # 1. parse (a bad request is answered with its error here)
-                if r is None or self._from_cache(r) or self._in_flight(r):  # 2. cache, or a cloud call
-                    continue
-                todo.append(r)
-        self._stall_if_asked(todo)
-        for r, pred in self._classify(todo):  # 3. classify, in one batch
-            with self._guard(r.work):
-                r.pred = pred
-                r.slots = self._slots(r)  # 4. slots
-                if r.work.kind == "hermes":
-                    self._answer_hermes(r)
-                    continue
-                self._decide_and_publish(r)  # 5-7. decide, publish, acknowledge once safe
+        with self.answers.batch():  # what must wait on disk is written once, at the end of the batch
+            for work in batch:
+                with self._guard(work):
+                    if self._drop_retained(work):
+                        continue
+                    r = self._parse(work)  # 1. parse (a bad request is answered with its error here)
+                    if r is None or self._from_cache(r) or self._in_flight(r):  # 2. cache, or a cloud call
+                        continue
+                    todo.append(r)
+            self._stall_if_asked(todo)
+            for r, pred in self._classify(todo):  # 3. classify, in one batch
+                with self._guard(r.work):
+                    r.pred = pred
+                    r.slots = self._slots(r)  # 4. slots
+                    if r.work.kind == "hermes":
+                        self._answer_hermes(r)
+                        continue
+                    self._decide_and_publish(r)  # 5-7. decide, publish, acknowledge once safe
         if todo:
             self.flush()  # the results leave now; the cache write below is not on their way out
-        self._remember([r for r in todo if r.result is not None])
+        self._remember([r for r in todo if r.result is not None and not r.work.unsafe])
 
     def _drop_retained(self, work: Work) -> bool:
         """A retained request would re-run at every subscribe (reconnect, restart): acknowledge, never act."""

@@ -2,21 +2,27 @@
 
 The request path itself is `pipeline.Pipeline.handle`. Threads, and why each exists:
 - paho's network thread (inside `mqtt.Link`) receives, and answers: the
-  requests of one read (everything the socket held) are collected and, once
-  the read is done, handed to the pipeline as one micro-batch on that same
-  thread (`_answer_batch`). A hand-off to another Python thread cost 40 futex
-  calls per request at 50 in flight, the two threads trading the GIL on every
-  socket call (strace; docs/performance.md), and a round of thread wake-ups per
-  request at 1 in flight;
-- one worker answers instead when the pipeline is not free for that: stored
-  results are due for replay first (it waits for their PUBACKs, which only
-  paho's thread can receive), or the worker still holds earlier requests;
-- a small pool makes cloud calls, so a slow cloud never holds up the
-  device's own answers;
+  requests of one read (at most one 64 KiB recv, see `mqtt.client`) are
+  collected and, once the read is done, handed to the pipeline as one
+  micro-batch on that same thread (`_answer_batch`). A hand-off to another
+  Python thread cost 40 futex calls per request at 50 in flight, the two
+  threads trading the GIL on every socket call (strace; docs/performance.md).
+  It always answers: while stored results wait for replay, new results queue
+  behind them in the outbox (delivery), so their order holds without handing
+  requests to another thread;
+- one replayer publishes the outbox after a reconnect or a flood, chunk by
+  chunk, waiting for each chunk's PUBACKs (which paho's thread receives);
+- a small pool of daemon threads makes cloud calls, so a slow cloud never
+  holds up the device's own answers, nor the exit;
 - one housekeeping thread publishes health, retries deferred escalations and
-  supervises: it pings the systemd watchdog only while the worker *and*
+  supervises: it pings the systemd watchdog only while the replayer *and*
   paho's network thread are alive and making progress, and stops the daemon
   (exit 1, systemd restarts it) when the network thread has died.
+
+Backpressure: paho holds at most `mqtt.client.MAX_QUEUED` publications (in
+flight and queued); beyond that a result goes to the on-disk outbox and its
+request is acknowledged once it is stored, so a flood costs disk, not memory,
+and paho's 65,535 message ids are never exhausted.
 
 Readiness: READY=1 once the model is loaded and the MQTT client is started,
 not when the broker answers (a broker down at boot is not a failed start, and
@@ -30,7 +36,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import queue
 import threading
 import time
 from typing import Any, Mapping
@@ -41,7 +46,7 @@ from edge.cloud import CloudClient
 from edge.config import Settings, read_secret
 from edge.delivery import Delivery
 from edge.escalation import DaemonPool, Escalations
-from edge.health import Health, read_throttled
+from edge.health import Health, give_back_memory, read_throttled
 from edge.integrations import hermes, homeassistant
 from edge.model import Model
 from edge.mqtt import Link, LinkError, Message
@@ -101,7 +106,7 @@ class Service:
         self.link = Link(settings, password=read_secret("EDGE_MQTT_PASSWORD", "mqtt_password", environ),
                          on_message=self._on_message, on_connect=self._on_connect, on_settled=self._record_subscriptions,
                          on_read_done=self._answer_batch)
-        self._flush = threading.Event()  # the outbox has something to replay before new results
+        self._flush = threading.Event()  # the outbox has something to replay
         self.delivery = Delivery(self.link, self.outbox, self.health.storage, on_backlog=self._flush.set)
         self.link.subscribe_on_connect(f"{self.base}/request", 1)
         if settings.group:
@@ -113,9 +118,8 @@ class Service:
         if settings.integrations.home_assistant:
             self.link.subscribe_on_connect(homeassistant.birth_topic(settings), 1)
         self._forget_old_subscriptions()
-        self.queue: queue.Queue[Work | None] = queue.Queue()
         self._inbox: list[Work] = []  # this read's requests; touched only on paho's network thread
-        self._busy = threading.Lock()  # held while a batch is answered, by the worker or on paho's thread
+        self._busy = threading.Lock()  # held while a batch is answered; the drain waits for it
         self._handling_since = 0.0  # monotonic start of the batch being answered now; 0 when none
         self.pool = DaemonPool(settings.cloud.workers)  # daemon threads: a hung call never holds the exit
         self.answers = Answers(self.base, model.ident, self.health, self.delivery, self.link.ack, threshold)
@@ -133,7 +137,8 @@ class Service:
         self._stop = threading.Event()
         self._heartbeat = time.monotonic()
         self._failed = False
-        self._worker = threading.Thread(target=self._work_loop, name="edge-infer", daemon=True)
+        self._worker = threading.Thread(target=self._replay_loop, name="edge-replay", daemon=True)
+        self._trim_due = False  # a backlog drained: give its memory back to the OS (health tick)
         self._housekeeper = threading.Thread(target=self._housekeeping, name="edge-house", daemon=True)
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -203,7 +208,6 @@ class Service:
         self._stop.set()
         if self._housekeeper.is_alive():
             self._housekeeper.join(timeout=2)  # no deferred retry may start while the pool drains
-        self.queue.put(None)
         if self._worker.is_alive():
             self._worker.join(timeout=left(STOP_BUDGET_S - 10))
         if self._busy.acquire(timeout=left(STOP_BUDGET_S - 10)):  # a batch paho's thread is answering ends
@@ -225,7 +229,7 @@ class Service:
     # -- network thread ----------------------------------------------------------------
 
     def _on_connect(self, session_present: bool) -> None:
-        self._flush.set()  # the worker replays the outbox before new results, to keep order
+        self._flush.set()  # the replayer sends what was stored meanwhile; new results queue behind it
         if self.s.integrations.home_assistant:
             self._send_discovery()
 
@@ -248,31 +252,23 @@ class Service:
     def _answer_batch(self) -> None:
         """Network thread, after each read: answer what it brought, here, as one micro-batch.
 
-        The worker takes the batch instead when stored results must be replayed first (keeping
-        the order of results across an outage) or when it still holds earlier requests (keeping
-        arrival order). The pipeline's guard keeps anything from raising into paho."""
+        Order holds without another thread: while stored results wait for replay, delivery
+        queues new ones behind them on disk. The pipeline's guard keeps anything from raising
+        into paho."""
         batch = self._inbox
         if not batch:
             return
         self._inbox = []
         if not self._accepting:
             return  # draining: unacked, so the broker redelivers them to the next session
-        # unfinished_tasks, not empty(): a request the worker has taken but not yet answered still
-        # counts, so a newer batch does not overtake it.
-        if self._flush.is_set() or self.queue.unfinished_tasks or not self._busy.acquire(blocking=False):
-            for work in batch:
-                self.queue.put(work)
-            return
-        try:
+        with self._busy:
             limit = self.s.model.batch_size
             for i in range(0, len(batch), limit):
                 self._handle(batch[i:i + limit])
             self.health.count("answered_inline", len(batch))
-        finally:
-            self._busy.release()
 
     def _handle(self, batch: list[Work]) -> None:
-        """The pipeline, timed for the watchdog (whichever thread answers); caller holds `_busy`."""
+        """The pipeline, timed for the watchdog; caller holds `_busy`."""
         self._handling_since = time.monotonic()
         try:
             self.pipeline.handle(batch)
@@ -285,55 +281,37 @@ class Service:
         for topic, payload, retain in homeassistant.discovery_messages(self.s, self.model.ident, __version__):
             self.link.publish(topic, payload, qos=1, retain=retain)
 
-    # -- inference worker --------------------------------------------------------------
+    # -- replayer ------------------------------------------------------------------------
 
-    def _work_loop(self) -> None:
+    def _beat(self) -> None:
+        self._heartbeat = time.monotonic()
+
+    def _replay_loop(self) -> None:
         try:
-            limit = self.s.model.batch_size
-            while True:
+            while not self._stop.is_set():
                 self._heartbeat = time.monotonic()
-                with self._busy:
+                if self._flush.wait(0.5):
                     self._replay_if_due()
-                try:
-                    first = self.queue.get(timeout=0.5)
-                except queue.Empty:
-                    continue
-                batch: list[Work] = []
-                item: Work | None = first
-                with self._busy:  # one answerer at a time: this worker or paho's thread (_answer_batch)
-                    while item is not None:
-                        batch.append(item)
-                        if len(batch) >= limit:
-                            break
-                        try:
-                            item = self.queue.get_nowait()
-                        except queue.Empty:
-                            break
-                    if batch:
-                        # A connect while we waited (requests redelivered with it arrive at once):
-                        # the stored results must go out before this batch's, to keep the order.
-                        try:
-                            self._replay_if_due()
-                            self._handle(batch)
-                        finally:
-                            for _ in batch:
-                                self.queue.task_done()  # _answer_batch waits for these to be done
-                if item is None:
-                    return  # the drain sentinel: everything before it has been handled
         except BaseException:
-            log.critical("inference worker died", exc_info=True)
-            self._fail("the inference worker died")
+            log.critical("outbox replayer died", exc_info=True)
+            self._fail("the outbox replayer died")
 
     def _replay_if_due(self) -> None:
-        if self._flush.is_set() and self.link.connected:
-            self._flush.clear()
-            try:
-                done = self.delivery.replay()
-            except Exception:
-                log.exception("outbox replay failed; retrying later")
-                done = False
-            if not done and self.link.connected and self.health.storage.state == "ok":
-                self._flush.set()  # stalled while connected: try again next turn (storage: housekeeping)
+        if not (self._flush.is_set() and self.link.connected):
+            if self._flush.is_set():
+                self._stop.wait(0.1)  # disconnected: the connect sets it again; no busy loop meanwhile
+            return
+        self._flush.clear()
+        try:
+            done = self.delivery.replay(on_chunk=self._beat)
+        except Exception:
+            log.exception("outbox replay failed; retrying later")
+            done = False
+        if done:
+            self._trim_due = True
+        elif self.link.connected and self.health.storage.state == "ok":
+            self._stop.wait(0.05)  # paho's queue is full or the broker is slow: let PUBACKs come in
+            self._flush.set()  # stalled while connected: try again (storage: housekeeping)
 
     # -- housekeeping ------------------------------------------------------------------
 
@@ -367,6 +345,9 @@ class Service:
                 if now >= next_health:
                     next_health = now + self.s.health.interval_s
                     self._publish_health()
+                    if self._trim_due:
+                        self._trim_due = False
+                        give_back_memory()
                 if self.health.storage.state != "ok" and now >= next_storage:
                     next_storage = now + STORAGE_RETRY_S
                     self._probe_storage()
@@ -389,8 +370,9 @@ class Service:
         extra = {"broker": self._broker_state(), "state_free_mb": _free_mb(self.s.state_dir),
                  "budget": self.router.stats(),
                  "deferred": self.outbox.deferred_count(), "dropped": self.outbox.dropped,
-                 "callback_errors": self.link.callback_errors, "publish_refused": self.link.publish_refused, "throttled": read_throttled()}
-        snap = self.health.snapshot(queue_depth=self.queue.qsize() + self.escalations.busy, outbox=len(self.outbox),
+                 "callback_errors": self.link.callback_errors, "publish_refused": self.link.publish_refused,
+                 "publish_backpressure": self.link.publish_backpressure, "throttled": read_throttled()}
+        snap = self.health.snapshot(queue_depth=len(self._inbox) + self.escalations.busy, outbox=len(self.outbox),
                                     cloud=self._cloud_state(), extra=extra)
         self.link.publish(f"{self.base}/health", contract.encode(snap), qos=0, retain=True)
         if self.link.ever_connected:

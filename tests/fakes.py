@@ -90,7 +90,7 @@ class FakeStore:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def put(self, items: list) -> None:
+    def put(self, items: list, *, bounded: bool = True) -> None:
         self._check("put")
         self.rows += [Pending(next(self._seq), t, p, q, r, c, 0.0) for t, p, q, r, c in items]
 

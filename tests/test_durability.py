@@ -11,6 +11,7 @@ checks that every request id still gets its result. Duplicates are allowed
 from __future__ import annotations
 
 import json
+import re
 import random
 import threading
 import time
@@ -261,7 +262,10 @@ def test_results_made_while_the_broker_is_away_wait_on_disk_and_go_out_first_in_
         print(f"\noutbox ({daemon_fate}): result stream {order}")
         print([(b["id"], b["ts"]) for t, b in client.messages])
         assert order[: len(ids)] == ids, f"stored results not replayed first and in order: {order}"
-        assert "replayed %d publications from the outbox" % (2 * len(ids)) in d.log_text()
+        # The stored results, and whatever was answered behind them before the replay caught up
+        # (the redelivered requests' repeats, the late ones): all from disk, in order.
+        replayed = [int(n) for n in re.findall(r"replayed (\d+) publications from the outbox", d.log_text())]
+        assert sum(replayed) >= 2 * len(ids), d.log_text()
         # Every request was redelivered (its ack was lost with the connection), yet the cloud saw each once.
         assert len(cloud.chat_requests) == len(ids), f"{len(cloud.chat_requests)} cloud calls for {len(ids)} requests"
         results = [b for t, b in client.messages if t == RESULT and b["id"] in ids]

@@ -19,10 +19,16 @@ if TYPE_CHECKING:
     from edge.mqtt.link import Link
 
 # paho's names for the rest of the package (see the module docstring)
-__all__ = ["CallbackAPIVersion", "Client", "MAX_INFLIGHT", "PacketTypes", "Properties", "ReasonCode",
+__all__ = ["CallbackAPIVersion", "Client", "MAX_INFLIGHT", "MAX_QUEUED", "PacketTypes", "Properties", "ReasonCode",
            "SubscribeOptions", "VariableByteIntegers", "paho"]
 
 MAX_INFLIGHT = 200  # publications in flight, lowered to the broker's Receive Maximum on connect
+# Publications paho may hold, in flight and queued behind the window. The link refuses more (its
+# caller keeps them in the outbox on disk): a flood then costs disk, not memory, and paho's 65,535
+# message ids cannot run out. paho's own limit sits a little higher, so the retained online/offline
+# status still finds room when the link's share is full.
+MAX_QUEUED = 1000
+_PAHO_QUEUE_LIMIT = MAX_QUEUED + 64
 _READ_SIZE = 65536
 _PUBLISH, _PUBACK, _DISCONNECT = 0x30, 0x40, 0xE0
 # Shared, read-only: our on_publish reads only the mid.
@@ -63,12 +69,17 @@ class Client(paho.Client):
         self._link = link
         self._rbuf = b""  # bytes read from the socket that paho has not asked for yet
         self._rpos = 0
+        self._recv_budget = 1  # real recv() calls left in this turn (see loop_read)
+        self.max_queued_messages_set(_PAHO_QUEUE_LIMIT)
 
     # -- reading ---------------------------------------------------------------------
 
     def _sock_recv(self, bufsize: int) -> bytes:
         buf, pos = self._rbuf, self._rpos
         if pos >= len(buf):
+            if self._recv_budget <= 0:
+                raise BlockingIOError  # this turn has read its share: answer it first (paho: EAGAIN)
+            self._recv_budget -= 1
             buf = super()._sock_recv(_READ_SIZE)  # raises BlockingIOError when nothing is there
             if len(buf) <= bufsize:
                 self._rbuf, self._rpos = b"", 0
@@ -79,6 +90,11 @@ class Client(paho.Client):
         return buf[pos:end]
 
     def loop_read(self, max_packets: int = 1) -> paho.MQTTErrorCode:
+        # One recv() of at most 64 KiB per turn. paho itself would read up to as many packets as it
+        # has publications outstanding, each pulling more from the socket: in a flood one turn read
+        # 13,714 requests before any was answered. Bounded, a turn's batch is what one read holds,
+        # and what the kernel still has waits in the socket (select() sees it at once next turn).
+        self._recv_budget = 1
         rc = super().loop_read(max_packets)
         while rc == paho.MQTT_ERR_SUCCESS and self._rpos < len(self._rbuf) and self._sock is not None:
             rc = super().loop_read(max_packets)
@@ -86,6 +102,7 @@ class Client(paho.Client):
 
     def reconnect(self) -> paho.MQTTErrorCode:
         self._rbuf, self._rpos = b"", 0  # what the old socket held belongs to the old session
+        self._recv_budget = 1
         return super().reconnect()
 
     def _handle_pubackcomp(self, cmd: str) -> paho.MQTTErrorCode:  # type: ignore[override]
@@ -137,6 +154,10 @@ class Client(paho.Client):
                 queue.appendleft({"command": _PUBACK, "mid": 0, "qos": 1, "pos": 0, "to_process": len(data),
                                   "packet": data, "info": None})
         return super()._packet_write()
+
+    def backlog(self) -> int:
+        """Publications paho holds (in flight and queued behind the window)."""
+        return len(self._out_messages)
 
     def flush(self) -> None:
         if self._out_packet and self._sock is not None and self._on_network_thread():

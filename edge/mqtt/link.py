@@ -17,7 +17,7 @@ from typing import Callable
 
 from edge.config import Settings
 from edge.contract import valid_publish_topic
-from edge.mqtt.client import (MAX_INFLIGHT, CallbackAPIVersion, Client, PacketTypes, Properties, ReasonCode,
+from edge.mqtt.client import (MAX_INFLIGHT, MAX_QUEUED, CallbackAPIVersion, Client, PacketTypes, Properties, ReasonCode,
                               SubscribeOptions, VariableByteIntegers, paho)
 
 log = logging.getLogger("edge.mqtt")
@@ -71,6 +71,7 @@ class Link:
         self._on_settled_cb = on_settled  # the broker holds exactly our subscriptions (stale ones dropped)
         self.callback_errors = 0
         self.publish_refused = 0  # PUBACKs with a failure reason code (MQTT 5)
+        self.publish_backpressure = 0  # publications paho had no room for (kept on disk instead)
         self._stopping = False
         self._ever_connected = False
         self._unsub_mid: int | None = None
@@ -114,7 +115,6 @@ class Link:
         # request makes 2-3 publications, so allow a deeper pipeline (lowered to the broker's
         # Receive Maximum on connect).
         client.max_inflight_messages_set(MAX_INFLIGHT)
-        client.max_queued_messages_set(0)
         # paho sleeps for these as floats: no rounding (0.05 s is a valid setting, 0.5 s the default).
         client.reconnect_delay_set(s.reconnect_min_s, s.reconnect_max_s)  # type: ignore[arg-type]
         client.will_set(self.status_topic, b"offline", qos=1, retain=True)
@@ -261,6 +261,12 @@ class Link:
             if on_done is not None:
                 on_done()
             return True
+        if qos > 0 and self._client.backlog() >= MAX_QUEUED:
+            # In flight plus queued in paho: beyond MAX_QUEUED the caller keeps this one in the outbox
+            # on disk. Unbounded, a flood queued 65,535+ publications in paho (231 MB RSS), its message
+            # ids ran out and results were duplicated (issue 21).
+            self.publish_backpressure += 1
+            return False
         # Every payload we publish is JSON: say so (MQTT 5 Payload Format Indicator and Content Type).
         props = _JsonPublishProps(correlation) if self._v5 else None
         info = self._client.publish(topic, payload, qos=qos, retain=retain, properties=props)
@@ -268,6 +274,9 @@ class Link:
             # paho queued it in memory and will send it after reconnecting; the
             # completion still fires then, so treat it as handed over.
             log.debug("published while the link dropped; paho will resend mid %d", info.mid)
+        elif info.rc == paho.MQTT_ERR_QUEUE_SIZE:  # paho's own limit, just above ours: the same answer
+            self.publish_backpressure += 1
+            return False
         elif info.rc != paho.MQTT_ERR_SUCCESS:
             log.warning("publish to %s failed: %s", topic, paho.error_string(info.rc))
             return False
