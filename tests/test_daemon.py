@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, daemon_config
+from conftest import ROOT, daemon_config, free_port
 
 BASE = "edge/test"
 RESULT_KEYS = {"id", "text", "intent", "confidence", "source", "escalated", "reason", "answer", "model", "latency_ms", "ts", "slots"}
@@ -240,6 +240,14 @@ def test_edge_send_no_cloud_and_timeout_and_bad_args(running):
     out = _edge("send", "hello", "--port", str(broker.port), "--device", "nobody", "--timeout", "0.5")
     assert out.returncode == 3 and "no result" in out.stderr
     assert _edge("send", "hello", "--port", "not-a-port").returncode == 2
+
+
+def test_edge_send_tells_a_daemon_error_from_a_missing_broker(running):
+    broker, _ = running
+    out = _edge("send", "x" * 20000, "--port", str(broker.port), "--device", "test")  # over max_payload_bytes
+    assert out.returncode == 1 and json.loads(out.stdout)["error"] == "payload_too_large", out.stdout + out.stderr
+    out = _edge("send", "hello", "--port", str(free_port()), "--device", "test")  # nothing listens there
+    assert out.returncode == 4 and "cannot connect" in out.stderr and out.stdout == "", out.stdout + out.stderr
 
 
 def test_edge_infer_and_config_check(tmp_path):
