@@ -29,9 +29,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_port(port: int, timeout: float = 10.0, host: str = "127.0.0.1") -> None:
+def wait_port(port: int, timeout: float = 10.0, host: str = "127.0.0.1",
+              proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Poll until something accepts on host:port; give up at once when `proc` (the server) has exited."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the server for {host}:{port} exited with status {proc.returncode}")
         try:
             with socket.create_connection((host, port), timeout=0.2):
                 return
@@ -73,7 +77,10 @@ class Broker:
         self.proc = subprocess.Popen(
             [MOSQUITTO, "-c", str(self.conf)], stdout=self.log.open("ab"), stderr=subprocess.STDOUT
         )
-        wait_port(self.port)
+        try:
+            wait_port(self.port, proc=self.proc)
+        except AssertionError as exc:  # mosquitto says why (a bad configuration line) in its log
+            raise AssertionError(f"{exc}\n{self.log.read_text(errors='replace')}") from None
         return self
 
     def stop(self) -> None:

@@ -63,6 +63,23 @@ def test_reply_to_for_mqtt311_clients(running, client_factory):
     assert reply["id"] == "old-client" and reply["intent"] == "tell_joke"
 
 
+
+def test_a_311_daemon_never_sees_a_response_topic_reply_to_is_the_way(broker, daemon_factory, client_factory, tmp_path):
+    """README (MQTT): with mqtt.protocol = 4 the broker strips MQTT 5 properties on the way to the daemon."""
+    daemon_factory(daemon_config(broker, tmp_path / "state", mqtt={"protocol": 4}))
+    c = client_factory(broker)  # an MQTT 5 requester
+    lost = c.subscribe("test/lost")
+    results = c.subscribe(f"{BASE}/result")
+    c.publish(f"{BASE}/request", json.dumps({"id": "v5", "text": "please tell me a joke"}),
+              response_topic="test/lost", correlation=b"k")
+    assert results.json()["id"] == "v5"  # answered on <base>/result only
+    mine = c.subscribe("test/mine")
+    c.publish(f"{BASE}/request", json.dumps({"id": "v4", "text": "please tell me a joke", "reply_to": "test/mine"}))
+    assert mine.json()["id"] == "v4"
+    # v4 was answered after v5 (one publisher, one subscriber: mosquitto keeps the order), so a reply to
+    # v5's Response Topic would have arrived before v4's.
+    assert lost.drain() == []
+
 def test_mosquitto_rr(running):
     broker, _ = running
     rr = shutil.which("mosquitto_rr")
