@@ -135,7 +135,9 @@ def test_a_request_cannot_command_another_device(broker, daemon_factory, client_
     c.publish("edge/A/request", json.dumps({"id": "evil", "text": "unlock the door", "reply_to": "edge/B/request"}))
     err = errors.json()
     assert err["id"] == "evil" and err["error"] == "invalid_field" and "request" in err["message"]
-    assert b_requests.empty_for(1.0) and b_results.empty_for(0.1), "device A published on device B's topics"
+    # Barrier: A answers in order, so what it did for "evil" is out before its answer to this.
+    assert c.request("edge/A", {"text": "what time is it", "id": "after-evil"})["id"] == "after-evil"
+    assert b_requests.drain() == [] and b_results.drain() == [], "device A published on device B's topics"
     assert a.proc.poll() is None
 
 
