@@ -14,6 +14,7 @@ from typing import Sequence
 from edge import __version__
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_TIMEOUT = 0, 1, 2, 3
+EXIT_NO_BROKER = 4  # edge send: no broker connection (unreachable, TLS, refused); 1 stays the daemon's own error
 log = logging.getLogger("edge")
 
 
@@ -197,7 +198,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         )
     except LinkError as exc:
         print(f"edge send: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return EXIT_NO_BROKER
     if result is None:
         print(f"edge send: no result within {args.timeout:g} s (is the daemon running on {base}?)", file=sys.stderr)
         return EXIT_TIMEOUT

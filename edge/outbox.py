@@ -425,13 +425,6 @@ class Outbox:
         with self._lock:
             return dict(self._dropped)
 
-    @property
-    def dropped_total(self) -> dict[str, int]:
-        """Items dropped by the bounds over the store's whole life (persisted)."""
-        with self._lock:
-            rows = dict(self._db.execute("SELECT name, value FROM counters WHERE name LIKE 'dropped_%'").fetchall())
-        return {k: int(rows.get(f"dropped_{k}", 0)) for k in ("outbox", "deferred")}
-
     def close(self) -> None:
         """Checkpoint and close; idempotent. SQLite folds the WAL into the file on the last close."""
         with self._lock:

@@ -142,12 +142,6 @@ class Router:
             fresh = [t for t in fresh if t > now - DAY_S]
             self._calls = array("d", sorted([*self._calls, *fresh]))
 
-    def call_times(self) -> list[float]:
-        """Wall times of the calls still inside the day window: what the service persists."""
-        with self._lock:
-            self._prune(self._wall())
-            return list(self._calls)
-
     # --- breaker --------------------------------------------------------------------------------
 
     def record_success(self) -> None:

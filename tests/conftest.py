@@ -29,9 +29,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_port(port: int, timeout: float = 10.0, host: str = "127.0.0.1") -> None:
+def wait_port(port: int, timeout: float = 10.0, host: str = "127.0.0.1",
+              proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Poll until something accepts on host:port; give up at once when `proc` (the server) has exited."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the server for {host}:{port} exited with status {proc.returncode}")
         try:
             with socket.create_connection((host, port), timeout=0.2):
                 return
@@ -73,7 +77,10 @@ class Broker:
         self.proc = subprocess.Popen(
             [MOSQUITTO, "-c", str(self.conf)], stdout=self.log.open("ab"), stderr=subprocess.STDOUT
         )
-        wait_port(self.port)
+        try:
+            wait_port(self.port, proc=self.proc)
+        except AssertionError as exc:  # mosquitto says why (a bad configuration line) in its log
+            raise AssertionError(f"{exc}\n{self.log.read_text(errors='replace')}") from None
         return self
 
     def stop(self) -> None:
@@ -128,20 +135,37 @@ class Daemon:
         return self
 
     def wait_notify(self, prefix: str, timeout: float = 30.0) -> str:
+        """The next sd_notify line that starts with `prefix` (the lines before it are consumed)."""
+        return next(line for line in self.notify_until(prefix, 1, timeout) if line.startswith(prefix))
+
+    def notify_until(self, prefix: str, count: int = 1, timeout: float = 30.0) -> list[str]:
+        """Every sd_notify line the daemon sends until the `count`-th that starts with `prefix`."""
         assert self.notify is not None
+        seen: list[str] = []
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"daemon exited {self.proc.returncode}:\n{self.log_text()}")
             self.notify.settimeout(0.2)
             try:
-                data = self.notify.recv(4096).decode()
-            except socket.timeout:
+                seen += self.notify.recv(4096).decode().splitlines()
+            except socket.timeout:  # what it sent before exiting was read first: the socket keeps it
+                if self.proc is not None and self.proc.poll() is not None:
+                    raise AssertionError(f"daemon exited {self.proc.returncode}:\n{self.log_text()}") from None
                 continue
-            for line in data.splitlines():
-                if line.startswith(prefix):
-                    return line
-        raise AssertionError(f"no {prefix} from the daemon within {timeout} s:\n{self.log_text()}")
+            if sum(line.startswith(prefix) for line in seen) >= count:
+                return seen
+        raise AssertionError(f"no {prefix} from the daemon within {timeout} s ({count} wanted); got {seen[-20:]}:\n"
+                             f"{self.log_text()}")
+
+    def wait_log(self, text: str, count: int = 1, timeout: float = 30.0) -> str:
+        """Poll the daemon's log until `text` occurs `count` times; returns the log."""
+        deadline = time.monotonic() + timeout
+        while True:
+            log = self.log_text()
+            if log.count(text) >= count:
+                return log
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"{text!r} not logged {count} times within {timeout} s:\n{log[-3000:]}")
+            time.sleep(0.02)  # polling a file: nothing to wait on
 
     def drain_notify(self) -> list[str]:
         """Read and return what the daemon sent so far (datagrams queue up while nobody reads)."""

@@ -48,13 +48,6 @@ class Inbox:
             except queue.Empty:
                 return out
 
-    def empty_for(self, seconds: float) -> bool:
-        try:
-            self.q.get(timeout=seconds)
-        except queue.Empty:
-            return True
-        return False
-
 
 class TestClient:
     """Connects at construction; every subscription gets its own inbox (topic filters may overlap)."""

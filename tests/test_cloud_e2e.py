@@ -76,16 +76,20 @@ class Rig:
         return r, t - t0
 
     def health(self, pred: Callable[[dict[str, Any]], bool], timeout: float = 5.0) -> dict[str, Any]:
-        """The first health message (published every second here) for which `pred` holds."""
+        """The first health message (published every second here) for which `pred` holds.
+
+        Only live ones: the retained copy the broker hands a new subscriber was made before
+        this call, so it cannot serve as a barrier for what happened up to now."""
         box = self.client.subscribe(f"{BASE}/health", qos=0)
         deadline = time.monotonic() + timeout
         last: dict[str, Any] = {}
         while time.monotonic() < deadline:
             try:
-                last = box.json(timeout=max(0.05, deadline - time.monotonic()))
+                msg = box.get(timeout=max(0.05, deadline - time.monotonic()))
             except AssertionError:
                 break
-            if pred(last):
+            last = msg.json()
+            if not msg.retain and pred(last):
                 return last
         raise AssertionError(f"no matching health message within {timeout} s; last: {last}")
 
@@ -263,7 +267,9 @@ def test_a_burst_on_a_slow_cloud_still_answers_within_the_timeout(rig, fake: Fak
     for res, _ in got.values():
         if res["source"] == "edge":
             _device(res, "cloud_error", True)
-    time.sleep(2 * fake.delay_s)  # the workers free up: requests already answered are not sent after all
+    # Barrier: health's queue_depth counts escalations queued or in flight; at 0 every one has called
+    # the cloud or been skipped. Those already answered locally while they queued are not sent after all.
+    r.health(lambda h: h["queue_depth"] == 0)
     assert len(fake.chat_requests) == 4, len(fake.chat_requests)
 
 
@@ -288,9 +294,12 @@ def test_breaker_defers_while_down_and_replays_when_back(rig, fake: FakeCloud) -
     assert len(fake.chat_requests) == 2
     h = r.health(lambda h: h["deferred"] == 2 and h["cloud"] == "down")
     assert h["budget"]["breaker"] in ("open", "half_open")
-    # While it stays down, the probes (one per cool-down) fail and nothing is published.
-    time.sleep(cooldown + 0.5)
-    assert cloud_topic.empty_for(0.1)
+    # While it stays down, the probes (one per cool-down) fail and nothing is published: wait for one
+    # to have failed (one more failure in a row) and finished (nothing queued or in flight).
+    failures = h["budget"]["consecutive_failures"]
+    h = r.health(lambda h: h["budget"]["consecutive_failures"] > failures and h["queue_depth"] == 0,
+                 timeout=cooldown * 2 + 5)
+    assert h["deferred"] == 2 and cloud_topic.drain() == []
 
     fake.up()
     t_up = time.monotonic()
@@ -324,7 +333,10 @@ def test_deferred_queue_is_bounded_and_survives_a_restart(rig, fake: FakeCloud) 
     replayed = {rid: r.result(rid)[0] for rid in ("y2", "y3")}
     for res in replayed.values():
         _cloud(res, "offline")
-    assert r.results.empty_for(0.5), "y1 was dropped from the queue and must not come back"
+    # Barrier: the queue is empty and no replay is in flight (each publishes before it stops counting).
+    r.health(lambda h: h["deferred"] == 0 and h["queue_depth"] == 0)
+    late = [m.json()["id"] for m in r.results.drain()] + [res["id"] for _, res in r._early]
+    assert "y1" not in late, "y1 was dropped from the queue and must not come back"
     assert len(fake.chat_requests) == 2
 
 

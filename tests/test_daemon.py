@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, daemon_config
+from conftest import ROOT, daemon_config, free_port
 
 BASE = "edge/test"
 RESULT_KEYS = {"id", "text", "intent", "confidence", "source", "escalated", "reason", "answer", "model", "latency_ms", "ts", "slots"}
@@ -62,6 +62,23 @@ def test_reply_to_for_mqtt311_clients(running, client_factory):
     reply = c.request(BASE, {"text": "please tell me a joke", "id": "old-client"})
     assert reply["id"] == "old-client" and reply["intent"] == "tell_joke"
 
+
+
+def test_a_311_daemon_never_sees_a_response_topic_reply_to_is_the_way(broker, daemon_factory, client_factory, tmp_path):
+    """README (MQTT): with mqtt.protocol = 4 the broker strips MQTT 5 properties on the way to the daemon."""
+    daemon_factory(daemon_config(broker, tmp_path / "state", mqtt={"protocol": 4}))
+    c = client_factory(broker)  # an MQTT 5 requester
+    lost = c.subscribe("test/lost")
+    results = c.subscribe(f"{BASE}/result")
+    c.publish(f"{BASE}/request", json.dumps({"id": "v5", "text": "please tell me a joke"}),
+              response_topic="test/lost", correlation=b"k")
+    assert results.json()["id"] == "v5"  # answered on <base>/result only
+    mine = c.subscribe("test/mine")
+    c.publish(f"{BASE}/request", json.dumps({"id": "v4", "text": "please tell me a joke", "reply_to": "test/mine"}))
+    assert mine.json()["id"] == "v4"
+    # v4 was answered after v5 (one publisher, one subscriber: mosquitto keeps the order), so a reply to
+    # v5's Response Topic would have arrived before v4's.
+    assert lost.drain() == []
 
 def test_mosquitto_rr(running):
     broker, _ = running
@@ -152,14 +169,8 @@ def test_sigterm_drains_accepted_requests(broker, daemon_factory, client_factory
     results = c.subscribe(f"{BASE}/result")
     for i in range(40):
         c.publish(f"{BASE}/request", json.dumps({"text": "turn off the lights", "id": f"d{i}"}), wait=False)
-    time.sleep(0.05)
+    ids = {results.json()["id"]}  # SIGTERM once the daemon is answering, with the rest in flight
     assert d.stop() == 0
-    ids = set()
-    while True:
-        try:
-            ids.add(results.json(timeout=1)["id"])
-        except AssertionError:
-            break
     # Whatever the daemon did not take before the signal stays at the broker for its next session.
     d2 = daemon_factory(daemon_config(broker, tmp_path / "state"))
     while len(ids) < 40:
@@ -190,14 +201,16 @@ def test_a_request_to_an_idle_daemon_is_answered_without_the_hand_off(running, c
     queued path is what the burst and drain tests above exercise."""
     broker, _ = running
     c = client_factory(broker)
-    for i in range(3):
-        time.sleep(0.2)  # let the previous result's PUBACKs come back: idle again
-        assert c.request(BASE, {"text": "what time is it", "id": f"idle{i}"})["intent"] == "time"
     health = c.subscribe(f"{BASE}/health")
-    h = health.json(timeout=5)
-    while h["processed"] < 3 or not h["counters"].get("answered_inline"):
+    # One request at a time, each answered before the next is sent: between them the daemon is
+    # idle. Just after start-up the worker may still hold the first replay turn, so ask until a
+    # health message (one a second) counts an inline answer; ten chances.
+    for i in range(10):
+        assert c.request(BASE, {"text": "what time is it", "id": f"idle{i}"})["intent"] == "time"
         h = health.json(timeout=5)
-    assert h["counters"]["answered_inline"] >= 1
+        if h["counters"].get("answered_inline"):
+            break
+    assert h["counters"].get("answered_inline", 0) >= 1, h
 
 
 def test_watchdog_status_and_stopping(broker, daemon_factory, tmp_path):
@@ -214,10 +227,16 @@ def test_watchdog_stops_when_inference_stalls(broker, daemon_factory, client_fac
     d = daemon_factory(daemon_config(broker, tmp_path / "state"), env=env)
     d.wait_notify("WATCHDOG=1", timeout=5)
     client_factory(broker).publish(f"{BASE}/request", "stall now")
-    time.sleep(2.5)  # the heartbeat goes stale after 2 s
-    d.drain_notify()
-    with pytest.raises(AssertionError, match="no WATCHDOG=1"):
-        d.wait_notify("WATCHDOG=1", timeout=3)
+    d.wait_log("fault injection: stalling")  # the batch is stuck from here; the heartbeat goes stale 2 s on
+    # Pings go on until then (every 0.5 s), then stop: within 2 s + 3 s a gap of 3 s without one must come.
+    deadline = time.monotonic() + 5.0
+    while True:
+        try:
+            d.wait_notify("WATCHDOG=1", timeout=3)
+        except AssertionError as exc:
+            assert "no WATCHDOG=1" in str(exc)
+            break
+        assert time.monotonic() < deadline, "the watchdog is still pinged 5 s after the batch stalled"
 
 
 def _edge(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -240,6 +259,14 @@ def test_edge_send_no_cloud_and_timeout_and_bad_args(running):
     out = _edge("send", "hello", "--port", str(broker.port), "--device", "nobody", "--timeout", "0.5")
     assert out.returncode == 3 and "no result" in out.stderr
     assert _edge("send", "hello", "--port", "not-a-port").returncode == 2
+
+
+def test_edge_send_tells_a_daemon_error_from_a_missing_broker(running):
+    broker, _ = running
+    out = _edge("send", "x" * 20000, "--port", str(broker.port), "--device", "test")  # over max_payload_bytes
+    assert out.returncode == 1 and json.loads(out.stdout)["error"] == "payload_too_large", out.stdout + out.stderr
+    out = _edge("send", "hello", "--port", str(free_port()), "--device", "test")  # nothing listens there
+    assert out.returncode == 4 and "cannot connect" in out.stderr and out.stdout == "", out.stdout + out.stderr
 
 
 def test_edge_infer_and_config_check(tmp_path):

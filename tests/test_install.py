@@ -406,6 +406,33 @@ def test_the_distribution_name_is_ours() -> None:
     assert pyproject["scripts"] == {"edge": "edge.__main__:main"}
 
 
+
+@pytest.mark.slow
+def test_pip_builds_the_same_wheel_quietly(tmp_path: Path) -> None:
+    """`pip install .` (setuptools, pyproject.toml) ships what edge's own wheel ships, without warnings.
+
+    setuptools treats every directory under a package as a package; one left out of
+    [tool.setuptools] packages (a new model directory, say) fills each build with warnings
+    (`pip install -q -e .` printed 92 lines with two left out, 2026-12-06).
+    """
+    src = tmp_path / "src"  # a copy: pip builds in the tree and would leave build/ behind
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", ".venv*", "build", "dist", "*.egg-info",
+                                                             "__pycache__", "*.pyc", ".pytest_cache", ".hypothesis"))
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(tmp_path / "w"), str(src)],
+                          capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    absent = re.findall(r"Package '([\w.]+)' is absent from the `packages` configuration", proc.stderr)
+    assert not absent, f"add {sorted(set(absent))} to [tool.setuptools] packages in pyproject.toml"
+    assert "warning" not in proc.stderr.lower(), proc.stderr
+    (wheel,) = (tmp_path / "w").glob("edge_intent-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        names = {n for n in zf.namelist() if ".dist-info/" not in n}
+    ours = {arc for arc, _ in install._wheel_files()} - {"edge/units/README.md"}  # docs/device.md: edge install's only
+    assert names == ours
+    for needed in ("edge/models/clinc150/model.tflite", "edge/firmware_configs/pi-4b.toml", "edge/units/edge.service",
+                   "edge/train/negatives/negatives.emb.npz"):
+        assert needed in names, needed
+
 # --- First boot: exactly the wheel it was given, offline; a failure says why and is not retried.
 
 def test_first_boot_installs_by_path_never_by_name() -> None:

@@ -42,6 +42,23 @@ def _next_answer(stream, timeout: float = 10.0):
             return m.topic, m.json()
 
 
+def _fence(c) -> str:
+    """Publish a good request with a fresh id (a barrier: answered after everything before it)."""
+    fence = f"fence-{uuid.uuid4().hex[:8]}"
+    c.publish(REQUEST, json.dumps({"id": fence, "text": "turn on the kitchen lights"}))
+    return fence
+
+
+def _answers_until(stream, fence: str, timeout: float = 10.0) -> list:
+    """Every answer on result/error before the result for the request with id `fence`."""
+    before = []
+    while True:
+        topic, body = _next_answer(stream, timeout)
+        if topic == RESULT and body.get("id") == fence:
+            return before
+        before.append((topic, body))
+
+
 def test_poison_corpus_then_a_restart(broker, daemon_factory, client_factory, tmp_path):
     cfg = daemon_config(broker, tmp_path / "state", health={"interval_s": 60.0})
     d = daemon_factory(cfg)
@@ -55,18 +72,16 @@ def test_poison_corpus_then_a_restart(broker, daemon_factory, client_factory, tm
             assert topic == RESULT and isinstance(body["slots"], list) and body["intent"], (name, body)
         else:
             assert topic == ERROR and body["error"] == code, (name, body)
-        fence = f"fence-{uuid.uuid4().hex[:8]}"
-        c.publish(REQUEST, json.dumps({"id": fence, "text": "turn on the kitchen lights"}))
-        topic, body = _next_answer(stream)
-        assert topic == RESULT and body["id"] == fence, (name, topic, body)
+        assert _answers_until(stream, _fence(c)) == [], name  # exactly one answer, and it still serves
         assert d.proc.poll() is None, f"{name} stopped the daemon:\n{d.log_text()[-2000:]}"
     got = reply.get()
     assert got.correlation == b"c" * 60000 and got.json()["id"] == "corr-1"
     assert d.stop() == 0
     stream.drain()
     d2 = daemon_factory(cfg)
-    time.sleep(1.5)
-    again = [m for m in stream.drain() if m.topic in (RESULT, ERROR)]
+    # The broker redelivers the resumed session's unacknowledged requests before anything newer,
+    # and the daemon answers in order: whatever was redelivered is answered before the fence.
+    again = _answers_until(stream, _fence(c))
     assert again == [], "something was redelivered and answered again after the restart"
     assert c.request(BASE, {"text": "book a flight to rome"})["intent"] == "book_flight"
     assert "Traceback" not in d.log_text() + d2.log_text()
@@ -120,7 +135,9 @@ def test_a_request_cannot_command_another_device(broker, daemon_factory, client_
     c.publish("edge/A/request", json.dumps({"id": "evil", "text": "unlock the door", "reply_to": "edge/B/request"}))
     err = errors.json()
     assert err["id"] == "evil" and err["error"] == "invalid_field" and "request" in err["message"]
-    assert b_requests.empty_for(1.0) and b_results.empty_for(0.1), "device A published on device B's topics"
+    # Barrier: A answers in order, so what it did for "evil" is out before its answer to this.
+    assert c.request("edge/A", {"text": "what time is it", "id": "after-evil"})["id"] == "after-evil"
+    assert b_requests.drain() == [] and b_results.drain() == [], "device A published on device B's topics"
     assert a.proc.poll() is None
 
 
@@ -188,11 +205,18 @@ def test_a_link_blip_while_cloud_calls_are_in_flight_makes_no_second_call_for_an
         ids = [f"blip-{i}" for i in range(12)]
         for rid in ids:
             c.publish(REQUEST, json.dumps({"id": rid, "text": "will it rain tomorrow"}), wait=False)
-        time.sleep(0.8)  # a few calls done, the rest in flight or queued, none of those acked yet
+        # A call done and one in flight (0.3 s each, one worker), the rest queued, none of those acked yet.
+        assert cloud.wait_for(2, timeout=15), "the daemon never called the cloud"
         broker.restart(down_s=1.0)  # the broker redelivers every unacknowledged request
-        deadline = time.monotonic() + 30
-        while len(cloud.chat_requests) < len(ids) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(1.0)
-        assert len(cloud.chat_requests) == len(ids), f"{len(cloud.chat_requests)} cloud calls for {len(ids)} ids"
+        assert cloud.wait_for(len(ids), timeout=30), f"{len(cloud.chat_requests)} cloud calls for {len(ids)} ids"
+        # Barrier: a later request is handled after the redelivered ones, and with one cloud worker its
+        # call is made after any second call they caused. Once it is answered, every call is in.
+        c2 = client_factory(broker)
+        results = c2.subscribe(RESULT)
+        c2.publish(REQUEST, json.dumps({"id": "fence", "text": "will it rain tomorrow, fence"}))
+        while results.json(timeout=30)["id"] != "fence":
+            pass
+        calls = [json.dumps(r.body) for r in cloud.chat_requests]
+        assert sum("fence" in t for t in calls) == 1
+        assert len(calls) - 1 == len(ids), f"{len(calls) - 1} cloud calls for {len(ids)} ids"
         assert d.proc.poll() is None

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import daemon_config, free_port
+from conftest import ROOT, daemon_config, free_port, wait_port
 from tls_certs import Certs, make_certs, make_password_file, mosquitto_tls_conf
 
 USER = "kitchen"
@@ -45,13 +45,16 @@ class SecureBroker:
         return daemon_config(self.broker, state, device_id=device_id, mqtt=settings)
 
     def pub(self, password: str, cert: bool = True, ca: Path | None = None) -> subprocess.CompletedProcess[str]:
-        """mosquitto_pub against the TLS listener: the independent client that proves the broker set-up."""
-        c = self.certs
-        args = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.tls_port), "--cafile", str(ca or c.ca)]
-        if cert:
-            args += ["--cert", str(c.client_cert), "--key", str(c.client_key)]
-        args += ["-u", USER, "-P", password, "-t", "probe", "-m", "x", "-q", "1"]
-        return subprocess.run(args, capture_output=True, text=True, timeout=20)
+        return _pub(self.certs, self.tls_port, password, cert, ca)
+
+
+def _pub(c: Certs, port: int, password: str, cert: bool = True, ca: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """mosquitto_pub against a TLS listener: the independent client that proves the broker set-up."""
+    args = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "--cafile", str(ca or c.ca)]
+    if cert:
+        args += ["--cert", str(c.client_cert), "--key", str(c.client_key)]
+    args += ["-u", USER, "-P", password, "-t", "probe", "-m", "x", "-q", "1"]
+    return subprocess.run(args, capture_output=True, text=True, timeout=20)
 
 
 @pytest.fixture
@@ -132,3 +135,29 @@ def test_untrusted_broker_certificate_fails_loudly_at_start(
     finally:
         log = d.log_text()
     assert rc == 2 and "certificate" in log.lower(), log
+
+
+def _doc_listener(doc: str) -> str:
+    """The mosquitto listener example of docs/integrations.md (the ```conf block after its heading line)."""
+    section = doc.split("The matching mosquitto listener", 1)[1]
+    return section.split("```conf\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.skipif(shutil.which("mosquitto_pub") is None, reason="mosquitto-clients is not installed")
+def test_the_documented_listener_starts_and_wants_certificate_and_password(broker_factory: Any, tmp_path: Path) -> None:
+    """docs/integrations.md's listener, line for line, with only its paths and port made local."""
+    example = _doc_listener((ROOT / "docs" / "integrations.md").read_text())
+    certs = make_certs(tmp_path / "pki")
+    pw = make_password_file(tmp_path / "passwd", USER, PASSWORD)
+    port = free_port()
+    local = {"listener 8883": f"listener {port} 127.0.0.1", "/etc/mosquitto/certs/ca.crt": str(certs.ca),
+             "/etc/mosquitto/certs/server.crt": str(certs.server_cert),
+             "/etc/mosquitto/certs/server.key": str(certs.server_key), "/etc/mosquitto/passwd": str(pw)}
+    for doc_text, here in local.items():
+        assert doc_text in example, f"the example no longer says {doc_text!r}: update this test with it"
+        example = example.replace(doc_text, here)
+    broker = broker_factory(extra=example)  # fails, with mosquitto's log, when it refuses the configuration
+    wait_port(port)
+    assert _pub(certs, port, PASSWORD).returncode == 0, broker.log.read_text()
+    assert _pub(certs, port, "wrong").returncode != 0
+    assert _pub(certs, port, PASSWORD, cert=False).returncode != 0
