@@ -357,7 +357,7 @@ def verify_bytes(data: bytes, sig_file: bytes, trusted: Iterable[PublicKey]) -> 
         try:
             pub.verify(sig.global_sig, sig.sig + sig.trusted_comment.encode())
         except InvalidSignature:
-            raise PackageError("bad signature (the trusted comment was changed)") from None
+            raise PackageError("bad signature (the trusted comment or its signature was changed)") from None
         return key, sig
     raise PackageError("bad signature")
 
@@ -498,7 +498,7 @@ def run_keygen(args: Any) -> int:
     pub_path, key_path = Path(f"{prefix}.pub"), Path(f"{prefix}.key")
     existing = [str(p) for p in (pub_path, key_path) if os.path.lexists(p)]
     if existing and not args.force:
-        print(f"edge keygen: {', '.join(existing)} exists; use --force to replace it", file=sys.stderr)
+        print(f"edge keygen: {' and '.join(existing)} already there; use --force to replace", file=sys.stderr)
         return 2
     try:
         password = None
