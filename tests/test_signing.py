@@ -458,3 +458,68 @@ def test_cryptography_is_imported_only_when_used() -> None:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["False", "True"]
+
+
+# -- the manifest fields a deployment checks (edge train writes them) ------------------------
+def test_the_shipped_manifest_says_what_it_needs_and_passes_its_own_selftest() -> None:
+    from edge import __version__
+    from edge.model import Model
+    from edge.train import selftest
+
+    model = Model.load(SHIPPED)
+    m = model.manifest
+    assert m["requires_runtime"] == __version__
+    entries = m["selftest"]
+    intents = [e["intent"] for e in entries]
+    assert set(intents) == set(model.labels) | {"oos"}
+    assert all(intents.count(label) <= 3 for label in set(intents))
+    assert any(e["slots"] for e in entries)  # the slot extractor is tested too
+    data = ROOT.parent / "shared" / "datasets" / "clinc150" / "data.json"
+    if data.is_file():  # where the data set is: every entry comes from its train split
+        splits = json.loads(data.read_text())
+        train, oos_train = ({t for t, _ in splits[k]} for k in ("train", "oos_train"))
+        assert all(e["text"] in (oos_train if e["intent"] == "oos" else train) for e in entries)
+    assert selftest.check(model, entries) == []
+    # each in-scope entry is kept on the device, with room for another runtime's int8 step
+    preds = model.classify([e["text"] for e in entries])
+    for e, p in zip(entries, preds):
+        if e["intent"] != "oos":
+            assert p.confidence >= model.escalation_threshold + 0.04, (e, p)
+    # one line per entry, and the same JSON as a plain dump
+    text = (SHIPPED / "manifest.json").read_text()
+    assert json.loads(selftest.dumps(m)) == m == json.loads(text)
+    assert text.count("\n") < 500 + len(entries)
+
+
+def test_a_selftest_the_package_fails_is_reported() -> None:
+    """What the device runs: a wrong intent or wrong slots in an entry is a failure, named."""
+    from edge.model import Model
+    from edge.train import selftest
+
+    model = Model.load(SHIPPED)
+    good = [e for e in model.manifest["selftest"] if e["slots"]][:1]
+    assert selftest.check(model, good) == []
+    wrong_intent = [{**good[0], "intent": "weather"}]
+    wrong_span = [{**good[0], "slots": [{**good[0]["slots"][0], "start": good[0]["slots"][0]["start"] + 1}]}]
+    missing_slots = [{**good[0], "slots": []}]
+    out_of_scope = [{"text": "what size wipers does this car take", "intent": "alarm", "slots": []}]
+    for entries in (wrong_intent, wrong_span, missing_slots, out_of_scope):
+        failures = selftest.check(model, entries)
+        assert len(failures) == 1 and entries[0]["text"] in failures[0], failures
+
+
+def test_selftest_takes_marked_slots_as_the_truth(tmp_path: Path) -> None:
+    """With slots marked in the data, an example whose marks the package does not reproduce
+    is never chosen (it would fail on the device)."""
+    from edge.markup import Span
+    from edge.model import Model
+    from edge.train import selftest
+
+    model = Model.load(SHIPPED)
+    text = "wake me up at noon tomorrow"
+    right = (Span(14, 27, "time", "noon tomorrow"),)
+    wrong = (Span(14, 18, "time", "noon"),)
+    assert selftest.choose(model, [(text, "alarm", wrong)]) == []
+    chosen = selftest.choose(model, [(text, "alarm", right), ("set an alarm", "weather", ())])
+    assert chosen == [{"text": text, "intent": "alarm",
+                       "slots": [{"name": "time", "raw": "noon tomorrow", "start": 14, "end": 27}]}]
