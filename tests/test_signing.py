@@ -523,3 +523,45 @@ def test_selftest_takes_marked_slots_as_the_truth(tmp_path: Path) -> None:
     chosen = selftest.choose(model, [(text, "alarm", right), ("set an alarm", "weather", ())])
     assert chosen == [{"text": text, "intent": "alarm",
                        "slots": [{"name": "time", "raw": "noon tomorrow", "start": 14, "end": 27}]}]
+
+
+def test_without_the_deploy_extra_the_commands_say_what_to_install(tmp_path: Path) -> None:
+    code = ("import sys; sys.modules['cryptography'] = None\n"  # as if it were not installed
+            "from edge.__main__ import main\n"
+            f"sys.exit(main(['keygen', '--out', {str(tmp_path / 'k')!r}]))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert r.returncode == 2 and "pip install 'edge-intent[deploy]'" in r.stderr, r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_any_bytes_as_a_signature_file_are_only_ever_a_reason(tmp_path: Path, keys) -> None:
+    """Whatever arrives as the signature file, verification answers with a PackageError
+    (a reason for the status topic), never another exception."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    sk, pub, _ = keys
+    pkg = make_package(tmp_path)
+    S.sign_package(pkg, sk)
+    good = (pkg / S.SIG_FILE).read_bytes()
+    lines = good.split(b"\n")
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.one_of(
+        st.binary(max_size=400),
+        st.lists(st.sampled_from(lines + [b"", b"trusted comment: x", b"RUQ=", b"\xff"]), max_size=6)
+        .map(b"\n".join),
+        st.tuples(st.integers(0, len(good) - 1), st.integers(1, 255))
+        .map(lambda t: good[:t[0]] + bytes([good[t[0]] ^ t[1]]) + good[t[0] + 1:]),
+    ))
+    def check(data: bytes) -> None:
+        (pkg / S.SIG_FILE).write_bytes(data)
+        try:
+            S.verify_package(pkg, [pub])
+        except S.PackageError as exc:
+            assert exc.reason
+        else:  # only the signature as made (a flipped byte never passes, unless it was the
+            # trailing newline or a "\r" before it, which the format ignores)
+            assert S.parse_signature(data) == S.parse_signature(good)
+
+    check()
