@@ -20,6 +20,10 @@ in minisign's format, so Debian's ``minisign`` can make and check it too:
 All cryptography is the ``cryptography`` package's Ed25519 and hashlib's
 BLAKE2b and scrypt; ``cryptography`` (the ``deploy`` extra) is imported only
 when a key is made, a package signed or a signature checked.
+
+Four sections, one subject (longer than most modules for that reason): keys,
+signatures, packages (``verify_package``, what a device will call), and the
+handlers of ``edge keygen`` and ``edge sign``.
 """
 
 from __future__ import annotations
@@ -220,6 +224,10 @@ def load_public_key(text_or_path: str | os.PathLike) -> PublicKey:
     if not path.is_file():
         raise KeyFileError(f"public key {_show(s)}: neither a minisign public key (base64 'RW...', "
                            "56 characters) nor an existing file")
+    return parse_public_key(_read_key_file(path), str(path))
+
+
+def _read_key_file(path: Path) -> str:
     try:
         with open(path, "rb") as f:
             data = f.read(_MAX_KEY_BYTES + 1)
@@ -227,8 +235,8 @@ def load_public_key(text_or_path: str | os.PathLike) -> PublicKey:
     except (OSError, UnicodeDecodeError) as exc:
         raise KeyFileError(f"{path}: cannot read ({exc})") from None
     if len(data) > _MAX_KEY_BYTES:
-        raise KeyFileError(f"{path}: too large for a public key file")
-    return parse_public_key(text, str(path))
+        raise KeyFileError(f"{path}: too large for a key file")
+    return text
 
 
 def _password_from_env_or_prompt(prompt: str = "Password: ") -> bytes:
@@ -244,16 +252,10 @@ def load_secret_key(path: str | os.PathLike,
                     password: Callable[[], bytes] = _password_from_env_or_prompt) -> SecretKey:
     """A minisign secret key file, unencrypted or scrypt-encrypted (``password`` is asked only then)."""
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            data = f.read(_MAX_KEY_BYTES + 1)
-        text = data.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KeyFileError(f"{path}: cannot read ({exc})") from None
-    blob = _b64(_key_line(text, str(path)), str(path), KeyFileError)
+    blob = _b64(_key_line(_read_key_file(path), str(path)), str(path), KeyFileError)
     if len(blob) != _SK_LEN:
-        raise KeyFileError(f"{path}: {len(blob)} bytes, a minisign secret key has {_SK_LEN} "
-                           "(is it the public key?)")
+        raise KeyFileError(f"{path}: {len(blob)} bytes, a minisign secret key has {_SK_LEN}"
+                           + (" (this is the public key)" if len(blob) == _PK_LEN else ""))
     alg, kdf, chk = blob[0:2], blob[2:4], blob[4:6]
     if alg != _PK_ALG or chk != _CHK_BLAKE2B:
         raise KeyFileError(f"{path}: algorithms {alg!r}/{chk!r}, expected {_PK_ALG!r}/{_CHK_BLAKE2B!r}")

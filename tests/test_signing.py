@@ -429,7 +429,7 @@ def test_edge_sign_refuses_a_bad_key_with_2(tmp_path: Path, keys) -> None:
     _, _, prefix = keys
     pkg = make_package(tmp_path)
     (tmp_path / "garbage.key").write_text("untrusted comment: x\nnot base64 at all\n")
-    for key, why in ((f"{prefix}.pub", "is it the public key?"), (str(tmp_path / "absent.key"), "cannot read"),
+    for key, why in ((f"{prefix}.pub", "this is the public key"), (str(tmp_path / "absent.key"), "cannot read"),
                      (str(tmp_path / "garbage.key"), "not valid base64")):
         r = edge("sign", str(pkg), "--key", key)
         assert r.returncode == 2 and why in r.stderr, r.stderr
