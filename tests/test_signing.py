@@ -479,6 +479,8 @@ def test_the_shipped_manifest_says_what_it_needs_and_passes_its_own_selftest() -
         splits = json.loads(data.read_text())
         train, oos_train = ({t for t, _ in splits[k]} for k in ("train", "oos_train"))
         assert all(e["text"] in (oos_train if e["intent"] == "oos" else train) for e in entries)
+        # and they are what `python -m edge.train.selftest ... --split train` chooses today
+        assert selftest.choose(model, selftest.examples_of(data, "train")) == entries
     assert selftest.check(model, entries) == []
     # each in-scope entry is kept on the device, with room for another runtime's int8 step
     preds = model.classify([e["text"] for e in entries])
@@ -493,8 +495,8 @@ def test_the_shipped_manifest_says_what_it_needs_and_passes_its_own_selftest() -
 
 def test_a_selftest_the_package_fails_is_reported() -> None:
     """What the device runs: a wrong intent or wrong slots in an entry is a failure, named."""
+    from edge import selftest  # the runtime side (the daemon may not import edge.train)
     from edge.model import Model
-    from edge.train import selftest
 
     model = Model.load(SHIPPED)
     good = [e for e in model.manifest["selftest"] if e["slots"]][:1]

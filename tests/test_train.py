@@ -118,7 +118,7 @@ def test_train_tiny_end_to_end(tmp_path, capsys):
     # what a device checks before it accepts the package (issue 23): the runtime it needs,
     # and training examples the package answers right (few or none from a --quick model)
     from edge import __version__
-    from edge.train.selftest import check
+    from edge.selftest import check
 
     assert m["requires_runtime"] == __version__
     assert isinstance(m["selftest"], list) and check(model, m["selftest"]) == []

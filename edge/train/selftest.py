@@ -11,8 +11,8 @@ the marked spans when the data marks slots (and then only examples the extractor
 exactly right), else what the package's extractor finds. A few out-of-scope training
 examples the model rejects with a margin are kept too, under the intent "oos".
 
-:func:`check` is the comparison the device runs; it needs only the runtime (``Model`` and
-``edge.slots``). For the shipped package:
+:func:`check` (from edge/selftest.py, which the daemon may import) is the comparison the
+device runs. For the shipped package:
 ``python -m edge.train.selftest --model models/clinc150 --data data.json --split train --write``.
 """
 
@@ -22,7 +22,11 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Sequence
+
+from edge.selftest import check, extractor, slot_spans  # the device's side: runtime only
+
+__all__ = ["check", "choose", "record", "dumps", "examples_of", "requires_runtime"]
 
 PER_INTENT = 3
 PER_OOS = 3
@@ -36,44 +40,13 @@ def requires_runtime() -> str:
     return __version__
 
 
-def slot_spans(found: Iterable[dict]) -> list[dict]:
-    """Slots as a self-test compares them: name and span (a datetime's value depends on the
-    day it runs; its span does not)."""
-    return sorted(({"name": s["name"], "raw": s["raw"], "start": s["start"], "end": s["end"]} for s in found),
-                  key=lambda s: (s["start"], s["end"], s["name"]))
-
-
-def _extractor(model):
-    from edge.slots import SlotExtractor
-
-    ext = SlotExtractor.load(model.path, model.manifest)
-    return None if ext.empty else ext
-
-
-def check(model, entries: Sequence[dict], slots: Any = "load") -> list[str]:
-    """The failures of ``entries`` (a manifest's "selftest") under ``model``, one line each;
-    empty when the package passes. ``slots``: its slot extractor (default: loaded from it)."""
-    if slots == "load":
-        slots = _extractor(model)
-    failures = []
-    texts = [e["text"] for e in entries]
-    for e, pred in zip(entries, model.classify(texts) if texts else []):
-        if pred.intent != e["intent"]:
-            failures.append(f"{e['text']!r}: {pred.intent} ({pred.confidence:.3f}), expected {e['intent']}")
-            continue
-        got = slot_spans(slots.extract(e["text"], pred.intent)) if slots is not None and pred.intent != "oos" else []
-        if got != slot_spans(e.get("slots", [])):
-            failures.append(f"{e['text']!r}: slots {got}, expected {e.get('slots', [])}")
-    return failures
-
-
 def choose(model, examples: Sequence[tuple[str, str, Sequence | None]], per_intent: int = PER_INTENT,
            per_oos: int = PER_OOS, margin: float = MARGIN) -> list[dict]:
     """Self-test entries from ``examples``: (text, label, marked spans or None when the data
     marks no slots). In label order, then data order (examples with slots first)."""
     from edge.model import OOS, normalize_text
 
-    slots = _extractor(model)
+    slots = extractor(model)
     esc, oos_th = model.escalation_threshold, model.oos_threshold
     keep_at = min(esc + margin, (1.0 + esc) / 2)   # in scope: kept on the device, with room
     reject_below = max(oos_th - margin, oos_th / 2)  # out of scope: rejected, with room
