@@ -97,6 +97,20 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
         install_args(inst)
 
+    kg = sub.add_parser("keygen", help="make an Ed25519 key pair for signing model packages (minisign's format)")
+    kg.add_argument("--out", default="edge-signing", metavar="PREFIX",
+                    help="writes PREFIX.pub and PREFIX.key (mode 0600); default: edge-signing")
+    kg.add_argument("--comment", help="untrusted comment for the public key file (e.g. who owns it)")
+    kg.add_argument("--force", action="store_true", help="replace existing key files")
+    kg.add_argument("--encrypt", action="store_true",
+                    help="encrypt the secret key with a password (env EDGE_KEY_PASSWORD, else asked); "
+                         "default: unencrypted, as minisign -W")
+    sg = sub.add_parser("sign", help="sign a model package's manifest (writes DIR/manifest.json.minisig)")
+    sg.add_argument("dir", metavar="DIR", help="the model package directory")
+    sg.add_argument("--key", required=True, metavar="FILE",
+                    help="secret key (edge keygen's or minisign's; an encrypted one reads EDGE_KEY_PASSWORD)")
+    sg.add_argument("--trusted-comment", help="signed comment (default: timestamp, file and model name@version)")
+
     ha = sub.add_parser("homeassistant", help="Home Assistant discovery tools")
     ha_sub = ha.add_subparsers(dest="ha_command", required=True, metavar="ACTION")
     for name, text in (("publish", "publish discovery now"), ("remove", "remove this device from Home Assistant")):
@@ -118,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "config": cmd_config,
         "train": cmd_train,
         "install": cmd_install,
+        "keygen": cmd_keygen,
+        "sign": cmd_sign,
         "homeassistant": cmd_homeassistant,
     }[args.command]
     try:
@@ -277,6 +293,18 @@ def cmd_install(args: argparse.Namespace) -> int:
     from edge.install import run
 
     return run(args)
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from edge.signing import run_keygen
+
+    return run_keygen(args)
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    from edge.signing import run_sign
+
+    return run_sign(args)
 
 
 def cmd_homeassistant(args: argparse.Namespace) -> int:

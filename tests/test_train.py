@@ -115,6 +115,13 @@ def test_train_tiny_end_to_end(tmp_path, capsys):
     assert "FULLY_CONNECTED" in m["architecture"]["ops"]
     assert m["tuning"]["in_scope_budget"] == 0.005 and m["tuning"]["oos_share"] == 0.25
     assert "target_oos_recall" not in m["tuning"]
+    # what a device checks before it accepts the package (issue 23): the runtime it needs,
+    # and training examples the package answers right (few or none from a --quick model)
+    from edge import __version__
+    from edge.selftest import check
+
+    assert m["requires_runtime"] == __version__
+    assert isinstance(m["selftest"], list) and check(model, m["selftest"]) == []
 
 
 def _fake_package(monkeypatch, tmp_path, scores: dict):

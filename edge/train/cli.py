@@ -274,9 +274,13 @@ def manifest_head(name: str, version: str, labels: list[str], max_len: int,
                   thresholds: tuple[float, float], temperature: float, scfg, student, ops) -> dict:
     """The first part of a package's manifest, the same for both recipes: what the
     runtime needs to load and run the model (the rest says how it was made)."""
+    from edge import __version__
+
     return {
         "name": name,
         "version": version,
+        # the oldest edge that runs this package: a device refuses a deployment that needs newer
+        "requires_runtime": __version__,
         "labels": labels,
         "max_len": max_len,
         "thresholds": {"oos": thresholds[0], "escalation": thresholds[1]},
@@ -436,6 +440,10 @@ def _run(args: argparse.Namespace) -> int:
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     manifest["training"]["wall_time_s"] = round(time.time() - t_start, 1)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    # last, on the finished package: the examples a device runs before it accepts it
+    from edge.train import selftest
+    n = len(selftest.record(out, [(t, l, None) for t, l in ds.train])["selftest"])
+    _log(f"{n} self-test examples in the manifest")
     _log(f"wrote {out} ({X.package_size(out) / 1024:.0f} KiB) in {time.time() - t_start:.0f}s")
     print(json.dumps(metrics, indent=2))
     return 0

@@ -446,6 +446,12 @@ def run(args: argparse.Namespace) -> int:
     manifest["training"]["wall_time_s"] = round(time.time() - t_start, 1)
     manifest["training"]["int8_training_top1"] = round(fit, 4)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    # last, on the finished package (slots included): the examples a device runs before it
+    # accepts it; the marked spans are the expected slots when the data marks any
+    from edge.train import selftest
+    marked = any(e.spans for e in examples)
+    n = len(selftest.record(out, [(e.text, e.label, e.spans if marked else None) for e in examples])["selftest"])
+    _log(f"{n} self-test examples in the manifest")
     _log(f"wrote {out} ({X.package_size(out) / 1024:.0f} KiB) in {time.time() - t_start:.0f}s")
     print(tune.format_expected(report, th, esc, temperature, k))
     return 0
