@@ -143,11 +143,12 @@ def test_secrets_come_from_environment_or_credentials(tmp_path):
 
 
 def test_state_dir_falls_back_to_systemd_then_home(monkeypatch):
-    s = config.load(environ={})
-    monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/edge")
+    """$STATE_DIRECTORY comes from the environ given to load(), not from os.environ later."""
+    s = config.load(environ={"STATE_DIRECTORY": "/var/lib/edge:/var/lib/other"})
     assert s.state_dir == Path("/var/lib/edge")
-    monkeypatch.delenv("STATE_DIRECTORY")
-    assert s.state_dir == Path.home() / ".local" / "state" / "edge"
+    monkeypatch.setenv("STATE_DIRECTORY", "/elsewhere")
+    assert config.load(environ={}).state_dir == Path.home() / ".local" / "state" / "edge"
+    assert config.load(environ={"STATE_DIRECTORY": "/a", "EDGE_STATE_DIR": "/b"}).state_dir == Path("/b")
 
 
 def test_relative_paths_resolve_against_the_config_files_folder(tmp_path, monkeypatch):
