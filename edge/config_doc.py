@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from pathlib import Path
 from typing import Any
 
 from edge import config
@@ -29,11 +30,18 @@ def toml_value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _line(code: str, comment: str) -> list[str]:
-    if not comment:
+def _line(code: str, comment: str, note: str = "") -> list[str]:
+    """`code`, then `comment` wrapped at the comment column; `note` (a source's path) is never split."""
+    if not comment and not note:
         return [code]
     pad = max(COMMENT_COLUMN, len(code) + 1)
-    lines = textwrap.wrap(comment, WIDTH - pad - 2, break_on_hyphens=False) or [""]
+    room = WIDTH - pad - 2
+    lines = textwrap.wrap(comment, room, break_on_hyphens=False)
+    if note:
+        if lines and len(lines[-1]) + 1 + len(note) <= room:
+            lines[-1] += " " + note
+        else:
+            lines.append(note)
     first = f"{code.ljust(pad)}# {lines[0]}"
     return [first, *(f"{' ' * pad}# {more}" for more in lines[1:])]
 
@@ -47,8 +55,7 @@ def _render(value_of: Any, note_of: Any) -> str:
             section = sec
             doc = next(s.metadata["doc"] for s in config.dataclasses.fields(config.Settings) if s.name == sec)
             out += ["", *_line(f"[{sec}]", doc)]
-        doc = " ".join(part for part in (f.metadata["doc"], note_of(key)) if part)
-        out += _line(f"{name} = {toml_value(value_of(key, f))}", doc)
+        out += _line(f"{name} = {toml_value(value_of(key, f))}", f.metadata["doc"], note_of(key))
     return "\n".join(out) + "\n"
 
 
@@ -63,12 +70,17 @@ def settings_toml(s: config.Settings) -> str:
         sec, _, name = key.rpartition(".")
         return getattr(getattr(s, sec) if sec else s, name)
 
+    # A key says which source set it by the file's name (the header has the paths), unless two share one.
+    names = [Path(src).name if src != "environment" else src for src in s.sources]
+    short = {src: name if names.count(name) == 1 else src for src, name in zip(s.sources, names)}
+
     def note_of(key: str) -> str:
         where = s.origin(key)
-        return "" if where == "defaults" else f"[from {where}]"
+        return "" if where == "defaults" else f"[from {short.get(where, where)}]"
 
-    head = f"# edge settings from {', '.join(s.sources) or 'defaults'} (edge config schema: every key's default)"
-    return head + "\n" + _render(value_of, note_of)
+    head = [f"# edge settings, from: {', '.join(s.sources) or 'defaults only'}",
+            "# (a key without [from ...] has its default; edge config schema lists them all)"]
+    return "\n".join(head) + "\n" + _render(value_of, note_of)
 
 
 def schema_json() -> list[dict[str, Any]]:
@@ -89,3 +101,19 @@ def schema_json() -> list[dict[str, Any]]:
             entry["max"] = check.max
         out.append(entry)
     return out
+
+
+README_SECTION = "## Configuration"
+
+
+def readme_block_span(readme: str) -> tuple[int, int]:
+    """Where the configuration block's body lies in README.md: the first ```toml fence
+    after the "## Configuration" heading, up to its closing fence."""
+    section = readme.index(f"\n{README_SECTION}\n")
+    start = readme.index("\n```toml\n", section) + len("\n```toml\n")
+    return start, readme.index("\n```\n", start - 1) + 1
+
+
+def readme_with_schema(readme: str) -> str:
+    start, end = readme_block_span(readme)
+    return readme[:start] + schema_toml() + readme[end:]
