@@ -53,8 +53,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     send.add_argument("text")
     # No default here reads the environment: a bad EDGE_* value must be an error of
     # `edge send` alone (exit 2, named), not a crash of every subcommand while parsing.
-    send.add_argument("--host", help="broker (env EDGE_MQTT_HOST, default 127.0.0.1)")
-    send.add_argument("--port", type=int, help="broker port (env EDGE_MQTT_PORT, default 1883)")
+    from edge.config import default  # the schema: the one place defaults are written
+
+    send.add_argument("--host", help=f"broker (env EDGE_MQTT_HOST, default {default('mqtt.host')})")
+    send.add_argument("--port", type=int, help=f"broker port (env EDGE_MQTT_PORT, default {default('mqtt.port')})")
     send.add_argument("--device", help="device id (env EDGE_DEVICE_ID, default: this host's name)")
     send.add_argument("--base-topic", help="base topic, when the daemon sets mqtt.base_topic (env EDGE_MQTT_BASE_TOPIC)")
     send.add_argument("--timeout", type=float, default=10.0, help="seconds to wait (default 10)")

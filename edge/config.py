@@ -7,7 +7,7 @@ Every layer is checked against one schema: an unknown key, a wrong type or an
 out-of-range value is an error that names the key and the source it came from,
 and all errors are reported together so a user fixes a config in one pass.
 
-The schema is the dataclasses below: each key's default is written once, as
+The schema is the dataclasses of edge/config_schema.py: each key's default is written once, as
 its field's default, and its description is the field's `doc` metadata. The
 README's configuration block and `edge config check --show` are generated from
 them (edge/config_doc.py), so the documentation cannot drift from the code.
@@ -25,14 +25,16 @@ import os
 import re
 import socket
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
+# The schema's names are edge.config's too: modules read `from edge.config import Settings`.
+from edge.config_schema import (  # noqa: F401
+    LIST, MODES, SECTIONS, TOP_KEYS, TYPES, BoardSettings, Check, CloudSettings, HealthSettings,
+    IntegrationSettings, LoggingSettings, ModelSettings, MqttSettings, Settings, StateSettings, env_name,
+    key_fields, schema, type_name, types_of,
+)
 from edge import config_checks as rules
-
-MODES = ("local_first", "cloud_preferred", "local_only")
-_ID_OK = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 class ConfigError(Exception):
@@ -41,200 +43,6 @@ class ConfigError(Exception):
     def __init__(self, errors: list[str]) -> None:
         super().__init__("\n".join(errors))
         self.errors = errors
-
-
-@dataclass(frozen=True)
-class Check:
-    """Validation attached to a field: numeric bounds, a set of choices, a pattern, a rule."""
-
-    min: float | None = None
-    max: float | None = None
-    choices: tuple[Any, ...] | None = None
-    pattern: re.Pattern[str] | None = None
-    hint: str = ""
-    rule: Callable[[Any], str | None] | None = None  # from edge.config_checks: why a value is refused
-
-
-def _f(default: Any, doc: str, check: Check | None = None) -> Any:
-    """A settings key: its one default, its description (the docs are generated from it), its check."""
-    return field(default=default, metadata={"doc": doc, "check": check or Check()})
-
-
-def _section(cls: type, doc: str) -> Any:
-    return field(default_factory=cls, metadata={"doc": doc})
-
-
-_TOPIC = Check(rule=rules.topic, hint="a topic")
-
-
-@dataclass(frozen=True)
-class BoardSettings:
-    """What the profile says about the hardware; informational plus install-time limits."""
-
-    name: str = _f("generic", "the board this profile describes")
-    description: str = _f("", "shown by edge install")
-    memory_max_mb: int = _f(0, "MemoryMax= for the unit (0: none)", Check(min=0, max=1 << 20))
-    cpu_quota_percent: int = _f(0, "CPUQuota= for the unit (0: none)", Check(min=0, max=6400))
-    temperature_path: str = _f("/sys/class/thermal/thermal_zone0/temp", "the CPU temperature in health")
-
-
-@dataclass(frozen=True)
-class MqttSettings:
-    host: str = _f("127.0.0.1", "the broker", Check(rule=rules.host))
-    port: int = _f(1883, "", Check(min=1, max=65535))
-    base_topic: str = _f("", "default: edge/<device_id>; no + or #, no empty levels, not starting with $",
-                         _TOPIC)
-    protocol: int = _f(5, "or 4 (3.1.1)", Check(choices=(4, 5)))
-    client_id: str = _f("", "default: edge-<device_id>; keep it stable (the session is kept under it)",
-                        Check(rule=rules.mqtt_string))
-    username: str = _f("", "password: EDGE_MQTT_PASSWORD or the systemd credential mqtt_password",
-                       Check(rule=rules.mqtt_string))
-    tls: bool = _f(False, "TLS to the broker (port 8883 usually)")
-    ca_file: str = _f("", "CA certificate(s) to trust; empty: the system's; relative = to this file's folder")
-    cert_file: str = _f("", "client certificate (with key_file)")
-    key_file: str = _f("", "")
-    tls_insecure: bool = _f(False, "skip the broker's host name check (the certificate chain is still "
-                                   "verified); only for a broker reached by an address its certificate lacks")
-    keepalive_s: int = _f(30, "seconds between pings when idle", Check(min=5, max=3600))
-    session_expiry_s: int = _f(86400, "how long the broker keeps our session and queued requests",
-                               Check(min=0, max=4294967295))
-    max_payload_bytes: int = _f(16384, "larger requests get payload_too_large", Check(min=64, max=268435455))
-    reconnect_min_s: float = _f(0.5, "the first wait before reconnecting, growing up to reconnect_max_s", Check(min=0.05, max=60))
-    reconnect_max_s: float = _f(30.0, "", Check(min=0.1, max=3600))
-    reply_prefixes: tuple[str, ...] = _f(
-        (), "allowlist for reply topics: empty, any topic the built-in rules allow; else a reply topic must "
-            "be one of these or below one, level by level (\"app/replies\" allows app/replies/x, not "
-            "app/repliesx). From the environment: a TOML array or comma-separated",
-        Check(rule=rules.topic_list))
-
-
-@dataclass(frozen=True)
-class ModelSettings:
-    path: str = _f("", "default: the model shipped in models/; relative = to this file's folder")
-    threads: int = _f(1, "interpreter threads; capped at the CPUs the process may use", Check(min=1, max=64))
-    batch_size: int = _f(32, "largest micro-batch of queued requests", Check(min=1, max=1024))
-    oos_threshold: float = _f(-1.0, "-1: the model's own (from its manifest)",
-                              Check(min=-1, max=1, hint="0..1, or -1 for the model's own"))
-    escalation_threshold: float = _f(-1.0, "-1: the model's own",
-                                     Check(min=-1, max=1, hint="0..1, or -1 for the model's own"))
-
-
-@dataclass(frozen=True)
-class CloudSettings:
-    base_url: str = _f("", "empty: no cloud. e.g. https://api.openai.com/v1, http://ollama.lan:11434/v1; "
-                           "key: EDGE_CLOUD_API_KEY or the systemd credential cloud_api_key",
-                       Check(rule=rules.url))
-    model: str = _f("", "e.g. gpt-4o-mini, llama3.2")
-    mode: str = _f("local_first", "local_first | cloud_preferred | local_only", Check(choices=MODES))
-    timeout_s: float = _f(10.0, "a result never waits longer than this for the cloud", Check(min=0.1, max=600))
-    max_per_hour: int = _f(120, "budget; over it: reason \"budget\"", Check(min=0, max=10**7))
-    max_per_day: int = _f(1000, "", Check(min=0, max=10**8))
-    cost_per_call_usd: float = _f(0.0005, "for the spend estimate in health", Check(min=0, max=100))
-    redact: bool = _f(True, "e-mail addresses, phone numbers, long digit runs never leave the device")
-    breaker_failures: int = _f(3, "consecutive failures that open the circuit breaker", Check(min=1, max=1000))
-    breaker_cooldown_s: float = _f(30.0, "", Check(min=0.1, max=86400))
-    deferred_max: int = _f(500, "deferred escalations kept while offline (oldest dropped, counted)",
-                           Check(min=0, max=10**6))
-    workers: int = _f(2, "concurrent cloud calls", Check(min=1, max=32))
-
-
-@dataclass(frozen=True)
-class StateSettings:
-    dir: str = _f("", "outbox and queues; default: $STATE_DIRECTORY or ~/.local/state/edge")
-    outbox_max: int = _f(10000, "results kept on disk while the broker is away", Check(min=1, max=10**8))
-    outbox_max_age_s: int = _f(7 * 86400, "", Check(min=1, max=10**9))
-    answered_max: int = _f(5000, "answered ids remembered for redeliveries", Check(min=0, max=10**7))
-
-
-@dataclass(frozen=True)
-class HealthSettings:
-    interval_s: float = _f(30.0, "how often <base>/health is published", Check(min=0.2, max=86400))
-
-
-@dataclass(frozen=True)
-class IntegrationSettings:
-    home_assistant: bool = _f(False, "MQTT discovery")
-    discovery_prefix: str = _f("homeassistant", "", _TOPIC)
-    hermes: bool = _f(False, "Rhasspy/Snips NLU topics")
-
-
-@dataclass(frozen=True)
-class LoggingSettings:
-    level: str = _f("info", "debug | info | warning | error", Check(choices=("debug", "info", "warning", "error")))
-
-
-@dataclass(frozen=True)
-class Settings:
-    device_id: str = _f("", "default: the host name (letters, digits, _ . -, 1-64)",
-                        Check(pattern=_ID_OK, hint="letters, digits, _ . - (1-64)"))
-    group: str = _f("", "join a fleet: edge/group/<name>/request (MQTT 5 shared subscription)",
-                    Check(pattern=re.compile(r"^$|^[A-Za-z0-9_.-]{1,64}$"), hint="letters, digits, _ . -"))
-    board: BoardSettings = _section(BoardSettings, "set by the device profiles")
-    mqtt: MqttSettings = _section(MqttSettings, "")
-    model: ModelSettings = _section(ModelSettings, "")
-    cloud: CloudSettings = _section(CloudSettings, "")
-    state: StateSettings = _section(StateSettings, "")
-    health: HealthSettings = _section(HealthSettings, "")
-    integrations: IntegrationSettings = _section(IntegrationSettings, "")
-    logging: LoggingSettings = _section(LoggingSettings, "")
-    # Not keys: what load() saw while building these settings.
-    sources: tuple[str, ...] = ()  # the files (and "environment") these settings came from
-    origins: tuple[tuple[str, str], ...] = ()  # (key, source) for every key a layer set
-    warnings: tuple[str, ...] = ()  # one line each, for the log at start-up (unknown EDGE_* variables)
-    state_directory: str = ""  # $STATE_DIRECTORY (systemd's StateDirectory=) in the environ load() was given
-
-    @property
-    def base_topic(self) -> str:
-        return self.mqtt.base_topic or f"edge/{self.device_id}"
-
-    @property
-    def client_id(self) -> str:
-        return self.mqtt.client_id or f"edge-{self.device_id}"
-
-    @property
-    def state_dir(self) -> Path:
-        if self.state.dir:
-            return Path(self.state.dir).expanduser()
-        env = self.state_directory.split(":")[0]
-        return Path(env) if env else Path.home() / ".local" / "state" / "edge"
-
-    def origin(self, key: str) -> str:
-        """Where a key's value came from: a file, "environment", or "defaults"."""
-        return dict(self.origins).get(key, "defaults")
-
-
-_SECTIONS: dict[str, type] = {
-    f.name: f.default_factory  # type: ignore[misc]
-    for f in dataclasses.fields(Settings)
-    if f.default_factory is not dataclasses.MISSING  # type: ignore[misc]
-}
-_LIST = tuple  # the Python type of a list-of-strings key (a TOML array of strings)
-_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "tuple[str, ...]": _LIST}
-
-
-def key_fields(cls: type) -> dict[str, dataclasses.Field]:
-    """The settings keys of one table (fields with a description), in order."""
-    return {f.name: f for f in dataclasses.fields(cls) if "check" in f.metadata}
-
-
-def _types(cls: type) -> dict[str, type]:
-    return {name: _TYPES[str(f.type)] for name, f in key_fields(cls).items()}
-
-
-_TOP_KEYS = tuple(key_fields(Settings))
-
-
-def schema() -> list[tuple[str, dataclasses.Field]]:
-    """Every key as (dotted name, field), in the order the docs show them."""
-    keys = [(name, f) for name, f in key_fields(Settings).items()]
-    for section, cls in _SECTIONS.items():
-        keys += [(f"{section}.{name}", f) for name, f in key_fields(cls).items()]
-    return keys
-
-
-def env_name(key: str) -> str:
-    """`mqtt.port` -> `EDGE_MQTT_PORT`."""
-    return "EDGE_" + key.replace(".", "_").upper()
 
 
 # EDGE_* variables that are not settings keys, and who reads them; any other
@@ -269,21 +77,17 @@ def profile_names() -> list[str]:
     return sorted(p.stem for p in profiles_dir().glob("*.toml"))
 
 
-def _type_name(t: type) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-            _LIST: "a list of strings"}[t]
-
-
-def _coerce(value: Any, typ: type, key: str, where: str, errors: list[str]) -> Any:
-    """Type-check one TOML value (ints are accepted for floats; bools are never ints)."""
+def _coerce(value: Any, typ: type, key: str, where: str, errors: list[str], note: str = "") -> Any:
+    """Type-check one TOML value (ints are accepted for floats; bools are never ints).
+    `note` ends an error line (which variable a value from the environment came from)."""
     if typ is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if typ is _LIST:
+    if typ is LIST:
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return tuple(value)
     elif isinstance(value, typ) and not (typ is int and isinstance(value, bool)):
         return value
-    errors.append(f"{where}: {key}: expected {_type_name(typ)}, got {value!r}")
+    errors.append(f"{where}: {key}: expected {type_name(typ)}, got {value!r}{note}")
     return None
 
 
@@ -306,10 +110,10 @@ def _why_not(value: Any, check: Check) -> str | None:
     return check.rule(value) if check.rule is not None else None
 
 
-def _check(value: Any, check: Check, key: str, where: str, errors: list[str]) -> bool:
+def _check(value: Any, check: Check, key: str, where: str, errors: list[str], note: str = "") -> bool:
     bad = _why_not(value, check)
     if bad:
-        errors.append(f"{where}: {key}: {value!r} {bad}")
+        errors.append(f"{where}: {key}: {value!r} {bad}{note}")
     return bad is None
 
 
@@ -329,7 +133,7 @@ class _Layers:
     """The values set so far, and which source set each key (errors are blamed on it)."""
 
     def __init__(self) -> None:
-        self.values: dict[str, dict[str, Any]] = {"": {}, **{s: {} for s in _SECTIONS}}
+        self.values: dict[str, dict[str, Any]] = {"": {}, **{s: {} for s in SECTIONS}}
         self.origin: dict[str, str] = {}
         self.failed: set[str] = set()  # keys with a refused value: no cross-key rule about them
         self.order: list[str] = []  # the sources, lowest first
@@ -345,28 +149,30 @@ class _Layers:
 
 
 def _merge_layer(layers: _Layers, data: Mapping[str, Any], where: str, errors: list[str],
-                 base: Path | None = None) -> None:
+                 base: Path | None = None, from_env: bool = False) -> None:
     """Validate one layer (a parsed TOML document) and fold it into `layers`.
-    `base`: the folder relative paths (PATH_KEYS) of this layer are resolved against."""
+    `base`: the folder relative paths (PATH_KEYS) of this layer are resolved against.
+    `from_env`: errors also name the variable (the user set EDGE_MQTT_PORT, not mqtt.port)."""
     layers.order.append(where)
-    tables: list[tuple[str, Mapping[str, Any]]] = [("", {k: v for k, v in data.items() if k not in _SECTIONS})]
+    tables: list[tuple[str, Mapping[str, Any]]] = [("", {k: v for k, v in data.items() if k not in SECTIONS})]
     for key, value in data.items():
-        if key in _SECTIONS:
+        if key in SECTIONS:
             if isinstance(value, Mapping):
                 tables.append((key, value))
             else:
                 errors.append(f"{where}: {key}: expected a table [{key}], got {value!r}")
     for section, table in tables:
-        cls = _SECTIONS.get(section, Settings)
-        fields, types = key_fields(cls), _types(cls)
+        cls = SECTIONS.get(section, Settings)
+        fields, types = key_fields(cls), types_of(cls)
         for sub, subval in table.items():
             full = f"{section}.{sub}" if section else sub
             if sub not in types:
-                known = ", ".join(types) if section else ", ".join([*_TOP_KEYS, *_SECTIONS])
+                known = ", ".join(types) if section else ", ".join([*TOP_KEYS, *SECTIONS])
                 errors.append(f"{where}: {full}: unknown key (known: {known})")
                 continue
-            v = _coerce(subval, types[sub], full, where, errors)
-            if v is not None and _check(v, fields[sub].metadata["check"], full, where, errors):
+            note = f" (from {env_name(full)})" if from_env else ""
+            v = _coerce(subval, types[sub], full, where, errors, note)
+            if v is not None and _check(v, fields[sub].metadata["check"], full, where, errors, note):
                 layers.set(full, _resolve_path(v, base) if full in PATH_KEYS else v, where)
             else:
                 layers.failed.add(full)
@@ -399,7 +205,7 @@ def _env_value(raw: str, typ: type) -> Any:
         if raw.strip().lower() in _BOOLS:
             return _BOOLS[raw.strip().lower()]
         raise ValueError
-    if typ is _LIST:  # a TOML array, or comma-separated (a topic with a comma needs the array form)
+    if typ is LIST:  # a TOML array, or comma-separated (a topic with a comma needs the array form)
         if raw.lstrip().startswith("["):
             try:
                 return tomllib.loads(f"v = {raw}")["v"]
@@ -417,7 +223,7 @@ def _env_value(raw: str, typ: type) -> Any:
 def _env_layer(environ: Mapping[str, str], errors: list[str]) -> tuple[dict[str, Any], list[str]]:
     """EDGE_<SECTION>_<KEY> variables as a layer, and the EDGE_* variables that are neither keys nor known."""
     layer: dict[str, Any] = {}
-    names = {env_name(key): (key, _TYPES[str(f.type)]) for key, f in schema()}
+    names = {env_name(key): (key, TYPES[str(f.type)]) for key, f in schema()}
     unknown: list[str] = []
     for var in sorted(environ):
         if var not in names:
@@ -429,7 +235,7 @@ def _env_layer(environ: Mapping[str, str], errors: list[str]) -> tuple[dict[str,
         try:
             value = _env_value(raw, typ)
         except ValueError:
-            errors.append(f"environment: {var}: expected {_type_name(typ)}, got {raw!r}")
+            errors.append(f"environment: {var}: expected {type_name(typ)}, got {raw!r}")
             continue
         section, _, name = key.rpartition(".")
         (layer.setdefault(section, {}) if section else layer)[name] = value
@@ -473,11 +279,7 @@ def load(
         _merge_layer(layers, _read_toml(cpath, errors), str(cpath), errors, cpath.resolve().parent)
     env, unknown = _env_layer(environ, errors)
     if env:
-        _merge_layer(layers, env, "environment", errors)
-    for i, line in enumerate(errors):  # name the variable too: the user sets EDGE_MQTT_PORT, not mqtt.port
-        if line.startswith("environment: ") and not line.startswith("environment: EDGE_"):
-            key = line.split(": ", 2)[1]
-            errors[i] = f"{line} (from {env_name(key)})"
+        _merge_layer(layers, env, "environment", errors, from_env=True)
     settings = _build(layers, [_unknown_warning(unknown)] if unknown else [],
                       environ.get("STATE_DIRECTORY", ""))
     errors += _cross_checks(settings, layers)
@@ -487,7 +289,7 @@ def load(
 
 
 def _build(layers: _Layers, warnings: list[str], state_directory: str) -> Settings:
-    sections = {name: cls(**layers.values[name]) for name, cls in _SECTIONS.items()}
+    sections = {name: cls(**layers.values[name]) for name, cls in SECTIONS.items()}
     top = dict(layers.values[""])
     if not top.get("device_id"):
         top["device_id"] = _default_device_id()
@@ -542,7 +344,7 @@ def check_value(key: str, value: Any, where: str) -> Any:
     raises ConfigError (one line naming `where`)."""
     f = dict(schema())[key]
     errors: list[str] = []
-    v = _coerce(value, _TYPES[str(f.type)], key, where, errors)
+    v = _coerce(value, TYPES[str(f.type)], key, where, errors)
     if v is not None:
         _check(v, f.metadata["check"], key, where, errors)
     if errors:
@@ -558,9 +360,9 @@ def env_value(key: str, environ: Mapping[str, str] | None = None) -> Any:
     if var not in environ:
         return None
     try:
-        value = _env_value(environ[var], _TYPES[str(dict(schema())[key].type)])
+        value = _env_value(environ[var], TYPES[str(dict(schema())[key].type)])
     except ValueError:
-        raise ConfigError([f"environment: {var}: expected {_type_name(_TYPES[str(dict(schema())[key].type)])}, "
+        raise ConfigError([f"environment: {var}: expected {type_name(TYPES[str(dict(schema())[key].type)])}, "
                            f"got {environ[var]!r}"]) from None
     return check_value(key, value, f"environment: {var}")
 
@@ -580,8 +382,8 @@ def read_secret(env_var: str, credential: str, environ: Mapping[str, str] | None
 
 def as_dict(s: Settings) -> dict[str, Any]:
     """Plain data (for `edge config check --json` and logs); secrets are never in settings."""
-    data = {name: getattr(s, name) for name in _TOP_KEYS}
-    for section in _SECTIONS:
+    data = {name: getattr(s, name) for name in TOP_KEYS}
+    for section in SECTIONS:
         data[section] = dataclasses.asdict(getattr(s, section))
     data["sources"] = list(s.sources)
     return data

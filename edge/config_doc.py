@@ -89,7 +89,7 @@ def schema_json() -> list[dict[str, Any]]:
     for key, f in config.schema():
         check = f.metadata["check"]
         entry: dict[str, Any] = {
-            "key": key, "type": config._type_name(config._TYPES[str(f.type)]).split(" ", 1)[1],
+            "key": key, "type": config.type_name(config.TYPES[str(f.type)]).split(" ", 1)[1],
             "default": list(f.default) if isinstance(f.default, tuple) else f.default,
             "description": f.metadata["doc"], "env": config.env_name(key),
         }

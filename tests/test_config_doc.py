@@ -30,11 +30,11 @@ def test_the_schema_block_is_toml_with_every_default():
         section, _, name = key.rpartition(".")
         value = (doc[section] if section else doc)[name]
         assert value == (list(f.default) if isinstance(f.default, tuple) else f.default), key
-    assert set(doc) == {name for name, _ in config.schema() if "." not in name} | set(config._SECTIONS)
+    assert set(doc) == {name for name, _ in config.schema() if "." not in name} | set(config.SECTIONS)
 
 
 def test_every_key_and_section_carries_a_description_field():
-    for cls in (config.Settings, *config._SECTIONS.values()):
+    for cls in (config.Settings, *config.SECTIONS.values()):
         for f in dataclasses.fields(cls):
             if f.name in ("sources", "origins", "warnings", "state_directory"):
                 assert "doc" not in f.metadata  # what load() saw, not keys
