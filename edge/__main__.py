@@ -139,7 +139,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
 
-def _load_settings(config: str | None, profile: str | None):  # -> Settings | None
+def _load_settings(config: str | None, profile: str | None, logged: bool = False):  # -> Settings | None
+    """Settings, or None after printing each error line. `logged`: warnings go to the log
+    (the daemon's, with its level under systemd) rather than bare to stderr."""
     from edge import config as cfg
 
     try:
@@ -148,8 +150,11 @@ def _load_settings(config: str | None, profile: str | None):  # -> Settings | No
         for line in exc.errors:
             print(f"edge: config error: {line}", file=sys.stderr)
         return None
-    for line in settings.warnings:  # before logging is set up by some commands: stderr, like the errors
-        print(f"edge: config warning: {line}", file=sys.stderr)
+    for line in settings.warnings:
+        if logged:
+            log.warning("config: %s", line)
+        else:
+            print(f"edge: config warning: {line}", file=sys.stderr)
     return settings
 
 
@@ -165,7 +170,7 @@ def _load_model(path: str | None, threads: int = 1):  # -> Model | None
 
 def cmd_run(args: argparse.Namespace) -> int:
     setup_logging("info")  # EDGE_LOGGING_LEVEL is a setting: checked by load(), applied just below
-    settings = _load_settings(args.config, args.profile)
+    settings = _load_settings(args.config, args.profile, logged=True)
     if settings is None:
         return EXIT_USAGE
     setup_logging(settings.logging.level)
@@ -332,7 +337,7 @@ def cmd_homeassistant(args: argparse.Namespace) -> int:
     from edge.mqtt import LinkError, publish_once
 
     setup_logging("info")
-    settings = _load_settings(args.config, args.profile)
+    settings = _load_settings(args.config, args.profile, logged=True)
     if settings is None:
         return EXIT_USAGE
     if args.ha_command == "remove":

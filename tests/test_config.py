@@ -276,3 +276,27 @@ def test_command_line_values_are_checked_like_settings():
         config.env_value("mqtt.host", {"EDGE_MQTT_HOST": ""})
     assert e.value.errors[0].startswith("environment: EDGE_MQTT_HOST: mqtt.host:")
     assert config.default("mqtt.port") == 1883 and config.default("mqtt.reply_prefixes") == ()
+
+
+def test_any_environment_value_is_settings_or_a_config_error():
+    """Whatever a variable holds (surrogates, controls, huge numbers, TOML fragments), load() either
+    accepts it or raises ConfigError with one line naming the variable: never another exception."""
+    from hypothesis import given, settings as hsettings, strategies as st
+
+    keys = [key for key, _ in config.schema() if key != "model.path"]  # a path is checked against the disk
+    tricky = st.sampled_from(["nan", "-inf", "1e999", "0x10", "1_0", "99999999999999999999", "[]", '["a", 1]',
+                              "true", "[[1]]", "{}", "1\nx = 2", "a,b", ",", "\udcff", "\x00", "$SYS/#", "http://[",
+                              "http://h:65536", "  ", ""])
+    values = st.one_of(tricky, st.text(max_size=40), st.text(alphabet="0123456789.+-_eExinfa[],\" ", max_size=12))
+
+    @hsettings(max_examples=400, deadline=None)
+    @given(st.sampled_from(keys), values)
+    def one(key: str, raw: str) -> None:
+        var = config.env_name(key)
+        try:
+            config.load(environ={var: raw})
+        except ConfigError as exc:
+            assert len(exc.errors) == 1 and exc.errors[0].startswith("environment: "), exc.errors
+            assert var in exc.errors[0] or key in exc.errors[0], exc.errors
+
+    one()

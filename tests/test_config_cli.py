@@ -210,3 +210,12 @@ def test_show_through_head() -> None:
     out = subprocess.run(f"'{sys.executable}' -m edge config check generic --show | head -n 3",
                          shell=True, capture_output=True, text=True, timeout=60, env=_env({}), cwd=ROOT)
     assert len(out.stdout.splitlines()) == 3 and out.stderr == "", out.stderr
+
+
+def test_the_daemon_logs_a_misspelt_variable_once_and_serves(broker, daemon_factory, tmp_path: Path) -> None:
+    from conftest import daemon_config
+
+    d = daemon_factory(daemon_config(broker, tmp_path / "state"), env={"EDGE_MQTT_PROT": "1884"})
+    assert d.stop() == 0
+    lines = [line for line in d.log_text().splitlines() if "EDGE_MQTT_PROT" in line]
+    assert len(lines) == 1 and "WARNING" in lines[0] and "did you mean EDGE_MQTT_PORT?" in lines[0], lines
