@@ -53,7 +53,7 @@ def _render(value_of: Any, note_of: Any) -> str:
         sec, _, name = key.rpartition(".")
         if sec != section:
             section = sec
-            doc = next(s.metadata["doc"] for s in config.dataclasses.fields(config.Settings) if s.name == sec)
+            doc = next(s.metadata.get("doc", "") for s in config.dataclasses.fields(config.Settings) if s.name == sec)
             out += ["", *_line(f"[{sec}]", doc)]
         out += _line(f"{name} = {toml_value(value_of(key, f))}", f.metadata["doc"], note_of(key))
     return "\n".join(out) + "\n"
