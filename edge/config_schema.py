@@ -33,8 +33,9 @@ class Check:
     rule: Callable[[Any], str | None] | None = None  # from edge.config_checks: why a value is refused
 
 
-def _f(default: Any, check: Check | None = None, *, doc: str) -> Any:
-    """A settings key: its one default, its check, and its description (the docs are generated from it)."""
+def _f(default: Any, check: Check | None = None, *, doc: str = "") -> Any:
+    """A settings key: its one default, its check, and its description (the docs are generated from it;
+    tests/test_config_doc.py refuses a key without one)."""
     return field(default=default, metadata={"doc": doc, "check": check or Check()})
 
 
