@@ -77,6 +77,12 @@ def profile_names() -> list[str]:
     return sorted(p.stem for p in profiles_dir().glob("*.toml"))
 
 
+def shown(value: Any, limit: int = 80) -> str:
+    """A value as an error line quotes it: repr (escapes controls and surrogates), cut to `limit`."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 5]}...{text[-2:]}"
+
+
 def _coerce(value: Any, typ: type, key: str, where: str, errors: list[str], note: str = "") -> Any:
     """Type-check one TOML value (ints are accepted for floats; bools are never ints).
     `note` ends an error line (which variable a value from the environment came from)."""
@@ -87,7 +93,7 @@ def _coerce(value: Any, typ: type, key: str, where: str, errors: list[str], note
             return tuple(value)
     elif isinstance(value, typ) and not (typ is int and isinstance(value, bool)):
         return value
-    errors.append(f"{where}: {key}: expected {type_name(typ)}, got {value!r}{note}")
+    errors.append(f"{where}: {key}: expected {type_name(typ)}, got {shown(value)}{note}")
     return None
 
 
@@ -113,7 +119,7 @@ def _why_not(value: Any, check: Check) -> str | None:
 def _check(value: Any, check: Check, key: str, where: str, errors: list[str], note: str = "") -> bool:
     bad = _why_not(value, check)
     if bad:
-        errors.append(f"{where}: {key}: {value!r} {bad}{note}")
+        errors.append(f"{where}: {key}: {shown(value)} {bad}{note}")
     return bad is None
 
 
@@ -160,7 +166,7 @@ def _merge_layer(layers: _Layers, data: Mapping[str, Any], where: str, errors: l
             if isinstance(value, Mapping):
                 tables.append((key, value))
             else:
-                errors.append(f"{where}: {key}: expected a table [{key}], got {value!r}")
+                errors.append(f"{where}: {key}: expected a table [{key}], got {shown(value)}")
     for section, table in tables:
         cls = SECTIONS.get(section, Settings)
         fields, types = key_fields(cls), types_of(cls)
@@ -235,7 +241,7 @@ def _env_layer(environ: Mapping[str, str], errors: list[str]) -> tuple[dict[str,
         try:
             value = _env_value(raw, typ)
         except ValueError:
-            errors.append(f"environment: {var}: expected {type_name(typ)}, got {raw!r}")
+            errors.append(f"environment: {var}: expected {type_name(typ)}, got {shown(raw)}")
             continue
         section, _, name = key.rpartition(".")
         (layer.setdefault(section, {}) if section else layer)[name] = value
@@ -363,7 +369,7 @@ def env_value(key: str, environ: Mapping[str, str] | None = None) -> Any:
         value = _env_value(environ[var], TYPES[str(dict(schema())[key].type)])
     except ValueError:
         raise ConfigError([f"environment: {var}: expected {type_name(TYPES[str(dict(schema())[key].type)])}, "
-                           f"got {environ[var]!r}"]) from None
+                           f"got {shown(environ[var])}"]) from None
     return check_value(key, value, f"environment: {var}")
 
 

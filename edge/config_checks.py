@@ -75,7 +75,7 @@ def topic_list(values: tuple[str, ...]) -> str | None:
     for item in values:
         why = "must not be empty" if not item else topic(item)
         if why:
-            return f"entry {item!r} {why}"
+            return f"entry {item[:60]!r} {why}"
     return None
 
 

@@ -300,3 +300,8 @@ def test_any_environment_value_is_settings_or_a_config_error():
             assert var in exc.errors[0] or key in exc.errors[0], exc.errors
 
     one()
+
+
+def test_a_huge_value_is_quoted_short():
+    errs = errors_of(environ={"EDGE_MQTT_HOST": "x y" * 100_000, "EDGE_MQTT_PORT": "9" * 100_000})
+    assert len(errs) == 2 and all(len(e) < 300 for e in errs), [len(e) for e in errs]
