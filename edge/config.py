@@ -20,7 +20,6 @@ that might be copied around or committed.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import re
 import socket
@@ -249,6 +248,8 @@ def _env_layer(environ: Mapping[str, str], errors: list[str]) -> tuple[dict[str,
 
 
 def _unknown_warning(unknown: list[str]) -> str:
+    import difflib  # only when there is something to warn about: 1.5 ms of start-up otherwise
+
     known = [env_name(key) for key, _ in schema()] + list(OTHER_VARIABLES)
     named = []
     for var in unknown:
