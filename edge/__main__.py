@@ -301,7 +301,7 @@ def cmd_config(args: argparse.Namespace) -> int:
     from edge import config_doc
 
     if args.config_command == "schema":
-        print(json.dumps(config_doc.schema_json(), indent=2) if args.json else config_doc.schema_toml(), end="")
+        print(json.dumps(config_doc.schema_json(), indent=2) + "\n" if args.json else config_doc.schema_toml(), end="")
         return EXIT_OK
     target = args.target
     is_file = Path(target).is_file()
