@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -51,15 +52,19 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     send = sub.add_parser("send", help="publish one request, wait for its result, print it as JSON")
     send.add_argument("text")
-    send.add_argument("--host", default=os.environ.get("EDGE_MQTT_HOST", "127.0.0.1"))
-    send.add_argument("--port", type=int, default=int(os.environ.get("EDGE_MQTT_PORT", "1883")))
-    send.add_argument("--device", default=os.environ.get("EDGE_DEVICE_ID"), help="device id (default: this host's name)")
-    send.add_argument("--base-topic", help="base topic, when the daemon sets mqtt.base_topic")
+    # No default here reads the environment: a bad EDGE_* value must be an error of
+    # `edge send` alone (exit 2, named), not a crash of every subcommand while parsing.
+    from edge.config import default  # the schema: the one place defaults are written
+
+    send.add_argument("--host", help=f"broker (env EDGE_MQTT_HOST, default {default('mqtt.host')})")
+    send.add_argument("--port", type=int, help=f"broker port (env EDGE_MQTT_PORT, default {default('mqtt.port')})")
+    send.add_argument("--device", help="device id (env EDGE_DEVICE_ID, default: this host's name)")
+    send.add_argument("--base-topic", help="base topic, when the daemon sets mqtt.base_topic (env EDGE_MQTT_BASE_TOPIC)")
     send.add_argument("--timeout", type=float, default=10.0, help="seconds to wait (default 10)")
     send.add_argument("--no-cloud", action="store_true", help='send "allow_cloud": false')
     send.add_argument("--id", help="request id (default: generated)")
     send.add_argument("--protocol", type=int, choices=(4, 5), default=5)
-    send.add_argument("--username", default=os.environ.get("EDGE_MQTT_USERNAME", ""))
+    send.add_argument("--username", help="broker user name (env EDGE_MQTT_USERNAME)")
     send.add_argument("--ca-file", default="", help="CA certificate for a TLS broker")
 
     infer = sub.add_parser("infer", help="run the local model only, no MQTT")
@@ -82,7 +87,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     cfg_sub = cfg.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     check = cfg_sub.add_parser("check", help="validate a config file or a device profile")
     check.add_argument("target", metavar="FILE_OR_PROFILE")
-    check.add_argument("--show", action="store_true", help="print the resolved settings as JSON")
+    check.add_argument("--show", action="store_true",
+                       help="print the resolved settings as annotated TOML (each key's description and source)")
+    check.add_argument("--json", action="store_true", help="print the resolved settings as JSON (implies --show)")
+    schema = cfg_sub.add_parser("schema", help="every key with its default and description (the README's block)")
+    schema.add_argument("--json", action="store_true", help="as JSON: key, type, default, description, env, limits")
 
     train = sub.add_parser("train", help="train, quantize and package a model (needs the train extra)")
     inst = sub.add_parser("install", help="lay out a device's files under a root file system, for flashing")
@@ -140,17 +149,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`edge config check x --show | head`): what it read is all it
+        # wanted. Point stdout at /dev/null so the interpreter's final flush is quiet too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
-def _load_settings(config: str | None, profile: str | None):  # -> Settings | None
+def _load_settings(config: str | None, profile: str | None, logged: bool = False):  # -> Settings | None
+    """Settings, or None after printing each error line. `logged`: warnings go to the log
+    (the daemon's, with its level under systemd) rather than bare to stderr."""
     from edge import config as cfg
 
     try:
-        return cfg.load(config, profile)
+        settings = cfg.load(config, profile)
     except cfg.ConfigError as exc:
         for line in exc.errors:
             print(f"edge: config error: {line}", file=sys.stderr)
         return None
+    for line in settings.warnings:
+        if logged:
+            log.warning("config: %s", line)
+        else:
+            print(f"edge: config warning: {line}", file=sys.stderr)
+    return settings
 
 
 def _load_model(path: str | None, threads: int = 1):  # -> Model | None
@@ -164,8 +186,8 @@ def _load_model(path: str | None, threads: int = 1):  # -> Model | None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    setup_logging(os.environ.get("EDGE_LOGGING_LEVEL", "info"))
-    settings = _load_settings(args.config, args.profile)
+    setup_logging("info")  # EDGE_LOGGING_LEVEL is a setting: checked by load(), applied just below
+    settings = _load_settings(args.config, args.profile, logged=True)
     if settings is None:
         return EXIT_USAGE
     setup_logging(settings.logging.level)
@@ -191,17 +213,41 @@ def cmd_run(args: argparse.Namespace) -> int:
     return service.run()
 
 
+def _send_options(args: argparse.Namespace) -> tuple[str, int, str, str]:
+    """host, port, base topic and user name: the option, else its EDGE_* variable, else the
+    schema's default; each checked as the daemon's settings are (ConfigError names which)."""
+    from edge import config as cfg
+
+    def pick(option: str, key: str) -> object:
+        value = getattr(args, option)
+        if value is not None:
+            return cfg.check_value(key, value, f"--{option.replace('_', '-')}")
+        from_env = cfg.env_value(key)
+        return cfg.default(key) if from_env is None else from_env
+
+    host, port, username = pick("host", "mqtt.host"), pick("port", "mqtt.port"), pick("username", "mqtt.username")
+    # --device names another device: then the environment's base topic (this one's) does not apply.
+    base = pick("base_topic", "mqtt.base_topic") if args.device is None or args.base_topic is not None else ""
+    if not base:
+        base = f"edge/{pick('device', 'device_id') or cfg._default_device_id()}"
+    return str(host), int(port), str(base), str(username)  # type: ignore[call-overload]
+
+
 def cmd_send(args: argparse.Namespace) -> int:
-    from edge.config import _default_device_id, read_secret
+    from edge.config import ConfigError, read_secret
     from edge.mqtt import LinkError, request_once
 
     if not args.text.strip():
         print("edge send: TEXT is empty", file=sys.stderr)
         return EXIT_USAGE
-    if args.timeout <= 0:
-        print("edge send: --timeout must be positive", file=sys.stderr)
+    if not math.isfinite(args.timeout) or args.timeout <= 0:
+        print("edge send: --timeout must be a positive number of seconds", file=sys.stderr)
         return EXIT_USAGE
-    base = args.base_topic or f"edge/{args.device or _default_device_id()}"
+    try:
+        host, port, base, username = _send_options(args)
+    except ConfigError as exc:
+        print(f"edge send: {exc.errors[0]}", file=sys.stderr)
+        return EXIT_USAGE
     payload: dict = {"text": args.text}
     if args.id:
         payload["id"] = args.id
@@ -209,8 +255,8 @@ def cmd_send(args: argparse.Namespace) -> int:
         payload["allow_cloud"] = False
     try:
         result = request_once(
-            args.host, args.port, base, payload, timeout=args.timeout, protocol=args.protocol,
-            username=args.username, password=read_secret("EDGE_MQTT_PASSWORD", "mqtt_password"), tls_ca=args.ca_file,
+            host, port, base, payload, timeout=args.timeout, protocol=args.protocol,
+            username=username, password=read_secret("EDGE_MQTT_PASSWORD", "mqtt_password"), tls_ca=args.ca_file,
         )
     except LinkError as exc:
         print(f"edge send: {exc}", file=sys.stderr)
@@ -269,16 +315,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_config(args: argparse.Namespace) -> int:
     from edge import config as cfg
+    from edge import config_doc
 
+    if args.config_command == "schema":
+        print(json.dumps(config_doc.schema_json(), indent=2) + "\n" if args.json else config_doc.schema_toml(), end="")
+        return EXIT_OK
     target = args.target
     is_file = Path(target).is_file()
     settings = _load_settings(target if is_file else None, None if is_file else target)
     if settings is None:
         return EXIT_USAGE
-    if args.show:
+    if args.json:
         print(json.dumps(cfg.as_dict(settings), indent=2))
+    elif args.show:
+        print(config_doc.settings_toml(settings), end="")
     else:
-        print(f"{target}: valid")
+        print(f"{target!a}: valid" if not target.isprintable() else f"{target}: valid")
     return EXIT_OK
 
 
@@ -314,7 +366,7 @@ def cmd_homeassistant(args: argparse.Namespace) -> int:
     from edge.mqtt import LinkError, publish_once
 
     setup_logging("info")
-    settings = _load_settings(args.config, args.profile)
+    settings = _load_settings(args.config, args.profile, logged=True)
     if settings is None:
         return EXIT_USAGE
     if args.ha_command == "remove":

@@ -4,8 +4,13 @@ Layering, lowest first: built-in defaults, the profile
 `firmware_configs/<name>.toml`, the user's config file, then environment
 variables named `EDGE_<SECTION>_<KEY>` (`EDGE_MQTT_HOST`, `EDGE_DEVICE_ID`).
 Every layer is checked against one schema: an unknown key, a wrong type or an
-out-of-range value is an error that names the key and the file it came from,
+out-of-range value is an error that names the key and the source it came from,
 and all errors are reported together so a user fixes a config in one pass.
+
+The schema is the dataclasses of edge/config_schema.py: each key's default is written once, as
+its field's default, and its description is the field's `doc` metadata. The
+README's configuration block and `edge config check --show` are generated from
+them (edge/config_doc.py), so the documentation cannot drift from the code.
 
 Secrets are not settings: the MQTT password and the cloud API key come from
 the environment or systemd credentials (see `read_secret`), never from a file
@@ -19,155 +24,43 @@ import os
 import re
 import socket
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-MODES = ("local_first", "cloud_preferred", "local_only")
-_TOPIC_OK = re.compile(r"^[^#+\x00-\x1f\x7f]+$")
-_ID_OK = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# The schema's names are edge.config's too: modules read `from edge.config import Settings`.
+from edge.config_schema import (  # noqa: F401
+    LIST, MODES, SECTIONS, TOP_KEYS, TYPES, BoardSettings, Check, CloudSettings, HealthSettings,
+    IntegrationSettings, LoggingSettings, ModelSettings, MqttSettings, Settings, StateSettings, env_name,
+    key_fields, schema, type_name, types_of,
+)
+from edge import config_checks as rules
 
 
 class ConfigError(Exception):
-    """One or more invalid settings; `errors` holds one line each, naming key and file."""
+    """One or more invalid settings; `errors` holds one line each, naming key and source."""
 
     def __init__(self, errors: list[str]) -> None:
         super().__init__("\n".join(errors))
         self.errors = errors
 
 
-@dataclass(frozen=True)
-class Check:
-    """Validation attached to a field: numeric bounds, a set of choices, a pattern."""
-
-    min: float | None = None
-    max: float | None = None
-    choices: tuple[Any, ...] | None = None
-    pattern: re.Pattern[str] | None = None
-    hint: str = ""
-
-
-def _f(default: Any, check: Check | None = None) -> Any:
-    return field(default=default, metadata={"check": check or Check()})
-
-
-@dataclass(frozen=True)
-class BoardSettings:
-    """What the profile says about the hardware; informational plus install-time limits."""
-
-    name: str = _f("generic")
-    description: str = _f("")
-    memory_max_mb: int = _f(0, Check(min=0, max=1 << 20))  # 0: no MemoryMax in the unit
-    cpu_quota_percent: int = _f(0, Check(min=0, max=6400))  # 0: no CPUQuota
-    temperature_path: str = _f("/sys/class/thermal/thermal_zone0/temp")
-
-
-@dataclass(frozen=True)
-class MqttSettings:
-    host: str = _f("127.0.0.1")
-    port: int = _f(1883, Check(min=1, max=65535))
-    base_topic: str = _f("", Check(pattern=_TOPIC_OK, hint="a topic without + or #"))
-    protocol: int = _f(5, Check(choices=(4, 5)))
-    client_id: str = _f("")  # default: edge-<device_id>; must be stable for the session to survive
-    username: str = _f("")
-    tls: bool = _f(False)
-    ca_file: str = _f("")
-    cert_file: str = _f("")
-    key_file: str = _f("")
-    tls_insecure: bool = _f(False)
-    keepalive_s: int = _f(30, Check(min=5, max=3600))
-    session_expiry_s: int = _f(86400, Check(min=0, max=4294967295))
-    max_payload_bytes: int = _f(16384, Check(min=64, max=268435455))
-    reconnect_min_s: float = _f(0.5, Check(min=0.05, max=60))
-    reconnect_max_s: float = _f(30.0, Check(min=0.1, max=3600))
-
-
-@dataclass(frozen=True)
-class ModelSettings:
-    path: str = _f("")  # empty: the model shipped in models/
-    threads: int = _f(1, Check(min=1, max=64))
-    batch_size: int = _f(32, Check(min=1, max=1024))
-    oos_threshold: float = _f(-1.0, Check(min=-1, max=1, hint="0..1, or -1 for the model's own"))
-    escalation_threshold: float = _f(-1.0, Check(min=-1, max=1, hint="0..1, or -1 for the model's own"))
-
-
-@dataclass(frozen=True)
-class CloudSettings:
-    base_url: str = _f("", Check(pattern=re.compile(r"^$|^https?://\S+$"), hint="an http(s) URL or empty"))
-    model: str = _f("")
-    mode: str = _f("local_first", Check(choices=MODES))
-    timeout_s: float = _f(10.0, Check(min=0.1, max=600))
-    max_per_hour: int = _f(120, Check(min=0, max=10**7))
-    max_per_day: int = _f(1000, Check(min=0, max=10**8))
-    cost_per_call_usd: float = _f(0.0005, Check(min=0, max=100))
-    redact: bool = _f(True)
-    breaker_failures: int = _f(3, Check(min=1, max=1000))
-    breaker_cooldown_s: float = _f(30.0, Check(min=0.1, max=86400))
-    deferred_max: int = _f(500, Check(min=0, max=10**6))
-    workers: int = _f(2, Check(min=1, max=32))
-
-
-@dataclass(frozen=True)
-class StateSettings:
-    dir: str = _f("")  # default: $STATE_DIRECTORY or ~/.local/state/edge
-    outbox_max: int = _f(10000, Check(min=1, max=10**8))
-    outbox_max_age_s: int = _f(7 * 86400, Check(min=1, max=10**9))
-    answered_max: int = _f(5000, Check(min=0, max=10**7))
-
-
-@dataclass(frozen=True)
-class HealthSettings:
-    interval_s: float = _f(30.0, Check(min=0.2, max=86400))
-
-
-@dataclass(frozen=True)
-class IntegrationSettings:
-    home_assistant: bool = _f(False)
-    discovery_prefix: str = _f("homeassistant", Check(pattern=_TOPIC_OK))
-    hermes: bool = _f(False)
-
-
-@dataclass(frozen=True)
-class LoggingSettings:
-    level: str = _f("info", Check(choices=("debug", "info", "warning", "error")))
-
-
-@dataclass(frozen=True)
-class Settings:
-    device_id: str = _f("", Check(pattern=_ID_OK, hint="letters, digits, _ . - (1-64)"))
-    group: str = _f("", Check(pattern=re.compile(r"^$|^[A-Za-z0-9_.-]{1,64}$"), hint="letters, digits, _ . -"))
-    board: BoardSettings = field(default_factory=BoardSettings)
-    mqtt: MqttSettings = field(default_factory=MqttSettings)
-    model: ModelSettings = field(default_factory=ModelSettings)
-    cloud: CloudSettings = field(default_factory=CloudSettings)
-    state: StateSettings = field(default_factory=StateSettings)
-    health: HealthSettings = field(default_factory=HealthSettings)
-    integrations: IntegrationSettings = field(default_factory=IntegrationSettings)
-    logging: LoggingSettings = field(default_factory=LoggingSettings)
-    sources: tuple[str, ...] = ()  # the files (and "environment") these settings came from
-
-    @property
-    def base_topic(self) -> str:
-        return self.mqtt.base_topic or f"edge/{self.device_id}"
-
-    @property
-    def client_id(self) -> str:
-        return self.mqtt.client_id or f"edge-{self.device_id}"
-
-    @property
-    def state_dir(self) -> Path:
-        if self.state.dir:
-            return Path(self.state.dir).expanduser()
-        env = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
-        return Path(env) if env else Path.home() / ".local" / "state" / "edge"
-
-
-_SECTIONS: dict[str, type] = {
-    f.name: f.default_factory  # type: ignore[misc]
-    for f in dataclasses.fields(Settings)
-    if f.default_factory is not dataclasses.MISSING  # type: ignore[misc]
+# EDGE_* variables that are not settings keys, and who reads them; any other
+# EDGE_* variable is probably a misspelt key and is named in a warning.
+OTHER_VARIABLES = {
+    "EDGE_CONFIG": "the config file of edge run / edge homeassistant",
+    "EDGE_PROFILE": "the device profile of edge run / edge homeassistant",
+    "EDGE_CLOUD_API_KEY": "the cloud's API key (a secret, never in a file)",
+    "EDGE_MQTT_PASSWORD": "the broker password (a secret, never in a file)",
+    "EDGE_TFLITE_RUNTIME": "which TFLite runtime edge.model loads",
+    "EDGE_TRAIN_CACHE": "edge train's cache folder",
+    "EDGE_CLINC150": "tests: where CLINC150 is",
+    "EDGE_PREFIX": "tests of the first-boot script",
+    "EDGE_PYTHON": "tests of the first-boot script",
+    "EDGE_DEVICE_TEST_DIR": "scripts/device-test",
+    "EDGE_DEBIAN_MIRROR": "scripts/device-test",
+    "EDGE_DEMO_PORT": "scripts/demo",
 }
-_TOP_KEYS = ("device_id", "group")
+OTHER_PREFIXES = ("EDGE_FAULT_",)  # fault injection for tests
 
 
 def profiles_dir() -> Path:
@@ -183,38 +76,50 @@ def profile_names() -> list[str]:
     return sorted(p.stem for p in profiles_dir().glob("*.toml"))
 
 
-def _type_name(t: type) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}[t]
+def shown(value: Any, limit: int = 80) -> str:
+    """A value as an error line quotes it: repr (escapes controls and surrogates), cut to `limit`."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 5]}...{text[-2:]}"
 
 
-def _coerce(value: Any, typ: type, key: str, where: str, errors: list[str]) -> Any:
-    """Type-check one TOML value (ints are accepted for floats; bools are never ints)."""
+def _coerce(value: Any, typ: type, key: str, where: str, errors: list[str], note: str = "") -> Any:
+    """Type-check one TOML value (ints are accepted for floats; bools are never ints).
+    `note` ends an error line (which variable a value from the environment came from)."""
     if typ is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if isinstance(value, typ) and not (typ is int and isinstance(value, bool)):
+    if typ is LIST:
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+    elif isinstance(value, typ) and not (typ is int and isinstance(value, bool)):
         return value
-    errors.append(f"{where}: {key}: expected {_type_name(typ)}, got {value!r}")
+    errors.append(f"{where}: {key}: expected {type_name(typ)}, got {shown(value)}{note}")
     return None
 
 
-def _check(value: Any, check: Check, key: str, where: str, errors: list[str]) -> bool:
-    bad = None
+def _why_not(value: Any, check: Check) -> str | None:
+    """Why a correctly typed value is refused, or None."""
+    texts = value if isinstance(value, tuple) else (value,) if isinstance(value, str) else ()
+    for t in texts:
+        if why := rules.text(t):
+            return why
+    if isinstance(value, float) and (why := rules.finite(value)):
+        return why
     if check.choices is not None and value not in check.choices:
-        bad = f"must be one of {', '.join(map(repr, check.choices))}"
-    elif check.min is not None and value < check.min:
-        bad = f"must be >= {check.min:g}"
-    elif check.max is not None and value > check.max:
-        bad = f"must be <= {check.max:g}"
-    elif check.pattern is not None and value and not check.pattern.match(value):
-        bad = f"is not valid ({check.hint or check.pattern.pattern})"
+        return f"must be one of {', '.join(map(repr, check.choices))}"
+    if check.min is not None and value < check.min:
+        return f"must be >= {check.min:g}"
+    if check.max is not None and value > check.max:
+        return f"must be <= {check.max:g}"
+    if check.pattern is not None and value and not check.pattern.match(value):
+        return f"is not valid ({check.hint or check.pattern.pattern})"
+    return check.rule(value) if check.rule is not None else None
+
+
+def _check(value: Any, check: Check, key: str, where: str, errors: list[str], note: str = "") -> bool:
+    bad = _why_not(value, check)
     if bad:
-        errors.append(f"{where}: {key}: {value!r} {bad}")
+        errors.append(f"{where}: {key}: {shown(value)} {bad}{note}")
     return bad is None
-
-
-def _types(cls: type) -> dict[str, type]:
-    names = {"str": str, "int": int, "float": float, "bool": bool}
-    return {f.name: names[str(f.type)] for f in dataclasses.fields(cls) if str(f.type) in names}
 
 
 # Settings that name a file or folder. In a file, a relative one is relative to
@@ -229,35 +134,53 @@ def _resolve_path(value: str, base: Path | None) -> str:
     return str(base / value)
 
 
-def _merge_layer(acc: dict[str, dict[str, Any]], data: Mapping[str, Any], where: str, errors: list[str],
-                 base: Path | None = None) -> None:
-    """Validate one layer (a parsed TOML document) and fold it into `acc`.
-    `base`: the folder relative paths (PATH_KEYS) of this layer are resolved against."""
-    top_types = _types(Settings)
-    top_fields = {f.name: f for f in dataclasses.fields(Settings)}
+class _Layers:
+    """The values set so far, and which source set each key (errors are blamed on it)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, dict[str, Any]] = {"": {}, **{s: {} for s in SECTIONS}}
+        self.origin: dict[str, str] = {}
+        self.failed: set[str] = set()  # keys with a refused value: no cross-key rule about them
+        self.order: list[str] = []  # the sources, lowest first
+
+    def set(self, key: str, value: Any, where: str) -> None:
+        section, _, name = key.rpartition(".")
+        self.values[section][name] = value
+        self.origin[key] = where
+
+    def rank(self, key: str) -> int:
+        where = self.origin.get(key)
+        return self.order.index(where) if where in self.order else -1
+
+
+def _merge_layer(layers: _Layers, data: Mapping[str, Any], where: str, errors: list[str],
+                 base: Path | None = None, from_env: bool = False) -> None:
+    """Validate one layer (a parsed TOML document) and fold it into `layers`.
+    `base`: the folder relative paths (PATH_KEYS) of this layer are resolved against.
+    `from_env`: errors also name the variable (the user set EDGE_MQTT_PORT, not mqtt.port)."""
+    layers.order.append(where)
+    tables: list[tuple[str, Mapping[str, Any]]] = [("", {k: v for k, v in data.items() if k not in SECTIONS})]
     for key, value in data.items():
-        if key in _TOP_KEYS:
-            v = _coerce(value, top_types[key], key, where, errors)
-            if v is not None and _check(v, top_fields[key].metadata["check"], key, where, errors):
-                acc[""][key] = v
-        elif key in _SECTIONS:
-            if not isinstance(value, Mapping):
-                errors.append(f"{where}: {key}: expected a table [{key}], got {value!r}")
+        if key in SECTIONS:
+            if isinstance(value, Mapping):
+                tables.append((key, value))
+            else:
+                errors.append(f"{where}: {key}: expected a table [{key}], got {shown(value)}")
+    for section, table in tables:
+        cls = SECTIONS.get(section, Settings)
+        fields, types = key_fields(cls), types_of(cls)
+        for sub, subval in table.items():
+            full = f"{section}.{sub}" if section else sub
+            if sub not in types:
+                known = ", ".join(types) if section else ", ".join([*TOP_KEYS, *SECTIONS])
+                errors.append(f"{where}: {full}: unknown key (known: {known})")
                 continue
-            cls = _SECTIONS[key]
-            types = _types(cls)
-            fields = {f.name: f for f in dataclasses.fields(cls)}
-            for sub, subval in value.items():
-                full = f"{key}.{sub}"
-                if sub not in types:
-                    errors.append(f"{where}: {full}: unknown key (known: {', '.join(types)})")
-                    continue
-                v = _coerce(subval, types[sub], full, where, errors)
-                if v is not None and _check(v, fields[sub].metadata["check"], full, where, errors):
-                    acc[key][sub] = _resolve_path(v, base) if full in PATH_KEYS else v
-        else:
-            known = ", ".join([*_TOP_KEYS, *_SECTIONS])
-            errors.append(f"{where}: {key}: unknown key (known: {known})")
+            note = f" (from {env_name(full)})" if from_env else ""
+            v = _coerce(subval, types[sub], full, where, errors, note)
+            if v is not None and _check(v, fields[sub].metadata["check"], full, where, errors, note):
+                layers.set(full, _resolve_path(v, base) if full in PATH_KEYS else v, where)
+            else:
+                layers.failed.add(full)
 
 
 def _read_toml(path: Path, errors: list[str]) -> dict[str, Any]:
@@ -268,35 +191,71 @@ def _read_toml(path: Path, errors: list[str]) -> dict[str, Any]:
         errors.append(f"{path}: file not found")
     except tomllib.TOMLDecodeError as exc:
         errors.append(f"{path}: not valid TOML: {exc}")
+    except UnicodeDecodeError as exc:
+        errors.append(f"{path}: not valid TOML: not UTF-8 (byte {exc.object[exc.start]:#04x} at offset {exc.start})")
     except OSError as exc:
         errors.append(f"{path}: cannot read: {exc.strerror}")
     return {}
 
 
-def _env_layer(environ: Mapping[str, str], errors: list[str]) -> dict[str, Any]:
-    """EDGE_<SECTION>_<KEY> variables, parsed as TOML values where they look like one."""
-    layer: dict[str, Any] = {}
-    candidates: list[tuple[str, str | None, str, type]] = [
-        (f"EDGE_{k.upper()}", None, k, t) for k, t in _types(Settings).items()
-    ]
-    for section, cls in _SECTIONS.items():
-        candidates += [(f"EDGE_{section.upper()}_{k.upper()}", section, k, t) for k, t in _types(cls).items()]
-    for var, section, key, typ in candidates:
-        if var not in environ:
-            continue
-        raw = environ[var]
-        value: Any = raw
-        if typ is not str:
+_BOOLS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
+_NUMBER = re.compile(r"^[+-]?[A-Za-z0-9_.+-]+$")  # what TOML may read as a number: no spaces, # or newlines
+
+
+def _env_value(raw: str, typ: type) -> Any:
+    """One EDGE_* variable as a typed value; ValueError when it cannot be one (checks come after)."""
+    if typ is str:
+        return raw
+    if typ is bool:
+        if raw.strip().lower() in _BOOLS:
+            return _BOOLS[raw.strip().lower()]
+        raise ValueError
+    if typ is LIST:  # a TOML array, or comma-separated (a topic with a comma needs the array form)
+        if raw.lstrip().startswith("["):
             try:
-                value = tomllib.loads(f"v = {raw.strip().lower() if typ is bool else raw}")["v"]
+                return tomllib.loads(f"v = {raw}")["v"]
             except tomllib.TOMLDecodeError:
-                errors.append(f"environment: {var}: expected {_type_name(typ)}, got {raw!r}")
-                continue
-        if section is None:
-            layer[key] = value
-        else:
-            layer.setdefault(section, {})[key] = value
-    return layer
+                raise ValueError from None
+        return [item.strip() for item in raw.split(",") if item.strip()]
+    if not _NUMBER.match(raw.strip()):
+        raise ValueError
+    try:  # TOML's number grammar: 1883, 1_000, 0x10, 2.5, 1e3 (and nan, inf: refused by the checks)
+        return tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        raise ValueError from None
+
+
+def _env_layer(environ: Mapping[str, str], errors: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """EDGE_<SECTION>_<KEY> variables as a layer, and the EDGE_* variables that are neither keys nor known."""
+    layer: dict[str, Any] = {}
+    names = {env_name(key): (key, TYPES[str(f.type)]) for key, f in schema()}
+    unknown: list[str] = []
+    for var in sorted(environ):
+        if var not in names:
+            if var.startswith("EDGE_") and var not in OTHER_VARIABLES and not var.startswith(OTHER_PREFIXES):
+                unknown.append(var)
+            continue
+        key, typ = names[var]
+        raw = environ[var]
+        try:
+            value = _env_value(raw, typ)
+        except ValueError:
+            errors.append(f"environment: {var}: expected {type_name(typ)}, got {shown(raw)}")
+            continue
+        section, _, name = key.rpartition(".")
+        (layer.setdefault(section, {}) if section else layer)[name] = value
+    return layer, unknown
+
+
+def _unknown_warning(unknown: list[str]) -> str:
+    import difflib  # only when there is something to warn about: 1.5 ms of start-up otherwise
+
+    known = [env_name(key) for key, _ in schema()] + list(OTHER_VARIABLES)
+    named = []
+    for var in unknown:
+        close = difflib.get_close_matches(var, known, n=1, cutoff=0.8)
+        named.append(f"{var} (did you mean {close[0]}?)" if close else var)
+    return f"environment: unknown EDGE_* variables ignored: {', '.join(named)}"
 
 
 def resolve_profile(name_or_path: str) -> Path:
@@ -315,36 +274,34 @@ def load(
     """Build settings from profile + file + environment; raise ConfigError listing every problem."""
     environ = os.environ if environ is None else environ
     errors: list[str] = []
-    acc: dict[str, dict[str, Any]] = {"": {}, **{s: {} for s in _SECTIONS}}
-    sources: list[str] = []
+    layers = _Layers()
     if profile:
         ppath = resolve_profile(profile)
         if not ppath.is_file():
             names = ", ".join(profile_names()) or "none found"
             raise ConfigError([f"{ppath}: no such profile {profile!r} (available: {names})"])
-        _merge_layer(acc, _read_toml(ppath, errors), str(ppath), errors, ppath.resolve().parent)
-        sources.append(str(ppath))
+        _merge_layer(layers, _read_toml(ppath, errors), str(ppath), errors, ppath.resolve().parent)
     if config:
         cpath = Path(config)
-        _merge_layer(acc, _read_toml(cpath, errors), str(cpath), errors, cpath.resolve().parent)
-        sources.append(str(cpath))
-    env = _env_layer(environ, errors)
+        _merge_layer(layers, _read_toml(cpath, errors), str(cpath), errors, cpath.resolve().parent)
+    env, unknown = _env_layer(environ, errors)
     if env:
-        _merge_layer(acc, env, "environment", errors)
-        sources.append("environment")
-    settings = _build(acc, tuple(sources))
-    errors += _cross_checks(settings, sources[-1] if sources else "defaults")
+        _merge_layer(layers, env, "environment", errors, from_env=True)
+    settings = _build(layers, [_unknown_warning(unknown)] if unknown else [],
+                      environ.get("STATE_DIRECTORY", ""))
+    errors += _cross_checks(settings, layers)
     if errors:
         raise ConfigError(errors)
     return settings
 
 
-def _build(acc: dict[str, dict[str, Any]], sources: tuple[str, ...]) -> Settings:
-    sections = {name: cls(**acc[name]) for name, cls in _SECTIONS.items()}
-    top = dict(acc[""])
+def _build(layers: _Layers, warnings: list[str], state_directory: str) -> Settings:
+    sections = {name: cls(**layers.values[name]) for name, cls in SECTIONS.items()}
+    top = dict(layers.values[""])
     if not top.get("device_id"):
         top["device_id"] = _default_device_id()
-    return Settings(**top, **sections, sources=sources)
+    return Settings(**top, **sections, sources=tuple(layers.order), origins=tuple(layers.origin.items()),
+                    warnings=tuple(warnings), state_directory=state_directory)
 
 
 def _default_device_id() -> str:
@@ -353,25 +310,68 @@ def _default_device_id() -> str:
     return cleaned or "edge"
 
 
-def _cross_checks(s: Settings, where: str) -> list[str]:
-    """Rules that span keys; blamed on the last file that could have set them."""
+def _cross_checks(s: Settings, layers: _Layers) -> list[str]:
+    """Rules that span keys. Each is blamed on the source that set the last of its keys
+    (the layer that made the combination wrong), and skipped when one of them was refused."""
     errs: list[str] = []
+
+    def fail(keys: tuple[str, ...], message: str) -> None:
+        if not layers.failed.intersection(keys):
+            where = layers.origin.get(max(keys, key=layers.rank), "defaults")
+            errs.append(f"{where}: {message}")
+
     if s.mqtt.reconnect_min_s > s.mqtt.reconnect_max_s:
-        errs.append(f"{where}: mqtt.reconnect_min_s: must not exceed mqtt.reconnect_max_s")
+        fail(("mqtt.reconnect_min_s", "mqtt.reconnect_max_s"),
+             f"mqtt.reconnect_min_s: {s.mqtt.reconnect_min_s:g} must not exceed mqtt.reconnect_max_s "
+             f"({s.mqtt.reconnect_max_s:g})")
     if s.mqtt.tls:
         for key in ("ca_file", "cert_file", "key_file"):
             value = getattr(s.mqtt, key)
             if value and not Path(value).is_file():
-                errs.append(f"{where}: mqtt.{key}: file not found: {value}")
+                fail((f"mqtt.{key}", "mqtt.tls"), f"mqtt.{key}: file not found: {value}")
         if bool(s.mqtt.cert_file) != bool(s.mqtt.key_file):
-            errs.append(f"{where}: mqtt.cert_file: a client certificate needs mqtt.key_file too (and the reverse)")
+            fail(("mqtt.cert_file", "mqtt.key_file", "mqtt.tls"),
+                 "mqtt.cert_file: a client certificate needs mqtt.key_file too (and the reverse)")
     if s.group and s.mqtt.protocol != 5:
-        errs.append(f"{where}: group: fleets use MQTT 5 shared subscriptions; set mqtt.protocol = 5")
+        fail(("group", "mqtt.protocol"), "group: fleets use MQTT 5 shared subscriptions; set mqtt.protocol = 5")
     if s.cloud.mode != "local_only" and s.cloud.base_url and not s.cloud.model:
-        errs.append(f"{where}: cloud.model: required when cloud.base_url is set")
+        fail(("cloud.base_url", "cloud.model", "cloud.mode"), "cloud.model: required when cloud.base_url is set")
     if s.model.path and not Path(s.model.path).expanduser().is_dir():
-        errs.append(f"{where}: model.path: not a directory: {s.model.path}")
+        fail(("model.path",), f"model.path: not a directory: {s.model.path}")
     return errs
+
+
+def default(key: str) -> Any:
+    """A key's default, from the schema (the one place defaults are written)."""
+    return dict(schema())[key].default
+
+
+def check_value(key: str, value: Any, where: str) -> Any:
+    """A value for `key` from elsewhere (a command-line option), checked as a layer's would be;
+    raises ConfigError (one line naming `where`)."""
+    f = dict(schema())[key]
+    errors: list[str] = []
+    v = _coerce(value, TYPES[str(f.type)], key, where, errors)
+    if v is not None:
+        _check(v, f.metadata["check"], key, where, errors)
+    if errors:
+        raise ConfigError(errors)
+    return v
+
+
+def env_value(key: str, environ: Mapping[str, str] | None = None) -> Any:
+    """`key` from its EDGE_* variable, parsed and checked as load() would; None when unset.
+    For the `edge` command's own defaults, which must never crash on a bad environment."""
+    environ = os.environ if environ is None else environ
+    var = env_name(key)
+    if var not in environ:
+        return None
+    try:
+        value = _env_value(environ[var], TYPES[str(dict(schema())[key].type)])
+    except ValueError:
+        raise ConfigError([f"environment: {var}: expected {type_name(TYPES[str(dict(schema())[key].type)])}, "
+                           f"got {shown(environ[var])}"]) from None
+    return check_value(key, value, f"environment: {var}")
 
 
 def read_secret(env_var: str, credential: str, environ: Mapping[str, str] | None = None) -> str:
@@ -388,5 +388,9 @@ def read_secret(env_var: str, credential: str, environ: Mapping[str, str] | None
 
 
 def as_dict(s: Settings) -> dict[str, Any]:
-    """Plain data (for `edge config check --show` and logs); secrets are never in settings."""
-    return dataclasses.asdict(s)
+    """Plain data (for `edge config check --json` and logs); secrets are never in settings."""
+    data = {name: getattr(s, name) for name in TOP_KEYS}
+    for section in SECTIONS:
+        data[section] = dataclasses.asdict(getattr(s, section))
+    data["sources"] = list(s.sources)
+    return data
