@@ -77,26 +77,47 @@ def valid_publish_topic(topic: str) -> bool:
     return bool(topic) and len(topic.encode("utf-8", "surrogatepass")) <= 65535 and not _BAD_TOPIC.search(topic)
 
 
-# Hermes (Rhasspy/Snips) drives voice satellites: a reply there is a command, never a result.
-_FORBIDDEN_REPLY_PREFIXES = ("hermes/",)
+# Where a reply must never go, whatever the request says: a reply is the daemon's publication, made
+# with its credentials, so a reply topic is a way for any client to make the daemon publish. Not on
+# any edge device's topics (the default base topics are edge/<id>, fleets edge/group/<name>: a reply
+# there would fake another device's intent, status or health), not on the voice satellites' Hermes
+# topics, and not on the command namespaces of the integrations people run beside it.
+_FORBIDDEN_REPLY_ROOTS = ("edge", "hermes", "zigbee2mqtt", "cmnd", "zwave", "shellies", "homie", "tasmota")
+# Last levels that are commands by convention (zigbee2mqtt, homie, Z-Wave JS UI, ESPHome, Shelly).
+_COMMAND_LEVELS = ("request", "set", "command", "cmd")
 
 
-def reply_topic_problem(topic: str, forbidden_prefixes: tuple[str, ...] = ()) -> str | None:
+def _under(topic: str, prefix: str) -> bool:
+    """`topic` is `prefix` or below it, level by level ("a/b" covers a/b/c, not a/bc)."""
+    prefix = prefix.rstrip("/")
+    return topic == prefix or topic.startswith(prefix + "/")
+
+
+def reply_topic_problem(topic: str, forbidden_prefixes: tuple[str, ...] = (),
+                        allowed_prefixes: tuple[str, ...] = ()) -> str | None:
     """Why `topic` may not be a reply topic, or None when it may.
 
-    Beyond what a broker refuses: a wildcard filter, a `$` topic (broker internals),
-    a topic whose last level is `request` (another device's, or our own, request
-    topic: a request must not make one device command another), and the
-    Home Assistant discovery and Hermes trees (publishing there acts on the house)."""
+    Beyond what a broker refuses: a wildcard filter, a `$` topic (broker internals), a
+    topic whose last level is a command (`request`, `set`, `command`, `cmd`), anything under
+    `edge/` (every edge device's default base topic) or `hermes/` or an integration's command
+    namespace, and under `forbidden_prefixes` (the daemon passes its own base topic and the
+    Home Assistant discovery prefix). With `allowed_prefixes` (`[mqtt] reply_prefixes`), a
+    reply topic must also be under one of them."""
     if not valid_publish_topic(topic):
         return "has characters a broker refuses in a topic name (wildcards, control characters)"
     if topic.startswith("$"):
         return "starts with '$' (reserved for the broker)"
-    if topic.rsplit("/", 1)[-1] == "request":
-        return "ends in '/request' (a request topic: a reply there would command a device)"
-    for prefix in (*_FORBIDDEN_REPLY_PREFIXES, *forbidden_prefixes):
-        if topic == prefix.rstrip("/") or topic.startswith(prefix if prefix.endswith("/") else prefix + "/"):
-            return f"is under {prefix.rstrip('/')}/ (a reply there would act on the house)"
+    last = topic.rsplit("/", 1)[-1]
+    if last.lower() in _COMMAND_LEVELS:
+        return f"ends in '/{last}' (a command topic: a reply there would command a device)"
+    root = topic.split("/", 1)[0]
+    if root in _FORBIDDEN_REPLY_ROOTS:
+        return f"is under {root}/ (another device's or integration's topics: a reply there would act on the house)"
+    for prefix in forbidden_prefixes:
+        if prefix and _under(topic, prefix):
+            return f"is under {prefix.rstrip('/')}/ (a reply there would act on the house or fake this device's topics)"
+    if allowed_prefixes and not any(_under(topic, p) for p in allowed_prefixes):
+        return "is not under any of mqtt.reply_prefixes (" + ", ".join(allowed_prefixes) + ")"
     return None
 
 
@@ -161,6 +182,7 @@ def parse_request(
     response_topic: str | None = None,
     correlation: bytes | None = None,
     forbidden_reply_prefixes: tuple[str, ...] = (),
+    allowed_reply_prefixes: tuple[str, ...] = (),
 ) -> Request:
     """Turn a raw payload into a Request, or raise BadRequest with a code and a message a user can act on.
 
@@ -169,7 +191,7 @@ def parse_request(
     first, so that every later error can go back to it.
     """
     if response_topic is not None:
-        problem = reply_topic_problem(response_topic, forbidden_reply_prefixes)
+        problem = reply_topic_problem(response_topic, forbidden_reply_prefixes, allowed_reply_prefixes)
         if problem:
             raise BadRequest(INVALID_FIELD, f"the Response Topic {problem}")
     back = {"reply_to": response_topic, "correlation": correlation}
@@ -188,15 +210,16 @@ def parse_request(
         raise BadRequest(INVALID_JSON, f"payload is not valid JSON: {str(exc)[:200]}", _salvage_id(body), **back) from None
     if not isinstance(obj, dict):
         raise BadRequest(NOT_AN_OBJECT, f"JSON payload must be an object, got {_json_type(obj)}", **back)
-    return _from_object(obj, response_topic, correlation, forbidden_reply_prefixes)
+    return _from_object(obj, response_topic, correlation, forbidden_reply_prefixes, allowed_reply_prefixes)
 
 
 def _from_object(
-    obj: dict[str, Any], response_topic: str | None, correlation: bytes | None, forbidden: tuple[str, ...]
+    obj: dict[str, Any], response_topic: str | None, correlation: bytes | None, forbidden: tuple[str, ...],
+    allowed: tuple[str, ...] = (),
 ) -> Request:
     back: dict[str, Any] = {"reply_to": response_topic, "correlation": correlation}
     raw_reply = obj.get("reply_to")
-    if response_topic is None and isinstance(raw_reply, str) and reply_topic_problem(raw_reply, forbidden) is None:
+    if response_topic is None and isinstance(raw_reply, str) and reply_topic_problem(raw_reply, forbidden, allowed) is None:
         back["reply_to"] = raw_reply  # where an error about another field goes
     rid = obj.get("id")
     if rid is not None and not (isinstance(rid, str) and 0 < len(rid) <= 256):
@@ -215,7 +238,7 @@ def _from_object(
     if raw_reply is not None:
         if not isinstance(raw_reply, str):
             raise BadRequest(INVALID_FIELD, f"reply_to must be a string, got {_json_type(raw_reply)}", rid, **back)
-        problem = reply_topic_problem(raw_reply, forbidden)
+        problem = reply_topic_problem(raw_reply, forbidden, allowed)
         if problem:
             raise BadRequest(INVALID_FIELD, f"reply_to {problem}", rid, **back)
     allow_cloud = obj.get("allow_cloud")

@@ -58,6 +58,7 @@ class Pipeline:
         slots: SlotSource | None = None,
         max_payload_bytes: int = 16384,
         forbidden_reply_prefixes: tuple[str, ...] = (),
+        allowed_reply_prefixes: tuple[str, ...] = (),
         escalation_threshold: float = 1.0,
         clock: Callable[[], float] = time.perf_counter,
         flush: Callable[[], None] = lambda: None,
@@ -72,6 +73,7 @@ class Pipeline:
         self.slots = slots
         self.max_payload_bytes = max_payload_bytes
         self.forbidden = forbidden_reply_prefixes
+        self.allowed = allowed_reply_prefixes  # [mqtt] reply_prefixes: empty = any topic the rules allow
         self.escalation_threshold = escalation_threshold
         self.clock = clock
         self.flush = flush  # send what the batch published now, before the cache write (mqtt.Link.flush)
@@ -124,7 +126,8 @@ class Pipeline:
                 work.request = request
                 return Routed(work, request, query=q)
             request = contract.parse_request(
-                msg.payload, self.max_payload_bytes, msg.response_topic, msg.correlation, self.forbidden
+                msg.payload, self.max_payload_bytes, msg.response_topic, msg.correlation, self.forbidden,
+                self.allowed,
             )
         except BadRequest as exc:
             extra = self._hermes_error(work, exc) if work.kind == "hermes" else []
@@ -253,7 +256,7 @@ class Pipeline:
         req = work.request
         reply_to, correlation = (req.reply_to, req.correlation) if req else (None, None)
         if req is None and work.msg.response_topic and not contract.reply_topic_problem(
-                work.msg.response_topic, self.forbidden):
+                work.msg.response_topic, self.forbidden, self.allowed):
             reply_to, correlation = work.msg.response_topic, work.msg.correlation
         try:
             self.answers.error(work, req.id if req else None, contract.INTERNAL,

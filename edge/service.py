@@ -129,7 +129,8 @@ class Service:
         self.pipeline = Pipeline(
             model=model, router=self.router, store=self.outbox, health=self.health, answers=self.answers,
             escalations=self.escalations, slots=slots, max_payload_bytes=settings.mqtt.max_payload_bytes,
-            forbidden_reply_prefixes=(f"{settings.integrations.discovery_prefix}/",), escalation_threshold=threshold,
+            forbidden_reply_prefixes=(self.base, settings.integrations.discovery_prefix),
+            allowed_reply_prefixes=tuple(settings.mqtt.reply_prefixes), escalation_threshold=threshold,
             flush=self.link.flush, stall_text=environ.get("EDGE_FAULT_STALL_TEXT", ""),
         )
         self._fault_network_text = environ.get("EDGE_FAULT_KILL_NETWORK_TEXT", "").encode()  # watchdog test

@@ -31,7 +31,9 @@ def request_once(
     import uuid
 
     token = uuid.uuid4().hex
-    reply_topic = f"{base_topic}/reply/{token}"
+    # Not under the device's base topic: the daemon refuses reply topics there (a reply must not
+    # fake a device's own topics). `reply/` is the namespace docs/guarantees.md's ACL grants.
+    reply_topic = f"reply/edge-send/{token}"
     error_topic = f"{base_topic}/error"
     request_id = payload.setdefault("id", token)
     v5 = protocol == 5
