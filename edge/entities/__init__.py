@@ -8,7 +8,8 @@
 
 `find(text, kinds, now=None, tz=None)` returns `Entity(start, end, kind, raw, value)`
 records, character offsets into `text` (`text[start:end] == raw`), left to right,
-without overlaps (a longer entity of another kind wins: "40 percent" is a
+without overlaps, from the first MAX_TEXT characters and the first MAX_STARTS tokens that
+could begin an entity (bounds on the work one call can cost: docs/slots.md) (a longer entity of another kind wins: "40 percent" is a
 percentage, not also a number). `resolve(raw, kind)` resolves one phrase as a
 whole (None when it is not one), which the learned slots use for a slot whose
 values are of a built-in type.
@@ -58,9 +59,17 @@ from edge.entities.tokens import _Tok, _tokens
 
 # (edge.tagger reads the word lists _NUMBER_WORDS, _WEEKDAYS, _MONTHS and _DURATION_UNITS from here)
 
-__all__ = ["KINDS", "Entity", "find", "resolve"]
+__all__ = ["KINDS", "Entity", "find", "resolve", "MAX_TEXT", "MAX_STARTS"]
 
 KINDS = ("number", "ordinal", "datetime", "duration", "money", "percentage", "temperature")
+
+# What one call may cost, whatever the text (docs/slots.md, "Limits"): every parse reads a bounded
+# number of tokens from where it starts (numbers.MAX_NUMBER_WORDS, quantities.MAX_DURATION_PARTS),
+# and the finder reads at most MAX_TEXT characters and tries at most MAX_STARTS tokens that could
+# begin an entity. An utterance has a handful of those; a 16 KiB payload of "1h1h..." has 8,000, at
+# some 20 us each on a Pi-class core.
+MAX_TEXT = 1000
+MAX_STARTS = 128
 
 
 class Entity(NamedTuple):
@@ -95,7 +104,7 @@ def find(text: str, kinds: Iterable[str] | None = None, now: dt.datetime | None 
     unknown = want - set(KINDS)
     if unknown:
         raise ValueError(f"unknown entity kinds {sorted(unknown)}; built-ins are {list(KINDS)}")
-    toks = _tokens(text)
+    toks = _tokens(text[:MAX_TEXT])
     if not toks or not want:
         return []
     if now is None:
@@ -107,11 +116,13 @@ def find(text: str, kinds: Iterable[str] | None = None, now: dt.datetime | None 
     found: list[Entity] = []
     n = len(toks)
     i = 0
-    while i < n:
+    starts = 0
+    while i < n and starts < MAX_STARTS:
         tok = toks[i]
         if not _starts(tok):
             i += 1
             continue
+        starts += 1
         best: tuple[int, str, Any] | None = None  # (end index, kind, value)
 
         def offer(end: int, kind: str, value: Any) -> None:
