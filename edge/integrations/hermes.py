@@ -75,7 +75,10 @@ def _optional_str(obj: dict[str, Any], key: str, qid: str | None) -> str | None:
 
 def _sanitise(value: str) -> str:
     """`value` with what UTF-8 cannot carry (lone surrogates, from JSON escapes) as U+FFFD."""
-    return value.encode("utf-8", "replace").decode("utf-8") if not encodable(value) else value
+    return value if encodable(value) else _SURROGATE.sub("\ufffd", value)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def parse_query(payload: bytes, max_bytes: int) -> HermesQuery:
