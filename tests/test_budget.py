@@ -184,6 +184,16 @@ def test_find_reads_a_bounded_prefix_and_still_finds_what_an_utterance_holds() -
     assert entities.resolve("one thousand " * 50, "number") is None  # so no one number covers it
 
 
+@pytest.mark.parametrize("text", ["2026-" + "9" * 50 + "-01", "2026-01-" + "9" * 30, "999999999999999999 hours ago",
+                                  "999999999999999999 years from now", "in 999999999999999999 months",
+                                  "999999999999999999 weeks later", "in 99999999 days", "1" * 5000 + "th",
+                                  "9" * 5000 + " dollars"])
+def test_numbers_past_the_calendar_or_past_int_are_no_entity_not_an_exception(text: str) -> None:
+    got = entities.find(text)  # raised OverflowError (the slot extractor then logged a traceback)
+    assert all(e.kind != "datetime" for e in got) and all(len(e.raw) <= 40 for e in got)
+    assert entities.resolve("1" * 5000, "number") is None
+
+
 @pytest.mark.parametrize("name", ["digit_unit_h", "number_words", "blanks", "ordinal_dates"])
 def test_entity_features_and_tokens_cost_linear_time(name: str) -> None:
     def features(text: str) -> None:

@@ -53,7 +53,7 @@ import functools
 from typing import Any, Iterable, NamedTuple
 
 from edge.entities.datetimes import _MONTHS, _WEEKDAYS, _datetime, _localize
-from edge.entities.numbers import _NUMBER_WORDS, _ORD_TENS, _ORD_UNITS, _TENS, _UNITS, _number
+from edge.entities.numbers import MAX_DIGITS, _NUMBER_WORDS, _ORD_TENS, _ORD_UNITS, _TENS, _UNITS, _number
 from edge.entities.quantities import _CURRENCY_SYMBOLS, _DURATION_UNITS, _duration, _money, _percentage, _temperature
 from edge.entities.tokens import _Tok, _tokens
 
@@ -131,9 +131,12 @@ def find(text: str, kinds: Iterable[str] | None = None, now: dt.datetime | None 
                 best = (end, kind, value)
 
         if "datetime" in want:
-            r = _datetime(toks, i, now)
-            if r is not None:
-                offer(r[0], "datetime", _localize(r[1], tz))
+            try:
+                r = _datetime(toks, i, now)
+                if r is not None:
+                    offer(r[0], "datetime", _localize(r[1], tz))
+            except (OverflowError, ValueError):  # "in 99999999 days", "2026-99999999999-01": past the calendar
+                pass
         for kind, parse in _QUANTITIES:
             if kind in want:
                 r = parse(toks, i)
@@ -158,7 +161,7 @@ def find(text: str, kinds: Iterable[str] | None = None, now: dt.datetime | None 
 def resolve(raw: str, kind: str, now: dt.datetime | None = None, tz: dt.tzinfo | None = None) -> Any:
     """The value of `raw` as one `kind` entity covering all of it (leading/trailing filler words such
     as "at", "on", "for", "the" aside), or None."""
-    if kind == "number" and raw.isdigit() and raw.isascii():
+    if kind == "number" and raw.isdigit() and raw.isascii() and len(raw) <= MAX_DIGITS:
         return int(raw)  # the common case, without the grammar
     if kind != "datetime":  # values that do not depend on the time: remembered (a copy of a dict)
         v = _resolve_timeless(raw, kind)
