@@ -69,7 +69,7 @@ KINDS = ("number", "ordinal", "datetime", "duration", "money", "percentage", "te
 # begin an entity. An utterance has a handful of those; a 16 KiB payload of "1h1h..." has 8,000, at
 # some 20 us each on a Pi-class core.
 MAX_TEXT = 1000
-MAX_STARTS = 128
+MAX_STARTS = 64
 
 
 class Entity(NamedTuple):
