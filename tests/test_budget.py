@@ -354,3 +354,54 @@ def test_one_adversarial_hermes_query_end_to_end_within_budget(real_model: Any, 
     out = [p for t, p, _ in rig.link.published if t.startswith("hermes/")]
     assert out and max(len(p) for p in out) <= 3 * LIMIT + 20 * KIB
     assert spent <= BUDGET_S, f"{spent * 1000:.1f} ms of CPU for one Hermes query"
+
+
+def _tagger_with_many_values() -> Any:
+    """A tagger (the real class) whose known values share their first word: 500 bands named "the ..."."""
+    import base64
+
+    import numpy as np
+
+    from edge.tagger import FeatureIds, IntentTagger
+
+    def arr(a: Any, dtype: str = "float32") -> dict:
+        a = np.asarray(a)
+        wire = "<f4" if dtype == "float32" else "<i4"
+        return {"dtype": dtype, "shape": list(a.shape), "data": base64.b64encode(a.astype(wire).tobytes()).decode()}
+
+    values = [f"the {i} band" for i in range(500)] + ["the the the", "the", "the the", "a b", "a", "b a b"]
+    tags = ["O", "B-artist", "I-artist", "B-genre", "I-genre"]
+    d = {"tags": tags, "rows": arr([0], "int32"), "weights": arr(np.zeros((1, 5))),
+         "transitions": arr(np.zeros((5, 5))), "start": arr(np.zeros(5)),
+         "gazetteer": {"artist": values, "genre": ["the the", "a b", "the 7 band"] + [f"a {i}" for i in range(20)]}}
+    names = ["b", "g=artist:B", "g=artist:I", "g=genre:B", "g=genre:I", "g=w:artist", "g=w:genre"]
+    fid = FeatureIds({f: i for i, f in enumerate(names)})
+    return IntentTagger(d, fid, len(names)), fid
+
+
+def test_known_values_sharing_a_first_word_cost_linear_time() -> None:
+    # 500 known values starting with "the": each "the" of the text was compared with all of them
+    # (100 ms for 500 words); now it is looked up once per length of those values.
+    # The tagger only ever sees the words of the first MAX_TEXT characters (SlotExtractor.extract):
+    # the budget holds there; the growth is checked from 1 to 16 KiB of "the " (every word then
+    # starts three known values, so the features themselves grow with the text).
+    from edge.slots import MAX_TEXT
+
+    tagger, _ = _tagger_with_many_values()
+    small, big = cpu(tagger.gaz_ids, ["the"] * (KIB // 4)), cpu(tagger.gaz_ids, ["the"] * (LIMIT // 4))
+    assert big <= 25 * max(small, 0.0005), f"{small * 1000:.2f} ms at 1 KiB but {big * 1000:.1f} ms at 16 KiB"
+    assert cpu(tagger.gaz_ids, ["the"] * (MAX_TEXT // 4)) <= BUDGET_S
+
+
+def test_the_lookup_by_length_gives_the_features_of_the_reference_path() -> None:
+    import random
+
+    from edge.slot_features import gazetteer_tags
+
+    tagger, fid = _tagger_with_many_values()
+    rng = random.Random(7)
+    for _ in range(500):
+        low = [rng.choice(["the", "a", "b", "7", "band", "x", "3"]) for _ in range(rng.randint(1, 16))]
+        got = tagger.gaz_ids(low) or [[] for _ in low]
+        ref = gazetteer_tags(low, tagger.gaz, tagger.max_gaz, (), tagger.gaz_words)
+        assert [sorted(g) for g in got] == [sorted(fid["g=" + t] for t in r) for r in ref], low
