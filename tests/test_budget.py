@@ -405,3 +405,16 @@ def test_the_lookup_by_length_gives_the_features_of_the_reference_path() -> None
         got = tagger.gaz_ids(low) or [[] for _ in low]
         ref = gazetteer_tags(low, tagger.gaz, tagger.max_gaz, (), tagger.gaz_words)
         assert [sorted(g) for g in got] == [sorted(fid["g=" + t] for t in r) for r in ref], low
+
+
+@pytest.mark.parametrize("char", ["\ufdfa", "\u3300", "\u00bd", "\U0001f642", "x\u0301"])
+def test_a_request_of_characters_that_normalisation_expands_stays_within_budget(real_model: Any, extractors: dict,
+                                                                                char: str) -> None:
+    # NFKC turns U+FDFA into 18 characters and U+3300 into 6: the model reads what normalisation
+    # makes of the text, so the worst 16 KiB payload is one of these, not one of ASCII.
+    rig = Rig(model=real_model, slots=extractors["every"])
+    text = char * ((LIMIT - 64) // len(char.encode()))
+    rig.send(msg(text))
+    spent = cpu(lambda p: rig.send(msg(p)), text.encode())
+    assert json.loads(rig.link.on("edge/t/result")[-1])["text"] == text
+    assert spent <= BUDGET_S, f"{spent * 1000:.1f} ms of CPU for one request"
