@@ -453,3 +453,14 @@ def test_asr_tokens_keep_offsets_across_odd_whitespace() -> None:
     (tokens,) = hermes._asr_tokens(text)
     assert [t["value"] for t in tokens] == text.split()
     assert all(text[t["rangeStart"]:t["rangeEnd"]] == t["value"] for t in tokens)
+
+
+def test_a_query_too_large_to_serve_still_gets_hermes_error_nlu_up_to_a_bound() -> None:
+    # Over the payload limit but readable: the satellite is told. Far over it (a broker that allows
+    # megabytes): not parsed at all, <base>/error alone (parsing it would cost the daemon a stall).
+    big = json.dumps({"input": "x" * 40000, "siteId": "kitchen", "sessionId": "s"}).encode()
+    with pytest.raises(contract.BadRequest):
+        parse_query(big, LIMIT)
+    assert json.loads(hermes.error_message(big, "payload_too_large")[1])["sessionId"] == "s"
+    huge = json.dumps({"siteId": "kitchen", "input": "x" * hermes.ERROR_READ_MAX_BYTES}).encode()
+    assert hermes.error_message(huge, "payload_too_large") is None

@@ -49,6 +49,7 @@ NOT_RECOGNIZED_TOPIC = "hermes/nlu/intentNotRecognized"
 INTENT_PARSED_TOPIC = "hermes/nlu/intentParsed"
 ERROR_TOPIC = "hermes/error/nlu"
 DEFAULT_SITE = "default"
+ERROR_READ_MAX_BYTES = 1 << 18  # error_message reads siteId/sessionId from a query up to this size
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +253,10 @@ def not_recognized_message(q: HermesQuery) -> tuple[str, bytes]:
 
 def error_message(payload: bytes, error: str) -> tuple[str, bytes] | None:
     """`hermes/error/nlu` (`NluError`) for a query that could not be parsed, or None when neither its
-    siteId nor its sessionId can be read (then nobody is waiting that could be told)."""
+    siteId nor its sessionId can be read (then nobody is waiting that could be told), or when the
+    payload is over ERROR_READ_MAX_BYTES (a query refused as too large is not parsed at any size)."""
+    if len(payload) > ERROR_READ_MAX_BYTES:
+        return None
     try:
         obj = json.loads(payload.decode("utf-8-sig", errors="replace"))
     except (ValueError, RecursionError):
