@@ -8,9 +8,10 @@
 
 `find(text, kinds, now=None, tz=None)` returns `Entity(start, end, kind, raw, value)`
 records, character offsets into `text` (`text[start:end] == raw`), left to right,
-without overlaps, from the first MAX_TEXT characters and the first MAX_STARTS tokens that
-could begin an entity (bounds on the work one call can cost: docs/slots.md) (a longer entity of another kind wins: "40 percent" is a
-percentage, not also a number). `resolve(raw, kind)` resolves one phrase as a
+without overlaps (a longer entity of another kind wins: "40 percent" is a
+percentage, not also a number), from the first MAX_TEXT characters and the first
+MAX_STARTS tokens that could begin an entity (bounds on what one call can cost:
+docs/slots.md, "Limits"). `resolve(raw, kind)` resolves one phrase as a
 whole (None when it is not one), which the learned slots use for a slot whose
 values are of a built-in type.
 
@@ -67,7 +68,7 @@ KINDS = ("number", "ordinal", "datetime", "duration", "money", "percentage", "te
 # number of tokens from where it starts (numbers.MAX_NUMBER_WORDS, quantities.MAX_DURATION_PARTS),
 # and the finder reads at most MAX_TEXT characters and tries at most MAX_STARTS tokens that could
 # begin an entity. An utterance has a handful of those; a 16 KiB payload of "1h1h..." has 8,000, at
-# some 20 us each on a Pi-class core.
+# about 24 us each on the 2-core x86_64 VM of docs/slots.md (more on a Pi).
 MAX_TEXT = 1000
 MAX_STARTS = 64
 
