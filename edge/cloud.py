@@ -32,6 +32,7 @@ import math
 import re
 import socket
 import ssl
+import string
 import threading
 import time
 from dataclasses import dataclass
@@ -115,6 +116,25 @@ def redact(text: str) -> str:
     return _DIGITS.sub("[number]", text)
 
 
+# --- the answer ------------------------------------------------------------------------------------
+
+# What the cloud's answer may not carry into a result: C0 and C1 control characters (NUL, ESC, DEL...),
+# the bidirectional controls that reorder what a screen shows (RLO, the isolates, the marks), the
+# byte-order mark, and lone surrogates (published as \ud800, which the daemon itself refuses on
+# input). Line breaks and tabs become spaces: the answer is one short line of text.
+_BIDI = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0xFEFF)
+_ANSWER_TABLE: dict[int, int | None] = {c: None for c in (*range(0x20), *range(0x7F, 0xA0), *_BIDI,
+                                                         *range(0xD800, 0xE000))}
+_ANSWER_TABLE.update({ord(c): ord(" ") for c in "\t\n\r\x0b\x0c\x85\u2028\u2029"})
+
+
+def clean_answer(answer: str) -> str:
+    """The cloud's answer as the daemon publishes it: control, bidi and lone-surrogate characters
+    removed, blanks at the ends stripped, at most ANSWER_MAX_CHARS characters. Linear: the answer is
+    cut to a bounded length before anything else looks at it (a reply may be up to REPLY_MAX_BYTES)."""
+    return answer[: 4 * ANSWER_MAX_CHARS].translate(_ANSWER_TABLE).strip()[:ANSWER_MAX_CHARS]
+
+
 # --- the wire ---------------------------------------------------------------------------------------
 
 
@@ -158,18 +178,32 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return min(max(seconds, 0.0), RETRY_AFTER_MAX_S)
 
 
-_FENCED = re.compile(r"```[A-Za-z]*\s*(.*?)\s*```", re.S)
-_THINK = re.compile(r"<think>.*?</think>\s*", re.S)  # reasoning models served by Ollama put this first
+_THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"  # reasoning models served by Ollama put this first
+_FENCE = "```"
+
+
+def _unwrap(content: str) -> str:
+    """The reply's content without surrounding whitespace, a leading <think>...</think> block and
+    ``` fences (with an optional language tag: ```json).
+
+    Plain string scanning, linear in the content: the regular expressions this replaces
+    (``` [A-Za-z]* \\s* (.*?) \\s* ``` and <think>.*?</think>) backtracked, and a 4 KB reply
+    of fences and blanks held the interpreter (and with it every thread) for a minute."""
+    text = content.strip()
+    if text.startswith(_THINK_OPEN):
+        close = text.find(_THINK_CLOSE)  # the first close tag, as the lazy pattern had it
+        if close >= 0:
+            text = text[close + len(_THINK_CLOSE):].lstrip()
+    if len(text) >= 2 * len(_FENCE) and text.startswith(_FENCE) and text.endswith(_FENCE):
+        inner = text[len(_FENCE):-len(_FENCE)]
+        text = inner.lstrip(string.ascii_letters).strip()  # the language tag, then blanks
+    return text
 
 
 def _content_json(content: str) -> Any:
     """The JSON in a reply's content: tolerates surrounding whitespace, ``` fences and a leading <think> block."""
-    text = _THINK.sub("", content.strip(), count=1) if content.lstrip().startswith("<think>") else content.strip()
-    fenced = _FENCED.fullmatch(text)
-    if fenced:
-        text = fenced.group(1)
     try:
-        return json.loads(text)
+        return json.loads(_unwrap(content))
     except (ValueError, RecursionError):
         raise CloudError("invalid_reply", f"reply content is not JSON: {_excerpt(content)}") from None
 
@@ -432,4 +466,4 @@ class CloudClient:
             if canonical is None:
                 raise CloudError("unknown_label", f"reply intent {self._scrub(_excerpt(intent, 64))} is not a label")
             label = canonical
-        return label, answer.strip()[:ANSWER_MAX_CHARS], obj.get("slots")
+        return label, clean_answer(answer), obj.get("slots")

@@ -147,6 +147,7 @@ def loads(body: str) -> Any:
     return json.loads(body, parse_float=_finite_float, parse_constant=_no_constant)
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _ID_IN_GARBAGE = re.compile(r'"id"\s*:\s*"((?:[^"\\\x00-\x1f]|\\.){1,256})"')
 
 
@@ -167,11 +168,12 @@ def new_id() -> str:
 
 
 def decode_payload(payload: bytes, max_bytes: int) -> str:
-    """The size and encoding checks every inbound payload gets, whatever its topic."""
+    """The size and encoding checks every inbound payload gets, whatever its topic. A leading UTF-8
+    byte-order mark (Windows tools write one) is dropped, so `\ufeff{"text": ...}` is JSON."""
     if len(payload) > max_bytes:
         raise BadRequest(PAYLOAD_TOO_LARGE, f"payload is {len(payload)} bytes; the limit is {max_bytes}")
     try:
-        return payload.decode("utf-8")
+        return payload.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise BadRequest(INVALID_UTF8, f"payload is not valid UTF-8 (byte {exc.start})") from None
 
@@ -226,6 +228,8 @@ def _from_object(
         raise BadRequest(INVALID_FIELD, "id must be a non-empty string of at most 256 characters", **back)
     if rid is not None and not encodable(rid):
         raise BadRequest(INVALID_FIELD, "id has a lone surrogate (not encodable as UTF-8)", **back)
+    if rid is not None and _CONTROL.search(rid):  # an id is matched and logged: no NUL, no escapes
+        raise BadRequest(INVALID_FIELD, "id has a control character (U+0000-U+001F, U+007F-U+009F)", **back)
     if "text" not in obj:
         raise BadRequest(MISSING_TEXT, "field 'text' is missing", rid, **back)
     text = obj["text"]

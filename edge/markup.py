@@ -58,8 +58,8 @@ def parse(marked: str) -> tuple[str, list[Span]]:
     """`marked` -> (plain text, spans in order). ValueError on malformed markup (see the module doc)."""
     if not isinstance(marked, str):
         raise TypeError(f"markup must be a str, got {type(marked).__name__}")
-    out: list[str] = []  # plain text pieces
-    n_out = 0  # len("".join(out)), kept as we go
+    out: list[str] = []  # plain text, one character a piece (so an offset is an index into it)
+    n_out = 0  # len(out), kept as we go
     spans: list[Span] = []
     open_at = -1  # position in `marked` of the open "[" (-1: outside a slot)
     value_start = 0  # offset in the plain text where the open slot's value starts
@@ -91,8 +91,7 @@ def parse(marked: str) -> tuple[str, list[Span]]:
                 raise _error(marked, i + 1, "empty slot name")
             if not _NAME.match(name):
                 raise _error(marked, i + 2, f"invalid slot name {name!r} (a letter or _, then letters, digits, _ - .)")
-            plain_so_far = "".join(out)
-            value = plain_so_far[value_start:]
+            value = "".join(out[value_start:])  # one character a piece: the value alone, not all so far
             stripped = value.strip()
             if not stripped:
                 raise _error(marked, open_at, f"empty value for slot {name!r}")

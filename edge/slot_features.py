@@ -92,12 +92,19 @@ def entity_tags(text: str, spans: Sequence[tuple[int, int]], low: Sequence[str] 
     if not any(map(str.isdigit, text)) and _TRIGGERS.isdisjoint(
             low if low is not None else [text[a:b].lower() for a, b in spans]):
         return out
+    # one sweep over the words for all the entities (both are in text order, entities without
+    # overlaps): a loop over every word for every entity was quadratic in a long text of numbers
+    i = 0
+    n = len(spans)
     for e in entities.find(text, ENTITY_FEATURES, now=_FIXED_NOW):
+        while i < n and spans[i][0] < e.start:
+            i += 1
         first = True
-        for i, (a, b) in enumerate(spans):
-            if a >= e.start and b <= e.end:
+        while i < n and spans[i][0] < e.end:
+            if spans[i][1] <= e.end:
                 out[i].append("e=" + e.kind + (":B" if first else ":I"))
                 first = False
+            i += 1
     return out
 
 

@@ -50,7 +50,8 @@ __all__ = ["SlotExtractor", "SlotError", "DEFAULTS", "CLINC150_SLOTS", "TAGGER_F
            "token_features", "slot_metrics", "validate_section"]
 
 TAGGER_FILE = "slots.json"
-MAX_TEXT = 1000  # characters of a request read for slots
+MAX_TEXT = entities.MAX_TEXT  # characters of a request read for slots, the device's and the cloud's
+MAX_CLOUD_SLOTS = 32  # slots read from a cloud reply; the rest are ignored
 
 # Built-in slots of the shipped CLINC150 model: intent -> {slot name: entity type}. The model's
 # manifest carries them under "slots" (models/clinc150); this is the fallback for a manifest
@@ -220,18 +221,30 @@ class SlotExtractor:
             return [], [f"slots is a {type(reply).__name__}, not a list"]
         out: list[dict] = []
         problems: list[str] = []
-        low = text.lower()
-        for item in reply[:32]:
+        # Only the first MAX_TEXT characters, as for the device's own slots: a slot is found and
+        # resolved in them, so a reply cannot make the daemon resolve 32 copies of a 16 KiB request.
+        low = text[:MAX_TEXT].lower()
+        for item in reply[:MAX_CLOUD_SLOTS]:
             if not (isinstance(item, dict) and isinstance(item.get("name"), str) and isinstance(item.get("text"), str)):
                 problems.append("a slot is not {name: str, text: str}")
                 continue
-            name, said = item["name"], item["text"].strip()
+            name, said = item["name"], item["text"]
             if name not in known:
                 problems.append(f"{intent!r} has no slot {name[:40]!r}")
                 continue
-            start = low.find(said.lower()) if said else -1
-            while start >= 0 and any(start < s["end"] and s["start"] < start + len(said) for s in out):
-                start = low.find(said.lower(), start + 1)
+            if len(said) > MAX_TEXT:  # longer than what is searched: it cannot be there
+                problems.append(f"slot {name!r}: its text is not in the first {MAX_TEXT} characters of the request")
+                continue
+            said = said.strip()
+            needle = said.lower()
+            start = low.find(needle) if said else -1
+            while start >= 0:
+                clash = next((s for s in out if start < s["end"] and s["start"] < start + len(said)), None)
+                if clash is None:
+                    break
+                # every start before the clashing slot's end overlaps it too: look on from there
+                # (at most one jump per slot already taken, not one per character)
+                start = low.find(needle, clash["end"])
             if start < 0:
                 problems.append(f"slot {name!r}: its text is not in the request")
                 continue

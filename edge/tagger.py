@@ -24,6 +24,7 @@ from edge.slot_features import gazetteer_tags, token_features, value_words
 __all__ = ["FORMAT", "SlotError", "FeatureIds", "IntentTagger", "viterbi"]
 
 FORMAT = "edge-slots/1"
+_FEW_VALUES = 8  # known values starting with one word, below which gaz_ids compares them one by one
 
 class FeatureIds(dict):
     """feature string -> id; an unknown feature is -1 (looked up from C through map(), no insert)."""
@@ -40,7 +41,7 @@ class SlotError(ValueError):
 
 class IntentTagger:
     __slots__ = ("tags", "rows", "W", "trans", "start", "slot_of", "gaz", "max_gaz", "gaz_words",
-                 "gaz_slot_ids")
+                 "gaz_slot_ids", "gaz_by_len")
 
     def __init__(self, d: dict, feature_ids: dict[str, int], n_features: int, shared: dict | None = None) -> None:
         self.tags: list[str] = d["tags"]
@@ -77,6 +78,18 @@ class IntentTagger:
                 self.gaz.setdefault(words[0], []).append(entry)
                 self.max_gaz = max(self.max_gaz, len(words))
         self.gaz_words = value_words(self.gaz)
+        # first word -> ((length, {value words: [(entry's place in gaz[first], slot), ...]}), ...) for
+        # the words that start many values: such a word is looked up once per length of its values,
+        # not compared with each (a text of "the the the ..." against 500 known values starting with
+        # "the" cost 100 ms). Words that start a few values keep the plain loop (and no extra memory).
+        self.gaz_by_len: dict[str, tuple[tuple[int, dict[tuple[str, ...], list[tuple[int, str]]]], ...]] = {}
+        for first, entries in self.gaz.items():
+            if len(entries) <= _FEW_VALUES:
+                continue
+            by_len: dict[int, dict[tuple[str, ...], list[tuple[int, str]]]] = {}
+            for place, (slot, value) in enumerate(entries):
+                by_len.setdefault(len(value), {}).setdefault(value, []).append((place, slot))
+            self.gaz_by_len[first] = tuple(sorted(by_len.items()))
         # slot -> the ids of its "g=<slot>:B", "g=<slot>:I" and "g=w:<slot>" features (gaz_ids)
         get = feature_ids.get
         self.gaz_slot_ids = {slot: (get("g=" + slot + ":B", -1), get("g=" + slot + ":I", -1), get("g=w:" + slot, -1))
@@ -90,6 +103,7 @@ class IntentTagger:
         out: list[list[int]] | None = None
         words = self.gaz_words
         first = self.gaz
+        by_len = self.gaz_by_len
         ids = self.gaz_slot_ids
         n = len(low)
         for i, w in enumerate(low):
@@ -98,15 +112,35 @@ class IntentTagger:
                 if out is None:
                     out = [[] for _ in range(n)]
                 out[i] += [ids[slot][2] for slot in t]
-            for slot, value in first.get(w, ()):
-                k = len(value)
-                if i + k <= n and tuple(low[i:i + k]) == value:
-                    if out is None:
-                        out = [[] for _ in range(n)]
-                    b, inner, _ = ids[slot]
-                    out[i].append(b)
-                    for j in range(i + 1, i + k):
-                        out[j].append(inner)
+            lengths = by_len.get(w)
+            if lengths is None:
+                for slot, value in first.get(w, ()):
+                    k = len(value)
+                    if i + k <= n and tuple(low[i:i + k]) == value:
+                        if out is None:
+                            out = [[] for _ in range(n)]
+                        b, inner, _ = ids[slot]
+                        out[i].append(b)
+                        for j in range(i + 1, i + k):
+                            out[j].append(inner)
+                continue
+            hits: list[tuple[int, str, int]] = []  # (place in gaz[w], slot, length)
+            for k, values in lengths:
+                if i + k > n:
+                    break  # (sorted by length)
+                hit = values.get(tuple(low[i:i + k]))
+                if hit:
+                    hits += [(place, slot, k) for place, slot in hit]
+            if not hits:
+                continue
+            if out is None:
+                out = [[] for _ in range(n)]
+            hits.sort()  # in the order of gaz[w], as gazetteer_tags gives them
+            for _place, slot, k in hits:
+                b, inner, _ = ids[slot]
+                out[i].append(b)
+                for j in range(i + 1, i + k):
+                    out[j].append(inner)
         return out
 
     def decode(self, words: Sequence[str], feature_ids: dict[str, int],

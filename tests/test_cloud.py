@@ -263,6 +263,12 @@ ACCEPTED = [
     ('{"intent": " Lights_On ", "answer": " done "}', ("lights_on", "done")),
     ('{"intent": "OOS", "answer": ""}', ("oos", "")),
     ('{"intent": "timer", "answer": "ok", "confidence": 0.9}', ("timer", "ok")),
+    ('```JSON  {"intent": "timer", "answer": "ok"}  ```', ("timer", "ok")),
+    ('``````', None),  # an empty fence: not JSON
+    ('<think>a</think><think>b</think>{"intent": "timer", "answer": "ok"}', None),  # one block only
+    ('<think>\n```\n</think>\n```json\n{"intent": "timer", "answer": "ok"}\n```', ("timer", "ok")),
+    ('```json\n{"intent": "timer", "answer": "``` inside ```"}\n```', ("timer", "``` inside ```")),
+    ('<think>never closed {"intent": "timer", "answer": "ok"}', None),
 ]
 REJECTED = [
     ('Here you go: {"intent": "timer", "answer": "ok"}', "invalid_reply"),
@@ -279,8 +285,13 @@ REJECTED = [
 
 
 @pytest.mark.parametrize(("content", "want"), ACCEPTED)
-def test_reply_content_accepted(cloud: FakeCloud, content: str, want: tuple[str, str]) -> None:
+def test_reply_content_accepted(cloud: FakeCloud, content: str, want: tuple[str, str] | None) -> None:
     cloud.content = content
+    if want is None:  # shapes the fences and <think> blocks must not stretch to
+        with pytest.raises(CloudError) as err:
+            client(cloud).classify("x")
+        assert err.value.kind == "invalid_reply"
+        return
     got = client(cloud).classify("x")
     assert (got.intent, got.answer) == want
 
@@ -291,6 +302,18 @@ def test_reply_content_rejected(cloud: FakeCloud, content: str, kind: str) -> No
     with pytest.raises(CloudError) as err:
         client(cloud).classify("x")
     assert err.value.kind == kind
+
+
+def test_the_answer_loses_control_bidi_and_lone_surrogate_characters(cloud: FakeCloud) -> None:
+    # Published like any other text: no NUL, no terminal escapes, no right-to-left override that
+    # makes a screen show another text than the one sent, no lone surrogate (the daemon refuses
+    # those on input, and a result carrying one cannot be encoded as UTF-8).
+    cloud.answer = "\u202eok\x00 it's\tdone\ud800\x1b[2J\x9b\u2066 now\u2069\r\n\ufeff"
+    got = client(cloud).classify("light")
+    assert got.answer == "ok it's done[2J now"
+    got.answer.encode("utf-8")  # encodable
+    cloud.answer = "\x00" * 5000 + "late"  # a wall of controls: what survives is still bounded
+    assert len(client(cloud).classify("light").answer) <= ANSWER_MAX_CHARS
 
 
 def test_long_answer_is_truncated(cloud: FakeCloud) -> None:

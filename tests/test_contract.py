@@ -132,3 +132,35 @@ def test_reply_prefixes_narrow_reply_topics_level_by_level() -> None:
     with pytest.raises(contract.BadRequest) as exc:
         parse_request(b'{"text": "hi", "reply_to": "other/x"}', LIMIT, allowed_reply_prefixes=allowed)
     assert exc.value.code == contract.INVALID_FIELD
+
+
+# --- issue 21, item 7: a byte-order mark, and control characters in an id ---------------------
+
+
+@pytest.mark.parametrize("payload", [
+    b'\xef\xbb\xbf{"id": "r1", "text": "lights on"}',
+    b'\xef\xbb\xbf \n{"id": "r1", "text": "lights on"}',
+])
+def test_json_after_a_byte_order_mark_is_json(payload):
+    req = parse_request(payload, 16384)
+    assert (req.id, req.text) == ("r1", "lights on")
+
+
+def test_a_byte_order_mark_before_plain_text_is_not_part_of_the_text():
+    assert parse_request(b"\xef\xbb\xbflights on", 16384).text == "lights on"
+    with pytest.raises(BadRequest) as err:
+        parse_request(b"\xef\xbb\xbf", 16384)
+    assert err.value.code == contract.EMPTY_TEXT
+
+
+@pytest.mark.parametrize("rid", ["a\u0000b", "\u001b[2Jx", "line\nbreak", "tab\there", "del\u007f", "c1\u0085", "\u009b"])
+def test_a_control_character_in_the_id_is_invalid_field(rid):
+    with pytest.raises(BadRequest) as err:
+        parse_request(json.dumps({"id": rid, "text": "hi", "reply_to": "app/replies"}).encode(), 16384)
+    assert err.value.code == contract.INVALID_FIELD and "control character" in err.value.message
+    assert err.value.request_id is None and err.value.reply_to == "app/replies"  # the error still finds its way
+
+
+@pytest.mark.parametrize("rid", ["caf\u00e9-1", "\u202eid", "a b", "x" * 256])
+def test_ids_without_control_characters_are_kept(rid):
+    assert parse_request(json.dumps({"id": rid, "text": "hi"}).encode(), 16384).id == rid

@@ -393,3 +393,76 @@ def test_rhasspy_hermes_parses_our_messages(rhasspy_python: Path) -> None:
     assert intent["to_rhasspy_dict_slots"]["playlist"] == "blues"
     assert missed["custom_data"] == "state-7"
     assert error["error"] == ["invalid_field", "hall", "s1", None]
+
+
+# --- what a careless or hostile satellite sends (issue 21, item 7) ----------------------------
+
+
+@pytest.mark.parametrize("field", ["input", "siteId", "customData", "id", "sessionId", "wakewordId", "lang"])
+def test_a_lone_surrogate_in_any_field_reaches_hermes_error_nlu(field: str) -> None:
+    # Through the real pipeline (tests/fakes.py): not internal_error and a silent satellite, but
+    # invalid_field on <base>/error and an encodable hermes/error/nlu the satellite can match.
+    from fakes import Rig, msg
+
+    from edge.answers import Work
+
+    fields = {"input": "turn on the lights", "siteId": "kitchen", "sessionId": "s1", field: "x\ud800y"}
+    payload = json.dumps(fields).encode()  # ensure_ascii: the surrogate travels as \ud800
+    rig = Rig()
+    w = Work("hermes", msg(payload, topic=hermes.QUERY_TOPIC), 100.0)
+    rig.pipeline.handle([w])
+    assert rig.acked(w)
+    err = json.loads(rig.link.on("edge/t/error")[0])
+    assert err["error"] == contract.INVALID_FIELD and "surrogate" in err["message"]
+    (nlu,) = rig.link.on(hermes.ERROR_TOPIC)
+    nlu.decode("utf-8")  # encodable
+    body = json.loads(nlu)
+    assert body["sessionId"] == ("x\ufffdy" if field == "sessionId" else "s1")
+    assert body["siteId"] == ("x\ufffdy" if field == "siteId" else "kitchen")
+    assert "internal_errors" not in rig.health._counters and not rig.link.on("hermes/intent/weather")
+
+
+def test_a_surrogate_query_without_site_or_session_gets_only_the_device_error() -> None:
+    assert hermes.error_message(b'{"input": "\\ud800"}', "invalid_field: x") is None
+
+
+@pytest.mark.parametrize("payload", [
+    b'\xef\xbb\xbf{"input": "turn on the lights", "siteId": "kitchen"}',
+    b'\xef\xbb\xbf  {"input": "turn on the lights", "siteId": "kitchen"}',
+])
+def test_a_query_that_starts_with_a_byte_order_mark_is_json(payload: bytes) -> None:
+    got = parse_query(payload, LIMIT)
+    assert (got.input, got.site_id) == ("turn on the lights", "kitchen")
+    topic, body = hermes.error_message(b'\xef\xbb\xbf{"input": 5, "siteId": "kitchen"}', "invalid_field")
+    assert json.loads(body)["siteId"] == "kitchen"
+
+
+def test_the_intent_message_stays_bounded_for_a_16_kib_query_of_one_letter_words() -> None:
+    words = "a " * (LIMIT // 2 - 20)  # with {"input": "..."} just under the limit
+    query = parse_query(json.dumps({"input": words, "siteId": "kitchen"}).encode(), LIMIT)
+    topic, body = hermes.intent_message(query, "weather", 0.9)
+    msg = json.loads(body)
+    tokens = msg["asrTokens"][0]
+    assert len(tokens) == hermes.MAX_ASR_TOKENS
+    assert tokens[1] == {"value": "a", "confidence": 1.0, "rangeStart": 2, "rangeEnd": 3, "time": None}
+    assert msg["input"] == msg["rawInput"] == query.input  # the input itself is never cut
+    # was 645 KB: now the input twice (input, rawInput) and a bounded list of tokens
+    assert len(body) <= 2 * len(query.input.encode()) + 100 * 100 + 1024
+
+
+def test_asr_tokens_keep_offsets_across_odd_whitespace() -> None:
+    text = "turn\u00a0on\tthe\u3000lights  now"
+    (tokens,) = hermes._asr_tokens(text)
+    assert [t["value"] for t in tokens] == text.split()
+    assert all(text[t["rangeStart"]:t["rangeEnd"]] == t["value"] for t in tokens)
+
+
+def test_a_query_too_large_to_serve_still_gets_hermes_error_nlu_up_to_a_bound() -> None:
+    # Over the payload limit but readable: the satellite is told. Far over it (a broker that allows
+    # megabytes): not parsed at all, <base>/error alone (parsing it would cost the daemon a stall).
+    big = json.dumps({"input": "x" * 40000, "siteId": "kitchen", "sessionId": "s"}).encode()
+    with pytest.raises(contract.BadRequest):
+        parse_query(big, LIMIT)
+    assert json.loads(hermes.error_message(big, "payload_too_large")[1])["sessionId"] == "s"
+    huge = json.dumps({"siteId": "kitchen", "input": "x" * hermes.ERROR_READ_MAX_BYTES}).encode()
+    assert hermes.error_message(huge, "payload_too_large") is None

@@ -9,7 +9,9 @@
 `find(text, kinds, now=None, tz=None)` returns `Entity(start, end, kind, raw, value)`
 records, character offsets into `text` (`text[start:end] == raw`), left to right,
 without overlaps (a longer entity of another kind wins: "40 percent" is a
-percentage, not also a number). `resolve(raw, kind)` resolves one phrase as a
+percentage, not also a number), from the first MAX_TEXT characters and the first
+MAX_STARTS tokens that could begin an entity (bounds on what one call can cost:
+docs/slots.md, "Limits"). `resolve(raw, kind)` resolves one phrase as a
 whole (None when it is not one), which the learned slots use for a slot whose
 values are of a built-in type.
 
@@ -52,15 +54,23 @@ import functools
 from typing import Any, Iterable, NamedTuple
 
 from edge.entities.datetimes import _MONTHS, _WEEKDAYS, _datetime, _localize
-from edge.entities.numbers import _NUMBER_WORDS, _ORD_TENS, _ORD_UNITS, _TENS, _UNITS, _number
+from edge.entities.numbers import MAX_DIGITS, _NUMBER_WORDS, _ORD_TENS, _ORD_UNITS, _TENS, _UNITS, _number
 from edge.entities.quantities import _CURRENCY_SYMBOLS, _DURATION_UNITS, _duration, _money, _percentage, _temperature
 from edge.entities.tokens import _Tok, _tokens
 
 # (edge.tagger reads the word lists _NUMBER_WORDS, _WEEKDAYS, _MONTHS and _DURATION_UNITS from here)
 
-__all__ = ["KINDS", "Entity", "find", "resolve"]
+__all__ = ["KINDS", "Entity", "find", "resolve", "MAX_TEXT", "MAX_STARTS"]
 
 KINDS = ("number", "ordinal", "datetime", "duration", "money", "percentage", "temperature")
+
+# What one call may cost, whatever the text (docs/slots.md, "Limits"): every parse reads a bounded
+# number of tokens from where it starts (numbers.MAX_NUMBER_WORDS, quantities.MAX_DURATION_PARTS),
+# and the finder reads at most MAX_TEXT characters and tries at most MAX_STARTS tokens that could
+# begin an entity. An utterance has a handful of those; a 16 KiB payload of "1h1h..." has 8,000, at
+# about 24 us each on the 2-core x86_64 VM of docs/slots.md (more on a Pi).
+MAX_TEXT = 1000
+MAX_STARTS = 64
 
 
 class Entity(NamedTuple):
@@ -95,7 +105,7 @@ def find(text: str, kinds: Iterable[str] | None = None, now: dt.datetime | None 
     unknown = want - set(KINDS)
     if unknown:
         raise ValueError(f"unknown entity kinds {sorted(unknown)}; built-ins are {list(KINDS)}")
-    toks = _tokens(text)
+    toks = _tokens(text[:MAX_TEXT])
     if not toks or not want:
         return []
     if now is None:
@@ -107,11 +117,13 @@ def find(text: str, kinds: Iterable[str] | None = None, now: dt.datetime | None 
     found: list[Entity] = []
     n = len(toks)
     i = 0
-    while i < n:
+    starts = 0
+    while i < n and starts < MAX_STARTS:
         tok = toks[i]
         if not _starts(tok):
             i += 1
             continue
+        starts += 1
         best: tuple[int, str, Any] | None = None  # (end index, kind, value)
 
         def offer(end: int, kind: str, value: Any) -> None:
@@ -120,9 +132,12 @@ def find(text: str, kinds: Iterable[str] | None = None, now: dt.datetime | None 
                 best = (end, kind, value)
 
         if "datetime" in want:
-            r = _datetime(toks, i, now)
-            if r is not None:
-                offer(r[0], "datetime", _localize(r[1], tz))
+            try:
+                r = _datetime(toks, i, now)
+                if r is not None:
+                    offer(r[0], "datetime", _localize(r[1], tz))
+            except (OverflowError, ValueError):  # "in 99999999 days", "2026-99999999999-01": past the calendar
+                pass
         for kind, parse in _QUANTITIES:
             if kind in want:
                 r = parse(toks, i)
@@ -147,7 +162,7 @@ def find(text: str, kinds: Iterable[str] | None = None, now: dt.datetime | None 
 def resolve(raw: str, kind: str, now: dt.datetime | None = None, tz: dt.tzinfo | None = None) -> Any:
     """The value of `raw` as one `kind` entity covering all of it (leading/trailing filler words such
     as "at", "on", "for", "the" aside), or None."""
-    if kind == "number" and raw.isdigit() and raw.isascii():
+    if kind == "number" and raw.isdigit() and raw.isascii() and len(raw) <= MAX_DIGITS:
         return int(raw)  # the common case, without the grammar
     if kind != "datetime":  # values that do not depend on the time: remembered (a copy of a dict)
         v = _resolve_timeless(raw, kind)

@@ -22,6 +22,11 @@ _ORD_TENS = {w: 10 * (i + 2) for i, w in enumerate(
 _ORD_SCALES = {"hundredth": 100, "thousandth": 1000, "millionth": 10**6}
 _DIGITS = re.compile(r"(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\Z")
 _ORD_DIGITS = re.compile(r"(\d+)(st|nd|rd|th)\Z")
+# Bounds that keep every parse a constant amount of work from where it starts, whatever follows
+# (edge.entities' finder tries a parse at nearly every token, so an unbounded one is quadratic):
+MAX_DIGITS = 18  # a longer run of digits is no number anybody says (and int() of 5,000 digits raises)
+MAX_NUMBER_WORDS = 12  # "nine hundred and ninety nine thousand nine hundred and ninety nine" is 11
+MAX_FRACTION_DIGITS = 12  # "three point one four one five ..."
 _NUMBER_WORDS = set(_UNITS) | set(_TENS) | set(_SCALES) | set(_ORD_UNITS) | set(_ORD_TENS) | set(_ORD_SCALES)
 
 
@@ -30,6 +35,8 @@ def _num(x: float) -> int | float:
 
 
 def _digits(s: str) -> int | float | None:
+    if len(s) > MAX_DIGITS + MAX_DIGITS // 3 + 1 + MAX_FRACTION_DIGITS:  # digits, group commas, a decimal part
+        return None
     m = _DIGITS.match(s)
     if not m:
         return None
@@ -43,8 +50,23 @@ class _Number(NamedTuple):
     ordinal: bool
 
 
+_MISSING = object()
+
+
 def _number(toks: Sequence[_Tok], i: int, allow_article: bool = False) -> _Number | None:
-    """A cardinal or ordinal starting at token i: digits, or number words ("two hundred and five")."""
+    """A cardinal or ordinal starting at token i: digits, or number words ("two hundred and five");
+    remembered per index in the token list's memo (edge.entities.tokens._Toks)."""
+    memo = getattr(toks, "memo", None)
+    if memo is None:
+        return _parse_number(toks, i, allow_article)
+    key = ("n1" if allow_article else "n0", i)
+    got = memo.get(key, _MISSING)
+    if got is _MISSING:
+        got = memo[key] = _parse_number(toks, i, allow_article)
+    return got  # type: ignore[return-value]
+
+
+def _parse_number(toks: Sequence[_Tok], i: int, allow_article: bool) -> _Number | None:
     n = len(toks)
     if i >= n:
         return None
@@ -56,7 +78,7 @@ def _number(toks: Sequence[_Tok], i: int, allow_article: bool = False) -> _Numbe
         if j >= n:
             return None
     s = toks[j].s
-    m = _ORD_DIGITS.match(s)
+    m = _ORD_DIGITS.match(s) if len(s) <= MAX_DIGITS + 2 else None
     if m and sign == 1:
         return _Number(j + 1, int(m.group(1)), True)
     v = _digits(s)
@@ -88,7 +110,8 @@ def _number(toks: Sequence[_Tok], i: int, allow_article: bool = False) -> _Numbe
         return _Number(j + 1, sign * 0.5, False)
     elif s == "dozen":
         return _Number(j + 1, sign * 12, False)
-    while j < n:
+    stop = min(n, j + MAX_NUMBER_WORDS)
+    while j < stop:
         w = toks[j].s
         if w == "-" and last in ("tens",) and j + 1 < n and toks[j + 1].s in _UNITS | _ORD_UNITS.keys():
             j += 1
@@ -139,7 +162,8 @@ def _number(toks: Sequence[_Tok], i: int, allow_article: bool = False) -> _Numbe
         elif w == "point" and seen and j + 1 < n and (toks[j + 1].s in _UNITS or toks[j + 1].s.isdigit()):
             frac = ""
             k = j + 1
-            while k < n and (toks[k].s in _UNITS and _UNITS[toks[k].s] < 10 or toks[k].s.isdigit()):
+            end = min(n, k + MAX_FRACTION_DIGITS)
+            while k < end and len(frac) < MAX_FRACTION_DIGITS and (toks[k].s in _UNITS and _UNITS[toks[k].s] < 10 or toks[k].s.isdigit()):
                 frac += str(_UNITS[toks[k].s]) if toks[k].s in _UNITS else toks[k].s
                 k += 1
             return _Number(k, sign * _num(float(f"{total + current}.{frac}")), False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from edge.entities.numbers import _num, _number
+from edge.entities.numbers import _MISSING, _num, _number
 from edge.entities.tokens import _Tok
 
 
@@ -31,13 +31,32 @@ _TEMP_UNITS = {"celsius": "celsius", "centigrade": "celsius", "c": "celsius",
                "fahrenheit": "fahrenheit", "f": "fahrenheit", "kelvin": "kelvin", "k": "kelvin"}
 
 
+MAX_DURATION_PARTS = 6  # "2 weeks 3 days 4 hours 5 minutes and 6 seconds" is 5; more parts end the duration
+
+
 def _duration(toks: Sequence[_Tok], i: int) -> tuple[int, int | float] | None:
-    """"20 minutes", "an hour and a half", "half an hour", "1 hour 30 minutes", "a couple of days"."""
+    """"20 minutes", "an hour and a half", "half an hour", "1 hour 30 minutes", "a couple of days".
+
+    At most MAX_DURATION_PARTS parts: the finder tries a duration at nearly every token, so an
+    unbounded chain ("1h1h1h...") made it quadratic. Remembered per index (the datetime grammar
+    and the finder both ask)."""
+    memo = getattr(toks, "memo", None)
+    if memo is None:
+        return _parse_duration(toks, i)
+    got = memo.get(("d", i), _MISSING)
+    if got is _MISSING:
+        got = memo[("d", i)] = _parse_duration(toks, i)
+    return got  # type: ignore[return-value]
+
+
+def _parse_duration(toks: Sequence[_Tok], i: int) -> tuple[int, int | float] | None:
     n = len(toks)
     total = 0.0
     j = i
     found = False
-    while j < n:
+    parts = 0
+    while j < n and parts < MAX_DURATION_PARTS:
+        parts += 1
         k = j
         if found and toks[k].s in ("and", ","):
             k += 1

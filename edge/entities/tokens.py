@@ -22,10 +22,22 @@ class _Tok(NamedTuple):
     end: int
 
 
+class _Toks(list):
+    """The tokens of one text, and a memo of the parses made at each index while finding its
+    entities: the finder offers every parser at every candidate token, and they all start by
+    reading a number there (edge.entities.numbers._number), so each index is parsed once."""
+
+    __slots__ = ("memo",)
+
+    def __init__(self, items: object = ()) -> None:
+        super().__init__(items)  # type: ignore[call-overload]
+        self.memo: dict[tuple[str, int], object] = {}
+
+
 _new = tuple.__new__  # a _Tok without NamedTuple's Python-level __new__ (a third of the cost of _tokens)
 
 
-def _tokens(text: str) -> list[_Tok]:
+def _tokens(text: str) -> _Toks:
     if "’" in text:
-        return [_new(_Tok, (m.group().lower().replace("’", "'"), *m.span())) for m in _TOKEN.finditer(text)]
-    return [_new(_Tok, (m.group().lower(), *m.span())) for m in _TOKEN.finditer(text)]
+        return _Toks([_new(_Tok, (m.group().lower().replace("’", "'"), *m.span())) for m in _TOKEN.finditer(text)])
+    return _Toks([_new(_Tok, (m.group().lower(), *m.span())) for m in _TOKEN.finditer(text)])

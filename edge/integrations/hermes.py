@@ -25,8 +25,10 @@ survives the round trip).
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -38,6 +40,7 @@ from edge.contract import (
     OOS,
     BadRequest,
     decode_payload,
+    encodable,
     loads,
 )
 
@@ -46,6 +49,7 @@ NOT_RECOGNIZED_TOPIC = "hermes/nlu/intentNotRecognized"
 INTENT_PARSED_TOPIC = "hermes/nlu/intentParsed"
 ERROR_TOPIC = "hermes/error/nlu"
 DEFAULT_SITE = "default"
+ERROR_READ_MAX_BYTES = 1 << 18  # error_message reads siteId/sessionId from a query up to this size
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +69,17 @@ def _optional_str(obj: dict[str, Any], key: str, qid: str | None) -> str | None:
     value = obj.get(key)
     if value is not None and not isinstance(value, str):
         raise BadRequest(INVALID_FIELD, f"{key} must be a string or null, got {type(value).__name__}", qid)
+    if value is not None and not encodable(value):
+        raise BadRequest(INVALID_FIELD, f"{key} has a lone surrogate (not encodable as UTF-8)", qid)
     return value
+
+
+def _sanitise(value: str) -> str:
+    """`value` with what UTF-8 cannot carry (lone surrogates, from JSON escapes) as U+FFFD."""
+    return value if encodable(value) else _SURROGATE.sub("\ufffd", value)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def parse_query(payload: bytes, max_bytes: int) -> HermesQuery:
@@ -85,14 +99,18 @@ def parse_query(payload: bytes, max_bytes: int) -> HermesQuery:
     qid = obj.get("id")
     if qid is not None and not isinstance(qid, str):
         raise BadRequest(INVALID_FIELD, f"id must be a string or null, got {type(qid).__name__}")
+    if qid is not None and not encodable(qid):  # (then not echoed in the error either)
+        raise BadRequest(INVALID_FIELD, "id has a lone surrogate (not encodable as UTF-8)")
     if "input" not in obj:
         raise BadRequest(MISSING_TEXT, "field 'input' is missing", qid)
     text = obj["input"]
     if not isinstance(text, str):
         raise BadRequest(INVALID_FIELD, f"input must be a string, got {type(text).__name__}", qid)
+    if not encodable(text):  # as for a request's text: every answer echoes it, and could not be encoded
+        raise BadRequest(INVALID_FIELD, "input has a lone surrogate (not encodable as UTF-8)", qid)
     site_id = _optional_str(obj, "siteId", qid) or DEFAULT_SITE
     filt = obj.get("intentFilter")
-    if filt is not None and not (isinstance(filt, list) and all(isinstance(i, str) for i in filt)):
+    if filt is not None and not (isinstance(filt, list) and all(isinstance(i, str) and encodable(i) for i in filt)):
         raise BadRequest(INVALID_FIELD, "intentFilter must be a list of intent names or null", qid)
     asr = obj.get("asrConfidence")
     if asr is not None and (isinstance(asr, bool) or not isinstance(asr, (int, float)) or not math.isfinite(asr)):
@@ -119,15 +137,19 @@ def _topic_level(intent: str) -> str:
     return "".join("_" if c in "+#/\x00" else c for c in intent) or OOS
 
 
+MAX_ASR_TOKENS = 100  # words listed in asrTokens; the input itself is always there in full
+
+
 def _asr_tokens(text: str) -> list[list[dict[str, Any]]]:
-    """Whitespace tokens with their character ranges, one ASR invocation, as Rhasspy's own NLU sends."""
-    tokens: list[dict[str, Any]] = []
-    start = 0
-    for word in text.split():
-        start = text.index(word, start)
-        tokens.append({"value": word, "confidence": 1.0, "rangeStart": start, "rangeEnd": start + len(word), "time": None})
-        start += len(word)
+    """Whitespace tokens with their character ranges, one ASR invocation, as Rhasspy's own NLU sends:
+    the first MAX_ASR_TOKENS words (a spoken command has a dozen; a 16 KiB query of one-letter
+    words made a 645 KB message of them, 40 times the query)."""
+    tokens = [{"value": m.group(), "confidence": 1.0, "rangeStart": m.start(), "rangeEnd": m.end(), "time": None}
+              for m in itertools.islice(_WORD.finditer(text), MAX_ASR_TOKENS)]
     return [tokens]
+
+
+_WORD = re.compile(r"\S+")  # what str.split() splits on, with the offsets
 
 
 def _intent_obj(intent: str, confidence: float) -> dict[str, Any]:
@@ -231,21 +253,26 @@ def not_recognized_message(q: HermesQuery) -> tuple[str, bytes]:
 
 def error_message(payload: bytes, error: str) -> tuple[str, bytes] | None:
     """`hermes/error/nlu` (`NluError`) for a query that could not be parsed, or None when neither its
-    siteId nor its sessionId can be read (then nobody is waiting that could be told)."""
+    siteId nor its sessionId can be read (then nobody is waiting that could be told), or when the
+    payload is over ERROR_READ_MAX_BYTES (a query refused as too large is not parsed at any size)."""
+    if len(payload) > ERROR_READ_MAX_BYTES:
+        return None
     try:
-        obj = json.loads(payload.decode("utf-8", errors="replace"))
+        obj = json.loads(payload.decode("utf-8-sig", errors="replace"))
     except (ValueError, RecursionError):
         return None
     if not isinstance(obj, dict):
         return None
     site, session = obj.get("siteId"), obj.get("sessionId")
-    site = site if isinstance(site, str) else None
-    session = session if isinstance(session, str) else None
+    site = _sanitise(site) if isinstance(site, str) else None
+    session = _sanitise(session) if isinstance(session, str) else None
     if site is None and session is None:
         return None
     text = obj.get("input")
-    body = {"error": str(error), "siteId": site or DEFAULT_SITE,
-            "context": text if isinstance(text, str) else None, "sessionId": session}
+    # Whatever made the query fail may be in these fields (a lone surrogate): the error must still
+    # be encodable, or the satellite waits out its timeout.
+    body = {"error": _sanitise(str(error)), "siteId": site or DEFAULT_SITE,
+            "context": _sanitise(text) if isinstance(text, str) else None, "sessionId": session}
     return ERROR_TOPIC, _encode(body)
 
 
