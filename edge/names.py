@@ -107,6 +107,8 @@ def language_of(language: Any) -> Language | None:
     """"en", "de-CH", "fr_FR" -> the language's tables; None for one not served."""
     if not isinstance(language, str) or not 2 <= len(language) <= 16:
         return None
+    if language in LANGUAGES:
+        return LANGUAGES[language]
     return LANGUAGES.get(language.replace("_", "-").split("-")[0].lower())
 
 
@@ -138,6 +140,7 @@ class Names:
     warnings: tuple[str, ...]
     max_span: int  # longer spans are refused unread
     _index: Mapping[str, _Index] = field(repr=False)
+    _by_domain: Mapping[str, tuple[Entity, ...]] = field(repr=False)
 
     @staticmethod
     def from_data(data: NamesData) -> "Names":
@@ -152,6 +155,8 @@ class Names:
             warnings=data.warnings,
             max_span=2 * longest + 32,  # room for "all of the" and "in the" around the longest name
             _index=MappingProxyType({code: _index(data, lang) for code, lang in LANGUAGES.items()}),
+            _by_domain=MappingProxyType({d: tuple(e for e in data.entities if e.domain == d)
+                                         for d in {e.domain for e in data.entities}}),
         )
 
     def floor_of(self, e: Entity) -> str | None:
@@ -163,7 +168,8 @@ class Names:
     def covered(self, *, domain: str | None = None, device_class: str | None = None, area: str | None = None,
                 floor: str | None = None) -> tuple[Entity, ...]:
         """The entities a target covers; arguments are ids ("light", "blind", "kitchen", "upstairs")."""
-        return tuple(e for e in self.entities if self._fits(e, area, floor, domain, device_class))
+        pool = self.entities if domain is None else self._by_domain.get(domain, ())
+        return tuple(e for e in pool if self._fits(e, area, floor, domain, device_class))
 
     def _fits(self, e: Entity, area: str | None, floor: str | None, domain: str | None, dc: str | None) -> bool:
         return ((area is None or e.area == area) and (floor is None or self.floor_of(e) == floor)

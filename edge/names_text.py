@@ -9,7 +9,9 @@ A name from the file gets a second key with German umlauts written out
 
 from __future__ import annotations
 
+import functools
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping
@@ -60,18 +62,22 @@ def tokens(s: str, lang: Language) -> list[str]:
     return out
 
 
-def strip(toks: list[str], prefixes: Iterable[tuple[str, ...]]) -> list[str]:
-    """Drop leading phrases (longest first, repeatedly) but never the last token."""
-    prefixes = tuple(prefixes)
-    changed = True
-    while changed:
-        changed = False
-        for p in prefixes:
-            if len(toks) > len(p) and tuple(toks[: len(p)]) == p:
-                toks = toks[len(p):]
-                changed = True
+@functools.lru_cache(maxsize=64)
+def _prefix_index(prefixes: tuple[tuple[str, ...], ...]) -> tuple[tuple[int, ...], frozenset[tuple[str, ...]]]:
+    return tuple(sorted({len(p) for p in prefixes}, reverse=True)), frozenset(prefixes)
+
+
+def strip(toks: list[str], prefixes: tuple[tuple[str, ...], ...]) -> list[str]:
+    """Drop leading phrases (longest first, repeatedly) but never the last token. O(len(toks))."""
+    lengths, known = _prefix_index(prefixes)
+    i = 0
+    while True:
+        for n in lengths:
+            if len(toks) - i > n and tuple(toks[i:i + n]) in known:
+                i += n
                 break
-    return toks
+        else:
+            return toks[i:]
 
 
 def keys(text: str, lang: Language) -> set[str]:
@@ -115,12 +121,31 @@ def digits(s: str) -> str:
     return "".join(c for c in s if c.isdigit())
 
 
+def _bag(s: str) -> Mapping[str, int]:
+    return MappingProxyType(dict(Counter(s)))
+
+
+def _bag_gap(q: Mapping[str, int], k: Mapping[str, int]) -> int:
+    """A lower bound of the edit distance from the characters alone, cheaper than the distance itself."""
+    extra = sum(c - k.get(ch, 0) for ch, c in q.items() if c > k.get(ch, 0))
+    missing = sum(c - q.get(ch, 0) for ch, c in k.items() if c > q.get(ch, 0))
+    return max(extra, missing)
+
+
+@dataclass(frozen=True)
+class _Key:
+    key: str
+    targets: frozenset[Any]
+    digits: str
+    bag: Mapping[str, int]
+
+
 @dataclass(frozen=True)
 class Table:
-    """key -> targets, plus the keys by length for fuzzy matching."""
+    """key -> targets, plus the keys by length (with their digits and characters) for fuzzy matching."""
 
     exact: Mapping[str, frozenset[Any]]
-    by_len: Mapping[int, tuple[tuple[str, frozenset[Any]], ...]]
+    by_len: Mapping[int, tuple[_Key, ...]]
 
     @staticmethod
     def build(pairs: Iterable[tuple[str, Any]]) -> "Table":
@@ -128,27 +153,29 @@ class Table:
         for k, t in pairs:
             exact.setdefault(k, set()).add(t)
         frozen = {k: frozenset(v) for k, v in exact.items()}
-        by_len: dict[int, list[tuple[str, frozenset[Any]]]] = {}
+        by_len: dict[int, list[_Key]] = {}
         for k, v in frozen.items():
-            by_len.setdefault(len(k), []).append((k, v))
+            by_len.setdefault(len(k), []).append(_Key(k, v, digits(k), _bag(k)))
         return Table(MappingProxyType(frozen), MappingProxyType({n: tuple(v) for n, v in by_len.items()}))
 
     def fuzzy(self, q: str, admit: Callable[[Any], bool]) -> tuple[frozenset[Any], bool]:
-        """(the one target within budget, ambiguous?); empty when none is within budget."""
+        """(the one target within budget, ambiguous?); empty when none is within budget. Candidates within
+        one edit more than the budget are looked at too: they may be the runner-up that makes it ambiguous."""
         k = budget(len(q))
         if k == 0:
             return frozenset(), False
         best: dict[Any, int] = {}
-        qd = digits(q)
+        qd, qb = digits(q), _bag(q)
         for n in range(len(q) - k - 1, len(q) + k + 2):
-            for key, targets in self.by_len.get(n, ()):
-                if digits(key) != qd:  # "lamp 2" is never "lamp 1"
+            for cand in self.by_len.get(n, ()):
+                if cand.digits != qd:  # "lamp 2" is never "lamp 1"
                     continue
-                d = distance(q, key, k + 1)
-                if d > k + 1:
+                targets = [t for t in cand.targets if admit(t)]
+                if not targets or _bag_gap(qb, cand.bag) > k + 1:
                     continue
+                d = distance(q, cand.key, k + 1)
                 for t in targets:
-                    if admit(t) and d < best.get(t, k + 2):
+                    if d < best.get(t, k + 2):
                         best[t] = d
         ranked = sorted(best.items(), key=lambda td: td[1])
         if not ranked or ranked[0][1] > k:
@@ -156,5 +183,3 @@ class Table:
         if len(ranked) > 1 and ranked[1][1] <= ranked[0][1] + 1:
             return frozenset(), True
         return frozenset([ranked[0][0]]), False
-
-
