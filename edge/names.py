@@ -266,6 +266,9 @@ class Names:
             return replace(given, entity=fitting[0])
         if len(fitting) > 1:
             return Refusal("ambiguous", "name", f"{len(fitting)} things are called that; say where")
+        if not named and (key in idx.areas.exact or key in idx.floors.exact):
+            # "turn off the garage": the place, not the garage door that "garage" alone would name
+            return Refusal("not_a_thing", "name", "that is a place, not a thing")
         for fuzzy in (False, True):
             found = self._composite(idx, lang, key, given, fuzzy)
             if found is not None:
@@ -278,8 +281,6 @@ class Names:
                     return Refusal("ambiguous", "name", "close to more than one name")
                 if ids:
                     return replace(given, entity=next(iter(ids)), fuzzy=True)
-        if key in idx.areas.exact or key in idx.floors.exact:
-            return Refusal("not_a_thing", "name", "that is a place, not a thing")
         return Refusal("unknown", "name", "no such thing")
 
     def _composite(self, idx: _Index, lang: Language, key: str, given: _Target,

@@ -211,6 +211,10 @@ def test_a_name_that_is_also_an_area_is_resolved_by_its_slot(names: Names) -> No
     assert r.slots == {"area": "Office", "domain": "light"} and r.entity_ids == lights(names, "office")
     # a place given as the name of a thing is no thing: not "everything in the kitchen"
     assert refused(names, name="the kitchen").reason == "not_a_thing"
+    assert refused(names, "de", name="im Keller").reason in ("not_a_thing", "unknown")
+    # "garage" alone is also a word for garage doors; said as a thing's name, the place wins and is refused
+    assert refused(names, name="the garage").reason == "not_a_thing"
+    assert ok(names, device_class="garage").entity_ids == ("cover.garage_door",)
 
 
 @pytest.mark.parametrize("language, area", [
@@ -415,7 +419,7 @@ def test_a_huge_span_costs_microseconds(names: Names) -> None:
         return best
 
     small, huge, giant = per_call("x" * 100), per_call("x" * 16384), per_call("x" * (1 << 20))
-    assert huge < 20e-6 and giant < 20e-6, (small, huge, giant)
+    assert huge < 50e-6 and giant < 50e-6, (small, huge, giant)
     assert giant < 3 * small + 5e-6, (small, giant)
 
 
