@@ -31,6 +31,7 @@ import time
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
+from edge.config import read_secret
 from edge.names import Names
 from edge.names_file import MAX_NAME_CHARS, NamesData, NamesError, parse
 
@@ -226,6 +227,12 @@ class Session:
             if ": unknown_command:" in str(e):
                 return None
             raise
+
+
+def read_token(environ: Mapping[str, str] | None = None) -> str:
+    """The long-lived access token: EDGE_HOME_HA_TOKEN, else the systemd credential `ha_token`; "" if neither.
+    Never a config file key: a token in a file gets copied around."""
+    return read_secret("EDGE_HOME_HA_TOKEN", "ha_token", environ)
 
 
 def _usable(name: Any) -> bool:

@@ -27,7 +27,7 @@ import pytest
 
 from conftest import free_port, wait_port
 from edge.names import Names, Resolution
-from edge.names_ha import HomeAssistantError, Session, fetch
+from edge.names_ha import HomeAssistantError, Session, fetch, read_token
 
 HASS = os.environ.get("EDGE_TEST_HASS") or "/work/ha-venv/bin/hass"
 
@@ -277,3 +277,10 @@ def test_nothing_listening() -> None:
         fetch(f"http://127.0.0.1:{free_port()}", "token", timeout=2.0)
     with pytest.raises(HomeAssistantError, match="not a websocket URL"):
         Session("ftp://example.invalid/", "token")
+
+
+def test_the_token_comes_from_the_environment_or_a_credential(tmp_path: Path) -> None:
+    (tmp_path / "ha_token").write_text("from-credential\n")
+    assert read_token({"CREDENTIALS_DIRECTORY": str(tmp_path)}) == "from-credential"
+    assert read_token({"CREDENTIALS_DIRECTORY": str(tmp_path), "EDGE_HOME_HA_TOKEN": "from-env"}) == "from-env"
+    assert read_token({}) == ""
