@@ -180,7 +180,8 @@ class Names:
         copied as it is, so a timer's free-text `name` must not be passed here."""
         lang = language_of(language)
         if lang is None:
-            return Refusal("language", detail=f"not served: {_show(str(language))}")
+            shown = _show(language) if isinstance(language, str) else type(language).__name__
+            return Refusal("language", detail=f"not served: {shown}")
         if not isinstance(slots, Mapping):
             return Refusal("invalid", detail="slots must be a mapping")
         idx = self._index[lang.code]
@@ -196,8 +197,10 @@ class Names:
         for s in ("domain", "device_class"):
             if s in spans:
                 hit = domain_word(spans[s], lang)
-                if hit is None and s == "device_class" and any(e.device_class == spans[s] for e in self.entities):
-                    hit = (None, spans[s])  # a class this file uses that no word list knows ("moisture")
+                if hit is None and s == "device_class":
+                    # a class this file uses that no word list knows ("moisture", "carbon_monoxide")
+                    hit = next(((None, e.device_class) for e in self.entities
+                                if e.device_class and e.device_class.replace("_", " ").casefold() == spans[s]), None)
                 if hit is None or (s == "device_class" and hit[1] is None):
                     return Refusal("unknown", s, f"no {s.replace('_', ' ')} {_show(str(slots[s]))}")
                 if (domain and hit[0] and hit[0] != domain) or (dc and hit[1] and hit[1] != dc):

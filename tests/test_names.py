@@ -275,6 +275,7 @@ def test_domain_words_plurals_and_device_classes(names: Names) -> None:
     assert ok(names, "es", domain="cortinas").entity_ids == ("cover.curtains",)
     assert ok(names, domain="media_player").slots == {"domain": "media_player"}  # Home Assistant's own id
     assert ok(names, device_class="temperature").entity_ids == ("sensor.outside_temperature",)  # one the file uses
+    assert ok(names, device_class="Temperature").slots == {"device_class": "temperature"}
 
 
 def test_nothing_in_the_file_fits_the_target(names: Names) -> None:
