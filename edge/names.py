@@ -29,7 +29,7 @@ from typing import Any, Iterable, Mapping
 
 from edge.names_file import Area, Entity, Floor, NamesData, NamesError, read_file
 from edge.names_lang import COMMON, DEVICE_CLASSES, LANGUAGES, DomainClass, Language
-from edge.names_text import Table, clean, fold, keys, strip, tokens
+from edge.names_text import Table, clean, finish, fold, keys, strip, tokens
 
 __all__ = ["NAME_SLOTS", "Area", "Entity", "Floor", "Names", "NamesError", "Refusal", "Resolution", "language_of",
            "load"]
@@ -226,6 +226,10 @@ class Names:
                 self._describe(out, area, floor, domain, dc)
                 return Resolution(MappingProxyType(out), (e.id,), fuzzy or t.fuzzy)
             area, floor, domain, dc, fuzzy = t.area, t.floor, t.domain, t.device_class, fuzzy or t.fuzzy
+            if area is None and floor is None and not self._quantified(slots["name"], lang):
+                # "the lamp" with no place: one lamp, but which? Only "all the lamps" means every one.
+                if len(self.covered(domain=domain, device_class=dc)) > 1:
+                    return Refusal("ambiguous", "name", "more than one of that kind; say which, where, or all")
         if not spans:
             return Resolution(MappingProxyType(out), ())
         covered = self.covered(domain=domain, device_class=dc, area=area, floor=floor)
@@ -254,8 +258,14 @@ class Names:
         cleaned = clean(raw)
         if cleaned is None:
             return Refusal("invalid", detail="control characters")
-        key = fold(" ".join(strip(strip(tokens(cleaned, lang), prefixes), lang.determiners)))
+        key = finish(" ".join(strip(strip(tokens(cleaned, lang), prefixes), lang.determiners)), lang)
         return key if key else Refusal("empty")
+
+    @staticmethod
+    def _quantified(raw: str, lang: Language) -> bool:
+        """Does the span start with "all" (alle, tous, todos)? raw was checked by _span already."""
+        toks = tokens(clean(raw) or "", lang)
+        return bool(toks) and fold(toks[0]) in lang.quantifiers
 
     def _name(self, idx: _Index, lang: Language, key: str, given: _Target) -> _Target | Refusal:
         """The name slot: an entity by name or alias, else place + domain word, else the same with a slip

@@ -32,6 +32,13 @@ class Language:
     elisions: tuple[str, ...] = ()  # "l'", "d'": split off a token's front by the tokenizer
     compounds: bool = False  # German: "wohnzimmerlampe" = "wohnzimmer" + "lampe"
     compound_links: tuple[str, ...] = field(default=())  # "kuchen|lampe" -> "kuche" (drop the linking n)
+    numbers: Mapping[str, str] = field(default_factory=dict)  # "two" -> "2", so "Lamp 2" = "lamp two"
+    quantifiers: frozenset[str] = frozenset()  # "all": a bare domain word may then mean every one of them
+
+
+def _numbers(words: str) -> Mapping[str, str]:
+    """"zero one two ..." -> {"zero": "0", "one": "1", ...}; a "|" gives a number several words."""
+    return MappingProxyType({w: str(i) for i, ws in enumerate(words.split()) for w in ws.split("|")})
 
 
 def _words(table: dict[DomainClass, str]) -> Mapping[str, DomainClass]:
@@ -103,6 +110,8 @@ EN = Language(
         ("script", None): "script|scripts",
     }),
     plural_suffixes=("es", "s"),
+    numbers=_numbers("zero one two three four five six seven eight nine ten eleven twelve"),
+    quantifiers=frozenset({"all", "every"}),
 )
 
 DE = Language(
@@ -145,6 +154,8 @@ DE = Language(
     plural_suffixes=("en", "n", "e", "er", "s"),
     compounds=True,
     compound_links=("en", "n", "s", "es"),
+    quantifiers=frozenset({"alle", "samtliche", "all"}),
+    numbers=_numbers("null eins|ein|eine zwei|zwo drei vier funf|fuenf sechs sieben acht neun zehn elf zwolf|zwoelf"),
 )
 
 FR = Language(
@@ -186,6 +197,8 @@ FR = Language(
     }),
     plural_suffixes=("x", "s"),
     elisions=("l'", "d'"),
+    quantifiers=frozenset({"tous", "toutes", "tout", "toute"}),
+    numbers=_numbers("zero un|une deux trois quatre cinq six sept huit neuf dix onze douze"),
 )
 
 ES = Language(
@@ -225,6 +238,8 @@ ES = Language(
         ("script", None): "script|scripts",
     }),
     plural_suffixes=("es", "s"),
+    numbers=_numbers("cero uno|una|un dos tres cuatro cinco seis siete ocho nueve diez once doce"),
+    quantifiers=frozenset({"todos", "todas", "todo", "toda"}),
 )
 
 LANGUAGES: Mapping[str, Language] = MappingProxyType({lang.code: lang for lang in (EN, DE, FR, ES)})

@@ -80,12 +80,16 @@ def strip(toks: list[str], prefixes: tuple[tuple[str, ...], ...]) -> list[str]:
             return toks[i:]
 
 
+def finish(joined: str, lang: Language) -> str:
+    """Tokens joined -> the key: accents folded, number words as digits ("Lampe zwei" = "lampe 2")."""
+    return " ".join(lang.numbers.get(t, t) for t in fold(joined).split())
+
+
 def keys(text: str, lang: Language) -> set[str]:
     """A name from the file -> its lookup keys in a language (accents folded, and German ä -> ae too)."""
     cleaned = clean(text) or ""
-    toks = strip(tokens(cleaned, lang), lang.determiners)
-    joined = " ".join(toks)
-    out = {fold(joined), fold(joined.translate(_TRANSLIT))}
+    joined = " ".join(strip(tokens(cleaned, lang), lang.determiners))
+    out = {finish(joined, lang), finish(joined.translate(_TRANSLIT), lang)}
     return {k for k in out if k}
 
 

@@ -197,6 +197,15 @@ def test_exact_names_and_aliases(names: Names, language: str, span: str, name: s
     assert r.slots == {"name": name} and len(r.entity_ids) == 1 and not r.fuzzy
 
 
+def test_numbers_as_words_or_digits(names: Names) -> None:
+    assert ok(names, name="lamp two").entity_ids == ("light.kids_lamp_2",)
+    assert ok(names, "de", name="Lampe zwei").entity_ids == ("light.kids_lamp_2",)
+    assert ok(names, "fr", name="lamp un").entity_ids == ("light.kids_lamp_1",)
+    assert ok(names, "es", name="lamp 1").entity_ids == ("light.kids_lamp_1",)
+    assert refused(names, name="lamp three").reason == "unknown"
+    assert refused(names, name="lamp").reason == "ambiguous"  # "Lamp 1", "Lamp 2" and every light: no guess
+
+
 def test_a_name_that_is_a_substring_of_another(names: Names) -> None:
     assert ok(names, name="Light").entity_ids == ("light.office",)
     assert ok(names, name="light strip").entity_ids == ("light.light_strip",)
@@ -266,9 +275,17 @@ def test_floors_and_domain_words(names: Names) -> None:
 
 def test_domain_words_plurals_and_device_classes(names: Names) -> None:
     every_light = tuple(e.id for e in names.entities if e.domain == "light")
-    for language, span in [("en", "all the lights"), ("en", "lights"), ("de", "alle Lampen"), ("fr", "les lumières"),
-                           ("es", "todas las luces"), ("de", "die Leuchten"), ("en", "light bulbs")]:
+    for language, span in [("en", "all the lights"), ("en", "every lamp"), ("de", "alle Lampen"),
+                           ("fr", "toutes les lumières"), ("es", "todas las luces"), ("de", "alle Leuchten"),
+                           ("en", "all light bulbs")]:
         assert ok(names, language, name=span).entity_ids == every_light, (language, span)
+    # a bare domain word as a thing's name, with no place and no "all": which one? (the domain slot is the
+    # model saying "the kind", and stays as it is)
+    for language, span in [("en", "the lamp"), ("en", "lights"), ("fr", "les lumières"), ("de", "die Leuchten")]:
+        assert refused(names, language, name=span).reason == "ambiguous", (language, span)
+    assert ok(names, domain="lights").entity_ids == every_light
+    assert ok(names, name="the vacuum").entity_ids == ("vacuum.robbie",)  # the only one: no doubt
+    assert ok(names, name="the lamps", area="office").entity_ids == lights(names, "office")
     assert ok(names, device_class="garage door").entity_ids == ("cover.garage_door",)
     assert ok(names, "de", domain="Rollläden").slots == {"domain": "cover", "device_class": "shutter"}
     assert ok(names, "fr", domain="volets", area="cuisine").entity_ids == ("cover.volet_cuisine",)
