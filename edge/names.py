@@ -153,7 +153,8 @@ class Names:
             areas=MappingProxyType({a.id: a for a in data.areas}),
             entities=data.entities,
             warnings=data.warnings,
-            max_span=2 * longest + 32,  # room for "all of the" and "in the" around the longest name
+            # room for "all of the ... in the ... on the ..." around the longest name; beyond it, nothing could match
+            max_span=max(128, 4 * longest + 64),
             _index=MappingProxyType({code: _index(data, lang) for code, lang in LANGUAGES.items()}),
             _by_domain=MappingProxyType({d: tuple(e for e in data.entities if e.domain == d)
                                          for d in {e.domain for e in data.entities}}),
