@@ -68,12 +68,13 @@ def _prefix_index(prefixes: tuple[tuple[str, ...], ...]) -> tuple[tuple[int, ...
 
 
 def strip(toks: list[str], prefixes: tuple[tuple[str, ...], ...]) -> list[str]:
-    """Drop leading phrases (longest first, repeatedly) but never the last token. O(len(toks))."""
+    """Drop leading phrases (longest first, repeatedly) but never the last token. O(len(toks)).
+    Tokens are compared with their accents folded, as the phrases are written ("à la" = "a la")."""
     lengths, known = _prefix_index(prefixes)
     i = 0
     while True:
         for n in lengths:
-            if len(toks) - i > n and tuple(toks[i:i + n]) in known:
+            if len(toks) - i > n and tuple(fold(t) for t in toks[i:i + n]) in known:
                 i += n
                 break
         else:

@@ -228,7 +228,7 @@ def test_a_name_that_is_also_an_area_is_resolved_by_its_slot(names: Names) -> No
 
 @pytest.mark.parametrize("language, area", [
     ("en", "in the kitchen"), ("de", "in der Küche"), ("de", "Kueche"), ("de", "kuche"),
-    ("fr", "dans la cuisine"), ("es", "en la cocina"), ("es", "COCINA"),
+    ("fr", "dans la cuisine"), ("fr", "à la cuisine"), ("es", "en la cocina"), ("es", "COCINA"),
 ])
 def test_areas_in_every_language(names: Names, language: str, area: str) -> None:
     assert ok(names, language, area=area, domain={"en": "lights", "de": "Lampen", "fr": "lumières",
