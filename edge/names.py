@@ -22,13 +22,14 @@ capped before it is looked at, so a 16 KiB span costs one length check.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
 from edge.names_file import Area, Entity, Floor, NamesData, NamesError, read_file
-from edge.names_lang import COMMON, DEVICE_CLASSES, LANGUAGES, DomainClass, Language
+from edge.names_lang import COMMON, DEVICE_CLASSES, LANGUAGES, OTHER, DomainClass, Language
 from edge.names_text import Table, clean, finish, fold, keys, strip, tokens
 
 __all__ = ["NAME_SLOTS", "Area", "Entity", "Floor", "Names", "NamesError", "Refusal", "Resolution", "language_of",
@@ -103,13 +104,19 @@ def _check_unique_names(data: NamesData) -> None:
         raise NamesError(errors)
 
 
+_LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*$")
+
+
 def language_of(language: Any) -> Language | None:
-    """"en", "de-CH", "fr_FR" -> the language's tables; None for one not served."""
+    """"en", "de-CH", "fr_FR" -> the language's tables; "it", "nl-BE" -> OTHER (exact names only);
+    None for anything that is no language tag."""
     if not isinstance(language, str) or not 2 <= len(language) <= 16:
         return None
     if language in LANGUAGES:
         return LANGUAGES[language]
-    return LANGUAGES.get(language.replace("_", "-").split("-")[0].lower())
+    if not _LANGUAGE_TAG.match(language):
+        return None
+    return LANGUAGES.get(language.replace("_", "-").split("-")[0].lower(), OTHER)
 
 
 def _show(raw: str) -> str:
@@ -155,7 +162,7 @@ class Names:
             warnings=data.warnings,
             # room for "all of the ... in the ... on the ..." around the longest name; beyond it, nothing could match
             max_span=max(128, 4 * longest + 64),
-            _index=MappingProxyType({code: _index(data, lang) for code, lang in LANGUAGES.items()}),
+            _index=MappingProxyType({code: _index(data, lang) for code, lang in (*LANGUAGES.items(), ("*", OTHER))}),
             _by_domain=MappingProxyType({d: tuple(e for e in data.entities if e.domain == d)
                                          for d in {e.domain for e in data.entities}}),
         )

@@ -243,3 +243,7 @@ ES = Language(
 )
 
 LANGUAGES: Mapping[str, Language] = MappingProxyType({lang.code: lang for lang in (EN, DE, FR, ES)})
+
+# Any other language: exact names and aliases (case, punctuation and accents aside), Home Assistant's own
+# domain ids and slips; no determiners, no domain words, no "place + kind". Less found, nothing guessed.
+OTHER = Language(code="*", determiners=(), locatives=(), connectors=(), domain_words=MappingProxyType({}))

@@ -333,10 +333,17 @@ def test_unknown_things_and_places(names: Names) -> None:
 def test_languages(names: Names) -> None:
     assert ok(names, "en-US", name="kettle").slots["name"] == "Kettle"
     assert ok(names, "de_DE", name="Wasserkocher").slots["name"] == "Kettle"
-    for language in ("it", "", "x" * 1000, None, 7):
+    for language in ("", "e", "x" * 1000, None, 7, "en\x00", "../en", "en us"):
         assert refused(names, language, name="kettle").reason == "language"  # type: ignore[arg-type]
     # determiners are per language: English "the" is no German article
     assert refused(names, "de", name="the kettle").reason == "unknown"
+    # another language: exact names, aliases and slips only; nothing that needs its words
+    assert ok(names, "it", name="KETTLE").slots == {"name": "Kettle"}
+    assert ok(names, "nl-BE", name="Kaffeemaschine").slots == {"name": "Coffee Maker"}
+    assert ok(names, "it", name="cofee maker").fuzzy
+    assert ok(names, "it", area="kitchen", domain="light").slots == {"area": "Kitchen", "domain": "light"}
+    assert refused(names, "it", name="la lampada").reason == "unknown"
+    assert refused(names, "it", name="luci della cucina").reason == "unknown"
 
 
 def test_other_slots_pass_through_untouched(names: Names) -> None:
