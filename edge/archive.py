@@ -92,7 +92,9 @@ def _members(path: Path, limit: int) -> Iterator[tuple[tarfile.TarFile, tarfile.
         except ArchiveError:
             raise
         except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
-            raise ArchiveError(_why(exc)) from None
+            # too short for one tar header: not a tar archive, however tarfile words it
+            raise ArchiveError(_why(exc) if seen or isinstance(exc, (EOFError, zlib.error, gzip.BadGzipFile))
+                               else "not a tar archive") from None
         except OSError:
             raise ArchiveError("the archive cannot be read (damaged or truncated)") from None
         if not seen:
