@@ -57,7 +57,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import secrets
 import shutil
 import threading
@@ -67,7 +66,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from edge import archive, signing
+from edge import admission, archive, signing
+from edge.admission import Rejected
 from edge.probation import Baseline, Probation, ProbationPolicy, Verdict
 from edge.selftest import check as selftest_check
 
@@ -76,18 +76,11 @@ log = logging.getLogger(__name__)
 STATES = ("verifying", "testing", "active", "rolled_back", "rejected")
 STEPS = ("receiving", "verifying", "unpacking", "testing", "swapping", "committing")
 DEFAULT_MAX_BYTES = 64 << 20
-REQUIRED_FILES = ("model.tflite", "tokenizer.model")  # edge.model's MODEL_FILE, TOKENIZER_FILE
 POINTER, JOURNAL = "active.json", "journal.json"
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-_VERSION = re.compile(r"\d{1,9}(?:\.\d{1,9}){0,3}")
 
 
 class DeployError(Exception):
     """A command (commit, rollback) cannot be carried out; the message says why."""
-
-
-class Rejected(Exception):
-    """A deployment is refused; the message is the status reason."""
 
 
 @dataclass(frozen=True)
@@ -123,33 +116,6 @@ class _Work:
     ident: str | None = None
     target: Path | None = None
     model: Any = None
-
-
-def version_key(v: object) -> tuple[int, ...]:
-    """``"2.1.0"`` -> (2, 1, 0, 0); ValueError unless one to four dot-separated numbers."""
-    if not isinstance(v, str) or not _VERSION.fullmatch(v):
-        raise ValueError(v)
-    nums = tuple(int(x) for x in v.split("."))
-    return nums + (0,) * (4 - len(nums))
-
-
-def _runtime_key(v: str) -> tuple[int, ...]:
-    """A running version such as ``0.1.0`` or ``0.2.0.dev1``: its leading numbers."""
-    m = re.match(r"\d+(?:\.\d+){0,3}", v.strip())
-    return version_key(m.group(0)) if m else (0, 0, 0, 0)
-
-
-def _newest(pointer: dict, *idents: str | None) -> dict[str, str]:
-    """The newest version of each package name this device has run: the pointer's record
-    and ``idents`` (what a replayed old package is compared with)."""
-    stored = pointer.get("newest")
-    newest = {k: v for k, v in (stored.items() if isinstance(stored, dict) else ())
-              if isinstance(k, str) and isinstance(v, str) and _VERSION.fullmatch(v)}
-    for ident in idents:
-        name, _, version = (ident or "").partition("@")
-        if _VERSION.fullmatch(version) and (name not in newest or version_key(version) > version_key(newest[name])):
-            newest[name] = version
-    return newest
 
 
 def _fsync_dir(path: Path) -> None:
@@ -333,46 +299,10 @@ class Deployer:
         except (archive.ArchiveError, signing.PackageError) as exc:
             raise Rejected(str(exc)) from None
         work.manifest = manifest
-        self._check_policy(work, manifest)
-
-    def _check_policy(self, work: _Work, m: dict) -> None:
-        """Sets ``work.ident`` (name@version) of a verified manifest; Rejected unless this
-        device will run it."""
-        name, version = m.get("name"), m.get("version")
-        if not isinstance(name, str) or not _NAME.fullmatch(name):
-            raise Rejected("manifest: the package name must be letters, digits, '.', '_' or '-'")
-        try:
-            key = version_key(version)
-        except ValueError:
-            raise Rejected("manifest: the version must be one to four dot-separated numbers") from None
-        ident = work.ident = f"{name}@{version}"  # signed: fit to be named in a status from here on
-        order = m.get("deploy", {})
-        if not isinstance(order, dict) or not isinstance(order.get("rollback", False), bool):
-            raise Rejected("manifest: 'deploy' must be an object with a boolean 'rollback'")
-        pointer, active = self._pointer(), self.active()
-        if active is not None and active.ident == ident:
-            raise Rejected(f"{ident} is already active")
-        newest = _newest(pointer, self._ident(active)).get(name)
-        if newest is not None and key <= version_key(newest) and not order.get("rollback", False):
-            raise Rejected(f"{ident} is not newer than {name}@{newest}, which this device has run "
-                           "(a downgrade needs a signed rollback order)")
-        needs = m.get("requires_runtime")
-        try:
-            needs_key = version_key(needs)
-        except ValueError:
-            raise Rejected("manifest: no requires_runtime version (which edge runs this package?)") from None
-        if needs_key > _runtime_key(self.runtime_version):
-            raise Rejected(f"{ident} needs edge {needs} or newer; this device runs {self.runtime_version}")
-        missing = [f for f in REQUIRED_FILES if f not in m["files"]]
-        if missing:
-            raise Rejected(f"{ident} has no {', '.join(missing)}")
-        tests = m.get("selftest")
-        if not isinstance(tests, list) or not tests:
-            raise Rejected(f"{ident} has no self-test examples; a package must prove itself")
-        for i, e in enumerate(tests):
-            if not (isinstance(e, dict) and isinstance(e.get("text"), str) and isinstance(e.get("intent"), str)
-                    and isinstance(e.get("slots", []), list)):
-                raise Rejected(f"{ident}: self-test example {i} is malformed")
+        work.ident = admission.ident_of(manifest)  # signed: fit to be named in a status from here on
+        active = self._ident(self.active())
+        admission.admit(manifest, active, admission.newest(self._pointer().get("newest"), active),
+                        self.runtime_version)
 
     def _unpacking(self, work: _Work) -> None:
         staging, target = work.dir / "package", self.models / str(work.ident)
@@ -444,8 +374,14 @@ class Deployer:
             work = self._busy
             if work is None or work.model is None or work.target is None:
                 raise DeployError("no tested package waits to be committed")
-            self._journal(work, "committing")
-            self._committing(work)
+            try:
+                self._journal(work, "committing")
+                self._committing(work)
+            except OSError as exc:  # the pointer was not replaced: the old package stays active
+                log.error("deploy: cannot commit %s: %s", work.ident, exc)
+                self._discard(work)
+                return self._status(work.ident, "rejected", f"cannot record the new package "
+                                    f"({exc.strerror or exc}); swap the old model back", work.previous)
             self._gc()
             shutil.rmtree(work.dir, ignore_errors=True)
             (self.dir / JOURNAL).unlink(missing_ok=True)
@@ -457,7 +393,7 @@ class Deployer:
 
     def _committing(self, work: _Work) -> None:
         pointer, old = self._pointer(), self.active()
-        newest = _newest(pointer, self._ident(old), work.ident)
+        newest = admission.newest(pointer.get("newest"), self._ident(old), work.ident)
         baseline = self._baseline.p50(self.policy.min_samples)
         self._write_pointer({"active": self._store(Package(str(work.ident), work.target)),  # type: ignore[arg-type]
                              "previous": self._store(old) if old else None,
@@ -468,7 +404,11 @@ class Deployer:
         write_atomic(self.dir / POINTER, json.dumps(pointer, indent=1).encode())
 
     def _gc(self) -> None:
-        """Keep the active and the previous package; remove every other directory in models/."""
+        """Keep the active and the previous package; remove every other directory in models/.
+        Not while the pointer is unreadable (a damaged disk): then nothing is known to be spare."""
+        if (self.dir / POINTER).exists() and _read_json(self.dir / POINTER) is None:
+            log.error("deploy: %s unreadable: no package removed", POINTER)
+            return
         keep = {p.path.resolve() for p in (self.active(), self.previous()) if p is not None}
         for d in self.models.iterdir():
             if d.resolve() not in keep:
@@ -496,6 +436,9 @@ class Deployer:
         return pb.due(self.clock()) if pb is not None else None
 
     def settle(self, verdict: Verdict) -> Status:
+        """Act on a probation verdict (each is returned once by ``record``/``tick``)."""
+        if self._probation is None:
+            raise DeployError("nothing is on probation")
         return self.confirm() if verdict.action == "confirm" else self.rollback(verdict.reason)
 
     def confirm(self) -> Status:

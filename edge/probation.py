@@ -56,8 +56,8 @@ class Baseline:
 
 
 class Probation:
-    """One package's probation. ``record`` and ``due`` return a Verdict once there is one
-    (and keep returning it: the caller acts on it once)."""
+    """One package's probation. ``record`` and ``due`` return the Verdict once, when it is
+    reached (so the caller acts on it once), and None before and after."""
 
     def __init__(self, policy: ProbationPolicy, started: float, baseline_p50_ms: float | None) -> None:
         self.policy, self.started, self.baseline = policy, started, baseline_p50_ms
@@ -68,7 +68,7 @@ class Probation:
 
     def record(self, latency_ms: float, error: bool, now: float) -> Verdict | None:
         if self.verdict is not None:
-            return self.verdict
+            return None
         self.requests += 1
         if error:
             self.errors += 1
@@ -91,7 +91,7 @@ class Probation:
         if self.verdict is None and now - self.started >= self.policy.seconds:
             return self._decide("confirm", f"confirmed after {self.policy.seconds:g} s "
                                            f"({self.requests} requests, {self.errors} errors)")
-        return self.verdict
+        return None
 
     def _decide(self, action: str, reason: str) -> Verdict:
         self.verdict = Verdict(action, reason)

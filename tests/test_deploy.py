@@ -22,9 +22,11 @@ from typing import Any, Callable
 import pytest
 
 from edge import signing as S
-from edge.deploy import DeployError, Deployer, Status, version_key
+from edge.admission import version_key
+from edge.deploy import DeployError, Deployer, Status
 from edge.model import Model
 from edge.probation import ProbationPolicy
+from edge.slots import CLINC150_SLOTS
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "models" / "clinc150"
@@ -170,10 +172,6 @@ def test_garbage_collection_keeps_the_active_and_the_previous(state: Path, keys,
 
 
 # -- what an attacker or a careless user sends ------------------------------------------------
-def _edit(fn: Callable[[dict, Path], None]) -> Callable[[dict, Path], None]:
-    return fn
-
-
 def _swap_file(pkg: Path) -> bytes:
     members = files_of(pkg)
     return tar_of([(i, (b"x" * len(d) if i.name == "tokenizer.model" else d)) for i, d in members])
@@ -361,8 +359,11 @@ def test_probation_rolls_back_on_errors_and_confirms_on_count_or_time(tmp_path: 
     deploy_ok(d, payloads["2.1.0"])
     verdicts = [d.record(1.0, False) for _ in range(POLICY.requests)]
     assert verdicts[:-1] == [None] * (POLICY.requests - 1) and verdicts[-1].action == "confirm"
+    assert d.record(1.0, False) is None and d.tick() is None  # a verdict is given once
     st = d.settle(verdicts[-1])
     assert (st.state, st.reason, d.on_probation) == ("active", None, None)
+    with pytest.raises(DeployError, match="nothing is on probation"):
+        d.settle(verdicts[-1])
 
     d = deployer(tmp_path / "c", keys, clock)
     deploy_ok(d, payloads["2.1.0"])
@@ -441,3 +442,23 @@ def test_killed_at_every_step_starts_on_the_last_active_package(kill_at: str, st
     assert not any(n.startswith("incoming-") or n.startswith(".") or n == "journal.json"
                    for n in os.listdir(state / "deploy"))
     assert sorted(os.listdir(state / "models")) == ["clinc150@2.1.0", "clinc150@2.2.0"]
+
+
+def test_another_package_name_is_not_a_downgrade(state: Path, keys, tmp_path: Path) -> None:
+    d = deployer(state, keys)
+    # (the shipped manifest predates its "slots" section: a renamed copy must carry them, or it
+    # fails its self-test, as it should)
+    home = make_pkg(tmp_path, "1.0.0", keys[0],
+                    lambda m, p: m.update(name="home", slots=m.get("slots") or {"intents": CLINC150_SLOTS}))
+    st = deploy_ok(d, tar_of(files_of(home)))
+    assert (st.model, st.previous) == ("home@1.0.0", "clinc150@2.1.0")
+    d.confirm()
+    old = tar_of(files_of(make_pkg(tmp_path, "2.1.0", keys[0])))  # the replaced name, replayed
+    assert "not newer than clinc150@2.1.0" in d.receive(old).reason
+
+
+def test_an_unreadable_pointer_removes_nothing(state: Path, keys) -> None:
+    (state / "deploy" / "active.json").write_bytes(b"\x00" * 100)  # a damaged disk, not a crash
+    d = deployer(state, keys)
+    d.recover()
+    assert sorted(os.listdir(state / "models")) == ["clinc150@2.1.0"]
