@@ -52,7 +52,7 @@ class _Bounded(io.RawIOBase):
         return True
 
     def readinto(self, b) -> int:  # type: ignore[override]
-        n = self._raw.readinto(b) if hasattr(self._raw, "readinto") else 0
+        n = self._raw.readinto(b)  # type: ignore[attr-defined]
         self.count += n
         if self.count > self._limit:
             raise ArchiveError(f"the archive unpacks to more than {self._limit} bytes")

@@ -311,6 +311,7 @@ class Deployer:
         for f in staging.iterdir():  # the files are on the disk before anything points at them
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
+        _fsync_dir(staging)  # and their names
         os.chmod(staging, 0o755)
         os.rename(staging, target)
         _fsync_dir(self.models)

@@ -299,6 +299,21 @@ def test_a_gzip_bomb_stops_at_the_limit(state: Path, keys, pkgs) -> None:
     assert tree(state) == before
 
 
+def test_a_pax_header_bomb_stops_at_the_limit(state: Path, keys, pkgs) -> None:
+    """A header that is megabytes of zeros: the bound is on the decompressed stream itself."""
+    d = deployer(state, keys, max_bytes=4 << 20)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as t:
+        info = tarfile.TarInfo("manifest.json")
+        info.pax_headers = {"comment": "0" * (6 << 20)}
+        t.addfile(info, io.BytesIO(b""))
+    assert len(buf.getvalue()) < 64 << 10
+    before = tree(state)
+    st = d.receive(buf.getvalue())
+    assert st.state == "rejected" and st.reason == "the archive unpacks to more than 4194304 bytes", st
+    assert tree(state) == before
+
+
 def test_racing_deployments_one_at_a_time(state: Path, keys, payloads) -> None:
     entered, release = threading.Event(), threading.Event()
 
