@@ -1,35 +1,39 @@
 """Signed model packages in, self-test, probation, swap, rollback: the device side of a
-deployment, with no transport and no event loop (the daemon's loop calls it; see "Calling it
-from the loop" below).
+deployment, with no transport and no event loop of its own (the daemon's loop calls it).
 
 Wire format: one MQTT payload is one tar archive, uncompressed or gzip, of ``manifest.json``,
-``manifest.json.minisig`` and the files the manifest lists, flat (edge/archive.py). At most
-``max_bytes`` (64 MiB by default) on the wire and unpacked. The signed manifest may say
-``"deploy": {"rollback": true}``: a rollback order, the one way to install a version that is
-not newer than what the device runs (a replayed old package is refused).
+``manifest.json.minisig`` and the files the manifest lists, flat (edge/archive.py); at most
+``max_bytes`` (64 MiB by default) on the wire and unpacked. What a verified manifest must
+satisfy is edge/admission.py: newer than what this device has run, unless the signed manifest
+says ``"deploy": {"rollback": true}`` (a rollback order); runnable by this edge; self-test
+examples present. One deployment at a time: while one is between ``receive`` and
+``commit``, or on probation, another is rejected ("another deployment is in progress").
 
 On disk, all under the state directory (never /opt)::
 
-    deploy/active.json       the pointer: the active package, the previous one, probation,
-                             the newest version of each name this device ran (written to a
-                             temporary file, fsynced, renamed, directory fsynced)
+    deploy/active.json       the pointer: active and previous package, probation, the newest
+                             version of each name run (temp file, fsync, rename, fsync dir)
     deploy/journal.json      the deployment in progress and its step; absent when none
     deploy/incoming-<id>/    the payload and its unpacked, not yet verified files
     models/<name>@<version>/ verified packages: the active one and the previous one only
 
-Steps, each named in the journal before it starts: receiving (payload written), verifying
-(unpacked into incoming-<id>, signature and hashes, then the policy: downgrade, runtime,
-files, self-test present), unpacking (files fsynced, moved to models/), testing (loaded with
-``load_model``, ``edge.selftest.check`` on the manifest's examples), swapping (ready: the
-loop swaps the model between two requests), committing (the pointer). A package is active
-once the pointer names it; before that, a crash or a kill leaves the old pointer, and
-``recover`` removes what the deployment left and says where it stopped.
+Steps, each written to the journal before it starts: receiving (the payload to disk),
+verifying (unpacked into incoming-<id>: signature, hashes, admission), unpacking (files and
+directory fsynced, moved into models/), testing (``load_model``, then ``edge.selftest.check``
+on the manifest's examples), swapping (ready; the loop swaps), committing (the pointer). A
+package is active once the pointer names it; a kill before that leaves the old pointer, and
+``recover`` removes what the deployment left and says where it stopped. Power-loss points:
+any step before the pointer's rename -> the old package runs, status ``rejected``
+"interrupted while <step>"; after it -> the new one runs, ``active``, still on probation.
 
-Status: ``Status.payload()`` is exactly the retained ``<base>/deploy/status`` payload of
-the interface: ``model`` is the package the status is about (null while it is not yet
-verified: nothing unsigned is repeated), ``previous`` the package that runs when it does
-not (the one active when the deployment began). ``active`` with a reason ``on probation: ...``
-at the commit, ``active`` with a null reason once probation confirms it.
+Status: ``Status.payload()`` is the retained ``<base>/deploy/status`` payload, keys exactly
+model/state/reason/previous/ts. ``model`` is the package the status is about (null until it
+is verified: nothing unsigned is repeated); ``previous`` the package that runs if it does not
+(the one active when it began; after ``rolled_back``, the one running again). ``active``
+with reason ``on probation: ...`` at the commit, ``active`` with a null reason once probation
+confirms it. Probation (edge/probation.py) rolls back by itself on errors or latency; a
+daemon that starts ``policy.max_restarts`` times with a package on probation rolls it back
+(a model that crashes the daemon). A rollback keeps no previous: the failed package goes.
 
 Calling it from the loop (issue 24). ``receive``, ``commit``, ``confirm``, ``rollback``,
 ``settle``, ``abort`` and ``recover`` write and fsync files, and ``receive``/``rollback`` load
@@ -38,18 +42,17 @@ a model: run them in an executor. ``record``, ``tick``, ``active_path``, ``busy`
 
     status = deployer.recover()                       # at start-up, before loading the model
     model = load(deployer.active_path() or configured_path)
-    ...
     status = await run(deployer.receive, payload)     # on <base>/deploy; publish status
     if status.loaded is not None:                     # passed: swap between two requests
-        pipeline.model = status.loaded                # in-flight requests finish on the old one
-        status = await run(deployer.commit)           # publish (active, on probation)
-    ...
+        old, pipeline.model = pipeline.model, status.loaded   # in-flight ones finish on old
+        status = await run(deployer.commit)           # publish; "rejected": swap old back
     verdict = deployer.record(latency_ms, error, model.ident)   # after every request
-    verdict = verdict or deployer.tick()                        # and from a timer, ~1 s
-    if verdict: status = await run(deployer.settle, verdict)    # then swap in status.loaded if set
+    verdict = verdict or deployer.tick()                        # and from a ~1 s timer
+    if verdict: status = await run(deployer.settle, verdict)    # swap in status.loaded if set
 
-``on_status`` (optional) is called with the verifying and testing statuses from the thread
-``receive`` runs on (use ``loop.call_soon_threadsafe``).
+A verdict is returned once. ``settle``/``rollback`` raise DeployError when the previous
+package does not load (nothing changes then). ``on_status`` (optional) gets the verifying
+and testing statuses from the thread ``receive`` runs on (``loop.call_soon_threadsafe``).
 """
 
 from __future__ import annotations
