@@ -4,7 +4,7 @@
     python tests/deploy_harness.py recover STATE INITIAL PUBKEY [PAYLOAD]
 
 ``deploy`` runs recover(), receive(PAYLOAD), then commit() (the loop's swap happens between
-the two), printing each status as a JSON line. ``EDGE_TEST_KILL_AT=STEP:WHEN`` (read here,
+the two), printing each status as a JSON line. ``EDGE_FAULT_DEPLOY_KILL_AT=STEP:WHEN`` (read here,
 never by edge/deploy.py) wraps the Deployer's step method ``_STEP`` and kills the process with
 SIGKILL at its ``start`` or ``end``; ``committing:rename`` kills after the new pointer was
 written to its temporary file and fsynced, just before the rename.
@@ -67,8 +67,8 @@ def main() -> int:
     payload = Path(sys.argv[5]).read_bytes() if len(sys.argv) > 5 else None
     d = deploy.Deployer(state, [pubkey], "0.1.0", Model.load, initial=initial)
     if mode == "deploy":
-        if os.environ.get("EDGE_TEST_KILL_AT"):
-            arm(os.environ["EDGE_TEST_KILL_AT"])
+        if os.environ.get("EDGE_FAULT_DEPLOY_KILL_AT"):
+            arm(os.environ["EDGE_FAULT_DEPLOY_KILL_AT"])
         show("recover", d.recover())
         status = d.receive(payload)  # type: ignore[arg-type]
         show("received", status)

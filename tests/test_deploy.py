@@ -434,7 +434,7 @@ def test_killed_at_every_step_starts_on_the_last_active_package(kill_at: str, st
     payload = tmp_path / "pkg.tar.gz"
     payload.write_bytes(payloads["2.2.0"])
     argv = [str(state), str(SHIPPED), keys[0].public_key.base64(), str(payload)]
-    env = {**os.environ, "EDGE_TEST_KILL_AT": kill_at}
+    env = {**os.environ, "EDGE_FAULT_DEPLOY_KILL_AT": kill_at}
     r = subprocess.run([sys.executable, str(HARNESS), "deploy", *argv], env=env, capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == -9, (r.returncode, r.stdout, r.stderr)
