@@ -477,3 +477,81 @@ def test_an_unreadable_pointer_removes_nothing(state: Path, keys) -> None:
     d = deployer(state, keys)
     d.recover()
     assert sorted(os.listdir(state / "models")) == ["clinc150@2.1.0"]
+
+
+# -- what the loop relies on ---------------------------------------------------------------
+def test_importing_deploy_loads_no_runtime_crypto_or_broker() -> None:
+    code = ("import sys, edge.deploy; heavy = [m for m in ('cryptography', 'ai_edge_litert', 'tflite_runtime', "
+            "'paho', 'edge.model') if m in sys.modules]; print(heavy)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", (r.stdout, r.stderr)
+
+
+def test_an_event_loop_keeps_answering_while_a_deployment_runs_on_an_executor(state: Path, keys,
+                                                                               payloads) -> None:
+    """The calling pattern of the module's note: receive and commit on an executor, the swap
+    between two requests on the loop; every request is answered, by the old model until the
+    swap and by the new one after it."""
+    import asyncio
+
+    d = deployer(state, keys)
+    answered: list[str] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        model = Model.load(d.active_path())
+        stop = asyncio.Event()
+
+        async def serve() -> None:
+            while not stop.is_set():
+                model.classify(["set an alarm for 7 am"])
+                answered.append(model.ident)
+                assert d.record(0.5, False, model.ident) is None
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(serve())
+        st = await loop.run_in_executor(None, d.receive, payloads["2.2.0"])
+        during = len(answered)
+        model = st.loaded  # the swap: between two requests
+        st = await loop.run_in_executor(None, d.commit)
+        while answered[-1] != "clinc150@2.2.0":
+            await asyncio.sleep(0)
+        stop.set()
+        await task
+        assert st.state == "active" and during > 0
+
+    asyncio.run(main())
+    first_new = answered.index("clinc150@2.2.0")
+    assert set(answered[:first_new]) == {"clinc150@2.1.0"} and set(answered[first_new:]) == {"clinc150@2.2.0"}
+
+
+def test_archive_fuzz_never_raises_anything_but_a_reason(tmp_path: Path) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from edge import archive
+
+    small = tar_of([(tarfile.TarInfo("manifest.json"), b'{"files": {}}'), (tarfile.TarInfo("a"), b"x" * 700)],
+                   gz=False)
+    path = tmp_path / "fuzz"
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.lists(st.tuples(st.integers(0, len(small) - 1), st.integers(0, 255)), max_size=8),
+           st.integers(0, len(small)), st.booleans())
+    def check(flips: list[tuple[int, int]], cut: int, gz: bool) -> None:
+        data = bytearray(small)
+        for i, b in flips:
+            data[i] = b
+        data = data[:cut]
+        if gz:
+            import gzip
+            data = bytearray(gzip.compress(bytes(data)))
+        path.write_bytes(bytes(data))
+        try:
+            names = archive.check(path, 1 << 20)
+        except archive.ArchiveError as exc:
+            assert str(exc)
+        else:
+            assert all("/" not in n and n not in ("", ".", "..") for n in names)
+
+    check()
