@@ -7,7 +7,9 @@ carry a leading ``./`` (``tar -C DIR -cf - .`` writes them so) and the archive m
 ``./`` directory entry itself; nothing else.
 
 Nothing here trusts the archive. Every member header is checked before one byte is written
-(``check``), then a second pass writes regular files only (``unpack``), each with
+(``check``; ``read_small`` also returns a few small members, read from the payload in memory,
+so the manifest's signature is checked before anything reaches the disk), then a second pass
+writes regular files only (``unpack``), each with
 ``O_CREAT | O_EXCL | O_NOFOLLOW`` into a directory this module has just made: tarfile's own
 ``extract`` is never called. Refused, with a reason fit for a status topic:
 absolute paths, ``..``, sub-directories, symlinks, hard links, devices, fifos, sparse files,
@@ -59,16 +61,45 @@ class _Bounded(io.RawIOBase):
         return n
 
 
-def _open_stream(path: Path, limit: int) -> tuple[BinaryIO, BinaryIO]:
-    """(file, decompressed stream bounded by ``limit``) of the archive at ``path``."""
-    f = open(path, "rb")
+class _Memory(io.RawIOBase):
+    """A payload in memory read as a file, without the copy io.BytesIO would make."""
+
+    def __init__(self, data: bytes | bytearray | memoryview) -> None:
+        self._view, self._pos = memoryview(data).cast("B"), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        self._pos = max(0, pos if whence == 0 else (self._pos + pos if whence == 1 else len(self._view) + pos))
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def readinto(self, b) -> int:  # type: ignore[override]
+        chunk = self._view[self._pos:self._pos + len(b)]
+        b[:len(chunk)] = chunk
+        self._pos += len(chunk)
+        return len(chunk)
+
+
+Source = Path | bytes | bytearray | memoryview
+
+
+def _open_stream(src: Source, limit: int) -> tuple[BinaryIO, BinaryIO]:
+    """(raw file, decompressed stream bounded by ``limit``) of an archive (a path or bytes)."""
+    f: BinaryIO = open(src, "rb") if isinstance(src, Path) else io.BufferedReader(_Memory(src))  # type: ignore[assignment]
     head = f.read(2)
     f.seek(0)
     inner: BinaryIO = gzip.GzipFile(fileobj=f, mode="rb") if head == _GZIP_MAGIC else f  # type: ignore[assignment]
     return f, io.BufferedReader(_Bounded(inner, limit), buffer_size=64 * 1024)  # type: ignore[arg-type]
 
 
-def _members(path: Path, limit: int) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo, str | None]]:
+def _members(path: Source, limit: int) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo, str | None]]:
     """Each member of the archive with its checked plain name (None for the ``./`` entry).
     Raises ArchiveError on anything that is not a flat archive of regular files."""
     f, stream = _open_stream(path, limit)
@@ -139,9 +170,26 @@ def _check(member: tarfile.TarInfo) -> str | None:
     return name
 
 
-def check(path: Path, limit: int) -> list[str]:
+def check(path: Source, limit: int) -> list[str]:
     """Every member checked, nothing written: the archive's file names."""
     return [name for _, _, name in _members(path, limit) if name is not None]
+
+
+def read_small(src: Source, wanted: dict[str, int], limit: int) -> dict[str, bytes]:
+    """Every member checked, nothing written, and the contents of the ``wanted`` ones (name ->
+    the most bytes accepted) that are there: what a signature check needs before a byte of
+    the package goes to disk."""
+    out: dict[str, bytes] = {}
+    for tar, member, name in _members(src, limit):
+        if name in wanted:
+            if member.size > wanted[name]:
+                raise ArchiveError(f"{name} is too large ({member.size} bytes)")
+            f = tar.extractfile(member)
+            try:
+                out[name] = f.read() if f is not None else b""
+            except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+                raise ArchiveError(_why(exc)) from None
+    return out
 
 
 def unpack(path: Path, dest: Path, limit: int) -> list[str]:

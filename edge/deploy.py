@@ -17,7 +17,9 @@ On disk, all under the state directory (never /opt)::
     deploy/incoming-<id>/    the payload and its unpacked, not yet verified files
     models/<name>@<version>/ verified packages: the active one and the previous one only
 
-Steps, each written to the journal before it starts: receiving (the payload to disk),
+Nothing is written before every member header and the manifest's signature have been
+checked in memory: junk, and packages by unknown keys, never touch the SD card. Then the
+steps, each written to the journal before it starts: receiving (the payload to disk),
 verifying (unpacked into incoming-<id>: signature, hashes, admission), unpacking (files and
 directory fsynced, moved into models/), testing (``load_model``, then ``edge.selftest.check``
 on the manifest's examples), swapping (ready; the loop swaps), committing (the pointer). A
@@ -251,8 +253,9 @@ class Deployer:
             wid = secrets.token_hex(6)
             work = self._busy = _Work(wid, self.dir / f"incoming-{wid}", active)
         try:
-            self._run_step("receiving", work, self._receiving, payload)
             self._notify(self._status(None, "verifying", None, active))
+            self._signed_by_a_trusted_key(payload)  # before anything is written: no SD wear for junk
+            self._run_step("receiving", work, self._receiving, payload)
             self._run_step("verifying", work, self._verifying)
             self._run_step("unpacking", work, self._unpacking)
             self._notify(self._status(work.ident, "testing", None, active))
@@ -268,6 +271,20 @@ class Deployer:
         n = len(work.manifest["selftest"])
         return self._status(work.ident, "testing", f"self-test passed ({n} examples); ready to swap",
                             active, loaded=work.model)
+
+    def _signed_by_a_trusted_key(self, payload: bytes | bytearray | memoryview) -> None:
+        """Check every member header and the signature of the manifest in memory; Rejected
+        otherwise. verify_package checks both again, with the hashes, once on disk."""
+        try:
+            head = archive.read_small(payload, {signing.MANIFEST: 8 << 20, signing.SIG_FILE: 16 << 10},
+                                      self.max_bytes)
+            if signing.MANIFEST not in head:
+                raise Rejected("no manifest.json")
+            if signing.SIG_FILE not in head:
+                raise Rejected("unsigned")
+            signing.verify_bytes(head[signing.MANIFEST], head[signing.SIG_FILE], self.keys)
+        except (archive.ArchiveError, signing.PackageError) as exc:
+            raise Rejected(str(exc)) from None
 
     def _run_step(self, step: str, work: _Work, fn: Callable[..., None], *args: Any) -> None:
         self._journal(work, step)

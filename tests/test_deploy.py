@@ -260,16 +260,24 @@ BAD = ["garbage", "text", "truncated gzip", "truncated tar", "dot-dot", "dot-dot
        "model that does not load", "failing self-test", "rollback field of the wrong type"]
 
 
+# refused in memory, before the journal or the payload is written: the directory is not touched
+BEFORE_DISK = {"garbage", "text", "truncated gzip", "truncated tar", "dot-dot", "dot-dot inside", "absolute",
+               "symlink", "hard link", "device", "directory", "nested file", "duplicate", "declared 4 GiB",
+               "unknown key", "unsigned"}
+
+
 @pytest.mark.parametrize("case", BAD)
 def test_bad_input_is_rejected_and_changes_nothing(case: str, state: Path, keys, bad, payloads,
                                                    tmp_path: Path) -> None:
     payload, reason = bad[case]
     d = deployer(state, keys)
     assert d.recover() is None
-    before = tree(state)
+    before, mtime = tree(state), os.stat(state / "deploy").st_mtime_ns
     st = d.receive(payload)
     assert st.state == "rejected" and reason in st.reason, (case, st)
     assert st.previous == "clinc150@2.1.0" and st.loaded is None
+    if case in BEFORE_DISK:
+        assert os.stat(state / "deploy").st_mtime_ns == mtime, "written to disk before the signature was checked"
     assert "/" + str(tmp_path).strip("/") not in st.reason  # no host paths in a status
     assert tree(state) == before
     assert d.active_path() == state / "models" / "clinc150@2.1.0" and not d.busy
