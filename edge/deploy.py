@@ -283,7 +283,7 @@ class Deployer:
             if signing.SIG_FILE not in head:
                 raise Rejected("unsigned")
             signing.verify_bytes(head[signing.MANIFEST], head[signing.SIG_FILE], self.keys)
-        except (archive.ArchiveError, signing.PackageError) as exc:
+        except (archive.ArchiveError, signing.SigningError) as exc:  # PackageError, or no cryptography
             raise Rejected(str(exc)) from None
 
     def _run_step(self, step: str, work: _Work, fn: Callable[..., None], *args: Any) -> None:
@@ -316,7 +316,7 @@ class Deployer:
         try:
             archive.unpack(work.dir / "payload", staging, self.max_bytes)
             manifest = signing.verify_package(staging, self.keys)
-        except (archive.ArchiveError, signing.PackageError) as exc:
+        except (archive.ArchiveError, signing.SigningError) as exc:  # PackageError, or no cryptography
             raise Rejected(str(exc)) from None
         work.manifest = manifest
         work.ident = admission.ident_of(manifest)  # signed: fit to be named in a status from here on
