@@ -1,0 +1,98 @@
+"""Probation of a newly deployed model: the verdict from the requests it serves.
+
+Pure policy, no I/O and no clock of its own (the caller passes ``now``): edge/deploy.py feeds
+it and acts on its verdicts. A package on probation is confirmed after ``requests`` requests
+or ``seconds`` seconds, whichever comes first, unless before that it made ``max_errors``
+errors, or (from ``min_samples`` requests on) its median latency exceeds ``latency_factor``
+times the median of the model it replaced (measured on that model's last requests, the
+baseline). Without a baseline (no request served before the swap) latency is not judged;
+errors still are.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import deque
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ProbationPolicy:
+    requests: int = 200          # confirmed after this many requests ...
+    seconds: float = 600.0       # ... or this many seconds, whichever comes first
+    max_errors: int = 3          # rolled back at this many errors
+    latency_factor: float = 3.0  # rolled back when p50 > factor x the old model's p50
+    min_samples: int = 20        # latency is judged from this many requests on
+    max_restarts: int = 3        # rolled back when the daemon starts this often with it on probation
+    baseline_window: int = 200   # the old model's last requests that make its p50
+
+    def __post_init__(self) -> None:
+        if self.requests < 1 or self.seconds <= 0 or self.max_errors < 1 or self.latency_factor <= 1.0 \
+                or self.min_samples < 1 or self.max_restarts < 1 or self.baseline_window < 1:
+            raise ValueError(f"unusable probation policy: {self}")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What probation decided: ``confirm`` or ``rollback``, and why."""
+    action: str   # "confirm" | "rollback"
+    reason: str
+
+
+class Baseline:
+    """The latencies of the last requests the active model served (what a new one is held to)."""
+
+    def __init__(self, window: int) -> None:
+        self._lat: deque[float] = deque(maxlen=window)
+
+    def add(self, latency_ms: float) -> None:
+        self._lat.append(float(latency_ms))
+
+    def p50(self, min_samples: int) -> float | None:
+        return statistics.median(self._lat) if len(self._lat) >= min_samples else None
+
+    def clear(self) -> None:
+        self._lat.clear()
+
+
+class Probation:
+    """One package's probation. ``record`` and ``due`` return the Verdict once, when it is
+    reached (so the caller acts on it once), and None before and after."""
+
+    def __init__(self, policy: ProbationPolicy, started: float, baseline_p50_ms: float | None) -> None:
+        self.policy, self.started, self.baseline = policy, started, baseline_p50_ms
+        self.requests = 0
+        self.errors = 0
+        self._lat: list[float] = []
+        self.verdict: Verdict | None = None
+
+    def record(self, latency_ms: float, error: bool, now: float) -> Verdict | None:
+        if self.verdict is not None:
+            return None
+        self.requests += 1
+        if error:
+            self.errors += 1
+        else:  # an error's latency (a timeout, an exception) says nothing about the model's speed
+            self._lat.append(float(latency_ms))
+        p = self.policy
+        if self.errors >= p.max_errors:
+            return self._decide("rollback", f"{self.errors} errors in {self.requests} requests on probation")
+        if self.baseline is not None and len(self._lat) >= p.min_samples:
+            p50 = statistics.median(self._lat)
+            if p50 > p.latency_factor * self.baseline:
+                return self._decide("rollback", f"median latency {p50:.2f} ms on probation, over "
+                                                f"{p.latency_factor:g} x the previous model's {self.baseline:.2f} ms")
+        if self.requests >= p.requests:
+            return self._decide("confirm", f"confirmed after {self.requests} requests")
+        return self.due(now)
+
+    def due(self, now: float) -> Verdict | None:
+        """The verdict once the probation's time is up (called by a timer as well)."""
+        if self.verdict is None and now - self.started >= self.policy.seconds:
+            return self._decide("confirm", f"confirmed after {self.policy.seconds:g} s "
+                                           f"({self.requests} requests, {self.errors} errors)")
+        return None
+
+    def _decide(self, action: str, reason: str) -> Verdict:
+        self.verdict = Verdict(action, reason)
+        return self.verdict
