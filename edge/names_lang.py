@@ -1,0 +1,249 @@
+"""Per-language words for name resolution: determiners, place connectors and domain words.
+
+Data only, read by edge/names.py. Every word is written in its normalised form
+(lower case, no accents, no apostrophes except the elided French/Italian
+articles, which the tokenizer splits off as their own token: "l'entree" ->
+"l'", "entree"). A domain word maps to Home Assistant's domain and, where the
+word says more than the domain ("blinds", "garage door", "tv"), its device
+class; plurals are listed with their singulars because plural rules for
+these few words are irregular in every language ("Rollläden", "rideaux",
+"luces"), and a generic suffix rule (`plural_suffixes`) catches the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+DomainClass = tuple[str, str | None]  # (domain, device_class or None)
+
+
+@dataclass(frozen=True)
+class Language:
+    """What one language needs for resolution. Word sequences are tuples of tokens."""
+
+    code: str
+    determiners: tuple[tuple[str, ...], ...]  # stripped from the front of any span, repeatedly
+    locatives: tuple[tuple[str, ...], ...]  # stripped from the front of an area/floor span ("in the")
+    connectors: tuple[tuple[str, ...], ...]  # between a domain word and a place ("lights in the", "luces de la")
+    domain_words: Mapping[str, DomainClass]  # "lights" -> ("light", None); multi-word keys joined by spaces
+    plural_suffixes: tuple[str, ...] = ()
+    elisions: tuple[str, ...] = ()  # "l'", "d'": split off a token's front by the tokenizer
+    compounds: bool = False  # German: "wohnzimmerlampe" = "wohnzimmer" + "lampe"
+    compound_links: tuple[str, ...] = field(default=())  # "kuchen|lampe" -> "kuche" (drop the linking n)
+    numbers: Mapping[str, str] = field(default_factory=dict)  # "two" -> "2", so "Lamp 2" = "lamp two"
+    quantifiers: frozenset[str] = frozenset()  # "all": a bare domain word may then mean every one of them
+
+
+def _numbers(words: str) -> Mapping[str, str]:
+    """"zero one two ..." -> {"zero": "0", "one": "1", ...}; a "|" gives a number several words."""
+    return MappingProxyType({w: str(i) for i, ws in enumerate(words.split()) for w in ws.split("|")})
+
+
+def _words(table: dict[DomainClass, str]) -> Mapping[str, DomainClass]:
+    """{(domain, class): "word word2 ..."} written the readable way round -> word -> (domain, class)."""
+    out: dict[str, DomainClass] = {}
+    for target, words in table.items():
+        for w in words.split("|"):
+            w = w.strip()
+            if w in out and out[w] != target:
+                raise ValueError(f"domain word {w!r} listed for {out[w]} and {target}")
+            out[w] = target
+    return MappingProxyType(out)
+
+
+def _seq(*phrases: str) -> tuple[tuple[str, ...], ...]:
+    # Longest first, so "all the" is stripped whole before "all" could be.
+    return tuple(sorted((tuple(p.split()) for p in phrases), key=len, reverse=True))
+
+
+# Home Assistant's own domain ids and device classes are accepted in every language:
+# the model may have learned the slot value in that form, and the cloud answers with it.
+_HA_DOMAINS = (
+    "light", "fan", "cover", "lock", "switch", "climate", "media_player", "vacuum", "scene", "script",
+    "valve", "humidifier", "water_heater", "sensor", "binary_sensor", "button", "input_boolean",
+    "automation", "todo", "weather", "alarm_control_panel", "lawn_mower",
+)
+_COVER_CLASSES = ("awning", "blind", "curtain", "damper", "door", "garage", "gate", "shade", "shutter", "window")
+_MEDIA_CLASSES = ("tv", "speaker", "receiver")
+_SWITCH_CLASSES = ("outlet",)
+COMMON: Mapping[str, DomainClass] = MappingProxyType(
+    {**{d: (d, None) for d in _HA_DOMAINS}, **{d.replace("_", " "): (d, None) for d in _HA_DOMAINS}}
+)
+DEVICE_CLASSES: Mapping[str, str] = MappingProxyType(
+    {**{c: "cover" for c in _COVER_CLASSES}, **{c: "media_player" for c in _MEDIA_CLASSES},
+     **{c: "switch" for c in _SWITCH_CLASSES}}
+)
+
+EN = Language(
+    code="en",
+    determiners=_seq("the", "a", "an", "my", "our", "your", "all", "all the", "all of the", "all my", "every",
+                     "this", "that", "these", "those", "some"),
+    locatives=_seq("in", "in the", "on", "on the", "at", "at the", "inside", "inside the", "of", "of the"),
+    connectors=_seq("in", "in the", "of", "of the", "on", "on the", "at the"),
+    domain_words=_words({
+        ("light", None): "light|lights|lamp|lamps|lighting|lightning|bulb|bulbs|light bulb|light bulbs",
+        ("fan", None): "fan|fans|ceiling fan|ceiling fans",
+        ("cover", None): "cover|covers",
+        ("cover", "blind"): "blind|blinds",
+        ("cover", "shade"): "shade|shades",
+        ("cover", "curtain"): "curtain|curtains|drape|drapes",
+        ("cover", "shutter"): "shutter|shutters|roller shutter|roller shutters",
+        ("cover", "awning"): "awning|awnings",
+        ("cover", "garage"): "garage door|garage doors|garage",
+        ("cover", "gate"): "gate|gates",
+        ("cover", "door"): "door|doors",
+        ("cover", "window"): "window|windows",
+        ("lock", None): "lock|locks|door lock|door locks",
+        ("switch", None): "switch|switches",
+        ("switch", "outlet"): "outlet|outlets|plug|plugs|socket|sockets|smart plug|smart plugs",
+        ("climate", None): "thermostat|thermostats|heating|heater|heaters|ac|air conditioning|air conditioner|hvac",
+        ("media_player", None): "media player|media players|player",
+        ("media_player", "tv"): "tv|tvs|television|televisions|telly",
+        ("media_player", "speaker"): "speaker|speakers",
+        ("vacuum", None): "vacuum|vacuums|vacuum cleaner|robot vacuum|hoover",
+        ("valve", None): "valve|valves",
+        ("humidifier", None): "humidifier|humidifiers|dehumidifier",
+        ("water_heater", None): "water heater|boiler",
+        ("scene", None): "scene|scenes",
+        ("script", None): "script|scripts",
+    }),
+    plural_suffixes=("es", "s"),
+    numbers=_numbers("zero one two three four five six seven eight nine ten eleven twelve"),
+    quantifiers=frozenset({"all", "every"}),
+)
+
+DE = Language(
+    code="de",
+    determiners=_seq("der", "die", "das", "den", "dem", "des", "ein", "eine", "einen", "einem", "mein", "meine",
+                     "meinen", "meinem", "unser", "unsere", "unseren", "unserem", "alle", "alle die", "alle der",
+                     "all die", "samtliche", "diese", "dieser", "diesen", "dieses"),
+    locatives=_seq("im", "in", "in der", "in dem", "in den", "am", "an der", "auf", "auf der", "auf dem", "vom",
+                   "von der", "von dem", "beim", "bei der", "ins", "oben im", "unten im"),
+    connectors=_seq("im", "in", "in der", "in dem", "am", "auf der", "auf dem", "vom", "von der", "von dem",
+                    "der", "des"),
+    domain_words=_words({
+        ("light", None): "licht|lichter|lampe|lampen|leuchte|leuchten|beleuchtung|birne|birnen|gluhbirne|"
+                         "gluhbirnen|deckenlicht|deckenlampe|deckenleuchte",
+        ("fan", None): "ventilator|ventilatoren|lufter|deckenventilator",
+        ("cover", None): "abdeckung|abdeckungen|beschattung",
+        ("cover", "blind"): "jalousie|jalousien|rollo|rollos",
+        ("cover", "shutter"): "rollladen|rolllade|rollladen|rolladen|rollade|rolllaeden|rollaeden|"
+                              "fensterladen|fensterlaeden",
+        ("cover", "curtain"): "vorhang|vorhange|vorhaenge|gardine|gardinen",
+        ("cover", "awning"): "markise|markisen",
+        ("cover", "garage"): "garagentor|garagentore|garagentur|garage",
+        ("cover", "gate"): "tor|tore|einfahrtstor",
+        ("cover", "door"): "tur|turen|tuer|tueren",
+        ("cover", "window"): "fenster",
+        ("lock", None): "schloss|schlosser|schloesser|turschloss|tuerschloss",
+        ("switch", None): "schalter",
+        ("switch", "outlet"): "steckdose|steckdosen|zwischenstecker",
+        ("climate", None): "thermostat|thermostate|heizung|heizungen|klimaanlage|klima|heizkorper|heizkoerper",
+        ("media_player", None): "mediaplayer|media player|player",
+        ("media_player", "tv"): "fernseher|fernseh|tv|fernsehgerat|glotze",
+        ("media_player", "speaker"): "lautsprecher|box|boxen",
+        ("vacuum", None): "staubsauger|saugroboter|staubsaugerroboter",
+        ("valve", None): "ventil|ventile",
+        ("humidifier", None): "luftbefeuchter|befeuchter",
+        ("water_heater", None): "boiler|warmwasserbereiter",
+        ("scene", None): "szene|szenen",
+        ("script", None): "skript|skripte",
+    }),
+    plural_suffixes=("en", "n", "e", "er", "s"),
+    compounds=True,
+    compound_links=("en", "n", "s", "es"),
+    quantifiers=frozenset({"alle", "samtliche", "all"}),
+    numbers=_numbers("null eins|ein|eine zwei|zwo drei vier funf|fuenf sechs sieben acht neun zehn elf zwolf|zwoelf"),
+)
+
+FR = Language(
+    code="fr",
+    determiners=_seq("le", "la", "les", "l'", "un", "une", "des", "du", "de la", "de l'", "mon", "ma", "mes",
+                     "notre", "nos", "tous les", "toutes les", "tout le", "toute la", "tous", "toutes", "ce",
+                     "cet", "cette", "ces"),
+    locatives=_seq("dans", "dans le", "dans la", "dans les", "dans l'", "au", "aux", "a", "a la", "a l'", "en",
+                   "sur", "sur le", "sur la", "du", "de la", "de l'", "des", "de"),
+    connectors=_seq("du", "de la", "de l'", "des", "de", "d'", "dans le", "dans la", "dans l'", "dans les",
+                    "au", "a la", "a l'", "en"),
+    domain_words=_words({
+        ("light", None): "lumiere|lumieres|lampe|lampes|eclairage|eclairages|ampoule|ampoules|luminaire|"
+                         "luminaires|plafonnier|plafonniers|lampadaire|lampadaires",
+        ("fan", None): "ventilateur|ventilateurs|ventilo|ventilos",
+        ("cover", None): "couverture|couvertures",
+        ("cover", "blind"): "store|stores|persienne|persiennes",
+        ("cover", "shutter"): "volet|volets|volet roulant|volets roulants",
+        ("cover", "curtain"): "rideau|rideaux",
+        ("cover", "awning"): "auvent|auvents|banne|bannes",
+        ("cover", "garage"): "porte de garage|portes de garage|porte du garage|garage",
+        ("cover", "gate"): "portail|portails",
+        ("cover", "door"): "porte|portes",
+        ("cover", "window"): "fenetre|fenetres",
+        ("lock", None): "serrure|serrures|verrou|verrous",
+        ("switch", None): "interrupteur|interrupteurs",
+        ("switch", "outlet"): "prise|prises|prise connectee|prises connectees",
+        ("climate", None): "thermostat|thermostats|chauffage|chauffages|climatisation|clim|climatiseur|radiateur|"
+                           "radiateurs",
+        ("media_player", None): "lecteur|lecteur multimedia|lecteurs",
+        ("media_player", "tv"): "tele|television|televisions|tv|teles",
+        ("media_player", "speaker"): "enceinte|enceintes|haut parleur|haut parleurs",
+        ("vacuum", None): "aspirateur|aspirateurs|aspirateur robot",
+        ("valve", None): "vanne|vannes|valve|valves",
+        ("humidifier", None): "humidificateur|humidificateurs",
+        ("water_heater", None): "chauffe eau|ballon d'eau chaude",
+        ("scene", None): "scene|scenes",
+        ("script", None): "script|scripts",
+    }),
+    plural_suffixes=("x", "s"),
+    elisions=("l'", "d'"),
+    quantifiers=frozenset({"tous", "toutes", "tout", "toute"}),
+    numbers=_numbers("zero un|une deux trois quatre cinq six sept huit neuf dix onze douze"),
+)
+
+ES = Language(
+    code="es",
+    determiners=_seq("el", "la", "los", "las", "un", "una", "unos", "unas", "mi", "mis", "nuestro", "nuestra",
+                     "nuestros", "nuestras", "todo el", "toda la", "todos los", "todas las", "todos", "todas",
+                     "este", "esta", "estos", "estas", "ese", "esa", "esos", "esas"),
+    locatives=_seq("en", "en el", "en la", "en los", "en las", "del", "de la", "de los", "de las", "de", "al",
+                   "a la", "dentro del", "dentro de la"),
+    connectors=_seq("de", "del", "de la", "de los", "de las", "en", "en el", "en la", "en los", "en las"),
+    domain_words=_words({
+        ("light", None): "luz|luces|lampara|lamparas|foco|focos|bombilla|bombillas|bombillo|bombillos|"
+                         "iluminacion|luminaria|luminarias",
+        ("fan", None): "ventilador|ventiladores|abanico|abanicos",
+        ("cover", None): "cubierta|cubiertas",
+        ("cover", "blind"): "persiana|persianas|estor|estores",
+        ("cover", "shutter"): "contraventana|contraventanas",
+        ("cover", "curtain"): "cortina|cortinas",
+        ("cover", "awning"): "toldo|toldos",
+        ("cover", "garage"): "puerta del garaje|puertas del garaje|puerta de garaje|garaje|cochera",
+        ("cover", "gate"): "porton|portones|verja",
+        ("cover", "door"): "puerta|puertas",
+        ("cover", "window"): "ventana|ventanas",
+        ("lock", None): "cerradura|cerraduras|cerrojo|cerrojos|candado",
+        ("switch", None): "interruptor|interruptores",
+        ("switch", "outlet"): "enchufe|enchufes|toma|tomas|tomacorriente|tomacorrientes",
+        ("climate", None): "termostato|termostatos|calefaccion|aire acondicionado|aire|clima|climatizador|"
+                           "radiador|radiadores",
+        ("media_player", None): "reproductor|reproductores|reproductor multimedia",
+        ("media_player", "tv"): "tele|television|televisor|televisores|televisiones|tv",
+        ("media_player", "speaker"): "altavoz|altavoces|bocina|bocinas|parlante|parlantes",
+        ("vacuum", None): "aspiradora|aspiradoras|robot aspirador|aspirador",
+        ("valve", None): "valvula|valvulas",
+        ("humidifier", None): "humidificador|humidificadores",
+        ("water_heater", None): "calentador|calentador de agua|termo",
+        ("scene", None): "escena|escenas",
+        ("script", None): "script|scripts",
+    }),
+    plural_suffixes=("es", "s"),
+    numbers=_numbers("cero uno|una|un dos tres cuatro cinco seis siete ocho nueve diez once doce"),
+    quantifiers=frozenset({"todos", "todas", "todo", "toda"}),
+)
+
+LANGUAGES: Mapping[str, Language] = MappingProxyType({lang.code: lang for lang in (EN, DE, FR, ES)})
+
+# Any other language: exact names and aliases (case, punctuation and accents aside), Home Assistant's own
+# domain ids and slips; no determiners, no domain words, no "place + kind". Less found, nothing guessed.
+OTHER = Language(code="*", determiners=(), locatives=(), connectors=(), domain_words=MappingProxyType({}))

@@ -1,0 +1,468 @@
+"""edge/names.py: the names file and span resolution, against a made-up home (tests/data/home_names.yaml).
+
+The rule every test serves: a span resolves to exact names from the file, or
+to a refusal; acting on the wrong thing is the worst outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from edge.names import Names, NamesError, Refusal, Resolution, load
+
+HOME = Path(__file__).parent / "data" / "home_names.yaml"
+
+
+@pytest.fixture(scope="module")
+def names() -> Names:
+    return load(HOME)
+
+
+def ok(names: Names, language: str = "en", **slots: Any) -> Resolution:
+    r = names.resolve(slots, language)
+    assert isinstance(r, Resolution), r
+    return r
+
+
+def refused(names: Names, language: str = "en", **slots: Any) -> Refusal:
+    r = names.resolve(slots, language)
+    assert isinstance(r, Refusal), r
+    return r
+
+
+def lights(names: Names, area: str) -> tuple[str, ...]:
+    return tuple(e.id for e in names.entities if e.domain == "light" and e.area == area)
+
+
+# --- the file ----------------------------------------------------------------------------------------------
+
+def test_the_home_loads_with_everything_in_it(names: Names) -> None:
+    assert len(names.floors) == 3 and len(names.areas) == 11 and len(names.entities) == 44
+    assert names.warnings == ()
+    e = {e.id: e for e in names.entities}
+    assert e["cover.garage_door"].domain == "cover" and e["cover.garage_door"].device_class == "garage"
+    assert e["switch.coffee_maker"].state == "off"  # YAML 1.1 read the unquoted off as False
+    assert e["cover.bedroom_shutter"].state == "open"  # the fixtures' {in, out} form
+    assert names.floor_of(e["light.stairs"]) == "first_floor"  # a floor on the entity itself
+    assert names.floor_of(e["light.garage"]) == "ground_floor"  # through its area
+
+
+def test_json_and_yaml_give_the_same_names(names: Names, tmp_path: Path) -> None:
+    doc = yaml.safe_load(HOME.read_text(encoding="utf-8"))
+    p = tmp_path / "home.json"
+    p.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    j = load(p)
+    assert j.entities == names.entities and dict(j.areas) == dict(names.areas) and dict(j.floors) == dict(names.floors)
+    assert j.resolve({"name": "the kitchen lights"}, "en") == names.resolve({"name": "the kitchen lights"}, "en")
+
+
+def test_a_json_names_file_does_not_import_yaml(tmp_path: Path) -> None:
+    p = tmp_path / "n.json"
+    p.write_text('{"areas": [{"id": "k", "name": "Kitchen"}], "entities": [{"id": "light.a", "name": "A", "area": "k"}]}')
+    code = (f"import sys; from edge.names import load; n = load({str(p)!r}); "
+            "assert 'yaml' not in sys.modules, 'yaml imported'; print(n.resolve({'name': 'a'}, 'en').slots['name'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "A"
+
+
+def _bad(tmp_path: Path, doc: Any, name: str = "bad.json") -> list[str]:
+    p = tmp_path / name
+    p.write_text(doc if isinstance(doc, str) else json.dumps(doc), encoding="utf-8")
+    with pytest.raises(NamesError) as err:
+        load(p)
+    assert all(line.startswith(str(p)) for line in err.value.errors), err.value.errors
+    return err.value.errors
+
+
+GOOD_AREA = {"id": "kitchen", "name": "Kitchen"}
+
+
+@pytest.mark.parametrize("doc, where, what", [
+    ({"entities": [{"id": "light.a", "name": "A"}, {"id": "light.a", "name": "B"}]}, "entities[1].id", "duplicate id"),
+    ({"entities": [{"id": "light.a", "name": "A", "area": "attic"}]}, "entities[0].area", "no area has id 'attic'"),
+    ({"entities": [{"id": "light.a", "name": 42}]}, "entities[0].name", "must be a string"),
+    ({"entities": [{"id": "light.a"}]}, "entities[0].name", "missing"),
+    ({"entities": [{"id": "Light A", "name": "A"}]}, "entities[0].id", "not an entity id"),
+    ({"entities": [{"id": "light.a", "name": "A", "aliases": "lamp"}]}, "entities[0].aliases", "must be a list"),
+    ({"entities": [{"id": "light.a", "name": "A", "aliases": ["ok", 3]}]}, "entities[0].aliases[1]", "must be a string"),
+    ({"entities": [{"id": "light.a", "name": "  "}]}, "entities[0].name", "must not be empty"),
+    ({"entities": [{"id": "light.a", "name": "A\x07"}]}, "entities[0].name", "control characters"),
+    ({"entities": [{"id": "light.a", "name": "A" * 129}]}, "entities[0].name", "more than 128"),
+    ({"entities": [{"id": "light.a", "name": "A", "attributes": []}]}, "entities[0].attributes", "must be a mapping"),
+    ({"entities": [{"id": "light.a", "name": "A", "attributes": {"device_class": 1}}]},
+     "entities[0].attributes.device_class", "must be a string"),
+    ({"entities": [{"id": "light.a", "name": "A", "state": ["on"]}]}, "entities[0].state", "must be a string"),
+    ({"entities": ["light.a"]}, "entities[0]", "must be a mapping"),
+    ({"entities": {"light.a": "A"}}, "entities", "must be a list"),
+    ({"areas": [{"id": "k", "name": "Kitchen", "floor": "up"}]}, "areas[0].floor", "no floor has id 'up'"),
+    ({"areas": [GOOD_AREA, {"id": "kitchen", "name": "Other"}]}, "areas[1].id", "duplicate id"),
+    ({"areas": [GOOD_AREA, {"id": "k2", "name": " KITCHEN "}]}, "areas[1].name", "also the name of area 'kitchen'"),
+    ({"floors": [{"id": "f", "name": None}]}, "floors[0].name", "missing"),
+    ({"floors": [{"name": "Up"}]}, "floors[0].id", "missing"),
+])
+def test_each_validation_error_names_the_file_and_the_key(tmp_path: Path, doc: Any, where: str, what: str) -> None:
+    errors = _bad(tmp_path, doc)
+    assert any(f": {where}: " in e and what in e for e in errors), errors
+
+
+def test_every_error_is_reported_at_once(tmp_path: Path) -> None:
+    errors = _bad(tmp_path, {"entities": [{"id": "x", "name": "A"}, {"id": "light.b", "name": 1},
+                                          {"id": "light.c", "name": "C", "area": "nowhere"}]})
+    assert len(errors) == 3, errors
+
+
+@pytest.mark.parametrize("text, what", [
+    ("[1, 2]", "must be a mapping"),
+    ("{not json", "not valid JSON"),
+    ('{"entities": [], "entities": []}', "duplicate key 'entities'"),
+    ("", "not valid JSON"),
+])
+def test_unusable_json_files(tmp_path: Path, text: str, what: str) -> None:
+    assert any(what in e for e in _bad(tmp_path, text)), what
+
+
+def test_unusable_yaml_files(tmp_path: Path) -> None:
+    assert any("not valid YAML" in e for e in _bad(tmp_path, "entities: [\n", "bad.yaml"))
+    # a "billion laughs": a few lines of aliases that would expand to gigabytes are refused unexpanded
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+    assert any("aliases are not allowed" in e for e in _bad(tmp_path, bomb, "bomb.yml"))
+    p = tmp_path / "latin1.yaml"
+    p.write_bytes("areas: [{id: k, name: K\xfcche}]".encode("latin-1"))
+    with pytest.raises(NamesError, match="not UTF-8"):
+        load(p)
+
+
+def test_missing_and_oversized_files(tmp_path: Path) -> None:
+    with pytest.raises(NamesError, match="cannot read"):
+        load(tmp_path / "absent.yaml")
+    p = tmp_path / "huge.json"
+    with p.open("wb") as f:
+        f.truncate((8 << 20) + 1)
+    with pytest.raises(NamesError, match="more than"):
+        load(p)
+
+
+def test_unknown_keys_are_warnings_not_errors(tmp_path: Path) -> None:
+    p = tmp_path / "n.json"
+    p.write_text(json.dumps({"timers": [], "entities": [{"id": "light.a", "name": "A", "alias": ["x"]}]}))
+    n = load(p)
+    assert [w.split(": ", 1)[1] for w in n.warnings] == ["timers: unknown key, ignored",
+                                                         "entities[0].alias: unknown key, ignored"]
+
+
+def test_names_are_immutable(names: Names) -> None:
+    with pytest.raises(AttributeError):
+        names.entities = ()  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        names.areas["attic"] = names.areas["kitchen"]  # type: ignore[index]
+
+
+# --- resolution: exact, aliases, case, articles ------------------------------------------------------------
+
+@pytest.mark.parametrize("language, span, name", [
+    ("en", "Coffee Maker", "Coffee Maker"),
+    ("en", "  COFFEE \t maker ", "Coffee Maker"),
+    ("en", "the coffee maker", "Coffee Maker"),
+    ("en", "my coffee-maker", "Coffee Maker"),
+    ("de", "die Kaffeemaschine", "Coffee Maker"),
+    ("fr", "la cafetière", "Coffee Maker"),
+    ("fr", "LA CAFETIERE", "Coffee Maker"),
+    ("es", "la cafetera", "Coffee Maker"),
+    ("en", "floor lamp", "Stehlampe"),  # an alias answers with the name
+    ("fr", "le lampadaire", "Stehlampe"),
+    ("fr", "l'extracteur", "Extractor"),
+    ("fr", "la porte d’entrée", "Front Door"),  # typographic apostrophe
+    ("de", "den Lüfter", "Extractor"),
+    ("de", "Fussbodenheizung", "Fußbodenheizung"),
+    ("de", "fußbodenheizung", "Fußbodenheizung"),
+    ("de", "die Haustuer", "Front Door"),
+    ("es", "luz del pasillo", "Luz del pasillo"),
+    ("en", "Bedroom Shutter", "Rollladen Schlafzimmer"),
+    ("en", "the tv", "TV"),
+])
+def test_exact_names_and_aliases(names: Names, language: str, span: str, name: str) -> None:
+    r = ok(names, language, name=span)
+    assert r.slots == {"name": name} and len(r.entity_ids) == 1 and not r.fuzzy
+
+
+def test_numbers_as_words_or_digits(names: Names) -> None:
+    assert ok(names, name="lamp two").entity_ids == ("light.kids_lamp_2",)
+    assert ok(names, "de", name="Lampe zwei").entity_ids == ("light.kids_lamp_2",)
+    assert ok(names, "fr", name="lamp un").entity_ids == ("light.kids_lamp_1",)
+    assert ok(names, "es", name="lamp 1").entity_ids == ("light.kids_lamp_1",)
+    assert refused(names, name="lamp three").reason == "unknown"
+    assert refused(names, name="lamp").reason == "ambiguous"  # "Lamp 1", "Lamp 2" and every light: no guess
+
+
+def test_a_name_that_is_a_substring_of_another(names: Names) -> None:
+    assert ok(names, name="Light").entity_ids == ("light.office",)
+    assert ok(names, name="light strip").entity_ids == ("light.light_strip",)
+    assert ok(names, name="Stairs Light").entity_ids == ("light.stairs",)
+    assert ok(names, name="Front Door").entity_ids == ("lock.front_door",)
+    assert ok(names, name="front door contact").entity_ids == ("binary_sensor.front_door",)
+
+
+def test_a_name_that_is_also_an_area_is_resolved_by_its_slot(names: Names) -> None:
+    assert ok(names, name="office").entity_ids == ("media_player.office",)
+    r = ok(names, area="office", domain="lights")
+    assert r.slots == {"area": "Office", "domain": "light"} and r.entity_ids == lights(names, "office")
+    # a place given as the name of a thing is no thing: not "everything in the kitchen"
+    assert refused(names, name="the kitchen").reason == "not_a_thing"
+    assert refused(names, "de", name="im Keller").reason in ("not_a_thing", "unknown")
+    # "garage" alone is also a word for garage doors; said as a thing's name, the place wins and is refused
+    assert refused(names, name="the garage").reason == "not_a_thing"
+    assert ok(names, device_class="garage").entity_ids == ("cover.garage_door",)
+
+
+@pytest.mark.parametrize("language, area", [
+    ("en", "in the kitchen"), ("de", "in der Küche"), ("de", "Kueche"), ("de", "kuche"),
+    ("fr", "dans la cuisine"), ("fr", "à la cuisine"), ("es", "en la cocina"), ("es", "COCINA"),
+])
+def test_areas_in_every_language(names: Names, language: str, area: str) -> None:
+    assert ok(names, language, area=area, domain={"en": "lights", "de": "Lampen", "fr": "lumières",
+                                                  "es": "luces"}[language]).slots == {"area": "Kitchen",
+                                                                                      "domain": "light"}
+
+
+def test_accents_either_way(names: Names) -> None:
+    assert ok(names, "fr", area="salle à manger").slots == {"area": "Dining Room"}
+    assert ok(names, "fr", area="salle a manger").slots == {"area": "Dining Room"}
+    assert ok(names, "es", area="jardin").slots == {"area": "Garden"}
+    assert ok(names, "fr", floor="au rez-de-chaussée", domain="lampes").slots["floor"] == "Ground Floor"
+
+
+# --- place + domain words, plurals -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("language, span, area", [
+    ("en", "the kitchen lights", "kitchen"),
+    ("en", "kitchen lamps", "kitchen"),
+    ("en", "all the lights in the kitchen", "kitchen"),
+    ("en", "living room lights", "living_room"),
+    ("de", "die Küchenlampen", "kitchen"),
+    ("de", "das Wohnzimmerlicht", "living_room"),
+    ("de", "die Lampen im Wohnzimmer", "living_room"),
+    ("de", "Licht im Bad", "bathroom"),
+    ("fr", "les lumières du salon", "living_room"),
+    ("fr", "les lampes de la cuisine", "kitchen"),
+    ("fr", "les lumières de l'entrée", "hallway"),
+    ("es", "las luces de la cocina", "kitchen"),
+    ("es", "las lámparas del dormitorio", "bedroom"),
+])
+def test_place_and_domain_word(names: Names, language: str, span: str, area: str) -> None:
+    r = ok(names, language, name=span)
+    assert r.slots == {"area": names.areas[area].name, "domain": "light"}
+    assert r.entity_ids == lights(names, area) != ()
+
+
+def test_floors_and_domain_words(names: Names) -> None:
+    r = ok(names, name="upstairs lights")
+    assert r.slots == {"floor": "First Floor", "domain": "light"}
+    assert "light.stairs" in r.entity_ids and "light.kitchen_ceiling" not in r.entity_ids
+    assert ok(names, "de", floor="im Obergeschoss", domain="Lichter").entity_ids == r.entity_ids
+
+
+def test_domain_words_plurals_and_device_classes(names: Names) -> None:
+    every_light = tuple(e.id for e in names.entities if e.domain == "light")
+    for language, span in [("en", "all the lights"), ("en", "every lamp"), ("de", "alle Lampen"),
+                           ("fr", "toutes les lumières"), ("es", "todas las luces"), ("de", "alle Leuchten"),
+                           ("en", "all light bulbs")]:
+        assert ok(names, language, name=span).entity_ids == every_light, (language, span)
+    # a bare domain word as a thing's name, with no place and no "all": which one? (the domain slot is the
+    # model saying "the kind", and stays as it is)
+    for language, span in [("en", "the lamp"), ("en", "lights"), ("fr", "les lumières"), ("de", "die Leuchten")]:
+        assert refused(names, language, name=span).reason == "ambiguous", (language, span)
+    assert ok(names, domain="lights").entity_ids == every_light
+    assert ok(names, name="the vacuum").entity_ids == ("vacuum.robbie",)  # the only one: no doubt
+    assert ok(names, name="the lamps", area="office").entity_ids == lights(names, "office")
+    assert ok(names, device_class="garage door").entity_ids == ("cover.garage_door",)
+    assert ok(names, "de", domain="Rollläden").slots == {"domain": "cover", "device_class": "shutter"}
+    assert ok(names, "fr", domain="volets", area="cuisine").entity_ids == ("cover.volet_cuisine",)
+    assert ok(names, "es", domain="cortinas").entity_ids == ("cover.curtains",)
+    assert ok(names, domain="media_player").slots == {"domain": "media_player"}  # Home Assistant's own id
+    assert ok(names, device_class="temperature").entity_ids == ("sensor.outside_temperature",)  # one the file uses
+    assert ok(names, device_class="Temperature").slots == {"device_class": "temperature"}
+
+
+def test_nothing_in_the_file_fits_the_target(names: Names) -> None:
+    assert refused(names, area="garden", domain="fans").reason == "nothing_matches"
+    assert refused(names, "de", name="Gartenventilator").reason in ("nothing_matches", "unknown")
+    assert refused(names, domain="vacuum cleaner", floor="basement").reason == "nothing_matches"
+
+
+# --- ambiguity, constraints, conflicts ---------------------------------------------------------------------
+
+def test_the_same_name_in_two_areas_needs_the_area(names: Names) -> None:
+    assert refused(names, name="reading lamp").reason == "ambiguous"
+    r = ok(names, name="the reading lamp", area="bedroom")
+    assert r.slots == {"name": "Reading Lamp", "area": "Bedroom"} and r.entity_ids == ("light.reading_lamp_bed",)
+    assert ok(names, "de", name="Deckenventilator", area="Wohnzimmer").entity_ids == ("fan.ceiling_living",)
+    assert refused(names, name="ceiling fan").reason == "ambiguous"
+    assert ok(names, name="ceiling fan", floor="upstairs").entity_ids == ("fan.ceiling_bedroom",)
+
+
+def test_a_thing_named_outside_the_place_or_kind_given_is_refused(names: Names) -> None:
+    assert refused(names, name="coffee maker", domain="lights").reason == "conflict"
+    assert refused(names, name="coffee maker", area="bedroom").reason == "conflict"
+    assert refused(names, name="kitchen speaker", device_class="tv").reason == "conflict"
+    assert refused(names, name="kitchen lights", area="bedroom").reason in ("conflict", "unknown", "nothing_matches")
+    assert refused(names, area="kitchen", floor="upstairs").reason == "conflict"
+    assert refused(names, domain="lights", device_class="tv").reason == "conflict"
+
+
+def test_unknown_things_and_places(names: Names) -> None:
+    assert refused(names, name="jacuzzi").reason == "unknown"
+    assert refused(names, name="attic lights").reason == "unknown"
+    r = refused(names, area="attic", domain="lights")
+    assert (r.reason, r.slot) == ("unknown", "area")
+    assert refused(names, domain="teleporter").slot == "domain"
+    assert refused(names, device_class="lights").slot == "device_class"  # a domain, not a class
+
+
+def test_languages(names: Names) -> None:
+    assert ok(names, "en-US", name="kettle").slots["name"] == "Kettle"
+    assert ok(names, "de_DE", name="Wasserkocher").slots["name"] == "Kettle"
+    for language in ("", "e", "x" * 1000, None, 7, "en\x00", "../en", "en us"):
+        assert refused(names, language, name="kettle").reason == "language"  # type: ignore[arg-type]
+    # determiners are per language: English "the" is no German article
+    assert refused(names, "de", name="the kettle").reason == "unknown"
+    # another language: exact names, aliases and slips only; nothing that needs its words
+    assert ok(names, "it", name="KETTLE").slots == {"name": "Kettle"}
+    assert ok(names, "nl-BE", name="Kaffeemaschine").slots == {"name": "Coffee Maker"}
+    assert ok(names, "it", name="cofee maker").fuzzy
+    assert ok(names, "it", area="kitchen", domain="light").slots == {"area": "Kitchen", "domain": "light"}
+    assert refused(names, "it", name="la lampada").reason == "unknown"
+    assert refused(names, "it", name="luci della cucina").reason == "unknown"
+
+
+def test_other_slots_pass_through_untouched(names: Names) -> None:
+    r = ok(names, name="stehlampe", brightness=50, color="red")
+    assert r.slots == {"name": "Stehlampe", "brightness": 50, "color": "red"}
+    assert ok(names, brightness=50) == Resolution({"brightness": 50}, ())
+
+
+# --- fuzzy matching for speech-to-text slips ---------------------------------------------------------------
+
+@pytest.mark.parametrize("span, name", [
+    ("cofee maker", "Coffee Maker"),  # 11 chars: up to 2 edits
+    ("coffee makker", "Coffee Maker"),
+    ("coffe macer", "Coffee Maker"),
+    ("stehlampen", "Stehlampe"),
+    ("kettles", "Kettle"),
+    ("robie", "Robbie"),
+])
+def test_slips_are_corrected(names: Names, span: str, name: str) -> None:
+    r = ok(names, name=span)
+    assert r.slots == {"name": name} and r.fuzzy
+
+
+def test_slips_in_places(names: Names) -> None:
+    r = ok(names, area="kitchn", domain="lights")
+    assert r.slots == {"area": "Kitchen", "domain": "light"} and r.fuzzy
+    assert ok(names, name="the bathrom lights").slots == {"area": "Bathroom", "domain": "light"}
+
+
+@pytest.mark.parametrize("span", [
+    "lamp 3",  # digits differ from "lamp 1"/"lamp 2": never a slip
+    "lamp 12",
+    "tc",  # 3 characters or fewer: no fuzzy at all
+    "kettl e x",
+    "kettel",  # 6 characters allow one edit; Levenshtein counts a transposition as two
+    "cofffe mkr",  # 3 edits
+    "math light",  # one edit from "bath light" and from "path light": no clear winner
+    "desk lamb 2",
+])
+def test_slips_that_are_refused(names: Names, span: str) -> None:
+    assert refused(names, name=span).reason in ("unknown", "ambiguous")
+
+
+def test_a_close_runner_up_makes_a_slip_ambiguous(names: Names) -> None:
+    # the best candidate must be two edits better than any other thing's name
+    assert ok(names, name="pool pumps").entity_ids == ("switch.pool_pump",)
+    assert refused(names, name="bath lights").reason == "ambiguous"  # 1 from Bath Light, 2 from Path Light
+    assert refused(names, name="bat light").reason == "ambiguous"
+    # with the area given, only the things there compete
+    assert ok(names, name="bath lights", area="bathroom").entity_ids == ("light.bath_light",)
+
+
+# --- what a careless user or an attacker sends -------------------------------------------------------------
+
+@pytest.mark.parametrize("value, reason", [
+    ("x" * 16384, "too_long"),
+    ("coffee maker " * 1000, "too_long"),
+    ("coffee\x00maker", "invalid"),
+    ("coffee\x1b[2Jmaker", "invalid"),
+    ("\ud800", "invalid"),
+    ("coffee \udfff maker", "invalid"),
+    ("", "empty"),
+    ("   ", "empty"),
+    ("!!!", "empty"),
+    (42, "invalid"),
+    (["coffee maker"], "invalid"),
+    ({"name": "coffee maker"}, "invalid"),
+    (b"coffee maker", "invalid"),
+])
+def test_hostile_spans_are_refused(names: Names, value: Any, reason: str) -> None:
+    for slot in ("name", "area", "floor", "domain", "device_class"):
+        r = refused(names, **{slot: value})
+        assert (r.reason, r.slot) == (reason, slot)
+        assert len(r.detail) <= 60
+
+
+def test_invisible_characters_do_not_smuggle_a_name(names: Names) -> None:
+    # zero-width and bidi controls are dropped; what is left must still be a name of the file
+    assert ok(names, name="coffee\u200b maker").slots == {"name": "Coffee Maker"}
+    assert ok(names, name="\u202ekettle\u202c").slots == {"name": "Kettle"}
+    assert refused(names, name="\u200b\u200b").reason == "empty"
+
+
+def test_slots_that_are_not_a_mapping(names: Names) -> None:
+    assert names.resolve(["name", "kettle"], "en").reason == "invalid"  # type: ignore[arg-type, union-attr]
+    assert ok(names, name=None) == Resolution({}, ())  # an absent span is no span
+
+
+def test_a_huge_span_costs_microseconds(names: Names) -> None:
+    # the length check comes before anything reads the span: the cost does not grow with it
+    def per_call(span: str, n: int = 2000) -> float:
+        best = float("inf")
+        for _ in range(5):
+            t0 = time.perf_counter()
+            for _ in range(n):
+                names.resolve({"name": span}, "en")
+            best = min(best, (time.perf_counter() - t0) / n)
+        return best
+
+    small, huge, giant = per_call("x" * 100), per_call("x" * 16384), per_call("x" * (1 << 20))
+    assert huge < 50e-6 and giant < 50e-6, (small, huge, giant)
+    assert giant < 3 * small + 5e-6, (small, giant)
+
+
+names_text = st.text(st.characters(), max_size=40) | st.sampled_from(
+    ["kitchen", "the kitchen lights", "coffee maker", "Küche", "lamp 1", "reading lamp", "lights", "tv", "l'entrée"])
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(slots=st.dictionaries(st.sampled_from(["name", "area", "floor", "domain", "device_class"]), names_text,
+                             max_size=4),
+       language=st.sampled_from(["en", "de", "fr", "es"]))
+def test_anything_resolves_to_names_of_the_file_or_a_refusal(names: Names, slots: dict[str, str],
+                                                             language: str) -> None:
+    r = names.resolve(slots, language)
+    assert isinstance(r, (Resolution, Refusal))
+    if isinstance(r, Resolution):
+        assert r.slots.get("name", "Kettle") in {e.name for e in names.entities}
+        assert r.slots.get("area", "Kitchen") in {a.name for a in names.areas.values()}
+        assert r.slots.get("floor", "Basement") in {f.name for f in names.floors.values()}
+        known = {e.id for e in names.entities}
+        assert set(r.entity_ids) <= known and (r.entity_ids or not slots)
