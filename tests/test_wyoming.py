@@ -396,3 +396,37 @@ def test_nothing_of_wyoming_or_zeroconf_is_imported_while_off():
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_zeroconf_advertises_wyoming_tcp_and_is_imported_only_when_enabled():
+    code = """
+import asyncio, socket, sys
+sys.path.insert(0, "tests")
+from test_wyoming import recognizer
+from edge.wyoming import WyomingServer, ZEROCONF_TYPE
+
+async def main():
+    off = WyomingServer(recognizer(), host="127.0.0.1", port=0)
+    await off.start()
+    await off.close()
+    print("imported while off:", "zeroconf" in sys.modules)
+    s = WyomingServer(recognizer(), host="127.0.0.1", port=0, zeroconf=True)
+    await s.start()
+    if s._zc is None:
+        print("no multicast")
+        return
+    from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
+    zc = AsyncZeroconf()
+    info = AsyncServiceInfo(ZEROCONF_TYPE, f"edge-{socket.gethostname()}.{ZEROCONF_TYPE}")
+    found = await info.async_request(zc.zeroconf, 3000)
+    print("found:", found, info.port == s.port, info.parsed_addresses())
+    await zc.async_close()
+    await s.close()
+asyncio.run(main())
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "imported while off: False" in out.stdout
+    if "no multicast" in out.stdout:
+        pytest.skip("zeroconf could not register here (no multicast interface)")
+    assert "found: True True ['127.0.0.1']" in out.stdout, out.stdout + out.stderr
