@@ -103,8 +103,15 @@ def _number(raw: Any) -> float | int | None:
     if isinstance(raw, Mapping):
         raw = raw.get("value")
     if isinstance(raw, str):
-        text = raw.strip().rstrip("%").strip()
-        raw = entities.resolve(text, "number") if text else None
+        text = raw.strip()[:64]
+        raw = None
+        for kind in ("number", "percentage", "temperature"):  # "40", "forty percent", "21 degrees"
+            raw = entities.resolve(text, kind) if text else None
+            if isinstance(raw, Mapping):
+                raw = raw.get("value")
+            if raw is not None:
+                break
+        text = text.rstrip("%").strip()
         if raw is None:
             try:
                 raw = float(text.replace(",", ".")) if re.fullmatch(r"-?\d{1,6}(?:[.,]\d{1,3})?", text) else None
