@@ -344,6 +344,13 @@ def test_recognizer_refusals():
         {"name": "area", "raw": "kitchen", "value": "kitchen", "confidence": 1.0},
         {"name": "area", "raw": "garage", "value": "garage", "confidence": 1.0}]})(), names.load(NAMES))
     assert two.recognize("turn on", "en").reason == "slot"  # two areas: which one?
+    # a model that tuned its escalation threshold low is still not acted on below MIN_CONFIDENCE
+    low = RuleModel()
+    low.escalation_threshold = 0.05
+    assert HomeRecognizer(low, PhraseSlots(), names.load(NAMES)).recognize(
+        "hmm turn off the desk lamp", "en").reason == "unsure"
+    assert isinstance(HomeRecognizer(low, PhraseSlots(), names.load(NAMES), threshold=0.05).recognize(
+        "hmm turn off the desk lamp", "en"), Recognized)
     assert base_language("de_CH", ("en", "de")) == "de" and base_language("pt-BR", ("pt-BR", "pt")) == "pt-BR"
     assert base_language("en\n", ("en",)) is None
 

@@ -18,7 +18,7 @@ import pytest
 pytest.importorskip("wyoming")
 
 from edge import names  # noqa: E402
-from edge.home import HomeRecognizer  # noqa: E402
+from edge.home import MIN_CONFIDENCE, HomeRecognizer, Recognized  # noqa: E402
 from edge.model import Model  # noqa: E402
 from edge.slots import SlotExtractor  # noqa: E402
 from edge.wyoming import WyomingServer  # noqa: E402
@@ -109,8 +109,12 @@ def home_model(tmp_path_factory) -> Path:
 
 def test_a_real_model_through_wyoming(home_model):
     model = Model.load(home_model)
-    rec = HomeRecognizer(model, SlotExtractor.load(model.path, model.manifest), names.load(NAMES),
-                         languages=["en"])
+    slots, home = SlotExtractor.load(model.path, model.manifest), names.load(NAMES)
+    # This small model's confidences are low (its tuned escalation threshold is ~0.07): served with its
+    # own threshold here, so the pipeline is tested; the default floor is checked below.
+    rec = HomeRecognizer(model, slots, home, languages=["en"], threshold=model.escalation_threshold)
+    strict = HomeRecognizer(model, slots, home, languages=["en"])
+    assert strict.threshold == max(MIN_CONFIDENCE, model.escalation_threshold)
 
     async def go():
         server = WyomingServer(rec, host="127.0.0.1", port=0)
@@ -146,3 +150,11 @@ def test_a_real_model_through_wyoming(home_model):
                  "transfer 200 dollars to my savings account"):
         assert isinstance(got[text], NotRecognized), (text, got[text])
     assert isinstance(french, NotRecognized)
+
+    # the default floor: the same answers where the model is sure enough, not-recognized where it is not
+    for text in [*got, "switch on the bedside lamp", "turn off the light strip", "dim the office to 10%"]:
+        own, floor = rec.recognize(text, "en"), strict.recognize(text, "en")
+        if isinstance(own, Recognized) and own.confidence >= MIN_CONFIDENCE:
+            assert floor == own, text
+        else:
+            assert not isinstance(floor, Recognized), (text, own, floor)
