@@ -59,6 +59,9 @@ OTHER_VARIABLES = {
     "EDGE_DEVICE_TEST_DIR": "scripts/device-test",
     "EDGE_DEBIAN_MIRROR": "scripts/device-test",
     "EDGE_DEMO_PORT": "scripts/demo",
+    "EDGE_KEY_PASSWORD": "edge keygen / edge sign: the secret key's password (a secret, never in a file)",
+    "EDGE_HOME_HA_TOKEN": "Home Assistant's long-lived token for the names (a secret, never in a file)",
+    "EDGE_TEST_HASS": "tests: a Home Assistant `hass` binary to fetch names from",
 }
 OTHER_PREFIXES = ("EDGE_FAULT_",)  # fault injection for tests
 

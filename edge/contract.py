@@ -58,6 +58,7 @@ class Request:
     reply_to: str | None = None  # JSON reply_to, or the MQTT 5 Response Topic
     correlation: bytes | None = None  # MQTT 5 Correlation Data, echoed on the reply
     allow_cloud: bool | None = None  # None: the configured policy decides
+    language: str | None = None  # BCP 47 tag as sent ("en", "de-CH"); None: the model's first language
     generated_id: bool = False  # the client sent no id, so this one was made here
 
 
@@ -248,6 +249,11 @@ def _from_object(
     allow_cloud = obj.get("allow_cloud")
     if allow_cloud is not None and not isinstance(allow_cloud, bool):
         raise BadRequest(INVALID_FIELD, f"allow_cloud must be true or false, got {_json_type(allow_cloud)}", rid, **back)
+    language = obj.get("language")
+    if language is not None and not (isinstance(language, str) and _LANGUAGE.fullmatch(language)):
+        shown = language[:40] if isinstance(language, str) and encodable(language) else _json_type(language)
+        raise BadRequest(INVALID_FIELD, f"language must be a BCP 47 tag such as 'en' or 'de-CH', got {shown!r}",
+                         rid, **back)
     # The MQTT 5 Response Topic wins over a JSON reply_to: it is the protocol's own mechanism.
     return Request(
         id=rid or new_id(),
@@ -255,8 +261,18 @@ def _from_object(
         reply_to=response_topic or raw_reply,
         correlation=correlation,
         allow_cloud=allow_cloud,
+        language=language,
         generated_id=rid is None,
     )
+
+
+# A BCP 47 tag, loosely: a 2-3 letter primary language, then subtags (script, region, variant).
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8}){0,4}")
+
+
+def primary_language(tag: str) -> str:
+    """'de-CH' -> 'de': the model packages name the languages they serve by their primary tag."""
+    return tag.split("-", 1)[0].lower()
 
 
 def _json_type(value: Any) -> str:

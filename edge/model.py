@@ -181,6 +181,9 @@ def _check_manifest(m: object, path: Path) -> dict:
     _require(isinstance(m["name"], str) and m["name"] != "", path, "'name' must be a non-empty string")
     _require(isinstance(m["version"], str) and m["version"] != "", path,
              "'version' must be a non-empty string")
+    langs = m.get("languages", ["en"])
+    _require(isinstance(langs, list) and langs and all(isinstance(x, str) and x for x in langs),
+             path, "'languages' must be a non-empty list of language tags")
     labels = m["labels"]
     _require(isinstance(labels, list) and labels and all(isinstance(x, str) and x for x in labels),
              path, "'labels' must be a non-empty list of strings")
@@ -234,6 +237,9 @@ class Model:
         self.oos_threshold: float = float(manifest["thresholds"]["oos"])
         self.escalation_threshold: float = float(manifest["thresholds"]["escalation"])
         self.temperature: float = float(manifest["calibration"]["temperature"])
+        # BCP 47 primary tags the model serves, first = the default; packages from before the
+        # field existed (clinc150 and `edge train` models) are English.
+        self.languages: tuple[str, ...] = tuple(manifest.get("languages") or ("en",))
         self._sp = sp
         self._bytes = model_bytes
         # TFLite's worker threads spin while they wait: with more of them than CPUs one

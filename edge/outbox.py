@@ -6,7 +6,7 @@ count), `answered` (request id -> result: a redelivered request is answered agai
 `cloud_calls` (the budget ledger). Drops by a bound are oldest first, and counted.
 
 Durability is chosen per write (`synchronous` applies at commit), so one file serves both needs:
-FULL for `put` and `defer`, which the caller acks to the broker once they return (the WAL is
+FULL for `put`, which the caller acks to the broker once they return (the WAL is
 fsynced: survives SIGKILL and power loss); NORMAL for the rest: `remember` is the hot path, where
 an fsync per micro-batch costs milliseconds on an SD card, and a lost removal is only a duplicate.
 A NORMAL commit is in the OS when it returns (survives SIGKILL); the WAL is written in order, so
@@ -94,8 +94,6 @@ class Deferred:
     seq: int
     request_id: str
     text: str
-    reply_to: str | None
-    correlation: bytes | None
     local_result: bytes
     created: float
 
@@ -349,16 +347,18 @@ class Outbox:
     def __len__(self) -> int:
         return self._count
 
-    def defer(
-        self, request_id: str, text: str, reply_to: str | None, correlation: bytes | None, local_result: bytes
-    ) -> None:
-        """Queue a request for the cloud, durably (FULL); the oldest beyond deferred_max are dropped, counted."""
-        corr = None if correlation is None else bytes(correlation)
-        with self._write("defer", "FULL") as db:
+    def defer(self, request_id: str, text: str, local_result: bytes) -> None:
+        """Queue a request for the cloud's second opinion; the oldest beyond deferred_max are dropped, counted.
+
+        NORMAL durability (in the OS when it returns, so it survives a SIGKILL; a power cut may lose
+        the last ones): the device's own answer has already gone out, so what a power cut can cost is
+        the cloud's second result, and an fsync here stalled the socket's thread for every deferred
+        request while the breaker was open (issue 24). The reply topic and correlation data columns
+        of schema v1 stay NULL: the second result goes to the result and intent topics only."""
+        with self._write("defer", "NORMAL") as db:
             db.execute(
-                "INSERT INTO deferred (request_id, text, reply_to, correlation, local_result, created)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (request_id, text, reply_to, corr, bytes(local_result), self._clock()),
+                "INSERT INTO deferred (request_id, text, local_result, created) VALUES (?, ?, ?, ?)",
+                (request_id, text, bytes(local_result), self._clock()),
             )
             self._deferred_count += 1
             excess = self._deferred_count - self.deferred_max
@@ -371,7 +371,7 @@ class Outbox:
     def deferred(self, limit: int = 20) -> list[Deferred]:
         """The oldest `limit` deferred requests, oldest first."""
         with self._lock:
-            sql = "SELECT seq, request_id, text, reply_to, correlation, local_result, created FROM deferred"
+            sql = "SELECT seq, request_id, text, local_result, created FROM deferred"
             rows = self._db.execute(sql + " ORDER BY seq LIMIT ?", (limit,)).fetchall()
         return [Deferred(*row) for row in rows]
 

@@ -59,6 +59,7 @@ class Pipeline:
         max_payload_bytes: int = 16384,
         forbidden_reply_prefixes: tuple[str, ...] = (),
         allowed_reply_prefixes: tuple[str, ...] = (),
+        languages: tuple[str, ...] = ("en",),
         escalation_threshold: float = 1.0,
         clock: Callable[[], float] = time.perf_counter,
         flush: Callable[[], None] = lambda: None,
@@ -74,6 +75,7 @@ class Pipeline:
         self.max_payload_bytes = max_payload_bytes
         self.forbidden = forbidden_reply_prefixes
         self.allowed = allowed_reply_prefixes  # [mqtt] reply_prefixes: empty = any topic the rules allow
+        self.languages = frozenset(languages)  # the model's (primary tags): another one is invalid_field
         self.escalation_threshold = escalation_threshold
         self.clock = clock
         self.flush = flush  # send what the batch published now, before the cache write (mqtt.Link.flush)
@@ -129,6 +131,11 @@ class Pipeline:
                 msg.payload, self.max_payload_bytes, msg.response_topic, msg.correlation, self.forbidden,
                 self.allowed,
             )
+            if request.language is not None and contract.primary_language(request.language) not in self.languages:
+                raise BadRequest(contract.INVALID_FIELD,
+                                 f"language {request.language!r} is not served by this model (it serves "
+                                 f"{', '.join(sorted(self.languages))})", request.id,
+                                 request.reply_to, request.correlation)
         except BadRequest as exc:
             extra = self._hermes_error(work, exc) if work.kind == "hermes" else []
             self.answers.error(work, exc.request_id, exc.code, exc.message, exc.reply_to, exc.correlation, extra)
@@ -212,8 +219,7 @@ class Pipeline:
         payload = r.result = self.answers.local(r, reason)
         if d.action == DEFER:
             try:
-                req = r.request
-                self.store.defer(req.id, req.text, req.reply_to, req.correlation, payload)
+                self.store.defer(r.request.id, r.request.text, payload)
                 self.health.storage.ok()
             except Exception as exc:  # the cloud's second opinion is lost; the device's answer stands
                 self.health.storage.failed("deferred queue", exc)

@@ -130,7 +130,8 @@ class Service:
             model=model, router=self.router, store=self.outbox, health=self.health, answers=self.answers,
             escalations=self.escalations, slots=slots, max_payload_bytes=settings.mqtt.max_payload_bytes,
             forbidden_reply_prefixes=(self.base, settings.integrations.discovery_prefix),
-            allowed_reply_prefixes=tuple(settings.mqtt.reply_prefixes), escalation_threshold=threshold,
+            allowed_reply_prefixes=tuple(settings.mqtt.reply_prefixes), languages=model.languages,
+            escalation_threshold=threshold,
             flush=self.link.flush, stall_text=environ.get("EDGE_FAULT_STALL_TEXT", ""),
         )
         self._fault_network_text = environ.get("EDGE_FAULT_KILL_NETWORK_TEXT", "").encode()  # watchdog test

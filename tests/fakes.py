@@ -110,9 +110,9 @@ class FakeStore:
         self._check("remember")
         self.cache.update(entries)
 
-    def defer(self, rid: str, text: str, reply_to: str | None, corr: bytes | None, local: bytes) -> None:
+    def defer(self, rid: str, text: str, local: bytes) -> None:
         self._check("defer")
-        self.deferred_items.append(Deferred(next(self._seq), rid, text, reply_to, corr, local, 0.0))
+        self.deferred_items.append(Deferred(next(self._seq), rid, text, local, 0.0))
 
     def deferred_count(self) -> int:
         return len(self.deferred_items)

@@ -42,7 +42,7 @@ def test_a_refused_submit_answers_locally_once_and_a_later_expire_publishes_noth
 
 def test_retry_deferred_on_a_shut_pool_leaves_no_busy_counter_behind():
     rig = Rig(cloud=FakeCloud())
-    rig.store.defer("d1", "hmm weather", None, None, b'{"id": "d1", "intent": "oos", "confidence": 0.1}')
+    rig.store.defer("d1", "hmm weather", b'{"id": "d1", "intent": "oos", "confidence": 0.1}')
     rig.escalations.pool = ShutPool()
     rig.escalations.retry_deferred()  # must not raise
     assert rig.escalations.busy == 0

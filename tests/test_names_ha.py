@@ -4,12 +4,11 @@ Home Assistant runs as a real process on a loopback port with a template-only
 configuration; the test creates the owner through the onboarding API, a
 long-lived token through the websocket API, areas and aliases through the
 registries, and decides exposure per entity. The venv is found through
-EDGE_TEST_HASS (the `hass` executable) or at /work/ha-venv/bin/hass; without
-one the Home Assistant tests skip. The venv (its own: Home Assistant pins
-versions the daemon's venv must not get; it runs with --skip-pip, so the
-requirements of onboarding's dependencies are installed up front):
-    python3 -m venv /work/ha-venv && /work/ha-venv/bin/pip install homeassistant==2024.1.6 \
-        Pillow==10.1.0 SQLAlchemy==2.0.23 fnv-hash-fast==0.5.0 psutil-home-assistant==0.0.1
+EDGE_TEST_HASS (the `hass` executable) or at .venv-ha/bin/hass, which
+`scripts/ha-venv` makes (CI runs it); without one the Home Assistant tests
+skip. The venv is its own: Home Assistant pins versions the daemon's venv must
+not get; it runs with --skip-pip, so the requirements of onboarding's
+dependencies are installed up front.
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ from conftest import free_port, wait_port
 from edge.names import Names, Resolution
 from edge.names_ha import HomeAssistantError, Session, fetch, read_token
 
-HASS = os.environ.get("EDGE_TEST_HASS") or "/work/ha-venv/bin/hass"
+HASS = os.environ.get("EDGE_TEST_HASS") or str(Path(__file__).resolve().parent.parent / ".venv-ha" / "bin" / "hass")
 
 CONFIG = """
 homeassistant:

@@ -105,18 +105,18 @@ def test_age_bound_drops_expired_on_put_and_on_peek(tmp_path: Path) -> None:
 def test_deferred_queue_bounded(tmp_path: Path) -> None:
     with Outbox(tmp_path, deferred_max=3) as box:
         for i in range(5):
-            box.defer(f"r{i}", f"text {i}", "reply/to" if i else None, b"corr" if i else None, b"local %d" % i)
+            box.defer(f"r{i}", f"text {i}", b"local %d" % i)
         assert box.deferred_count() == 3 and box.dropped == {"outbox": 0, "deferred": 2}
         queued = box.deferred()
         assert [d.request_id for d in queued] == ["r2", "r3", "r4"]
         d = queued[0]
-        assert (d.text, d.reply_to, d.correlation, d.local_result) == ("text 2", "reply/to", b"corr", b"local 2")
+        assert (d.text, d.local_result) == ("text 2", b"local 2")
         assert [x.request_id for x in box.deferred(limit=1)] == ["r2"]
         box.remove_deferred(d.seq)
         box.remove_deferred(d.seq)  # twice: no harm, no miscount
         assert box.deferred_count() == 2
     with Outbox(tmp_path / "none", deferred_max=0) as box:
-        box.defer("r", "t", None, None, b"x")
+        box.defer("r", "t", b"x")
         assert box.deferred_count() == 0 and box.dropped["deferred"] == 1
 
 
@@ -153,8 +153,8 @@ def test_budget_ledger_prunes_a_day_back(tmp_path: Path) -> None:
 def test_everything_persists_across_close_and_reopen(tmp_path: Path) -> None:
     with Outbox(tmp_path, max_items=2, deferred_max=1) as box:
         box.put([item(i) for i in range(3)])
-        box.defer("r1", "one", None, None, b"1")
-        box.defer("r2", "two", "rt", b"cd", b"2")
+        box.defer("r1", "one", b"1")
+        box.defer("r2", "two", b"2")
         box.remember([("r0", b"zero")])
         box.record_cloud_call(123.0)
         before = box.peek()
@@ -175,7 +175,7 @@ def test_new_state_dir_is_private(tmp_path: Path) -> None:
 
 def test_sigkill_right_after_put_loses_nothing(tmp_path: Path) -> None:
     body = (
-        "box.defer('d1', 'text', None, b'c', b'local')\n"
+        "box.defer('d1', 'text', b'local')\n"
         "box.remember([('r%d' % i, b'res %d' % i) for i in range(32)])\n"
         "box.record_cloud_call(42.0)\n"
         "for start in range(0, 300, 30):\n"
@@ -213,9 +213,9 @@ def test_sigkill_at_a_random_moment_keeps_every_acknowledged_put(tmp_path: Path)
 
 
 @pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace to see fsync calls")
-def test_put_and_defer_fsync_before_returning_the_hot_path_does_not(tmp_path: Path) -> None:
+def test_put_fsyncs_before_returning_the_hot_path_and_defer_do_not(tmp_path: Path) -> None:
     """The durability choice itself, observed: which calls reach the disk before they return."""
-    calls = "remember([('r',b'x')]) put([item(0)]) remove([1]) defer('d','t',None,None,b'l') record_cloud_call(1.0)"
+    calls = "remember([('r',b'x')]) put([item(0)]) remove([1]) defer('d','t',b'l') record_cloud_call(1.0)"
     body = "box.remember([('warm-up', b'')])\n"  # the first write to a new WAL syncs its header at any level
     body += "".join(f"os.write(2, b'<{c.split('(')[0]}>')\nbox.{c}\nos.write(2, b'</>')\n" for c in calls.split())
     proc = child(tmp_path / "state", "", stderr=subprocess.PIPE)  # creates the store: not traced
@@ -239,7 +239,8 @@ def test_put_and_defer_fsync_before_returning_the_hot_path_does_not(tmp_path: Pa
             synced[current] = False
         elif current and ("fsync(" in line or "fdatasync(" in line):
             synced[current] = True
-    assert synced == {"remember": False, "put": True, "remove": False, "defer": True, "record_cloud_call": False}
+    # defer is NORMAL since issue 24: the device's answer is already out; an fsync there stalled the socket thread
+    assert synced == {"remember": False, "put": True, "remove": False, "defer": False, "record_cloud_call": False}
 
 
 def _filled(path: Path, n: int = 400) -> None:
@@ -401,7 +402,7 @@ def test_three_threads_at_once_lose_nothing(tmp_path: Path) -> None:
 
     def cloud() -> None:
         for i in range(300):
-            box.defer(f"d{i}", "t", None, None, b"l")
+            box.defer(f"d{i}", "t", b"l")
             box.record_cloud_call(float(i))
             assert box.answered("r0") in (None, b"x")
             for d in box.deferred(5):

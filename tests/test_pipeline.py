@@ -319,3 +319,16 @@ def test_hermes_queries_get_intent_parsed_then_the_intent_and_parse_errors_reach
                                                      "hermes/intent/weather"]
     err = json.loads(rig.link.on("hermes/error/nlu")[0])
     assert err["sessionId"] == "s2" and err["siteId"] == "kitchen" and "invalid_field" in err["error"]
+
+
+@pytest.mark.parametrize("language,ok", [("en", True), ("en-US", True), ("EN", True), ("de", False),
+                                         ("fr-CA", False), ("e", False), ("english please", False),
+                                         (42, False), ("", False)])
+def test_a_language_the_model_does_not_serve_is_an_invalid_field(language, ok):
+    rig = Rig()
+    rig.send(msg(json.dumps({"id": "lang", "text": "turn on the lights", "language": language}).encode()))
+    if ok:
+        assert json.loads(rig.link.on(RESULT)[0])["id"] == "lang" and not rig.link.on(ERROR)
+    else:
+        err = json.loads(rig.link.on(ERROR)[0])
+        assert err["id"] == "lang" and err["error"] == contract.INVALID_FIELD and "language" in err["message"]
