@@ -141,7 +141,9 @@ class HomeRecognizer:
         self.model = model
         self.slots = slots
         self.names = names
-        served = languages if languages is not None else model.manifest.get("languages") or ["en"]
+        if languages is None:  # edge.model.Model.languages: the manifest's "languages", else English
+            languages = getattr(model, "languages", None) or getattr(model, "manifest", {}).get("languages") or ["en"]
+        served = languages
         self.languages: tuple[str, ...] = tuple(str(x) for x in served)
         self.threshold = float(max(model.escalation_threshold, MIN_CONFIDENCE) if threshold is None else threshold)
         self.min_slot_confidence = min_slot_confidence
