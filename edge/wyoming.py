@@ -94,7 +94,7 @@ async def _read_event(reader: asyncio.StreamReader) -> Event | None:
         raise _Malformed("too-large", f"header over {MAX_HEADER} bytes")
     try:
         head = json.loads(line)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[[[[..." nested past the stack
         raise _Malformed("bad-header", "the header is not JSON") from None
     if not isinstance(head, dict):
         raise _Malformed("bad-header", "the header is not a JSON object")
@@ -113,12 +113,18 @@ async def _read_event(reader: asyncio.StreamReader) -> Event | None:
             more = json.loads(await reader.readexactly(n_data))
         except asyncio.IncompleteReadError:
             raise _Malformed("bad-data", "the stream ended inside the data") from None
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise _Malformed("bad-data", "the data is not JSON") from None
         if not isinstance(more, dict):
             raise _Malformed("bad-data", "the data is not a JSON object")
         data = {**data, **more}
     assert n_payload == 0
+    try:
+        # "\ud800" is valid JSON but no text: it would fail the tokenizer, and the reply's echoed context
+        # could not be written back. Refused here, once, for every field.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise _Malformed("bad-data", "the data holds a lone surrogate (not text)") from None
     return Event(type=etype, data=data)
 
 

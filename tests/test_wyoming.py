@@ -215,6 +215,10 @@ MALFORMED = {
     "text not a string": _line({"type": "transcript", "data": {"text": ["turn on"]}}),
     "language not a string": _line({"type": "transcript", "data": {"text": "turn on", "language": 5}}),
     "context not an object": _line({"type": "transcript", "data": {"text": "turn on", "context": "x"}}),
+    "header nested deep": b"[" * (MAX_HEADER - 10) + b"\n",
+    "data nested deep": _line({"type": "transcript", "data_length": 9000}) + b"[" * 9000,
+    "a lone surrogate in the text": _line({"type": "transcript", "data": {"text": "turn on \ud800"}}),
+    "a lone surrogate in the context": b'{"type": "transcript", "data": {"text": "hi", "context": {"a": "\\udfff"}}}\n',
     "header too long": b'{"type": "transcript", "data": {"text": "' + b"a" * (MAX_HEADER + 10) + b'"}}\n',
 }
 
