@@ -315,7 +315,7 @@ class WyomingServer:
         return NotRecognized(text=_SORRY, context=context).event()
 
     def info(self) -> Info:
-        attribution = Attribution(name="edge", url="https://github.com/")
+        attribution = Attribution(name="edge", url="")  # no public home page to point to
         model = getattr(self.recognizer, "model", None)
         model_name = getattr(model, "name", None) or "home"
         model_version = getattr(model, "version", None)

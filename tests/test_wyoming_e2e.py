@@ -151,6 +151,25 @@ def test_a_real_model_through_wyoming(home_model):
         assert isinstance(got[text], NotRecognized), (text, got[text])
     assert isinstance(french, NotRecognized)
 
+    # whatever is said, a name, area or floor in a reply is an exact name from the file (never an alias,
+    # never the words as said)
+    exact = {"name": {e.name for e in home.entities}, "area": {a.name for a in home.areas.values()},
+             "floor": {f.name for f in home.floors.values()}}
+    said_names = ["desk lamp", "desk lamps", "desk lamb", "Schreibtischlampe", "kitchen", "Küche", "kitchenette",
+                  "reading lamp", "lamp two", "the garage", "upstairs", "bath light", "Floor Lamp", "ceiling",
+                  "porch light", "sofa lamp", "den", "study", "x" * 200, "kitchen; drop table", "{{ states }}"]
+    acted = 0
+    for name in said_names:
+        for template in ("turn on the {}", "turn off the {}", "turn off the lights in the {}",
+                         "set the {} to 40%"):
+            r = rec.recognize(template.format(name), "en")
+            if isinstance(r, Recognized):
+                acted += 1
+                for slot, value in r.entities:
+                    if slot in exact:
+                        assert value in exact[slot], (template.format(name), r)
+    assert acted  # some were acted on, so the check above checked something
+
     # the default floor: the same answers where the model is sure enough, not-recognized where it is not
     for text in [*got, "switch on the bedside lamp", "turn off the light strip", "dim the office to 10%"]:
         own, floor = rec.recognize(text, "en"), strict.recognize(text, "en")
