@@ -59,6 +59,8 @@ __all__ = ["WyomingServer", "serve", "MAX_HEADER", "MAX_DATA", "ServerLimits"]
 MAX_HEADER = 8 * 1024  # bytes of a header line (a transcript's header is ~100)
 MAX_DATA = 16 * 1024  # bytes of an event's data (text + context); MQTT requests have the same cap
 MAX_TYPE = 64  # characters of an event type
+LINGER_S = 0.5  # the most a closing connection waits for its client to stop sending
+LINGER_BYTES = 64 * 1024  # the most it reads (and drops) meanwhile
 ZEROCONF_TYPE = "_wyoming._tcp.local."
 
 
@@ -139,6 +141,22 @@ def _length(head: dict, key: str, most: int) -> int:
     return n
 
 
+async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Before closing: stop writing, then read and drop what the client still sends (up to LINGER_BYTES,
+    for LINGER_S). Closing a socket with unread input sends a reset, and a reset can make the client's
+    kernel drop our `error` event before the client has read it (Windows does; Linux on loopback, where
+    tests/test_wyoming.py runs, delivered it either way)."""
+    try:
+        if writer.can_write_eof():
+            writer.write_eof()
+        async with asyncio.timeout(LINGER_S):
+            left = LINGER_BYTES
+            while left > 0 and await reader.read(min(left, 8192)):
+                left -= 8192
+    except (TimeoutError, ConnectionError, OSError, asyncio.LimitOverrunError, ValueError):
+        pass
+
+
 class WyomingServer:
     """The Wyoming intent server. `start()` binds; `close()` stops accepting and closes every connection."""
 
@@ -157,6 +175,7 @@ class WyomingServer:
         self._tasks: set[asyncio.Task] = set()
         self._per_peer: dict[str, int] = {}
         self._zc: Any = None
+        self._closing = False
         self.served = 0  # transcripts answered
         self.refused = 0  # connections closed for a malformed event, idleness or a limit
 
@@ -173,6 +192,7 @@ class WyomingServer:
             await self._advertise()
 
     async def close(self) -> None:
+        self._closing = True
         if self._zc is not None:
             try:
                 await self._zc.async_close()
@@ -244,6 +264,8 @@ class WyomingServer:
                 self._per_peer[addr] = left
             else:
                 self._per_peer.pop(addr, None)
+            if not self._closing:
+                await _linger(reader, writer)
             writer.close()
             try:
                 await asyncio.wait_for(writer.wait_closed(), 1.0)

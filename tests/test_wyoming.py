@@ -219,6 +219,7 @@ MALFORMED = {
     "data nested deep": _line({"type": "transcript", "data_length": 9000}) + b"[" * 9000,
     "a lone surrogate in the text": _line({"type": "transcript", "data": {"text": "turn on \ud800"}}),
     "a lone surrogate in the context": b'{"type": "transcript", "data": {"text": "hi", "context": {"a": "\\udfff"}}}\n',
+    "a bad header with more behind it": b"{bad\n" + b"y" * 20000,
     "header too long": b'{"type": "transcript", "data": {"text": "' + b"a" * (MAX_HEADER + 10) + b'"}}\n',
 }
 
