@@ -128,7 +128,7 @@ def _check(value: Any, check: Check, key: str, where: str, errors: list[str], no
 # Settings that name a file or folder. In a file, a relative one is relative to
 # that file's folder (not to the directory the daemon happens to start in); from
 # the environment, to the working directory, as a shell user would expect.
-PATH_KEYS = frozenset({"model.path", "state.dir", "mqtt.ca_file", "mqtt.cert_file", "mqtt.key_file"})
+PATH_KEYS = frozenset({"model.path", "state.dir", "mqtt.ca_file", "mqtt.cert_file", "mqtt.key_file", "home.names"})
 
 
 def _resolve_path(value: str, base: Path | None) -> str:
@@ -341,6 +341,8 @@ def _cross_checks(s: Settings, layers: _Layers) -> list[str]:
         fail(("cloud.base_url", "cloud.model", "cloud.mode"), "cloud.model: required when cloud.base_url is set")
     if s.model.path and not Path(s.model.path).expanduser().is_dir():
         fail(("model.path",), f"model.path: not a directory: {s.model.path}")
+    if s.home.names and not Path(s.home.names).expanduser().is_file():
+        fail(("home.names",), f"home.names: file not found: {s.home.names}")
     return errs
 
 

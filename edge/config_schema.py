@@ -139,6 +139,23 @@ class IntegrationSettings:
 
 
 @dataclass(frozen=True)
+class WyomingSettings:
+    """Home Assistant Assist: a Wyoming intent server (edge/wyoming.py); nothing of it is imported while off."""
+
+    enabled: bool = _f(False, doc="serve Home Assistant's Wyoming conversation agent")
+    host: str = _f("127.0.0.1", Check(rule=rules.host),
+                   doc="\"0.0.0.0\" to serve Home Assistant on another machine")
+    port: int = _f(10700, Check(min=1, max=65535), doc="the TCP port Home Assistant's Wyoming integration is given")
+    zeroconf: bool = _f(False, doc="advertise _wyoming._tcp so Home Assistant discovers it (the zeroconf package)")
+
+
+@dataclass(frozen=True)
+class HomeSettings:
+    names: str = _f("", doc="a names file (YAML or JSON: floors, areas, entities); empty: none, so no "
+                            "thing can be named; relative = to this file's folder")
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     level: str = _f("info", Check(choices=("debug", "info", "warning", "error")), doc="debug | info | warning | error")
 
@@ -156,6 +173,8 @@ class Settings:
     state: StateSettings = _section(StateSettings, "what survives a restart")
     health: HealthSettings = _section(HealthSettings, "")
     integrations: IntegrationSettings = _section(IntegrationSettings, "")
+    wyoming: WyomingSettings = _section(WyomingSettings, "Home Assistant Assist over Wyoming")
+    home: HomeSettings = _section(HomeSettings, "the home's names, for the home model")
     logging: LoggingSettings = _section(LoggingSettings, "")
     # Not keys: what load() saw while building these settings.
     sources: tuple[str, ...] = ()  # the files (and "environment") these settings came from
