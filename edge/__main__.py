@@ -120,6 +120,20 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                     help="secret key (edge keygen's or minisign's; an encrypted one reads EDGE_KEY_PASSWORD)")
     sg.add_argument("--trusted-comment", help="signed comment (default: timestamp, file and model name@version)")
 
+    dp = sub.add_parser("deploy", help="send a signed model package to devices over MQTT and report each outcome")
+    dp.add_argument("dir", metavar="DIR", help="the signed model package directory (edge sign DIR --key ...)")
+    who = dp.add_mutually_exclusive_group(required=True)
+    who.add_argument("--device", action="append", metavar="ID", help="a device id (repeat for several)")
+    who.add_argument("--group", metavar="NAME", help="every device whose config says group = NAME")
+    dp.add_argument("--canary", type=int, default=0, metavar="N",
+                    help="send to N devices first; to the rest only once those are active")
+    dp.add_argument("--timeout", type=float, default=120.0, metavar="S",
+                    help="seconds each wave may take to reach an outcome (default 120)")
+    dp.add_argument("--host", help=f"broker host (env EDGE_MQTT_HOST, default {default('mqtt.host')})")
+    dp.add_argument("--port", type=int, help=f"broker port (env EDGE_MQTT_PORT, default {default('mqtt.port')})")
+    dp.add_argument("--username", help="broker user name (env EDGE_MQTT_USERNAME)")
+    dp.add_argument("--ca-file", default="", help="CA certificate for a TLS broker")
+
     ha = sub.add_parser("homeassistant", help="Home Assistant discovery tools")
     ha_sub = ha.add_subparsers(dest="ha_command", required=True, metavar="ACTION")
     for name, text in (("publish", "publish discovery now"), ("remove", "remove this device from Home Assistant")):
@@ -142,6 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "train": cmd_train,
         "install": cmd_install,
         "keygen": cmd_keygen,
+        "deploy": cmd_deploy,
         "sign": cmd_sign,
         "homeassistant": cmd_homeassistant,
     }[args.command]
@@ -345,6 +360,48 @@ def cmd_install(args: argparse.Namespace) -> int:
     from edge.install import run
 
     return run(args)
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from edge import rollout
+    from edge.config import ConfigError, read_secret
+    from edge.mqtt import LinkError
+    from edge.mqtt.fleet import group_members, roll_out
+
+    if not math.isfinite(args.timeout) or args.timeout <= 0 or args.canary < 0:
+        print("edge deploy: --timeout must be a positive number of seconds and --canary >= 0", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        payload, ident = rollout.pack(Path(args.dir))
+    except rollout.RolloutError as exc:
+        print(f"edge deploy: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    # the broker's host, port and user exactly as `edge send` takes them (the base topic does not apply)
+    broker = argparse.Namespace(host=args.host, port=args.port, username=args.username, base_topic=None, device="-")
+    try:
+        host, port, _base, username = _send_options(broker)
+    except ConfigError as exc:
+        print(f"edge deploy: {exc.errors[0]}", file=sys.stderr)
+        return EXIT_USAGE
+    password = read_secret("EDGE_MQTT_PASSWORD", "mqtt_password")
+    creds = {"username": username, "password": password, "tls_ca": args.ca_file}
+    try:
+        ids = args.device or group_members(host, port, args.group, **creds)
+        if not ids:
+            print(f"edge deploy: no device reports group {args.group!r} in its health", file=sys.stderr)
+            return EXIT_USAGE
+        plan = rollout.Plan([rollout.Device(i) for i in dict.fromkeys(ids)], canary=args.canary)
+        print(f"deploying {ident} ({len(payload)} bytes) to {', '.join(d.id for d in plan.devices)}"
+              + (f", {len(plan.waves[0])} first" if len(plan.waves) > 1 else ""), flush=True)
+        roll_out(host, port, plan, payload, timeout=args.timeout, group=args.group or "",
+                 on_update=lambda d: print(f"  {d.id}: {d.state}" + (f" ({d.reason})" if d.reason else ""),
+                                           flush=True), **creds)
+    except LinkError as exc:
+        print(f"edge deploy: {exc}", file=sys.stderr)
+        return EXIT_NO_BROKER
+    for line in rollout.report(plan, ident):
+        print(line)
+    return rollout.exit_status(plan)
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:

@@ -1,0 +1,161 @@
+"""`edge deploy`: send a signed package to devices over MQTT, wave by wave, and watch their outcome.
+
+The decisions (waves, what counts as done, the exit status) are edge/rollout.py's; this is the
+broker side: one throw-away MQTT 5 client that
+- subscribes to each device's retained `<base>/deploy/status` before sending anything, so
+  the status left by an earlier deployment (delivered at subscribe, retained) is told apart
+  from the answers to this one (live);
+- for `--group`, finds the members from their retained health (`"group": NAME`), fenced by a
+  message of its own so that every retained health has arrived before it counts them;
+- publishes the package (QoS 1) to `<base>/deploy` of each device of a wave, or once to
+  `edge/group/<name>/deploy` when the whole group goes in one wave.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from typing import Callable
+
+from edge.mqtt.client import CallbackAPIVersion, ReasonCode, paho
+from edge.mqtt.link import LinkError, _nodelay
+from edge.rollout import Device, Plan, status_update, wave_failed
+
+BASE = "edge/{}"
+
+
+class _Watcher:
+    """The client and what it has heard; paho's thread writes, the caller's thread waits."""
+
+    def __init__(self, host: str, port: int, username: str, password: str, tls_ca: str) -> None:
+        self.cond = threading.Condition()
+        self.plan: Plan | None = None
+        self.groups: dict[str, set[str]] = {}  # group -> device ids, from retained health
+        self.fenced = False
+        self.fence = f"edge-deploy/fence/{uuid.uuid4().hex}"
+        self.on_update: Callable[[Device], None] = lambda d: None
+        c = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2,
+                        client_id=f"edge-deploy-{uuid.uuid4().hex[:12]}", protocol=paho.MQTTv5)
+        if username:
+            c.username_pw_set(username, password or None)
+        if tls_ca:
+            c.tls_set(ca_certs=tls_ca)
+        c.on_socket_open = _nodelay
+        c.on_message = self._on_message
+        connected = threading.Event()
+        refused: list[str] = []
+
+        def on_connect(_c: paho.Client, _u: object, _f: object, rc: ReasonCode, _p: object) -> None:
+            if rc.is_failure:
+                refused.append(str(rc))
+            connected.set()
+
+        c.on_connect = on_connect
+        try:
+            c.connect(host, port, keepalive=30)
+        except OSError as exc:
+            raise LinkError(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from None
+        c.loop_start()
+        if not connected.wait(10) or refused:
+            c.loop_stop()
+            raise LinkError(f"broker {host}:{port} refused the connection: {refused[0] if refused else 'no answer'}")
+        self.client = c
+
+    def _on_message(self, _c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
+        try:  # paho's thread: nothing may raise here
+            with self.cond:
+                if msg.topic == self.fence:
+                    self.fenced = True
+                elif msg.topic.endswith("/health"):
+                    self._health(msg.payload)
+                elif msg.topic.endswith("/deploy/status") and not msg.retain and self.plan is not None:
+                    device_id = msg.topic[len("edge/"):-len("/deploy/status")]
+                    device = status_update(self.plan, device_id, msg.payload)
+                    if device is not None:
+                        self.on_update(device)
+                self.cond.notify_all()
+        except Exception:  # noqa: BLE001 - a garbled status is ignored, the rollout times out instead
+            pass
+
+    def _health(self, payload: bytes) -> None:
+        try:
+            h = json.loads(payload)
+        except ValueError:
+            return
+        if isinstance(h, dict) and isinstance(h.get("group"), str) and isinstance(h.get("device_id"), str):
+            self.groups.setdefault(h["group"], set()).add(h["device_id"])
+
+    def subscribe(self, topics: list[str]) -> None:
+        done = threading.Event()
+        self.client.on_subscribe = lambda *_a: done.set()
+        self.client.subscribe([(t, 1) for t in topics])
+        if not done.wait(10):
+            raise LinkError("the broker did not acknowledge the subscription")
+
+    def wait(self, pred: Callable[[], bool], deadline: float) -> bool:
+        with self.cond:
+            while not pred():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.cond.wait(left)
+            return True
+
+    def publish(self, topic: str, payload: bytes, timeout: float) -> None:
+        info = self.client.publish(topic, payload, qos=1)
+        info.wait_for_publish(timeout)
+        if not info.is_published():
+            raise LinkError(f"the broker did not acknowledge the package on {topic}")
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def group_members(host: str, port: int, group: str, *, username: str = "", password: str = "",
+                  tls_ca: str = "") -> list[str]:
+    """The devices whose retained health says they are in `group`, sorted."""
+    w = _Watcher(host, port, username, password, tls_ca)
+    try:
+        w.subscribe(["edge/+/health", w.fence])
+        w.client.publish(w.fence, b"fence", qos=1)
+        if not w.wait(lambda: w.fenced, time.monotonic() + 10):
+            raise LinkError("the broker did not deliver our own fence message")
+        return sorted(w.groups.get(group, ()))
+    finally:
+        w.close()
+
+
+def roll_out(host: str, port: int, plan: Plan, payload: bytes, *, timeout: float, group: str = "",
+             username: str = "", password: str = "", tls_ca: str = "",
+             on_update: Callable[[Device], None] = lambda d: None) -> Plan:
+    """Send the package wave by wave; each wave gets `timeout` seconds to reach an outcome. A wave
+    with a device rejected, rolled back or silent stops the rollout. Returns the plan, filled in."""
+    w = _Watcher(host, port, username, password, tls_ca)
+    try:
+        w.on_update = on_update
+        w.subscribe([f"{BASE.format(d.id)}/deploy/status" for d in plan.devices])
+        with w.cond:
+            w.plan = plan
+        for wave in plan.waves:
+            with w.cond:
+                for d in wave:
+                    d.sent = True
+            if group and len(plan.waves) == 1:  # the whole group at once: one publication, every member
+                w.publish(f"edge/group/{group}/deploy", payload, timeout)
+            else:
+                for d in wave:
+                    w.publish(f"{BASE.format(d.id)}/deploy", payload, timeout)
+            deadline = time.monotonic() + timeout
+            last = wave is plan.waves[-1]
+            # a wave is through once all are active; the last one is watched until probation ends
+            through = (lambda: all(d.settled for d in wave)) if last else (lambda: all(d.done for d in wave))
+            w.wait(lambda: through() or wave_failed(wave), deadline)
+            with w.cond:
+                if wave_failed(wave) or not all(d.state == "active" for d in wave):
+                    break
+        return plan
+    finally:
+        w.close()

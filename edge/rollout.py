@@ -1,0 +1,139 @@
+"""The operator side of a deployment: pack a signed package, plan the waves, judge each device's outcome.
+
+No MQTT here (edge/mqtt/fleet.py carries it) and no daemon: `edge deploy` packs the
+package once (`pack`), sends it to the canaries, then to the rest only when every canary
+is `active`, and reads each device's outcome from its retained `<base>/deploy/status`
+(edge/deploy.py writes it). A device's outcome is the last terminal state it reports
+after the package was sent: `active`, `rolled_back` or `rejected`; `verifying` and
+`testing` are progress. A wave is through when every device in it is `active` (on
+probation counts: the spec's "only when they are active"); the last wave is watched on,
+within the same timeout, until each device's probation ends (confirmed, or rolled back by
+itself), so a package that fails on real traffic shows in the report. A failure (rejected,
+rolled back, or no answer in time) stops the rollout: the devices of later waves are never
+sent the package, and the report says so.
+
+Exit status (the spec's table): 0 every device active; 1 a device rejected or rolled back
+the package; 3 a device did not answer within the timeout.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+EXIT_ACTIVE, EXIT_FAILED, EXIT_TIMEOUT = 0, 1, 3
+TERMINAL = ("active", "rolled_back", "rejected")
+SIGNATURE = "manifest.json.minisig"
+
+
+class RolloutError(Exception):
+    """The package cannot be sent as it is (unsigned, a file missing): nothing was published."""
+
+
+def pack(directory: Path) -> tuple[bytes, str]:
+    """The package as one payload (gzip tar: the manifest, its signature, the listed files, flat)
+    and its name@version. Refuses an unsigned package: the device would only reject it."""
+    directory = Path(directory)
+    try:
+        manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RolloutError(f"{directory}: no readable manifest.json ({exc})") from None
+    if not (directory / SIGNATURE).is_file():
+        raise RolloutError(f"{directory}: unsigned (no {SIGNATURE}): sign it with `edge sign {directory} --key KEY`")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not files:
+        raise RolloutError(f"{directory}: manifest.json lists no files")
+    names = ["manifest.json", SIGNATURE, *sorted(files)]
+    buf = io.BytesIO()
+    # mtime 0 and fixed owners: the same package packs to the same bytes wherever it is packed
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
+        for name in names:
+            path = directory / name
+            if "/" in name or name.startswith(".") or not path.is_file():
+                raise RolloutError(f"{directory}: {name} is listed but is not a file of the package")
+            data = path.read_bytes()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue(), f"{manifest.get('name')}@{manifest.get('version')}"
+
+
+@dataclass
+class Device:
+    id: str
+    state: str | None = None  # the last state reported since the package was sent
+    reason: str | None = None
+    sent: bool = False
+
+    @property
+    def done(self) -> bool:
+        return self.state in TERMINAL
+
+    @property
+    def on_probation(self) -> bool:
+        return self.state == "active" and bool(self.reason) and str(self.reason).startswith("on probation")
+
+    @property
+    def settled(self) -> bool:
+        """Its outcome is final: rejected, rolled back, or active and out of probation."""
+        return self.done and not self.on_probation
+
+
+@dataclass
+class Plan:
+    """Devices in waves: the first `canary` devices, then the rest."""
+
+    devices: list[Device]
+    canary: int = 0
+    waves: list[list[Device]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        n = max(0, min(self.canary, len(self.devices)))
+        self.waves = [self.devices[:n], self.devices[n:]] if 0 < n < len(self.devices) else [self.devices]
+
+    def by_id(self, device_id: str) -> Device | None:
+        return next((d for d in self.devices if d.id == device_id), None)
+
+
+def status_update(plan: Plan, device_id: str, payload: bytes) -> Device | None:
+    """Record a live `<base>/deploy/status` of a device that was sent the package; None if it is not one."""
+    device = plan.by_id(device_id)
+    if device is None or not device.sent:
+        return None
+    try:
+        status = json.loads(payload)
+    except ValueError:
+        return None
+    if not isinstance(status, dict) or not isinstance(status.get("state"), str):
+        return None
+    device.state, device.reason = status["state"], status.get("reason")
+    return device
+
+
+def wave_failed(wave: list[Device]) -> bool:
+    return any(d.state in ("rolled_back", "rejected") for d in wave)
+
+
+def exit_status(plan: Plan) -> int:
+    if any(d.state in ("rolled_back", "rejected") for d in plan.devices):
+        return EXIT_FAILED
+    if any(d.state != "active" for d in plan.devices):
+        return EXIT_TIMEOUT
+    return EXIT_ACTIVE
+
+
+def report(plan: Plan, ident: str) -> list[str]:
+    """One line a device: its outcome, and for those never sent the package, why not."""
+    lines = []
+    for d in plan.devices:
+        if not d.sent:
+            lines.append(f"{d.id}: not sent ({ident}): the rollout stopped at an earlier wave")
+        elif d.state is None or not d.done:
+            lines.append(f"{d.id}: no outcome in time (last state: {d.state or 'none'})")
+        else:
+            lines.append(f"{d.id}: {d.state}" + (f" ({d.reason})" if d.reason else ""))
+    return lines
