@@ -20,10 +20,6 @@ from pathlib import Path
 CLINC_CREDIT = ("CLINC150: Larson et al., \"An Evaluation Dataset for Intent Classification and "
                 "Out-of-Scope Prediction\", EMNLP-IJCNLP 2019 "
                 "(https://github.com/clinc/oos-eval), licensed CC BY 3.0")
-DECISION = ("logits over labels + a trailing 'oos' class; confidence = softmax(logits / "
-            "temperature) of the best in-scope label (over all classes); intent = 'oos' when "
-            "confidence < thresholds.oos, else the best in-scope label; the router escalates when "
-            "intent == 'oos' or confidence < thresholds.escalation")
 SUBSTITUTE_BLOCK = 40000
 OOS_RECALL_DEPRECATED = (
     "edge train: WARNING: --oos-recall is deprecated and ignored: a threshold chosen to reach an "
@@ -159,20 +155,6 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
 
-def _train_tokenizer(texts: list[str], vocab: int, prefix: Path, seed: int) -> Path:
-    import sentencepiece as spm
-
-    from edge.model import normalize_text
-
-    src = prefix.with_suffix(".txt")
-    src.write_text("\n".join(normalize_text(t) for t in texts) + "\n", encoding="utf-8")
-    spm.SentencePieceTrainer.train(
-        input=str(src), model_prefix=str(prefix), vocab_size=vocab, model_type="unigram",
-        pad_id=0, unk_id=1, bos_id=-1, eos_id=-1, hard_vocab_limit=False, character_coverage=1.0,
-        num_threads=1, minloglevel=2, input_sentence_size=0, shuffle_input_sentence=False)
-    return prefix.with_suffix(".model")
-
-
 def _labelled_set(ds, wiki: list[str], seed: int, ci: dict[str, int], n_oos: int,
                   extra_oos: list[str] = ()):
     """(texts, labels, unused wiki sentences): the training utterances plus ``n_oos``
@@ -270,27 +252,6 @@ def _distillation_set(args: argparse.Namespace, ds, wiki: list[str], classes: li
     return texts, np.concatenate(hards), soft, init_emb
 
 
-def manifest_head(name: str, version: str, labels: list[str], max_len: int,
-                  thresholds: tuple[float, float], temperature: float, scfg, student, ops) -> dict:
-    """The first part of a package's manifest, the same for both recipes: what the
-    runtime needs to load and run the model (the rest says how it was made)."""
-    return {
-        "name": name,
-        "version": version,
-        "labels": labels,
-        "max_len": max_len,
-        "thresholds": {"oos": thresholds[0], "escalation": thresholds[1]},
-        "calibration": {"temperature": temperature},
-        "decision": DECISION,
-        "input": {"name": "ids", "dtype": "int32", "shape": [-1, max_len], "pad_id": 0,
-                  "tokenizer": "sentencepiece unigram, edge.model.normalize_text first"},
-        "output": {"dtype": "int8", "n_classes": len(labels) + 1,
-                   "classes": "labels in order, then 'oos'"},
-        "architecture": {"type": "cnn", **scfg.to_dict(), "parameters": student.n_params(),
-                         "ops": sorted(set(ops))},
-    }
-
-
 def threshold_step(out: Path, tuning: list, held: list[str], args: argparse.Namespace,
                       split: str, command: str) -> dict:
     """The distil recipe's threshold step: the rules of edge/train/operating.py (the
@@ -328,6 +289,7 @@ def _run(args: argparse.Namespace) -> int:
     from edge.train import data as D
     from edge.train import export as X
     from edge.train import tune
+    from edge.train.package import manifest_head, train_tokenizer
     from edge.train.student import Student, StudentConfig, TrainConfig, set_threads, to_int8, train_student
 
     set_threads(args.threads)
@@ -362,7 +324,7 @@ def _run(args: argparse.Namespace) -> int:
     tf.random.set_seed(args.seed)
     with tempfile.TemporaryDirectory(prefix="edge-train-") as tmp:
         tmp = Path(tmp)
-        sp_path = _train_tokenizer([t for t, _ in ds.train], vocab, tmp / "tokenizer", args.seed)
+        sp_path = train_tokenizer([t for t, _ in ds.train], vocab, tmp / "tokenizer", args.seed)
         sp = spm.SentencePieceProcessor(model_file=str(sp_path))
         L = args.max_len
 

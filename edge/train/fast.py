@@ -268,7 +268,7 @@ def run(args: argparse.Namespace) -> int:
 
     from edge.model import Model, encode_ids
     from edge.train import export as X
-    from edge.train.cli import _train_tokenizer, manifest_head
+    from edge.train.package import manifest_head, train_tokenizer
     from edge.train.teacher import Teacher, piece_embeddings
     from edge.train.student import set_threads, to_int8
 
@@ -330,7 +330,7 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="edge-train-") as tmp:
         tmp = Path(tmp)
         vocab = args.vocab_size or (500 if quick else 2000)
-        sp_path = _train_tokenizer(texts, vocab, tmp / "tokenizer", args.seed)
+        sp_path = train_tokenizer(texts, vocab, tmp / "tokenizer", args.seed)
         sp = spm.SentencePieceProcessor(model_file=str(sp_path))
         ids = encode_ids(sp, texts, args.max_len)
         scfg, tcfg = _student_configs(args, sp.get_piece_size(), len(classes), quick)
