@@ -30,8 +30,8 @@ OOS_RECALL_DEPRECATED = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True,
-                   help="CLINC150-format JSON ({split: [[text, label], ...]}), an intents JSON "
+    p.add_argument("--data", default=None,
+                   help="(required but with --recipe home) CLINC150-format JSON ({split: [[text, label], ...]}), an intents JSON "
                         "({intent: [sentence, ...]}) or an intents text file (## intent headers)")
     p.add_argument("--out", required=True, help="output package directory (model.tflite, "
                                                 "tokenizer.model, manifest.json)")
@@ -91,10 +91,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true",
                    help="SMOKE TEST ONLY, not a usable model: 1 epoch, vocab 500, no teacher, a tiny "
                         "student (checks that the pipeline runs; accuracy is poor)")
-    p.add_argument("--recipe", choices=["auto", "custom", "distil"], default="auto",
+    p.add_argument("--recipe", choices=["auto", "custom", "distil", "home"], default="auto",
                    help="'custom': your own intents (minutes; shipped out-of-scope negatives, "
                         "thresholds by cross-validation; edge/train/fast.py); 'distil': the "
-                        "CLINC150 recipe (a fine-tuned teacher, long). 'auto' (default): distil for "
+                        "CLINC150 recipe (a fine-tuned teacher, long); 'home': the home model from Home "
+                        "Assistant's intents (edge/train/home_recipe.py; no --data). 'auto' (default): distil for "
                         "a [text, label] JSON with a 'train' list, custom otherwise")
     p.add_argument("--fast-dim", type=int, default=96, help="custom recipe: student embedding width")
     p.add_argument("--fast-filters", type=int, default=192,
@@ -102,6 +103,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fast-hidden", type=int, default=256, help="custom recipe: student hidden width")
     from edge.train import fast
     fast.add_arguments(p)
+    from edge.train import home_recipe
+    home_recipe.add_arguments(p)
 
 
 def _log(msg: str) -> None:
@@ -112,6 +115,8 @@ def recipe_of(args: argparse.Namespace) -> str:
     """'custom' or 'distil' (see --recipe)."""
     if getattr(args, "recipe", "auto") != "auto":
         return args.recipe
+    if not args.data:
+        return "custom"
     try:
         with open(args.data, "rb") as f:
             head = f.read(1 << 16).lstrip()
@@ -134,9 +139,13 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "oos_recall", None) is not None:
         print(OOS_RECALL_DEPRECATED, file=sys.stderr)
     recipe = recipe_of(args)
+    if recipe != "home" and not args.data:
+        print("edge train: --data is required (but with --recipe home)", file=sys.stderr)
+        return 2
     needs_teacher = (not args.quick) and (recipe == "custom" or args.teacher != "none")
     missing = [m for m in ("tensorflow", "sentencepiece", "numpy")
                + (("torch", "transformers") if needs_teacher else ())
+               + (("hassil", "home_assistant_intents") if recipe == "home" else ())
                if importlib.util.find_spec(m) is None]
     if missing:
         print(f"edge train: needs the train extra (pip install '.[train]'); missing: "
@@ -149,6 +158,9 @@ def run(args: argparse.Namespace) -> int:
         if recipe == "custom":
             from edge.train import fast
             return fast.run(args)
+        if recipe == "home":
+            from edge.train import home_recipe
+            return home_recipe.run(args)
         return _run(args)
     except DataError as e:
         print(f"edge train: {e}", file=sys.stderr)
