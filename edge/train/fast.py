@@ -429,7 +429,8 @@ def run(args: argparse.Namespace) -> int:
         # and the manifest's "slots" section; nothing when no example marks a slot
         try:
             from edge.train import slots as S
-            sec = S.package(out, examples)
+            # a recipe on top of this one may bound the tagger's cost (home_recipe: fewer runs)
+            sec = S.package(out, examples, **getattr(args, "tagger_options", {}))
             if sec:
                 _log(f"slot tagger for {sum(len(v) for v in sec['intents'].values())} "
                      f"(intent, slot) pairs")
