@@ -55,6 +55,9 @@ def test_markup_round_trips_and_spans_are_inside_the_text(generated):
         assert plain and plain == plain.strip() and "  " not in plain
         _spans_ok(plain, spans)
         assert render(plain, spans) == marked
+        for sp in spans:   # whole words: never glued to a letter ("{floor}geschoss")
+            assert not plain[sp.end:sp.end + 1].isalpha(), marked
+            assert not plain[sp.start - 1:sp.start].isalpha() or sp.start == 0, marked
         n_spans += len(spans)
     assert n_spans > len(g["train"]) // 2   # most commands name something
 

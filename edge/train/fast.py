@@ -287,7 +287,12 @@ def run(args: argparse.Namespace) -> int:
     if neg_all and (use_minilm or not quick):
         teacher = Teacher(2, threads=args.threads)
         t0 = time.time()
-        u_emb = teacher.embed([e.text for e in user_in])
+        filt = [e.text for e in user_in]
+        n_filt = getattr(args, "neg_filter_sample", 0)  # a recipe with tens of thousands of
+        if n_filt and len(filt) > n_filt:                # near-duplicate examples compares a sample
+            pick = np.random.default_rng(args.seed).choice(len(filt), n_filt, replace=False)
+            filt = [filt[i] for i in sorted(pick)]
+        u_emb = teacher.embed(filt)
         n_emb = _embed_cached(teacher, [e.text for e in neg_all], cache, "neg")
         keep, rep = filter_negatives(neg_all, n_emb, u_emb, args.neg_group_sim, args.neg_item_sim,
                                      args.neg_group_max)

@@ -55,6 +55,7 @@ POLARITY = {("HassTurnOn", "HassTurnOff"), ("HassMediaPause", "HassMediaUnpause"
             ("HassPauseTimer", "HassUnpauseTimer"), ("HassIncreaseTimer", "HassDecreaseTimer")}
 MAX_DEPTH = 40            # rule references nest a few levels; deeper means a cycle
 DIGIT_SHARE = 0.6         # numbers as digits this often, else as words
+POLITE_SHARE = 0.25       # sentences with one of the language's skip words added
 
 
 @dataclass
@@ -181,6 +182,12 @@ def _assemble(pieces: list[tuple[str, str | None]]) -> tuple[str, list[Span]]:
         s = _WS.sub(" ", s)
         if text.endswith(" ") or not text:
             s = s.lstrip(" ")
+        if not s:
+            continue
+        if name != cur and s[:1].isalnum() and text[-1:].isalnum():
+            # a slot glued to a word ("{floor}geschoss", "{name}er Wetter"): the words stay
+            # apart, so a span is whole words (what the tagger labels)
+            text += " "
         if name != cur:
             cur = name
             if name is not None:
@@ -200,6 +207,19 @@ def _assemble(pieces: list[tuple[str, str | None]]) -> tuple[str, list[Span]]:
         if b > a:
             out.append(Span(a, b, name, text[a:b]))
     return text, out
+
+
+def _polite(plain: str, spans: list[Span], skip: list[str], rng: random.Random
+            ) -> tuple[str, list[Span]]:
+    """``plain`` with one of the language's skip words ("please", "could you", "bitte"):
+    Home Assistant's matcher ignores them, so people say them; the templates rarely do."""
+    if not skip:
+        return plain, spans
+    w = rng.choice(skip).lower()
+    if rng.random() < 0.6:
+        k = len(w) + 1
+        return f"{w} {plain}", [Span(a + k, b + k, n, r) for a, b, n, r in spans]
+    return f"{plain} {w}", spans
 
 
 def split_templates(ts: list[Template], holdout: float, seed: int) -> tuple[set[str], set[str]]:
@@ -249,6 +269,8 @@ def generate(lang: str, per_intent: int, seed: int, holdout: float = 0.15,
             if time.monotonic() - t0 > time_limit_s:
                 raise TimeoutError(f"sampling {lang} took over {time_limit_s}s")
             plain, spans = sample(t, L, rng)
+            if rng.random() < POLITE_SHARE:
+                plain, spans = _polite(plain, spans, L.intents.skip_words, rng)
             key = plain.lower()
             if not plain or key in seen:
                 continue

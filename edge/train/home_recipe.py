@@ -44,26 +44,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a paraphrase dev set to measure the package on (repeatable)")
 
 
+def own_negatives(langs: list[str]) -> dict[str, list[str]]:
+    """Our negatives per language that are trained on: every third line is held out.
+    They go into the training file's ``## oos``, which fast.py never filters (its
+    similarity filter would drop near misses, which are the point of them)."""
+    return {lang: [x for i, x in enumerate(home.negatives(lang)) if i % 3] for lang in langs}
+
+
 def _negatives(langs: list[str], path: Path) -> dict:
-    """Write the negatives file (sections = fold units); returns counts per source."""
+    """Write the shipped negatives file, less OVERLAP (sections = fold units); returns counts."""
     from edge.train.fast import NEGATIVES
-    lines, counts = [], {}
-    if "en" in langs:
-        section, keep = None, True
-        for ln in NEGATIVES.read_text(encoding="utf-8").splitlines():
-            if ln.startswith("## "):
-                section = ln[3:].strip()
-                keep = section.rsplit(".", 1)[-1] not in OVERLAP
-                counts.setdefault("shipped", 0)
-            if keep and not ln.startswith("# "):
-                lines.append(ln)
-                if ln.strip() and not ln.startswith("## "):
-                    counts["shipped"] += 1
-    for lang in langs:
-        neg = [x for i, x in enumerate(home.negatives(lang)) if i % 3]  # every third: held out
-        if neg:
-            lines += [f"## home_{lang}", *neg, ""]
-            counts[f"home_{lang}"] = len(neg)
+    lines, counts = [], {"shipped": 0}
+    # English, but out of scope in any language's package
+    keep = True
+    for ln in NEGATIVES.read_text(encoding="utf-8").splitlines():
+        if ln.startswith("## "):
+            keep = ln[3:].strip().rsplit(".", 1)[-1] not in OVERLAP
+        if keep and not ln.startswith("# "):
+            lines.append(ln)
+            if ln.strip() and not ln.startswith("## "):
+                counts["shipped"] += 1
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return counts
 
@@ -108,13 +108,17 @@ def run(args: argparse.Namespace) -> int:
     if dropped:
         print(f"[home] {dropped} sentences dropped: the same words under two intents", flush=True)
     train_file = data_dir / "train.txt"
-    home.write_intents(train_file, rows)
+    own = own_negatives(langs)
+    home.write_intents(train_file, rows, [x for lang in langs for x in own[lang]])
     neg_file = data_dir / "negatives.txt"
-    neg_counts = _negatives(langs, neg_file)
+    neg_counts = {**_negatives(langs, neg_file), **{f"home_{k}": len(v) for k, v in own.items()}}
     args.data, args.negatives = str(train_file), str(neg_file)
     # the tagger averages --tagger-runs perceptron runs (8 for custom intents): on tens of
     # thousands of sentences fewer runs cost little accuracy and save minutes
     args.tagger_options = {"runs": args.tagger_runs}
+    # the shipped negatives' similarity filter compares them with a sample of the examples
+    # (sentences of one template are near-duplicates; all of them cost minutes of MiniLM)
+    args.neg_filter_sample = 3000
     rc = fast.run(args)
     if rc:
         return rc
