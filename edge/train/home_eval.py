@@ -97,6 +97,27 @@ def evaluate(model, slots, items: list[tuple[str, str]]) -> dict:
             "errors": errors}
 
 
+def latency(model, slots, texts: list[str], passes: int = 3) -> dict:
+    """p50/p95 ms of one text at a time: classify, then its slots."""
+    import statistics
+
+    def one(t: str) -> None:
+        p = model.classify([t])[0]
+        if slots is not None and p.intent != OOS:
+            slots.extract(t, p.intent)
+
+    for t in texts[:50]:
+        one(t)
+    ms = []
+    for _ in range(passes):
+        for t in texts:
+            t0 = time.perf_counter()
+            one(t)
+            ms.append((time.perf_counter() - t0) * 1000)
+    q = statistics.quantiles(ms, n=20)
+    return {"p50": round(statistics.median(ms), 3), "p95": round(q[18], 3), "n": len(ms)}
+
+
 def load_items(path: str | Path) -> list[tuple[str, str]]:
     """(marked text, intent) from any format edge train reads (slots marked inline)."""
     from edge.markup import render
@@ -109,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("model", help="model package directory")
     p.add_argument("files", nargs="+", help="labelled files (intents text or JSON, slots marked)")
     p.add_argument("--errors", type=int, default=0, help="print this many errors per file")
+    p.add_argument("--latency", action="store_true",
+                   help="also time each text alone (classify + slots, as edge infer --json and "
+                        "the daemon do): p50/p95 in ms over 3 passes after a warm-up")
     a = p.parse_args(argv)
     from edge.model import Model
     from edge.service import load_slots
@@ -119,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         m = evaluate(model, slots, load_items(f))
         errs = m.pop("errors")
         m["seconds"] = round(time.perf_counter() - t0, 2)
+        if a.latency:
+            m["latency_ms"] = latency(model, slots, [parse(t)[0] for t, _ in load_items(f)])
         print(json.dumps({"file": str(f), **m}))
         for e in errs[: a.errors]:
             print("   ", json.dumps(e, ensure_ascii=False))
