@@ -38,6 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="share of each intent's templates held out for validation (default 0.15)")
     g.add_argument("--home-data", default=None,
                    help="where the generated data goes (default: <cache-dir>/home-data)")
+    g.add_argument("--wiki-negatives", type=int, default=1500,
+                   help="general sentences from --wiki (default: CLINC150's wiki_sents.txt in "
+                        "../shared/datasets when present) added as out of scope (default 1500)")
     g.add_argument("--tagger-runs", type=int, default=2,
                    help="perceptron runs the slot tagger averages (default 2)")
     g.add_argument("--dev", action="append", default=[], metavar="LANG=FILE",
@@ -51,7 +54,21 @@ def own_negatives(langs: list[str]) -> dict[str, list[str]]:
     return {lang: [x for i, x in enumerate(home.negatives(lang)) if i % 3] for lang in langs}
 
 
-def _negatives(langs: list[str], path: Path) -> dict:
+def _wiki(args: argparse.Namespace, shipped: set[str]) -> list[str]:
+    """--wiki-negatives sentences of --wiki (seeded), none that the shipped negatives have."""
+    import random
+    w = args.wiki
+    if w is None:
+        cand = Path(__file__).resolve().parents[2].parent / "shared/datasets/clinc150/wiki_sents.txt"
+        w = str(cand) if cand.is_file() else None
+    if not w or w.lower() == "none" or args.wiki_negatives <= 0:
+        return []
+    lines = [ln.strip() for ln in Path(w).read_text(encoding="utf-8").splitlines()]
+    lines = [ln for ln in lines if 3 <= len(ln.split()) <= 30 and ln not in shipped]
+    return random.Random(args.seed).sample(lines, min(args.wiki_negatives, len(lines)))
+
+
+def _negatives(langs: list[str], path: Path, wiki: list[str] = ()) -> dict:
     """Write the shipped negatives file, less OVERLAP (sections = fold units); returns counts."""
     from edge.train.fast import NEGATIVES
     lines, counts = [], {"shipped": 0}
@@ -64,6 +81,10 @@ def _negatives(langs: list[str], path: Path) -> dict:
             lines.append(ln)
             if ln.strip() and not ln.startswith("## "):
                 counts["shipped"] += 1
+    if wiki:   # sections of 100: the fold unit of fast.py's cross-validation
+        for i in range(0, len(wiki), 100):
+            lines += [f"## wikipedia_more_{i // 100}", *wiki[i:i + 100], ""]
+        counts["wikipedia_more"] = len(wiki)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return counts
 
@@ -111,7 +132,9 @@ def run(args: argparse.Namespace) -> int:
     own = own_negatives(langs)
     home.write_intents(train_file, rows, [x for lang in langs for x in own[lang]])
     neg_file = data_dir / "negatives.txt"
-    neg_counts = {**_negatives(langs, neg_file), **{f"home_{k}": len(v) for k, v in own.items()}}
+    from edge.train.fast import NEGATIVES
+    wiki = _wiki(args, set(NEGATIVES.read_text(encoding="utf-8").splitlines()))
+    neg_counts = {**_negatives(langs, neg_file, wiki), **{f"home_{k}": len(v) for k, v in own.items()}}
     args.data, args.negatives = str(train_file), str(neg_file)
     # the tagger averages --tagger-runs perceptron runs (8 for custom intents): on tens of
     # thousands of sentences fewer runs cost little accuracy and save minutes
@@ -160,6 +183,11 @@ def _annotate(out: Path, langs: list[str], info: dict, neg_counts: dict,
         "negatives": neg_counts,
         "validation": "whole templates held out per intent (edge.train.home.split_templates)",
         "wall_time_s": round(wall, 1)}
+    from edge.train.fast import NEGATIVES_CREDIT
+    man["training"]["negatives"]["credit"] = NEGATIVES_CREDIT + [
+        "Wikipedia sentences (via the CLINC150 repository's wiki_sents.txt): "
+        f"{neg_counts.get('wikipedia_more', 0)} more; CC BY-SA 3.0",
+        "edge/train/negatives/home_<lang>.txt: written for edge, CC0"]
     man["license"] = ("model weights derived from Home Assistant intents (CC BY 4.0, "
                       + home.CREDIT + ") and the shipped negatives (CLINC150 CC BY 3.0, "
                       "Wikipedia sentences CC BY-SA 3.0)")
