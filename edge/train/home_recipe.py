@@ -70,6 +70,7 @@ def _wiki(args: argparse.Namespace, shipped: set[str]) -> list[str]:
 
 def _negatives(langs: list[str], path: Path, wiki: list[str] = ()) -> dict:
     """Write the shipped negatives file, less OVERLAP (sections = fold units); returns counts."""
+    from edge.markup import render
     from edge.train.fast import NEGATIVES
     lines, counts = [], {"shipped": 0}
     # English, but out of scope in any language's package
@@ -83,7 +84,7 @@ def _negatives(langs: list[str], path: Path, wiki: list[str] = ()) -> dict:
                 counts["shipped"] += 1
     if wiki:   # sections of 100: the fold unit of fast.py's cross-validation
         for i in range(0, len(wiki), 100):
-            lines += [f"## wikipedia_more_{i // 100}", *wiki[i:i + 100], ""]
+            lines += [f"## wikipedia_more_{i // 100}", *(render(w, []) for w in wiki[i:i + 100]), ""]
         counts["wikipedia_more"] = len(wiki)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return counts
