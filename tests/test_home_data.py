@@ -177,3 +177,27 @@ def test_normalisation_keeps_accented_words():
         "mach das licht in der kuche aus schliess die tur"
     assert normalize_text("Éteins la lumière du salón") == "eteins la lumiere du salon"
     assert normalize_text("turn on the kitchen lights!") == "turn on the kitchen lights"
+
+
+def test_recipe_drops_a_sentence_two_intents_share():
+    from edge.train.home_recipe import _drop_conflicts
+    rows = [("resume", "HassMediaUnpause", "a/0/0"), ("Resume!", "HassUnpauseTimer", "b/0/0"),
+            ("turn on the [fan](name)", "HassTurnOn", "c/0/0"),
+            ("turn on the [fan](name)", "HassTurnOn", "c/0/1")]
+    keep, dropped = _drop_conflicts(rows)
+    assert dropped == 2 and {i for _, i, _ in keep} == {"HassTurnOn"}
+
+
+def test_recipe_negatives_file_loads_and_leaves_home_intents_out(tmp_path):
+    from edge.train.home_recipe import OVERLAP, _negatives, own_negatives
+    f = tmp_path / "neg.txt"
+    wiki = ["a sentence with [[brackets]] and (parens)", "another ] odd one \\"]
+    counts = _negatives(["en", "de"], f, wiki)
+    ex = load_examples(f)
+    sections = {e.label for e in ex}
+    assert not [s for s in sections if s.rsplit(".", 1)[-1] in OVERLAP]
+    assert {e.text for e in ex} >= set(wiki)          # escaped on the way in, intact on the way out
+    assert counts["wikipedia_more"] == 2 and counts["shipped"] == len(ex) - 2
+    own = own_negatives(["en"])["en"]
+    held = home.negatives("en")[::3]
+    assert own and held and not set(own) & set(held)   # the held-out third is never trained on
