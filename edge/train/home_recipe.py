@@ -43,6 +43,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "../shared/datasets when present) added as out of scope (default 1500)")
     g.add_argument("--tagger-runs", type=int, default=2,
                    help="perceptron runs the slot tagger averages (default 2)")
+    g.add_argument("--tagger-prune", type=float, default=4.0,
+                   help="drop the slot tagger's features whose largest weight is below this "
+                        "(default 4.0: 8.9 MB of weights become 1.9 MB for four languages, "
+                        "within a point of slot-exact on the template holdout)")
     g.add_argument("--dev", action="append", default=[], metavar="LANG=FILE",
                    help="a paraphrase dev set to measure the package on (repeatable)")
 
@@ -139,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     args.data, args.negatives = str(train_file), str(neg_file)
     # the tagger averages --tagger-runs perceptron runs (8 for custom intents): on tens of
     # thousands of sentences fewer runs cost little accuracy and save minutes
-    args.tagger_options = {"runs": args.tagger_runs}
+    args.tagger_options = {"runs": args.tagger_runs, "prune": args.tagger_prune}
     # the shipped negatives' similarity filter compares them with a sample of the examples
     # (sentences of one template are near-duplicates; all of them cost minutes of MiniLM)
     args.neg_filter_sample = 3000
