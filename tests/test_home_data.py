@@ -201,3 +201,17 @@ def test_recipe_negatives_file_loads_and_leaves_home_intents_out(tmp_path):
     own = own_negatives(["en"])["en"]
     held = home.negatives("en")[::3]
     assert own and held and not set(own) & set(held)   # the held-out third is never trained on
+
+
+def test_edge_train_takes_the_home_recipe_without_data_and_others_still_need_it(tmp_path, capsys):
+    import argparse
+
+    from edge.train.cli import add_arguments, recipe_of, run
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    a = p.parse_args(["--recipe", "home", "--out", str(tmp_path / "m"), "--languages", "en,de"])
+    assert recipe_of(a) == "home" and a.per_intent == 250 and a.tagger_prune == 4.0
+    b = p.parse_args(["--out", str(tmp_path / "m")])
+    assert run(b) == 2
+    assert "--data is required" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
