@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.markup import Span, render
-from edge.train.home_lists import LISTS
+from edge.train.home_lists import DOMAIN_NAMES, LISTS
 
 __all__ = ["LANGUAGES", "Template", "templates", "sample", "split_templates", "generate",
            "negatives", "write_intents", "CREDIT", "POLARITY"]
@@ -68,6 +68,7 @@ class Template:
     sentence: Any = field(repr=False)   # hassil.expression.Sentence
     rules: dict = field(repr=False, default_factory=dict)  # expansion rules in scope
     fixed: dict = field(default_factory=dict)   # the block's slots not in the text
+    domains: tuple = ()             # the domains the block applies to (requires_context)
 
 
 class _Lang:
@@ -83,6 +84,7 @@ class _Lang:
         self.lang = lang
         self.intents = Intents.from_dict(data)
         self.fill = LISTS.get(lang) or LISTS["en"]
+        self.domain_names = DOMAIN_NAMES.get(lang) or DOMAIN_NAMES["en"]
         self._engine = None
 
     def spell(self, n: float, rng: random.Random) -> str:
@@ -108,7 +110,9 @@ def templates(lang: str) -> list[Template]:
             rules = {**L.intents.expansion_rules, **block.expansion_rules}
             lists = block.slot_lists or {}
             for k, (sent, text) in enumerate(zip(block.sentences, block.sentence_texts)):
-                t = Template(f"{name}/{b}/{k}", name, text, sent, rules, dict(block.slots or {}))
+                dom = (block.requires_context or {}).get("domain") or (block.slots or {}).get("domain")
+                dom = tuple(dom) if isinstance(dom, (list, tuple)) else ((dom,) if dom else ())
+                t = Template(f"{name}/{b}/{k}", name, text, sent, rules, dict(block.slots or {}), dom)
                 t.lists = lists  # type: ignore[attr-defined]
                 out.append(t)
     return out
@@ -118,13 +122,19 @@ def sample(t: Template, lang: "_Lang | str", rng: random.Random) -> tuple[str, l
     """One random sentence of template ``t``: (plain text, slot spans)."""
     L = lang if isinstance(lang, _Lang) else _Lang(lang)
     pieces: list[tuple[str, str | None]] = []
+    # names for a block of one or two domains come from those domains' names (a vacuum's
+    # for HassVacuumStart); a block for many domains, or one we have no names for: any
+    pool = None
+    if 0 < len(t.domains) <= 2 and all(d in L.domain_names for d in t.domains):
+        pool = [n for d in t.domains for n in L.domain_names[d]]
     _walk(t.sentence.expression, t.rules, {**L.intents.slot_lists, **getattr(t, "lists", {})},
-          L, rng, pieces, None, 0)
+          L, rng, pieces, None, 0, pool)
     return _assemble(pieces)
 
 
 def _walk(e, rules: dict, lists: dict, L: _Lang, rng: random.Random,
-          out: list[tuple[str, str | None]], slot: str | None, depth: int) -> None:
+          out: list[tuple[str, str | None]], slot: str | None, depth: int,
+          names: list[str] | None = None) -> None:
     from hassil.expression import (Alternative, ListReference, Permutation, RuleReference,
                                    Sequence, TextChunk)
     from hassil.intents import RangeSlotList, TextSlotList
@@ -134,25 +144,25 @@ def _walk(e, rules: dict, lists: dict, L: _Lang, rng: random.Random,
     if isinstance(e, TextChunk):
         out.append((e.original_text, slot))
     elif isinstance(e, Alternative):
-        _walk(rng.choice(e.items), rules, lists, L, rng, out, slot, depth + 1)
+        _walk(rng.choice(e.items), rules, lists, L, rng, out, slot, depth + 1, names)
     elif isinstance(e, Permutation):
         items = list(e.items)
         rng.shuffle(items)
         for i, it in enumerate(items):
             if i:
                 out.append((" ", slot))
-            _walk(it, rules, lists, L, rng, out, slot, depth + 1)
+            _walk(it, rules, lists, L, rng, out, slot, depth + 1, names)
     elif isinstance(e, Sequence):
         for it in e.items:
-            _walk(it, rules, lists, L, rng, out, slot, depth + 1)
+            _walk(it, rules, lists, L, rng, out, slot, depth + 1, names)
     elif isinstance(e, RuleReference):
-        _walk(rules[e.rule_name].expression, rules, lists, L, rng, out, slot, depth + 1)
+        _walk(rules[e.rule_name].expression, rules, lists, L, rng, out, slot, depth + 1, names)
     elif isinstance(e, ListReference):
         name = e.slot_name if slot is None else slot   # a value's own words stay in its slot
         lst = lists.get(e.list_name)
         if isinstance(lst, TextSlotList) and lst.values:
             v = rng.choice(lst.values)
-            _walk(v.text_in, rules, lists, L, rng, out, name, depth + 1)
+            _walk(v.text_in, rules, lists, L, rng, out, name, depth + 1, names)
         elif isinstance(lst, RangeSlotList):
             lo, hi = lst.start, lst.stop
             n = rng.randrange(lo, hi + 1, lst.step)
@@ -161,7 +171,8 @@ def _walk(e, rules: dict, lists: dict, L: _Lang, rng: random.Random,
             words = L.spell(n, rng) if lst.words and rng.random() > DIGIT_SHARE else None
             out.append((words or (str(n) if lst.digits or not words else words), name))
         else:  # a wildcard, or a list the home fills ({name}, {area}, {floor})
-            pool = L.fill.get(e.list_name) or L.fill.get(e.slot_name) or L.fill["name"]
+            pool = (names if names and e.list_name == "name" else None) \
+                or L.fill.get(e.list_name) or L.fill.get(e.slot_name) or L.fill["name"]
             v = rng.choice(pool)
             if rng.random() < 0.15:
                 v = v[:1].upper() + v[1:]     # people and speech-to-text capitalise names
