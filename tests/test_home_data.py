@@ -215,3 +215,16 @@ def test_edge_train_takes_the_home_recipe_without_data_and_others_still_need_it(
     assert run(b) == 2
     assert "--data is required" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
+
+
+def test_names_in_one_domain_blocks_are_names_of_that_domain():
+    from edge.train.home_lists import DOMAIN_NAMES
+    for lang in ("en", "es"):
+        g = home.generate(lang, per_intent=80, seed=2)
+        vac = {s.raw.lower() for m, i, _ in g["train"] if i == "HassVacuumStart"
+               for s in parse(m)[1] if s.name == "name"}
+        assert vac and vac <= {n.lower() for n in DOMAIN_NAMES[lang]["vacuum"]}, vac
+        # the generic on/off blocks still draw from every device name
+        on = {s.raw.lower() for m, i, _ in g["train"] if i == "HassTurnOn"
+              for s in parse(m)[1] if s.name == "name"}
+        assert len(on - {n.lower() for n in DOMAIN_NAMES[lang]["vacuum"]}) > 20
