@@ -109,6 +109,9 @@ _LEN_BUCKETS = (8, 16, 32, 64, 128)
 
 _KEEP = re.compile(r"[^0-9a-z' ]+")
 _SPACES = re.compile(r"\s+")
+# Latin letters that do not decompose into a base letter and accents (after lower case)
+_FOLD = str.maketrans({"ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "ł": "l", "đ": "d", "ð": "d",
+                       "þ": "th", "ı": "i"})
 
 
 class ModelError(Exception):
@@ -125,10 +128,15 @@ class Prediction:
 def normalize_text(text: str) -> str:
     """The one text normalisation used at training and at run time.
 
-    NFKC, lower case, curly quotes to ', anything but [0-9a-z' ] to a space,
-    runs of spaces collapsed.
+    NFKC, lower case, accents folded (küche -> kuche, ß -> ss: German, French and
+    Spanish keep their words instead of losing every accented letter; ASCII text is
+    untouched), curly quotes to ', anything but [0-9a-z' ] to a space, runs of
+    spaces collapsed.
     """
     text = unicodedata.normalize("NFKC", str(text)).lower()
+    if not text.isascii():
+        text = "".join(c for c in unicodedata.normalize("NFKD", text)
+                       if not unicodedata.combining(c)).translate(_FOLD)
     text = text.replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
     text = _KEEP.sub(" ", text)
     return _SPACES.sub(" ", text).strip()

@@ -20,10 +20,6 @@ from pathlib import Path
 CLINC_CREDIT = ("CLINC150: Larson et al., \"An Evaluation Dataset for Intent Classification and "
                 "Out-of-Scope Prediction\", EMNLP-IJCNLP 2019 "
                 "(https://github.com/clinc/oos-eval), licensed CC BY 3.0")
-DECISION = ("logits over labels + a trailing 'oos' class; confidence = softmax(logits / "
-            "temperature) of the best in-scope label (over all classes); intent = 'oos' when "
-            "confidence < thresholds.oos, else the best in-scope label; the router escalates when "
-            "intent == 'oos' or confidence < thresholds.escalation")
 SUBSTITUTE_BLOCK = 40000
 OOS_RECALL_DEPRECATED = (
     "edge train: WARNING: --oos-recall is deprecated and ignored: a threshold chosen to reach an "
@@ -34,8 +30,8 @@ OOS_RECALL_DEPRECATED = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True,
-                   help="CLINC150-format JSON ({split: [[text, label], ...]}), an intents JSON "
+    p.add_argument("--data", default=None,
+                   help="(required but with --recipe home) CLINC150-format JSON ({split: [[text, label], ...]}), an intents JSON "
                         "({intent: [sentence, ...]}) or an intents text file (## intent headers)")
     p.add_argument("--out", required=True, help="output package directory (model.tflite, "
                                                 "tokenizer.model, manifest.json)")
@@ -95,10 +91,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true",
                    help="SMOKE TEST ONLY, not a usable model: 1 epoch, vocab 500, no teacher, a tiny "
                         "student (checks that the pipeline runs; accuracy is poor)")
-    p.add_argument("--recipe", choices=["auto", "custom", "distil"], default="auto",
+    p.add_argument("--recipe", choices=["auto", "custom", "distil", "home"], default="auto",
                    help="'custom': your own intents (minutes; shipped out-of-scope negatives, "
                         "thresholds by cross-validation; edge/train/fast.py); 'distil': the "
-                        "CLINC150 recipe (a fine-tuned teacher, long). 'auto' (default): distil for "
+                        "CLINC150 recipe (a fine-tuned teacher, long); 'home': the home model from Home "
+                        "Assistant's intents (edge/train/home_recipe.py; no --data). 'auto' (default): distil for "
                         "a [text, label] JSON with a 'train' list, custom otherwise")
     p.add_argument("--fast-dim", type=int, default=96, help="custom recipe: student embedding width")
     p.add_argument("--fast-filters", type=int, default=192,
@@ -106,6 +103,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fast-hidden", type=int, default=256, help="custom recipe: student hidden width")
     from edge.train import fast
     fast.add_arguments(p)
+    from edge.train import home_recipe
+    home_recipe.add_arguments(p)
 
 
 def _log(msg: str) -> None:
@@ -116,6 +115,8 @@ def recipe_of(args: argparse.Namespace) -> str:
     """'custom' or 'distil' (see --recipe)."""
     if getattr(args, "recipe", "auto") != "auto":
         return args.recipe
+    if not args.data:
+        return "custom"
     try:
         with open(args.data, "rb") as f:
             head = f.read(1 << 16).lstrip()
@@ -138,9 +139,13 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "oos_recall", None) is not None:
         print(OOS_RECALL_DEPRECATED, file=sys.stderr)
     recipe = recipe_of(args)
+    if recipe != "home" and not args.data:
+        print("edge train: --data is required (but with --recipe home)", file=sys.stderr)
+        return 2
     needs_teacher = (not args.quick) and (recipe == "custom" or args.teacher != "none")
     missing = [m for m in ("tensorflow", "sentencepiece", "numpy")
                + (("torch", "transformers") if needs_teacher else ())
+               + (("hassil", "home_assistant_intents") if recipe == "home" else ())
                if importlib.util.find_spec(m) is None]
     if missing:
         print(f"edge train: needs the train extra (pip install '.[train]'); missing: "
@@ -153,24 +158,13 @@ def run(args: argparse.Namespace) -> int:
         if recipe == "custom":
             from edge.train import fast
             return fast.run(args)
+        if recipe == "home":
+            from edge.train import home_recipe
+            return home_recipe.run(args)
         return _run(args)
     except DataError as e:
         print(f"edge train: {e}", file=sys.stderr)
         return 2
-
-
-def _train_tokenizer(texts: list[str], vocab: int, prefix: Path, seed: int) -> Path:
-    import sentencepiece as spm
-
-    from edge.model import normalize_text
-
-    src = prefix.with_suffix(".txt")
-    src.write_text("\n".join(normalize_text(t) for t in texts) + "\n", encoding="utf-8")
-    spm.SentencePieceTrainer.train(
-        input=str(src), model_prefix=str(prefix), vocab_size=vocab, model_type="unigram",
-        pad_id=0, unk_id=1, bos_id=-1, eos_id=-1, hard_vocab_limit=False, character_coverage=1.0,
-        num_threads=1, minloglevel=2, input_sentence_size=0, shuffle_input_sentence=False)
-    return prefix.with_suffix(".model")
 
 
 def _labelled_set(ds, wiki: list[str], seed: int, ci: dict[str, int], n_oos: int,
@@ -270,31 +264,6 @@ def _distillation_set(args: argparse.Namespace, ds, wiki: list[str], classes: li
     return texts, np.concatenate(hards), soft, init_emb
 
 
-def manifest_head(name: str, version: str, labels: list[str], max_len: int,
-                  thresholds: tuple[float, float], temperature: float, scfg, student, ops) -> dict:
-    """The first part of a package's manifest, the same for both recipes: what the
-    runtime needs to load and run the model (the rest says how it was made)."""
-    from edge import __version__
-
-    return {
-        "name": name,
-        "version": version,
-        # the oldest edge that runs this package: a device refuses a deployment that needs newer
-        "requires_runtime": __version__,
-        "labels": labels,
-        "max_len": max_len,
-        "thresholds": {"oos": thresholds[0], "escalation": thresholds[1]},
-        "calibration": {"temperature": temperature},
-        "decision": DECISION,
-        "input": {"name": "ids", "dtype": "int32", "shape": [-1, max_len], "pad_id": 0,
-                  "tokenizer": "sentencepiece unigram, edge.model.normalize_text first"},
-        "output": {"dtype": "int8", "n_classes": len(labels) + 1,
-                   "classes": "labels in order, then 'oos'"},
-        "architecture": {"type": "cnn", **scfg.to_dict(), "parameters": student.n_params(),
-                         "ops": sorted(set(ops))},
-    }
-
-
 def threshold_step(out: Path, tuning: list, held: list[str], args: argparse.Namespace,
                       split: str, command: str) -> dict:
     """The distil recipe's threshold step: the rules of edge/train/operating.py (the
@@ -332,6 +301,7 @@ def _run(args: argparse.Namespace) -> int:
     from edge.train import data as D
     from edge.train import export as X
     from edge.train import tune
+    from edge.train.package import manifest_head, train_tokenizer
     from edge.train.student import Student, StudentConfig, TrainConfig, set_threads, to_int8, train_student
 
     set_threads(args.threads)
@@ -366,7 +336,7 @@ def _run(args: argparse.Namespace) -> int:
     tf.random.set_seed(args.seed)
     with tempfile.TemporaryDirectory(prefix="edge-train-") as tmp:
         tmp = Path(tmp)
-        sp_path = _train_tokenizer([t for t, _ in ds.train], vocab, tmp / "tokenizer", args.seed)
+        sp_path = train_tokenizer([t for t, _ in ds.train], vocab, tmp / "tokenizer", args.seed)
         sp = spm.SentencePieceProcessor(model_file=str(sp_path))
         L = args.max_len
 

@@ -268,7 +268,7 @@ def run(args: argparse.Namespace) -> int:
 
     from edge.model import Model, encode_ids
     from edge.train import export as X
-    from edge.train.cli import _train_tokenizer, manifest_head
+    from edge.train.package import manifest_head, train_tokenizer
     from edge.train.teacher import Teacher, piece_embeddings
     from edge.train.student import set_threads, to_int8
 
@@ -287,7 +287,12 @@ def run(args: argparse.Namespace) -> int:
     if neg_all and (use_minilm or not quick):
         teacher = Teacher(2, threads=args.threads)
         t0 = time.time()
-        u_emb = teacher.embed([e.text for e in user_in])
+        filt = [e.text for e in user_in]
+        n_filt = getattr(args, "neg_filter_sample", 0)  # a recipe with tens of thousands of
+        if n_filt and len(filt) > n_filt:                # near-duplicate examples compares a sample
+            pick = np.random.default_rng(args.seed).choice(len(filt), n_filt, replace=False)
+            filt = [filt[i] for i in sorted(pick)]
+        u_emb = teacher.embed(filt)
         n_emb = _embed_cached(teacher, [e.text for e in neg_all], cache, "neg")
         keep, rep = filter_negatives(neg_all, n_emb, u_emb, args.neg_group_sim, args.neg_item_sim,
                                      args.neg_group_max)
@@ -330,7 +335,7 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="edge-train-") as tmp:
         tmp = Path(tmp)
         vocab = args.vocab_size or (500 if quick else 2000)
-        sp_path = _train_tokenizer(texts, vocab, tmp / "tokenizer", args.seed)
+        sp_path = train_tokenizer(texts, vocab, tmp / "tokenizer", args.seed)
         sp = spm.SentencePieceProcessor(model_file=str(sp_path))
         ids = encode_ids(sp, texts, args.max_len)
         scfg, tcfg = _student_configs(args, sp.get_piece_size(), len(classes), quick)
@@ -429,7 +434,8 @@ def run(args: argparse.Namespace) -> int:
         # and the manifest's "slots" section; nothing when no example marks a slot
         try:
             from edge.train import slots as S
-            sec = S.package(out, examples)
+            # a recipe on top of this one may bound the tagger's cost (home_recipe: fewer runs)
+            sec = S.package(out, examples, **getattr(args, "tagger_options", {}))
             if sec:
                 _log(f"slot tagger for {sum(len(v) for v in sec['intents'].values())} "
                      f"(intent, slot) pairs")

@@ -1,0 +1,84 @@
+"""The shipped home package (models/home) through the runtime, as the daemon loads it:
+it loads unchanged, says which languages it serves, keeps polarity on plain commands in
+each language, refuses what is no command, and still reaches its model card's numbers
+on the paraphrase dev sets (a floor a few points under them, so a regression fails)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edge.model import Model
+from edge.service import load_slots
+
+ROOT = Path(__file__).resolve().parents[1]
+PKG = ROOT / "models" / "home"
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="module")
+def home():
+    model = Model.load(PKG, threads=1)
+    return model, load_slots(model)
+
+
+def _one(home, text: str) -> tuple[str, set[tuple[str, str]]]:
+    model, slots = home
+    p = model.classify([text])[0]
+    found = slots.extract(text, p.intent) if p.intent != "oos" else []
+    return p.intent, {(s["name"], s["raw"].lower()) for s in found}
+
+
+def test_manifest_lists_languages_and_credits_home_assistant():
+    m = json.loads((PKG / "manifest.json").read_text(encoding="utf-8"))
+    assert m["languages"] == ["en", "de", "fr", "es"]
+    assert "CC BY 4.0" in m["license"] and "home-assistant-intents" in m["training"]["source"]
+    assert {"name", "version", "labels", "max_len", "thresholds", "calibration", "files"} <= set(m)
+    assert "HassTurnOn" in m["labels"] and "HassTurnOff" in m["labels"]
+    size = sum(p.stat().st_size for p in PKG.iterdir() if p.is_file())
+    assert size <= 12_000_000   # issue 22: one multilingual package at most 12 MB
+
+
+@pytest.mark.parametrize("text,intent,slots", [
+    ("turn off the kitchen lights", "HassTurnOff", {("area", "kitchen")}),
+    ("turn on the kitchen lights", "HassTurnOn", {("area", "kitchen")}),
+    ("mach das Licht im Wohnzimmer aus", "HassTurnOff", {("area", "wohnzimmer")}),
+    ("schalte das Licht im Wohnzimmer ein", "HassTurnOn", {("area", "wohnzimmer")}),
+    ("éteins la lumière du salon", "HassTurnOff", {("area", "salon")}),
+    ("apaga las luces de la cocina", "HassTurnOff", {("area", "cocina")}),
+    ("enciende la luz del salón", "HassTurnOn", {("area", "salón")}),
+    ("set a timer for 5 minutes", "HassStartTimer", {("minutes", "5")}),
+    ("add milk to my shopping list", "HassShoppingListAddItem", {("item", "milk")}),
+])
+def test_plain_commands_in_each_language(home, text, intent, slots):
+    assert _one(home, text) == (intent, slots)
+
+
+@pytest.mark.parametrize("text", [
+    "what's the capital of peru", "tell me a joke", "was ist die hauptstadt von peru",
+    "", "   ", "[[[", "🙂🙂🙂", "a" * 5000,
+    # known failure of 1.0.0 (docs/model-card-home.md, Limits): a word repeated to the
+    # length limit reads as HassSetVolumeRelative at 0.64; strict, so a fix is noticed
+    pytest.param("turn " * 400, marks=pytest.mark.xfail(strict=True, reason="model-card-home.md: Limits")),
+])
+def test_no_command_is_acted_on(home, text):
+    model, _ = home
+    p = model.classify([text])[0]
+    acted = p.intent != "oos" and p.confidence >= model.manifest["thresholds"]["escalation"]
+    assert not acted, (text[:40], p)
+
+
+@pytest.mark.parametrize("lang,intent_floor,wrong_ceiling", [
+    ("en", 0.63, 0.16), ("de", 0.86, 0.14), ("fr", 0.80, 0.20), ("es", 0.80, 0.22)])
+def test_paraphrase_dev_sets_hold_the_model_cards_numbers(home, lang, intent_floor, wrong_ceiling):
+    pytest.importorskip("edge.train.home_eval")
+    from edge.train.home_eval import evaluate, load_items
+    model, slots = home
+    m = evaluate(model, slots, load_items(DATA / f"home_dev_{lang}.txt"))
+    assert m["intent_accuracy"] >= intent_floor, m
+    assert m["wrong_action"] <= wrong_ceiling, m
+    # at most one of the set's out-of-scope lines acted on (Spanish: "cuál es la capital de
+    # perú" reads as HassTimerStatus in 1.0.0)
+    assert round(m["oos_acted"] * m["n_oos"]) <= 1, [e for e in m["errors"] if e["gold"] == "oos"]
