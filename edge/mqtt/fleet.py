@@ -14,6 +14,7 @@ broker side: one throw-away MQTT 5 client that
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import uuid
@@ -24,6 +25,7 @@ from edge.mqtt.link import LinkError, _nodelay
 from edge.rollout import Device, Plan, status_update, wave_failed
 
 BASE = "edge/{}"
+log = logging.getLogger(__name__)
 
 
 class _Watcher:
@@ -77,7 +79,7 @@ class _Watcher:
                         self.on_update(device)
                 self.cond.notify_all()
         except Exception:  # noqa: BLE001 - a garbled status is ignored, the rollout times out instead
-            pass
+            log.debug("status on %s ignored", msg.topic, exc_info=True)
 
     def _health(self, payload: bytes) -> None:
         try:
