@@ -102,6 +102,35 @@ def base_language(language: Any, served: Sequence[str]) -> str | None:
     return lowered.get(tag.lower()) or lowered.get(tag.split("-")[0].lower())
 
 
+_TURN_INTENTS = frozenset({"HassTurnOn", "HassTurnOff"})
+
+
+def _implied_domains(text: str, lang: str) -> list[str]:
+    """The kinds of thing a place-only command names in its words, as said ("turn off the kitchen
+    *lights*": the model tags the area, and Home Assistant would switch off everything in the
+    kitchen): the domain words of the language found in the text, one a kind."""
+    from edge.names import domain_word, language_of
+    from edge.names_text import clean, fold, tokens
+
+    language = language_of(lang)
+    cleaned = clean(text)
+    if language is None or cleaned is None:
+        return []
+    toks = tokens(fold(cleaned), language)[:64]
+    kinds: dict[str, str] = {}
+    i = 0
+    while i < len(toks):
+        for n in (2, 1):  # "garage door" before "door"
+            hit = domain_word(" ".join(toks[i:i + n]), language) if len(toks) - i >= n else None
+            if hit is not None:
+                kinds.setdefault(hit[0], " ".join(toks[i:i + n]))
+                i += n
+                break
+        else:
+            i += 1
+    return list(kinds.values())
+
+
 def _number(raw: Any) -> float | int | None:
     """A slot's value as a finite number (int when whole), or None. The tagger's value may be a number,
     a {"value": n} of a quantity, or text ("fifty", "50%")."""
@@ -169,6 +198,13 @@ class HomeRecognizer:
         got = self._slots(found)
         if isinstance(got, NotUnderstood):
             return got
+        if intent in _TURN_INTENTS and not any(k in got for k in ("name", "domain", "device_class")) \
+                and ("area" in got or "floor" in got):
+            kinds = _implied_domains(text, lang)
+            if len(kinds) > 1:  # "the fan and the lights in the kitchen": not everything in the kitchen
+                return NotUnderstood("ambiguous", "several kinds of thing in one place")
+            if kinds:
+                got["domain"] = kinds[0]
         return self._resolve(intent, got, lang, pred.confidence)
 
     def _slots(self, found: list[dict]) -> dict[str, Any] | NotUnderstood:

@@ -366,3 +366,38 @@ async def serve(settings: Any, recognizer: Recognizer, *, started: asyncio.Event
         await asyncio.Event().wait()
     finally:
         await server.close()
+
+
+class WyomingChannel:
+    """The server as one channel of the daemon's event loop (edge/service.py's `Channel`): `start`
+    binds on the loop that runs it, `stop` closes it within the drain. An address already in use is
+    an OSError at start: the daemon fails its start (exit 2) instead of serving without Assist."""
+
+    name = "wyoming"
+
+    def __init__(self, server: WyomingServer) -> None:
+        self.server = server
+
+    async def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        await self.server.start()
+
+    async def stop(self) -> None:
+        await self.server.close()
+
+
+def channel(settings: Any, model: Any, slots: Any) -> WyomingChannel:
+    """The Wyoming channel of a daemon: the loaded model and its slot extractor behind the home
+    recognizer, with the names of `[home] names` (none: only intents that name no thing can be
+    recognized). Raises edge.names_file.NamesError for a bad names file (a start-up error)."""
+    from edge import __version__
+    from edge.home import HomeRecognizer
+
+    names = None
+    if settings.home.names:
+        from edge import names as names_mod
+
+        names = names_mod.load(settings.home.names)
+    w = settings.wyoming
+    recognizer = HomeRecognizer(model, slots, names)
+    return WyomingChannel(WyomingServer(recognizer, host=w.host, port=w.port, zeroconf=w.zeroconf,
+                                        version=__version__))

@@ -82,3 +82,21 @@ def test_paraphrase_dev_sets_hold_the_model_cards_numbers(home, lang, intent_flo
     # at most one of the set's out-of-scope lines acted on (Spanish: "cuál es la capital de
     # perú" reads as HassTimerStatus in 1.0.0)
     assert round(m["oos_acted"] * m["n_oos"]) <= 1, [e for e in m["errors"] if e["gold"] == "oos"]
+
+
+@pytest.mark.parametrize("text,language,domain", [
+    ("turn off the kitchen lights", "en", "light"), ("turn on the lights in the living room", "en", "light"),
+    ("schalte das licht in der küche aus", "de", "light"), ("éteins la lumière de la cuisine", "fr", "light")])
+def test_a_place_and_a_kind_never_mean_everything_in_the_place(text: str, language: str, domain: str) -> None:
+    """HA's HassTurnOff with an area alone switches off everything there: the kind said goes with it."""
+    from edge import names
+    from edge.home import HomeRecognizer, Recognized
+    from edge.slots import SlotExtractor
+
+    model = Model.load(ROOT / "models" / "home")
+    rec = HomeRecognizer(model, SlotExtractor.load(model.path, model.manifest),
+                         names.load(ROOT / "tests" / "data" / "home_names.yaml"))
+    got = rec.recognize(text, language)
+    assert isinstance(got, Recognized) and dict(got.entities).get("domain") == domain, got
+    two = rec.recognize("turn off the fan and the lights in the kitchen", "en")
+    assert not isinstance(two, Recognized) or {"name", "domain"} & set(dict(two.entities)), two

@@ -1,0 +1,63 @@
+"""The Wyoming server as a channel of the daemon's loop (edge.wyoming.channel), with what ships:
+models/home, its slot tagger and a names file, read from settings as `edge run` reads them."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from conftest import free_port
+from wyoming_ha import ha_describe, ha_process
+
+from edge import config as cfg
+from edge import wyoming
+from edge.model import Model
+from edge.names_file import NamesError
+from edge.slots import SlotExtractor
+
+ROOT = Path(__file__).resolve().parent.parent
+NAMES = ROOT / "tests" / "data" / "home_names.yaml"
+
+
+def settings(tmp_path: Path, port: int, names: Path | None = NAMES):
+    toml = tmp_path / "edge.toml"
+    toml.write_text(f'[wyoming]\nenabled = true\nport = {port}\n'
+                    + (f'[home]\nnames = "{names}"\n' if names else ""))
+    return cfg.load(toml, None, {})
+
+
+@pytest.fixture(scope="module")
+def home():
+    model = Model.load(ROOT / "models" / "home")
+    return model, SlotExtractor.load(model.path, model.manifest)
+
+
+def test_the_channel_serves_home_assistant_with_the_shipped_home_model(tmp_path: Path, home) -> None:
+    port = free_port()
+    ch = wyoming.channel(settings(tmp_path, port), *home)
+
+    async def scenario():
+        await ch.start(asyncio.get_running_loop())
+        try:
+            info = await ha_describe("127.0.0.1", port)
+            off = await ha_process("127.0.0.1", port, "turn off the kitchen lights", "en")
+            de = await ha_process("127.0.0.1", port, "schalte das licht in der küche aus", "de")
+            junk = await ha_process("127.0.0.1", port, "what's the capital of peru", "en")
+            return info, off, de, junk
+        finally:
+            await ch.stop()
+
+    info, off, de, junk = asyncio.run(scenario())
+    assert set(info.intent[0].models[0].languages) == {"en", "de", "fr", "es"}
+    for answer in (off, de):
+        assert answer.name == "HassTurnOff", answer
+        assert {e.name: e.value for e in answer.entities} == {"area": "Kitchen", "domain": "light"}
+    assert type(junk).__name__ == "NotRecognized"
+
+
+def test_a_bad_names_file_fails_the_channels_construction(tmp_path: Path, home) -> None:
+    bad = tmp_path / "names.json"
+    bad.write_text('{"entities": [{"id": "light.x"}]}')
+    with pytest.raises(NamesError):
+        wyoming.channel(settings(tmp_path, free_port(), bad), *home)
