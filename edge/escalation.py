@@ -1,7 +1,10 @@
 """Escalations to the cloud: calls bounded by a deadline, one call per id, deferred replays, breaker probes.
 
-Every cloud call runs on the service's small pool, never on the inference
-worker, so a slow cloud never holds up the device's own answers. An escalated
+Every cloud call runs on the service's small pool (a blocking HTTP request),
+never on the event loop, so a slow cloud never holds up the device's own
+answers; its outcome comes back to the loop (`post`, the loop's
+call_soon_threadsafe), which claims, publishes and writes: a pool thread only
+waits for the cloud. An escalated
 request is owed exactly one result: whoever claims it first (its cloud call,
 or the deadline sweep once `cloud.timeout_s` has passed) publishes it. A
 repeat of an id whose call is still in flight (a redelivery after a link blip)
@@ -49,8 +52,10 @@ class Escalations:
         timeout_s: float,
         workers: int,
         clock: Callable[[], float] = time.perf_counter,
+        post: Callable[[Callable[[], None]], None] = lambda fn: fn(),
     ) -> None:
         self.cloud = cloud
+        self._post = post  # hands a pool thread's outcome to the loop (in-process tests: run it now)
         self.router = router
         self.store = store
         self.health = health
@@ -186,21 +191,31 @@ class Escalations:
                 self._settled.notify_all()
 
     def _call(self, r: Routed, reason: str) -> None:
-        assert r.pred is not None
-        try:
-            with self._lock:
-                expired = id(r) not in self._owed
-            if expired:
-                return  # it waited out its timeout behind busy workers and has been answered: do not call
+        """Pool thread: the blocking call only; its outcome goes back to the loop."""
+        ans: Any = None
+        err: BaseException | None = None
+        with self._lock:
+            expired = id(r) not in self._owed
+        if not expired:  # else it waited out its timeout behind busy workers and has been answered
             try:
                 ans = self.cloud.classify(r.request.text)
-            except CloudError as exc:
-                if self._closed:
-                    return  # cut by the stop, which has answered it already
-                self._failed(exc)
+            except BaseException as exc:  # CloudError, or anything unforeseen: answered locally
+                err = exc
+        self._post(lambda: self._called(r, reason, ans, err, expired))
+
+    def _called(self, r: Routed, reason: str, ans: Any, err: BaseException | None, expired: bool) -> None:
+        """On the loop: publish the cloud's answer, or the device's when the call failed."""
+        assert r.pred is not None
+        try:
+            if expired or self._closed:
+                return  # answered already (the deadline sweep, or the stop)
+            if isinstance(err, CloudError):
+                self._failed(err)
                 if self._claim(r):
                     self._finish(r, lambda: self.answers.local(r, "cloud_error", escalated=True))
                 return
+            if err is not None:
+                raise err
             self._succeeded()
             if not self._claim(r):
                 log.info("cloud answer for %s came after cloud.timeout_s; the device's answer stands", r.request.id)
@@ -288,16 +303,26 @@ class Escalations:
                 return  # the pool is gone (a stop): the item stays queued for the next start
 
     def _replay(self, item: Deferred) -> None:
-        """Complete an escalation queued while the cloud was down: a second result, same id."""
+        """Pool thread: the cloud's second opinion on a deferred escalation; the rest on the loop."""
+        ans: Any = None
+        err: BaseException | None = None
         try:
-            try:
-                ans = self.cloud.classify(item.text)
-            except CloudError as exc:
+            ans = self.cloud.classify(item.text)
+        except BaseException as exc:
+            err = exc
+        self._post(lambda: self._replayed(item, ans, err))
+
+    def _replayed(self, item: Deferred, ans: Any, err: BaseException | None) -> None:
+        """On the loop: complete an escalation queued while the cloud was down (a second result, same id)."""
+        try:
+            if isinstance(err, CloudError):
                 if not self._closed:
-                    self._failed(exc)
+                    self._failed(err)
                 return  # stays queued for the next attempt
             if self._closed:
                 return  # answered after the stop: it stays queued, replayed after the next start
+            if err is not None:
+                raise err
             self._succeeded()
             local = json.loads(item.local_result)
             request = Request(id=item.request_id, text=item.text)
@@ -324,16 +349,23 @@ class Escalations:
             self.health.storage.failed("deferred queue", exc)
 
     def _submit_probe(self) -> None:
-        def probe() -> None:
+        def probe() -> None:  # pool thread: the call; its outcome is recorded on the loop
+            err: BaseException | None = None
             try:
                 self.cloud.probe()
-            except CloudError as exc:
-                self.router.record_failure(exc.retry_after)
-            except Exception:
-                log.exception("cloud probe failed unexpectedly")
-                self.router.record_failure()
-            else:
-                self._succeeded()
+            except BaseException as exc:
+                err = exc
+            self._post(lambda: probed(err))
+
+        def probed(err: BaseException | None) -> None:
+            try:
+                if isinstance(err, CloudError):
+                    self.router.record_failure(err.retry_after)
+                elif err is not None:
+                    log.error("cloud probe failed unexpectedly", exc_info=err)
+                    self.router.record_failure()
+                else:
+                    self._succeeded()
             finally:
                 self._done(True)
 

@@ -1,7 +1,7 @@
 """One request's life, top to bottom: parse, cache, classify, slots, decide, publish, acknowledge.
 
 `Pipeline.handle(batch)` is the whole request path. It has no threads of its
-own (the service's inference worker calls it with a micro-batch) and every
+own (the service's event loop calls it with each read's micro-batch) and every
 collaborator is passed in: the model, the router, the store (outbox), the
 escalations (cloud pool), the answers (publications and acks), the slot
 extractor and the clock, so it runs in-process in tests with fakes.
@@ -18,7 +18,6 @@ not acknowledged, see `delivery`), a failing slot extractor gives no slots.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Protocol, Sequence
@@ -63,7 +62,6 @@ class Pipeline:
         escalation_threshold: float = 1.0,
         clock: Callable[[], float] = time.perf_counter,
         flush: Callable[[], None] = lambda: None,
-        stall_text: str = "",
     ) -> None:
         self.model = model
         self.router = router
@@ -79,7 +77,6 @@ class Pipeline:
         self.escalation_threshold = escalation_threshold
         self.clock = clock
         self.flush = flush  # send what the batch published now, before the cache write (mqtt.Link.flush)
-        self._stall_text = stall_text  # fault injection for the watchdog test
 
     # -- the request path ------------------------------------------------------------------
 
@@ -95,7 +92,6 @@ class Pipeline:
                     if r is None or self._from_cache(r) or self._in_flight(r):  # 2. cache, or a cloud call
                         continue
                     todo.append(r)
-            self._stall_if_asked(todo)
             for r, pred in self._classify(todo):  # 3. classify, in one batch
                 with self._guard(r.work):
                     r.pred = pred
@@ -274,8 +270,3 @@ class Pipeline:
                 self.answers.ack(work)  # never redelivered forever, even if the error could not be sent
             except Exception:
                 log.exception("could not acknowledge the request")
-
-    def _stall_if_asked(self, todo: list[Routed]) -> None:
-        if self._stall_text and any(r.request.text == self._stall_text for r in todo):
-            log.warning("fault injection: stalling the inference worker")
-            threading.Event().wait()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from fakes import BASE, FakeCloud, Rig, msg
+from fakes import BASE, FakeCloud, FakeLink, Rig, msg
 
 from edge import contract
 from edge.cloud import CloudError
@@ -187,7 +187,29 @@ def test_the_backlog_is_signalled_after_the_outbox_write_and_on_the_link_down_pa
     [w] = rig.send(msg(b'{"id": "q", "text": "weather"}'))
     assert rig.acked(w) and seen == [2], "the replay was asked for before the rows it must replay existed"
     rig.link.connected = True
-    assert rig.delivery.replay() and rig.store.rows == [] and len(rig.link.on(RESULT)) == 1
+    rig.replay.kick()
+    rig.run_timers()
+    assert rig.store.rows == [] and len(rig.link.on(RESULT)) == 1 and not rig.replay.busy
+
+
+def test_the_replay_sends_chunk_by_chunk_and_deletes_rows_only_once_their_pubacks_are_in():
+    rig = Rig(link=FakeLink(auto=False))
+    rig.link.connected = False
+    rig.send(*[msg(f'{{"id": "c{i}", "text": "weather"}}'.encode()) for i in range(3)])  # 6 rows
+    rig.link.connected = True
+    rig.replay.chunk_size = 4
+    rig.replay.kick()
+    assert len(rig.link.published) == 4 and len(rig.store.rows) == 6 and rig.replay.busy
+    rig.replay.kick()  # a second kick while the chunk is out sends nothing twice
+    assert len(rig.link.published) == 4
+    rig.link.complete()  # the chunk's PUBACKs: its rows go, the next chunk follows on the next turn
+    assert len(rig.store.rows) == 2
+    rig.run_timers()
+    assert len(rig.link.published) == 6
+    rig.link.complete()
+    rig.run_timers()
+    assert rig.store.rows == [] and not rig.replay.busy
+    assert [json.loads(p)["id"] for t, p, _ in rig.link.published if t == RESULT] == ["c0", "c1", "c2"]
 
 
 def test_a_failing_remove_in_the_puback_callback_does_not_raise_into_the_network_thread():
@@ -196,8 +218,9 @@ def test_a_failing_remove_in_the_puback_callback_does_not_raise_into_the_network
     rig.send(msg(b'{"id": "q", "text": "weather"}'))
     rig.link.connected = True
     rig.store.fail = {"remove"}
-    assert rig.delivery.replay() is False  # retried later instead of republishing in a loop
-    assert rig.health.storage.state == "degraded"
+    rig.replay.kick()
+    assert rig.timers == [] and not rig.replay.busy  # left for the storage probe, not republished in a loop
+    assert rig.health.storage.state == "degraded" and len(rig.store.rows) == 2
 
 
 def test_a_publish_that_raises_keeps_the_result_on_disk():
