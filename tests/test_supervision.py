@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Broker, daemon_config, free_port
+from loopthread import LoopThread
 
 from edge import config as cfg
 from edge.mqtt import Link
@@ -31,26 +32,6 @@ def _settings(broker: Broker, tmp_path: Path, **sections: dict) -> cfg.Settings:
     path = tmp_path / "link.toml"
     path.write_text(daemon_config(broker, tmp_path / "state", **sections))
     return cfg.load(path)
-
-
-class LoopThread:
-    """An event loop on a thread of its own, the link's owner in these in-process tests."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def call(self, fn, *args):
-        """Run fn(*args) (a coroutine function or a plain one) on the loop; its result."""
-        async def go():
-            out = fn(*args)
-            return await out if asyncio.iscoroutine(out) else out
-        return asyncio.run_coroutine_threadsafe(go(), self.loop).result(15)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
 
 
 def _link(lt: LoopThread, settings: cfg.Settings, on_message, on_read_done=None) -> Link:
