@@ -124,7 +124,7 @@ def build(settings: Settings, model: Model, environ: Mapping[str, str] | None = 
     """Construct and wire the daemon's parts; starts no thread and opens no socket but the store's file.
     Raises StateError (the state directory) or LinkError (the TLS files)."""
     environ = os.environ if environ is None else environ
-    loop = asyncio.new_event_loop()
+    slots = load_slots(model)  # first: a broken install fails before anything is opened
     base = settings.base_topic
     if settings.model.oos_threshold >= 0:
         model.oos_threshold = settings.model.oos_threshold  # the model's rule, with the configured cut
@@ -139,12 +139,12 @@ def build(settings: Settings, model: Model, environ: Mapping[str, str] | None = 
         health.count("state_recovered")
     cloud_on = bool(settings.cloud.base_url) and settings.cloud.mode != "local_only"
     key = read_secret("EDGE_CLOUD_API_KEY", "cloud_api_key", environ)
-    slots = load_slots(model)
     slot_prompt = slots.cloud_prompt() if slots is not None and hasattr(slots, "cloud_prompt") else ""
     cloud = CloudClient(settings.cloud, model.labels, key, slot_prompt) if cloud_on else None
     router = Router(settings.cloud, threshold, cloud_configured=cloud_on)
     router.restore_calls(outbox.cloud_calls_since(time.time() - 86400))
     hooks: dict[str, Callable[..., None]] = {}
+    loop = asyncio.new_event_loop()
 
     def hook(name: str) -> Callable[..., None]:
         return lambda *args: hooks[name](*args)

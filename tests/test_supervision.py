@@ -294,3 +294,20 @@ def test_subscriptions_record_is_written_after_the_broker_confirms(broker, daemo
         time.sleep(0.05)
     assert json.loads(record.read_text()) == [f"{BASE}/request"]
     d.stop()
+
+
+def test_a_slots_module_that_cannot_be_imported_fails_the_start_loudly(monkeypatch, broker, tmp_path):
+    """edge.slots is part of the package: before, its ImportError was swallowed and every result
+    silently lost its slots. Now the start fails (and `edge run` reports it)."""
+    import sys
+
+    from edge.model import Model
+    from edge.service import build, load_slots
+
+    model = Model.load()
+    assert load_slots(model) is not None  # the installed package loads its extractor
+    monkeypatch.setitem(sys.modules, "edge.slots", None)  # as a broken install would: import fails
+    with pytest.raises(ImportError):
+        load_slots(model)
+    with pytest.raises(ImportError):
+        build(_settings(broker, tmp_path), model, environ={})
