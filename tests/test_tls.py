@@ -214,3 +214,33 @@ def test_a_broker_that_wants_a_client_certificate_is_warned_about_once_not_waite
     warnings = [line for line in d.log_text().splitlines() if " WARNING " in line and "TLS" in line]
     assert len(warnings) == 1 and "mqtt.cert_file" in warnings[0], warnings
     assert d.proc.poll() is None and d.stop() == 0
+
+
+@pytest.mark.slow
+def test_a_broker_down_at_start_that_later_presents_an_untrusted_certificate_is_warned_about_once(
+        daemon_factory: Any, tmp_path: Path) -> None:
+    """At start the broker is down (not a configuration error: the daemon waits for it); when it comes
+    up with a certificate our CA did not sign, the reconnect loop says so once, instead of waiting at
+    "waiting for broker" in silence."""
+    from conftest import Broker
+
+    certs = make_certs(tmp_path / "pki")
+    stranger = make_certs(tmp_path / "other-pki")
+    port = free_port()
+    broker = Broker(tmp_path / "late", extra=mosquitto_tls_conf(certs, port, make_password_file(
+        tmp_path / "passwd", USER, PASSWORD)))
+    mqtt = {"port": port, "tls": True, "ca_file": str(stranger.ca), "cert_file": str(certs.client_cert),
+            "key_file": str(certs.client_key), "username": USER, "reconnect_min_s": 0.05, "reconnect_max_s": 0.1}
+    config = daemon_config(broker, tmp_path / "state", device_id="tls7", mqtt=mqtt) + '[logging]\nlevel = "debug"\n'
+    d = daemon_factory(config, env={"EDGE_MQTT_PASSWORD": PASSWORD}, wait_ready=False)
+    d.wait_log("not reachable yet", timeout=30)
+    broker.start()
+    try:
+        d.wait_log("does not verify", timeout=30)
+        count = d.log_text().count("Connection failed, retrying")
+        d.wait_log("Connection failed, retrying", count=count + 5, timeout=30)  # five more attempts
+        warnings = [line for line in d.log_text().splitlines() if " WARNING " in line and "does not verify" in line]
+        assert len(warnings) == 1, warnings
+        assert d.proc.poll() is None and d.stop() == 0
+    finally:
+        broker.stop()

@@ -267,24 +267,29 @@ class Link:
             delay = min(delay * 2, high)
 
     def _connect_failed(self, exc: BaseException, before_connack: bool = False) -> None:
-        """A failed attempt: DEBUG, except a TLS failure, which is WARNING once per change of state:
-        otherwise the daemon waits at "waiting for broker" forever without saying why (a broker that
-        wants a client certificate, tls=true on a plain port, a certificate that does not verify)."""
+        """A failed attempt: DEBUG, except a TLS failure, which is a WARNING once per change of state
+        (until a connection succeeds, or the failure becomes another kind): otherwise the daemon waits
+        at "waiting for broker" forever without saying why (a broker that wants a client certificate,
+        tls=true on a plain port, a certificate that does not verify). Which of a TLS alert or a bare
+        reset the client sees first is a race (the broker closes with our CONNECT unread), so both
+        count as one state, and the message gives the hints that fit the configuration."""
         s = self._s.mqtt
         if isinstance(exc, ssl.SSLCertVerificationError):
-            why = f"the broker's certificate does not verify: {exc.verify_message}"
-        elif isinstance(exc, ssl.SSLError):
-            why = f"TLS failed: {exc.reason or exc}"
-            if not s.cert_file and "CERTIFICATE_REQUIRED" in str(exc).upper():
-                why += " (the broker wants a client certificate: set mqtt.cert_file and mqtt.key_file)"
-        elif s.tls and before_connack:
-            why = f"the TLS connection closed before CONNACK ({exc}); is the port a TLS listener?"
+            state, why = "verify", f"the broker's certificate does not verify: {exc.verify_message}"
+        elif isinstance(exc, ssl.SSLError) or (s.tls and before_connack):
+            detail = exc.reason if isinstance(exc, ssl.SSLError) and exc.reason else str(exc)
+            hints = [] if s.cert_file else ["does the broker want a client certificate (set mqtt.cert_file and "
+                                            "mqtt.key_file)?"]
+            hints.append(f"is {s.host}:{s.port} a TLS listener?")
+            state, why = "tls", f"TLS connection failed before CONNACK ({detail}); {' '.join(hints)}"
         else:
             log.debug("connect to %s:%d failed: %s", s.host, s.port, exc)
             return
-        if why != self._trouble:
-            self._trouble = why
+        if state != self._trouble:
+            self._trouble = state
             log.warning("broker %s:%d: %s; retrying with backoff", s.host, s.port, why)
+        else:
+            log.debug("broker %s:%d: %s", s.host, s.port, why)
 
     def _on_loop(self, fn: Callable[..., None], *args: object) -> None:
         """Run on the loop's thread (paho may call the socket callbacks from the connect's executor)."""
