@@ -28,12 +28,18 @@ import time
 from concurrent.futures import Executor, Future
 from typing import Any, Callable
 
-from edge.answers import Answers, Routed
+from typing import TYPE_CHECKING
+
+from edge.answers import Answers
 from edge.cloud import CloudError
-from edge.contract import Request
+from edge.contract import Request, Result
 from edge.health import Health
+from edge.model import Prediction
 from edge.outbox import Deferred
 from edge.router import Router
+
+if TYPE_CHECKING:
+    from edge.pipeline import Routed
 
 log = logging.getLogger("edge.escalation")
 
@@ -160,7 +166,7 @@ class Escalations:
             self._finishing += 1
             return True
 
-    def _finish(self, r: Routed, payload_of: Callable[[], bytes]) -> None:
+    def _finish(self, r: Routed, result_of: Callable[[], Result]) -> None:
         """Publish a claimed escalation's result, to it and to every repeat that joined it. Never
         raises: a result that cannot even be built is logged (the request stays unacked and the
         broker redelivers it)."""
@@ -171,17 +177,17 @@ class Escalations:
                     del self._by_id[r.request.id]
                 else:
                     joined = []
-            payload = payload_of()
+            result = result_of()
             # Remembered before it goes out: a retry of this id that arrives the moment the
             # result is out must find it in the cache, not call the cloud a second time.
             try:
-                self.store.remember([(r.request.id, payload)])
+                self.store.remember([(r.request.id, result.payload)])
                 self.health.storage.ok()
             except Exception as exc:
                 self.health.storage.failed("answered-id cache", exc)
-            self.answers.publish(r, payload)
+            self.answers.publish(r, result)
             for repeat in joined:
-                self.answers.repeat(repeat, payload)
+                self.answers.repeat(repeat, result.payload)
         except Exception:
             log.exception("could not publish the result of escalation %s", r.request.id)
             self.health.record_error()
@@ -220,8 +226,9 @@ class Escalations:
             if not self._claim(r):
                 log.info("cloud answer for %s came after cloud.timeout_s; the device's answer stands", r.request.id)
                 return
-            self._finish(r, lambda: self.answers.cloud(r, ans.intent, ans.answer, reason, r.work.received,
-                                                       cloud_slots=getattr(ans, "slots", None)))
+            assert r.pred is not None
+            self._finish(r, lambda: self.answers.cloud(r.request, r.pred, r.slots, ans.intent, ans.answer, reason,
+                                                       r.work.received, cloud_slots=getattr(ans, "slots", None)))
         except Exception:
             log.exception("cloud job failed unexpectedly; answering locally")
             self.health.record_error()
@@ -329,11 +336,12 @@ class Escalations:
             # latency_ms counts from when the request was answered offline (its arrival, near enough).
             # Not a new request: health already counted it and its latency, so record=False.
             t0 = self.clock() - max(0.0, time.time() - item.created)
-            r = _replayed(request, local)
-            payload = self.answers.cloud(r, ans.intent, ans.answer, "offline", t0, record=False,
-                                         cloud_slots=getattr(ans, "slots", None))
+            device_intent = str(local.get("intent") or "oos")
+            device = Prediction(device_intent, float(local.get("confidence") or 0.0), device_intent)
+            result = self.answers.cloud(request, device, list(local.get("slots") or []), ans.intent, ans.answer,
+                                        "offline", t0, record=False, cloud_slots=getattr(ans, "slots", None))
             self.health.count("deferred_completed")
-            self.answers.deliver(self.answers.publications(request, payload, with_reply=False), None)
+            self.answers.publish_second(result)
             self._drop(item)
         except Exception:
             log.exception("deferred escalation %s failed unexpectedly; dropping it", item.request_id)
@@ -418,13 +426,3 @@ class DaemonPool(Executor):
                 future.set_result(fn(*args, **kwargs))
             except BaseException as exc:  # the jobs guard themselves; this keeps the thread alive anyway
                 future.set_exception(exc)
-
-
-def _replayed(request: Request, local: dict) -> Routed:
-    """A Routed for a deferred item: its device result's confidence and slots, no broker delivery."""
-    from edge.model import Prediction
-
-    conf = float(local.get("confidence") or 0.0)
-    r = Routed(work=None, request=request, pred=Prediction(local.get("intent", "oos"), conf, local.get("intent", "oos")))  # type: ignore[arg-type]
-    r.slots = list(local.get("slots") or [])
-    return r

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Coroutine, Mapping, Protocol
 
 from edge import contract
-from edge.answers import Answers, Work
+from edge.answers import Answers
 from edge.cloud import CloudClient
 from edge.config import Settings, read_secret
 from edge.delivery import Delivery, Replay
@@ -57,7 +57,7 @@ from edge.integrations import hermes, homeassistant
 from edge.model import Model
 from edge.mqtt import Link, LinkError, Message
 from edge.outbox import Outbox
-from edge.pipeline import Pipeline
+from edge.pipeline import Pipeline, Work
 from edge.router import Router
 from edge.systemd import Notifier
 
@@ -166,7 +166,7 @@ def build(settings: Settings, model: Model, environ: Mapping[str, str] | None = 
     replay = Replay(link, outbox, health.storage, call_later=loop.call_later, on_drained=hook("drained"))
     delivery = Delivery(link, outbox, health.storage, on_backlog=replay.kick)
     pool = DaemonPool(settings.cloud.workers)  # daemon threads: a hung call never holds the exit
-    answers = Answers(base, model.ident, health, delivery, link.ack, threshold)
+    answers = Answers(base, model.ident, health, delivery, threshold)
     answers.slots = slots
 
     def post(fn: Callable[[], None]) -> None:  # a pool thread's outcome, handed to the loop
@@ -362,9 +362,9 @@ class Service:
         if not self._accepting:
             return
         if msg.topic in self.p.request_topics:
-            self._inbox.append(Work("request", msg, time.perf_counter()))  # answered once this read is done
+            self._inbox.append(Work("request", msg, time.perf_counter(), self.link.ack))  # answered once this read is done
         elif self.s.integrations.hermes and msg.topic == hermes.QUERY_TOPIC:
-            self._inbox.append(Work("hermes", msg, time.perf_counter()))
+            self._inbox.append(Work("hermes", msg, time.perf_counter(), self.link.ack))
         elif self.s.integrations.home_assistant and msg.topic == homeassistant.birth_topic(self.s):
             if msg.payload.strip() == b"online" and not msg.retain:
                 self._send_discovery()

@@ -84,7 +84,7 @@ def memory_in_process(n: int, size: int = 72) -> float:
     import queue
     import tracemalloc
 
-    from edge.answers import Work
+    from edge.pipeline import Work
     from edge.mqtt import Message
 
     q: queue.Queue = queue.Queue()
@@ -93,7 +93,7 @@ def memory_in_process(n: int, size: int = 72) -> float:
     for i in range(n):
         payload = (b'{"id": "q-%06d", "text": "' % i).ljust(size - 2, b"x") + b'"}'
         topic = "".join(["edge/kitchen/", "request"])  # paho decodes a new str per message
-        q.put(Work("request", Message(topic, payload, i % 65535, 1, False, None, None), time.perf_counter()))
+        q.put(Work("request", Message(topic, payload, i % 65535, 1, False, None, None), time.perf_counter(), print))
     used = tracemalloc.get_traced_memory()[0] - start
     tracemalloc.stop()
     return used / n

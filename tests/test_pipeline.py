@@ -319,22 +319,22 @@ def test_a_result_that_was_not_made_safe_is_not_cached_so_its_redelivery_is_answ
 
 
 def test_a_hermes_query_with_a_5000_digit_number_is_invalid_json_not_an_internal_error():
-    from edge.answers import Work
+    from edge.pipeline import Work
 
     rig = Rig()
-    w = Work("hermes", msg(b'{"input": "lights on", "n": ' + b"7" * 5000 + b"}", topic="hermes/nlu/query"), 100.0)
+    w = Work("hermes", msg(b'{"input": "lights on", "n": ' + b"7" * 5000 + b"}", topic="hermes/nlu/query"), 100.0, rig.link.ack)
     rig.pipeline.handle([w])
     assert rig.acked(w) and json.loads(rig.link.on(ERROR)[0])["error"] == contract.INVALID_JSON
 
 
 def test_hermes_queries_get_intent_parsed_then_the_intent_and_parse_errors_reach_hermes_error_nlu():
-    from edge.answers import Work
+    from edge.pipeline import Work
 
     rig = Rig()
     ok = Work("hermes", msg(b'{"input": "weather please", "siteId": "kitchen", "sessionId": "s1"}',
-                            topic="hermes/nlu/query"), 100.0)
+                            topic="hermes/nlu/query"), 100.0, rig.link.ack)
     bad = Work("hermes", msg(b'{"input": 5, "siteId": "kitchen", "sessionId": "s2"}', topic="hermes/nlu/query"),
-               100.0)
+               100.0, rig.link.ack)
     rig.pipeline.handle([ok, bad])
     assert rig.acked(ok) and rig.acked(bad)
     # Parse errors go out in the first pass, results after the batch is classified.
