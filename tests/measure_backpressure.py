@@ -2,8 +2,9 @@
 
 1. Does the broker honour the daemon's MQTT 5 Receive Maximum? A manual-ack client
    with Receive Maximum N that acks nothing: count deliveries; then ack one, count again.
-2. Memory per queued request in the daemon: a real daemon whose inference worker is
-   stalled (EDGE_FAULT_STALL_TEXT), N requests published, RSS from its health before/after.
+2. Memory per queued request in the daemon: a real daemon whose event loop is stalled
+   (tests/faulty.py, fault "stall"), N requests published, RSS read from /proc before/after
+   (a stalled loop publishes no health).
 
     .venv/bin/python tests/measure_backpressure.py [N]
 """
@@ -56,15 +57,16 @@ def receive_maximum(port: int, recv_max: int = 5, sent: int = 60) -> tuple[int, 
 
 
 def memory_per_queued(port: int, root: Path, n: int) -> tuple[float, float, int]:
+    import psutil
+
     d = Daemon(root / "d", daemon_config(_B(port), root / "state",  # type: ignore[arg-type]
-                                         health={"interval_s": 0.5}), env={"EDGE_FAULT_STALL_TEXT": "stall now"})
+                                         health={"interval_s": 0.5}), fault=("stall", "stall now"))
     d.start()
     c = TestClient(port)
-    health = c.subscribe("edge/test/health")
 
     def rss() -> float:
-        health.drain()
-        return health.json(timeout=5)["rss_mb"]
+        assert d.proc is not None
+        return psutil.Process(d.proc.pid).memory_info().rss / 1048576
 
     c.publish("edge/test/request", "stall now")
     time.sleep(1.0)

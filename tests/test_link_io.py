@@ -332,3 +332,16 @@ def test_publications_queued_beyond_the_window_survive_a_broker_restart(tmp_path
         _stop(link)
     finally:
         broker.stop()
+
+
+def test_the_paho_client_knows_nothing_of_the_link() -> None:
+    """No import circle (issue 24): client.py does not import link.py (it used to call
+    `self._link._on_read_done`); the link passes what it wants called instead."""
+    import ast
+
+    import edge.mqtt.client as client_module
+
+    tree = ast.parse(Path(client_module.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not any(m and m.startswith("edge") for m in imported), imported

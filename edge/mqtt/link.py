@@ -11,7 +11,10 @@ a task on the loop. Every callback paho makes, every publish, ack and PUBACK,
 happens on the loop's thread, so nothing here takes a lock, and a PUBACK can
 never overtake the `publish()` that sent it.
 
-See the package docstring for what the link adds to paho."""
+See the package docstring for what the link adds to paho. About 650 lines, nearly
+all the `Link` class: connect, socket watching, publish with completion, ack, the
+connect and subscribe bookkeeping and the stop are one state machine around one
+paho client, and splitting it would scatter that state across files."""
 
 from __future__ import annotations
 
