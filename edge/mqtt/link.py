@@ -126,6 +126,7 @@ class Link:
         self._waiters: dict[str, asyncio.Future[None]] = {}  # "unsubscribe", "drained": the stop's waits
         self._trouble = ""  # the last connect failure reported at WARNING (one per change of state)
         self._connected_once_this_round = False
+        self._reading = False  # inside _readable, which writes what it queued at its end
         self._client = self._make_client(password)
 
     # -- set-up -------------------------------------------------------------------------
@@ -334,8 +335,11 @@ class Link:
             self._down.set()
 
     def _register_write(self, _c: object, _u: object, sock: Any) -> None:
-        # From the executor (the CONNECT of a connect under way): ignored, _watch writes it.
-        if threading.get_ident() == self._loop_thread and self._sock is sock and self._loop is not None:
+        # From the executor (the CONNECT of a connect under way): ignored, _watch writes it. During a
+        # read: ignored too, _readable writes at its end and watches for writability only if bytes
+        # remain (two epoll_ctl calls and a handle saved per read, on the path of every request).
+        if (threading.get_ident() == self._loop_thread and not self._reading and self._sock is sock
+                and self._loop is not None):
             self._loop.add_writer(sock, self._writable)
 
     def _unregister_write(self, _c: object, _u: object, sock: Any) -> None:
@@ -346,13 +350,21 @@ class Link:
         """The socket has bytes: one read (at most 64 KiB), then the service answers what it brought,
         then what that published is written now, not a turn later."""
         sock = self._sock
-        self._client.loop_read()
-        if self._on_read_done is not None:
-            self._on_read_done()
-        self._client.flush()
+        self._reading = True
+        try:
+            self._client.loop_read()
+            if self._on_read_done is not None:
+                self._on_read_done()
+            self._client.flush()
+        finally:
+            self._reading = False
+        if sock is None or self._sock is not sock:
+            return  # the read or the answers found the connection gone
+        assert self._loop is not None
+        if self._client.want_write():  # the kernel took only part of it: write the rest when it can
+            self._loop.add_writer(sock, self._writable)
         # TLS: the SSL object may hold decrypted bytes the selector cannot see; read them next turn.
-        if sock is not None and self._sock is sock and getattr(sock, "pending", lambda: 0)() > 0:
-            assert self._loop is not None
+        if getattr(sock, "pending", lambda: 0)() > 0:
             self._loop.call_soon(self._readable)
 
     def _writable(self) -> None:
