@@ -393,14 +393,21 @@ class DaemonPool(Executor):
         self._jobs: queue.SimpleQueue[tuple[Future, Callable[..., Any], tuple, dict] | None] = queue.SimpleQueue()
         self._shut = False
         self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True) for i in range(workers)]
-        for t in self._threads:
-            t.start()
+        self._workers = workers
+        self._name = name
+        # Started at the first job: with no cloud configured the daemon runs without them (a thread
+        # costs its stack and, once it allocates, a malloc arena).
+        self._threads: list[threading.Thread] = []
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:  # type: ignore[override]
         with self._lock:
             if self._shut:
                 raise RuntimeError("cannot schedule new futures after shutdown")
+            if not self._threads:
+                self._threads = [threading.Thread(target=self._work, name=f"{self._name}-{i}", daemon=True)
+                                 for i in range(self._workers)]
+                for t in self._threads:
+                    t.start()
             future: Future = Future()
             self._jobs.put((future, fn, args, kwargs))
         return future
