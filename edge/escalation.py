@@ -34,7 +34,7 @@ from edge.answers import Answers
 from edge.contract import Request, Result
 from edge.health import Health
 from edge.model import Prediction
-from edge.outbox import Deferred
+from edge.outbox import Deferred, EscalationStore
 from edge.router import Router
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ class Escalations:
         self,
         cloud: Any,  # CloudClient or a fake: classify(text) -> CloudAnswer, probe()
         router: Router,
-        store: Any,  # Outbox or a fake
+        store: EscalationStore,  # the cache, the deferred queue, the budget ledger (Outbox, or a fake)
         health: Health,
         answers: Answers,
         pool: Executor,

@@ -33,6 +33,7 @@ from edge.health import Health
 from edge.integrations import hermes
 from edge.model import Prediction
 from edge.mqtt import Message
+from edge.outbox import PipelineStore
 from edge.router import CLOUD, DEFER, Router
 
 log = logging.getLogger("edge.pipeline")
@@ -97,7 +98,7 @@ class Pipeline:
         *,
         model: Classifier,
         router: Router,
-        store: Any,  # outbox.Outbox or a fake: answered, remember, defer
+        store: PipelineStore,  # the answered-id cache and the deferred queue (outbox.Outbox, or a fake)
         health: Health,
         answers: Answers,
         escalations: Escalations,

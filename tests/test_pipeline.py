@@ -355,3 +355,21 @@ def test_a_language_the_model_does_not_serve_is_an_invalid_field(language, ok):
     else:
         err = json.loads(rig.link.on(ERROR)[0])
         assert err["id"] == "lang" and err["error"] == contract.INVALID_FIELD and "language" in err["message"]
+
+
+def test_the_store_and_its_fake_offer_every_typed_view_the_consumers_name():
+    """`store: Any` became named views (outbox.PipelineStore, EscalationStore): the real store and the
+    fake both provide each method of each, with the same parameters."""
+    import inspect
+
+    from fakes import FakeStore
+
+    from edge.outbox import BudgetLedger, EscalationStore, Outbox, PipelineStore
+
+    for view in (PipelineStore, EscalationStore, BudgetLedger):
+        for name, member in inspect.getmembers(view, inspect.isfunction):
+            if name.startswith("_"):
+                continue
+            want = list(inspect.signature(member).parameters)
+            assert list(inspect.signature(getattr(Outbox, name)).parameters)[:len(want)] == want, (view, name)
+            assert callable(getattr(FakeStore, name, None)) or name == "cloud_calls_since", (view, name)
