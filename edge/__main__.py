@@ -211,10 +211,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     from edge.mqtt import LinkError
     from edge.outbox import StateError
-    from edge.service import Service
+    from edge.service import Service, build
 
     try:
-        service = Service(settings, model)
+        service = Service(build(settings, model))
     except StateError as exc:
         log.error("state directory unusable: %s", exc)
         return EXIT_USAGE

@@ -12,11 +12,12 @@ import json
 import math
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 OOS = "oos"
+Publication = tuple[str, bytes, int, bool, "bytes | None"]  # topic, payload, qos, retain, correlation
 REASONS = ("confident", "low_confidence", "cloud_preferred", "offline", "budget", "cloud_error", "disabled")
 
 # Error codes published on <base>/error.
@@ -303,7 +304,7 @@ def result_payload(
         "id": request.id,
         "text": request.text,
         "intent": intent,
-        "confidence": round(float(confidence), 4) if math.isfinite(confidence) else 0.0,
+        "confidence": _confidence(confidence),
         "source": source,
         "escalated": escalated,
         "reason": reason,
@@ -313,6 +314,72 @@ def result_payload(
         "ts": now_iso(),
         "slots": list(slots or []),
     }
+
+
+def _confidence(value: float) -> float:
+    return round(float(value), 4) if math.isfinite(value) else 0.0
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Result:
+    """One answer to one request, built once (the device's or the cloud's); its payload is encoded
+    here, once, and where it goes follows from it by `result_publications`, without decoding it."""
+
+    request: Request
+    intent: str
+    confidence: float
+    source: str  # "edge" | "cloud"
+    escalated: bool
+    reason: str
+    answer: str | None
+    model: str
+    latency_ms: float
+    slots: list[dict[str, Any]] = field(default_factory=list)
+    payload: bytes = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "payload", encode(result_payload(
+            self.request, intent=self.intent, confidence=self.confidence, source=self.source,
+            escalated=self.escalated, reason=self.reason, answer=self.answer, model=self.model,
+            latency_ms=self.latency_ms, slots=self.slots)))
+
+    def stands_behind(self, threshold: float) -> bool:
+        """The cloud's answer, or the device's when confident enough: what automations may act on."""
+        if self.source == "cloud":
+            return True
+        return self.intent != OOS and _confidence(self.confidence) >= threshold
+
+
+def result_publications(base: str, result: Result, threshold: float, *, with_reply: bool = True) -> list[Publication]:
+    """Where a fresh result goes: `<base>/result` always; `<base>/intent/<intent>` only for a result the
+    daemon stands behind (automations listen there, and must not act on a guess); the request's reply
+    topic when it named one (`with_reply`)."""
+    payload = result.payload
+    pubs: list[Publication] = [(f"{base}/result", payload, 1, False, None)]
+    if result.stands_behind(threshold):
+        pubs.append((intent_topic(base, result.intent), payload, 1, False, None))
+    if with_reply and result.request.reply_to:
+        pubs.append((result.request.reply_to, payload, 1, False, result.request.correlation))
+    return pubs
+
+
+def repeat_publications(base: str, request: Request, payload: bytes) -> list[Publication]:
+    """A result given before (a redelivery, a client retry, a repeat that joined a cloud call): the
+    result and reply topics, never the intent topic again, so an automation does not act twice."""
+    pubs: list[Publication] = [(f"{base}/result", payload, 1, False, None)]
+    if request.reply_to:
+        pubs.append((request.reply_to, payload, 1, False, request.correlation))
+    return pubs
+
+
+def error_publications(base: str, request_id: str | None, code: str, message: str, reply_to: str | None = None,
+                       correlation: bytes | None = None) -> list[Publication]:
+    """`<base>/error`, and where the result would have gone, so the requester learns at once."""
+    payload = encode(error_payload(request_id, code, message))
+    pubs: list[Publication] = [(f"{base}/error", payload, 1, False, None)]
+    if reply_to:
+        pubs.append((reply_to, payload, 1, False, correlation))
+    return pubs
 
 
 def error_payload(request_id: str | None, code: str, message: str) -> dict[str, Any]:

@@ -1,7 +1,10 @@
 """Escalations to the cloud: calls bounded by a deadline, one call per id, deferred replays, breaker probes.
 
-Every cloud call runs on the service's small pool, never on the inference
-worker, so a slow cloud never holds up the device's own answers. An escalated
+Every cloud call runs on the service's small pool (a blocking HTTP request),
+never on the event loop, so a slow cloud never holds up the device's own
+answers; its outcome comes back to the loop (`post`, the loop's
+call_soon_threadsafe), which claims, publishes and writes: a pool thread only
+waits for the cloud. An escalated
 request is owed exactly one result: whoever claims it first (its cloud call,
 or the deadline sweep once `cloud.timeout_s` has passed) publishes it. A
 repeat of an id whose call is still in flight (a redelivery after a link blip)
@@ -25,12 +28,18 @@ import time
 from concurrent.futures import Executor, Future
 from typing import Any, Callable
 
-from edge.answers import Answers, Routed
-from edge.cloud import CloudError
-from edge.contract import Request
+from typing import TYPE_CHECKING
+
+from edge.answers import Answers
+from edge.contract import Request, Result
 from edge.health import Health
-from edge.outbox import Deferred
+from edge.model import Prediction
+from edge.outbox import Deferred, EscalationStore
 from edge.router import Router
+
+if TYPE_CHECKING:
+    from edge.cloud import CloudError
+    from edge.pipeline import Routed
 
 log = logging.getLogger("edge.escalation")
 
@@ -42,15 +51,17 @@ class Escalations:
         self,
         cloud: Any,  # CloudClient or a fake: classify(text) -> CloudAnswer, probe()
         router: Router,
-        store: Any,  # Outbox or a fake
+        store: EscalationStore,  # the cache, the deferred queue, the budget ledger (Outbox, or a fake)
         health: Health,
         answers: Answers,
         pool: Executor,
         timeout_s: float,
         workers: int,
         clock: Callable[[], float] = time.perf_counter,
+        post: Callable[[Callable[[], None]], None] = lambda fn: fn(),
     ) -> None:
         self.cloud = cloud
+        self._post = post  # hands a pool thread's outcome to the loop (in-process tests: run it now)
         self.router = router
         self.store = store
         self.health = health
@@ -155,7 +166,7 @@ class Escalations:
             self._finishing += 1
             return True
 
-    def _finish(self, r: Routed, payload_of: Callable[[], bytes]) -> None:
+    def _finish(self, r: Routed, result_of: Callable[[], Result]) -> None:
         """Publish a claimed escalation's result, to it and to every repeat that joined it. Never
         raises: a result that cannot even be built is logged (the request stays unacked and the
         broker redelivers it)."""
@@ -166,17 +177,17 @@ class Escalations:
                     del self._by_id[r.request.id]
                 else:
                     joined = []
-            payload = payload_of()
+            result = result_of()
             # Remembered before it goes out: a retry of this id that arrives the moment the
             # result is out must find it in the cache, not call the cloud a second time.
             try:
-                self.store.remember([(r.request.id, payload)])
+                self.store.remember([(r.request.id, result.payload)])
                 self.health.storage.ok()
             except Exception as exc:
                 self.health.storage.failed("answered-id cache", exc)
-            self.answers.publish(r, payload)
+            self.answers.publish(r, result)
             for repeat in joined:
-                self.answers.repeat(repeat, payload)
+                self.answers.repeat(repeat, result.payload)
         except Exception:
             log.exception("could not publish the result of escalation %s", r.request.id)
             self.health.record_error()
@@ -186,27 +197,38 @@ class Escalations:
                 self._settled.notify_all()
 
     def _call(self, r: Routed, reason: str) -> None:
-        assert r.pred is not None
-        try:
-            with self._lock:
-                expired = id(r) not in self._owed
-            if expired:
-                return  # it waited out its timeout behind busy workers and has been answered: do not call
+        """Pool thread: the blocking call only; its outcome goes back to the loop."""
+        ans: Any = None
+        err: BaseException | None = None
+        with self._lock:
+            expired = id(r) not in self._owed
+        if not expired:  # else it waited out its timeout behind busy workers and has been answered
             try:
                 ans = self.cloud.classify(r.request.text)
-            except CloudError as exc:
-                if self._closed:
-                    return  # cut by the stop, which has answered it already
-                self._failed(exc)
+            except BaseException as exc:  # CloudError, or anything unforeseen: answered locally
+                err = exc
+        self._post(lambda: self._called(r, reason, ans, err, expired))
+
+    def _called(self, r: Routed, reason: str, ans: Any, err: BaseException | None, expired: bool) -> None:
+        """On the loop: publish the cloud's answer, or the device's when the call failed."""
+        assert r.pred is not None
+        try:
+            if expired or self._closed:
+                return  # answered already (the deadline sweep, or the stop)
+            if _is_cloud_error(err):
+                self._failed(err)
                 if self._claim(r):
                     self._finish(r, lambda: self.answers.local(r, "cloud_error", escalated=True))
                 return
+            if err is not None:
+                raise err
             self._succeeded()
             if not self._claim(r):
                 log.info("cloud answer for %s came after cloud.timeout_s; the device's answer stands", r.request.id)
                 return
-            self._finish(r, lambda: self.answers.cloud(r, ans.intent, ans.answer, reason, r.work.received,
-                                                       cloud_slots=getattr(ans, "slots", None)))
+            assert r.pred is not None
+            self._finish(r, lambda: self.answers.cloud(r.request, r.pred, r.slots, ans.intent, ans.answer, reason,
+                                                       r.work.received, cloud_slots=getattr(ans, "slots", None)))
         except Exception:
             log.exception("cloud job failed unexpectedly; answering locally")
             self.health.record_error()
@@ -288,27 +310,38 @@ class Escalations:
                 return  # the pool is gone (a stop): the item stays queued for the next start
 
     def _replay(self, item: Deferred) -> None:
-        """Complete an escalation queued while the cloud was down: a second result, same id."""
+        """Pool thread: the cloud's second opinion on a deferred escalation; the rest on the loop."""
+        ans: Any = None
+        err: BaseException | None = None
         try:
-            try:
-                ans = self.cloud.classify(item.text)
-            except CloudError as exc:
+            ans = self.cloud.classify(item.text)
+        except BaseException as exc:
+            err = exc
+        self._post(lambda: self._replayed(item, ans, err))
+
+    def _replayed(self, item: Deferred, ans: Any, err: BaseException | None) -> None:
+        """On the loop: complete an escalation queued while the cloud was down (a second result, same id)."""
+        try:
+            if _is_cloud_error(err):
                 if not self._closed:
-                    self._failed(exc)
+                    self._failed(err)
                 return  # stays queued for the next attempt
             if self._closed:
                 return  # answered after the stop: it stays queued, replayed after the next start
+            if err is not None:
+                raise err
             self._succeeded()
             local = json.loads(item.local_result)
             request = Request(id=item.request_id, text=item.text)
             # latency_ms counts from when the request was answered offline (its arrival, near enough).
             # Not a new request: health already counted it and its latency, so record=False.
             t0 = self.clock() - max(0.0, time.time() - item.created)
-            r = _replayed(request, local)
-            payload = self.answers.cloud(r, ans.intent, ans.answer, "offline", t0, record=False,
-                                         cloud_slots=getattr(ans, "slots", None))
+            device_intent = str(local.get("intent") or "oos")
+            device = Prediction(device_intent, float(local.get("confidence") or 0.0), device_intent)
+            result = self.answers.cloud(request, device, list(local.get("slots") or []), ans.intent, ans.answer,
+                                        "offline", t0, record=False, cloud_slots=getattr(ans, "slots", None))
             self.health.count("deferred_completed")
-            self.answers.deliver(self.answers.publications(request, payload, with_reply=False), None)
+            self.answers.publish_second(result)
             self._drop(item)
         except Exception:
             log.exception("deferred escalation %s failed unexpectedly; dropping it", item.request_id)
@@ -324,16 +357,23 @@ class Escalations:
             self.health.storage.failed("deferred queue", exc)
 
     def _submit_probe(self) -> None:
-        def probe() -> None:
+        def probe() -> None:  # pool thread: the call; its outcome is recorded on the loop
+            err: BaseException | None = None
             try:
                 self.cloud.probe()
-            except CloudError as exc:
-                self.router.record_failure(exc.retry_after)
-            except Exception:
-                log.exception("cloud probe failed unexpectedly")
-                self.router.record_failure()
-            else:
-                self._succeeded()
+            except BaseException as exc:
+                err = exc
+            self._post(lambda: probed(err))
+
+        def probed(err: BaseException | None) -> None:
+            try:
+                if _is_cloud_error(err):
+                    self.router.record_failure(err.retry_after)
+                elif err is not None:
+                    log.error("cloud probe failed unexpectedly", exc_info=err)
+                    self.router.record_failure()
+                else:
+                    self._succeeded()
             finally:
                 self._done(True)
 
@@ -353,14 +393,21 @@ class DaemonPool(Executor):
         self._jobs: queue.SimpleQueue[tuple[Future, Callable[..., Any], tuple, dict] | None] = queue.SimpleQueue()
         self._shut = False
         self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True) for i in range(workers)]
-        for t in self._threads:
-            t.start()
+        self._workers = workers
+        self._name = name
+        # Started at the first job: with no cloud configured the daemon runs without them (a thread
+        # costs its stack and, once it allocates, a malloc arena).
+        self._threads: list[threading.Thread] = []
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:  # type: ignore[override]
         with self._lock:
             if self._shut:
                 raise RuntimeError("cannot schedule new futures after shutdown")
+            if not self._threads:
+                self._threads = [threading.Thread(target=self._work, name=f"{self._name}-{i}", daemon=True)
+                                 for i in range(self._workers)]
+                for t in self._threads:
+                    t.start()
             future: Future = Future()
             self._jobs.put((future, fn, args, kwargs))
         return future
@@ -388,11 +435,12 @@ class DaemonPool(Executor):
                 future.set_exception(exc)
 
 
-def _replayed(request: Request, local: dict) -> Routed:
-    """A Routed for a deferred item: its device result's confidence and slots, no broker delivery."""
-    from edge.model import Prediction
+def _is_cloud_error(exc: BaseException | None) -> bool:
+    """A CloudError (the cloud said no, or could not be reached). edge.cloud is imported only when a
+    cloud is configured (http.client and email cost 3 MB of RSS, measured): an outcome of a cloud
+    call means it is loaded already, so this import is a dictionary look-up."""
+    if exc is None:
+        return False
+    from edge.cloud import CloudError
 
-    conf = float(local.get("confidence") or 0.0)
-    r = Routed(work=None, request=request, pred=Prediction(local.get("intent", "oos"), conf, local.get("intent", "oos")))  # type: ignore[arg-type]
-    r.slots = list(local.get("slots") or [])
-    return r
+    return isinstance(exc, CloudError)

@@ -3,7 +3,9 @@
 Tables: `outbox` (publications made while the broker was away, replayed in order; bounded by count
 and age), `deferred` (requests that should have gone to the cloud while it was down; bounded by
 count), `answered` (request id -> result: a redelivered request is answered again, not recomputed),
-`cloud_calls` (the budget ledger). Drops by a bound are oldest first, and counted.
+`cloud_calls` (the budget ledger). Drops by a bound are oldest first, and counted. Each job has its
+typed view (`AnsweredIds`, `DeferredQueue`, `BudgetLedger`; the outbox's is `delivery.StoreLike`),
+and each consumer names the views it uses (`PipelineStore`, `EscalationStore`), not the whole store.
 
 Durability is chosen per write (`synchronous` applies at commit), so one file serves both needs:
 FULL for `put`, which the caller acks to the broker once they return (the WAL is
@@ -35,7 +37,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Protocol, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +98,39 @@ class Deferred:
     text: str
     local_result: bytes
     created: float
+
+
+class AnsweredIds(Protocol):
+    """The answered-id cache: a redelivered request is answered again, not recomputed (best-effort)."""
+
+    def answered(self, request_id: str) -> bytes | None: ...
+    def remember(self, entries: Sequence[tuple[str, bytes]]) -> None: ...
+
+
+class DeferredQueue(Protocol):
+    """Escalations wanted while the cloud was down, for its second opinion later."""
+
+    def defer(self, request_id: str, text: str, local_result: bytes) -> None: ...
+    def deferred(self, limit: int = 20) -> list[Deferred]: ...
+    def remove_deferred(self, seq: int) -> None: ...
+    def deferred_count(self) -> int: ...
+
+
+class BudgetLedger(Protocol):
+    """The cloud calls made, so that the daily budget survives a restart."""
+
+    def record_cloud_call(self, wall_ts: float) -> None: ...
+    def cloud_calls_since(self, wall_ts: float) -> list[float]: ...
+
+
+class PipelineStore(AnsweredIds, DeferredQueue, Protocol):
+    """The store as the pipeline sees it (`Outbox`, or `tests/fakes.FakeStore`)."""
+
+
+class EscalationStore(AnsweredIds, DeferredQueue, Protocol):
+    """The store as the escalations see it: the cache, the deferred queue and the ledger's writes."""
+
+    def record_cloud_call(self, wall_ts: float) -> None: ...
 
 
 class StateError(Exception):

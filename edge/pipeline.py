@@ -1,7 +1,7 @@
 """One request's life, top to bottom: parse, cache, classify, slots, decide, publish, acknowledge.
 
 `Pipeline.handle(batch)` is the whole request path. It has no threads of its
-own (the service's inference worker calls it with a micro-batch) and every
+own (the service's event loop calls it with each read's micro-batch) and every
 collaborator is passed in: the model, the router, the store (outbox), the
 escalations (cloud pool), the answers (publications and acks), the slot
 extractor and the clock, so it runs in-process in tests with fakes.
@@ -18,23 +18,70 @@ not acknowledged, see `delivery`), a failing slot extractor gives no slots.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
+import json
+from dataclasses import dataclass, field
+
 from edge import contract
-from edge.answers import Answers, Routed, Work, decode
-from edge.contract import BadRequest, Request
-from edge.delivery import Publication
+from edge.answers import Answers
+from edge.contract import BadRequest, Publication, Request, Result
 from edge.escalation import Escalations
 from edge.health import Health
 from edge.integrations import hermes
 from edge.model import Prediction
+from edge.mqtt import Message
+from edge.outbox import PipelineStore
 from edge.router import CLOUD, DEFER, Router
 
 log = logging.getLogger("edge.pipeline")
 
+
+
+@dataclass(slots=True, eq=False)
+class Work:
+    """One delivery from the broker, acknowledged exactly once: `ack` (the link's) is bound when the
+    request is taken, and `acknowledge` is what delivery runs once its answer is safe."""
+
+    kind: str  # "request" | "hermes"
+    msg: Message
+    received: float  # perf_counter at arrival: result latency is measured from here
+    ack: Callable[[int, int], None]  # the link's ack(mid, qos)
+    answered: bool = False  # its answer was handed to delivery, which acks once it is safe
+    acked: bool = False
+    unsafe: bool = False  # its answer could be neither published nor stored: not cached, not acked
+    request: Request | None = None  # once parsed: where an internal error must go too
+
+    def acknowledge(self) -> None:
+        """Once (the last PUBACK and a guard may both get here)."""
+        if not self.acked:
+            self.acked = True
+            self.ack(self.msg.mid, self.msg.qos)
+
+    def mark_unsafe(self) -> None:
+        self.unsafe = True
+
+
+@dataclass(slots=True, eq=False)
+class Routed:
+    """A parsed request on its way: its delivery, the model's prediction, slots, the result once made."""
+
+    work: Work
+    request: Request
+    pred: Prediction | None = None
+    query: Any = None  # the Hermes NLU query, for requests that came that way
+    slots: list[dict[str, Any]] = field(default_factory=list)
+    result: Result | None = None  # the device's result, once published (the answered-id cache keeps it)
+
+
+def _decode(payload: bytes) -> dict:
+    try:
+        obj = json.loads(payload)
+    except ValueError:
+        return {}
+    return obj if isinstance(obj, dict) else {}
 
 
 class Classifier(Protocol):
@@ -51,7 +98,7 @@ class Pipeline:
         *,
         model: Classifier,
         router: Router,
-        store: Any,  # outbox.Outbox or a fake: answered, remember, defer
+        store: PipelineStore,  # the answered-id cache and the deferred queue (outbox.Outbox, or a fake)
         health: Health,
         answers: Answers,
         escalations: Escalations,
@@ -63,7 +110,6 @@ class Pipeline:
         escalation_threshold: float = 1.0,
         clock: Callable[[], float] = time.perf_counter,
         flush: Callable[[], None] = lambda: None,
-        stall_text: str = "",
     ) -> None:
         self.model = model
         self.router = router
@@ -79,7 +125,6 @@ class Pipeline:
         self.escalation_threshold = escalation_threshold
         self.clock = clock
         self.flush = flush  # send what the batch published now, before the cache write (mqtt.Link.flush)
-        self._stall_text = stall_text  # fault injection for the watchdog test
 
     # -- the request path ------------------------------------------------------------------
 
@@ -95,7 +140,6 @@ class Pipeline:
                     if r is None or self._from_cache(r) or self._in_flight(r):  # 2. cache, or a cloud call
                         continue
                     todo.append(r)
-            self._stall_if_asked(todo)
             for r, pred in self._classify(todo):  # 3. classify, in one batch
                 with self._guard(r.work):
                     r.pred = pred
@@ -115,7 +159,7 @@ class Pipeline:
         self.health.count("retained_dropped")
         log.info("dropped a retained request on %s (a retained request would re-run at every reconnect;"
                  " clear it with an empty retained message)", work.msg.topic)
-        self.answers.ack(work)
+        work.acknowledge()
         return True
 
     def _parse(self, work: Work) -> Routed | None:
@@ -166,7 +210,7 @@ class Pipeline:
         except Exception as exc:
             self.health.storage.failed("answered-id lookup", exc)
             return False
-        if cached is None or decode(cached).get("text") != r.request.text:
+        if cached is None or _decode(cached).get("text") != r.request.text:
             return False
         self.health.count("duplicates")
         self.answers.repeat(r, cached)
@@ -216,14 +260,14 @@ class Pipeline:
                 self.escalations.submit(r, d.reason)
                 return
             reason = "budget"
-        payload = r.result = self.answers.local(r, reason)
+        result = r.result = self.answers.local(r, reason)
         if d.action == DEFER:
             try:
-                self.store.defer(r.request.id, r.request.text, payload)
+                self.store.defer(r.request.id, r.request.text, result.payload)
                 self.health.storage.ok()
             except Exception as exc:  # the cloud's second opinion is lost; the device's answer stands
                 self.health.storage.failed("deferred queue", exc)
-        if not self.answers.publish(r, payload):
+        if not self.answers.publish(r, result):
             r.result = None  # not safe, so not acked: its redelivery must be answered in full, not as a repeat
 
     def _answer_hermes(self, r: Routed) -> None:
@@ -234,7 +278,7 @@ class Pipeline:
 
     def _remember(self, done: list[Routed]) -> None:
         """Cache the batch's local results by id, in one transaction; best-effort."""
-        entries = [(r.request.id, r.result) for r in done if r.result is not None and not r.request.generated_id]
+        entries = [(r.request.id, r.result.payload) for r in done if r.result is not None and not r.request.generated_id]
         if not entries:
             return
         try:
@@ -271,11 +315,6 @@ class Pipeline:
             log.exception("could not publish the internal error")
         finally:
             try:
-                self.answers.ack(work)  # never redelivered forever, even if the error could not be sent
+                work.acknowledge()  # never redelivered forever, even if the error could not be sent
             except Exception:
                 log.exception("could not acknowledge the request")
-
-    def _stall_if_asked(self, todo: list[Routed]) -> None:
-        if self._stall_text and any(r.request.text == self._stall_text for r in todo):
-            log.warning("fault injection: stalling the inference worker")
-            threading.Event().wait()

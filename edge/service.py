@@ -1,147 +1,219 @@
-"""Threads and lifecycle only: build the parts, start, serve, supervise, drain, stop.
+"""The loop and the lifecycle only: build the parts, run them on one event loop, supervise, drain, stop.
 
-The request path itself is `pipeline.Pipeline.handle`. Threads, and why each exists:
-- paho's network thread (inside `mqtt.Link`) receives, and answers: the
-  requests of one read (at most one 64 KiB recv, see `mqtt.client`) are
-  collected and, once the read is done, handed to the pipeline as one
-  micro-batch on that same thread (`_answer_batch`). A hand-off to another
-  Python thread cost 40 futex calls per request at 50 in flight, the two
-  threads trading the GIL on every socket call (strace; docs/performance.md).
-  It always answers: while stored results wait for replay, new results queue
-  behind them in the outbox (delivery), so their order holds without handing
-  requests to another thread;
-- one replayer publishes the outbox after a reconnect or a flood, chunk by
-  chunk, waiting for each chunk's PUBACKs (which paho's thread receives);
-- a small pool of daemon threads makes cloud calls, so a slow cloud never
-  holds up the device's own answers, nor the exit;
-- one housekeeping thread publishes health, retries deferred escalations and
-  supervises: it pings the systemd watchdog only while the replayer *and*
-  paho's network thread are alive and making progress, and stops the daemon
-  (exit 1, systemd restarts it) when the network thread has died.
+The process model in one sentence: one asyncio event loop (the main thread of
+`edge run`) owns the broker socket and every publish, ack, store write and
+timer; the model runs on it (0.1-0.2 ms a request); cloud calls (blocking
+HTTP) and the broker's connect (TCP and TLS handshake) run on daemon-thread
+executors and hand their results back to the loop.
+
+A request, socket to ack, on the loop: paho's socket is readable ->
+`Link._readable` reads once (at most 64 KiB) and paho calls `_on_message` for
+each request in it (collected in `_inbox`) -> `_answer_batch` hands the batch
+to `Pipeline.handle` (parse, cache, classify, slots, decide, publish) ->
+`Delivery` publishes through the link or keeps the results in the outbox ->
+the link writes them at once -> each PUBACK, read on a later turn, completes
+its publication and the last one acks the request.
+
+Three parts, kept apart so that each can be tested alone:
+- `build(settings, model, environ) -> Parts`: constructs every collaborator
+  (store, link, delivery, replay, pipeline, escalations) and wires them; it
+  starts nothing;
+- `Service(parts).run()`: the loop: starts the link and the other channels
+  (`Channel`: the Wyoming server and the deployment channel start here too),
+  the timers, waits for a stop;
+- the supervisor (`_unhandled`, `_watch_task`): a callback that raises out of
+  the loop, or a channel's task that ends, stops the daemon with exit 1
+  (systemd restarts it); the watchdog is pinged by a loop timer, so a batch
+  that never ends (it blocks the loop) stops the pings and systemd kills us.
 
 Backpressure: paho holds at most `mqtt.client.MAX_QUEUED` publications (in
 flight and queued); beyond that a result goes to the on-disk outbox and its
-request is acknowledged once it is stored, so a flood costs disk, not memory,
-and paho's 65,535 message ids are never exhausted.
+request is acknowledged once it is stored, so a flood costs disk, not memory.
 
 Readiness: READY=1 once the model is loaded and the MQTT client is started,
-not when the broker answers (a broker down at boot is not a failed start, and
-the start timeout is never extended); until the first connection STATUS= and
-health say "waiting for broker". Monitoring checks connectedness on the
-retained `<base>/status` topic (`online`/`offline`) and health's `broker`.
+not when the broker answers (a broker down at boot is not a failed start); until
+the first connection STATUS= and health say "waiting for broker".
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import threading
 import time
-from typing import Any, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Coroutine, Mapping, Protocol
 
 from edge import contract
-from edge.answers import Answers, Work
-from edge.cloud import CloudClient
+from edge.answers import Answers
 from edge.config import Settings, read_secret
-from edge.delivery import Delivery
+from edge.delivery import Delivery, Replay
 from edge.escalation import DaemonPool, Escalations
 from edge.health import Health, give_back_memory, read_throttled
 from edge.integrations import hermes, homeassistant
 from edge.model import Model
 from edge.mqtt import Link, LinkError, Message
 from edge.outbox import Outbox
-from edge.pipeline import Pipeline
+from edge.pipeline import Pipeline, Work
 from edge.router import Router
 from edge.systemd import Notifier
+
+if TYPE_CHECKING:
+    from edge.cloud import CloudClient
 
 log = logging.getLogger("edge.service")
 
 STOP_BUDGET_S = 25.0  # the whole drain, inside the unit's TimeoutStopSec=30
 STORAGE_RETRY_S = 5.0  # how often a degraded store is tried again when nothing else writes
+TICK_S = 0.25  # escalation deadlines and deferred retries are checked this often
+
+
+class Channel(Protocol):
+    """Something else the loop serves: the Wyoming server (edge/wyoming.py), the deployment channel
+    (edge/deploy.py). `start` binds or connects and returns once serving (its tasks run on `loop`);
+    `stop` closes it within the drain. An exception that escapes a channel's callbacks or tasks
+    stops the daemon with exit 1 (see `Service._unhandled`)."""
+
+    name: str
+
+    async def start(self, loop: asyncio.AbstractEventLoop) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 def load_slots(model: Model) -> Any:
-    """The slot extractor for this model package (edge.slots, when installed), or None: results then
-    carry `"slots": []`. Never stops the daemon: a broken slot package only costs the slots."""
-    try:
-        from edge.slots import SlotExtractor  # type: ignore[import-not-found]
+    """The slot extractor for this model package. edge.slots is part of the package: failing to import
+    it is a broken install and fails the start (raises). A package whose slot files cannot be loaded
+    costs only the slots (logged): results then carry `"slots": []`."""
+    from edge.slots import SlotExtractor
 
+    try:
         return SlotExtractor.load(model.path, model.manifest)
-    except ImportError:
-        return None
     except Exception:
         log.exception("slot extractor could not be loaded; results carry no slots")
         return None
 
 
-class Service:
-    """One daemon: built from settings and a loaded model; `run()` serves until `stop()`."""
+@dataclass
+class Parts:
+    """Everything one daemon is made of, wired, nothing started (`build`)."""
 
-    def __init__(self, settings: Settings, model: Model, environ: Mapping[str, str] | None = None) -> None:
-        environ = os.environ if environ is None else environ
-        self.s = settings
-        self.model = model
-        self.base = settings.base_topic
-        self.request_topics = {f"{self.base}/request"}
-        if settings.model.oos_threshold >= 0:
-            model.oos_threshold = settings.model.oos_threshold  # the model's rule, with the configured cut
-        esc = settings.model.escalation_threshold
-        threshold = max(esc if esc >= 0 else model.escalation_threshold, model.oos_threshold)
-        self.health = Health(model.ident, settings.board.temperature_path)
-        self.outbox = Outbox(  # StateError here: `edge run` exits 2 naming the directory
-            settings.state_dir, max_items=settings.state.outbox_max, max_age_s=settings.state.outbox_max_age_s,
-            deferred_max=settings.cloud.deferred_max, answered_max=settings.state.answered_max,
-        )
-        if self.outbox.recovered_from_corruption:
-            self.health.count("state_recovered")
-        self.notifier = Notifier(environ)
-        cloud_on = bool(settings.cloud.base_url) and settings.cloud.mode != "local_only"
-        key = read_secret("EDGE_CLOUD_API_KEY", "cloud_api_key", environ)
-        slots = load_slots(model)
-        slot_prompt = slots.cloud_prompt() if slots is not None and hasattr(slots, "cloud_prompt") else ""
-        self.cloud = CloudClient(settings.cloud, model.labels, key, slot_prompt) if cloud_on else None
-        self.router = Router(settings.cloud, threshold, cloud_configured=cloud_on)
-        self.router.restore_calls(self.outbox.cloud_calls_since(time.time() - 86400))
-        self.link = Link(settings, password=read_secret("EDGE_MQTT_PASSWORD", "mqtt_password", environ),
-                         on_message=self._on_message, on_connect=self._on_connect, on_settled=self._record_subscriptions,
-                         on_read_done=self._answer_batch)
-        self._flush = threading.Event()  # the outbox has something to replay
-        self.delivery = Delivery(self.link, self.outbox, self.health.storage, on_backlog=self._flush.set)
-        self.link.subscribe_on_connect(f"{self.base}/request", 1)
-        if settings.group:
-            topic = f"edge/group/{settings.group}/request"
-            self.request_topics.add(topic)
-            self.link.subscribe_on_connect(f"$share/{settings.group}/{topic}", 1)
-        if settings.integrations.hermes:
-            self.link.subscribe_on_connect(hermes.QUERY_TOPIC, 1)
-        if settings.integrations.home_assistant:
-            self.link.subscribe_on_connect(homeassistant.birth_topic(settings), 1)
+    settings: Settings
+    model: Model
+    loop: asyncio.AbstractEventLoop
+    health: Health
+    outbox: Outbox
+    notifier: Notifier
+    cloud: CloudClient | None
+    router: Router
+    link: Link
+    delivery: Delivery
+    replay: Replay
+    pool: DaemonPool
+    connector: DaemonPool
+    answers: Answers
+    escalations: Escalations
+    pipeline: Pipeline
+    request_topics: set[str]
+    channels: list[Channel] = field(default_factory=list)
+    # The link's callbacks, bound by Service (build wires the link before the service exists).
+    hooks: dict[str, Callable[..., None]] = field(default_factory=dict)
+
+
+def build(settings: Settings, model: Model, environ: Mapping[str, str] | None = None) -> Parts:
+    """Construct and wire the daemon's parts; starts no thread and opens no socket but the store's file.
+    Raises StateError (the state directory) or LinkError (the TLS files)."""
+    environ = os.environ if environ is None else environ
+    slots = load_slots(model)  # first: a broken install fails before anything is opened
+    base = settings.base_topic
+    if settings.model.oos_threshold >= 0:
+        model.oos_threshold = settings.model.oos_threshold  # the model's rule, with the configured cut
+    esc = settings.model.escalation_threshold
+    threshold = max(esc if esc >= 0 else model.escalation_threshold, model.oos_threshold)
+    health = Health(model.ident, settings.board.temperature_path)
+    outbox = Outbox(  # StateError here: `edge run` exits 2 naming the directory
+        settings.state_dir, max_items=settings.state.outbox_max, max_age_s=settings.state.outbox_max_age_s,
+        deferred_max=settings.cloud.deferred_max, answered_max=settings.state.answered_max,
+    )
+    if outbox.recovered_from_corruption:
+        health.count("state_recovered")
+    cloud_on = bool(settings.cloud.base_url) and settings.cloud.mode != "local_only"
+    key = read_secret("EDGE_CLOUD_API_KEY", "cloud_api_key", environ)
+    slot_prompt = slots.cloud_prompt() if slots is not None and hasattr(slots, "cloud_prompt") else ""
+    cloud: CloudClient | None = None
+    if cloud_on:  # only then: the client's http.client and email modules cost 3 MB of RSS (measured)
+        from edge.cloud import CloudClient
+
+        cloud = CloudClient(settings.cloud, model.labels, key, slot_prompt)
+    router = Router(settings.cloud, threshold, cloud_configured=cloud_on)
+    router.restore_calls(outbox.cloud_calls_since(time.time() - 86400))
+    hooks: dict[str, Callable[..., None]] = {}
+    loop = asyncio.new_event_loop()
+
+    def hook(name: str) -> Callable[..., None]:
+        return lambda *args: hooks[name](*args)
+
+    connector = DaemonPool(1, name="edge-connect")  # a hung connect must not hold the exit either
+    link = Link(settings, password=read_secret("EDGE_MQTT_PASSWORD", "mqtt_password", environ),
+                on_message=hook("message"), on_connect=hook("connect"), on_settled=hook("settled"),
+                on_read_done=hook("read_done"), executor=connector)
+    request_topics = {f"{base}/request"}
+    link.subscribe_on_connect(f"{base}/request", 1)
+    if settings.group:
+        topic = f"edge/group/{settings.group}/request"
+        request_topics.add(topic)
+        link.subscribe_on_connect(f"$share/{settings.group}/{topic}", 1)
+    if settings.integrations.hermes:
+        link.subscribe_on_connect(hermes.QUERY_TOPIC, 1)
+    if settings.integrations.home_assistant:
+        link.subscribe_on_connect(homeassistant.birth_topic(settings), 1)
+    replay = Replay(link, outbox, health.storage, call_later=loop.call_later, on_drained=hook("drained"))
+    delivery = Delivery(link, outbox, health.storage, on_backlog=replay.kick)
+    pool = DaemonPool(settings.cloud.workers)  # daemon threads: a hung call never holds the exit
+    answers = Answers(base, model.ident, health, delivery, threshold)
+    answers.slots = slots
+
+    def post(fn: Callable[[], None]) -> None:  # a pool thread's outcome, handed to the loop
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(fn)
+
+    escalations = Escalations(cloud, router, outbox, health, answers, pool, settings.cloud.timeout_s,
+                              settings.cloud.workers, post=post)
+    pipeline = Pipeline(
+        model=model, router=router, store=outbox, health=health, answers=answers,
+        escalations=escalations, slots=slots, max_payload_bytes=settings.mqtt.max_payload_bytes,
+        forbidden_reply_prefixes=(base, settings.integrations.discovery_prefix),
+        allowed_reply_prefixes=tuple(settings.mqtt.reply_prefixes), languages=model.languages,
+        escalation_threshold=threshold, flush=link.flush,
+    )
+    return Parts(settings=settings, model=model, loop=loop, health=health, outbox=outbox,
+                 notifier=Notifier(environ), cloud=cloud, router=router, link=link, delivery=delivery,
+                 replay=replay, pool=pool, connector=connector, answers=answers, escalations=escalations,
+                 pipeline=pipeline, request_topics=request_topics, hooks=hooks)
+
+
+class Service:
+    """One daemon: `run()` serves on `parts.loop` until `stop()`; returns the exit code."""
+
+    def __init__(self, parts: Parts) -> None:
+        self.p = parts
+        self.s = parts.settings
+        self.base = self.s.base_topic
+        self.link = parts.link
+        self.health = parts.health
+        self.loop = parts.loop
+        parts.hooks.update(message=self._on_message, connect=self._on_connect, settled=self._record_subscriptions,
+                           read_done=self._answer_batch, drained=self._drained)
         self._forget_old_subscriptions()
-        self._inbox: list[Work] = []  # this read's requests; touched only on paho's network thread
-        self._busy = threading.Lock()  # held while a batch is answered; the drain waits for it
-        self._handling_since = 0.0  # monotonic start of the batch being answered now; 0 when none
-        self.pool = DaemonPool(settings.cloud.workers)  # daemon threads: a hung call never holds the exit
-        self.answers = Answers(self.base, model.ident, self.health, self.delivery, self.link.ack, threshold)
-        self.answers.slots = slots
-        self.escalations = Escalations(self.cloud, self.router, self.outbox, self.health, self.answers, self.pool,
-                                       settings.cloud.timeout_s, settings.cloud.workers)
-        self.pipeline = Pipeline(
-            model=model, router=self.router, store=self.outbox, health=self.health, answers=self.answers,
-            escalations=self.escalations, slots=slots, max_payload_bytes=settings.mqtt.max_payload_bytes,
-            forbidden_reply_prefixes=(self.base, settings.integrations.discovery_prefix),
-            allowed_reply_prefixes=tuple(settings.mqtt.reply_prefixes), languages=model.languages,
-            escalation_threshold=threshold,
-            flush=self.link.flush, stall_text=environ.get("EDGE_FAULT_STALL_TEXT", ""),
-        )
-        self._fault_network_text = environ.get("EDGE_FAULT_KILL_NETWORK_TEXT", "").encode()  # watchdog test
+        self._inbox: list[Work] = []  # this read's requests (answered once the read is done)
         self._accepting = True
-        self._stop = threading.Event()
-        self._heartbeat = time.monotonic()
-        self._failed = False
-        self._worker = threading.Thread(target=self._replay_loop, name="edge-replay", daemon=True)
+        self._stopping: asyncio.Event | None = None
+        self._stop_asked = False
+        self._exit = 0
         self._trim_due = False  # a backlog drained: give its memory back to the OS (health tick)
-        self._housekeeper = threading.Thread(target=self._housekeeping, name="edge-house", daemon=True)
+        self._tasks: list[asyncio.Task[Any]] = []
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -157,7 +229,7 @@ class Service:
             self.link.unsubscribe_on_connect([t for t in previous if isinstance(t, str)])
 
     def _record_subscriptions(self) -> None:
-        """Network thread, once the broker holds exactly our subscriptions; best-effort."""
+        """Once the broker holds exactly our subscriptions; best-effort."""
         record = self.s.state_dir / "subscriptions.json"
         tmp = record.with_suffix(".tmp")
         try:
@@ -167,83 +239,138 @@ class Service:
             self.health.storage.failed("subscriptions record", exc)
 
     def run(self) -> int:
-        """Serve until stop() (a signal) or a supervised thread failing; returns the process exit code."""
-        self._worker.start()
+        """Serve until stop() (a signal) or a supervised failure; returns the process exit code."""
+        asyncio.set_event_loop(self.loop)
         try:
-            self.link.start()
-        except LinkError as exc:
-            log.error("%s", exc)
-            self._shutdown()
-            return 2
-        waiting = f"waiting for broker {self.s.mqtt.host}:{self.s.mqtt.port}"
-        self.notifier.ready(waiting)  # model loaded, client started: ready (not "connected")
-        log.info("ready: model %s, base topic %s; %s", self.model.ident, self.base, waiting)
-        self._housekeeper.start()
-        while not self._stop.is_set():
-            try:
-                if self.link.wait_first_connect(timeout=0.5):
-                    self.notifier.status(self.health.status_line(self._cloud_state()))
-                    break
-            except LinkError as exc:  # refused for good (credentials): a configuration error
-                log.error("%s", exc)
-                self._shutdown()
-                return 2
-        self._stop.wait()
-        self._shutdown()
-        return 1 if self._failed else 0
+            return self.loop.run_until_complete(self._main())
+        finally:
+            self.loop.close()
 
     def stop(self) -> None:
-        """Ask for a clean drain; safe from a signal handler."""
-        self._stop.set()
+        """Ask for a clean drain; safe from a signal handler and from any thread."""
+        self._stop_asked = True
+        if self._stopping is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self._stopping.set)
 
-    def _fail(self, why: str) -> None:
-        log.critical("%s; stopping so systemd restarts the service", why)
-        self._failed = True
-        self._stop.set()
+    def _fail(self, why: str, code: int = 1) -> None:
+        if code == 1:
+            log.critical("%s; stopping so systemd restarts the service", why)
+        else:
+            log.error("%s; stopping", why)
+        self._exit = self._exit or code
+        if self._stopping is not None:
+            self._stopping.set()
 
-    def _shutdown(self) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """A supervised task: should it end before the stop (an exception, or returning), the daemon stops (1)."""
+        task = self.loop.create_task(coro, name=name)
+        self._watch_task(task)
+        return task
+
+    def _watch_task(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.append(task)
+
+        def ended(t: asyncio.Task[Any]) -> None:
+            if self._stopping is not None and self._stopping.is_set():
+                return
+            if t.cancelled():
+                self._fail(f"task {t.get_name()} was cancelled")
+            elif t.exception() is not None:
+                log.error("task %s died", t.get_name(), exc_info=t.exception())
+                self._fail(f"task {t.get_name()} died")
+            elif t is self.link.task and self.link.refused is not None:
+                self._fail(self.link.refused, code=2)  # credentials: a configuration error, as at start-up
+            else:
+                self._fail(f"task {t.get_name()} ended")
+
+        task.add_done_callback(ended)
+
+    def _unhandled(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """Anything that escaped a callback or a task on the loop (a channel's handler, say): nothing
+        dies silently; the daemon stops with 1 and systemd restarts it."""
+        exc = context.get("exception")
+        log.error("unhandled on the event loop: %s", context.get("message"), exc_info=exc)
+        self._fail(f"a channel failed: {context.get('message')}")
+
+    async def _main(self) -> int:
+        self._stopping = asyncio.Event()
+        if self._stop_asked:
+            self._stopping.set()
+        self.loop.set_exception_handler(self._unhandled)
+        try:
+            await self.link.start(self.loop)
+        except LinkError as exc:
+            log.error("%s", exc)
+            await self._shutdown()
+            return 2
+        assert self.link.task is not None
+        self._watch_task(self.link.task)
+        waiting = f"waiting for broker {self.s.mqtt.host}:{self.s.mqtt.port}"
+        self.p.notifier.ready(waiting)  # model loaded, client started: ready (not "connected")
+        log.info("ready: model %s, base topic %s; %s", self.p.model.ident, self.base, waiting)
+        for channel in self.p.channels:  # the Wyoming server, the deployment channel: on this loop
+            await channel.start(self.loop)
+        self.spawn(self._first_connect(), "edge-first-connect")
+        self.spawn(self._housekeeping(), "edge-housekeeping")
+        if self.p.notifier.watchdog_interval:
+            self.spawn(self._watchdog(self.p.notifier.watchdog_interval), "edge-watchdog")
+        await self._stopping.wait()
+        await self._shutdown()
+        return self._exit
+
+    async def _first_connect(self) -> None:
+        try:
+            await self.link.wait_first_connect()
+        except LinkError:  # refused for good (credentials): the link's task ends, and says so (exit 2)
+            await asyncio.Event().wait()  # ended by the stop
+        self.p.notifier.status(self.health.status_line(self._cloud_state()))
+        await asyncio.Event().wait()  # a supervised task that ends only with the stop
+
+    async def _shutdown(self) -> None:
         """Drain within STOP_BUDGET_S in all, whatever each step would like."""
         deadline = time.monotonic() + STOP_BUDGET_S
         left = lambda cap: max(0.0, min(cap, deadline - time.monotonic()))  # noqa: E731
-        self.notifier.stopping("draining")
+        assert self._stopping is not None
+        self._stopping.set()
+        self.p.notifier.stopping("draining")
         self._accepting = False  # new deliveries stay unacked: the broker redelivers them next session
-        self._stop.set()
-        if self._housekeeper.is_alive():
-            self._housekeeper.join(timeout=2)  # no deferred retry may start while the pool drains
-        if self._worker.is_alive():
-            self._worker.join(timeout=left(STOP_BUDGET_S - 10))
-        if self._busy.acquire(timeout=left(STOP_BUDGET_S - 10)):  # a batch paho's thread is answering ends
-            self._busy.release()
-        if self.cloud is not None:
-            self.cloud.close()  # in-flight calls fail at once (a connect still under way may not: see below)
+        for task in self._tasks:
+            if task is not self.link.task:
+                task.cancel()
+        for channel in self.p.channels:
+            try:
+                await asyncio.wait_for(channel.stop(), left(3))
+            except Exception:
+                log.exception("channel %s did not stop cleanly", getattr(channel, "name", channel))
+        if self.p.cloud is not None:
+            self.p.cloud.close()  # in-flight calls fail at once (a connect still under way may not)
         # Every escalation still owed gets the device's answer (reason cloud_error) now, instead of
         # the drain waiting out cloud.timeout_s; a call that returns later publishes and writes
         # nothing, and its daemon thread does not hold the exit (a hung connect is not cut by close()).
-        self.escalations.close(timeout=left(3))
-        self.pool.shutdown(wait=False)
-        while self.link.in_flight() and self.link.connected and time.monotonic() < deadline - 3:
-            time.sleep(0.01)
-        self.link.stop(timeout=left(3))
-        self.outbox.close()  # last: every writer (the batch, the housekeeper, escalation results) is done
-        self.notifier.close()
+        self.p.escalations.close(timeout=left(3))
+        self.p.pool.shutdown(wait=False)
+        if self.link.task is not None:
+            await self.link.drained(left(STOP_BUDGET_S - 3))
+            await self.link.stop(timeout=left(3))
+        self.p.connector.shutdown(wait=False)
+        self.p.outbox.close()  # last: every writer (the batch, the timers, escalation results) is done
+        self.p.notifier.close()
         log.info("stopped: processed %d", self.health.snapshot(queue_depth=0, outbox=0, cloud="none")["processed"])
 
-    # -- network thread ----------------------------------------------------------------
+    # -- the request path: the link's callbacks -----------------------------------------
 
     def _on_connect(self, session_present: bool) -> None:
-        self._flush.set()  # the replayer sends what was stored meanwhile; new results queue behind it
+        self.p.replay.kick()  # what was stored meanwhile goes first; new results queue behind it
         if self.s.integrations.home_assistant:
             self._send_discovery()
 
     def _on_message(self, msg: Message) -> None:
         if not self._accepting:
             return
-        if self._fault_network_text and msg.payload == self._fault_network_text:
-            raise SystemExit("fault injection: the network thread dies")  # not an Exception: kills the thread
-        if msg.topic in self.request_topics:
-            self._inbox.append(Work("request", msg, time.perf_counter()))  # answered once this read is done
+        if msg.topic in self.p.request_topics:
+            self._inbox.append(Work("request", msg, time.perf_counter(), self.link.ack))  # answered once this read is done
         elif self.s.integrations.hermes and msg.topic == hermes.QUERY_TOPIC:
-            self._inbox.append(Work("hermes", msg, time.perf_counter()))
+            self._inbox.append(Work("hermes", msg, time.perf_counter(), self.link.ack))
         elif self.s.integrations.home_assistant and msg.topic == homeassistant.birth_topic(self.s):
             if msg.payload.strip() == b"online" and not msg.retain:
                 self._send_discovery()
@@ -252,98 +379,43 @@ class Service:
             self.link.ack(msg.mid, msg.qos)
 
     def _answer_batch(self) -> None:
-        """Network thread, after each read: answer what it brought, here, as one micro-batch.
-
-        Order holds without another thread: while stored results wait for replay, delivery
-        queues new ones behind them on disk. The pipeline's guard keeps anything from raising
-        into paho."""
+        """After each read: answer what it brought, as one micro-batch (the pipeline's guard keeps
+        anything from raising out of it). Order holds: while stored results wait for replay,
+        delivery queues new ones behind them on disk."""
         batch = self._inbox
         if not batch:
             return
         self._inbox = []
         if not self._accepting:
             return  # draining: unacked, so the broker redelivers them to the next session
-        with self._busy:
-            limit = self.s.model.batch_size
-            for i in range(0, len(batch), limit):
-                self._handle(batch[i:i + limit])
-            self.health.count("answered_inline", len(batch))
-
-    def _handle(self, batch: list[Work]) -> None:
-        """The pipeline, timed for the watchdog; caller holds `_busy`."""
-        self._handling_since = time.monotonic()
-        try:
-            self.pipeline.handle(batch)
-        finally:
-            self._handling_since = 0.0
+        limit = self.s.model.batch_size
+        for i in range(0, len(batch), limit):
+            self.p.pipeline.handle(batch[i:i + limit])
 
     def _send_discovery(self) -> None:
         from edge import __version__
 
-        for topic, payload, retain in homeassistant.discovery_messages(self.s, self.model.ident, __version__):
+        for topic, payload, retain in homeassistant.discovery_messages(self.s, self.p.model.ident, __version__):
             self.link.publish(topic, payload, qos=1, retain=retain)
 
-    # -- replayer ------------------------------------------------------------------------
+    def _drained(self) -> None:
+        self._trim_due = True
 
-    def _beat(self) -> None:
-        self._heartbeat = time.monotonic()
+    # -- timers ------------------------------------------------------------------------
 
-    def _replay_loop(self) -> None:
-        try:
-            while not self._stop.is_set():
-                self._heartbeat = time.monotonic()
-                if self._flush.wait(0.5):
-                    self._replay_if_due()
-        except BaseException:
-            log.critical("outbox replayer died", exc_info=True)
-            self._fail("the outbox replayer died")
+    async def _watchdog(self, interval: float) -> None:
+        """WATCHDOG=1 from the loop itself: while a batch blocks the loop (a stuck model), this does
+        not run, the pings stop, and systemd kills and restarts the daemon."""
+        while True:
+            self.p.notifier.watchdog()
+            await asyncio.sleep(interval)
 
-    def _replay_if_due(self) -> None:
-        if not (self._flush.is_set() and self.link.connected):
-            if self._flush.is_set():
-                self._stop.wait(0.1)  # disconnected: the connect sets it again; no busy loop meanwhile
-            return
-        self._flush.clear()
-        try:
-            done = self.delivery.replay(on_chunk=self._beat)
-        except Exception:
-            log.exception("outbox replay failed; retrying later")
-            done = False
-        if done:
-            self._trim_due = True
-        elif self.link.connected and self.health.storage.state == "ok":
-            self._stop.wait(0.05)  # paho's queue is full or the broker is slow: let PUBACKs come in
-            self._flush.set()  # stalled while connected: try again (storage: housekeeping)
-
-    # -- housekeeping ------------------------------------------------------------------
-
-    def _cloud_state(self) -> str:
-        if self.cloud is None:
-            return "none"
-        return "up" if self.router.cloud_up else "down"
-
-    def _broker_state(self) -> str:
-        if self.link.connected:
-            return "connected"
-        return "reconnecting" if self.link.ever_connected else "waiting for broker"
-
-    def _housekeeping(self) -> None:
+    async def _housekeeping(self) -> None:
         next_health = 0.0
-        next_ping = 0.0
         next_storage = 0.0
-        wd = self.notifier.watchdog_interval
-        while not self._stop.wait(0.25):
+        while True:
             try:
                 now = time.monotonic()
-                if not self.link.network_alive(stale_after=float("inf")) and not self.link.refused:
-                    self._fail("the MQTT network thread died")
-                    return
-                since = self._handling_since
-                stuck = bool(since) and now - since >= max(2.0, wd or 0)  # a batch that never ends
-                worker_ok = self._worker.is_alive() and now - self._heartbeat < max(2.0, wd or 0) and not stuck
-                if wd and now >= next_ping and worker_ok and self.link.network_alive():
-                    self.notifier.watchdog()
-                    next_ping = now + wd
                 if now >= next_health:
                     next_health = now + self.s.health.interval_s
                     self._publish_health()
@@ -353,34 +425,46 @@ class Service:
                 if self.health.storage.state != "ok" and now >= next_storage:
                     next_storage = now + STORAGE_RETRY_S
                     self._probe_storage()
-                self.escalations.expire()
-                self.escalations.retry_deferred()
+                self.p.escalations.expire()
+                self.p.escalations.retry_deferred()
             except Exception:
                 log.exception("housekeeping failed; continuing")
+            await asyncio.sleep(TICK_S)
 
     def _probe_storage(self) -> None:
         """A degraded store recovers by itself: try a tiny write, and the replay it may owe."""
         try:
-            self.outbox.probe()
+            self.p.outbox.probe()
         except Exception as exc:
             self.health.storage.failed("storage probe", exc)
             return
         self.health.storage.ok()
-        self._flush.set()
+        self.p.replay.kick()
+
+    def _cloud_state(self) -> str:
+        if self.p.cloud is None:
+            return "none"
+        return "up" if self.p.router.cloud_up else "down"
+
+    def _broker_state(self) -> str:
+        if self.link.connected:
+            return "connected"
+        return "reconnecting" if self.link.ever_connected else "waiting for broker"
 
     def _publish_health(self) -> None:
+        outbox = self.p.outbox
         extra = {"broker": self._broker_state(), "state_free_mb": _free_mb(self.s.state_dir),
-                 "budget": self.router.stats(),
-                 "deferred": self.outbox.deferred_count(), "dropped": self.outbox.dropped,
+                 "budget": self.p.router.stats(),
+                 "deferred": outbox.deferred_count(), "dropped": outbox.dropped,
                  "callback_errors": self.link.callback_errors, "publish_refused": self.link.publish_refused,
                  "publish_backpressure": self.link.publish_backpressure, "throttled": read_throttled()}
-        snap = self.health.snapshot(queue_depth=len(self._inbox) + self.escalations.busy, outbox=len(self.outbox),
+        snap = self.health.snapshot(queue_depth=len(self._inbox) + self.p.escalations.busy, outbox=len(outbox),
                                     cloud=self._cloud_state(), extra=extra)
         self.link.publish(f"{self.base}/health", contract.encode(snap), qos=0, retain=True)
         if self.link.ever_connected:
-            self.notifier.status(self.health.status_line(self._cloud_state()))
+            self.p.notifier.status(self.health.status_line(self._cloud_state()))
         else:
-            self.notifier.status(f"waiting for broker {self.s.mqtt.host}:{self.s.mqtt.port}")
+            self.p.notifier.status(f"waiting for broker {self.s.mqtt.host}:{self.s.mqtt.port}")
 
 
 def _free_mb(path: os.PathLike[str] | str) -> float | None:

@@ -105,7 +105,9 @@ class Broker:
 class Daemon:
     """`python -m edge run` as a real subprocess, with a real sd_notify socket to know when it's ready."""
 
-    def __init__(self, workdir: Path, config: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, workdir: Path, config: str, env: dict[str, str] | None = None,
+                 fault: tuple[str, str] | None = None) -> None:
+        self.fault = fault  # run tests/faulty.py with this fault instead of `python -m edge`
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.config_path = self.dir / "edge.toml"
@@ -120,8 +122,9 @@ class Daemon:
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notify.bind(str(sock_path))
         env = {**self.env, "NOTIFY_SOCKET": str(sock_path)}
+        entry = ["-m", "edge"] if self.fault is None else [str(ROOT / "tests" / "faulty.py"), *self.fault]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "edge", "run", "--config", str(self.config_path)],
+            [sys.executable, *entry, "run", "--config", str(self.config_path)],
             env=env,
             stdout=self.log.open("ab"),
             stderr=subprocess.STDOUT,
@@ -250,8 +253,9 @@ def broker(broker_factory: Any) -> Broker:
 def daemon_factory(tmp_path: Path) -> Iterator[Any]:
     daemons: list[Daemon] = []
 
-    def make(config: str, env: dict[str, str] | None = None, start: bool = True, wait_ready: bool = True) -> Daemon:
-        d = Daemon(tmp_path / f"daemon{len(daemons)}", config, env)
+    def make(config: str, env: dict[str, str] | None = None, start: bool = True, wait_ready: bool = True,
+             fault: tuple[str, str] | None = None) -> Daemon:
+        d = Daemon(tmp_path / f"daemon{len(daemons)}", config, env, fault)
         daemons.append(d)
         return d.start(wait_ready=wait_ready) if start else d
 

@@ -13,16 +13,16 @@ from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from edge.answers import Answers, Work
+from edge.answers import Answers
 from edge.cloud import CloudAnswer, CloudError
 from edge.config import CloudSettings
-from edge.delivery import Delivery
+from edge.delivery import Delivery, Replay
 from edge.escalation import Escalations
 from edge.health import Health
 from edge.model import Prediction
 from edge.mqtt import Message
 from edge.outbox import Deferred, Pending, StateError
-from edge.pipeline import Pipeline
+from edge.pipeline import Pipeline, Work
 from edge.router import Router
 
 BASE = "edge/t"
@@ -202,8 +202,11 @@ class Rig:
         self.health = Health("fake@1", temperature_path="")
         self.backlog = 0
         self.delivery = Delivery(self.link, self.store, self.health.storage, on_backlog=self._backlog)
+        self.timers: list[Callable[[], None]] = []  # what the replay asked the loop to run later
+        self.replay = Replay(self.link, self.store, self.health.storage,
+                             call_later=lambda _delay, fn: self.timers.append(fn))
         clock = lambda: self.clock_t[0]  # noqa: E731
-        self.answers = Answers(BASE, "fake@1", self.health, self.delivery, self.link.ack, 0.5, clock=clock)
+        self.answers = Answers(BASE, "fake@1", self.health, self.delivery, 0.5, clock=clock)
         settings = CloudSettings(base_url="http://cloud.invalid" if self.cloud else "", timeout_s=5.0)
         self.router = Router(settings, 0.5, cloud_configured=self.cloud is not None)
         self.pool = HeldPool()
@@ -217,8 +220,18 @@ class Rig:
     def _backlog(self) -> None:
         self.backlog += 1
 
+    def run_timers(self, limit: int = 100) -> None:
+        """Run what was scheduled (and what that schedules), as the loop would; at most `limit` turns."""
+        for _ in range(limit):
+            if not self.timers:
+                return
+            timers, self.timers = self.timers, []
+            for fn in timers:
+                fn()
+        raise AssertionError("the timers keep rescheduling themselves")
+
     def send(self, *messages: Message) -> list[Work]:
-        batch = [Work("request", m, self.clock_t[0]) for m in messages]
+        batch = [Work("request", m, self.clock_t[0], self.link.ack) for m in messages]
         self.pipeline.handle(batch)
         return batch
 

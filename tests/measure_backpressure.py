@@ -2,8 +2,9 @@
 
 1. Does the broker honour the daemon's MQTT 5 Receive Maximum? A manual-ack client
    with Receive Maximum N that acks nothing: count deliveries; then ack one, count again.
-2. Memory per queued request in the daemon: a real daemon whose inference worker is
-   stalled (EDGE_FAULT_STALL_TEXT), N requests published, RSS from its health before/after.
+2. Memory per queued request in the daemon: a real daemon whose event loop is stalled
+   (tests/faulty.py, fault "stall"), N requests published, RSS read from /proc before/after
+   (a stalled loop publishes no health).
 
     .venv/bin/python tests/measure_backpressure.py [N]
 """
@@ -56,15 +57,16 @@ def receive_maximum(port: int, recv_max: int = 5, sent: int = 60) -> tuple[int, 
 
 
 def memory_per_queued(port: int, root: Path, n: int) -> tuple[float, float, int]:
+    import psutil
+
     d = Daemon(root / "d", daemon_config(_B(port), root / "state",  # type: ignore[arg-type]
-                                         health={"interval_s": 0.5}), env={"EDGE_FAULT_STALL_TEXT": "stall now"})
+                                         health={"interval_s": 0.5}), fault=("stall", "stall now"))
     d.start()
     c = TestClient(port)
-    health = c.subscribe("edge/test/health")
 
     def rss() -> float:
-        health.drain()
-        return health.json(timeout=5)["rss_mb"]
+        assert d.proc is not None
+        return psutil.Process(d.proc.pid).memory_info().rss / 1048576
 
     c.publish("edge/test/request", "stall now")
     time.sleep(1.0)
@@ -84,7 +86,7 @@ def memory_in_process(n: int, size: int = 72) -> float:
     import queue
     import tracemalloc
 
-    from edge.answers import Work
+    from edge.pipeline import Work
     from edge.mqtt import Message
 
     q: queue.Queue = queue.Queue()
@@ -93,7 +95,7 @@ def memory_in_process(n: int, size: int = 72) -> float:
     for i in range(n):
         payload = (b'{"id": "q-%06d", "text": "' % i).ljust(size - 2, b"x") + b'"}'
         topic = "".join(["edge/kitchen/", "request"])  # paho decodes a new str per message
-        q.put(Work("request", Message(topic, payload, i % 65535, 1, False, None, None), time.perf_counter()))
+        q.put(Work("request", Message(topic, payload, i % 65535, 1, False, None, None), time.perf_counter(), print))
     used = tracemalloc.get_traced_memory()[0] - start
     tracemalloc.stop()
     return used / n

@@ -25,7 +25,7 @@ import pytest
 from fakes import Rig, msg
 
 from edge import entities, markup
-from edge.answers import Work
+from edge.pipeline import Work
 from edge.cloud import CloudClient, CloudError, _content_json, clean_answer, redact
 from edge.config import CloudSettings
 from edge.contract import BadRequest, parse_request
@@ -347,7 +347,7 @@ def test_one_adversarial_hermes_query_end_to_end_within_budget(real_model: Any, 
     payload = json.dumps({"input": fill("1h ", LIMIT - 60, "what's the weather "), "siteId": "kitchen"}).encode()
 
     def query(p: bytes) -> None:
-        rig.pipeline.handle([Work("hermes", msg(p, topic=hermes.QUERY_TOPIC), 100.0)])
+        rig.pipeline.handle([Work("hermes", msg(p, topic=hermes.QUERY_TOPIC), 100.0, rig.link.ack)])
 
     query(payload)
     spent = cpu(query, payload)

@@ -196,23 +196,6 @@ def test_health_has_every_field(running, client_factory):
     assert h["rss_mb"] > 0
 
 
-def test_a_request_to_an_idle_daemon_is_answered_without_the_hand_off(running, client_factory):
-    """Idle (nothing queued, nothing awaiting a PUBACK): answered in paho's thread at once; the
-    queued path is what the burst and drain tests above exercise."""
-    broker, _ = running
-    c = client_factory(broker)
-    health = c.subscribe(f"{BASE}/health")
-    # One request at a time, each answered before the next is sent: between them the daemon is
-    # idle. Just after start-up the worker may still hold the first replay turn, so ask until a
-    # health message (one a second) counts an inline answer; ten chances.
-    for i in range(10):
-        assert c.request(BASE, {"text": "what time is it", "id": f"idle{i}"})["intent"] == "time"
-        h = health.json(timeout=5)
-        if h["counters"].get("answered_inline"):
-            break
-    assert h["counters"].get("answered_inline", 0) >= 1, h
-
-
 def test_watchdog_status_and_stopping(broker, daemon_factory, tmp_path):
     d = daemon_factory(daemon_config(broker, tmp_path / "state"), env={"WATCHDOG_USEC": "1000000"})
     assert d.wait_notify("WATCHDOG=1", timeout=5)
@@ -223,12 +206,13 @@ def test_watchdog_status_and_stopping(broker, daemon_factory, tmp_path):
 
 
 def test_watchdog_stops_when_inference_stalls(broker, daemon_factory, client_factory, tmp_path):
-    env = {"WATCHDOG_USEC": "1000000", "EDGE_FAULT_STALL_TEXT": "stall now"}
-    d = daemon_factory(daemon_config(broker, tmp_path / "state"), env=env)
+    # tests/faulty.py: the real daemon, its model wrapped so that a batch holding "stall now" never returns.
+    d = daemon_factory(daemon_config(broker, tmp_path / "state"), env={"WATCHDOG_USEC": "1000000"},
+                       fault=("stall", "stall now"))
     d.wait_notify("WATCHDOG=1", timeout=5)
     client_factory(broker).publish(f"{BASE}/request", "stall now")
-    d.wait_log("fault injection: stalling")  # the batch is stuck from here; the heartbeat goes stale 2 s on
-    # Pings go on until then (every 0.5 s), then stop: within 2 s + 3 s a gap of 3 s without one must come.
+    d.wait_log("fault injection: stalling")  # the loop is stuck from here: its watchdog timer cannot run
+    # Pings go on until then (every 0.5 s), then stop: within 5 s a gap of 3 s without one must come.
     deadline = time.monotonic() + 5.0
     while True:
         try:

@@ -404,12 +404,12 @@ def test_a_lone_surrogate_in_any_field_reaches_hermes_error_nlu(field: str) -> N
     # invalid_field on <base>/error and an encodable hermes/error/nlu the satellite can match.
     from fakes import Rig, msg
 
-    from edge.answers import Work
+    from edge.pipeline import Work
 
     fields = {"input": "turn on the lights", "siteId": "kitchen", "sessionId": "s1", field: "x\ud800y"}
     payload = json.dumps(fields).encode()  # ensure_ascii: the surrogate travels as \ud800
     rig = Rig()
-    w = Work("hermes", msg(payload, topic=hermes.QUERY_TOPIC), 100.0)
+    w = Work("hermes", msg(payload, topic=hermes.QUERY_TOPIC), 100.0, rig.link.ack)
     rig.pipeline.handle([w])
     assert rig.acked(w)
     err = json.loads(rig.link.on("edge/t/error")[0])

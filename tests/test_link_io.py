@@ -1,4 +1,7 @@
-"""edge.mqtt's I/O layer under paho (issue 17): buffered reads, coalesced writes, the turn hook, Receive Maximum.
+"""edge.mqtt's I/O layer under paho (issue 17): buffered reads, coalesced writes, the read hook, Receive Maximum.
+
+The link is driven by an event loop (issue 24): each test runs one on a thread (`LoopThread`) and
+calls into the link there.
 
 `edge.mqtt.client.Client` overrides a few of paho 2's private methods to cut its per-packet
 cost; these tests run it against a real mosquitto and check that nothing is
@@ -17,6 +20,7 @@ from pathlib import Path
 
 import paho.mqtt.client as paho
 from conftest import Broker, daemon_config
+from loopthread import LoopThread
 
 from edge import config as cfg
 from edge.mqtt import Link, Message
@@ -61,20 +65,40 @@ class Recorder:
         assert len(self.got) >= n, f"{len(self.got)} of {n} messages arrived"
 
 
+LT: LoopThread | None = None
+
+
+def _start(link: Link) -> Link:
+    """Start `link` on a fresh loop thread (one per test); `_stop` ends both."""
+    global LT
+    LT = LoopThread()
+    LT.call(link.start, LT.loop)
+    assert LT.call(link.wait_first_connect)
+    return link
+
+
+def _stop(link: Link) -> None:
+    assert LT is not None
+    LT.call(link.stop)
+    LT.close()
+
+
+def _on_loop(fn, *args):
+    assert LT is not None
+    return LT.call(fn, *args)
+
+
 def _link(broker: Broker, tmp_path: Path, rec: Recorder) -> Link:
     link = Link(_settings(broker, tmp_path), on_message=rec.on_message, on_connect=lambda _p: None,
                 on_read_done=rec.on_read_done)
     rec.link = link
     link.subscribe_on_connect(f"{BASE}/request", 1)
-    link.start()
-    assert link.wait_first_connect(10)
-    return link
+    return _start(link)
 
 
 def test_the_paho_methods_the_link_overrides_still_exist_with_their_signatures() -> None:
     expected = {
         "_sock_recv": ["self", "bufsize"],
-        "_packet_queue": ["self", "command", "packet", "mid", "qos", "info"],
         "_packet_write": ["self"],
         "_handle_pubackcomp": ["self", "cmd"],
         "_update_inflight": ["self"],
@@ -86,10 +110,12 @@ def test_the_paho_methods_the_link_overrides_still_exist_with_their_signatures()
     }
     for name, params in expected.items():
         assert list(inspect.signature(getattr(paho.Client, name)).parameters) == params, name
-        assert getattr(Client, name) is not getattr(paho.Client, name) or name in {"loop_write", "_do_on_publish"}
+        assert getattr(Client, name) is not getattr(paho.Client, name) or name in {"loop_write", "_do_on_publish",
+                                                                                     "loop_misc"}
     c = paho.Client(callback_api_version=paho.CallbackAPIVersion.VERSION2)
     for attr in ("_out_packet", "_in_packet", "_out_messages", "_inflight_messages", "_max_inflight_messages",
-                 "_thread", "_sock", "_out_message_mutex"):
+                 "_sock", "_out_message_mutex",
+                 "_sockpairW"):
         assert hasattr(c, attr), attr
 
 
@@ -105,14 +131,14 @@ def test_a_burst_arrives_whole_in_order_and_is_handed_over_in_turns(broker, clie
             c.publish(f"{BASE}/request", p, wait=False)
         rec.wait(len(payloads), timeout=20)
         assert [m.payload for m in rec.got] == payloads
-        assert len(rec.threads) == 1  # all on paho's network thread
+        assert rec.threads == {LT.thread.ident}  # all on the loop's thread
         assert sum(rec.turns) == len(payloads) and max(rec.turns) > 1  # several messages to a turn
     finally:
-        link.stop()
+        _stop(link)
 
 
 def test_publications_made_on_the_network_thread_all_go_out_and_complete(broker, client_factory, tmp_path):
-    """Published from on_message and from the turn hook (as the service does), with no wake-up byte:
+    """Published from on_message (on the loop, as the service does), with no wake-up byte:
     each is written, PUBACKed and completed, in order, and several go out in one send()."""
     rec = Recorder()
     done: list[str] = []
@@ -147,8 +173,9 @@ def test_publications_made_on_the_network_thread_all_go_out_and_complete(broker,
             time.sleep(0.01)
         assert len(done) == 3 * n and link.in_flight() == 0
         assert len(sends) < 3 * n + n  # coalesced: fewer send() calls than packets (3 PUBLISH + 1 PUBACK each)
+        assert link._client._sockpairW is None  # no wake-up socket, so no byte written to one per packet
     finally:
-        link.stop()
+        _stop(link)
 
 
 def test_a_puback_with_a_reason_code_still_completes(broker, tmp_path):
@@ -158,19 +185,17 @@ def test_a_puback_with_a_reason_code_still_completes(broker, tmp_path):
     link = _link(broker, tmp_path, rec)
     try:
         done = threading.Event()
-        assert link.publish(f"{BASE}/nobody/listens", b"{}", on_done=done.set)
+        assert _on_loop(lambda: link.publish(f"{BASE}/nobody/listens", b"{}", on_done=done.set))
         assert done.wait(5)
     finally:
-        link.stop()
+        _stop(link)
 
 
 def test_the_brokers_receive_maximum_bounds_publications_in_flight(tmp_path, client_factory):
     broker = Broker(tmp_path / "b", extra="max_inflight_messages 5").start()  # advertised as Receive Maximum 5
     try:
         s = _settings(broker, tmp_path)
-        link = Link(s, on_message=lambda m: None, on_connect=lambda _p: None)
-        link.start()
-        assert link.wait_first_connect(10)
+        link = _start(Link(s, on_message=lambda m: None, on_connect=lambda _p: None))
         assert link._client._max_inflight_messages == 5
         peak = [0]
         done = threading.Semaphore(0)
@@ -180,14 +205,14 @@ def test_the_brokers_receive_maximum_bounds_publications_in_flight(tmp_path, cli
             done.release()
 
         box = client_factory(broker).subscribe(f"{BASE}/rm/#")
-        for i in range(100):
-            assert link.publish(f"{BASE}/rm/{i}", str(i).encode(), on_done=one_done)
+        assert all(_on_loop(lambda: [link.publish(f"{BASE}/rm/{i}", str(i).encode(), on_done=one_done)
+                                     for i in range(100)]))
         for _ in range(100):
             assert done.acquire(timeout=10)
         assert 1 <= peak[0] <= 5 and link.in_flight() == 0
         assert [int(box.get(5).payload) for _ in range(100)] == list(range(100))  # each once, in order
         assert not link._client._out_messages
-        link.stop()
+        _stop(link)
     finally:
         broker.stop()
 
@@ -204,18 +229,17 @@ def test_a_turn_hook_that_raises_is_counted_and_the_loop_goes_on(broker, client_
     link = Link(_settings(broker, tmp_path), on_message=rec.on_message, on_connect=lambda _p: None,
                 on_read_done=hook)
     link.subscribe_on_connect(f"{BASE}/request", 1)
-    link.start()
+    _start(link)
     try:
-        assert link.wait_first_connect(10)
         c = client_factory(broker)
         c.publish(f"{BASE}/request", b"first")
         rec.wait(1)
         c.publish(f"{BASE}/request", b"after")
         rec.wait(2)
-        assert raised[0] and link.callback_errors == 1 and link.network_alive()
-        assert "failed on the network thread" in caplog.text
+        assert raised[0] and link.callback_errors == 1 and link.connected
+        assert "failed in the MQTT link" in caplog.text
     finally:
-        link.stop()
+        _stop(link)
 
 
 def test_packets_split_and_joined_across_reads_are_parsed_exactly(monkeypatch):
@@ -225,7 +249,7 @@ def test_packets_split_and_joined_across_reads_are_parsed_exactly(monkeypatch):
 
     c = Client.__new__(Client)  # only the state the read path needs
     paho.Client.__init__(c, callback_api_version=paho.CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311)
-    c._link, c._rbuf, c._rpos = None, b"", 0
+    c._rbuf, c._rpos = b"", 0
     got: list[bytes] = []
     c.on_message = lambda _c, _u, m: got.append(m.payload)
     ours, theirs = socket.socketpair()
@@ -266,16 +290,14 @@ def test_a_publication_the_broker_refuses_completes_and_is_counted_and_logged(tm
     acl.write_text("topic readwrite edge/test/#\n")
     broker = Broker(tmp_path / "b", extra=f"acl_file {acl}").start()
     try:
-        link = Link(_settings(broker, tmp_path), on_message=lambda m: None, on_connect=lambda _p: None)
-        link.start()
-        assert link.wait_first_connect(10)
+        link = _start(Link(_settings(broker, tmp_path), on_message=lambda m: None, on_connect=lambda _p: None))
         done = threading.Event()
         ok = threading.Event()
-        assert link.publish("somewhere/else", b"{}", on_done=done.set)
-        assert link.publish(f"{BASE}/fine", b"{}", on_done=ok.set)
+        assert _on_loop(lambda: link.publish("somewhere/else", b"{}", on_done=done.set))
+        assert _on_loop(lambda: link.publish(f"{BASE}/fine", b"{}", on_done=ok.set))
         assert done.wait(5) and ok.wait(5)
         assert link.publish_refused == 1 and "refused a publication" in caplog.text
-        link.stop()
+        _stop(link)
     finally:
         broker.stop()
 
@@ -288,14 +310,12 @@ def test_publications_queued_beyond_the_window_survive_a_broker_restart(tmp_path
         fast = {"reconnect_min_s": 0.05, "reconnect_max_s": 0.2}
         path = tmp_path / "link.toml"
         path.write_text(daemon_config(broker, tmp_path / "state", mqtt=fast))
-        link = Link(cfg.load(path), on_message=lambda m: None, on_connect=lambda _p: None)
-        link.start()
-        assert link.wait_first_connect(10)
+        link = _start(Link(cfg.load(path), on_message=lambda m: None, on_connect=lambda _p: None))
         done = threading.Semaphore(0)
         broker.proc.send_signal(signal.SIGSTOP)  # no PUBACK comes: 5 go out, the rest wait in paho
         try:
-            for i in range(300):
-                assert link.publish(f"{BASE}/rs/{i}", b"{}", on_done=done.release)
+            assert all(_on_loop(lambda: [link.publish(f"{BASE}/rs/{i}", b"{}", on_done=done.release)
+                                         for i in range(300)]))
             c = link._client
             deadline = time.monotonic() + 10
             while c._inflight_messages < 5 and time.monotonic() < deadline:  # the window fills
@@ -309,6 +329,19 @@ def test_publications_queued_beyond_the_window_survive_a_broker_restart(tmp_path
         for i in range(300):
             assert done.acquire(timeout=20), f"{i} of 300 completed"
         assert link.in_flight() == 0 and not link._client._out_messages
-        link.stop()
+        _stop(link)
     finally:
         broker.stop()
+
+
+def test_the_paho_client_knows_nothing_of_the_link() -> None:
+    """No import circle (issue 24): client.py does not import link.py (it used to call
+    `self._link._on_read_done`); the link passes what it wants called instead."""
+    import ast
+
+    import edge.mqtt.client as client_module
+
+    tree = ast.parse(Path(client_module.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not any(m and m.startswith("edge") for m in imported), imported

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from fakes import BASE, FakeCloud, Rig, msg
+from fakes import BASE, FakeCloud, FakeLink, Rig, msg
 
 from edge import contract
 from edge.cloud import CloudError
@@ -187,7 +187,29 @@ def test_the_backlog_is_signalled_after_the_outbox_write_and_on_the_link_down_pa
     [w] = rig.send(msg(b'{"id": "q", "text": "weather"}'))
     assert rig.acked(w) and seen == [2], "the replay was asked for before the rows it must replay existed"
     rig.link.connected = True
-    assert rig.delivery.replay() and rig.store.rows == [] and len(rig.link.on(RESULT)) == 1
+    rig.replay.kick()
+    rig.run_timers()
+    assert rig.store.rows == [] and len(rig.link.on(RESULT)) == 1 and not rig.replay.busy
+
+
+def test_the_replay_sends_chunk_by_chunk_and_deletes_rows_only_once_their_pubacks_are_in():
+    rig = Rig(link=FakeLink(auto=False))
+    rig.link.connected = False
+    rig.send(*[msg(f'{{"id": "c{i}", "text": "weather"}}'.encode()) for i in range(3)])  # 6 rows
+    rig.link.connected = True
+    rig.replay.chunk_size = 4
+    rig.replay.kick()
+    assert len(rig.link.published) == 4 and len(rig.store.rows) == 6 and rig.replay.busy
+    rig.replay.kick()  # a second kick while the chunk is out sends nothing twice
+    assert len(rig.link.published) == 4
+    rig.link.complete()  # the chunk's PUBACKs: its rows go, the next chunk follows on the next turn
+    assert len(rig.store.rows) == 2
+    rig.run_timers()
+    assert len(rig.link.published) == 6
+    rig.link.complete()
+    rig.run_timers()
+    assert rig.store.rows == [] and not rig.replay.busy
+    assert [json.loads(p)["id"] for t, p, _ in rig.link.published if t == RESULT] == ["c0", "c1", "c2"]
 
 
 def test_a_failing_remove_in_the_puback_callback_does_not_raise_into_the_network_thread():
@@ -196,8 +218,9 @@ def test_a_failing_remove_in_the_puback_callback_does_not_raise_into_the_network
     rig.send(msg(b'{"id": "q", "text": "weather"}'))
     rig.link.connected = True
     rig.store.fail = {"remove"}
-    assert rig.delivery.replay() is False  # retried later instead of republishing in a loop
-    assert rig.health.storage.state == "degraded"
+    rig.replay.kick()
+    assert rig.timers == [] and not rig.replay.busy  # left for the storage probe, not republished in a loop
+    assert rig.health.storage.state == "degraded" and len(rig.store.rows) == 2
 
 
 def test_a_publish_that_raises_keeps_the_result_on_disk():
@@ -296,22 +319,22 @@ def test_a_result_that_was_not_made_safe_is_not_cached_so_its_redelivery_is_answ
 
 
 def test_a_hermes_query_with_a_5000_digit_number_is_invalid_json_not_an_internal_error():
-    from edge.answers import Work
+    from edge.pipeline import Work
 
     rig = Rig()
-    w = Work("hermes", msg(b'{"input": "lights on", "n": ' + b"7" * 5000 + b"}", topic="hermes/nlu/query"), 100.0)
+    w = Work("hermes", msg(b'{"input": "lights on", "n": ' + b"7" * 5000 + b"}", topic="hermes/nlu/query"), 100.0, rig.link.ack)
     rig.pipeline.handle([w])
     assert rig.acked(w) and json.loads(rig.link.on(ERROR)[0])["error"] == contract.INVALID_JSON
 
 
 def test_hermes_queries_get_intent_parsed_then_the_intent_and_parse_errors_reach_hermes_error_nlu():
-    from edge.answers import Work
+    from edge.pipeline import Work
 
     rig = Rig()
     ok = Work("hermes", msg(b'{"input": "weather please", "siteId": "kitchen", "sessionId": "s1"}',
-                            topic="hermes/nlu/query"), 100.0)
+                            topic="hermes/nlu/query"), 100.0, rig.link.ack)
     bad = Work("hermes", msg(b'{"input": 5, "siteId": "kitchen", "sessionId": "s2"}', topic="hermes/nlu/query"),
-               100.0)
+               100.0, rig.link.ack)
     rig.pipeline.handle([ok, bad])
     assert rig.acked(ok) and rig.acked(bad)
     # Parse errors go out in the first pass, results after the batch is classified.
@@ -332,3 +355,21 @@ def test_a_language_the_model_does_not_serve_is_an_invalid_field(language, ok):
     else:
         err = json.loads(rig.link.on(ERROR)[0])
         assert err["id"] == "lang" and err["error"] == contract.INVALID_FIELD and "language" in err["message"]
+
+
+def test_the_store_and_its_fake_offer_every_typed_view_the_consumers_name():
+    """`store: Any` became named views (outbox.PipelineStore, EscalationStore): the real store and the
+    fake both provide each method of each, with the same parameters."""
+    import inspect
+
+    from fakes import FakeStore
+
+    from edge.outbox import BudgetLedger, EscalationStore, Outbox, PipelineStore
+
+    for view in (PipelineStore, EscalationStore, BudgetLedger):
+        for name, member in inspect.getmembers(view, inspect.isfunction):
+            if name.startswith("_"):
+                continue
+            want = list(inspect.signature(member).parameters)
+            assert list(inspect.signature(getattr(Outbox, name)).parameters)[:len(want)] == want, (view, name)
+            assert callable(getattr(FakeStore, name, None)) or name == "cloud_calls_since", (view, name)

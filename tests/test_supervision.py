@@ -7,16 +7,20 @@ test skips where mounting is not allowed).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import signal
+import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from conftest import Broker, daemon_config, free_port
+from loopthread import LoopThread
 
 from edge import config as cfg
 from edge.mqtt import Link
@@ -30,60 +34,116 @@ def _settings(broker: Broker, tmp_path: Path, **sections: dict) -> cfg.Settings:
     return cfg.load(path)
 
 
-def _link(settings: cfg.Settings, on_message) -> Link:
-    link = Link(settings, on_message=on_message, on_connect=lambda _p: None)
+def _link(lt: LoopThread, settings: cfg.Settings, on_message, on_read_done=None) -> Link:
+    link = Link(settings, on_message=on_message, on_connect=lambda _p: None, on_read_done=on_read_done)
     link.subscribe_on_connect(f"{BASE}/request", 1)
-    link.start()
-    assert link.wait_first_connect(10)
+    lt.call(link.start, lt.loop)
+    assert lt.call(link.wait_first_connect)
     return link
 
 
-def test_a_callback_that_raises_is_logged_and_counted_and_paho_keeps_reading(broker, client_factory, tmp_path, caplog):
+def test_a_callback_that_raises_is_logged_and_counted_and_the_link_keeps_reading(broker, client_factory, tmp_path,
+                                                                                 caplog):
     got: list[bytes] = []
+    arrived = threading.Event()
 
     def on_message(m):
         if m.payload == b"boom":
             raise OSError(28, "No space left on device")  # the outbox delete of issue 12, item 6
         got.append(m.payload)
         link.ack(m.mid, m.qos)
+        arrived.set()
 
-    link = _link(_settings(broker, tmp_path), on_message)
+    lt = LoopThread()
+    link = _link(lt, _settings(broker, tmp_path), on_message)
     try:
         c = client_factory(broker)
         c.publish(f"{BASE}/request", b"boom")
         c.publish(f"{BASE}/request", b"after")
-        deadline = time.monotonic() + 5
-        while not got and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert got == [b"after"] and link.callback_errors == 1
-        assert link.network_alive() and "failed on the network thread" in caplog.text
+        assert arrived.wait(5)
+        assert got == [b"after"] and link.callback_errors == 1 and link.connected
+        assert "failed in the MQTT link" in caplog.text
     finally:
-        link.stop()
-
-
-def test_network_alive_needs_the_thread_and_recent_bytes(broker, tmp_path):
-    link = _link(_settings(broker, tmp_path), lambda m: None)
-    assert link.network_alive()
-    assert not link.network_alive(stale_after=0.0)  # no bytes within 0 s: "stuck"
-    link._client.loop_stop()  # the thread ends, as it would after an exception escaped into paho
-    assert not link.network_alive()
-    link._client.disconnect()
+        lt.call(link.stop)
+        lt.close()
 
 
 def test_reconnect_delays_are_not_truncated(broker, tmp_path):
     s = _settings(broker, tmp_path, mqtt={"reconnect_min_s": 0.05, "reconnect_max_s": 0.5})
     link = Link(s, on_message=lambda m: None, on_connect=lambda p: None)
-    assert (link._client._reconnect_min_delay, link._client._reconnect_max_delay) == (0.05, 0.5)
+    assert link.reconnect_delays == (0.05, 0.5)
 
 
-def test_the_daemon_stops_with_1_when_the_network_thread_dies_and_the_watchdog_stops(broker, daemon_factory,
-                                                                                       client_factory, tmp_path):
-    env = {"WATCHDOG_USEC": "1000000", "EDGE_FAULT_KILL_NETWORK_TEXT": "kill the network thread"}
-    d = daemon_factory(daemon_config(broker, tmp_path / "state"), env=env)
+class _Channel:
+    """A channel for the in-process supervisor tests: `fault` says how it goes wrong."""
+
+    name = "test-channel"
+
+    def __init__(self, fault: str) -> None:
+        self.fault = fault
+        self.stopped = False
+
+    async def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self.fault == "task":
+            loop.create_task(self._die())  # nobody awaits it: only the loop's exception handler sees it
+        elif self.fault == "callback":
+            loop.call_soon(self._raise)
+
+    async def _die(self) -> None:
+        raise RuntimeError("the channel's task dies")
+
+    def _raise(self) -> None:
+        raise RuntimeError("the channel's callback raises")
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+
+def _service(broker: Broker, tmp_path: Path, channel: _Channel):
+    from edge.model import Model
+    from edge.service import Service, build
+
+    parts = build(_settings(broker, tmp_path), Model.load(), environ={})
+    parts.channels.append(channel)
+    return Service(parts)
+
+
+@pytest.mark.parametrize("fault", ["callback", "task"])
+def test_in_process_a_dying_channel_stops_the_service_with_1_after_a_drain(broker, tmp_path, fault, caplog):
+    channel = _Channel(fault)
+    svc = _service(broker, tmp_path, channel)
+    assert svc.run() == 1
+    assert channel.stopped and "a channel failed" in caplog.text
+
+
+def test_in_process_stop_from_another_thread_drains_and_returns_0(broker, tmp_path, client_factory):
+    channel = _Channel("none")
+    svc = _service(broker, tmp_path, channel)
+    c = client_factory(broker)
+    status = c.subscribe(f"{BASE}/status")
+    out: list[int] = []
+    runner = threading.Thread(target=lambda: out.append(svc.run()))
+    runner.start()
+    while status.get(timeout=15).payload != b"online":
+        pass
+    assert c.request(BASE, {"text": "what is the weather"})["intent"] == "weather"
+    svc.stop()
+    runner.join(30)
+    assert out == [0] and channel.stopped
+    while status.get(timeout=5).payload != b"offline":
+        pass
+
+
+def test_the_daemon_stops_with_1_when_a_channel_dies_and_the_watchdog_stops(broker, daemon_factory, tmp_path):
+    port = free_port()
+    # tests/faulty.py: the real daemon plus a channel (a TCP server on the loop) whose handler raises on "die".
+    d = daemon_factory(daemon_config(broker, tmp_path / "state"), env={"WATCHDOG_USEC": "1000000"},
+                       fault=("die", str(port)))
     d.wait_notify("WATCHDOG=1", timeout=5)
-    client_factory(broker).publish(f"{BASE}/request", "kill the network thread")
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"die\n")
     assert d.proc.wait(15) == 1
-    assert "network thread died" in d.log_text()
+    assert "a channel failed" in d.log_text() and "the channel dies" in d.log_text()
     assert "WATCHDOG=1" not in d.drain_notify()[-3:]
 
 
@@ -234,3 +294,20 @@ def test_subscriptions_record_is_written_after_the_broker_confirms(broker, daemo
         time.sleep(0.05)
     assert json.loads(record.read_text()) == [f"{BASE}/request"]
     d.stop()
+
+
+def test_a_slots_module_that_cannot_be_imported_fails_the_start_loudly(monkeypatch, broker, tmp_path):
+    """edge.slots is part of the package: before, its ImportError was swallowed and every result
+    silently lost its slots. Now the start fails (and `edge run` reports it)."""
+    import sys
+
+    from edge.model import Model
+    from edge.service import build, load_slots
+
+    model = Model.load()
+    assert load_slots(model) is not None  # the installed package loads its extractor
+    monkeypatch.setitem(sys.modules, "edge.slots", None)  # as a broken install would: import fails
+    with pytest.raises(ImportError):
+        load_slots(model)
+    with pytest.raises(ImportError):
+        build(_settings(broker, tmp_path), model, environ={})

@@ -161,3 +161,86 @@ def test_the_documented_listener_starts_and_wants_certificate_and_password(broke
     assert _pub(certs, port, PASSWORD).returncode == 0, broker.log.read_text()
     assert _pub(certs, port, "wrong").returncode != 0
     assert _pub(certs, port, PASSWORD, cert=False).returncode != 0
+
+
+def test_one_tls_set_up_for_the_daemon_and_the_tools(secure: SecureBroker) -> None:
+    """`setup_tls` is what the daemon, `edge send` and `edge homeassistant remove` use: a client
+    context (PROTOCOL_TLS_CLIENT), the chain always verified, the host name unless tls_insecure."""
+    import ssl
+
+    from edge.config import MqttSettings
+    from edge.mqtt.client import CallbackAPIVersion, paho
+    from edge.mqtt.link import LinkError, setup_tls
+
+    c = secure.certs
+    for insecure in (False, True):
+        client = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2)
+        setup_tls(client, MqttSettings(tls=True, ca_file=str(c.ca), cert_file=str(c.client_cert),
+                                       key_file=str(c.client_key), tls_insecure=insecure))
+        ctx = client._ssl_context
+        assert ctx.protocol == ssl.PROTOCOL_TLS_CLIENT and ctx.verify_mode == ssl.CERT_REQUIRED
+        assert ctx.check_hostname is (not insecure)
+    with pytest.raises(LinkError, match="cert_file"):
+        setup_tls(paho.Client(callback_api_version=CallbackAPIVersion.VERSION2),
+                  MqttSettings(tls=True, ca_file=str(c.ca), cert_file="/nonexistent.crt"))
+
+
+@pytest.mark.slow
+def test_edge_send_and_publish_once_use_the_client_certificate(secure: SecureBroker, daemon_factory: Any,
+                                                                tmp_path: Path) -> None:
+    """Before, `edge send` and `edge homeassistant remove` set only a CA: a broker that wants a client
+    certificate (this one) refused them while the daemon got in."""
+    from edge import config as cfg
+    from edge.mqtt import publish_once, request_once
+
+    d = daemon_factory(secure.tls_config(tmp_path / "state", "tls5"), env={"EDGE_MQTT_PASSWORD": PASSWORD})
+    settings = cfg.load(d.config_path)
+    result = request_once("127.0.0.1", secure.tls_port, "edge/tls5", {"text": "what is the weather", "id": "s1"},
+                          timeout=15, username=USER, password=PASSWORD, tls=settings.mqtt)
+    assert result is not None and result["id"] == "s1"
+    publish_once(settings, [("edge/tls5/probe", b"{}", False)], password=PASSWORD)  # raises unless PUBACKed
+    assert d.stop() == 0
+
+
+@pytest.mark.slow
+def test_a_broker_that_wants_a_client_certificate_is_warned_about_once_not_waited_on_silently(
+        secure: SecureBroker, daemon_factory: Any, tmp_path: Path) -> None:
+    config = secure.tls_config(tmp_path / "state", "tls6", cert_file="", key_file="", reconnect_min_s=0.05,
+                               reconnect_max_s=0.1)
+    config += '\n[logging]\nlevel = "debug"\n'
+    d = daemon_factory(config, env={"EDGE_MQTT_PASSWORD": PASSWORD}, wait_ready=False)
+    d.wait_log("client certificate", timeout=30)
+    d.wait_log("Connection failed, retrying", count=5, timeout=30)  # the reconnect loop goes on
+    warnings = [line for line in d.log_text().splitlines() if " WARNING " in line and "TLS" in line]
+    assert len(warnings) == 1 and "mqtt.cert_file" in warnings[0], warnings
+    assert d.proc.poll() is None and d.stop() == 0
+
+
+@pytest.mark.slow
+def test_a_broker_down_at_start_that_later_presents_an_untrusted_certificate_is_warned_about_once(
+        daemon_factory: Any, tmp_path: Path) -> None:
+    """At start the broker is down (not a configuration error: the daemon waits for it); when it comes
+    up with a certificate our CA did not sign, the reconnect loop says so once, instead of waiting at
+    "waiting for broker" in silence."""
+    from conftest import Broker
+
+    certs = make_certs(tmp_path / "pki")
+    stranger = make_certs(tmp_path / "other-pki")
+    port = free_port()
+    broker = Broker(tmp_path / "late", extra=mosquitto_tls_conf(certs, port, make_password_file(
+        tmp_path / "passwd", USER, PASSWORD)))
+    mqtt = {"port": port, "tls": True, "ca_file": str(stranger.ca), "cert_file": str(certs.client_cert),
+            "key_file": str(certs.client_key), "username": USER, "reconnect_min_s": 0.05, "reconnect_max_s": 0.1}
+    config = daemon_config(broker, tmp_path / "state", device_id="tls7", mqtt=mqtt) + '[logging]\nlevel = "debug"\n'
+    d = daemon_factory(config, env={"EDGE_MQTT_PASSWORD": PASSWORD}, wait_ready=False)
+    d.wait_log("not reachable yet", timeout=30)
+    broker.start()
+    try:
+        d.wait_log("does not verify", timeout=30)
+        count = d.log_text().count("Connection failed, retrying")
+        d.wait_log("Connection failed, retrying", count=count + 5, timeout=30)  # five more attempts
+        warnings = [line for line in d.log_text().splitlines() if " WARNING " in line and "does not verify" in line]
+        assert len(warnings) == 1, warnings
+        assert d.proc.poll() is None and d.stop() == 0
+    finally:
+        broker.stop()

@@ -1,5 +1,11 @@
 """The broker link: the only package of edge that uses paho (imported in `client` alone).
 
+paho is driven by the daemon's event loop through its external-loop API (as
+Home Assistant's MQTT client does): the loop watches paho's socket, calls
+`loop_read`/`loop_write` when it is ready and `loop_misc` on a timer, runs the
+blocking connect on an executor and reconnects with backoff. Nothing in the
+package runs on a thread of its own.
+
 What it adds to paho, and why:
 - a persistent session (stable client id, clean_start=False, session expiry)
   and manual acknowledgement, so a request is acked only once its result is
@@ -11,22 +17,23 @@ What it adds to paho, and why:
 - a retained `online`/`offline` status with a last will;
 - start-up errors that are the user's to fix (bad credentials, TLS files)
   surface as `LinkError` instead of an endless silent retry loop;
-- supervised callbacks: an exception in any of our callbacks would kill
-  paho's network thread silently (the daemon a zombie that reads nothing), so
-  each is caught, logged and counted (`callback_errors`); `network_alive()`
-  says whether that thread still runs and makes progress, for the watchdog;
+- supervised callbacks: an exception in any of our callbacks would drop the
+  connection inside paho, so each is caught, logged and counted
+  (`callback_errors`);
 - Retain Handling 2 on MQTT 5 subscriptions (a retained request is never
   sent to us); `Message.retain` lets the service drop one that a 3.1.1
   broker still sends;
 - the broker's Receive Maximum honoured, and refused publications counted;
-- a hook at the end of each turn of paho's network loop, where the service
-  answers what that turn read, and paho's per-packet I/O made cheaper;
+- a hook after each read (`on_read_done`), where the service answers what
+  that read brought, and paho's per-packet I/O made cheaper;
+- one TLS set-up (`setup_tls`) for the daemon and the command-line tools, and
+  a TLS failure while reconnecting logged at WARNING once per change;
 - quiet logs: one WARNING when the broker goes away, one INFO when it is
   back, nothing on a clean stop; paho's own log lines go to DEBUG.
 
 Modules: `link` (the `Link` the service uses, and its vocabulary: `Message`,
-`LinkError`), `client` (paho's client with its I/O made cheaper and the turn
-hook; the one module that imports paho, giving the others its names), `tools`
+`LinkError`), `client` (paho's client with its I/O made cheaper; the one
+module that imports paho, giving the others its names), `tools`
 (the throw-away clients of `edge send` and `edge homeassistant remove`).
 Keeping paho behind one module is the rule that lets the broker library be
 swapped or pinned in one place.

@@ -1,12 +1,9 @@
-"""paho's client with its per-packet I/O made cheaper and a hook after each turn of its loop.
+"""paho's client with its per-packet I/O made cheaper, driven by the event loop (`link`).
 
 The one module of edge that imports paho: `link` and `tools` take the paho names they use
 from here, so pinning or replacing the broker library touches this file's imports only."""
 
 from __future__ import annotations
-
-import threading
-from typing import TYPE_CHECKING
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -14,9 +11,6 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties, VariableByteIntegers
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
-
-if TYPE_CHECKING:
-    from edge.mqtt.link import Link
 
 # paho's names for the rest of the package (see the module docstring)
 __all__ = ["CallbackAPIVersion", "Client", "MAX_INFLIGHT", "MAX_QUEUED", "PacketTypes", "Properties", "ReasonCode",
@@ -37,39 +31,37 @@ _PUBACK_PROPS = Properties(PacketTypes.PUBACK)
 
 
 class Client(paho.Client):
-    """paho's client, with its network loop made cheaper per packet and a hook after each read.
+    """paho's client, with its per-packet I/O made cheaper; the link's event loop drives it.
 
     paho spends more CPU per request than the daemon's model does (py-spy, bench/profile.py):
-    three recv() calls for every packet it reads, a send() for every packet it writes plus one
-    more on its wake-up socket, a decode into ReasonCode and Properties objects for every
-    PUBACK, and a walk over every unacknowledged publication on every PUBACK. The overrides
-    below keep paho's protocol handling and state exactly as they are and only change how
-    bytes come and go; each was measured with bench/levers.py (docs/performance.md):
+    three recv() calls for every packet it reads, a send() for every packet it writes, a decode
+    into ReasonCode and Properties objects for every PUBACK, and a walk over every unacknowledged
+    publication on every PUBACK. The overrides below keep paho's protocol handling and state
+    exactly as they are and only change how bytes come and go; each was measured with
+    bench/levers.py (docs/performance.md):
 
     - `_sock_recv`: one recv() of up to 64 KiB, then packets are served from that buffer
-      (`loop_read` goes on until the buffer is empty, since select() cannot see it);
-    - `_packet_queue`: on the network thread itself, no byte to the wake-up socket (the
-      thread is awake; `loop_misc` writes before returning); other threads wake it as before;
+      (`loop_read` goes on until the buffer is empty, since the selector cannot see it);
     - `_packet_write`: packets that need nothing done once written (QoS 1 PUBLISH, PUBACK,
       SUBSCRIBE...) go out in one send(); a QoS 0 PUBLISH or a DISCONNECT still goes alone,
       so paho's bookkeeping for them runs as before;
     - `_handle_pubackcomp`: a PUBACK of success (0x00, or 0x10 "no matching subscribers")
       without properties, how brokers send nearly all of them, skips the decode;
     - `_update_inflight`: skipped when no publication waits for an in-flight slot (paho
-      otherwise walks every unacknowledged one on every PUBACK);
-    - `loop_misc`, the public last step of every turn of paho's loop: the turn's reads are
-      done and their on_message calls made, so the service answers what they brought as one
-      batch here (`Link._on_read_done`), then what that queued is written at once.
+      otherwise walks every unacknowledged one on every PUBACK).
+
+    (paho's threaded loop also wrote a byte to a wake-up socket for every packet queued; driven
+    by an external loop it creates no such socket, so that saving comes for free.)
 
     All of them rely on paho 2's private methods (pinned in pyproject.toml);
     tests/test_link_io.py checks them against the installed paho."""
 
-    def __init__(self, link: Link, **kwargs: object) -> None:
+    def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self._link = link
         self._rbuf = b""  # bytes read from the socket that paho has not asked for yet
         self._rpos = 0
         self._recv_budget = 1  # real recv() calls left in this turn (see loop_read)
+        self.last_read_error: OSError | None = None  # why the socket last failed (a TLS alert, a reset)
         self.max_queued_messages_set(_PAHO_QUEUE_LIMIT)
 
     # -- reading ---------------------------------------------------------------------
@@ -80,7 +72,13 @@ class Client(paho.Client):
             if self._recv_budget <= 0:
                 raise BlockingIOError  # this turn has read its share: answer it first (paho: EAGAIN)
             self._recv_budget -= 1
-            buf = super()._sock_recv(_READ_SIZE)  # raises BlockingIOError when nothing is there
+            try:
+                buf = super()._sock_recv(_READ_SIZE)  # raises BlockingIOError when nothing is there
+            except BlockingIOError:
+                raise
+            except OSError as exc:  # paho turns it into "connection lost"; the link says why (TLS)
+                self.last_read_error = exc
+                raise
             if len(buf) <= bufsize:
                 self._rbuf, self._rpos = b"", 0
                 return buf
@@ -93,7 +91,7 @@ class Client(paho.Client):
         # One recv() of at most 64 KiB per turn. paho itself would read up to as many packets as it
         # has publications outstanding, each pulling more from the socket: in a flood one turn read
         # 13,714 requests before any was answered. Bounded, a turn's batch is what one read holds,
-        # and what the kernel still has waits in the socket (select() sees it at once next turn).
+        # and what the kernel still has waits in the socket (the selector sees it at once next turn).
         self._recv_budget = 1
         rc = super().loop_read(max_packets)
         while rc == paho.MQTT_ERR_SUCCESS and self._rpos < len(self._rbuf) and self._sock is not None:
@@ -103,6 +101,7 @@ class Client(paho.Client):
     def reconnect(self) -> paho.MQTTErrorCode:
         self._rbuf, self._rpos = b"", 0  # what the old socket held belongs to the old session
         self._recv_budget = 1
+        self.last_read_error = None
         return super().reconnect()
 
     def _handle_pubackcomp(self, cmd: str) -> paho.MQTTErrorCode:  # type: ignore[override]
@@ -129,14 +128,6 @@ class Client(paho.Client):
 
     # -- writing ---------------------------------------------------------------------
 
-    def _packet_queue(self, command: int, packet: bytes | bytearray, mid: int, qos: int,
-                      info: paho.MQTTMessageInfo | None = None) -> paho.MQTTErrorCode:
-        if not self._on_network_thread():
-            return super()._packet_queue(command, packet, mid, qos, info)
-        self._out_packet.append({"command": command, "mid": mid, "qos": qos, "pos": 0,
-                                 "to_process": len(packet), "packet": packet, "info": info})
-        return paho.MQTT_ERR_SUCCESS
-
     def _packet_write(self) -> paho.MQTTErrorCode:
         queue = self._out_packet
         if len(queue) > 1:
@@ -160,21 +151,6 @@ class Client(paho.Client):
         return len(self._out_messages)
 
     def flush(self) -> None:
-        if self._out_packet and self._sock is not None and self._on_network_thread():
-            self.loop_write()
-
-    def _on_network_thread(self) -> bool:
-        thread = self._thread
-        return thread is not None and thread.ident == threading.get_ident()
-
-    # -- the end of each turn ----------------------------------------------------------
-
-    def loop_misc(self) -> paho.MQTTErrorCode:
-        hook = self._link._on_read_done
-        if hook is not None:
-            hook()
+        """Write what is queued now (the loop's writer would do it on its next turn)."""
         if self._out_packet and self._sock is not None:
-            rc = self.loop_write()
-            if rc:
-                return rc
-        return super().loop_misc()
+            self.loop_write()

@@ -1,21 +1,34 @@
-"""`Link`: one broker connection for the daemon (see the package docstring for what it adds to paho).
+"""`Link`: one broker connection for the daemon, driven by the daemon's event loop.
 
-About 450 lines, nearly all of them the `Link` class and the paho callbacks it
-installs: start-up, publish with completion, ack, the connect and subscribe
-bookkeeping and the stop are one state machine around one paho client, and
-splitting it would scatter that state across files."""
+The loop owns paho's socket, as Home Assistant's MQTT client does
+(homeassistant/components/mqtt/client.py): `add_reader` on paho's socket calls
+`loop_read` (then the service answers what that read brought, and what it
+published is written at once), `add_writer` while paho has bytes queued calls
+`loop_write`, and a one-second timer calls `loop_misc` (keepalive). The
+blocking part of a connect (TCP connect and TLS handshake in paho's
+`reconnect`) runs on an executor thread; the reconnect loop with its backoff is
+a task on the loop. Every callback paho makes, every publish, ack and PUBACK,
+happens on the loop's thread, so nothing here takes a lock, and a PUBACK can
+never overtake the `publish()` that sent it.
+
+See the package docstring for what the link adds to paho. About 650 lines, nearly
+all the `Link` class: connect, socket watching, publish with completion, ack, the
+connect and subscribe bookkeeping and the stop are one state machine around one
+paho client, and splitting it would scatter that state across files."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import ssl
 import threading
-import time
+from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Callable
+from functools import partial
+from typing import Any, Callable
 
-from edge.config import Settings
+from edge.config import MqttSettings, Settings
 from edge.contract import valid_publish_topic
 from edge.mqtt.client import (MAX_INFLIGHT, MAX_QUEUED, CallbackAPIVersion, Client, PacketTypes, Properties, ReasonCode,
                               SubscribeOptions, VariableByteIntegers, paho)
@@ -24,6 +37,7 @@ log = logging.getLogger("edge.mqtt")
 
 # CONNACK reasons that retrying will not fix: the user must change the config.
 _FATAL_CONNACK = {"Bad user name or password", "Not authorized", "Client identifier not valid", "Banned"}
+MISC_INTERVAL_S = 1.0  # paho's loop_misc (keepalive) runs this often
 
 
 class LinkError(Exception):
@@ -47,8 +61,26 @@ class Message:
 Done = Callable[[], None]
 
 
+def setup_tls(client: paho.Client, s: MqttSettings, ca_file: str | None = None) -> None:
+    """The one TLS set-up of every client edge makes (the daemon, `edge send`, `edge homeassistant
+    remove`): the broker's chain verified against `ca_file` (else the system's), its host name
+    checked unless tls_insecure, a client certificate when configured, PROTOCOL_TLS_CLIENT.
+    Raises LinkError naming the files when they cannot be used."""
+    try:
+        client.tls_set(
+            ca_certs=(ca_file if ca_file is not None else s.ca_file) or None,
+            certfile=s.cert_file or None,
+            keyfile=s.key_file or None,
+            cert_reqs=ssl.CERT_REQUIRED,
+            tls_version=ssl.PROTOCOL_TLS_CLIENT,
+        )
+        client.tls_insecure_set(s.tls_insecure)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        raise LinkError(f"TLS set-up failed (mqtt.ca_file / cert_file / key_file): {exc}") from None
+
+
 class Link:
-    """One broker connection; thread-safe publish/ack; callbacks run on paho's network thread."""
+    """One broker connection, owned by one event loop: call everything from the loop's thread."""
 
     def __init__(
         self,
@@ -60,45 +92,48 @@ class Link:
         on_disconnect: Callable[[str], None] | None = None,
         on_settled: Callable[[], None] | None = None,
         on_read_done: Callable[[], None] | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self._s = settings
-        # After each turn of paho's loop (its reads done and their on_message calls made), on the
-        # network thread: the service answers the requests that read brought there, as one batch.
+        # After each read (its on_message calls made): the service answers what it brought, as one batch.
         self._on_read_done = self._supervised(on_read_done) if on_read_done is not None else None
         self._on_message_cb = on_message
         self._on_connect_cb = on_connect
         self._on_disconnect_cb = on_disconnect
         self._on_settled_cb = on_settled  # the broker holds exactly our subscriptions (stale ones dropped)
+        self._executor = executor  # the blocking connect runs there (None: the loop's default executor)
         self.callback_errors = 0
         self.publish_refused = 0  # PUBACKs with a failure reason code (MQTT 5)
         self.publish_backpressure = 0  # publications paho had no room for (kept on disk instead)
         self._stopping = False
+        self._connected = False
         self._ever_connected = False
         self._unsub_mid: int | None = None
         self.status_topic = f"{settings.base_topic}/status"
-        self._connected = threading.Event()
-        self._first_result = threading.Event()
         self._fatal: str | None = None
-        self._lock = threading.Lock()
-        # mid -> completion callback (None: nobody waits). `_early` holds PUBACKs that
-        # arrived before publish() returned the mid to us: paho may deliver them on its
-        # network thread first, and taking our lock around paho.publish() would deadlock
-        # against paho's own mutex held while it calls on_publish.
-        self._pending: dict[int, Done | None] = {}
-        self._early: set[int] = set()
+        self._pending: dict[int, Done | None] = {}  # mid -> completion (None: nobody waits)
         self._subscriptions: list[tuple[str, int]] = []
         self._stale: list[str] = []
-        self._unsubscribed = threading.Event()
         self._sub_mid: int | None = None  # the SUBSCRIBE of the latest connect; its SUBACK completes start-up
         self._v5 = settings.mqtt.protocol == 5
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
+        self._task: asyncio.Task[None] | None = None
+        self._misc: asyncio.TimerHandle | None = None
+        self._sock: Any = None  # the socket the loop watches
+        self._first: asyncio.Future[None] | None = None  # first CONNACK + SUBACK, or a fatal refusal
+        self._down: asyncio.Event | None = None  # set when the connection (or the attempt) ends
+        self._waiters: dict[str, asyncio.Future[None]] = {}  # "unsubscribe", "drained": the stop's waits
+        self._trouble = ""  # the last connect failure reported at WARNING (one per change of state)
+        self._connected_once_this_round = False
+        self._reading = False  # inside _readable, which writes what it queued at its end
         self._client = self._make_client(password)
 
     # -- set-up -------------------------------------------------------------------------
 
-    def _make_client(self, password: str) -> paho.Client:
+    def _make_client(self, password: str) -> Client:
         s = self._s.mqtt
         client = Client(
-            self,
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=self._s.client_id,
             protocol=paho.MQTTv5 if self._v5 else paho.MQTTv311,
@@ -108,24 +143,21 @@ class Link:
         if log.isEnabledFor(logging.DEBUG):
             # paho formats every line it would log (each packet, its Properties with str()) before
             # calling on_log: 8 lines and ~20 us per request, measured (docs/performance.md), for lines
-            # _paho_log drops unless DEBUG is on. Without on_log paho logs nothing, and its ERROR
-            # lines (each failed reconnect attempt) are routine here anyway.
+            # _paho_log drops unless DEBUG is on.
             client.on_log = _paho_log
         # The default of 20 in-flight publications caps throughput at 20 / RTT; each
         # request makes 2-3 publications, so allow a deeper pipeline (lowered to the broker's
         # Receive Maximum on connect).
         client.max_inflight_messages_set(MAX_INFLIGHT)
-        # paho sleeps for these as floats: no rounding (0.05 s is a valid setting, 0.5 s the default).
-        client.reconnect_delay_set(s.reconnect_min_s, s.reconnect_max_s)  # type: ignore[arg-type]
         client.will_set(self.status_topic, b"offline", qos=1, retain=True)
         if s.username:
             client.username_pw_set(s.username, password or None)
         if s.tls:
-            try:
-                self._tls_set(client)
-            except (OSError, ssl.SSLError, ValueError) as exc:
-                raise LinkError(f"TLS set-up failed (mqtt.ca_file / cert_file / key_file): {exc}") from None
-        client.on_socket_open = _nodelay
+            setup_tls(client, s)
+        client.on_socket_open = self._socket_open
+        client.on_socket_close = self._socket_close
+        client.on_socket_register_write = self._register_write
+        client.on_socket_unregister_write = self._unregister_write
         client.on_connect = self._supervised(self._handle_connect)
         client.on_disconnect = self._supervised(self._handle_disconnect)
         client.on_message = self._supervised(self._handle_message)
@@ -135,39 +167,17 @@ class Link:
         return client
 
     def _supervised(self, fn: Callable[..., None]) -> Callable[..., None]:
-        """Run a callback on paho's network thread so that nothing raises into paho."""
+        """Run a callback so that nothing raises into paho (it would drop the connection)."""
 
         def run(*args: object) -> None:
             try:
                 fn(*args)
             except Exception:
                 self.callback_errors += 1
-                log.exception("%s failed on the network thread; carrying on", fn.__name__)
+                log.exception("%s failed in the MQTT link; carrying on", fn.__name__)
 
         run.__name__ = fn.__name__
         return run
-
-    def network_alive(self, stale_after: float | None = None) -> bool:
-        """paho's network thread runs and makes progress: while connected, bytes arrive at least
-        every keepalive (PINGRESP); a callback stuck on that thread stops them."""
-        thread = self._client._thread
-        if thread is None or not thread.is_alive():
-            return False
-        if not self._connected.is_set():
-            return True  # reconnecting with backoff is the thread's job now
-        limit = stale_after if stale_after is not None else 2.0 * self._s.mqtt.keepalive_s + 5.0
-        return time.monotonic() - self._client._last_bytes_received < limit
-
-    def _tls_set(self, client: paho.Client) -> None:
-        s = self._s.mqtt
-        client.tls_set(
-            ca_certs=s.ca_file or None,
-            certfile=s.cert_file or None,
-            keyfile=s.key_file or None,
-            cert_reqs=ssl.CERT_REQUIRED,
-            tls_version=ssl.PROTOCOL_TLS_CLIENT,
-        )
-        client.tls_insecure_set(s.tls_insecure)
 
     def subscribe_on_connect(self, topic: str, qos: int = 1) -> None:
         """Topics (re)subscribed on every connect; with a kept session the broker already has them."""
@@ -181,27 +191,42 @@ class Link:
     def subscriptions(self) -> list[str]:
         return [t for t, _ in self._subscriptions]
 
-    def start(self) -> None:
-        """Connect in the background; paho's thread reconnects with backoff from then on."""
+    @property
+    def reconnect_delays(self) -> tuple[float, float]:
+        """The backoff between connect attempts: from reconnect_min_s, doubling, up to reconnect_max_s."""
+        return float(self._s.mqtt.reconnect_min_s), float(self._s.mqtt.reconnect_max_s)
+
+    # -- the loop's side: start, the socket's callbacks, the reconnect task ---------------
+
+    async def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Check TLS once (a certificate that can never verify is LinkError), then connect in the
+        background: the returned-from task reconnects with backoff until `stop()`."""
+        self._loop = loop
+        self._loop_thread = threading.get_ident()
+        self._first = loop.create_future()
+        self._down = asyncio.Event()
         if self._s.mqtt.tls:
-            self._check_tls()
+            await loop.run_in_executor(self._executor, self._check_tls)
         props = None
         kwargs: dict = {}
         if self._v5:
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = self._s.mqtt.session_expiry_s
-            # Our in-flight window is bounded by manual acks anyway; say so explicitly.
-            props.ReceiveMaximum = 200
+            props.ReceiveMaximum = 200  # our in-flight window is bounded by manual acks anyway; say so
             kwargs = {"clean_start": False, "properties": props}
         self._client.connect_async(self._s.mqtt.host, self._s.mqtt.port, self._s.mqtt.keepalive_s, **kwargs)
-        self._client.loop_start()
+        self._task = loop.create_task(self._connect_loop(), name="edge-mqtt-connect")
+
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The reconnect task (the service supervises it: it ends only at `stop()` or a fatal refusal)."""
+        return self._task
 
     def _check_tls(self) -> None:
-        """One TLS handshake before paho takes over: paho would retry a certificate that can
-        never verify forever, logging only "not connected". An unreachable broker is fine
-        (it may come up later); a broker we must not trust is a configuration error."""
+        """Executor: one TLS handshake before connecting for real. A broker we must not trust is a
+        configuration error (LinkError: `edge run` exits 2); an unreachable broker is fine."""
         s = self._s.mqtt
-        ctx = self._client._ssl_context  # the context tls_set() built: the exact same checks
+        ctx = self._client._ssl_context  # the context setup_tls() built: the exact same checks
         if ctx is None:
             return
         try:
@@ -216,25 +241,173 @@ class Link:
         except OSError as exc:
             log.warning("broker %s:%d not reachable yet (%s); will keep trying", s.host, s.port, exc.strerror or exc)
 
-    def wait_first_connect(self, timeout: float | None = None) -> bool:
-        """Block until the first CONNACK and SUBACK; raises LinkError when the broker refused us for good."""
-        self._first_result.wait(timeout)
+    async def _connect_loop(self) -> None:
+        """Connect, wait for the connection to end, wait out the backoff, again; until stopped."""
+        assert self._loop is not None and self._down is not None
+        low, high = self.reconnect_delays
+        delay = low
+        while not self._stopping and self._fatal is None:
+            self._down.clear()
+            self._connected_once_this_round = False
+            try:
+                # Blocking (TCP connect, TLS handshake): on an executor thread, as Home Assistant does.
+                # The loop leaves the client alone meanwhile: it is not connected, so nothing publishes.
+                await self._loop.run_in_executor(self._executor, self._client.reconnect)
+            except (OSError, ssl.SSLError, ValueError) as exc:
+                self._connect_failed(exc)
+            else:
+                self._watch()
+                await self._down.wait()  # CONNACK refused, the connection lost, or the stop
+                if self._connected_once_this_round:
+                    delay = low
+                elif not self._stopping:
+                    self._connect_failed(self._client.last_read_error
+                                         or ConnectionError("the broker closed the connection before CONNACK"),
+                                         before_connack=True)
+            if self._stopping or self._fatal is not None:
+                return
+            log.debug("Connection failed, retrying in %.2f s", delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, high)
+
+    def _connect_failed(self, exc: BaseException, before_connack: bool = False) -> None:
+        """A failed attempt: DEBUG, except a TLS failure, which is a WARNING once per change of state
+        (until a connection succeeds, or the failure becomes another kind): otherwise the daemon waits
+        at "waiting for broker" forever without saying why (a broker that wants a client certificate,
+        tls=true on a plain port, a certificate that does not verify). Which of a TLS alert or a bare
+        reset the client sees first is a race (the broker closes with our CONNECT unread), so both
+        count as one state, and the message gives the hints that fit the configuration."""
+        s = self._s.mqtt
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            state, why = "verify", f"the broker's certificate does not verify: {exc.verify_message}"
+        elif isinstance(exc, ssl.SSLError) or (s.tls and before_connack):
+            detail = exc.reason if isinstance(exc, ssl.SSLError) and exc.reason else str(exc)
+            hints = [] if s.cert_file else ["does the broker want a client certificate (set mqtt.cert_file and "
+                                            "mqtt.key_file)?"]
+            hints.append(f"is {s.host}:{s.port} a TLS listener?")
+            state, why = "tls", f"TLS connection failed before CONNACK ({detail}); {' '.join(hints)}"
+        else:
+            log.debug("connect to %s:%d failed: %s", s.host, s.port, exc)
+            return
+        if state != self._trouble:
+            self._trouble = state
+            log.warning("broker %s:%d: %s; retrying with backoff", s.host, s.port, why)
+        else:
+            log.debug("broker %s:%d: %s", s.host, s.port, why)
+
+    def _on_loop(self, fn: Callable[..., None], *args: object) -> None:
+        """Run on the loop's thread (paho may call the socket callbacks from the connect's executor)."""
+        if threading.get_ident() == self._loop_thread:
+            fn(*args)
+        elif self._loop is not None:
+            self._loop.call_soon_threadsafe(fn, *args)
+
+    def _socket_open(self, _c: object, _u: object, sock: Any) -> None:
+        _nodelay(sock)  # on the executor's thread, before paho writes CONNECT: touches only the socket
+
+    def _watch(self) -> None:
+        """On the loop, once the executor's connect returned: watch the new socket, write CONNECT."""
+        assert self._loop is not None
+        sock = self._client._sock
+        if sock is None or sock.fileno() < 0:  # closed again already
+            if self._down is not None:
+                self._down.set()
+            return
+        self._sock = sock
+        self._loop.add_reader(sock, self._readable)
+        if self._misc is None:
+            self._misc = self._loop.call_later(MISC_INTERVAL_S, self._misc_tick)
+        self._writable()  # the CONNECT packet paho queued in the executor
+
+    def _socket_close(self, _c: object, _u: object, sock: Any) -> None:
+        self._on_loop(self._unwatch, sock)
+
+    def _unwatch(self, sock: Any) -> None:
+        assert self._loop is not None
+        if self._sock is sock:
+            self._sock = None
+            try:
+                self._loop.remove_reader(sock)
+                self._loop.remove_writer(sock)
+            except (ValueError, OSError):
+                pass  # already closed: the selector forgot it
+        if self._down is not None:
+            self._down.set()
+
+    def _register_write(self, _c: object, _u: object, sock: Any) -> None:
+        # From the executor (the CONNECT of a connect under way): ignored, _watch writes it. During a
+        # read: ignored too, _readable writes at its end and watches for writability only if bytes
+        # remain (two epoll_ctl calls and a handle saved per read, on the path of every request).
+        if (threading.get_ident() == self._loop_thread and not self._reading and self._sock is sock
+                and self._loop is not None):
+            self._loop.add_writer(sock, self._writable)
+
+    def _unregister_write(self, _c: object, _u: object, sock: Any) -> None:
+        if threading.get_ident() == self._loop_thread and self._sock is sock and self._loop is not None:
+            self._loop.remove_writer(sock)
+
+    def _readable(self) -> None:
+        """The socket has bytes: one read (at most 64 KiB), then the service answers what it brought,
+        then what that published is written now, not a turn later."""
+        sock = self._sock
+        self._reading = True
+        try:
+            self._client.loop_read()
+            if self._on_read_done is not None:
+                self._on_read_done()
+            self._client.flush()
+        finally:
+            self._reading = False
+        if sock is None or self._sock is not sock:
+            return  # the read or the answers found the connection gone
+        assert self._loop is not None
+        if self._client.want_write():  # the kernel took only part of it: write the rest when it can
+            self._loop.add_writer(sock, self._writable)
+        # TLS: the SSL object may hold decrypted bytes the selector cannot see; read them next turn.
+        if getattr(sock, "pending", lambda: 0)() > 0:
+            self._loop.call_soon(self._readable)
+
+    def _writable(self) -> None:
+        if self._sock is not None:
+            self._client.loop_write()
+
+    def _misc_tick(self) -> None:
+        """Keepalive: paho sends PINGREQ, and drops a connection whose PINGRESP does not come."""
+        assert self._loop is not None
+        self._misc = None
+        if self._sock is None:
+            return  # the next socket opened starts the timer again
+        self._client.loop_misc()
+        self._client.flush()
+        if self._sock is not None and not self._stopping:
+            self._misc = self._loop.call_later(MISC_INTERVAL_S, self._misc_tick)
+
+    # -- state ----------------------------------------------------------------------------
+
+    async def wait_first_connect(self) -> bool:
+        """The first CONNACK and SUBACK; raises LinkError when the broker refused us for good."""
+        assert self._first is not None
+        await asyncio.shield(self._first)
         if self._fatal:
             raise LinkError(self._fatal)
-        return self._connected.is_set()
+        return self._connected
+
+    def _first_done(self) -> None:
+        if self._first is not None and not self._first.done():
+            self._first.set_result(None)
 
     @property
     def connected(self) -> bool:
-        return self._connected.is_set()
+        return self._connected
 
     @property
     def ever_connected(self) -> bool:
         return self._ever_connected
 
     @property
-    def refused(self) -> bool:
-        """The broker refused us for good (its network thread then ends on purpose)."""
-        return self._fatal is not None
+    def refused(self) -> str | None:
+        """Why the broker refused us for good (the link then stops trying), else None."""
+        return self._fatal
 
     # -- traffic -----------------------------------------------------------------------
 
@@ -249,10 +422,10 @@ class Link:
     ) -> bool:
         """Hand a publication to paho; `on_done` fires on PUBACK (QoS 1) or once written (QoS 0).
 
-        Returns False when we are not connected: the caller keeps the message (the
-        outbox) instead of trusting paho's in-memory queue, which a restart loses.
+        Returns False when we are not connected, or paho holds MAX_QUEUED already: the caller
+        keeps the message (the outbox) instead of trusting paho's memory, which a restart loses.
         """
-        if not self._connected.is_set():
+        if not self._connected:
             return False
         if not valid_publish_topic(topic):
             # Never succeeds, and costs the connection: drop it loudly, and complete it so
@@ -280,15 +453,8 @@ class Link:
         elif info.rc != paho.MQTT_ERR_SUCCESS:
             log.warning("publish to %s failed: %s", topic, paho.error_string(info.rc))
             return False
-        fire = False
-        with self._lock:
-            if info.mid in self._early:
-                self._early.discard(info.mid)
-                fire = True
-            else:
-                self._pending[info.mid] = on_done
-        if fire and on_done is not None:
-            on_done()
+        # Registered after paho.publish returned: its PUBACK is read by this same thread, later.
+        self._pending[info.mid] = on_done
         return True
 
     def ack(self, mid: int, qos: int) -> None:
@@ -300,38 +466,72 @@ class Link:
                 log.debug("ack of mid %d not sent: %s", mid, exc)
 
     def flush(self) -> None:
-        """Write what has been published so far now, when called on the network thread (the batch
-        answered there); elsewhere paho's thread writes it anyway, woken by the publish."""
+        """Write what has been published so far now (a batch's results, before its cache write)."""
         self._client.flush()
 
     def in_flight(self) -> int:
-        with self._lock:
-            return len(self._pending)
+        return len(self._pending)
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Publish `offline` (so the will is not needed), disconnect cleanly, stop the thread.
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Publish `offline` (so the will is not needed), disconnect cleanly, end the reconnect task.
 
         Shared (fleet) subscriptions are dropped first: a broker keeps routing a
         share of the group's requests to a stopped member's kept session, where
         they would wait until it returns instead of going to a live member.
         """
+        assert self._loop is not None
         shared = [t for t, _ in self._subscriptions if t.startswith("$share/")]
-        if shared and self._connected.is_set():
-            self._unsubscribed.clear()
+        if shared and self._connected:
+            self._waiters["unsubscribe"] = waiter = self._loop.create_future()
             self._client.unsubscribe(shared)
-            if not self._unsubscribed.wait(timeout):
+            self._client.flush()
+            try:
+                await asyncio.wait_for(waiter, timeout)
+            except asyncio.TimeoutError:
                 log.warning("broker did not confirm leaving %s", ", ".join(shared))
         self._stopping = True  # the disconnect below is ours: no warning, no reconnect
-        if self._connected.is_set():
-            info = self._client.publish(self.status_topic, b"offline", qos=1, retain=True)
-            try:
-                info.wait_for_publish(timeout)
-            except (RuntimeError, ValueError):
-                log.warning("could not publish offline status before disconnecting")
+        if self._connected:
+            done = self._loop.create_future()
+            if self.publish(self.status_topic, b"offline", qos=1, retain=True,
+                            on_done=lambda: done.done() or done.set_result(None)):
+                self._client.flush()
+                try:
+                    await asyncio.wait_for(done, timeout)
+                except asyncio.TimeoutError:
+                    log.warning("could not publish offline status before disconnecting")
         self._client.disconnect()
-        self._client.loop_stop()
+        self._client.flush()  # the DISCONNECT goes alone; paho closes the socket once it is written
+        if self._misc is not None:
+            self._misc.cancel()
+            self._misc = None
+        if self._sock is not None:
+            self._unwatch(self._sock)
+            self._client._sock_close()
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
 
-    # -- paho callbacks (network thread) -----------------------------------------------
+    async def drained(self, timeout: float) -> bool:
+        """Wait (up to `timeout`) until every publication with a completion has its PUBACK."""
+        if not self._pending or not self._connected:
+            return True
+        assert self._loop is not None
+        self._waiters["drained"] = waiter = self._loop.create_future()
+        try:
+            await asyncio.wait_for(waiter, timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    def _wake(self, name: str) -> None:
+        waiter = self._waiters.pop(name, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- paho callbacks (on the loop) -----------------------------------------------------
 
     def _handle_connect(self, client: paho.Client, _u: object, flags: paho.ConnectFlags, rc: ReasonCode,
                         props: Properties | None) -> None:
@@ -341,7 +541,7 @@ class Link:
                     "broker %s:%d refused the connection: %s", self._s.mqtt.host, self._s.mqtt.port, reason)
             if reason in _FATAL_CONNACK:
                 self._fatal = f"broker refused the connection: {reason} (check mqtt.username and the password)"
-                self._first_result.set()
+                self._first_done()
                 client.disconnect()
             return
         log.info(
@@ -353,6 +553,9 @@ class Link:
             "resumed" if flags.session_present else "new",
         )
         self._ever_connected = True
+        self._connected_once_this_round = True
+        if self._trouble:
+            self._trouble = ""  # the next failure is news again
         # The broker's Receive Maximum (MQTT 5; absent means 65,535): publications in flight beyond it
         # make a strict broker disconnect us. paho does not read it, so its window is set here.
         receive_max = getattr(props, "ReceiveMaximum", None) if props is not None else None
@@ -368,18 +571,17 @@ class Link:
             opts = (lambda q: SubscribeOptions(qos=q, retainHandling=2)) if self._v5 else (lambda q: q)
             _rc, self._sub_mid = client.subscribe([(t, opts(q)) for t, q in self._subscriptions])
         info = client.publish(self.status_topic, b"online", qos=1, retain=True)
-        with self._lock:
-            # Registered, so its PUBACK is not left in `_early`, where a reused mid would
-            # later complete (and ack) another publication before the broker has it.
-            self._pending[info.mid] = None
-        self._connected.set()
+        self._pending[info.mid] = None
+        self._connected = True
         if not self._subscriptions:
-            self._first_result.set()
+            self._first_done()
         self._on_connect_cb(bool(flags.session_present))
 
     def _handle_disconnect(self, _c: paho.Client, _u: object, _f: object, rc: ReasonCode, _p: object) -> None:
-        was = self._connected.is_set()
-        self._connected.clear()
+        was = self._connected
+        self._connected = False
+        if self._down is not None:
+            self._down.set()
         if was and self._stopping:
             log.info("disconnected from the broker")
         elif was:
@@ -387,6 +589,7 @@ class Link:
                         self._s.mqtt.host, self._s.mqtt.port, rc)
             if self._on_disconnect_cb:
                 self._on_disconnect_cb(str(rc))
+        self._wake("drained")  # nothing more comes on this connection
 
     def _handle_message(self, _c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
         props = getattr(msg, "properties", None)
@@ -413,12 +616,12 @@ class Link:
         refused = [str(rc) for rc in rcs if rc.is_failure]
         if refused:
             log.error("broker refused subscriptions %s: %s", [t for t, _ in self._subscriptions], ", ".join(refused))
-        self._first_result.set()
+        self._first_done()
         if not self._stale and not refused and self._on_settled_cb:
             self._on_settled_cb()
 
     def _handle_unsubscribe(self, _c: paho.Client, _u: object, mid: int, _rcs: object, _p: object) -> None:
-        self._unsubscribed.set()
+        self._wake("unsubscribe")
         if mid == self._unsub_mid and self._stale:
             self._stale = []  # the broker confirmed: only now may the record of old subscriptions go
             if self._on_settled_cb:
@@ -430,12 +633,9 @@ class Link:
             # rest (the request is not redelivered forever), but not silently.
             self.publish_refused += 1
             log.warning("the broker refused a publication (mid %d): %s", mid, rc)
-        with self._lock:
-            if mid in self._pending:
-                cb = self._pending.pop(mid)
-            else:
-                self._early.add(mid)
-                return
+        cb = self._pending.pop(mid, None)
+        if not self._pending and "drained" in self._waiters:
+            self._wake("drained")
         if cb is not None:
             cb()
 
@@ -466,13 +666,11 @@ class _JsonPublishProps(Properties):
 
 
 def _paho_log(_client: paho.Client, _userdata: object, level: int, text: str) -> None:
-    """paho's own log lines at DEBUG: it logs an ERROR for every failed reconnect attempt and on a
-    clean stop ("Client is not connected"), and log-based alerts must not fire on normal operation.
-    Our callbacks are supervised, so paho has nothing else to report."""
+    """paho's own log lines at DEBUG: log-based alerts must not fire on normal operation."""
     log.debug("paho: %s", text)
 
 
-def _nodelay(_client: paho.Client, _userdata: object, sock: socket.socket | object) -> None:
+def _nodelay(sock: socket.socket | object) -> None:
     """Disable Nagle: request/response over MQTT is latency-bound, not bandwidth-bound."""
     raw = getattr(sock, "socket", None) or sock  # paho may hand us an SSL socket wrapper
     try:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 
-from edge.config import Settings
+from edge.config import MqttSettings, Settings
 from edge.mqtt.client import CallbackAPIVersion, PacketTypes, Properties, ReasonCode, paho
-from edge.mqtt.link import LinkError, _nodelay
+from edge.mqtt.link import LinkError, _nodelay, setup_tls
 
 
 def request_once(
@@ -20,12 +20,15 @@ def request_once(
     username: str = "",
     password: str = "",
     tls_ca: str = "",
+    tls: MqttSettings | None = None,
 ) -> dict | None:
     """`edge send`: publish one request, wait for its result (or its error); None on timeout.
 
     MQTT 5 uses a Response Topic and Correlation Data; 3.1.1 falls back to the
     `reply_to` field of the JSON request. The error topic is watched too, so a
-    rejected request reports why instead of timing out.
+    rejected request reports why instead of timing out. TLS: `tls` (the daemon's [mqtt] settings:
+    CA, client certificate, tls_insecure) when given, else `tls_ca` alone turns it on; set up by
+    the daemon's own `setup_tls`.
     """
     import json
     import uuid
@@ -76,9 +79,11 @@ def request_once(
     )
     if username:
         client.username_pw_set(username, password or None)
-    if tls_ca:
-        client.tls_set(ca_certs=tls_ca)
-    client.on_socket_open = _nodelay
+    if tls is None and tls_ca:
+        tls = MqttSettings(tls=True, ca_file=tls_ca)
+    if tls is not None and tls.tls:
+        setup_tls(client, tls, ca_file=tls_ca or None)
+    client.on_socket_open = lambda _c, _u, sock: _nodelay(sock)
     client.on_connect = on_connect
     client.on_subscribe = on_subscribe
     client.on_message = on_message
@@ -110,8 +115,8 @@ def publish_once(settings: Settings, messages: list[tuple[str, bytes, bool]], *,
     if s.username:
         client.username_pw_set(s.username, password or None)
     if s.tls:
-        client.tls_set(ca_certs=s.ca_file or None, certfile=s.cert_file or None, keyfile=s.key_file or None)
-        client.tls_insecure_set(s.tls_insecure)
+        setup_tls(client, s)
+    client.on_socket_open = lambda _c, _u, sock: _nodelay(sock)
     try:
         client.connect(s.host, s.port, keepalive=30)
     except OSError as exc:
