@@ -210,6 +210,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if model is None:
         return EXIT_USAGE
     from edge.mqtt import LinkError
+    from edge.names_file import NamesError
     from edge.outbox import StateError
     from edge.service import Service, build
 
@@ -219,6 +220,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         log.error("state directory unusable: %s", exc)
         return EXIT_USAGE
     except LinkError as exc:
+        log.error("%s", exc)
+        return EXIT_USAGE
+    except NamesError as exc:  # [home] names
         log.error("%s", exc)
         return EXIT_USAGE
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -188,10 +188,15 @@ def build(settings: Settings, model: Model, environ: Mapping[str, str] | None = 
         allowed_reply_prefixes=tuple(settings.mqtt.reply_prefixes), languages=model.languages,
         escalation_threshold=threshold, flush=link.flush,
     )
+    channels: list[Channel] = []
+    if settings.wyoming.enabled:  # only then: the wyoming package, the names file, zeroconf
+        from edge import wyoming
+
+        channels.append(wyoming.channel(settings, model, slots))  # NamesError: a start-up error
     return Parts(settings=settings, model=model, loop=loop, health=health, outbox=outbox,
                  notifier=Notifier(environ), cloud=cloud, router=router, link=link, delivery=delivery,
                  replay=replay, pool=pool, connector=connector, answers=answers, escalations=escalations,
-                 pipeline=pipeline, request_topics=request_topics, hooks=hooks)
+                 pipeline=pipeline, request_topics=request_topics, hooks=hooks, channels=channels)
 
 
 class Service:
@@ -309,7 +314,12 @@ class Service:
         self.p.notifier.ready(waiting)  # model loaded, client started: ready (not "connected")
         log.info("ready: model %s, base topic %s; %s", self.p.model.ident, self.base, waiting)
         for channel in self.p.channels:  # the Wyoming server, the deployment channel: on this loop
-            await channel.start(self.loop)
+            try:
+                await channel.start(self.loop)
+            except OSError as exc:  # the port is taken, the address is not ours: fail the start loudly
+                log.error("%s channel cannot start: %s", channel.name, exc)
+                await self._shutdown()
+                return 2
         self.spawn(self._first_connect(), "edge-first-connect")
         self.spawn(self._housekeeping(), "edge-housekeeping")
         if self.p.notifier.watchdog_interval:
@@ -453,7 +463,8 @@ class Service:
 
     def _publish_health(self) -> None:
         outbox = self.p.outbox
-        extra = {"broker": self._broker_state(), "state_free_mb": _free_mb(self.s.state_dir),
+        extra = {"device_id": self.s.device_id, "group": self.s.group or None,  # edge deploy --group finds members
+                 "broker": self._broker_state(), "state_free_mb": _free_mb(self.s.state_dir),
                  "budget": self.p.router.stats(),
                  "deferred": outbox.deferred_count(), "dropped": outbox.dropped,
                  "callback_errors": self.link.callback_errors, "publish_refused": self.link.publish_refused,

@@ -61,3 +61,62 @@ def test_a_bad_names_file_fails_the_channels_construction(tmp_path: Path, home) 
     bad.write_text('{"entities": [{"id": "light.x"}]}')
     with pytest.raises(NamesError):
         wyoming.channel(settings(tmp_path, free_port(), bad), *home)
+
+
+@pytest.mark.slow
+def test_the_daemon_serves_assist_over_wyoming_on_its_loop_beside_mqtt(broker, daemon_factory, client_factory,
+                                                                      tmp_path: Path) -> None:
+    from conftest import daemon_config
+
+    port = free_port()
+    d = daemon_factory(daemon_config(broker, tmp_path / "state", model={"path": str(ROOT / "models" / "home")},
+                                     wyoming={"enabled": True, "port": port}, home={"names": str(NAMES)}))
+
+    async def scenario():
+        return (await ha_describe("127.0.0.1", port),
+                await ha_process("127.0.0.1", port, "turn off the kitchen lights", "en"),
+                await ha_process("127.0.0.1", port, "apaga la luz de la cocina", "es"))
+
+    info, off, es = asyncio.run(scenario())
+    assert info.intent[0].models[0].name == "home"
+    assert off.name == "HassTurnOff" and {e.name: e.value for e in off.entities} == {"area": "Kitchen",
+                                                                                    "domain": "light"}
+    assert type(es).__name__ in ("Intent", "NotRecognized")  # never a wrong name: resolution refuses instead
+    # MQTT on the same loop, same model
+    c = client_factory(broker)
+    result = c.request("edge/test", {"text": "turn off the kitchen lights", "language": "en"})
+    assert result["intent"] == "HassTurnOff"
+    assert d.stop() == 0
+
+
+@pytest.mark.slow
+def test_a_wyoming_port_in_use_fails_the_start_with_exit_2(broker, daemon_factory, tmp_path: Path) -> None:
+    import socket
+
+    from conftest import daemon_config
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    try:
+        d = daemon_factory(daemon_config(broker, tmp_path / "state", model={"path": str(ROOT / "models" / "home")},
+                                         wyoming={"enabled": True, "port": taken.getsockname()[1]}),
+                           wait_ready=False)
+        assert d.proc.wait(60) == 2, d.log_text()
+        assert "wyoming channel cannot start" in d.log_text()
+    finally:
+        taken.close()
+
+
+def test_with_wyoming_off_nothing_of_it_is_imported(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from edge import config; from edge.model import Model; from edge.service import build; "
+            f"s = config.load(None, None, {{'EDGE_STATE_DIR': {str(tmp_path)!r}}}); "
+            "build(s, Model.load(None)); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('wyoming', 'zeroconf', 'yaml')"
+            " or m in ('edge.wyoming', 'edge.home', 'edge.names')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -21,7 +21,8 @@ import uuid
 from typing import Callable
 
 from edge.mqtt.client import CallbackAPIVersion, ReasonCode, paho
-from edge.mqtt.link import LinkError, _nodelay
+from edge.config import MqttSettings
+from edge.mqtt.link import LinkError, _nodelay, setup_tls
 from edge.rollout import Device, Plan, status_update, wave_failed
 
 BASE = "edge/{}"
@@ -42,9 +43,9 @@ class _Watcher:
                         client_id=f"edge-deploy-{uuid.uuid4().hex[:12]}", protocol=paho.MQTTv5)
         if username:
             c.username_pw_set(username, password or None)
-        if tls_ca:
-            c.tls_set(ca_certs=tls_ca)
-        c.on_socket_open = _nodelay
+        if tls_ca:  # the daemon's own TLS set-up (chain and host name checked, PROTOCOL_TLS_CLIENT)
+            setup_tls(c, MqttSettings(tls=True, ca_file=tls_ca))
+        c.on_socket_open = lambda _c, _u, sock: _nodelay(sock)
         c.on_message = self._on_message
         connected = threading.Event()
         refused: list[str] = []
