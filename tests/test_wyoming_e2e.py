@@ -142,7 +142,8 @@ def test_a_real_model_through_wyoming(home_model):
 
     assert intent("turn off the desk lamp") == ("HassTurnOff", {"name": "Desk Lamp"})
     assert intent("turn on the desk lamp") == ("HassTurnOn", {"name": "Desk Lamp"})
-    assert intent("turn on the lights in the kitchen") == ("HassTurnOn", {"area": "Kitchen"})
+    # the kind said goes with the place: HA would otherwise switch on everything in the kitchen
+    assert intent("turn on the lights in the kitchen") == ("HassTurnOn", {"area": "Kitchen", "domain": "light"})
     assert intent("set a timer for 7 minutes") == ("HassStartTimer", {"minutes": 7})
     assert intent("set the desk lamp to 30%") == ("HassLightSet", {"name": "Desk Lamp", "brightness": 30})
     # a thing not in the names file, and requests that are no home command: never acted on

@@ -155,7 +155,8 @@ def roll_out(host: str, port: int, plan: Plan, payload: bytes, *, timeout: float
             last = wave is plan.waves[-1]
             # a wave is through once all are active; the last one is watched until probation ends
             through = (lambda: all(d.settled for d in wave)) if last else (lambda: all(d.done for d in wave))
-            w.wait(lambda: through() or wave_failed(wave), deadline)
+            # every device already sent the package gets its outcome, even after another failed
+            w.wait(through, deadline)
             with w.cond:
                 if wave_failed(wave) or not all(d.state == "active" for d in wave):
                     break
