@@ -10,6 +10,9 @@ write + recognize + answer + close, all on this machine's shared cores.
 
     python bench/home_wyoming_eval.py                       # en, de, fr, es dev sets
     python bench/home_wyoming_eval.py --languages en --json out.json
+    python bench/home_wyoming_eval.py --holdout   # + the template holdouts (train extra: hassil), ~40 s
+
+(One file for the dev sets and the holdouts, so both are scored by the same code; hence its length.)
 
 Expected answers are derived here, from each dev line's markup and the names
 file (tests/data/home_dev_names.yaml), not written down per line:
@@ -43,6 +46,16 @@ not-recognized is safe), polarity flips (lines of an intent with an opposite,
 answered with that opposite), out-of-scope acted on (an `intent` reply to an
 `oos` line), names outside (entity values of `name`/`area`/`floor` that are not
 exact names of the file: must be 0), and the round trip p50/p95 over all lines.
+
+With `--holdout`, the template holdouts too (`holdout_set`): the sentences of the
+templates the recipe left out of training (edge.train.home.generate(lang, 200,
+seed 13)), a names file generated from their spans (every name, area and floor
+they say; a thing of the block's domain in every place named without a thing),
+and as the expected answer Home Assistant's own matcher (hassil over the
+package's templates with those names), with the markup's words for wildcards.
+Lines without one well-defined answer (a name placed in two areas by the
+sampler; hassil finding no parse with the markup's slots) are left out and
+counted.
 """
 
 from __future__ import annotations
@@ -101,10 +114,11 @@ class Expected:
 class Home:
     """The names file, read plainly (not through edge.names, which is what is being measured)."""
 
-    def __init__(self, path: Path) -> None:
-        import yaml
+    def __init__(self, path: Path | None = None, data: dict | None = None) -> None:
+        if data is None:
+            import yaml
 
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         self.floors = {f["id"]: f for f in data.get("floors", [])}
         self.areas = {a["id"]: a for a in data.get("areas", [])}
         self.entities = data.get("entities", [])
@@ -219,51 +233,161 @@ def load_lines(lang: str) -> list[tuple[str, str, list[Any]]]:
     return [(e.text, e.label, list(e.spans)) for e in load_examples(DEV.with_name(f"home_dev_{lang}.txt"))]
 
 
-async def evaluate(languages: list[str], model_dir: Path, names_path: Path) -> dict:
-    """Load, serve on 127.0.0.1:<free port>, send every dev line, score. Returns the JSON report."""
-    from edge import names
-    from edge.home import HomeRecognizer
-    from edge.model import Model
-    from edge.slots import SlotExtractor
+async def _run(rec: Any, lang: str, golds: list[tuple[str, str, Expected | None]], home: Home) -> dict:
+    """Serve `rec` on 127.0.0.1:<free port>, send every line as Home Assistant does, score."""
     from edge.wyoming import WyomingServer
     from wyoming.intent import Intent
     from wyoming_ha import ha_process
 
-    home = Home(names_path)
-    model = Model.load(model_dir)
-    rec = HomeRecognizer(model, SlotExtractor.load(model.path, model.manifest), names.load(names_path))
-    rec.recognize("turn on the desk lamp", "en")  # first call's lazy work outside the measure
+    opp = _opposites()
     server = WyomingServer(rec, host="127.0.0.1", port=0)
     await server.start()
-    opp = _opposites()
-    report: dict[str, Any] = {"model": str(model_dir), "names": str(names_path), "languages": {}}
+    rows, times = [], []
     try:
-        for lang in languages:
-            lines = load_lines(lang)
-            golds = [(t, i, expected(i, s, home) if i != "oos" else None) for t, i, s in lines]
-            rows, times = [], []
-            for n, (text, intent, exp) in enumerate(golds):
-                t0 = time.perf_counter()
-                reply = await ha_process("127.0.0.1", server.port, text, lang, {"conversation_id": f"{lang}{n}"})
-                times.append((time.perf_counter() - t0) * 1000)
-                got = ({e.name: e.value for e in reply.entities or []} if isinstance(reply, Intent) else None)
-                row: dict[str, Any] = {"text": text, "gold": intent, "reply": type(reply).__name__,
-                                       "intent": reply.name if isinstance(reply, Intent) else None,
-                                       "entities": got}
-                if exp is not None:
-                    row["expected"] = exp.required
-                    row["intent_ok"] = row["intent"] == intent
-                    row["exact"] = row["intent_ok"] and entities_ok(exp, got or {})
-                    row["wrong_action"] = got is not None and not row["exact"]
-                    row["polar"] = intent in opp
-                    row["flip"] = intent in opp and row["intent"] == opp[intent]
-                row["outside"] = [f"{k}={v!r}" for k, v in (got or {}).items()
-                                  if k in home.exact and not (k == "name" and row["intent"] in TIMER_INTENTS)
-                                  and v not in home.exact[k]]
-                rows.append(row)
-            report["languages"][lang] = _score(rows, times)
+        for n, (text, intent, exp) in enumerate(golds):
+            t0 = time.perf_counter()
+            reply = await ha_process("127.0.0.1", server.port, text, lang, {"conversation_id": f"{lang}{n}"})
+            times.append((time.perf_counter() - t0) * 1000)
+            got = {e.name: e.value for e in reply.entities or []} if isinstance(reply, Intent) else None
+            row: dict[str, Any] = {"text": text, "gold": intent, "reply": type(reply).__name__,
+                                   "intent": reply.name if isinstance(reply, Intent) else None, "entities": got}
+            if exp is not None:
+                row["expected"] = exp.required
+                row["intent_ok"] = row["intent"] == intent
+                row["exact"] = row["intent_ok"] and entities_ok(exp, got or {})
+                row["wrong_action"] = got is not None and not row["exact"]
+                row["polar"] = intent in opp
+                row["flip"] = intent in opp and row["intent"] == opp[intent]
+            row["outside"] = [f"{k}={v!r}" for k, v in (got or {}).items()
+                              if k in home.exact and not (k == "name" and row["intent"] in TIMER_INTENTS)
+                              and v not in home.exact[k]]
+            rows.append(row)
     finally:
         await server.close()
+    return _score(rows, times)
+
+
+def holdout_set(lang: str, path: Path) -> tuple[list[tuple[str, str, Expected]], dict, dict[str, int]]:
+    """The template holdout of `lang` as the recipe makes it (edge.train.home.generate(lang, 200, seed 13):
+    15% of each intent's templates, 4 sentences each), a names file written to `path` with every
+    name, area and floor its sentences use, and each sentence's expected answer from Home Assistant's
+    own matcher (hassil, the templates and that names file: what the template agent answers).
+    Needs the train extra (hassil, home-assistant-intents). Returns (lines, names data, excluded counts)."""
+    from hassil.intents import Intents, TextSlotList
+    from hassil.recognize import recognize_all
+    from home_assistant_intents import get_intents
+
+    from edge.markup import parse
+    from edge.train.home import generate, templates
+
+    held = generate(lang, 200, 13)["holdout"]
+    by_id = {t.id: t for t in templates(lang)}
+    parsed = [(*parse(m), intent, by_id[tid]) for m, intent, tid in held]
+    floors: dict[str, str] = {}
+    areas: dict[str, str] = {}
+    for _, spans, _, _ in parsed:
+        for s in spans:
+            if s.name in ("floor", "area"):
+                (floors if s.name == "floor" else areas).setdefault(_fold(s.raw), s.raw)
+    things: dict[str, dict] = {}
+    for _, spans, intent, t in parsed:  # a thing's domain from its template; its area from its first sentence
+        got = {s.name: s.raw for s in spans}
+        if "name" not in got or intent in TIMER_INTENTS or _fold(got["name"]) in areas.keys() | floors.keys():
+            continue
+        domain = t.fixed.get("domain") or (t.domains[0] if t.domains else "switch")
+        e = things.setdefault(_fold(got["name"]), {"id": f"{domain}.thing_{len(things)}", "name": got["name"]})
+        if "area" in got and "area" not in e:
+            e["area"] = f"area_{_fold(got['area'])}"
+        if isinstance(t.fixed.get("device_class"), str):
+            e.setdefault("attributes", {"device_class": t.fixed["device_class"]})
+    for _, spans, intent, t in parsed:  # a place named without a thing: one thing of the block's kind there
+        got = {s.name: s.raw for s in spans}
+        place = ("area", got["area"]) if "area" in got else ("floor", got["floor"]) if "floor" in got else None
+        if place is None or ("name" in got and intent not in TIMER_INTENTS) or intent in TIMER_INTENTS:
+            continue
+        domain = t.fixed.get("domain") or (t.domains[0] if t.domains else None)
+        dc = t.fixed.get("device_class")
+        if not isinstance(domain, str):
+            continue
+        key = f"{place[1]} {domain} {dc if isinstance(dc, str) else ''}".strip()
+        if _fold(key) not in things:
+            e = {"id": f"{domain}.place_{len(things)}", "name": key, place[0]: f"{place[0]}_{_fold(place[1])}"}
+            if isinstance(dc, str):
+                e["attributes"] = {"device_class": dc}
+            things[_fold(key)] = e
+    data = {"language": lang,
+            "floors": [{"id": f"floor_{k}", "name": v} for k, v in floors.items()],
+            "areas": [{"id": f"area_{k}", "name": v} for k, v in areas.items()],
+            "entities": list(things.values())}
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")  # YAML reads JSON
+    home = Home(data=data)
+    lists = {"name": TextSlotList.from_tuples([(e["name"], e["name"], {"domain": e["id"].split(".")[0]})
+                                               for e in things.values()]),
+             "area": TextSlotList.from_strings(list(areas.values())),
+             "floor": TextSlotList.from_strings(list(floors.values()))}
+    intents = Intents.from_dict(get_intents(lang))
+    out: list[tuple[str, str, Expected]] = []
+    excluded = {"not_a_thing": 0, "other_area": 0, "no_match": 0}  # no_match: hassil finds not the markup's parse
+    for text, spans, intent, _ in parsed:
+        got = {s.name: s.raw for s in spans}
+        e = things.get(_fold(got.get("name", ""))) if intent not in TIMER_INTENTS else None
+        if "name" in got and intent not in TIMER_INTENTS and e is None:
+            excluded["not_a_thing"] += 1  # a name that is also an area or floor: no well-defined answer
+            continue
+        if e is not None and "area" in got and e.get("area") != f"area_{_fold(got['area'])}":
+            excluded["other_area"] += 1  # the same name placed in two areas by the sampler
+            continue
+        marked = {s.name for s in spans}
+        # the parse of the template's intent whose slots are the markup's (hassil may read "decrease my
+        # timer" with a timer called "my"); a wildcard's words from the markup (hassil's wildcard
+        # swallows a polite "would you" the sampler appended)
+        match = max((r for r in recognize_all(text, intents, slot_lists=lists) if r.intent.name == intent),
+                    key=lambda r: len(marked & r.entities.keys()) - len(
+                        {k for k, v in r.entities.items() if v.is_wildcard or v.text} - marked), default=None)
+        if match is None or marked - match.entities.keys():
+            excluded["no_match"] += 1
+            continue
+        exp = Expected(intent, {k: (got[k] if v.is_wildcard else v.value) for k, v in match.entities.items()
+                                if not v.is_wildcard or k in got})
+        if e is not None:  # a named thing pins its own domain, class, area and floor
+            exp.optional.update(home.describe(e))
+            for k in ("domain", "device_class"):
+                if k in exp.required and exp.required[k] == exp.optional.get(k):
+                    del exp.required[k]
+        out.append((text, intent, exp))
+    return out, data, excluded
+
+
+async def evaluate(languages: list[str], model_dir: Path, names_path: Path, holdout: bool = False) -> dict:
+    """Load the model once; score every dev set (and with `holdout`, every template holdout, each with
+    its own generated names file). Returns the JSON report."""
+    import tempfile
+
+    from edge import names
+    from edge.home import HomeRecognizer
+    from edge.model import Model
+    from edge.slots import SlotExtractor
+
+    model = Model.load(model_dir)
+    slots = SlotExtractor.load(model.path, model.manifest)
+    home = Home(names_path)
+    rec = HomeRecognizer(model, slots, names.load(names_path))
+    rec.recognize("turn on the desk lamp", "en")  # first call's lazy work outside the measure
+    report: dict[str, Any] = {"model": str(model_dir), "names": str(names_path), "languages": {}}
+    for lang in languages:
+        golds = [(t, i, expected(i, s, home) if i != "oos" else None) for t, i, s in load_lines(lang)]
+        report["languages"][lang] = await _run(rec, lang, golds, home)
+    if holdout:
+        report["holdout"] = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            for lang in languages:
+                path = Path(tmp) / f"names_{lang}.yaml"
+                golds, data, excluded = holdout_set(lang, path)
+                h_home = Home(data=data)
+                h_rec = HomeRecognizer(model, slots, names.load(path))
+                got = await _run(h_rec, lang, golds, h_home)
+                got["excluded"] = excluded
+                report["holdout"][lang] = got
     return report
 
 
@@ -294,11 +418,11 @@ def _pc(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
 
-def table(report: dict) -> str:
+def table(report: dict, section: str = "languages") -> str:
     head = ("| language | in-scope lines | intent | intent + slots exact | recognized | wrong action | "
             "polarity flips | out-of-scope acted on | names outside the file | round trip p50 / p95 |")
     out = [head, "|" + "---|" * 10]
-    for lang, s in report["languages"].items():
+    for lang, s in report.get(section, {}).items():
         out.append(f"| {lang} | {s['in_scope']} | {_pc(s['intent'])} | {_pc(s['exact'])} | {_pc(s['recognized'])} | "
                    f"{_pc(s['wrong_action'])} ({s['wrong_action_n']}) | {s['polarity_flips']} of "
                    f"{s['polarity_items']} | {s['oos_acted']} of {s['oos']} | {s['names_outside']} | "
@@ -323,9 +447,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--names", default=str(NAMES))
     p.add_argument("--json", help="write the report (with every line's reply) here")
     p.add_argument("--quiet", action="store_true", help="no list of wrong actions")
+    p.add_argument("--holdout", action="store_true",
+                   help="also the template holdouts, expected answers from hassil (needs the train extra)")
     args = p.parse_args(argv)
-    report = asyncio.run(evaluate(args.languages.split(","), Path(args.model), Path(args.names)))
+    report = asyncio.run(evaluate(args.languages.split(","), Path(args.model), Path(args.names), args.holdout))
+    print("paraphrase dev sets, names file " + str(args.names))
     print(table(report))
+    if args.holdout:
+        print("\ntemplate holdouts (edge.train.home.generate(lang, 200, seed 13)), each with its generated names")
+        print(table(report, "holdout"))
+        print("excluded (no well-defined answer): "
+              + "; ".join(f"{k}: {v['excluded']}" for k, v in report["holdout"].items()))
     if not args.quiet:
         for line in wrong_actions(report):
             print(line)
