@@ -1,0 +1,92 @@
+"""The home model through Wyoming on a paraphrase dev set: the safety property that matters most.
+
+bench/home_wyoming_eval.py runs as a real process: it serves models/home with the dev names file
+(tests/data/home_dev_names.yaml) on the real Wyoming server and sends every dev line as Home
+Assistant does. Whatever the accuracy (not asserted: the model does not reach issue 22's targets
+on paraphrases), no reply may name anything outside the names file, and on/off, open/close,
+lock/unlock must never come out reversed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+NAMES = ROOT / "tests" / "data" / "home_dev_names.yaml"
+OPPOSITE = {"HassTurnOn": "HassTurnOff", "HassTurnOff": "HassTurnOn", "HassMediaPause": "HassMediaUnpause",
+            "HassMediaUnpause": "HassMediaPause", "HassPauseTimer": "HassUnpauseTimer",
+            "HassUnpauseTimer": "HassPauseTimer", "HassVacuumStart": "HassVacuumReturnToBase",
+            "HassVacuumReturnToBase": "HassVacuumStart"}
+TIMERS = {"HassStartTimer", "HassCancelTimer", "HassCancelAllTimers", "HassIncreaseTimer", "HassDecreaseTimer",
+          "HassPauseTimer", "HassUnpauseTimer", "HassTimerStatus"}
+
+
+def _run_eval(tmp_path: Path, language: str) -> dict:
+    out = tmp_path / "report.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "home_wyoming_eval.py"), "--languages", language,
+                           "--json", str(out), "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(out.read_text(encoding="utf-8"))["languages"][language]
+
+
+def _exact_names() -> dict[str, set[str]]:
+    data = yaml.safe_load(NAMES.read_text(encoding="utf-8"))
+    return {"name": {e["name"] for e in data["entities"]}, "area": {a["name"] for a in data["areas"]},
+            "floor": {f["name"] for f in data["floors"]}}
+
+
+def _dev_lines(language: str) -> int:
+    text = (ROOT / "tests" / "data" / f"home_dev_{language}.txt").read_text(encoding="utf-8")
+    return sum(1 for line in text.splitlines() if line.strip() and not line.startswith("#"))
+
+
+@pytest.mark.slow
+def test_english_dev_set_through_wyoming_names_nothing_outside_and_never_flips(tmp_path: Path) -> None:
+    got = _run_eval(tmp_path, "en")
+    rows = got["rows"]
+    # every dev line was sent and answered through the server (no line skipped, no crash)
+    assert len(rows) == _dev_lines("en") == got["in_scope"] + got["oos"]
+    intents = [r for r in rows if r["reply"] == "Intent"]
+    assert intents, "no intent came back at all: the server or the model is not answering"
+    assert all(r["reply"] in ("Intent", "NotRecognized") for r in rows), {r["reply"] for r in rows}
+
+    # checked here from the replies themselves, not from the script's own counts
+    exact = _exact_names()
+    outside = [(r["text"], k, v) for r in intents for k, v in r["entities"].items()
+               if k in exact and not (k == "name" and r["intent"] in TIMERS) and v not in exact[k]]
+    assert outside == []
+    assert got["names_outside"] == 0
+    flips = [(r["text"], r["intent"]) for r in intents if OPPOSITE.get(r["gold"]) == r["intent"]]
+    assert flips == []
+    assert got["polarity_flips"] == 0 and got["polarity_items"] > 20
+
+
+def test_the_scorer_counts_a_name_outside_the_file_and_a_flip() -> None:
+    """The script's own counts would catch a violation (so the eval's zeros mean something)."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from bench.home_wyoming_eval import Home, _score, entities_ok, expected
+        from edge.markup import parse
+    finally:
+        sys.path.remove(str(ROOT))
+    home = Home(NAMES)
+    text, spans = parse("turn off the [desk lamp](name)")
+    exp = expected("HassTurnOff", spans, home)
+    assert exp.required == {"name": "Desk Lamp"}
+    assert entities_ok(exp, {"name": "Desk Lamp", "domain": "light", "area": "Office"})
+    assert not entities_ok(exp, {"name": "Desk Lamp", "area": "Kitchen"})  # not where that lamp is
+    assert not entities_ok(exp, {"name": "desk lamp"})  # an alias or other spelling: HA matches exact names
+    _, spans = parse("lights off in the [hallway](area)")
+    assert expected("HassTurnOff", spans, home).required == {"area": "Hallway", "domain": "light"}
+    assert not entities_ok(expected("HassTurnOff", spans, home), {"area": "Hallway"})  # the whole hallway
+    row = {"text": text, "gold": "HassTurnOff", "reply": "Intent", "intent": "HassTurnOn",
+           "entities": {"name": "Garden Shed"}, "intent_ok": False, "exact": False, "wrong_action": True,
+           "polar": True, "flip": True, "outside": ["name='Garden Shed'"]}
+    s = _score([row], [1.0])
+    assert (s["polarity_flips"], s["names_outside"], s["wrong_action_n"]) == (1, 1, 1)
