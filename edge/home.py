@@ -102,7 +102,10 @@ def base_language(language: Any, served: Sequence[str]) -> str | None:
     return lowered.get(tag.lower()) or lowered.get(tag.split("-")[0].lower())
 
 
-_TURN_INTENTS = frozenset({"HassTurnOn", "HassTurnOff"})
+# Intents whose target is a place plus a kind of thing, or a thing: with no target at all Home
+# Assistant has nothing to act on (or, for a place alone, acts on everything there).
+_TURN_INTENTS = frozenset({"HassTurnOn", "HassTurnOff", "HassGetState"})
+_TARGETS = ("name", "area", "floor", "domain", "device_class")
 
 
 def _implied_domains(text: str, lang: str) -> list[str]:
@@ -198,6 +201,8 @@ class HomeRecognizer:
         got = self._slots(found)
         if isinstance(got, NotUnderstood):
             return got
+        if intent in _TURN_INTENTS and not any(k in got for k in _TARGETS):
+            return NotUnderstood("slot", f"{intent} names nothing to act on")
         if intent in _TURN_INTENTS and not any(k in got for k in ("name", "domain", "device_class")) \
                 and ("area" in got or "floor" in got):
             kinds = _implied_domains(text, lang)
