@@ -93,10 +93,11 @@ class Watch:
         raise AssertionError(f"health never showed {ident}")
 
 
-def start_device(broker, daemon_factory, tmp_path: Path, name: str, key: S.SecretKey, fault: str | None = None,
-                 group: str = "") -> Any:
-    cfg = daemon_config(broker, tmp_path / f"state-{name}", device_id=name,
-                        deploy={"keys": [key.public_key.base64()]})
+def start_device(broker, daemon_factory, tmp_path: Path, name: str, key: S.SecretKey | str,
+                 fault: str | None = None, group: str = "") -> Any:
+    """A daemon that trusts `key` (a key, or the path of a .pub file as a user configures it)."""
+    trusted = key if isinstance(key, str) else key.public_key.base64()
+    cfg = daemon_config(broker, tmp_path / f"state-{name}", device_id=name, deploy={"keys": [trusted]})
     if group:
         cfg = f'group = "{group}"\n' + cfg
     return daemon_factory(cfg, fault=("deploy", fault) if fault else None)
@@ -144,9 +145,23 @@ def run_deploy(broker, *args: str, timeout: float = 180) -> subprocess.Completed
                            "--port", str(broker.port)], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
 
-def test_a_canary_rollout_to_three_daemons(broker, daemon_factory, tmp_path: Path, key, package: Path) -> None:
-    """(a) `edge deploy --canary 1` to three real daemons: all active, health and results show the new model."""
-    devices = [start_device(broker, daemon_factory, tmp_path, n, key) for n in ("a", "b", "c")]
+def edge_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    out = subprocess.run([sys.executable, "-m", "edge", *args], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out
+
+
+def test_a_canary_rollout_to_three_daemons(broker, daemon_factory, tmp_path: Path) -> None:
+    """(a) README's "Updating models on a fleet", all by the CLI: edge keygen, the .pub in [deploy] keys,
+    edge sign, `edge deploy --canary 1` to three real daemons: all active, health and results show it."""
+    edge_cli("keygen", "--out", str(tmp_path / "fleet"))
+    package = tmp_path / "clinc150-2.1.0"
+    shutil.copytree(SHIPPED, package)
+    m = json.loads((package / "manifest.json").read_text())
+    (package / "manifest.json").write_text(json.dumps({**m, "version": "2.1.0"}, indent=1))
+    edge_cli("sign", str(package), "--key", str(tmp_path / "fleet.key"))
+    pub = str(tmp_path / "fleet.pub")
+    devices = [start_device(broker, daemon_factory, tmp_path, n, pub) for n in ("a", "b", "c")]
     c = TestClient(broker.port)
     try:
         watches = {n: Watch(c, n) for n in ("a", "b", "c")}
