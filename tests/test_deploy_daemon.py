@@ -166,8 +166,11 @@ def test_a_canary_rollout_to_three_daemons(broker, daemon_factory, tmp_path: Pat
     try:
         watches = {n: Watch(c, n) for n in ("a", "b", "c")}
         assert c.request("edge/a", {"text": "what time is it"})["model"] == "clinc150@2.0.0"
+        t0 = time.monotonic()
         out = run_deploy(broker, str(package), "--device", "a", "--device", "b", "--device", "c",
                          "--canary", "1", "--timeout", "20")
+        print(f"edge deploy --canary 1 to 3 daemons: {time.monotonic() - t0:.1f} s (the last wave is "
+              "watched on probation until --timeout 20)")
         assert out.returncode == 0, out.stdout + out.stderr
         for n in ("a", "b", "c"):
             assert f"{n}: active" in out.stdout, out.stdout
@@ -230,6 +233,8 @@ def test_bad_packages_are_rejected_while_every_request_is_answered(broker, daemo
             c.publish("edge/b/deploy", pack(package)[0])  # a good one, under the same load
             w.status(lambda s: s["state"] == "active" and s["model"] == NEW)
             wait_for(lambda: any(r["model"] == NEW for r in list(load.replies.values())), what="a reply by the new model")
+        print(f"{load.sent} requests sent during 5 bad packages and 1 good deployment, "
+              f"{len(load.replies)} answered")
         assert load.sent > 20
         lost = {f"load-{i}" for i in range(load.sent)} - set(load.replies)
         assert not lost, f"{len(lost)} of {load.sent} requests unanswered: {sorted(lost)[:5]}"
