@@ -8,7 +8,7 @@ fault hooks). Started by the watchdog and supervision tests as the daemon's comm
         whose connection handler raises when a client sends "die": a dying channel.
     python tests/faulty.py deploy VERSION:FAULT:SECONDS run --config PATH
         the deployment channel with a probation of SECONDS seconds (or 5 requests), and a package of
-        VERSION loaded with FAULT: "raise" (its classify raises on any text holding "explode": it
+        VERSION loaded with FAULT: "none", "raise" (its classify raises on any text holding "explode": it
         passes its self-test and fails probation) or "slow" (its load takes 4 s: time to kill it).
 """
 
