@@ -206,7 +206,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     if settings is None:
         return EXIT_USAGE
     setup_logging(settings.logging.level)
-    model = _load_model(settings.model.path or None, settings.model.threads)
+    deployer = recovered = None
+    if settings.deploy.keys:  # deployment on: recover() first, then the last package that became active
+        from edge import deploy_channel
+
+        try:
+            deployer = deploy_channel.deployer(settings)  # looked up here: tests pass a faulty one in
+            model, recovered = deploy_channel.start_model(
+                deployer, lambda: _load_model(settings.model.path or None, settings.model.threads))
+        except deploy_channel.DeployConfigError as exc:
+            log.error("%s", exc)
+            return EXIT_USAGE
+        except OSError as exc:
+            log.error("state directory unusable for deployments: %s", exc)
+            return EXIT_USAGE
+    else:
+        model = _load_model(settings.model.path or None, settings.model.threads)
     if model is None:
         return EXIT_USAGE
     from edge.mqtt import LinkError
@@ -215,7 +230,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from edge.service import Service, build
 
     try:
-        service = Service(build(settings, model))
+        parts = build(settings, model)
+        if deployer is not None:
+            parts.channels.append(deploy_channel.channel(parts, deployer, recovered))
+        service = Service(parts)
     except StateError as exc:
         log.error("state directory unusable: %s", exc)
         return EXIT_USAGE

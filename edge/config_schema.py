@@ -150,6 +150,18 @@ class WyomingSettings:
 
 
 @dataclass(frozen=True)
+class DeploySettings:
+    """Signed model deployments over MQTT (edge/deploy_channel.py); off, and nothing of it imported,
+    while `keys` is empty."""
+
+    keys: tuple[str, ...] = _f(
+        (), doc="trusted public keys (edge keygen's .pub: its base64 line \"RW...\" or a path to the file); "
+                "several at once so a key can be rotated; empty: the device takes no deployments")
+    max_bytes: int = _f(64 << 20, Check(min=4096, max=1 << 31),
+                        doc="the largest package taken, on the wire and unpacked (a larger one is rejected)")
+
+
+@dataclass(frozen=True)
 class HomeSettings:
     names: str = _f("", doc="a names file (YAML or JSON: floors, areas, entities); empty: none, so no "
                             "thing can be named; relative = to this file's folder")
@@ -174,6 +186,7 @@ class Settings:
     health: HealthSettings = _section(HealthSettings, "")
     integrations: IntegrationSettings = _section(IntegrationSettings, "")
     wyoming: WyomingSettings = _section(WyomingSettings, "Home Assistant Assist over Wyoming")
+    deploy: DeploySettings = _section(DeploySettings, "signed model deployments (edge deploy)")
     home: HomeSettings = _section(HomeSettings, "the home's names, for the home model")
     logging: LoggingSettings = _section(LoggingSettings, "")
     # Not keys: what load() saw while building these settings.

@@ -53,6 +53,7 @@ class Work:
     acked: bool = False
     unsafe: bool = False  # its answer could be neither published nor stored: not cached, not acked
     request: Request | None = None  # once parsed: where an internal error must go too
+    failed: bool = False  # an internal error answered it (a model that raises: probation counts it)
 
     def acknowledge(self) -> None:
         """Once (the last PUBACK and a guard may both get here)."""
@@ -110,6 +111,7 @@ class Pipeline:
         escalation_threshold: float = 1.0,
         clock: Callable[[], float] = time.perf_counter,
         flush: Callable[[], None] = lambda: None,
+        on_served: Callable[[float, bool, str | None], None] | None = None,
     ) -> None:
         self.model = model
         self.router = router
@@ -125,12 +127,16 @@ class Pipeline:
         self.escalation_threshold = escalation_threshold
         self.clock = clock
         self.flush = flush  # send what the batch published now, before the cache write (mqtt.Link.flush)
+        # (latency ms, error, model ident) for each request the model classified: a deployment's
+        # probation (edge/deploy_channel.py) judges the new model by them.
+        self.on_served = on_served
 
     # -- the request path ------------------------------------------------------------------
 
     def handle(self, batch: list[Work]) -> None:
         """Answer every delivery in `batch` exactly once; never raises."""
         todo: list[Routed] = []
+        ident = getattr(self.model, "ident", None)  # the whole batch runs on one model (swaps come between)
         with self.answers.batch():  # what must wait on disk is written once, at the end of the batch
             for work in batch:
                 with self._guard(work):
@@ -151,6 +157,18 @@ class Pipeline:
         if todo:
             self.flush()  # the results leave now; the cache write below is not on their way out
         self._remember([r for r in todo if r.result is not None and not r.work.unsafe])
+        if todo and self.on_served is not None:
+            self._served(todo, ident)
+
+    def _served(self, todo: list[Routed], ident: str | None) -> None:
+        """Tell the probation hook how each classified request went; it never breaks the batch."""
+        now = self.clock()
+        try:
+            for r in todo:
+                assert self.on_served is not None
+                self.on_served((now - r.work.received) * 1000, r.work.failed or r.pred is None, ident)
+        except Exception:
+            log.exception("the on_served hook failed")
 
     def _drop_retained(self, work: Work) -> bool:
         """A retained request would re-run at every subscribe (reconnect, restart): acknowledge, never act."""
@@ -299,6 +317,7 @@ class Pipeline:
     def _internal_error(self, work: Work, exc: Exception) -> None:
         """Anything unexpected: `internal_error` for this request alone, then acknowledge it."""
         self.health.count("internal_errors")
+        work.failed = True
         log.error("internal error on a request from %s: %s: %s", work.msg.topic, type(exc).__name__, exc,
                   exc_info=exc)
         if work.answered:

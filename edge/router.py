@@ -83,6 +83,10 @@ class Router:
         # How long a handed-out probe may stay unanswered before another is handed out.
         self._probe_lease = 2.0 * settings.timeout_s + 1.0
 
+    def set_threshold(self, escalation_threshold: float) -> None:
+        """A deployed model brings its own threshold (edge.service.swap_model, on the loop)."""
+        self._threshold = float(escalation_threshold)
+
     # --- policy ---------------------------------------------------------------------------------
 
     def decide(self, intent: str, confidence: float, allow_cloud: bool | None) -> Decision:

@@ -118,8 +118,37 @@ class Parts:
     pipeline: Pipeline
     request_topics: set[str]
     channels: list[Channel] = field(default_factory=list)
+    # Other topics a channel takes from the link (the deployment channel's): topic -> handler, on the loop.
+    handlers: dict[str, Callable[[Message], None]] = field(default_factory=dict)
     # The link's callbacks, bound by Service (build wires the link before the service exists).
     hooks: dict[str, Callable[..., None]] = field(default_factory=dict)
+
+
+def _thresholds(settings: Settings, model: Model) -> float:
+    """Apply the configured OOS cut to `model` and return the escalation threshold the router, the
+    answers and the pipeline use: the configured one, else the model's, never below the OOS cut."""
+    if settings.model.oos_threshold >= 0:
+        model.oos_threshold = settings.model.oos_threshold  # the model's rule, with the configured cut
+    esc = settings.model.escalation_threshold
+    return max(esc if esc >= 0 else model.escalation_threshold, model.oos_threshold)
+
+
+def swap_model(parts: Parts, model: Model) -> Model:
+    """Make `model` the one that answers, with everything that belongs to it: its slot extractor, its
+    thresholds, its ident in results and health; returns the model it replaced. Called on the loop
+    between two batches (the deployment channel), so requests in flight finished on the old model.
+    The Wyoming channel and the cloud prompt's labels keep the model the daemon started with."""
+    slots = load_slots(model)  # a package whose slots do not load answers without slots (logged)
+    threshold = _thresholds(parts.settings, model)
+    old, parts.model = parts.model, model
+    pipeline, answers = parts.pipeline, parts.answers
+    pipeline.model, pipeline.slots, answers.slots = model, slots, slots
+    pipeline.escalation_threshold = answers.escalation_threshold = threshold
+    pipeline.languages = frozenset(model.languages)
+    parts.router.set_threshold(threshold)
+    answers.model_ident = parts.health.model_ident = model.ident
+    log.info("model %s now answers (it replaced %s)", model.ident, old.ident)
+    return old
 
 
 def build(settings: Settings, model: Model, environ: Mapping[str, str] | None = None) -> Parts:
@@ -128,10 +157,7 @@ def build(settings: Settings, model: Model, environ: Mapping[str, str] | None = 
     environ = os.environ if environ is None else environ
     slots = load_slots(model)  # first: a broken install fails before anything is opened
     base = settings.base_topic
-    if settings.model.oos_threshold >= 0:
-        model.oos_threshold = settings.model.oos_threshold  # the model's rule, with the configured cut
-    esc = settings.model.escalation_threshold
-    threshold = max(esc if esc >= 0 else model.escalation_threshold, model.oos_threshold)
+    threshold = _thresholds(settings, model)
     health = Health(model.ident, settings.board.temperature_path)
     outbox = Outbox(  # StateError here: `edge run` exits 2 naming the directory
         settings.state_dir, max_items=settings.state.outbox_max, max_age_s=settings.state.outbox_max_age_s,
@@ -381,6 +407,8 @@ class Service:
             self._inbox.append(Work("request", msg, time.perf_counter(), self.link.ack))  # answered once this read is done
         elif self.s.integrations.hermes and msg.topic == hermes.QUERY_TOPIC:
             self._inbox.append(Work("hermes", msg, time.perf_counter(), self.link.ack))
+        elif msg.topic in self.p.handlers:
+            self.p.handlers[msg.topic](msg)  # the handler acknowledges it (once its outcome is published)
         elif self.s.integrations.home_assistant and msg.topic == homeassistant.birth_topic(self.s):
             if msg.payload.strip() == b"online" and not msg.retain:
                 self._send_discovery()

@@ -6,6 +6,10 @@ fault hooks). Started by the watchdog and supervision tests as the daemon's comm
     python tests/faulty.py die PORT run --config PATH
         one more channel, an asyncio server on 127.0.0.1:PORT (as the Wyoming server will be),
         whose connection handler raises when a client sends "die": a dying channel.
+    python tests/faulty.py deploy VERSION:FAULT:SECONDS run --config PATH
+        the deployment channel with a probation of SECONDS seconds (or 5 requests), and a package of
+        VERSION loaded with FAULT: "none", "raise" (its classify raises on any text holding "explode": it
+        passes its self-test and fails probation) or "slow" (its load takes 4 s: time to kill it).
 """
 
 from __future__ import annotations
@@ -62,7 +66,43 @@ class DyingChannel:
             self._server.close()
 
 
+def _deploy_fault(arg: str) -> None:
+    """Pass a model loader with a fault and a short probation into edge.deploy_channel.deployer."""
+    import time
+    from functools import partial
+
+    import edge.deploy_channel as dc
+    from edge.model import Model
+    from edge.probation import ProbationPolicy
+
+    version, fault, seconds = arg.split(":")
+    real = dc.deployer
+
+    def load(path: Any) -> Any:
+        model = Model.load(path)
+        if model.ident.endswith(f"@{version}"):
+            if fault == "slow":
+                log.warning("fault injection: loading %s slowly", model.ident)
+                time.sleep(4)
+            elif fault == "raise":
+                inner = model.classify
+
+                def classify(texts: Sequence[str]) -> Any:
+                    if any("explode" in t for t in texts):
+                        raise RuntimeError("fault injection: the new model raises")
+                    return inner(texts)
+
+                model.classify = classify  # type: ignore[method-assign]
+        return model
+
+    policy = ProbationPolicy(requests=5, seconds=float(seconds), max_errors=3, min_samples=50)
+    dc.deployer = partial(real, load_model=load, policy=policy)  # type: ignore[assignment]
+
+
 def _inject(fault: str, arg: str) -> None:
+    if fault == "deploy":
+        _deploy_fault(arg)
+        return
     real_build = service.build
 
     def build(settings: Any, model: Any, environ: Any = None) -> service.Parts:

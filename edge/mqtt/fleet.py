@@ -155,7 +155,8 @@ def roll_out(host: str, port: int, plan: Plan, payload: bytes, *, timeout: float
             last = wave is plan.waves[-1]
             # a wave is through once all are active; the last one is watched until probation ends
             through = (lambda: all(d.settled for d in wave)) if last else (lambda: all(d.done for d in wave))
-            # every device already sent the package gets its outcome, even after another failed
+            # not cut short by one failure: the others of this wave have the package too, and the
+            # report must say what they did with it (a failure stops only the later waves)
             w.wait(through, deadline)
             with w.cond:
                 if wave_failed(wave) or not all(d.state == "active" for d in wave):
