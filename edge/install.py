@@ -24,6 +24,7 @@ from base64 import urlsafe_b64encode
 from pathlib import Path
 from typing import Callable
 
+from edge.digest import sha256_file
 from edge import config, project
 from edge.project import DIST_NAME, IN_REPO, PACKAGE_DIR, REPO_DIR
 from edge.requirements import (TARGET_MACHINES, RequirementError, missing_dependencies, requirement_lines,
@@ -50,13 +51,6 @@ def _data_dir(repo_name: str, packaged_name: str) -> Path:
             return candidate
     raise InstallError(f"cannot find {repo_name}/ beside the edge package ({REPO_DIR})")
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class _Tree:
@@ -210,7 +204,7 @@ def verified_model_files(model: Path) -> tuple[dict, list[str]]:
         path = model / name
         if not path.is_file():
             raise InstallError(f"{path}: listed in the manifest but missing")
-        if _sha256(path) != digest:
+        if sha256_file(path) != digest:
             raise InstallError(f"{path}: sha256 does not match the manifest; refusing to ship it")
     return manifest, sorted(files)
 
@@ -331,7 +325,7 @@ def install(
     model_dest = PREFIX / "models" / model_src.name
     for name in ["manifest.json", *model_files]:
         written = tree.copy(model_src / name, model_dest / name)
-        if name != "manifest.json" and _sha256(written) != manifest["files"][name]:
+        if name != "manifest.json" and sha256_file(written) != manifest["files"][name]:
             raise InstallError(f"{written}: sha256 differs after copying; the card may be failing")
     keep = {"manifest.json", *model_files}
     for old in tree.path(model_dest).iterdir():

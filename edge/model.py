@@ -15,7 +15,6 @@ on the oos class lowers it). ``intent`` is "oos" when
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -28,6 +27,8 @@ from typing import Sequence
 
 import numpy as np
 import sentencepiece as spm
+
+from edge.digest import sha256_file
 
 # Which TFLite runtime runs the model. ai-edge-litert (x86_64 and aarch64 wheels) applies
 # XNNPACK's int8 kernels by default: about 7x faster here than tflite-runtime 2.14, whose
@@ -176,14 +177,6 @@ def _encode(sp: spm.SentencePieceProcessor, texts: Sequence[str], max_len: int) 
             out[i, : len(ids)] = ids
         lengths.append(len(ids))
     return out, lengths
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def default_model_path() -> Path:

@@ -43,6 +43,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Callable, Iterable
 
+from edge.digest import sha256_file
+
 MANIFEST = "manifest.json"
 SIG_FILE = "manifest.json.minisig"
 PASSWORD_ENV = "EDGE_KEY_PASSWORD"
@@ -397,13 +399,6 @@ def _plain_name(name: object) -> str:
     return name
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
 
 def check_contents(pkg: Path, manifest_bytes: bytes) -> dict[str, Any]:
     """The manifest, once every file it lists is a regular file with its sha256 and nothing
@@ -427,7 +422,7 @@ def check_contents(pkg: Path, manifest_bytes: bytes) -> dict[str, Any]:
             raise PackageError(f"missing file {_show(name)}")
         if os.path.islink(path) or not path.is_file():
             raise PackageError(f"file {_show(name)} is not a regular file")
-        if _sha256(path) != digest:
+        if sha256_file(path) != digest:
             raise PackageError(f"file {_show(name)} does not match its sha256")
     for entry in sorted(os.listdir(pkg)):
         if entry not in files and entry not in (MANIFEST, SIG_FILE):
