@@ -51,7 +51,7 @@ class Escalations:
         self,
         cloud: Any,  # CloudClient or a fake: classify(text) -> CloudAnswer, probe()
         router: Router,
-        store: EscalationStore,  # the cache, the deferred queue, the budget ledger (Outbox, or a fake)
+        store: EscalationStore,  # the cache and the deferred queue (Outbox, or a fake)
         health: Health,
         answers: Answers,
         pool: Executor,
@@ -95,12 +95,7 @@ class Escalations:
         return True
 
     def submit(self, r: Routed, reason: str) -> None:
-        """Send one request to the cloud (budget already admitted by the caller)."""
-        try:
-            self.store.record_cloud_call(time.time())
-            self.health.storage.ok()
-        except Exception as exc:  # the ledger is best-effort: the in-memory budget still counts the call
-            self.health.storage.failed("cloud call ledger", exc)
+        """Send one request to the cloud (its call already taken by the caller's `budget.spend()`)."""
         self.health.count("cloud_calls")
         with self._lock:
             self._owed[id(r)] = r
@@ -298,14 +293,10 @@ class Escalations:
         else:
             return
         for item in items:
-            if not self.router.admit():
+            if not self.router.budget.spend():  # admits the call and writes it to the ledger
                 if not self.router.cloud_up:
                     self.router.record_failure()  # no budget to probe with: stay open, try later
                 return
-            try:
-                self.store.record_cloud_call(time.time())
-            except Exception as exc:
-                self.health.storage.failed("cloud call ledger", exc)
             if not self._submit(self._replay, item, deferred=True):
                 return  # the pool is gone (a stop): the item stays queued for the next start
 

@@ -128,9 +128,8 @@ class PipelineStore(AnsweredIds, DeferredQueue, Protocol):
 
 
 class EscalationStore(AnsweredIds, DeferredQueue, Protocol):
-    """The store as the escalations see it: the cache, the deferred queue and the ledger's writes."""
-
-    def record_cloud_call(self, wall_ts: float) -> None: ...
+    """The store as the escalations see it: the cache and the deferred queue (the ledger is the
+    budget's: `edge.budget.Budget.spend`)."""
 
 
 class StateError(Exception):

@@ -274,7 +274,7 @@ class Pipeline:
         if d.action == CLOUD:
             if self.escalations.join(r):  # the same id earlier in this very batch
                 return
-            if self.router.admit():
+            if self.router.budget.spend():  # admits the call and writes it to the ledger
                 self.escalations.submit(r, d.reason)
                 return
             reason = "budget"

@@ -1,20 +1,21 @@
-"""The cloud policy: which requests go to the cloud, the call budget and the circuit breaker.
+"""The cloud policy: which requests go to the cloud, and the circuit breaker.
 
-Pure and deterministic: no I/O, no threads of its own, clocks injected (a
-monotonic `clock` for the breaker, the `wall` clock for the budget, whose
-windows must survive restarts). Every method is thread-safe: the inference
-worker calls `decide`, the cloud pool calls `admit` and `record_*`.
+Pure and deterministic: no I/O, no threads of its own, a monotonic `clock`
+injected for the breaker. The call budget is `edge.budget.Budget` (`router.budget`):
+`decide` asks it whether a call could be paid for; whoever is about to call the
+cloud takes the call with `budget.spend()`, which also persists it. Every method
+is thread-safe.
 
 The life of an escalation, as the service drives it::
 
     d = router.decide(intent, confidence, allow_cloud)
     d.action == "local"  -> publish the device's answer with d.reason
     d.action == "defer"  -> publish the device's answer with reason "offline", queue the request
-    d.action == "cloud"  -> in the pool: if not router.admit(): device answer, reason "budget"
+    d.action == "cloud"  -> if not router.budget.spend(): device answer, reason "budget"
                             else call; CloudError -> record_failure(e.retry_after), device answer,
                             reason "cloud_error"; success -> record_success(), cloud answer, d.reason
-    periodically: if router.probe_due(): admit() (when probing with a real classify) and probe,
-                  then record_success() / record_failure(); deferred items drain while cloud_up
+    periodically: if router.probe_due(): budget.spend() (when probing with a real classify) and
+                  probe, then record_success() / record_failure(); deferred items drain while cloud_up
 
 Breaker: `breaker_failures` consecutive failures open it for
 `breaker_cooldown_s` (longer when a Retry-After asks for it; a Retry-After
@@ -27,22 +28,19 @@ probe whose outcome is never reported is handed out again after a lease.
 
 from __future__ import annotations
 
-import bisect
 import math
 import threading
 import time
-from array import array
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable
 
+from edge.budget import DAY_S, HOUR_S, Budget
 from edge.config import CloudSettings
 from edge.contract import OOS
 
 __all__ = ["Decision", "Router", "LOCAL", "CLOUD", "DEFER", "HOUR_S", "DAY_S"]
 
 LOCAL, CLOUD, DEFER = "local", "cloud", "defer"
-HOUR_S = 3600.0
-DAY_S = 86400.0
 RETRY_AFTER_MAX_S = 3600.0  # the same cap as the client's: a bad header must not disable the cloud for days
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
@@ -65,17 +63,16 @@ class Router:
         cloud_configured: bool,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        budget: Budget | None = None,
     ) -> None:
         self._settings = settings
         self._threshold = float(escalation_threshold)
         # local_only with a base_url set is still "no cloud": nothing may leave the device.
         self._usable = bool(cloud_configured) and settings.mode != "local_only"
         self._clock = clock
-        self._wall = wall
+        # The service passes the budget with its ledger; without one it is in memory only (tests).
+        self.budget = budget if budget is not None else Budget.from_settings(settings, wall=wall)
         self._lock = threading.Lock()
-        # Wall times of admitted calls in the last day, sorted. array("d"): 8 bytes a call, which
-        # matters on a 512 MB board with a generous max_per_day.
-        self._calls = array("d")
         self._state = CLOSED
         self._failures = 0
         self._open_until = 0.0
@@ -90,7 +87,7 @@ class Router:
     # --- policy ---------------------------------------------------------------------------------
 
     def decide(self, intent: str, confidence: float, allow_cloud: bool | None) -> Decision:
-        """What to do with a classified request. Consumes nothing: `admit` takes the budget."""
+        """What to do with a classified request. Consumes nothing: `budget.spend()` takes the call."""
         confident = intent != OOS and math.isfinite(confidence) and confidence >= self._threshold
         # allow_cloud=True only permits what the policy wants; it cannot override local_only.
         if not self._usable or allow_cloud is False:
@@ -101,50 +98,14 @@ class Router:
             return Decision(LOCAL, "confident")
         else:
             reason = "low_confidence"
+        # Budget first: a deferred item would need budget later too, so do not queue what cannot be paid for.
+        if not self.budget.has_room():
+            return Decision(LOCAL, "budget")
         with self._lock:
-            # Budget first: a deferred item would need budget later too, so do not queue what cannot be paid for.
-            if not self._has_budget(self._wall()):
-                return Decision(LOCAL, "budget")
             if self._state != CLOSED:
                 # Open or half-open (a probe is out): no network cost for this request.
                 return Decision(DEFER if self._settings.deferred_max > 0 else LOCAL, "offline")
         return Decision(CLOUD, reason)
-
-    # --- budget ---------------------------------------------------------------------------------
-
-    def _prune(self, now: float) -> None:
-        cut = bisect.bisect_right(self._calls, now - DAY_S)
-        if cut:
-            del self._calls[:cut]
-
-    def _counts(self, now: float) -> tuple[int, int]:
-        """Calls in the last hour and the last day. Calls stamped in the future (the wall clock
-        went back, as it does on a Pi without a real-time clock before NTP) count in both:
-        erring on the side of spending less."""
-        self._prune(now)
-        hour = len(self._calls) - bisect.bisect_right(self._calls, now - HOUR_S)
-        return hour, len(self._calls)
-
-    def _has_budget(self, now: float) -> bool:
-        hour, day = self._counts(now)
-        return hour < self._settings.max_per_hour and day < self._settings.max_per_day
-
-    def admit(self) -> bool:
-        """Take one call from the budget, right before making it; False when the budget is spent."""
-        with self._lock:
-            now = self._wall()
-            if not self._has_budget(now):
-                return False
-            bisect.insort(self._calls, now)
-            return True
-
-    def restore_calls(self, timestamps: Iterable[float]) -> None:
-        """Replay persisted call wall-times (the budget survives restarts); stale and bad values are ignored."""
-        with self._lock:
-            now = self._wall()
-            fresh = [float(t) for t in timestamps if isinstance(t, (int, float)) and math.isfinite(t)]
-            fresh = [t for t in fresh if t > now - DAY_S]
-            self._calls = array("d", sorted([*self._calls, *fresh]))
 
     # --- breaker --------------------------------------------------------------------------------
 
@@ -195,13 +156,13 @@ class Router:
 
     def stats(self) -> dict[str, object]:
         """Counters for the health message."""
+        spent = self.budget.stats()
         with self._lock:
-            hour, day = self._counts(self._wall())
             return {
                 "cloud": "none" if not self._usable else "up" if self._state == CLOSED else "down",
-                "calls_last_hour": hour,
-                "calls_today": day,
-                "spend_usd_today": round(day * self._settings.cost_per_call_usd, 6),
+                "calls_last_hour": spent["calls_last_hour"],
+                "calls_today": spent["calls_today"],
+                "spend_usd_today": spent["spend_usd_today"],
                 "breaker": self._state,
                 "consecutive_failures": self._failures,
             }

@@ -57,6 +57,7 @@ from edge.model import Model
 from edge.mqtt import Link, LinkError, Message
 from edge.outbox import Outbox
 from edge.pipeline import Pipeline, Work
+from edge.budget import Budget
 from edge.router import Router
 from edge.systemd import Notifier
 
@@ -173,8 +174,9 @@ def build(settings: Settings, model: Model, environ: Mapping[str, str] | None = 
         from edge.cloud import CloudClient
 
         cloud = CloudClient(settings.cloud, model.labels, key, slot_prompt)
-    router = Router(settings.cloud, threshold, cloud_configured=cloud_on)
-    router.restore_calls(outbox.cloud_calls_since(time.time() - 86400))
+    budget = Budget.from_settings(settings.cloud, ledger=outbox, storage=health.storage)
+    budget.restore()  # the windows survive a restart
+    router = Router(settings.cloud, threshold, cloud_configured=cloud_on, budget=budget)
     hooks: dict[str, Callable[..., None]] = {}
     loop = asyncio.new_event_loop()
 

@@ -23,6 +23,7 @@ from edge.model import Prediction
 from edge.mqtt import Message
 from edge.outbox import Deferred, Pending, StateError
 from edge.pipeline import Pipeline, Work
+from edge.budget import Budget
 from edge.router import Router
 
 BASE = "edge/t"
@@ -208,7 +209,9 @@ class Rig:
         clock = lambda: self.clock_t[0]  # noqa: E731
         self.answers = Answers(BASE, "fake@1", self.health, self.delivery, 0.5, clock=clock)
         settings = CloudSettings(base_url="http://cloud.invalid" if self.cloud else "", timeout_s=5.0)
-        self.router = Router(settings, 0.5, cloud_configured=self.cloud is not None)
+        # The budget writes its ledger to the fake store, as the service wires it to the Outbox.
+        budget = Budget.from_settings(settings, ledger=self.store, storage=self.health.storage)
+        self.router = Router(settings, 0.5, cloud_configured=self.cloud is not None, budget=budget)
         self.pool = HeldPool()
         self.escalations = Escalations(self.cloud, self.router, self.store, self.health, self.answers, self.pool,
                                        5.0, 2, clock=clock)

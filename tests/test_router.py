@@ -237,59 +237,59 @@ def test_hourly_budget_sliding_window() -> None:
     router, _, wall = make(max_per_hour=3, max_per_day=100)
     for _ in range(3):
         assert router.decide("oos", 0.9, None) == Decision(CLOUD, "low_confidence")
-        assert router.admit()
+        assert router.budget.spend()
         wall.advance(60)
-    assert not router.admit()
+    assert not router.budget.spend()
     assert router.decide("oos", 0.9, None) == Decision(LOCAL, "budget")
     assert router.decide("weather", 0.9, None) == Decision(LOCAL, "confident")  # no escalation wanted
     wall.advance(3600 - 180 - 0.001)  # the first call (t0) leaves the window at t0 + 3600
-    assert not router.admit()
+    assert not router.budget.spend()
     wall.advance(0.001)
-    assert router.admit()
+    assert router.budget.spend()
     assert router.stats()["calls_last_hour"] == 3
 
 
 def test_daily_budget_sliding_window() -> None:
     router, _, wall = make(max_per_hour=10, max_per_day=4, cost_per_call_usd=0.25)
     for _ in range(4):
-        assert router.admit()
+        assert router.budget.spend()
         wall.advance(3 * 3600)
-    assert not router.admit()
+    assert not router.budget.spend()
     stats = router.stats()
     assert (stats["calls_last_hour"], stats["calls_today"], stats["spend_usd_today"]) == (0, 4, 1.0)
     wall.advance(86400 - 4 * 3 * 3600 + 0.001)  # the first call leaves the day
     assert router.stats()["calls_today"] == 3
-    assert router.admit()
+    assert router.budget.spend()
 
 
 def test_decide_does_not_consume_budget() -> None:
     router, _, _ = make(max_per_hour=2)
     for _ in range(50):
         router.decide("oos", 0.9, None)
-    assert router.admit() and router.admit() and not router.admit()
+    assert router.budget.spend() and router.budget.spend() and not router.budget.spend()
 
 
 def test_zero_budget_means_no_calls() -> None:
     router, _, _ = make(max_per_hour=0)
     assert router.decide("oos", 0.9, None) == Decision(LOCAL, "budget")
-    assert not router.admit()
+    assert not router.budget.spend()
 
 
 def test_budget_wins_over_an_open_breaker() -> None:
     router, _, _ = make(max_per_hour=1)
-    assert router.admit()
+    assert router.budget.spend()
     for _ in range(3):
         router.record_failure()
     assert router.decide("oos", 0.9, None) == Decision(LOCAL, "budget")
 
 
-def test_admit_is_exact_under_concurrency() -> None:
+def test_spend_is_exact_under_concurrency() -> None:
     router, _, _ = make(max_per_hour=50, max_per_day=1000)
     results: list[bool] = []
     lock = threading.Lock()
 
     def worker() -> None:
-        mine = [router.admit() for _ in range(20)]
+        mine = [router.budget.spend() for _ in range(20)]
         with lock:
             results.extend(mine)
 
@@ -305,19 +305,19 @@ def test_restore_calls_survives_a_restart() -> None:
     # The service persists each admitted call's wall time (Outbox.record_cloud_call) and hands them back here.
     second, _, wall = make(max_per_hour=3, max_per_day=10)
     saved = [wall.t - 120, wall.t - 60]
-    second.restore_calls([*saved, wall.t - 2 * 86400, float("nan"), float("inf")])  # stale and bad ones dropped
+    second.budget.restore_calls([*saved, wall.t - 2 * 86400, float("nan"), float("inf")])  # stale and bad ones dropped
     assert second.stats()["calls_last_hour"] == 2 and second.stats()["calls_today"] == 2
-    assert second.admit()
-    assert not second.admit()
+    assert second.budget.spend()
+    assert not second.budget.spend()
     assert second.stats()["calls_last_hour"] == 3
 
 
 def test_calls_stamped_in_the_future_count() -> None:
     """A Pi without a real-time clock boots with its wall clock behind the saved stamps."""
     router, _, wall = make(max_per_hour=2)
-    router.restore_calls([wall.t + 3600 * 24 * 30, wall.t + 10])
+    router.budget.restore_calls([wall.t + 3600 * 24 * 30, wall.t + 10])
     assert router.stats()["calls_last_hour"] == 2
-    assert not router.admit()
+    assert not router.budget.spend()
 
 
 def test_stats_shape() -> None:
@@ -330,7 +330,7 @@ def test_stats_shape() -> None:
         "breaker": "closed",
         "consecutive_failures": 0,
     }
-    router.admit()
+    router.budget.spend()
     router.record_failure()
     stats = router.stats()
     assert (stats["calls_today"], stats["spend_usd_today"], stats["consecutive_failures"]) == (1, 0.002, 1)
