@@ -71,7 +71,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from edge import admission, archive, signing
+from edge import admission, archive, deploy_command, signing
 from edge.admission import Rejected
 from edge.probation import Baseline, Probation, ProbationPolicy, Verdict
 from edge.selftest import check as selftest_check
@@ -82,6 +82,7 @@ STATES = ("verifying", "testing", "active", "rolled_back", "rejected")
 STEPS = ("receiving", "verifying", "unpacking", "testing", "swapping", "committing")
 DEFAULT_MAX_BYTES = 64 << 20
 POINTER, JOURNAL = "active.json", "journal.json"
+COMMANDS = "commands.json"  # {"last_issued": t}: the newest signed command accepted (replays)
 
 
 class DeployError(Exception):
@@ -492,6 +493,29 @@ class Deployer:
             self._probation = None
             log.warning("deploy: %s rolled back to %s: %s", current.ident, prev.ident, reason)
             return self._status(current.ident, "rolled_back", reason, prev.ident, loaded=model)
+
+    def command(self, head: dict[str, bytes], device: str) -> Status:
+        """A signed operator command (edge/deploy_command.py; ``head`` from its ``read``) for
+        ``device``: checked, remembered (a replay is rejected, restarts included), carried out.
+        ``rejected`` with the reason, and nothing changed, when it may not or cannot be."""
+        with self._lock:  # two commands at once must not both pass the replay check
+            active = self._ident(self.active())
+            last = (_read_json(self.dir / COMMANDS) or {}).get("last_issued")
+            try:
+                cmd = deploy_command.verify(head, self.keys, device,
+                                            last if isinstance(last, (int, float)) else None, self.wall())
+                # remembered before it is acted on: a command that fails is still spent
+                write_atomic(self.dir / COMMANDS, json.dumps({"last_issued": cmd["issued"]}).encode())
+            except deploy_command.CommandError as exc:
+                return self._status(None, "rejected", str(exc), active)
+            except OSError as exc:
+                return self._status(None, "rejected", f"cannot store the command ({exc.strerror or exc})", active)
+        if self.previous() is None:
+            return self._status(active, "rejected", "nothing to roll back to", None)
+        try:
+            return self.rollback("rolled back on a signed command")
+        except DeployError as exc:
+            return self._status(active, "rejected", str(exc), self._ident(self.previous()))
 
     # -- start-up ------------------------------------------------------------------------
     def recover(self) -> Status | None:
