@@ -14,6 +14,7 @@ On disk, all under the state directory (never /opt)::
     deploy/active.json       the pointer: active and previous package, probation, the newest
                              version of each name run (temp file, fsync, rename, fsync dir)
     deploy/journal.json      the deployment in progress and its step; absent when none
+    deploy/commands.json     the `issued` time of the last signed command accepted (replays)
     deploy/incoming-<id>/    the payload and its unpacked, not yet verified files
     models/<name>@<version>/ verified packages: the active one and the previous one only
 
@@ -51,6 +52,9 @@ a model: run them in an executor. ``record``, ``tick``, ``active_path``, ``busy`
     verdict = deployer.record(latency_ms, error, model.ident)   # after every request
     verdict = verdict or deployer.tick()                        # and from a ~1 s timer
     if verdict: status = await run(deployer.settle, verdict)    # swap in status.loaded if set
+
+A signed operator command (``edge deploy --rollback``; edge/deploy_command.py) goes to
+``command(head, device_id)`` on the executor instead of ``receive``: swap in ``loaded`` if set.
 
 A verdict is returned once. ``settle``/``rollback`` raise DeployError when the previous
 package does not load (nothing changes then). ``on_status`` (optional) gets the verifying
