@@ -432,7 +432,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
             print(f"edge deploy: no device reports group {args.group!r} in its health", file=sys.stderr)
             return EXIT_USAGE
         plan = rollout.Plan([rollout.Device(i) for i in dict.fromkeys(ids)], canary=args.canary)
-        print(f"{'sending' if args.rollback else 'deploying'} {ident} ({len(payload)} bytes) to {', '.join(d.id for d in plan.devices)}"
+        verb = "sending" if args.rollback else "deploying"
+        print(f"{verb} {ident} ({len(payload)} bytes) to {', '.join(d.id for d in plan.devices)}"
               + (f", {len(plan.waves[0])} first" if len(plan.waves) > 1 else ""), flush=True)
         roll_out(host, port, plan, payload, timeout=args.timeout, group=args.group or "",
                  on_update=lambda d: print(f"  {d.id}: {d.state}" + (f" ({d.reason})" if d.reason else ""),

@@ -79,7 +79,8 @@ def verify(head: dict[str, bytes], keys: Iterable[signing.PublicKey], device: st
     except ValueError:
         raise CommandError("command: command.json is not JSON") from None
     if not isinstance(cmd, dict) or cmd.get("command") not in COMMANDS:
-        raise CommandError(f"command: unknown command {str(cmd.get('command') if isinstance(cmd, dict) else cmd)[:40]!r}")
+        what = cmd.get("command") if isinstance(cmd, dict) else cmd
+        raise CommandError(f"command: unknown command {str(what)[:40]!r}")  # cut: it is echoed on the status
     issued = cmd.get("issued")
     if not isinstance(cmd.get("device"), str) or isinstance(issued, bool) or not isinstance(issued, (int, float)) \
             or not math.isfinite(issued):
