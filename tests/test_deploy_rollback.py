@@ -132,5 +132,9 @@ def test_rollback_usage_errors_and_no_broker(broker, tmp_path: Path) -> None:
         assert out.returncode == 4, out.stdout + out.stderr
         c.publish("edge/fence/deploy", b"fence")
         assert sent.get().topic == "edge/fence/deploy"  # nothing of ours reached the broker before it
+        out = run_deploy(broker, "--rollback", "--device", "nobody", "--key", k, "--timeout", "1")
+        assert out.returncode == 3, out.stdout + out.stderr  # sent, but no device answers
+        assert "nobody: no outcome in time" in out.stdout, out.stdout
+        assert sent.get().topic == "edge/nobody/deploy"
     finally:
         c.close()
