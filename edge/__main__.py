@@ -121,7 +121,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     sg.add_argument("--trusted-comment", help="signed comment (default: timestamp, file and model name@version)")
 
     dp = sub.add_parser("deploy", help="send a signed model package to devices over MQTT and report each outcome")
-    dp.add_argument("dir", metavar="DIR", help="the signed model package directory (edge sign DIR --key ...)")
+    dp.add_argument("dir", metavar="DIR", nargs="?",
+                    help="the signed model package directory (edge sign DIR --key ...); not with --rollback")
+    dp.add_argument("--rollback", action="store_true",
+                    help="send one device (--device ID) a signed order to go back to its previous package")
+    dp.add_argument("--key", metavar="FILE", help="with --rollback: the secret key that signs the order "
+                    "(one of the device's [deploy] keys; an encrypted one reads EDGE_KEY_PASSWORD)")
     who = dp.add_mutually_exclusive_group(required=True)
     who.add_argument("--device", action="append", metavar="ID", help="a device id (repeat for several)")
     who.add_argument("--group", metavar="NAME", help="every device whose config says group = NAME")
@@ -393,11 +398,25 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     if not math.isfinite(args.timeout) or args.timeout <= 0 or args.canary < 0:
         print("edge deploy: --timeout must be a positive number of seconds and --canary >= 0", file=sys.stderr)
         return EXIT_USAGE
-    try:
-        payload, ident = rollout.pack(Path(args.dir))
-    except rollout.RolloutError as exc:
-        print(f"edge deploy: {exc}", file=sys.stderr)
+    if args.rollback:
+        if args.group or args.dir or args.canary or not args.key or len(args.device or ()) != 1:
+            print("edge deploy: --rollback takes one --device ID and --key FILE (no DIR, --group or --canary)",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        try:
+            payload, ident = rollout.rollback_order(Path(args.key), args.device[0])
+        except rollout.RolloutError as exc:
+            print(f"edge deploy: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    elif args.dir is None or args.key:
+        print("edge deploy: DIR is required (and --key only goes with --rollback)", file=sys.stderr)
         return EXIT_USAGE
+    else:
+        try:
+            payload, ident = rollout.pack(Path(args.dir))
+        except rollout.RolloutError as exc:
+            print(f"edge deploy: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     # the broker's host, port and user exactly as `edge send` takes them (the base topic does not apply)
     broker = argparse.Namespace(host=args.host, port=args.port, username=args.username, base_topic=None, device="-")
     try:
@@ -413,7 +432,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
             print(f"edge deploy: no device reports group {args.group!r} in its health", file=sys.stderr)
             return EXIT_USAGE
         plan = rollout.Plan([rollout.Device(i) for i in dict.fromkeys(ids)], canary=args.canary)
-        print(f"deploying {ident} ({len(payload)} bytes) to {', '.join(d.id for d in plan.devices)}"
+        verb = "sending" if args.rollback else "deploying"
+        print(f"{verb} {ident} ({len(payload)} bytes) to {', '.join(d.id for d in plan.devices)}"
               + (f", {len(plan.waves[0])} first" if len(plan.waves) > 1 else ""), flush=True)
         roll_out(host, port, plan, payload, timeout=args.timeout, group=args.group or "",
                  on_update=lambda d: print(f"  {d.id}: {d.state}" + (f" ({d.reason})" if d.reason else ""),
@@ -423,7 +443,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         return EXIT_NO_BROKER
     for line in rollout.report(plan, ident):
         print(line)
-    return rollout.exit_status(plan)
+    return rollout.rollback_exit_status(plan) if args.rollback else rollout.exit_status(plan)
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ On disk, all under the state directory (never /opt)::
     deploy/active.json       the pointer: active and previous package, probation, the newest
                              version of each name run (temp file, fsync, rename, fsync dir)
     deploy/journal.json      the deployment in progress and its step; absent when none
+    deploy/commands.json     the `issued` time of the last signed command accepted (replays)
     deploy/incoming-<id>/    the payload and its unpacked, not yet verified files
     models/<name>@<version>/ verified packages: the active one and the previous one only
 
@@ -52,6 +53,9 @@ a model: run them in an executor. ``record``, ``tick``, ``active_path``, ``busy`
     verdict = verdict or deployer.tick()                        # and from a ~1 s timer
     if verdict: status = await run(deployer.settle, verdict)    # swap in status.loaded if set
 
+A signed operator command (``edge deploy --rollback``; edge/deploy_command.py) goes to
+``command(head, device_id)`` on the executor instead of ``receive``: swap in ``loaded`` if set.
+
 A verdict is returned once. ``settle``/``rollback`` raise DeployError when the previous
 package does not load (nothing changes then). ``on_status`` (optional) gets the verifying
 and testing statuses from the thread ``receive`` runs on (``loop.call_soon_threadsafe``).
@@ -71,7 +75,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from edge import admission, archive, signing
+from edge import admission, archive, deploy_command, signing
 from edge.admission import Rejected
 from edge.probation import Baseline, Probation, ProbationPolicy, Verdict
 from edge.selftest import check as selftest_check
@@ -82,6 +86,7 @@ STATES = ("verifying", "testing", "active", "rolled_back", "rejected")
 STEPS = ("receiving", "verifying", "unpacking", "testing", "swapping", "committing")
 DEFAULT_MAX_BYTES = 64 << 20
 POINTER, JOURNAL = "active.json", "journal.json"
+COMMANDS = "commands.json"  # {"last_issued": t}: the newest signed command accepted (replays)
 
 
 class DeployError(Exception):
@@ -492,6 +497,29 @@ class Deployer:
             self._probation = None
             log.warning("deploy: %s rolled back to %s: %s", current.ident, prev.ident, reason)
             return self._status(current.ident, "rolled_back", reason, prev.ident, loaded=model)
+
+    def command(self, head: dict[str, bytes], device: str) -> Status:
+        """A signed operator command (edge/deploy_command.py; ``head`` from its ``read``) for
+        ``device``: checked, remembered (a replay is rejected, restarts included), carried out.
+        ``rejected`` with the reason, and nothing changed, when it may not or cannot be."""
+        with self._lock:  # two commands at once must not both pass the replay check
+            active = self._ident(self.active())
+            last = (_read_json(self.dir / COMMANDS) or {}).get("last_issued")
+            try:
+                cmd = deploy_command.verify(head, self.keys, device,
+                                            last if isinstance(last, (int, float)) else None, self.wall())
+                # remembered before it is acted on: a command that fails is still spent
+                write_atomic(self.dir / COMMANDS, json.dumps({"last_issued": cmd["issued"]}).encode())
+            except deploy_command.CommandError as exc:
+                return self._status(None, "rejected", str(exc), active)
+            except OSError as exc:
+                return self._status(None, "rejected", f"cannot store the command ({exc.strerror or exc})", active)
+        if self.previous() is None:
+            return self._status(active, "rejected", "nothing to roll back to", None)
+        try:
+            return self.rollback("rolled back on a signed command")
+        except DeployError as exc:
+            return self._status(active, "rejected", str(exc), self._ident(self.previous()))
 
     # -- start-up ------------------------------------------------------------------------
     def recover(self) -> Status | None:

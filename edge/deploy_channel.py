@@ -16,6 +16,10 @@ after `recover()` cleaned up, and it runs again. A package that arrives while an
 way runs `receive` too, on a second worker: the Deployer rejects it at once ("another deployment
 is in progress"). Statuses are published in order; while the broker is away they wait (the last
 few) and go out once it is back.
+
+A payload with `command.json` is a signed operator command (edge/deploy_command.py: today only
+`edge deploy --rollback`): `Deployer.command` checks it (key, device id, replay) on the executor,
+then the previous model is swapped in on the loop and `rolled_back` (or `rejected`) goes out.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from edge import __version__, signing
+from edge import __version__, deploy_command, signing
 from edge.deploy import Deployer, DeployError, Status
 from edge.escalation import DaemonPool
 from edge.mqtt import Message
@@ -150,6 +154,10 @@ class DeployChannel:
 
     async def _deploy(self, msg: Message) -> None:
         ack = functools.partial(self.link.ack, msg.mid, msg.qos)
+        head = deploy_command.read(msg.payload)  # a signed command (edge deploy --rollback), not a package
+        if head is not None:
+            await self._command(head, ack)
+            return
         status: Status = await self._run(self.d.receive, msg.payload)
         if status.loaded is not None:
             self._publish(status)  # testing: self-test passed, ready to swap
@@ -163,6 +171,14 @@ class DeployChannel:
                 if status.state == "rejected":  # the pointer could not be written: the old one stays
                     self.swap(old)
         self._publish(status, on_done=ack)  # acknowledged once its outcome is safe with the broker
+
+    async def _command(self, head: dict[str, bytes], ack: Callable[[], None]) -> None:
+        """Checked and carried out on the executor (it writes, and loads the previous model);
+        the swap on the loop, like a package's."""
+        status: Status = await self._run(self.d.command, head, self.p.settings.device_id)
+        if status.loaded is not None:
+            self.swap(status.loaded)
+        self._publish(status, on_done=ack)
 
     # -- probation -----------------------------------------------------------------------
     def _served(self, latency_ms: float, error: bool, ident: str | None) -> None:

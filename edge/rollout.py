@@ -13,7 +13,8 @@ rolled back, or no answer in time) stops the rollout: the devices of later waves
 sent the package, and the report says so.
 
 Exit status (the spec's table): 0 every device active; 1 a device rejected or rolled back
-the package; 3 a device did not answer within the timeout.
+the package; 3 a device did not answer within the timeout. `edge deploy --rollback` sends a
+signed order (`rollback_order`, edge/deploy_command.py) the same way: 0 rolled back, 1 rejected, 3.
 """
 
 from __future__ import annotations
@@ -60,6 +61,20 @@ def pack(directory: Path) -> tuple[bytes, str]:
             info.size, info.mode, info.mtime = len(data), 0o644, 0
             tar.addfile(info, io.BytesIO(data))
     return buf.getvalue(), f"{manifest.get('name')}@{manifest.get('version')}"
+
+
+def rollback_order(key: Path, device: str) -> tuple[bytes, str]:
+    """A signed rollback order for one device (edge/deploy_command.py's format) and its name
+    for the report. RolloutError when the key does not load: nothing is published then."""
+    from edge import deploy_command, signing
+
+    try:
+        sk = signing.load_secret_key(key)
+        return deploy_command.build(sk, "rollback", device), "a rollback order"
+    except signing.SigningError as exc:  # a bad key file, a wrong password, no cryptography
+        raise RolloutError(f"--key: {exc}") from None
+    except OSError as exc:
+        raise RolloutError(f"--key {key}: {exc.strerror or exc}") from None
 
 
 @dataclass
@@ -124,6 +139,15 @@ def exit_status(plan: Plan) -> int:
     if any(d.state != "active" for d in plan.devices):
         return EXIT_TIMEOUT
     return EXIT_ACTIVE
+
+
+def rollback_exit_status(plan: Plan) -> int:
+    """`edge deploy --rollback`: 0 rolled back, 1 rejected, 3 no outcome in time."""
+    if all(d.state == "rolled_back" for d in plan.devices):
+        return EXIT_ACTIVE
+    if any(d.state in TERMINAL for d in plan.devices):
+        return EXIT_FAILED
+    return EXIT_TIMEOUT
 
 
 def report(plan: Plan, ident: str) -> list[str]:
