@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Protocol, Sequence
+from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
 
 import json
 from dataclasses import dataclass, field
@@ -93,6 +93,9 @@ class SlotSource(Protocol):
     def extract(self, text: str, intent: str) -> list[dict[str, Any]]: ...
 
 
+_NAMED = ("name", "area", "floor")  # slots whose values are the home's names
+
+
 class Pipeline:
     def __init__(
         self,
@@ -112,8 +115,12 @@ class Pipeline:
         clock: Callable[[], float] = time.perf_counter,
         flush: Callable[[], None] = lambda: None,
         on_served: Callable[[float, bool, str | None], None] | None = None,
+        names: Any = None,
     ) -> None:
         self.model = model
+        # The home's names (edge.names.Names, `[home] names`): a name/area/floor slot's value becomes the
+        # exact name it resolves to, so MQTT and Hermes results carry what Home Assistant matches on.
+        self.names = names
         self.router = router
         self.store = store
         self.health = health
@@ -124,6 +131,7 @@ class Pipeline:
         self.forbidden = forbidden_reply_prefixes
         self.allowed = allowed_reply_prefixes  # [mqtt] reply_prefixes: empty = any topic the rules allow
         self.languages = frozenset(languages)  # the model's (primary tags): another one is invalid_field
+        self.first_language = languages[0] if languages else "en"  # a request without "language" is in it
         self.escalation_threshold = escalation_threshold
         self.clock = clock
         self.flush = flush  # send what the batch published now, before the cache write (mqtt.Link.flush)
@@ -260,11 +268,34 @@ class Pipeline:
         if self.slots is None or r.pred is None:
             return []
         try:
-            return list(self.slots.extract(r.request.text, r.pred.intent))
+            found = list(self.slots.extract(r.request.text, r.pred.intent))
         except Exception:
             self.health.count("slot_errors")
             log.exception("slot extraction failed for %s; answering without slots", r.request.id)
             return []
+        if self.names is not None and found:
+            self._resolve_names(found, r.request.language)
+        return found
+
+    def _resolve_names(self, found: list[dict[str, Any]], language: str | None) -> None:
+        """Name, area and floor slots resolved together against the names file; when they resolve, each
+        one's `value` is the exact name (the canonical form of a user-defined value, as the contract
+        says). Ambiguous or unknown: the values stay as said, so nothing names the wrong thing."""
+        spans = {s["name"]: s.get("raw") for s in found if s.get("name") in _NAMED}
+        if not spans or len(spans) != sum(1 for s in found if s.get("name") in _NAMED):
+            return  # nothing to resolve, or a slot twice: which one is meant?
+        lang = contract.primary_language(language) if language else self.first_language
+        try:
+            res = self.names.resolve(spans, lang)
+        except Exception:
+            log.exception("name resolution failed; slots keep the words as said")
+            return
+        resolved = getattr(res, "slots", None)
+        if getattr(res, "reason", None) is not None or not isinstance(resolved, Mapping):
+            return
+        for s in found:
+            if s.get("name") in _NAMED and s["name"] in resolved:
+                s["value"] = resolved[s["name"]]
 
     def _decide_and_publish(self, r: Routed) -> None:
         """Local, cloud or deferred; the device's answer is published now unless the cloud is asked."""

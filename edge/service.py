@@ -146,6 +146,7 @@ def swap_model(parts: Parts, model: Model) -> Model:
     pipeline.model, pipeline.slots, answers.slots = model, slots, slots
     pipeline.escalation_threshold = answers.escalation_threshold = threshold
     pipeline.languages = frozenset(model.languages)
+    pipeline.first_language = model.languages[0]
     parts.router.set_threshold(threshold)
     answers.model_ident = parts.health.model_ident = model.ident
     log.info("model %s now answers (it replaced %s)", model.ident, old.ident)
@@ -209,18 +210,23 @@ def build(settings: Settings, model: Model, environ: Mapping[str, str] | None = 
 
     escalations = Escalations(cloud, router, outbox, health, answers, pool, settings.cloud.timeout_s,
                               settings.cloud.workers, post=post)
+    names = None
+    if settings.home.names:  # the home's names: MQTT results and the Wyoming channel resolve against them
+        from edge import names as names_file
+
+        names = names_file.load(settings.home.names)  # NamesError: a start-up error (exit 2)
     pipeline = Pipeline(
         model=model, router=router, store=outbox, health=health, answers=answers,
         escalations=escalations, slots=slots, max_payload_bytes=settings.mqtt.max_payload_bytes,
         forbidden_reply_prefixes=(base, settings.integrations.discovery_prefix),
-        allowed_reply_prefixes=tuple(settings.mqtt.reply_prefixes), languages=model.languages,
+        allowed_reply_prefixes=tuple(settings.mqtt.reply_prefixes), languages=model.languages, names=names,
         escalation_threshold=threshold, flush=link.flush,
     )
     channels: list[Channel] = []
     if settings.wyoming.enabled:  # only then: the wyoming package, the names file, zeroconf
         from edge import wyoming
 
-        channels.append(wyoming.channel(settings, model, slots))  # NamesError: a start-up error
+        channels.append(wyoming.channel(settings, model, slots, names))
     return Parts(settings=settings, model=model, loop=loop, health=health, outbox=outbox,
                  notifier=Notifier(environ), cloud=cloud, router=router, link=link, delivery=delivery,
                  replay=replay, pool=pool, connector=connector, answers=answers, escalations=escalations,

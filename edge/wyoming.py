@@ -385,15 +385,15 @@ class WyomingChannel:
         await self.server.close()
 
 
-def channel(settings: Any, model: Any, slots: Any) -> WyomingChannel:
+def channel(settings: Any, model: Any, slots: Any, names: Any = None) -> WyomingChannel:
     """The Wyoming channel of a daemon: the loaded model and its slot extractor behind the home
-    recognizer, with the names of `[home] names` (none: only intents that name no thing can be
-    recognized). Raises edge.names_file.NamesError for a bad names file (a start-up error)."""
+    recognizer, with `names` (the daemon's, loaded once) or else those of `[home] names` (none: only
+    intents that name no thing can be recognized). Raises edge.names_file.NamesError for a bad
+    names file (a start-up error)."""
     from edge import __version__
     from edge.home import HomeRecognizer
 
-    names = None
-    if settings.home.names:
+    if names is None and settings.home.names:
         from edge import names as names_mod
 
         names = names_mod.load(settings.home.names)

@@ -86,6 +86,13 @@ def test_the_daemon_serves_assist_over_wyoming_on_its_loop_beside_mqtt(broker, d
     c = client_factory(broker)
     result = c.request("edge/test", {"text": "turn off the kitchen lights", "language": "en"})
     assert result["intent"] == "HassTurnOff"
+    # the names file's exact name is the slot's value (the words as said stay in `raw`)
+    area = [s for s in result["slots"] if s["name"] == "area"]
+    assert area and area[0]["value"] == "Kitchen" and area[0]["raw"].lower() == "kitchen", result["slots"]
+    de = c.request("edge/test", {"text": "schalte das licht in der küche aus", "language": "de"})
+    assert [s["value"] for s in de["slots"] if s["name"] == "area"] == ["Kitchen"], de["slots"]
+    unknown = c.request("edge/test", {"text": "turn off the lights in the ballroom", "language": "en"})
+    assert all(s["value"] != "Kitchen" for s in unknown["slots"]), unknown["slots"]  # unresolved: as said
     assert d.stop() == 0
 
 
