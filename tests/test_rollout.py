@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from mqttc import TestClient
+from test_deploy_daemon import signed_copy  # the shipped package, version bumped, signed
 
 from edge import signing as S
 from edge.deploy import Deployer
@@ -31,16 +32,6 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "models" / "clinc150"
 POLICY = ProbationPolicy(requests=50, seconds=600, max_errors=3, latency_factor=3.0, min_samples=10, max_restarts=3)
-
-
-def signed_package(root: Path, version: str, key: S.SecretKey) -> Path:
-    pkg = root / f"pkg-{version}"
-    shutil.copytree(SHIPPED, pkg)
-    m = json.loads((pkg / "manifest.json").read_text())
-    m["version"] = version
-    (pkg / "manifest.json").write_text(json.dumps(m, indent=1))
-    S.sign_package(pkg, key)
-    return pkg
 
 
 class Device:
@@ -98,7 +89,7 @@ def key() -> S.SecretKey:
 
 @pytest.fixture(scope="module")
 def package(tmp_path_factory: pytest.TempPathFactory, key: S.SecretKey) -> Path:
-    return signed_package(tmp_path_factory.mktemp("pkgs"), "2.1.0", key)
+    return signed_copy(tmp_path_factory.mktemp("pkgs"), "2.1.0", key)
 
 
 @pytest.fixture
