@@ -76,7 +76,7 @@ def _short(frame: str) -> str:
 
 
 def profile_load(work: Path, port: int, model: Path, texts: list[str], seconds: float, out: Path,
-                 window: int, spec: tuple[str, str, str] | None) -> str:
+                 window: int, spec: tuple[str, ...] | None) -> str:
     daemon = start_daemon(work, port, "prof", model, 1, spec)
     daemon.wait_ready()
     client = LoadClient(port, "edge/prof", texts)
