@@ -35,7 +35,8 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# Last, not first: a PYTHONPATH naming another checkout (`--daemon PY:LEVERS@TREE`) keeps its edge/.
+sys.path.append(str(Path(__file__).resolve().parent.parent))
 
 LEVERS = {"memcache", "gcfreeze", "arena1", "lazycli", "nomodel", "noslots", "none"}
 
