@@ -30,9 +30,16 @@ from load import LoadClient  # noqa: E402
 from run import alternate, load_texts, parse_spec, runtime_of, start_daemon, start_echo, tree_label  # noqa: E402
 
 
+def summarize(path: Path) -> None:
+    """The summary of a --json file written before (`python bench/levers.py --summary FILE`)."""
+    runs = json.loads(path.read_text())["runs"]
+    print_summary(runs, [n for n in runs[0] if n != "echo"])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--daemon", action="append", required=True, metavar="PYTHON[:LEVERS[:RUNTIME]][@TREE][=MODEL_DIR]",
+    ap.add_argument("--summary", type=Path, help="print the summary of a --json file and exit")
+    ap.add_argument("--daemon", action="append", metavar="PYTHON[:LEVERS[:RUNTIME]][@TREE][=MODEL_DIR]",
                     help="as in bench/run.py (@TREE: another checkout's edge/), and optionally a model package "
                          "of its own")
     ap.add_argument("--model", type=Path, default=BENCH.parent / "models" / "clinc150")
@@ -46,6 +53,11 @@ def main() -> int:
                          "and range of each figure")
     ap.add_argument("--json", type=Path, help="write every run's figures here")
     args = ap.parse_args()
+    if args.summary:
+        summarize(args.summary)
+        return 0
+    if not args.daemon:
+        ap.error("--daemon is required")
     daemons = {}
     for spec in args.daemon:
         spec, _, model = spec.partition("=")
@@ -136,9 +148,11 @@ def print_summary(runs: list[dict[str, dict[str, float]]], daemons: list[str]) -
             ("USS after load, MB", lambda r, n: r[n]["uss"], ".1f"),
             ("peak RSS (VmHWM), MB", lambda r, n: r[n]["hwm"], ".1f")]
     names = ["echo", *daemons]
-    print(f"{'':26s}" + "".join(f"{n[:30]:>32s}" for n in names))
+    pair = len(daemons) >= 2  # the first daemon against the second, run by run (the same minute, the same load)
+    print(f"{'':26s}" + "".join(f"{n[:30]:>32s}" for n in names) + (f"{'first - second, per run':>32s}" if pair else ""))
     for what, get, fmt in rows:
-        print(f"{what:26s}" + "".join(f"{cell([get(r, n) for r in runs], fmt):>32s}" for n in names))
+        diff = cell([get(r, daemons[0]) - get(r, daemons[1]) for r in runs], "+" + fmt.lstrip("+")) if pair else ""
+        print(f"{what:26s}" + "".join(f"{cell([get(r, n) for r in runs], fmt):>32s}" for n in names) + f"{diff:>32s}")
 
 
 if __name__ == "__main__":
