@@ -30,15 +30,16 @@ from load import LoadClient  # noqa: E402
 from run import alternate, load_texts, parse_spec, runtime_of, start_daemon, start_echo, tree_label  # noqa: E402
 
 
-def summarize(path: Path) -> None:
-    """The summary of a --json file written before (`python bench/levers.py --summary FILE`)."""
-    runs = json.loads(path.read_text())["runs"]
+def summarize(paths: list[Path]) -> None:
+    """The summary of --json files written before, their runs pooled (`bench/levers.py --summary FILE...`)."""
+    runs = [run for path in paths for run in json.loads(path.read_text())["runs"]]
     print_summary(runs, [n for n in runs[0] if n != "echo"])
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--summary", type=Path, help="print the summary of a --json file and exit")
+    ap.add_argument("--summary", type=Path, nargs="+", metavar="FILE",
+                    help="print the summary of --json files (their runs pooled; the same daemons in each) and exit")
     ap.add_argument("--daemon", action="append", metavar="PYTHON[:LEVERS[:RUNTIME]][@TREE][=MODEL_DIR]",
                     help="as in bench/run.py (@TREE: another checkout's edge/), and optionally a model package "
                          "of its own")
