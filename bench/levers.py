@@ -97,7 +97,8 @@ def measure(daemons: dict, texts: list[str], args: argparse.Namespace) -> dict[s
             for name in ["echo", *daemons]:
                 clients[name] = LoadClient(broker.port, bases[name], texts)
             pids = {n: p.pid for n, p in procs.items()}
-            idle = {n: harness.memory_detail(p.pid).get("rss", 0.0) for n, p in procs.items()}  # connected, no request yet
+            # connected, no request yet
+            idle = {n: harness.memory_detail(p.pid).get("rss", 0.0) for n, p in procs.items()}
             res = {}
             for window in (1, 50):
                 res[window] = alternate(clients, args.rounds, lambda c, w=window: c.closed_loop(w, args.seconds, 0.5),
@@ -150,7 +151,8 @@ def print_summary(runs: list[dict[str, dict[str, float]]], daemons: list[str]) -
             ("peak RSS (VmHWM), MB", lambda r, n: r[n]["hwm"], ".1f")]
     names = ["echo", *daemons]
     pair = len(daemons) >= 2  # the first daemon against the second, run by run (the same minute, the same load)
-    print(f"{'':26s}" + "".join(f"{n[:30]:>32s}" for n in names) + (f"{'first - second, per run':>32s}" if pair else ""))
+    head = "".join(f"{n[:30]:>32s}" for n in names)
+    print(f"{'':26s}" + head + (f"{'first - second, per run':>32s}" if pair else ""))
     for what, get, fmt in rows:
         diff = cell([get(r, daemons[0]) - get(r, daemons[1]) for r in runs], "+" + fmt.lstrip("+")) if pair else ""
         print(f"{what:26s}" + "".join(f"{cell([get(r, n) for r in runs], fmt):>32s}" for n in names) + f"{diff:>32s}")

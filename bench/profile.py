@@ -177,7 +177,8 @@ print(f"  {'all of them':34s} +{prev - first:5d} kB")
 
 
 def memory(model: Path, runtime: str = "", tree: str = "") -> str:
-    env = dict(os.environ, **({"EDGE_TFLITE_RUNTIME": runtime} if runtime else {}), **({"PYTHONPATH": tree} if tree else {}))
+    env = dict(os.environ, **({"EDGE_TFLITE_RUNTIME": runtime} if runtime else {}),
+               **({"PYTHONPATH": tree} if tree else {}))
     r = subprocess.run([sys.executable, "-c", MEM_SCRIPT, str(model)], capture_output=True, text=True,
                        cwd=tree or ROOT, timeout=120, env=env)
     if r.returncode:

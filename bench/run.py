@@ -316,7 +316,8 @@ def main() -> int:
     ap.add_argument("--daemon", action="append", default=[], metavar="PYTHON[:LEVERS[:RUNTIME]][@TREE]",
                     help="a daemon to measure (repeatable): the Python to run it with (e.g. another venv), "
                          "optionally levers from bench/variant.py (e.g. memcache) and a TFLite runtime "
-                         "(ai_edge_litert or tflite_runtime, set as EDGE_TFLITE_RUNTIME), and @TREE: another checkout whose "
+                         "(ai_edge_litert or tflite_runtime, set as EDGE_TFLITE_RUNTIME), and @TREE: another "
+                         "checkout whose "
                          "edge/ runs it (side by side with an older commit); the first is the one "
                          "the targets are judged on (default: this Python as shipped, under each TFLite runtime "
                          "it has, the default one first)")
