@@ -147,6 +147,8 @@ class WyomingSettings:
                    doc="\"0.0.0.0\" to serve Home Assistant on another machine")
     port: int = _f(10700, Check(min=1, max=65535), doc="the TCP port Home Assistant's Wyoming integration is given")
     zeroconf: bool = _f(False, doc="advertise _wyoming._tcp so Home Assistant discovers it (the zeroconf package)")
+    cloud: bool = _f(True, doc="ask the [cloud] (its budget, breaker and timeout_s) about a transcript the home "
+                               "model does not stand behind; false: Assist never leaves the device")
 
 
 @dataclass(frozen=True)

@@ -138,7 +138,7 @@ def swap_model(parts: Parts, model: Model) -> Model:
     """Make `model` the one that answers, with everything that belongs to it: its slot extractor, its
     thresholds, its ident in results and health; returns the model it replaced. Called on the loop
     between two batches (the deployment channel), so requests in flight finished on the old model.
-    The Wyoming channel and the cloud prompt's labels keep the model the daemon started with."""
+    The cloud prompt's labels and the channels (Wyoming: `swap_model`) follow it too."""
     slots = load_slots(model)  # a package whose slots do not load answers without slots (logged)
     threshold = _thresholds(parts.settings, model)
     old, parts.model = parts.model, model
@@ -149,6 +149,10 @@ def swap_model(parts: Parts, model: Model) -> Model:
     pipeline.first_language = model.languages[0]
     parts.router.set_threshold(threshold)
     answers.model_ident = parts.health.model_ident = model.ident
+    if parts.cloud is not None:
+        parts.cloud.set_labels(model.labels, slots.cloud_prompt() if hasattr(slots, "cloud_prompt") else "")
+    for channel in parts.channels:
+        getattr(channel, "swap_model", lambda m, s: None)(model, slots)
     log.info("model %s now answers (it replaced %s)", model.ident, old.ident)
     return old
 
@@ -226,7 +230,7 @@ def build(settings: Settings, model: Model, environ: Mapping[str, str] | None = 
     if settings.wyoming.enabled:  # only then: the wyoming package, the names file, zeroconf
         from edge import wyoming
 
-        channels.append(wyoming.channel(settings, model, slots, names))
+        channels.append(wyoming.channel(settings, model, slots, names, cloud=(cloud, router, pool, health)))
     return Parts(settings=settings, model=model, loop=loop, health=health, outbox=outbox,
                  notifier=Notifier(environ), cloud=cloud, router=router, link=link, delivery=delivery,
                  replay=replay, pool=pool, connector=connector, answers=answers, escalations=escalations,

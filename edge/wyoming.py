@@ -40,7 +40,7 @@ import json
 import logging
 import socket
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from wyoming.asr import Transcript
 from wyoming.error import Error
@@ -371,12 +371,22 @@ async def serve(settings: Any, recognizer: Recognizer, *, started: asyncio.Event
 class WyomingChannel:
     """The server as one channel of the daemon's event loop (edge/service.py's `Channel`): `start`
     binds on the loop that runs it, `stop` closes it within the drain. An address already in use is
-    an OSError at start: the daemon fails its start (exit 2) instead of serving without Assist."""
+    an OSError at start: the daemon fails its start (exit 2) instead of serving without Assist.
+
+    `recognizer_for(model, slots)` builds the recognizer for a model; `swap_model` (edge.service's,
+    after a deployment) serves the new one from the next transcript on, so `info` and the cloud's
+    prompt name the live model's languages and intents. A transcript already being answered finishes
+    with the recognizer it started with."""
 
     name = "wyoming"
 
-    def __init__(self, server: WyomingServer) -> None:
+    def __init__(self, server: WyomingServer, recognizer_for: Callable[[Any, Any], Recognizer] | None = None) -> None:
         self.server = server
+        self._recognizer_for = recognizer_for
+
+    def swap_model(self, model: Any, slots: Any) -> None:
+        if self._recognizer_for is not None:
+            self.server.recognizer = self._recognizer_for(model, slots)
 
     async def start(self, loop: asyncio.AbstractEventLoop) -> None:
         await self.server.start()
@@ -385,11 +395,13 @@ class WyomingChannel:
         await self.server.close()
 
 
-def channel(settings: Any, model: Any, slots: Any, names: Any = None) -> WyomingChannel:
+def channel(settings: Any, model: Any, slots: Any, names: Any = None, cloud: Any = None) -> WyomingChannel:
     """The Wyoming channel of a daemon: the loaded model and its slot extractor behind the home
     recognizer, with `names` (the daemon's, loaded once) or else those of `[home] names` (none: only
-    intents that name no thing can be recognized). Raises edge.names_file.NamesError for a bad
-    names file (a start-up error)."""
+    intents that name no thing can be recognized). `cloud` is the daemon's (client, router, pool,
+    health): with a client and `[wyoming] cloud` on, what the home model does not stand behind goes
+    to the cloud (edge.home_cloud) under the daemon's budget and breaker; else the device alone
+    answers. Raises edge.names_file.NamesError for a bad names file (a start-up error)."""
     from edge import __version__
     from edge.home import HomeRecognizer
 
@@ -397,7 +409,16 @@ def channel(settings: Any, model: Any, slots: Any, names: Any = None) -> Wyoming
         from edge import names as names_mod
 
         names = names_mod.load(settings.home.names)
+    wrap: Callable[[Recognizer], Recognizer] | None = None
+    if cloud is not None and cloud[0] is not None and settings.wyoming.cloud:
+        from edge.home_cloud import maker
+
+        wrap = maker(*cloud[:3], settings, health=cloud[3] if len(cloud) > 3 else None)
+
+    def recognizer_for(model: Any, slots: Any) -> Recognizer:
+        home = HomeRecognizer(model, slots, names)
+        return wrap(home) if wrap is not None else home
+
     w = settings.wyoming
-    recognizer = HomeRecognizer(model, slots, names)
-    return WyomingChannel(WyomingServer(recognizer, host=w.host, port=w.port, zeroconf=w.zeroconf,
-                                        version=__version__))
+    return WyomingChannel(WyomingServer(recognizer_for(model, slots), host=w.host, port=w.port, zeroconf=w.zeroconf,
+                                        version=__version__), recognizer_for)
