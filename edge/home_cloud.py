@@ -115,7 +115,8 @@ class HomePrompt:
 
     intents: Mapping[str, tuple[str, ...]]  # served Hass* intent -> its slot names
     names: Any  # edge.names.Names or None
-    _index: dict = field(default_factory=dict, compare=False, repr=False)  # language code -> first word -> keys
+    # language code -> first word -> keys; "__lookups__" -> lookups(): caches, filled on first use
+    _index: dict = field(default_factory=dict, compare=False, repr=False)
 
     @staticmethod
     def of(labels: Sequence[str], slot_intents: Mapping[str, Mapping[str, str]] | None, names: Any) -> HomePrompt:
@@ -188,6 +189,17 @@ class HomePrompt:
         domains = sorted({e.domain for e in names.entities})[:64]
         return (list(dict.fromkeys((e.name, e.domain) for e in things)), list(dict.fromkeys(a.name for a in areas)),
                 list(dict.fromkeys(f.name for f in floors)), domains)
+
+    def lookups(self) -> tuple[Mapping[str, Any], Mapping[str, Any], Mapping[str, Any]]:
+        """Entities by id, areas and floors by their exact name: made once (a home of thousands of
+        things must not cost a dictionary per transcript on the loop)."""
+        found = self._index.get("__lookups__")
+        if found is None:
+            names = self.names
+            found = ({e.id: e for e in names.entities}, {a.name: a for a in names.areas.values()},
+                     {f.name: f for f in names.floors.values()})
+            self._index["__lookups__"] = found
+        return found
 
     def _mentioned(self, said: _Said) -> set[int]:
         """id() of every floor, area and entity whose name or alias the transcript says (_Said.mentions)."""
@@ -332,12 +344,14 @@ def validate(reply: Any, text: str, lang: str, prompt: HomePrompt) -> Result:
         if (on and off) or (off if intent == "HassTurnOn" else on):
             return _refuse(f"{intent}: the request says the other direction, or both")
         direction = bool(on or off)
-    return _resolve(intent, got, lang, prompt.names, said, direction)
+    return _resolve(intent, got, lang, prompt, said, direction)
 
 
-def _resolve(intent: str, got: dict[str, Any], lang: str, names: Any, said: _Said, direction: bool | None) -> Result:
+def _resolve(intent: str, got: dict[str, Any], lang: str, prompt: HomePrompt, said: _Said,
+             direction: bool | None) -> Result:
     """Names, areas and floors through edge.names exactly as the model's spans go, then the checks
     that need to know what they came to. `direction`: whether the words say on/off (HassTurn*)."""
+    names = prompt.names
     free_name = got.pop("name", None) if intent in FREE_TEXT_NAME_INTENTS else None
     entity_ids: tuple[str, ...] = ()
     if any(k in got for k in (*_NAME_SLOTS, *_KIND_SLOTS)):
@@ -351,9 +365,7 @@ def _resolve(intent: str, got: dict[str, Any], lang: str, names: Any, said: _Sai
             return _refuse("a name only close to one in the file")  # the cloud was told the exact names
         out = dict(res.slots)
         entity_ids = tuple(res.entity_ids)
-        by_id = {e.id: e for e in names.entities}
-        areas = {a.name: a for a in names.areas.values()}
-        floors = {f.name: f for f in names.floors.values()}
+        by_id, areas, floors = prompt.lookups()
         mentioned = [("area", areas.get(out.get("area"))), ("floor", floors.get(out.get("floor")))]
         if "name" in out:
             mentioned.append(("name", by_id.get(entity_ids[0]) if len(entity_ids) == 1 else None))

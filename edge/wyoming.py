@@ -14,7 +14,8 @@ conversation.py) opens one TCP connection per utterance, writes a `transcript`
 or `await serve(settings, recognizer, started=event)` for the daemon's loop
 (runs until cancelled). It owns no thread: every connection is a task on the
 caller's loop, and the recognizer runs on the loop too (the model takes about
-0.2 ms; an async recognizer is awaited).
+0.2 ms; an async recognizer is awaited: edge.home_cloud's, when it asks the
+cloud, waits on the daemon's cloud pool, so other connections go on meanwhile).
 
 Reading is bounded and strict, because the port may face a LAN: the header line
 is at most `MAX_HEADER` bytes, `data_length` at most `MAX_DATA`, and a payload

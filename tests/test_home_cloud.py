@@ -247,6 +247,10 @@ def test_garbage_and_a_huge_reply_are_not_recognized(home) -> None:
         r.cloud.mode = "unknown_label"
         assert isinstance(r.one(ON), NotRecognized)
         assert r.calls == 3
+        r.cloud.mode = "down"  # connection refused: not-recognized, at once
+        t0 = time.monotonic()
+        assert isinstance(r.one("who wrote hamlet"), NotRecognized)
+        assert time.monotonic() - t0 < 2.0
 
 
 def test_a_slow_cloud_is_waited_for_at_most_its_timeout_and_blocks_no_other_connection(home) -> None:
