@@ -118,3 +118,30 @@ def test_with_the_cloud_off_nothing_of_the_cloud_path_is_imported(tmp_path: Path
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.slow
+def test_the_daemon_answers_assist_from_the_cloud_and_counts_it_in_its_one_budget(broker, daemon_factory,
+                                                                                client_factory, tmp_path: Path) -> None:
+    from conftest import daemon_config
+
+    port = free_port()
+    with FakeCloud(content=json.dumps({"answer": "William Shakespeare"})) as fake:
+        d = daemon_factory(daemon_config(
+            broker, tmp_path / "state", model={"path": str(HOME)}, wyoming={"enabled": True, "port": port},
+            home={"names": str(NAMES)}, cloud={"base_url": fake.base_url, "model": "fake", "timeout_s": 3,
+                                                "max_per_hour": 1}))
+
+        async def scenario() -> list[Any]:
+            return [await ha_process("127.0.0.1", port, "who wrote hamlet"),
+                    await ha_process("127.0.0.1", port, "who wrote hamlet")]
+
+        first, second = asyncio.run(scenario())
+        assert isinstance(first, Handled) and first.text == "William Shakespeare"
+        assert isinstance(second, NotRecognized)  # the hour's one call is spent
+        assert len(fake.chat_requests) == 1
+        # MQTT escalations draw on the same budget: none left for this unsure request
+        c = client_factory(broker)
+        result = c.request("edge/test", {"text": "who wrote hamlet", "language": "en"})
+        assert result["reason"] == "budget" and len(fake.chat_requests) == 1, result
+        assert d.stop() == 0
