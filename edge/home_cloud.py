@@ -210,8 +210,12 @@ class HomeCloud:
     daemon's edge.health.Health (counters), or None."""
 
     def __init__(self, local: Any, cloud: Any, router: Any, pool: Executor, *, timeout_s: float,
-                 redact: bool = True, health: Any = None) -> None:
+                 redact: bool = True, health: Any = None, max_in_flight: int = 2) -> None:
         self.local = local
+        # Calls from here in flight at once (the pool's workers): a transcript beyond them is
+        # not-recognized at once, without spending a call that could only wait out its deadline.
+        self.max_in_flight = max(1, int(max_in_flight))
+        self._busy = 0  # on the loop only
         self.cloud = cloud
         self.router = router
         self.pool = pool
@@ -247,12 +251,24 @@ class HomeCloud:
         if decision.action != CLOUD:  # local_only, no cloud, over budget, the breaker open
             self._count(f"wyoming_cloud_{decision.reason}")
             return local
-        if not self.router.budget.spend():  # takes the call and writes it to the ledger, as MQTT's do
-            self._count("wyoming_cloud_budget")
-            return local
         return self._ask(text, lang, local)
 
     async def _ask(self, text: str, lang: str, local: NotUnderstood) -> Result:
+        # Up to the first await this runs as soon as the server awaits it, before any other transcript
+        # is looked at: the count and the spend cannot race.
+        if self._busy >= self.max_in_flight:  # a burst: more would only wait out the deadline in the queue
+            self._count("wyoming_cloud_busy")
+            return local
+        if not self.router.budget.spend():  # takes the call and writes it to the ledger, as MQTT's do
+            self._count("wyoming_cloud_budget")
+            return local
+        self._busy += 1
+        try:
+            return await self._call_and_check(text, lang, local)
+        finally:
+            self._busy -= 1
+
+    async def _call_and_check(self, text: str, lang: str, local: NotUnderstood) -> Result:
         loop = asyncio.get_running_loop()
         prompt = self.prompt  # read once: a model swap meanwhile does not mix two prompts
         abandoned = threading.Event()
@@ -328,4 +344,5 @@ def maker(cloud: Any, router: Any, pool: Executor, settings: Any, health: Any = 
           ) -> Callable[[Any], HomeCloud]:
     """local recognizer -> HomeCloud with the daemon's cloud parts (edge.wyoming.channel uses this)."""
     return lambda local: HomeCloud(local, cloud, router, pool, timeout_s=settings.cloud.timeout_s,
-                                   redact=settings.cloud.redact, health=health)
+                                   redact=settings.cloud.redact, health=health,
+                                   max_in_flight=settings.cloud.workers)

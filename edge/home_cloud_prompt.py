@@ -200,11 +200,22 @@ class Said:
         return False
 
     def says(self, words: str) -> bool:
-        """Are `words` (free text from the cloud) in the transcript, case and blanks aside?"""
+        """Are `words` (free text from the cloud) in the transcript as they are, case and blanks aside,
+        and whole words ("at" is not in "what")? Nothing the transcript does not hold gets through,
+        braces and quotes included."""
         from edge.names_text import clean
 
-        w = clean(words)
-        return bool(w and w.strip()) and " ".join(w.split()) in " ".join(self.text.split())
+        w = " ".join((clean(words) or "").split())
+        if not w:
+            return False
+        text = " ".join(self.text.split())
+        start = text.find(w)
+        while start >= 0:
+            end = start + len(w)
+            if (start == 0 or not text[start - 1].isalnum()) and (end == len(text) or not text[end].isalnum()):
+                return True
+            start = text.find(w, start + 1)
+        return False
 
     def numbers(self) -> set[float]:
         """Numbers the transcript says: digits, number words the names tables know ("two" -> 2), and

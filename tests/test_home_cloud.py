@@ -92,7 +92,7 @@ def rig(home: tuple[Any, Any, Any], *, timeout_s: float = 3.0, **settings: Any) 
         local = HomeRecognizer(model, slots, names)
         try:
             yield Rig(fake, router, HomeCloud(local, client, router, pool, timeout_s=s.timeout_s, redact=s.redact,
-                                              health=health), health)
+                                              health=health, max_in_flight=s.workers), health)
         finally:
             client.close()
             pool.shutdown(wait=False)
@@ -186,6 +186,10 @@ HOSTILE = {  # reply -> (what the refusal says), for the transcript ON
                                "not a short text"),
     "free text nobody said": ({"intent": "HassShoppingListAddItem", "slots": {"item": "{{ states('lock') }}"}},
                               "not words of the request"),
+    "free text inside a word": ({"intent": "HassShoppingListAddItem", "slots": {"item": "ceil"}},
+                                "not words of the request"),
+    "free text with braces around said words": ({"intent": "HassShoppingListAddItem",
+                                                 "slots": {"item": "{{ kitchen ceiling }}"}}, "not words of"),
     "a target of nothing": ({"intent": "HassTurnOn", "slots": {}}, "names nothing"),
     "not an object": (["HassTurnOn"], "not a JSON object"),
     "an empty answer": ({"answer": " \x00 "}, "empty answer"),
@@ -364,3 +368,17 @@ def test_info_and_languages_come_from_the_home_model(home, reply) -> None:
         info = asyncio.run(go())
         assert info.intent[0].models[0].name == "home"
         assert set(info.intent[0].models[0].languages) == {"en", "de", "fr", "es"}
+
+
+def test_a_burst_beyond_the_workers_is_not_recognized_at_once_without_spending(home) -> None:
+    with rig(home, workers=1) as r:
+        r.content({"answer": "Shakespeare"})
+        r.cloud.delay_s = 0.5
+        t0 = time.monotonic()
+        answers = r.ask("who wrote hamlet", "who wrote macbeth", "who wrote othello")
+        assert sorted(type(a).__name__ for a in answers) == ["Handled", "NotRecognized", "NotRecognized"]
+        assert time.monotonic() - t0 < 2.0
+        assert r.calls == 1 and r.router.budget.stats()["calls_last_hour"] == 1
+        assert r.health.snapshot(queue_depth=0, outbox=0, cloud="up")["counters"]["wyoming_cloud_busy"] == 2
+        # and once it is done, the next one goes out
+        assert isinstance(r.one("who wrote hamlet"), Handled) and r.calls == 2
