@@ -487,10 +487,12 @@ class CloudClient:
         kind = "rate_limited" if status == 429 else "http"
         raise CloudError(kind, f"HTTP {status}{detail}", status=status, retry_after=retry_after)
 
-    def _parse(self, raw: bytes, prompt: _Prompt) -> tuple[str, str, Any]:
+    def _parse(self, raw: bytes, prompt: _Prompt | None = None) -> tuple[str, str, Any]:
         """Validate a chat completion strictly: anything but {"intent": known label, "answer": str} is an error.
         The reply's "slots" (asked for when the model has slots) come back as sent, for the slot
-        extractor to validate against the request (edge.slots.SlotExtractor.cloud_slots)."""
+        extractor to validate against the request (edge.slots.SlotExtractor.cloud_slots). `prompt`:
+        the label set the call was made with (default: the current one)."""
+        prompt = prompt if prompt is not None else self._prompt
         content = _content(raw)
         obj = _content_json(content)
         if not isinstance(obj, dict):

@@ -20,6 +20,7 @@ from wyoming.intent import NotRecognized  # noqa: E402
 from wyoming_ha import ha_describe, ha_process  # noqa: E402
 
 from edge import config as cfg  # noqa: E402
+from edge.cloud import CloudError  # noqa: E402
 from edge.model import Model  # noqa: E402
 from edge.service import Parts, build, swap_model  # noqa: E402
 
@@ -72,8 +73,15 @@ def test_a_deployed_models_labels_are_what_the_cloud_prompt_and_wyoming_info_use
             assert info.intent[0].models[0].name == started.name
             old = swap_model(parts, home)
             assert old is started
-            # the MQTT escalations' client asks with the deployed model's labels
+            # the MQTT escalations' client asks with the deployed model's labels, and takes only them
             assert parts.cloud.labels == tuple(x for x in home.labels if x != "oos")
+            cloud.content = json.dumps({"intent": "HassTurnOn", "answer": "ok"})
+            assert parts.cloud.classify("kitchen ceiling needs to be on").intent == "HassTurnOn"
+            assert "HassTurnOn" in cloud.chat_requests[-1].body["messages"][0]["content"]
+            cloud.content = json.dumps({"intent": started.labels[0], "answer": "ok"})
+            with pytest.raises(CloudError) as err:
+                parts.cloud.classify("what is my balance")
+            assert err.value.kind == "unknown_label"
             cloud.content = json.dumps({"answer": "William Shakespeare"})
             info, (answer,) = serve(parts, "who wrote hamlet")
             # Wyoming's info names the deployed model and its languages
@@ -83,7 +91,7 @@ def test_a_deployed_models_labels_are_what_the_cloud_prompt_and_wyoming_info_use
             system = cloud.chat_requests[-1].body["messages"][0]["content"]
             assert "HassTurnOn:" in system and "HassShoppingListAddItem: item" in system
             assert not any(f"\n{label}:" in system for label in started.labels)
-            # the call came out of the daemon's one budget
+            # the Wyoming call came out of the daemon's one budget (classify above is not budgeted itself)
             assert parts.router.budget.stats()["calls_last_hour"] == 1
         finally:
             close(parts)
