@@ -135,8 +135,9 @@ def validate(reply: Any, text: str, lang: str, prompt: HomePrompt) -> Result:
             return _refuse(f"{intent} has no slot {str(name)[:40]!r}")
         if name in NUMBER_RANGES:
             lo, hi = NUMBER_RANGES[name]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                    or not lo <= value <= hi:
+            # range before isfinite: a 400-digit integer compares fine but does not convert to a float
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi \
+                    or not math.isfinite(value):
                 return _refuse(f"{name} is no number in {lo:g}..{hi:g}")
             spoken = said.numbers()
             if spoken and float(value) not in spoken:
@@ -296,7 +297,11 @@ class HomeCloud:
         except Exception as exc:  # a CloudError (recorded by _record), or anything unforeseen
             log.info("cloud call for a transcript failed (%s); not-recognized stands", exc)
             return local
-        result = validate(reply, text, lang, prompt)
+        try:
+            result = validate(reply, text, lang, prompt)
+        except Exception:  # a check that trips over a shape nobody foresaw: refused, and logged
+            log.exception("checking the cloud's reply for a transcript failed; not-recognized stands")
+            return local
         if isinstance(result, NotUnderstood):
             self._count("wyoming_cloud_refused")
             log.info("cloud reply for a transcript refused: %s %s", result.reason, result.detail[:120])

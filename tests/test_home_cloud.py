@@ -180,6 +180,10 @@ HOSTILE = {  # reply -> (what the refusal says), for the transcript ON
                          "no number in 0..100"),
     "a number out of range": ({"intent": "HassLightSet", "slots": {"name": "Kitchen Ceiling", "brightness": 150}},
                               "no number in 0..100"),
+    "a 400-digit number": ({"intent": "HassLightSet", "slots": {"name": "Kitchen Ceiling", "brightness": 10 ** 400}},
+                           "no number in 0..100"),
+    "infinity": ('{"intent": "HassLightSet", "slots": {"name": "Kitchen Ceiling", "brightness": 1e999}}',
+                 "no number in 0..100"),
     "a boolean for a number": ({"intent": "HassLightSet", "slots": {"name": "Kitchen Ceiling", "brightness": True}},
                                "no number in 0..100"),
     "a name that is no text": ({"intent": "HassTurnOn", "slots": {"name": {"id": "light.kitchen_ceiling"}}},
@@ -206,7 +210,7 @@ def test_a_hostile_reply_is_not_recognized(home, reply, why) -> None:
         assert isinstance(answer, NotRecognized), answer
         assert r.calls == 1
         if why is not None:  # refused for the reason the case is about, not by accident
-            refusal = validate(reply, ON, "en", r.recognizer.prompt)
+            refusal = validate(json.loads(reply) if isinstance(reply, str) else reply, ON, "en", r.recognizer.prompt)
             assert isinstance(refusal, NotUnderstood) and why in refusal.detail, refusal
 
 
