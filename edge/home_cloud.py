@@ -333,8 +333,10 @@ class HomeCloud:
                     self.health.record_cloud_error()
             else:
                 log.error("cloud call for a transcript failed unexpectedly", exc_info=exc)
-        if not loop.is_closed():
+        try:
             loop.call_soon_threadsafe(record)
+        except RuntimeError:  # the loop is closed: the daemon has stopped, nothing left to record
+            pass
 
     def _count(self, name: str) -> None:
         if self.health is not None:
