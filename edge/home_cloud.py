@@ -81,8 +81,9 @@ _ON = {
 _OFF = {
     "en": {"off", "close", "closes", "closing", "shut", "unlock", "unlocks", "unlocked", "stop", "deactivate",
            "disable", "kill", "lower", "down"},
-    "de": {"aus", "ausschalten", "abschalten", "ausmachen", "schliesse", "schliess", "schliessen", "zumachen", "aufschliessen",
-           "aufsperren", "entriegeln", "entriegle", "stoppe", "stoppen", "deaktiviere", "deaktivieren", "runter", "herunter"},
+    "de": {"aus", "ausschalten", "abschalten", "ausmachen", "schliesse", "schliess", "schliessen", "zumachen",
+           "aufschliessen", "aufsperren", "entriegeln", "entriegle", "stoppe", "stoppen", "deaktiviere",
+           "deaktivieren", "runter", "herunter"},
     "fr": {"eteins", "eteindre", "eteignez", "eteint", "ferme", "fermer", "fermez", "deverrouille",
            "deverrouiller", "deverrouillez", "desactive", "desactiver", "coupe", "couper", "arrete",
            "arreter", "baisse", "baisser", "descends"},
