@@ -10,7 +10,9 @@ it does not serve, nor empty or over-long text) does this ask the cloud, under t
 MQTT escalations: the same `Router` (mode `local_only`, the circuit breaker: open means no call) and the
 same `Budget` (`spend()` takes the call, or there is none). The call is a blocking HTTP request, so it
 runs on the daemon's cloud pool; its result comes back to the loop, where the Wyoming connection waits
-for it at most `timeout_s`. Anything that goes wrong leaves the home model's `NotUnderstood` standing.
+for it at most `timeout_s`. At most `max_in_flight` ([cloud] workers) calls from here are out at once;
+a transcript beyond them is not-recognized at once, its budget not spent. Anything that goes wrong
+leaves the home model's `NotUnderstood` standing.
 
 The cloud is asked to reply with one JSON object: `{"intent": <one served Hass* intent>, "slots":
 {...}}` for a home command, `{"answer": <text>}` for a question, `{"intent": "none"}` otherwise. What
@@ -24,7 +26,7 @@ the cloud into something. Everything below is `NotUnderstood`, never a guess:
 - a name, area or floor that edge.names does not resolve (exactly as it resolves the model's spans),
   or that the transcript does not mention (none of the thing's name's or aliases' words were said):
   the cloud may map "cuisine" to "Kitchen", never choose a thing nobody named;
-- free text (a shopping item, a timer's name, a search) that is not words of the transcript;
+- free text (a shopping item, a timer's name, a search) that is not whole words of the transcript;
 - on/off, open/close, lock/unlock (HassTurnOn/HassTurnOff) whose direction the transcript contradicts
   (words of the other direction, or of both: refused), or, for a lock or a cover, does not say at all
   ("I can't see a thing in the office" may switch the office lights on; the door needs "lock");
