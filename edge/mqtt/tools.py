@@ -54,8 +54,9 @@ def connect_once(s: MqttSettings, client_id: str, *, password: str = "", on_mess
     if not connected.wait(timeout) or refused:
         client.disconnect()
         client.loop_stop()
-        why = refused[0] if refused else f"no answer in {timeout:g} s"
-        raise LinkError(f"broker {s.host}:{s.port} refused the connection: {why}")
+        if refused:
+            raise LinkError(f"broker {s.host}:{s.port} refused the connection: {refused[0]}")
+        raise LinkError(f"broker {s.host}:{s.port} accepted the TCP connection but sent no CONNACK within {timeout:g} s")
     return client
 
 
