@@ -79,7 +79,7 @@ def apply(levers: set[str]) -> None:
     if "pipelined" in levers:
         _pipelined()
     if "noslots" in levers:
-        import edge.service as sv
+        import edge.service_build as sv  # build() and swap_model() look load_slots up there
 
         sv.load_slots = lambda model: None
     if "arena1" in levers:

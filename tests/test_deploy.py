@@ -515,7 +515,7 @@ def test_an_event_loop_keeps_answering_while_a_deployment_runs_on_an_executor(st
                 model.classify(["set an alarm for 7 am"])
                 answered.append(model.ident)
                 assert d.record(0.5, False, model.ident) is None
-                await asyncio.sleep(0)
+                await asyncio.sleep(0)  # yield the loop (a request per turn), not a wait
 
         task = asyncio.create_task(serve())
         st = await loop.run_in_executor(None, d.receive, payloads["2.2.0"])
@@ -523,7 +523,7 @@ def test_an_event_loop_keeps_answering_while_a_deployment_runs_on_an_executor(st
         model = st.loaded  # the swap: between two requests
         st = await loop.run_in_executor(None, d.commit)
         while answered[-1] != "clinc150@2.2.0":
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # yield until the serving task has answered on the new model
         stop.set()
         await task
         assert st.state == "active" and during > 0

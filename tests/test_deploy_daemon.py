@@ -57,7 +57,7 @@ def wait_for(cond: Callable[[], Any], timeout: float = 30.0, what: str = "a cond
         got = cond()
         if got:
             return got
-        time.sleep(0.05)
+        time.sleep(0.05)  # polling `cond` (a condition, not a fixed wait)
     raise AssertionError(f"timed out waiting for {what}")
 
 
