@@ -8,6 +8,10 @@ satisfy is edge/admission.py: newer than what this device has run, unless the si
 says ``"deploy": {"rollback": true}`` (a rollback order); runnable by this edge; self-test
 examples present. One deployment at a time: while one is between ``receive`` and
 ``commit``, or on probation, another is rejected ("another deployment is in progress").
+A package whose signed manifest is the active package's, byte for byte (the broker's
+redelivery after a connection lost between the commit and the outcome's PUBACK, or the
+same `edge deploy` run twice), is not a deployment: ``receive`` answers the current truth,
+``active`` with the same previous (on probation or not), and writes nothing.
 
 On disk, all under the state directory (never /opt)::
 
@@ -63,6 +67,7 @@ and testing statuses from the thread ``receive`` runs on (``loop.call_soon_threa
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -252,14 +257,18 @@ class Deployer:
         with self._lock:
             if self._busy is not None:
                 return self._status(None, "rejected", "another deployment is in progress", active)
-            if self._probation is not None:
-                return self._status(None, "rejected", f"another deployment is in progress "
-                                    f"({self._probation_ident} is on probation)", active)
             wid = secrets.token_hex(6)
             work = self._busy = _Work(wid, self.dir / f"incoming-{wid}", active)
         try:
+            manifest = self._signed_by_a_trusted_key(payload)  # before anything is written: no SD wear for junk
+            again = self._same_as_active(manifest)
+            if again is not None:  # the broker's redelivery of what is already running (or an operator's repeat)
+                with self._lock:
+                    self._busy = None  # nothing was written for it
+                return again
+            if self._probation is not None:
+                raise Rejected(f"another deployment is in progress ({self._probation_ident} is on probation)")
             self._notify(self._status(None, "verifying", None, active))
-            self._signed_by_a_trusted_key(payload)  # before anything is written: no SD wear for junk
             self._run_step("receiving", work, self._receiving, payload)
             self._run_step("verifying", work, self._verifying)
             self._run_step("unpacking", work, self._unpacking)
@@ -277,9 +286,10 @@ class Deployer:
         return self._status(work.ident, "testing", f"self-test passed ({n} examples); ready to swap",
                             active, loaded=work.model)
 
-    def _signed_by_a_trusted_key(self, payload: bytes | bytearray | memoryview) -> None:
+    def _signed_by_a_trusted_key(self, payload: bytes | bytearray | memoryview) -> bytes:
         """Check every member header and the signature of the manifest in memory; Rejected
-        otherwise. verify_package checks both again, with the hashes, once on disk."""
+        otherwise. verify_package checks both again, with the hashes, once on disk. Returns the
+        manifest's bytes (signed by a trusted key)."""
         try:
             head = archive.read_small(payload, {signing.MANIFEST: 8 << 20, signing.SIG_FILE: 16 << 10},
                                       self.max_bytes)
@@ -290,6 +300,33 @@ class Deployer:
             signing.verify_bytes(head[signing.MANIFEST], head[signing.SIG_FILE], self.keys)
         except (archive.ArchiveError, signing.SigningError) as exc:  # PackageError, or no cryptography
             raise Rejected(str(exc)) from None
+        return head[signing.MANIFEST]
+
+    def _same_as_active(self, manifest: bytes) -> Status | None:
+        """The current truth when a package's signed manifest is byte for byte the active
+        package's (the same sha256: every file's hash is in it, so the same package), else None.
+
+        A connection lost between the commit and the PUBACK of the outcome makes the broker
+        deliver the package again; so does an operator who runs `edge deploy` twice. Either
+        way the device already runs it: it says so again (``active``, the same previous, on
+        probation or not) rather than ``rejected`` "already active", which would replace the
+        retained ``active`` while the new model runs and make `edge deploy` report a failure."""
+        pkg = self.active()
+        if pkg is None:
+            return None
+        try:
+            running = (pkg.path / signing.MANIFEST).read_bytes()
+        except OSError:
+            return None
+        if hashlib.sha256(running).digest() != hashlib.sha256(manifest).digest():
+            return None
+        log.info("deploy: %s received again; it is already active", pkg.ident)
+        reason = self._probation_reason() if self.on_probation == pkg.ident else None
+        return self._status(pkg.ident, "active", reason, self._ident(self.previous()))
+
+    def _probation_reason(self) -> str:
+        p = self.policy
+        return f"on probation: confirmed after {p.requests} requests or {p.seconds:g} s"
 
     def _run_step(self, step: str, work: _Work, fn: Callable[..., None], *args: Any) -> None:
         self._journal(work, step)
@@ -413,9 +450,7 @@ class Deployer:
             (self.dir / JOURNAL).unlink(missing_ok=True)
             self._busy = None
             self._start_probation(str(work.ident), self._baseline.p50(self.policy.min_samples))
-        p = self.policy
-        return self._status(work.ident, "active", f"on probation: confirmed after {p.requests} requests or "
-                            f"{p.seconds:g} s", work.previous)
+        return self._status(work.ident, "active", self._probation_reason(), work.previous)
 
     def _committing(self, work: _Work) -> None:
         pointer, old = self._pointer(), self.active()
