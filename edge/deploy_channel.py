@@ -35,7 +35,7 @@ from edge import __version__, deploy_command, signing
 from edge.deploy import Deployer, DeployError, Status
 from edge.escalation import DaemonPool
 from edge.mqtt import Message
-from edge.probation import ProbationPolicy, Verdict
+from edge.probation import ProbationPolicy, Verdict, policy_of
 
 if TYPE_CHECKING:
     from edge.config import Settings
@@ -66,7 +66,7 @@ def deployer(settings: Settings, load_model: Callable[[Path], Any] | None = None
     load = load_model or functools.partial(Model.load, threads=settings.model.threads)
     initial = Path(settings.model.path) if settings.model.path else default_model_path()
     return Deployer(settings.state_dir, keys, __version__, load, initial=initial,
-                    policy=policy or ProbationPolicy(), max_bytes=settings.deploy.max_bytes)
+                    policy=policy or policy_of(settings.deploy), max_bytes=settings.deploy.max_bytes)
 
 
 def start_model(d: Deployer, configured: Callable[[], Any]) -> tuple[Any, Status | None]:
