@@ -58,7 +58,7 @@ a model: run them in an executor. ``record``, ``tick``, ``active_path``, ``busy`
     if verdict: status = await run(deployer.settle, verdict)    # swap in status.loaded if set
 
 A signed operator command (``edge deploy --rollback``; edge/deploy_command.py) goes to
-``command(head, device_id)`` on the executor instead of ``receive``: swap in ``loaded`` if set.
+``command(head, device_id, group)`` on the executor instead of ``receive``: swap in ``loaded`` if set.
 
 A verdict is returned once. ``settle``/``rollback`` raise DeployError when the previous
 package does not load (nothing changes then). ``on_status`` (optional) gets the verifying
@@ -533,16 +533,17 @@ class Deployer:
             log.warning("deploy: %s rolled back to %s: %s", current.ident, prev.ident, reason)
             return self._status(current.ident, "rolled_back", reason, prev.ident, loaded=model)
 
-    def command(self, head: dict[str, bytes], device: str) -> Status:
+    def command(self, head: dict[str, bytes], device: str, group: str = "") -> Status:
         """A signed operator command (edge/deploy_command.py; ``head`` from its ``read``) for
-        ``device``: checked, remembered (a replay is rejected, restarts included), carried out.
-        ``rejected`` with the reason, and nothing changed, when it may not or cannot be."""
+        ``device`` (a member of ``group``, its configured group, for a group order): checked,
+        remembered (a replay is rejected, restarts included), carried out. ``rejected`` with the
+        reason, and nothing changed, when it may not or cannot be."""
         with self._lock:  # two commands at once must not both pass the replay check
             active = self._ident(self.active())
             last = (_read_json(self.dir / COMMANDS) or {}).get("last_issued")
             try:
                 cmd = deploy_command.verify(head, self.keys, device,
-                                            last if isinstance(last, (int, float)) else None, self.wall())
+                                            last if isinstance(last, (int, float)) else None, self.wall(), group)
                 # remembered before it is acted on: a command that fails is still spent
                 write_atomic(self.dir / COMMANDS, json.dumps({"last_issued": cmd["issued"]}).encode())
             except deploy_command.CommandError as exc:

@@ -18,7 +18,8 @@ is in progress"). Statuses are published in order; while the broker is away they
 few) and go out once it is back.
 
 A payload with `command.json` is a signed operator command (edge/deploy_command.py: today only
-`edge deploy --rollback`): `Deployer.command` checks it (key, device id, replay) on the executor,
+`edge deploy --rollback`, for one device or a group): `Deployer.command` checks it (key, target:
+device id, or group and members; replay) on the executor,
 then the previous model is swapped in on the loop and `rolled_back` (or `rejected`) goes out.
 """
 
@@ -175,7 +176,7 @@ class DeployChannel:
     async def _command(self, head: dict[str, bytes], ack: Callable[[], None]) -> None:
         """Checked and carried out on the executor (it writes, and loads the previous model);
         the swap on the loop, like a package's."""
-        status: Status = await self._run(self.d.command, head, self.p.settings.device_id)
+        status: Status = await self._run(self.d.command, head, self.p.settings.device_id, self.p.settings.group)
         if status.loaded is not None:
             self.swap(status.loaded)
         self._publish(status, on_done=ack)
