@@ -497,14 +497,25 @@ class Deployer:
         return pb.due(self.clock()) if pb is not None else None
 
     def settle(self, verdict: Verdict) -> Status:
-        """Act on a probation verdict (each is returned once by ``record``/``tick``)."""
+        """Act on a probation verdict (each is returned once by ``record``/``tick``). DeployError
+        when that probation has ended meanwhile: a signed rollback order (``command``, on another
+        worker) may take the lock first, and the verdict is then about a package no longer active."""
+        ident = self._probation_ident
         if self._probation is None:
             raise DeployError("nothing is on probation")
-        return self.confirm() if verdict.action == "confirm" else self.rollback(verdict.reason)
+        if verdict.action == "confirm":
+            return self.confirm(ident)
+        return self.rollback(verdict.reason, on_probation=ident)
 
-    def confirm(self) -> Status:
+    def _still_on_probation(self, ident: str | None) -> None:
+        """Under the lock: DeployError unless ``ident`` (None: any) is still the package on probation."""
+        if self._probation is None or (ident is not None and ident != self._probation_ident):
+            raise DeployError(f"{ident or 'the package'} is no longer on probation")
+
+    def confirm(self, ident: str | None = None) -> Status:
         """Probation passed: the package stays, for good (``active``, null reason)."""
         with self._lock:
+            self._still_on_probation(ident)
             pointer = self._pointer()
             pointer["probation"] = None
             self._write_pointer(pointer)
@@ -512,12 +523,15 @@ class Deployer:
             log.info("deploy: %s confirmed", ident)
             return self._status(ident, "active", None, self._ident(self.previous()))
 
-    def rollback(self, reason: str = "rolled back on command") -> Status:
+    def rollback(self, reason: str = "rolled back on command", on_probation: str | None = None) -> Status:
         """The previous package becomes active again (``rolled_back``; ``loaded`` is it, loaded,
-        for the loop to swap in). DeployError when there is none or it does not load."""
+        for the loop to swap in). DeployError when there is none or it does not load, or (with
+        ``on_probation``, a probation's verdict) when that package is no longer on probation."""
         with self._lock:
             if self._busy is not None:
                 raise DeployError("a deployment is in progress; roll back once it is done")
+            if on_probation is not None:
+                self._still_on_probation(on_probation)
             pointer, current, prev = self._pointer(), self.active(), self.previous()
             if prev is None or current is None:
                 raise DeployError("no previous package to roll back to")

@@ -205,7 +205,8 @@ class DeployChannel:
         self._settling = True
         try:
             status: Status = await self._run(self.d.settle, verdict)
-        except DeployError as exc:  # the previous package does not load: the new one keeps answering
+        except DeployError as exc:  # the previous package does not load: the new one keeps answering;
+            # or a signed rollback order ended this probation first: the verdict is void
             log.error("deploy: %s: %s", verdict.action, exc)
             return
         finally:

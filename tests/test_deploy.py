@@ -434,6 +434,27 @@ def test_probation_rolls_back_on_errors_and_confirms_on_count_or_time(tmp_path: 
     assert d.tick().action == "confirm"
 
 
+def test_a_verdict_that_lost_the_race_with_a_rollback_order_changes_nothing(state: Path, keys, payloads) -> None:
+    """Probation's confirm is due while a signed rollback order runs on the other worker (seen with three
+    daemons under load): the order wins the lock, so the verdict is void; it must not publish `active`
+    for the package that was just rolled back, nor touch the pointer."""
+    d = deployer(state, keys)
+    deploy_ok(d, payloads["2.2.0"])
+    verdict = None
+    while verdict is None:
+        verdict = d.record(1.0, False)
+    assert verdict.action == "confirm"
+    st = d.rollback("rolled back on a signed command")  # the order, first to the lock
+    assert (st.model, st.state, st.previous) == ("clinc150@2.2.0", "rolled_back", "clinc150@2.1.0")
+    pointer = (state / "deploy" / "active.json").read_bytes()
+    with pytest.raises(DeployError, match="nothing is on probation"):
+        d.settle(verdict)
+    with pytest.raises(DeployError, match="clinc150@2.2.0 is no longer on probation"):
+        d.confirm("clinc150@2.2.0")  # the check settle's confirm makes under the lock
+    assert (state / "deploy" / "active.json").read_bytes() == pointer
+    assert d.active_path() == state / "models" / "clinc150@2.1.0"
+
+
 def test_rollback_on_command_then_none_left(state: Path, keys) -> None:
     d = deployer(state, keys)
     st = d.rollback()
