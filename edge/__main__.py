@@ -440,8 +440,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         print(f"{verb} {ident} ({len(payload)} bytes) to {', '.join(d.id for d in plan.devices)}"
               + (f", {len(plan.waves[0])} first" if len(plan.waves) > 1 else ""), flush=True)
         roll_out(host, port, plan, payload, timeout=args.timeout, group=args.group or "",
-                 on_update=lambda d: print(f"  {d.id}: {d.state}" + (f" ({d.reason})" if d.reason else ""),
-                                           flush=True), **creds)
+                 on_update=lambda d: print(f"  {rollout.line(d)}", flush=True), **creds)
     except LinkError as exc:
         print(f"edge deploy: {exc}", file=sys.stderr)
         return EXIT_NO_BROKER

@@ -24,6 +24,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,9 @@ from typing import Any
 
 EXIT_ACTIVE, EXIT_FAILED, EXIT_TIMEOUT = 0, 1, 3
 TERMINAL = ("active", "rolled_back", "rejected")
+STATES = ("verifying", "testing", *TERMINAL)  # edge/deploy.py's; anything else on a status topic is ignored
+MAX_REASON = 400  # the device's own reasons are shorter; a forged status is cut
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # never to the operator's terminal (escape sequences)
 SIGNATURE = "manifest.json.minisig"
 
 
@@ -141,10 +145,23 @@ def status_update(plan: Plan, device_id: str, payload: bytes) -> Device | None:
         status = json.loads(payload)
     except ValueError:
         return None
-    if not isinstance(status, dict) or not isinstance(status.get("state"), str):
+    if not isinstance(status, dict) or status.get("state") not in STATES:
         return None
-    device.state, device.reason = status["state"], status.get("reason")
+    reason = status.get("reason")
+    device.state, device.reason = status["state"], reason if isinstance(reason, str) or reason is None else str(reason)
     return device
+
+
+def shown(text: str) -> str:
+    """A device's words fit for the operator's terminal: control characters escaped, cut when long.
+    Anyone who may publish on the broker can forge a status; its reason must not drive the terminal."""
+    out = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return out if len(out) <= MAX_REASON else out[:MAX_REASON] + "..."
+
+
+def line(d: Device) -> str:
+    """`id: state (the device's reason)`, as `edge deploy` prints each update and outcome."""
+    return f"{d.id}: {d.state}" + (f" ({shown(d.reason)})" if d.reason else "")
 
 
 def wave_failed(wave: list[Device]) -> bool:
@@ -178,5 +195,5 @@ def report(plan: Plan, ident: str) -> list[str]:
         elif d.state is None or not d.done:
             lines.append(f"{d.id}: no outcome in time (last state: {d.state or 'none'})")
         else:
-            lines.append(f"{d.id}: {d.state}" + (f" ({d.reason})" if d.reason else ""))
+            lines.append(line(d))
     return lines
