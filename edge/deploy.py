@@ -11,7 +11,9 @@ examples present. One deployment at a time: while one is between ``receive`` and
 A package whose signed manifest is the active package's, byte for byte (the broker's
 redelivery after a connection lost between the commit and the outcome's PUBACK, or the
 same `edge deploy` run twice), is not a deployment: ``receive`` answers the current truth,
-``active`` with the same previous (on probation or not), and writes nothing.
+``active`` with the same previous (on probation or not), and writes nothing. A copy of the
+package being deployed (redelivered after a reconnect mid-deployment) gets a ``silent``
+status: nothing to publish, the first copy's outcome is its outcome.
 
 On disk, all under the state directory (never /opt)::
 
@@ -106,6 +108,8 @@ class Status:
     previous: str | None
     ts: str
     loaded: Any = field(default=None, compare=False, repr=False)  # a model the loop must swap in
+    # nothing to publish: the package is a copy of the deployment in progress, whose statuses tell
+    silent: bool = field(default=False, compare=False, repr=False)
 
     def payload(self) -> dict[str, Any]:
         return {"model": self.model, "state": self.state, "reason": self.reason,
@@ -128,6 +132,7 @@ class _Work:
     dir: Path
     previous: str | None
     manifest: dict = field(default_factory=dict)
+    manifest_sha: bytes | None = None  # of the signed manifest, once its signature is checked
     ident: str | None = None
     target: Path | None = None
     model: Any = None
@@ -255,12 +260,15 @@ class Deployer:
         if size == 0:
             return self._status(None, "rejected", "empty payload", active)
         with self._lock:
-            if self._busy is not None:
-                return self._status(None, "rejected", "another deployment is in progress", active)
-            wid = secrets.token_hex(6)
-            work = self._busy = _Work(wid, self.dir / f"incoming-{wid}", active)
+            current = self._busy
+            if current is None:
+                wid = secrets.token_hex(6)
+                work = self._busy = _Work(wid, self.dir / f"incoming-{wid}", active)
+        if current is not None:
+            return self._while_busy(payload, current, active)
         try:
             manifest = self._signed_by_a_trusted_key(payload)  # before anything is written: no SD wear for junk
+            work.manifest_sha = hashlib.sha256(manifest).digest()
             again = self._same_as_active(manifest)
             if again is not None:  # the broker's redelivery of what is already running (or an operator's repeat)
                 with self._lock:
@@ -301,6 +309,26 @@ class Deployer:
         except (archive.ArchiveError, signing.SigningError) as exc:  # PackageError, or no cryptography
             raise Rejected(str(exc)) from None
         return head[signing.MANIFEST]
+
+    def _while_busy(self, payload: bytes | bytearray | memoryview, current: _Work, active: str | None) -> Status:
+        """A package that arrives while ``current`` is between receive and commit: rejected
+        ("another deployment is in progress"), unless it is a copy of ``current`` itself (the
+        broker redelivers a package whose delivery was not acknowledged when the connection drops
+        and comes back mid-deployment): then ``silent``, since ``current``'s own statuses tell
+        what happens to it, and a ``rejected`` here would read as its outcome."""
+        busy = self._status(None, "rejected", "another deployment is in progress", active)
+        sha = current.manifest_sha
+        if sha is None:
+            return busy
+        try:
+            manifest = self._signed_by_a_trusted_key(payload)
+        except Rejected:
+            return busy
+        if hashlib.sha256(manifest).digest() != sha:
+            return busy
+        log.info("deploy: %s received again while it is being deployed", current.ident or "a package")
+        return Status(current.ident, "testing", "received again while it is being deployed", active,
+                      self._now(), silent=True)
 
     def _same_as_active(self, manifest: bytes) -> Status | None:
         """The current truth when a package's signed manifest is byte for byte the active

@@ -160,6 +160,9 @@ class DeployChannel:
             await self._command(head, ack)
             return
         status: Status = await self._run(self.d.receive, msg.payload)
+        if status.silent:  # a copy of the package being deployed: its first delivery's statuses tell
+            ack()
+            return
         if status.loaded is not None:
             self._publish(status)  # testing: self-test passed, ready to swap
             try:

@@ -336,8 +336,13 @@ def test_racing_deployments_one_at_a_time(state: Path, keys, payloads) -> None:
     t = threading.Thread(target=lambda: first.append(d.receive(payloads["2.2.0"])))
     t.start()
     assert entered.wait(60)
-    second = d.receive(payloads["2.2.0"])
+    second = d.receive(payloads["2.0.0"])
     assert second.state == "rejected" and second.reason == "another deployment is in progress"
+    assert not second.silent
+    # a copy of the package in progress (redelivered after a reconnect): nothing to publish, no verdict
+    copy = d.receive(payloads["2.2.0"])
+    assert copy.silent and copy.state == "testing" and copy.loaded is None, copy
+    assert d.receive(b"junk").reason == "another deployment is in progress"  # junk learns nothing more
     with pytest.raises(DeployError):
         d.rollback()
     release.set()
