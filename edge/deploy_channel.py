@@ -54,8 +54,9 @@ class DeployConfigError(Exception):
 
 def deployer(settings: Settings, load_model: Callable[[Path], Any] | None = None,
              policy: ProbationPolicy | None = None) -> Deployer:
-    """The device's Deployer from `[deploy]`: each key is checked alone so that the error names it.
-    `load_model` and `policy` are for tests that pass a faulty model or a short probation in."""
+    """The device's Deployer from `[deploy]`: each key is checked alone so that the error names it;
+    the probation is `[deploy] probation_*`'s. `load_model` and `policy` are for tests that pass a
+    faulty model or a probation of their own in."""
     from edge.model import Model, default_model_path
 
     keys = []
