@@ -1,7 +1,7 @@
 """`edge deploy --rollback (--device ID | --group NAME) --key FILE` (issue 23): a signed order, real
-mosquitto, real `edge run` daemons (three in a group), the real CLI. What an attacker or a careless operator sends (no signature, an
-unknown key, another device's order, a replay, an order from the future) is rejected and changes
-nothing; requests are answered throughout. Set-up copied from tests/test_deploy_daemon.py."""
+mosquitto, real `edge run` daemons (three in a group), the real CLI. What an attacker or a careless
+operator sends (no signature, an unknown key, another device's or group's order, a replay, an order
+from the future) is rejected and changes nothing; requests are answered throughout. Set-up copied from tests/test_deploy_daemon.py."""
 
 from __future__ import annotations
 
