@@ -125,7 +125,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     dp.add_argument("dir", metavar="DIR", nargs="?",
                     help="the signed model package directory (edge sign DIR --key ...); not with --rollback")
     dp.add_argument("--rollback", action="store_true",
-                    help="send one device (--device ID) a signed order to go back to its previous package")
+                    help="send one device (--device ID) or a group's members (--group NAME) a signed order "
+                         "to go back to their previous package")
     dp.add_argument("--key", metavar="FILE", help="with --rollback: the secret key that signs the order "
                     "(one of the device's [deploy] keys; an encrypted one reads EDGE_KEY_PASSWORD)")
     who = dp.add_mutually_exclusive_group(required=True)
@@ -403,15 +404,16 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         print("edge deploy: --timeout must be a positive number of seconds and --canary >= 0", file=sys.stderr)
         return EXIT_USAGE
     if args.rollback:
-        if args.group or args.dir or args.canary or not args.key or len(args.device or ()) != 1:
-            print("edge deploy: --rollback takes one --device ID and --key FILE (no DIR, --group or --canary)",
+        if args.dir or args.canary or not args.key or (args.device is not None and len(args.device) != 1):
+            print("edge deploy: --rollback takes --key FILE and one --device ID or --group NAME (no DIR or --canary)",
                   file=sys.stderr)
             return EXIT_USAGE
         try:
-            payload, ident = rollout.rollback_order(Path(args.key), args.device[0])
+            sk = rollout.signing_key(Path(args.key))  # before anything is sent: a bad key is exit 2
         except rollout.RolloutError as exc:
             print(f"edge deploy: {exc}", file=sys.stderr)
             return EXIT_USAGE
+        payload, ident = rollout.rollback_order(sk, args.device[0]) if args.device else (b"", "")
     elif args.dir is None or args.key:
         print("edge deploy: DIR is required (and --key only goes with --rollback)", file=sys.stderr)
         return EXIT_USAGE
@@ -437,12 +439,13 @@ def cmd_deploy(args: argparse.Namespace) -> int:
             print(f"edge deploy: no device reports group {args.group!r} in its health", file=sys.stderr)
             return EXIT_USAGE
         plan = rollout.Plan([rollout.Device(i) for i in dict.fromkeys(ids)], canary=args.canary)
+        if args.rollback and args.group:  # one order that names the group and the members found
+            payload, ident = rollout.group_rollback_order(sk, args.group, [d.id for d in plan.devices])
         verb = "sending" if args.rollback else "deploying"
         print(f"{verb} {ident} ({len(payload)} bytes) to {', '.join(d.id for d in plan.devices)}"
               + (f", {len(plan.waves[0])} first" if len(plan.waves) > 1 else ""), flush=True)
         roll_out(host, port, plan, payload, timeout=args.timeout, group=args.group or "",
-                 on_update=lambda d: print(f"  {d.id}: {d.state}" + (f" ({d.reason})" if d.reason else ""),
-                                           flush=True), **creds)
+                 on_update=lambda d: print(f"  {rollout.line(d)}", flush=True), **creds)
     except LinkError as exc:
         print(f"edge deploy: {exc}", file=sys.stderr)
         return EXIT_NO_BROKER
