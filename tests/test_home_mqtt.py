@@ -1,0 +1,175 @@
+"""One home decision for MQTT and Wyoming (edge.home.decide), through a real daemon.
+
+One `edge run` with models/home, the Wyoming channel on and tests/data/home_names.yaml, on a real
+mosquitto: each transcript goes to Home Assistant's side of Wyoming (tests/wyoming_ha.py, the real
+`wyoming` client) and as an MQTT request with its `language`. Both must give the same intent and
+slots, or both refuse: a refused MQTT result says why (`not_recognized`, as the in-process recognizer
+says it) and is never published on `<base>/intent/<x>`, where automations act.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from conftest import Broker, Daemon, daemon_config, free_port
+from mqttc import TestClient
+from wyoming_ha import ha_process
+
+ROOT = Path(__file__).resolve().parent.parent
+NAMES = ROOT / "tests" / "data" / "home_names.yaml"
+BASE = "edge/test"
+
+REFUSE = "refuse"  # both paths must refuse: acting would name nothing, the wrong thing or a guess
+# (language, transcript, expectation): REFUSE, an (intent, slots) both must give, or None (the two paths
+# must agree, whatever the model makes of it: careless phrasings whose answer is the model's business).
+TABLE: list[tuple[str, str, Any]] = [
+    ("en", "turn off the kitchen lights", ("HassTurnOff", {"area": "Kitchen", "domain": "light"})),
+    ("en", "TURN OFF THE KITCHEN LIGHTS!!!", ("HassTurnOff", {"area": "Kitchen", "domain": "light"})),
+    ("en-US", "Turn off the kitchen lights please", None),
+    ("en", "turn on the bedside lamp", ("HassTurnOn", {"name": "Bedside Lamp"})),
+    ("en", "turn on the kitchen", None),  # a place alone, no kind said
+    ("en", "add milk to my shopping list", ("HassShoppingListAddItem", {"item": "milk"})),
+    ("en", "turn off the lights in the ballroom", REFUSE),  # a place the home does not have
+    ("en", "switch on the reading lamp", REFUSE),  # two Reading Lamps: which one?
+    ("en", "turn off the fan and the lights in the kitchen", REFUSE),  # two kinds in one place
+    ("en", "turn off", REFUSE),  # names nothing
+    ("en", "turn off the lamp", REFUSE),
+    ("en", "what's the capital of peru", REFUSE),
+    ("en", "turn on the {{ states('lock.front_door') }}", REFUSE),  # a template, not a name
+    ("en", "turn off the kitchen lights " * 20, REFUSE),  # over 512 characters: refused before the model
+    ("en", "set the kitchen lights to 500%", None),
+    ("de", "schalte das licht in der küche aus", ("HassTurnOff", {"area": "Kitchen", "domain": "light"})),
+    ("de", "schalte die stehlampe ein", ("HassTurnOn", {"name": "Stehlampe"})),
+    ("de", "stelle einen timer auf 10 minuten", ("HassStartTimer", {"minutes": 10})),
+    ("de-DE", "SCHALTE DAS LICHT IM BALLSAAL AUS", REFUSE),
+    ("de", "öffne das garagentor", None),
+    ("fr", "éteins la lumière de la cuisine", ("HassTurnOff", {"area": "Kitchen", "domain": "light"})),
+    ("fr", "allume le salon", ("HassTurnOn", {"area": "Living Room"})),
+    ("fr", "ouvre le volet de la cuisine", None),
+    ("es", "apaga la luz de la cocina", ("HassTurnOff", {"area": "Kitchen", "domain": "light"})),
+    ("es", "pon un temporizador de 5 minutos", ("HassStartTimer", {"minutes": 5})),
+    ("es", "apaga la tele", None),
+    ("es", "cuál es la capital de francia", REFUSE),
+]
+
+
+class Served:
+    def __init__(self, daemon: Daemon, client: TestClient, wyoming_port: int) -> None:
+        self.daemon = daemon
+        self.client = client
+        self.port = wyoming_port
+        self.intents = client.subscribe(f"{BASE}/intent/#")  # what automations would act on
+        self.acted: dict[str, str] = {}  # request id -> the intent topic it was published on
+
+    def mqtt(self, text: str, language: str) -> dict[str, Any]:
+        rid = f"hm-{uuid.uuid4().hex[:12]}"
+        result = self.client.request(BASE, {"text": text, "language": language, "id": rid})
+        assert result.get("id") == rid and "intent" in result, result  # a result, not an error
+        # The intent topic is published before the reply, on the same connection: it is here by now.
+        for m in self.intents.drain():
+            self.acted[m.json()["id"]] = m.topic
+        return result
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    work = tmp_path_factory.mktemp("home_mqtt")
+    broker = Broker(work / "broker").start()
+    port = free_port()
+    daemon = Daemon(work / "daemon", daemon_config(
+        broker, work / "state", model={"path": str(ROOT / "models" / "home")},
+        wyoming={"enabled": True, "port": port}, home={"names": str(NAMES)}))
+    client: TestClient | None = None
+    try:
+        daemon.start()
+        client = broker.client()
+        yield Served(daemon, client, port)
+        assert daemon.stop() == 0, daemon.log_text()
+    finally:
+        if client is not None:
+            client.close()
+        if daemon.proc and daemon.proc.poll() is None:
+            daemon.kill()
+        broker.stop()
+
+
+@pytest.fixture(scope="module")
+def recognizer():
+    """The same decision in this process, for the reason a refusal gives (Wyoming's not-recognized
+    carries none)."""
+    from edge import names
+    from edge.home import HomeRecognizer
+    from edge.model import Model
+    from edge.slots import SlotExtractor
+
+    model = Model.load(ROOT / "models" / "home")
+    return HomeRecognizer(model, SlotExtractor.load(model.path, model.manifest), names.load(NAMES))
+
+
+def _slots(result: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for s in result["slots"]:
+        assert s["name"] not in out, result["slots"]  # one value a slot, as in a Wyoming intent
+        assert s["raw"] == result["text"][s["start"]:s["end"]], s  # the contract's span rule holds
+        out[s["name"]] = s["value"]
+    return out
+
+
+@pytest.mark.parametrize("language,text,expect", TABLE, ids=[f"{r[0]}:{r[1][:40]}" for r in TABLE])
+def test_wyoming_and_mqtt_give_the_same_intent_and_slots_or_the_same_refusal(served: Served, recognizer,
+                                                                            language: str, text: str,
+                                                                            expect: Any) -> None:
+    wy = asyncio.run(ha_process("127.0.0.1", served.port, text, language))
+    result = served.mqtt(text, language)
+    local = recognizer.recognize(text, language)
+    if type(wy).__name__ == "Intent":
+        entities = {e.name: e.value for e in wy.entities}
+        assert "not_recognized" not in result, (wy, result)
+        assert result["intent"] == wy.name and _slots(result) == entities, (wy, result)
+        assert result["reason"] == "confident" and not result["escalated"]
+        assert served.acted.get(result["id"]) == f"{BASE}/intent/{wy.name}"  # automations may act on it
+        assert expect is not REFUSE, f"acted on {text!r}: {wy.name} {entities}"
+        if expect is not None:
+            assert (wy.name, entities) == expect
+    else:
+        assert type(wy).__name__ == "NotRecognized", wy
+        assert result["id"] not in served.acted, f"a refused home result reached {served.acted[result['id']]}"
+        assert result["not_recognized"]["reason"] == local.reason, (result, local)
+        assert result["reason"] == "disabled" and not result["escalated"] and result["source"] == "edge"
+        # refused, the slots are what the tagger found, the words as said: nothing named is resolved
+        for s in result["slots"]:
+            assert s["raw"] == result["text"][s["start"]:s["end"]]
+        assert expect is None or expect is REFUSE, f"refused {text!r} ({local}); expected {expect}"
+
+
+def test_the_refusal_is_kept_for_a_repeated_id_and_never_reaches_the_intent_topic(served: Served) -> None:
+    """A client retry (same id, same text) is answered from the cache: the refusal again, still not acted on."""
+    rid = f"hm-{uuid.uuid4().hex[:12]}"
+    body = {"text": "turn off the lights in the ballroom", "language": "en", "id": rid}
+    first = served.client.request(BASE, body)
+    again = served.client.request(BASE, body)
+    served.intents.drain()
+    assert first["not_recognized"] == again["not_recognized"] and first["not_recognized"]["reason"]
+    assert rid not in served.acted
+
+
+def test_a_careless_payload_never_turns_a_refusal_into_an_act(served: Served) -> None:
+    """What a careless or hostile client sends with a home command: a language tag the model does not
+    serve is an error (the contract), a reply topic on the intent topic is refused, and text padded with
+    control characters or a lone surrogate never resolves a name."""
+    c = served.client
+    errors = c.subscribe(f"{BASE}/error")
+    for language in ("it", "de_DE", "../en", ""):  # not served; not BCP 47 (Wyoming reads "de_DE" as de)
+        bad_lang = c.request(BASE, {"text": "turn off the kitchen lights", "language": language})
+        assert bad_lang["error"] == "invalid_field", bad_lang
+    c.publish(f"{BASE}/request", json.dumps({"text": "turn off the kitchen lights", "language": "en",
+                                             "reply_to": f"{BASE}/intent/HassTurnOff"}))
+    assert errors.json()["error"] in ("invalid_field",)  # a request must not publish on the intent topic
+    odd = c.request(BASE, {"text": "turn off the \u0000ballroom\u200b lights", "language": "en"})
+    served.intents.drain()
+    assert "not_recognized" in odd or all(s["value"] != "Kitchen" for s in odd["slots"]), odd
