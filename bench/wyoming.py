@@ -10,6 +10,13 @@ trip = connect + write + recognize + answer + close, measured here.
 
 RSS (the server process's, psutil) is read three times: model + slots + names
 loaded; then `edge.wyoming` imported and the server listening; then after the run.
+
+    python bench/wyoming.py --daemon-rss [--repeat 3]
+
+is the issue-22 RSS budget instead: real `edge run` daemons on a private mosquitto, one
+configuration at a time (clinc150; models/home; + the names file; + Wyoming), RSS read from
+/proc once the daemon is serving and again after 200 MQTT requests and (Wyoming on) 200
+transcripts; the median of --repeat starts.
 """
 
 from __future__ import annotations
@@ -91,6 +98,88 @@ def pct(xs: list[float], q: float) -> float:
     return statistics.quantiles(xs, n=100)[q - 1] if len(xs) > 1 else xs[0]
 
 
+def _proc_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+DAEMONS: list[tuple[str, dict]] = [
+    ("clinc150 (today's default)", {}),
+    ("models/home", {"model": {"path": str(ROOT / "models" / "home")}}),
+    ("models/home + names (YAML)", {"model": {"path": str(ROOT / "models" / "home")},
+                                    "home": {"names": str(ROOT / "tests" / "data" / "home_names.yaml")}}),
+    ("models/home + names (JSON)", {"model": {"path": str(ROOT / "models" / "home")}, "home": {"names": "JSON"}}),
+    ("models/home + names (YAML) + Wyoming", {"model": {"path": str(ROOT / "models" / "home")},
+                                              "home": {"names": str(ROOT / "tests" / "data" / "home_names.yaml")},
+                                              "wyoming": {"enabled": True, "port": 0}}),
+]
+
+
+def daemon_rss(repeat: int, out_json: str | None) -> int:
+    """Each configuration of DAEMONS as a real daemon; RSS serving and after traffic (median of `repeat`)."""
+    import tempfile
+
+    from conftest import Broker, Daemon, daemon_config, free_port
+    from mqttc import TestClient
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="edge-rss-") as tmp:
+        work = Path(tmp)
+        yaml_names = ROOT / "tests" / "data" / "home_names.yaml"
+        json_names = work / "names.json"
+        from edge import names_file
+
+        json_names.write_text(json.dumps(_names_as_json(names_file, yaml_names)))
+        broker = Broker(work / "broker").start()
+        try:
+            for label, sections in DAEMONS:
+                ready, after = [], []
+                for i in range(repeat):
+                    secs = json.loads(json.dumps(sections))
+                    if secs.get("home", {}).get("names") == "JSON":
+                        secs["home"]["names"] = str(json_names)
+                    port = free_port() if "wyoming" in secs else None
+                    if port:
+                        secs["wyoming"]["port"] = port
+                    d = Daemon(work / f"d{len(rows)}-{i}", daemon_config(broker, work / f"s{len(rows)}-{i}", **secs))
+                    d.start()
+                    try:
+                        assert d.proc is not None
+                        ready.append(_proc_rss_mb(d.proc.pid))
+                        c = TestClient(broker.port)
+                        lang = {"language": "en"} if "model" in secs else {}
+                        for k in range(200):
+                            c.request("edge/test", {"text": SENTENCES[k % len(SENTENCES)], **lang})
+                        c.close()
+                        if port:
+                            asyncio.run(load(port, 200, 1))
+                        after.append(_proc_rss_mb(d.proc.pid))
+                    finally:
+                        d.stop()
+                row = {"daemon": label, "rss_serving_mb": round(statistics.median(ready), 1),
+                       "rss_after_traffic_mb": round(statistics.median(after), 1)}
+                rows.append(row)
+                print(f"{label:40s} serving {row['rss_serving_mb']:6.1f} MB, after traffic "
+                      f"{row['rss_after_traffic_mb']:6.1f} MB", flush=True)
+        finally:
+            broker.stop()
+    base = rows[0]["rss_serving_mb"]
+    for r in rows[1:]:
+        print(f"{r['daemon']:40s} {r['rss_serving_mb'] - base:+5.1f} MB over clinc150 serving")
+    if out_json:
+        Path(out_json).write_text(json.dumps({"daemons": rows, "repeat": repeat}, indent=1) + "\n")
+    return 0
+
+
+def _names_as_json(names_file, path: Path) -> dict:
+    """The YAML names file as plain JSON (the same home), so both readers can be compared."""
+    import yaml
+
+    return yaml.safe_load(path.read_text())
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=str(ROOT / "models" / "home"))
@@ -98,11 +187,15 @@ def main() -> int:
     p.add_argument("--n", type=int, default=1000, help="transcripts per concurrency level")
     p.add_argument("--concurrency", default="1,8", help="clients at once, comma-separated levels")
     p.add_argument("--json", help="also write the numbers here")
+    p.add_argument("--daemon-rss", action="store_true", help="RSS of real daemons: clinc150, home, +names, +Wyoming")
+    p.add_argument("--repeat", type=int, default=3, help="daemon starts per configuration (--daemon-rss)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         child(args)
         return 0
+    if args.daemon_rss:
+        return daemon_rss(args.repeat, args.json)
     proc = subprocess.Popen([sys.executable, __file__, "--child", "--model", args.model, "--names", args.names],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
