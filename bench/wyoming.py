@@ -252,6 +252,47 @@ def daemon_rss(repeat: int, out_json: str | None) -> int:
     return 0
 
 
+def rss_parts(model_dir: str, names_path: str) -> int:
+    """Where a home daemon's memory goes, step by step in one fresh process (RSS after a gc.collect):
+    the daemon's imports, the model, its slot tagger, the names file, edge.home, edge.wyoming.
+    The same steps for clinc150 are the comparison: run it twice."""
+    import gc
+
+    def rss() -> float:
+        gc.collect()
+        return _rss_mb()
+
+    rows = [("python, psutil", rss())]
+    from edge.model import Model
+    from edge.service import load_slots
+
+    rows.append(("import edge.service (the daemon)", rss()))
+    model = Model.load(model_dir)
+    model.classify(["turn on the light"])
+    rows.append((f"Model.load({Path(model_dir).name}) + one classify", rss()))
+    slots = load_slots(model)
+    if slots is not None:
+        slots.extract("turn on the kitchen light", model.labels[0])
+    rows.append(("slot tagger (load_slots) + one extract", rss()))
+    if names_path:
+        from edge import names
+
+        rows.append(("import edge.names", rss()))
+        names.load(names_path)
+        rows.append((f"names.load({Path(names_path).name})", rss()))
+    import edge.home  # noqa: F401
+
+    rows.append(("import edge.home", rss()))
+    import edge.wyoming  # noqa: F401
+
+    rows.append(("import edge.wyoming (the wyoming package)", rss()))
+    prev = rows[0][1]
+    for label, v in rows:
+        print(f"{label:44s} {v:6.1f} MB  {v - prev:+5.1f}")
+        prev = v
+    return 0
+
+
 def _names_as_json(names_file, path: Path) -> dict:
     """The YAML names file as plain JSON (the same home), so both readers can be compared."""
     import yaml
@@ -266,6 +307,7 @@ def main() -> int:
     p.add_argument("--n", type=int, default=1000, help="transcripts per concurrency level")
     p.add_argument("--concurrency", default="1,8", help="clients at once, comma-separated levels")
     p.add_argument("--json", help="also write the numbers here")
+    p.add_argument("--rss-parts", action="store_true", help="where RSS goes, step by step (--model, --names)")
     p.add_argument("--no-pi", action="store_true", help="skip the Pi Zero 2 W estimate (it runs sysbench 10 s)")
     p.add_argument("--daemon-rss", action="store_true", help="RSS of real daemons: clinc150, home, +names, +Wyoming")
     p.add_argument("--repeat", type=int, default=3, help="daemon starts per configuration (--daemon-rss)")
@@ -276,6 +318,8 @@ def main() -> int:
         return 0
     if args.daemon_rss:
         return daemon_rss(args.repeat, args.json)
+    if args.rss_parts:
+        return rss_parts(args.model, args.names)
     proc = subprocess.Popen([sys.executable, __file__, "--child", "--model", args.model, "--names", args.names],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
