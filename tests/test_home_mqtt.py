@@ -83,7 +83,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     port = free_port()
     daemon = Daemon(work / "daemon", daemon_config(
         broker, work / "state", model={"path": str(ROOT / "models" / "home")},
-        wyoming={"enabled": True, "port": port}, home={"names": str(NAMES)}))
+        wyoming={"enabled": True, "port": port}, home={"names": str(NAMES)}, integrations={"hermes": True}))
     client: TestClient | None = None
     try:
         daemon.start()
@@ -156,6 +156,25 @@ def test_the_refusal_is_kept_for_a_repeated_id_and_never_reaches_the_intent_topi
     served.intents.drain()
     assert first["not_recognized"] == again["not_recognized"] and first["not_recognized"]["reason"]
     assert rid not in served.acted
+
+
+def test_hermes_gets_the_same_decision(served: Served) -> None:
+    """Rhasspy's NLU topics: a refused home command is intentNotRecognized (nothing on hermes/intent/...),
+    a recognized one carries the exact names as slot values."""
+    c = served.client
+    parsed = c.subscribe("hermes/nlu/intentParsed")
+    refused = c.subscribe("hermes/nlu/intentNotRecognized")
+    acted = c.subscribe("hermes/intent/#")
+    c.publish("hermes/nlu/query", json.dumps({"input": "switch on the reading lamp", "id": "q1",
+                                              "sessionId": "s1", "siteId": "kitchen"}))
+    assert refused.json()["id"] == "q1"
+    c.publish("hermes/nlu/query", json.dumps({"input": "turn off the kitchen lights", "id": "q2",
+                                              "sessionId": "s2", "siteId": "kitchen"}))
+    ok = parsed.json()
+    assert ok["id"] == "q2" and ok["intent"]["intentName"] == "HassTurnOff", ok
+    assert {s["slotName"]: s["value"]["value"] for s in ok["slots"]} == {"area": "Kitchen", "domain": "light"}
+    assert [m.json()["id"] for m in [acted.get()] + acted.drain()] == ["q2"]  # only the recognized one
+    assert parsed.drain() == [] and refused.drain() == []
 
 
 def test_a_careless_payload_never_turns_a_refusal_into_an_act(served: Served) -> None:
