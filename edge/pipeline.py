@@ -300,8 +300,12 @@ class Pipeline:
 
         assert r.pred is not None
         served = (self.first_language, *sorted(self.languages - {self.first_language}))
-        d = home.decide(r.request.text, r.request.language, r.pred, found, self.names, served=served,
-                        threshold=max(self.escalation_threshold, home.MIN_CONFIDENCE))
+        try:
+            d = home.decide(r.request.text, r.request.language, r.pred, found, self.names, served=served,
+                            threshold=max(self.escalation_threshold, home.MIN_CONFIDENCE))
+        except Exception:  # a names file that trips the resolver: refused, as Wyoming refuses it
+            log.exception("the home decision failed for %s; not standing behind it", r.request.id)
+            d = home.NotUnderstood("error", "the home decision failed")
         if isinstance(d, home.Recognized):
             return [dict(s) for s in d.slots]
         r.not_recognized = {"reason": d.reason, "detail": d.detail}

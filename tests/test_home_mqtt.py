@@ -223,3 +223,48 @@ def test_a_refused_home_command_is_not_sent_to_the_generic_cloud_but_an_unsure_o
         assert ok["reason"] == "confident" and "not_recognized" not in ok, ok
         assert [m.json()["id"] for m in acted.drain()] in ([ok["id"]], [unsure["id"], ok["id"]])
         assert len(cloud.chat_requests) == 1
+
+
+# -- in process: the pipeline with the real home model, and parts that fail -------------------------------
+
+class _TrippingNames:
+    """The real names file, except that resolving raises (a resolver bug): injected, as tests/faulty.py
+    injects its faults, to see the home decision fail safe."""
+
+    def __init__(self, names: Any) -> None:
+        self.names = names
+
+    def resolve(self, slots: Any, language: str) -> Any:
+        if "kitchen" in str(slots).lower():
+            raise RuntimeError("resolver bug")
+        return self.names.resolve(slots, language)
+
+
+class _TrippingTagger:
+    def __init__(self, slots: Any) -> None:
+        self.slots = slots
+
+    def extract(self, text: str, intent: str) -> Any:
+        if "boom" in text:
+            raise RuntimeError("tagger bug")
+        return self.slots.extract(text, intent)
+
+
+def test_a_home_decision_that_fails_refuses_instead_of_acting(recognizer) -> None:
+    """A resolver or tagger that raises on a home command: the result is refused (`error`), answered and
+    acknowledged, and nothing reaches the intent topic; the other requests of the batch are served."""
+    from fakes import Rig, msg
+
+    rig = Rig(model=recognizer.model, slots=_TrippingTagger(recognizer.slots))
+    rig.pipeline.names = _TrippingNames(recognizer.names)
+    works = rig.send(msg(b'{"id": "k", "text": "turn off the kitchen lights"}'),
+                     msg(b'{"id": "b", "text": "turn on the bedside lamp boom"}'),
+                     msg(b'{"id": "ok", "text": "turn on the bedside lamp"}'))
+    results = {json.loads(p)["id"]: json.loads(p) for p in rig.link.on("edge/t/result")}
+    assert results["k"]["not_recognized"]["reason"] == "error", results["k"]
+    assert results["b"]["not_recognized"]["reason"] == "error", results["b"]
+    assert results["ok"]["intent"] == "HassTurnOn" and "not_recognized" not in results["ok"]
+    assert [s["value"] for s in results["ok"]["slots"]] == ["Bedside Lamp"]
+    acted = [json.loads(p)["id"] for t, p, _ in rig.link.published if t.startswith("edge/t/intent/")]
+    assert acted == ["ok"]
+    assert all(rig.acked(w) for w in works)
