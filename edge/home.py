@@ -27,7 +27,7 @@ from typing import Any, Awaitable, Mapping, Protocol, Sequence, Union
 from edge import entities
 from edge.model import OOS
 
-__all__ = ["Answered", "HomeRecognizer", "NotUnderstood", "Recognized", "Recognizer", "Result", "check", "decide",
+__all__ = ["Answered", "HomeRecognizer", "NotUnderstood", "Recognized", "Recognizer", "Result", "check", "decide", "threshold",
            "FREE_TEXT_NAME_INTENTS", "NUMBER_RANGES", "base_language"]
 
 MAX_TEXT = 512  # characters: an utterance is far shorter; longer text is refused before the model sees it
@@ -163,6 +163,15 @@ def _number(raw: Any) -> float | int | None:
     if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
         return None
     return int(raw) if float(raw).is_integer() else float(raw)
+
+
+def threshold(settings: Any, model: Any) -> float:
+    """The least confidence a home command is acted on with, the same for Wyoming and MQTT: the daemon's
+    escalation threshold (`[model] escalation_threshold`, else the model's; never below its OOS cut, as
+    edge.service applies it) and never below MIN_CONFIDENCE."""
+    esc = getattr(getattr(settings, "model", None), "escalation_threshold", -1.0)
+    esc = esc if isinstance(esc, (int, float)) and esc >= 0 else model.escalation_threshold
+    return float(max(esc, getattr(model, "oos_threshold", 0.0), MIN_CONFIDENCE))
 
 
 def check(text: Any, language: str | None, served: Sequence[str]) -> tuple[str, str] | NotUnderstood:

@@ -391,13 +391,13 @@ def channel(settings: Any, model: Any, slots: Any, names: Any = None) -> Wyoming
     intents that name no thing can be recognized). Raises edge.names_file.NamesError for a bad
     names file (a start-up error)."""
     from edge import __version__
-    from edge.home import HomeRecognizer
+    from edge.home import HomeRecognizer, threshold as home_threshold
 
     if names is None and settings.home.names:
         from edge import names as names_mod
 
         names = names_mod.load(settings.home.names)
     w = settings.wyoming
-    recognizer = HomeRecognizer(model, slots, names)
+    recognizer = HomeRecognizer(model, slots, names, threshold=home_threshold(settings, model))
     return WyomingChannel(WyomingServer(recognizer, host=w.host, port=w.port, zeroconf=w.zeroconf,
                                         version=__version__))

@@ -268,3 +268,28 @@ def test_a_home_decision_that_fails_refuses_instead_of_acting(recognizer) -> Non
     acted = [json.loads(p)["id"] for t, p, _ in rig.link.published if t.startswith("edge/t/intent/")]
     assert acted == ["ok"]
     assert all(rig.acked(w) for w in works)
+
+
+def test_wyoming_and_mqtt_act_above_the_same_configured_threshold(tmp_path: Path, recognizer) -> None:
+    """`[model] escalation_threshold` moves the home decision's threshold on both paths alike (the
+    Wyoming channel's recognizer and the pipeline); never below 0.5."""
+    from edge import config as cfg
+    from edge import home, wyoming
+    from edge.service import build
+
+    for configured, expected in ((0.93, 0.93), (0.2, max(0.5, recognizer.model.oos_threshold)), (-1.0, None)):
+        env = {"EDGE_STATE_DIR": str(tmp_path / f"s{configured}"), "EDGE_WYOMING_ENABLED": "true",
+               "EDGE_WYOMING_PORT": str(free_port()), "EDGE_MODEL_ESCALATION_THRESHOLD": str(configured)}
+        settings = cfg.load(None, None, env)
+        parts = build(settings, recognizer.model, env)
+        try:
+            channel = next(c for c in parts.channels if c.name == "wyoming")
+            assert isinstance(channel, wyoming.WyomingChannel)
+            on_wyoming = channel.server.recognizer.threshold
+            on_mqtt = max(parts.pipeline.escalation_threshold, home.MIN_CONFIDENCE)
+            assert on_wyoming == on_mqtt == home.threshold(settings, recognizer.model)
+            if expected is not None:
+                assert on_wyoming == pytest.approx(expected)
+        finally:
+            parts.outbox.close()
+            parts.loop.close()
