@@ -109,6 +109,15 @@ def base_language(language: Any, served: Sequence[str]) -> str | None:
 # Assistant has nothing to act on (or, for a place alone, acts on everything there).
 _TURN_INTENTS = frozenset({"HassTurnOn", "HassTurnOff", "HassGetState"})
 _TARGETS = ("name", "area", "floor", "domain", "device_class")
+# Intents every one of whose Home Assistant sentences (home-assistant-intents 2026.12.1, en/de/fr/es: all
+# 1,624 of them) names one of these slots: recognized without any, the model has read something that
+# is no such command ("apaga la tele" as a timer with no duration), and Home Assistant could not run it.
+_NEEDS: Mapping[str, tuple[str, ...]] = {
+    "HassStartTimer": ("hours", "minutes", "seconds"), "HassIncreaseTimer": ("hours", "minutes", "seconds"),
+    "HassDecreaseTimer": ("hours", "minutes", "seconds"), "HassLightSet": ("brightness", "color", "temperature"),
+    "HassSetPosition": ("position",), "HassClimateSetTemperature": ("temperature",),
+    "HassShoppingListAddItem": ("item",), "HassListAddItem": ("item",), "HassSetVolume": ("volume_level",),
+}
 _WORD = re.compile(r"[^\W_]+")  # the words of a text, with their offsets (names_text.tokens' split)
 
 
@@ -195,8 +204,9 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     """THE home decision, for Wyoming and MQTT alike: the model's prediction (`intent`, `confidence`,
     `top_intent`) and the tagger's spans of `text` -> a Home Assistant intent with resolved slots, or
     why the daemon does not stand behind it. Every doubt is a refusal (see the module docstring);
-    a place-only on/off/state command takes the kind of thing said ("the kitchen lights"), and one
-    naming nothing is refused. `found`'s offsets are into `text` as given (not stripped)."""
+    a place-only on/off/state command takes the kind of thing said ("the kitchen lights"), one
+    naming nothing is refused, and so is an intent without the slot all its HA sentences have
+    (`_NEEDS`: a timer without a duration, a light set to nothing). `found`'s offsets are into `text` as given (not stripped)."""
     checked = check(text, language, served)
     if isinstance(checked, NotUnderstood):
         return checked
@@ -212,6 +222,9 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     spans = {str(s["name"]): s for s in found}
     if intent in _TURN_INTENTS and not any(k in got for k in _TARGETS):
         return NotUnderstood("slot", f"{intent} names nothing to act on")
+    needs = _NEEDS.get(intent)
+    if needs and not any(k in got for k in needs):
+        return NotUnderstood("slot", f"{intent} without {' or '.join(needs)}")
     implied: dict[str, Any] = {}
     if intent in _TURN_INTENTS and not any(k in got for k in ("name", "domain", "device_class")) \
             and ("area" in got or "floor" in got):
