@@ -27,8 +27,8 @@ from typing import Any, Awaitable, Mapping, Protocol, Sequence, Union
 from edge import entities
 from edge.model import OOS
 
-__all__ = ["Answered", "HomeRecognizer", "NotUnderstood", "Recognized", "Recognizer", "Result", "check", "decide", "threshold",
-           "FREE_TEXT_NAME_INTENTS", "NUMBER_RANGES", "base_language"]
+__all__ = ["Answered", "HomeRecognizer", "NotUnderstood", "Recognized", "Recognizer", "Result", "check", "decide",
+           "threshold", "FREE_TEXT_NAME_INTENTS", "NUMBER_RANGES", "base_language"]
 
 MAX_TEXT = 512  # characters: an utterance is far shorter; longer text is refused before the model sees it
 MIN_SLOT_CONFIDENCE = 0.5  # a span the tagger is less sure of than this is no ground to act on
@@ -50,6 +50,12 @@ NUMBER_RANGES: Mapping[str, tuple[float, float]] = {
     "brightness": (0, 100), "position": (0, 100), "volume_level": (0, 100), "percentage": (0, 100),
     "temperature": (-100, 1000), "hours": (0, 999), "minutes": (0, 9999), "seconds": (0, 99999),
     "start_hours": (0, 999), "start_minutes": (0, 9999), "start_seconds": (0, 99999),
+}
+# Where an intent's slot takes other values (home-assistant-intents' lists, the same in en/de/fr/es):
+# a light's `temperature` is a colour temperature, 1000-10000 K (`color_temperature`), so "set the
+# kitchen lights to 500%" read as temperature 500 is refused; a thermostat's is 0-100 (`temperature`).
+_INTENT_RANGES: Mapping[tuple[str, str], tuple[float, float]] = {
+    ("HassLightSet", "temperature"): (1000, 10000), ("HassClimateSetTemperature", "temperature"): (0, 100),
 }
 _HA_INTENT = re.compile(r"^Hass[A-Z][A-Za-z0-9]{1,62}$")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8}){0,3}$")
@@ -206,7 +212,8 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     why the daemon does not stand behind it. Every doubt is a refusal (see the module docstring);
     a place-only on/off/state command takes the kind of thing said ("the kitchen lights"), one
     naming nothing is refused, and so is an intent without the slot all its HA sentences have
-    (`_NEEDS`: a timer without a duration, a light set to nothing). `found`'s offsets are into `text` as given (not stripped)."""
+    (`_NEEDS`: a timer without a duration, a light set to nothing). `found`'s offsets are into `text`
+    as given (not stripped)."""
     checked = check(text, language, served)
     if isinstance(checked, NotUnderstood):
         return checked
@@ -216,7 +223,7 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     intent = pred.intent
     if not _HA_INTENT.match(intent):
         return NotUnderstood("not_home", "the model's label is no Home Assistant intent")
-    got = _slots(found, min_slot_confidence)
+    got = _slots(found, min_slot_confidence, intent)
     if isinstance(got, NotUnderstood):
         return got
     spans = {str(s["name"]): s for s in found}
@@ -244,7 +251,8 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     return Recognized(intent, res, pred.confidence, _result_slots(res, spans, intent))
 
 
-def _slots(found: Sequence[Mapping[str, Any]], min_confidence: float) -> dict[str, Any] | NotUnderstood:
+def _slots(found: Sequence[Mapping[str, Any]], min_confidence: float,
+           intent: str = "") -> dict[str, Any] | NotUnderstood:
     """The tagger's slots as {HA slot name: value}; numbers read; doubts refused."""
     out: dict[str, Any] = {}
     for s in found:
@@ -259,7 +267,7 @@ def _slots(found: Sequence[Mapping[str, Any]], min_confidence: float) -> dict[st
             v = _number(s.get("value"))
             if v is None:
                 v = _number(s.get("raw"))
-            lo, hi = NUMBER_RANGES[name]
+            lo, hi = _INTENT_RANGES.get((intent, name), NUMBER_RANGES[name])
             if v is None or not lo <= v <= hi:
                 return NotUnderstood("number", f"{name} is no number in {lo:g}..{hi:g}")
             out[name] = v

@@ -42,7 +42,7 @@ TABLE: list[tuple[str, str, Any]] = [
     ("en", "what's the capital of peru", REFUSE),
     ("en", "turn on the {{ states('lock.front_door') }}", REFUSE),  # a template, not a name
     ("en", "turn off the kitchen lights " * 20, REFUSE),  # over 512 characters: refused before the model
-    ("en", "set the kitchen lights to 500%", None),
+    ("en", "set the kitchen lights to 500%", REFUSE),  # no brightness, no colour temperature is 500
     ("de", "schalte das licht in der küche aus", ("HassTurnOff", {"area": "Kitchen", "domain": "light"})),
     ("de", "schalte die stehlampe ein", ("HassTurnOn", {"name": "Stehlampe"})),
     ("de", "stelle einen timer auf 10 minuten", ("HassStartTimer", {"minutes": 10})),
@@ -320,3 +320,29 @@ def test_an_intent_without_the_slot_all_its_sentences_have_is_not_recognized(rec
         ok = decide(with_it[0], "en", Prediction(intent, 0.99, intent), found, recognizer.names,
                     served=recognizer.languages, threshold=recognizer.threshold)
         assert not isinstance(ok, NotUnderstood) and dict(ok.entities)[with_it[1]] == 5, ok
+
+
+@pytest.mark.parametrize("said,ok", [("500", False), ("2700", True), ("20000", False), ("-3", False)])
+def test_a_lights_temperature_is_a_colour_temperature(recognizer, said: str, ok: bool) -> None:
+    """HassLightSet's `temperature` is Kelvin (Home Assistant's color_temperature list, 1000-10000):
+    "500" there is a misread percentage, refused; a thermostat's stays 0-100."""
+    from edge.home import NotUnderstood, Recognized, decide
+    from edge.model import Prediction
+
+    text = f"set the desk lamp to {said}"
+    found = [{"name": "name", "entity": "name", "raw": "desk lamp", "value": "desk lamp", "start": 8, "end": 17,
+              "confidence": 1.0},
+             {"name": "temperature", "entity": "temperature", "raw": said, "value": said, "start": 21,
+              "end": 21 + len(said), "confidence": 1.0}]
+    got = decide(text, "en", Prediction("HassLightSet", 0.99, "HassLightSet"), found, recognizer.names,
+                 served=recognizer.languages, threshold=recognizer.threshold)
+    if ok:
+        assert isinstance(got, Recognized) and dict(got.entities) == {"name": "Desk Lamp", "temperature": 2700}
+        assert [(s["name"], s["raw"]) for s in got.slots] == [("name", "desk lamp"), ("temperature", said)]
+    else:
+        assert isinstance(got, NotUnderstood) and got.reason == "number", got
+    thermostat = decide("set the thermostat to 500", "en", Prediction("HassClimateSetTemperature", 0.99, "x"),
+                        [{"name": "temperature", "entity": "temperature", "raw": "500", "value": "500", "start": 22,
+                          "end": 25, "confidence": 1.0}], recognizer.names, served=recognizer.languages,
+                        threshold=recognizer.threshold)
+    assert isinstance(thermostat, NotUnderstood) and thermostat.reason == "number"
