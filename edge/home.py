@@ -13,8 +13,12 @@ of or that appears twice, a number that does not read as one or is out of its
 range, a name matching nothing or more than one thing, no names file while a
 thing is named, a language the model does not serve.
 
-The results are plain dataclasses, not wyoming events, so the MQTT path can use
-the same recognizer without the `wyoming` package (edge/wyoming.py converts).
+Everything after the model is one function, `decide`: Wyoming's recognizer
+calls it after classifying and tagging, and so does the MQTT path
+(edge/pipeline.py) with its own batch's predictions, so both give the same
+intent and slots or the same refusal. The results are plain dataclasses, not
+wyoming events, so the MQTT path needs no `wyoming` package (edge/wyoming.py
+converts).
 """
 
 from __future__ import annotations
