@@ -312,6 +312,8 @@ def _result_slots(entities: Sequence[tuple[str, Any]], spans: Mapping[str, Mappi
             continue
         slot = {k: span[k] for k in ("entity", "raw", "start", "end", "confidence") if k in span}
         slot.update({k: v for k, v in span.items() if k not in slot and k not in ("name", "value")})  # "unit"
+        if span.get("name") != key:  # read from another slot's words: its type is its own name
+            slot["entity"] = key
         out.append({"name": key, **slot, "value": value})
     out.sort(key=lambda s: (s.get("start", 0), s["name"]))
     return tuple(out)
