@@ -346,3 +346,24 @@ def test_a_lights_temperature_is_a_colour_temperature(recognizer, said: str, ok:
                           "end": 25, "confidence": 1.0}], recognizer.names, served=recognizer.languages,
                         threshold=recognizer.threshold)
     assert isinstance(thermostat, NotUnderstood) and thermostat.reason == "number"
+
+
+def test_a_home_daemon_imports_no_training_package_and_no_yaml_for_a_json_names_file(tmp_path: Path) -> None:
+    """RSS: with models/home, Wyoming on and a JSON names file, the daemon's parts import neither the
+    training side (hassil, home-assistant-intents, TensorFlow, torch) nor PyYAML."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    names = tmp_path / "names.json"
+    names.write_text(json.dumps(yaml.safe_load(NAMES.read_text())))
+    env = {"EDGE_STATE_DIR": str(tmp_path / "state"), "EDGE_HOME_NAMES": str(names), "EDGE_WYOMING_ENABLED": "true",
+           "EDGE_WYOMING_PORT": str(free_port()), "EDGE_MODEL_PATH": str(ROOT / "models" / "home")}
+    code = ("import sys; from edge import config; from edge.model import Model; from edge.service import build; "
+            f"env = {env!r}; s = config.load(None, None, env); build(s, Model.load(s.model.path), env); "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'yaml', 'hassil', 'home_assistant_intents', "
+            "'tensorflow', 'torch', 'wyoming'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "['wyoming']"
