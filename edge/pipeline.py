@@ -31,7 +31,7 @@ from edge.contract import BadRequest, Publication, Request, Result
 from edge.escalation import Escalations
 from edge.health import Health
 from edge.integrations import hermes
-from edge.model import Prediction
+from edge.model import OOS, Prediction
 from edge.mqtt import Message
 from edge.outbox import PipelineStore
 from edge.router import CLOUD, DEFER, Router
@@ -75,6 +75,8 @@ class Routed:
     query: Any = None  # the Hermes NLU query, for requests that came that way
     slots: list[dict[str, Any]] = field(default_factory=list)
     result: Result | None = None  # the device's result, once published (the answered-id cache keeps it)
+    # A home model's result edge.home.decide refused: {"reason", "detail"}; it is then not stood behind
+    not_recognized: dict[str, str] | None = None
 
 
 def _decode(payload: bytes) -> dict:
@@ -94,6 +96,12 @@ class SlotSource(Protocol):
 
 
 _NAMED = ("name", "area", "floor")  # slots whose values are the home's names
+
+
+def _home_model(pred: Prediction) -> bool:
+    """A Home Assistant intent model (models/home): its labels are HA's intents (HassTurnOn, ...), so
+    its results take edge.home's decision, the one Wyoming takes. Another model never imports it."""
+    return isinstance(pred.top_intent, str) and pred.top_intent.startswith("Hass")
 
 
 class Pipeline:
@@ -264,17 +272,43 @@ class Pipeline:
         return out
 
     def _slots(self, r: Routed) -> list[dict[str, Any]]:
-        """The slot extractor's spans; a failing extractor gives none (the intent still stands)."""
-        if self.slots is None or r.pred is None:
+        """The slot extractor's spans; a failing extractor gives none (the intent still stands, except a
+        home model's: a home command without its slots is not stood behind, as over Wyoming)."""
+        if r.pred is None:
             return []
-        try:
-            found = list(self.slots.extract(r.request.text, r.pred.intent))
-        except Exception:
-            self.health.count("slot_errors")
-            log.exception("slot extraction failed for %s; answering without slots", r.request.id)
-            return []
+        found: list[dict[str, Any]] = []
+        if self.slots is not None:
+            try:
+                found = list(self.slots.extract(r.request.text, r.pred.intent))
+            except Exception:
+                self.health.count("slot_errors")
+                log.exception("slot extraction failed for %s; answering without slots", r.request.id)
+                if _home_model(r.pred):
+                    r.not_recognized = {"reason": "error", "detail": "slot extraction failed"}
+                return []
+        if _home_model(r.pred):
+            return self._home(r, found)
         if self.names is not None and found:
             self._resolve_names(found, r.request.language)
+        return found
+
+    def _home(self, r: Routed, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The home model's result decided as Wyoming decides it (edge.home.decide: the same safety rules
+        and names): recognized, its slots are the resolved entities on the words they came from; refused,
+        `r.not_recognized` says why and the slots stay as the tagger found them (words as said)."""
+        from edge import home  # only for a home model
+
+        assert r.pred is not None
+        served = (self.first_language, *sorted(self.languages - {self.first_language}))
+        try:
+            d = home.decide(r.request.text, r.request.language, r.pred, found, self.names, served=served,
+                            threshold=max(self.escalation_threshold, home.MIN_CONFIDENCE))
+        except Exception:  # a names file that trips the resolver: refused, as Wyoming refuses it
+            log.exception("the home decision failed for %s; not standing behind it", r.request.id)
+            d = home.NotUnderstood("error", "the home decision failed")
+        if isinstance(d, home.Recognized):
+            return [dict(s) for s in d.slots]
+        r.not_recognized = {"reason": d.reason, "detail": d.detail}
         return found
 
     def _resolve_names(self, found: list[dict[str, Any]], language: str | None) -> None:
@@ -300,7 +334,14 @@ class Pipeline:
     def _decide_and_publish(self, r: Routed) -> None:
         """Local, cloud or deferred; the device's answer is published now unless the cloud is asked."""
         assert r.pred is not None
-        d = self.router.decide(r.pred.intent, r.pred.confidence, r.request.allow_cloud)
+        intent, allow_cloud = r.pred.intent, r.request.allow_cloud
+        if r.not_recognized is not None:
+            # Not stood behind, whatever the confidence. An unsure one may go to the cloud like any low
+            # confidence; one refused over its names or slots may not: the cloud's answer would go to the
+            # intent topic with names no one checked against the names file (reason "disabled").
+            intent = OOS
+            allow_cloud = allow_cloud if r.not_recognized["reason"] == "unsure" else False
+        d = self.router.decide(intent, r.pred.confidence, allow_cloud)
         reason = d.reason
         if d.action == CLOUD:
             if self.escalations.join(r):  # the same id earlier in this very batch
@@ -321,6 +362,11 @@ class Pipeline:
 
     def _answer_hermes(self, r: Routed) -> None:
         assert r.pred is not None
+        if r.not_recognized is not None:  # what Wyoming would answer not-recognized
+            msg = hermes.not_recognized_message(r.query)
+            self.health.record_result((self.clock() - r.work.received) * 1000, False)
+            self.answers.deliver([(msg[0], msg[1], 1, False, None)], r.work)
+            return
         msgs = hermes.responses(r.query, r.pred.intent, r.pred.confidence, self.escalation_threshold, r.slots)
         self.health.record_result((self.clock() - r.work.received) * 1000, False)
         self.answers.deliver([(topic, payload, 1, False, None) for topic, payload in msgs], r.work)

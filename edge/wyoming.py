@@ -404,7 +404,7 @@ def channel(settings: Any, model: Any, slots: Any, names: Any = None, cloud: Any
     to the cloud (edge.home_cloud) under the daemon's budget and breaker; else the device alone
     answers. Raises edge.names_file.NamesError for a bad names file (a start-up error)."""
     from edge import __version__
-    from edge.home import HomeRecognizer
+    from edge.home import HomeRecognizer, threshold as home_threshold
 
     if names is None and settings.home.names:
         from edge import names as names_mod
@@ -417,7 +417,7 @@ def channel(settings: Any, model: Any, slots: Any, names: Any = None, cloud: Any
         wrap = maker(*cloud[:3], settings, health=cloud[3] if len(cloud) > 3 else None)
 
     def recognizer_for(model: Any, slots: Any) -> Recognizer:
-        home = HomeRecognizer(model, slots, names)
+        home = HomeRecognizer(model, slots, names, threshold=home_threshold(settings, model))
         return wrap(home) if wrap is not None else home
 
     w = settings.wyoming
