@@ -173,10 +173,10 @@ class DeploySettings:
                                       doc="rolled back when more than this share of its requests failed "
                                           "(judged from probation_min_samples on); 1.0: off")
     probation_latency_factor: float = _f(3.0, Check(min=1, max=1000, rule=lambda v: None if v > 1 else "must be > 1"),
-                                         doc="rolled back when its median latency exceeds this many times the "
-                                             "previous model's (judged from probation_min_samples on)")
+                                         doc="rolled back when its median CPU time per request exceeds this many "
+                                             "times the previous model's (judged from probation_min_samples on)")
     probation_min_samples: int = _f(20, Check(min=1, max=100_000),
-                                    doc="requests on probation before latency and error share are judged "
+                                    doc="requests on probation before CPU time and error share are judged "
                                         "(at most probation_requests)")
 
 

@@ -121,6 +121,7 @@ class Pipeline:
         languages: tuple[str, ...] = ("en",),
         escalation_threshold: float = 1.0,
         clock: Callable[[], float] = time.perf_counter,
+        cpu_clock: Callable[[], float] = time.process_time,
         flush: Callable[[], None] = lambda: None,
         on_served: Callable[[float, bool, str | None], None] | None = None,
         names: Any = None,
@@ -141,7 +142,7 @@ class Pipeline:
         self.languages = frozenset(languages)  # the model's (primary tags): another one is invalid_field
         self.first_language = languages[0] if languages else "en"  # a request without "language" is in it
         self.escalation_threshold = escalation_threshold
-        self.clock = clock
+        self.clock, self.cpu_clock = clock, cpu_clock
         self.flush = flush  # send what the batch published now, before the cache write (mqtt.Link.flush)
         # (latency ms, error, model ident) for each request the model classified: a deployment's
         # probation (edge/deploy_channel.py) judges the new model by them.
@@ -162,6 +163,7 @@ class Pipeline:
                     if r is None or self._from_cache(r) or self._in_flight(r):  # 2. cache, or a cloud call
                         continue
                     todo.append(r)
+            cpu0 = self.cpu_clock()  # the batch's own cost, for the probation hook (below)
             for r, pred in self._classify(todo):  # 3. classify, in one batch
                 with self._guard(r.work):
                     r.pred = pred
@@ -170,19 +172,24 @@ class Pipeline:
                         self._answer_hermes(r)
                         continue
                     self._decide_and_publish(r)  # 5-7. decide, publish, acknowledge once safe
+            cpu_ms = (self.cpu_clock() - cpu0) * 1000 / len(todo) if todo else 0.0
         if todo:
             self.flush()  # the results leave now; the cache write below is not on their way out
         self._remember([r for r in todo if r.result is not None and not r.work.unsafe])
         if todo and self.on_served is not None:
-            self._served(todo, ident)
+            self._served(todo, ident, cpu_ms)
 
-    def _served(self, todo: list[Routed], ident: str | None) -> None:
-        """Tell the probation hook how each classified request went; it never breaks the batch."""
-        now = self.clock()
+    def _served(self, todo: list[Routed], ident: str | None, cpu_ms: float) -> None:
+        """Tell the probation hook how each classified request went; it never breaks the batch.
+
+        The cost given is the process's CPU time for classifying, tagging and deciding the batch,
+        shared out per request, not the wall time since the request arrived: probation asks whether
+        the new model is slower, and wall time on a busy device (a flood queued behind, another
+        process on the cores) would roll back a good model for the machine's load."""
         try:
             for r in todo:
                 assert self.on_served is not None
-                self.on_served((now - r.work.received) * 1000, r.work.failed or r.pred is None, ident)
+                self.on_served(cpu_ms, r.work.failed or r.pred is None, ident)
         except Exception:
             log.exception("the on_served hook failed")
 

@@ -4,8 +4,9 @@ Pure policy, no I/O and no clock of its own (the caller passes ``now``): edge/de
 it and acts on its verdicts. A package on probation is confirmed after ``requests`` requests
 or ``seconds`` seconds, whichever comes first, unless before that it made ``max_errors``
 errors, or (from ``min_samples`` requests on) more than ``error_share`` of its requests
-failed, or its median latency exceeds ``latency_factor`` times the median of the model it
-replaced (measured on that model's last requests, the baseline). `[deploy] probation_*`
+failed, or its median cost per request exceeds ``latency_factor`` times the median of the model it
+replaced (measured on that model's last requests, the baseline). The cost is the process's CPU time
+per request (edge/pipeline.py), not wall time: a busy machine must not roll a good model back. `[deploy] probation_*`
 sets them (``policy_of``). Without a baseline (no request served before the swap) latency is not judged;
 errors still are.
 """
@@ -95,7 +96,7 @@ class Probation:
         if self.baseline is not None and len(self._lat) >= p.min_samples:
             p50 = statistics.median(self._lat)
             if p50 > p.latency_factor * self.baseline:
-                return self._decide("rollback", f"median latency {p50:.2f} ms on probation, over "
+                return self._decide("rollback", f"median CPU time per request {p50:.2f} ms on probation, over "
                                                 f"{p.latency_factor:g} x the previous model's {self.baseline:.2f} ms")
         if self.requests >= p.requests:
             return self._decide("confirm", f"confirmed after {self.requests} requests")

@@ -402,7 +402,7 @@ def test_probation_rolls_back_on_latency(state: Path, keys, payloads) -> None:
     verdict = None
     for _ in range(POLICY.min_samples):
         verdict = d.record(3.5, False, model="clinc150@2.2.0")
-    assert verdict is not None and verdict.action == "rollback" and "median latency 3.50 ms" in verdict.reason
+    assert verdict is not None and verdict.action == "rollback" and "median CPU time per request 3.50 ms" in verdict.reason
     st = d.settle(verdict)
     assert (st.model, st.state, st.previous) == ("clinc150@2.2.0", "rolled_back", "clinc150@2.1.0")
     assert st.loaded.ident == "clinc150@2.1.0"
