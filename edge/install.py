@@ -32,8 +32,8 @@ from edge.digest import sha256_file
 from edge import config, project
 from edge.project import DIST_NAME, IN_REPO, PACKAGE_DIR, REPO_DIR
 from edge.install_keys import DEPLOY_KEY_DIR, KeyProblem, check_keys_on_card, configured_keys, given_keys
-from edge.requirements import (TARGET_MACHINES, RequirementError, missing_dependencies, requirement_lines,
-                               target_of_root)
+from edge.requirements import (TARGET_MACHINES, RequirementError, marker_holds, missing_dependencies,
+                               requirement_lines, target_env, target_of_root)
 
 WHEEL_STEM = DIST_NAME.replace("-", "_")
 # Wheels of ours that an older install may have left (the distribution used to be called "edge").
@@ -452,6 +452,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--print-requirements", metavar="MACHINE", choices=TARGET_MACHINES,
                         help="print the runtime requirements of a Python 3.11 MACHINE (x86_64, aarch64, armv7l), "
                              "one a line, for `pip download -r`, and exit (--root and --profile not needed)")
+    parser.add_argument("--with-deploy", action="store_true",
+                        help="with --print-requirements: add what a card that takes signed deployments needs "
+                             "(the deploy extra: cryptography)")
     parser.add_argument("--without-os-packages", action="store_true",
                         help="with --print-requirements: leave out numpy, psutil and sentencepiece (taken from "
                              "Debian's python3-* packages on the device)")
@@ -459,7 +462,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.print_requirements:
-        print("\n".join(requirement_lines(args.print_requirements, without_os_packages=args.without_os_packages)))
+        lines = requirement_lines(args.print_requirements, without_os_packages=args.without_os_packages)
+        if args.with_deploy:
+            env = target_env(args.print_requirements)
+            for req in project.metadata().get("extras", {}).get(DEPLOY_EXTRA, []):
+                _, _, marker = req.partition(";")
+                if not marker.strip() or marker_holds(marker, env):
+                    lines.append(req.partition(";")[0].strip())
+        print("\n".join(lines))
         return 0
     if args.root is None or args.profile is None:
         print("edge install: --root and --profile are required", file=sys.stderr)

@@ -506,6 +506,9 @@ def test_print_requirements_follows_the_markers(capsys: pytest.CaptureFixture[st
     assert _run_cli("--print-requirements", "armv7l", "--without-os-packages") == 0
     left = {requirements.split_requirement(line)[0] for line in capsys.readouterr().out.split()}
     assert not left & set(requirements.OS_PACKAGES) and "paho-mqtt" in left
+    assert "cryptography" not in left
+    assert _run_cli("--print-requirements", "aarch64", "--with-deploy") == 0
+    assert "cryptography>=38" in capsys.readouterr().out.split()
     assert _run_cli("--profile", "pi-4b") == 2 and "--root" in capsys.readouterr().err
 
 
