@@ -109,8 +109,8 @@ def start_device(broker, daemon_factory, tmp_path: Path, name: str, key: S.Secre
 class Load:
     """Requests sent one after another from a thread while something else happens; counts replies."""
 
-    def __init__(self, port: int, base: str, text: str = "what is the weather like") -> None:
-        self.c = TestClient(port)
+    def __init__(self, port: int, base: str, text: str = "what is the weather like", protocol: int = 5) -> None:
+        self.c = TestClient(port, protocol=protocol)  # 4: the reply topic in the payload (no Response Topic)
         self.base, self.text = base, text
         self.sent = 0
         self.replies: dict[str, dict] = {}
@@ -126,8 +126,11 @@ class Load:
     def _run(self) -> None:
         while not self._stop.is_set():
             rid = f"load-{self.sent}"
-            self.c.publish(f"{self.base}/request", json.dumps({"id": rid, "text": self.text}),
-                           response_topic=self.topic, correlation=rid.encode())
+            if self.c.v5:
+                self.c.publish(f"{self.base}/request", json.dumps({"id": rid, "text": self.text}),
+                               response_topic=self.topic, correlation=rid.encode())
+            else:
+                self.c.publish(f"{self.base}/request", json.dumps({"id": rid, "text": self.text, "reply_to": self.topic}))
             self.sent += 1
             try:
                 r = self.box.json(timeout=10)
