@@ -61,7 +61,7 @@ def apply(levers: set[str]) -> None:
     if "nomodel" in levers:
         _nomodel()
     if "noslots" in levers:
-        import edge.service as sv
+        import edge.service_build as sv  # build() and swap_model() look load_slots up there
 
         sv.load_slots = lambda model: None
     if "gcfreeze" in levers:

@@ -14,7 +14,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Mapping
 
 OOS = "oos"
 Publication = tuple[str, bytes, int, bool, "bytes | None"]  # topic, payload, qos, retain, correlation
@@ -306,8 +306,9 @@ def result_payload(
     model: str,
     latency_ms: float,
     slots: list[dict[str, Any]] | None = None,
+    not_recognized: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    return {
+    out = {
         "id": request.id,
         "text": request.text,
         "intent": intent,
@@ -321,6 +322,9 @@ def result_payload(
         "ts": now_iso(),
         "slots": list(slots or []),
     }
+    if not_recognized is not None:  # additive, only on a home result the daemon does not stand behind
+        out["not_recognized"] = dict(not_recognized)
+    return out
 
 
 def _confidence(value: float) -> float:
@@ -342,16 +346,21 @@ class Result:
     model: str
     latency_ms: float
     slots: list[dict[str, Any]] = field(default_factory=list)
+    # A home model's result that edge.home.decide refused: {"reason", "detail"}, as Wyoming's
+    # not-recognized would be for the same transcript. Never stood behind.
+    not_recognized: Mapping[str, str] | None = None
     payload: bytes = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "payload", encode(result_payload(
             self.request, intent=self.intent, confidence=self.confidence, source=self.source,
             escalated=self.escalated, reason=self.reason, answer=self.answer, model=self.model,
-            latency_ms=self.latency_ms, slots=self.slots)))
+            latency_ms=self.latency_ms, slots=self.slots, not_recognized=self.not_recognized)))
 
     def stands_behind(self, threshold: float) -> bool:
         """The cloud's answer, or the device's when confident enough: what automations may act on."""
+        if self.not_recognized is not None:
+            return False
         if self.source == "cloud":
             return True
         return self.intent != OOS and _confidence(self.confidence) >= threshold
