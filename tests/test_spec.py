@@ -1,0 +1,487 @@
+"""../shared/spec/interface.md, statement by statement, where no other test file checks it.
+
+Grouped by the spec's sections; each test's docstring quotes the line it checks. Real parts only:
+a mosquitto on a loopback port, the daemon as a process on the shipped model, the `edge` command,
+a real HTTP server for the cloud. One daemon serves the MQTT section (starting one costs seconds on
+a 2-core machine); tests that need other settings start their own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import paho.mqtt.client as paho
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from conftest import ROOT, Broker, Daemon, daemon_config
+
+BASE = "edge/spec"
+RESULT_KEYS = {"id", "text", "intent", "confidence", "source", "escalated", "reason", "answer", "model",
+               "latency_ms", "ts", "slots"}
+SLOT_KEYS = {"name", "entity", "raw", "value", "start", "end", "confidence"}
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "EDGE_CLOUD_API_KEY": ""}
+
+
+def edge(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "edge", *args], capture_output=True, text=True,
+                          env={**ENV, **(env or {})}, timeout=timeout, cwd=ROOT)
+
+
+# --- a client that records QoS and the retain flag (tests/mqttc.py's Received has neither QoS) ---------
+
+@dataclass
+class Msg:
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+    correlation: bytes | None
+
+    def json(self) -> Any:
+        return json.loads(self.payload)
+
+
+class Recorder:
+    """Subscribes at QoS 2 so that the QoS each message arrives with is the QoS it was published with."""
+
+    def __init__(self, port: int) -> None:
+        self.q: queue.Queue[Msg] = queue.Queue()
+        self.c = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2,
+                             client_id=f"spec-{uuid.uuid4().hex[:8]}", protocol=paho.MQTTv5)
+        self.c.on_message = self._on
+        ready = threading.Event()
+        self.c.on_connect = lambda *a: ready.set()
+        self.subscribed = threading.Event()
+        self.c.on_subscribe = lambda *a: self.subscribed.set()
+        self.c.connect("127.0.0.1", port)
+        self.c.loop_start()
+        assert ready.wait(10), "recorder could not connect"
+
+    def _on(self, _c: Any, _u: Any, m: paho.MQTTMessage) -> None:
+        corr = getattr(getattr(m, "properties", None), "CorrelationData", None)
+        self.q.put(Msg(m.topic, m.payload, m.qos, bool(m.retain), bytes(corr) if corr is not None else None))
+
+    def sub(self, topic: str) -> "Recorder":
+        self.subscribed.clear()
+        self.c.subscribe(topic, 2)
+        assert self.subscribed.wait(10), f"subscribe {topic} not acknowledged"
+        return self
+
+    def pub(self, topic: str, payload: bytes | str, response_topic: str | None = None,
+            correlation: bytes | None = None) -> None:
+        props = None
+        if response_topic or correlation:
+            props = Properties(PacketTypes.PUBLISH)
+            if response_topic:
+                props.ResponseTopic = response_topic
+            if correlation:
+                props.CorrelationData = correlation
+        self.c.publish(topic, payload, qos=1, properties=props).wait_for_publish(10)
+
+    def until(self, pred: Any, timeout: float = 15.0) -> Msg:
+        """The first message (in arrival order) that satisfies `pred`; the ones before it are dropped."""
+        import time
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("no matching message in time")
+            try:
+                m = self.q.get(timeout=left)
+            except queue.Empty:
+                raise AssertionError("no matching message in time") from None
+            if pred(m):
+                return m
+
+    def drain(self) -> list[Msg]:
+        out = []
+        while True:
+            try:
+                out.append(self.q.get_nowait())
+            except queue.Empty:
+                return out
+
+    def close(self) -> None:
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Broker, Daemon]]:
+    """One broker and one daemon (device `spec`, no cloud) for the MQTT section."""
+    tmp = tmp_path_factory.mktemp("spec")
+    broker = Broker(tmp / "broker").start()
+    d = Daemon(tmp / "daemon", daemon_config(broker, tmp / "state", device_id="spec"),
+               env={"EDGE_CLOUD_API_KEY": ""}).start()
+    yield broker, d
+    if d.proc and d.proc.poll() is None:
+        assert d.stop() == 0, d.log_text()
+    broker.stop()
+
+
+@pytest.fixture
+def rec(served: tuple[Broker, Daemon]) -> Iterator[Recorder]:
+    r = Recorder(served[0].port)
+    yield r
+    r.close()
+
+
+# === Command line ====================================================================================
+
+COMMANDS = [["run"], ["send"], ["infer"], ["eval"], ["config", "check"], ["train"], ["install"], ["keygen"],
+            ["sign"], ["deploy"]]
+
+
+@pytest.mark.parametrize("cmd", COMMANDS, ids=[" ".join(c) for c in COMMANDS])
+def test_every_command_takes_help(cmd: list[str]) -> None:
+    """"Every command takes `--help`." (and the options the table names are in it)"""
+    out = edge(*cmd, "--help")
+    assert out.returncode == 0, out.stderr
+    table = {"run": ["--config", "--profile"], "send": ["--host", "--port", "--device", "--timeout", "--no-cloud"],
+             "infer": ["--model", "--json"], "eval": ["--data", "--model", "--json"], "train": ["--data", "--out"],
+             "install": ["--root", "--profile"], "sign": ["--key"],
+             "deploy": ["--device", "--group", "--canary", "--rollback"]}
+    for option in table.get(cmd[0], []):
+        assert option in out.stdout, (cmd, option)
+
+
+def test_infer_json_one_object_a_line_with_the_result_fields() -> None:
+    """`edge infer TEXT... --json`: "one object a line with at least text, intent, confidence, slots (as in a result)"."""
+    texts = ["what is my checking account balance", "set an alarm for 7 am tomorrow", "tell me a joke"]
+    out = edge("infer", *texts, "--json")
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+    assert [o["text"] for o in lines] == texts
+    for o in lines:
+        assert {"text", "intent", "confidence", "slots"} <= set(o)
+        assert isinstance(o["intent"], str) and 0.0 <= o["confidence"] <= 1.0 and isinstance(o["slots"], list)
+        for s in o["slots"]:
+            assert SLOT_KEYS <= set(s) and o["text"][s["start"]:s["end"]] == s["raw"]
+
+
+EVAL_KEYS = {"n", "in_scope_accuracy", "oos_recall", "oos_precision", "threshold", "escalation_rate",
+             "escalation_rate_in_scope", "selective_accuracy", "silent_error_rate", "auroc", "latency_ms", "model"}
+
+
+def test_eval_json_uses_every_list_without_split(tmp_path: Path) -> None:
+    """`edge eval` input: "a JSON object whose values are lists of [text, label] pairs ... Without --split,
+    every list in the file is used"; `--json` prints one object with at least the listed keys."""
+    data = {
+        "train": [["what is my checking account balance", "balance"], ["tell me a joke", "tell_joke"]],
+        "val": [["what's the weather like today", "weather"]],
+        "oos_mine": [["how do i grow a beard in space", "oos"], ["blorp fizzle wump", "oos"]],
+    }
+    f = tmp_path / "data.json"
+    f.write_text(json.dumps(data))
+    out = edge("eval", "--data", str(f), "--json")
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout)
+    assert EVAL_KEYS <= set(r) and r["n"] == 5
+    assert {"p50", "p95"} <= set(r["latency_ms"]) and r["model"].count("@") == 1
+    for k in EVAL_KEYS - {"n", "latency_ms", "model", "threshold"}:
+        assert 0.0 <= r[k] <= 1.0, (k, r[k])
+
+
+def test_eval_reads_the_training_formats_and_reports_slots(tmp_path: Path) -> None:
+    """"`edge eval` reads every format `edge train` reads" (## headers, JSON {intent: [examples]}), and with
+    slot markup "reports slot precision, recall and F1"."""
+    md = tmp_path / "data.md"
+    md.write_text("## alarm\n- set an alarm for [7 am](time)\nwake me up at [6 am](time)\n"
+                  "## oos\nhow do i grow a beard in space\n")
+    as_json = tmp_path / "intents.json"
+    as_json.write_text(json.dumps({"alarm": ["set an alarm for 7 am"], "oos": ["blorp fizzle wump"]}))
+    for f, n in ((md, 3), (as_json, 2)):
+        out = edge("eval", "--data", str(f), "--json")
+        assert out.returncode == 0, (f.name, out.stderr)
+        r = json.loads(out.stdout)
+        assert r["n"] == n and EVAL_KEYS <= set(r), (f.name, r)
+    r = json.loads(edge("eval", "--data", str(md), "--json").stdout)
+    text = json.dumps(r)
+    assert "precision" in text and "recall" in text and "f1" in text.lower(), r
+
+
+def test_config_check_errors_name_key_and_file(tmp_path: Path) -> None:
+    """`edge config check FILE_OR_PROFILE`: "0 valid; 2 invalid, with each error naming key and file";
+    "Unknown keys and wrong types are errors" (in every section the spec lists)."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[cloud]\ntimeout_s = "soon"\n[health]\nintervall_s = 3\n[wyoming]\nport = "x"\n'
+                   '[integrations]\nhermes = "yes"\n')
+    out = edge("config", "check", str(bad))
+    assert out.returncode == 2
+    for key in ("cloud.timeout_s", "health.intervall_s", "wyoming.port", "integrations.hermes"):
+        line = next((ln for ln in out.stderr.splitlines() if key in ln), None)
+        assert line is not None and str(bad) in line, (key, out.stderr)
+    assert edge("config", "check", "no-such-profile-xyz").returncode == 2
+
+
+SPEC_CONFIG = '''
+device_id = "kitchen"            # default: the host name
+[mqtt]
+host = "127.0.0.1"
+port = 1883
+base_topic = "edge/kitchen"      # default: edge/<device_id>
+protocol = 5                     # or 4 (3.1.1)
+username = ""                    # password from EDGE_MQTT_PASSWORD or a credential
+tls = false
+[model]
+path = ""                        # default: the model shipped in models/
+threads = 1
+[cloud]
+base_url = ""                    # empty: no cloud
+model = ""
+mode = "local_first"             # local_first | cloud_preferred | local_only
+timeout_s = 10
+[state]
+dir = ""                         # outbox and queues; default: $STATE_DIRECTORY or ~/.local/state/edge
+[health]
+interval_s = 30
+[integrations]
+home_assistant = false           # MQTT discovery
+hermes = false                   # Rhasspy/Snips NLU topics
+[wyoming]
+enabled = false
+host = "127.0.0.1"               # "0.0.0.0" to serve Home Assistant on another machine
+port = 10700                     # EDGE_WYOMING_PORT / EDGE_WYOMING_HOST, like every key
+zeroconf = false                 # advertise _wyoming._tcp so Home Assistant discovers it
+[home]
+names = ""                       # a names file (below); empty: none
+'''
+
+
+def test_the_specs_own_config_blocks_are_valid(tmp_path: Path) -> None:
+    """The spec's configuration and [wyoming]/[home] blocks, verbatim (integers where floats are kept: `timeout_s = 10`)."""
+    f = tmp_path / "spec.toml"
+    f.write_text(SPEC_CONFIG)
+    out = edge("config", "check", str(f))
+    assert out.returncode == 0, out.stderr
+
+
+def test_config_defaults_are_the_specs(tmp_path: Path) -> None:
+    """The defaults the spec's block states: device_id the host name, base edge/<device_id>, port 1883,
+    protocol 5, threads 1, local_first, timeout 10 s, health every 30 s, integrations off, Wyoming off on
+    127.0.0.1:10700 without zeroconf, no names file, state in $STATE_DIRECTORY or ~/.local/state/edge."""
+    from edge.config import load
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("EDGE_") and k != "STATE_DIRECTORY"}
+    s = load(None, environ=clean)
+    assert s.device_id in (socket.gethostname(), socket.gethostname().split(".")[0])
+    assert s.base_topic == f"edge/{s.device_id}"
+    assert (s.mqtt.host, s.mqtt.port, s.mqtt.protocol, s.mqtt.username, s.mqtt.tls) == ("127.0.0.1", 1883, 5, "", False)
+    assert (s.model.path, s.model.threads) == ("", 1)
+    assert (s.cloud.base_url, s.cloud.model, s.cloud.mode, s.cloud.timeout_s) == ("", "", "local_first", 10)
+    assert s.health.interval_s == 30
+    assert (s.integrations.home_assistant, s.integrations.hermes) == (False, False)
+    assert (s.wyoming.enabled, s.wyoming.host, s.wyoming.port, s.wyoming.zeroconf) == (False, "127.0.0.1", 10700, False)
+    assert s.home.names == "" and s.group == ""
+    assert s.state_dir == Path.home() / ".local" / "state" / "edge"
+
+
+def test_the_file_overrides_the_profile_and_env_names_every_key(tmp_path: Path) -> None:
+    """"the profile firmware_configs/NAME.toml gives the board's defaults, the file overrides them";
+    "EDGE_WYOMING_PORT / EDGE_WYOMING_HOST, like every key"."""
+    from edge.config import load
+
+    profiles = sorted(p.stem for p in (ROOT / "firmware_configs").glob("*.toml"))
+    assert profiles
+    f = tmp_path / "mine.toml"
+    f.write_text("[model]\nthreads = 3\n")
+    s = load(str(f), profile=profiles[0])
+    assert s.model.threads == 3
+    s = load(str(f), profile=profiles[0], environ={"EDGE_WYOMING_PORT": "10777", "EDGE_WYOMING_HOST": "0.0.0.0",
+                                                    "EDGE_MODEL_THREADS": "2"})
+    assert (s.wyoming.port, s.wyoming.host, s.model.threads) == (10777, "0.0.0.0", 2)
+
+
+# === MQTT ============================================================================================
+
+def test_topics_qos_and_retained_flags(served: tuple[Broker, Daemon], rec: Recorder) -> None:
+    """The MQTT table: request in; result, reply, intent, error out at QoS 1 not retained;
+    status QoS 1 retained; health QoS 0 retained."""
+    rec.sub(f"{BASE}/#").sub("spec/reply/#")
+    status = rec.until(lambda m: m.topic == f"{BASE}/status")
+    assert (status.payload, status.qos, status.retain) == (b"online", 1, True)
+    health = rec.until(lambda m: m.topic == f"{BASE}/health")
+    assert (health.qos, health.retain) == (0, True)
+    rec.drain()
+    rec.pub(f"{BASE}/request", json.dumps({"id": "q1", "text": "what is my checking account balance"}),
+            response_topic="spec/reply/q1", correlation=b"c1")
+    seen: dict[str, Msg] = {}
+    while not {"result", "reply", "intent"} <= set(seen):
+        m = rec.until(lambda m: m.topic != f"{BASE}/health" and m.topic != f"{BASE}/request")
+        kind = ("reply" if m.topic.startswith("spec/reply/") else
+                "intent" if m.topic.startswith(f"{BASE}/intent/") else m.topic.rsplit("/", 1)[-1])
+        seen[kind] = m
+    for kind, m in seen.items():
+        assert (m.qos, m.retain) == (1, False), (kind, m.topic, m.qos, m.retain)
+    assert seen["intent"].topic == f"{BASE}/intent/balance" and seen["reply"].correlation == b"c1"
+    rec.pub(f"{BASE}/request", b"{oops")
+    err = rec.until(lambda m: m.topic == f"{BASE}/error")
+    assert (err.qos, err.retain) == (1, False)
+
+
+def test_error_payload_has_exactly_the_spec_fields(served: tuple[Broker, Daemon], rec: Recorder) -> None:
+    """`<base>/error`: `{"id": str or null, "error": code, "message": str}`."""
+    rec.sub(f"{BASE}/error")
+    rec.pub(f"{BASE}/request", b'{"id": "e1", "text": 5}')
+    e = rec.until(lambda m: True).json()
+    assert set(e) == {"id", "error", "message"} and e["id"] == "e1" and e["error"] == "invalid_field"
+    assert isinstance(e["message"], str) and e["message"]
+    rec.pub(f"{BASE}/request", b"\xff\xfe")
+    e = rec.until(lambda m: True).json()
+    assert set(e) == {"id", "error", "message"} and e["id"] is None
+
+
+@pytest.mark.parametrize("language,ok", [("en", True), ("en-US", True), ("xx", False), ("tlh", False),
+                                         (5, False), ("", False), ("e n", False)])
+def test_language_field(served: tuple[Broker, Daemon], rec: Recorder, language: Any, ok: bool) -> None:
+    """"language: a BCP 47 tag such as en or de; default the model's first language; one the model does not
+    serve is an invalid_field error"."""
+    rec.sub(f"{BASE}/error").sub(f"{BASE}/result")
+    rid = f"lang-{uuid.uuid4().hex[:6]}"
+    rec.pub(f"{BASE}/request", json.dumps({"id": rid, "text": "tell me a joke", "language": language}))
+    m = rec.until(lambda m: m.payload.startswith(b"{") and json.loads(m.payload).get("id") == rid)
+    if ok:
+        assert m.topic == f"{BASE}/result" and m.json()["intent"] == "tell_joke", m.json()
+    else:
+        assert m.topic == f"{BASE}/error" and m.json()["error"] == "invalid_field", m.json()
+
+
+REFUSED_REPLY_TOPICS = [
+    "app/+/reply", "app/#", "$SYS/x", "app/request", "edge/other/request", "edge/other/intent/lights",
+    f"{BASE}/status", f"{BASE}/health", f"{BASE}/intent/balance", "edge/other/deploy",
+    "homeassistant/light/x/config", "hermes/intent/x", "zigbee2mqtt/lamp/set", "zigbee2mqtt/bridge/request/x",
+    "cmnd/tasmota_1/POWER", "home/lamp/set",
+]
+
+
+def test_refused_reply_topics_get_invalid_field_and_nothing_is_published_there(
+        served: tuple[Broker, Daemon], rec: Recorder) -> None:
+    """"Reply topics are checked: ... with wildcards, starting with $, whose last level is request, under any edge
+    device's base topic, under the Home Assistant discovery prefix, hermes/, or another integration's command
+    namespace (zigbee2mqtt/, tasmota's cmnd/, topics ending in /set) is refused with invalid_field and nothing is
+    published there" — both as MQTT 5 Response Topic and as reply_to."""
+    rec.sub("#")
+    for i, topic in enumerate(REFUSED_REPLY_TOPICS):
+        for how in ("reply_to", "response_topic"):
+            rid = f"rt-{i}-{how}"
+            body = {"id": rid, "text": "tell me a joke"}
+            if how == "reply_to":
+                body["reply_to"] = topic
+                rec.pub(f"{BASE}/request", json.dumps(body))
+            elif "+" not in topic and "#" not in topic:  # a client cannot send a wildcard Response Topic
+                rec.pub(f"{BASE}/request", json.dumps(body), response_topic=topic, correlation=b"k")
+            else:
+                continue
+            m = rec.until(lambda m: m.topic == f"{BASE}/error" and json.loads(m.payload).get("id") == rid)
+            assert m.json()["error"] == "invalid_field", (topic, how, m.json())
+    rec.pub(f"{BASE}/request", json.dumps({"id": "rt-end", "text": "tell me a joke"}))
+    rec.until(lambda m: m.topic == f"{BASE}/result" and json.loads(m.payload)["id"] == "rt-end")
+    everything = rec.drain()
+    leaked = [m.topic for m in everything if m.topic.split("/")[0] not in ("edge",) or
+              (m.topic.startswith("edge/") and not m.topic.startswith(BASE))]
+    assert leaked == [], leaked
+    own = {m.topic for m in everything if m.topic.startswith(BASE)}
+    assert own <= {f"{BASE}/request", f"{BASE}/result", f"{BASE}/error", f"{BASE}/health",
+                   f"{BASE}/intent/tell_joke"}, own
+
+
+def test_result_fields_and_slots(served: tuple[Broker, Daemon], rec: Recorder) -> None:
+    """Result: the spec's fields; "Every result also carries slots: a list ... of {name, entity, raw, value, start,
+    end, confidence}: raw is text[start:end]"; reason is one of the listed ones; intent a label or oos."""
+    rec.sub("spec/reply/#")
+    text = "set an alarm for 7 am tomorrow"
+    for rid, t in (("s1", text), ("s2", "blorp fizzle wump")):
+        rec.pub(f"{BASE}/request", json.dumps({"id": rid, "text": t}), response_topic=f"spec/reply/{rid}",
+                correlation=rid.encode())
+        r = rec.until(lambda m: m.topic == f"spec/reply/{rid}").json()
+        assert set(r) == RESULT_KEYS, r
+        assert r["reason"] in {"confident", "low_confidence", "cloud_preferred", "offline", "budget", "cloud_error",
+                               "disabled"}, r
+        assert isinstance(r["slots"], list) and isinstance(r["latency_ms"], float) and isinstance(r["confidence"], float)
+        for s in r["slots"]:
+            assert set(s) >= SLOT_KEYS and r["text"][s["start"]:s["end"]] == s["raw"], s
+            assert isinstance(s["start"], int) and isinstance(s["confidence"], float)
+        if rid == "s1":
+            assert r["intent"] == "alarm" and r["slots"], r
+
+
+def test_only_results_the_daemon_stands_behind_reach_the_intent_topic(served: tuple[Broker, Daemon],
+                                                                      rec: Recorder) -> None:
+    """`<base>/intent/<intent>`: "only results the daemon stands behind ... an unsure device result kept only
+    because the cloud was not asked or failed goes to the result and reply topics alone"."""
+    rec.sub(f"{BASE}/result").sub(f"{BASE}/intent/#")
+    texts = ["blorp fizzle wump", "how do i grow a beard in space", "purple", "banana telephone",
+             "what is my checking account balance"]
+    for i, t in enumerate(texts):
+        rec.pub(f"{BASE}/request", json.dumps({"id": f"sb{i}", "text": t}))
+    results: dict[str, dict] = {}
+    intents: dict[str, dict] = {}
+    while len(results) < len(texts):
+        m = rec.until(lambda m: True)
+        (intents if "/intent/" in m.topic else results)[m.json()["id"]] = m.json()
+    assert any(r["reason"] != "confident" for r in results.values()), results
+    for rid, r in results.items():
+        if r["reason"] != "confident" or r["intent"] == "oos":
+            assert rid not in intents, r
+        else:
+            assert rid in intents or rec.until(lambda m: m.json()["id"] == rid, 5)
+    rec.pub(f"{BASE}/request", json.dumps({"id": "sb-end", "text": "tell me a joke"}))
+    rec.until(lambda m: "/intent/" in m.topic and m.json()["id"] == "sb-end")
+    late = [m.json() for m in rec.drain() if "/intent/" in m.topic]
+    assert all(r["reason"] == "confident" and r["intent"] != "oos" for r in late), late
+
+
+# === MQTT: fleet =====================================================================================
+
+def test_group_shares_one_request_topic(tmp_path: Path) -> None:
+    """"A top-level group = "<name>" joins a fleet that shares edge/group/<name>/request (MQTT 5 shared
+    subscription)": two members, every request answered exactly once."""
+    broker = Broker(tmp_path / "b").start()
+    daemons = []
+    try:
+        for dev in ("ga", "gb"):
+            cfg = daemon_config(broker, tmp_path / f"state-{dev}", device_id=dev).replace(
+                f'device_id = "{dev}"', f'device_id = "{dev}"\ngroup = "g1"')
+            daemons.append(Daemon(tmp_path / dev, cfg, env={"EDGE_CLOUD_API_KEY": ""}).start())
+        r = Recorder(broker.port).sub("spec/g/#")
+        for i in range(8):
+            r.pub("edge/group/g1/request", json.dumps({"id": f"g{i}", "text": "tell me a joke"}),
+                  response_topic=f"spec/g/{i}", correlation=b"x")
+        got = [r.until(lambda m: True).json()["id"] for _ in range(8)]
+        assert sorted(got) == sorted(f"g{i}" for i in range(8))
+        r.pub("edge/ga/request", json.dumps({"id": "end", "text": "tell me a joke"}), response_topic="spec/g/end",
+              correlation=b"x")
+        r.until(lambda m: m.json()["id"] == "end")
+        assert r.drain() == []  # nothing answered twice
+        r.close()
+    finally:
+        for d in daemons:
+            assert d.stop() == 0
+        broker.stop()
+
+
+# === Command line: run exit status ===================================================================
+
+def test_run_exits_0_on_sigint_after_a_clean_drain(tmp_path: Path) -> None:
+    """`edge run`: "0 on SIGTERM/SIGINT after a clean drain" (SIGTERM is checked elsewhere; SIGINT here)."""
+    import signal
+    broker = Broker(tmp_path / "b").start()
+    try:
+        d = Daemon(tmp_path / "d", daemon_config(broker, tmp_path / "s", device_id="sigint"),
+                   env={"EDGE_CLOUD_API_KEY": ""}).start()
+        assert d.stop(signal.SIGINT) == 0, d.log_text()
+    finally:
+        broker.stop()
