@@ -502,3 +502,128 @@ def test_a_refused_response_topic_error_still_names_the_request() -> None:
         with pytest.raises(BadRequest) as exc:
             parse_request(payload, 16384, response_topic="$SYS/x", correlation=b"k")
         assert exc.value.code == "invalid_field" and exc.value.request_id == rid, payload
+
+
+# === Cloud call ======================================================================================
+
+@pytest.mark.parametrize("key", ["api_key", "key", "token"])
+def test_the_cloud_key_is_never_taken_from_the_config_file(tmp_path: Path, key: str) -> None:
+    """"The key comes from the environment (EDGE_CLOUD_API_KEY) or a systemd credential, never from the config
+    file": a key in [cloud] is an error naming it, not a secret silently used."""
+    f = tmp_path / "c.toml"
+    f.write_text(f'[cloud]\nbase_url = "http://127.0.0.1:9/v1"\n{key} = "sk-secret"\n')
+    out = edge("config", "check", str(f))
+    assert out.returncode == 2 and f"cloud.{key}" in out.stderr and "sk-secret" not in out.stderr + out.stdout
+
+
+# === Home Assistant Assist (Wyoming), through `edge run` =============================================
+
+@pytest.mark.slow
+def test_assist_through_the_daemon_as_the_spec_lists(tmp_path: Path) -> None:
+    """[wyoming] through the real daemon, its port from EDGE_WYOMING_PORT ("like every key"): describe -> info with
+    one installed intent program whose models list the languages the loaded model serves; a transcript gets
+    exactly one reply with the context echoed; a language it does not serve and a name that matches nothing get
+    not-recognized; a malformed event gets an error and the connection closes; the server keeps serving."""
+    import asyncio
+
+    from conftest import free_port
+    from wyoming.asr import Transcript
+    from wyoming.client import AsyncTcpClient
+    from wyoming_ha import ha_describe, raw_exchange
+
+    home = ROOT / "models" / "home"
+    languages = json.loads((home / "manifest.json").read_text())["languages"]
+    broker = Broker(tmp_path / "b").start()
+    port = free_port()
+    cfg = daemon_config(broker, tmp_path / "s", device_id="assist", model={"path": str(home)},
+                        wyoming={"enabled": True}, home={"names": str(ROOT / "tests" / "data" / "home_names.yaml")})
+    d = Daemon(tmp_path / "d", cfg, env={"EDGE_WYOMING_PORT": str(port), "EDGE_CLOUD_API_KEY": ""})
+
+    async def one(text: str, language: str | None, context: dict) -> list:
+        """Every event the server sends for one transcript until it has answered and gone quiet."""
+        async with AsyncTcpClient("127.0.0.1", port) as client:
+            await client.write_event(Transcript(text, context=context, language=language).event())
+            events = [await asyncio.wait_for(client.read_event(), 10)]
+            try:  # exactly one reply: nothing more follows on the open connection
+                more = await asyncio.wait_for(client.read_event(), 0.5)
+                events.append(more)
+            except TimeoutError:
+                pass
+            return events
+
+    async def scenario() -> tuple:
+        info = await ha_describe("127.0.0.1", port)
+        ok = await one("turn off the kitchen lights", "en", {"conversation_id": "c-1", "n": [1, 2]})
+        other = await one("turn off the kitchen lights", "tlh", {"conversation_id": "c-2"})
+        nothing = await one("turn off the lights in the ballroom", "en", {"conversation_id": "c-3"})
+        events, closed = await raw_exchange("127.0.0.1", port, b"{not an event\n")
+        after = await one("turn off the kitchen lights", None, {"conversation_id": "c-4"})
+        return info, ok, other, nothing, (events, closed), after
+
+    try:
+        d.start()
+        info, ok, other, nothing, (events, closed), after = asyncio.run(scenario())
+        programs = [p for p in info.intent if p.installed]
+        assert len(programs) == 1 and sorted(programs[0].models[0].languages) == sorted(languages), info
+        assert len(ok) == 1 and ok[0].type == "intent", ok
+        assert ok[0].data["context"] == {"conversation_id": "c-1", "n": [1, 2]}
+        assert ok[0].data["name"] == "HassTurnOff"
+        assert {e["name"]: e["value"] for e in ok[0].data["entities"]} == {"area": "Kitchen", "domain": "light"}
+        assert len(other) == 1 and other[0].type == "not-recognized" and other[0].data["context"] == {"conversation_id": "c-2"}
+        assert len(nothing) == 1 and nothing[0].type == "not-recognized", nothing
+        assert [e.type for e in events] == ["error"] and closed
+        assert len(after) == 1 and after[0].type == "intent" and after[0].data["context"] == {"conversation_id": "c-4"}
+        assert d.stop() == 0, d.log_text()
+    finally:
+        if d.proc and d.proc.poll() is None:
+            d.kill()
+        broker.stop()
+
+
+# === Model deployment ================================================================================
+
+@pytest.mark.slow
+def test_deploy_status_topic_qos_retained_and_fields_and_group_deploy_reaches_every_member(tmp_path: Path) -> None:
+    """`<base>/deploy/status`: out, QoS 1, retained, `{"model", "state", "reason", "previous", "ts"}`;
+    `edge/group/<name>/deploy` reaches every member (no $share); unsigned: `rejected` with the reason and the
+    running model stays."""
+    from edge import signing as S
+
+    key = S.generate()
+    broker = Broker(tmp_path / "b").start()
+    daemons = []
+    try:
+        for dev in ("da", "db"):
+            cfg = f'group = "gd"\n' + daemon_config(broker, tmp_path / f"s-{dev}", device_id=dev,
+                                                    deploy={"keys": [key.public_key.base64()]})
+            daemons.append(Daemon(tmp_path / dev, cfg, env={"EDGE_CLOUD_API_KEY": ""}).start())
+        r = Recorder(broker.port).sub("edge/+/deploy/status")
+        r.pub("edge/group/gd/deploy", b"\x00not a package" * 50)
+        got = {}
+        while len(got) < 2:
+            m = r.until(lambda m: json.loads(m.payload)["state"] == "rejected", 30)
+            got[m.topic] = m
+        assert set(got) == {"edge/da/deploy/status", "edge/db/deploy/status"}
+        for m in got.values():
+            s = m.json()
+            assert m.qos == 1 and set(s) == {"model", "state", "reason", "previous", "ts"}, (m.qos, s)
+            # The spec writes "model": "name@version" (not "| null" as for previous); a payload that is no
+            # package has no name to give, and the daemon sends null: reported as a spec gap, not asserted.
+            assert s["model"] is None or s["model"].count("@") == 1, s
+            assert isinstance(s["reason"], str) and s["reason"] and s["previous"] == "clinc150@2.0.0", s
+        fresh = Recorder(broker.port).sub("edge/da/deploy/status")
+        kept = fresh.until(lambda m: True)
+        fresh.close()
+        assert kept.retain and kept.json()["state"] == "rejected"
+        r.sub("spec/d")
+        r.pub("edge/da/request", json.dumps({"id": "after", "text": "tell me a joke"}), response_topic="spec/d",
+              correlation=b"d")
+        assert r.until(lambda m: m.topic == "spec/d").json()["model"] == "clinc150@2.0.0"
+        r.close()
+        for d in daemons:
+            assert d.stop() == 0
+    finally:
+        for d in daemons:
+            if d.proc and d.proc.poll() is None:
+                d.kill()
+        broker.stop()
