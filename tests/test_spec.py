@@ -627,3 +627,58 @@ def test_deploy_status_topic_qos_retained_and_fields_and_group_deploy_reaches_ev
             if d.proc and d.proc.poll() is None:
                 d.kill()
         broker.stop()
+
+
+# === edge eval: the metrics as the spec defines them =================================================
+
+EVAL_ITEMS = [  # hand-made (no data set's items): easy ones, ambiguous ones, and out-of-scope ones
+    ["what is my checking account balance", "balance"], ["tell me a joke", "tell_joke"],
+    ["set an alarm for 7 am", "alarm"], ["what's the weather like today", "weather"],
+    ["book a flight to boston", "book_flight"], ["flip a coin", "flip_coin"], ["what time is it", "time"],
+    ["my card got declined", "card_declined"], ["how many calories in an apple", "calories"],
+    ["money", "balance"], ["thing about the stuff", "calendar"], ["play some music", "play_music"],
+    ["goodbye", "goodbye"], ["the account", "balance"], ["weather or not", "weather"],
+    ["how do i grow a beard in space", "oos"], ["blorp fizzle wump", "oos"],
+    ["who won the hockey game last night", "oos"], ["tell me about the balance of nature", "oos"],
+    ["what's my horoscope", "oos"], ["set the mood", "oos"], ["book", "oos"],
+]
+
+
+def test_eval_metrics_follow_the_specs_definitions(tmp_path: Path) -> None:
+    """`edge eval`: in_scope_accuracy, oos_recall, oos_precision, escalation_rate (predicted out of scope, or
+    confidence below the escalation threshold), escalation_rate_in_scope, selective_accuracy (on the items kept on
+    the device) and silent_error_rate (kept **and** wrong, over all items), recomputed here from `edge infer`'s
+    per-item answers and the shipped manifest's thresholds."""
+    f = tmp_path / "d.json"
+    f.write_text(json.dumps({"a": EVAL_ITEMS[:11], "b": EVAL_ITEMS[11:]}))
+    out = edge("eval", "--data", str(f), "--json")
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    inf = edge("infer", *[t for t, _ in EVAL_ITEMS], "--json")
+    preds = [json.loads(line) for line in inf.stdout.splitlines() if line.strip()]
+    thresholds = json.loads((ROOT / "models" / "clinc150" / "manifest.json").read_text())["thresholds"]
+    esc_t = thresholds["escalation"]
+    assert got["threshold"] == pytest.approx(thresholds["oos"])  # "at the model's shipped out-of-scope threshold"
+    assert len(preds) == len(EVAL_ITEMS) == got["n"]
+    gold = [g for _, g in EVAL_ITEMS]
+    pred = [p["intent"] for p in preds]
+    conf = [p["confidence"] for p in preds]
+    near = [c for c in conf if abs(c - esc_t) < 1e-3]
+    assert not near, "a confidence on the threshold (infer rounds to 4 places): pick other items"
+    esc = [p == "oos" or c < esc_t for p, c in zip(pred, conf)]
+    ins = [i for i, g in enumerate(gold) if g != "oos"]
+    oos = [i for i, g in enumerate(gold) if g == "oos"]
+    kept = [i for i in range(len(gold)) if not esc[i]]
+    said_oos = [i for i in range(len(gold)) if pred[i] == "oos"]
+    want = {
+        "in_scope_accuracy": sum(pred[i] == gold[i] for i in ins) / len(ins),
+        "oos_recall": sum(pred[i] == "oos" for i in oos) / len(oos),
+        "oos_precision": sum(gold[i] == "oos" for i in said_oos) / len(said_oos),
+        "escalation_rate": sum(esc) / len(esc),
+        "escalation_rate_in_scope": sum(esc[i] for i in ins) / len(ins),
+        "selective_accuracy": sum(pred[i] == gold[i] for i in kept) / len(kept),
+        "silent_error_rate": sum(pred[i] != gold[i] for i in kept) / len(gold),
+    }
+    assert 0 < want["escalation_rate"] < 1 and want["in_scope_accuracy"] < 1, (want, list(zip(pred, conf)))
+    for k, v in want.items():
+        assert got[k] == pytest.approx(v, abs=1e-3), (k, got[k], v)
