@@ -32,6 +32,7 @@ BASE = "edge/spec"
 RESULT_KEYS = {"id", "text", "intent", "confidence", "source", "escalated", "reason", "answer", "model",
                "latency_ms", "ts", "slots"}
 SLOT_KEYS = {"name", "entity", "raw", "value", "start", "end", "confidence"}
+ESCALATION = json.loads((ROOT / "models" / "clinc150" / "manifest.json").read_text())["thresholds"]["escalation"]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "EDGE_CLOUD_API_KEY": ""}
 
 
@@ -682,3 +683,53 @@ def test_eval_metrics_follow_the_specs_definitions(tmp_path: Path) -> None:
     assert 0 < want["escalation_rate"] < 1 and want["in_scope_accuracy"] < 1, (want, list(zip(pred, conf)))
     for k, v in want.items():
         assert got[k] == pytest.approx(v, abs=1e-3), (k, got[k], v)
+
+
+# === MQTT: the intent topic with a cloud that fails, is refused, or is over budget ==================
+
+def test_an_unsure_result_the_cloud_did_not_confirm_never_reaches_the_intent_topic(tmp_path: Path) -> None:
+    """`<base>/intent/<intent>`: "an unsure device result kept only because the cloud was not asked or failed goes to
+    the result and reply topics alone"; a cloud answer does reach it. Reasons on the way: cloud_error (garbage
+    reply: "anything else is a cloud error, and the device's own answer stands"), disabled (allow_cloud false),
+    budget (max_per_hour = 0 on a second daemon)."""
+    from cloud_server import FakeCloud
+
+    swallow = "what is the airspeed of an unladen swallow"  # the fake cloud calls it fun_fact
+    unsure = "money"  # the shipped model: transfer at about 0.53, under its escalation threshold
+    broker = Broker(tmp_path / "b").start()
+    daemons: list[Daemon] = []
+    try:
+        with FakeCloud(intents={"swallow": "fun_fact"}, answer="eleven m/s") as fake:
+            for dev, extra in (("c1", {}), ("c2", {"max_per_hour": 0})):
+                cloud = {"base_url": fake.base_url, "model": "m", "timeout_s": 2.0, "breaker_failures": 100, **extra}
+                cfg = daemon_config(broker, tmp_path / f"s-{dev}", device_id=dev, cloud=cloud)
+                daemons.append(Daemon(tmp_path / dev, cfg, env={"EDGE_CLOUD_API_KEY": "k"}).start())
+            r = Recorder(broker.port).sub("edge/+/result").sub("edge/+/intent/#")
+
+            def ask(dev: str, rid: str, text: str = unsure, **fields: Any) -> dict:
+                r.pub(f"edge/{dev}/request", json.dumps({"id": rid, "text": text, **fields}))
+                return r.until(lambda m: m.topic.endswith("/result") and m.json()["id"] == rid).json()
+
+            good = ask("c1", "ok", swallow)
+            assert (good["source"], good["intent"], good["answer"]) == ("cloud", "fun_fact", "eleven m/s"), good
+            assert r.until(lambda m: "/intent/" in m.topic).topic == "edge/c1/intent/fun_fact"
+            fake.mode = "garbage"
+            failed = ask("c1", "garbage")
+            assert (failed["source"], failed["reason"], failed["escalated"]) == ("edge", "cloud_error", True), failed
+            not_asked = ask("c1", "no-cloud", allow_cloud=False)
+            assert (not_asked["source"], not_asked["reason"]) == ("edge", "disabled"), not_asked
+            over = ask("c2", "budget")
+            assert (over["source"], over["reason"]) == ("edge", "budget"), over
+            assert all(x["intent"] == "transfer" and x["confidence"] < ESCALATION for x in (failed, not_asked, over))
+            assert len([q for q in fake.chat_requests]) == 2  # the budget and allow_cloud=false made no call
+            r.pub("edge/c1/request", json.dumps({"id": "sure", "text": "tell me a joke"}))
+            last = r.until(lambda m: "/intent/" in m.topic)
+            assert last.json()["id"] == "sure", last.json()  # nothing of the three unsure results came before it
+            r.close()
+            for d in daemons:
+                assert d.stop() == 0
+    finally:
+        for d in daemons:
+            if d.proc and d.proc.poll() is None:
+                d.kill()
+        broker.stop()
