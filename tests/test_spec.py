@@ -348,7 +348,7 @@ def test_error_payload_has_exactly_the_spec_fields(served: tuple[Broker, Daemon]
     assert set(e) == {"id", "error", "message"} and e["id"] is None
 
 
-@pytest.mark.parametrize("language,ok", [("en", True), ("en-US", True), ("xx", False), ("tlh", False),
+@pytest.mark.parametrize("language,ok", [("en", True), ("en-US", True), ("EN", True), ("de", False), ("fr-CA", False), ("xx", False), ("tlh", False),
                                          (5, False), ("", False), ("e n", False)])
 def test_language_field(served: tuple[Broker, Daemon], rec: Recorder, language: Any, ok: bool) -> None:
     """"language: a BCP 47 tag such as en or de; default the model's first language; one the model does not
@@ -762,3 +762,47 @@ def test_every_shipped_package_has_what_the_spec_lists(name: str) -> None:
     it = Interpreter(model_path=str(pkg / "model.tflite"))
     it.allocate_tensors()
     assert all(np.dtype(t["dtype"]) != np.float32 for t in it.get_tensor_details()), "not int8 throughout"
+
+
+def test_a_custom_base_and_discovery_prefix_are_refused_as_reply_topics_and_reply_prefixes_narrow(
+        tmp_path: Path) -> None:
+    """`<base>` is `mqtt.base_topic` when set; reply topics under this device's own base topic and under the Home
+    Assistant discovery prefix (whatever it is configured to) are refused; "`[mqtt] reply_prefixes = [...]` narrows
+    reply topics to an allowlist" (level by level)."""
+    broker = Broker(tmp_path / "b").start()
+    cfg = daemon_config(broker, tmp_path / "s", device_id="cust",
+                        mqtt={"base_topic": "house/kitchen/nlu", "reply_prefixes": ["app/replies"]},
+                        integrations={"discovery_prefix": "myha"})
+    d = Daemon(tmp_path / "d", cfg, env={"EDGE_CLOUD_API_KEY": ""}).start()
+    try:
+        r = Recorder(broker.port).sub("#")
+        cases = {"house/kitchen/nlu/intent/x": False, "house/kitchen/nlu/health": False,
+                 "myha/light/x/config": False, "other/topic": False, "app/repliesx": False,
+                 "app/replies": True, "app/replies/7": True}
+        for i, (topic, ok) in enumerate(cases.items()):
+            rid = f"c{i}"
+            r.pub("house/kitchen/nlu/request", json.dumps({"id": rid, "text": "tell me a joke", "reply_to": topic}))
+            m = r.until(lambda m: not m.topic.endswith("/request") and m.payload.startswith(b"{")
+                        and json.loads(m.payload).get("id") == rid and (m.topic == topic or m.topic.endswith("/error")),
+                        what=topic)
+            assert (m.topic == topic) is ok and (ok or m.json()["error"] == "invalid_field"), (topic, m.topic, m.json())
+        r.pub("house/kitchen/nlu/request", json.dumps({"id": "end", "text": "tell me a joke"}))
+        r.until(lambda m: m.topic == "house/kitchen/nlu/result" and m.json()["id"] == "end")
+        stray = {m.topic for m in r.drain()} - {"house/kitchen/nlu/" + t for t in ("request", "result", "error",
+                                                                                     "health", "intent/tell_joke")}
+        assert stray <= {"app/replies", "app/replies/7"}, stray
+        r.close()
+        assert d.stop() == 0
+    finally:
+        if d.proc and d.proc.poll() is None:
+            d.kill()
+        broker.stop()
+
+
+@pytest.mark.parametrize("args", [[], [""], ["  "], ["hi", "--timeout", "abc"], ["hi", "--timeout", "-1"],
+                                  ["hi", "--port", "0"], ["hi", "--port", "70000"], ["hi", "--device", "a/b"],
+                                  ["hi", "--device", "#"], ["hi", "--bogus"]])
+def test_edge_send_bad_arguments_exit_2(args: list[str]) -> None:
+    """`edge send`: "2 on bad arguments" (what a careless user types), before any broker is tried."""
+    out = edge("send", *args, "--host", "127.0.0.1", "--port", "1") if "--port" not in args else edge("send", *args)
+    assert out.returncode == 2, (args, out.returncode, out.stderr)
