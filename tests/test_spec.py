@@ -559,11 +559,13 @@ def test_assist_through_the_daemon_as_the_spec_lists(tmp_path: Path) -> None:
         nothing = await one("turn off the lights in the ballroom", "en", {"conversation_id": "c-3"})
         events, closed = await raw_exchange("127.0.0.1", port, b"{not an event\n")
         after = await one("turn off the kitchen lights", None, {"conversation_id": "c-4"})
-        return info, ok, other, nothing, (events, closed), after
+        regional = await one("turn off the kitchen lights", "en-GB", {})  # Home Assistant's tags carry regions
+        german = await one("schalte das licht in der küche aus", "de-CH", {})
+        return info, ok, other, nothing, (events, closed), after, regional, german
 
     try:
         d.start()
-        info, ok, other, nothing, (events, closed), after = asyncio.run(scenario())
+        info, ok, other, nothing, (events, closed), after, regional, german = asyncio.run(scenario())
         programs = [p for p in info.intent if p.installed]
         assert len(programs) == 1 and sorted(programs[0].models[0].languages) == sorted(languages), info
         assert len(ok) == 1 and ok[0].type == "intent", ok
@@ -574,6 +576,9 @@ def test_assist_through_the_daemon_as_the_spec_lists(tmp_path: Path) -> None:
         assert len(nothing) == 1 and nothing[0].type == "not-recognized", nothing
         assert [e.type for e in events] == ["error"] and closed
         assert len(after) == 1 and after[0].type == "intent" and after[0].data["context"] == {"conversation_id": "c-4"}
+        for reply in (regional, german):
+            assert reply[0].type == "intent" and reply[0].data["name"] == "HassTurnOff", reply
+            assert {e["name"]: e["value"] for e in reply[0].data["entities"]}.get("area") == "Kitchen", reply
         assert d.stop() == 0, d.log_text()
     finally:
         if d.proc and d.proc.poll() is None:
@@ -806,3 +811,40 @@ def test_edge_send_bad_arguments_exit_2(args: list[str]) -> None:
     """`edge send`: "2 on bad arguments" (what a careless user types), before any broker is tried."""
     out = edge("send", *args, "--host", "127.0.0.1", "--port", "1") if "--port" not in args else edge("send", *args)
     assert out.returncode == 2, (args, out.returncode, out.stderr)
+
+
+SLOT_CASES = [  # text, (entity, raw, check of value)
+    ("set an alarm for 7 am tomorrow", "datetime", "7 am tomorrow", lambda v: __import__("datetime").datetime.fromisoformat(v).hour == 7),
+    ("set a timer for 5 minutes", "duration", "5 minutes", lambda v: v == 300),
+    ("transfer 20 dollars to my savings", "money", "20 dollars", lambda v: v == 20),
+    ("set the thermostat to 21 degrees", "temperature", "21 degrees", lambda v: v == 21),
+    ("what is 15 percent of 80", "percentage", "15 percent", lambda v: v == 15),
+    ("roll 3 dice", "number", "3", lambda v: v == 3 and not isinstance(v, bool)),
+]
+
+
+@pytest.mark.parametrize("text,entity,raw,check", SLOT_CASES, ids=[c[1] for c in SLOT_CASES])
+def test_built_in_slot_entities_and_values_over_mqtt(served: tuple[Broker, Daemon], rec: Recorder, text: str,
+                                                     entity: str, raw: str, check: Any) -> None:
+    """Result slots: "entity is the slot's type (a built-in one such as number, datetime, duration, money,
+    percentage, temperature ...); value is the resolved value (a number, an ISO 8601 date-time, seconds ...)";
+    raw is text[start:end] (character offsets)."""
+    rec.sub("spec/slots")
+    rid = uuid.uuid4().hex
+    rec.pub(f"{BASE}/request", json.dumps({"id": rid, "text": text}), response_topic="spec/slots", correlation=b"s")
+    r = rec.until(lambda m: m.json()["id"] == rid).json()
+    slot = next((s for s in r["slots"] if s["entity"] == entity), None)
+    assert slot is not None, r["slots"]
+    assert slot["raw"] == raw == text[slot["start"]:slot["end"]] and check(slot["value"]), slot
+    assert 0.0 <= slot["confidence"] <= 1.0
+
+
+def test_slot_offsets_are_characters_not_bytes(served: tuple[Broker, Daemon], rec: Recorder) -> None:
+    """"raw is text[start:end] (character offsets into the request's text)", with non-ASCII text before the slot."""
+    rec.sub("spec/slots")
+    text = "héllo ☃ wake me at 7 am tomorrow"
+    rec.pub(f"{BASE}/request", json.dumps({"id": "u8", "text": text}), response_topic="spec/slots", correlation=b"s")
+    r = rec.until(lambda m: m.json()["id"] == "u8").json()
+    assert r["text"] == text and r["slots"], r
+    for s in r["slots"]:
+        assert text[s["start"]:s["end"]] == s["raw"], s
