@@ -848,3 +848,39 @@ def test_slot_offsets_are_characters_not_bytes(served: tuple[Broker, Daemon], re
     assert r["text"] == text and r["slots"], r
     for s in r["slots"]:
         assert text[s["start"]:s["end"]] == s["raw"], s
+
+
+def test_tcp_nodelay_on_the_broker_connection(tmp_path: Path) -> None:
+    """MQTT: "TCP_NODELAY on": the daemon's socket to the broker, seen by strace on the real process."""
+    import re
+    import shutil
+    import signal
+
+    import psutil
+
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.skip("strace is not installed")
+    broker = Broker(tmp_path / "b").start()
+    cfg = tmp_path / "edge.toml"
+    cfg.write_text(daemon_config(broker, tmp_path / "s", device_id="nodelay"))
+    trace = tmp_path / "strace.log"
+    proc = subprocess.Popen([strace, "-f", "-qq", "-e", "trace=connect,setsockopt", "-e", "signal=none", "-o",
+                             str(trace), sys.executable, "-m", "edge", "run", "--config", str(cfg)],
+                            env=ENV, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        r = Recorder(broker.port).sub("edge/nodelay/status")
+        assert r.until(lambda m: m.payload == b"online", 60).payload == b"online"
+        r.close()
+        text = trace.read_text()
+        if "ptrace" in text and "Operation not permitted" in text:
+            pytest.skip("ptrace is not permitted here")
+        fds = set(re.findall(rf"connect\((\d+), \{{sa_family=AF_INET, sin_port=htons\({broker.port}\)", text))
+        assert fds, "no connect to the broker traced"
+        nodelay = set(re.findall(r"setsockopt\((\d+), SOL_TCP, TCP_NODELAY, \[1\]", text))
+        assert fds & nodelay, (fds, nodelay)
+    finally:
+        for child in psutil.Process(proc.pid).children():
+            child.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+        broker.stop()
