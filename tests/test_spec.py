@@ -884,3 +884,26 @@ def test_tcp_nodelay_on_the_broker_connection(tmp_path: Path) -> None:
             child.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
         broker.stop()
+
+
+@pytest.mark.parametrize("tamper", ["model.tflite", "tokenizer.model", "manifest.json"])
+def test_a_package_whose_hashes_do_not_match_is_refused_and_run_exits_2(tmp_path: Path, tamper: str) -> None:
+    """"The runtime checks the hashes at load and refuses a model that does not match"; `edge run`: "2 on a bad
+    config or model" (before it touches a broker: none is running here)."""
+    import shutil
+
+    pkg = tmp_path / "pkg"
+    shutil.copytree(ROOT / "models" / "clinc150", pkg)
+    f = pkg / tamper
+    if tamper == "manifest.json":  # a hash edited to another valid-looking one
+        m = json.loads(f.read_text())
+        m["files"]["model.tflite"] = "0" * 64
+        f.write_text(json.dumps(m))
+    else:
+        data = bytearray(f.read_bytes())
+        data[len(data) // 2] ^= 0x01  # one bit
+        f.write_bytes(bytes(data))
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[model]\npath = "{pkg}"\n[mqtt]\nport = 1\n[state]\ndir = "{tmp_path / "s"}"\n')
+    out = edge("run", "--config", str(cfg), timeout=60)
+    assert out.returncode == 2 and "sha256" in out.stderr, (out.returncode, out.stderr[-2000:])
