@@ -907,3 +907,110 @@ def test_a_package_whose_hashes_do_not_match_is_refused_and_run_exits_2(tmp_path
     cfg.write_text(f'[model]\npath = "{pkg}"\n[mqtt]\nport = 1\n[state]\ndir = "{tmp_path / "s"}"\n')
     out = edge("run", "--config", str(cfg), timeout=60)
     assert out.returncode == 2 and "sha256" in out.stderr, (out.returncode, out.stderr[-2000:])
+
+
+# === Home Assistant Assist: what the intent carries, through the daemon with the shipped home model ====
+
+@pytest.fixture(scope="module")
+def assist(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """ask(text, language) -> (type, data) of the one reply, from a daemon serving models/home and the test names."""
+    import asyncio
+
+    from conftest import free_port
+    from wyoming_ha import ha_process
+
+    tmp = tmp_path_factory.mktemp("assist")
+    broker = Broker(tmp / "b").start()
+    port = free_port()
+    cfg = daemon_config(broker, tmp / "s", device_id="home", model={"path": str(ROOT / "models" / "home")},
+                        wyoming={"enabled": True, "port": port},
+                        home={"names": str(ROOT / "tests" / "data" / "home_names.yaml")})
+    d = Daemon(tmp / "d", cfg, env={"EDGE_CLOUD_API_KEY": ""}).start()
+
+    def ask(text: str, language: str = "en") -> tuple[str, dict]:
+        reply = asyncio.run(ha_process("127.0.0.1", port, text, language))
+        event = reply.event()
+        return event.type, event.data or {}
+
+    ask.broker = broker  # type: ignore[attr-defined]
+    yield ask
+    assert d.stop() == 0, d.log_text()
+    broker.stop()
+
+
+def entities(data: dict) -> dict:
+    return {e["name"]: e["value"] for e in data.get("entities", [])}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("text,language,intent,want", [
+    ("turn on the floor lamp", "en", "HassTurnOn", {"name": "Stehlampe"}),  # an alias -> the exact name
+    ("schalte die stehlampe ein", "de", "HassTurnOn", {"name": "Stehlampe"}),
+    ("turn off the lights upstairs", "en", "HassTurnOff", {"floor": "First Floor", "domain": "light"}),
+    ("set the kitchen lights to 50%", "en", "HassLightSet", {"area": "Kitchen", "brightness": 50}),
+    ("stelle einen Timer für 5 Minuten", "de", "HassStartTimer", {"minutes": 5}),
+    ("add milk to my shopping list", "en", "HassShoppingListAddItem", {"item": "milk"}),
+])
+def test_assist_intents_carry_exact_names_numbers_and_free_text(assist: Any, text: str, language: str, intent: str,
+                                                                 want: dict) -> None:
+    """`intent {name, entities}`: "name, area and floor values are the exact names (not aliases) from the names file
+    ...; free-text slots stay as the user said them (... item ...); numbers are numbers"."""
+    kind, data = assist(text, language)
+    assert kind == "intent" and data["name"] == intent, (kind, data)
+    got = entities(data)
+    assert got == want and all(type(got[k]) is type(v) for k, v in want.items()), got
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("text", ["turn on the reading lamp",  # two entities are called Reading Lamp
+                                  "turn on the toaster",  # nothing is
+                                  "who wrote hamlet"])  # no home command, and no cloud configured
+def test_assist_says_not_recognized_when_a_name_is_ambiguous_or_unknown(assist: Any, text: str) -> None:
+    """"not-recognized {text} when the daemon does not stand behind a result (unsure, out of scope, a name that
+    matches nothing or more than one thing)"."""
+    kind, data = assist(text)
+    assert kind == "not-recognized" and data.get("text"), (kind, data)
+
+
+# Deviations found while checking the spec (files owned by others this round: edge/home.py, models/home):
+# each is the spec's own example, reproduced; strict, so the fix turns them into failures to remove the mark.
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="home model: a named thing the tagger misses is dropped, and the intent "
+                                        "goes out without it (HassLightSet {brightness: 20}): HA then acts on the "
+                                        "satellite's area instead of the Counter Lights")
+def test_deviation_a_named_thing_is_never_dropped_from_the_intent(assist: Any) -> None:
+    """"Acting on the wrong device is the worst outcome: when unsure, say not-recognized"."""
+    kind, data = assist("set brightness of counter lights to 20 percent")
+    assert kind == "not-recognized" or entities(data).get("name") == "Counter Lights", (kind, data)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="home model: English timers get minutes with slot confidence 0.0, so "
+                                        "every English HassStartTimer is not-recognized (German works)")
+def test_deviation_an_english_timer_starts(assist: Any) -> None:
+    """`intent {name, entities}` "(HassTurnOn, HassLightSet, HassStartTimer, ...)" with hours/minutes/seconds."""
+    kind, data = assist("set a timer for 5 minutes")
+    assert kind == "intent" and data["name"] == "HassStartTimer" and entities(data) == {"minutes": 5}, (kind, data)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="home model: 'turn on the lampadaire' (an alias) is HassLightSet with no "
+                                        "brightness or colour, not HassTurnOn")
+def test_deviation_turn_on_by_an_alias_is_turn_on(assist: Any) -> None:
+    kind, data = assist("turn on the lampadaire")
+    assert kind == "not-recognized" or (data["name"] == "HassTurnOn" and entities(data) == {"name": "Stehlampe"})
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="MQTT results of the home model carry numbers as strings "
+                                        "(brightness '50'); Wyoming converts them, the result does not")
+def test_deviation_home_slot_values_are_numbers_over_mqtt(assist: Any) -> None:
+    """Result slots: "value is the resolved value (a number, ...)"."""
+    c = Recorder(assist.broker.port).sub("spec/home")
+    c.pub("edge/home/request", json.dumps({"id": "n", "text": "set the kitchen lights to 50%"}),
+          response_topic="spec/home", correlation=b"n")
+    r = c.until(lambda m: True).json()
+    c.close()
+    brightness = [s["value"] for s in r["slots"] if s["name"] == "brightness"]
+    assert brightness == [50], r["slots"]
