@@ -288,6 +288,8 @@ def test_config_defaults_are_the_specs(tmp_path: Path) -> None:
     assert (s.wyoming.enabled, s.wyoming.host, s.wyoming.port, s.wyoming.zeroconf) == (False, "127.0.0.1", 10700, False)
     assert s.home.names == "" and s.group == ""
     assert s.state_dir == Path.home() / ".local" / "state" / "edge"
+    assert load(None, environ={**clean, "STATE_DIRECTORY": "/var/lib/edge"}).state_dir == Path("/var/lib/edge")
+    assert load(None, environ={**clean, "EDGE_DEVICE_ID": "hall"}).base_topic == "edge/hall"
 
 
 def test_the_file_overrides_the_profile_and_env_names_every_key(tmp_path: Path) -> None:
@@ -1014,3 +1016,32 @@ def test_deviation_home_slot_values_are_numbers_over_mqtt(assist: Any) -> None:
     c.close()
     brightness = [s["value"] for s in r["slots"] if s["name"] == "brightness"]
     assert brightness == [50], r["slots"]
+
+
+@pytest.mark.parametrize("profile", sorted(p.stem for p in (ROOT / "firmware_configs").glob("*.toml")))
+def test_every_shipped_profile_is_valid(profile: str) -> None:
+    """`edge config check FILE_OR_PROFILE`: 0 valid (every profile the project ships, by name)."""
+    out = edge("config", "check", profile)
+    assert out.returncode == 0, out.stderr
+
+
+def test_edge_deploy_exits_3_when_no_device_answers_and_2_on_an_unsigned_package(tmp_path: Path) -> None:
+    """`edge deploy DIR --device ID`: "3 timeout" (nobody there to take it); an unsigned package: 2 (edge sign's
+    "2 on a bad package")."""
+    import shutil
+
+    from edge import signing as S
+
+    broker = Broker(tmp_path / "b").start()
+    try:
+        pkg = tmp_path / "pkg"
+        shutil.copytree(ROOT / "models" / "clinc150", pkg)
+        unsigned = edge("deploy", str(pkg), "--device", "nobody", "--timeout", "2", "--host", "127.0.0.1",
+                        "--port", str(broker.port))
+        assert unsigned.returncode == 2, unsigned.stderr
+        S.sign_package(pkg, S.generate())
+        out = edge("deploy", str(pkg), "--device", "nobody", "--timeout", "2", "--host", "127.0.0.1",
+                   "--port", str(broker.port))
+        assert out.returncode == 3, (out.returncode, out.stdout, out.stderr)
+    finally:
+        broker.stop()
