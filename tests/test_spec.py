@@ -1045,3 +1045,38 @@ def test_edge_deploy_exits_3_when_no_device_answers_and_2_on_an_unsigned_package
         assert out.returncode == 3, (out.returncode, out.stdout, out.stderr)
     finally:
         broker.stop()
+
+
+@pytest.mark.slow
+def test_a_minimal_json_names_file(tmp_path: Path) -> None:
+    """Names file: "(YAML or JSON)"; "The domain is the entity id's prefix; aliases, floor, area, state and attributes
+    are optional" (and floors and areas may be absent); only these entities may be named."""
+    import asyncio
+
+    from conftest import free_port
+    from wyoming_ha import ha_process
+
+    names = tmp_path / "names.json"
+    names.write_text(json.dumps({"entities": [{"name": "Desk Lamp", "id": "light.desk_lamp"},
+                                              {"name": "Fan", "id": "fan.ceiling"}]}))
+    broker = Broker(tmp_path / "b").start()
+    port = free_port()
+    cfg = daemon_config(broker, tmp_path / "s", device_id="mini", model={"path": str(ROOT / "models" / "home")},
+                        wyoming={"enabled": True, "port": port}, home={"names": str(names)})
+    d = Daemon(tmp_path / "d", cfg, env={"EDGE_CLOUD_API_KEY": ""})
+    try:
+        d.start()
+
+        async def go() -> list:
+            return [await ha_process("127.0.0.1", port, t) for t in
+                    ("turn on the desk lamp", "turn off the desk lamp", "turn on the kitchen ceiling")]
+
+        on, off, unknown = [r.event() for r in asyncio.run(go())]
+        assert on.type == "intent" and on.data["name"] == "HassTurnOn" and entities(on.data) == {"name": "Desk Lamp"}, on
+        assert off.type == "intent" and entities(off.data) == {"name": "Desk Lamp"}, off
+        assert unknown.type == "not-recognized", unknown  # in the test fixture's home, not in this file
+        assert d.stop() == 0
+    finally:
+        if d.proc and d.proc.poll() is None:
+            d.kill()
+        broker.stop()
