@@ -1080,3 +1080,20 @@ def test_a_minimal_json_names_file(tmp_path: Path) -> None:
         if d.proc and d.proc.poll() is None:
             d.kill()
         broker.stop()
+
+
+@pytest.mark.slow
+def test_request_language_on_a_multilingual_model(assist: Any) -> None:
+    """Request `language`: "a BCP 47 tag such as en or de; default the model's first language; one the model does
+    not serve is an invalid_field error" — on models/home (en, de, fr, es) over MQTT."""
+    c = Recorder(assist.broker.port).sub("spec/lang").sub("edge/home/error")
+    for rid, text, language in (("de", "schalte das licht in der küche aus", "de-CH"), ("none", "turn off the kitchen lights", None),
+                                ("it", "spegni la luce in cucina", "it")):
+        body = {"id": rid, "text": text, **({"language": language} if language else {})}
+        c.pub("edge/home/request", json.dumps(body), response_topic="spec/lang", correlation=rid.encode())
+        m = c.until(lambda m: m.json().get("id") == rid)
+        if rid == "it":
+            assert m.json()["error"] == "invalid_field" and "it" in m.json()["message"], m.json()
+        else:
+            assert m.topic == "spec/lang" and m.json()["intent"] == "HassTurnOff", m.json()
+    c.close()
