@@ -1097,3 +1097,16 @@ def test_request_language_on_a_multilingual_model(assist: Any) -> None:
         else:
             assert m.topic == "spec/lang" and m.json()["intent"] == "HassTurnOff", m.json()
     c.close()
+
+
+def test_eval_slot_scores_count_a_slot_only_when_name_and_span_match(tmp_path: Path) -> None:
+    """`edge eval` "reports slot precision, recall and F1 (a slot counts when name and span both match)": the model
+    finds time "7 am" in each line; marked right once, with a shorter span once, under another name once."""
+    f = tmp_path / "slots.md"
+    f.write_text("## alarm\nset an alarm for [7 am](time)\nset an alarm for [7](time) am\n"
+                 "set an alarm for [7 am](date)\n")
+    out = edge("eval", "--data", str(f), "--json")
+    assert out.returncode == 0, out.stderr
+    slots = json.loads(out.stdout)["slots"]
+    assert slots["support"] == 3
+    assert (slots["precision"], slots["recall"], slots["f1"]) == pytest.approx((1 / 3, 1 / 3, 1 / 3), abs=1e-3)
