@@ -810,7 +810,8 @@ def test_a_custom_base_and_discovery_prefix_are_refused_as_reply_topics_and_repl
 
 @pytest.mark.parametrize("args", [[], [""], ["  "], ["hi", "--timeout", "abc"], ["hi", "--timeout", "-1"],
                                   ["hi", "--port", "0"], ["hi", "--port", "70000"], ["hi", "--device", "a/b"],
-                                  ["hi", "--device", "#"], ["hi", "--bogus"]])
+                                  ["hi", "--device", "#"], ["hi", "--bogus"],
+                                  ["\udcff\udcfe not UTF-8"], ["hi", "--id", "\udcff"]])  # argv bytes that are not UTF-8
 def test_edge_send_bad_arguments_exit_2(args: list[str]) -> None:
     """`edge send`: "2 on bad arguments" (what a careless user types), before any broker is tried."""
     out = edge("send", *args, "--host", "127.0.0.1", "--port", "1") if "--port" not in args else edge("send", *args)
