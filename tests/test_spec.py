@@ -1113,3 +1113,37 @@ def test_eval_slot_scores_count_a_slot_only_when_name_and_span_match(tmp_path: P
     slots = json.loads(out.stdout)["slots"]
     assert slots["support"] == 3
     assert (slots["precision"], slots["recall"], slots["f1"]) == pytest.approx((1 / 3, 1 / 3, 1 / 3), abs=1e-3)
+
+
+def _wrong(value: Any) -> Any:
+    """A value of another TOML type than `value`'s (bool before int: a TOML true is no integer)."""
+    if isinstance(value, bool):
+        return 1
+    if isinstance(value, (int, float)):
+        return True if isinstance(value, int) else "soon"
+    return 5
+
+
+def test_every_spec_key_refuses_a_wrong_type_naming_key_and_file(tmp_path: Path) -> None:
+    """"Unknown keys and wrong types are errors", for every key in the spec's blocks at once: one error per key,
+    each naming the key and the file (`edge config check`: 2)."""
+    import tomllib
+
+    spec = tomllib.loads(SPEC_CONFIG)
+    lines, keys = [], []
+    for table, values in spec.items():
+        if not isinstance(values, dict):
+            lines.insert(0, f"{table} = {json.dumps(_wrong(values))}")
+            keys.append(table)
+            continue
+        lines.append(f"[{table}]")
+        for k, v in values.items():
+            lines.append(f"{k} = {json.dumps(_wrong(v))}")
+            keys.append(f"{table}.{k}")
+    f = tmp_path / "wrong.toml"
+    f.write_text("\n".join(lines) + "\n")
+    out = edge("config", "check", str(f))
+    assert out.returncode == 2
+    errors = out.stderr.splitlines()
+    for key in keys:
+        assert any(f"{f}: {key}:" in line for line in errors), (key, out.stderr)
