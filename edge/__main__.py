@@ -279,12 +279,19 @@ def _send_options(args: argparse.Namespace) -> tuple[str, int, str, str]:
 
 def cmd_send(args: argparse.Namespace) -> int:
     from edge.config import ConfigError, read_secret
+    from edge.contract import encodable
     from edge.mqtt import LinkError, request_once
     from edge.mqtt.tools import tls_from_env
 
     if not args.text.strip():
         print("edge send: TEXT is empty", file=sys.stderr)
         return EXIT_USAGE
+    # Bytes that are not UTF-8 reach argv as lone surrogates: a bad argument here (2), not a request
+    # the daemon would only refuse (1).
+    for name, value in (("TEXT", args.text), ("--id", args.id or "")):
+        if not encodable(value):
+            print(f"edge send: {name} is not valid UTF-8", file=sys.stderr)
+            return EXIT_USAGE
     if not math.isfinite(args.timeout) or args.timeout <= 0:
         print("edge send: --timeout must be a positive number of seconds", file=sys.stderr)
         return EXIT_USAGE

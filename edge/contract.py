@@ -172,6 +172,18 @@ def _salvage_id(body: str) -> str | None:
     return rid if isinstance(rid, str) and rid and encodable(rid) else None
 
 
+def _id_of(payload: bytes, max_bytes: int) -> str | None:
+    """The request's own id, when one can be read, for an error raised before the payload is parsed."""
+    try:
+        body = decode_payload(payload, max_bytes)
+        obj = loads(body) if body.lstrip().startswith("{") else None
+    except (BadRequest, ValueError, RecursionError):
+        return _salvage_id(payload[:max_bytes].decode("utf-8", "replace"))
+    rid = obj.get("id") if isinstance(obj, dict) else None
+    ok = isinstance(rid, str) and 0 < len(rid) <= 256 and encodable(rid) and not _CONTROL.search(rid)
+    return rid if ok else None
+
+
 def new_id() -> str:
     return uuid.uuid4().hex
 
@@ -203,8 +215,8 @@ def parse_request(
     """
     if response_topic is not None:
         problem = reply_topic_problem(response_topic, forbidden_reply_prefixes, allowed_reply_prefixes)
-        if problem:
-            raise BadRequest(INVALID_FIELD, f"the Response Topic {problem}")
+        if problem:  # the error still names the request, so a requester watching <base>/error can match it
+            raise BadRequest(INVALID_FIELD, f"the Response Topic {problem}", _id_of(payload, max_bytes))
     back = {"reply_to": response_topic, "correlation": correlation}
     try:
         body = decode_payload(payload, max_bytes)
