@@ -290,3 +290,49 @@ def test_offline_requests_are_not_sent_and_their_deferred_replies_are_checked_in
             assert not [m for m in results.drain() if m.json()["id"] in (queued[BRIGHT_DE], queued[FRONT_DOOR])]
         finally:
             stop(broker, daemon, client)
+
+
+def test_cloud_preferred_asks_even_for_a_confident_command_and_a_refusal_keeps_the_devices_intent(
+        tmp_path: Path) -> None:
+    with KeyedCloud() as cloud:
+        broker, daemon, client = start(tmp_path, cloud, mode="cloud_preferred")
+        try:
+            h = Home(daemon, client, cloud)
+            text = "turn off the kitchen lights"
+            agreed, calls = h.ask(text, reply={"intent": "HassTurnOff", "slots": {"area": "kitchen", "domain": "light"}})
+            assert calls == 1 and (agreed["source"], agreed["reason"]) == ("cloud", "cloud_preferred"), agreed
+            assert slots_of(agreed) == {"area": "Kitchen", "domain": "light"}
+            assert {s["name"]: s["raw"] for s in agreed["slots"]} == {"area": "kitchen", "domain": "lights"}
+            # talked into the other direction: refused, and the device's own confident answer stands
+            flipped, calls = h.ask(text, reply={"intent": "HassTurnOn", "slots": {"area": "Kitchen", "domain": "light"}})
+            assert calls == 1 and (flipped["source"], flipped["reason"]) == ("edge", "cloud_error"), flipped
+            assert flipped["intent"] == "HassTurnOff" and slots_of(flipped) == {"area": "Kitchen", "domain": "light"}
+            assert "not_recognized" not in flipped
+            assert h.acted[agreed["id"]] == h.acted[flipped["id"]] == [f"{BASE}/intent/HassTurnOff"]
+        finally:
+            stop(broker, daemon, client)
+
+
+@pytest.mark.parametrize("text,entities,raw", [
+    ("the KITCHEN at 50 please", (("area", "Kitchen"), ("brightness", 50)), {"area": "KITCHEN", "brightness": "50"}),
+    ("la cuisine à 7,5", (("area", "Kitchen"), ("brightness", 7.5)), {"area": "cuisine", "brightness": "7,5"}),
+    ("es ist zu dunkel", (("area", "Kitchen"), ("domain", "light")), {"area": "", "domain": ""}),
+    ("add Oat  Milk", (("item", "oat milk"),), {"item": "Oat  Milk"}),
+    # "kitchen" in "kitchens" is no word of its own; the second "kitchen" is free once the first is taken
+    ("kitchens kitchen kitchen ceiling", (("name", "Kitchen Ceiling"), ("area", "Kitchen")),
+     {"name": "kitchen ceiling", "area": "kitchen"}),
+], ids=["case", "alias-decimal", "unsaid", "blanks", "words-and-overlap"])
+def test_a_cloud_slot_sits_on_the_words_it_came_from_or_on_none(text: str, entities: tuple, raw: dict) -> None:
+    from edge import names
+    from edge.home import Recognized
+    from edge.home_cloud_mqtt import result_slots
+    from edge.home_cloud_prompt import HomePrompt
+
+    prompt = HomePrompt({}, names.load(NAMES))
+    slots = result_slots(text, Recognized("HassLightSet", entities), prompt)
+    assert {s["name"]: s["raw"] for s in slots} == raw
+    assert {s["name"]: s["value"] for s in slots} == dict(entities)  # values are the checked ones, untouched
+    for s in slots:
+        assert s["raw"] == text[s["start"]:s["end"]] and s["entity"] == s["name"] and s["confidence"] == 1.0
+    spans = sorted((s["start"], s["end"]) for s in slots if s["raw"])
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))  # no two slots on the same words
