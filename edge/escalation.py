@@ -351,17 +351,18 @@ class Escalations:
             items = self.store.deferred(1)  # the probe is a real deferred request
         else:
             return
+        home_now = self.home_prompt() is not None
         for item in items:
             lang = _home_language(item)
-            home = self._home(lang)
-            if lang is not None and home is None:
-                # Queued by a home model, and the model answering now is none (a deployment): its
-                # reply could not be checked against the intents and names it was asked about.
-                log.warning("deferred home request %s dropped: no home model to check its cloud reply",
-                            item.request_id)
+            if (lang is not None) != home_now:
+                # Queued by a home model and the model answering now is none, or the other way round (a
+                # deployment came between): its reply could not be checked as what it was asked about.
+                log.warning("deferred request %s dropped: queued by another kind of model than the one "
+                            "answering now, its cloud reply could not be checked", item.request_id)
                 self.health.count("deferred_unchecked")
                 self._drop(item)
                 continue
+            home = self._home(lang)
             if not self.router.budget.spend():  # admits the call and writes it to the ledger
                 if not self.router.cloud_up:
                     self.router.record_failure()  # no budget to probe with: stay open, try later

@@ -336,3 +336,27 @@ def test_a_cloud_slot_sits_on_the_words_it_came_from_or_on_none(text: str, entit
         assert s["raw"] == text[s["start"]:s["end"]] and s["entity"] == s["name"] and s["confidence"] == 1.0
     spans = sorted((s["start"], s["end"]) for s in slots if s["raw"])
     assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))  # no two slots on the same words
+
+
+def test_a_deferred_request_that_finds_another_kind_of_model_is_dropped_unasked() -> None:
+    """In process (tests/fakes.py's rig): a request a home model queued, replayed after a deployment of
+    a model that is none, would be asked with the generic prompt and its reply never checked against
+    the names; and the other way round. Neither is asked, nor paid for."""
+    from fakes import BASE as RIG_BASE
+    from fakes import FakeCloud as GenericCloud
+    from fakes import Rig
+
+    from edge.home_cloud_prompt import HomePrompt
+
+    rig = Rig(cloud=GenericCloud())
+    rig.store.defer("h1", CEILING, b'{"id": "h1", "intent": "HassTurnOn", "confidence": 0.1, "home_language": "en"}')
+    rig.escalations.retry_deferred()  # the rig's model is no home model
+    rig.pool.run_all()
+    assert rig.store.deferred_count() == 0 and rig.cloud.texts == []
+    rig.escalations.home_prompt = lambda: HomePrompt({"HassTurnOn": ("name",)}, None)  # now a home model
+    rig.store.defer("g1", "hmm weather", b'{"id": "g1", "intent": "oos", "confidence": 0.1}')
+    rig.escalations.retry_deferred()
+    rig.pool.run_all()
+    assert rig.store.deferred_count() == 0 and rig.cloud.texts == []
+    assert rig.router.budget.stats()["calls_last_hour"] == 0
+    assert not rig.link.on(f"{RIG_BASE}/result") and rig.health.snapshot(queue_depth=0, outbox=0, cloud="up")["counters"]["deferred_unchecked"] == 2
