@@ -13,9 +13,9 @@ passes the home checks (edge.home_cloud.check) before it becomes a result:
 - `NotUnderstood` (the reply failed a check, or chose no intent) -> the device's own result stands,
   `not_recognized` and all, with reason `cloud_error`: never on the intent topic.
 
-`HomeAsk` is what the pipeline hands the escalation for one request: the prompt of the model that
-answered it and the served language it is in (a request deferred while the cloud was down keeps its
-language in its queued record: edge.escalation.defer_record).
+`HomeAsk` is what edge.escalation asks with for one request: the prompt of the model answering (the
+pipeline's `home_prompt`) and the served language the request is in (edge.pipeline's `home_language`;
+a request deferred while the cloud was down keeps it in its queued record: edge.escalation.defer_record).
 """
 
 from __future__ import annotations
