@@ -322,7 +322,7 @@ class HomeCloud:
             return local
         result = check(reply, text, lang, prompt)
         if isinstance(result, NotUnderstood):
-            if result.reason == "error":
+            if result.reason == "error":  # a check that tripped (logged by check): the model's refusal stands
                 return local
             self._count("wyoming_cloud_refused")
             log.info("cloud reply for a transcript refused: %s %s", result.reason, result.detail[:120])

@@ -360,3 +360,11 @@ def test_a_deferred_request_that_finds_another_kind_of_model_is_dropped_unasked(
     assert rig.store.deferred_count() == 0 and rig.cloud.texts == []
     assert rig.router.budget.stats()["calls_last_hour"] == 0
     assert not rig.link.on(f"{RIG_BASE}/result") and rig.health.snapshot(queue_depth=0, outbox=0, cloud="up")["counters"]["deferred_unchecked"] == 2
+
+
+def test_what_leaves_the_device_is_redacted_and_the_result_keeps_the_text(home: Home) -> None:
+    text = "kitchen ceiling needs to be on, call me on +49 176 1234567 or at me@example.org"
+    result, calls = home.ask(text, reply={"intent": "none"})
+    assert calls == 1 and result["text"] == text
+    user = home.cloud.chat_requests[-1].body["messages"][1]["content"]
+    assert "[email]" in user and "1234567" not in user and "example.org" not in user  # edge.cloud.redact
