@@ -122,7 +122,11 @@ def slots_of(result: dict[str, Any]) -> dict[str, Any]:
     # the cloud maps what was said to a name (an alias): the result carries the file's exact name
     ("de", DARK_DE, {"intent": "HassTurnOn", "slots": {"area": "Küche", "domain": "light"}}, "HassTurnOn",
      {"area": "Kitchen", "domain": "light"}, {"area": "küche", "domain": ""}),
-], ids=["en-name", "de-alias"])
+    # the number said (the same reply with 80 is refused below)
+    ("en", "kitchen ceiling needs to be at 30", {"intent": "HassLightSet", "slots": {"name": "Kitchen Ceiling",
+                                                                                     "brightness": 30}},
+     "HassLightSet", {"name": "Kitchen Ceiling", "brightness": 30}, {"name": "kitchen ceiling", "brightness": "30"}),
+], ids=["en-name", "de-alias", "en-number"])
 def test_an_unsure_command_gets_the_clouds_checked_intent_with_exact_names(
         home: Home, language: str, text: str, reply: Any, intent: str, slots: dict, raw: dict) -> None:
     result, calls = home.ask(text, language, reply)
@@ -154,8 +158,14 @@ def test_an_unsure_command_gets_the_clouds_checked_intent_with_exact_names(
     (CEILING, {"intent": "none"}),  # the cloud chose nothing
     (CEILING, ["HassTurnOn"]),  # JSON, not an object
     (CEILING, "Sure! I'll turn the lights on :)"),  # not JSON at all
+    ("kitchen ceiling needs to be at 30", {"intent": "HassLightSet",  # a number nobody said
+                                           "slots": {"name": "Kitchen Ceiling", "brightness": 80}}),
+    ("kitchen ceiling should be thirty percent", {"intent": "HassLightSet",  # out of range
+                                                  "slots": {"name": "Kitchen Ceiling", "brightness": 300}}),
+    ("the reading lamp needs to be on", {"intent": "HassTurnOn", "slots": {"name": "Reading Lamp"}}),  # two
 ], ids=["unknown-name", "unsaid-name", "polarity", "unlock", "injection", "unserved", "foreign-label",
-        "foreign-slot", "wrong-type", "generic-shape", "none", "list", "garbage"])
+        "foreign-slot", "wrong-type", "generic-shape", "none", "list", "garbage", "unsaid-number", "range",
+        "ambiguous"])
 def test_a_hostile_or_broken_cloud_reply_leaves_the_devices_refusal_off_the_intent_topic(
         home: Home, text: str, reply: Any) -> None:
     result, calls = home.ask(text, "en", reply)
