@@ -56,13 +56,18 @@ class Answers:
                       self.model_ident, latency, list(r.slots), r.not_recognized)
 
     def cloud(self, request: Request, device: Prediction, device_slots: list[dict[str, Any]], intent: str,
-              answer: str, reason: str, t0: float, record: bool = True, cloud_slots: Any = None) -> Result:
+              answer: str | None, reason: str, t0: float, record: bool = True, cloud_slots: Any = None,
+              checked_slots: list[dict[str, Any]] | None = None) -> Result:
         """A result from the cloud; `confidence` stays the device's (the cloud gives no calibrated score).
-        Slots: the device's when the cloud agrees on the intent and the device found some, else the
+        Slots: `checked_slots` when given (a home model's, resolved and checked by edge.home_cloud),
+        else the device's when the cloud agrees on the intent and the device found some, else the
         cloud's `cloud_slots`, validated against the request like its intent (edge.slots)."""
         latency = (self.clock() - t0) * 1000
         if record:
             self.health.record_result(latency, True)
+        if checked_slots is not None:
+            return Result(request, intent, device.confidence, "cloud", True, reason, answer, self.model_ident,
+                          latency, list(checked_slots))
         # the device's slots were extracted for the device's intent: under another intent they would
         # name the wrong things
         slots = list(device_slots) if intent == device.intent else []

@@ -13,6 +13,13 @@ with the same result. Escalations wanted while the cloud was down were
 answered locally and queued on disk; they are replayed here when the breaker
 closes, each completing with a second result (same id, `"source": "cloud"`).
 
+A home model's escalations (the request's `home_language` is set: edge.pipeline) take the home
+call and checks instead of the generic prompt (edge.home_cloud: the served intents and the names;
+edge.home_cloud_mqtt: the result): a checked intent is the cloud's result with resolved slots, a
+question's answer is the cloud's result with intent `oos`, and a refused reply leaves the device's
+result standing (reason `cloud_error`; a deferred one gets no second result). The bookkeeping above
+is the same for both.
+
 Nothing here raises into its caller or kills a pool thread: one item that
 fails is answered locally (or dropped from the deferred queue) and the others
 go on.
@@ -39,9 +46,14 @@ from edge.router import Router
 
 if TYPE_CHECKING:
     from edge.cloud import CloudError
+    from edge.home_cloud_mqtt import HomeAsk
     from edge.pipeline import Routed
 
 log = logging.getLogger("edge.escalation")
+
+# In a deferred request's queued record (its device result as published, plus this key; never published
+# itself): the language a home request was said in, which its replay is checked in.
+HOME_LANGUAGE = "home_language"
 
 _AUTH_HINT = {401: " (check EDGE_CLOUD_API_KEY / the cloud_api_key credential)", 403: " (the key may not use this model)"}
 
@@ -59,8 +71,13 @@ class Escalations:
         workers: int,
         clock: Callable[[], float] = time.perf_counter,
         post: Callable[[Callable[[], None]], None] = lambda fn: fn(),
+        redact: bool = True,
     ) -> None:
         self.cloud = cloud
+        self.redact = redact  # [cloud] redact, for the home calls (classify redacts by itself)
+        # The home cloud prompt (edge.home_cloud_prompt.HomePrompt) of the model answering now, or None
+        # when it is no home model: edge.service_build wires the pipeline's `home_prompt` here.
+        self.home_prompt: Callable[[], Any] = lambda: None
         self._post = post  # hands a pool thread's outcome to the loop (in-process tests: run it now)
         self.router = router
         self.store = store
@@ -101,11 +118,43 @@ class Escalations:
             self._owed[id(r)] = r
             if not r.request.generated_id:
                 self._by_id.setdefault(r.request.id, (r, []))
-        if not self._submit(self._call, r, reason, deferred=False):
+        home = self._home(r.home_language)
+        if r.home_language is not None and home is None:  # no home prompt (not wired): no unchecked call
+            if self._claim(r):
+                self._finish(r, lambda: self.answers.local(r, "cloud_error", escalated=True))
+            return
+        if not self._submit(self._call, r, reason, home, deferred=False):
             # The pool is shut down (a stop under way): the device answers now. Claimed first, so
             # the deadline sweep cannot answer it a second time.
             if self._claim(r):
                 self._finish(r, lambda: self.answers.local(r, "cloud_error", escalated=True))
+
+    def _home(self, lang: str | None) -> HomeAsk | None:
+        """On the loop: the home call for a request in `lang` (a served language) with the prompt of
+        the model answering now; None for a request that is no home one, or without a home prompt."""
+        if lang is None:
+            return None
+        prompt = self.home_prompt()
+        if prompt is None:
+            return None
+        from edge.home_cloud_mqtt import HomeAsk
+
+        return HomeAsk(prompt, lang)
+
+    def _ask(self, text: str, home: HomeAsk | None) -> Any:
+        """Pool thread: the blocking call, generic (a CloudAnswer) or home (the reply's JSON value)."""
+        if home is None:
+            return self.cloud.classify(text)
+        from edge.home_cloud_mqtt import ask
+
+        return ask(self.cloud, home, text, self.redact)
+
+    def _home_result(self, request: Request, device: Prediction, t0: float, reply: Any, home: HomeAsk,
+                     reason: str, record: bool = True) -> Result | None:
+        """On the loop: the cloud's result from a home reply, or None when the checks refuse it."""
+        from edge.home_cloud_mqtt import result
+
+        return result(self.answers, self.health, request, device, t0, reply, home, reason, record)
 
     def _submit(self, fn: Callable[..., None], *args: Any, deferred: bool) -> bool:
         """Count a job as busy and hand it to the pool; False (counters unwound) when the pool
@@ -191,7 +240,7 @@ class Escalations:
                 self._finishing -= 1
                 self._settled.notify_all()
 
-    def _call(self, r: Routed, reason: str) -> None:
+    def _call(self, r: Routed, reason: str, home: HomeAsk | None) -> None:
         """Pool thread: the blocking call only; its outcome goes back to the loop."""
         ans: Any = None
         err: BaseException | None = None
@@ -199,12 +248,13 @@ class Escalations:
             expired = id(r) not in self._owed
         if not expired:  # else it waited out its timeout behind busy workers and has been answered
             try:
-                ans = self.cloud.classify(r.request.text)
+                ans = self._ask(r.request.text, home)
             except BaseException as exc:  # CloudError, or anything unforeseen: answered locally
                 err = exc
-        self._post(lambda: self._called(r, reason, ans, err, expired))
+        self._post(lambda: self._called(r, reason, ans, err, expired, home))
 
-    def _called(self, r: Routed, reason: str, ans: Any, err: BaseException | None, expired: bool) -> None:
+    def _called(self, r: Routed, reason: str, ans: Any, err: BaseException | None, expired: bool,
+                home: HomeAsk | None = None) -> None:
         """On the loop: publish the cloud's answer, or the device's when the call failed."""
         assert r.pred is not None
         try:
@@ -222,6 +272,15 @@ class Escalations:
                 log.info("cloud answer for %s came after cloud.timeout_s; the device's answer stands", r.request.id)
                 return
             assert r.pred is not None
+            if home is not None:
+                pred = r.pred
+
+                def checked() -> Result:  # refused: the device's result stands, not_recognized and all
+                    found = self._home_result(r.request, pred, r.work.received, ans, home, reason)
+                    return found if found is not None else self.answers.local(r, "cloud_error", escalated=True)
+
+                self._finish(r, checked)
+                return
             self._finish(r, lambda: self.answers.cloud(r.request, r.pred, r.slots, ans.intent, ans.answer, reason,
                                                        r.work.received, cloud_slots=getattr(ans, "slots", None)))
         except Exception:
@@ -292,25 +351,36 @@ class Escalations:
             items = self.store.deferred(1)  # the probe is a real deferred request
         else:
             return
+        home_now = self.home_prompt() is not None
         for item in items:
+            lang = _home_language(item)
+            if (lang is not None) != home_now:
+                # Queued by a home model and the model answering now is none, or the other way round (a
+                # deployment came between): its reply could not be checked as what it was asked about.
+                log.warning("deferred request %s dropped: queued by another kind of model than the one "
+                            "answering now, its cloud reply could not be checked", item.request_id)
+                self.health.count("deferred_unchecked")
+                self._drop(item)
+                continue
+            home = self._home(lang)
             if not self.router.budget.spend():  # admits the call and writes it to the ledger
                 if not self.router.cloud_up:
                     self.router.record_failure()  # no budget to probe with: stay open, try later
                 return
-            if not self._submit(self._replay, item, deferred=True):
+            if not self._submit(self._replay, item, home, deferred=True):
                 return  # the pool is gone (a stop): the item stays queued for the next start
 
-    def _replay(self, item: Deferred) -> None:
+    def _replay(self, item: Deferred, home: HomeAsk | None = None) -> None:
         """Pool thread: the cloud's second opinion on a deferred escalation; the rest on the loop."""
         ans: Any = None
         err: BaseException | None = None
         try:
-            ans = self.cloud.classify(item.text)
+            ans = self._ask(item.text, home)
         except BaseException as exc:
             err = exc
-        self._post(lambda: self._replayed(item, ans, err))
+        self._post(lambda: self._replayed(item, ans, err, home))
 
-    def _replayed(self, item: Deferred, ans: Any, err: BaseException | None) -> None:
+    def _replayed(self, item: Deferred, ans: Any, err: BaseException | None, home: HomeAsk | None = None) -> None:
         """On the loop: complete an escalation queued while the cloud was down (a second result, same id)."""
         try:
             if _is_cloud_error(err):
@@ -329,6 +399,13 @@ class Escalations:
             t0 = self.clock() - max(0.0, time.time() - item.created)
             device_intent = str(local.get("intent") or "oos")
             device = Prediction(device_intent, float(local.get("confidence") or 0.0), device_intent)
+            if home is not None:
+                checked = self._home_result(request, device, t0, ans, home, "offline", record=False)
+                if checked is not None:  # refused: the device's result stands, no second one
+                    self.health.count("deferred_completed")
+                    self.answers.publish_second(checked)
+                self._drop(item)
+                return
             result = self.answers.cloud(request, device, list(local.get("slots") or []), ans.intent, ans.answer,
                                         "offline", t0, record=False, cloud_slots=getattr(ans, "slots", None))
             self.health.count("deferred_completed")
@@ -424,6 +501,28 @@ class DaemonPool(Executor):
                 future.set_result(fn(*args, **kwargs))
             except BaseException as exc:  # the jobs guard themselves; this keeps the thread alive anyway
                 future.set_exception(exc)
+
+
+def defer_record(payload: bytes, home_language: str | None) -> bytes:
+    """What the deferred queue keeps of a device result: the payload as published, plus a home
+    request's language (HOME_LANGUAGE), which its replay is checked in: polarity words, number
+    words and names are per language."""
+    if home_language is None:
+        return payload
+    record = json.loads(payload)
+    record[HOME_LANGUAGE] = home_language
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _home_language(item: Deferred) -> str | None:
+    """The language a queued home request was said in (defer_record); None for any other request
+    (a record that does not parse is left to the replay, which drops it)."""
+    try:
+        record = json.loads(item.local_result)
+    except ValueError:
+        return None
+    lang = record.get(HOME_LANGUAGE) if isinstance(record, dict) else None
+    return lang if isinstance(lang, str) and lang else None
 
 
 def _is_cloud_error(exc: BaseException | None) -> bool:

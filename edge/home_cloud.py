@@ -51,7 +51,7 @@ from edge.home import (FREE_TEXT_NAME_INTENTS, NUMBER_RANGES, Answered, NotUnder
                        base_language)
 from edge.home_cloud_prompt import KIND_SLOTS, TURN, HomePrompt, Said
 
-__all__ = ["HomeCloud", "HomePrompt", "validate", "maker", "ESCALATE", "MAX_SLOTS"]
+__all__ = ["HomeCloud", "HomePrompt", "validate", "check", "ask", "maker", "ESCALATE", "MAX_SLOTS"]
 
 log = logging.getLogger("edge.home_cloud")
 
@@ -203,6 +203,26 @@ def _resolve(intent: str, got: dict[str, Any], lang: str, prompt: HomePrompt, sa
     return Recognized(intent, tuple(got.items()), 0.0)
 
 
+# --- the call and the check, for Wyoming (HomeCloud) and MQTT escalations (edge.escalation) -----
+
+
+def ask(cloud: Any, prompt: HomePrompt, lang: str, text: str, said: str) -> tuple[Any, float]:
+    """Pool thread: one blocking call with the home prompt (the names picked for `text`); (the reply's
+    JSON value, latency ms). `said` is `text` as it may leave the device (redacted when configured).
+    Raises edge.cloud.CloudError like any cloud call."""
+    return cloud.chat_json(prompt.system(lang, text), HomePrompt.user(said), MAX_TOKENS)
+
+
+def check(reply: Any, text: str, lang: str, prompt: HomePrompt) -> Result:
+    """`validate`, for the loop: a check that trips over a shape nobody foresaw is a refusal
+    (`NotUnderstood("error")`, logged), never an exception into the caller."""
+    try:
+        return validate(reply, text, lang, prompt)
+    except Exception:
+        log.exception("checking the cloud's reply failed; refused")
+        return NotUnderstood("error", "checking the cloud's reply failed")
+
+
 # --- the recognizer ----------------------------------------------------------------------------
 
 
@@ -300,12 +320,10 @@ class HomeCloud:
         except Exception as exc:  # a CloudError (recorded by _record), or anything unforeseen
             log.info("cloud call for a transcript failed (%s); not-recognized stands", exc)
             return local
-        try:
-            result = validate(reply, text, lang, prompt)
-        except Exception:  # a check that trips over a shape nobody foresaw: refused, and logged
-            log.exception("checking the cloud's reply for a transcript failed; not-recognized stands")
-            return local
+        result = check(reply, text, lang, prompt)
         if isinstance(result, NotUnderstood):
+            if result.reason == "error":  # a check that tripped (logged by check): the model's refusal stands
+                return local
             self._count("wyoming_cloud_refused")
             log.info("cloud reply for a transcript refused: %s %s", result.reason, result.detail[:120])
             return result
@@ -318,7 +336,7 @@ class HomeCloud:
         connection gave up waiting while this was queued. `said` is `text` as it may leave the device."""
         if abandoned.is_set():
             raise _Abandoned()
-        return self.cloud.chat_json(prompt.system(lang, text), HomePrompt.user(said), MAX_TOKENS)
+        return ask(self.cloud, prompt, lang, text, said)
 
     def _record(self, loop: asyncio.AbstractEventLoop, future: Future) -> None:
         """The call's outcome for the breaker, whether anyone still waits for it (on the loop)."""

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from edge import contract
 from edge.answers import Answers
 from edge.contract import BadRequest, Publication, Request, Result
-from edge.escalation import Escalations
+from edge.escalation import Escalations, defer_record
 from edge.health import Health
 from edge.integrations import hermes
 from edge.model import OOS, Prediction
@@ -77,6 +77,9 @@ class Routed:
     result: Result | None = None  # the device's result, once published (the answered-id cache keeps it)
     # A home model's result edge.home.decide refused: {"reason", "detail"}; it is then not stood behind
     not_recognized: dict[str, str] | None = None
+    # The served language of a request a home model answered: its escalation takes the home cloud path
+    # (edge.home_cloud's prompt and checks), never the generic one
+    home_language: str | None = None
 
 
 def _decode(payload: bytes) -> dict:
@@ -147,6 +150,7 @@ class Pipeline:
         # (latency ms, error, model ident) for each request the model classified: a deployment's
         # probation (edge/deploy_channel.py) judges the new model by them.
         self.on_served = on_served
+        self._home_prompt: tuple[tuple[Any, ...], Any] | None = None  # (model, slots, names), its HomePrompt
 
     # -- the request path ------------------------------------------------------------------
 
@@ -307,6 +311,8 @@ class Pipeline:
 
         assert r.pred is not None
         served = (self.first_language, *sorted(self.languages - {self.first_language}))
+        language = r.request.language
+        r.home_language = served[0] if language is None else home.base_language(language, served)
         try:
             d = home.decide(r.request.text, r.request.language, r.pred, found, self.names, served=served,
                             threshold=max(self.escalation_threshold, home.MIN_CONFIDENCE))
@@ -343,11 +349,11 @@ class Pipeline:
         assert r.pred is not None
         intent, allow_cloud = r.pred.intent, r.request.allow_cloud
         if r.not_recognized is not None:
-            # Not stood behind, whatever the confidence. An unsure one may go to the cloud like any low
-            # confidence; one refused over its names or slots may not: the cloud's answer would go to the
-            # intent topic with names no one checked against the names file (reason "disabled").
+            # Not stood behind, whatever the confidence. It may go to the cloud like any low confidence
+            # when the cloud could overturn the refusal, through the home checks (_home_escalates);
+            # otherwise it stays on the device (reason "disabled").
             intent = OOS
-            allow_cloud = allow_cloud if r.not_recognized["reason"] == "unsure" else False
+            allow_cloud = allow_cloud if self._home_escalates(r) else False
         d = self.router.decide(intent, r.pred.confidence, allow_cloud)
         reason = d.reason
         if d.action == CLOUD:
@@ -360,12 +366,41 @@ class Pipeline:
         result = r.result = self.answers.local(r, reason)
         if d.action == DEFER:
             try:
-                self.store.defer(r.request.id, r.request.text, result.payload)
+                self.store.defer(r.request.id, r.request.text, defer_record(result.payload, r.home_language))
                 self.health.storage.ok()
             except Exception as exc:  # the cloud's second opinion is lost; the device's answer stands
                 self.health.storage.failed("deferred queue", exc)
         if not self.answers.publish(r, result):
             r.result = None  # not safe, so not acked: its redelivery must be answered in full, not as a repeat
+
+    def _home_escalates(self, r: Routed) -> bool:
+        """May a home model's refusal go to the cloud? Only where the cloud could overturn it (the
+        model unsure, a slot or name it could not resolve: edge.home_cloud.ESCALATE, as over Wyoming;
+        not a refused language or text), and only on the home path, whose reply is checked against
+        the served intents and the names file before anything reaches the intent topic."""
+        if r.home_language is None or r.not_recognized is None or self.escalations.cloud is None:
+            return False  # no cloud: nothing of the cloud path is imported
+        from edge.home_cloud import ESCALATE
+
+        return r.not_recognized.get("reason") in ESCALATE and self.home_prompt() is not None
+
+    def home_prompt(self) -> Any:
+        """The home cloud prompt (edge.home_cloud_prompt.HomePrompt: the served Hass* intents with their
+        slots, the names) of the model, slot extractor and names answering now, made once for each;
+        None for a model that is no home model. A home escalation asks the cloud with it
+        (edge.escalation, wired by edge.service_build); after a deployment it follows the new model."""
+        key = (self.model, self.slots, self.names)
+        cached = self._home_prompt
+        if cached is not None and all(a is b for a, b in zip(cached[0], key)):
+            return cached[1]
+        labels = tuple(getattr(self.model, "labels", None) or ())
+        prompt = None
+        if any(isinstance(label, str) and label.startswith("Hass") for label in labels):
+            from edge.home_cloud_prompt import HomePrompt
+
+            prompt = HomePrompt.of(labels, getattr(self.slots, "intents", None), self.names)
+        self._home_prompt = (key, prompt)
+        return prompt
 
     def _answer_hermes(self, r: Routed) -> None:
         assert r.pred is not None

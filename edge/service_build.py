@@ -183,7 +183,7 @@ def build(settings: Settings, model: Model, environ: Mapping[str, str] | None = 
             loop.call_soon_threadsafe(fn)
 
     escalations = Escalations(cloud, router, outbox, health, answers, pool, settings.cloud.timeout_s,
-                              settings.cloud.workers, post=post)
+                              settings.cloud.workers, post=post, redact=settings.cloud.redact)
     names = None
     if settings.home.names:  # the home's names: MQTT results and the Wyoming channel resolve against them
         from edge import names as names_file
@@ -196,6 +196,7 @@ def build(settings: Settings, model: Model, environ: Mapping[str, str] | None = 
         allowed_reply_prefixes=tuple(settings.mqtt.reply_prefixes), languages=model.languages, names=names,
         escalation_threshold=threshold, flush=link.flush,
     )
+    escalations.home_prompt = pipeline.home_prompt  # a home model's escalations take the home prompt
     channels: list[Channel] = []
     if settings.wyoming.enabled:  # only then: the wyoming package, the names file, zeroconf
         from edge import wyoming

@@ -194,35 +194,33 @@ def test_a_careless_payload_never_turns_a_refusal_into_an_act(served: Served) ->
     assert "not_recognized" in odd or all(s["value"] != "Kitchen" for s in odd["slots"]), odd
 
 
-def test_a_refused_home_command_is_not_sent_to_the_generic_cloud_but_an_unsure_one_is(
+def test_a_home_command_never_takes_the_generic_cloud_path(
         broker, daemon_factory, client_factory, tmp_path: Path) -> None:
-    """With a cloud configured: a home command refused over its names or slots stays on the device
-    (reason `disabled`): the generic cloud would answer an intent whose slots no one checked against
-    the names file, and a cloud result goes to the intent topic. Only an unsure one (the model's own
-    doubt) is escalated, as any low-confidence request is."""
+    """With a cloud configured, a home request the model does not stand behind (unsure, or refused over its
+    names or slots) is asked with the home prompt, and a reply in the generic path's shape (`{"intent",
+    "answer"}`, which would go to the intent topic with names no one checked) fails the home checks: the
+    device's refusal stands (`cloud_error`), off the intent topic. tests/test_home_cloud_mqtt.py has the
+    rest of the checked path."""
     from cloud_server import FakeCloud
 
-    with FakeCloud(default_intent="oos", answer="no idea") as cloud:
+    with FakeCloud(default_intent="HassTurnOff", answer="no idea") as cloud:
         cfg = daemon_config(broker, tmp_path / "state", model={"path": str(ROOT / "models" / "home")},
                             home={"names": str(NAMES)},
                             cloud={"base_url": cloud.base_url, "model": "m", "timeout_s": 2.0})
         daemon_factory(cfg, env={"EDGE_CLOUD_API_KEY": ""})
         c = client_factory(broker)
         acted = c.subscribe(f"{BASE}/intent/#")
-        refused = c.request(BASE, {"text": "turn off the lights in the ballroom", "language": "en"})
-        assert refused["not_recognized"]["reason"] == "slot", refused
-        assert refused["reason"] == "disabled" and not refused["escalated"], refused
-        ambiguous = c.request(BASE, {"text": "switch on the reading lamp", "language": "en"})
-        assert ambiguous["not_recognized"]["reason"] in ("ambiguous", "unknown"), ambiguous
-        assert ambiguous["reason"] == "disabled", ambiguous
-        assert cloud.chat_requests == []  # neither reached the cloud
-        unsure = c.request(BASE, {"text": "what's the capital of peru", "language": "en"})
-        assert unsure["source"] == "cloud" and unsure["reason"] == "low_confidence", unsure
-        assert len(cloud.chat_requests) == 1
+        for text, reason in (("turn off the lights in the ballroom", "slot"), ("what's the capital of peru", "unsure")):
+            refused = c.request(BASE, {"text": text, "language": "en"})
+            assert refused["not_recognized"]["reason"] == reason, refused
+            assert refused["reason"] == "cloud_error" and refused["source"] == "edge", refused
+            system = cloud.chat_requests[-1].body["messages"][0]["content"]
+            assert "Home Assistant" in system and "HassTurnOff:" in system  # the home prompt, not the labels'
+        assert len(cloud.chat_requests) == 2
         ok = c.request(BASE, {"text": "turn off the kitchen lights", "language": "en"})
         assert ok["reason"] == "confident" and "not_recognized" not in ok, ok
-        assert [m.json()["id"] for m in acted.drain()] in ([ok["id"]], [unsure["id"], ok["id"]])
-        assert len(cloud.chat_requests) == 1
+        assert [m.json()["id"] for m in acted.drain()] == [ok["id"]]
+        assert len(cloud.chat_requests) == 2
 
 
 # -- in process: the pipeline with the real home model, and parts that fail -------------------------------
