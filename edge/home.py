@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Awaitable, Mapping, Protocol, Sequence, Union
 
-from edge import entities
+from edge import entities, names_schema, names_values
 from edge.model import OOS
 
 __all__ = ["Answered", "HomeRecognizer", "NotUnderstood", "Recognized", "Recognizer", "Result",
@@ -179,6 +179,8 @@ class HomeRecognizer:
         self.languages: tuple[str, ...] = tuple(str(x) for x in served)
         self.threshold = float(max(model.escalation_threshold, MIN_CONFIDENCE) if threshold is None else threshold)
         self.min_slot_confidence = min_slot_confidence
+        # the package's `home_schema` (edge/train/home_schema.py): None for packages without one
+        self.schema = (getattr(model, "manifest", None) or {}).get("home_schema")
 
     def recognize(self, text: str, language: str | None) -> Result:
         lang = self.languages[0] if language is None else base_language(language, self.languages)
@@ -198,9 +200,12 @@ class HomeRecognizer:
         if not _HA_INTENT.match(intent):
             return NotUnderstood("not_home", "the model's label is no Home Assistant intent")
         found = self.slots.extract(text, intent) if self.slots is not None else []
-        got = self._slots(found)
+        got = self._slots(found, lang)
         if isinstance(got, NotUnderstood):
             return got
+        why = names_schema.misfit(self.schema, intent, got)  # slots HA's templates never give this intent
+        if why is not None:
+            return NotUnderstood("slot", why)
         if intent in _TURN_INTENTS and not any(k in got for k in _TARGETS):
             return NotUnderstood("slot", f"{intent} names nothing to act on")
         if intent in _TURN_INTENTS and not any(k in got for k in ("name", "domain", "device_class")) \
@@ -210,9 +215,13 @@ class HomeRecognizer:
                 return NotUnderstood("ambiguous", "several kinds of thing in one place")
             if kinds:
                 got["domain"] = kinds[0]
+        if not any(k in got for k in ("name", "domain", "device_class")) and ("area" in got or "floor" in got):
+            implied = names_schema.place_domain(self.schema, intent)  # "set the kitchen lights to 50%"
+            if implied is not None:
+                got["domain"] = implied
         return self._resolve(intent, got, lang, pred.confidence)
 
-    def _slots(self, found: list[dict]) -> dict[str, Any] | NotUnderstood:
+    def _slots(self, found: list[dict], lang: str | None = None) -> dict[str, Any] | NotUnderstood:
         """The tagger's slots as {HA slot name: value}; numbers read; doubts refused."""
         out: dict[str, Any] = {}
         for s in found:
@@ -227,6 +236,8 @@ class HomeRecognizer:
                 v = _number(s.get("value"))
                 if v is None:
                     v = _number(s.get("raw"))
+                if v is None and lang is not None:  # number words of the language ("fünfzig", "vingt-deux")
+                    v = names_values.number(s.get("raw"), lang)
                 lo, hi = NUMBER_RANGES[name]
                 if v is None or not lo <= v <= hi:
                     return NotUnderstood("number", f"{name} is no number in {lo:g}..{hi:g}")
@@ -246,6 +257,11 @@ class HomeRecognizer:
             if reason is not None:  # an edge.names.Refusal
                 return NotUnderstood(str(reason), str(getattr(res, "detail", "")))
             slots = dict(res.slots)
+        elif any(k in slots for k in names_values.VALUE_SLOTS):  # no thing named: values said, made HA's
+            got = names_values.apply(slots, lang)
+            if isinstance(got, str):
+                return NotUnderstood("unknown", f"no {got} of that name")
+            slots = got
         if free_name is not None:
             slots["name"] = free_name
         return Recognized(intent, tuple(slots.items()), confidence)

@@ -1,0 +1,97 @@
+"""What slots each Home Assistant intent takes, read from its templates: the package's `home_schema`.
+
+A reply is an action, so an intent answered with a set of slots none of Home Assistant's
+templates gives it is no ground to act: HassSetVolume without a volume ("pon el volumen"),
+HassLightSet with neither brightness, colour nor colour temperature ("allume le
+lampadaire" read as a light setting), HassStartTimer with no duration, HassTurnOn with a
+brightness. For every intent this records
+
+- ``signatures``: the sets of *value* slots (anything but the target slots name, area,
+  floor, domain, device_class) its training sentences carry, as sorted lists;
+- ``place_domains``: the domain every template of an intent fixes when a place and no
+  thing is said (HassLightSet: `light`);
+- ``ranges``: for each number slot, the range of Home Assistant's range lists the
+  intent's templates use (HassLightSet's ``temperature`` is a colour temperature,
+  1000..10000 K: "80 percent" tagged as it is refused, not sent).
+
+edge/names_schema.py checks a reply against it at run time; the recipe writes it into
+the manifest (``home_schema``), so the daemon needs neither hassil nor the intents package.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+from edge.markup import parse
+
+TARGET_SLOTS = frozenset({"name", "area", "floor", "domain", "device_class"})
+
+
+def signatures(rows_by_lang: Mapping[str, Iterable[tuple[str, str, str]]]) -> dict[str, list[list[str]]]:
+    """{intent: sorted list of the value-slot sets its (marked text, intent, template id) rows carry}, the
+    template's fixed slots counted (HassSetVolumeRelative's "turn it up" fixes `volume_step: up`: a
+    reply without one is none of Home Assistant's sentences)."""
+    from edge.train.home import templates
+
+    out: dict[str, set[tuple[str, ...]]] = {}
+    for lang, rows in rows_by_lang.items():
+        fixed = {t.id: set(t.fixed) for t in templates(lang)}
+        for marked, intent, tid in rows:
+            _, spans = parse(marked)
+            got = ({s.name for s in spans} | fixed.get(tid, set())) - TARGET_SLOTS
+            out.setdefault(intent, set()).add(tuple(sorted(got)))
+    return {i: [list(s) for s in sorted(sigs)] for i, sigs in sorted(out.items())}
+
+
+def place_domains(rows_by_lang: Mapping[str, Iterable[tuple[str, str, str]]]) -> dict[str, str]:
+    """{intent: domain} where every sentence of the intent that names a place and no thing has its
+    template fix that one domain ("set the kitchen lights to 50%": HassLightSet, `domain: light`).
+    Such a reply gets the domain, as Home Assistant's matcher gives it."""
+    from edge.train.home import templates
+
+    seen: dict[str, set[Any]] = {}
+    for lang, rows in rows_by_lang.items():
+        fixed = {t.id: t.fixed for t in templates(lang)}
+        for marked, intent, tid in rows:
+            names = {s.name for s in parse(marked)[1]}
+            if names & {"area", "floor"} and not names & {"name", "device_class"}:
+                d = fixed.get(tid, {}).get("domain")
+                seen.setdefault(intent, set()).add(d if isinstance(d, str) else None)
+    return {i: next(iter(d)) for i, d in sorted(seen.items()) if len(d) == 1 and None not in d}
+
+
+def ranges(langs: Iterable[str]) -> dict[str, dict[str, list[float]]]:
+    """{intent: {slot: [lo, hi]}} over the range lists each intent's templates refer to, in any of
+    `langs` (the union: a language's template may allow what another's does not)."""
+    from hassil.expression import Alternative, ListReference, Permutation, RuleReference, Sequence
+    from hassil.intents import RangeSlotList
+
+    from edge.train.home import MAX_DEPTH, _Lang, templates
+
+    out: dict[str, dict[str, list[float]]] = {}
+
+    def walk(e: Any, rules: dict, lists: dict, intent: str, depth: int) -> None:
+        if depth > MAX_DEPTH:
+            return
+        if isinstance(e, (Alternative, Permutation, Sequence)):
+            for it in e.items:
+                walk(it, rules, lists, intent, depth + 1)
+        elif isinstance(e, RuleReference) and e.rule_name in rules:
+            walk(rules[e.rule_name].expression, rules, lists, intent, depth + 1)
+        elif isinstance(e, ListReference) and isinstance(lists.get(e.list_name), RangeSlotList):
+            lst = lists[e.list_name]
+            r = out.setdefault(intent, {}).setdefault(e.slot_name, [lst.start, lst.stop])
+            r[0], r[1] = min(r[0], lst.start), max(r[1], lst.stop)
+
+    for lang in langs:
+        L = _Lang(lang)
+        for t in templates(lang):
+            walk(t.sentence.expression, t.rules, {**L.intents.slot_lists, **getattr(t, "lists", {})}, t.intent, 0)
+    return out
+
+
+def schema(rows_by_lang: Mapping[str, list[tuple[str, str, str]]]) -> dict[str, Any]:
+    """The manifest's `home_schema`: {"signatures": ..., "ranges": ..., "place_domains": ...} from each
+    language's training rows (marked text, intent, template id)."""
+    return {"signatures": signatures(rows_by_lang), "ranges": ranges(list(rows_by_lang)),
+            "place_domains": place_domains(rows_by_lang)}
