@@ -219,7 +219,7 @@ class HomeRecognizer:
             implied = names_schema.place_domain(self.schema, intent)  # "set the kitchen lights to 50%"
             if implied is not None:
                 got["domain"] = implied
-        return self._resolve(intent, got, lang, pred.confidence)
+        return self._resolve(intent, got, lang, pred.confidence, text)
 
     def _slots(self, found: list[dict], lang: str | None = None) -> dict[str, Any] | NotUnderstood:
         """The tagger's slots as {HA slot name: value}; numbers read; doubts refused."""
@@ -247,7 +247,7 @@ class HomeRecognizer:
                 out[name] = s.get("raw") if isinstance(s.get("raw"), str) else str(s.get("value"))
         return out
 
-    def _resolve(self, intent: str, slots: dict[str, Any], lang: str, confidence: float) -> Result:
+    def _resolve(self, intent: str, slots: dict[str, Any], lang: str, confidence: float, text: str = "") -> Result:
         free_name = slots.pop("name", None) if intent in FREE_TEXT_NAME_INTENTS else None
         if any(k in slots for k in _NAME_SLOTS):
             if self.names is None:
@@ -257,6 +257,11 @@ class HomeRecognizer:
             if reason is not None:  # an edge.names.Refusal
                 return NotUnderstood(str(reason), str(getattr(res, "detail", "")))
             slots = dict(res.slots)
+            # a lock's on/off: the words must back the model's polarity ("open" a lock = unlock)
+            why = names_schema.polarity_misfit(self.schema, intent, lang, text,
+                                               {i.split(".", 1)[0] for i in getattr(res, "entity_ids", ())})
+            if why is not None:
+                return NotUnderstood("polarity", why)
         elif any(k in slots for k in names_values.VALUE_SLOTS):  # no thing named: values said, made HA's
             got = names_values.apply(slots, lang)
             if isinstance(got, str):

@@ -223,7 +223,7 @@ ES = Language(
         ("cover", "door"): "puerta|puertas",
         ("cover", "window"): "ventana|ventanas",
         ("lock", None): "cerradura|cerraduras|cerrojo|cerrojos|candado",
-        ("switch", None): "interruptor|interruptores",
+        ("switch", None): "interruptor|interruptores|conmutador|conmutadores",
         ("switch", "outlet"): "enchufe|enchufes|toma|tomas|tomacorriente|tomacorrientes",
         ("climate", None): "termostato|termostatos|calefaccion|aire acondicionado|aire|clima|climatizador|"
                            "radiador|radiadores",

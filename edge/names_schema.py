@@ -10,9 +10,11 @@ A package without `home_schema` (older ones) is not checked.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import re
+import unicodedata
+from typing import Any, Iterable, Mapping
 
-__all__ = ["TARGET_SLOTS", "misfit", "place_domain"]
+__all__ = ["TARGET_SLOTS", "misfit", "place_domain", "polarity_misfit", "words"]
 
 TARGET_SLOTS = frozenset({"name", "area", "floor", "domain", "device_class"})
 
@@ -41,3 +43,35 @@ def place_domain(schema: Mapping[str, Any] | None, intent: str) -> str | None:
         return None
     d = (schema.get("place_domains") or {}).get(intent)
     return d if isinstance(d, str) else None
+
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def words(text: str) -> set[str]:
+    """Lower-case, accent-free words of `text` (the same for the recipe's word lists and at run time)."""
+    folded = "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
+    return set(_WORD.findall(folded))
+
+
+def polarity_misfit(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
+                    domains: Iterable[str]) -> str | None:
+    """For an on/off intent whose every target is of a domain with polarity words (a lock), why the
+    words said do not back the intent, or None. For a lock "open" means unlock (HassTurnOff) and German
+    "schließ ... ab" lock (HassTurnOn), so the model, which learnt polarity mostly from lights and
+    covers, flips it; the words of HA's own lock templates decide: the text must have a word only the
+    intent's templates use and none only the opposite's use, else the reply is refused."""
+    if not isinstance(schema, Mapping) or intent not in ("HassTurnOn", "HassTurnOff"):
+        return None
+    doms = set(domains)
+    table = ((schema.get("polarity_words") or {}).get(lang) or {})
+    if len(doms) != 1 or next(iter(doms)) not in table:
+        return None
+    lists = table[next(iter(doms))]
+    other = "HassTurnOff" if intent == "HassTurnOn" else "HassTurnOn"
+    said = words(text)
+    if said & set(lists.get(other, ())):
+        return f"the words say {other} for a {next(iter(doms))}"
+    if not said & set(lists.get(intent, ())):
+        return f"no word says {intent} for a {next(iter(doms))}"
+    return None

@@ -24,7 +24,11 @@ from edge.names_values_data import NUMBERS, STATES, VALUES
 __all__ = ["VALUE_SLOTS", "apply", "knows", "number", "state", "value"]
 
 # Slots whose words become a list's value: `state` by the thing's domain, the others by their own list.
-VALUE_SLOTS = ("state", "color", "fan_mode", "media_class")
+VALUE_SLOTS = ("state", "color", "fan_mode", "media_class", "volume_step")
+# Slots whose words must be a list's value, even in a language without the list: a volume step said
+# as a number ("lauter um 20", "baja el volumen un 20") is up or down by the verb, which the tagger does
+# not mark, so a number there is refused rather than sent without its sign.
+_STRICT = frozenset({"volume_step"})
 _DOMAIN_STATES = {"lock": "lock_states", "cover": "cover_states", "valve": "cover_states"}
 # Unit words a number span may carry along ("fünfzig prozent", "veinte grados"): dropped before lookup.
 _UNITS = frozenset({"percent", "per cent", "%", "prozent", "pour cent", "pourcent", "por ciento", "porciento",
@@ -76,7 +80,7 @@ def apply(slots: Mapping[str, Any], lang: str, domain: str | None = None) -> dic
     if base not in STATES:
         return out
     for k in VALUE_SLOTS:
-        if out.get(k) is None or (k != "state" and k not in VALUES.get(base, {})):
+        if out.get(k) is None or (k != "state" and k not in _STRICT and k not in VALUES.get(base, {})):
             continue
         v = state(out[k], base, domain) if k == "state" else value(k, out[k], base)
         if v is None:

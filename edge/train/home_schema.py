@@ -90,8 +90,77 @@ def ranges(langs: Iterable[str]) -> dict[str, dict[str, list[float]]]:
     return out
 
 
+POLAR_DOMAINS = ("lock",)   # domains whose on/off words are not a light's: "open" a lock = unlock
+POLAR_SAMPLES = 60          # sentences sampled per template for the word lists
+POLAR_MIN_SHARE = 0.02      # a word in fewer of one side's sentences than this is noise, not evidence
+
+
+def polarity_words(langs: Iterable[str], seed: int = 13) -> dict[str, dict[str, dict[str, list[str]]]]:
+    """{lang: {domain: {"HassTurnOn": words, "HassTurnOff": words}}}: the words (outside the slots) of
+    HA's on/off templates for a lock that one side's sentences use and the other's never do
+    ("ab", "zuschliessen", "verriegeln" / "aufschliessen", "entriegeln", "offnen")."""
+    import random
+
+    from edge.names_schema import words
+    from edge.train.home import _Lang, sample, templates
+
+    out: dict[str, dict[str, dict[str, list[str]]]] = {}
+    for lang in langs:
+        L, rng = _Lang(lang), random.Random(f"{seed}/{lang}/polarity")
+        for domain in POLAR_DOMAINS:
+            counts: dict[str, dict[str, int]] = {"HassTurnOn": {}, "HassTurnOff": {}}
+            n = {"HassTurnOn": 0, "HassTurnOff": 0}
+            for t in templates(lang):
+                if t.intent not in counts or domain not in (*t.domains, t.fixed.get("domain")):
+                    continue
+                for _ in range(POLAR_SAMPLES):
+                    text, spans = sample(t, L, rng)
+                    for a, b, *_ in sorted(spans, key=lambda sp: -sp[0]):
+                        text = text[:a] + " " + text[b:]
+                    n[t.intent] += 1
+                    for w in words(text):
+                        counts[t.intent][w] = counts[t.intent].get(w, 0) + 1
+            if not all(n.values()):
+                continue
+            on, off = counts["HassTurnOn"], counts["HassTurnOff"]
+            out.setdefault(lang, {})[domain] = {
+                "HassTurnOn": sorted(w for w, c in on.items() if w not in off and c >= POLAR_MIN_SHARE * n["HassTurnOn"]),
+                "HassTurnOff": sorted(w for w, c in off.items() if w not in on and c >= POLAR_MIN_SHARE * n["HassTurnOff"])}
+    return out
+
+
 def schema(rows_by_lang: Mapping[str, list[tuple[str, str, str]]]) -> dict[str, Any]:
     """The manifest's `home_schema`: {"signatures": ..., "ranges": ..., "place_domains": ...} from each
     language's training rows (marked text, intent, template id)."""
     return {"signatures": signatures(rows_by_lang), "ranges": ranges(list(rows_by_lang)),
-            "place_domains": place_domains(rows_by_lang)}
+            "place_domains": place_domains(rows_by_lang), "polarity_words": polarity_words(list(rows_by_lang))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write (or rewrite) a home package's `home_schema` from the data its recipe sampled: the
+    manifest's languages, per-intent count and seed, so the same sentences as its training."""
+    import argparse
+    import json
+    from pathlib import Path
+
+    from edge.train.home import generate
+
+    p = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    p.add_argument("--package", required=True, help="a home package folder (its manifest.json is rewritten)")
+    p.add_argument("--seed", type=int, default=None, help="default: the manifest's training seed, else 13")
+    args = p.parse_args(argv)
+    path = Path(args.package) / "manifest.json"
+    man = json.loads(path.read_text(encoding="utf-8"))
+    train = man.get("training", {})
+    info = train.get("home", {})
+    seed = args.seed if args.seed is not None else int(train.get("seed", 13))
+    langs = man.get("languages") or list(info.get("languages", {}))
+    by_lang = {lang: generate(lang, int(info.get("per_intent", 200)), seed, float(info.get("holdout", 0.15)))["train"]
+               for lang in langs}
+    man["home_schema"] = schema(by_lang)
+    path.write_text(json.dumps(man, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

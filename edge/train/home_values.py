@@ -4,7 +4,7 @@ Home Assistant's lists pair the words people say with the value its intents take
 (`{"in": "(geschlossen|zu|unten)", "out": "closed"}`): the model's spans carry the words
 ("rot", "ouverte", "cerrada"), Home Assistant wants the value ("red", "open", "locked").
 This expands each list's `in` template with hassil (they are small and finite) for the
-state lists and those of `VALUE_LISTS` (colours, fan modes, media classes), and spells the numbers 0..200 with hassil's number speller
+state lists and those of `VALUE_LISTS` (colours, fan modes, media classes, volume steps), and spells the numbers 0..200 with hassil's number speller
 (unicode-rbnf), every ruleset ("eins", "ein", "eine"), hyphens and spaces both. The table
 is generated once here and committed, so the daemon needs neither hassil nor the intents
 package (both are the train extra):
@@ -24,7 +24,7 @@ from edge.train.home import CREDIT, LANGUAGES
 
 OUT = Path(__file__).resolve().parent.parent / "names_values_data.py"
 STATE_LISTS = ("on_off_states", "cover_states", "lock_states")
-VALUE_LISTS = ("color", "fan_mode", "media_class")  # a slot of the list's name takes the list's values
+VALUE_LISTS = ("color", "fan_mode", "media_class", "volume_step")  # a slot of the list's name takes the list's values
 MAX_NUMBER = 200  # brightness, volume, percentages, temperatures, timer minutes: past 200 people say digits
 
 
