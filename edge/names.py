@@ -281,7 +281,12 @@ class Names:
         cleaned = clean(raw)
         if cleaned is None:
             return Refusal("invalid", detail="control characters")
-        key = finish(" ".join(strip(strip(tokens(cleaned, lang), prefixes), lang.determiners)), lang)
+        toks = tokens(cleaned, lang)
+        if tuple(fold(t) for t in toks) in {*lang.determiners, *lang.locatives}:
+            # the tagger marked only an article ("überspring den song" -> area "den"): no name, even if a
+            # thing is called so in another language (an English room "Den")
+            return Refusal("unknown", detail="only an article")
+        key = finish(" ".join(strip(strip(toks, prefixes), lang.determiners)), lang)
         return key if key else Refusal("empty")
 
     @staticmethod
