@@ -123,7 +123,7 @@ def _implied_domains(text: str, lang: str) -> list[str]:
     kinds: dict[str, str] = {}
     i = 0
     while i < len(toks):
-        for n in (2, 1):  # "garage door" before "door"
+        for n in (3, 2, 1):  # "garage door" before "door"; "brasseur d' air" is three tokens
             hit = domain_word(" ".join(toks[i:i + n]), language) if len(toks) - i >= n else None
             if hit is not None:
                 kinds.setdefault(hit[0], " ".join(toks[i:i + n]))
