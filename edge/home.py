@@ -203,7 +203,8 @@ class HomeRecognizer:
         got = self._slots(found, lang)
         if isinstance(got, NotUnderstood):
             return got
-        why = names_schema.misfit(self.schema, intent, got)  # slots HA's templates never give this intent
+        # slots HA's templates never give this intent, or a duration said in another unit
+        why = names_schema.misfit(self.schema, intent, got) or names_schema.unit_misfit(self.schema, lang, text, found)
         if why is not None:
             return NotUnderstood("slot", why)
         if intent in _TURN_INTENTS and not any(k in got for k in _TARGETS):

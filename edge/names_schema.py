@@ -14,7 +14,7 @@ import re
 import unicodedata
 from typing import Any, Iterable, Mapping
 
-__all__ = ["TARGET_SLOTS", "misfit", "place_domain", "polarity_misfit", "words"]
+__all__ = ["TARGET_SLOTS", "first_word", "misfit", "place_domain", "polarity_misfit", "unit_misfit", "words"]
 
 TARGET_SLOTS = frozenset({"name", "area", "floor", "domain", "device_class"})
 
@@ -48,10 +48,43 @@ def place_domain(schema: Mapping[str, Any] | None, intent: str) -> str | None:
 _WORD = re.compile(r"[^\W_]+")
 
 
+def _fold(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
+
+
 def words(text: str) -> set[str]:
     """Lower-case, accent-free words of `text` (the same for the recipe's word lists and at run time)."""
-    folded = "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
-    return set(_WORD.findall(folded))
+    return set(_WORD.findall(_fold(text)))
+
+
+def first_word(text: str) -> str | None:
+    """The first word of `text`, folded as `words` folds it ("Minuten und" -> "minuten")."""
+    m = _WORD.search(_fold(text[:64]))
+    return m.group(0) if m else None
+
+
+def unit_base(slot: str) -> str:
+    """A timer slot's unit: start_minutes and minutes are both minutes."""
+    return slot[6:] if slot.startswith("start_") else slot
+
+
+def unit_misfit(schema: Mapping[str, Any] | None, lang: str, text: str, found: Iterable[Mapping[str, Any]]) -> str | None:
+    """Why a duration the tagger put under one unit is said in another, or None. The word right after a
+    number span says its unit ("fifty nine *hour*" tagged `minutes`, "soixante deux *sec*" tagged
+    `minutes`); `unit_words` are the words that follow each unit's numbers in HA's templates. A word of
+    another unit's list and not of the slot's own is a misread: acting would set the wrong duration."""
+    if not isinstance(schema, Mapping) or not isinstance(text, str):
+        return None
+    units = (schema.get("unit_words") or {}).get(lang) or {}
+    for sp in found:
+        name, end = sp.get("name"), sp.get("end")
+        if not isinstance(name, str) or unit_base(name) not in units or not isinstance(end, int):
+            continue
+        w = first_word(text[end:])
+        own = set(units[unit_base(name)])
+        if w is not None and w not in own and any(w in ws for u, ws in units.items() if u != unit_base(name)):
+            return f"{name} said in another unit ({w!r})"
+    return None
 
 
 def polarity_misfit(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,

@@ -571,3 +571,23 @@ def test_a_reply_must_have_slots_some_template_of_its_intent_gives(intent: str, 
 def test_a_locks_polarity_must_be_in_the_words(intent: str, text: str, domains: set, fits: bool) -> None:
     from edge.names_schema import polarity_misfit
     assert (polarity_misfit(SCHEMA, intent, "de", text, domains) is None) == fits
+
+
+UNITS = {"unit_words": {"en": {"hours": ["hour", "hours"], "minutes": ["minute", "minutes"],
+                               "seconds": ["second", "seconds"]}}}
+
+
+@pytest.mark.parametrize("text, found, fits", [
+    ("set a timer for fifty nine hours", [{"name": "minutes", "start": 16, "end": 26}], False),
+    ("set a timer for fifty nine hours", [{"name": "hours", "start": 16, "end": 26}], True),
+    ("pause the 5 hour timer", [{"name": "start_minutes", "start": 10, "end": 11}], False),  # start_* too
+    ("pause the 5 hour timer", [{"name": "start_hours", "start": 10, "end": 11}], True),
+    ("timer for 5 please", [{"name": "minutes", "start": 10, "end": 11}], True),       # no unit said: not judged
+    ("timer for 5", [{"name": "minutes", "start": 10, "end": 11}], True),              # nothing after the span
+    ("timer for 5 hours", [{"name": "minutes", "start": 10, "end": "x"}], True),       # a bad span is skipped
+    ("set the lights to 50 hours", [{"name": "brightness", "start": 18, "end": 20}], True),  # not a duration
+])
+def test_a_duration_said_in_another_unit_is_refused(text: str, found: list, fits: bool) -> None:
+    from edge.names_schema import unit_misfit
+    assert (unit_misfit(UNITS, "en", text, found) is None) == fits
+    assert unit_misfit(UNITS, "de", text, found) is None and unit_misfit(None, "en", text, found) is None

@@ -10,6 +10,8 @@ brightness. For every intent this records
   floor, domain, device_class) its training sentences carry, as sorted lists;
 - ``place_domains``: the domain every template of an intent fixes when a place and no
   thing is said (HassLightSet: `light`);
+- ``unit_words``: the words that follow a duration's number (hour/Stunden/heures/horas ...),
+  so a number tagged as minutes but followed by "hour" is refused;
 - ``ranges``: for each number slot, the range of Home Assistant's range lists the
   intent's templates use (HassLightSet's ``temperature`` is a colour temperature,
   1000..10000 K: "80 percent" tagged as it is refused, not sent).
@@ -90,6 +92,32 @@ def ranges(langs: Iterable[str]) -> dict[str, dict[str, list[float]]]:
     return out
 
 
+UNIT_SLOTS = ("hours", "minutes", "seconds")   # and their start_* twins (the same unit words)
+
+
+def unit_words(rows_by_lang: Mapping[str, Iterable[tuple[str, str, str]]]) -> dict[str, dict[str, list[str]]]:
+    """{lang: {unit: words}}: the words that follow a duration's number in the training sentences
+    ("hour", "hours", "h" for hours), those in at least POLAR_MIN_SHARE of that unit's spans."""
+    from edge.names_schema import first_word, unit_base
+
+    out: dict[str, dict[str, list[str]]] = {}
+    for lang, rows in rows_by_lang.items():
+        counts: dict[str, dict[str, int]] = {u: {} for u in UNIT_SLOTS}
+        n = {u: 0 for u in UNIT_SLOTS}
+        for marked, _, _ in rows:
+            text, spans = parse(marked)
+            for sp in spans:
+                u = unit_base(sp.name)
+                if u in counts:
+                    n[u] += 1
+                    w = first_word(text[sp.end:])
+                    if w is not None:
+                        counts[u][w] = counts[u].get(w, 0) + 1
+        out[lang] = {u: sorted(w for w, c in counts[u].items() if c >= POLAR_MIN_SHARE * n[u])
+                     for u in UNIT_SLOTS if n[u]}
+    return out
+
+
 POLAR_DOMAINS = ("lock",)   # domains whose on/off words are not a light's: "open" a lock = unlock
 POLAR_SAMPLES = 60          # sentences sampled per template for the word lists
 POLAR_MIN_SHARE = 0.02      # a word in fewer of one side's sentences than this is noise, not evidence
@@ -133,7 +161,8 @@ def schema(rows_by_lang: Mapping[str, list[tuple[str, str, str]]]) -> dict[str, 
     """The manifest's `home_schema`: {"signatures": ..., "ranges": ..., "place_domains": ...} from each
     language's training rows (marked text, intent, template id)."""
     return {"signatures": signatures(rows_by_lang), "ranges": ranges(list(rows_by_lang)),
-            "place_domains": place_domains(rows_by_lang), "polarity_words": polarity_words(list(rows_by_lang))}
+            "place_domains": place_domains(rows_by_lang), "polarity_words": polarity_words(list(rows_by_lang)),
+            "unit_words": unit_words(rows_by_lang)}
 
 
 def main(argv: list[str] | None = None) -> int:
