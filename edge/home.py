@@ -204,7 +204,8 @@ class HomeRecognizer:
         if isinstance(got, NotUnderstood):
             return got
         # slots HA's templates never give this intent, or a duration said in another unit
-        why = names_schema.misfit(self.schema, intent, got) or names_schema.unit_misfit(self.schema, lang, text, found)
+        why = (names_schema.misfit(self.schema, intent, got) or names_schema.unit_misfit(self.schema, lang, text, found)
+               or names_schema.stray_number(self.schema, intent, lang, text, found))
         if why is not None:
             return NotUnderstood("slot", why)
         if intent in _TURN_INTENTS and not any(k in got for k in _TARGETS):

@@ -14,7 +14,8 @@ import re
 import unicodedata
 from typing import Any, Iterable, Mapping
 
-__all__ = ["TARGET_SLOTS", "first_word", "misfit", "place_domain", "polarity_misfit", "unit_misfit", "words"]
+__all__ = ["TARGET_SLOTS", "first_word", "misfit", "place_domain", "polarity_misfit", "stray_number", "unit_misfit",
+           "words"]
 
 TARGET_SLOTS = frozenset({"name", "area", "floor", "domain", "device_class"})
 
@@ -107,4 +108,40 @@ def polarity_misfit(schema: Mapping[str, Any] | None, intent: str, lang: str, te
         return f"the words say {other} for a {next(iter(doms))}"
     if not said & set(lists.get(intent, ())):
         return f"no word says {intent} for a {next(iter(doms))}"
+    return None
+
+
+# Slots that take a number: a reply of an intent that has them in some signature must hold every number said.
+NUMBER_SLOTS = frozenset({"hours", "minutes", "seconds", "start_hours", "start_minutes", "start_seconds",
+                          "brightness", "temperature", "volume_level", "position", "percentage", "volume_step"})
+
+
+def stray_number(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
+                 found: Iterable[Mapping[str, Any]]) -> str | None:
+    """Why a number said is in no slot of an intent that takes numbers, or None. "pause the fifteen hour
+    timer" answered HassPauseTimer {} pauses whichever timer; "seventy seven hours" tagged as "seventy"
+    sets 70. A number word that is also an article of the language ("ein", "un", "una") is not counted."""
+    if not isinstance(schema, Mapping) or not isinstance(text, str):
+        return None
+    sigs = (schema.get("signatures") or {}).get(intent) or []
+    if not any(NUMBER_SLOTS & set(sig) for sig in sigs):
+        return None
+    from edge import names_values
+    from edge.names import language_of
+
+    language = language_of(lang)
+    if language is None or not names_values.knows(lang):
+        return None
+    articles = {p[0] for p in language.determiners if len(p) == 1}
+    covered = [(sp.get("start"), sp.get("end")) for sp in found]
+    covered = [(a, b) for a, b in covered if isinstance(a, int) and isinstance(b, int)]
+    prev = ""
+    for m in _WORD.finditer(text[:512]):
+        w = _fold(m.group(0))
+        unit = f"{prev} {w}" in names_values.UNITS   # "pour cent", "por ciento": a unit, not a hundred
+        prev = w
+        if unit or any(a <= m.start() < b for a, b in covered):
+            continue
+        if w.isdigit() or (w not in articles and names_values.number(w, lang) is not None):
+            return f"the number {m.group(0)!r} is in no slot of {intent}"
     return None

@@ -21,7 +21,7 @@ from typing import Any, Mapping
 from edge.names_text import clean, fold
 from edge.names_values_data import NUMBERS, STATES, VALUES
 
-__all__ = ["VALUE_SLOTS", "apply", "knows", "number", "state", "value"]
+__all__ = ["UNITS", "VALUE_SLOTS", "apply", "knows", "number", "state", "value"]
 
 # Slots whose words become a list's value: `state` by the thing's domain, the others by their own list.
 VALUE_SLOTS = ("state", "color", "fan_mode", "media_class", "volume_step")
@@ -31,7 +31,7 @@ VALUE_SLOTS = ("state", "color", "fan_mode", "media_class", "volume_step")
 _STRICT = frozenset({"volume_step"})
 _DOMAIN_STATES = {"lock": "lock_states", "cover": "cover_states", "valve": "cover_states"}
 # Unit words a number span may carry along ("fünfzig prozent", "veinte grados"): dropped before lookup.
-_UNITS = frozenset({"percent", "per cent", "%", "prozent", "pour cent", "pourcent", "por ciento", "porciento",
+UNITS = frozenset({"percent", "per cent", "%", "prozent", "pour cent", "pourcent", "por ciento", "porciento",
                     "degrees", "degree", "grad", "degres", "degre", "grados", "grado"})
 _MAX_KEY = 64  # characters: no value phrase is longer; longer text is not looked up
 
@@ -98,7 +98,7 @@ def number(raw: Any, lang: str) -> int | None:
     table = NUMBERS.get(_base(lang), {})
     if k in table:
         return table[k]
-    for unit in _UNITS:
+    for unit in UNITS:
         if k.endswith(" " + unit) and k[: -len(unit) - 1] in table:
             return table[k[: -len(unit) - 1]]
     return None

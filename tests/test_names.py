@@ -591,3 +591,24 @@ def test_a_duration_said_in_another_unit_is_refused(text: str, found: list, fits
     from edge.names_schema import unit_misfit
     assert (unit_misfit(UNITS, "en", text, found) is None) == fits
     assert unit_misfit(UNITS, "de", text, found) is None and unit_misfit(None, "en", text, found) is None
+
+
+NUMBERED = {"signatures": {"HassPauseTimer": [[], ["start_hours"]], "HassLightSet": [["brightness"]],
+                           "HassTurnOn": [[]]}}
+
+
+@pytest.mark.parametrize("intent, language, text, found, fits", [
+    ("HassPauseTimer", "en", "pause the fifteen hour timer", [], False),        # which timer? not this one
+    ("HassPauseTimer", "en", "pause the timer", [], True),
+    ("HassPauseTimer", "en", "pause the 15 hour timer", [{"start": 10, "end": 12}], True),
+    ("HassLightSet", "en", "set it to seventy seven", [{"start": 10, "end": 17}], False),  # "seven" left out
+    ("HassLightSet", "fr", "mets la chambre à 30 pour cent", [{"start": 18, "end": 20}], True),  # cent: a unit
+    ("HassLightSet", "es", "pon la luz al 30 por ciento", [{"start": 14, "end": 16}], True),
+    ("HassPauseTimer", "de", "pausiere einen timer", [], True),                   # an article, not one
+    ("HassPauseTimer", "es", "pausa un temporizador", [], True),
+    ("HassTurnOn", "en", "turn on lamp 2", [], True),                             # no number slots: not judged
+    ("HassPauseTimer", "it", "pausa il timer di dieci ore", [], True),            # no tables for the language
+])
+def test_a_number_said_must_be_in_a_slot(intent: str, language: str, text: str, found: list, fits: bool) -> None:
+    from edge.names_schema import stray_number
+    assert (stray_number(NUMBERED, intent, language, text, found) is None) == fits
