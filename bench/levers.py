@@ -14,7 +14,9 @@ per reply): on a shared machine CPU per request is the steadiest of these.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -25,31 +27,62 @@ sys.path.insert(0, str(BENCH))
 
 import harness  # noqa: E402
 from load import LoadClient  # noqa: E402
-from run import alternate, load_texts, runtime_of, start_daemon, start_echo  # noqa: E402
+from run import alternate, load_texts, parse_spec, runtime_of, start_daemon, start_echo, tree_label  # noqa: E402
+
+
+def summarize(paths: list[Path]) -> None:
+    """The summary of --json files written before, their runs pooled (`bench/levers.py --summary FILE...`)."""
+    runs = [run for path in paths for run in json.loads(path.read_text())["runs"]]
+    print_summary(runs, [n for n in runs[0] if n != "echo"])
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--daemon", action="append", required=True, metavar="PYTHON[:LEVERS[:RUNTIME[:MODEL_DIR]]]",
-                    help="as in bench/run.py, and optionally a model package of its own")
+    ap.add_argument("--summary", type=Path, nargs="+", metavar="FILE",
+                    help="print the summary of --json files (their runs pooled; the same daemons in each) and exit")
+    ap.add_argument("--daemon", action="append", metavar="PYTHON[:LEVERS[:RUNTIME]][@TREE][=MODEL_DIR]",
+                    help="as in bench/run.py (@TREE: another checkout's edge/), and optionally a model package "
+                         "of its own")
     ap.add_argument("--model", type=Path, default=BENCH.parent / "models" / "clinc150")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--broker-max-inflight", type=int, default=0, metavar="N",
                     help="the broker's max_inflight_messages, which it advertises as Receive Maximum "
                          "(0: unlimited, as in bench/run.py; mosquitto's own default is 20)")
+    ap.add_argument("--repeat", type=int, default=1, metavar="N",
+                    help="N runs, each with fresh processes (idle and peak RSS are per process), then the median "
+                         "and range of each figure")
+    ap.add_argument("--json", type=Path, help="write every run's figures here")
     args = ap.parse_args()
+    if args.summary:
+        summarize(args.summary)
+        return 0
+    if not args.daemon:
+        ap.error("--daemon is required")
     daemons = {}
     for spec in args.daemon:
-        py, _, rest = spec.partition(":")
-        levers, _, rest = rest.partition(":")
-        runtime, _, model = rest.partition(":")
-        py = os.path.abspath(py)
-        label = f"{runtime_of(py, runtime)}{' + ' + levers if levers else ''}{' @ ' + Path(model).name if model else ''}"
+        spec, _, model = spec.partition("=")
+        py, levers, runtime, tree = parse_spec(spec)
+        label = (f"{runtime_of(py, runtime)}{' + ' + levers if levers else ''}{tree_label(tree)}"
+                 f"{' / ' + Path(model).name if model else ''}")
         if label in daemons or py != os.path.abspath(harness.python()):
-            label += f" [{py}]"  # another checkout or interpreter, with the same levers
-        daemons[label] = ((py, levers, runtime), Path(model) if model else args.model)
+            label += f" [{py}]"  # another interpreter, with the same levers
+        daemons[label] = ((py, levers, runtime, tree), Path(model) if model else args.model)
     texts = load_texts(None)
+    runs = []
+    for i in range(args.repeat):
+        runs.append(measure(daemons, texts, args))
+        print_run(runs[-1], list(daemons), f"run {i + 1}/{args.repeat}")
+    if args.repeat > 1:
+        print_summary(runs, list(daemons))
+    if args.json:
+        args.json.write_text(json.dumps({"command": " ".join(["bench/levers.py", *sys.argv[1:]]), "runs": runs},
+                                        indent=1) + "\n")
+    return 0
+
+
+def measure(daemons: dict, texts: list[str], args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """One run with fresh processes: every responder up at once on one broker, 1 then 50 in flight."""
     with tempfile.TemporaryDirectory(prefix="edge-levers-") as tmp:
         work = Path(tmp)
         broker = harness.Broker(work, args.broker_max_inflight)
@@ -64,27 +97,65 @@ def main() -> int:
             for name in ["echo", *daemons]:
                 clients[name] = LoadClient(broker.port, bases[name], texts)
             pids = {n: p.pid for n, p in procs.items()}
+            # connected, no request yet
+            idle = {n: harness.memory_detail(p.pid).get("rss", 0.0) for n, p in procs.items()}
             res = {}
             for window in (1, 50):
                 res[window] = alternate(clients, args.rounds, lambda c, w=window: c.closed_loop(w, args.seconds, 0.5),
                                         pids, broker.proc.pid)
-            mem = {n: harness.memory_detail(p.pid) | {"hwm": p.vm_hwm_mb()} for n, p in procs.items()}
+            mem = {n: harness.memory_detail(p.pid) | {"hwm": p.vm_hwm_mb() or 0.0} for n, p in procs.items()}
         finally:
             for c in clients.values():
                 c.close()
             for p in procs.values():
                 p.stop()
             broker.stop()
-    e1, e50 = res[1]["echo"], res[50]["echo"]
-    print(f"{'responder':52s} {'p50 @1':>14s} {'CPU/req @1':>11s} {'req/s @50':>16s} {'CPU/req @50':>12s} "
-          f"{'broker @50':>10s}  {'RSS / USS / PSS, peak RSS (MB)':>30s}")
+    out = {}
     for name in ["echo", *daemons]:
         a, b = res[1][name], res[50][name]
-        print(f"{name:52s} {a.p(50):6.2f} ({a.p(50) - e1.p(50):+5.2f}) {a.cpu_us_per_request:8.0f} µs "
-              f"{b.throughput:7.0f} (x{b.throughput / e50.throughput:.2f}) {b.cpu_us_per_request:9.0f} µs "
-              f"{b.broker_us_per_request:7.0f} µs  {mem[name].get('rss', 0):5.1f} / {mem[name].get('uss', 0):5.1f} / "
-              f"{mem[name].get('pss', 0):5.1f}, {mem[name].get('hwm') or 0:5.1f}")
-    return 0
+        out[name] = {"p50": a.p(50), "p95": a.p(95), "cpu1": a.cpu_us_per_request, "rps": b.throughput,
+                     "cpu50": b.cpu_us_per_request, "broker50": b.broker_us_per_request, "idle": idle[name],
+                     "rss": mem[name].get("rss", 0.0), "uss": mem[name].get("uss", 0.0),
+                     "pss": mem[name].get("pss", 0.0), "hwm": mem[name]["hwm"]}
+    return out
+
+
+def print_run(r: dict[str, dict[str, float]], daemons: list[str], title: str) -> None:
+    e = r["echo"]
+    print(f"{title}\n{'responder':44s} {'p50 @1 (vs echo)':>17s} {'p95 @1':>7s} {'CPU/req @1':>11s} "
+          f"{'req/s @50 (x echo)':>19s} {'CPU/req @50':>12s} {'broker @50':>10s}  "
+          f"{'RSS idle / after, USS, PSS, peak (MB)':>38s}")
+    for name in ["echo", *daemons]:
+        x = r[name]
+        print(f"{name:44s} {x['p50']:7.2f} ({x['p50'] - e['p50']:+6.2f}) {x['p95']:7.2f} {x['cpu1']:8.0f} µs "
+              f"{x['rps']:9.0f} (x{x['rps'] / e['rps']:.2f}) {x['cpu50']:9.0f} µs {x['broker50']:7.0f} µs  "
+              f"{x['idle']:5.1f} / {x['rss']:5.1f}, {x['uss']:5.1f}, {x['pss']:5.1f}, {x['hwm']:5.1f}", flush=True)
+
+
+def print_summary(runs: list[dict[str, dict[str, float]]], daemons: list[str]) -> None:
+    """Median [min..max] over the runs of each figure, the ratios to the echo taken within each run."""
+    def cell(vals: list[float], fmt: str) -> str:
+        return f"{statistics.median(vals):{fmt}} [{min(vals):{fmt}}..{max(vals):{fmt}}]"
+
+    print(f"\nmedian [min..max] of {len(runs)} runs")
+    rows = [("p50 @1, ms", lambda r, n: r[n]["p50"], ".2f"),
+            ("p50 @1 minus echo's, ms", lambda r, n: r[n]["p50"] - r["echo"]["p50"], "+.2f"),
+            ("p95 @1, ms", lambda r, n: r[n]["p95"], ".2f"),
+            ("CPU/request @1, µs", lambda r, n: r[n]["cpu1"], ".0f"),
+            ("req/s @50", lambda r, n: r[n]["rps"], ".0f"),
+            ("req/s @50 / echo's", lambda r, n: r[n]["rps"] / r["echo"]["rps"], ".2f"),
+            ("CPU/request @50, µs", lambda r, n: r[n]["cpu50"], ".0f"),
+            ("RSS idle, MB", lambda r, n: r[n]["idle"], ".1f"),
+            ("RSS after load, MB", lambda r, n: r[n]["rss"], ".1f"),
+            ("USS after load, MB", lambda r, n: r[n]["uss"], ".1f"),
+            ("peak RSS (VmHWM), MB", lambda r, n: r[n]["hwm"], ".1f")]
+    names = ["echo", *daemons]
+    pair = len(daemons) >= 2  # the first daemon against the second, run by run (the same minute, the same load)
+    head = "".join(f"{n[:30]:>32s}" for n in names)
+    print(f"{'':26s}" + head + (f"{'first - second, per run':>32s}" if pair else ""))
+    for what, get, fmt in rows:
+        diff = cell([get(r, daemons[0]) - get(r, daemons[1]) for r in runs], "+" + fmt.lstrip("+")) if pair else ""
+        print(f"{what:26s}" + "".join(f"{cell([get(r, n) for r in runs], fmt):>32s}" for n in names) + f"{diff:>32s}")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ sys.path.insert(0, str(BENCH))
 
 import harness  # noqa: E402
 from load import LoadClient  # noqa: E402
-from run import cpu_ms, load_texts, start_daemon  # noqa: E402
+from run import cpu_ms, load_texts, parse_spec, start_daemon  # noqa: E402
 
 # py-spy next to this Python, else the project venv's, else on PATH
 PY_SPY = next((p for p in (Path(sys.executable).with_name("py-spy"), ROOT / ".venv" / "bin" / "py-spy") if p.exists()),
@@ -76,7 +76,7 @@ def _short(frame: str) -> str:
 
 
 def profile_load(work: Path, port: int, model: Path, texts: list[str], seconds: float, out: Path,
-                 window: int, spec: tuple[str, str, str] | None) -> str:
+                 window: int, spec: tuple[str, ...] | None) -> str:
     daemon = start_daemon(work, port, "prof", model, 1, spec)
     daemon.wait_ready()
     client = LoadClient(port, "edge/prof", texts)
@@ -101,13 +101,14 @@ def profile_load(work: Path, port: int, model: Path, texts: list[str], seconds: 
     return head + aggregate(raw)
 
 
-def importtime(work: Path, port: int, model: Path, top: int = 30, runtime: str = "") -> str:
-    d = start_daemon(work, port, "imp", model, 1, (sys.executable, "", runtime))
+def importtime(work: Path, port: int, model: Path, top: int = 30, runtime: str = "", tree: str = "") -> str:
+    d = start_daemon(work, port, "imp", model, 1, (sys.executable, "", runtime, tree))
     d.wait_ready()
     d.stop()
     cfg = work / "imp" / "edge.toml"
+    env = ({"EDGE_TFLITE_RUNTIME": runtime} if runtime else {}) | ({"PYTHONPATH": tree} if tree else {})
     r = harness.Responder("imp2", [sys.executable, "-X", "importtime", "-m", "edge", "run", "--config", str(cfg)],
-                          work / "imp2", env={"EDGE_TFLITE_RUNTIME": runtime} if runtime else None)
+                          work / "imp2", env=env or None)
     ready = r.wait_ready()
     r.stop()
     rows = []
@@ -153,13 +154,42 @@ m.classify(["what is the weather"] * 64); step("classify 64 (in chunks, edge.mod
 """
 
 
-def memory(model: Path, runtime: str = "") -> str:
-    env = dict(os.environ, EDGE_TFLITE_RUNTIME=runtime) if runtime else None
+# edge's own modules one by one, in the order the daemon's imports reach them, after what they all
+# need (numpy, the runtime, paho, psutil): how much RSS each adds; asyncio first, since the one-loop
+# daemon imports it and the threaded one (before 4513f48's round) did not.
+EDGE_MODULES = ["asyncio", "edge.config", "edge.contract", "edge.mqtt.client", "edge.mqtt", "edge.outbox",
+                "edge.health", "edge.delivery", "edge.answers", "edge.router", "edge.escalation",
+                "edge.integrations.hermes", "edge.integrations.homeassistant", "edge.pipeline", "edge.systemd",
+                "edge.service", "edge.slots"]
+STEP_SCRIPT = r"""
+import importlib, sys
+def rss():
+    for l in open('/proc/self/status'):
+        if l.startswith('VmRSS'): return int(l.split()[1])
+import json, logging, sqlite3, threading, queue, concurrent.futures
+import numpy, sentencepiece, edge.model, paho.mqtt.client, psutil
+prev = first = rss()
+for m in sys.argv[1:]:
+    importlib.import_module(m)
+    now = rss(); print(f"  {m:34s} +{now - prev:5d} kB"); prev = now
+print(f"  {'all of them':34s} +{prev - first:5d} kB")
+"""
+
+
+def memory(model: Path, runtime: str = "", tree: str = "") -> str:
+    env = dict(os.environ, **({"EDGE_TFLITE_RUNTIME": runtime} if runtime else {}),
+               **({"PYTHONPATH": tree} if tree else {}))
     r = subprocess.run([sys.executable, "-c", MEM_SCRIPT, str(model)], capture_output=True, text=True,
-                       cwd=ROOT, timeout=120, env=env)
+                       cwd=tree or ROOT, timeout=120, env=env)
     if r.returncode:
         raise RuntimeError(r.stderr)
-    return "RSS step by step (VmRSS of a fresh interpreter importing what the daemon imports)\n\n" + r.stdout
+    steps = subprocess.run([sys.executable, "-c", STEP_SCRIPT, *EDGE_MODULES], capture_output=True, text=True,
+                           cwd=tree or ROOT, timeout=120, env=env)
+    if steps.returncode:
+        raise RuntimeError(steps.stderr)
+    return ("RSS step by step (VmRSS of a fresh interpreter importing what the daemon imports)\n\n" + r.stdout
+            + "\nedge's modules one by one (a second interpreter, after numpy, the runtime, paho, psutil)\n\n"
+            + steps.stdout)
 
 
 def main() -> None:
@@ -167,29 +197,31 @@ def main() -> None:
     ap.add_argument("--model", type=Path, default=ROOT / "models" / "clinc150")
     ap.add_argument("--seconds", type=float, default=15)
     ap.add_argument("--out", type=Path, default=BENCH / "profile")
-    ap.add_argument("--daemon", metavar="PYTHON[:LEVERS[:RUNTIME]]",
-                    help="as in bench/run.py (default: this Python, as shipped)")
+    ap.add_argument("--daemon", metavar="PYTHON[:LEVERS[:RUNTIME]][@TREE]",
+                    help="as in bench/run.py (default: this Python, as shipped; @TREE: another checkout's edge/)")
     ap.add_argument("--only-load", action="store_true", help="skip the memory and import-time sections")
+    ap.add_argument("--only-memory", action="store_true", help="the memory section alone (no broker, no load)")
     ap.add_argument("--tag", default="", help="suffix for the output file names (e.g. the variant measured)")
     args = ap.parse_args()
     spec = None
-    runtime = ""
+    runtime = tree = ""
     if args.daemon:
-        py, _, rest = args.daemon.partition(":")
-        levers, _, runtime = rest.partition(":")
-        spec = (os.path.abspath(py), levers, runtime)
+        spec = parse_spec(args.daemon)
+        runtime, tree = spec[2], spec[3]
     args.out.mkdir(parents=True, exist_ok=True)
     texts = load_texts(None)
     if not args.only_load:
-        (args.out / f"memory{args.tag}.txt").write_text(memory(args.model, runtime))
+        (args.out / f"memory{args.tag}.txt").write_text(memory(args.model, runtime, tree))
         print((args.out / f"memory{args.tag}.txt").read_text())
+        if args.only_memory:
+            return
     with tempfile.TemporaryDirectory(prefix="edge-prof-") as tmp:
         work = Path(tmp)
         broker = harness.Broker(work)
         try:
             if not args.only_load:
                 (args.out / f"importtime{args.tag}.txt").write_text(importtime(work, broker.port, args.model,
-                                                                               runtime=runtime))
+                                                                               runtime=runtime, tree=tree))
                 print((args.out / f"importtime{args.tag}.txt").read_text())
             for window in (50, 1):
                 text = profile_load(work, broker.port, args.model, texts, args.seconds, args.out, window, spec)

@@ -63,18 +63,45 @@ def daemon_config(port: int, device: str, model: Path, state: Path, threads: int
             "[health]\ninterval_s = 30\n")
 
 
+Spec = tuple[str, ...]  # (python, levers, runtime[, tree]): see parse_spec
+
+
+def parse_spec(spec: str) -> tuple[str, str, str, str]:
+    """`PYTHON[:LEVERS[:RUNTIME]][@TREE]` -> (python, levers, runtime, tree).
+
+    TREE is another checkout of edge (e.g. a `git worktree` of an older commit): its edge/ goes first
+    on the daemon's PYTHONPATH, so two versions of the daemon run side by side under one Python and one
+    harness. abspath, not resolve(): a venv's python is a symlink, and following it would leave the venv."""
+    spec, _, tree = spec.partition("@")
+    py, _, rest = spec.partition(":")
+    levers, _, runtime = rest.partition(":")
+    return os.path.abspath(py), levers, runtime, os.path.abspath(tree) if tree else ""
+
+
+def tree_label(tree: str) -> str:
+    """' @ <short commit>' of a checkout (or its folder's name when git cannot tell); '' for this one."""
+    if not tree:
+        return ""
+    import subprocess
+
+    out = subprocess.run(["git", "-C", tree, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return f" @ {out.stdout.strip() or Path(tree).name}"
+
+
 def start_daemon(work: Path, port: int, device: str, model: Path, threads: int,
-                 spec: tuple[str, str, str] | None = None) -> harness.Responder:
+                 spec: Spec | None = None) -> harness.Responder:
     """`python -m edge run`, or bench/variant.py with levers applied when the spec names some; spec is
-    (python, levers, TFLite runtime or "" for the one edge.model picks)."""
-    python, levers, runtime = spec or (harness.python(), "", "")
+    (python, levers, TFLite runtime or "" for the one edge.model picks[, tree: another checkout to run])."""
+    python, levers, runtime, tree = (tuple(spec) + ("",))[:4] if spec else (harness.python(), "", "", "")
     d = work / device
     d.mkdir(parents=True, exist_ok=True)
     cfg = d / "edge.toml"
     cfg.write_text(daemon_config(port, device, model, d / "state", threads))
     head = [python, str(BENCH / "variant.py"), levers] if levers else [python, "-m", "edge"]
-    return harness.Responder(device, head + ["run", "--config", str(cfg)], d,
-                             env={"EDGE_TFLITE_RUNTIME": runtime} if runtime else None)
+    env = {"EDGE_TFLITE_RUNTIME": runtime} if runtime else {}
+    if tree:
+        env["PYTHONPATH"] = tree
+    return harness.Responder(device, head + ["run", "--config", str(cfg)], d, env=env or None)
 
 
 def runtime_of(python: str, runtime: str = "") -> str:
@@ -141,7 +168,7 @@ class StatusWatch:
 
 
 def startup_runs(work: Path, port: int, model: Path, watch: StatusWatch, n: int,
-                 daemons: dict[str, tuple[str, str, str]],
+                 daemons: dict[str, tuple[str, ...]],
                  log) -> dict:
     """Cold starts: spawn -> READY=1 and spawn -> `online`, each daemon variant and echo; fresh device ids."""
     out: dict[str, dict[str, list[float]]] = {name: {"ready": [], "online": []} for name in ["echo", *daemons]}
@@ -199,7 +226,7 @@ def alternate(clients: dict[str, LoadClient], rounds: int, fn, pids: dict[str, i
 
 
 def end_to_end(work: Path, port: int, model: Path, texts: list[str], quick: bool, threads: int,
-               daemons: dict[str, tuple[str, str, str]], log, broker_pid: int | None = None) -> dict:
+               daemons: dict[str, tuple[str, ...]], log, broker_pid: int | None = None) -> dict:
     procs: dict[str, harness.Responder] = {}
     rss: dict[str, harness.RssSampler] = {}
     clients: dict[str, LoadClient] = {}
@@ -286,10 +313,12 @@ def main() -> int:
     ap.add_argument("--assets", type=Path, default=BENCH / "assets", help="where make_float.py put the float model")
     ap.add_argument("--data", type=Path, help="CLINC150-format JSON for realistic utterances")
     ap.add_argument("--threads", type=int, default=1, help="model.threads for the daemon (default 1)")
-    ap.add_argument("--daemon", action="append", default=[], metavar="PYTHON[:LEVERS[:RUNTIME]]",
+    ap.add_argument("--daemon", action="append", default=[], metavar="PYTHON[:LEVERS[:RUNTIME]][@TREE]",
                     help="a daemon to measure (repeatable): the Python to run it with (e.g. another venv), "
                          "optionally levers from bench/variant.py (e.g. memcache) and a TFLite runtime "
-                         "(ai_edge_litert or tflite_runtime, set as EDGE_TFLITE_RUNTIME); the first is the one "
+                         "(ai_edge_litert or tflite_runtime, set as EDGE_TFLITE_RUNTIME), and @TREE: another "
+                         "checkout whose "
+                         "edge/ runs it (side by side with an older commit); the first is the one "
                          "the targets are judged on (default: this Python as shipped, under each TFLite runtime "
                          "it has, the default one first)")
     ap.add_argument("--starts", type=int, help="cold starts to time (default 5, quick 2)")
@@ -310,21 +339,18 @@ def main() -> int:
     def log(msg: str) -> None:
         print(msg, flush=True)
 
-    daemons: dict[str, tuple[str, str, str]] = {}
+    daemons: dict[str, tuple[str, str, str, str]] = {}
     for spec in args.daemon or default_daemons():
-        py, _, rest = spec.partition(":")
-        levers, _, runtime = rest.partition(":")
-        # abspath, not resolve(): a venv's python is a symlink, and following it would leave the venv.
-        py = os.path.abspath(py)
-        label = f"daemon ({runtime_of(py, runtime)}{' + ' + levers if levers else ''})"
-        if label in daemons:  # the same runtime from another checkout or interpreter
+        py, levers, runtime, tree = parse_spec(spec)
+        label = f"daemon ({runtime_of(py, runtime)}{' + ' + levers if levers else ''}{tree_label(tree)})"
+        if label in daemons:  # the same runtime from another interpreter
             label = f"{label[:-1]}, {py})"
-        daemons[label] = (py, levers, runtime)
+        daemons[label] = (py, levers, runtime, tree)
     default_runtime = runtime_of(harness.python())
     # raw-model runs in other processes: each other (Python, runtime) once, then each lever set
-    others = list(dict.fromkeys((py, rt) for py, lv, rt in daemons.values()
+    others = list(dict.fromkeys((py, rt) for py, lv, rt, _tree in daemons.values()
                                 if not lv and runtime_of(py, rt) != default_runtime))
-    lever_specs = list(dict.fromkeys((py, lv, rt) for py, lv, rt in daemons.values() if lv))
+    lever_specs = list(dict.fromkeys((py, lv, rt) for py, lv, rt, _tree in daemons.values() if lv))
     results: dict = {"machine": mach, "quick": args.quick, "model_dir": str(args.model), "n_texts": len(texts),
                      "note": args.note,
                      "daemons": daemons}

@@ -65,7 +65,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     send.add_argument("--id", help="request id (default: generated)")
     send.add_argument("--protocol", type=int, choices=(4, 5), default=5)
     send.add_argument("--username", help="broker user name (env EDGE_MQTT_USERNAME)")
-    send.add_argument("--ca-file", default="", help="CA certificate for a TLS broker")
+    send.add_argument("--ca-file", default="", help="CA certificate for a TLS broker (turns TLS on; the rest as the "
+                      "daemon's: env EDGE_MQTT_TLS, _CA_FILE, _CERT_FILE, _KEY_FILE, _TLS_INSECURE)")
 
     infer = sub.add_parser("infer", help="run the local model only, no MQTT")
     infer.add_argument("text", nargs="+")
@@ -124,7 +125,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     dp.add_argument("dir", metavar="DIR", nargs="?",
                     help="the signed model package directory (edge sign DIR --key ...); not with --rollback")
     dp.add_argument("--rollback", action="store_true",
-                    help="send one device (--device ID) a signed order to go back to its previous package")
+                    help="send one device (--device ID) or a group's members (--group NAME) a signed order "
+                         "to go back to their previous package")
     dp.add_argument("--key", metavar="FILE", help="with --rollback: the secret key that signs the order "
                     "(one of the device's [deploy] keys; an encrypted one reads EDGE_KEY_PASSWORD)")
     who = dp.add_mutually_exclusive_group(required=True)
@@ -137,7 +139,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     dp.add_argument("--host", help=f"broker host (env EDGE_MQTT_HOST, default {default('mqtt.host')})")
     dp.add_argument("--port", type=int, help=f"broker port (env EDGE_MQTT_PORT, default {default('mqtt.port')})")
     dp.add_argument("--username", help="broker user name (env EDGE_MQTT_USERNAME)")
-    dp.add_argument("--ca-file", default="", help="CA certificate for a TLS broker")
+    dp.add_argument("--ca-file", default="", help="CA certificate for a TLS broker (as for edge send)")
 
     ha = sub.add_parser("homeassistant", help="Home Assistant discovery tools")
     ha_sub = ha.add_subparsers(dest="ha_command", required=True, metavar="ACTION")
@@ -278,6 +280,7 @@ def _send_options(args: argparse.Namespace) -> tuple[str, int, str, str]:
 def cmd_send(args: argparse.Namespace) -> int:
     from edge.config import ConfigError, read_secret
     from edge.mqtt import LinkError, request_once
+    from edge.mqtt.tools import tls_from_env
 
     if not args.text.strip():
         print("edge send: TEXT is empty", file=sys.stderr)
@@ -287,6 +290,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         host, port, base, username = _send_options(args)
+        tls = tls_from_env(args.ca_file)  # the daemon's TLS: client certificate, tls_insecure
     except ConfigError as exc:
         print(f"edge send: {exc.errors[0]}", file=sys.stderr)
         return EXIT_USAGE
@@ -298,7 +302,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     try:
         result = request_once(
             host, port, base, payload, timeout=args.timeout, protocol=args.protocol,
-            username=username, password=read_secret("EDGE_MQTT_PASSWORD", "mqtt_password"), tls_ca=args.ca_file,
+            username=username, password=read_secret("EDGE_MQTT_PASSWORD", "mqtt_password"), tls=tls,
         )
     except LinkError as exc:
         print(f"edge send: {exc}", file=sys.stderr)
@@ -394,20 +398,22 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     from edge.config import ConfigError, read_secret
     from edge.mqtt import LinkError
     from edge.mqtt.fleet import group_members, roll_out
+    from edge.mqtt.tools import tls_from_env
 
     if not math.isfinite(args.timeout) or args.timeout <= 0 or args.canary < 0:
         print("edge deploy: --timeout must be a positive number of seconds and --canary >= 0", file=sys.stderr)
         return EXIT_USAGE
     if args.rollback:
-        if args.group or args.dir or args.canary or not args.key or len(args.device or ()) != 1:
-            print("edge deploy: --rollback takes one --device ID and --key FILE (no DIR, --group or --canary)",
+        if args.dir or args.canary or not args.key or (args.device is not None and len(args.device) != 1):
+            print("edge deploy: --rollback takes --key FILE and one --device ID or --group NAME (no DIR or --canary)",
                   file=sys.stderr)
             return EXIT_USAGE
         try:
-            payload, ident = rollout.rollback_order(Path(args.key), args.device[0])
+            sk = rollout.signing_key(Path(args.key))  # before anything is sent: a bad key is exit 2
         except rollout.RolloutError as exc:
             print(f"edge deploy: {exc}", file=sys.stderr)
             return EXIT_USAGE
+        payload, ident = rollout.rollback_order(sk, args.device[0]) if args.device else (b"", "")
     elif args.dir is None or args.key:
         print("edge deploy: DIR is required (and --key only goes with --rollback)", file=sys.stderr)
         return EXIT_USAGE
@@ -421,23 +427,25 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     broker = argparse.Namespace(host=args.host, port=args.port, username=args.username, base_topic=None, device="-")
     try:
         host, port, _base, username = _send_options(broker)
+        tls = tls_from_env(args.ca_file)
     except ConfigError as exc:
         print(f"edge deploy: {exc.errors[0]}", file=sys.stderr)
         return EXIT_USAGE
     password = read_secret("EDGE_MQTT_PASSWORD", "mqtt_password")
-    creds = {"username": username, "password": password, "tls_ca": args.ca_file}
+    creds = {"username": username, "password": password, "tls": tls}
     try:
         ids = args.device or group_members(host, port, args.group, **creds)
         if not ids:
             print(f"edge deploy: no device reports group {args.group!r} in its health", file=sys.stderr)
             return EXIT_USAGE
         plan = rollout.Plan([rollout.Device(i) for i in dict.fromkeys(ids)], canary=args.canary)
+        if args.rollback and args.group:  # one order that names the group and the members found
+            payload, ident = rollout.group_rollback_order(sk, args.group, [d.id for d in plan.devices])
         verb = "sending" if args.rollback else "deploying"
         print(f"{verb} {ident} ({len(payload)} bytes) to {', '.join(d.id for d in plan.devices)}"
               + (f", {len(plan.waves[0])} first" if len(plan.waves) > 1 else ""), flush=True)
         roll_out(host, port, plan, payload, timeout=args.timeout, group=args.group or "",
-                 on_update=lambda d: print(f"  {d.id}: {d.state}" + (f" ({d.reason})" if d.reason else ""),
-                                           flush=True), **creds)
+                 on_update=lambda d: print(f"  {rollout.line(d)}", flush=True), **creds)
     except LinkError as exc:
         print(f"edge deploy: {exc}", file=sys.stderr)
         return EXIT_NO_BROKER
@@ -479,7 +487,7 @@ def cmd_homeassistant(args: argparse.Namespace) -> int:
         publish_once(settings, msgs, password=read_secret("EDGE_MQTT_PASSWORD", "mqtt_password"))
     except LinkError as exc:
         print(f"edge homeassistant: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return EXIT_NO_BROKER
     print(f"{args.ha_command}: {len(msgs)} discovery messages published")
     return EXIT_OK
 

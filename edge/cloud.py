@@ -213,6 +213,42 @@ def _excerpt(text: str, limit: int = 120) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
+def _content(raw: bytes) -> str:
+    """choices[0].message.content of a chat completion's body, or CloudError."""
+    try:
+        reply = json.loads(raw)
+        content = reply["choices"][0]["message"]["content"]
+    except (ValueError, RecursionError):
+        raise CloudError("invalid_reply", "the response body is not JSON") from None
+    except (KeyError, IndexError, TypeError):
+        raise CloudError("invalid_reply", "no choices[0].message.content in the response") from None
+    if not isinstance(content, str):
+        raise CloudError("invalid_reply", "choices[0].message.content is not a string")
+    return content
+
+
+@dataclass(frozen=True, slots=True)
+class _Prompt:
+    """One model's label set as the client asks with it and checks replies against."""
+
+    labels: tuple[str, ...]
+    known: frozenset[str]  # the labels and "oos"
+    folded: dict[str, str]  # casefolded label -> label, for labels that fold uniquely
+    system: str
+
+    @staticmethod
+    def of(labels: Sequence[str], slot_prompt: str = "") -> _Prompt:
+        ordered = tuple(dict.fromkeys(str(label) for label in labels if label != OOS))
+        if not ordered:
+            raise ValueError("the cloud client needs the model's labels")
+        known = frozenset(ordered) | {OOS}
+        folded: dict[str, str | None] = {}
+        for label in known:  # a label that folds ambiguously is only accepted verbatim
+            folded[label.casefold()] = label if label.casefold() not in folded else None
+        return _Prompt(ordered, known, {k: v for k, v in folded.items() if v is not None},
+                       system_prompt(ordered) + (f"\n\n{slot_prompt}" if slot_prompt else ""))
+
+
 @dataclass(frozen=True, slots=True)
 class _Endpoint:
     scheme: str
@@ -255,15 +291,7 @@ class CloudClient:
             raise ValueError("cloud.base_url is empty: no cloud is configured")
         self._settings = settings
         self._endpoint = _endpoint(settings.base_url)
-        self._labels = tuple(dict.fromkeys(str(label) for label in labels if label != OOS))
-        if not self._labels:
-            raise ValueError("the cloud client needs the model's labels")
-        self._known = frozenset(self._labels) | {OOS}
-        folded: dict[str, str | None] = {}
-        for label in self._known:  # a label that folds ambiguously is only accepted verbatim
-            folded[label.casefold()] = label if label.casefold() not in folded else None
-        self._folded = {k: v for k, v in folded.items() if v is not None}
-        self._system = system_prompt(self._labels) + (f"\n\n{slot_prompt}" if slot_prompt else "")
+        self._prompt = _Prompt.of(labels, slot_prompt)
         auth = _auth_headers(self._endpoint, api_key)
         self._key = api_key  # only to scrub it from server error messages that might echo it
         self._get_headers = {"Accept": "application/json", "User-Agent": "edge", **auth}
@@ -282,30 +310,50 @@ class CloudClient:
 
     @property
     def labels(self) -> tuple[str, ...]:
-        return self._labels
+        return self._prompt.labels
+
+    def set_labels(self, labels: Sequence[str], slot_prompt: str = "") -> None:
+        """Ask with another model's labels from now on (edge.service.swap_model, after a deployment):
+        the prompt and the reply's check follow the model that answers. One assignment, so a call
+        in flight on a pool thread uses the old set or the new one whole, never a mix."""
+        self._prompt = _Prompt.of(labels, slot_prompt)
 
     def classify(self, text: str) -> CloudAnswer:
         """Ask the cloud for the intent of `text` (redacted first when configured); raise CloudError on any fault."""
         if self._settings.redact:
             text = redact(text)
-        body = {
-            "model": self._settings.model,
-            "messages": [
-                {"role": "system", "content": self._system},
-                {"role": "user", "content": user_message(text)},
-            ],
-            "temperature": 0,
-            "response_format": {"type": "json_object"},
-            "max_tokens": MAX_TOKENS,
-        }
-        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        prompt = self._prompt  # read once: a swap meanwhile does not mix two label sets
         start = time.monotonic()
-        status, headers, raw = self._request("POST", self._chat_target, data, start + self._settings.timeout_s)
-        self._check_status(status, headers, raw)
-        intent, answer, slots = self._parse(raw)
+        raw = self._chat(prompt.system, user_message(text), MAX_TOKENS, start)
+        intent, answer, slots = self._parse(raw, prompt)
         latency_ms = (time.monotonic() - start) * 1000.0
         log.debug("cloud answered %s in %.0f ms", intent, latency_ms)
         return CloudAnswer(intent=intent, answer=answer, latency_ms=latency_ms, slots=slots)
+
+    def chat_json(self, system: str, user: str, max_tokens: int = MAX_TOKENS) -> tuple[Any, float]:
+        """One chat call with a prompt of the caller's (edge.home_cloud's): (the JSON value of the
+        reply's content, latency in ms). Everything but the shape of that value is checked here as
+        for `classify`: the deadline, the size cap, the status, the envelope, JSON. The caller
+        validates the value; the text in `user` is sent as it is (redact it first)."""
+        start = time.monotonic()
+        raw = self._chat(system, user, max_tokens, start)
+        return _content_json(_content(raw)), (time.monotonic() - start) * 1000.0
+
+    def _chat(self, system: str, user: str, max_tokens: int, start: float) -> bytes:
+        body = {
+            "model": self._settings.model,
+            "messages": [
+                {"role": "system", "content": system},
+                {"role": "user", "content": user},
+            ],
+            "temperature": 0,
+            "response_format": {"type": "json_object"},
+            "max_tokens": max_tokens,
+        }
+        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        status, headers, raw = self._request("POST", self._chat_target, data, start + self._settings.timeout_s)
+        self._check_status(status, headers, raw)
+        return raw
 
     def probe(self) -> None:
         """Is the endpoint there? GET {base_url}/models: free, no tokens, no budget.
@@ -439,19 +487,13 @@ class CloudClient:
         kind = "rate_limited" if status == 429 else "http"
         raise CloudError(kind, f"HTTP {status}{detail}", status=status, retry_after=retry_after)
 
-    def _parse(self, raw: bytes) -> tuple[str, str, Any]:
+    def _parse(self, raw: bytes, prompt: _Prompt | None = None) -> tuple[str, str, Any]:
         """Validate a chat completion strictly: anything but {"intent": known label, "answer": str} is an error.
         The reply's "slots" (asked for when the model has slots) come back as sent, for the slot
-        extractor to validate against the request (edge.slots.SlotExtractor.cloud_slots)."""
-        try:
-            reply = json.loads(raw)
-            content = reply["choices"][0]["message"]["content"]
-        except (ValueError, RecursionError):
-            raise CloudError("invalid_reply", "the response body is not JSON") from None
-        except (KeyError, IndexError, TypeError):
-            raise CloudError("invalid_reply", "no choices[0].message.content in the response") from None
-        if not isinstance(content, str):
-            raise CloudError("invalid_reply", "choices[0].message.content is not a string")
+        extractor to validate against the request (edge.slots.SlotExtractor.cloud_slots). `prompt`:
+        the label set the call was made with (default: the current one)."""
+        prompt = prompt if prompt is not None else self._prompt
+        content = _content(raw)
         obj = _content_json(content)
         if not isinstance(obj, dict):
             raise CloudError("invalid_reply", f"reply content is not a JSON object: {_excerpt(content)}")
@@ -461,8 +503,8 @@ class CloudClient:
         if not isinstance(answer, str):
             raise CloudError("invalid_reply", "reply has no string 'answer'")
         label = intent.strip()
-        if label not in self._known:
-            canonical = self._folded.get(label.casefold())
+        if label not in prompt.known:
+            canonical = prompt.folded.get(label.casefold())
             if canonical is None:
                 raise CloudError("unknown_label", f"reply intent {self._scrub(_excerpt(intent, 64))} is not a label")
             label = canonical

@@ -343,6 +343,10 @@ def _cross_checks(s: Settings, layers: _Layers) -> list[str]:
         fail(("model.path",), f"model.path: not a directory: {s.model.path}")
     if s.home.names and not Path(s.home.names).expanduser().is_file():
         fail(("home.names",), f"home.names: file not found: {s.home.names}")
+    if s.deploy.probation_min_samples > s.deploy.probation_requests:  # else latency would never be judged
+        fail(("deploy.probation_min_samples", "deploy.probation_requests"),
+             f"deploy.probation_min_samples: {s.deploy.probation_min_samples} must not exceed "
+             f"deploy.probation_requests ({s.deploy.probation_requests})")
     return errs
 
 

@@ -147,6 +147,8 @@ class WyomingSettings:
                    doc="\"0.0.0.0\" to serve Home Assistant on another machine")
     port: int = _f(10700, Check(min=1, max=65535), doc="the TCP port Home Assistant's Wyoming integration is given")
     zeroconf: bool = _f(False, doc="advertise _wyoming._tcp so Home Assistant discovers it (the zeroconf package)")
+    cloud: bool = _f(True, doc="ask the [cloud] (its budget, breaker and timeout_s) about a transcript the home "
+                               "model does not stand behind; false: Assist never leaves the device")
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,24 @@ class DeploySettings:
         (), doc="trusted public keys (edge keygen's .pub: its base64 line \"RW...\" or a path to the file); "
                 "several at once so a key can be rotated; empty: the device takes no deployments")
     max_bytes: int = _f(64 << 20, Check(min=4096, max=1 << 31),
-                        doc="the largest package taken, on the wire and unpacked (a larger one is rejected)")
+                        doc="the largest package taken, on the wire and unpacked (a larger one is rejected); "
+                            "cap the broker too (docs/guarantees.md: mosquitto max_packet_size)")
+    # Probation (edge/probation.py): the defaults are ProbationPolicy's; deploy_channel builds it from these.
+    probation_requests: int = _f(200, Check(min=1, max=10_000_000),
+                                 doc="a new model is confirmed after this many requests ...")
+    probation_seconds: float = _f(600.0, Check(min=1, max=30 * 86400),
+                                  doc="... or after this many seconds on probation, whichever comes first")
+    probation_max_errors: int = _f(3, Check(min=1, max=10_000_000),
+                                   doc="rolled back at this many failed requests on probation")
+    probation_error_share: float = _f(1.0, Check(min=0, max=1),
+                                      doc="rolled back when more than this share of its requests failed "
+                                          "(judged from probation_min_samples on); 1.0: off")
+    probation_latency_factor: float = _f(3.0, Check(min=1, max=1000, rule=lambda v: None if v > 1 else "must be > 1"),
+                                         doc="rolled back when its median CPU time per request exceeds this many "
+                                             "times the previous model's (judged from probation_min_samples on)")
+    probation_min_samples: int = _f(20, Check(min=1, max=100_000),
+                                    doc="requests on probation before CPU time and error share are judged "
+                                        "(at most probation_requests)")
 
 
 @dataclass(frozen=True)

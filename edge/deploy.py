@@ -8,6 +8,12 @@ satisfy is edge/admission.py: newer than what this device has run, unless the si
 says ``"deploy": {"rollback": true}`` (a rollback order); runnable by this edge; self-test
 examples present. One deployment at a time: while one is between ``receive`` and
 ``commit``, or on probation, another is rejected ("another deployment is in progress").
+A package whose signed manifest is the active package's, byte for byte (the broker's
+redelivery after a connection lost between the commit and the outcome's PUBACK, or the
+same `edge deploy` run twice), is not a deployment: ``receive`` answers the current truth,
+``active`` with the same previous (on probation or not), and writes nothing. A copy of the
+package being deployed (redelivered after a reconnect mid-deployment) gets a ``silent``
+status: nothing to publish, the first copy's outcome is its outcome.
 
 On disk, all under the state directory (never /opt)::
 
@@ -54,7 +60,7 @@ a model: run them in an executor. ``record``, ``tick``, ``active_path``, ``busy`
     if verdict: status = await run(deployer.settle, verdict)    # swap in status.loaded if set
 
 A signed operator command (``edge deploy --rollback``; edge/deploy_command.py) goes to
-``command(head, device_id)`` on the executor instead of ``receive``: swap in ``loaded`` if set.
+``command(head, device_id, group)`` on the executor instead of ``receive``: swap in ``loaded`` if set.
 
 A verdict is returned once. ``settle``/``rollback`` raise DeployError when the previous
 package does not load (nothing changes then). ``on_status`` (optional) gets the verifying
@@ -63,6 +69,7 @@ and testing statuses from the thread ``receive`` runs on (``loop.call_soon_threa
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -101,6 +108,8 @@ class Status:
     previous: str | None
     ts: str
     loaded: Any = field(default=None, compare=False, repr=False)  # a model the loop must swap in
+    # nothing to publish: the package is a copy of the deployment in progress, whose statuses tell
+    silent: bool = field(default=False, compare=False, repr=False)
 
     def payload(self) -> dict[str, Any]:
         return {"model": self.model, "state": self.state, "reason": self.reason,
@@ -123,6 +132,7 @@ class _Work:
     dir: Path
     previous: str | None
     manifest: dict = field(default_factory=dict)
+    manifest_sha: bytes | None = None  # of the signed manifest, once its signature is checked
     ident: str | None = None
     target: Path | None = None
     model: Any = None
@@ -250,16 +260,23 @@ class Deployer:
         if size == 0:
             return self._status(None, "rejected", "empty payload", active)
         with self._lock:
-            if self._busy is not None:
-                return self._status(None, "rejected", "another deployment is in progress", active)
-            if self._probation is not None:
-                return self._status(None, "rejected", f"another deployment is in progress "
-                                    f"({self._probation_ident} is on probation)", active)
-            wid = secrets.token_hex(6)
-            work = self._busy = _Work(wid, self.dir / f"incoming-{wid}", active)
+            current = self._busy
+            if current is None:
+                wid = secrets.token_hex(6)
+                work = self._busy = _Work(wid, self.dir / f"incoming-{wid}", active)
+        if current is not None:
+            return self._while_busy(payload, current, active)
         try:
+            manifest = self._signed_by_a_trusted_key(payload)  # before anything is written: no SD wear for junk
+            work.manifest_sha = hashlib.sha256(manifest).digest()
+            again = self._same_as_active(manifest)
+            if again is not None:  # the broker's redelivery of what is already running (or an operator's repeat)
+                with self._lock:
+                    self._busy = None  # nothing was written for it
+                return again
+            if self._probation is not None:
+                raise Rejected(f"another deployment is in progress ({self._probation_ident} is on probation)")
             self._notify(self._status(None, "verifying", None, active))
-            self._signed_by_a_trusted_key(payload)  # before anything is written: no SD wear for junk
             self._run_step("receiving", work, self._receiving, payload)
             self._run_step("verifying", work, self._verifying)
             self._run_step("unpacking", work, self._unpacking)
@@ -277,9 +294,10 @@ class Deployer:
         return self._status(work.ident, "testing", f"self-test passed ({n} examples); ready to swap",
                             active, loaded=work.model)
 
-    def _signed_by_a_trusted_key(self, payload: bytes | bytearray | memoryview) -> None:
+    def _signed_by_a_trusted_key(self, payload: bytes | bytearray | memoryview) -> bytes:
         """Check every member header and the signature of the manifest in memory; Rejected
-        otherwise. verify_package checks both again, with the hashes, once on disk."""
+        otherwise. verify_package checks both again, with the hashes, once on disk. Returns the
+        manifest's bytes (signed by a trusted key)."""
         try:
             head = archive.read_small(payload, {signing.MANIFEST: 8 << 20, signing.SIG_FILE: 16 << 10},
                                       self.max_bytes)
@@ -290,6 +308,53 @@ class Deployer:
             signing.verify_bytes(head[signing.MANIFEST], head[signing.SIG_FILE], self.keys)
         except (archive.ArchiveError, signing.SigningError) as exc:  # PackageError, or no cryptography
             raise Rejected(str(exc)) from None
+        return head[signing.MANIFEST]
+
+    def _while_busy(self, payload: bytes | bytearray | memoryview, current: _Work, active: str | None) -> Status:
+        """A package that arrives while ``current`` is between receive and commit: rejected
+        ("another deployment is in progress"), unless it is a copy of ``current`` itself (the
+        broker redelivers a package whose delivery was not acknowledged when the connection drops
+        and comes back mid-deployment): then ``silent``, since ``current``'s own statuses tell
+        what happens to it, and a ``rejected`` here would read as its outcome."""
+        busy = self._status(None, "rejected", "another deployment is in progress", active)
+        sha = current.manifest_sha
+        if sha is None:
+            return busy
+        try:
+            manifest = self._signed_by_a_trusted_key(payload)
+        except Rejected:
+            return busy
+        if hashlib.sha256(manifest).digest() != sha:
+            return busy
+        log.info("deploy: %s received again while it is being deployed", current.ident or "a package")
+        return Status(current.ident, "testing", "received again while it is being deployed", active,
+                      self._now(), silent=True)
+
+    def _same_as_active(self, manifest: bytes) -> Status | None:
+        """The current truth when a package's signed manifest is byte for byte the active
+        package's (the same sha256: every file's hash is in it, so the same package), else None.
+
+        A connection lost between the commit and the PUBACK of the outcome makes the broker
+        deliver the package again; so does an operator who runs `edge deploy` twice. Either
+        way the device already runs it: it says so again (``active``, the same previous, on
+        probation or not) rather than ``rejected`` "already active", which would replace the
+        retained ``active`` while the new model runs and make `edge deploy` report a failure."""
+        pkg = self.active()
+        if pkg is None:
+            return None
+        try:
+            running = (pkg.path / signing.MANIFEST).read_bytes()
+        except OSError:
+            return None
+        if hashlib.sha256(running).digest() != hashlib.sha256(manifest).digest():
+            return None
+        log.info("deploy: %s received again; it is already active", pkg.ident)
+        reason = self._probation_reason() if self.on_probation == pkg.ident else None
+        return self._status(pkg.ident, "active", reason, self._ident(self.previous()))
+
+    def _probation_reason(self) -> str:
+        p = self.policy
+        return f"on probation: confirmed after {p.requests} requests or {p.seconds:g} s"
 
     def _run_step(self, step: str, work: _Work, fn: Callable[..., None], *args: Any) -> None:
         self._journal(work, step)
@@ -413,9 +478,7 @@ class Deployer:
             (self.dir / JOURNAL).unlink(missing_ok=True)
             self._busy = None
             self._start_probation(str(work.ident), self._baseline.p50(self.policy.min_samples))
-        p = self.policy
-        return self._status(work.ident, "active", f"on probation: confirmed after {p.requests} requests or "
-                            f"{p.seconds:g} s", work.previous)
+        return self._status(work.ident, "active", self._probation_reason(), work.previous)
 
     def _committing(self, work: _Work) -> None:
         pointer, old = self._pointer(), self.active()
@@ -462,14 +525,25 @@ class Deployer:
         return pb.due(self.clock()) if pb is not None else None
 
     def settle(self, verdict: Verdict) -> Status:
-        """Act on a probation verdict (each is returned once by ``record``/``tick``)."""
+        """Act on a probation verdict (each is returned once by ``record``/``tick``). DeployError
+        when that probation has ended meanwhile: a signed rollback order (``command``, on another
+        worker) may take the lock first, and the verdict is then about a package no longer active."""
+        ident = self._probation_ident
         if self._probation is None:
             raise DeployError("nothing is on probation")
-        return self.confirm() if verdict.action == "confirm" else self.rollback(verdict.reason)
+        if verdict.action == "confirm":
+            return self.confirm(ident)
+        return self.rollback(verdict.reason, on_probation=ident)
 
-    def confirm(self) -> Status:
+    def _still_on_probation(self, ident: str | None) -> None:
+        """Under the lock: DeployError unless ``ident`` (None: any) is still the package on probation."""
+        if self._probation is None or (ident is not None and ident != self._probation_ident):
+            raise DeployError(f"{ident or 'the package'} is no longer on probation")
+
+    def confirm(self, ident: str | None = None) -> Status:
         """Probation passed: the package stays, for good (``active``, null reason)."""
         with self._lock:
+            self._still_on_probation(ident)
             pointer = self._pointer()
             pointer["probation"] = None
             self._write_pointer(pointer)
@@ -477,12 +551,15 @@ class Deployer:
             log.info("deploy: %s confirmed", ident)
             return self._status(ident, "active", None, self._ident(self.previous()))
 
-    def rollback(self, reason: str = "rolled back on command") -> Status:
+    def rollback(self, reason: str = "rolled back on command", on_probation: str | None = None) -> Status:
         """The previous package becomes active again (``rolled_back``; ``loaded`` is it, loaded,
-        for the loop to swap in). DeployError when there is none or it does not load."""
+        for the loop to swap in). DeployError when there is none or it does not load, or (with
+        ``on_probation``, a probation's verdict) when that package is no longer on probation."""
         with self._lock:
             if self._busy is not None:
                 raise DeployError("a deployment is in progress; roll back once it is done")
+            if on_probation is not None:
+                self._still_on_probation(on_probation)
             pointer, current, prev = self._pointer(), self.active(), self.previous()
             if prev is None or current is None:
                 raise DeployError("no previous package to roll back to")
@@ -498,16 +575,17 @@ class Deployer:
             log.warning("deploy: %s rolled back to %s: %s", current.ident, prev.ident, reason)
             return self._status(current.ident, "rolled_back", reason, prev.ident, loaded=model)
 
-    def command(self, head: dict[str, bytes], device: str) -> Status:
+    def command(self, head: dict[str, bytes], device: str, group: str = "") -> Status:
         """A signed operator command (edge/deploy_command.py; ``head`` from its ``read``) for
-        ``device``: checked, remembered (a replay is rejected, restarts included), carried out.
-        ``rejected`` with the reason, and nothing changed, when it may not or cannot be."""
+        ``device`` (a member of ``group``, its configured group, for a group order): checked,
+        remembered (a replay is rejected, restarts included), carried out. ``rejected`` with the
+        reason, and nothing changed, when it may not or cannot be."""
         with self._lock:  # two commands at once must not both pass the replay check
             active = self._ident(self.active())
             last = (_read_json(self.dir / COMMANDS) or {}).get("last_issued")
             try:
                 cmd = deploy_command.verify(head, self.keys, device,
-                                            last if isinstance(last, (int, float)) else None, self.wall())
+                                            last if isinstance(last, (int, float)) else None, self.wall(), group)
                 # remembered before it is acted on: a command that fails is still spent
                 write_atomic(self.dir / COMMANDS, json.dumps({"last_issued": cmd["issued"]}).encode())
             except deploy_command.CommandError as exc:

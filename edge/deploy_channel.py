@@ -18,7 +18,8 @@ is in progress"). Statuses are published in order; while the broker is away they
 few) and go out once it is back.
 
 A payload with `command.json` is a signed operator command (edge/deploy_command.py: today only
-`edge deploy --rollback`): `Deployer.command` checks it (key, device id, replay) on the executor,
+`edge deploy --rollback`, for one device or a group): `Deployer.command` checks it (key, target:
+device id, or group and members; replay) on the executor,
 then the previous model is swapped in on the loop and `rolled_back` (or `rejected`) goes out.
 """
 
@@ -35,7 +36,7 @@ from edge import __version__, deploy_command, signing
 from edge.deploy import Deployer, DeployError, Status
 from edge.escalation import DaemonPool
 from edge.mqtt import Message
-from edge.probation import ProbationPolicy, Verdict
+from edge.probation import ProbationPolicy, Verdict, policy_of
 
 if TYPE_CHECKING:
     from edge.config import Settings
@@ -53,8 +54,9 @@ class DeployConfigError(Exception):
 
 def deployer(settings: Settings, load_model: Callable[[Path], Any] | None = None,
              policy: ProbationPolicy | None = None) -> Deployer:
-    """The device's Deployer from `[deploy]`: each key is checked alone so that the error names it.
-    `load_model` and `policy` are for tests that pass a faulty model or a short probation in."""
+    """The device's Deployer from `[deploy]`: each key is checked alone so that the error names it;
+    the probation is `[deploy] probation_*`'s. `load_model` and `policy` are for tests that pass a
+    faulty model or a probation of their own in."""
     from edge.model import Model, default_model_path
 
     keys = []
@@ -66,7 +68,7 @@ def deployer(settings: Settings, load_model: Callable[[Path], Any] | None = None
     load = load_model or functools.partial(Model.load, threads=settings.model.threads)
     initial = Path(settings.model.path) if settings.model.path else default_model_path()
     return Deployer(settings.state_dir, keys, __version__, load, initial=initial,
-                    policy=policy or ProbationPolicy(), max_bytes=settings.deploy.max_bytes)
+                    policy=policy or policy_of(settings.deploy), max_bytes=settings.deploy.max_bytes)
 
 
 def start_model(d: Deployer, configured: Callable[[], Any]) -> tuple[Any, Status | None]:
@@ -159,6 +161,9 @@ class DeployChannel:
             await self._command(head, ack)
             return
         status: Status = await self._run(self.d.receive, msg.payload)
+        if status.silent:  # a copy of the package being deployed: its first delivery's statuses tell
+            ack()
+            return
         if status.loaded is not None:
             self._publish(status)  # testing: self-test passed, ready to swap
             try:
@@ -175,7 +180,7 @@ class DeployChannel:
     async def _command(self, head: dict[str, bytes], ack: Callable[[], None]) -> None:
         """Checked and carried out on the executor (it writes, and loads the previous model);
         the swap on the loop, like a package's."""
-        status: Status = await self._run(self.d.command, head, self.p.settings.device_id)
+        status: Status = await self._run(self.d.command, head, self.p.settings.device_id, self.p.settings.group)
         if status.loaded is not None:
             self.swap(status.loaded)
         self._publish(status, on_done=ack)
@@ -204,7 +209,8 @@ class DeployChannel:
         self._settling = True
         try:
             status: Status = await self._run(self.d.settle, verdict)
-        except DeployError as exc:  # the previous package does not load: the new one keeps answering
+        except DeployError as exc:  # the previous package does not load: the new one keeps answering;
+            # or a signed rollback order ended this probation first: the verdict is void
             log.error("deploy: %s: %s", verdict.action, exc)
             return
         finally:

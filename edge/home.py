@@ -13,22 +13,26 @@ of or that appears twice, a number that does not read as one or is out of its
 range, a name matching nothing or more than one thing, no names file while a
 thing is named, a language the model does not serve.
 
-The results are plain dataclasses, not wyoming events, so the MQTT path can use
-the same recognizer without the `wyoming` package (edge/wyoming.py converts).
+Everything after the model is one function, `decide`: Wyoming's recognizer
+calls it after classifying and tagging, and so does the MQTT path
+(edge/pipeline.py) with its own batch's predictions, so both give the same
+intent and slots or the same refusal. The results are plain dataclasses, not
+wyoming events, so the MQTT path needs no `wyoming` package (edge/wyoming.py
+converts).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Awaitable, Mapping, Protocol, Sequence, Union
 
 from edge import entities, names_schema, names_values
 from edge.model import OOS
 
-__all__ = ["Answered", "HomeRecognizer", "NotUnderstood", "Recognized", "Recognizer", "Result",
-           "FREE_TEXT_NAME_INTENTS", "NUMBER_RANGES", "base_language"]
+__all__ = ["Answered", "HomeRecognizer", "NotUnderstood", "Recognized", "Recognizer", "Result", "check", "decide",
+           "threshold", "FREE_TEXT_NAME_INTENTS", "NUMBER_RANGES", "base_language"]
 
 MAX_TEXT = 512  # characters: an utterance is far shorter; longer text is refused before the model sees it
 MIN_SLOT_CONFIDENCE = 0.5  # a span the tagger is less sure of than this is no ground to act on
@@ -51,6 +55,12 @@ NUMBER_RANGES: Mapping[str, tuple[float, float]] = {
     "temperature": (-100, 1000), "hours": (0, 999), "minutes": (0, 9999), "seconds": (0, 99999),
     "start_hours": (0, 999), "start_minutes": (0, 9999), "start_seconds": (0, 99999),
 }
+# Where an intent's slot takes other values (home-assistant-intents' lists, the same in en/de/fr/es):
+# a light's `temperature` is a colour temperature, 1000-10000 K (`color_temperature`), so "set the
+# kitchen lights to 500%" read as temperature 500 is refused; a thermostat's is 0-100 (`temperature`).
+_INTENT_RANGES: Mapping[tuple[str, str], tuple[float, float]] = {
+    ("HassLightSet", "temperature"): (1000, 10000), ("HassClimateSetTemperature", "temperature"): (0, 100),
+}
 _HA_INTENT = re.compile(r"^Hass[A-Z][A-Za-z0-9]{1,62}$")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8}){0,3}$")
 
@@ -62,6 +72,9 @@ class Recognized:
     name: str
     entities: tuple[tuple[str, Any], ...]
     confidence: float = 1.0
+    # The same entities as MQTT result slots (edge.contract: name, entity, raw, value, start, end,
+    # confidence), each on the words it came from; filled by `decide`, not part of equality.
+    slots: tuple[dict[str, Any], ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -106,27 +119,39 @@ def base_language(language: Any, served: Sequence[str]) -> str | None:
 # Assistant has nothing to act on (or, for a place alone, acts on everything there).
 _TURN_INTENTS = frozenset({"HassTurnOn", "HassTurnOff", "HassGetState"})
 _TARGETS = ("name", "area", "floor", "domain", "device_class")
+# Intents every one of whose Home Assistant sentences (home-assistant-intents 2026.12.1, en/de/fr/es: all
+# 1,624 of them) names one of these slots: recognized without any, the model has read something that
+# is no such command ("apaga la tele" as a timer with no duration), and Home Assistant could not run it.
+_NEEDS: Mapping[str, tuple[str, ...]] = {
+    "HassStartTimer": ("hours", "minutes", "seconds"), "HassIncreaseTimer": ("hours", "minutes", "seconds"),
+    "HassDecreaseTimer": ("hours", "minutes", "seconds"), "HassLightSet": ("brightness", "color", "temperature"),
+    "HassSetPosition": ("position",), "HassClimateSetTemperature": ("temperature",),
+    "HassShoppingListAddItem": ("item",), "HassListAddItem": ("item",), "HassSetVolume": ("volume_level",),
+}
+_WORD = re.compile(r"[^\W_]+")  # the words of a text, with their offsets (names_text.tokens' split)
 
 
-def _implied_domains(text: str, lang: str) -> list[str]:
+def _implied_domains(text: str, lang: str) -> list[tuple[str, int, int]]:
     """The kinds of thing a place-only command names in its words, as said ("turn off the kitchen
     *lights*": the model tags the area, and Home Assistant would switch off everything in the
-    kitchen): the domain words of the language found in the text, one a kind."""
+    kitchen): (the words, start, end in `text`) of the language's domain words found, one a kind."""
     from edge.names import domain_word, language_of
-    from edge.names_text import clean, fold, tokens
+    from edge.names_text import clean, fold
 
     language = language_of(lang)
-    cleaned = clean(text)
-    if language is None or cleaned is None:
+    if language is None or clean(text) is None:
         return []
-    toks = tokens(fold(cleaned), language)[:64]
-    kinds: dict[str, str] = {}
+    # Each word cleaned and folded on its own, so the offsets stay those of `text` ("ß" -> "ss").
+    words = [(fold(clean(m.group()) or ""), m.start(), m.end()) for m in _WORD.finditer(text[:MAX_TEXT])][:64]
+    kinds: dict[str, tuple[str, int, int]] = {}
     i = 0
-    while i < len(toks):
-        for n in (3, 2, 1):  # "garage door" before "door"; "brasseur d' air" is three tokens
-            hit = domain_word(" ".join(toks[i:i + n]), language) if len(toks) - i >= n else None
+    while i < len(words):
+        for n in (3, 2, 1):  # "garage door" before "door"; "brasseur d air" is three words
+            said = " ".join(w for w, _, _ in words[i:i + n]) if len(words) - i >= n else ""
+            hit = domain_word(said, language) if said else None
             if hit is not None:
-                kinds.setdefault(hit[0], " ".join(toks[i:i + n]))
+                start, end = words[i][1], words[i + n - 1][2]
+                kinds.setdefault(hit[0], (text[start:end], start, end))
                 i += n
                 break
         else:
@@ -159,8 +184,166 @@ def _number(raw: Any) -> float | int | None:
     return int(raw) if float(raw).is_integer() else float(raw)
 
 
+def threshold(settings: Any, model: Any) -> float:
+    """The least confidence a home command is acted on with, the same for Wyoming and MQTT: the daemon's
+    escalation threshold (`[model] escalation_threshold`, else the model's; never below its OOS cut, as
+    edge.service applies it) and never below MIN_CONFIDENCE."""
+    esc = getattr(getattr(settings, "model", None), "escalation_threshold", -1.0)
+    esc = esc if isinstance(esc, (int, float)) and esc >= 0 else model.escalation_threshold
+    return float(max(esc, getattr(model, "oos_threshold", 0.0), MIN_CONFIDENCE))
+
+
+def check(text: Any, language: str | None, served: Sequence[str]) -> tuple[str, str] | NotUnderstood:
+    """(the served language, the text stripped), or why no transcript of it can be acted on."""
+    lang = served[0] if language is None else base_language(language, served)
+    if lang is None:
+        return NotUnderstood("language", "not served")
+    if not isinstance(text, str):
+        return NotUnderstood("invalid", "text must be a string")
+    text = text.strip()
+    if not text:
+        return NotUnderstood("empty")
+    if len(text) > MAX_TEXT:
+        return NotUnderstood("too_long", f"over {MAX_TEXT} characters")
+    return lang, text
+
+
+def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[str, Any]], names: Any, *,
+           served: Sequence[str], threshold: float, min_slot_confidence: float = MIN_SLOT_CONFIDENCE,
+           schema: Mapping[str, Any] | None = None) -> Recognized | NotUnderstood:
+    """THE home decision, for Wyoming and MQTT alike: the model's prediction (`intent`, `confidence`,
+    `top_intent`) and the tagger's spans of `text` -> a Home Assistant intent with resolved slots, or
+    why the daemon does not stand behind it. Every doubt is a refusal (see the module docstring);
+    a place-only on/off/state command takes the kind of thing said ("the kitchen lights"), one
+    naming nothing is refused, and so is an intent without the slot all its HA sentences have
+    (`_NEEDS`: a timer without a duration, a light set to nothing). `found`'s offsets are into `text`
+    as given (not stripped). `schema` is the package's `home_schema` (edge/names_schema.py: the slot
+    sets, number ranges, unit words, place domains and lock words of HA's templates), None: not checked."""
+    checked = check(text, language, served)
+    if isinstance(checked, NotUnderstood):
+        return checked
+    lang = checked[0]
+    if pred.intent == OOS or not pred.confidence >= threshold:  # NaN too
+        return NotUnderstood("unsure", f"{pred.top_intent} {pred.confidence:.2f}")
+    intent = pred.intent
+    if not _HA_INTENT.match(intent):
+        return NotUnderstood("not_home", "the model's label is no Home Assistant intent")
+    got = _slots(found, min_slot_confidence, intent, lang)
+    if isinstance(got, NotUnderstood):
+        return got
+    # slots HA's templates never give this intent, a duration said in another unit, a number in no slot
+    why = (names_schema.misfit(schema, intent, got) or names_schema.unit_misfit(schema, lang, text, found)
+           or names_schema.stray_number(schema, intent, lang, text, found))
+    if why is not None:
+        return NotUnderstood("slot", why)
+    spans = {str(s["name"]): s for s in found}
+    if intent in _TURN_INTENTS and not any(k in got for k in _TARGETS):
+        return NotUnderstood("slot", f"{intent} names nothing to act on")
+    needs = _NEEDS.get(intent)
+    if needs and not any(k in got for k in needs):
+        return NotUnderstood("slot", f"{intent} without {' or '.join(needs)}")
+    implied: dict[str, Any] = {}
+    if intent in _TURN_INTENTS and not any(k in got for k in ("name", "domain", "device_class")) \
+            and ("area" in got or "floor" in got):
+        kinds = _implied_domains(text, lang)
+        if len(kinds) > 1:  # "the fan and the lights in the kitchen": not everything in the kitchen
+            return NotUnderstood("ambiguous", "several kinds of thing in one place")
+        if kinds:
+            said, start, end = kinds[0]
+            got["domain"] = said
+            implied = {"name": "domain", "entity": "domain", "raw": said, "value": said, "start": start,
+                       "end": end, "confidence": 1.0}  # the words said, not the tagger's guess
+    if not any(k in got for k in ("name", "domain", "device_class")) and ("area" in got or "floor" in got):
+        place_domain = names_schema.place_domain(schema, intent)  # "set the kitchen lights to 50%"
+        if place_domain is not None:
+            got["domain"] = place_domain
+    res = _resolve(intent, got, lang, names, text, schema)
+    if isinstance(res, NotUnderstood):
+        return res
+    if implied:
+        spans["domain"] = implied
+    return Recognized(intent, res, pred.confidence, _result_slots(res, spans, intent))
+
+
+def _slots(found: Sequence[Mapping[str, Any]], min_confidence: float,
+           intent: str = "", lang: str | None = None) -> dict[str, Any] | NotUnderstood:
+    """The tagger's slots as {HA slot name: value}; numbers read; doubts refused."""
+    out: dict[str, Any] = {}
+    for s in found:
+        name = s.get("name")
+        if not isinstance(name, str):
+            return NotUnderstood("slot", "a slot without a name")
+        if name in out:
+            return NotUnderstood("slot", f"{name} given twice")  # two areas: which one?
+        if float(s.get("confidence", 0.0)) < min_confidence:
+            return NotUnderstood("slot", f"{name} unsure")
+        if name in NUMBER_RANGES:
+            v = _number(s.get("value"))
+            if v is None:
+                v = _number(s.get("raw"))
+            if v is None and lang is not None:  # number words of the language ("fünfzig", "vingt-deux")
+                v = names_values.number(s.get("raw"), lang)
+            lo, hi = _INTENT_RANGES.get((intent, name), NUMBER_RANGES[name])
+            if v is None or not lo <= v <= hi:
+                return NotUnderstood("number", f"{name} is no number in {lo:g}..{hi:g}")
+            out[name] = v
+        else:
+            # The words as said: names are resolved next; free text (an item, a query) stays as said.
+            out[name] = s.get("raw") if isinstance(s.get("raw"), str) else str(s.get("value"))
+    return out
+
+
+def _resolve(intent: str, slots: dict[str, Any], lang: str, names: Any, text: str = "",
+             schema: Mapping[str, Any] | None = None) -> tuple[tuple[str, Any], ...] | NotUnderstood:
+    free_name = slots.pop("name", None) if intent in FREE_TEXT_NAME_INTENTS else None
+    if any(k in slots for k in _NAME_SLOTS):
+        if names is None:
+            return NotUnderstood("no_names", "a thing is named but there is no names file")
+        res = names.resolve(slots, lang)
+        reason = getattr(res, "reason", None)
+        if reason is not None:  # an edge.names.Refusal
+            return NotUnderstood(str(reason), str(getattr(res, "detail", "")))
+        slots = dict(res.slots)
+        # a lock's on/off: the words must back the model's polarity ("open" a lock = unlock)
+        why = names_schema.polarity_misfit(schema, intent, lang, text,
+                                           {i.split(".", 1)[0] for i in getattr(res, "entity_ids", ())})
+        if why is not None:
+            return NotUnderstood("polarity", why)
+    elif any(k in slots for k in names_values.VALUE_SLOTS):  # no thing named: the values said, made HA's
+        got = names_values.apply(slots, lang)
+        if isinstance(got, str):
+            return NotUnderstood("unknown", f"no {got} of that name")
+        slots = got
+    if free_name is not None:
+        slots["name"] = free_name
+    return tuple(slots.items())
+
+
+def _result_slots(entities: Sequence[tuple[str, Any]], spans: Mapping[str, Mapping[str, Any]],
+                  intent: str) -> tuple[dict[str, Any], ...]:
+    """The entities as MQTT result slots, each on the span it came from: its own (a resolved name keeps
+    `raw`, the words said), else the thing-naming span the resolution read it from ("lumière de la
+    cuisine", tagged `name`, is area Kitchen + domain light), else none (start = end = 0)."""
+    named = [k for k in _NAME_SLOTS if k in spans and not (k == "name" and intent in FREE_TEXT_NAME_INTENTS)]
+    consumed = [spans[k] for k in named if k not in dict(entities)] or [spans[k] for k in named]
+    out: list[dict[str, Any]] = []
+    for key, value in entities:
+        span = spans.get(key) or (consumed[0] if key in _NAME_SLOTS and consumed else None)
+        if span is None:
+            out.append({"name": key, "entity": key, "raw": "", "value": value, "start": 0, "end": 0,
+                        "confidence": 1.0})
+            continue
+        slot = {k: span[k] for k in ("entity", "raw", "start", "end", "confidence") if k in span}
+        slot.update({k: v for k, v in span.items() if k not in slot and k not in ("name", "value")})  # "unit"
+        if span.get("name") != key:  # read from another slot's words: its type is its own name
+            slot["entity"] = key
+        out.append({"name": key, **slot, "value": value})
+    out.sort(key=lambda s: (s.get("start", 0), s["name"]))
+    return tuple(out)
+
+
 class HomeRecognizer:
-    """The home model + its slots + the names file, behind `Recognizer`.
+    """The home model + its slots + the names file, behind `Recognizer`: classify, tag, then `decide`.
 
     `names` is an edge.names.Names (or anything with its `resolve(slots, language)`), or None: then
     only intents that name no thing (a timer, a shopping-list item) can be recognized.
@@ -175,100 +358,18 @@ class HomeRecognizer:
         self.names = names
         if languages is None:  # edge.model.Model.languages: the manifest's "languages", else English
             languages = getattr(model, "languages", None) or getattr(model, "manifest", {}).get("languages") or ["en"]
-        served = languages
-        self.languages: tuple[str, ...] = tuple(str(x) for x in served)
+        self.languages: tuple[str, ...] = tuple(str(x) for x in languages)
         self.threshold = float(max(model.escalation_threshold, MIN_CONFIDENCE) if threshold is None else threshold)
         self.min_slot_confidence = min_slot_confidence
         # the package's `home_schema` (edge/train/home_schema.py): None for packages without one
         self.schema = (getattr(model, "manifest", None) or {}).get("home_schema")
 
     def recognize(self, text: str, language: str | None) -> Result:
-        lang = self.languages[0] if language is None else base_language(language, self.languages)
-        if lang is None:
-            return NotUnderstood("language", "not served")
-        if not isinstance(text, str):
-            return NotUnderstood("invalid", "text must be a string")
-        text = text.strip()
-        if not text:
-            return NotUnderstood("empty")
-        if len(text) > MAX_TEXT:
-            return NotUnderstood("too_long", f"over {MAX_TEXT} characters")
+        checked = check(text, language, self.languages)  # before the model: a refusal costs nothing
+        if isinstance(checked, NotUnderstood):
+            return checked
+        text = checked[1]
         pred = self.model.classify([text])[0]
-        if pred.intent == OOS or pred.confidence < self.threshold:
-            return NotUnderstood("unsure", f"{pred.top_intent} {pred.confidence:.2f}")
-        intent = pred.intent
-        if not _HA_INTENT.match(intent):
-            return NotUnderstood("not_home", "the model's label is no Home Assistant intent")
-        found = self.slots.extract(text, intent) if self.slots is not None else []
-        got = self._slots(found, lang)
-        if isinstance(got, NotUnderstood):
-            return got
-        # slots HA's templates never give this intent, or a duration said in another unit
-        why = (names_schema.misfit(self.schema, intent, got) or names_schema.unit_misfit(self.schema, lang, text, found)
-               or names_schema.stray_number(self.schema, intent, lang, text, found))
-        if why is not None:
-            return NotUnderstood("slot", why)
-        if intent in _TURN_INTENTS and not any(k in got for k in _TARGETS):
-            return NotUnderstood("slot", f"{intent} names nothing to act on")
-        if intent in _TURN_INTENTS and not any(k in got for k in ("name", "domain", "device_class")) \
-                and ("area" in got or "floor" in got):
-            kinds = _implied_domains(text, lang)
-            if len(kinds) > 1:  # "the fan and the lights in the kitchen": not everything in the kitchen
-                return NotUnderstood("ambiguous", "several kinds of thing in one place")
-            if kinds:
-                got["domain"] = kinds[0]
-        if not any(k in got for k in ("name", "domain", "device_class")) and ("area" in got or "floor" in got):
-            implied = names_schema.place_domain(self.schema, intent)  # "set the kitchen lights to 50%"
-            if implied is not None:
-                got["domain"] = implied
-        return self._resolve(intent, got, lang, pred.confidence, text)
-
-    def _slots(self, found: list[dict], lang: str | None = None) -> dict[str, Any] | NotUnderstood:
-        """The tagger's slots as {HA slot name: value}; numbers read; doubts refused."""
-        out: dict[str, Any] = {}
-        for s in found:
-            name = s.get("name")
-            if not isinstance(name, str):
-                return NotUnderstood("slot", "a slot without a name")
-            if name in out:
-                return NotUnderstood("slot", f"{name} given twice")  # two areas: which one?
-            if float(s.get("confidence", 0.0)) < self.min_slot_confidence:
-                return NotUnderstood("slot", f"{name} unsure")
-            if name in NUMBER_RANGES:
-                v = _number(s.get("value"))
-                if v is None:
-                    v = _number(s.get("raw"))
-                if v is None and lang is not None:  # number words of the language ("fünfzig", "vingt-deux")
-                    v = names_values.number(s.get("raw"), lang)
-                lo, hi = NUMBER_RANGES[name]
-                if v is None or not lo <= v <= hi:
-                    return NotUnderstood("number", f"{name} is no number in {lo:g}..{hi:g}")
-                out[name] = v
-            else:
-                # The words as said: names are resolved next; free text (an item, a query) stays as said.
-                out[name] = s.get("raw") if isinstance(s.get("raw"), str) else str(s.get("value"))
-        return out
-
-    def _resolve(self, intent: str, slots: dict[str, Any], lang: str, confidence: float, text: str = "") -> Result:
-        free_name = slots.pop("name", None) if intent in FREE_TEXT_NAME_INTENTS else None
-        if any(k in slots for k in _NAME_SLOTS):
-            if self.names is None:
-                return NotUnderstood("no_names", "a thing is named but there is no names file")
-            res = self.names.resolve(slots, lang)
-            reason = getattr(res, "reason", None)
-            if reason is not None:  # an edge.names.Refusal
-                return NotUnderstood(str(reason), str(getattr(res, "detail", "")))
-            slots = dict(res.slots)
-            # a lock's on/off: the words must back the model's polarity ("open" a lock = unlock)
-            why = names_schema.polarity_misfit(self.schema, intent, lang, text,
-                                               {i.split(".", 1)[0] for i in getattr(res, "entity_ids", ())})
-            if why is not None:
-                return NotUnderstood("polarity", why)
-        elif any(k in slots for k in names_values.VALUE_SLOTS):  # no thing named: values said, made HA's
-            got = names_values.apply(slots, lang)
-            if isinstance(got, str):
-                return NotUnderstood("unknown", f"no {got} of that name")
-            slots = got
-        if free_name is not None:
-            slots["name"] = free_name
-        return Recognized(intent, tuple(slots.items()), confidence)
+        found = self.slots.extract(text, pred.intent) if self.slots is not None and pred.intent != OOS else []
+        return decide(text, language, pred, found, self.names, served=self.languages, threshold=self.threshold,
+                      min_slot_confidence=self.min_slot_confidence, schema=self.schema)

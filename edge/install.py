@@ -7,6 +7,10 @@ card as wheels under /opt/edge, and `edge-firstboot.service` builds
 here: the host's Python and CPU are not the Pi's). Beside them: the model
 package, /etc/edge/edge.toml from the profile, the units (enabled) with the
 profile's limits, the system user. docs/device.md lists every path.
+A card that takes signed deployments (`[deploy] keys` in the config it ends up
+with, or `--deploy-key FILE`) also gets the trusted public keys where the
+service's dynamic user can read them, and the `deploy` extra (cryptography)
+in what first boot installs.
 Running it again updates the card in place; identical files are left alone.
 """
 
@@ -22,13 +26,14 @@ import tomllib
 import zipfile
 from base64 import urlsafe_b64encode
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from edge.digest import sha256_file
 from edge import config, project
 from edge.project import DIST_NAME, IN_REPO, PACKAGE_DIR, REPO_DIR
-from edge.requirements import (TARGET_MACHINES, RequirementError, missing_dependencies, requirement_lines,
-                               target_of_root)
+from edge.install_keys import DEPLOY_KEY_DIR, KeyProblem, check_keys_on_card, configured_keys, given_keys
+from edge.requirements import (TARGET_MACHINES, RequirementError, marker_holds, missing_dependencies,
+                               requirement_lines, target_env, target_of_root)
 
 WHEEL_STEM = DIST_NAME.replace("-", "_")
 # Wheels of ours that an older install may have left (the distribution used to be called "edge").
@@ -38,6 +43,8 @@ CONFIG_PATH = Path("/etc/edge/edge.toml")
 UNIT_DIR = Path("/etc/systemd/system")
 # edge.model.default_model_path() names the same directory; install may not import edge.model.
 DEFAULT_MODEL = "clinc150"
+SIGNATURE = "manifest.json.minisig"  # a signed package's signature (edge sign), shipped beside its manifest
+DEPLOY_EXTRA = "deploy"
 
 
 class InstallError(Exception):
@@ -147,6 +154,12 @@ def build_wheel() -> tuple[str, bytes]:
     if proj["requires_python"]:
         meta.append(f"Requires-Python: {proj['requires_python']}")
     meta += [f"Requires-Dist: {d}" for d in proj["dependencies"]]
+    for extra, reqs in proj.get("extras", {}).items():  # as pip's wheel has them: first boot may ask for one
+        meta.append(f"Provides-Extra: {extra}")
+        for req in reqs:
+            body, _, marker = req.partition(";")
+            clause = f'({marker.strip()}) and extra == "{extra}"' if marker.strip() else f'extra == "{extra}"'
+            meta.append(f"Requires-Dist: {body.strip()}; {clause}")
     entries = [(arc, p.read_bytes()) for arc, p in _wheel_files()]
     entries.append((f"{info}/METADATA", ("\n".join(meta) + "\n").encode()))
     entries.append((f"{info}/WHEEL", b"Wheel-Version: 1.0\nGenerator: edge.install\nRoot-Is-Purelib: true\n"
@@ -214,6 +227,8 @@ def _toml_value(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     # A JSON string without ASCII escaping is a valid TOML basic string.
     return json.dumps(str(value), ensure_ascii=False)
 
@@ -238,10 +253,14 @@ _HINTS = {
 }
 
 
-def render_config(profile_name: str, profile_data: dict, model_dir: Path) -> str:
-    """edge.toml: the profile's settings (re-rendered: hints go inside their tables) plus the model path."""
+def render_config(profile_name: str, profile_data: dict, model_dir: Path,
+                  deploy_keys: Sequence[Path | str] = ()) -> str:
+    """edge.toml: the profile's settings (re-rendered: hints go inside their tables), the model
+    path, and the trusted keys' paths on the card when --deploy-key gave some."""
     data = {k: dict(v) if isinstance(v, dict) else v for k, v in profile_data.items()}
     data.setdefault("model", {})["path"] = str(model_dir)
+    if deploy_keys:
+        data.setdefault("deploy", {})["keys"] = [str(k) for k in deploy_keys]
     tables = {"mqtt": {"host": "127.0.0.1"}, "cloud": {}}  # the tables users edit first go first
     for section, table in data.items():
         if isinstance(table, dict):
@@ -284,6 +303,7 @@ def install(
     model: Path | None = None,
     log: Callable[[str], None] = print,
     force_config: bool = False,
+    deploy_keys: Sequence[Path] = (),
 ) -> list[Path]:
     """Lay out everything a device needs under `root`; returns the files laid out (written or already current)."""
     root = Path(root)
@@ -301,6 +321,29 @@ def install(
     manifest, model_files = verified_model_files(model_src)
     tree = _Tree(root, log)
 
+    # Which config the card ends up with decides whether it takes deployments; checked before
+    # anything is written (a trusted key the daemon cannot load stops its start, exit 2).
+    try:
+        keys_arriving = given_keys(deploy_keys)
+    except KeyProblem as exc:
+        raise InstallError(str(exc)) from None
+    model_dest = PREFIX / "models" / model_src.name
+    cfg, pristine = tree.path(CONFIG_PATH), tree.path(PREFIX / "edge.toml.installed")
+    # Without --deploy-key, the keys an earlier install wrote stay trusted (an upgrade keeps them).
+    trusted: Sequence[Path | str] = list(keys_arriving) or (
+        configured_keys(pristine.read_bytes()) if pristine.is_file() else [])
+    with profile_path.open("rb") as fh:
+        profile_data = tomllib.load(fh)
+    rendered = render_config(profile_name, profile_data, model_dest, trusted).encode()
+    ours = not cfg.exists() or cfg.read_bytes() == rendered or (
+        pristine.is_file() and cfg.read_bytes() == pristine.read_bytes())
+    final_config = rendered if ours or force_config else cfg.read_bytes()
+    keys = configured_keys(final_config)
+    problems = check_keys_on_card(tree.root, keys, keys_arriving)
+    if problems:
+        raise InstallError("the card's trusted keys would stop edge from starting:\n  " + "\n  ".join(problems))
+    extras = [DEPLOY_EXTRA] if keys else []
+
     # The application: our wheel, plus dependency wheels for an offline first boot.
     wheels = PREFIX / "wheels"
     wheel_name, wheel_bytes = build_wheel()
@@ -313,7 +356,7 @@ def install(
         for whl in sorted(wheel_dir.glob("*.whl")):
             if not whl.name.startswith(_OUR_WHEELS):
                 tree.copy(whl, wheels / whl.name)
-    _report_dependencies(tree.root, tree.path(wheels), wheel_dir, log)
+    _report_dependencies(tree.root, tree.path(wheels), wheel_dir, log, extras)
     env, _ = target_of_root(tree.root)
     if env and env["platform_machine"] == "armv7l" and profile_name in _BOARDS_WITH_A_64BIT_KERNEL:
         # pip evaluates markers with the kernel's machine (uname -m), aarch64 there,
@@ -321,30 +364,31 @@ def install(
         log(f"this card has 32-bit Raspberry Pi OS, which boots a 64-bit kernel on the {profile_name}: "
             "use the 64-bit OS (docs/device.md), or add arm_64bit=0 to config.txt on the boot partition")
 
-    # The model, copied and then checked again on the card (SD writes do fail).
-    model_dest = PREFIX / "models" / model_src.name
-    for name in ["manifest.json", *model_files]:
+    # The model, copied and then checked again on the card (SD writes do fail), with its
+    # signature when it has one (edge sign): it stays verifiable on the device.
+    signed = [SIGNATURE] if (model_src / SIGNATURE).is_file() else []
+    for name in ["manifest.json", *signed, *model_files]:
         written = tree.copy(model_src / name, model_dest / name)
-        if name != "manifest.json" and sha256_file(written) != manifest["files"][name]:
+        if name in manifest["files"] and sha256_file(written) != manifest["files"][name]:
             raise InstallError(f"{written}: sha256 differs after copying; the card may be failing")
-    keep = {"manifest.json", *model_files}
+    keep = {"manifest.json", *signed, *model_files}
     for old in tree.path(model_dest).iterdir():
         if old.is_file() and old.name not in keep:
             old.unlink()
 
     # Configuration. An edited edge.toml is the user's: keep it and put ours beside it.
-    with profile_path.open("rb") as fh:
-        profile_data = tomllib.load(fh)
-    rendered = render_config(profile_name, profile_data, model_dest).encode()
-    cfg, pristine = tree.path(CONFIG_PATH), tree.path(PREFIX / "edge.toml.installed")
-    ours = not cfg.exists() or cfg.read_bytes() == rendered or (
-        pristine.is_file() and cfg.read_bytes() == pristine.read_bytes())
+    for target, data in keys_arriving.items():
+        tree.write(target, data, 0o644)
     if ours or force_config:
         tree.write(CONFIG_PATH, rendered)
         tree.write(PREFIX / "edge.toml.installed", rendered)
     else:
         tree.write(CONFIG_PATH.with_name("edge.toml.new"), rendered)
         log(f"kept your edited {CONFIG_PATH}; the {profile_name} profile's version is in edge.toml.new")
+        untrusted = [str(k) for k in keys_arriving if str(k) not in keys]
+        if untrusted:
+            log(f"to trust the --deploy-key key(s), add to [deploy] keys in {CONFIG_PATH}: "
+                + ", ".join(json.dumps(k) for k in untrusted))
     tree.mkdir(Path("/etc/edge/credentials"), 0o700)
 
     # systemd: units, the profile's limits, enablement, user, first boot.
@@ -360,13 +404,15 @@ def install(
     if docs.is_file():
         tree.copy(docs, PREFIX / "README.md")
     # What first boot installs: this wheel, by path, checked against its sha256 and version.
+    # extras=deploy: first boot installs the wheel with its deploy extra (cryptography).
     release = (f"wheel={wheel_name}\nversion={project.metadata()['version']}\n"
-               f"sha256={hashlib.sha256(wheel_bytes).hexdigest()}\n")
+               f"sha256={hashlib.sha256(wheel_bytes).hexdigest()}\n" + (f"extras={','.join(extras)}\n" if extras else ""))
     tree.write(PREFIX / "release", release.encode())
     # Tells edge-firstboot.service to (re)build the venv from these wheels on the next boot.
     tree.write(PREFIX / "install-pending", f"{wheel_name}\n".encode())
-    log(f"installed edge ({wheel_name}, model {manifest.get('name')}@{manifest.get('version')}, "
-        f"profile {profile_name}) under {tree.root}")
+    log(f"installed edge ({wheel_name}, model {manifest.get('name')}@{manifest.get('version')}"
+        f"{' signed' if signed else ''}, profile {profile_name}"
+        f"{f', deployments from {len(keys)} trusted key(s)' if keys else ''}) under {tree.root}")
     return tree.files
 
 
@@ -374,10 +420,13 @@ def install(
 _BOARDS_WITH_A_64BIT_KERNEL = ("pi-4b", "pi-5", "cm4")
 
 
-def _report_dependencies(root: Path, wheels: Path, wheel_dir: Path | None, log: Callable[[str], None]) -> list[str]:
-    """Say which runtime dependencies first boot will not find on the card (it never uses the index)."""
+def _report_dependencies(root: Path, wheels: Path, wheel_dir: Path | None, log: Callable[[str], None],
+                         extras: Sequence[str] = ()) -> list[str]:
+    """Say which runtime dependencies (and those of `extras`) first boot will not find on the card
+    (it never uses the index)."""
+    wanted = [req for extra in extras for req in project.metadata().get("extras", {}).get(extra, [])]
     try:
-        missing, where = missing_dependencies(root, wheels, wheel_dir)
+        missing, where = missing_dependencies(root, wheels, wheel_dir, wanted)
     except RequirementError as exc:
         raise InstallError(str(exc)) from None
     if missing:
@@ -395,11 +444,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wheel-dir", type=Path, default=None,
                         help="dependency wheels for the target (pip download --platform ...) for an offline first boot")
     parser.add_argument("--model", type=Path, default=None, help="model package directory (default: the shipped one)")
+    parser.add_argument("--deploy-key", action="append", type=Path, default=[], metavar="FILE",
+                        help=f"trust this public key (edge keygen's .pub) for signed deployments: copied to "
+                             f"{DEPLOY_KEY_DIR}/ and named in [deploy] keys (repeat to trust several)")
     parser.add_argument("--force-config", action="store_true",
                         help="overwrite /etc/edge/edge.toml even if it was edited")
     parser.add_argument("--print-requirements", metavar="MACHINE", choices=TARGET_MACHINES,
                         help="print the runtime requirements of a Python 3.11 MACHINE (x86_64, aarch64, armv7l), "
                              "one a line, for `pip download -r`, and exit (--root and --profile not needed)")
+    parser.add_argument("--with-deploy", action="store_true",
+                        help="with --print-requirements: add what a card that takes signed deployments needs "
+                             "(the deploy extra: cryptography)")
     parser.add_argument("--without-os-packages", action="store_true",
                         help="with --print-requirements: leave out numpy, psutil and sentencepiece (taken from "
                              "Debian's python3-* packages on the device)")
@@ -407,14 +462,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.print_requirements:
-        print("\n".join(requirement_lines(args.print_requirements, without_os_packages=args.without_os_packages)))
+        lines = requirement_lines(args.print_requirements, without_os_packages=args.without_os_packages)
+        if args.with_deploy:
+            env = target_env(args.print_requirements)
+            for req in project.metadata().get("extras", {}).get(DEPLOY_EXTRA, []):
+                _, _, marker = req.partition(";")
+                if not marker.strip() or marker_holds(marker, env):
+                    lines.append(req.partition(";")[0].strip())
+        print("\n".join(lines))
         return 0
     if args.root is None or args.profile is None:
         print("edge install: --root and --profile are required", file=sys.stderr)
         return 2
     try:
         install(args.root, args.profile, wheel_dir=args.wheel_dir, model=args.model,
-                force_config=args.force_config)
+                force_config=args.force_config, deploy_keys=args.deploy_key)
     except InstallError as exc:
         print(f"edge install: {exc}", file=sys.stderr)
         return 2

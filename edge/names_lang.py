@@ -170,7 +170,8 @@ FR = Language(
     domain_words=_words({
         ("light", None): "lumiere|lumieres|lampe|lampes|eclairage|eclairages|ampoule|ampoules|luminaire|"
                          "luminaires|plafonnier|plafonniers|lampadaire|lampadaires",
-        ("fan", None): "ventilateur|ventilateurs|ventilo|ventilos|brasseur d' air|brasseurs d' air",
+        ("fan", None): "ventilateur|ventilateurs|ventilo|ventilos|brasseur d' air|brasseurs d' air|brasseur d air|"
+                       "brasseurs d air",
         ("cover", None): "couverture|couvertures",
         ("cover", "blind"): "store|stores|persienne|persiennes",
         ("cover", "shutter"): "volet|volets|volet roulant|volets roulants",

@@ -31,7 +31,7 @@ from edge.contract import BadRequest, Publication, Request, Result
 from edge.escalation import Escalations
 from edge.health import Health
 from edge.integrations import hermes
-from edge.model import Prediction
+from edge.model import OOS, Prediction
 from edge.mqtt import Message
 from edge.outbox import PipelineStore
 from edge.router import CLOUD, DEFER, Router
@@ -75,6 +75,8 @@ class Routed:
     query: Any = None  # the Hermes NLU query, for requests that came that way
     slots: list[dict[str, Any]] = field(default_factory=list)
     result: Result | None = None  # the device's result, once published (the answered-id cache keeps it)
+    # A home model's result edge.home.decide refused: {"reason", "detail"}; it is then not stood behind
+    not_recognized: dict[str, str] | None = None
 
 
 def _decode(payload: bytes) -> dict:
@@ -96,6 +98,12 @@ class SlotSource(Protocol):
 _NAMED = ("name", "area", "floor")  # slots whose values are the home's names
 
 
+def _home_model(pred: Prediction) -> bool:
+    """A Home Assistant intent model (models/home): its labels are HA's intents (HassTurnOn, ...), so
+    its results take edge.home's decision, the one Wyoming takes. Another model never imports it."""
+    return isinstance(pred.top_intent, str) and pred.top_intent.startswith("Hass")
+
+
 class Pipeline:
     def __init__(
         self,
@@ -113,6 +121,7 @@ class Pipeline:
         languages: tuple[str, ...] = ("en",),
         escalation_threshold: float = 1.0,
         clock: Callable[[], float] = time.perf_counter,
+        cpu_clock: Callable[[], float] = time.process_time,
         flush: Callable[[], None] = lambda: None,
         on_served: Callable[[float, bool, str | None], None] | None = None,
         names: Any = None,
@@ -133,7 +142,7 @@ class Pipeline:
         self.languages = frozenset(languages)  # the model's (primary tags): another one is invalid_field
         self.first_language = languages[0] if languages else "en"  # a request without "language" is in it
         self.escalation_threshold = escalation_threshold
-        self.clock = clock
+        self.clock, self.cpu_clock = clock, cpu_clock
         self.flush = flush  # send what the batch published now, before the cache write (mqtt.Link.flush)
         # (latency ms, error, model ident) for each request the model classified: a deployment's
         # probation (edge/deploy_channel.py) judges the new model by them.
@@ -154,6 +163,7 @@ class Pipeline:
                     if r is None or self._from_cache(r) or self._in_flight(r):  # 2. cache, or a cloud call
                         continue
                     todo.append(r)
+            cpu0 = self.cpu_clock()  # the batch's own cost, for the probation hook (below)
             for r, pred in self._classify(todo):  # 3. classify, in one batch
                 with self._guard(r.work):
                     r.pred = pred
@@ -162,19 +172,24 @@ class Pipeline:
                         self._answer_hermes(r)
                         continue
                     self._decide_and_publish(r)  # 5-7. decide, publish, acknowledge once safe
+            cpu_ms = (self.cpu_clock() - cpu0) * 1000 / len(todo) if todo else 0.0
         if todo:
             self.flush()  # the results leave now; the cache write below is not on their way out
         self._remember([r for r in todo if r.result is not None and not r.work.unsafe])
         if todo and self.on_served is not None:
-            self._served(todo, ident)
+            self._served(todo, ident, cpu_ms)
 
-    def _served(self, todo: list[Routed], ident: str | None) -> None:
-        """Tell the probation hook how each classified request went; it never breaks the batch."""
-        now = self.clock()
+    def _served(self, todo: list[Routed], ident: str | None, cpu_ms: float) -> None:
+        """Tell the probation hook how each classified request went; it never breaks the batch.
+
+        The cost given is the process's CPU time for classifying, tagging and deciding the batch,
+        shared out per request, not the wall time since the request arrived: probation asks whether
+        the new model is slower, and wall time on a busy device (a flood queued behind, another
+        process on the cores) would roll back a good model for the machine's load."""
         try:
             for r in todo:
                 assert self.on_served is not None
-                self.on_served((now - r.work.received) * 1000, r.work.failed or r.pred is None, ident)
+                self.on_served(cpu_ms, r.work.failed or r.pred is None, ident)
         except Exception:
             log.exception("the on_served hook failed")
 
@@ -264,17 +279,44 @@ class Pipeline:
         return out
 
     def _slots(self, r: Routed) -> list[dict[str, Any]]:
-        """The slot extractor's spans; a failing extractor gives none (the intent still stands)."""
-        if self.slots is None or r.pred is None:
+        """The slot extractor's spans; a failing extractor gives none (the intent still stands, except a
+        home model's: a home command without its slots is not stood behind, as over Wyoming)."""
+        if r.pred is None:
             return []
-        try:
-            found = list(self.slots.extract(r.request.text, r.pred.intent))
-        except Exception:
-            self.health.count("slot_errors")
-            log.exception("slot extraction failed for %s; answering without slots", r.request.id)
-            return []
+        found: list[dict[str, Any]] = []
+        if self.slots is not None:
+            try:
+                found = list(self.slots.extract(r.request.text, r.pred.intent))
+            except Exception:
+                self.health.count("slot_errors")
+                log.exception("slot extraction failed for %s; answering without slots", r.request.id)
+                if _home_model(r.pred):
+                    r.not_recognized = {"reason": "error", "detail": "slot extraction failed"}
+                return []
+        if _home_model(r.pred):
+            return self._home(r, found)
         if self.names is not None and found:
             self._resolve_names(found, r.request.language)
+        return found
+
+    def _home(self, r: Routed, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The home model's result decided as Wyoming decides it (edge.home.decide: the same safety rules
+        and names): recognized, its slots are the resolved entities on the words they came from; refused,
+        `r.not_recognized` says why and the slots stay as the tagger found them (words as said)."""
+        from edge import home  # only for a home model
+
+        assert r.pred is not None
+        served = (self.first_language, *sorted(self.languages - {self.first_language}))
+        try:
+            d = home.decide(r.request.text, r.request.language, r.pred, found, self.names, served=served,
+                            threshold=max(self.escalation_threshold, home.MIN_CONFIDENCE),
+                            schema=(getattr(self.model, "manifest", None) or {}).get("home_schema"))
+        except Exception:  # a names file that trips the resolver: refused, as Wyoming refuses it
+            log.exception("the home decision failed for %s; not standing behind it", r.request.id)
+            d = home.NotUnderstood("error", "the home decision failed")
+        if isinstance(d, home.Recognized):
+            return [dict(s) for s in d.slots]
+        r.not_recognized = {"reason": d.reason, "detail": d.detail}
         return found
 
     def _resolve_names(self, found: list[dict[str, Any]], language: str | None) -> None:
@@ -300,7 +342,14 @@ class Pipeline:
     def _decide_and_publish(self, r: Routed) -> None:
         """Local, cloud or deferred; the device's answer is published now unless the cloud is asked."""
         assert r.pred is not None
-        d = self.router.decide(r.pred.intent, r.pred.confidence, r.request.allow_cloud)
+        intent, allow_cloud = r.pred.intent, r.request.allow_cloud
+        if r.not_recognized is not None:
+            # Not stood behind, whatever the confidence. An unsure one may go to the cloud like any low
+            # confidence; one refused over its names or slots may not: the cloud's answer would go to the
+            # intent topic with names no one checked against the names file (reason "disabled").
+            intent = OOS
+            allow_cloud = allow_cloud if r.not_recognized["reason"] == "unsure" else False
+        d = self.router.decide(intent, r.pred.confidence, allow_cloud)
         reason = d.reason
         if d.action == CLOUD:
             if self.escalations.join(r):  # the same id earlier in this very batch
@@ -321,6 +370,11 @@ class Pipeline:
 
     def _answer_hermes(self, r: Routed) -> None:
         assert r.pred is not None
+        if r.not_recognized is not None:  # what Wyoming would answer not-recognized
+            msg = hermes.not_recognized_message(r.query)
+            self.health.record_result((self.clock() - r.work.received) * 1000, False)
+            self.answers.deliver([(msg[0], msg[1], 1, False, None)], r.work)
+            return
         msgs = hermes.responses(r.query, r.pred.intent, r.pred.confidence, self.escalation_threshold, r.slots)
         self.health.record_result((self.clock() - r.work.received) * 1000, False)
         self.answers.deliver([(topic, payload, 1, False, None) for topic, payload in msgs], r.work)

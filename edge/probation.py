@@ -3,9 +3,11 @@
 Pure policy, no I/O and no clock of its own (the caller passes ``now``): edge/deploy.py feeds
 it and acts on its verdicts. A package on probation is confirmed after ``requests`` requests
 or ``seconds`` seconds, whichever comes first, unless before that it made ``max_errors``
-errors, or (from ``min_samples`` requests on) its median latency exceeds ``latency_factor``
-times the median of the model it replaced (measured on that model's last requests, the
-baseline). Without a baseline (no request served before the swap) latency is not judged;
+errors, or (from ``min_samples`` requests on) more than ``error_share`` of its requests
+failed, or its median cost per request exceeds ``latency_factor`` times the median of the model it
+replaced (measured on that model's last requests, the baseline). The cost is the process's CPU time
+per request (edge/pipeline.py), not wall time: a busy machine must not roll a good model back. `[deploy] probation_*`
+sets them (``policy_of``). Without a baseline (no request served before the swap) latency is not judged;
 errors still are.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 import statistics
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -22,14 +25,24 @@ class ProbationPolicy:
     seconds: float = 600.0       # ... or this many seconds, whichever comes first
     max_errors: int = 3          # rolled back at this many errors
     latency_factor: float = 3.0  # rolled back when p50 > factor x the old model's p50
+    error_share: float = 1.0     # rolled back when errors / requests > this (from min_samples on); 1.0: off
     min_samples: int = 20        # latency is judged from this many requests on
     max_restarts: int = 3        # rolled back when the daemon starts this often with it on probation
     baseline_window: int = 200   # the old model's last requests that make its p50
 
     def __post_init__(self) -> None:
         if self.requests < 1 or self.seconds <= 0 or self.max_errors < 1 or self.latency_factor <= 1.0 \
+                or not 0.0 <= self.error_share <= 1.0 \
                 or self.min_samples < 1 or self.max_restarts < 1 or self.baseline_window < 1:
             raise ValueError(f"unusable probation policy: {self}")
+
+
+def policy_of(deploy: Any) -> ProbationPolicy:
+    """The policy `[deploy] probation_*` asks for (edge.config_schema.DeploySettings; validated there)."""
+    return ProbationPolicy(requests=deploy.probation_requests, seconds=deploy.probation_seconds,
+                           max_errors=deploy.probation_max_errors, error_share=deploy.probation_error_share,
+                           latency_factor=deploy.probation_latency_factor,
+                           min_samples=deploy.probation_min_samples)
 
 
 @dataclass(frozen=True)
@@ -77,10 +90,13 @@ class Probation:
         p = self.policy
         if self.errors >= p.max_errors:
             return self._decide("rollback", f"{self.errors} errors in {self.requests} requests on probation")
+        if self.requests >= p.min_samples and self.errors > p.error_share * self.requests:
+            return self._decide("rollback", f"{self.errors} errors in {self.requests} requests on probation, "
+                                            f"over the share {p.error_share:g}")
         if self.baseline is not None and len(self._lat) >= p.min_samples:
             p50 = statistics.median(self._lat)
             if p50 > p.latency_factor * self.baseline:
-                return self._decide("rollback", f"median latency {p50:.2f} ms on probation, over "
+                return self._decide("rollback", f"median CPU time per request {p50:.2f} ms on probation, over "
                                                 f"{p.latency_factor:g} x the previous model's {self.baseline:.2f} ms")
         if self.requests >= p.requests:
             return self._decide("confirm", f"confirmed after {self.requests} requests")

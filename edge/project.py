@@ -31,6 +31,7 @@ def metadata() -> dict:
                 "name": proj["name"], "version": proj["version"], "summary": proj.get("description", ""),
                 "requires_python": proj.get("requires-python", ""),
                 "dependencies": list(proj.get("dependencies", [])), "scripts": dict(proj.get("scripts", {})),
+                "extras": {k: list(v) for k, v in proj.get("optional-dependencies", {}).items()},
             }
     dist = importlib.metadata.distribution(DIST_NAME)
     return {
@@ -38,7 +39,18 @@ def metadata() -> dict:
         "requires_python": dist.metadata.get("Requires-Python", ""),
         "dependencies": [r for r in dist.requires or [] if "extra ==" not in r],
         "scripts": {ep.name: ep.value for ep in dist.entry_points if ep.group == "console_scripts"},
+        "extras": _installed_extras(dist),
     }
+
+
+def _installed_extras(dist: importlib.metadata.Distribution) -> dict[str, list[str]]:
+    """{extra: its requirements, markers without the extra clause}, from installed metadata."""
+    extras: dict[str, list[str]] = {name: [] for name in dist.metadata.get_all("Provides-Extra") or []}
+    for req in dist.requires or []:
+        m = re.search(r"""^(.*?);\s*(?:(.*?)\s+and\s+)?extra\s*==\s*['"]([^'"]+)['"]\s*$""", req)
+        if m:
+            extras.setdefault(m.group(3), []).append(m.group(1).strip() + (f"; {m.group(2)}" if m.group(2) else ""))
+    return extras
 
 
 def dependencies() -> list[str]:

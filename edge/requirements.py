@@ -244,8 +244,10 @@ def system_packages(root: Path) -> dict[str, str]:
     return found
 
 
-def missing_dependencies(root: Path, wheels: Path, wheel_dir: Path | None = None) -> tuple[list[str], str]:
-    """Runtime dependencies the card needs and has neither as a fitting wheel nor as an OS package."""
+def missing_dependencies(root: Path, wheels: Path, wheel_dir: Path | None = None,
+                         extra: list[str] | tuple[str, ...] = ()) -> tuple[list[str], str]:
+    """Runtime dependencies the card needs (and `extra` ones, an extra's requirements: cryptography
+    when the card takes deployments) and has neither as a fitting wheel nor as an OS package."""
     env, where = target_of_root(root, wheel_dir or wheels)
     envs = [env] if env else [target_env(m) for m in TARGET_MACHINES]
     have: dict[str, list[tuple[str, str, str, str, str]]] = {}
@@ -255,7 +257,7 @@ def missing_dependencies(root: Path, wheels: Path, wheel_dir: Path | None = None
             have.setdefault(tags[0], []).append(tags)
     system = system_packages(root)
     missing: dict[str, str] = {}  # name -> how it is reported
-    for req in project.metadata()["dependencies"]:
+    for req in [*project.metadata()["dependencies"], *extra]:
         name, spec, marker = split_requirement(req)
         needed_on = [e for e in envs if not marker or marker_holds(marker, e)]
         if not needed_on or name in missing:

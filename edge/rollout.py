@@ -14,7 +14,9 @@ sent the package, and the report says so.
 
 Exit status (the spec's table): 0 every device active; 1 a device rejected or rolled back
 the package; 3 a device did not answer within the timeout. `edge deploy --rollback` sends a
-signed order (`rollback_order`, edge/deploy_command.py) the same way: 0 rolled back, 1 rejected, 3.
+signed order (edge/deploy_command.py) the same way, to one device (`rollback_order`) or, as one
+publication on the group's topic, to the members of a group (`group_rollback_order`): 0 every
+device rolled back, 1 a device rejected it, 3 the others rolled back but one gave no outcome.
 """
 
 from __future__ import annotations
@@ -22,12 +24,17 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 EXIT_ACTIVE, EXIT_FAILED, EXIT_TIMEOUT = 0, 1, 3
 TERMINAL = ("active", "rolled_back", "rejected")
+STATES = ("verifying", "testing", *TERMINAL)  # edge/deploy.py's; anything else on a status topic is ignored
+MAX_REASON = 400  # the device's own reasons are shorter; a forged status is cut
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # never to the operator's terminal (escape sequences)
 SIGNATURE = "manifest.json.minisig"
 
 
@@ -63,18 +70,33 @@ def pack(directory: Path) -> tuple[bytes, str]:
     return buf.getvalue(), f"{manifest.get('name')}@{manifest.get('version')}"
 
 
-def rollback_order(key: Path, device: str) -> tuple[bytes, str]:
-    """A signed rollback order for one device (edge/deploy_command.py's format) and its name
-    for the report. RolloutError when the key does not load: nothing is published then."""
-    from edge import deploy_command, signing
+def signing_key(key: Path) -> Any:
+    """The secret key that signs an order (edge.signing.SecretKey), loaded before anything is
+    sent; RolloutError when it does not load: nothing is published then."""
+    from edge import signing
 
     try:
-        sk = signing.load_secret_key(key)
-        return deploy_command.build(sk, "rollback", device), "a rollback order"
+        return signing.load_secret_key(key)
     except signing.SigningError as exc:  # a bad key file, a wrong password, no cryptography
         raise RolloutError(f"--key: {exc}") from None
     except OSError as exc:
         raise RolloutError(f"--key {key}: {exc.strerror or exc}") from None
+
+
+def rollback_order(sk: Any, device: str) -> tuple[bytes, str]:
+    """A signed rollback order for one device (edge/deploy_command.py's format) and its name for
+    the report."""
+    from edge import deploy_command
+
+    return deploy_command.build(sk, "rollback", device), "a rollback order"
+
+
+def group_rollback_order(sk: Any, group: str, devices: list[str]) -> tuple[bytes, str]:
+    """One signed rollback order for the members of `group` found now (each checks that it is
+    named); sent once on the group's topic."""
+    from edge import deploy_command
+
+    return deploy_command.build_group(sk, "rollback", group, devices), f"a rollback order for group {group}"
 
 
 @dataclass
@@ -123,10 +145,23 @@ def status_update(plan: Plan, device_id: str, payload: bytes) -> Device | None:
         status = json.loads(payload)
     except ValueError:
         return None
-    if not isinstance(status, dict) or not isinstance(status.get("state"), str):
+    if not isinstance(status, dict) or status.get("state") not in STATES:
         return None
-    device.state, device.reason = status["state"], status.get("reason")
+    reason = status.get("reason")
+    device.state, device.reason = status["state"], reason if isinstance(reason, str) or reason is None else str(reason)
     return device
+
+
+def shown(text: str) -> str:
+    """A device's words fit for the operator's terminal: control characters escaped, cut when long.
+    Anyone who may publish on the broker can forge a status; its reason must not drive the terminal."""
+    out = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return out if len(out) <= MAX_REASON else out[:MAX_REASON] + "..."
+
+
+def line(d: Device) -> str:
+    """`id: state (the device's reason)`, as `edge deploy` prints each update and outcome."""
+    return f"{d.id}: {d.state}" + (f" ({shown(d.reason)})" if d.reason else "")
 
 
 def wave_failed(wave: list[Device]) -> bool:
@@ -142,10 +177,11 @@ def exit_status(plan: Plan) -> int:
 
 
 def rollback_exit_status(plan: Plan) -> int:
-    """`edge deploy --rollback`: 0 rolled back, 1 rejected, 3 no outcome in time."""
+    """`edge deploy --rollback`: 0 every device rolled back; 1 a device refused (rejected, or any
+    other outcome than rolled_back); 3 none refused but a device gave no outcome in time (partial)."""
     if all(d.state == "rolled_back" for d in plan.devices):
         return EXIT_ACTIVE
-    if any(d.state in TERMINAL for d in plan.devices):
+    if any(d.state in TERMINAL and d.state != "rolled_back" for d in plan.devices):
         return EXIT_FAILED
     return EXIT_TIMEOUT
 
@@ -159,5 +195,5 @@ def report(plan: Plan, ident: str) -> list[str]:
         elif d.state is None or not d.done:
             lines.append(f"{d.id}: no outcome in time (last state: {d.state or 'none'})")
         else:
-            lines.append(f"{d.id}: {d.state}" + (f" ({d.reason})" if d.reason else ""))
+            lines.append(line(d))
     return lines

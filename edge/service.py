@@ -1,4 +1,4 @@
-"""The loop and the lifecycle only: build the parts, run them on one event loop, supervise, drain, stop.
+"""Run built parts on one event loop: start, supervise, time, drain, stop.
 
 The process model in one sentence: one asyncio event loop (the main thread of
 `edge run`) owns the broker socket and every publish, ack, store write and
@@ -6,25 +6,19 @@ timer; the model runs on it (0.1-0.2 ms a request); cloud calls (blocking
 HTTP) and the broker's connect (TCP and TLS handshake) run on daemon-thread
 executors and hand their results back to the loop.
 
-A request, socket to ack, on the loop: paho's socket is readable ->
-`Link._readable` reads once (at most 64 KiB) and paho calls `_on_message` for
-each request in it (collected in `_inbox`) -> `_answer_batch` hands the batch
-to `Pipeline.handle` (parse, cache, classify, slots, decide, publish) ->
-`Delivery` publishes through the link or keeps the results in the outbox ->
-the link writes them at once -> each PUBACK, read on a later turn, completes
-its publication and the last one acks the request.
-
-Three parts, kept apart so that each can be tested alone:
-- `build(settings, model, environ) -> Parts`: constructs every collaborator
-  (store, link, delivery, replay, pipeline, escalations) and wires them; it
-  starts nothing;
-- `Service(parts).run()`: the loop: starts the link and the other channels
-  (`Channel`: the Wyoming server and the deployment channel start here too),
-  the timers, waits for a stop;
-- the supervisor (`_unhandled`, `_watch_task`): a callback that raises out of
-  the loop, or a channel's task that ends, stops the daemon with exit 1
-  (systemd restarts it); the watchdog is pinged by a loop timer, so a batch
-  that never ends (it blocks the loop) stops the pings and systemd kills us.
+The daemon in three modules, each testable alone:
+- edge/service_build.py: `build(settings, model, environ) -> Parts` constructs
+  and wires every collaborator; it starts nothing (`Parts`, `swap_model`);
+- edge/service_intake.py: the link's callbacks, where a request enters (the
+  path from socket to ack is told there) and goes to `Pipeline.handle`;
+- here, `Service(parts).run()`: the loop. It starts the link and the other
+  channels (`Channel`: the Wyoming server, the deployment channel), the timers
+  (health, escalation deadlines, deferred retries, storage probes, watchdog),
+  waits for a stop and drains. The supervisor (`_unhandled`, `_watch_task`): a
+  callback that raises out of the loop, or a supervised task that ends, stops
+  the daemon with exit 1 (systemd restarts it); the watchdog is pinged by a
+  loop timer, so a batch that never ends (it blocks the loop) stops the pings
+  and systemd kills us.
 
 Backpressure: paho holds at most `mqtt.client.MAX_QUEUED` publications (in
 flight and queued); beyond that a result goes to the on-disk outbox and its
@@ -38,199 +32,26 @@ the first connection STATUS= and health say "waiting for broker".
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
-import threading
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Coroutine, Mapping, Protocol
+from typing import Any, Coroutine
 
 from edge import contract
-from edge.answers import Answers
-from edge.config import Settings, read_secret
-from edge.delivery import Delivery, Replay
-from edge.escalation import DaemonPool, Escalations
-from edge.health import Health, give_back_memory, read_throttled
-from edge.integrations import hermes, homeassistant
-from edge.model import Model
-from edge.mqtt import Link, LinkError, Message
-from edge.outbox import Outbox
-from edge.pipeline import Pipeline, Work
-from edge.budget import Budget
-from edge.router import Router
-from edge.systemd import Notifier
+from edge.health import give_back_memory, read_throttled
+from edge.mqtt import LinkError
+# The names callers know as edge.service's (edge.__main__, tests/faulty.py patches `build` here,
+# the deployment channel's swap, the training tools' load_slots): built in service_build.
+from edge.service_build import Channel, Parts, build, load_slots, swap_model
+from edge.service_intake import Intake
 
-if TYPE_CHECKING:
-    from edge.cloud import CloudClient
+__all__ = ["Channel", "Parts", "Service", "build", "load_slots", "swap_model", "STOP_BUDGET_S"]
 
 log = logging.getLogger("edge.service")
 
 STOP_BUDGET_S = 25.0  # the whole drain, inside the unit's TimeoutStopSec=30
 STORAGE_RETRY_S = 5.0  # how often a degraded store is tried again when nothing else writes
 TICK_S = 0.25  # escalation deadlines and deferred retries are checked this often
-
-
-class Channel(Protocol):
-    """Something else the loop serves: the Wyoming server (edge/wyoming.py), the deployment channel
-    (edge/deploy.py). `start` binds or connects and returns once serving (its tasks run on `loop`);
-    `stop` closes it within the drain. An exception that escapes a channel's callbacks or tasks
-    stops the daemon with exit 1 (see `Service._unhandled`)."""
-
-    name: str
-
-    async def start(self, loop: asyncio.AbstractEventLoop) -> None: ...
-
-    async def stop(self) -> None: ...
-
-
-def load_slots(model: Model) -> Any:
-    """The slot extractor for this model package. edge.slots is part of the package: failing to import
-    it is a broken install and fails the start (raises). A package whose slot files cannot be loaded
-    costs only the slots (logged): results then carry `"slots": []`."""
-    from edge.slots import SlotExtractor
-
-    try:
-        return SlotExtractor.load(model.path, model.manifest)
-    except Exception:
-        log.exception("slot extractor could not be loaded; results carry no slots")
-        return None
-
-
-@dataclass
-class Parts:
-    """Everything one daemon is made of, wired, nothing started (`build`)."""
-
-    settings: Settings
-    model: Model
-    loop: asyncio.AbstractEventLoop
-    health: Health
-    outbox: Outbox
-    notifier: Notifier
-    cloud: CloudClient | None
-    router: Router
-    link: Link
-    delivery: Delivery
-    replay: Replay
-    pool: DaemonPool
-    connector: DaemonPool
-    answers: Answers
-    escalations: Escalations
-    pipeline: Pipeline
-    request_topics: set[str]
-    channels: list[Channel] = field(default_factory=list)
-    # Other topics a channel takes from the link (the deployment channel's): topic -> handler, on the loop.
-    handlers: dict[str, Callable[[Message], None]] = field(default_factory=dict)
-    # The link's callbacks, bound by Service (build wires the link before the service exists).
-    hooks: dict[str, Callable[..., None]] = field(default_factory=dict)
-
-
-def _thresholds(settings: Settings, model: Model) -> float:
-    """Apply the configured OOS cut to `model` and return the escalation threshold the router, the
-    answers and the pipeline use: the configured one, else the model's, never below the OOS cut."""
-    if settings.model.oos_threshold >= 0:
-        model.oos_threshold = settings.model.oos_threshold  # the model's rule, with the configured cut
-    esc = settings.model.escalation_threshold
-    return max(esc if esc >= 0 else model.escalation_threshold, model.oos_threshold)
-
-
-def swap_model(parts: Parts, model: Model) -> Model:
-    """Make `model` the one that answers, with everything that belongs to it: its slot extractor, its
-    thresholds, its ident in results and health; returns the model it replaced. Called on the loop
-    between two batches (the deployment channel), so requests in flight finished on the old model.
-    The Wyoming channel and the cloud prompt's labels keep the model the daemon started with."""
-    slots = load_slots(model)  # a package whose slots do not load answers without slots (logged)
-    threshold = _thresholds(parts.settings, model)
-    old, parts.model = parts.model, model
-    pipeline, answers = parts.pipeline, parts.answers
-    pipeline.model, pipeline.slots, answers.slots = model, slots, slots
-    pipeline.escalation_threshold = answers.escalation_threshold = threshold
-    pipeline.languages = frozenset(model.languages)
-    pipeline.first_language = model.languages[0]
-    parts.router.set_threshold(threshold)
-    answers.model_ident = parts.health.model_ident = model.ident
-    log.info("model %s now answers (it replaced %s)", model.ident, old.ident)
-    return old
-
-
-def build(settings: Settings, model: Model, environ: Mapping[str, str] | None = None) -> Parts:
-    """Construct and wire the daemon's parts; starts no thread and opens no socket but the store's file.
-    Raises StateError (the state directory) or LinkError (the TLS files)."""
-    environ = os.environ if environ is None else environ
-    slots = load_slots(model)  # first: a broken install fails before anything is opened
-    base = settings.base_topic
-    threshold = _thresholds(settings, model)
-    health = Health(model.ident, settings.board.temperature_path)
-    outbox = Outbox(  # StateError here: `edge run` exits 2 naming the directory
-        settings.state_dir, max_items=settings.state.outbox_max, max_age_s=settings.state.outbox_max_age_s,
-        deferred_max=settings.cloud.deferred_max, answered_max=settings.state.answered_max,
-    )
-    if outbox.recovered_from_corruption:
-        health.count("state_recovered")
-    cloud_on = bool(settings.cloud.base_url) and settings.cloud.mode != "local_only"
-    key = read_secret("EDGE_CLOUD_API_KEY", "cloud_api_key", environ)
-    slot_prompt = slots.cloud_prompt() if slots is not None and hasattr(slots, "cloud_prompt") else ""
-    cloud: CloudClient | None = None
-    if cloud_on:  # only then: the client's http.client and email modules cost 3 MB of RSS (measured)
-        from edge.cloud import CloudClient
-
-        cloud = CloudClient(settings.cloud, model.labels, key, slot_prompt)
-    budget = Budget.from_settings(settings.cloud, ledger=outbox, storage=health.storage)
-    budget.restore()  # the windows survive a restart
-    router = Router(settings.cloud, threshold, cloud_configured=cloud_on, budget=budget)
-    hooks: dict[str, Callable[..., None]] = {}
-    loop = asyncio.new_event_loop()
-
-    def hook(name: str) -> Callable[..., None]:
-        return lambda *args: hooks[name](*args)
-
-    connector = DaemonPool(1, name="edge-connect")  # a hung connect must not hold the exit either
-    link = Link(settings, password=read_secret("EDGE_MQTT_PASSWORD", "mqtt_password", environ),
-                on_message=hook("message"), on_connect=hook("connect"), on_settled=hook("settled"),
-                on_read_done=hook("read_done"), executor=connector)
-    request_topics = {f"{base}/request"}
-    link.subscribe_on_connect(f"{base}/request", 1)
-    if settings.group:
-        topic = f"edge/group/{settings.group}/request"
-        request_topics.add(topic)
-        link.subscribe_on_connect(f"$share/{settings.group}/{topic}", 1)
-    if settings.integrations.hermes:
-        link.subscribe_on_connect(hermes.QUERY_TOPIC, 1)
-    if settings.integrations.home_assistant:
-        link.subscribe_on_connect(homeassistant.birth_topic(settings), 1)
-    replay = Replay(link, outbox, health.storage, call_later=loop.call_later, on_drained=hook("drained"))
-    delivery = Delivery(link, outbox, health.storage, on_backlog=replay.kick)
-    pool = DaemonPool(settings.cloud.workers)  # daemon threads: a hung call never holds the exit
-    answers = Answers(base, model.ident, health, delivery, threshold)
-    answers.slots = slots
-
-    def post(fn: Callable[[], None]) -> None:  # a pool thread's outcome, handed to the loop
-        if not loop.is_closed():
-            loop.call_soon_threadsafe(fn)
-
-    escalations = Escalations(cloud, router, outbox, health, answers, pool, settings.cloud.timeout_s,
-                              settings.cloud.workers, post=post)
-    names = None
-    if settings.home.names:  # the home's names: MQTT results and the Wyoming channel resolve against them
-        from edge import names as names_file
-
-        names = names_file.load(settings.home.names)  # NamesError: a start-up error (exit 2)
-    pipeline = Pipeline(
-        model=model, router=router, store=outbox, health=health, answers=answers,
-        escalations=escalations, slots=slots, max_payload_bytes=settings.mqtt.max_payload_bytes,
-        forbidden_reply_prefixes=(base, settings.integrations.discovery_prefix),
-        allowed_reply_prefixes=tuple(settings.mqtt.reply_prefixes), languages=model.languages, names=names,
-        escalation_threshold=threshold, flush=link.flush,
-    )
-    channels: list[Channel] = []
-    if settings.wyoming.enabled:  # only then: the wyoming package, the names file, zeroconf
-        from edge import wyoming
-
-        channels.append(wyoming.channel(settings, model, slots, names))
-    return Parts(settings=settings, model=model, loop=loop, health=health, outbox=outbox,
-                 notifier=Notifier(environ), cloud=cloud, router=router, link=link, delivery=delivery,
-                 replay=replay, pool=pool, connector=connector, answers=answers, escalations=escalations,
-                 pipeline=pipeline, request_topics=request_topics, hooks=hooks, channels=channels)
 
 
 class Service:
@@ -243,39 +64,13 @@ class Service:
         self.link = parts.link
         self.health = parts.health
         self.loop = parts.loop
-        parts.hooks.update(message=self._on_message, connect=self._on_connect, settled=self._record_subscriptions,
-                           read_done=self._answer_batch, drained=self._drained)
-        self._forget_old_subscriptions()
-        self._inbox: list[Work] = []  # this read's requests (answered once the read is done)
-        self._accepting = True
+        self.intake = Intake(parts)  # binds the link's callbacks
         self._stopping: asyncio.Event | None = None
         self._stop_asked = False
         self._exit = 0
-        self._trim_due = False  # a backlog drained: give its memory back to the OS (health tick)
         self._tasks: list[asyncio.Task[Any]] = []
 
     # -- lifecycle ---------------------------------------------------------------------
-
-    def _forget_old_subscriptions(self) -> None:
-        """A kept session remembers subscriptions across restarts; drop the ones this config
-        no longer has (a group the device left), or their messages would arrive unwanted.
-        The record is rewritten only once the broker has confirmed (`_record_subscriptions`)."""
-        try:
-            previous = json.loads((self.s.state_dir / "subscriptions.json").read_text())
-        except (OSError, ValueError):
-            previous = []
-        if isinstance(previous, list):
-            self.link.unsubscribe_on_connect([t for t in previous if isinstance(t, str)])
-
-    def _record_subscriptions(self) -> None:
-        """Once the broker holds exactly our subscriptions; best-effort."""
-        record = self.s.state_dir / "subscriptions.json"
-        tmp = record.with_suffix(".tmp")
-        try:
-            tmp.write_text(json.dumps(self.link.subscriptions))
-            os.replace(tmp, record)
-        except OSError as exc:
-            self.health.storage.failed("subscriptions record", exc)
 
     def run(self) -> int:
         """Serve until stop() (a signal) or a supervised failure; returns the process exit code."""
@@ -377,7 +172,7 @@ class Service:
         assert self._stopping is not None
         self._stopping.set()
         self.p.notifier.stopping("draining")
-        self._accepting = False  # new deliveries stay unacked: the broker redelivers them next session
+        self.intake.accepting = False  # new deliveries stay unacked: the broker redelivers them next session
         for task in self._tasks:
             if task is not self.link.task:
                 task.cancel()
@@ -401,52 +196,6 @@ class Service:
         self.p.notifier.close()
         log.info("stopped: processed %d", self.health.snapshot(queue_depth=0, outbox=0, cloud="none")["processed"])
 
-    # -- the request path: the link's callbacks -----------------------------------------
-
-    def _on_connect(self, session_present: bool) -> None:
-        self.p.replay.kick()  # what was stored meanwhile goes first; new results queue behind it
-        if self.s.integrations.home_assistant:
-            self._send_discovery()
-
-    def _on_message(self, msg: Message) -> None:
-        if not self._accepting:
-            return
-        if msg.topic in self.p.request_topics:
-            self._inbox.append(Work("request", msg, time.perf_counter(), self.link.ack))  # answered once this read is done
-        elif self.s.integrations.hermes and msg.topic == hermes.QUERY_TOPIC:
-            self._inbox.append(Work("hermes", msg, time.perf_counter(), self.link.ack))
-        elif msg.topic in self.p.handlers:
-            self.p.handlers[msg.topic](msg)  # the handler acknowledges it (once its outcome is published)
-        elif self.s.integrations.home_assistant and msg.topic == homeassistant.birth_topic(self.s):
-            if msg.payload.strip() == b"online" and not msg.retain:
-                self._send_discovery()
-            self.link.ack(msg.mid, msg.qos)
-        else:
-            self.link.ack(msg.mid, msg.qos)
-
-    def _answer_batch(self) -> None:
-        """After each read: answer what it brought, as one micro-batch (the pipeline's guard keeps
-        anything from raising out of it). Order holds: while stored results wait for replay,
-        delivery queues new ones behind them on disk."""
-        batch = self._inbox
-        if not batch:
-            return
-        self._inbox = []
-        if not self._accepting:
-            return  # draining: unacked, so the broker redelivers them to the next session
-        limit = self.s.model.batch_size
-        for i in range(0, len(batch), limit):
-            self.p.pipeline.handle(batch[i:i + limit])
-
-    def _send_discovery(self) -> None:
-        from edge import __version__
-
-        for topic, payload, retain in homeassistant.discovery_messages(self.s, self.p.model.ident, __version__):
-            self.link.publish(topic, payload, qos=1, retain=retain)
-
-    def _drained(self) -> None:
-        self._trim_due = True
-
     # -- timers ------------------------------------------------------------------------
 
     async def _watchdog(self, interval: float) -> None:
@@ -465,8 +214,8 @@ class Service:
                 if now >= next_health:
                     next_health = now + self.s.health.interval_s
                     self._publish_health()
-                    if self._trim_due:
-                        self._trim_due = False
+                    if self.intake.trim_due:
+                        self.intake.trim_due = False
                         give_back_memory()
                 if self.health.storage.state != "ok" and now >= next_storage:
                     next_storage = now + STORAGE_RETRY_S
@@ -505,7 +254,7 @@ class Service:
                  "deferred": outbox.deferred_count(), "dropped": outbox.dropped,
                  "callback_errors": self.link.callback_errors, "publish_refused": self.link.publish_refused,
                  "publish_backpressure": self.link.publish_backpressure, "throttled": read_throttled()}
-        snap = self.health.snapshot(queue_depth=len(self._inbox) + self.p.escalations.busy, outbox=len(outbox),
+        snap = self.health.snapshot(queue_depth=len(self.intake.inbox) + self.p.escalations.busy, outbox=len(outbox),
                                     cloud=self._cloud_state(), extra=extra)
         self.link.publish(f"{self.base}/health", contract.encode(snap), qos=0, retain=True)
         if self.link.ever_connected:

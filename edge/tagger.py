@@ -66,34 +66,15 @@ class IntentTagger:
                 for i, s in enumerate(self.tags):
                     if s[2:] != t[2:]:
                         self.trans[i, j] = -1e9
-        self.gaz: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
-        self.max_gaz = 0
-        shared = {} if shared is None else shared  # (slot, value) -> one tuple for every intent that knows it
-        for slot, values in d.get("gazetteer", {}).items():
-            for v in values:
-                entry = shared.get((slot, v))
-                if entry is None:
-                    entry = shared[slot, v] = (slot, tuple(v.split(" ")))
-                words = entry[1]
-                self.gaz.setdefault(words[0], []).append(entry)
-                self.max_gaz = max(self.max_gaz, len(words))
-        self.gaz_words = value_words(self.gaz)
-        # first word -> ((length, {value words: [(entry's place in gaz[first], slot), ...]}), ...) for
-        # the words that start many values: such a word is looked up once per length of its values,
-        # not compared with each (a text of "the the the ..." against 500 known values starting with
-        # "the" cost 100 ms). Words that start a few values keep the plain loop (and no extra memory).
-        self.gaz_by_len: dict[str, tuple[tuple[int, dict[tuple[str, ...], list[tuple[int, str]]]], ...]] = {}
-        for first, entries in self.gaz.items():
-            if len(entries) <= _FEW_VALUES:
-                continue
-            by_len: dict[int, dict[tuple[str, ...], list[tuple[int, str]]]] = {}
-            for place, (slot, value) in enumerate(entries):
-                by_len.setdefault(len(value), {}).setdefault(value, []).append((place, slot))
-            self.gaz_by_len[first] = tuple(sorted(by_len.items()))
-        # slot -> the ids of its "g=<slot>:B", "g=<slot>:I" and "g=w:<slot>" features (gaz_ids)
-        get = feature_ids.get
-        self.gaz_slot_ids = {slot: (get("g=" + slot + ":B", -1), get("g=" + slot + ":I", -1), get("g=w:" + slot, -1))
-                             for slot in d.get("gazetteer", {})}
+        shared = {} if shared is None else shared
+        # Intents with the same known values (models/home: 38 intents, 20 distinct gazetteers, every
+        # timer intent the same number lists) share one set of tables: built once, held once.
+        gazetteer = d.get("gazetteer", {})
+        key = ("gazetteer", tuple((slot, tuple(values)) for slot, values in gazetteer.items()))
+        tables = shared.get(key)
+        if tables is None:
+            tables = shared[key] = _gaz_tables(gazetteer, feature_ids, shared)
+        self.gaz, self.max_gaz, self.gaz_words, self.gaz_by_len, self.gaz_slot_ids = tables
 
     def gaz_ids(self, low: Sequence[str]) -> list[list[int]] | None:
         """The ids of this intent's "g=" features per word (token_features' `gaz`, from
@@ -164,6 +145,38 @@ class IntentTagger:
         # take() rather than [] indexing: the same rows (-1: the last, zeros), a few us less
         E = np.add.reduceat(self.W.take(self.rows.take(ids), axis=0), offsets, axis=0)
         return viterbi(E, self.trans, self.start), E
+
+
+def _gaz_tables(gazetteer: dict, feature_ids: dict[str, int], shared: dict) -> tuple:
+    """One gazetteer's run-time tables: (gaz, max_gaz, gaz_words, gaz_by_len, gaz_slot_ids)."""
+    gaz: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+    max_gaz = 0
+    words_seen: dict[str, str] = shared.setdefault("words", {})  # each word's string held once
+    for slot, values in gazetteer.items():
+        for v in values:
+            entry = shared.get((slot, v))  # (slot, value) -> one tuple for every intent that knows it
+            if entry is None:
+                entry = shared[slot, v] = (slot, tuple(words_seen.setdefault(w, w) for w in v.split(" ")))
+            words = entry[1]
+            gaz.setdefault(words[0], []).append(entry)
+            max_gaz = max(max_gaz, len(words))
+    # first word -> ((length, {value words: [(entry's place in gaz[first], slot), ...]}), ...) for
+    # the words that start many values: such a word is looked up once per length of its values,
+    # not compared with each (a text of "the the the ..." against 500 known values starting with
+    # "the" cost 100 ms). Words that start a few values keep the plain loop (and no extra memory).
+    gaz_by_len: dict[str, tuple[tuple[int, dict[tuple[str, ...], list[tuple[int, str]]]], ...]] = {}
+    for first, entries in gaz.items():
+        if len(entries) <= _FEW_VALUES:
+            continue
+        by_len: dict[int, dict[tuple[str, ...], list[tuple[int, str]]]] = {}
+        for place, (slot, value) in enumerate(entries):
+            by_len.setdefault(len(value), {}).setdefault(value, []).append((place, slot))
+        gaz_by_len[first] = tuple(sorted(by_len.items()))
+    # slot -> the ids of its "g=<slot>:B", "g=<slot>:I" and "g=w:<slot>" features (gaz_ids)
+    get = feature_ids.get
+    slot_ids = {slot: (get("g=" + slot + ":B", -1), get("g=" + slot + ":I", -1), get("g=w:" + slot, -1))
+                for slot in gazetteer}
+    return gaz, max_gaz, value_words(gaz), gaz_by_len, slot_ids
 
 
 def _array(d: Any) -> np.ndarray:

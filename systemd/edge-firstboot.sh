@@ -70,6 +70,9 @@ install_edge() {
     WHEEL=$(release_field wheel)
     VERSION=$(release_field version)
     SHA256=$(release_field sha256)
+    # extras=deploy when the card takes signed deployments: the wheel's deploy extra (cryptography)
+    EXTRAS=$(release_field extras)
+    case "$EXTRAS" in *[!a-z0-9,_-]*) REASON="$RELEASE names odd extras: $EXTRAS"; return 1 ;; esac
     if [ -z "$WHEEL" ] || [ -z "$VERSION" ] || [ -z "$SHA256" ]; then
         REASON="$RELEASE is missing or incomplete: run 'edge install' for this card again"
         return 1
@@ -86,7 +89,7 @@ install_edge() {
     log "installing $WHEEL (version $VERSION) from $WHEELS, offline"
     make_venv || return 1
     if ! "$VENV/bin/python" -m pip install --no-index --no-cache-dir --find-links "$WHEELS" \
-            "$WHEELS/$WHEEL" >>"$LOG" 2>&1; then
+            "$WHEELS/$WHEEL${EXTRAS:+[$EXTRAS]}" >>"$LOG" 2>&1; then
         missing=$(sed -n 's/.*No matching distribution found for \([^ ]*\).*/\1/p' "$LOG" | sort -u | tr '\n' ' ')
         if [ -n "$missing" ]; then
             REASON="no wheel on the card and no OS package for: ${missing% }; see docs/device.md (/opt/edge/README.md), 'Which wheels come from where'"

@@ -373,7 +373,7 @@ class FakeCloud:
             intent = self._intent_for(body)
             content = json.dumps({"intent": intent, "answer": self.answer or f"cloud says {intent}"})
         if mode == "good" and self.delay_s > 0:
-            time.sleep(self.delay_s)
+            time.sleep(self.delay_s)  # pacing: a cloud that answers slowly is the scenario under test
         return {
             "id": f"chatcmpl-fake-{len(self.requests)}",
             "object": "chat.completion",

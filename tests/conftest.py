@@ -40,7 +40,7 @@ def wait_port(port: int, timeout: float = 10.0, host: str = "127.0.0.1",
             with socket.create_connection((host, port), timeout=0.2):
                 return
         except OSError:
-            time.sleep(0.01)
+            time.sleep(0.01)  # polling a port: a listening socket has no event to wait on
     raise AssertionError(f"nothing listening on {host}:{port} after {timeout} s")
 
 
@@ -95,7 +95,7 @@ class Broker:
 
     def restart(self, down_s: float = 0.0) -> None:
         self.stop()
-        time.sleep(down_s)
+        time.sleep(down_s)  # pacing: an outage this long is the scenario (not a wait for anything)
         self.start()
 
     def client(self, **kw: Any) -> TestClient:

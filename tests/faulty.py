@@ -83,7 +83,7 @@ def _deploy_fault(arg: str) -> None:
         if model.ident.endswith(f"@{version}"):
             if fault == "slow":
                 log.warning("fault injection: loading %s slowly", model.ident)
-                time.sleep(4)
+                time.sleep(4)  # the fault itself: a load this slow
             elif fault == "raise":
                 inner = model.classify
 

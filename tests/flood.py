@@ -18,6 +18,7 @@ import json
 import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ class FloodResult:
     before_rss_mb: float = 0.0
     after_rss_mb: float = 0.0
     seconds: float = 0.0
+    settled: bool = False  # the daemon's barrier came (empty outbox and queue, a fence answered after it)
 
     @property
     def lost(self) -> int:
@@ -61,7 +63,8 @@ class FloodResult:
         return {"sent": self.sent, "answered": len(self.results), "lost": self.lost,
                 "duplicates": self.duplicates, "errors": self.errors, "seconds": round(self.seconds, 1),
                 "rss_before_mb": round(self.before_rss_mb, 1), "rss_peak_mb": round(self.peak_rss_mb, 1),
-                "rss_after_mb": round(self.after_rss_mb, 1)}
+                "rss_after_mb": round(self.after_rss_mb, 1),
+                "settled": self.settled}
 
 
 def _client(port: int, cid: str) -> paho.Client:
@@ -77,19 +80,30 @@ def flood(port: int, base: str, pid: int, clients: int = 20, per_client: int = 1
           settle_timeout: float = 300.0) -> FloodResult:
     """Run the flood against a daemon (process `pid`) serving `base` on a broker at `port`."""
     out = FloodResult(sent=clients * per_client, before_rss_mb=rss_mb(pid))
-    lock = threading.Lock()
+    lock = threading.Condition()
     subscribed = threading.Event()
+    healths: list[dict[str, Any]] = []  # live health messages (not the retained copy), in order
+    fence = f"fence-{uuid.uuid4().hex}"
+    fenced = threading.Event()
 
     def on_message(_c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
         try:
-            rid = json.loads(msg.payload).get("id")
-        except ValueError:
+            body = json.loads(msg.payload)
+            rid = body.get("id")
+        except (ValueError, AttributeError):
             return
         with lock:
-            if msg.topic.endswith("/error"):
+            if msg.topic.endswith("/health"):
+                if not msg.retain:
+                    healths.append(body)
+                    lock.notify_all()
+            elif rid == fence:
+                fenced.set()
+            elif msg.topic.endswith("/error"):
                 out.errors += 1
             elif isinstance(rid, str) and rid.startswith("flood-"):
                 out.results[rid] += 1
+                lock.notify_all()
 
     collector = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="flood-collector",
                             protocol=paho.MQTTv5)
@@ -97,7 +111,7 @@ def flood(port: int, base: str, pid: int, clients: int = 20, per_client: int = 1
     collector.on_subscribe = lambda *_a: subscribed.set()
     collector.connect("127.0.0.1", port)
     collector.loop_start()
-    collector.subscribe([(f"{base}/result", 1), (f"{base}/error", 1)])
+    collector.subscribe([(f"{base}/result", 1), (f"{base}/error", 1), (f"{base}/health", 0)])
     assert subscribed.wait(10), "collector could not subscribe"
 
     stop_sampling = threading.Event()
@@ -122,17 +136,10 @@ def flood(port: int, base: str, pid: int, clients: int = 20, per_client: int = 1
         t.start()
     for t in threads:
         t.join()
-    deadline = time.monotonic() + settle_timeout
-    while time.monotonic() < deadline:
-        with lock:
-            if len(out.results) >= out.sent:
-                break
-        time.sleep(0.1)
+    with lock:
+        lock.wait_for(lambda: len(out.results) >= out.sent, settle_timeout)
     out.seconds = time.monotonic() - t0
-    # Settled: a little longer for late duplicates, and for memory to come back after the backlog.
-    quiet_until = time.monotonic() + 3.0
-    while time.monotonic() < quiet_until:
-        time.sleep(0.1)
+    out.settled = _settle(collector, base, lock, healths, fence, fenced)
     stop_sampling.set()
     sampler.join()
     out.after_rss_mb = rss_mb(pid)
@@ -142,6 +149,30 @@ def flood(port: int, base: str, pid: int, clients: int = 20, per_client: int = 1
     collector.disconnect()
     collector.loop_stop()
     return out
+
+
+def _settle(collector: paho.Client, base: str, lock: threading.Condition, healths: list[dict[str, Any]],
+            fence: str, fenced: threading.Event, timeout: float = 60.0) -> bool:
+    """The daemon's own barrier before counting duplicates and reading RSS, instead of a quiet spell:
+    - a live health with nothing in the outbox or the queue: no replay is left to publish a row twice
+      (a result still in paho's queue is covered by the fence below);
+    - the next live health: the backlog's memory is given back right after the health publication
+      that follows the drain (Service._housekeeping), so this one comes after it;
+    - a fence request sent now is answered: the daemon publishes in order on one connection, so any
+      result it queued before (a duplicate too) has reached the collector before the fence's."""
+    deadline = time.monotonic() + timeout
+    left = lambda: max(0.0, deadline - time.monotonic())  # noqa: E731
+    idle = lambda h: h.get("outbox") == 0 and h.get("queue_depth") == 0  # noqa: E731
+    with lock:
+        n = len(healths)  # only what the daemon says from now on: earlier ones predate the results
+        if not lock.wait_for(lambda: any(idle(h) for h in healths[n:]), left()):
+            return False
+        first = next(i for i in range(n, len(healths)) if idle(healths[i]))
+        if not lock.wait_for(lambda: len(healths) > first + 1, left()):
+            return False
+    body = json.dumps({"id": fence, "text": "what is the weather like in paris tomorrow"})
+    collector.publish(f"{base}/request", body, qos=1)
+    return fenced.wait(max(0.0, deadline - time.monotonic()))
 
 
 def main() -> int:

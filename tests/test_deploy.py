@@ -230,7 +230,8 @@ def _bad_payloads(pkgs: dict[str, Path], keys, tmp: Path) -> dict[str, tuple[byt
         "unsigned": (tar_of(unsigned), "unsigned"),
         "file swapped": (_swap_file(pkgs["2.2.0"]), "file tokenizer.model does not match its sha256"),
         "unlisted file": (tar_of(good + [(tarfile.TarInfo("run.sh"), b"#!/bin/sh\n")]), "unlisted file run.sh"),
-        "replay of the active": (tar_of(files_of(pkgs["2.1.0"])), "clinc150@2.1.0 is already active"),
+        "the active version, other contents": (pkg("2.1.0", lambda m, p: m.update(note="changed")),
+                                               "clinc150@2.1.0 is already active"),
         "replay of an older one": (tar_of(files_of(pkgs["2.0.0"])), "clinc150@2.0.0 is not newer than"),
         "newer runtime": (pkg("2.3.0", lambda m, p: m.update(requires_runtime="9.0.0")),
                           "needs edge 9.0.0 or newer; this device runs 0.1.0"),
@@ -255,7 +256,7 @@ def bad(tmp_path_factory: pytest.TempPathFactory, pkgs, keys) -> dict[str, tuple
 
 BAD = ["garbage", "text", "truncated gzip", "truncated tar", "dot-dot", "dot-dot inside", "absolute", "symlink",
        "hard link", "device", "directory", "nested file", "duplicate", "declared 4 GiB", "unknown key", "unsigned",
-       "file swapped", "unlisted file", "replay of the active", "replay of an older one", "newer runtime",
+       "file swapped", "unlisted file", "the active version, other contents", "replay of an older one", "newer runtime",
        "no runtime field", "bad version", "bad name", "empty self-test", "malformed self-test", "missing model file",
        "model that does not load", "failing self-test", "rollback field of the wrong type"]
 
@@ -335,16 +336,58 @@ def test_racing_deployments_one_at_a_time(state: Path, keys, payloads) -> None:
     t = threading.Thread(target=lambda: first.append(d.receive(payloads["2.2.0"])))
     t.start()
     assert entered.wait(60)
-    second = d.receive(payloads["2.2.0"])
+    second = d.receive(payloads["2.0.0"])
     assert second.state == "rejected" and second.reason == "another deployment is in progress"
+    assert not second.silent
+    # a copy of the package in progress (redelivered after a reconnect): nothing to publish, no verdict
+    copy = d.receive(payloads["2.2.0"])
+    assert copy.silent and copy.state == "testing" and copy.loaded is None, copy
+    assert d.receive(b"junk").reason == "another deployment is in progress"  # junk learns nothing more
     with pytest.raises(DeployError):
         d.rollback()
     release.set()
     t.join(60)
     assert first[0].state == "testing"
     assert d.commit().state == "active"
-    third = d.receive(payloads["2.2.0"])
-    assert third.state == "rejected" and "on probation" in third.reason
+    third = d.receive(payloads["2.1.0"])  # another package while 2.2.0 is on probation
+    assert third.state == "rejected" and third.reason == \
+        "another deployment is in progress (clinc150@2.2.0 is on probation)", third
+
+
+def test_the_active_package_again_is_the_current_truth_and_writes_nothing(state: Path, keys, payloads,
+                                                                        pkgs) -> None:
+    """Issue 23, redelivery: the broker delivers a package again when the connection was lost between
+    the commit and the outcome's PUBACK. The same signed manifest (same sha256) is answered with what is
+    true, `active` with the same previous, on probation or not; nothing is written, nothing is loaded."""
+    seen: list[Status] = []
+    loads: list[Path] = []
+
+    def load(path: Path) -> Model:
+        loads.append(path)
+        return Model.load(path)
+
+    d = Deployer(state, [keys[0].public_key], "0.1.0", load, Clock(), initial=SHIPPED, policy=POLICY,
+                 on_status=seen.append)
+    assert d.recover() is None
+    before = tree(state)
+    st = d.receive(payloads["2.1.0"])  # confirmed in the template: active, no reason
+    assert (st.model, st.state, st.reason, st.previous, st.loaded) == \
+        ("clinc150@2.1.0", "active", None, "clinc150@2.0.0", None), st
+    st = d.receive(tar_of(files_of(pkgs["2.1.0"]), gz=False))  # packed otherwise: the same manifest
+    assert (st.model, st.state, st.previous) == ("clinc150@2.1.0", "active", "clinc150@2.0.0"), st
+    assert tree(state) == before and loads == [] and seen == [] and not d.busy
+    deploy_ok(d, payloads["2.2.0"])  # on probation now
+    seen.clear()
+    st = d.receive(payloads["2.2.0"])
+    assert (st.model, st.state, st.previous) == ("clinc150@2.2.0", "active", "clinc150@2.1.0"), st
+    assert st.reason == "on probation: confirmed after 50 requests or 600 s" and seen == []
+    assert d.on_probation == "clinc150@2.2.0"  # the redelivery did not restart or end probation
+    # signed by a key the device does not trust: a copy of the manifest alone is no proof
+    stranger = tar_of([(i, b) for i, b in files_of(pkgs["2.2.0"]) if i.name != "manifest.json.minisig"]
+                      + [(tarfile.TarInfo("manifest.json.minisig"),
+                          S.sign_bytes(keys[1], (pkgs["2.2.0"] / "manifest.json").read_bytes(), "x").encode())])
+    st = d.receive(stranger)
+    assert st.state == "rejected" and "unknown key" in st.reason, st
 
 
 # -- probation, rollback -------------------------------------------------------------------
@@ -359,7 +402,7 @@ def test_probation_rolls_back_on_latency(state: Path, keys, payloads) -> None:
     verdict = None
     for _ in range(POLICY.min_samples):
         verdict = d.record(3.5, False, model="clinc150@2.2.0")
-    assert verdict is not None and verdict.action == "rollback" and "median latency 3.50 ms" in verdict.reason
+    assert verdict is not None and verdict.action == "rollback" and "median CPU time per request 3.50 ms" in verdict.reason
     st = d.settle(verdict)
     assert (st.model, st.state, st.previous) == ("clinc150@2.2.0", "rolled_back", "clinc150@2.1.0")
     assert st.loaded.ident == "clinc150@2.1.0"
@@ -394,6 +437,27 @@ def test_probation_rolls_back_on_errors_and_confirms_on_count_or_time(tmp_path: 
     assert d.tick() is None
     clock.t += 1
     assert d.tick().action == "confirm"
+
+
+def test_a_verdict_that_lost_the_race_with_a_rollback_order_changes_nothing(state: Path, keys, payloads) -> None:
+    """Probation's confirm is due while a signed rollback order runs on the other worker (seen with three
+    daemons under load): the order wins the lock, so the verdict is void; it must not publish `active`
+    for the package that was just rolled back, nor touch the pointer."""
+    d = deployer(state, keys)
+    deploy_ok(d, payloads["2.2.0"])
+    verdict = None
+    while verdict is None:
+        verdict = d.record(1.0, False)
+    assert verdict.action == "confirm"
+    st = d.rollback("rolled back on a signed command")  # the order, first to the lock
+    assert (st.model, st.state, st.previous) == ("clinc150@2.2.0", "rolled_back", "clinc150@2.1.0")
+    pointer = (state / "deploy" / "active.json").read_bytes()
+    with pytest.raises(DeployError, match="nothing is on probation"):
+        d.settle(verdict)
+    with pytest.raises(DeployError, match="clinc150@2.2.0 is no longer on probation"):
+        d.confirm("clinc150@2.2.0")  # the check settle's confirm makes under the lock
+    assert (state / "deploy" / "active.json").read_bytes() == pointer
+    assert d.active_path() == state / "models" / "clinc150@2.1.0"
 
 
 def test_rollback_on_command_then_none_left(state: Path, keys) -> None:
@@ -455,7 +519,12 @@ def test_killed_at_every_step_starts_on_the_last_active_package(kill_at: str, st
         assert lines[0]["ident"] == "clinc150@2.2.0"
         assert (got["model"], got["state"]) == ("clinc150@2.2.0", "active")
         assert "stopped while committing" in got["reason"]
-        assert lines[1]["deployed"]["reason"] == "another deployment is in progress (clinc150@2.2.0 is on probation)"
+        # the broker's redelivery of the committed package (its outcome was never acknowledged): the
+        # current truth again, not "rejected" over the retained active
+        redelivered = lines[1]["deployed"]
+        assert (redelivered["model"], redelivered["state"], redelivered["previous"]) == \
+            ("clinc150@2.2.0", "active", "clinc150@2.1.0"), redelivered
+        assert redelivered["reason"].startswith("on probation"), redelivered
     else:
         assert lines[0]["ident"] == "clinc150@2.1.0" and lines[0]["active"] == str(state / "models/clinc150@2.1.0")
         assert got["state"] == "rejected"
@@ -515,7 +584,7 @@ def test_an_event_loop_keeps_answering_while_a_deployment_runs_on_an_executor(st
                 model.classify(["set an alarm for 7 am"])
                 answered.append(model.ident)
                 assert d.record(0.5, False, model.ident) is None
-                await asyncio.sleep(0)
+                await asyncio.sleep(0)  # yield the loop (a request per turn), not a wait
 
         task = asyncio.create_task(serve())
         st = await loop.run_in_executor(None, d.receive, payloads["2.2.0"])
@@ -523,7 +592,7 @@ def test_an_event_loop_keeps_answering_while_a_deployment_runs_on_an_executor(st
         model = st.loaded  # the swap: between two requests
         st = await loop.run_in_executor(None, d.commit)
         while answered[-1] != "clinc150@2.2.0":
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # yield until the serving task has answered on the new model
         stop.set()
         await task
         assert st.state == "active" and during > 0

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
 import threading
 import time
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -57,7 +60,7 @@ def wait_for(cond: Callable[[], Any], timeout: float = 30.0, what: str = "a cond
         got = cond()
         if got:
             return got
-        time.sleep(0.05)
+        time.sleep(0.05)  # polling `cond` (a condition, not a fixed wait)
     raise AssertionError(f"timed out waiting for {what}")
 
 
@@ -106,8 +109,8 @@ def start_device(broker, daemon_factory, tmp_path: Path, name: str, key: S.Secre
 class Load:
     """Requests sent one after another from a thread while something else happens; counts replies."""
 
-    def __init__(self, port: int, base: str, text: str = "what is the weather like") -> None:
-        self.c = TestClient(port)
+    def __init__(self, port: int, base: str, text: str = "what is the weather like", protocol: int = 5) -> None:
+        self.c = TestClient(port, protocol=protocol)  # 4: the reply topic in the payload (no Response Topic)
         self.base, self.text = base, text
         self.sent = 0
         self.replies: dict[str, dict] = {}
@@ -123,8 +126,11 @@ class Load:
     def _run(self) -> None:
         while not self._stop.is_set():
             rid = f"load-{self.sent}"
-            self.c.publish(f"{self.base}/request", json.dumps({"id": rid, "text": self.text}),
-                           response_topic=self.topic, correlation=rid.encode())
+            if self.c.v5:
+                self.c.publish(f"{self.base}/request", json.dumps({"id": rid, "text": self.text}),
+                               response_topic=self.topic, correlation=rid.encode())
+            else:
+                self.c.publish(f"{self.base}/request", json.dumps({"id": rid, "text": self.text, "reply_to": self.topic}))
             self.sent += 1
             try:
                 r = self.box.json(timeout=10)
@@ -251,17 +257,22 @@ def test_a_retained_package_and_a_racing_one(broker, daemon_factory, tmp_path: P
     try:
         c.publish("edge/r/deploy", pack(package)[0], retain=True)  # before the daemon subscribes
         w = Watch(c, "r")
-        start_device(broker, daemon_factory, tmp_path, "r", key, fault="2.1.0:slow:600")
+        d = start_device(broker, daemon_factory, tmp_path, "r", key, fault="2.1.0:slow:600")
         c.publish("edge/r/deploy", pack(package)[0])
         w.status(lambda s: s["state"] == "testing")
-        c.publish("edge/r/deploy", pack(package)[0])
+        c.publish("edge/r/deploy", pack(signed_copy(tmp_path, "2.2.0", key))[0])  # another deployment
         s = w.status(lambda s: s["state"] == "rejected")
         assert "another deployment is in progress" in s["reason"]
+        # a copy of the package in progress (as the broker redelivers it after a reconnect): no status of its
+        # own, which would read as the outcome of the first
+        c.publish("edge/r/deploy", pack(package)[0])
         s = w.status(lambda s: s["state"] == "active")  # the first one goes on
         # one verifying: the racing package is refused before it, and the retained one never ran (the
         # daemon subscribes with MQTT 5's Retain Handling 2; the channel drops a retained one under 3.1.1)
         assert s["model"] == NEW
         assert [x["state"] for x in w.seen] == ["verifying", "testing", "rejected", "testing", "active"], w.seen
+        log = d.wait_log("received again while it is being deployed")  # the copy came during the deployment
+        assert "it is already active" not in log
     finally:
         c.close()
 
@@ -290,6 +301,54 @@ def test_a_kill_during_a_deployment_then_a_restart(broker, daemon_factory, tmp_p
         d.start()  # a restart now starts on the deployed package
         assert c.request("edge/k", {"text": "what time is it"})["model"] == NEW
         assert "starting on the deployed package clinc150@2.1.0" in d.log_text()
+    finally:
+        c.close()
+
+
+def test_a_package_redelivered_after_its_commit_says_active_again(broker, daemon_factory, tmp_path: Path, key,
+                                                                 package: Path) -> None:
+    """Issue 23, redelivery: the connection is lost between the commit and the PUBACK of the outcome (the
+    broker is frozen with SIGSTOP while the package is tested, the daemon SIGKILLed once its pointer names
+    the new package). The broker delivers the package again after the restart: the daemon must say
+    `active` (same previous), not `rejected` "already active" over the retained status, and `edge deploy`
+    of that same package reads it as success."""
+    d = start_device(broker, daemon_factory, tmp_path, "rd", key, fault="2.1.0:slow:600")
+    pointer = tmp_path / "state-rd" / "deploy" / "active.json"
+    c = TestClient(broker.port)
+    try:
+        w = Watch(c, "rd")
+        c.publish("edge/rd/deploy", pack(package)[0])
+        w.status(lambda s: s["state"] == "testing" and s["model"] == NEW)
+        d.wait_log("fault injection: loading clinc150@2.1.0 slowly")  # 4 s of loading ahead
+        os.kill(broker.proc.pid, signal.SIGSTOP)  # from here the broker acknowledges nothing
+        try:
+            wait_for(lambda: pointer.is_file() and NEW in pointer.read_text(), what="the commit")
+            d.kill()  # committed; the outcome's PUBACK never came, so neither did the package's
+        finally:
+            os.kill(broker.proc.pid, signal.SIGCONT)
+        restarted = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        d.start()
+        # the first status of the restarted daemon: its answer to the redelivered package
+        s = w.status(lambda s: s["ts"] >= restarted)
+        assert (s["model"], s["state"], s["previous"]) == (NEW, "active", "clinc150@2.0.0"), s
+        log = d.wait_log("received again; it is already active")  # it was the broker's redelivery
+        assert "starting on the deployed package clinc150@2.1.0" in log
+        fresh = TestClient(broker.port)  # what anyone who subscribes now reads: the retained status
+        try:
+            retained = fresh.subscribe("edge/rd/deploy/status").json(timeout=10)
+        finally:
+            fresh.close()
+        assert (retained["model"], retained["state"], retained["previous"]) == (NEW, "active", "clinc150@2.0.0"), \
+            retained
+        assert retained["reason"].startswith("on probation"), retained
+        assert c.request("edge/rd", {"text": "what time is it"})["model"] == NEW
+        for _ in range(5):  # probation's 5 requests confirm it
+            assert c.request("edge/rd", {"text": "what time is it"})["model"] == NEW
+        w.status(lambda s: s["state"] == "active" and s["reason"] is None)
+        out = run_deploy(broker, str(package), "--device", "rd", "--timeout", "20")  # the operator tries again
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "rd: active" in out.stdout and "rejected" not in out.stdout, out.stdout
+        assert d.proc.poll() is None
     finally:
         c.close()
 

@@ -32,3 +32,14 @@ def test_the_cache_is_ignored_and_the_docs_name_the_command() -> None:
     assert ignored.returncode == 0
     doc = (ROOT / "docs/device.md").read_text()
     assert "scripts/device-test amd64|arm64" in doc and "systemd-nspawn -b -D ROOT --register=no" in doc
+
+
+def test_the_amd64_run_covers_signed_deployment_and_the_docs_say_so() -> None:
+    """Issue 23 on a booted device: the amd64 image gets python3-cryptography, the run deploys, kills
+    and rolls back (scripts/device-test check_deployment), and docs/device.md describes it."""
+    script = (ROOT / "scripts/device-test").read_text()
+    assert '"python3-cryptography"' in script
+    main = script[script.index("def main("):]
+    assert "configure_deploy(" in main and "check_deployment(" in main
+    doc = (ROOT / "docs/device.md").read_text()
+    assert "--deploy-key" in doc and "SIGKILL" in doc and "edge deploy --rollback" in doc

@@ -168,7 +168,7 @@ def run_steady_load(
         if i == fault_at:
             injector.start()
         client.publish(REQUEST, {"id": rid, "text": texts[i % len(texts)]})
-        time.sleep(max(0.0, start + (i + 1) / rate - time.monotonic()))
+        time.sleep(max(0.0, start + (i + 1) / rate - time.monotonic()))  # pacing: a steady `rate` per second
     injector.join(60)
     if errors:
         raise errors[0]

@@ -440,7 +440,7 @@ def test_first_boot_installs_by_path_never_by_name() -> None:
     pip_lines = [line for line in script.splitlines() if "pip install" in line and not line.lstrip().startswith("#")]
     assert pip_lines and all("--no-index" in line for line in pip_lines), pip_lines
     # What it installs is a path: the release's wheel (or the pip wheel it bootstraps from), never a bare name.
-    assert '"$WHEELS/$WHEEL"' in script and not any(line.rstrip().endswith((" edge", " edge-intent"))
+    assert '"$WHEELS/$WHEEL${EXTRAS:+[$EXTRAS]}"' in script and not any(line.rstrip().endswith((" edge", " edge-intent"))
                                                        for line in pip_lines)
     unit = (ROOT / "systemd/edge-firstboot.service").read_text()
     assert "network-online" not in unit and "NotifyAccess=all" in unit
@@ -506,4 +506,210 @@ def test_print_requirements_follows_the_markers(capsys: pytest.CaptureFixture[st
     assert _run_cli("--print-requirements", "armv7l", "--without-os-packages") == 0
     left = {requirements.split_requirement(line)[0] for line in capsys.readouterr().out.split()}
     assert not left & set(requirements.OS_PACKAGES) and "paho-mqtt" in left
+    assert "cryptography" not in left
+    assert _run_cli("--print-requirements", "aarch64", "--with-deploy") == 0
+    assert "cryptography>=38" in capsys.readouterr().out.split()
     assert _run_cli("--profile", "pi-4b") == 2 and "--root" in capsys.readouterr().err
+
+
+# --- A card that takes signed deployments (issue 23): keys, cryptography, the package's signature.
+
+def _pub(tmp_path: Path, name: str = "fleet") -> tuple[Path, str]:
+    """A public key file as `edge keygen --out NAME` writes it, and its base64 line."""
+    from edge import signing
+
+    pk = signing.generate().public_key
+    path = tmp_path / f"{name}.pub"
+    path.write_text(pk.file_text())
+    return path, pk.base64()
+
+
+def _mode(p: Path) -> int:
+    return stat.S_IMODE(p.stat().st_mode)
+
+
+def test_a_deploy_key_is_carried_where_the_service_reads_it(tmp_path: Path, model: Path) -> None:
+    """--deploy-key: the key in /etc/edge/deploy-keys (0644 under 0755 directories: the unit's dynamic
+    user is neither owner nor group), named in [deploy] keys; the config loads and the daemon's
+    deployer trusts it; first boot installs the deploy extra; an upgrade without the option keeps it."""
+    pub, b64 = _pub(tmp_path)
+    root = tmp_path / "root"
+    root.mkdir()
+    logs: list[str] = []
+    assert _run_cli("--root", str(root), "--profile", "pi-4b", "--deploy-key", str(pub),
+                    *(["--model", str(model)] if _model_arg(model) else [])) == 0
+    card_key = root / "etc/edge/deploy-keys/fleet.pub"
+    assert card_key.read_bytes() == pub.read_bytes() and _mode(card_key) == 0o644
+    for d in (root / "etc", root / "etc/edge", root / "etc/edge/deploy-keys"):
+        assert _mode(d) == 0o755, d
+    text = (root / "etc/edge/edge.toml").read_text()
+    assert '[deploy]\nkeys = ["/etc/edge/deploy-keys/fleet.pub"]' in text
+    s = config.load(config=_rebased(root, tmp_path), environ={})
+    assert s.deploy.keys == ("/etc/edge/deploy-keys/fleet.pub",)
+    from edge import signing
+    assert signing.load_public_key(root / s.deploy.keys[0].lstrip("/")).base64() == b64
+    release = dict(line.split("=", 1) for line in (root / "opt/edge/release").read_text().splitlines())
+    assert release["extras"] == "deploy"
+    with zipfile.ZipFile(root / "opt/edge/wheels" / _wheel_name()) as zf:
+        meta = zf.read(f"edge_intent-{project.metadata()['version']}.dist-info/METADATA").decode()
+    assert "Provides-Extra: deploy" in meta and 'Requires-Dist: cryptography>=38; extra == "deploy"' in meta
+    # The upgrade: the same install without --deploy-key changes nothing.
+    before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    install.install(root, "pi-4b", model=_model_arg(model), log=logs.append)
+    assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
+    assert not any("kept your edited" in line for line in logs)
+
+
+def test_no_keys_no_deploy_extra(installed: tuple[Path, list[Path], list[str]]) -> None:
+    """Deployment off (no [deploy] keys): first boot installs no cryptography, nothing is asked of the card."""
+    root, _, logs = installed
+    assert "extras=" not in (root / "opt/edge/release").read_text()
+    assert "[deploy]" not in (root / "etc/edge/edge.toml").read_text()
+    assert not any("cryptography" in line for line in logs if line.startswith("no wheel"))
+
+
+def test_cryptography_is_asked_of_the_card_only_when_it_takes_deployments(tmp_path: Path, model: Path) -> None:
+    """On a Debian card python3-cryptography counts (as numpy etc. do); without it, and without a
+    wheel, install names it, as for any other dependency first boot would not find."""
+    pub, _ = _pub(tmp_path)
+    debian = {"numpy": "1.24.2", "psutil": "5.9.4", "sentencepiece": "0.1.97"}
+    bare = _fake_root(tmp_path / "bare", "armv7l", os_packages=debian)
+    logs: list[str] = []
+    install.install(bare, "generic", model=_model_arg(model), log=logs.append)
+    assert not any("cryptography" in line for line in logs if line.startswith("no wheel")), logs
+    install.install(bare, "generic", model=_model_arg(model), log=logs.append, deploy_keys=[pub])
+    missing = next(line for line in reversed(logs) if line.startswith("no wheel on the card"))
+    assert "cryptography" in missing.split(" (target:")[0], missing
+    apt = _fake_root(tmp_path / "apt", "armv7l", os_packages={**debian, "cryptography": "38.0.4"})
+    logs.clear()
+    install.install(apt, "generic", model=_model_arg(model), log=logs.append, deploy_keys=[pub])
+    assert not any("cryptography" in line for line in logs if line.startswith("no wheel")), logs
+    old = _fake_root(tmp_path / "old", "armv7l", os_packages={**debian, "cryptography": "3.3.2"})  # bullseye's
+    logs.clear()
+    install.install(old, "generic", model=_model_arg(model), log=logs.append, deploy_keys=[pub])
+    assert any("cryptography" in line for line in logs if line.startswith("no wheel on the card")), logs
+
+
+def test_keys_of_an_edited_config_are_checked_on_the_card(tmp_path: Path, model: Path) -> None:
+    """Keys the user wrote into edge.toml: a path the unit cannot read, a path under /home
+    (ProtectHome=yes), a relative path, a file that is not a key, a bad base64 line: the install
+    stops (exit 2) naming each, before writing anything; a readable key file and a base64 line pass."""
+    root = tmp_path / "root"
+    root.mkdir()
+    install.install(root, "generic", model=_model_arg(model), log=lambda _: None)
+    cfg = root / "etc/edge/edge.toml"
+    original = cfg.read_text()
+    pub, b64 = _pub(tmp_path)
+    (root / "etc/edge/credentials/fleet.pub").write_bytes(pub.read_bytes())  # 0700 directory: root's alone
+    (root / "etc/edge/junk.pub").write_text("not a key\n")
+    (root / "etc/edge/junk.pub").chmod(0o644)
+    (root / "etc/edge/secret.pub").write_bytes(pub.read_bytes())
+    (root / "etc/edge/secret.pub").chmod(0o600)
+    bad = ["/etc/edge/credentials/fleet.pub", "/home/pi/fleet.pub", "fleet.pub", "/etc/edge/junk.pub",
+           "/etc/edge/secret.pub", "/etc/edge/absent.pub", "RW" + "A" * 54]
+    cfg.write_text(original + "\n[deploy]\nkeys = " + json.dumps(bad) + "\n")
+    before = {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+    with pytest.raises(install.InstallError) as err:
+        install.install(root, "generic", model=_model_arg(model), log=lambda _: None)
+    msg = str(err.value)
+    for i, why in enumerate(["credentials is mode 0700", "ProtectHome=yes", "absolute path", "junk.pub",
+                             "secret.pub is mode 0600", "not on the card", "keys[6]"]):
+        assert f"keys[{i}]" in msg and why in msg, (i, why, msg)
+    assert {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()} == before  # nothing written
+    # Fixed: the key readable, and a base64 line beside it.
+    (root / "etc/edge/secret.pub").chmod(0o644)
+    cfg.write_text(original + '\n[deploy]\nkeys = ["/etc/edge/secret.pub", "' + b64 + '"]\n')
+    logs: list[str] = []
+    install.install(root, "generic", model=_model_arg(model), log=logs.append)
+    assert "extras=deploy" in (root / "opt/edge/release").read_text()
+    assert any("deployments from 2 trusted key(s)" in line for line in logs), logs
+
+
+def test_a_deploy_key_beside_an_edited_config_says_what_to_add(tmp_path: Path, model: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    install.install(root, "generic", model=_model_arg(model), log=lambda _: None)
+    cfg = root / "etc/edge/edge.toml"
+    cfg.write_text(cfg.read_text().replace('host = "127.0.0.1"', 'host = "broker.lan"'))
+    pub, _ = _pub(tmp_path, "ops")
+    logs: list[str] = []
+    install.install(root, "generic", model=_model_arg(model), log=logs.append, deploy_keys=[pub])
+    assert (root / "etc/edge/deploy-keys/ops.pub").is_file() and "[deploy]" not in cfg.read_text()
+    assert any('add to [deploy] keys in /etc/edge/edge.toml: "/etc/edge/deploy-keys/ops.pub"' in line
+               for line in logs), logs
+    assert 'keys = ["/etc/edge/deploy-keys/ops.pub"]' in (root / "etc/edge/edge.toml.new").read_text()
+
+
+def test_a_bad_deploy_key_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    junk = tmp_path / "junk.pub"
+    junk.write_text("untrusted comment: x\nnot base64!\n")
+    root = tmp_path / "root"
+    root.mkdir()
+    assert _run_cli("--root", str(root), "--profile", "generic", "--deploy-key", str(junk)) == 2
+    assert "--deploy-key" in capsys.readouterr().err and list(root.iterdir()) == []
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    (pa, _), (pb, _) = _pub(a, "k"), _pub(b, "k")
+    assert _run_cli("--root", str(root), "--profile", "generic", "--deploy-key", str(pa), "--deploy-key", str(pb)) == 2
+    assert "both be /etc/edge/deploy-keys/k.pub" in capsys.readouterr().err and list(root.iterdir()) == []
+
+
+def test_a_signed_model_ships_with_its_signature(tmp_path: Path, model: Path) -> None:
+    """The package's manifest.json.minisig goes with it (the device can check what it runs); a later
+    unsigned package leaves no stale signature behind."""
+    from edge import signing
+
+    signed = tmp_path / "signed" / model.name
+    shutil.copytree(model, signed)
+    sk = signing.generate()
+    signing.sign_package(signed, sk)
+    root = tmp_path / "root"
+    root.mkdir()
+    install.install(root, "generic", model=signed, log=lambda _: None)
+    dest = root / "opt/edge/models" / model.name
+    assert (dest / "manifest.json.minisig").read_bytes() == (signed / "manifest.json.minisig").read_bytes()
+    assert signing.verify_package(dest, [sk.public_key])["name"] == model.name
+    install.install(root, "generic", model=model, log=lambda _: None)
+    assert not (dest / "manifest.json.minisig").exists()
+
+
+def _placeholder_wheel(where: Path, name: str, version: str) -> None:
+    """A valid, empty pure wheel: stands for a dependency whose code this test does not run."""
+    dist = f"{name.replace('-', '_')}-{version}"
+    files = {f"{dist}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+             f"{dist}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    files[f"{dist}.dist-info/RECORD"] = "".join(f"{n},,\n" for n in files) + f"{dist}.dist-info/RECORD,,\n"
+    with zipfile.ZipFile(where / f"{dist}-py3-none-any.whl", "w") as zf:
+        for n, text in files.items():
+            zf.writestr(n, text)
+
+
+@pytest.mark.slow
+def test_first_boot_installs_the_deploy_extra(tmp_path: Path, model: Path) -> None:
+    """release's extras=deploy reaches pip as WHEEL[deploy], offline: cryptography is resolved, here
+    from the OS's python3-cryptography through the venv's system site packages (as on a Debian card);
+    without extras it is not asked for; odd extras are refused before pip runs."""
+    if subprocess.run(["/usr/bin/python3", "-c", "import cryptography, venv"], capture_output=True).returncode:
+        pytest.skip("needs Debian's python3-cryptography and python3-venv")
+    pub, _ = _pub(tmp_path)
+    root = tmp_path / "root"
+    root.mkdir()
+    install.install(root, "generic", model=_model_arg(model), log=lambda _: None, deploy_keys=[pub])
+    prefix = root / "opt/edge"
+    for name, spec in requirements.target_requirements(requirements.target_env("x86_64")):
+        _placeholder_wheel(prefix / "wheels", name, re.search(r"[\d.]+", spec or "1.0").group(0))
+    script = str(prefix / "bin/edge-firstboot")
+    env = _firstboot_env(prefix, EDGE_PYTHON="/usr/bin/python3")
+    proc = subprocess.run(["sh", script], env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    log = (prefix / "firstboot.log").read_text()
+    assert re.search(r"Requirement already satisfied: cryptography>=38 in /usr/lib/python3/dist-packages", log), log
+    release = prefix / "release"
+    release.write_text(release.read_text().replace("extras=deploy\n", ""))
+    proc = subprocess.run(["sh", script], env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0 and "cryptography" not in (prefix / "firstboot.log").read_text()
+    release.write_text(release.read_text() + "extras=deploy];rm -rf /;[\n")
+    proc = subprocess.run(["sh", script], env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 1 and "names odd extras" in proc.stdout, proc.stdout + proc.stderr
+    assert os.access(prefix / "venv/bin/edge", os.X_OK)  # the previous venv is back

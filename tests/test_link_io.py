@@ -61,7 +61,7 @@ class Recorder:
     def wait(self, n: int, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
         while len(self.got) < n and time.monotonic() < deadline:
-            time.sleep(0.01)
+            time.sleep(0.01)  # polling a count the loop's thread writes
         assert len(self.got) >= n, f"{len(self.got)} of {n} messages arrived"
 
 
@@ -170,7 +170,7 @@ def test_publications_made_on_the_network_thread_all_go_out_and_complete(broker,
         assert [int(g.payload) for g in got if g.topic.endswith("/0")] == list(range(n))
         deadline = time.monotonic() + 5
         while len(done) < 3 * n and time.monotonic() < deadline:
-            time.sleep(0.01)
+            time.sleep(0.01)  # polling the completions the loop's thread appends
         assert len(done) == 3 * n and link.in_flight() == 0
         assert len(sends) < 3 * n + n  # coalesced: fewer send() calls than packets (3 PUBLISH + 1 PUBACK each)
         assert link._client._sockpairW is None  # no wake-up socket, so no byte written to one per packet
@@ -319,7 +319,7 @@ def test_publications_queued_beyond_the_window_survive_a_broker_restart(tmp_path
             c = link._client
             deadline = time.monotonic() + 10
             while c._inflight_messages < 5 and time.monotonic() < deadline:  # the window fills
-                time.sleep(0.01)
+                time.sleep(0.01)  # polling paho's window as it fills
             # 5 sent and unacknowledged, the rest (ours, and the status it may still owe) queued for a slot
             assert c._inflight_messages == 5 and len(c._out_messages) - 5 >= 295
         finally:

@@ -15,6 +15,7 @@ from fakes import BASE, FakeCloud, FakeLink, Rig, msg
 
 from edge import contract
 from edge.cloud import CloudError
+from edge.pipeline import Work
 
 RESULT, ERROR = f"{BASE}/result", f"{BASE}/error"
 
@@ -373,3 +374,19 @@ def test_the_store_and_its_fake_offer_every_typed_view_the_consumers_name():
             want = list(inspect.signature(member).parameters)
             assert list(inspect.signature(getattr(Outbox, name)).parameters)[:len(want)] == want, (view, name)
             assert callable(getattr(FakeStore, name, None)) or name == "cloud_calls_since", (view, name)
+
+
+def test_probation_is_told_each_requests_cpu_cost_not_the_time_it_waited():
+    """A busy device (a flood queued behind, another process on the cores) must not look like a slow
+    model to probation: the hook gets the batch's CPU time per request, however long the requests
+    waited before the batch."""
+    rig = Rig()
+    cpu = iter([10.0, 10.004])  # the batch's CPU clock before and after: 4 ms for two requests
+    rig.pipeline.cpu_clock = lambda: next(cpu)
+    served: list[tuple[float, bool, str | None]] = []
+    rig.pipeline.on_served = lambda ms, failed, ident: served.append((ms, failed, ident))
+    batch = [Work("request", m, rig.clock_t[0], rig.link.ack)
+             for m in (msg(b'{"id": "a", "text": "weather"}'), msg(b'{"id": "b", "text": "weather"}'))]
+    rig.clock_t[0] += 30.0  # they waited 30 s in a queue before this batch ran
+    rig.pipeline.handle(batch)
+    assert [round(ms, 6) for ms, _, _ in served] == [2.0, 2.0] and not any(f for _, f, _ in served), served

@@ -110,6 +110,29 @@ def test_a_retained_request_never_runs_not_at_start_reconnect_or_restart(broker,
     assert "dropped a retained request" not in d.log_text()
 
 
+def test_a_retained_publish_is_answered_once_live_and_clearing_it_is_an_empty_request(
+        broker, daemon_factory, client_factory, tmp_path):
+    """README (MQTT): a request published with the retain flag while the daemon listens is answered
+    once, as it arrives; its retained copy never runs again (a restart); clearing the copy with an
+    empty retained message, as the daemon's log advises, reaches it live too: `empty_text`."""
+    cfg = daemon_config(broker, tmp_path / "state")
+    d = daemon_factory(cfg)
+    c = client_factory(broker)
+    stream = c.subscribe(f"{BASE}/+")
+    c.publish(REQUEST, json.dumps({"id": "live-retained", "text": "what is the weather"}), retain=True)
+    topic, body = _next_answer(stream)
+    assert topic == RESULT and body["id"] == "live-retained", body
+    assert _answers_until(stream, _fence(c)) == []  # once
+    assert d.stop() == 0
+    d = daemon_factory(cfg)  # the retained copy is still on the broker: never delivered to the daemon
+    assert _answers_until(stream, _fence(c)) == []
+    c.publish(REQUEST, b"", retain=True)  # clears the broker's copy; delivered live as an empty request
+    topic, body = _next_answer(stream)
+    assert topic == ERROR and body["error"] == "empty_text", body
+    assert _answers_until(stream, _fence(c)) == []
+    assert d.stop() == 0
+
+
 def test_a_retained_request_on_mqtt_311_is_acked_and_dropped_with_a_log_line(broker, daemon_factory, client_factory,
                                                                              tmp_path):
     c = client_factory(broker, protocol=4)  # a 3.1.1 daemon never sees an MQTT 5 Response Topic

@@ -262,7 +262,7 @@ def test_start_up_on_a_full_card_either_serves_degraded_or_exits_2_naming_the_di
     d = daemon_factory(daemon_config(broker, state), wait_ready=False)
     deadline = time.monotonic() + 30
     while d.proc.poll() is None and "READY=1" not in "".join(d.drain_notify()) and time.monotonic() < deadline:
-        time.sleep(0.1)
+        time.sleep(0.1)  # polling: READY=1 or the exit, whichever comes
     print(f"start-up on a full card: {'exit %s' % d.proc.poll() if d.proc.poll() is not None else 'serving'}")
     if d.proc.poll() is not None:
         assert d.proc.returncode == 2 and str(state) in d.log_text()
@@ -291,7 +291,7 @@ def test_subscriptions_record_is_written_after_the_broker_confirms(broker, daemo
     record = state / "subscriptions.json"
     deadline = time.monotonic() + 5
     while not record.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+        time.sleep(0.05)  # polling for the file: its write has no event outside the daemon
     assert json.loads(record.read_text()) == [f"{BASE}/request"]
     d.stop()
 

@@ -244,3 +244,59 @@ def test_a_broker_down_at_start_that_later_presents_an_untrusted_certificate_is_
         assert d.proc.poll() is None and d.stop() == 0
     finally:
         broker.stop()
+
+
+def _edge_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    import os
+    import sys
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("EDGE_")}
+    return subprocess.run([sys.executable, "-m", "edge", *args], capture_output=True, text=True, timeout=60,
+                          env={**clean, "PYTHONPATH": str(ROOT), **env})
+
+
+@pytest.mark.slow
+def test_edge_send_command_takes_the_daemons_tls_from_the_environment(secure: SecureBroker, daemon_factory: Any,
+                                                                      tmp_path: Path) -> None:
+    """`edge send` on a broker that wants a client certificate: the certificate from EDGE_MQTT_CERT_FILE /
+    _KEY_FILE (as the daemon's), --ca-file turning TLS on; without the certificate it is refused (exit 4,
+    no broker); a careless value (EDGE_MQTT_TLS_INSECURE=maybe) is exit 2 naming the variable."""
+    c = secure.certs
+    d = daemon_factory(secure.tls_config(tmp_path / "state", "tls8"), env={"EDGE_MQTT_PASSWORD": PASSWORD})
+    base = ["send", "what is the weather", "--port", str(secure.tls_port), "--device", "tls8", "--timeout", "20"]
+    env = {"EDGE_MQTT_USERNAME": USER, "EDGE_MQTT_PASSWORD": PASSWORD,
+           "EDGE_MQTT_CERT_FILE": str(c.client_cert), "EDGE_MQTT_KEY_FILE": str(c.client_key)}
+    out = _edge_cli(*base, "--ca-file", str(c.ca), env=env)
+    assert out.returncode == 0 and "intent" in out.stdout, out.stdout + out.stderr
+    out = _edge_cli(*base, env={**env, "EDGE_MQTT_TLS": "true", "EDGE_MQTT_CA_FILE": str(c.ca)})  # all from env
+    assert out.returncode == 0 and "intent" in out.stdout, out.stdout + out.stderr
+    no_cert = {k: v for k, v in env.items() if k not in ("EDGE_MQTT_CERT_FILE", "EDGE_MQTT_KEY_FILE")}
+    out = _edge_cli(*base, "--ca-file", str(c.ca), env=no_cert)
+    assert out.returncode == 4 and out.stdout == "", out.stdout + out.stderr
+    out = _edge_cli(*base, "--ca-file", str(c.ca), env={**env, "EDGE_MQTT_TLS_INSECURE": "maybe"})
+    assert out.returncode == 2 and "EDGE_MQTT_TLS_INSECURE" in out.stderr, out.stdout + out.stderr
+    assert d.stop() == 0
+
+
+def test_the_fleet_client_and_the_tools_share_one_tls_set_up(secure: SecureBroker) -> None:
+    """`edge deploy`'s client (mqtt/fleet.py) connects through the same `connect_once`: with the
+    client certificate it gets a session (no device reports the group: []); without it, LinkError."""
+    from edge.config import MqttSettings
+    from edge.mqtt.fleet import group_members
+    from edge.mqtt.link import LinkError
+
+    c = secure.certs
+    tls = MqttSettings(tls=True, ca_file=str(c.ca), cert_file=str(c.client_cert), key_file=str(c.client_key))
+    assert group_members("127.0.0.1", secure.tls_port, "kitchens", username=USER, password=PASSWORD, tls=tls) == []
+    with pytest.raises(LinkError):
+        group_members("127.0.0.1", secure.tls_port, "kitchens", username=USER, password=PASSWORD, tls_ca=str(c.ca))
+    with pytest.raises(LinkError, match="refused"):  # the certificate, a wrong password
+        group_members("127.0.0.1", secure.tls_port, "kitchens", username=USER, password="wrong", tls=tls)
+
+
+def test_homeassistant_remove_without_a_broker_exits_4(tmp_path: Path) -> None:
+    """No broker is exit 4 for every command that talks to one (1 is a daemon's own error)."""
+    config = tmp_path / "edge.toml"
+    config.write_text(f'device_id = "ha1"\n[mqtt]\nport = {free_port()}\n[state]\ndir = "{tmp_path / "state"}"\n')
+    out = _edge_cli("homeassistant", "remove", "--config", str(config), env={})
+    assert out.returncode == 4 and "cannot connect" in out.stderr, out.stdout + out.stderr

@@ -331,7 +331,7 @@ def test_an_async_recognizer_and_a_handled_answer():
         languages = ("en",)
 
         async def recognize(self, text, language):
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # a real await, so the recognizer is truly asynchronous
             return Answered("Paris is the capital of France.")
 
     got = run(lambda s: ha_process(HOST, s.port, "what is the capital of france", "en", {"c": 2}), Cloudy())

@@ -39,7 +39,18 @@ Keeping paho behind one module is the rule that lets the broker library be
 swapped or pinned in one place.
 """
 
+from typing import Any
+
 from edge.mqtt.link import Link, LinkError, Message
-from edge.mqtt.tools import publish_once, request_once
 
 __all__ = ["Link", "LinkError", "Message", "publish_once", "request_once"]
+
+
+def __getattr__(name: str) -> Any:
+    # `tools` on first use: the command-line clients (`edge send`, `edge homeassistant remove`) need
+    # it, the daemon never does (tests/test_idle_imports.py checks that an idle daemon leaves it out).
+    if name in ("publish_once", "request_once"):
+        from edge.mqtt import tools
+
+        return getattr(tools, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,9 +20,10 @@ import time
 import uuid
 from typing import Callable
 
-from edge.mqtt.client import CallbackAPIVersion, ReasonCode, paho
 from edge.config import MqttSettings
-from edge.mqtt.link import LinkError, _nodelay, setup_tls
+from edge.mqtt.client import paho
+from edge.mqtt.link import LinkError
+from edge.mqtt.tools import broker, close, connect_once
 from edge.rollout import Device, Plan, status_update, wave_failed
 
 BASE = "edge/{}"
@@ -32,39 +33,18 @@ log = logging.getLogger(__name__)
 class _Watcher:
     """The client and what it has heard; paho's thread writes, the caller's thread waits."""
 
-    def __init__(self, host: str, port: int, username: str, password: str, tls_ca: str) -> None:
+    def __init__(self, host: str, port: int, username: str, password: str, tls_ca: str,
+                 tls: MqttSettings | None) -> None:
         self.cond = threading.Condition()
         self.plan: Plan | None = None
         self.groups: dict[str, set[str]] = {}  # group -> device ids, from retained health
         self.fenced = False
         self.fence = f"edge-deploy/fence/{uuid.uuid4().hex}"
         self.on_update: Callable[[Device], None] = lambda d: None
-        c = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2,
-                        client_id=f"edge-deploy-{uuid.uuid4().hex[:12]}", protocol=paho.MQTTv5)
-        if username:
-            c.username_pw_set(username, password or None)
-        if tls_ca:  # the daemon's own TLS set-up (chain and host name checked, PROTOCOL_TLS_CLIENT)
-            setup_tls(c, MqttSettings(tls=True, ca_file=tls_ca))
-        c.on_socket_open = lambda _c, _u, sock: _nodelay(sock)
-        c.on_message = self._on_message
-        connected = threading.Event()
-        refused: list[str] = []
-
-        def on_connect(_c: paho.Client, _u: object, _f: object, rc: ReasonCode, _p: object) -> None:
-            if rc.is_failure:
-                refused.append(str(rc))
-            connected.set()
-
-        c.on_connect = on_connect
-        try:
-            c.connect(host, port, keepalive=30)
-        except OSError as exc:
-            raise LinkError(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from None
-        c.loop_start()
-        if not connected.wait(10) or refused:
-            c.loop_stop()
-            raise LinkError(f"broker {host}:{port} refused the connection: {refused[0] if refused else 'no answer'}")
-        self.client = c
+        # MQTT 5 always (the daemon's deploy topics need no 3.1.1 fallback); TLS as the daemon has it
+        s = broker(host, port, username=username, protocol=5, tls_ca=tls_ca, tls=tls)
+        self.client = connect_once(s, f"edge-deploy-{uuid.uuid4().hex[:12]}", password=password,
+                                   on_message=self._on_message)
 
     def _on_message(self, _c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
         try:  # paho's thread: nothing may raise here
@@ -113,14 +93,13 @@ class _Watcher:
             raise LinkError(f"the broker did not acknowledge the package on {topic}")
 
     def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        close(self.client)
 
 
 def group_members(host: str, port: int, group: str, *, username: str = "", password: str = "",
-                  tls_ca: str = "") -> list[str]:
-    """The devices whose retained health says they are in `group`, sorted."""
-    w = _Watcher(host, port, username, password, tls_ca)
+                  tls_ca: str = "", tls: MqttSettings | None = None) -> list[str]:
+    """The devices whose retained health says they are in `group`, sorted. TLS: edge.mqtt.tools.broker."""
+    w = _Watcher(host, port, username, password, tls_ca, tls)
     try:
         w.subscribe(["edge/+/health", w.fence])
         w.client.publish(w.fence, b"fence", qos=1)
@@ -132,11 +111,11 @@ def group_members(host: str, port: int, group: str, *, username: str = "", passw
 
 
 def roll_out(host: str, port: int, plan: Plan, payload: bytes, *, timeout: float, group: str = "",
-             username: str = "", password: str = "", tls_ca: str = "",
+             username: str = "", password: str = "", tls_ca: str = "", tls: MqttSettings | None = None,
              on_update: Callable[[Device], None] = lambda d: None) -> Plan:
     """Send the package wave by wave; each wave gets `timeout` seconds to reach an outcome. A wave
     with a device rejected, rolled back or silent stops the rollout. Returns the plan, filled in."""
-    w = _Watcher(host, port, username, password, tls_ca)
+    w = _Watcher(host, port, username, password, tls_ca, tls)
     try:
         w.on_update = on_update
         w.subscribe([f"{BASE.format(d.id)}/deploy/status" for d in plan.devices])

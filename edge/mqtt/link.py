@@ -213,6 +213,11 @@ class Link:
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = self._s.mqtt.session_expiry_s
             props.ReceiveMaximum = 200  # our in-flight window is bounded by manual acks anyway; say so
+            # The largest packet we take: a model package (`[deploy] max_bytes`) or a request, plus room
+            # for the header. An MQTT 5 broker must not send more (mosquitto drops it for us), so a 200 MB
+            # publication never reaches a 512 MB device's memory: paho would read it whole before we
+            # could refuse it. Below this, an oversized request is still answered payload_too_large.
+            props.MaximumPacketSize = max_packet_bytes(self._s)
             kwargs = {"clean_start": False, "properties": props}
         self._client.connect_async(self._s.mqtt.host, self._s.mqtt.port, self._s.mqtt.keepalive_s, **kwargs)
         self._task = loop.create_task(self._connect_loop(), name="edge-mqtt-connect")
@@ -638,6 +643,12 @@ class Link:
             self._wake("drained")
         if cb is not None:
             cb()
+
+
+def max_packet_bytes(settings: Settings) -> int:
+    """The Maximum Packet Size the daemon announces in CONNECT (MQTT 5): what it can answer or deploy."""
+    largest = max(settings.deploy.max_bytes, settings.mqtt.max_payload_bytes)
+    return min(largest + 64 * 1024, 268_435_455)  # MQTT's own limit on a packet
 
 
 class _JsonPublishProps(Properties):

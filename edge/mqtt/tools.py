@@ -1,12 +1,94 @@
-"""Throw-away clients for the command line: `edge send` (`request_once`), `edge homeassistant remove` (`publish_once`)."""
+"""Throw-away clients for the command line: `edge send` (`request_once`), `edge homeassistant
+remove` (`publish_once`) and `edge deploy` (edge/mqtt/fleet.py), all made by `connect_once`.
+
+`connect_once` is their one set-up: paho's client for the protocol asked, the user name and
+password, the daemon's own TLS (`setup_tls`: client certificate, tls_insecure,
+PROTOCOL_TLS_CLIENT), TCP_NODELAY, and a CONNACK waited for. Whatever keeps it from a broker
+session (unreachable, TLS, refused, no answer) raises LinkError, which the commands turn into
+exit 4 ("no broker"); 1 stays a daemon's own error.
+"""
 
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
+from typing import Callable, Mapping
 
 from edge.config import MqttSettings, Settings
 from edge.mqtt.client import CallbackAPIVersion, PacketTypes, Properties, ReasonCode, paho
 from edge.mqtt.link import LinkError, _nodelay, setup_tls
+
+CONNECT_TIMEOUT_S = 10.0  # a broker that takes the TCP connection but sends no CONNACK
+
+MessageCallback = Callable[[paho.Client, object, paho.MQTTMessage], None]
+
+
+def connect_once(s: MqttSettings, client_id: str, *, password: str = "", on_message: MessageCallback | None = None,
+                 timeout: float = CONNECT_TIMEOUT_S) -> paho.Client:
+    """A client connected to `s.host:s.port` with paho's network thread running; `close` it.
+    `on_message` is set before the connection, so a retained message delivered at the first
+    subscription is never missed. Raises LinkError when there is no broker session."""
+    client = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id,
+                         protocol=paho.MQTTv5 if s.protocol == 5 else paho.MQTTv311)
+    if s.username:
+        client.username_pw_set(s.username, password or None)
+    if s.tls:
+        setup_tls(client, s)  # LinkError naming the files when they cannot be used
+    client.on_socket_open = lambda _c, _u, sock: _nodelay(sock)
+    if on_message is not None:
+        client.on_message = on_message
+    connected = threading.Event()
+    refused: list[str] = []
+
+    def on_connect(_c: paho.Client, _u: object, _f: object, rc: ReasonCode, _p: object) -> None:
+        if rc.is_failure:
+            refused.append(str(rc))
+        connected.set()
+
+    client.on_connect = on_connect
+    try:
+        client.connect(s.host, s.port, keepalive=30)  # the TLS handshake too: an untrusted broker fails here
+    except OSError as exc:  # ssl.SSLError is one
+        raise LinkError(f"cannot connect to {s.host}:{s.port}: {exc.strerror or exc}") from None
+    client.loop_start()
+    if not connected.wait(timeout) or refused:
+        client.disconnect()
+        client.loop_stop()
+        if refused:
+            raise LinkError(f"broker {s.host}:{s.port} refused the connection: {refused[0]}")
+        raise LinkError(f"broker {s.host}:{s.port} accepted the TCP connection but sent no CONNACK within {timeout:g} s")
+    return client
+
+
+def close(client: paho.Client) -> None:
+    client.disconnect()
+    client.loop_stop()
+
+
+def broker(host: str, port: int, *, username: str = "", protocol: int = 5, tls_ca: str = "",
+           tls: MqttSettings | None = None) -> MqttSettings:
+    """The broker settings of a command: `tls` (TLS as the daemon has it: CA, client certificate,
+    tls_insecure) when given, else `tls_ca` alone turns TLS on; host, port, user and protocol as given."""
+    base = tls if tls is not None else MqttSettings()
+    on = base.tls or bool(tls_ca)
+    return replace(base, host=host, port=port, username=username, protocol=protocol, tls=on,
+                   ca_file=tls_ca or base.ca_file)
+
+
+def tls_from_env(ca_file: str = "", environ: Mapping[str, str] | None = None) -> MqttSettings:
+    """TLS for `edge send` and `edge deploy` from the daemon's variables (EDGE_MQTT_TLS,
+    EDGE_MQTT_CA_FILE, EDGE_MQTT_CERT_FILE, EDGE_MQTT_KEY_FILE, EDGE_MQTT_TLS_INSECURE), each
+    checked as the daemon checks it (ConfigError naming the variable); `--ca-file` wins and
+    turns TLS on."""
+    from edge import config as cfg
+
+    def pick(key: str) -> object:
+        value = cfg.env_value(key, environ)
+        return cfg.default(key) if value is None else value
+
+    return MqttSettings(tls=bool(pick("mqtt.tls")) or bool(ca_file), ca_file=ca_file or str(pick("mqtt.ca_file")),
+                        cert_file=str(pick("mqtt.cert_file")), key_file=str(pick("mqtt.key_file")),
+                        tls_insecure=bool(pick("mqtt.tls_insecure")))
 
 
 def request_once(
@@ -26,11 +108,11 @@ def request_once(
 
     MQTT 5 uses a Response Topic and Correlation Data; 3.1.1 falls back to the
     `reply_to` field of the JSON request. The error topic is watched too, so a
-    rejected request reports why instead of timing out. TLS: `tls` (the daemon's [mqtt] settings:
-    CA, client certificate, tls_insecure) when given, else `tls_ca` alone turns it on; set up by
-    the daemon's own `setup_tls`.
+    rejected request reports why instead of timing out. TLS: see `broker`.
+    Raises LinkError when there is no broker session.
     """
     import json
+    import time
     import uuid
 
     token = uuid.uuid4().hex
@@ -46,82 +128,43 @@ def request_once(
     done = threading.Event()
     subscribed = threading.Event()
 
-    def on_connect(client: paho.Client, _u: object, _f: object, rc: ReasonCode, _p: object) -> None:
-        if rc.is_failure:
-            got["connect_error"] = str(rc)
-            done.set()
+    def on_message(_c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
+        try:
+            body = json.loads(msg.payload)
+        except ValueError:
             return
-        client.subscribe([(reply_topic, 1), (error_topic, 1)])
+        if not isinstance(body, dict) or (msg.topic == error_topic and body.get("id") != request_id):
+            return
+        got["result"] = body
+        done.set()
 
-    def on_subscribe(client: paho.Client, _u: object, _mid: int, _rcs: object, _p: object) -> None:
+    deadline = time.monotonic() + timeout
+    s = broker(host, port, username=username, protocol=protocol, tls_ca=tls_ca, tls=tls)
+    client = connect_once(s, f"edge-send-{token[:12]}", password=password, on_message=on_message,
+                          timeout=min(timeout, CONNECT_TIMEOUT_S))
+    try:
+        client.on_subscribe = lambda *_a: subscribed.set()
+        client.subscribe([(reply_topic, 1), (error_topic, 1)])
+        if not subscribed.wait(max(0.0, deadline - time.monotonic())):
+            return None
         props = None
         if v5:
             props = Properties(PacketTypes.PUBLISH)
             props.ResponseTopic = reply_topic
             props.CorrelationData = token.encode()
         client.publish(f"{base_topic}/request", json.dumps(payload).encode(), qos=1, properties=props)
-        subscribed.set()
-
-    def on_message(_c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
-        try:
-            body = json.loads(msg.payload)
-        except ValueError:
-            return
-        if msg.topic == error_topic and body.get("id") != request_id:
-            return
-        got["result"] = body
-        done.set()
-
-    client = paho.Client(
-        callback_api_version=CallbackAPIVersion.VERSION2,
-        client_id=f"edge-send-{token[:12]}",
-        protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
-    )
-    if username:
-        client.username_pw_set(username, password or None)
-    if tls is None and tls_ca:
-        tls = MqttSettings(tls=True, ca_file=tls_ca)
-    if tls is not None and tls.tls:
-        setup_tls(client, tls, ca_file=tls_ca or None)
-    client.on_socket_open = lambda _c, _u, sock: _nodelay(sock)
-    client.on_connect = on_connect
-    client.on_subscribe = on_subscribe
-    client.on_message = on_message
-    try:
-        client.connect(host, port, keepalive=30)
-    except OSError as exc:
-        raise LinkError(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from None
-    client.loop_start()
-    try:
-        done.wait(timeout)
+        done.wait(max(0.0, deadline - time.monotonic()))
     finally:
-        client.disconnect()
-        client.loop_stop()
-    if "connect_error" in got:
-        raise LinkError(f"broker refused the connection: {got['connect_error']}")
+        close(client)
     return got.get("result")
 
 
 def publish_once(settings: Settings, messages: list[tuple[str, bytes, bool]], *, password: str = "", timeout: float = 10.0) -> None:
-    """Publish a few messages (QoS 1) with a throw-away client: `edge homeassistant remove`."""
+    """Publish a few messages (QoS 1) with a throw-away client: `edge homeassistant remove`.
+    Raises LinkError when there is no broker session or a publication is not acknowledged in time."""
     import uuid
 
-    s = settings.mqtt
-    client = paho.Client(
-        callback_api_version=CallbackAPIVersion.VERSION2,
-        client_id=f"{settings.client_id}-tool-{uuid.uuid4().hex[:8]}",
-        protocol=paho.MQTTv5 if s.protocol == 5 else paho.MQTTv311,
-    )
-    if s.username:
-        client.username_pw_set(s.username, password or None)
-    if s.tls:
-        setup_tls(client, s)
-    client.on_socket_open = lambda _c, _u, sock: _nodelay(sock)
-    try:
-        client.connect(s.host, s.port, keepalive=30)
-    except OSError as exc:
-        raise LinkError(f"cannot connect to {s.host}:{s.port}: {exc.strerror or exc}") from None
-    client.loop_start()
+    client = connect_once(settings.mqtt, f"{settings.client_id}-tool-{uuid.uuid4().hex[:8]}", password=password)
     try:
         infos = [client.publish(t, p, qos=1, retain=r) for t, p, r in messages]
         for info in infos:
@@ -129,5 +172,4 @@ def publish_once(settings: Settings, messages: list[tuple[str, bytes, bool]], *,
             if not info.is_published():
                 raise LinkError("broker did not acknowledge the publication in time")
     finally:
-        client.disconnect()
-        client.loop_stop()
+        close(client)

@@ -1,0 +1,80 @@
+"""An idle daemon with the default settings imports nothing of the features that are off.
+
+Every module a daemon imports stays in its RSS for its whole life (docs/performance.md,
+"Memory"). The optional features and the command-line tools therefore import their modules
+only when used; this test runs a real `python -m edge run` against a real broker, lets it
+answer a request, and reads what it imported from Python's own import log
+(PYTHONPROFILEIMPORTTIME, the `-X importtime` of the environment), so a top-level import
+added to the daemon's path later shows up here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from conftest import daemon_config
+
+# What the defaults leave off, and what imports it when it is on.
+LAZY = {
+    "edge.cloud": "[cloud] base_url (edge/service_build.py build)",
+    "edge.mqtt.tools": "edge send / edge homeassistant remove (edge/mqtt/__init__.py)",
+    "edge.mqtt.fleet": "edge rollout",
+    "edge.wyoming": "[wyoming] enabled",
+    "edge.names": "[home] names",
+    "edge.home": "[home] names / the Wyoming channel",
+    "edge.signing": "[deploy] keys, edge keygen / sign",
+    "edge.deploy": "[deploy] keys",
+    "edge.deploy_channel": "[deploy] keys",
+    "edge.rollout": "edge rollout",
+    "edge.train": "edge train",
+    "edge.install": "edge install",
+    "edge.evaluate": "edge eval",
+    "edge.config_doc": "edge config check --show",
+    "cryptography": "[deploy] keys",
+    "yaml": "a YAML names file",
+    "wyoming": "[wyoming] enabled",
+    "zeroconf": "[wyoming] zeroconf",
+    # The daemon's threads are its own DaemonPool's; a ThreadPoolExecutor would also be
+    # joined at exit (a hung connect would then hold the stop).
+    "concurrent.futures.thread": "a ThreadPoolExecutor",
+}
+
+
+def imported(log: str) -> set[str]:
+    """Module names from the `import time: self | cumulative | name` lines of the log."""
+    return {m.group(1) for m in re.finditer(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)$", log, re.M)}
+
+
+def test_an_idle_daemon_with_defaults_imports_no_optional_feature(tmp_path, broker, daemon_factory,
+                                                                    client_factory) -> None:
+    d = daemon_factory(daemon_config(broker, tmp_path / "state"), env={"PYTHONPROFILEIMPORTTIME": "1"})
+    c = client_factory(broker)
+    reply = c.request("edge/test", {"id": "idle-1", "text": "what time is it"})
+    assert reply["id"] == "idle-1" and reply["intent"]  # the request path ran, not just the start
+    assert d.stop() == 0
+    mods = imported(d.log_text())
+    # the log is read right: what the daemon surely imports is there
+    assert {"edge.service", "edge.pipeline", "edge.mqtt.link", "asyncio", "sqlite3"} <= mods, sorted(mods)[:20]
+    loaded = sorted(m for m in mods if any(m == k or m.startswith(k + ".") for k in LAZY))
+    assert not loaded, {m: LAZY[next(k for k in LAZY if m == k or m.startswith(k + "."))] for m in loaded}
+
+
+def test_the_lazy_names_of_edge_mqtt_still_resolve() -> None:
+    import edge.mqtt
+
+    assert edge.mqtt.request_once.__module__ == "edge.mqtt.tools"
+    assert edge.mqtt.publish_once.__module__ == "edge.mqtt.tools"
+    try:
+        edge.mqtt.no_such_name  # noqa: B018
+    except AttributeError as exc:
+        assert "no_such_name" in str(exc)
+    else:
+        raise AssertionError("an unknown name resolved")
+
+
+def test_imported_reads_the_import_log() -> None:
+    log = "\n".join(["import time: self [us] | cumulative | imported package",
+                     "import time:       120 |        120 |     edge.cloud",
+                     "INFO: something else", json.dumps({"x": 1})])
+    assert imported(log) == {"edge.cloud"}
