@@ -83,12 +83,19 @@ MODEL = ROOT / "models" / "home"
 
 # Gold values for the words the dev sets use (what Home Assistant's lists turn them into).
 NUMBER_WORDS = {"ten": 10, "thirty": 30, "fifty": 50, "zehn": 10, "fünfzig": 50, "dreiundzwanzig": 23,
-                "dix": 10, "vingt": 20, "cinquante": 50, "diez": 10, "veinte": 20, "cincuenta": 50}
-COLORS = {"red": "red", "blue": "blue", "rot": "red", "rouge": "red", "roja": "red", "rojo": "red"}
+                "dix": 10, "vingt": 20, "cinquante": 50, "diez": 10, "veinte": 20, "cincuenta": 50,
+                # the second dev sets' (home_dev2_<lang>.txt)
+                "twenty": 20, "twenty five": 25, "forty": 40, "seventy": 70, "eine": 1, "drei": 3,
+                "zwanzig": 20, "zweiundzwanzig": 22, "dreißig": 30, "vierzig": 40, "trois": 3,
+                "vingt-deux": 22, "trente": 30, "quarante": 40, "tres": 3, "veintidós": 22, "treinta": 30,
+                "cuarenta": 40}
+COLORS = {"red": "red", "blue": "blue", "rot": "red", "rouge": "red", "roja": "red", "rojo": "red",
+          "green": "green", "blau": "blue", "bleu": "blue", "azul": "blue"}
 STATES = {"locked": "locked", "open": "open", "on": "on", "abgeschlossen": "locked", "offen": "open",
-          "verrouillée": "locked", "ouverte": "open", "cerrada": "locked", "abierta": "open"}
+          "verrouillée": "locked", "ouverte": "open", "cerrada": "locked", "abierta": "open",
+          "an": "on", "allumée": "on", "encendida": "on"}
 DEVICE_CLASSES = {"blinds": "blind", "curtains": "curtain", "rollläden": "shutter", "volets": "shutter",
-                  "persianas": "blind"}
+                  "persianas": "blind", "shutters": "shutter"}
 NUMBER_SLOTS = {"brightness", "temperature", "hours", "minutes", "seconds", "volume_level", "position"}
 FREE_TEXT = {"item", "search_query"}
 TIMER_INTENTS = {"HassStartTimer", "HassCancelTimer", "HassCancelAllTimers", "HassIncreaseTimer",
@@ -158,7 +165,8 @@ class Home:
 
 def _number(raw: str) -> float:
     text = raw.strip().rstrip("%")
-    return float(NUMBER_WORDS[text.casefold()]) if text.casefold() in NUMBER_WORDS else float(text)
+    words = {k.casefold(): v for k, v in NUMBER_WORDS.items()}  # casefold: "dreißig" -> "dreissig"
+    return float(words[text.casefold()]) if text.casefold() in words else float(text)
 
 
 def expected(intent: str, spans: list[Any], home: Home) -> Expected:
@@ -226,11 +234,12 @@ def _pct(xs: list[float], q: int) -> float:
     return statistics.quantiles(xs, n=100)[q - 1] if len(xs) > 1 else (xs[0] if xs else float("nan"))
 
 
-def load_lines(lang: str) -> list[tuple[str, str, list[Any]]]:
-    """(plain text, gold intent or "oos", spans) of a dev set."""
+def load_lines(lang: str, dev_set: str = "dev") -> list[tuple[str, str, list[Any]]]:
+    """(plain text, gold intent or "oos", spans) of a dev set (`dev`: home_dev_<lang>.txt, tuned on;
+    `dev2`: home_dev2_<lang>.txt, the untouched check)."""
     from edge.dataset import load_examples
 
-    return [(e.text, e.label, list(e.spans)) for e in load_examples(DEV.with_name(f"home_dev_{lang}.txt"))]
+    return [(e.text, e.label, list(e.spans)) for e in load_examples(DEV.with_name(f"home_{dev_set}_{lang}.txt"))]
 
 
 async def _run(rec: Any, lang: str, golds: list[tuple[str, str, Expected | None]], home: Home) -> dict:
@@ -358,7 +367,8 @@ def holdout_set(lang: str, path: Path) -> tuple[list[tuple[str, str, Expected]],
     return out, data, excluded
 
 
-async def evaluate(languages: list[str], model_dir: Path, names_path: Path, holdout: bool = False) -> dict:
+async def evaluate(languages: list[str], model_dir: Path, names_path: Path, holdout: bool = False,
+                   dev_set: str = "dev") -> dict:
     """Load the model once; score every dev set (and with `holdout`, every template holdout, each with
     its own generated names file). Returns the JSON report."""
     import tempfile
@@ -373,9 +383,10 @@ async def evaluate(languages: list[str], model_dir: Path, names_path: Path, hold
     home = Home(names_path)
     rec = HomeRecognizer(model, slots, names.load(names_path))
     rec.recognize("turn on the desk lamp", "en")  # first call's lazy work outside the measure
-    report: dict[str, Any] = {"model": str(model_dir), "names": str(names_path), "languages": {}}
+    report: dict[str, Any] = {"model": str(model_dir), "names": str(names_path), "dev_set": dev_set,
+                              "languages": {}}
     for lang in languages:
-        golds = [(t, i, expected(i, s, home) if i != "oos" else None) for t, i, s in load_lines(lang)]
+        golds = [(t, i, expected(i, s, home) if i != "oos" else None) for t, i, s in load_lines(lang, dev_set)]
         report["languages"][lang] = await _run(rec, lang, golds, home)
     if holdout:
         report["holdout"] = {}
@@ -446,12 +457,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default=str(MODEL))
     p.add_argument("--names", default=str(NAMES))
     p.add_argument("--json", help="write the report (with every line's reply) here")
+    p.add_argument("--set", default="dev", choices=("dev", "dev2"),
+                   help="which paraphrase dev sets: dev (tuned on) or dev2 (the untouched check)")
     p.add_argument("--quiet", action="store_true", help="no list of wrong actions")
     p.add_argument("--holdout", action="store_true",
                    help="also the template holdouts, expected answers from hassil (needs the train extra)")
     args = p.parse_args(argv)
-    report = asyncio.run(evaluate(args.languages.split(","), Path(args.model), Path(args.names), args.holdout))
-    print("paraphrase dev sets, names file " + str(args.names))
+    report = asyncio.run(evaluate(args.languages.split(","), Path(args.model), Path(args.names), args.holdout,
+                                    args.set))
+    print(f"paraphrase dev sets ({args.set}), names file " + str(args.names))
     print(table(report))
     if args.holdout:
         print("\ntemplate holdouts (edge.train.home.generate(lang, 200, seed 13)), each with its generated names")

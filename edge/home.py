@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Mapping, Protocol, Sequence, Union
 
-from edge import entities
+from edge import entities, names_schema, names_values
 from edge.model import OOS
 
 __all__ = ["Answered", "HomeRecognizer", "NotUnderstood", "Recognized", "Recognizer", "Result", "check", "decide",
@@ -146,7 +146,7 @@ def _implied_domains(text: str, lang: str) -> list[tuple[str, int, int]]:
     kinds: dict[str, tuple[str, int, int]] = {}
     i = 0
     while i < len(words):
-        for n in (2, 1):  # "garage door" before "door"
+        for n in (3, 2, 1):  # "garage door" before "door"; "brasseur d air" is three words
             said = " ".join(w for w, _, _ in words[i:i + n]) if len(words) - i >= n else ""
             hit = domain_word(said, language) if said else None
             if hit is not None:
@@ -209,15 +209,16 @@ def check(text: Any, language: str | None, served: Sequence[str]) -> tuple[str, 
 
 
 def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[str, Any]], names: Any, *,
-           served: Sequence[str], threshold: float,
-           min_slot_confidence: float = MIN_SLOT_CONFIDENCE) -> Recognized | NotUnderstood:
+           served: Sequence[str], threshold: float, min_slot_confidence: float = MIN_SLOT_CONFIDENCE,
+           schema: Mapping[str, Any] | None = None) -> Recognized | NotUnderstood:
     """THE home decision, for Wyoming and MQTT alike: the model's prediction (`intent`, `confidence`,
     `top_intent`) and the tagger's spans of `text` -> a Home Assistant intent with resolved slots, or
     why the daemon does not stand behind it. Every doubt is a refusal (see the module docstring);
     a place-only on/off/state command takes the kind of thing said ("the kitchen lights"), one
     naming nothing is refused, and so is an intent without the slot all its HA sentences have
     (`_NEEDS`: a timer without a duration, a light set to nothing). `found`'s offsets are into `text`
-    as given (not stripped)."""
+    as given (not stripped). `schema` is the package's `home_schema` (edge/names_schema.py: the slot
+    sets, number ranges, unit words, place domains and lock words of HA's templates), None: not checked."""
     checked = check(text, language, served)
     if isinstance(checked, NotUnderstood):
         return checked
@@ -227,9 +228,14 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     intent = pred.intent
     if not _HA_INTENT.match(intent):
         return NotUnderstood("not_home", "the model's label is no Home Assistant intent")
-    got = _slots(found, min_slot_confidence, intent)
+    got = _slots(found, min_slot_confidence, intent, lang)
     if isinstance(got, NotUnderstood):
         return got
+    # slots HA's templates never give this intent, a duration said in another unit, a number in no slot
+    why = (names_schema.misfit(schema, intent, got) or names_schema.unit_misfit(schema, lang, text, found)
+           or names_schema.stray_number(schema, intent, lang, text, found))
+    if why is not None:
+        return NotUnderstood("slot", why)
     spans = {str(s["name"]): s for s in found}
     if intent in _TURN_INTENTS and not any(k in got for k in _TARGETS):
         return NotUnderstood("slot", f"{intent} names nothing to act on")
@@ -247,7 +253,11 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
             got["domain"] = said
             implied = {"name": "domain", "entity": "domain", "raw": said, "value": said, "start": start,
                        "end": end, "confidence": 1.0}  # the words said, not the tagger's guess
-    res = _resolve(intent, got, lang, names)
+    if not any(k in got for k in ("name", "domain", "device_class")) and ("area" in got or "floor" in got):
+        place_domain = names_schema.place_domain(schema, intent)  # "set the kitchen lights to 50%"
+        if place_domain is not None:
+            got["domain"] = place_domain
+    res = _resolve(intent, got, lang, names, text, schema)
     if isinstance(res, NotUnderstood):
         return res
     if implied:
@@ -256,7 +266,7 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
 
 
 def _slots(found: Sequence[Mapping[str, Any]], min_confidence: float,
-           intent: str = "") -> dict[str, Any] | NotUnderstood:
+           intent: str = "", lang: str | None = None) -> dict[str, Any] | NotUnderstood:
     """The tagger's slots as {HA slot name: value}; numbers read; doubts refused."""
     out: dict[str, Any] = {}
     for s in found:
@@ -271,6 +281,8 @@ def _slots(found: Sequence[Mapping[str, Any]], min_confidence: float,
             v = _number(s.get("value"))
             if v is None:
                 v = _number(s.get("raw"))
+            if v is None and lang is not None:  # number words of the language ("fünfzig", "vingt-deux")
+                v = names_values.number(s.get("raw"), lang)
             lo, hi = _INTENT_RANGES.get((intent, name), NUMBER_RANGES[name])
             if v is None or not lo <= v <= hi:
                 return NotUnderstood("number", f"{name} is no number in {lo:g}..{hi:g}")
@@ -281,7 +293,8 @@ def _slots(found: Sequence[Mapping[str, Any]], min_confidence: float,
     return out
 
 
-def _resolve(intent: str, slots: dict[str, Any], lang: str, names: Any) -> tuple[tuple[str, Any], ...] | NotUnderstood:
+def _resolve(intent: str, slots: dict[str, Any], lang: str, names: Any, text: str = "",
+             schema: Mapping[str, Any] | None = None) -> tuple[tuple[str, Any], ...] | NotUnderstood:
     free_name = slots.pop("name", None) if intent in FREE_TEXT_NAME_INTENTS else None
     if any(k in slots for k in _NAME_SLOTS):
         if names is None:
@@ -291,6 +304,16 @@ def _resolve(intent: str, slots: dict[str, Any], lang: str, names: Any) -> tuple
         if reason is not None:  # an edge.names.Refusal
             return NotUnderstood(str(reason), str(getattr(res, "detail", "")))
         slots = dict(res.slots)
+        # a lock's on/off: the words must back the model's polarity ("open" a lock = unlock)
+        why = names_schema.polarity_misfit(schema, intent, lang, text,
+                                           {i.split(".", 1)[0] for i in getattr(res, "entity_ids", ())})
+        if why is not None:
+            return NotUnderstood("polarity", why)
+    elif any(k in slots for k in names_values.VALUE_SLOTS):  # no thing named: the values said, made HA's
+        got = names_values.apply(slots, lang)
+        if isinstance(got, str):
+            return NotUnderstood("unknown", f"no {got} of that name")
+        slots = got
     if free_name is not None:
         slots["name"] = free_name
     return tuple(slots.items())
@@ -338,6 +361,8 @@ class HomeRecognizer:
         self.languages: tuple[str, ...] = tuple(str(x) for x in languages)
         self.threshold = float(max(model.escalation_threshold, MIN_CONFIDENCE) if threshold is None else threshold)
         self.min_slot_confidence = min_slot_confidence
+        # the package's `home_schema` (edge/train/home_schema.py): None for packages without one
+        self.schema = (getattr(model, "manifest", None) or {}).get("home_schema")
 
     def recognize(self, text: str, language: str | None) -> Result:
         checked = check(text, language, self.languages)  # before the model: a refusal costs nothing
@@ -347,4 +372,4 @@ class HomeRecognizer:
         pred = self.model.classify([text])[0]
         found = self.slots.extract(text, pred.intent) if self.slots is not None and pred.intent != OOS else []
         return decide(text, language, pred, found, self.names, served=self.languages, threshold=self.threshold,
-                      min_slot_confidence=self.min_slot_confidence)
+                      min_slot_confidence=self.min_slot_confidence, schema=self.schema)

@@ -28,6 +28,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
+from edge import names_values
 from edge.names_file import Area, Entity, Floor, NamesData, NamesError, read_file
 from edge.names_lang import COMMON, DEVICE_CLASSES, LANGUAGES, OTHER, DomainClass, Language
 from edge.names_text import Table, clean, finish, fold, keys, strip, tokens
@@ -184,8 +185,22 @@ class Names:
                 and (domain is None or e.domain == domain) and (dc is None or e.device_class == dc))
 
     def resolve(self, slots: Mapping[str, Any], language: str) -> Resolution | Refusal:
-        """The model's spans -> exact names, or why not. Only NAME_SLOTS are resolved; any other slot is
-        copied as it is, so a timer's free-text `name` must not be passed here."""
+        """The model's spans -> exact names, or why not. NAME_SLOTS are resolved; a `state`, `color`,
+        `fan_mode` or `media_class` said in the user's language becomes Home Assistant's value (edge.names_values: "cerrada" of a
+        lock -> `locked`, "rot" -> `red`), refused if no list has it; any other slot is copied as it is,
+        so a timer's free-text `name` must not be passed here."""
+        res = self._resolve(slots, language)
+        if isinstance(res, Refusal) or not any(k in res.slots for k in names_values.VALUE_SLOTS):
+            return res
+        domains = {i.split(".", 1)[0] for i in res.entity_ids}
+        domain = res.slots.get("domain") or (next(iter(domains)) if len(domains) == 1 else None)
+        # not None: _resolve refuses a language it does not serve
+        out = names_values.apply(res.slots, language_of(language).code, domain)
+        if isinstance(out, str):
+            return Refusal("unknown", out, f"no {out.replace('_', ' ')} {_show(str(res.slots[out]))}")
+        return replace(res, slots=MappingProxyType(out))
+
+    def _resolve(self, slots: Mapping[str, Any], language: str) -> Resolution | Refusal:
         lang = language_of(language)
         if lang is None:
             shown = _show(language) if isinstance(language, str) else type(language).__name__
@@ -266,7 +281,12 @@ class Names:
         cleaned = clean(raw)
         if cleaned is None:
             return Refusal("invalid", detail="control characters")
-        key = finish(" ".join(strip(strip(tokens(cleaned, lang), prefixes), lang.determiners)), lang)
+        toks = tokens(cleaned, lang)
+        if tuple(fold(t) for t in toks) in {*lang.determiners, *lang.locatives}:
+            # the tagger marked only an article ("überspring den song" -> area "den"): no name, even if a
+            # thing is called so in another language (an English room "Den")
+            return Refusal("unknown", detail="only an article")
+        key = finish(" ".join(strip(strip(toks, prefixes), lang.determiners)), lang)
         return key if key else Refusal("empty")
 
     @staticmethod

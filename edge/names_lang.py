@@ -170,7 +170,8 @@ FR = Language(
     domain_words=_words({
         ("light", None): "lumiere|lumieres|lampe|lampes|eclairage|eclairages|ampoule|ampoules|luminaire|"
                          "luminaires|plafonnier|plafonniers|lampadaire|lampadaires",
-        ("fan", None): "ventilateur|ventilateurs|ventilo|ventilos",
+        ("fan", None): "ventilateur|ventilateurs|ventilo|ventilos|brasseur d' air|brasseurs d' air|brasseur d air|"
+                       "brasseurs d air",
         ("cover", None): "couverture|couvertures",
         ("cover", "blind"): "store|stores|persienne|persiennes",
         ("cover", "shutter"): "volet|volets|volet roulant|volets roulants",
@@ -222,8 +223,8 @@ ES = Language(
         ("cover", "gate"): "porton|portones|verja",
         ("cover", "door"): "puerta|puertas",
         ("cover", "window"): "ventana|ventanas",
-        ("lock", None): "cerradura|cerraduras|cerrojo|cerrojos|candado",
-        ("switch", None): "interruptor|interruptores",
+        ("lock", None): "cerradura|cerraduras|cerrojo|cerrojos|candado|cierre|cierres|pestillo|pestillos|llave|llaves",
+        ("switch", None): "interruptor|interruptores|conmutador|conmutadores",
         ("switch", "outlet"): "enchufe|enchufes|toma|tomas|tomacorriente|tomacorrientes",
         ("climate", None): "termostato|termostatos|calefaccion|aire acondicionado|aire|clima|climatizador|"
                            "radiador|radiadores",

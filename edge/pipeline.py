@@ -315,7 +315,8 @@ class Pipeline:
         r.home_language = served[0] if language is None else home.base_language(language, served)
         try:
             d = home.decide(r.request.text, r.request.language, r.pred, found, self.names, served=served,
-                            threshold=max(self.escalation_threshold, home.MIN_CONFIDENCE))
+                            threshold=max(self.escalation_threshold, home.MIN_CONFIDENCE),
+                            schema=(getattr(self.model, "manifest", None) or {}).get("home_schema"))
         except Exception:  # a names file that trips the resolver: refused, as Wyoming refuses it
             log.exception("the home decision failed for %s; not standing behind it", r.request.id)
             d = home.NotUnderstood("error", "the home decision failed")

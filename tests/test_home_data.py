@@ -170,6 +170,13 @@ def test_dev_sets_and_negatives_are_not_in_the_training_data():
         neg = home.negatives(lang)
         assert len(neg) >= 40
         assert not [n for n in neg if normalize_text(n) in train]
+        # dev2 is the untouched check: no line of it is a training negative, and few coincide with a template
+        dev2 = [e for e in load_examples(DATA / f"home_dev2_{lang}.txt")]
+        assert len(dev2) >= 50
+        negs = {normalize_text(n) for n in neg}
+        assert not [e.text for e in dev2 if normalize_text(e.text) in negs]
+        leaked = [e.text for e in dev2 if normalize_text(e.text) in train]
+        assert len(leaked) <= len(dev2) // 5, leaked
 
 
 def test_normalisation_keeps_accented_words():
@@ -228,3 +235,31 @@ def test_names_in_one_domain_blocks_are_names_of_that_domain():
         on = {s.raw.lower() for m, i, _ in g["train"] if i == "HassTurnOn"
               for s in parse(m)[1] if s.name == "name"}
         assert len(on - {n.lower() for n in DOMAIN_NAMES[lang]["vacuum"]}) > 20
+
+
+def test_the_committed_value_tables_are_what_home_assistants_lists_give():
+    """edge/names_values_data.py is generated (python -m edge.train.home_values): it must match the
+    installed intents package, so a stale or hand-edited table fails here."""
+    from edge import names_values_data
+    from edge.train.home_values import build
+
+    built = build()
+    assert built["STATES"] == names_values_data.STATES
+    assert built["VALUES"] == names_values_data.VALUES
+    assert built["NUMBERS"] == names_values_data.NUMBERS
+    assert built["STATES"]["es"]["lock_states"]["cerrada"] == "locked"
+    assert built["STATES"]["es"]["cover_states"]["cerrada"] == "closed"
+    assert built["NUMBERS"]["de"]["dreiundzwanzig"] == 23
+
+
+def test_schema_signatures_count_the_templates_fixed_slots():
+    from edge.train.home_schema import place_domains, signatures
+
+    rows = {lang: home.generate(lang, per_intent=30, seed=7)["train"] for lang in ("en", "de")}
+    sig = signatures(rows)
+    assert set(sig) == {i for r in rows.values() for _, i, _ in r}
+    assert sig["HassSetVolume"] == [["volume_level"]]
+    assert [] not in sig["HassSetVolumeRelative"]          # "turn it up" fixes volume_step: up
+    assert [] not in sig["HassStartTimer"] and [] not in sig["HassLightSet"]
+    assert [] in sig["HassTurnOn"] and [] in sig["HassCancelTimer"]
+    assert place_domains(rows).get("HassLightSet") == "light"

@@ -100,3 +100,113 @@ def test_a_place_and_a_kind_never_mean_everything_in_the_place(text: str, langua
     assert isinstance(got, Recognized) and dict(got.entities).get("domain") == domain, got
     two = rec.recognize("turn off the fan and the lights in the kitchen", "en")
     assert not isinstance(two, Recognized) or {"name", "domain"} & set(dict(two.entities)), two
+
+
+def test_manifest_carries_the_schema_of_home_assistants_templates():
+    """home_schema (edge/train/home_schema.py): the slot sets, ranges, place domains and lock words."""
+    m = json.loads((PKG / "manifest.json").read_text(encoding="utf-8"))
+    schema = m["home_schema"]
+    ha = [label for label in m["labels"] if label.startswith("Hass")]
+    assert set(schema["signatures"]) == set(ha)                  # every intent the model answers is checked
+    assert schema["signatures"]["HassSetVolume"] == [["volume_level"]]
+    assert [] not in schema["signatures"]["HassLightSet"]         # a light setting sets something
+    assert schema["ranges"]["HassLightSet"]["temperature"] == [1000, 10000]   # Kelvin, not percent
+    assert schema["place_domains"]["HassLightSet"] == "light"
+    locks = schema["polarity_words"]
+    assert set(locks) == {"en", "de", "fr", "es"}
+    assert "lock" in locks["en"]["lock"]["HassTurnOn"] and "unlock" in locks["en"]["lock"]["HassTurnOff"]
+    assert not set(locks["de"]["lock"]["HassTurnOn"]) & set(locks["de"]["lock"]["HassTurnOff"])
+    units = schema["unit_words"]
+    assert "stunden" in units["de"]["hours"] and "stunden" not in units["de"]["minutes"]
+    assert {"h", "heures"} <= set(units["fr"]["hours"]) and "sec" in units["fr"]["seconds"]
+
+
+@pytest.fixture(scope="module")
+def recognizer():
+    from edge import names
+    from edge.home import HomeRecognizer
+    from edge.slots import SlotExtractor
+
+    model = Model.load(PKG)
+    return HomeRecognizer(model, SlotExtractor.load(model.path, model.manifest),
+                          names.load(DATA / "home_names.yaml"))
+
+
+@pytest.mark.parametrize("text,language,intent,want", [
+    # number words of each language become numbers (or the line is refused; never the words)
+    ("set the kitchen lights to fifty percent", "en", "HassLightSet", {"brightness": 50}),
+    ("stell das licht in der küche auf fünfzig prozent", "de", "HassLightSet", {"brightness": 50}),
+    ("mets la lumière de la cuisine à cinquante pour cent", "fr", "HassLightSet", {"brightness": 50}),
+    ("pon la luz de la cocina al cincuenta por ciento", "es", "HassLightSet", {"brightness": 50}),
+    # colours and states as Home Assistant's values
+    ("mach das licht in der küche rot", "de", "HassLightSet", {"color": "red"}),
+    ("ist die haustür abgeschlossen", "de", "HassGetState", {"name": "Front Door", "state": "locked"}),
+    ("la puerta principal está cerrada", "es", "HassGetState", {"name": "Front Door", "state": "locked"}),
+])
+def test_values_come_out_as_home_assistant_takes_them(recognizer, text, language, intent, want):
+    from edge.home import Recognized
+
+    got = recognizer.recognize(text, language)
+    if isinstance(got, Recognized):   # not recognized is safe; recognized must be right
+        assert got.name == intent, got
+        ent = dict(got.entities)
+        assert {k: ent.get(k) for k in want} == want, got
+
+
+@pytest.mark.parametrize("text,language,never", [
+    # a lock: "ab"/"zu" lock, "auf" unlocks; open a lock = unlock. home@1.0.0 flipped the first.
+    ("schließ die haustür ab", "de", "HassTurnOff"),
+    ("sperr die haustür zu", "de", "HassTurnOff"),
+    ("schließ die haustür auf", "de", "HassTurnOn"),
+    ("abre la puerta principal", "es", "HassTurnOn"),
+    ("cierra con llave la puerta principal", "es", "HassTurnOff"),
+    ("déverrouille la porte d'entrée", "fr", "HassTurnOn"),
+    ("unlock the front door", "en", "HassTurnOn"),
+    ("lock the back door", "en", "HassTurnOff"),
+])
+def test_a_lock_never_gets_the_opposite_of_what_was_said(recognizer, text, language, never):
+    got = recognizer.recognize(text, language)
+    assert getattr(got, "name", None) != never, got
+
+
+@pytest.mark.parametrize("text,language", [
+    ("pon el volumen", "es"),                 # a volume with no level
+    ("turn the volume up by 20", "en"),       # a step with no sign in the slot
+    ("set the kitchen lights", "en"),         # a light setting that sets nothing
+    ("set the kitchen lights to 80 kelvin", "en"),
+    ("close the blinds after fifty nine hour", "en"),   # home@1.0.0: minutes 59
+    ("minuteur soixante deux sec", "fr"),                # home@1.0.0: minutes 62
+])
+def test_replies_without_what_their_intent_needs_are_not_recognized(recognizer, text, language):
+    from edge.home import Recognized
+
+    got = recognizer.recognize(text, language)
+    if isinstance(got, Recognized):
+        ent = dict(got.entities)
+        if got.name == "HassSetVolume":
+            assert "volume_level" in ent, got
+        if got.name == "HassSetVolumeRelative":
+            assert ent.get("volume_step") in ("up", "down"), got
+        if got.name == "HassLightSet":
+            assert {"brightness", "color", "temperature"} & set(ent), got
+            assert not 0 < ent.get("temperature", 1000) < 1000, got
+        if got.name == "HassStartTimer":
+            assert "minutes" not in ent, got
+
+
+def test_the_checks_still_let_plain_commands_through(recognizer):
+    """Refusing everything would pass the tests above: plain lock commands and values still come back."""
+    from edge.home import Recognized
+
+    for text, language, intent, want in [
+            ("unlock the front door", "en", "HassTurnOff", {"name": "Front Door"}),
+            ("lock the back door", "en", "HassTurnOn", {"name": "Back Door"}),
+            ("déverrouille la porte d'entrée", "fr", "HassTurnOff", {"name": "Front Door"}),
+            ("stell das licht in der küche auf fünfzig prozent", "de", "HassLightSet", {"brightness": 50}),
+            ("mets la lumière de la cuisine à cinquante pour cent", "fr", "HassLightSet", {"brightness": 50}),
+            ("mach das licht in der küche rot", "de", "HassLightSet", {"color": "red", "domain": "light"}),
+            ("la puerta principal está cerrada", "es", "HassGetState", {"state": "locked"})]:
+        got = recognizer.recognize(text, language)
+        assert isinstance(got, Recognized) and got.name == intent, (text, got)
+        ent = dict(got.entities)
+        assert {k: ent.get(k) for k in want} == want, (text, got)

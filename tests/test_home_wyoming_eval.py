@@ -90,3 +90,30 @@ def test_the_scorer_counts_a_name_outside_the_file_and_a_flip() -> None:
            "polar": True, "flip": True, "outside": ["name='Garden Shed'"]}
     s = _score([row], [1.0])
     assert (s["polarity_flips"], s["names_outside"], s["wrong_action_n"]) == (1, 1, 1)
+
+
+# The most wrong actions per dev set the shipped package may make through Wyoming (docs/model-card-home.md:
+# 0 / 0 / 1 / 1 lines measured for home@1.1.0): one line of slack, so a regression fails.
+WRONG_LINES_AT_MOST = {"en": 1, "de": 1, "fr": 2, "es": 2}
+HA_VALUES = {"color": {"white", "black", "red", "orange", "yellow", "green", "blue", "purple", "brown", "pink",
+                       "turquoise"},
+             "state": {"on", "off", "open", "closed", "opening", "closing", "locked", "unlocked"}}
+
+
+@pytest.mark.slow
+def test_every_language_through_wyoming_few_wrong_actions_and_home_assistants_values(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "home_wyoming_eval.py"), "--json", str(out),
+                           "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(out.read_text(encoding="utf-8"))["languages"]
+    for lang, most in WRONG_LINES_AT_MOST.items():
+        got = report[lang]
+        wrong = [(r["text"], r["intent"], r["entities"]) for r in got["rows"] if r.get("wrong_action")]
+        assert len(wrong) <= most, (lang, wrong)
+        assert got["polarity_flips"] == 0 and got["names_outside"] == 0, lang
+        # colours and states go out as Home Assistant's values, never as the words said ("rot", "cerrada")
+        said = [(r["text"], k, v) for r in got["rows"] if r["reply"] == "Intent"
+                for k, v in (r["entities"] or {}).items() if k in HA_VALUES and v not in HA_VALUES[k]]
+        assert said == [], said
+        assert got["recognized"] >= 0.4, (lang, got["recognized"])   # refusing everything is no answer

@@ -68,12 +68,12 @@ def test_json_and_yaml_give_the_same_names(names: Names, tmp_path: Path) -> None
 
 def test_a_json_names_file_does_not_import_yaml(tmp_path: Path) -> None:
     p = tmp_path / "n.json"
-    p.write_text('{"areas": [{"id": "k", "name": "Kitchen"}], "entities": [{"id": "light.a", "name": "A", "area": "k"}]}')
+    p.write_text('{"areas": [{"id": "k", "name": "Kitchen"}], "entities": [{"id": "light.a", "name": "Lamp", "area": "k"}]}')
     code = (f"import sys; from edge.names import load; n = load({str(p)!r}); "
-            "assert 'yaml' not in sys.modules, 'yaml imported'; print(n.resolve({'name': 'a'}, 'en').slots['name'])")
+            "assert 'yaml' not in sys.modules, 'yaml imported'; print(n.resolve({'name': 'lamp'}, 'en').slots['name'])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "A"
+    assert out.stdout.strip() == "Lamp"
 
 
 def _bad(tmp_path: Path, doc: Any, name: str = "bad.json") -> list[str]:
@@ -466,3 +466,149 @@ def test_anything_resolves_to_names_of_the_file_or_a_refusal(names: Names, slots
         assert r.slots.get("floor", "Basement") in {f.name for f in names.floors.values()}
         known = {e.id for e in names.entities}
         assert set(r.entity_ids) <= known and (r.entity_ids or not slots)
+
+
+# --- values said in the user's language (edge/names_values.py) ------------------------------------------------
+
+@pytest.mark.parametrize("language, slots, want", [
+    # a state is read by the kind of thing: Spanish "cerrada" is locked for a lock, closed for a cover
+    ("es", {"name": "puerta principal", "state": "cerrada"}, {"name": "Front Door", "state": "locked"}),
+    ("es", {"name": "garage door", "state": "cerrada"}, {"name": "Garage Door", "state": "closed"}),
+    ("es", {"name": "puerta principal", "state": "abierta"}, {"name": "Front Door", "state": "unlocked"}),
+    ("de", {"name": "haustür", "state": "abgeschlossen"}, {"name": "Front Door", "state": "locked"}),
+    ("de", {"name": "fernseher", "state": "an"}, {"name": "TV", "state": "on"}),
+    ("fr", {"name": "télé", "state": "Allumée"}, {"name": "TV", "state": "on"}),
+    ("en", {"name": "garage door", "state": "shut"}, {"name": "Garage Door", "state": "closed"}),
+    ("de", {"name": "stehlampe", "color": "Rot"}, {"name": "Stehlampe", "color": "red"}),
+    ("fr", {"name": "stehlampe", "color": "bleue"}, {"name": "Stehlampe", "color": "blue"}),
+    ("es", {"name": "stehlampe", "color": "anaranjado"}, {"name": "Stehlampe", "color": "orange"}),
+])
+def test_states_and_colours_become_home_assistants_values(names: Names, language: str, slots: dict,
+                                                           want: dict) -> None:
+    assert ok(names, language, **slots).slots == want
+
+
+@pytest.mark.parametrize("language, slots, slot", [
+    ("de", {"name": "stehlampe", "color": "lila-blassblau"}, "color"),   # no colour HA knows
+    ("en", {"name": "tv", "state": "broken"}, "state"),
+    ("en", {"name": "front door", "state": "open"}, "state"),            # a lock is locked/unlocked, not open
+    ("es", {"name": "tele", "volume_step": "20"}, "volume_step"),        # a bare number has no sign
+    ("en", {"name": "tv", "state": "x" * 5000}, "state"),
+    ("en", {"name": "tv", "state": "on\x00"}, "state"),
+])
+def test_values_no_list_has_are_refused(names: Names, language: str, slots: dict, slot: str) -> None:
+    r = refused(names, language, **slots)
+    assert (r.reason, r.slot) == ("unknown", slot)
+
+
+def test_values_of_a_language_without_lists_pass_as_said(names: Names) -> None:
+    assert ok(names, "it", name="kettle", color="rosso").slots == {"name": "Kettle", "color": "rosso"}
+
+
+@pytest.mark.parametrize("raw, language, number", [
+    ("fünfzig", "de", 50), ("dreiundzwanzig", "de", 23), ("Fünfzig Prozent", "de", 50), ("eine", "de", 1),
+    ("vingt-deux", "fr", 22), ("quatre-vingt-dix", "fr", 90), ("soixante et onze", "fr", 71),
+    ("veintidós", "es", 22), ("treinta y cinco", "es", 35), ("cien", "es", 100), ("veinte grados", "es", 20),
+    ("twenty five", "en", 25),
+])
+def test_number_words_of_each_language(raw: str, language: str, number: int) -> None:
+    from edge.names_values import number as read
+    assert read(raw, language) == number
+
+
+@pytest.mark.parametrize("raw, language", [
+    ("fünfzig", "fr"), ("zwei hundert tausend", "de"), ("50", "de"), ("", "de"), ("x" * 100, "de"), (None, "de"),
+    ("vingt", "xx"), (50, "fr")])
+def test_what_is_no_number_word_is_none(raw: Any, language: str) -> None:
+    from edge.names_values import number as read
+    assert read(raw, language) is None
+
+
+def test_a_span_that_is_only_an_article_names_nothing(tmp_path: Path) -> None:
+    """"überspring den song": the tagger marked the article; a room called "Den" must not answer."""
+    p = tmp_path / "names.yaml"
+    p.write_text("areas:\n  - {id: den, name: Den}\nentities:\n  - {id: light.den, name: Den Lamp, area: den}\n")
+    home = load(p)
+    assert refused(home, "de", area="den").reason == "unknown"
+    assert refused(home, "fr", area="dans la").reason == "unknown"
+    assert ok(home, "en", area="den").slots == {"area": "Den"}   # not an English article
+    assert ok(home, "de", area="im den").slots == {"area": "Den"}  # a locative before the name is fine
+
+
+# --- the package's home_schema (edge/names_schema.py) ------------------------------------------------------------
+
+SCHEMA = {"signatures": {"HassSetVolume": [["volume_level"]], "HassLightSet": [["brightness"], ["color"]],
+                         "HassTurnOn": [[]]},
+          "ranges": {"HassLightSet": {"brightness": [0, 100], "temperature": [1000, 10000]}},
+          "place_domains": {"HassLightSet": "light"},
+          "polarity_words": {"de": {"lock": {"HassTurnOn": ["ab", "zu"], "HassTurnOff": ["aufschliessen"]}}}}
+
+
+@pytest.mark.parametrize("intent, slots, fits", [
+    ("HassSetVolume", {"volume_level": 20}, True),
+    ("HassSetVolume", {}, False),                                   # a volume with no level
+    ("HassSetVolume", {"volume_level": 20, "area": "Kitchen"}, True),  # targets do not count
+    ("HassLightSet", {"name": "Lamp"}, False),                      # nothing to set
+    ("HassLightSet", {"brightness": 101}, False),                   # out of HA's range list
+    ("HassLightSet", {"brightness": 50, "color": "red"}, False),    # no template sets both
+    ("HassTurnOn", {"brightness": 50, "area": "Kitchen"}, False),
+    ("HassCancelTimer", {"anything": 1}, True),                     # an intent the schema lacks: not checked
+])
+def test_a_reply_must_have_slots_some_template_of_its_intent_gives(intent: str, slots: dict, fits: bool) -> None:
+    from edge.names_schema import misfit
+    assert (misfit(SCHEMA, intent, slots) is None) == fits
+    assert misfit(None, intent, slots) is None   # packages without a schema are not checked
+
+
+@pytest.mark.parametrize("intent, text, domains, fits", [
+    ("HassTurnOn", "schließ die haustür ab", {"lock"}, True),
+    ("HassTurnOff", "schließ die haustür ab", {"lock"}, False),      # the flip of home@1.0.0
+    ("HassTurnOn", "mach die haustür auf", {"lock"}, False),         # no word says lock
+    ("HassTurnOff", "die Haustür aufschließen", {"lock"}, True),
+    ("HassTurnOff", "mach das licht aus", {"light"}, True),          # only locks have polarity words
+    ("HassTurnOff", "schließ die haustür ab", {"lock", "light"}, True),  # several kinds: not judged here
+])
+def test_a_locks_polarity_must_be_in_the_words(intent: str, text: str, domains: set, fits: bool) -> None:
+    from edge.names_schema import polarity_misfit
+    assert (polarity_misfit(SCHEMA, intent, "de", text, domains) is None) == fits
+
+
+UNITS = {"unit_words": {"en": {"hours": ["hour", "hours"], "minutes": ["minute", "minutes"],
+                               "seconds": ["second", "seconds"]}}}
+
+
+@pytest.mark.parametrize("text, found, fits", [
+    ("set a timer for fifty nine hours", [{"name": "minutes", "start": 16, "end": 26}], False),
+    ("set a timer for fifty nine hours", [{"name": "hours", "start": 16, "end": 26}], True),
+    ("pause the 5 hour timer", [{"name": "start_minutes", "start": 10, "end": 11}], False),  # start_* too
+    ("pause the 5 hour timer", [{"name": "start_hours", "start": 10, "end": 11}], True),
+    ("timer for 5 please", [{"name": "minutes", "start": 10, "end": 11}], True),       # no unit said: not judged
+    ("timer for 5", [{"name": "minutes", "start": 10, "end": 11}], True),              # nothing after the span
+    ("timer for 5 hours", [{"name": "minutes", "start": 10, "end": "x"}], True),       # a bad span is skipped
+    ("set the lights to 50 hours", [{"name": "brightness", "start": 18, "end": 20}], True),  # not a duration
+])
+def test_a_duration_said_in_another_unit_is_refused(text: str, found: list, fits: bool) -> None:
+    from edge.names_schema import unit_misfit
+    assert (unit_misfit(UNITS, "en", text, found) is None) == fits
+    assert unit_misfit(UNITS, "de", text, found) is None and unit_misfit(None, "en", text, found) is None
+
+
+NUMBERED = {"signatures": {"HassPauseTimer": [[], ["start_hours"]], "HassLightSet": [["brightness"]],
+                           "HassTurnOn": [[]]}}
+
+
+@pytest.mark.parametrize("intent, language, text, found, fits", [
+    ("HassPauseTimer", "en", "pause the fifteen hour timer", [], False),        # which timer? not this one
+    ("HassPauseTimer", "en", "pause the timer", [], True),
+    ("HassPauseTimer", "en", "pause the 15 hour timer", [{"start": 10, "end": 12}], True),
+    ("HassLightSet", "en", "set it to seventy seven", [{"start": 10, "end": 17}], False),  # "seven" left out
+    ("HassLightSet", "fr", "mets la chambre à 30 pour cent", [{"start": 18, "end": 20}], True),  # cent: a unit
+    ("HassLightSet", "es", "pon la luz al 30 por ciento", [{"start": 14, "end": 16}], True),
+    ("HassPauseTimer", "de", "pausiere einen timer", [], True),                   # an article, not one
+    ("HassPauseTimer", "es", "pausa un temporizador", [], True),
+    ("HassTurnOn", "en", "turn on lamp 2", [], True),                             # no number slots: not judged
+    ("HassPauseTimer", "it", "pausa il timer di dieci ore", [], True),            # no tables for the language
+])
+def test_a_number_said_must_be_in_a_slot(intent: str, language: str, text: str, found: list, fits: bool) -> None:
+    from edge.names_schema import stray_number
+    assert (stray_number(NUMBERED, intent, language, text, found) is None) == fits

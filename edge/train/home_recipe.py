@@ -119,10 +119,11 @@ def run(args: argparse.Namespace) -> int:
     langs = [x.strip() for x in args.languages.split(",") if x.strip()]
     data_dir = Path(args.home_data) if args.home_data else _cache_dir(args) / "home-data"
     data_dir.mkdir(parents=True, exist_ok=True)
-    rows, held, info = [], {}, {}
+    rows, held, info, by_lang = [], {}, {}, {}
     for lang in langs:
         g = home.generate(lang, args.per_intent, args.seed, args.holdout)
         rows += g["train"]
+        by_lang[lang] = g["train"]
         held[lang] = g["holdout"]
         info[lang] = {"train_sentences": len(g["train"]), "holdout_sentences": len(g["holdout"]),
                       "templates": len({t for *_, t in g["train"] + g["holdout"]}),
@@ -147,16 +148,18 @@ def run(args: argparse.Namespace) -> int:
     # the shipped negatives' similarity filter compares them with a sample of the examples
     # (sentences of one template are near-duplicates; all of them cost minutes of MiniLM)
     args.neg_filter_sample = 3000
+    from edge.train.home_schema import schema
+    home_schema = schema(by_lang)   # the slot sets and number ranges HA's templates give each intent
     rc = fast.run(args)
     if rc:
         return rc
     out = Path(args.out)
-    _annotate(out, langs, info, neg_counts, args, data_dir, time.time() - t0)
+    _annotate(out, langs, info, neg_counts, args, data_dir, time.time() - t0, home_schema)
     return 0
 
 
 def _annotate(out: Path, langs: list[str], info: dict, neg_counts: dict,
-              args: argparse.Namespace, data_dir: Path, wall: float) -> None:
+              args: argparse.Namespace, data_dir: Path, wall: float, home_schema: dict | None = None) -> None:
     """Add the home recipe's fields to the manifest and measure the package."""
     from importlib.metadata import version
 
@@ -196,6 +199,8 @@ def _annotate(out: Path, langs: list[str], info: dict, neg_counts: dict,
     man["license"] = ("model weights derived from Home Assistant intents (CC BY 4.0, "
                       + home.CREDIT + ") and the shipped negatives (CLINC150 CC BY 3.0, "
                       "Wikipedia sentences CC BY-SA 3.0)")
+    if home_schema is not None:  # edge/names_schema.py checks replies against it (edge/home.py)
+        man["home_schema"] = home_schema
     man.setdefault("metrics", {})["home"] = metrics
     mpath.write_text(json.dumps(man, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(json.dumps(metrics, indent=1), flush=True)

@@ -1,0 +1,147 @@
+"""Does a reply's set of slots fit what Home Assistant's templates give its intent? (the package's
+`home_schema`, written by edge/train/home_schema.py from those templates).
+
+An intent with a set of value slots none of its templates has (HassSetVolume with no volume,
+HassLightSet with nothing to set, HassTurnOn with a brightness), or a number outside the range
+lists its templates use (HassLightSet's colour temperature of 80), is refused: the model or the
+tagger misread the sentence, and acting on it would do something the user did not say.
+A package without `home_schema` (older ones) is not checked.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any, Iterable, Mapping
+
+__all__ = ["TARGET_SLOTS", "first_word", "misfit", "place_domain", "polarity_misfit", "stray_number", "unit_misfit",
+           "words"]
+
+TARGET_SLOTS = frozenset({"name", "area", "floor", "domain", "device_class"})
+
+
+def misfit(schema: Mapping[str, Any] | None, intent: str, slots: Mapping[str, Any]) -> str | None:
+    """Why `slots` (HA slot name -> value, numbers read) do not fit `intent`, or None if they do
+    (or there is no schema for it)."""
+    if not isinstance(schema, Mapping):
+        return None
+    sigs = (schema.get("signatures") or {}).get(intent)
+    if sigs is not None:
+        got = sorted(k for k in slots if k not in TARGET_SLOTS)
+        if got not in [sorted(s) for s in sigs]:
+            return f"{intent} never takes the slots {got}"
+    for k, (lo, hi) in ((schema.get("ranges") or {}).get(intent) or {}).items():
+        v = slots.get(k)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and not lo <= v <= hi:
+            return f"{k} {v:g} is outside {lo:g}..{hi:g} for {intent}"
+    return None
+
+
+def place_domain(schema: Mapping[str, Any] | None, intent: str) -> str | None:
+    """The domain Home Assistant's templates of `intent` fix when a place and no thing is said
+    (HassLightSet: "light"), or None."""
+    if not isinstance(schema, Mapping):
+        return None
+    d = (schema.get("place_domains") or {}).get(intent)
+    return d if isinstance(d, str) else None
+
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def _fold(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
+
+
+def words(text: str) -> set[str]:
+    """Lower-case, accent-free words of `text` (the same for the recipe's word lists and at run time)."""
+    return set(_WORD.findall(_fold(text)))
+
+
+def first_word(text: str) -> str | None:
+    """The first word of `text`, folded as `words` folds it ("Minuten und" -> "minuten")."""
+    m = _WORD.search(_fold(text[:64]))
+    return m.group(0) if m else None
+
+
+def unit_base(slot: str) -> str:
+    """A timer slot's unit: start_minutes and minutes are both minutes."""
+    return slot[6:] if slot.startswith("start_") else slot
+
+
+def unit_misfit(schema: Mapping[str, Any] | None, lang: str, text: str, found: Iterable[Mapping[str, Any]]) -> str | None:
+    """Why a duration the tagger put under one unit is said in another, or None. The word right after a
+    number span says its unit ("fifty nine *hour*" tagged `minutes`, "soixante deux *sec*" tagged
+    `minutes`); `unit_words` are the words that follow each unit's numbers in HA's templates. A word of
+    another unit's list and not of the slot's own is a misread: acting would set the wrong duration."""
+    if not isinstance(schema, Mapping) or not isinstance(text, str):
+        return None
+    units = (schema.get("unit_words") or {}).get(lang) or {}
+    for sp in found:
+        name, end = sp.get("name"), sp.get("end")
+        if not isinstance(name, str) or unit_base(name) not in units or not isinstance(end, int):
+            continue
+        w = first_word(text[end:])
+        own = set(units[unit_base(name)])
+        if w is not None and w not in own and any(w in ws for u, ws in units.items() if u != unit_base(name)):
+            return f"{name} said in another unit ({w!r})"
+    return None
+
+
+def polarity_misfit(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
+                    domains: Iterable[str]) -> str | None:
+    """For an on/off intent whose every target is of a domain with polarity words (a lock), why the
+    words said do not back the intent, or None. For a lock "open" means unlock (HassTurnOff) and German
+    "schließ ... ab" lock (HassTurnOn), so the model, which learnt polarity mostly from lights and
+    covers, flips it; the words of HA's own lock templates decide: the text must have a word only the
+    intent's templates use and none only the opposite's use, else the reply is refused."""
+    if not isinstance(schema, Mapping) or intent not in ("HassTurnOn", "HassTurnOff"):
+        return None
+    doms = set(domains)
+    table = ((schema.get("polarity_words") or {}).get(lang) or {})
+    if len(doms) != 1 or next(iter(doms)) not in table:
+        return None
+    lists = table[next(iter(doms))]
+    other = "HassTurnOff" if intent == "HassTurnOn" else "HassTurnOn"
+    said = words(text)
+    if said & set(lists.get(other, ())):
+        return f"the words say {other} for a {next(iter(doms))}"
+    if not said & set(lists.get(intent, ())):
+        return f"no word says {intent} for a {next(iter(doms))}"
+    return None
+
+
+# Slots that take a number: a reply of an intent that has them in some signature must hold every number said.
+NUMBER_SLOTS = frozenset({"hours", "minutes", "seconds", "start_hours", "start_minutes", "start_seconds",
+                          "brightness", "temperature", "volume_level", "position", "percentage", "volume_step"})
+
+
+def stray_number(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
+                 found: Iterable[Mapping[str, Any]]) -> str | None:
+    """Why a number said is in no slot of an intent that takes numbers, or None. "pause the fifteen hour
+    timer" answered HassPauseTimer {} pauses whichever timer; "seventy seven hours" tagged as "seventy"
+    sets 70. A number word that is also an article of the language ("ein", "un", "una") is not counted."""
+    if not isinstance(schema, Mapping) or not isinstance(text, str):
+        return None
+    sigs = (schema.get("signatures") or {}).get(intent) or []
+    if not any(NUMBER_SLOTS & set(sig) for sig in sigs):
+        return None
+    from edge import names_values
+    from edge.names import language_of
+
+    language = language_of(lang)
+    if language is None or not names_values.knows(lang):
+        return None
+    articles = {p[0] for p in language.determiners if len(p) == 1}
+    covered = [(sp.get("start"), sp.get("end")) for sp in found]
+    covered = [(a, b) for a, b in covered if isinstance(a, int) and isinstance(b, int)]
+    prev = ""
+    for m in _WORD.finditer(text[:512]):
+        w = _fold(m.group(0))
+        unit = f"{prev} {w}" in names_values.UNITS   # "pour cent", "por ciento": a unit, not a hundred
+        prev = w
+        if unit or any(a <= m.start() < b for a, b in covered):
+            continue
+        if w.isdigit() or (w not in articles and names_values.number(w, lang) is not None):
+            return f"the number {m.group(0)!r} is in no slot of {intent}"
+    return None

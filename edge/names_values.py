@@ -1,0 +1,104 @@
+"""Slot values said in the user's language -> the values Home Assistant's intents take.
+
+The model's spans are the words as said: "rot", "ouverte", "cerrada", "fünfzig",
+"Wiedergabeliste". Home Assistant wants `red`, `open`, `locked`, 50, `playlist`. The tables
+(edge/names_values_data.py) are Home Assistant's own lists, expanded once by
+edge/train/home_values.py, and its number speller's words for 0..200, so this module needs
+nothing but the standard library.
+
+A state word means different things for different kinds of thing: Spanish "cerrada" is
+`closed` for a cover and `locked` for a lock, "abierta" `open` or `unlocked`. So a state is
+read against the list of the thing's domain (lock -> lock_states, cover/valve -> cover_states,
+anything else -> on_off_states); with no domain known, only a word every list that has it
+reads the same way is accepted. A word no list has is refused by `apply` (safe): it never
+passes the words on as if they were a value.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from edge.names_text import clean, fold
+from edge.names_values_data import NUMBERS, STATES, VALUES
+
+__all__ = ["UNITS", "VALUE_SLOTS", "apply", "knows", "number", "state", "value"]
+
+# Slots whose words become a list's value: `state` by the thing's domain, the others by their own list.
+VALUE_SLOTS = ("state", "color", "fan_mode", "media_class", "volume_step")
+# Slots whose words must be a list's value, even in a language without the list: a volume step said
+# as a number ("lauter um 20", "baja el volumen un 20") is up or down by the verb, which the tagger does
+# not mark, so a number there is refused rather than sent without its sign.
+_STRICT = frozenset({"volume_step"})
+_DOMAIN_STATES = {"lock": "lock_states", "cover": "cover_states", "valve": "cover_states"}
+# Unit words a number span may carry along ("fünfzig prozent", "veinte grados"): dropped before lookup.
+UNITS = frozenset({"percent", "per cent", "%", "prozent", "pour cent", "pourcent", "por ciento", "porciento",
+                    "degrees", "degree", "grad", "degres", "degre", "grados", "grado"})
+_MAX_KEY = 64  # characters: no value phrase is longer; longer text is not looked up
+
+
+def _key(raw: Any) -> str | None:
+    if not isinstance(raw, str) or len(raw) > _MAX_KEY:
+        return None
+    c = clean(raw)
+    if c is None:
+        return None
+    return " ".join(fold(c).replace("-", " ").replace("%", " % ").split()) or None
+
+
+def _base(lang: str) -> str:
+    return lang.replace("_", "-").split("-")[0].casefold() if isinstance(lang, str) else ""
+
+
+def knows(lang: str) -> bool:
+    """Whether `lang` has value lists here (else its values cannot be judged: callers pass them as said)."""
+    return _base(lang) in STATES
+
+
+def state(raw: Any, lang: str, domain: str | None = None) -> str | None:
+    """Home Assistant's state for the words `raw` said of a thing of `domain`, or None."""
+    k, tables = _key(raw), STATES.get(_base(lang))
+    if k is None or not tables:
+        return None
+    if domain is not None:
+        return tables.get(_DOMAIN_STATES.get(domain, "on_off_states"), {}).get(k)
+    seen = {t[k] for t in tables.values() if k in t}
+    return seen.pop() if len(seen) == 1 else None
+
+
+def value(slot: str, raw: Any, lang: str) -> str | None:
+    """Home Assistant's value of list `slot` ("color", "fan_mode", "media_class") for the words `raw`."""
+    k = _key(raw)
+    return None if k is None else VALUES.get(_base(lang), {}).get(slot, {}).get(k)
+
+
+def apply(slots: Mapping[str, Any], lang: str, domain: str | None = None) -> dict[str, Any] | str:
+    """`slots` with every VALUE_SLOTS value turned into Home Assistant's, or the slot whose words no list
+    of `lang` has (a string: the caller refuses). A language without tables, or a slot its lists lack
+    (French has no fan modes), passes as said."""
+    out = dict(slots)
+    base = _base(lang)
+    if base not in STATES:
+        return out
+    for k in VALUE_SLOTS:
+        if out.get(k) is None or (k != "state" and k not in _STRICT and k not in VALUES.get(base, {})):
+            continue
+        v = state(out[k], base, domain) if k == "state" else value(k, out[k], base)
+        if v is None:
+            return k
+        out[k] = v
+    return out
+
+
+def number(raw: Any, lang: str) -> int | None:
+    """The number the words `raw` say in `lang` ("dreiundzwanzig", "vingt-deux", "veinte grados"), or
+    None. Digits are not read here (the caller reads them); only whole words, 0..200."""
+    k = _key(raw)
+    if k is None:
+        return None
+    table = NUMBERS.get(_base(lang), {})
+    if k in table:
+        return table[k]
+    for unit in UNITS:
+        if k.endswith(" " + unit) and k[: -len(unit) - 1] in table:
+            return table[k[: -len(unit) - 1]]
+    return None
