@@ -24,7 +24,8 @@ CLINC150 model's), else none.
 The tagger (written by edge/train/slots.py, run by edge/tagger.py with the
 features of edge/slot_features.py) is a linear-chain model over words, one
 per intent, decoded with Viterbi. The confidence of a learned slot is the
-mean, over its words, of the softmax of that word's tag scores.
+mean, over its words, of the marginal probability of that word's tag (forward-backward over the
+tagger's scores, transitions included).
 
 `slot_metrics` scores predicted slots against marked ones (a slot counts when
 name and span both match); `edge eval` reports it.
@@ -44,7 +45,7 @@ from edge import entities
 # importable from here
 from edge.slot_features import (FastFeatures, entity_tags, gazetteer_tags, token_features, tokenize,
                                 value_words)
-from edge.tagger import FORMAT, FeatureIds as _FeatureIds, IntentTagger as _IntentTagger, SlotError, viterbi
+from edge.tagger import FORMAT, FeatureIds as _FeatureIds, IntentTagger as _IntentTagger, SlotError, path_marginals, viterbi
 
 __all__ = ["SlotExtractor", "SlotError", "DEFAULTS", "CLINC150_SLOTS", "TAGGER_FILE", "tokenize",
            "token_features", "slot_metrics", "validate_section"]
@@ -115,9 +116,14 @@ def validate_section(section: object, where: str = "manifest") -> dict[str, Any]
 
 
 
-_ROWS = [np.arange(n) for n in range(64)]
-_ONES = [np.ones(k) for k in range(64)]
 
+
+
+_NUMERIC = re.compile(r"^[+-]?\d+(?:[.,]\d+)?$")
+# Forward-backward is a Python loop over the words: an utterance (a home command is refused over 512
+# characters) gets it; a text longer than this keeps the emission reading, so a 16 KiB request of
+# numbers stays inside tests/test_budget.py's CPU budget.
+_MARGINAL_WORDS = 128
 
 
 def slot_dict(name: str, entity: str, raw: str, value: Any, start: int, end: int, confidence: float) -> dict:
@@ -298,13 +304,18 @@ class SlotExtractor:
         n = len(path)
         if not any(path):  # tag 0 is "O": nothing marked
             return out
-        # softmax of each word's scores (float64; argmax and a matrix product rather than numpy's
-        # max/sum reductions, which cost more than the arithmetic at this size)
-        E = E.astype(np.float64)
-        K = E.shape[1]
-        at = _ROWS[n] if n < len(_ROWS) else np.arange(n)
-        z = np.exp(E - E[at, E.argmax(axis=1)][:, None])
-        word_conf = (z[at, path] / (z @ (_ONES[K] if K < len(_ONES) else np.ones(K)))).tolist()
+        # Two readings of how sure each word's tag is: the softmax of its own scores (emissions only),
+        # and its marginal on the decoded path (forward-backward, transitions included: see
+        # edge.tagger.path_marginals). A number ("5", "five") is tagged by its context ("for 5
+        # minutes"), which only the marginal sees; and its value is checked again downstream (ranges,
+        # units). A word span (a name, an area) keeps the emission reading: measured through Wyoming
+        # on the home model, the marginal alone let wrong intents through with their names
+        # (bench/home_wyoming_eval.py: French template holdout wrong action 2.4 -> 4.5%).
+        E64 = E.astype(np.float64)
+        at = np.arange(n)
+        z = np.exp(E64 - E64[at, E64.argmax(axis=1)][:, None])
+        word_conf = (z[at, path] / z.sum(axis=1)).tolist()
+        marginal: list[float] | None = None
         while i < n:
             t = tags[path[i]]
             if t == "O":
@@ -316,7 +327,12 @@ class SlotExtractor:
                 j += 1
             start, end = spans[i][0], spans[j - 1][1]
             raw = text[start:end]
-            conf = sum(word_conf[i:j]) / (j - i)
+            if n <= _MARGINAL_WORDS and (_NUMERIC.match(raw) or entities.resolve(raw, "number") is not None):
+                if marginal is None:
+                    marginal = path_marginals(E, tagger.trans, tagger.start, path)
+                conf = sum(marginal[i:j]) / (j - i)
+            else:
+                conf = sum(word_conf[i:j]) / (j - i)
             kind = kinds.get(slot, slot)
             out.append(slot_dict(slot, kind, raw, self._value(slot, kind, raw, now), start, end, round(conf, 4)))
             i = j

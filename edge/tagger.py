@@ -217,3 +217,34 @@ def viterbi(E: np.ndarray, trans: np.ndarray, start: np.ndarray) -> list[int]:
         path.append(k)
     path.reverse()
     return path
+
+
+def path_marginals(E: np.ndarray, trans: np.ndarray, start: np.ndarray, path: Sequence[int]) -> list[float]:
+    """P(word t has tag path[t] | the words) for each t, by forward-backward over the same scores
+    Viterbi decodes (emissions E [T, K], transitions [K, K] from -> to, start [K]), as log-potentials.
+
+    A slot's confidence is the mean of its words' marginals. The softmax of a word's emissions alone
+    ignores the transitions, which often carry the decision: "set a timer for 5 minutes" had its
+    `minutes` span at emission-softmax 0.0 (the word "5" scores as a bare number; the preceding "for"
+    and the following "minutes" pick the tag), so every English timer was refused as unsure."""
+    T = E.shape[0]
+    if T == 0:
+        return []
+    E = E.astype(np.float64)
+    tr = trans.astype(np.float64)
+    alpha = np.empty_like(E)
+    beta = np.zeros_like(E)
+    alpha[0] = start + E[0]
+    for t in range(1, T):
+        m = alpha[t - 1][:, None] + tr  # [from, to]
+        top = m.max(axis=0)
+        alpha[t] = top + np.log(np.exp(m - top).sum(axis=0)) + E[t]
+    for t in range(T - 2, -1, -1):
+        m = tr + (E[t + 1] + beta[t + 1])[None, :]  # [from, to]
+        top = m.max(axis=1)
+        beta[t] = top + np.log(np.exp(m - top[:, None]).sum(axis=1))
+    last = alpha[T - 1]
+    top = last.max()
+    log_z = top + np.log(np.exp(last - top).sum())
+    at = np.arange(T)
+    return np.exp(alpha[at, path] + beta[at, path] - log_z).clip(0.0, 1.0).tolist()

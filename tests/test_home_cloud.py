@@ -105,7 +105,7 @@ def entities(answer: Any) -> dict[str, Any]:
 
 def test_the_transcripts_used_here_are_ones_the_home_model_misses(home) -> None:
     rec = HomeRecognizer(*home)
-    for text, lang in [(ON, "en"), (INJECTION, "en"), ("who wrote hamlet", "en"), ("set the desk lamp to fifty", "en"),
+    for text, lang in [(ON, "en"), (INJECTION, "en"), ("who wrote hamlet", "en"), ("the desk lamp should be fifty", "en"),
                        ("es ist zu dunkel in der küche", "de"), ("the front door should be locked now", "en"),
                        ("the garage door needs to be open", "en"), ("can we get some oat milk in", "en"),
                        ("the reading lamp needs to be on", "en")]:
@@ -144,7 +144,7 @@ def test_a_command_the_model_misses_gets_the_clouds_intent_with_exact_names(home
         assert 'language "de"' in r.cloud.chat_requests[-1].body["messages"][0]["content"]
         # a number said as a word, a number in the reply
         r.content({"intent": "HassLightSet", "slots": {"name": "Desk Lamp", "brightness": 50}})
-        answer = r.one("set the desk lamp to fifty")
+        answer = r.one("the desk lamp should be fifty")
         assert answer.name == "HassLightSet" and entities(answer) == {"name": "Desk Lamp", "brightness": 50}
         # locking is fine on the cloud's word when the words say it
         r.content({"intent": "HassTurnOn", "slots": {"name": "Front Door"}})
@@ -217,7 +217,7 @@ def test_a_hostile_reply_is_not_recognized(home, reply, why) -> None:
 def test_a_number_the_request_does_not_say_is_refused(home) -> None:
     with rig(home) as r:
         r.content({"intent": "HassLightSet", "slots": {"name": "Desk Lamp", "brightness": 100}})
-        assert isinstance(r.one("set the desk lamp to fifty"), NotRecognized)
+        assert isinstance(r.one("the desk lamp should be fifty"), NotRecognized)
 
 
 @pytest.mark.parametrize("text,reply", [

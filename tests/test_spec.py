@@ -952,7 +952,8 @@ def entities(data: dict) -> dict:
     ("turn on the floor lamp", "en", "HassTurnOn", {"name": "Stehlampe"}),  # an alias -> the exact name
     ("schalte die stehlampe ein", "de", "HassTurnOn", {"name": "Stehlampe"}),
     ("turn off the lights upstairs", "en", "HassTurnOff", {"floor": "First Floor", "domain": "light"}),
-    ("set the kitchen lights to 50%", "en", "HassLightSet", {"area": "Kitchen", "brightness": 50}),
+    # domain: light as Home Assistant's own HassLightSet templates fix it for a place alone
+    ("set the kitchen lights to 50%", "en", "HassLightSet", {"area": "Kitchen", "brightness": 50, "domain": "light"}),
     ("stelle einen Timer für 5 Minuten", "de", "HassStartTimer", {"minutes": 5}),
     ("add milk to my shopping list", "en", "HassShoppingListAddItem", {"item": "milk"}),
 ])
@@ -992,12 +993,12 @@ def test_deviation_a_named_thing_is_never_dropped_from_the_intent(assist: Any) -
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="home model: English timers get minutes with slot confidence 0.0, so "
-                                        "every English HassStartTimer is not-recognized (German works)")
-def test_deviation_an_english_timer_starts(assist: Any) -> None:
-    """`intent {name, entities}` "(HassTurnOn, HassLightSet, HassStartTimer, ...)" with hours/minutes/seconds."""
-    kind, data = assist("set a timer for 5 minutes")
-    assert kind == "intent" and data["name"] == "HassStartTimer" and entities(data) == {"minutes": 5}, (kind, data)
+@pytest.mark.parametrize("text, minutes", [("set a timer for 5 minutes", 5), ("set a timer for five minutes", 5)])
+def test_an_english_timer_starts(assist: Any, text: str, minutes: int) -> None:
+    """`intent {name, entities}` "(HassTurnOn, HassLightSet, HassStartTimer, ...)" with hours/minutes/seconds.
+    (A deviation until a number's slot confidence took its context into account: edge.tagger.path_marginals.)"""
+    kind, data = assist(text)
+    assert kind == "intent" and data["name"] == "HassStartTimer" and entities(data) == {"minutes": minutes}, (kind, data)
 
 
 @pytest.mark.slow
