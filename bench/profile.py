@@ -157,7 +157,7 @@ m.classify(["what is the weather"] * 64); step("classify 64 (in chunks, edge.mod
 # edge's own modules one by one, in the order the daemon's imports reach them, after what they all
 # need (numpy, the runtime, paho, psutil): how much RSS each adds; asyncio first, since the one-loop
 # daemon imports it and the threaded one (before 4513f48's round) did not.
-EDGE_MODULES = ["asyncio", "edge.config", "edge.contract", "edge.mqtt.client", "edge.mqtt", "edge.outbox",
+PROFILED_MODULES = ["asyncio", "edge.config", "edge.contract", "edge.mqtt.client", "edge.mqtt", "edge.outbox",
                 "edge.health", "edge.delivery", "edge.answers", "edge.router", "edge.escalation",
                 "edge.integrations.hermes", "edge.integrations.homeassistant", "edge.pipeline", "edge.systemd",
                 "edge.service", "edge.slots"]
@@ -183,7 +183,7 @@ def memory(model: Path, runtime: str = "", tree: str = "") -> str:
                        cwd=tree or ROOT, timeout=120, env=env)
     if r.returncode:
         raise RuntimeError(r.stderr)
-    steps = subprocess.run([sys.executable, "-c", STEP_SCRIPT, *EDGE_MODULES], capture_output=True, text=True,
+    steps = subprocess.run([sys.executable, "-c", STEP_SCRIPT, *PROFILED_MODULES], capture_output=True, text=True,
                            cwd=tree or ROOT, timeout=120, env=env)
     if steps.returncode:
         raise RuntimeError(steps.stderr)
