@@ -39,6 +39,14 @@ __all__ = ["MAX_NAME_WORDS", "Mention", "dropped", "index_for", "mentions", "war
 
 MAX_NAME_WORDS = 8  # a name of more words is matched on its first MAX_NAME_WORDS only (it is said whole anyway)
 _MAX_TEXT = 512  # as edge.home.MAX_TEXT: decide refuses longer text before it gets here
+# Generic words for kinds of thing edge.names_lang has no words for (it resolves no lawn mower or list by
+# kind): Home Assistant's sentences say them as plain words ("dock the mower", "add milk to my shopping
+# list", "zum Einkauf hinzufügen"), so a thing called so is a kind, not a name said. Folded, one word each.
+_MORE_KINDS = {
+    "lawn_mower": "mower mowers lawnmower lawnmowers rasenmaher rasenmaeher mahroboter maehroboter tondeuse "
+                  "tondeuses cortacesped cortacespedes podadora",
+    "todo": "list lists shopping einkauf einkaufen einkaufsliste liste listes courses lista listas compra compras",
+}
 _WORD = re.compile(r"(?:[^\W_]|['\u2019\u2018\u02bc\u00b4`])+")  # a word with its apostrophes ("kid's", "l'entree")
 
 
@@ -92,6 +100,9 @@ def _kind_words() -> Mapping[str, str]:
             out.setdefault(w, domain)
     for w, domain in DEVICE_CLASSES.items():
         out.setdefault(w, domain)
+    for domain, words in _MORE_KINDS.items():
+        for w in words.split():
+            out.setdefault(w, domain)
     return out
 
 
@@ -177,7 +188,8 @@ def _build(names: Any, lang: Any) -> _Index:
         floor = names.floor_of(e)
         if floor:
             floors.add(floor)
-    return _Index({k: tuple(v) for k, v in keys.items()}, frozenset(k[0] for k in keys), max((len(k) for k in keys), default=0),
+    return _Index({k: tuple(v) for k, v in keys.items()}, frozenset(k[0] for k in keys),
+                  max((len(k) for k in keys), default=0),
                   {k: (frozenset(a), frozenset(f)) for k, (a, f) in places.items()},
                   {a.name: i for i, a in names.areas.items()}, {f.name: i for i, f in names.floors.items()})
 
@@ -224,6 +236,11 @@ def _words(text: str, lang: Any) -> list[tuple[list[tuple[tuple[str, ...], tuple
     return out
 
 
+def _ranges(spans: Iterable[Mapping[str, Any]]) -> list[tuple[int, int]]:
+    """The spans' offsets; a span without int offsets covers nothing."""
+    return [(s["start"], s["end"]) for s in spans if isinstance(s.get("start"), int) and isinstance(s.get("end"), int)]
+
+
 def _covered(start: int, end: int, spans: Sequence[tuple[int, int]]) -> bool:
     return any(s < end and start < e for s, e in spans)
 
@@ -238,8 +255,7 @@ def mentions(text: str, language: str, names: Any, spans: Iterable[Mapping[str, 
     if index is None or not index.keys:
         return []
     lang = language_of(language)
-    ranges = [(s["start"], s["end"]) for s in spans
-              if isinstance(s.get("start"), int) and isinstance(s.get("end"), int)]
+    ranges = _ranges(spans)
     alts = [[[(f, s, e) for f in forms] for forms, _ in readings] for readings, s, e in _words(text, lang)]
     out: list[Mention] = []
     seen: set[tuple[int, int]] = set()
@@ -275,6 +291,7 @@ def dropped(text: str, language: str, entities: Iterable[tuple[str, Any]], spans
     if names is None:
         return None
     spans = list(spans)
+    ranges = _ranges(spans)
     said = mentions(text, language, names, spans)
     found = [m for m in said if m.outside]
     if not found:
@@ -305,8 +322,14 @@ def dropped(text: str, language: str, entities: Iterable[tuple[str, Any]], spans
     # (where the named Desk Lamp is) and also a speaker called Office; "kitchen" inside a carried
     # "Kitchen Ceiling" said outside the spans.
     accounted = [(m.start, m.end) for m in said if carried_here(m)]
+    # A thing said apart from the named one the intent carries ("mute the radio of the TV" read as the TV)
+    # leaves the action incomplete, not on the wrong device: Home Assistant acts on a thing that was named.
+    # One said over the carried name's words ("the desk lamp" read as a "Lamp") is another device: refused.
+    named = isinstance(carried.get("name"), str) and carried["name"] in index.places
     for m in found:
         if carried_here(m) or any(s <= m.start and m.end <= e for s, e in accounted):
+            continue
+        if named and m.kind == "entity" and not _covered(m.start, m.end, ranges):
             continue
         shown = m.name if len(m.name) <= 40 else m.name[:37] + "..."
         return f"{m.kind} {shown!r} was said but is not in the intent"

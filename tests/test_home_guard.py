@@ -157,6 +157,36 @@ def test_articles_do_not_count_as_a_name(tmp_path: Path) -> None:
         "area 'Den' was said but is not in the intent"
 
 
+def test_another_thing_said_apart_from_the_named_one_is_no_wrong_device(home: names.Names) -> None:
+    """"mute the kettle and the TV" read as the TV: incomplete, but Home Assistant acts on a thing that was
+    named. A longer name said over the carried one's words is another device: "the desk lamp" read as a
+    thing called "Light" (the office's) is refused."""
+    text = "turn off the kettle and the tv"
+    assert home_guard.dropped(text, "en", [("name", "TV")], [span(text, "name", "tv")], home) is None
+    text = "turn on the desk light"  # "desk light" says the Desk Lamp (a kind word is any of its kind's)
+    why = home_guard.dropped(text, "en", [("name", "Light")], [span(text, "name", "light")], home)
+    assert why == "entity 'Desk Lamp' was said but is not in the intent"
+    text = "turn on the counter lights"
+    why = home_guard.dropped(text, "en", [("name", "Light")], [span(text, "name", "lights")], home)
+    assert why == "entity 'Counter Lights' was said but is not in the intent"
+
+
+def test_a_thing_called_by_its_kinds_word_is_a_kind(tmp_path: Path) -> None:
+    """Home Assistant's own "Shopping List" and a mower called "Mower" are said in every such command as plain
+    words; a list with a name of its own is a name."""
+    path = tmp_path / "names.json"
+    path.write_text(json.dumps({"entities": [
+        {"id": "todo.shopping_list", "name": "Shopping List"}, {"id": "todo.hardware", "name": "Hardware List"},
+        {"id": "lawn_mower.m", "name": "Mower"}, {"id": "lawn_mower.r", "name": "Rasenmäher"}]}))
+    n = names.load(path)
+    text = "add milk to my shopping list"
+    assert home_guard.dropped(text, "en", [("item", "milk")], [span(text, "item", "milk")], n) is None
+    assert home_guard.dropped("dock the mower", "en", [], [], n) is None
+    assert home_guard.dropped("schick den Rasenmäher zurück", "de", [], [], n) is None
+    text = "add milk to the hardware list"
+    assert home_guard.dropped(text, "en", [("item", "milk")], [span(text, "item", "milk")], n) is not None
+
+
 def _big_home(path: Path, things: int = 5000) -> Path:
     """A home of `things` entities, 100 areas, 4 floors; names of two or three words, aliases too."""
     words = ["oak", "pine", "maple", "birch", "cedar", "elm", "ash", "willow", "cherry", "walnut"]
