@@ -196,11 +196,12 @@ def _build(names: Any, lang: Any) -> _Index:
 
 def index_for(names: Any, language: str) -> _Index | None:
     """The index of `names` for a language, built on first use and kept while `names` lives (a refresh
-    builds a new Names, so a new index); None for a language edge.names does not read."""
-    from edge.names import language_of
+    builds a new Names, so a new index); None for a language edge.names does not read, and for a resolver
+    that is no edge.names.Names (edge.home takes anything with `resolve`): it has no names to look for."""
+    from edge.names import Names, language_of
 
     lang = language_of(language)
-    if lang is None:
+    if lang is None or not isinstance(names, Names):
         return None
     per = _CACHE.get(names)
     found = per.get(lang.code) if per is not None else None
