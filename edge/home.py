@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Mapping, Protocol, Sequence, Union
 
-from edge import entities, names_schema, names_values
+from edge import entities, home_guard, names_schema, names_values
 from edge.model import OOS
 
 __all__ = ["Answered", "HomeRecognizer", "NotUnderstood", "Recognized", "Recognizer", "Result", "check", "decide",
@@ -262,6 +262,8 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
         return res
     if implied:
         spans["domain"] = implied
+    if (why := home_guard.dropped(text, lang, res, spans.values(), names)) is not None:  # a name said, not carried
+        return NotUnderstood("dropped", why)
     return Recognized(intent, res, pred.confidence, _result_slots(res, spans, intent))
 
 

@@ -983,9 +983,6 @@ def test_assist_says_not_recognized_when_a_name_is_ambiguous_or_unknown(assist: 
 # (Two more found on the older main, fixed by main since, are ordinary tests further down.)
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="home model: a named thing the tagger misses is dropped, and the intent "
-                                        "goes out without it (HassLightSet {brightness: 20}): HA then acts on the "
-                                        "satellite's area instead of the Counter Lights")
 def test_deviation_a_named_thing_is_never_dropped_from_the_intent(assist: Any) -> None:
     """"Acting on the wrong device is the worst outcome: when unsure, say not-recognized"."""
     kind, data = assist("set brightness of counter lights to 20 percent")

@@ -1,0 +1,256 @@
+"""A named thing is never dropped from the intent (edge.home_guard, asked by edge.home.decide).
+
+The decision is given what the model and tagger give it (a prediction and spans of the text) and the
+real names file tests/data/home_names.yaml; the spans are written here so that each case is the
+tagger's miss it names (the real tagger's miss of "counter lights" is tests/test_spec.py's deviation
+test, through Wyoming). Over MQTT, a real daemon with models/home: the refusal never reaches the
+intent topic.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from conftest import Broker, Daemon, daemon_config
+
+from edge import home_guard, names
+from edge.home import NotUnderstood, Recognized, decide
+from edge.model import Prediction
+
+ROOT = Path(__file__).resolve().parent.parent
+NAMES = ROOT / "tests" / "data" / "home_names.yaml"
+SERVED = ("en", "de", "fr", "es")
+
+
+@pytest.fixture(scope="module")
+def home() -> names.Names:
+    return names.load(NAMES)
+
+
+def span(text: str, slot: str, words: str) -> dict[str, Any]:
+    """The tagger's span of `words` (first occurrence, case-insensitive) as slot `slot`."""
+    start = text.lower().index(words.lower())
+    raw = text[start:start + len(words)]
+    return {"name": slot, "entity": slot, "raw": raw, "value": raw, "start": start, "end": start + len(raw),
+            "confidence": 0.99}
+
+
+def ask(home: names.Names, lang: str, intent: str, text: str, **slots: str) -> Recognized | NotUnderstood:
+    found = [span(text, k, v) for k, v in slots.items()]
+    return decide(text, lang, Prediction(intent, 0.99, intent), found, home, served=SERVED, threshold=0.5)
+
+
+# (language, intent, transcript, the spans the tagger gave, what was dropped)
+DROPPED = [
+    # the defect: the tagger missed "counter lights"; Home Assistant would set the satellite's area
+    ("en", "HassLightSet", "set brightness of counter lights to 20 percent", {"brightness": "20"}, "Counter Lights"),
+    ("en", "HassLightSet", "Set the brightness of the COUNTER LIGHT to 20", {"brightness": "20"}, "Counter Lights"),
+    ("en", "HassLightSet", "set the kitchen lights to 50", {"brightness": "50"}, "Kitchen"),  # area dropped
+    # a name said beside one the tagger found: HA would act on the kitchen's lights, not the counter's
+    ("en", "HassTurnOff", "turn off the counter lights in the kitchen", {"area": "kitchen"}, "Counter Lights"),
+    ("en", "HassTurnOn", "turn on the lights upstairs in the bedroom", {"floor": "upstairs"}, "Bedroom"),
+    ("de", "HassLightSet", "stelle die Stehlampe auf 20 Prozent", {"brightness": "20"}, "Stehlampe"),
+    ("de", "HassLightSet", "stelle das Licht in der Küche auf 50 Prozent", {"brightness": "50"}, "Kitchen"),
+    ("de", "HassLightSet", "stelle die Wohnzimmerlampe auf 30 Prozent", {"brightness": "30"}, "Living Room"),
+    ("fr", "HassLightSet", "règle la lampe du salon à 20 pour cent", {"brightness": "20"}, "Lampe du salon"),
+    ("fr", "HassLightSet", "mets les lumières de la cuisine à 50", {"brightness": "50"}, "Kitchen"),
+    ("es", "HassLightSet", "pon la luz del pasillo al 20 por ciento", {"brightness": "20"}, "Luz del pasillo"),
+    ("es", "HassLightSet", "pon las luces de la cocina al 50 por ciento", {"brightness": "50"}, "Kitchen"),
+]
+
+
+@pytest.mark.parametrize("lang,intent,text,slots,what", DROPPED, ids=[f"{r[0]}:{r[2][:40]}" for r in DROPPED])
+def test_a_name_said_outside_every_span_is_refused(home: names.Names, lang: str, intent: str, text: str,
+                                                   slots: dict[str, str], what: str) -> None:
+    got = ask(home, lang, intent, text, **slots)
+    assert isinstance(got, NotUnderstood) and got.reason == "dropped", got
+    assert repr(what) in got.detail and got.detail.endswith("was said but is not in the intent"), got
+
+
+# (language, intent, transcript, the spans, the entities the intent must carry)
+KEPT = [
+    # name said and resolved
+    ("en", "HassLightSet", "set brightness of counter lights to 20 percent",
+     {"name": "counter lights", "brightness": "20"}, {"name": "Counter Lights", "brightness": 20}),
+    ("en", "HassTurnOn", "turn on the bedside lamp", {"name": "bedside lamp"}, {"name": "Bedside Lamp"}),
+    # area said and resolved (the kind word beside it is no name)
+    ("en", "HassLightSet", "set the kitchen lights to 50", {"area": "kitchen", "brightness": "50"},
+     {"area": "Kitchen", "brightness": 50}),
+    # the area of the thing the intent names; "office" is also a speaker's name
+    ("en", "HassTurnOn", "turn on the desk lamp in the office", {"name": "desk lamp"}, {"name": "Desk Lamp"}),
+    # the same name said twice, carried once
+    ("en", "HassTurnOn", "the desk lamp, turn on the desk lamp", {"name": "desk lamp, turn on the desk lamp"[-9:]},
+     {"name": "Desk Lamp"}),
+    # names inside free text: a shopping item, a timer's name
+    ("en", "HassShoppingListAddItem", "add kitchen curtains to my shopping list", {"item": "kitchen curtains"},
+     {"item": "kitchen curtains"}),
+    ("en", "HassStartTimer", "start a timer called kitchen for 5 minutes", {"name": "kitchen", "minutes": "5"},
+     {"name": "kitchen", "minutes": 5}),
+    # a kind word alone, though a thing in the office is called "Light"
+    ("en", "HassLightSet", "set the light to 50 percent", {"brightness": "50"}, {"brightness": 50}),
+    ("en", "HassLightSet", "set the lamps to 40", {"brightness": "40"}, {"brightness": 40}),
+    ("de", "HassTurnOn", "schalte die Stehlampe ein", {"name": "Stehlampe"}, {"name": "Stehlampe"}),
+    ("de", "HassLightSet", "stelle das Licht in der Küche auf 50 Prozent", {"area": "Küche", "brightness": "50"},
+     {"area": "Kitchen", "brightness": 50}),
+    ("de", "HassLightSet", "stelle die Lampe auf 50 Prozent", {"brightness": "50"}, {"brightness": 50}),
+    ("de", "HassShoppingListAddItem", "setze Küchenrolle auf die Einkaufsliste", {"item": "Küchenrolle"},
+     {"item": "Küchenrolle"}),
+    ("fr", "HassLightSet", "règle la lampe du salon à 20 pour cent", {"name": "lampe du salon", "brightness": "20"},
+     {"name": "Lampe du salon", "brightness": 20}),
+    ("fr", "HassShoppingListAddItem", "ajoute rideaux de cuisine à la liste de courses",
+     {"item": "rideaux de cuisine"}, {"item": "rideaux de cuisine"}),
+    ("fr", "HassLightSet", "mets la lumière à 50", {"brightness": "50"}, {"brightness": 50}),
+    ("es", "HassLightSet", "pon las luces de la cocina al 50 por ciento", {"area": "cocina", "brightness": "50"},
+     {"area": "Kitchen", "brightness": 50}),
+    ("es", "HassStartTimer", "pon un temporizador cocina de 5 minutos", {"name": "cocina", "minutes": "5"},
+     {"name": "cocina", "minutes": 5}),
+    ("es", "HassLightSet", "pon la luz al 50 por ciento", {"brightness": "50"}, {"brightness": 50}),
+]
+
+
+@pytest.mark.parametrize("lang,intent,text,slots,want", KEPT, ids=[f"{r[0]}:{r[2][:40]}" for r in KEPT])
+def test_a_correct_command_stays_recognized(home: names.Names, lang: str, intent: str, text: str,
+                                            slots: dict[str, str], want: dict[str, Any]) -> None:
+    got = ask(home, lang, intent, text, **slots)
+    assert isinstance(got, Recognized) and got.name == intent, got
+    assert {k: v for k, v in got.entities if k != "domain"} == want, got
+
+
+@pytest.mark.parametrize("text", [
+    "set the brightness to 20 percent " + "x" * 400,  # long text: no name, nothing refused
+    "set the brightness to 20 percent\x00counter lights",  # a control character: refused before the names
+    "set the brightness to 20 percent ｃｏｕｎｔｅｒ ｌｉｇｈｔｓ",  # full-width letters fold to the name
+    "set the brightness to 20 percent counter-lights",  # punctuation is a word break, as in names
+])
+def test_careless_or_hostile_text_never_lets_a_dropped_name_through(home: names.Names, text: str) -> None:
+    got = ask(home, "en", "HassLightSet", text, brightness="20")
+    said = "counter" in text.lower() or "ｃｏｕｎｔｅｒ" in text
+    if said:
+        assert isinstance(got, NotUnderstood), got
+    else:
+        assert isinstance(got, Recognized), got
+
+
+def test_spans_without_offsets_cover_nothing(home: names.Names) -> None:
+    """A span that does not say where it lies cannot vouch for a name: the name counts as dropped."""
+    text = "set brightness of counter lights to 20 percent"
+    assert home_guard.dropped(text, "en", [("brightness", 20)], [{"name": "name", "raw": "counter lights"}],
+                              home) is not None
+    assert home_guard.dropped(text, "en", [("brightness", 20)], [span(text, "name", "counter lights")], home) is None
+
+
+def test_articles_do_not_count_as_a_name(tmp_path: Path) -> None:
+    """The German article "den" is not the English room "Den"; a thing called only by a kind word is none."""
+    path = tmp_path / "names.json"
+    path.write_text(json.dumps({"areas": [{"id": "den", "name": "Den"}], "entities": [
+        {"id": "light.den", "name": "Light", "area": "den"}, {"id": "media_player.tv", "name": "TV", "area": "den"}]}))
+    n = names.load(path)
+    assert home_guard.dropped("schalte den Fernseher ein", "de", [("domain", "media_player")], [], n) is None
+    assert home_guard.dropped("set the light to 50", "en", [("brightness", 50)], [], n) is None
+    assert home_guard.dropped("set the den to 50", "en", [("brightness", 50)], [], n) == \
+        "area 'Den' was said but is not in the intent"
+
+
+def test_another_thing_said_apart_from_the_named_one_is_no_wrong_device(home: names.Names) -> None:
+    """"mute the kettle and the TV" read as the TV: incomplete, but Home Assistant acts on a thing that was
+    named. A longer name said over the carried one's words is another device: "the desk lamp" read as a
+    thing called "Light" (the office's) is refused."""
+    text = "turn off the kettle and the tv"
+    assert home_guard.dropped(text, "en", [("name", "TV")], [span(text, "name", "tv")], home) is None
+    text = "turn on the desk light"  # "desk light" says the Desk Lamp (a kind word is any of its kind's)
+    why = home_guard.dropped(text, "en", [("name", "Light")], [span(text, "name", "light")], home)
+    assert why == "entity 'Desk Lamp' was said but is not in the intent"
+    text = "turn on the counter lights"
+    why = home_guard.dropped(text, "en", [("name", "Light")], [span(text, "name", "lights")], home)
+    assert why == "entity 'Counter Lights' was said but is not in the intent"
+
+
+def test_a_thing_called_by_its_kinds_word_is_a_kind(tmp_path: Path) -> None:
+    """Home Assistant's own "Shopping List" and a mower called "Mower" are said in every such command as plain
+    words; a list with a name of its own is a name."""
+    path = tmp_path / "names.json"
+    path.write_text(json.dumps({"entities": [
+        {"id": "todo.shopping_list", "name": "Shopping List"}, {"id": "todo.hardware", "name": "Hardware List"},
+        {"id": "lawn_mower.m", "name": "Mower"}, {"id": "lawn_mower.r", "name": "Rasenmäher"}]}))
+    n = names.load(path)
+    text = "add milk to my shopping list"
+    assert home_guard.dropped(text, "en", [("item", "milk")], [span(text, "item", "milk")], n) is None
+    assert home_guard.dropped("dock the mower", "en", [], [], n) is None
+    assert home_guard.dropped("schick den Rasenmäher zurück", "de", [], [], n) is None
+    text = "add milk to the hardware list"
+    assert home_guard.dropped(text, "en", [("item", "milk")], [span(text, "item", "milk")], n) is not None
+
+
+def _big_home(path: Path, things: int = 5000) -> Path:
+    """A home of `things` entities, 100 areas, 4 floors; names of two or three words, aliases too."""
+    words = ["oak", "pine", "maple", "birch", "cedar", "elm", "ash", "willow", "cherry", "walnut"]
+    kinds = [("light", "lamp"), ("switch", "plug"), ("fan", "fan"), ("cover", "blind")]
+    floors = [{"id": f"f{i}", "name": f"Level {i}"} for i in range(4)]
+    areas = [{"id": f"a{i}", "name": f"{words[i % 10].title()} Room {i}", "floor": f"f{i % 4}"} for i in range(100)]
+    entities = []
+    for i in range(things):
+        domain, word = kinds[i % 4]
+        entities.append({"id": f"{domain}.t{i}", "name": f"{words[i % 10].title()} {words[i // 10 % 10]} {word} {i}",
+                         "area": f"a{i % 100}", "aliases": [f"thing number {i}"]})
+    path.write_text(json.dumps({"floors": floors, "areas": areas, "entities": entities}))
+    return path
+
+
+def test_the_cost_per_utterance_stays_well_under_a_millisecond_with_5000_things(tmp_path: Path) -> None:
+    """The index is built once per names file and language; then a check is a few dictionary look-ups."""
+    n = names.load(_big_home(tmp_path / "big.json"))
+    thing = next(e.name for e in n.entities if e.id == "fan.t1234")  # "Cedar birch fan 1234"
+    text = f"please set the brightness of the {thing.lower()} in the maple room 7 to 20 percent now"
+    spans = [span(text, "brightness", "20 percent")]
+    assert home_guard.dropped(text, "en", [("brightness", 20)], spans, n) is not None  # builds the index
+    assert home_guard.index_for(n, "en") is home_guard.index_for(n, "en")  # once, not per utterance
+    times = []
+    for _ in range(200):
+        t0 = time.perf_counter()
+        home_guard.dropped(text, "en", [("brightness", 20)], spans, n)
+        times.append(time.perf_counter() - t0)
+    assert statistics.median(times) < 0.001, statistics.median(times)
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
+    work = tmp_path_factory.mktemp("guard_mqtt")
+    broker = Broker(work / "broker").start()
+    d = Daemon(work / "daemon", daemon_config(broker, work / "state", model={"path": str(ROOT / "models" / "home")},
+                                              home={"names": str(NAMES)}))
+    client = None
+    try:
+        d.start()
+        client = broker.client()
+        yield d, client
+        assert d.stop() == 0, d.log_text()
+    finally:
+        if client is not None:
+            client.close()
+        if d.proc and d.proc.poll() is None:
+            d.kill()
+        broker.stop()
+
+
+@pytest.mark.slow
+def test_over_mqtt_a_dropped_name_never_reaches_the_intent_topic(daemon: tuple[Any, Any]) -> None:
+    """The real model misses "counter lights" in this sentence: the result says why and is not acted on;
+    the same command with the name found still is."""
+    _, client = daemon
+    intents = client.subscribe("edge/test/intent/#")
+    rid = f"g-{uuid.uuid4().hex[:10]}"
+    bad = client.request("edge/test", {"id": rid, "text": "set brightness of counter lights to 20 percent",
+                                       "language": "en"})
+    ok_id = f"g-{uuid.uuid4().hex[:10]}"
+    ok = client.request("edge/test", {"id": ok_id, "text": "turn on the bedside lamp", "language": "en"})
+    assert bad["id"] == rid and bad["not_recognized"]["reason"] == "dropped", bad
+    assert "Counter Lights" in bad["not_recognized"]["detail"], bad
+    assert ok["intent"] == "HassTurnOn" and "not_recognized" not in ok, ok
+    acted = [m.json()["id"] for m in intents.drain()]
+    assert ok_id in acted and rid not in acted, acted  # the intent topic is published before the reply
