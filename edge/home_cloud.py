@@ -56,10 +56,11 @@ __all__ = ["HomeCloud", "HomePrompt", "validate", "check", "ask", "maker", "ESCA
 log = logging.getLogger("edge.home_cloud")
 
 # The home recognizer's refusals the cloud may overturn: the model unsure or out of scope, a label
-# that is no home intent, a slot or a name it could not make sense of. Not: a language it does not
+# that is no home intent, a slot or a name it could not make sense of, a thing said but missing from
+# the intent (edge.home_guard: the cloud is then checked by the same rules). Not: a language it does not
 # serve, text that is empty, too long or no text, or an internal error.
 ESCALATE = frozenset({"unsure", "not_home", "slot", "number", "no_names", "unknown", "ambiguous", "conflict",
-                      "not_a_thing", "nothing_matches", "empty_span"})
+                      "not_a_thing", "nothing_matches", "empty_span", "dropped"})
 MAX_SLOTS = 8  # slots in one reply: an intent has at most six
 MAX_VALUE_CHARS = 128  # a slot's text; names are at most 128 (edge.names_file.MAX_NAME_CHARS)
 MAX_TOKENS = 200  # the reply: an intent and a few slots, or a two-sentence answer

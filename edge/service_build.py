@@ -189,6 +189,10 @@ def build(settings: Settings, model: Model, environ: Mapping[str, str] | None = 
         from edge import names as names_file
 
         names = names_file.load(settings.home.names)  # NamesError: a start-up error (exit 2)
+        if len(names.entities) > 500:  # a big home: the guard's word index off the loop, not in a first request
+            from edge import home_guard
+
+            pool.submit(home_guard.warm, names, tuple(model.languages))
     pipeline = Pipeline(
         model=model, router=router, store=outbox, health=health, answers=answers,
         escalations=escalations, slots=slots, max_payload_bytes=settings.mqtt.max_payload_bytes,
