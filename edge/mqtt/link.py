@@ -646,9 +646,16 @@ class Link:
 
 
 def max_packet_bytes(settings: Settings) -> int:
-    """The Maximum Packet Size the daemon announces in CONNECT (MQTT 5): what it can answer or deploy."""
-    largest = max(settings.deploy.max_bytes, settings.mqtt.max_payload_bytes)
+    """The Maximum Packet Size the daemon announces in CONNECT (MQTT 5): what it can answer or deploy.
+
+    Never below 64 MiB (the default `[deploy] max_bytes`): a package somewhat over a device's own lower
+    limit must still reach it, so the operator reads "package too large" rather than a silent timeout;
+    a 200 MB publication stays out either way."""
+    largest = max(settings.deploy.max_bytes, _PACKET_FLOOR, settings.mqtt.max_payload_bytes)
     return min(largest + 64 * 1024, 268_435_455)  # MQTT's own limit on a packet
+
+
+_PACKET_FLOOR = 64 << 20
 
 
 class _JsonPublishProps(Properties):
