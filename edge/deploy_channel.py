@@ -65,6 +65,10 @@ def deployer(settings: Settings, load_model: Callable[[Path], Any] | None = None
             keys.append(signing.load_public_key(text))
         except signing.SigningError as exc:
             raise DeployConfigError(f"[deploy] keys[{i}]: {exc}") from None
+    if keys and not signing.crypto_available():  # else every package would be rejected, found out only then
+        raise DeployConfigError("[deploy] keys: set, but the 'cryptography' package is missing, so no package "
+                                "could be verified (Debian / Raspberry Pi OS: sudo apt install python3-cryptography;"
+                                " else pip install 'edge-intent[deploy]')")
     load = load_model or functools.partial(Model.load, threads=settings.model.threads)
     initial = Path(settings.model.path) if settings.model.path else default_model_path()
     return Deployer(settings.state_dir, keys, __version__, load, initial=initial,

@@ -92,6 +92,17 @@ def _ed25519():
     return ed25519
 
 
+def crypto_available() -> bool:
+    """Is the `cryptography` package installed? Looked up, not imported (its import costs memory a
+    device that only waits for deployments should not pay at start-up)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("cryptography") is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def _show(name: object) -> str:
     """A name from a package, safe to put in a status message (quoted when odd, cut when long)."""
     s = str(name)

@@ -135,3 +135,25 @@ def test_a_daemon_runs_the_probation_its_config_asks_for(broker, daemon_factory,
         assert pointer["probation"] is None  # confirmed for good
     finally:
         c.close()
+
+
+def test_keys_without_cryptography_fail_at_start_up_not_at_the_first_package(tmp_path: Path, monkeypatch) -> None:
+    """A 32-bit card whose first boot could not install `cryptography` (no armv7l wheel of its cffi):
+    with `[deploy] keys` set the daemon must say so at start-up (exit 2), not reject every package later."""
+    from edge import deploy_channel, signing
+
+    key = signing.generate()
+    p = write(tmp_path, f'[deploy]\nkeys = ["{key.public_key.base64()}"]\n')
+    s = config.load(p, environ={})
+    monkeypatch.setattr(signing, "crypto_available", lambda: False)
+    with pytest.raises(deploy_channel.DeployConfigError, match="python3-cryptography"):
+        deploy_channel.deployer(s)
+    monkeypatch.setattr(signing, "crypto_available", lambda: True)
+    assert deploy_channel.deployer(s) is not None
+
+
+def test_crypto_available_looks_the_package_up_without_importing_it() -> None:
+    out = subprocess.run([sys.executable, "-c", "import sys; from edge import signing; "
+                          "print(signing.crypto_available(), 'cryptography' in sys.modules)"],
+                         capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parent.parent)
+    assert out.stdout.split() == ["True", "False"], out.stdout + out.stderr
