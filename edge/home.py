@@ -80,7 +80,8 @@ class Recognized:
 @dataclass(frozen=True)
 class NotUnderstood:
     """Nothing to act on. `reason`: language, invalid, empty, too_long, unsure, not_home, slot,
-    number, no_names, or a names refusal's reason (unknown, ambiguous, conflict, ...)."""
+    number, no_names, polarity, dropped (a thing said but not in the intent: edge.home_guard), or a
+    names refusal's reason (unknown, ambiguous, conflict, ...)."""
 
     reason: str
     detail: str = ""
