@@ -22,6 +22,7 @@ class Received:
     payload: bytes
     retain: bool
     correlation: bytes | None
+    qos: int = 0  # the QoS it arrived with (what it was published with, for a subscription at QoS 2)
 
     def json(self) -> Any:
         return json.loads(self.payload)
@@ -81,7 +82,7 @@ class TestClient:
     def _on_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
         props = getattr(msg, "properties", None)
         corr = getattr(props, "CorrelationData", None) if props else None
-        rec = Received(msg.topic, msg.payload, bool(msg.retain), bytes(corr) if corr is not None else None)
+        rec = Received(msg.topic, msg.payload, bool(msg.retain), bytes(corr) if corr is not None else None, msg.qos)
         with self._lock:
             boxes = [box for filt, box in self._inboxes if paho.topic_matches_sub(filt, msg.topic)]
         for box in boxes:

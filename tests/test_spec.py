@@ -19,7 +19,6 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -30,6 +29,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from conftest import ROOT, Broker, Daemon, daemon_config
+from mqttc import Received
 
 BASE = "edge/spec"
 RESULT_KEYS = {"id", "text", "intent", "confidence", "source", "escalated", "reason", "answer", "model",
@@ -44,18 +44,9 @@ def edge(*args: str, env: dict[str, str] | None = None, timeout: float = 120) ->
                           env={**ENV, **(env or {})}, timeout=timeout, cwd=ROOT)
 
 
-# --- a client that records QoS and the retain flag (tests/mqttc.py's Received has neither QoS) ---------
+# --- a client that records QoS and the retain flag of every message, in order ----------------------
 
-@dataclass
-class Msg:
-    topic: str
-    payload: bytes
-    qos: int
-    retain: bool
-    correlation: bytes | None
-
-    def json(self) -> Any:
-        return json.loads(self.payload)
+Msg = Received  # tests/mqttc.py's, with the QoS it arrived with
 
 
 class Recorder:
@@ -76,7 +67,7 @@ class Recorder:
 
     def _on(self, _c: Any, _u: Any, m: paho.MQTTMessage) -> None:
         corr = getattr(getattr(m, "properties", None), "CorrelationData", None)
-        self.q.put(Msg(m.topic, m.payload, m.qos, bool(m.retain), bytes(corr) if corr is not None else None))
+        self.q.put(Msg(m.topic, m.payload, bool(m.retain), bytes(corr) if corr is not None else None, m.qos))
 
     def sub(self, topic: str) -> "Recorder":
         self.subscribed.clear()
