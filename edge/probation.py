@@ -5,8 +5,8 @@ it and acts on its verdicts. A package on probation is confirmed after ``request
 or ``seconds`` seconds, whichever comes first, unless before that it made ``max_errors``
 errors, or (from ``min_samples`` requests on) more than ``error_share`` of its requests
 failed, or its median cost per request exceeds ``latency_factor`` times the median of the model it
-replaced (measured on that model's last requests, the baseline). The cost is the process's CPU time
-per request (edge/pipeline.py), not wall time: a busy machine must not roll a good model back. `[deploy] probation_*`
+replaced (measured on that model's last requests, the baseline). The cost is the loop thread's CPU
+time per request (edge/pipeline.py), not wall time: a busy machine must not roll a good model back. `[deploy] probation_*`
 sets them (``policy_of``). Without a baseline (no request served before the swap) latency is not judged;
 errors still are.
 """
