@@ -508,13 +508,13 @@ class Deployer:
         self._probation_ident = ident
         self._baseline.clear()
 
-    def record(self, latency_ms: float, error: bool, model: str | None = None) -> Verdict | None:
+    def record(self, latency_ms: float | None, error: bool, model: str | None = None) -> Verdict | None:
         """One request served (every request: the active model's make the baseline a new one is
         held to). ``model``: the ident that served it, when a request in flight at the swap
         finished on the old one. A Verdict: call ``settle`` with it (in an executor)."""
         pb = self._probation
         if pb is None or (model is not None and model != self._probation_ident):
-            if not error and pb is None:
+            if not error and pb is None and latency_ms is not None:  # None: a cost not comparable
                 self._baseline.add(latency_ms)
             return None
         return pb.record(latency_ms, error, self.clock())

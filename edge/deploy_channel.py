@@ -190,7 +190,7 @@ class DeployChannel:
         self._publish(status, on_done=ack)
 
     # -- probation -----------------------------------------------------------------------
-    def _served(self, latency_ms: float, error: bool, ident: str | None) -> None:
+    def _served(self, latency_ms: float | None, error: bool, ident: str | None) -> None:
         """After every request the model classified (the pipeline's hook, on the loop)."""
         verdict = self.d.record(latency_ms, error, ident)
         if verdict is not None:

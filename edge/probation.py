@@ -79,13 +79,13 @@ class Probation:
         self._lat: list[float] = []
         self.verdict: Verdict | None = None
 
-    def record(self, latency_ms: float, error: bool, now: float) -> Verdict | None:
+    def record(self, latency_ms: float | None, error: bool, now: float) -> Verdict | None:
         if self.verdict is not None:
             return None
         self.requests += 1
         if error:
             self.errors += 1
-        else:  # an error's latency (a timeout, an exception) says nothing about the model's speed
+        elif latency_ms is not None:  # an error's latency says nothing about the model's speed; None: no cost
             self._lat.append(float(latency_ms))
         p = self.policy
         if self.errors >= p.max_errors:

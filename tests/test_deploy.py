@@ -391,6 +391,20 @@ def test_the_active_package_again_is_the_current_truth_and_writes_nothing(state:
 
 
 # -- probation, rollback -------------------------------------------------------------------
+def test_probation_ignores_costs_that_are_not_comparable(state: Path, keys, payloads) -> None:
+    """None (a request answered in a bigger batch) is neither baseline nor probation latency: a burst's
+    shared-out cost made a good model look 5x dearer than its predecessor in the booted device test."""
+    clock = Clock()
+    d = deployer(state, keys, clock)
+    for _ in range(30):
+        assert d.record(None, False) is None  # a redelivered backlog, batched: no baseline from it
+    deploy_ok(d, payloads["2.2.0"])
+    verdict = None
+    for _ in range(POLICY.min_samples):
+        verdict = d.record(3.5, False, model="clinc150@2.2.0")
+    assert verdict is None  # no baseline: latency is not judged (errors still are)
+
+
 def test_probation_rolls_back_on_latency(state: Path, keys, payloads) -> None:
     clock = Clock()
     d = deployer(state, keys, clock)

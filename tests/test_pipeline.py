@@ -376,17 +376,20 @@ def test_the_store_and_its_fake_offer_every_typed_view_the_consumers_name():
             assert callable(getattr(FakeStore, name, None)) or name == "cloud_calls_since", (view, name)
 
 
-def test_probation_is_told_each_requests_cpu_cost_not_the_time_it_waited():
+def test_probation_is_told_a_lone_requests_cpu_cost_not_the_time_it_waited():
     """A busy device (a flood queued behind, another process on the cores) must not look like a slow
-    model to probation: the hook gets the batch's CPU time per request, however long the requests
-    waited before the batch."""
+    model to probation: the hook gets the loop thread's CPU time for a batch of one request, however
+    long it waited; a bigger batch's cost is not comparable (its fixed costs shared out) and is None."""
     rig = Rig()
-    cpu = iter([10.0, 10.004])  # the batch's CPU clock before and after: 4 ms for two requests
+    cpu = iter([10.0, 10.004, 20.0, 20.003])  # the CPU clock around each batch
     rig.pipeline.cpu_clock = lambda: next(cpu)
-    served: list[tuple[float, bool, str | None]] = []
+    served: list[tuple[float | None, bool, str | None]] = []
     rig.pipeline.on_served = lambda ms, failed, ident: served.append((ms, failed, ident))
-    batch = [Work("request", m, rig.clock_t[0], rig.link.ack)
-             for m in (msg(b'{"id": "a", "text": "weather"}'), msg(b'{"id": "b", "text": "weather"}'))]
-    rig.clock_t[0] += 30.0  # they waited 30 s in a queue before this batch ran
-    rig.pipeline.handle(batch)
-    assert [round(ms, 6) for ms, _, _ in served] == [2.0, 2.0] and not any(f for _, f, _ in served), served
+    one = [Work("request", msg(b'{"id": "a", "text": "weather"}'), rig.clock_t[0], rig.link.ack)]
+    rig.clock_t[0] += 30.0  # it waited 30 s in a queue before its batch ran
+    rig.pipeline.handle(one)
+    two = [Work("request", m, rig.clock_t[0], rig.link.ack)
+           for m in (msg(b'{"id": "b", "text": "weather"}'), msg(b'{"id": "c", "text": "weather"}'))]
+    rig.pipeline.handle(two)
+    assert [None if ms is None else round(ms, 6) for ms, _, _ in served] == [4.0, None, None], served
+    assert not any(failed for _, failed, _ in served), served
