@@ -167,7 +167,7 @@ class Pipeline:
                     if r is None or self._from_cache(r) or self._in_flight(r):  # 2. cache, or a cloud call
                         continue
                     todo.append(r)
-            cpu0 = self.cpu_clock()  # the batch's own cost, for the probation hook (below)
+            cpu0 = self.cpu_clock() if self.on_served is not None else 0.0  # the cost, for probation
             for r, pred in self._classify(todo):  # 3. classify, in one batch
                 with self._guard(r.work):
                     r.pred = pred
@@ -179,7 +179,7 @@ class Pipeline:
             # a batch of one only: a batch's fixed costs shared out would make a burst look cheap
             # and single requests dear (a baseline from a redelivered backlog, 0.23 ms, rolled back a
             # good model answering one request at a time, 1.2 ms, in the booted device test)
-            cpu_ms = (self.cpu_clock() - cpu0) * 1000 if len(todo) == 1 else None
+            cpu_ms = (self.cpu_clock() - cpu0) * 1000 if len(todo) == 1 and self.on_served is not None else None
         if todo:
             self.flush()  # the results leave now; the cache write below is not on their way out
         self._remember([r for r in todo if r.result is not None and not r.work.unsafe])

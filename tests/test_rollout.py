@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from mqttc import TestClient
-from test_deploy_daemon import signed_copy  # the shipped package, version bumped, signed
+from test_deploy_daemon import key, package, signed_copy  # noqa: F401 (fixtures: a key, the shipped package signed)
 
 from edge import signing as S
 from edge.deploy import Deployer
@@ -80,16 +80,6 @@ class Device:
 
     def close(self) -> None:
         self.client.close()
-
-
-@pytest.fixture(scope="module")
-def key() -> S.SecretKey:
-    return S.generate()
-
-
-@pytest.fixture(scope="module")
-def package(tmp_path_factory: pytest.TempPathFactory, key: S.SecretKey) -> Path:
-    return signed_copy(tmp_path_factory.mktemp("pkgs"), "2.1.0", key)
 
 
 @pytest.fixture
