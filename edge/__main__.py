@@ -445,7 +445,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         if not ids:
             print(f"edge deploy: no device reports group {args.group!r} in its health", file=sys.stderr)
             return EXIT_USAGE
-        plan = rollout.Plan([rollout.Device(i) for i in dict.fromkeys(ids)], canary=args.canary)
+        plan = rollout.Plan([rollout.Device(i) for i in dict.fromkeys(ids)], canary=args.canary,
+                            package=None if args.rollback else ident)
         if args.rollback and args.group:  # one order that names the group and the members found
             payload, ident = rollout.group_rollback_order(sk, args.group, [d.id for d in plan.devices])
         verb = "sending" if args.rollback else "deploying"

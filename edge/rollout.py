@@ -126,6 +126,10 @@ class Plan:
 
     devices: list[Device]
     canary: int = 0
+    # what was sent: the package's name@version, or None for a rollback order. A live status
+    # about anything else (a probation verdict of the package before, another operator's
+    # deployment) is not an answer to this one and is ignored.
+    package: str | None = None
     waves: list[list[Device]] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -147,6 +151,11 @@ def status_update(plan: Plan, device_id: str, payload: bytes) -> Device | None:
         return None
     if not isinstance(status, dict) or status.get("state") not in STATES:
         return None
+    if plan.package is None and status["state"] not in ("rolled_back", "rejected"):
+        return None  # a rollback order is answered rolled_back or rejected; `active` is a probation verdict
+    model = status.get("model")
+    if plan.package is not None and isinstance(model, str) and model != plan.package:
+        return None  # about another package (null: rejected before its manifest was read, so ours)
     reason = status.get("reason")
     device.state, device.reason = status["state"], reason if isinstance(reason, str) or reason is None else str(reason)
     return device

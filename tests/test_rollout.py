@@ -4,8 +4,8 @@ The devices here run the real device side (edge/deploy.py's Deployer: signature,
 admission, unpacking, the real model loaded and self-tested, the pointer committed,
 probation) behind a small MQTT shim that does what the daemon's deployment channel will
 do: take `<base>/deploy` (and the group's topic), publish each status retained on
-`<base>/deploy/status`, publish health with its group. The daemon does not carry that
-channel yet (issue 23 is open): these tests pin the operator's side and the wire between.
+`<base>/deploy/status`, publish health with its group. These pin the operator's side and the
+wire between; tests/test_deploy_rollback.py and test_deploy_daemon.py run the real daemons.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import pytest
 from mqttc import TestClient
 from test_deploy_daemon import key, package, signed_copy  # noqa: F401 (fixtures: a key, the shipped package signed)
 
+from edge import rollout
 from edge import signing as S
 from edge.deploy import Deployer
 from edge.model import Model
@@ -165,3 +166,26 @@ def test_an_unsigned_package_is_refused_before_anything_is_published(broker, tmp
         assert not [m for m in spy.drain() if m.topic.endswith("/deploy")]
     finally:
         c.close()
+
+
+def _status(state: str, model: str | None, reason: str | None = None) -> bytes:
+    return json.dumps({"model": model, "state": state, "reason": reason, "previous": None, "ts": 0}).encode()
+
+
+def test_a_live_status_about_another_package_is_not_this_deployments_outcome() -> None:
+    # The CI race: a device confirms the probation of the package before (live `active`,
+    # model 2.2.0) just after the next package or order was sent; that is not its answer.
+    plan = rollout.Plan([rollout.Device("d1", sent=True)], package="clinc150@2.3.0")
+    assert rollout.status_update(plan, "d1", _status("active", "clinc150@2.2.0")) is None
+    assert plan.devices[0].state is None
+    assert rollout.status_update(plan, "d1", _status("rejected", None, "package too large")) is plan.devices[0]
+    assert rollout.status_update(plan, "d1", _status("active", "clinc150@2.3.0", "on probation")) is plan.devices[0]
+    assert plan.devices[0].on_probation
+
+
+def test_a_rollback_order_is_answered_only_by_rolled_back_or_rejected() -> None:
+    plan = rollout.Plan([rollout.Device("d1", sent=True)])  # package None: a rollback order
+    assert rollout.status_update(plan, "d1", _status("active", "clinc150@2.2.0")) is None
+    assert plan.devices[0].state is None
+    assert rollout.status_update(plan, "d1", _status("rolled_back", "clinc150@2.2.0", "rolled back on a signed "
+                                                     "command")).state == "rolled_back"
