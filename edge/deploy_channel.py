@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from edge import __version__, deploy_command, signing
 from edge.deploy import Deployer, DeployError, Status
-from edge.escalation import DaemonPool
+from edge.daemon_pool import DaemonPool
 from edge.mqtt import Message
 from edge.probation import ProbationPolicy, Verdict, policy_of
 

@@ -18,7 +18,8 @@ from edge.answers import Answers
 from edge.budget import Budget
 from edge.config import Settings, read_secret
 from edge.delivery import Delivery, Replay
-from edge.escalation import DaemonPool, Escalations
+from edge.daemon_pool import DaemonPool
+from edge.escalation import Escalations
 from edge.health import Health
 from edge.integrations import hermes, homeassistant
 from edge.model import Model
