@@ -104,15 +104,12 @@ class Deployer:
         self.runtime_version, self.load_model = runtime_version, load_model
         self.clock, self.wall, self.policy, self.max_bytes = clock, wall, policy, max_bytes
         self.on_status = on_status
-        self.steps = Steps(self.disk, self.keys, max_bytes, runtime_version, self._load)
+        self.steps = Steps(self.disk, self.keys, max_bytes, runtime_version, load_model)
         self._lock = threading.Lock()        # one writer of the pointer at a time
         self._busy: Work | None = None       # the deployment between receive and commit/abort
         self._probation: Probation | None = None
         self._probation_ident: str | None = None
         self._baseline = Baseline(policy.baseline_window)
-
-    def _load(self, path: Path) -> Any:
-        return self.load_model(path)  # looked up at each call: the channel may set load_model later
 
     # -- reading the state -------------------------------------------------------------
     @property
@@ -170,7 +167,8 @@ class Deployer:
             return self._while_busy(payload, current, active)
         steps = self.steps
         try:
-            manifest = signed_manifest(payload, self.keys, self.max_bytes)  # before anything is written: no SD wear for junk
+            # Before anything is written: no SD wear for junk.
+            manifest = signed_manifest(payload, self.keys, self.max_bytes)
             work.manifest_sha = hashlib.sha256(manifest).digest()
             again = self._same_as_active(manifest)
             if again is not None:  # the broker's redelivery of what is already running (or an operator's repeat)

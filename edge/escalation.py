@@ -38,7 +38,7 @@ from edge.cloud_calls import CloudCalls, is_cloud_error
 from edge.contract import Request, Result
 # defer_record is the pipeline's (it queues a deferred request's record); named here too, where the
 # pipeline and edge.home_cloud_mqtt's docstring look for it.
-from edge.deferred_replay import HOME_LANGUAGE, DeferredReplays, defer_record
+from edge.deferred_replay import DeferredReplays, defer_record
 from edge.health import Health
 from edge.model import Prediction
 from edge.outbox import EscalationStore
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from edge.home_cloud_mqtt import HomeAsk
     from edge.pipeline import Routed
 
-__all__ = ["HOME_LANGUAGE", "Escalations", "defer_record"]
+__all__ = ["Escalations", "defer_record"]
 
 log = logging.getLogger("edge.escalation")
 
