@@ -1,6 +1,7 @@
 """What a model package's slot tagger costs in memory, measured as the daemon would hold it.
 
     .venv/bin/python bench/tagger_memory.py [--runs 3] [--root OTHER_CHECKOUT ...] [--trace]
+    .venv/bin/python bench/tagger_memory.py --speed 20 [--root OTHER_CHECKOUT ...]
 
 Each measurement is a fresh interpreter that imports the daemon's modules (edge.service, as
 `edge run` does), reads VmRSS/VmHWM from /proc/self/status, then loads a configuration and
@@ -15,7 +16,8 @@ The tagger step (load_slots alone) is reported too. Each `--root` is another che
 project (e.g. main exported with `git archive main | tar -x -C /tmp/base`): the same children run
 against its code, side by side, so that before and after are measured the same way on the same
 machine at the same time. Reported: the median over `--runs` of each delta, in MB (2**20 bytes).
-`--trace` also prints what tracemalloc counts as live after the tagger loads (Python's own
+`--speed N` times SlotExtractor.extract instead (every dev sentence under its own intent, the
+fastest of N passes, per call). `--trace` also prints what tracemalloc counts as live after the tagger loads (Python's own
 allocations, numpy arrays included; no allocator slack).
 """
 from __future__ import annotations
@@ -97,6 +99,46 @@ print(json.dumps({
 """
 
 
+# The child of --speed: SlotExtractor.extract on every dev sentence under its own intent (the
+# "## Intent" block it is listed in), all of them once per pass; the fastest of the passes, in CPU time (the machine is shared).
+SPEED = r"""
+import json, sys, time
+root, models, data, passes = sys.argv[1:5]
+sys.path.insert(0, root)
+from pathlib import Path
+from edge.markup import parse
+from edge.slots import SlotExtractor
+x = SlotExtractor.load(models + '/home', json.load(open(models + '/home/manifest.json')))
+pairs = []
+for p in sorted(Path(data).glob('home_dev*.txt')):
+    intent = None
+    for line in p.read_text(encoding='utf-8').splitlines():
+        line = line.strip()
+        if line.startswith('## '):
+            intent = line[3:].strip()
+        elif line and not line.startswith('#') and intent in x._taggers:
+            pairs.append((parse(line)[0], intent))
+best = {}
+for _ in range(int(passes)):
+    for name, f in (('extract', lambda t, i: x.extract(t, i)),
+                    ('gaz_ids', lambda t, i: x._taggers[i].gaz_ids(t.lower().split()))):
+        t0 = time.process_time()
+        for text, intent in pairs:
+            f(text, intent)
+        us = (time.process_time() - t0) / len(pairs) * 1e6
+        best[name] = min(best.get(name, us), us)
+print(json.dumps({'pairs': len(pairs), **best}))
+"""
+
+
+def speed(root: Path, passes: int) -> dict:
+    out = subprocess.run([sys.executable, "-c", SPEED, str(root), str(ROOT / "models"), str(ROOT / "tests" / "data"),
+                          str(passes)], capture_output=True, text=True, cwd=str(root))
+    if out.returncode != 0:
+        raise SystemExit(f"speed child failed ({root}):\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def child(root: Path, config: str, trace: bool) -> dict:
     # as installed: from bytecode, not compiled from source at import (this environment may set
     # PYTHONDONTWRITEBYTECODE; compiling costs memory the daemon does not spend): each root gets its
@@ -119,8 +161,17 @@ def main() -> int:
     ap.add_argument("--configs", default=",".join(CONFIGS))
     ap.add_argument("--trace", action="store_true", help="also tracemalloc's live bytes after the tagger loads")
     ap.add_argument("--json", help="also write the numbers here")
+    ap.add_argument("--speed", type=int, default=0, metavar="PASSES",
+                    help="only time extract (and the known-values lookup) per dev sentence, fastest of PASSES")
     args = ap.parse_args()
     roots = [ROOT] + [Path(r) for r in args.root]
+    if args.speed:
+        for _ in range(2):  # two rounds, interleaved: the machine's load moves
+            for r in roots:
+                m = speed(r, args.speed)
+                print(f"{str(r)[-28:]:28s} {m['pairs']} (sentence, its intent): extract {m['extract']:.1f} us, "
+                      f"known-values lookup {m['gaz_ids']:.2f} us (fastest of {args.speed} passes)")
+        return 0
     configs = args.configs.split(",")
     for root in roots:  # write each root's bytecode cache
         child(root, configs[0], False)

@@ -45,7 +45,8 @@ from edge import entities
 # importable from here
 from edge.slot_features import (FastFeatures, entity_tags, gazetteer_tags, token_features, tokenize,
                                 value_words)
-from edge.tagger import FORMAT, FeatureIds as _FeatureIds, IntentTagger as _IntentTagger, SlotError, path_marginals, viterbi
+from edge.tagger import (FORMAT, FeatureIds as _FeatureIds, IntentTagger as _IntentTagger, KnownValues as _KnownValues,
+                          SlotError, path_marginals, viterbi)
 
 __all__ = ["SlotExtractor", "SlotError", "DEFAULTS", "CLINC150_SLOTS", "TAGGER_FILE", "tokenize",
            "token_features", "slot_metrics", "validate_section"]
@@ -189,13 +190,14 @@ class SlotExtractor:
             fid = _FeatureIds((f, i) for i, f in enumerate(features))
             del features
             taggers = {}
-            shared: dict = {}  # the known values several intents share, held once
+            known = _KnownValues()  # the known values of every intent, each held once
             tds = d.pop("intents")
             for intent in list(tds):
                 td = tds.pop(intent)  # each intent's weights freed once read: a lower peak while loading
-                taggers[intent] = _IntentTagger(td, fid, n_features, shared)
+                taggers[intent] = _IntentTagger(td, fid, n_features, known)
                 for slot in {t[2:] for t in td["tags"] if t != "O"}:
                     intents.setdefault(intent, {}).setdefault(slot, slot)
+            known.loaded()
             synonyms = {k: {a.lower(): b for a, b in v.items()} for k, v in d.get("synonyms", {}).items()}
         except SlotError:
             raise

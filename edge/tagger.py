@@ -21,10 +21,9 @@ import numpy as np
 
 from edge.slot_features import gazetteer_tags, token_features, value_words
 
-__all__ = ["FORMAT", "SlotError", "FeatureIds", "IntentTagger", "viterbi"]
+__all__ = ["FORMAT", "SlotError", "FeatureIds", "KnownValues", "IntentTagger", "viterbi"]
 
 FORMAT = "edge-slots/1"
-_FEW_VALUES = 8  # known values starting with one word, below which gaz_ids compares them one by one
 
 class FeatureIds(dict):
     """feature string -> id; an unknown feature is -1 (looked up from C through map(), no insert)."""
@@ -39,11 +38,64 @@ class SlotError(ValueError):
     """A manifest's "slots" section or tagger file is malformed."""
 
 
-class IntentTagger:
-    __slots__ = ("tags", "rows", "W", "trans", "start", "slot_of", "gaz", "max_gaz", "gaz_words",
-                 "gaz_slot_ids", "gaz_by_len")
+class KnownValues:
+    """The known values (the "gazetteer") of every intent of one tagger file, each held once.
 
-    def __init__(self, d: dict, feature_ids: dict[str, int], n_features: int, shared: dict | None = None) -> None:
+    A tagger file lists, per intent, each slot's values as said in training; intents share most of
+    them (models/home: 38 intents list 34,171 (slot, value) entries, 5,668 distinct, in 25 distinct
+    lists: a slot has the same values in every intent that has it). Held per intent (or per distinct
+    set of lists) as dicts of tuples they were 3.3 of the tagger's 7.1 MB of live memory
+    (tracemalloc). Here each distinct (slot, values) list is a table number, and two dicts serve
+    every intent: `values` (a value's words -> the tables listing it, once per listing) and `index`
+    (a word -> the tables with it among their value words, by slot name, and the lengths of the
+    values it starts). An intent holds only which tables are its own (IntentTagger.gtab).
+
+    `table()` registers an intent's list while a file loads; `loaded()` drops what only loading needs."""
+
+    __slots__ = ("tables", "values", "index", "_table_of", "_same")
+
+    def __init__(self) -> None:
+        self.tables: list[tuple[str, tuple[tuple[str, ...], ...]]] = []  # (slot, value words) by table
+        self.values: dict[tuple[str, ...], tuple[int, ...]] = {}
+        self.index: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
+        self._table_of: dict[tuple[str, tuple[str, ...]], int] = {}  # (slot, values as read) -> table
+        self._same: dict[Any, Any] = {}  # equal strings and tuples -> one object (loading only)
+
+    def _one(self, x: Any) -> Any:
+        return self._same.setdefault(x, x)
+
+    def table(self, slot: str, values: Sequence[str]) -> int:
+        """The table of `slot`'s `values` (a list of the tagger file), registered if new."""
+        key = (slot, tuple(values))
+        t = self._table_of.get(key)
+        if t is not None:
+            return t
+        t = self._table_of[key] = len(self.tables)
+        one = self._one
+        words = tuple(one(tuple(one(w) for w in v.split(" "))) for v in values)
+        self.tables.append((one(slot), words))
+        for v in words:
+            self.values[v] = one(self.values.get(v, ()) + (t,))  # a value listed twice counts twice
+            old = self.index.get(v[0], ((), ()))
+            if len(v) not in old[1]:
+                self.index[v[0]] = (old[0], one(tuple(sorted(old[1] + (len(v),)))))
+        for w in value_words({"": [(slot, v) for v in words]}):  # the words of its values with "g=w:"
+            old = self.index.get(w, ((), ()))
+            tabs = tuple(sorted(old[0] + (t,), key=lambda x: (self.tables[x][0], x)))  # by slot name
+            self.index[w] = (one(tabs), old[1])
+        return t
+
+    def loaded(self) -> None:
+        """Every list is registered: drop the loading-only tables (and the file's strings they hold)."""
+        self._table_of = {}
+        self._same = {}
+
+
+class IntentTagger:
+    __slots__ = ("tags", "rows", "W", "trans", "start", "slot_of", "known", "gtab")
+
+    def __init__(self, d: dict, feature_ids: dict[str, int], n_features: int,
+                 known: KnownValues | None = None) -> None:
         self.tags: list[str] = d["tags"]
         K = len(self.tags)
         gids = _array(d["rows"])  # the global feature id of each row of W
@@ -66,70 +118,92 @@ class IntentTagger:
                 for i, s in enumerate(self.tags):
                     if s[2:] != t[2:]:
                         self.trans[i, j] = -1e9
-        shared = {} if shared is None else shared
-        # Intents with the same known values (models/home: 38 intents, 20 distinct gazetteers, every
-        # timer intent the same number lists) share one set of tables: built once, held once.
+        if known is None:
+            known = KnownValues()
+        self.known = known
+        # table -> (the slot's place in this intent's list, ids of "g=<slot>:B", "g=<slot>:I", "g=w:<slot>")
+        get = feature_ids.get
         gazetteer = d.get("gazetteer", {})
-        key = ("gazetteer", tuple((slot, tuple(values)) for slot, values in gazetteer.items()))
-        tables = shared.get(key)
-        if tables is None:
-            tables = shared[key] = _gaz_tables(gazetteer, feature_ids, shared)
-        self.gaz, self.max_gaz, self.gaz_words, self.gaz_by_len, self.gaz_slot_ids = tables
+        self.gtab: dict[int, tuple[int, int, int, int]] = {
+            known.table(slot, values): (rank, get("g=" + slot + ":B", -1), get("g=" + slot + ":I", -1),
+                                        get("g=w:" + slot, -1))
+            for rank, (slot, values) in enumerate(gazetteer.items())}
 
     def gaz_ids(self, low: Sequence[str]) -> list[list[int]] | None:
         """The ids of this intent's "g=" features per word (token_features' `gaz`, from
-        gazetteer_tags), None when no word has any."""
-        if not self.gaz:
+        gazetteer_tags), None when no word has any. Each word's: the I ids of the values begun
+        before it (in the order found), its "g=w:" ids (slots by name), then the B ids of the values
+        it begins (this intent's slots in order); -1 for a feature the file does not have."""
+        mine = self.gtab
+        if not mine:
             return None
         out: list[list[int]] | None = None
-        words = self.gaz_words
-        first = self.gaz
-        by_len = self.gaz_by_len
-        ids = self.gaz_slot_ids
+        index = self.known.index
+        values = self.known.values
         n = len(low)
         for i, w in enumerate(low):
-            t = words.get(w)
-            if t is not None:
-                if out is None:
-                    out = [[] for _ in range(n)]
-                out[i] += [ids[slot][2] for slot in t]
-            lengths = by_len.get(w)
-            if lengths is None:
-                for slot, value in first.get(w, ()):
-                    k = len(value)
-                    if i + k <= n and tuple(low[i:i + k]) == value:
-                        if out is None:
-                            out = [[] for _ in range(n)]
-                        b, inner, _ = ids[slot]
-                        out[i].append(b)
-                        for j in range(i + 1, i + k):
-                            out[j].append(inner)
+            entry = index.get(w)
+            if entry is None:
                 continue
-            hits: list[tuple[int, str, int]] = []  # (place in gaz[w], slot, length)
-            for k, values in lengths:
+            wtabs, lengths = entry
+            for t in wtabs:
+                m = mine.get(t)
+                if m is not None:
+                    if out is None:
+                        out = [[] for _ in range(n)]
+                    out[i].append(m[3])
+            hits: list[tuple[int, int, tuple[int, int, int, int]]] | None = None
+            # (a value of the word's length first: most words start values of one word only)
+            for k in lengths:
                 if i + k > n:
-                    break  # (sorted by length)
-                hit = values.get(tuple(low[i:i + k]))
-                if hit:
-                    hits += [(place, slot, k) for place, slot in hit]
-            if not hits:
+                    break  # (ascending)
+                ts = values.get(tuple(low[i:i + k]))
+                if ts is None:
+                    continue
+                for t in ts:
+                    m = mine.get(t)
+                    if m is not None:
+                        if hits is None:
+                            hits = []
+                        hits.append((m[0], k, m))
+            if hits is None:
                 continue
             if out is None:
                 out = [[] for _ in range(n)]
-            hits.sort()  # in the order of gaz[w], as gazetteer_tags gives them
-            for _place, slot, k in hits:
-                b, inner, _ = ids[slot]
-                out[i].append(b)
+            if len(hits) > 1:
+                hits.sort()  # this intent's slot order (a slot's own hits give the same ids in any order)
+            for _rank, k, m in hits:
+                out[i].append(m[1])
                 for j in range(i + 1, i + k):
-                    out[j].append(inner)
+                    out[j].append(m[2])
         return out
+
+    # The reference path's view of the known values (gazetteer_tags' arguments), made when asked:
+    # training's form, not held.
+    @property
+    def gaz(self) -> dict[str, list[tuple[str, tuple[str, ...]]]]:
+        """first word -> [(slot, value words)] of this intent, in its file's order."""
+        out: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+        for t, _ in sorted(self.gtab.items(), key=lambda x: x[1][0]):
+            slot, words = self.known.tables[t]
+            for v in words:
+                out.setdefault(v[0], []).append((slot, v))
+        return out
+
+    @property
+    def max_gaz(self) -> int:
+        return max((len(v) for t in self.gtab for v in self.known.tables[t][1]), default=0)
+
+    @property
+    def gaz_words(self) -> dict[str, tuple[str, ...]]:
+        return value_words(self.gaz)
 
     def decode(self, words: Sequence[str], feature_ids: dict[str, int],
                ents: Sequence[Sequence[str]] | None = None) -> tuple[list[int], np.ndarray]:
         """Tag path and emission scores [T, K] of `words` (the reference path: token_features'
         strings; FastFeatures gives the same ids without them, and `scores` decodes those)."""
         low = [w.lower() for w in words]
-        gaz = gazetteer_tags(low, self.gaz, self.max_gaz, (), self.gaz_words) if self.gaz else [()] * len(words)
+        gaz = gazetteer_tags(low, self.gaz, self.max_gaz, (), self.gaz_words) if self.gtab else [()] * len(words)
         feats = token_features(words, gaz, ents)
         ids: list[int] = []
         offsets: list[int] = []
@@ -145,38 +219,6 @@ class IntentTagger:
         # take() rather than [] indexing: the same rows (-1: the last, zeros), a few us less
         E = np.add.reduceat(self.W.take(self.rows.take(ids), axis=0), offsets, axis=0)
         return viterbi(E, self.trans, self.start), E
-
-
-def _gaz_tables(gazetteer: dict, feature_ids: dict[str, int], shared: dict) -> tuple:
-    """One gazetteer's run-time tables: (gaz, max_gaz, gaz_words, gaz_by_len, gaz_slot_ids)."""
-    gaz: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
-    max_gaz = 0
-    words_seen: dict[str, str] = shared.setdefault("words", {})  # each word's string held once
-    for slot, values in gazetteer.items():
-        for v in values:
-            entry = shared.get((slot, v))  # (slot, value) -> one tuple for every intent that knows it
-            if entry is None:
-                entry = shared[slot, v] = (slot, tuple(words_seen.setdefault(w, w) for w in v.split(" ")))
-            words = entry[1]
-            gaz.setdefault(words[0], []).append(entry)
-            max_gaz = max(max_gaz, len(words))
-    # first word -> ((length, {value words: [(entry's place in gaz[first], slot), ...]}), ...) for
-    # the words that start many values: such a word is looked up once per length of its values,
-    # not compared with each (a text of "the the the ..." against 500 known values starting with
-    # "the" cost 100 ms). Words that start a few values keep the plain loop (and no extra memory).
-    gaz_by_len: dict[str, tuple[tuple[int, dict[tuple[str, ...], list[tuple[int, str]]]], ...]] = {}
-    for first, entries in gaz.items():
-        if len(entries) <= _FEW_VALUES:
-            continue
-        by_len: dict[int, dict[tuple[str, ...], list[tuple[int, str]]]] = {}
-        for place, (slot, value) in enumerate(entries):
-            by_len.setdefault(len(value), {}).setdefault(value, []).append((place, slot))
-        gaz_by_len[first] = tuple(sorted(by_len.items()))
-    # slot -> the ids of its "g=<slot>:B", "g=<slot>:I" and "g=w:<slot>" features (gaz_ids)
-    get = feature_ids.get
-    slot_ids = {slot: (get("g=" + slot + ":B", -1), get("g=" + slot + ":I", -1), get("g=w:" + slot, -1))
-                for slot in gazetteer}
-    return gaz, max_gaz, value_words(gaz), gaz_by_len, slot_ids
 
 
 def _array(d: Any) -> np.ndarray:
