@@ -46,7 +46,7 @@ from edge import entities
 from edge.slot_features import (FastFeatures, entity_tags, gazetteer_tags, token_features, tokenize,
                                 value_words)
 from edge.tagger import (FORMAT, FeatureIds as _FeatureIds, IntentTagger as _IntentTagger, KnownValues as _KnownValues,
-                          SlotError, path_marginals, viterbi)
+                          SlotError, is_intent as _is_intent, path_marginals, read_intent as _read_intent, viterbi)
 
 __all__ = ["SlotExtractor", "SlotError", "DEFAULTS", "CLINC150_SLOTS", "TAGGER_FILE", "tokenize",
            "token_features", "slot_metrics", "validate_section"]
@@ -177,12 +177,25 @@ class SlotExtractor:
             return cls(intents)
         path = Path(model_dir) / tagger
         try:
-            d = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
             raise SlotError(f"{path}: cannot read the slot tagger ({e})") from None
+        known = _KnownValues()  # the known values of every intent, each held once
+
+        def read(pairs: list[tuple[str, Any]]) -> Any:
+            # each intent is made compact as soon as the parser has it (edge.tagger.read_intent)
+            obj = dict(pairs)
+            return _read_intent(obj, known) if _is_intent(obj) else obj
+
         try:
-            if d.get("format") != FORMAT:
-                raise SlotError(f"{path}: format {d.get('format')!r}, expected {FORMAT!r}")
+            try:
+                d = json.loads(text, object_pairs_hook=read)
+            except json.JSONDecodeError as e:
+                raise SlotError(f"{path}: cannot read the slot tagger ({e})") from None
+            del text
+            if not isinstance(d, dict) or d.get("format") != FORMAT:
+                raise SlotError(f"{path}: format {d.get('format') if isinstance(d, dict) else None!r}, "
+                                f"expected {FORMAT!r}")
             # (not sys.intern'ed: run-time strings are never the interned objects, so interning
             # bought no speed, and the interpreter's table of them cost memory)
             features = d.pop("features")
@@ -190,12 +203,11 @@ class SlotExtractor:
             fid = _FeatureIds((f, i) for i, f in enumerate(features))
             del features
             taggers = {}
-            known = _KnownValues()  # the known values of every intent, each held once
             tds = d.pop("intents")
             for intent in list(tds):
-                td = tds.pop(intent)  # each intent's weights freed once read: a lower peak while loading
+                td = tds.pop(intent)
                 taggers[intent] = _IntentTagger(td, fid, n_features, known)
-                for slot in {t[2:] for t in td["tags"] if t != "O"}:
+                for slot in {t[2:] for t in taggers[intent].tags if t != "O"}:
                     intents.setdefault(intent, {}).setdefault(slot, slot)
             known.loaded()
             synonyms = {k: {a.lower(): b for a, b in v.items()} for k, v in d.get("synonyms", {}).items()}

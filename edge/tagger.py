@@ -15,13 +15,14 @@ daemon").
 from __future__ import annotations
 
 import base64
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
 from edge.slot_features import gazetteer_tags, token_features, value_words
 
-__all__ = ["FORMAT", "SlotError", "FeatureIds", "KnownValues", "IntentTagger", "viterbi"]
+__all__ = ["FORMAT", "SlotError", "FeatureIds", "KnownValues", "IntentData", "IntentTagger", "read_intent", "is_intent",
+           "viterbi"]
 
 FORMAT = "edge-slots/1"
 
@@ -91,25 +92,65 @@ class KnownValues:
         self._same = {}
 
 
+class IntentData(NamedTuple):
+    """One intent of a tagger file as read (`read_intent`): its arrays decoded, its known values
+    registered. Small: what is left of the file's text for it is freed."""
+
+    tags: list[str]
+    gids: np.ndarray  # the global feature id of each row of W
+    W: np.ndarray  # [rows, tags]
+    trans: np.ndarray
+    start: np.ndarray
+    tables: list[tuple[str, int]]  # (slot, its KnownValues table), in the file's order
+
+
+def read_intent(d: dict, known: KnownValues) -> IntentData:
+    """An intent's part of a tagger file ({"tags", "rows", "weights", "transitions", "start",
+    "gazetteer"}), read. edge.slots calls it while the file is parsed (json's object_pairs_hook), so
+    that each intent's base64 and value strings are freed before the next is read: the file's text
+    never lives all at once as Python objects (4.2 MB of RSS for models/home's 2.0 MB file, 3.2 MB
+    of it kept by the allocator once freed)."""
+    tags = d["tags"]
+    if not (isinstance(tags, list) and tags and all(isinstance(t, str) for t in tags)):
+        raise SlotError("tags must be a list of tag names")
+    K = len(tags)
+    gids = _array(d["rows"])
+    return IntentData(tags, gids, _array(d["weights"]).reshape(len(gids), K), _array(d["transitions"]).reshape(K, K),
+                      _array(d["start"]).reshape(K),
+                      [(slot, known.table(slot, values)) for slot, values in d.get("gazetteer", {}).items()])
+
+
+def is_intent(d: dict) -> bool:
+    """Whether a JSON object of a tagger file is an intent's part (not a gazetteer or synonyms
+    object that happens to have slots named "tags" and "weights": their values are lists or
+    objects of strings, never an array object)."""
+    return isinstance(d.get("tags"), list) and isinstance(d.get("weights"), dict) and "data" in d["weights"]
+
+
 class IntentTagger:
     __slots__ = ("tags", "rows", "W", "trans", "start", "slot_of", "known", "gtab")
 
-    def __init__(self, d: dict, feature_ids: dict[str, int], n_features: int,
+    def __init__(self, d: dict | IntentData, feature_ids: dict[str, int], n_features: int,
                  known: KnownValues | None = None) -> None:
-        self.tags: list[str] = d["tags"]
+        if known is None:
+            known = KnownValues()
+        self.known = known
+        if not isinstance(d, IntentData):
+            d = read_intent(d, known)
+        self.tags: list[str] = d.tags
         K = len(self.tags)
-        gids = _array(d["rows"])  # the global feature id of each row of W
+        gids = d.gids
         if gids.size and (gids.min() < 0 or gids.max() >= n_features):
             raise SlotError("rows: feature id out of range")
-        W = _array(d["weights"]).reshape(len(gids), K)
+        W = d.W
         # global feature id -> row of W (-1: the feature means nothing for this intent)
         self.rows = np.full(n_features + 1, -1, dtype=np.int16 if len(gids) < 32767 else np.int32)
         self.rows[gids] = np.arange(len(gids))
         # row -1: zeros, for features this intent does not use. float32: numpy sums float16 in
         # software (about twice the time), and W is small (rows x tags: 12-70 KB an intent on Snips)
         self.W = np.vstack([W, np.zeros((1, K), np.float32)])
-        self.trans = _array(d["transitions"]).reshape(K, K)
-        self.start = _array(d["start"]).reshape(K)
+        self.trans = d.trans
+        self.start = d.start
         # BIO: I-x only after B-x or I-x
         self.slot_of = [t[2:] for t in self.tags]
         for j, t in enumerate(self.tags):
@@ -118,16 +159,11 @@ class IntentTagger:
                 for i, s in enumerate(self.tags):
                     if s[2:] != t[2:]:
                         self.trans[i, j] = -1e9
-        if known is None:
-            known = KnownValues()
-        self.known = known
         # table -> (the slot's place in this intent's list, ids of "g=<slot>:B", "g=<slot>:I", "g=w:<slot>")
         get = feature_ids.get
-        gazetteer = d.get("gazetteer", {})
         self.gtab: dict[int, tuple[int, int, int, int]] = {
-            known.table(slot, values): (rank, get("g=" + slot + ":B", -1), get("g=" + slot + ":I", -1),
-                                        get("g=w:" + slot, -1))
-            for rank, (slot, values) in enumerate(gazetteer.items())}
+            t: (rank, get("g=" + slot + ":B", -1), get("g=" + slot + ":I", -1), get("g=w:" + slot, -1))
+            for rank, (slot, t) in enumerate(d.tables)}
 
     def gaz_ids(self, low: Sequence[str]) -> list[list[int]] | None:
         """The ids of this intent's "g=" features per word (token_features' `gaz`, from
