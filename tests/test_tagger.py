@@ -272,3 +272,63 @@ def test_synthetic_tagger_answers_as_the_plain_layout(tmp_path, seed):
     texts = [" ".join(rng.choice(vocab) for _ in range(rng.randint(1, 14))) for _ in range(300)]
     texts += ["the lamp 7 the lamp 299 the the kitchen", "living room living room room", *HOSTILE]
     assert _same(new, ref, texts) == len(texts) * len(new._taggers)
+
+
+def test_slots_named_like_the_files_keys_are_values_not_intents(tmp_path):
+    """The loader makes each intent compact while the JSON is parsed, recognising an intent's object by
+    its keys: a gazetteer or synonyms object whose slots are called "tags" and "weights" is not one."""
+    d = _synthetic(tmp_path, 4)
+    f = json.loads((d / "slots.json").read_text())
+    intent = f["intents"]["I0"]
+    intent["tags"] = ["O", "B-tags", "I-tags", "B-weights", "I-weights"]
+    K = len(intent["tags"])
+    n = intent["rows"]["shape"][0]
+    rng = np.random.default_rng(4)
+    intent["weights"] = {"dtype": "float16", "shape": [n, K],
+                         "data": base64.b64encode(rng.normal(size=(n, K)).astype("<f2").tobytes()).decode()}
+    for key in ("transitions", "start"):
+        shape = [K, K] if key == "transitions" else [K]
+        intent[key] = {"dtype": "float16", "shape": shape,
+                       "data": base64.b64encode(rng.normal(size=shape).astype("<f2").tobytes()).decode()}
+    intent["gazetteer"] = {"tags": ["kitchen", "the lamp"], "weights": ["five minutes", "data"]}
+    f["synonyms"] = {"weights": {"dtype": "float16", "data": "x"}, "tags": {"Kitchen": "kitchen"}}
+    f["features"] += ["g=tags:B", "g=tags:I", "g=weights:B", "g=w:tags"]
+    (d / "slots.json").write_text(json.dumps(f))
+    manifest = json.loads((d / "manifest.json").read_text())
+    new, ref = SlotExtractor.load(d, manifest), plain_extractor(d / "slots.json", manifest)
+    assert new._taggers["I0"].gaz["kitchen"] == [("tags", ("kitchen",))]
+    assert _same(new, ref, ["the lamp five minutes data", "kitchen the lamp", "Kitchen data data"]) == 3 * 6
+
+
+@pytest.mark.parametrize("change", [
+    lambda f: f["intents"]["I0"].update(tags="O B-x"),  # not a list
+    lambda f: f["intents"]["I0"].update(tags=[]),
+    lambda f: f["intents"]["I0"].update(tags=["O", 7]),
+    lambda f: f["intents"]["I0"].update(gazetteer={"area": ["kitchen", 7]}),
+    lambda f: f["intents"]["I0"].update(gazetteer={"area": "kitchen"}),  # a string: its letters
+    lambda f: f["intents"]["I0"].update(gazetteer=["kitchen"]),
+    lambda f: f["intents"]["I0"]["weights"].update(data="!!not base64!!"),
+    lambda f: f["intents"]["I0"]["weights"].update(dtype="float64"),
+    lambda f: f["intents"]["I0"]["weights"].update(shape=[3, 3]),
+    lambda f: f["intents"].update(I0={"tags": ["O"], "weights": {"data": ""}}),
+    lambda f: f.update(intents=[1, 2]),
+    lambda f: f.update(synonyms={"area": {"tags": ["O"], "weights": {"data": ""}}}),
+])
+def test_malformed_tagger_files_are_refused_as_such(tmp_path, change):
+    from edge.slots import SlotError
+
+    d = _synthetic(tmp_path, 5)
+    f = json.loads((d / "slots.json").read_text())
+    f["intents"]["I0"]["gazetteer"] = {"area": ["kitchen"]}
+    change(f)
+    (d / "slots.json").write_text(json.dumps(f))
+    with pytest.raises(SlotError):
+        SlotExtractor.load(d, json.loads((d / "manifest.json").read_text()))
+
+
+def test_a_tagger_file_that_is_not_an_object_is_refused(tmp_path):
+    from edge.slots import SlotError
+
+    (tmp_path / "slots.json").write_text("[1, 2, 3]")
+    with pytest.raises(SlotError, match="format"):
+        SlotExtractor.load(tmp_path, {"name": "m", "slots": {"tagger": "slots.json"}})
