@@ -107,7 +107,7 @@ class IntentData(NamedTuple):
 
     tags: list[str]
     gids: np.ndarray  # the global feature id of each row of W
-    W: np.ndarray  # [rows, tags]
+    W: np.ndarray  # [rows + 1, tags]: the last row zeros
     trans: np.ndarray
     start: np.ndarray
     tables: list[tuple[str, int]]  # (slot, its KnownValues table), in the file's order
@@ -128,7 +128,7 @@ def read_intent(d: dict, known: KnownValues) -> IntentData:
         raise SlotError("gazetteer must map slots to lists of values")
     K = len(tags)
     gids = _array(d["rows"])
-    return IntentData(tags, gids, _array(d["weights"]).reshape(len(gids), K), _array(d["transitions"]).reshape(K, K),
+    return IntentData(tags, gids, _weights(d["weights"], len(gids), K), _array(d["transitions"]).reshape(K, K),
                       _array(d["start"]).reshape(K),
                       [(slot, known.table(slot, values)) for slot, values in gazetteer.items()])
 
@@ -155,13 +155,11 @@ class IntentTagger:
         gids = d.gids
         if gids.size and (gids.min() < 0 or gids.max() >= n_features):
             raise SlotError("rows: feature id out of range")
-        W = d.W
-        # global feature id -> row of W (-1: the feature means nothing for this intent)
+        # global feature id -> row of W (-1: the feature means nothing for this intent: W's last row,
+        # zeros)
         self.rows = np.full(n_features + 1, -1, dtype=np.int16 if len(gids) < 32767 else np.int32)
         self.rows[gids] = np.arange(len(gids))
-        # row -1: zeros, for features this intent does not use. float32: numpy sums float16 in
-        # software (about twice the time), and W is small (rows x tags: 12-70 KB an intent on Snips)
-        self.W = np.vstack([W, np.zeros((1, K), np.float32)])
+        self.W = d.W
         self.trans = d.trans
         self.start = d.start
         # BIO: I-x only after B-x or I-x
@@ -270,15 +268,26 @@ class IntentTagger:
         return viterbi(E, self.trans, self.start), E
 
 
-def _array(d: Any) -> np.ndarray:
-    """A weight array of the tagger file: {"dtype": "float16"|"float32", "shape", "data": base64}."""
+def _array(d: Any, convert: bool = True) -> np.ndarray:
+    """A weight array of the tagger file: {"dtype": "float16"|"float32", "shape", "data": base64};
+    float32 (int64 for ids), or a read-only view of the decoded bytes as stored (`convert=False`)."""
     dtypes = {"float16": ("<f2", np.float32), "float32": ("<f4", np.float32), "int32": ("<i4", np.int64)}
     if not (isinstance(d, dict) and d.get("dtype") in dtypes):
         raise SlotError("arrays must be {dtype: float16|float32|int32, shape, data}")
     raw = base64.b64decode(d["data"], validate=True)
     wire, mem = dtypes[d["dtype"]]
-    a = np.frombuffer(raw, dtype=wire).astype(mem)
-    return a.reshape([int(x) for x in d["shape"]])
+    a = np.frombuffer(raw, dtype=wire)
+    return (a.astype(mem) if convert else a).reshape([int(x) for x in d["shape"]])
+
+
+def _weights(d: Any, n: int, K: int) -> np.ndarray:
+    """An intent's emission weights, [n + 1, K] float32, the last row zeros (the row of a feature the
+    intent does not use). Written into their final array: no intermediate copy to free (such freed
+    blocks stay with the allocator, between the arrays that are kept). float32: numpy sums float16
+    in software (about twice the time), and widening a request's float16 rows costs as much."""
+    W = np.zeros((n + 1, K), np.float32)
+    W[:n] = _array(d, convert=False).reshape(n, K)
+    return W
 
 
 _ARANGE = [np.arange(k) for k in range(64)]  # row indices of a [K, K] step, by K
