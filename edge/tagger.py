@@ -48,6 +48,9 @@ class SlotError(ValueError):
     """A manifest's "slots" section or tagger file is malformed."""
 
 
+_NO_ENTRY: tuple[tuple[int, ...], int, tuple[int, ...], int] = ((), 0, (), 0)
+
+
 class KnownValues:
     """The known values (the "gazetteer") of every intent of one tagger file, each held once.
 
@@ -58,7 +61,9 @@ class KnownValues:
     (tracemalloc). Here each distinct (slot, values) list is a table number, and two dicts serve
     every intent: `values` (a value's words -> the tables listing it, once per listing) and `index`
     (a word -> the tables with it among their value words, by slot name, and the lengths of the
-    values it starts). An intent holds only which tables are its own (IntentTagger.gtab).
+    values it starts, with bit masks of those tables). An intent holds only which tables are its own
+    (IntentTagger.gtab, and their bits in IntentTagger.mask: a word none of its tables knows costs one
+    AND).
 
     `table()` registers an intent's list while a file loads; `loaded()` drops what only loading needs."""
 
@@ -67,7 +72,9 @@ class KnownValues:
     def __init__(self) -> None:
         self.tables: list[tuple[str, tuple[tuple[str, ...], ...]]] = []  # (slot, value words) by table
         self.values: dict[tuple[str, ...], tuple[int, ...]] = {}
-        self.index: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
+        # word -> (tables with it among their value words, by slot name; their bits; lengths of the
+        # values it starts, ascending; the bits of their tables): an intent skips a word by its bits
+        self.index: dict[str, tuple[tuple[int, ...], int, tuple[int, ...], int]] = {}
         self._table_of: dict[tuple[str, tuple[str, ...]], int] = {}  # (slot, values as read) -> table
         self._same: dict[Any, Any] = {}  # equal strings and tuples -> one object (loading only)
 
@@ -84,15 +91,17 @@ class KnownValues:
         one = self._one
         words = tuple(one(tuple(one(w) for w in v.split(" "))) for v in values)
         self.tables.append((one(slot), words))
+        bit = 1 << t
         for v in words:
             self.values[v] = one(self.values.get(v, ()) + (t,))  # a value listed twice counts twice
-            old = self.index.get(v[0], ((), ()))
-            if len(v) not in old[1]:
-                self.index[v[0]] = (old[0], one(tuple(sorted(old[1] + (len(v),)))))
+            wtabs, wmask, lengths, smask = self.index.get(v[0], _NO_ENTRY)
+            if len(v) not in lengths:
+                lengths = one(tuple(sorted(lengths + (len(v),))))
+            self.index[v[0]] = (wtabs, wmask, lengths, one(smask | bit))
         for w in value_words({"": [(slot, v) for v in words]}):  # the words of its values with "g=w:"
-            old = self.index.get(w, ((), ()))
-            tabs = tuple(sorted(old[0] + (t,), key=lambda x: (self.tables[x][0], x)))  # by slot name
-            self.index[w] = (one(tabs), old[1])
+            wtabs, wmask, lengths, smask = self.index.get(w, _NO_ENTRY)
+            wtabs = tuple(sorted(wtabs + (t,), key=lambda x: (self.tables[x][0], x)))  # by slot name
+            self.index[w] = (one(wtabs), one(wmask | bit), lengths, smask)
         return t
 
     def loaded(self) -> None:
@@ -141,7 +150,7 @@ def is_intent(d: dict) -> bool:
 
 
 class IntentTagger:
-    __slots__ = ("tags", "rows", "W", "trans", "start", "slot_of", "known", "gtab")
+    __slots__ = ("tags", "rows", "W", "trans", "start", "slot_of", "known", "gtab", "mask")
 
     def __init__(self, d: dict | IntentData, feature_ids: dict[str, int], n_features: int,
                  known: KnownValues | None = None) -> None:
@@ -175,6 +184,7 @@ class IntentTagger:
         self.gtab: dict[int, tuple[int, int, int, int]] = {
             t: (rank, get("g=" + slot + ":B", -1), get("g=" + slot + ":I", -1), get("g=w:" + slot, -1))
             for rank, (slot, t) in enumerate(d.tables)}
+        self.mask = sum(1 << t for t in self.gtab)
 
     def gaz_ids(self, low: Sequence[str]) -> list[list[int]] | None:
         """The ids of this intent's "g=" features per word (token_features' `gaz`, from
@@ -187,20 +197,23 @@ class IntentTagger:
         out: list[list[int]] | None = None
         index = self.known.index
         values = self.known.values
+        mask = self.mask
         n = len(low)
         for i, w in enumerate(low):
             entry = index.get(w)
             if entry is None:
                 continue
-            wtabs, lengths = entry
-            for t in wtabs:
-                m = mine.get(t)
-                if m is not None:
-                    if out is None:
-                        out = [[] for _ in range(n)]
-                    out[i].append(m[3])
+            wtabs, wmask, lengths, smask = entry
+            if wmask & mask:
+                for t in wtabs:
+                    m = mine.get(t)
+                    if m is not None:
+                        if out is None:
+                            out = [[] for _ in range(n)]
+                        out[i].append(m[3])
+            if not smask & mask:
+                continue
             hits: list[tuple[int, int, tuple[int, int, int, int]]] | None = None
-            # (a value of the word's length first: most words start values of one word only)
             for k in lengths:
                 if i + k > n:
                     break  # (ascending)
