@@ -17,8 +17,8 @@ project (e.g. main exported with `git archive main | tar -x -C /tmp/base`): the 
 against its code, side by side, so that before and after are measured the same way on the same
 machine at the same time. Reported: the median over `--runs` of each delta, in MB (2**20 bytes).
 `--speed N` times SlotExtractor.extract instead (every dev sentence under its own intent, the
-fastest of N passes, per call). `--trace` also prints what tracemalloc counts as live after the tagger loads (Python's own
-allocations, numpy arrays included; no allocator slack).
+fastest of N passes, per call). `--trace` also prints what tracemalloc counts as live after the
+tagger loads (Python's own allocations, numpy arrays included; no allocator slack).
 """
 from __future__ import annotations
 
@@ -100,7 +100,8 @@ print(json.dumps({
 
 
 # The child of --speed: SlotExtractor.extract on every dev sentence under its own intent (the
-# "## Intent" block it is listed in), all of them once per pass; the fastest of the passes, in CPU time (the machine is shared).
+# "## Intent" block it is listed in), all of them once per pass; the fastest of the passes, in CPU
+# time (the machine is shared).
 SPEED = r"""
 import json, sys, time
 root, models, data, passes = sys.argv[1:5]

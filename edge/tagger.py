@@ -11,12 +11,13 @@ Two ways to the same scores: IntentTagger.decode builds the features as strings
 `FastFeatures` and IntentTagger.scores sums and decodes them (docs/slots.md, "Cost in the
 daemon").
 
-In memory (models/home: 38 intents, 5.2 MB of RSS for the tagger, bench/tagger_memory.py): each
+In memory (models/home: 38 intents, 5.1 MB of RSS for the tagger, bench/tagger_memory.py): each
 intent's weights as one float32 matrix over the features it uses (1.7 MB in all) and a row index
 over the file's features (int16); the known values of all intents once (KnownValues); each intent
-made compact as the file is parsed (read_intent). float16 weights would save 0.9 MB but widening
-the rows of a request cost 6-8 us per call, as much as the rest of scores() (measured: see
-docs/model-card-home.md, "Memory"). tests/test_tagger.py checks the answers against the plain
+made compact as the file is parsed (read_intent). float16 weights would save 0.9 MB, but widening
+a request's rows before summing them cost 6-10 us per call on a 2-core x86_64 VM (numpy 1.26 casts
+float16 in software), about as much as the rest of scores() without Viterbi: not taken
+(docs/model-card-home.md, "Memory"). tests/test_tagger.py checks the answers against the plain
 layout, bit for bit.
 """
 
@@ -56,14 +57,14 @@ class KnownValues:
 
     A tagger file lists, per intent, each slot's values as said in training; intents share most of
     them (models/home: 38 intents list 34,171 (slot, value) entries, 5,668 distinct, in 25 distinct
-    lists: a slot has the same values in every intent that has it). Held per intent (or per distinct
-    set of lists) as dicts of tuples they were 3.3 of the tagger's 7.1 MB of live memory
-    (tracemalloc). Here each distinct (slot, values) list is a table number, and two dicts serve
-    every intent: `values` (a value's words -> the tables listing it, once per listing) and `index`
-    (a word -> the tables with it among their value words, by slot name, and the lengths of the
-    values it starts, with bit masks of those tables). An intent holds only which tables are its own
-    (IntentTagger.gtab, and their bits in IntentTagger.mask: a word none of its tables knows costs one
-    AND).
+    lists: a slot has the same values in every intent that has it). Held per distinct set of lists
+    as dicts of tuples they were 3.3 of the tagger's 6.8 MB of live memory (tracemalloc); now 0.5.
+    Here each distinct (slot, values) list is a table number, and two dicts serve every intent:
+    `values` (a value's words -> the tables listing it, once per listing) and `index` (a word -> the
+    tables with it among their value words, by slot name, and the lengths of the values it starts,
+    with bit masks of those tables). An intent holds only which tables are its own
+    (IntentTagger.gtab, and their bits in IntentTagger.mask: a word none of its tables knows costs
+    one AND).
 
     `table()` registers an intent's list while a file loads; `loaded()` drops what only loading needs."""
 

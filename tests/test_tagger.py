@@ -257,7 +257,8 @@ def _synthetic(tmp_path: Path, seed: int) -> Path:
     d.mkdir()
     (d / "slots.json").write_text(json.dumps({"format": "edge-slots/1", "features": feats, "intents": intents,
                                               "synonyms": {"area": {"Kitchen": "kitchen"}}}))
-    (d / "manifest.json").write_text(json.dumps({"name": "synthetic", "slots": {"intents": {}, "tagger": "slots.json"}}))
+    manifest = {"name": "synthetic", "slots": {"intents": {}, "tagger": "slots.json"}}
+    (d / "manifest.json").write_text(json.dumps(manifest))
     return d
 
 
