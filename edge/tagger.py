@@ -24,14 +24,16 @@ layout, bit for bit.
 from __future__ import annotations
 
 import base64
+import json
+from pathlib import Path
 from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
 from edge.slot_features import gazetteer_tags, token_features, value_words
 
-__all__ = ["FORMAT", "SlotError", "FeatureIds", "KnownValues", "IntentData", "IntentTagger", "read_intent", "is_intent",
-           "viterbi"]
+__all__ = ["FORMAT", "SlotError", "FeatureIds", "KnownValues", "IntentData", "IntentTagger", "read_file", "read_intent",
+           "is_intent", "viterbi"]
 
 FORMAT = "edge-slots/1"
 
@@ -280,6 +282,52 @@ class IntentTagger:
         # take() rather than [] indexing: the same rows (-1: the last, zeros), a few us less
         E = np.add.reduceat(self.W.take(self.rows.take(ids), axis=0), offsets, axis=0)
         return viterbi(E, self.trans, self.start), E
+
+
+def read_file(path: Path) -> tuple[FeatureIds, dict[str, IntentTagger], dict[str, Any]]:
+    """A tagger file (`slots.json`, FORMAT): (feature ids, intent -> IntentTagger, its synonyms as
+    written). SlotError names the problem.
+
+    Each intent is made compact as soon as the JSON parser completes its object (object_pairs_hook ->
+    read_intent), so its base64 and value strings are freed before the next intent is read."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise SlotError(f"{path}: cannot read the slot tagger ({e})") from None
+    known = KnownValues()  # the known values of every intent, each held once
+
+    def read(pairs: list[tuple[str, Any]]) -> Any:
+        obj = dict(pairs)
+        return read_intent(obj, known) if is_intent(obj) else obj
+
+    try:
+        try:
+            d = json.loads(text, object_pairs_hook=read)
+        except json.JSONDecodeError as e:
+            raise SlotError(f"{path}: cannot read the slot tagger ({e})") from None
+        del text
+        if not isinstance(d, dict) or d.get("format") != FORMAT:
+            raise SlotError(f"{path}: format {d.get('format') if isinstance(d, dict) else None!r}, "
+                            f"expected {FORMAT!r}")
+        # (not sys.intern'ed: run-time strings are never the interned objects, so interning bought
+        # no speed, and the interpreter's table of them cost memory)
+        features = d.pop("features")
+        n_features = len(features)
+        fid = FeatureIds((f, i) for i, f in enumerate(features))
+        del features
+        taggers = {}
+        tds = d.pop("intents")
+        for intent in list(tds):
+            taggers[intent] = IntentTagger(tds.pop(intent), fid, n_features, known)
+        known.loaded()
+        synonyms = d.get("synonyms", {})
+        if not (isinstance(synonyms, dict) and all(isinstance(v, dict) for v in synonyms.values())):
+            raise SlotError(f"{path}: synonyms must map slots to {{said: canonical}}")
+    except SlotError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise SlotError(f"{path}: malformed slot tagger ({type(e).__name__}: {e})") from None
+    return fid, taggers, synonyms
 
 
 def _array(d: Any, convert: bool = True) -> np.ndarray:
