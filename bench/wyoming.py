@@ -17,6 +17,13 @@ is the issue-22 RSS budget instead: real `edge run` daemons on a private mosquit
 configuration at a time (clinc150; models/home; + the names file; + Wyoming), RSS read from
 /proc once the daemon is serving and again after 200 MQTT requests and (Wyoming on) 200
 transcripts; the median of --repeat starts.
+
+The daemons run a fresh copy of the checkout's `edge` package (--root: another checkout's, e.g.
+main's in a `git worktree add --detach /tmp/base main`, for a side-by-side in one session), and by
+default that copy is byte-compiled first, as `pip install` does on the device: a module compiled
+from source at import leaves its parser's garbage in the heap (names_values_data.py alone: ~2 MB
+more RSS), and whether a checkout has __pycache__ (PYTHONDONTWRITEBYTECODE, which the unit sets)
+would otherwise decide the result. --source measures the copy without bytecode.
 """
 
 from __future__ import annotations
@@ -184,36 +191,54 @@ def _proc_rss_mb(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
-DAEMONS: list[tuple[str, dict]] = [
-    ("clinc150 (today's default)", {}),
-    ("models/home", {"model": {"path": str(ROOT / "models" / "home")}}),
-    ("models/home + names (YAML)", {"model": {"path": str(ROOT / "models" / "home")},
-                                    "home": {"names": str(ROOT / "tests" / "data" / "home_names.yaml")}}),
-    ("models/home + names (JSON)", {"model": {"path": str(ROOT / "models" / "home")}, "home": {"names": "JSON"}}),
-    ("models/home + names (YAML) + Wyoming", {"model": {"path": str(ROOT / "models" / "home")},
-                                              "home": {"names": str(ROOT / "tests" / "data" / "home_names.yaml")},
-                                              "wyoming": {"enabled": True, "port": 0}}),
-]
+def daemons(root: Path) -> list[tuple[str, dict]]:
+    """The configurations measured, with `root`'s models and names file."""
+    home, names = str(root / "models" / "home"), str(root / "tests" / "data" / "home_names.yaml")
+    return [
+        ("clinc150 (today's default)", {}),
+        ("models/home", {"model": {"path": home}}),
+        ("models/home + names (YAML)", {"model": {"path": home}, "home": {"names": names}}),
+        ("models/home + names (JSON)", {"model": {"path": home}, "home": {"names": "JSON"}}),
+        ("models/home + names (YAML) + Wyoming", {"model": {"path": home}, "home": {"names": names},
+                                                  "wyoming": {"enabled": True, "port": 0}}),
+    ]
 
 
-def daemon_rss(repeat: int, out_json: str | None) -> int:
-    """Each configuration of DAEMONS as a real daemon; RSS serving and after traffic (median of `repeat`)."""
+def install_copy(root: Path, dest: Path, bytecode: bool) -> Path:
+    """`root`'s edge package copied under `dest` (no __pycache__), its models beside it (a link), and
+    byte-compiled when `bytecode` (as pip does at install). Returns the folder for PYTHONPATH."""
+    import compileall
+    import shutil
+
+    shutil.copytree(root / "edge", dest / "edge", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (dest / "models").symlink_to(root / "models")  # where edge.model finds the default model (clinc150)
+    if bytecode and not compileall.compile_dir(str(dest / "edge"), quiet=1):
+        raise SystemExit(f"compileall failed in {dest / 'edge'}")
+    return dest
+
+
+def daemon_rss(repeat: int, out_json: str | None, root: Path = ROOT, bytecode: bool = True) -> int:
+    """Each configuration of `daemons(root)` as a real daemon running a copy of `root`'s edge package
+    (byte-compiled unless not `bytecode`); RSS serving and after traffic (median of `repeat`)."""
     import tempfile
 
     from conftest import Broker, Daemon, daemon_config, free_port
     from mqttc import TestClient
 
     rows = []
+    print(f"edge from {root} ({'byte-compiled, as installed' if bytecode else 'no bytecode: compiled at import'})",
+          flush=True)
     with tempfile.TemporaryDirectory(prefix="edge-rss-") as tmp:
         work = Path(tmp)
-        yaml_names = ROOT / "tests" / "data" / "home_names.yaml"
+        env = {"PYTHONPATH": str(install_copy(root, work / "src", bytecode)), "PYTHONDONTWRITEBYTECODE": "1"}
+        yaml_names = root / "tests" / "data" / "home_names.yaml"
         json_names = work / "names.json"
         from edge import names_file
 
         json_names.write_text(json.dumps(_names_as_json(names_file, yaml_names)))
         broker = Broker(work / "broker").start()
         try:
-            for label, sections in DAEMONS:
+            for label, sections in daemons(root):
                 ready, after = [], []
                 for i in range(repeat):
                     secs = json.loads(json.dumps(sections))
@@ -222,7 +247,8 @@ def daemon_rss(repeat: int, out_json: str | None) -> int:
                     port = free_port() if "wyoming" in secs else None
                     if port:
                         secs["wyoming"]["port"] = port
-                    d = Daemon(work / f"d{len(rows)}-{i}", daemon_config(broker, work / f"s{len(rows)}-{i}", **secs))
+                    d = Daemon(work / f"d{len(rows)}-{i}", daemon_config(broker, work / f"s{len(rows)}-{i}", **secs),
+                               env=env)
                     d.start()
                     try:
                         assert d.proc is not None
@@ -248,7 +274,8 @@ def daemon_rss(repeat: int, out_json: str | None) -> int:
     for r in rows[1:]:
         print(f"{r['daemon']:40s} {r['rss_serving_mb'] - base:+5.1f} MB over clinc150 serving")
     if out_json:
-        Path(out_json).write_text(json.dumps({"daemons": rows, "repeat": repeat}, indent=1) + "\n")
+        Path(out_json).write_text(json.dumps({"daemons": rows, "repeat": repeat, "root": str(root),
+                                              "bytecode": bytecode}, indent=1) + "\n")
     return 0
 
 
@@ -311,13 +338,15 @@ def main() -> int:
     p.add_argument("--no-pi", action="store_true", help="skip the Pi Zero 2 W estimate (it runs sysbench 10 s)")
     p.add_argument("--daemon-rss", action="store_true", help="RSS of real daemons: clinc150, home, +names, +Wyoming")
     p.add_argument("--repeat", type=int, default=3, help="daemon starts per configuration (--daemon-rss)")
+    p.add_argument("--root", type=Path, default=ROOT, help="--daemon-rss: the checkout whose edge is measured")
+    p.add_argument("--source", action="store_true", help="--daemon-rss: no bytecode (modules compiled at import)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         child(args)
         return 0
     if args.daemon_rss:
-        return daemon_rss(args.repeat, args.json)
+        return daemon_rss(args.repeat, args.json, args.root.resolve(), bytecode=not args.source)
     if args.rss_parts:
         return rss_parts(args.model, args.names)
     proc = subprocess.Popen([sys.executable, __file__, "--child", "--model", args.model, "--names", args.names],
