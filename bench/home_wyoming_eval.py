@@ -242,24 +242,51 @@ def load_lines(lang: str, dev_set: str = "dev") -> list[tuple[str, str, list[Any
     return [(e.text, e.label, list(e.spans)) for e in load_examples(DEV.with_name(f"home_{dev_set}_{lang}.txt"))]
 
 
+class Recording:
+    """The recognizer the server is given, keeping its last result: the server's `not-recognized` says
+    only "sorry", so a refusal's `reason`/`detail` (edge.home.NotUnderstood) is read here, in-process.
+    One utterance at a time, so `last` is the answer to the line just sent."""
+
+    def __init__(self, rec: Any) -> None:
+        self.rec = rec
+        self.languages = rec.languages
+        self.last: Any = None
+
+    def recognize(self, text: str, language: str | None) -> Any:
+        self.last = self.rec.recognize(text, language)
+        return self.last
+
+
+def _model_intent(rec: Any, text: str) -> str | None:
+    """The model's own top intent for a refused line (outside the timing): which intents the rules refuse."""
+    model = getattr(rec, "model", None)
+    return model.classify([text])[0].top_intent if model is not None else None
+
+
 async def _run(rec: Any, lang: str, golds: list[tuple[str, str, Expected | None]], home: Home) -> dict:
     """Serve `rec` on 127.0.0.1:<free port>, send every line as Home Assistant does, score."""
     from edge.wyoming import WyomingServer
-    from wyoming.intent import Intent
+    from wyoming.intent import Intent, NotRecognized
     from wyoming_ha import ha_process
 
     opp = _opposites()
+    rec = Recording(rec)
     server = WyomingServer(rec, host="127.0.0.1", port=0)
     await server.start()
     rows, times = [], []
     try:
         for n, (text, intent, exp) in enumerate(golds):
+            rec.last = None
             t0 = time.perf_counter()
             reply = await ha_process("127.0.0.1", server.port, text, lang, {"conversation_id": f"{lang}{n}"})
             times.append((time.perf_counter() - t0) * 1000)
             got = {e.name: e.value for e in reply.entities or []} if isinstance(reply, Intent) else None
             row: dict[str, Any] = {"text": text, "gold": intent, "reply": type(reply).__name__,
                                    "intent": reply.name if isinstance(reply, Intent) else None, "entities": got}
+            if isinstance(reply, NotRecognized):  # why: the recognizer's refusal, and what the model read
+                row["reason"] = getattr(rec.last, "reason", "?")
+                row["detail"] = getattr(rec.last, "detail", "")
+                row["model_intent"] = _model_intent(rec.rec, text)
             if exp is not None:
                 row["expected"] = exp.required
                 row["intent_ok"] = row["intent"] == intent
@@ -441,6 +468,25 @@ def table(report: dict, section: str = "languages") -> str:
     return "\n".join(out)
 
 
+def refusals(report: dict) -> str:
+    """Refused in-scope lines per reason, per language and set (holdout, dev): where recall is lost."""
+    sets = [("holdout", report.get("holdout", {})), (report.get("dev_set", "dev"), report["languages"])]
+    counts: dict[str, dict[str, int]] = {}
+    cols = []
+    for set_name, langs in sets:
+        for lang, s in langs.items():
+            col = f"{lang} {set_name}"
+            cols.append((col, s["in_scope"]))
+            for r in s["rows"]:
+                if r["gold"] != "oos" and "reason" in r:
+                    counts.setdefault(r["reason"], {}).setdefault(col, 0)
+                    counts[r["reason"]][col] += 1
+    out = ["| reason | " + " | ".join(f"{c} ({n})" for c, n in cols) + " |", "|" + "---|" * (len(cols) + 1)]
+    for reason in sorted(counts, key=lambda k: -sum(counts[k].values())):
+        out.append(f"| {reason} | " + " | ".join(str(counts[reason].get(c, 0)) for c, _ in cols) + " |")
+    return "\n".join(out)
+
+
 def wrong_actions(report: dict) -> list[str]:
     out = []
     for lang, s in report["languages"].items():
@@ -472,6 +518,8 @@ def main(argv: list[str] | None = None) -> int:
         print(table(report, "holdout"))
         print("excluded (no well-defined answer): "
               + "; ".join(f"{k}: {v['excluded']}" for k, v in report["holdout"].items()))
+    print("\nrefused in-scope lines by reason (edge.home.NotUnderstood.reason)")
+    print(refusals(report))
     if not args.quiet:
         for line in wrong_actions(report):
             print(line)
