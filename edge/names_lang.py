@@ -248,3 +248,33 @@ LANGUAGES: Mapping[str, Language] = MappingProxyType({lang.code: lang for lang i
 # Any other language: exact names and aliases (case, punctuation and accents aside), Home Assistant's own
 # domain ids and slips; no determiners, no domain words, no "place + kind". Less found, nothing guessed.
 OTHER = Language(code="*", determiners=(), locatives=(), connectors=(), domain_words=MappingProxyType({}))
+
+
+# The words one side of Home Assistant's on/off templates for covers and valves uses and the other side's never
+# do (outside the slots; folded as edge.names_schema.words folds them): "lower the garden valve" is closing it,
+# and the model, which learnt polarity mostly from lights, read it as HassTurnOn. The lists are those
+# edge/train/home_schema.py's `polarity_words` finds for these domains (home-assistant-intents 2026.12.1, seed
+# 13, the words in at least 2% of a side's sampled sentences), less French "faire" ("faire monter" and "faire
+# descendre" both say it: sampling noise). The package's own `home_schema` lists, where it has a domain, come
+# first (locks); these serve packages whose schema has none for covers and valves.
+_COVER_POLARITY = {
+    "en": ("lift open raise", "close down lower shut"),
+    "de": ("aufmachen herauf hoch oben offne offnen rauf", "herunter runter schliess schliesse schliessen unten zu zumachen"),
+    "fr": ("monte monter ouvre ouvrir", "baisse baisser descendre descends ferme fermer"),
+    "es": ("abra abre abri abrir aumenta aumentar incrementa incremente levanta levantar levante suba sube subi",
+           "acorta acortar baja bajar cerra cerrar cierra cierre decrementa decrementar disminui disminuya reduce reduci "
+           "reduzca"),
+}
+_VALVE_POLARITY = {
+    "en": ("lift open raise", "close down lower shut"),
+    "de": ("aufdrehen aufmachen offne offnen", "ab abdrehen schliess schliesse schliessen zu zudrehen zumachen"),
+    "fr": ("monte monter ouvre ouvrir", "baisse baisser descendre descends ferme fermer"),
+    "es": ("abra abre abri abrir aumenta aumentar incrementa incremente levantar levante sube subi",
+           "acorta bajar cerra cerrar cierra cierre decrementa reduce reduci reducir"),
+}
+POLARITY_WORDS: Mapping[str, Mapping[str, Mapping[str, frozenset[str]]]] = MappingProxyType({
+    lang: MappingProxyType({
+        domain: MappingProxyType({"HassTurnOn": frozenset(table[lang][0].split()),
+                                  "HassTurnOff": frozenset(table[lang][1].split())})
+        for domain, table in (("cover", _COVER_POLARITY), ("valve", _VALVE_POLARITY))})
+    for lang in ("en", "de", "fr", "es")})
