@@ -251,6 +251,8 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     got = _slots(found, min_slot_confidence, intent, lang, _confirmed(intent, lang, text, names, schema))
     if isinstance(got, NotUnderstood):
         return got
+    if intent == "HassSetVolumeRelative":
+        got = _volume_step(got, text, lang, found)
     # slots HA's templates never give this intent, a duration said in another unit, a number in no slot
     why = (names_schema.misfit(schema, intent, got) or names_schema.target_misfit(schema, intent, got)
            or names_schema.unit_misfit(schema, lang, text, found)
@@ -288,6 +290,35 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     if (why := home_guard.dropped(text, lang, res, spans.values(), names)) is not None:  # a name said, not carried
         return NotUnderstood("dropped", why)
     return Recognized(intent, res, pred.confidence, _result_slots(res, spans, intent))
+
+
+def _volume_step(got: dict[str, Any], text: str, lang: str, found: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """HassSetVolumeRelative's step as Home Assistant's templates give it: the verb says up or down
+    (edge.names_lang.VOLUME_DIRECTION), the tagger marks at most the number. One direction said (outside the
+    step's words): no step -> "up"/"down"; a number -> +n / -n ("volume down 43 percent" -> -43). Both or
+    neither said: left as it was (a number is then refused by edge.names_values, a missing step by the schema)."""
+    from edge.names_lang import VOLUME_DIRECTION
+
+    sides = VOLUME_DIRECTION.get(lang)
+    step = got.get("volume_step")
+    if sides is None or (isinstance(step, str) and names_values.value("volume_step", step, lang) is not None):
+        return got
+    span = next((s for s in found if s.get("name") == "volume_step"), None)
+    bare = text
+    if span is not None and isinstance(span.get("start"), int) and isinstance(span.get("end"), int):
+        bare = text[:span["start"]] + " " + text[span["end"]:]
+    said = names_schema.words(bare)
+    direction = [side for side, ws in sides.items() if said & ws]
+    if len(direction) != 1:
+        return got
+    if step is None:
+        return {**got, "volume_step": direction[0]}
+    n = _number(step)
+    if n is None:
+        n = names_values.number(step, lang)
+    if n is None or not 0 <= n <= 100:
+        return got
+    return {**got, "volume_step": n if direction[0] == "up" else -n}
 
 
 def _blank_names(text: str, found: Sequence[Mapping[str, Any]]) -> str:

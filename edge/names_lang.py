@@ -278,3 +278,22 @@ POLARITY_WORDS: Mapping[str, Mapping[str, Mapping[str, frozenset[str]]]] = Mappi
                                   "HassTurnOff": frozenset(table[lang][1].split())})
         for domain, table in (("cover", _COVER_POLARITY), ("valve", _VALVE_POLARITY))})
     for lang in ("en", "de", "fr", "es")})
+
+# The words only Home Assistant's volume-up or only its volume-down templates of HassSetVolumeRelative use
+# (outside the slots, folded; the templates with `volume_step_up` / `volume_step_down` or a fixed up/down,
+# sampled 60 sentences each with seed 13, words in at least 2% of a side's sentences; home-assistant-intents
+# 2026.12.1). "turn the volume down 43 percent": the tagger marks "43", the verb says its sign (-43).
+_VOLUME_DIRECTION = {
+    "en": ("increase up", "decrease down"),
+    "de": ("aufdrehen erhohe erhohen herauf heraufdrehen lauter rauf",
+           "absenken herunter herunterdrehen leiser reduziere reduzieren runter runterdrehen senke verringere "
+           "verringern"),
+    "fr": ("augmente augmenter haut haute monte monter plus", "baisse baisser bas basse descendre descends diminue "
+           "diminuer moins"),
+    "es": ("aumenta aumentar aumente incrementa incrementar incremente levanta levantar levante mas suba sube subi "
+           "subir", "acorta acortar acorte baja bajar baje decrementa decrementar decremente disminui disminuir "
+           "disminuya disminuye menos reduce reduci reducir reduzca"),
+}
+VOLUME_DIRECTION: Mapping[str, Mapping[str, frozenset[str]]] = MappingProxyType({
+    lang: MappingProxyType({"up": frozenset(up.split()), "down": frozenset(down.split())})
+    for lang, (up, down) in _VOLUME_DIRECTION.items()})

@@ -82,6 +82,9 @@ def apply(slots: Mapping[str, Any], lang: str, domain: str | None = None) -> dic
     for k in VALUE_SLOTS:
         if out.get(k) is None or (k != "state" and k not in _STRICT and k not in VALUES.get(base, {})):
             continue
+        if k == "volume_step" and (out[k] in ("up", "down") or (isinstance(out[k], (int, float))
+                                                               and not isinstance(out[k], bool))):
+            continue  # already Home Assistant's: a direction, or a signed step read with its verb (edge.home)
         v = state(out[k], base, domain) if k == "state" else value(k, out[k], base)
         if v is None:
             return k
