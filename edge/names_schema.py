@@ -18,6 +18,7 @@ __all__ = ["TARGET_SIGNATURES", "TARGET_SLOTS", "first_word", "misfit", "target_
            "words"]
 
 TARGET_SLOTS = frozenset({"name", "area", "floor", "domain", "device_class"})
+_SIGNED = frozenset({"volume_step"})  # slots whose down lists are their up lists times -1
 
 
 def misfit(schema: Mapping[str, Any] | None, intent: str, slots: Mapping[str, Any]) -> str | None:
@@ -32,6 +33,8 @@ def misfit(schema: Mapping[str, Any] | None, intent: str, slots: Mapping[str, An
             return f"{intent} never takes the slots {got}"
     for k, (lo, hi) in ((schema.get("ranges") or {}).get(intent) or {}).items():
         v = slots.get(k)
+        if k in _SIGNED and isinstance(v, (int, float)):
+            v = abs(v)  # HA's volume_step_down is the same range with multiplier -1: the schema keeps its size
         if isinstance(v, (int, float)) and not isinstance(v, bool) and not lo <= v <= hi:
             return f"{k} {v:g} is outside {lo:g}..{hi:g} for {intent}"
     return None
