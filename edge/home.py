@@ -149,6 +149,9 @@ _WORD = re.compile(r"[^\W_]+")  # the words of a text, with their offsets (names
 # finds; the rest are lights ("allume le salon", "illumine les pièces de l'étage"). Without it Home Assistant
 # would switch everything in the place.
 _PLACE_ONLY_LIGHT = frozenset({"HassTurnOn", "HassTurnOff"})
+# Intents that may name a kind of thing alone, said as a plain word: a question about the state of every
+# thing of a kind. Not on/off: "turn off the lights" with no place would switch every light in the home.
+_KIND_ALONE = frozenset({"HassGetState"})
 
 
 def _implied_domains(text: str, lang: str) -> list[tuple[str, int, int]]:
@@ -260,12 +263,20 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     if why is not None:
         return NotUnderstood("slot", why)
     spans = {str(s["name"]): s for s in found}
+    implied: dict[str, Any] = {}
     if intent in _TURN_INTENTS and not any(k in got for k in _TARGETS):
-        return NotUnderstood("slot", f"{intent} names nothing to act on")
+        kinds = _implied_domains(text, lang) if intent in _KIND_ALONE else []
+        if len(kinds) != 1:
+            return NotUnderstood("slot", f"{intent} names nothing to act on")
+        # "which fans are on", "is any lock unlocked": HA's state templates say the kind as a plain word
+        # (no slot), so the tagger marks nothing; a question of one kind asks about every one of them
+        said, start, end = kinds[0]
+        got["domain"] = said
+        implied = {"name": "domain", "entity": "domain", "raw": said, "value": said, "start": start,
+                   "end": end, "confidence": 1.0}
     needs = _NEEDS.get(intent)
     if needs and not any(k in got for k in needs):
         return NotUnderstood("slot", f"{intent} without {' or '.join(needs)}")
-    implied: dict[str, Any] = {}
     if intent in _TURN_INTENTS and not any(k in got for k in ("name", "domain", "device_class")) \
             and ("area" in got or "floor" in got):
         kinds = _implied_domains(text, lang)
