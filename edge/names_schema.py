@@ -153,6 +153,7 @@ def unit_misfit(schema: Mapping[str, Any] | None, lang: str, text: str, found: I
     if not isinstance(schema, Mapping) or not isinstance(text, str):
         return None
     units = (schema.get("unit_words") or {}).get(lang) or {}
+    found = list(found)
     for sp in found:
         name, end = sp.get("name"), sp.get("end")
         if not isinstance(name, str) or unit_base(name) not in units or not isinstance(end, int):
@@ -161,6 +162,11 @@ def unit_misfit(schema: Mapping[str, Any] | None, lang: str, text: str, found: I
         own = set(units[unit_base(name)])
         if w is not None and w not in own and any(w in ws for u, ws in units.items() if u != unit_base(name)):
             return f"{name} said in another unit ({w!r})"
+        # "seventy-five-minute" tagged hours "seventy" + minutes "five": HA's durations always have their
+        # unit's word between them, so a duration's number run straight into another number is one number
+        if any(isinstance(o.get("start"), int) and o is not sp and o.get("start", -1) >= end
+               and NUMBER_SLOTS & {o.get("name")} and not text[end:o["start"]].strip(" -") for o in found):
+            return f"{name} runs into another number"
     return None
 
 
