@@ -264,8 +264,8 @@ class Names:
     def said_exactly(self, slot: str, raw: Any, language: str) -> bool:
         """Is the span `raw` of `slot` ("name", "area", "floor") exactly a name or alias of the file (case,
         accents, articles and locatives aside, no slip corrected), of its own kind: an area for an area, a
-        floor for a floor, a thing or a known place + kind word ("kitchen lights") for a name? edge.home
-        takes a span the tagger is unsure of when the home confirms it word for word."""
+        floor for a floor, a thing for a name? edge.home takes a span the tagger is unsure of when the home
+        confirms it word for word."""
         lang = language_of(language)
         if lang is None or slot not in ("name", "area", "floor"):
             return False
@@ -273,11 +273,9 @@ class Names:
         if isinstance(key, Refusal):
             return False
         idx = self._index[lang.code]
-        if slot != "name":
-            return key in (idx.areas if slot == "area" else idx.floors).exact
-        if key in idx.entities.exact:
-            return True
-        return isinstance(self._composite(idx, lang, key, _Target(), False), _Target)
+        # a thing by its own name or alias only: "the kitchen lights" read as place + kind is a second
+        # guess on top of the tagger's, not the home confirming the words
+        return key in (idx.entities if slot == "name" else idx.areas if slot == "area" else idx.floors).exact
 
     def _describe(self, out: dict[str, Any], area: str | None, floor: str | None, domain: str | None,
                   dc: str | None) -> None:

@@ -92,7 +92,8 @@ def test_an_unsure_span_the_file_does_not_confirm_is_refused(home: names.Names, 
 
 def test_said_exactly_reads_only_its_own_kind(home: names.Names) -> None:
     assert home.said_exactly("area", "the Kitchen", "en")
-    assert home.said_exactly("name", "kitchen lights", "en")      # a known place + a kind word
+    assert home.said_exactly("name", "the Desk Lamp", "en") and home.said_exactly("name", "Nachttischlampe", "de")
+    assert not home.said_exactly("name", "kitchen lights", "en")  # place + kind: a guess on the tagger's guess
     assert not home.said_exactly("floor", "Kitchen", "en")        # an area is no floor
     assert not home.said_exactly("name", "Kitchen", "en")         # nor a thing
     assert not home.said_exactly("area", "Kitchn", "en")          # a slip is corrected only when sure of the tag
