@@ -1,5 +1,8 @@
 """Per-language words for name resolution: determiners, place connectors and domain words.
 
+The cover classes follow Home Assistant's `cover_classes` list of each language (home-assistant-intents
+2026.12.1): "Beschattung" is an awning, "Schirm" and "estor" a shade, "veneciana" a shutter.
+
 Data only, read by edge/names.py. Every word is written in its normalised form
 (lower case, no accents, no apostrophes except the elided French/Italian
 articles, which the tokenizer splits off as their own token: "l'entree" ->
@@ -129,15 +132,16 @@ DE = Language(
         ("light", None): "licht|lichter|lampe|lampen|leuchte|leuchten|beleuchtung|birne|birnen|gluhbirne|"
                          "gluhbirnen|deckenlicht|deckenlampe|deckenleuchte",
         ("fan", None): "ventilator|ventilatoren|lufter|deckenventilator",
-        ("cover", None): "abdeckung|abdeckungen|beschattung",
+        ("cover", None): "abdeckung|abdeckungen",
         ("cover", "blind"): "jalousie|jalousien|rollo|rollos",
         ("cover", "shutter"): "rollladen|rolllade|rollladen|rolladen|rollade|rolllaeden|rollaeden|"
                               "fensterladen|fensterlaeden",
         ("cover", "curtain"): "vorhang|vorhange|vorhaenge|gardine|gardinen",
-        ("cover", "awning"): "markise|markisen",
-        ("cover", "garage"): "garagentor|garagentore|garagentur|garage",
+        ("cover", "awning"): "markise|markisen|beschattung|beschattungen",
+        ("cover", "shade"): "schirm|schirme",
+        ("cover", "garage"): "garagentor|garagentore|garagentur|garagenture|garagenturen|garage",
         ("cover", "gate"): "tor|tore|einfahrtstor",
-        ("cover", "door"): "tur|turen|tuer|tueren",
+        ("cover", "door"): "tur|ture|turen|tuer|tueren",
         ("cover", "window"): "fenster",
         ("lock", None): "schloss|schlosser|schloesser|turschloss|tuerschloss",
         ("switch", None): "schalter|steckdose|steckdosen|zwischenstecker",
@@ -174,7 +178,7 @@ FR = Language(
         ("fan", None): "ventilateur|ventilateurs|ventilo|ventilos|brasseur d' air|brasseurs d' air|brasseur d air|"
                        "brasseurs d air",
         ("cover", None): "couverture|couvertures",
-        ("cover", "blind"): "store|stores|persienne|persiennes",
+        ("cover", "blind"): "store|stores|store venitien|stores venitiens|persienne|persiennes",
         ("cover", "shutter"): "volet|volets|volet roulant|volets roulants",
         ("cover", "curtain"): "rideau|rideaux",
         ("cover", "awning"): "auvent|auvents|banne|bannes",
@@ -215,12 +219,13 @@ ES = Language(
                          "iluminacion|luminaria|luminarias",
         ("fan", None): "ventilador|ventiladores|abanico|abanicos",
         ("cover", None): "cubierta|cubiertas",
-        ("cover", "blind"): "persiana|persianas|estor|estores",
-        ("cover", "shutter"): "contraventana|contraventanas",
+        ("cover", "blind"): "persiana|persianas",
+        ("cover", "shade"): "estor|estores",
+        ("cover", "shutter"): "contraventana|contraventanas|veneciana|venecianas",
         ("cover", "curtain"): "cortina|cortinas",
         ("cover", "awning"): "toldo|toldos",
-        ("cover", "garage"): "puerta del garaje|puertas del garaje|puerta de garaje|garaje|cochera",
-        ("cover", "gate"): "porton|portones|verja",
+        ("cover", "garage"): "puerta del garaje|puertas del garaje|puerta de garaje|garaje|cochera|cocheras",
+        ("cover", "gate"): "porton|portones|verja|verjas|cancela|cancelas",
         ("cover", "door"): "puerta|puertas",
         ("cover", "window"): "ventana|ventanas",
         ("lock", None): "cerradura|cerraduras|cerrojo|cerrojos|candado|cierre|cierres|pestillo|pestillos|llave|llaves",
