@@ -364,6 +364,8 @@ def _slots(found: Sequence[Mapping[str, Any]], min_confidence: float, intent: st
                 v = names_values.number(s.get("raw"), lang)
             if v is None and lang is not None and (intent, name) == ("HassLightSet", "temperature"):
                 v = names_values.color_temperature(s.get("raw"), lang)  # "Tageslicht" -> 6500 K, HA's list
+            if v is None and lang is not None and name == "brightness":
+                v = names_values.brightness_level(s.get("raw"), lang)  # "maximum" -> 100, HA's brightness_level
             lo, hi = _INTENT_RANGES.get((intent, name), NUMBER_RANGES[name])
             if unsure and (v is None or confirmed is None or not confirmed(s, v)):
                 return NotUnderstood("slot", f"{name} unsure")

@@ -21,7 +21,8 @@ from typing import Any, Mapping
 from edge.names_text import clean, fold
 from edge.names_values_data import NUMBERS, STATES, VALUES
 
-__all__ = ["UNITS", "VALUE_SLOTS", "apply", "color_temperature", "knows", "number", "state", "value"]
+__all__ = ["UNITS", "VALUE_SLOTS", "apply", "brightness_level", "color_temperature", "knows", "number", "state",
+           "value"]
 
 # Slots whose words become a list's value: `state` by the thing's domain, the others by their own list.
 VALUE_SLOTS = ("state", "color", "fan_mode", "media_class", "volume_step")
@@ -110,6 +111,23 @@ def color_temperature(raw: Any, lang: str) -> int | None:
     """The colour temperature (kelvin) Home Assistant's list gives a named white ("Tageslicht" -> 6500), or None."""
     k = _key(raw)
     return None if k is None else _COLOR_TEMPERATURES.get(_base(lang), {}).get(k)
+
+
+# Home Assistant's `brightness_level` lists: the brightest and the dimmest said in words ("höchste", "mínima").
+_BRIGHTNESS_LEVELS = {
+    "en": {100: "max|maximum|highest", 1: "min|minimum|lowest"},
+    "de": {100: "max|maximal|maximale|maximum|hochste|volle|grosste|hell|hellste",
+           1: "min|minimal|minimale|minimum|niedrigste|kleinste|geringste"},
+    "es": {100: "maximo|maxima|mas alta|mas alto|lo mas alto|la mas alta|tope",
+           1: "minimo|minima|mas bajo|mas baja|lo mas bajo|la mas baja"},
+}
+_BRIGHTNESS = {lang: {w: k for k, ws in t.items() for w in ws.split("|")} for lang, t in _BRIGHTNESS_LEVELS.items()}
+
+
+def brightness_level(raw: Any, lang: str) -> int | None:
+    """The brightness Home Assistant's list gives a word for the brightest or dimmest ("maximum" -> 100), or None."""
+    k = _key(raw)
+    return None if k is None else _BRIGHTNESS.get(_base(lang), {}).get(k)
 
 
 def _german_compound(k: str, table: Mapping[str, int]) -> int | None:

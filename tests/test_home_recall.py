@@ -253,3 +253,23 @@ def test_a_number_run_into_another_is_one_number_misread(home: names.Names) -> N
     got = ask(home, "en", "HassStartTimer", "set a timer for 1 hour 5 minutes",
               [("hours", "1", 0.99), ("minutes", "5", 0.99)])
     assert entities(got) == {"hours": 1, "minutes": 5}
+
+
+@pytest.mark.parametrize("lang, raw, level", [
+    ("en", "maximum", 100), ("de", "höchste", 100), ("es", "mínima", 1), ("en", "lowest", 1),
+    ("fr", "maximum", None),      # French has no such list: not guessed
+    ("en", "medium", None), ("en", "max" * 40, None), ("en", None, None),
+])
+def test_brightness_in_words_from_home_assistants_list(lang: str, raw: Any, level: int | None) -> None:
+    assert names_values.brightness_level(raw, lang) == level
+
+
+@pytest.mark.parametrize("lang, word, device_class", [
+    ("de", "Beschattungen", "awning"), ("de", "Schirm", "shade"), ("es", "estores", "shade"),
+    ("es", "venecianas", "shutter"), ("es", "cancela", "gate"), ("fr", "stores vénitiens", "blind"),
+])
+def test_cover_class_words_are_home_assistants(lang: str, word: str, device_class: str) -> None:
+    from edge.names import domain_word, language_of
+    from edge.names_text import clean, fold
+
+    assert domain_word(" ".join(fold(clean(word) or "").split()), language_of(lang)) == ("cover", device_class)
