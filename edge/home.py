@@ -251,6 +251,7 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     intent = pred.intent
     if not _HA_INTENT.match(intent):
         return NotUnderstood("not_home", "the model's label is no Home Assistant intent")
+    found = _halves(found, text, lang)
     got = _slots(found, min_slot_confidence, intent, lang, _confirmed(intent, lang, text, names, schema))
     if isinstance(got, NotUnderstood):
         return got
@@ -301,6 +302,41 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     if (why := home_guard.dropped(text, lang, res, spans.values(), names)) is not None:  # a name said, not carried
         return NotUnderstood("dropped", why)
     return Recognized(intent, res, pred.confidence, _result_slots(res, spans, intent))
+
+
+# "half an hour", "71 and a 1/2 hours", "media hora": Home Assistant's English and Spanish timer templates give
+# half of a unit as 30 of the next ("and a half hours" -> minutes: 30 beside the hours). The words a half is
+# said with, and each unit's own words (the next smaller unit is the slot). German and French templates add
+# halves to the total ("eineinhalb Stunden" -> 90 minutes): not read here, still refused.
+_HALF_WORDS = {"en": frozenset({"half", "a half", "1/2", "a 1/2", "1 2", "a 1 2"}), "es": frozenset({"media", "1/2", "1 2"})}
+_HALF_UNITS = {"en": {"hour": "minutes", "hours": "minutes", "minute": "seconds", "minutes": "seconds"},
+               "es": {"hora": "minutes", "horas": "minutes", "minuto": "seconds", "minutos": "seconds"}}
+
+
+def _halves(found: Sequence[Mapping[str, Any]], text: str, lang: str) -> Sequence[Mapping[str, Any]]:
+    """A duration span that says only "half" (the tagger put it under some unit, or gave it no number) as
+    30 of the unit below the one said after it: "half an hour" -> minutes 30. Anything else as it was; a
+    half with no unit word in the next three words is left to be refused."""
+    halves, units = _HALF_WORDS.get(lang), _HALF_UNITS.get(lang)
+    if not halves or not units:
+        return found
+    out: list[Mapping[str, Any]] = []
+    for s in found:
+        raw, end = s.get("raw"), s.get("end")
+        if (names_schema.unit_base(str(s.get("name"))) in ("hours", "minutes", "seconds") and isinstance(raw, str)
+                and isinstance(end, int) and " ".join(raw.casefold().replace("/", " / ").split()).replace(" / ", "/")
+                in halves):
+            after = [w for w in _WORD.findall(names_schema._fold(text[end:end + 40]))][:3]
+            slot = next((units[w] for w in after if w in units), None)
+            if slot is None:
+                out.append(s)
+                continue
+            if str(s.get("name")).startswith("start_"):
+                slot = "start_" + slot
+            out.append({**s, "name": slot, "entity": slot, "value": 30, "raw": raw, "confidence": 1.0})
+            continue
+        out.append(s)
+    return out
 
 
 def _volume_step(got: dict[str, Any], text: str, lang: str, found: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

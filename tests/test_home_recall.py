@@ -273,3 +273,26 @@ def test_cover_class_words_are_home_assistants(lang: str, word: str, device_clas
     from edge.names_text import clean, fold
 
     assert domain_word(" ".join(fold(clean(word) or "").split()), language_of(lang)) == ("cover", device_class)
+
+
+@pytest.mark.parametrize("lang, text, spans, expect", [
+    ("en", "set a timer for 5 minutes and half a minute", [("minutes", "5", 0.99), ("minutes", "half", 0.1)],
+     {"minutes": 5, "seconds": 30}),
+    ("en", "decrease my timer by half an hour", [("seconds", "half", 0.1)], {"minutes": 30}),
+    ("es", "pon un temporizador de media hora", [("minutes", "media", 0.1)], {"minutes": 30}),
+])
+def test_half_a_unit_is_thirty_of_the_next(home: names.Names, lang: str, text: str, spans: list,
+                                          expect: dict) -> None:
+    intent = "HassDecreaseTimer" if "decrease" in text else "HassStartTimer"
+    assert entities(ask(home, lang, intent, text, spans)) == expect
+
+
+@pytest.mark.parametrize("lang, text, spans", [
+    ("en", "set a timer for half please", [("minutes", "half", 0.99)]),                   # half of what?
+    ("en", "set a timer for 5 minutes and a half minute", [("minutes", "5", 0.99), ("seconds", "a half", 0.1),
+                                                            ("seconds", "minute", 0.99)]),  # seconds twice
+    ("de", "stelle einen Timer auf eineinhalb Stunden", [("hours", "eineinhalb", 0.1)]),  # German: not read
+    ("en", "set a timer for half an hour and 10 minutes", [("minutes", "half", 0.1), ("minutes", "10", 0.99)]),
+])
+def test_a_half_that_does_not_read_is_refused(home: names.Names, lang: str, text: str, spans: list) -> None:
+    assert isinstance(ask(home, lang, "HassStartTimer", text, spans), NotUnderstood)
