@@ -154,6 +154,14 @@ _PLACE_ONLY_LIGHT = frozenset({"HassTurnOn", "HassTurnOff"})
 _KIND_ALONE = frozenset({"HassGetState"})
 
 
+# Kind words that are also the verb of Home Assistant's on/off sentences: followed by a particle or an article
+# ("switch off the lights upstairs", "switch our lights on") one is the verb, not a second kind of thing
+# (that was refused as ambiguous: switch and light); followed by anything else it is a thing ("how many
+# library switch are on").
+_VERB_KINDS: Mapping[str, frozenset[str]] = {"en": frozenset({"switch"})}
+_PARTICLES = frozenset({"on", "off", "out", "each", "every", "my", "our", "your"})
+
+
 def _implied_domains(text: str, lang: str) -> list[tuple[str, int, int]]:
     """The kinds of thing a place-only command names in its words, as said ("turn off the kitchen
     *lights*": the model tags the area, and Home Assistant would switch off everything in the
@@ -172,6 +180,10 @@ def _implied_domains(text: str, lang: str) -> list[tuple[str, int, int]]:
         for n in (3, 2, 1):  # "garage door" before "door"; "brasseur d air" is three words
             said = " ".join(w for w, _, _ in words[i:i + n]) if len(words) - i >= n else ""
             hit = domain_word(said, language) if said else None
+            if hit is not None and n == 1 and said in _VERB_KINDS.get(language.code, ()) and i + 1 < len(words) \
+                    and (words[i + 1][0] in _PARTICLES or any(words[i + 1][0] == p[0] for p in language.determiners)
+                         or words[i + 1][0] in language.quantifiers):
+                hit = None  # "switch off the lights", "switch our lights on": the verb ("the library switch is" a switch)
             if hit is not None:
                 start, end = words[i][1], words[i + n - 1][2]
                 kinds.setdefault(hit[0], (text[start:end], start, end))
@@ -304,36 +316,46 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     return Recognized(intent, res, pred.confidence, _result_slots(res, spans, intent))
 
 
-# "half an hour", "71 and a 1/2 hours", "media hora": Home Assistant's English and Spanish timer templates give
-# half of a unit as 30 of the next ("and a half hours" -> minutes: 30 beside the hours). The words a half is
-# said with, and each unit's own words (the next smaller unit is the slot). German and French templates add
-# halves to the total ("eineinhalb Stunden" -> 90 minutes): not read here, still refused.
-_HALF_WORDS = {"en": frozenset({"half", "a half", "1/2", "a 1/2", "1 2", "a 1 2"}), "es": frozenset({"media", "1/2", "1 2"})}
+# "half an hour", "71 and a 1/2 hours", "media hora", "12 hora y 3/4": Home Assistant's English and Spanish
+# timer templates give a half (quarter, three quarters) of a unit as 30 (15, 45) of the next ("and a half
+# hours" -> minutes: 30 beside the hours). The words a fraction is said with, and each unit's own words (the
+# next smaller unit is the slot). German and French templates add fractions to the total ("eineinhalb
+# Stunden" -> 90 minutes): not read here, still refused.
+_HALF_WORDS = {"en": {"half": 30, "a half": 30, "1/2": 30, "a 1/2": 30, "quarter": 15, "a quarter": 15, "1/4": 15,
+                      "a 1/4": 15, "3/4": 45, "three quarters": 45},
+               "es": {"media": 30, "1/2": 30, "cuarto": 15, "un cuarto": 15, "1 cuarto": 15, "1/4": 15, "3/4": 45,
+                      "3 cuartos": 45, "tres cuartos": 45}}
 _HALF_UNITS = {"en": {"hour": "minutes", "hours": "minutes", "minute": "seconds", "minutes": "seconds"},
                "es": {"hora": "minutes", "horas": "minutes", "minuto": "seconds", "minutos": "seconds"}}
 
 
 def _halves(found: Sequence[Mapping[str, Any]], text: str, lang: str) -> Sequence[Mapping[str, Any]]:
-    """A duration span that says only "half" (the tagger put it under some unit, or gave it no number) as
-    30 of the unit below the one said after it: "half an hour" -> minutes 30. Anything else as it was; a
-    half with no unit word in the next three words is left to be refused."""
+    """A duration span that says only a fraction (the tagger put it under some unit, or gave it no number)
+    as that much of the unit below the one said after it (or right before it): "half an hour" -> minutes
+    30, "hora y 3/4" -> minutes 45. Anything else as it was; a fraction with no unit word beside it is left
+    to be refused."""
     halves, units = _HALF_WORDS.get(lang), _HALF_UNITS.get(lang)
     if not halves or not units:
         return found
     out: list[Mapping[str, Any]] = []
     for s in found:
-        raw, end = s.get("raw"), s.get("end")
-        if (names_schema.unit_base(str(s.get("name"))) in ("hours", "minutes", "seconds") and isinstance(raw, str)
-                and isinstance(end, int) and " ".join(raw.casefold().replace("/", " / ").split()).replace(" / ", "/")
-                in halves):
+        raw, start, end = s.get("raw"), s.get("start"), s.get("end")
+        said = " ".join(raw.casefold().replace("/", " / ").split()).replace(" / ", "/") if isinstance(raw, str) else ""
+        if (names_schema.unit_base(str(s.get("name"))) in ("hours", "minutes", "seconds") and said in halves
+                and isinstance(start, int) and isinstance(end, int)):
             after = [w for w in _WORD.findall(names_schema._fold(text[end:end + 40]))][:3]
-            slot = next((units[w] for w in after if w in units), None)
+            # the unit said after it ("half an hour"), else just before it ("12 hora y 3/4")
+            before = [w for w in _WORD.findall(names_schema._fold(text[max(0, start - 24):start]))][-2:][::-1]
+            slot = next((units[w] for w in after if w in units), None) or (
+                units.get(before[0]) if before and before[0] in units else
+                units.get(before[1]) if len(before) > 1 and before[0] in ("and", "y") and before[1] in units
+                else None)
             if slot is None:
                 out.append(s)
                 continue
             if str(s.get("name")).startswith("start_"):
                 slot = "start_" + slot
-            out.append({**s, "name": slot, "entity": slot, "value": 30, "raw": raw, "confidence": 1.0})
+            out.append({**s, "name": slot, "entity": slot, "value": halves[said], "raw": raw, "confidence": 1.0})
             continue
         out.append(s)
     return out

@@ -296,3 +296,25 @@ def test_half_a_unit_is_thirty_of_the_next(home: names.Names, lang: str, text: s
 ])
 def test_a_half_that_does_not_read_is_refused(home: names.Names, lang: str, text: str, spans: list) -> None:
     assert isinstance(ask(home, lang, "HassStartTimer", text, spans), NotUnderstood)
+
+
+@pytest.mark.parametrize("lang, text, spans, expect", [
+    ("es", "resta al temporizador 12 hora y 3/4", [("hours", "12", 0.99), ("minutes", "3/4", 0.1)],
+     {"hours": 12, "minutes": 45}),
+    ("es", "resta al temporizador un cuarto de hora", [("minutes", "un cuarto", 0.1)], {"minutes": 15}),
+])
+def test_quarters_of_a_unit(home: names.Names, lang: str, text: str, spans: list, expect: dict) -> None:
+    assert entities(ask(home, lang, "HassDecreaseTimer", text, spans)) == expect
+
+
+def test_switch_the_verb_is_no_second_kind(home: names.Names) -> None:
+    got = ask(home, "en", "HassTurnOff", "switch off the lights in the kitchen", [("area", "kitchen", 0.99)])
+    assert entities(got) == {"area": "Kitchen", "domain": "light"}
+    got = ask(home, "en", "HassTurnOn", "switch our lights in the kitchen on", [("area", "kitchen", 0.99)])
+    assert entities(got) == {"area": "Kitchen", "domain": "light"}
+    # a switch said as a thing is still one, and with the lights it is two kinds
+    got = ask(home, "en", "HassGetState", "how many kitchen switch are on", [("area", "kitchen", 0.99),
+                                                                             ("state", "on", 0.99)])
+    assert entities(got)["domain"] == "switch"
+    assert isinstance(ask(home, "en", "HassTurnOff", "turn off the switch and the lights in the kitchen",
+                          [("area", "kitchen", 0.99)]), NotUnderstood)
