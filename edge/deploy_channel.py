@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from edge import __version__, deploy_command, signing
 from edge.deploy import Deployer, DeployError, Status
-from edge.escalation import DaemonPool
+from edge.daemon_pool import DaemonPool
 from edge.mqtt import Message
 from edge.probation import ProbationPolicy, Verdict, policy_of
 
@@ -92,7 +92,7 @@ def start_model(d: Deployer, configured: Callable[[], Any]) -> tuple[Any, Status
 
 
 class DeployChannel:
-    """The deployment topics of one daemon, on its loop (edge.service.Channel)."""
+    """The deployment topics of one daemon, on its loop (edge.channel.Channel)."""
 
     name = "deploy"
 
@@ -126,6 +126,9 @@ class DeployChannel:
         for task in list(self._tasks):
             task.cancel()
         self.pool.shutdown(wait=False)  # daemon threads: a deployment under way never holds the exit
+
+    def swap_model(self, model: Any, slots: Any) -> None:
+        """Nothing to follow: this channel is what swaps the model (edge.service_build.swap_model)."""
 
     # -- statuses ------------------------------------------------------------------------
     def _from_thread(self, status: Status) -> None:

@@ -12,13 +12,15 @@ import asyncio
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from edge.answers import Answers
 from edge.budget import Budget
+from edge.channel import Channel
 from edge.config import Settings, read_secret
 from edge.delivery import Delivery, Replay
-from edge.escalation import DaemonPool, Escalations
+from edge.daemon_pool import DaemonPool
+from edge.escalation import Escalations
 from edge.health import Health
 from edge.integrations import hermes, homeassistant
 from edge.model import Model
@@ -32,19 +34,6 @@ if TYPE_CHECKING:
     from edge.cloud import CloudClient
 
 log = logging.getLogger("edge.service")
-
-
-class Channel(Protocol):
-    """Something else the loop serves: the Wyoming server (edge/wyoming.py), the deployment channel
-    (edge/deploy_channel.py). `start` binds or connects and returns once serving (its tasks run on
-    `loop`); `stop` closes it within the drain. An exception that escapes a channel's callbacks or
-    tasks stops the daemon with exit 1 (see `Service._unhandled`)."""
-
-    name: str
-
-    async def start(self, loop: asyncio.AbstractEventLoop) -> None: ...
-
-    async def stop(self) -> None: ...
 
 
 def load_slots(model: Model) -> Any:
@@ -101,7 +90,7 @@ def swap_model(parts: Parts, model: Model) -> Model:
     """Make `model` the one that answers, with everything that belongs to it: its slot extractor, its
     thresholds, its ident in results and health; returns the model it replaced. Called on the loop
     between two batches (the deployment channel), so requests in flight finished on the old model.
-    The cloud prompt's labels and the channels (Wyoming: `swap_model`) follow it too."""
+    The cloud prompt's labels and the channels (`Channel.swap_model`) follow it too."""
     slots = load_slots(model)  # a package whose slots do not load answers without slots (logged)
     threshold = _thresholds(parts.settings, model)
     old, parts.model = parts.model, model
@@ -115,7 +104,7 @@ def swap_model(parts: Parts, model: Model) -> Model:
     if parts.cloud is not None:
         parts.cloud.set_labels(model.labels, slots.cloud_prompt() if hasattr(slots, "cloud_prompt") else "")
     for channel in parts.channels:
-        getattr(channel, "swap_model", lambda m, s: None)(model, slots)
+        channel.swap_model(model, slots)
     log.info("model %s now answers (it replaced %s)", model.ident, old.ident)
     return old
 

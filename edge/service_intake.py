@@ -1,7 +1,7 @@
 """The link's callbacks: what the broker delivers, taken on the loop and handed to the pipeline.
 
 A request, socket to ack (all on the loop):
-1. paho's socket is readable: `Link._readable` (mqtt/link.py) reads once (at most 64 KiB);
+1. paho's socket is readable: `Connection._readable` (mqtt/connection.py) reads once (at most 64 KiB);
    paho parses the packets and calls `Intake.on_message` for each, which keeps each request
    in `inbox` as a `Work` with the link's ack bound to it;
 2. the read done, the link calls `Intake.answer_batch`, which hands the batch to

@@ -33,7 +33,6 @@ name and span both match); `edge eval` reports it.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -45,7 +44,8 @@ from edge import entities
 # importable from here
 from edge.slot_features import (FastFeatures, entity_tags, gazetteer_tags, token_features, tokenize,
                                 value_words)
-from edge.tagger import FORMAT, FeatureIds as _FeatureIds, IntentTagger as _IntentTagger, SlotError, path_marginals, viterbi
+from edge.tagger import (FORMAT, FeatureIds as _FeatureIds, IntentTagger as _IntentTagger, SlotError, path_marginals,
+                          read_file as _read_tagger_file, viterbi)
 
 __all__ = ["SlotExtractor", "SlotError", "DEFAULTS", "CLINC150_SLOTS", "TAGGER_FILE", "tokenize",
            "token_features", "slot_metrics", "validate_section"]
@@ -174,33 +174,11 @@ class SlotExtractor:
         tagger = section.get("tagger")
         if not tagger:
             return cls(intents)
-        path = Path(model_dir) / tagger
-        try:
-            d = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise SlotError(f"{path}: cannot read the slot tagger ({e})") from None
-        try:
-            if d.get("format") != FORMAT:
-                raise SlotError(f"{path}: format {d.get('format')!r}, expected {FORMAT!r}")
-            # (not sys.intern'ed: run-time strings are never the interned objects, so interning
-            # bought no speed, and the interpreter's table of them cost memory)
-            features = d.pop("features")
-            n_features = len(features)
-            fid = _FeatureIds((f, i) for i, f in enumerate(features))
-            del features
-            taggers = {}
-            shared: dict = {}  # the known values several intents share, held once
-            tds = d.pop("intents")
-            for intent in list(tds):
-                td = tds.pop(intent)  # each intent's weights freed once read: a lower peak while loading
-                taggers[intent] = _IntentTagger(td, fid, n_features, shared)
-                for slot in {t[2:] for t in td["tags"] if t != "O"}:
-                    intents.setdefault(intent, {}).setdefault(slot, slot)
-            synonyms = {k: {a.lower(): b for a, b in v.items()} for k, v in d.get("synonyms", {}).items()}
-        except SlotError:
-            raise
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
-            raise SlotError(f"{path}: malformed slot tagger ({type(e).__name__}: {e})") from None
+        fid, taggers, synonyms = _read_tagger_file(Path(model_dir) / tagger)
+        for intent, t in taggers.items():  # the slots the tagger learned, typed by their own names
+            for slot in {tag[2:] for tag in t.tags if tag != "O"}:
+                intents.setdefault(intent, {}).setdefault(slot, slot)
+        synonyms = {k: {a.lower(): b for a, b in v.items()} for k, v in synonyms.items()}
         return cls(intents, taggers, fid, synonyms)
 
     def cloud_prompt(self) -> str:

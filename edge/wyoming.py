@@ -370,7 +370,7 @@ async def serve(settings: Any, recognizer: Recognizer, *, started: asyncio.Event
 
 
 class WyomingChannel:
-    """The server as one channel of the daemon's event loop (edge/service.py's `Channel`): `start`
+    """The server as one channel of the daemon's event loop (edge/channel.py's `Channel`): `start`
     binds on the loop that runs it, `stop` closes it within the drain. An address already in use is
     an OSError at start: the daemon fails its start (exit 2) instead of serving without Assist.
 

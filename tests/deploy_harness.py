@@ -5,8 +5,8 @@
 
 ``deploy`` runs recover(), receive(PAYLOAD), then commit() (the loop's swap happens between
 the two), printing each status as a JSON line. ``EDGE_FAULT_DEPLOY_KILL_AT=STEP:WHEN`` (read here,
-never by edge/deploy.py) wraps the Deployer's step method ``_STEP`` and kills the process with
-SIGKILL at its ``start`` or ``end``; ``committing:rename`` kills after the new pointer was
+never by edge/deploy.py) wraps the Deployer's ``_run_step`` and kills the process with SIGKILL
+at the ``start`` or ``end`` of step STEP; ``committing:rename`` kills after the new pointer was
 written to its temporary file and fsynced, just before the rename.
 
 ``recover`` starts again as the daemon would: recover(), then loads active_path() (the
@@ -47,15 +47,18 @@ def arm(kill_at: str) -> None:
 
         deploy.os.replace = replace  # type: ignore[attr-defined]
         return
-    method = getattr(deploy.Deployer, f"_{step}")
+    run_step = deploy.Deployer._run_step  # every step, committing included, goes through it
 
-    def wrapped(self, *args, **kwargs):  # noqa: ANN001
-        if when == "start":
+    def wrapped(self, name, work, fn, *args):  # noqa: ANN001
+        def killing(*a):  # noqa: ANN002
+            if when == "start":  # the journal names the step; the step has not begun
+                die()
+            fn(*a)
             die()
-        method(self, *args, **kwargs)
-        die()
 
-    setattr(deploy.Deployer, f"_{step}", wrapped)
+        return run_step(self, name, work, killing if name == step else fn, *args)
+
+    deploy.Deployer._run_step = wrapped  # type: ignore[method-assign]
 
 
 def show(label: str, status: deploy.Status | None) -> None:

@@ -65,6 +65,9 @@ class DyingChannel:
         if self._server is not None:
             self._server.close()
 
+    def swap_model(self, model: Any, slots: Any) -> None:
+        """It serves no model."""
+
 
 def _deploy_fault(arg: str) -> None:
     """Pass a model loader with a fault and a short probation into edge.deploy_channel.deployer."""

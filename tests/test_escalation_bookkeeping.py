@@ -30,7 +30,7 @@ def results_for(rig: Rig, rid: str) -> list[dict]:
 
 def test_a_refused_submit_answers_locally_once_and_a_later_expire_publishes_nothing_more():
     rig = Rig(cloud=FakeCloud())
-    rig.escalations.pool = ShutPool()
+    rig.escalations.calls.pool = ShutPool()
     work = rig.send(msg(b'{"id": "s1", "text": "hmm weather"}'))
     assert [r["reason"] for r in results_for(rig, "s1")] == ["cloud_error"]
     assert rig.acked(work[0])
@@ -43,13 +43,13 @@ def test_a_refused_submit_answers_locally_once_and_a_later_expire_publishes_noth
 def test_retry_deferred_on_a_shut_pool_leaves_no_busy_counter_behind():
     rig = Rig(cloud=FakeCloud())
     rig.store.defer("d1", "hmm weather", b'{"id": "d1", "intent": "oos", "confidence": 0.1}')
-    rig.escalations.pool = ShutPool()
+    rig.escalations.calls.pool = ShutPool()
     rig.escalations.retry_deferred()  # must not raise
     assert rig.escalations.busy == 0
-    assert rig.escalations._deferred_busy == 0
+    assert rig.escalations.calls.deferred_busy == 0
     assert rig.store.deferred_count() == 1, "the item stays queued for the next attempt"
     # and once the pool works again, deferred replays run
-    rig.escalations.pool = rig.pool
+    rig.escalations.calls.pool = rig.pool
     rig.escalations.retry_deferred()
     rig.pool.run_all()
     assert rig.store.deferred_count() == 0
@@ -61,9 +61,9 @@ def test_a_probe_on_a_shut_pool_leaves_no_busy_counter_behind():
     for _ in range(5):
         rig.router.record_failure()
     rig.router._open_until = 0.0  # cooled down: a probe is due
-    rig.escalations.pool = ShutPool()
+    rig.escalations.calls.pool = ShutPool()
     rig.escalations.retry_deferred()
-    assert rig.escalations.busy == 0 and rig.escalations._deferred_busy == 0
+    assert rig.escalations.busy == 0 and rig.escalations.calls.deferred_busy == 0
 
 
 def test_after_close_a_late_cloud_answer_publishes_and_writes_nothing():

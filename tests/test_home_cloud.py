@@ -27,7 +27,7 @@ from wyoming_ha import ha_describe, ha_process  # noqa: E402
 from edge import names as names_mod  # noqa: E402
 from edge.cloud import ANSWER_MAX_CHARS, REPLY_MAX_BYTES, CloudClient  # noqa: E402
 from edge.config import CloudSettings  # noqa: E402
-from edge.escalation import DaemonPool  # noqa: E402
+from edge.daemon_pool import DaemonPool  # noqa: E402
 from edge.health import Health  # noqa: E402
 from edge.home import HomeRecognizer, NotUnderstood  # noqa: E402
 from edge.home_cloud import HomeCloud, validate  # noqa: E402

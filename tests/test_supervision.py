@@ -17,6 +17,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import Broker, daemon_config, free_port
@@ -97,6 +98,9 @@ class _Channel:
 
     async def stop(self) -> None:
         self.stopped = True
+
+    def swap_model(self, model: Any, slots: Any) -> None:
+        """It serves no model."""
 
 
 def _service(broker: Broker, tmp_path: Path, channel: _Channel):

@@ -31,10 +31,14 @@ What it adds to paho, and why:
 - quiet logs: one WARNING when the broker goes away, one INFO when it is
   back, nothing on a clean stop; paho's own log lines go to DEBUG.
 
-Modules: `link` (the `Link` the service uses, and its vocabulary: `Message`,
-`LinkError`), `client` (paho's client with its I/O made cheaper; the one
-module that imports paho, giving the others its names), `tools`
-(the throw-away clients of `edge send` and `edge homeassistant remove`).
+Modules, from wiring to leaves: `link` (the `Link` the service uses: the session,
+its subscriptions, publications with completions, acks and stop), `connection`
+(paho's socket driven by the loop, the reconnect task with its backoff, the
+keepalive), `configure` (how a paho client is set up: TLS, CONNECT and PUBLISH
+properties, TCP_NODELAY), `message` (the vocabulary: `Message`, `LinkError`),
+`client` (paho's client with its I/O made cheaper; the one module that imports
+paho, giving the others its names), `tools` (the throw-away clients of
+`edge send` and `edge homeassistant remove`), `fleet` (`edge rollout`'s).
 Keeping paho behind one module is the rule that lets the broker library be
 swapped or pinned in one place.
 """

@@ -22,7 +22,7 @@ from typing import Callable
 
 from edge.config import MqttSettings
 from edge.mqtt.client import paho
-from edge.mqtt.link import LinkError
+from edge.mqtt.message import LinkError
 from edge.mqtt.tools import broker, close, connect_once
 from edge.rollout import Device, Plan, status_update, wave_failed
 

@@ -16,7 +16,8 @@ from typing import Callable, Mapping
 
 from edge.config import MqttSettings, Settings
 from edge.mqtt.client import CallbackAPIVersion, PacketTypes, Properties, ReasonCode, paho
-from edge.mqtt.link import LinkError, _nodelay, setup_tls
+from edge.mqtt.configure import nodelay, setup_tls
+from edge.mqtt.message import LinkError
 
 CONNECT_TIMEOUT_S = 10.0  # a broker that takes the TCP connection but sends no CONNACK
 
@@ -34,7 +35,7 @@ def connect_once(s: MqttSettings, client_id: str, *, password: str = "", on_mess
         client.username_pw_set(s.username, password or None)
     if s.tls:
         setup_tls(client, s)  # LinkError naming the files when they cannot be used
-    client.on_socket_open = lambda _c, _u, sock: _nodelay(sock)
+    client.on_socket_open = lambda _c, _u, sock: nodelay(sock)
     if on_message is not None:
         client.on_message = on_message
     connected = threading.Event()
