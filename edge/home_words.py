@@ -81,7 +81,7 @@ def implied_domains(text: str, lang: str) -> list[tuple[str, int, int]]:
             if hit is not None and n == 1 and said in _VERB_KINDS.get(language.code, ()) and i + 1 < len(words) \
                     and (words[i + 1][0] in _PARTICLES or any(words[i + 1][0] == p[0] for p in language.determiners)
                          or words[i + 1][0] in language.quantifiers):
-                hit = None  # "switch off the lights", "switch our lights on": the verb ("the library switch is" a switch)
+                hit = None  # "switch off the lights", "switch our lights on": the verb, not a kind
             if hit is not None:
                 start, end = words[i][1], words[i + n - 1][2]
                 kinds.setdefault(hit[0], (text[start:end], start, end))

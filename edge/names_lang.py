@@ -268,8 +268,8 @@ _COVER_POLARITY = {
            "herunter runter schliess schliesse schliessen unten zu zumachen"),
     "fr": ("monte monter ouvre ouvrir", "baisse baisser descendre descends ferme fermer"),
     "es": ("abra abre abri abrir aumenta aumentar incrementa incremente levanta levantar levante suba sube subi",
-           "acorta acortar baja bajar cerra cerrar cierra cierre decrementa decrementar disminui disminuya reduce reduci "
-           "reduzca"),
+           "acorta acortar baja bajar cerra cerrar cierra cierre decrementa decrementar disminui disminuya reduce "
+           "reduci reduzca"),
 }
 _VALVE_POLARITY = {
     "en": ("lift open raise", "close down lower shut"),

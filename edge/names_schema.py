@@ -14,7 +14,8 @@ import re
 import unicodedata
 from typing import Any, Iterable, Mapping
 
-__all__ = ["TARGET_SIGNATURES", "TARGET_SLOTS", "first_word", "misfit", "target_misfit", "place_domain", "polarity_misfit", "stray_number", "unit_misfit",
+__all__ = ["TARGET_SIGNATURES", "TARGET_SLOTS", "first_word", "misfit", "target_misfit", "place_domain",
+           "polarity_misfit", "stray_number", "unit_misfit",
            "words"]
 
 TARGET_SLOTS = frozenset({"name", "area", "floor", "domain", "device_class"})
@@ -61,7 +62,8 @@ TARGET_SIGNATURES: Mapping[str, frozenset[frozenset[str]]] = {
     "HassFanSetSpeed": "|area|floor|name",
     "HassGetCurrentDate": "",
     "HassGetCurrentTime": "",
-    "HassGetState": "|area|area device_class|area domain|area name|device_class|device_class floor|domain|domain floor|floor|floor name|name",
+    "HassGetState": "|area|area device_class|area domain|area name|device_class|device_class floor|domain|"
+                    "domain floor|floor|floor name|name",
     "HassGetWeather": "|name",
     "HassIncreaseTimer": "|area|name",
     "HassLawnMowerDock": "|name",
