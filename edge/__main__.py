@@ -463,13 +463,13 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
-    from edge.signing import run_keygen
+    from edge.cli_sign import run_keygen
 
     return run_keygen(args)
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
-    from edge.signing import run_sign
+    from edge.cli_sign import run_sign
 
     return run_sign(args)
 

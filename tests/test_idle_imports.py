@@ -24,6 +24,8 @@ LAZY = {
     "edge.names": "[home] names",
     "edge.home": "[home] names / the Wyoming channel",
     "edge.signing": "[deploy] keys, edge keygen / sign",
+    "edge.minisign": "[deploy] keys, edge keygen / sign",
+    "edge.cli_sign": "edge keygen / sign",
     "edge.deploy": "[deploy] keys",
     "edge.deploy_disk": "[deploy] keys",
     "edge.deploy_recover": "[deploy] keys",
