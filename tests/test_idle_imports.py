@@ -18,6 +18,8 @@ from conftest import daemon_config
 # What the defaults leave off, and what imports it when it is on.
 LAZY = {
     "edge.cloud": "[cloud] base_url (edge/service_build.py build)",
+    "edge.cloud_prompt": "[cloud] base_url",
+    "edge.cloud_reply": "[cloud] base_url",
     "edge.mqtt.tools": "edge send / edge homeassistant remove (edge/mqtt/__init__.py)",
     "edge.mqtt.fleet": "edge rollout",
     "edge.wyoming": "[wyoming] enabled",
