@@ -38,11 +38,12 @@ from typing import Any, Sequence
 from urllib.parse import urlsplit
 
 from edge.cloud_prompt import Prompt, redact, system_prompt, user_message
-from edge.cloud_reply import (ANSWER_MAX_CHARS, KINDS, CloudAnswer, CloudError, clean_answer,  # noqa: F401
+from edge.cloud_reply import (ANSWER_MAX_CHARS, KINDS, CloudAnswer, CloudError, clean_answer,
                               content_json, excerpt, parse_reply, reply_content)
 from edge.config import CloudSettings
 
-__all__ = ["CloudAnswer", "CloudClient", "CloudError", "KINDS", "redact", "parse_retry_after", "system_prompt"]
+__all__ = ["CloudAnswer", "CloudClient", "CloudError", "KINDS", "redact", "parse_retry_after", "system_prompt",
+           "ANSWER_MAX_CHARS", "REPLY_MAX_BYTES", "clean_answer", "content_json"]
 
 log = logging.getLogger(__name__)
 

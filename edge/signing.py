@@ -24,10 +24,17 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Iterable
 
 from edge.digest import sha256_file
-from edge.minisign import (PASSWORD_ENV, KeyFileError, PackageError, PublicKey, SecretKey, Signature,  # noqa: F401
+from edge.minisign import (PASSWORD_ENV, KeyFileError, PackageError, PublicKey, SecretKey, Signature,
                            SigningError, crypto_available, generate, load_public_key, load_secret_key,
                            parse_public_key, parse_signature, safe_name, secret_key_text, sign_bytes,
                            verify_bytes)
+
+__all__ = [  # this module's own, then edge.minisign's that its importers use from here
+    "MANIFEST", "SIG_FILE", "check_contents", "sign_package", "verify_package",
+    "PASSWORD_ENV", "KeyFileError", "PackageError", "PublicKey", "SecretKey", "Signature", "SigningError",
+    "crypto_available", "generate", "load_public_key", "load_secret_key", "parse_public_key",
+    "parse_signature", "secret_key_text", "sign_bytes", "verify_bytes",
+]
 
 MANIFEST = "manifest.json"
 SIG_FILE = "manifest.json.minisig"

@@ -37,6 +37,8 @@ LAZY = {
     "edge.rollout": "edge rollout",
     "edge.train": "edge train",
     "edge.install": "edge install",
+    "edge.cli_broker": "edge send / deploy / homeassistant",
+    "edge.cli_local": "edge infer / eval / config / train",
     "edge.evaluate": "edge eval",
     "edge.config_doc": "edge config check --show",
     "cryptography": "[deploy] keys",
