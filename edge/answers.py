@@ -20,7 +20,7 @@ from edge.health import Health
 from edge.model import Prediction
 
 if TYPE_CHECKING:
-    from edge.pipeline import Routed, Work
+    from edge.work import Routed, Work
 
 log = logging.getLogger("edge.answers")
 
