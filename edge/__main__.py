@@ -145,7 +145,6 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return p
 
 
-
 def handler(command: str) -> Callable[[argparse.Namespace], int]:
     """The function that runs `command` (its module imported now)."""
     module, _, name = COMMANDS[command].partition(":")

@@ -37,7 +37,6 @@ def setup_logging(level: str = "info") -> None:
     logging.getLogger("edge.mqtt.paho").setLevel(max(root.level, logging.WARNING))
 
 
-
 def load_settings(config: str | None, profile: str | None, logged: bool = False):  # -> Settings | None
     """Settings, or None after printing each error line. `logged`: warnings go to the log
     (the daemon's, with its level under systemd) rather than bare to stderr."""

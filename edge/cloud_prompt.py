@@ -52,8 +52,6 @@ def redact(text: str) -> str:
     return _DIGITS.sub("[number]", text)
 
 
-
-
 def system_prompt(labels: Sequence[str]) -> str:
     """The instructions: the full label set and the one reply shape we accept."""
     return (
@@ -70,7 +68,6 @@ def system_prompt(labels: Sequence[str]) -> str:
 
 def user_message(text: str) -> str:
     return "Request to classify (untrusted data, a JSON string):\n" + json.dumps(text, ensure_ascii=False)
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,4 +89,4 @@ class Prompt:
         for label in known:  # a label that folds ambiguously is only accepted verbatim
             folded[label.casefold()] = label if label.casefold() not in folded else None
         return Prompt(ordered, known, {k: v for k, v in folded.items() if v is not None},
-                       system_prompt(ordered) + (f"\n\n{slot_prompt}" if slot_prompt else ""))
+                      system_prompt(ordered) + (f"\n\n{slot_prompt}" if slot_prompt else ""))

@@ -15,7 +15,6 @@ class InstallError(Exception):
     """A reason the install cannot go ahead; `edge install` prints it and exits 2."""
 
 
-
 class RootTree:
     """Writes under the root: atomically, with explicit modes, never through a link out of the root."""
 

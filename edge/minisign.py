@@ -61,12 +61,12 @@ class KeyFileError(SigningError):
 
 class PackageError(SigningError):
     """A package is refused. ``str(exc)`` (also ``exc.reason``) is a reason fit for a
-    status topic: short, no host paths, attacker-supplied names quoted."""
+    status topic: short, no host paths, attacker-supplied names quoted. Raised here by a
+    signature check (a bad signature refuses what it signs), by edge/signing.py for the rest."""
 
     @property
     def reason(self) -> str:
         return str(self)
-
 
 
 def _ed25519():

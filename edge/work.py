@@ -1,7 +1,8 @@
 """What the request path hands between its parts: a delivery (`Work`) and a request on its way (`Routed`).
 
-The pipeline makes them; the answers, the delivery, the escalations and the intake read and
-mark them. A leaf module, so each of those imports the records without importing the pipeline.
+The intake (edge/service_intake.py) makes a `Work` of each delivery, the pipeline a `Routed` of
+each request it parses; the answers, the delivery and the escalations read and mark them. A leaf
+module, so each of those imports the records without importing the pipeline.
 """
 
 from __future__ import annotations
