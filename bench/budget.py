@@ -55,7 +55,7 @@ def main() -> None:
     n = args.size
 
     from edge import entities
-    from edge.cloud import _content_json
+    from edge.cloud import content_json
     from edge.model import Model
     from edge.slots import SlotExtractor
     from fakes import Rig, msg
@@ -64,8 +64,8 @@ def main() -> None:
         print(f"{name:58s} {seconds * 1000:10.2f} ms", flush=True)
 
     if not args.skip_slow:
-        show("_content_json('```\\n' + '\\n '*N + 'x```y')", cpu(_content_json, fill("\n ", n - 5, "```\n") + "x```y"))
-        show("_content_json('```json' + ' '*N + 'x')", cpu(_content_json, fill(" ", n - 1, "```json") + "x"))
+        show("content_json('```\\n' + '\\n '*N + 'x```y')", cpu(content_json, fill("\n ", n - 5, "```\n") + "x```y"))
+        show("content_json('```json' + ' '*N + 'x')", cpu(content_json, fill(" ", n - 1, "```json") + "x"))
         show("entities.find('1h'*N, ['datetime'])", cpu(lambda t: entities.find(t, ["datetime"]), fill("1h", n)))
     show("entities.find('1h'*N)", cpu(entities.find, fill("1h", n)))
     manifest = json.loads((ROOT / "models" / "clinc150" / "manifest.json").read_text())

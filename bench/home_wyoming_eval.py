@@ -101,6 +101,15 @@ FREE_TEXT = {"item", "search_query"}
 TIMER_INTENTS = {"HassStartTimer", "HassCancelTimer", "HassCancelAllTimers", "HassIncreaseTimer",
                  "HassDecreaseTimer", "HassPauseTimer", "HassUnpauseTimer", "HassTimerStatus"}
 PLACE_ONLY_NEEDS_LIGHT = {"HassTurnOn", "HassTurnOff", "HassGetState"}
+# The domain Home Assistant's handler of an intent acts on when its template fixes none (the holdout's
+# names file puts a thing of it in every place such a sentence names).
+INTENT_DOMAINS = {"HassClimateGetTemperature": "climate", "HassClimateSetTemperature": "climate",
+                  "HassClimateSetFanMode": "climate", "HassFanSetSpeed": "fan", "HassLawnMowerDock": "lawn_mower",
+                  "HassLawnMowerStartMowing": "lawn_mower", "HassVacuumStart": "vacuum",
+                  "HassVacuumCleanArea": "vacuum", **{i: "media_player" for i in (
+                      "HassMediaNext", "HassMediaPause", "HassMediaPrevious", "HassMediaUnpause",
+                      "HassMediaPlayerMute", "HassMediaPlayerUnmute", "HassMediaSearchAndPlay", "HassSetVolume",
+                      "HassSetVolumeRelative")}}
 OPTIONAL_DOMAIN = {"HassLightSet": "light", "HassClimateSetTemperature": "climate",
                    "HassClimateGetTemperature": "climate"}
 
@@ -242,24 +251,53 @@ def load_lines(lang: str, dev_set: str = "dev") -> list[tuple[str, str, list[Any
     return [(e.text, e.label, list(e.spans)) for e in load_examples(DEV.with_name(f"home_{dev_set}_{lang}.txt"))]
 
 
+class Recording:
+    """The recognizer the server is given, keeping its last result: the server's `not-recognized` says
+    only "sorry", so a refusal's `reason`/`detail` (edge.home.NotUnderstood) is read here, in-process.
+    One utterance at a time, so `last` is the answer to the line just sent."""
+
+    def __init__(self, rec: Any) -> None:
+        self.rec = rec
+        self.languages = rec.languages
+        self.last: Any = None
+
+    def recognize(self, text: str, language: str | None) -> Any:
+        self.last = self.rec.recognize(text, language)
+        return self.last
+
+
+def _model_intent(rec: Any, text: str) -> str | None:
+    """The model's own top intent for a refused line (outside the timing): which intents the rules refuse."""
+    model = getattr(rec, "model", None)
+    return model.classify([text])[0].top_intent if model is not None else None
+
+
 async def _run(rec: Any, lang: str, golds: list[tuple[str, str, Expected | None]], home: Home) -> dict:
     """Serve `rec` on 127.0.0.1:<free port>, send every line as Home Assistant does, score."""
     from edge.wyoming import WyomingServer
-    from wyoming.intent import Intent
+    from wyoming.intent import Intent, NotRecognized
     from wyoming_ha import ha_process
 
     opp = _opposites()
+    rec = Recording(rec)
     server = WyomingServer(rec, host="127.0.0.1", port=0)
     await server.start()
     rows, times = [], []
     try:
         for n, (text, intent, exp) in enumerate(golds):
+            rec.last = None
             t0 = time.perf_counter()
             reply = await ha_process("127.0.0.1", server.port, text, lang, {"conversation_id": f"{lang}{n}"})
             times.append((time.perf_counter() - t0) * 1000)
             got = {e.name: e.value for e in reply.entities or []} if isinstance(reply, Intent) else None
             row: dict[str, Any] = {"text": text, "gold": intent, "reply": type(reply).__name__,
                                    "intent": reply.name if isinstance(reply, Intent) else None, "entities": got}
+            if isinstance(getattr(rec.last, "confidence", None), float):
+                row["confidence"] = round(rec.last.confidence, 4)
+            if isinstance(reply, NotRecognized):  # why: the recognizer's refusal, and what the model read
+                row["reason"] = getattr(rec.last, "reason", "?")
+                row["detail"] = getattr(rec.last, "detail", "")
+                row["model_intent"] = _model_intent(rec.rec, text)
             if exp is not None:
                 row["expected"] = exp.required
                 row["intent_ok"] = row["intent"] == intent
@@ -299,23 +337,45 @@ def holdout_set(lang: str, path: Path) -> tuple[list[tuple[str, str, Expected]],
             if s.name in ("floor", "area"):
                 (floors if s.name == "floor" else areas).setdefault(_fold(s.raw), s.raw)
     things: dict[str, dict] = {}
-    for _, spans, intent, t in parsed:  # a thing's domain from its template; its area from its first sentence
+    for _, spans, intent, t in parsed:  # a thing's domain from its template; its place from its first sentence
         got = {s.name: s.raw for s in spans}
         if "name" not in got or intent in TIMER_INTENTS or _fold(got["name"]) in areas.keys() | floors.keys():
             continue
-        domain = t.fixed.get("domain") or (t.domains[0] if t.domains else "switch")
+        domain = t.fixed.get("domain") or (t.domains[0] if t.domains else INTENT_DOMAINS.get(intent, "switch"))
         e = things.setdefault(_fold(got["name"]), {"id": f"{domain}.thing_{len(things)}", "name": got["name"]})
         if "area" in got and "area" not in e:
             e["area"] = f"area_{_fold(got['area'])}"
+        if "floor" in got and "floor" not in e:  # "the garden valve upstairs": the thing is on that floor
+            e["floor"] = f"floor_{_fold(got['floor'])}"
         if isinstance(t.fixed.get("device_class"), str):
             e.setdefault("attributes", {"device_class": t.fixed["device_class"]})
-    for _, spans, intent, t in parsed:  # a place named without a thing: one thing of the block's kind there
+    lists = {"name": TextSlotList.from_tuples([(e["name"], e["name"], {"domain": e["id"].split(".")[0]})
+                                               for e in things.values()]),
+             "area": TextSlotList.from_strings(list(areas.values())),
+             "floor": TextSlotList.from_strings(list(floors.values()))}
+    intents = Intents.from_dict(get_intents(lang))
+    matched = []
+    for text, spans, intent, t in parsed:
+        marked = {s.name for s in spans}
+        # the parse of the template's intent whose slots are the markup's (hassil may read "decrease my
+        # timer" with a timer called "my"); a wildcard's words from the markup (hassil's wildcard
+        # swallows a polite "would you" the sampler appended)
+        match = max((r for r in recognize_all(text, intents, slot_lists=lists) if r.intent.name == intent),
+                    key=lambda r: len(marked & r.entities.keys()) - len(
+                        {k for k, v in r.entities.items() if v.is_wildcard or v.text} - marked), default=None)
+        matched.append(match)
+    for (_, spans, intent, t), match in zip(parsed, matched):
+        # a place named without a thing: one thing of the kind Home Assistant's match says there (the
+        # template's domain, else the intent's; the device class the sentence said: "is the garage door
+        # open in the shed" needs a garage door in the shed, not any cover)
         got = {s.name: s.raw for s in spans}
         place = ("area", got["area"]) if "area" in got else ("floor", got["floor"]) if "floor" in got else None
         if place is None or ("name" in got and intent not in TIMER_INTENTS) or intent in TIMER_INTENTS:
             continue
-        domain = t.fixed.get("domain") or (t.domains[0] if t.domains else None)
-        dc = t.fixed.get("device_class")
+        said = {k: v.value for k, v in match.entities.items()} if match is not None else {}
+        domain = said.get("domain") or t.fixed.get("domain") or (t.domains[0] if t.domains else None) \
+            or INTENT_DOMAINS.get(intent)
+        dc = said.get("device_class") or t.fixed.get("device_class")
         if not isinstance(domain, str):
             continue
         key = f"{place[1]} {domain} {dc if isinstance(dc, str) else ''}".strip()
@@ -330,34 +390,26 @@ def holdout_set(lang: str, path: Path) -> tuple[list[tuple[str, str, Expected]],
             "entities": list(things.values())}
     path.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")  # YAML reads JSON
     home = Home(data=data)
-    lists = {"name": TextSlotList.from_tuples([(e["name"], e["name"], {"domain": e["id"].split(".")[0]})
-                                               for e in things.values()]),
-             "area": TextSlotList.from_strings(list(areas.values())),
-             "floor": TextSlotList.from_strings(list(floors.values()))}
-    intents = Intents.from_dict(get_intents(lang))
     out: list[tuple[str, str, Expected]] = []
     excluded = {"not_a_thing": 0, "other_area": 0, "no_match": 0}  # no_match: hassil finds not the markup's parse
-    for text, spans, intent, _ in parsed:
+    for (text, spans, intent, _), match in zip(parsed, matched):
         got = {s.name: s.raw for s in spans}
         e = things.get(_fold(got.get("name", ""))) if intent not in TIMER_INTENTS else None
         if "name" in got and intent not in TIMER_INTENTS and e is None:
             excluded["not_a_thing"] += 1  # a name that is also an area or floor: no well-defined answer
             continue
-        if e is not None and "area" in got and e.get("area") != f"area_{_fold(got['area'])}":
-            excluded["other_area"] += 1  # the same name placed in two areas by the sampler
+        if e is not None and any(k in got and e.get(k) != f"{k}_{_fold(got[k])}" for k in ("area", "floor")):
+            excluded["other_area"] += 1  # the same name placed in two areas (or floors) by the sampler
             continue
         marked = {s.name for s in spans}
-        # the parse of the template's intent whose slots are the markup's (hassil may read "decrease my
-        # timer" with a timer called "my"); a wildcard's words from the markup (hassil's wildcard
-        # swallows a polite "would you" the sampler appended)
-        match = max((r for r in recognize_all(text, intents, slot_lists=lists) if r.intent.name == intent),
-                    key=lambda r: len(marked & r.entities.keys()) - len(
-                        {k for k, v in r.entities.items() if v.is_wildcard or v.text} - marked), default=None)
         if match is None or marked - match.entities.keys():
             excluded["no_match"] += 1
             continue
         exp = Expected(intent, {k: (got[k] if v.is_wildcard else v.value) for k, v in match.entities.items()
                                 if not v.is_wildcard or k in got})
+        domain = OPTIONAL_DOMAIN.get(intent) or INTENT_DOMAINS.get(intent)
+        if domain is not None:  # the domain the intent's handler acts on may be said (media_player, climate)
+            exp.optional["domain"] = domain
         if e is not None:  # a named thing pins its own domain, class, area and floor
             exp.optional.update(home.describe(e))
             for k in ("domain", "device_class"):
@@ -441,6 +493,25 @@ def table(report: dict, section: str = "languages") -> str:
     return "\n".join(out)
 
 
+def refusals(report: dict) -> str:
+    """Refused in-scope lines per reason, per language and set (holdout, dev): where recall is lost."""
+    sets = [("holdout", report.get("holdout", {})), (report.get("dev_set", "dev"), report["languages"])]
+    counts: dict[str, dict[str, int]] = {}
+    cols = []
+    for set_name, langs in sets:
+        for lang, s in langs.items():
+            col = f"{lang} {set_name}"
+            cols.append((col, s["in_scope"]))
+            for r in s["rows"]:
+                if r["gold"] != "oos" and "reason" in r:
+                    counts.setdefault(r["reason"], {}).setdefault(col, 0)
+                    counts[r["reason"]][col] += 1
+    out = ["| reason | " + " | ".join(f"{c} ({n})" for c, n in cols) + " |", "|" + "---|" * (len(cols) + 1)]
+    for reason in sorted(counts, key=lambda k: -sum(counts[k].values())):
+        out.append(f"| {reason} | " + " | ".join(str(counts[reason].get(c, 0)) for c, _ in cols) + " |")
+    return "\n".join(out)
+
+
 def wrong_actions(report: dict) -> list[str]:
     out = []
     for lang, s in report["languages"].items():
@@ -472,6 +543,8 @@ def main(argv: list[str] | None = None) -> int:
         print(table(report, "holdout"))
         print("excluded (no well-defined answer): "
               + "; ".join(f"{k}: {v['excluded']}" for k, v in report["holdout"].items()))
+    print("\nrefused in-scope lines by reason (edge.home.NotUnderstood.reason)")
+    print(refusals(report))
     if not args.quiet:
         for line in wrong_actions(report):
             print(line)

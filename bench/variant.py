@@ -204,10 +204,12 @@ def main(argv: list[str]) -> int:
     from edge import __main__ as cli
 
     if "lazycli" in levers and argv[1:2] == ["run"]:
+        from edge.cli_run import cmd_run
+
         p = argparse.ArgumentParser(prog="edge run")
         p.add_argument("--config")
         p.add_argument("--profile")
-        return cli.cmd_run(p.parse_args(argv[2:]))
+        return cmd_run(p.parse_args(argv[2:]))
     return cli.main(argv[1:])
 
 

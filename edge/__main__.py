@@ -1,43 +1,38 @@
-"""The `edge` command: argparse subcommands, logging set-up, exit codes. No logic lives here."""
+"""The `edge` command: its arguments, and which module runs each subcommand. No logic lives here.
+
+Each command's implementation is imported only when that command runs (`edge run` must not
+pay for the others at start-up; systemd waits for READY=1): `edge run` in edge/cli_run.py;
+the broker clients (send, deploy, homeassistant) in edge/cli_broker.py; the commands that
+need no broker (infer, eval, config, train) in edge/cli_local.py; keygen and sign in
+edge/cli_sign.py; install in edge/install.py. What they share (exit codes, logging,
+loading settings and a model) is edge/cli_support.py.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
-import logging
-import math
+import importlib
 import os
-import signal
 import sys
-from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from edge import __version__
+from edge.cli_support import EXIT_OK
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_TIMEOUT = 0, 1, 2, 3
-EXIT_NO_BROKER = 4  # edge send: no broker connection (unreachable, TLS, refused); 1 stays the daemon's own error
-log = logging.getLogger("edge")
-
-
-class _JournalFormatter(logging.Formatter):
-    """Under systemd, prefix `<N>` syslog priorities so journald keeps levels (and adds its own time)."""
-
-    _PRIO = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
-
-    def format(self, record: logging.LogRecord) -> str:
-        return f"<{self._PRIO.get(record.levelno, 6)}>{super().format(record)}"
-
-
-def setup_logging(level: str = "info") -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    if os.environ.get("JOURNAL_STREAM"):
-        handler.setFormatter(_JournalFormatter("%(name)s: %(message)s"))
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    logging.getLogger("edge.mqtt.paho").setLevel(max(root.level, logging.WARNING))
+# command -> "module:function", imported when that command runs
+COMMANDS = {
+    "run": "edge.cli_run:cmd_run",
+    "send": "edge.cli_broker:cmd_send",
+    "deploy": "edge.cli_broker:cmd_deploy",
+    "homeassistant": "edge.cli_broker:cmd_homeassistant",
+    "infer": "edge.cli_local:cmd_infer",
+    "eval": "edge.cli_local:cmd_eval",
+    "config": "edge.cli_local:cmd_config",
+    "train": "edge.cli_local:cmd_train",
+    "install": "edge.install:run",
+    "keygen": "edge.cli_sign:run_keygen",
+    "sign": "edge.cli_sign:run_sign",
+}
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -150,25 +145,19 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return p
 
 
+def handler(command: str) -> Callable[[argparse.Namespace], int]:
+    """The function that runs `command` (its module imported now)."""
+    module, _, name = COMMANDS[command].partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
     args = build_parser(command).parse_args(argv)
-    handler = {
-        "run": cmd_run,
-        "send": cmd_send,
-        "infer": cmd_infer,
-        "eval": cmd_eval,
-        "config": cmd_config,
-        "train": cmd_train,
-        "install": cmd_install,
-        "keygen": cmd_keygen,
-        "deploy": cmd_deploy,
-        "sign": cmd_sign,
-        "homeassistant": cmd_homeassistant,
-    }[args.command]
+    run = handler(args.command)
     try:
-        return handler(args)
+        return run(args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -176,328 +165,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # wanted. Point stdout at /dev/null so the interpreter's final flush is quiet too.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
-
-
-def _load_settings(config: str | None, profile: str | None, logged: bool = False):  # -> Settings | None
-    """Settings, or None after printing each error line. `logged`: warnings go to the log
-    (the daemon's, with its level under systemd) rather than bare to stderr."""
-    from edge import config as cfg
-
-    try:
-        settings = cfg.load(config, profile)
-    except cfg.ConfigError as exc:
-        for line in exc.errors:
-            print(f"edge: config error: {line}", file=sys.stderr)
-        return None
-    for line in settings.warnings:
-        if logged:
-            log.warning("config: %s", line)
-        else:
-            print(f"edge: config warning: {line}", file=sys.stderr)
-    return settings
-
-
-def _load_model(path: str | None, threads: int = 1):  # -> Model | None
-    from edge.model import Model, ModelError
-
-    try:
-        return Model.load(Path(path) if path else None, threads=threads)
-    except ModelError as exc:
-        print(f"edge: model error: {exc}", file=sys.stderr)
-        return None
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    setup_logging("info")  # EDGE_LOGGING_LEVEL is a setting: checked by load(), applied just below
-    settings = _load_settings(args.config, args.profile, logged=True)
-    if settings is None:
-        return EXIT_USAGE
-    setup_logging(settings.logging.level)
-    deployer = recovered = None
-    if settings.deploy.keys:  # deployment on: recover() first, then the last package that became active
-        from edge import deploy_channel
-
-        try:
-            deployer = deploy_channel.deployer(settings)  # looked up here: tests pass a faulty one in
-            model, recovered = deploy_channel.start_model(
-                deployer, lambda: _load_model(settings.model.path or None, settings.model.threads))
-        except deploy_channel.DeployConfigError as exc:
-            log.error("%s", exc)
-            return EXIT_USAGE
-        except OSError as exc:
-            log.error("state directory unusable for deployments: %s", exc)
-            return EXIT_USAGE
-    else:
-        model = _load_model(settings.model.path or None, settings.model.threads)
-    if model is None:
-        return EXIT_USAGE
-    from edge.mqtt import LinkError
-    from edge.names_file import NamesError
-    from edge.outbox import StateError
-    from edge.service import Service, build
-
-    try:
-        parts = build(settings, model)
-        if deployer is not None:
-            parts.channels.append(deploy_channel.channel(parts, deployer, recovered))
-        service = Service(parts)
-    except StateError as exc:
-        log.error("state directory unusable: %s", exc)
-        return EXIT_USAGE
-    except LinkError as exc:
-        log.error("%s", exc)
-        return EXIT_USAGE
-    except NamesError as exc:  # [home] names
-        log.error("%s", exc)
-        return EXIT_USAGE
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: service.stop())
-    log.info("edge %s starting: device %s, model %s, config %s", __version__, settings.device_id, model.ident,
-             ", ".join(settings.sources) or "defaults")
-    return service.run()
-
-
-def _send_options(args: argparse.Namespace) -> tuple[str, int, str, str]:
-    """host, port, base topic and user name: the option, else its EDGE_* variable, else the
-    schema's default; each checked as the daemon's settings are (ConfigError names which)."""
-    from edge import config as cfg
-
-    def pick(option: str, key: str) -> object:
-        value = getattr(args, option)
-        if value is not None:
-            return cfg.check_value(key, value, f"--{option.replace('_', '-')}")
-        from_env = cfg.env_value(key)
-        return cfg.default(key) if from_env is None else from_env
-
-    host, port, username = pick("host", "mqtt.host"), pick("port", "mqtt.port"), pick("username", "mqtt.username")
-    # --device names another device: then the environment's base topic (this one's) does not apply.
-    base = pick("base_topic", "mqtt.base_topic") if args.device is None or args.base_topic is not None else ""
-    if not base:
-        base = f"edge/{pick('device', 'device_id') or cfg._default_device_id()}"
-    return str(host), int(port), str(base), str(username)  # type: ignore[call-overload]
-
-
-def cmd_send(args: argparse.Namespace) -> int:
-    from edge.config import ConfigError, read_secret
-    from edge.contract import encodable
-    from edge.mqtt import LinkError, request_once
-    from edge.mqtt.tools import tls_from_env
-
-    if not args.text.strip():
-        print("edge send: TEXT is empty", file=sys.stderr)
-        return EXIT_USAGE
-    # Bytes that are not UTF-8 reach argv as lone surrogates: a bad argument here (2), not a request
-    # the daemon would only refuse (1).
-    for name, value in (("TEXT", args.text), ("--id", args.id or "")):
-        if not encodable(value):
-            print(f"edge send: {name} is not valid UTF-8", file=sys.stderr)
-            return EXIT_USAGE
-    if not math.isfinite(args.timeout) or args.timeout <= 0:
-        print("edge send: --timeout must be a positive number of seconds", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        host, port, base, username = _send_options(args)
-        tls = tls_from_env(args.ca_file)  # the daemon's TLS: client certificate, tls_insecure
-    except ConfigError as exc:
-        print(f"edge send: {exc.errors[0]}", file=sys.stderr)
-        return EXIT_USAGE
-    payload: dict = {"text": args.text}
-    if args.id:
-        payload["id"] = args.id
-    if args.no_cloud:
-        payload["allow_cloud"] = False
-    try:
-        result = request_once(
-            host, port, base, payload, timeout=args.timeout, protocol=args.protocol,
-            username=username, password=read_secret("EDGE_MQTT_PASSWORD", "mqtt_password"), tls=tls,
-        )
-    except LinkError as exc:
-        print(f"edge send: {exc}", file=sys.stderr)
-        return EXIT_NO_BROKER
-    if result is None:
-        print(f"edge send: no result within {args.timeout:g} s (is the daemon running on {base}?)", file=sys.stderr)
-        return EXIT_TIMEOUT
-    print(json.dumps(result, ensure_ascii=False))
-    return EXIT_ERROR if "error" in result and "intent" not in result else EXIT_OK
-
-
-def cmd_infer(args: argparse.Namespace) -> int:
-    model = _load_model(args.model)
-    if model is None:
-        return EXIT_USAGE
-    preds = model.classify(args.text)
-    slots = None
-    if args.json:  # the same slots a result carries (edge.slots); none when the package has no slots
-        from edge.service import load_slots
-
-        slots = load_slots(model)
-    for text, pred in zip(args.text, preds):
-        if args.json:
-            found = slots.extract(text, pred.intent) if slots is not None and pred.intent != "oos" else []
-            print(json.dumps({"text": text, "intent": pred.intent, "confidence": round(pred.confidence, 4),
-                              "top_intent": pred.top_intent, "slots": found, "model": model.ident},
-                             ensure_ascii=False))
-        else:
-            print(f"{pred.intent:<28} {pred.confidence:6.3f}  {text}")
-    return EXIT_OK
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    from edge import evaluate
-
-    model = _load_model(args.model)
-    if model is None:
-        return EXIT_USAGE
-    try:
-        pairs = evaluate.load_pairs(args.data, args.split)
-    except (OSError, ValueError) as exc:
-        print(f"edge eval: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    metrics = evaluate.evaluate(model, pairs, escalation_threshold=args.escalation_threshold)
-    slots = metrics.get("slots")
-    if isinstance(slots, dict) and not args.per_slot:
-        slots.pop("per_slot", None)  # overall slot scores only, unless --per-slot
-    print(json.dumps(metrics) if args.json else evaluate.format_table(metrics))
-    if args.per_slot and not args.json and isinstance(slots, dict):
-        from edge.slots import format_per_slot
-
-        print()
-        print(format_per_slot(slots))
-    return EXIT_OK
-
-
-def cmd_config(args: argparse.Namespace) -> int:
-    from edge import config as cfg
-    from edge import config_doc
-
-    if args.config_command == "schema":
-        print(json.dumps(config_doc.schema_json(), indent=2) + "\n" if args.json else config_doc.schema_toml(), end="")
-        return EXIT_OK
-    target = args.target
-    is_file = Path(target).is_file()
-    settings = _load_settings(target if is_file else None, None if is_file else target)
-    if settings is None:
-        return EXIT_USAGE
-    if args.json:
-        print(json.dumps(cfg.as_dict(settings), indent=2))
-    elif args.show:
-        print(config_doc.settings_toml(settings), end="")
-    else:
-        print(f"{target!a}: valid" if not target.isprintable() else f"{target}: valid")
-    return EXIT_OK
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    setup_logging("info")
-    from edge.train.cli import run
-
-    return run(args)
-
-
-def cmd_install(args: argparse.Namespace) -> int:
-    from edge.install import run
-
-    return run(args)
-
-
-def cmd_deploy(args: argparse.Namespace) -> int:
-    from edge import rollout
-    from edge.config import ConfigError, read_secret
-    from edge.mqtt import LinkError
-    from edge.mqtt.fleet import group_members, roll_out
-    from edge.mqtt.tools import tls_from_env
-
-    if not math.isfinite(args.timeout) or args.timeout <= 0 or args.canary < 0:
-        print("edge deploy: --timeout must be a positive number of seconds and --canary >= 0", file=sys.stderr)
-        return EXIT_USAGE
-    if args.rollback:
-        if args.dir or args.canary or not args.key or (args.device is not None and len(args.device) != 1):
-            print("edge deploy: --rollback takes --key FILE and one --device ID or --group NAME (no DIR or --canary)",
-                  file=sys.stderr)
-            return EXIT_USAGE
-        try:
-            sk = rollout.signing_key(Path(args.key))  # before anything is sent: a bad key is exit 2
-        except rollout.RolloutError as exc:
-            print(f"edge deploy: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        payload, ident = rollout.rollback_order(sk, args.device[0]) if args.device else (b"", "")
-    elif args.dir is None or args.key:
-        print("edge deploy: DIR is required (and --key only goes with --rollback)", file=sys.stderr)
-        return EXIT_USAGE
-    else:
-        try:
-            payload, ident = rollout.pack(Path(args.dir))
-        except rollout.RolloutError as exc:
-            print(f"edge deploy: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-    # the broker's host, port and user exactly as `edge send` takes them (the base topic does not apply)
-    broker = argparse.Namespace(host=args.host, port=args.port, username=args.username, base_topic=None, device="-")
-    try:
-        host, port, _base, username = _send_options(broker)
-        tls = tls_from_env(args.ca_file)
-    except ConfigError as exc:
-        print(f"edge deploy: {exc.errors[0]}", file=sys.stderr)
-        return EXIT_USAGE
-    password = read_secret("EDGE_MQTT_PASSWORD", "mqtt_password")
-    creds = {"username": username, "password": password, "tls": tls}
-    try:
-        ids = args.device or group_members(host, port, args.group, **creds)
-        if not ids:
-            print(f"edge deploy: no device reports group {args.group!r} in its health", file=sys.stderr)
-            return EXIT_USAGE
-        plan = rollout.Plan([rollout.Device(i) for i in dict.fromkeys(ids)], canary=args.canary,
-                            package=None if args.rollback else ident)
-        if args.rollback and args.group:  # one order that names the group and the members found
-            payload, ident = rollout.group_rollback_order(sk, args.group, [d.id for d in plan.devices])
-        verb = "sending" if args.rollback else "deploying"
-        print(f"{verb} {ident} ({len(payload)} bytes) to {', '.join(d.id for d in plan.devices)}"
-              + (f", {len(plan.waves[0])} first" if len(plan.waves) > 1 else ""), flush=True)
-        roll_out(host, port, plan, payload, timeout=args.timeout, group=args.group or "",
-                 on_update=lambda d: print(f"  {rollout.line(d)}", flush=True), **creds)
-    except LinkError as exc:
-        print(f"edge deploy: {exc}", file=sys.stderr)
-        return EXIT_NO_BROKER
-    for line in rollout.report(plan, ident):
-        print(line)
-    return rollout.rollback_exit_status(plan) if args.rollback else rollout.exit_status(plan)
-
-
-def cmd_keygen(args: argparse.Namespace) -> int:
-    from edge.signing import run_keygen
-
-    return run_keygen(args)
-
-
-def cmd_sign(args: argparse.Namespace) -> int:
-    from edge.signing import run_sign
-
-    return run_sign(args)
-
-
-def cmd_homeassistant(args: argparse.Namespace) -> int:
-    from edge import __version__ as version
-    from edge.config import read_secret
-    from edge.integrations import homeassistant
-    from edge.mqtt import LinkError, publish_once
-
-    setup_logging("info")
-    settings = _load_settings(args.config, args.profile, logged=True)
-    if settings is None:
-        return EXIT_USAGE
-    if args.ha_command == "remove":
-        msgs = homeassistant.removal_messages(settings)
-    else:
-        model = _load_model(settings.model.path or None)
-        if model is None:
-            return EXIT_USAGE
-        msgs = homeassistant.discovery_messages(settings, model.ident, version)
-    try:
-        publish_once(settings, msgs, password=read_secret("EDGE_MQTT_PASSWORD", "mqtt_password"))
-    except LinkError as exc:
-        print(f"edge homeassistant: {exc}", file=sys.stderr)
-        return EXIT_NO_BROKER
-    print(f"{args.ha_command}: {len(msgs)} discovery messages published")
-    return EXIT_OK
 
 
 if __name__ == "__main__":

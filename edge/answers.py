@@ -3,7 +3,7 @@
 A result is a `contract.Result`, built once here (the device's: `local`; the
 cloud's: `cloud`); where it goes follows from it by a pure function
 (`contract.result_publications`). The request's acknowledgement was bound when
-the request was taken (`pipeline.Work.acknowledge`): delivery runs it once every
+the request was taken (`work.Work.acknowledge`): delivery runs it once every
 publication is safe (PUBACKed, or committed to the outbox).
 """
 
@@ -20,7 +20,7 @@ from edge.health import Health
 from edge.model import Prediction
 
 if TYPE_CHECKING:
-    from edge.pipeline import Routed, Work
+    from edge.work import Routed, Work
 
 log = logging.getLogger("edge.answers")
 

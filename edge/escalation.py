@@ -46,7 +46,7 @@ from edge.router import Router
 
 if TYPE_CHECKING:
     from edge.home_cloud_mqtt import HomeAsk
-    from edge.pipeline import Routed
+    from edge.work import Routed
 
 __all__ = ["Escalations", "defer_record"]
 

@@ -13,6 +13,9 @@ of or that appears twice, a number that does not read as one or is out of its
 range, a name matching nothing or more than one thing, no names file while a
 thing is named, a language the model does not serve.
 
+What plain words say beyond the spans (the kind beside a place, a volume step's direction, half an hour,
+a span the tagger is unsure of that stands on its own words) is read by edge/home_words.py.
+
 Everything after the model is one function, `decide`: Wyoming's recognizer
 calls it after classifying and tagging, and so does the MQTT path
 (edge/pipeline.py) with its own batch's predictions, so both give the same
@@ -23,12 +26,13 @@ converts).
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Mapping, Protocol, Sequence, Union
 
-from edge import entities, home_guard, names_schema, names_values
+from edge import home_guard, names_schema, names_values
+from edge.home_words import (ACTS_ON, FREE_TEXT_NAME_INTENTS, KIND_ALONE, PLACE_ONLY_LIGHT, blank_names, confirmed,
+                             halves, implied_domains, number, volume_step)
 from edge.model import OOS
 
 __all__ = ["Answered", "HomeRecognizer", "NotUnderstood", "Recognized", "Recognizer", "Result", "check", "decide",
@@ -42,10 +46,6 @@ MIN_SLOT_CONFIDENCE = 0.5  # a span the tagger is less sure of than this is no g
 # switches a device, so below this it is not-recognized.
 MIN_CONFIDENCE = 0.5
 
-# Intents whose `name` slot is the user's free text (a timer's name), not a thing in the names file.
-FREE_TEXT_NAME_INTENTS = frozenset({
-    "HassStartTimer", "HassCancelTimer", "HassCancelAllTimers", "HassIncreaseTimer", "HassDecreaseTimer",
-    "HassPauseTimer", "HassUnpauseTimer", "HassTimerStatus"})
 # Slots resolved against the names file (edge.names.NAME_SLOTS; repeated so this module does not
 # import edge.names for a recognizer built without a names file).
 _NAME_SLOTS = ("name", "area", "floor", "domain", "device_class")
@@ -129,62 +129,6 @@ _NEEDS: Mapping[str, tuple[str, ...]] = {
     "HassSetPosition": ("position",), "HassClimateSetTemperature": ("temperature",),
     "HassShoppingListAddItem": ("item",), "HassListAddItem": ("item",), "HassSetVolume": ("volume_level",),
 }
-_WORD = re.compile(r"[^\W_]+")  # the words of a text, with their offsets (names_text.tokens' split)
-
-
-def _implied_domains(text: str, lang: str) -> list[tuple[str, int, int]]:
-    """The kinds of thing a place-only command names in its words, as said ("turn off the kitchen
-    *lights*": the model tags the area, and Home Assistant would switch off everything in the
-    kitchen): (the words, start, end in `text`) of the language's domain words found, one a kind."""
-    from edge.names import domain_word, language_of
-    from edge.names_text import clean, fold
-
-    language = language_of(lang)
-    if language is None or clean(text) is None:
-        return []
-    # Each word cleaned and folded on its own, so the offsets stay those of `text` ("ß" -> "ss").
-    words = [(fold(clean(m.group()) or ""), m.start(), m.end()) for m in _WORD.finditer(text[:MAX_TEXT])][:64]
-    kinds: dict[str, tuple[str, int, int]] = {}
-    i = 0
-    while i < len(words):
-        for n in (3, 2, 1):  # "garage door" before "door"; "brasseur d air" is three words
-            said = " ".join(w for w, _, _ in words[i:i + n]) if len(words) - i >= n else ""
-            hit = domain_word(said, language) if said else None
-            if hit is not None:
-                start, end = words[i][1], words[i + n - 1][2]
-                kinds.setdefault(hit[0], (text[start:end], start, end))
-                i += n
-                break
-        else:
-            i += 1
-    return list(kinds.values())
-
-
-def _number(raw: Any) -> float | int | None:
-    """A slot's value as a finite number (int when whole), or None. The tagger's value may be a number,
-    a {"value": n} of a quantity, or text ("fifty", "50%")."""
-    if isinstance(raw, Mapping):
-        raw = raw.get("value")
-    if isinstance(raw, str):
-        text = raw.strip()[:64]
-        raw = None
-        for kind in ("number", "percentage", "temperature"):  # "40", "forty percent", "21 degrees"
-            raw = entities.resolve(text, kind) if text else None
-            if isinstance(raw, Mapping):
-                raw = raw.get("value")
-            if raw is not None:
-                break
-        text = text.rstrip("%").strip()
-        if raw is None:
-            try:
-                raw = float(text.replace(",", ".")) if re.fullmatch(r"-?\d{1,6}(?:[.,]\d{1,3})?", text) else None
-            except ValueError:
-                raw = None
-    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
-        return None
-    return int(raw) if float(raw).is_integer() else float(raw)
-
-
 def threshold(settings: Any, model: Any) -> float:
     """The least confidence a home command is acted on with, the same for Wyoming and MQTT: the daemon's
     escalation threshold (`[model] escalation_threshold`, else the model's; never below its OOS cut, as
@@ -229,24 +173,36 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     intent = pred.intent
     if not _HA_INTENT.match(intent):
         return NotUnderstood("not_home", "the model's label is no Home Assistant intent")
-    got = _slots(found, min_slot_confidence, intent, lang)
+    found = halves(found, text, lang)
+    got = _slots(found, min_slot_confidence, intent, lang, confirmed(intent, lang, text, names, schema))
     if isinstance(got, NotUnderstood):
         return got
+    if intent == "HassSetVolumeRelative":
+        got = volume_step(got, text, lang, found)
     # slots HA's templates never give this intent, a duration said in another unit, a number in no slot
-    why = (names_schema.misfit(schema, intent, got) or names_schema.unit_misfit(schema, lang, text, found)
+    why = (names_schema.misfit(schema, intent, got) or names_schema.target_misfit(schema, intent, got)
+           or names_schema.unit_misfit(schema, lang, text, found)
            or names_schema.stray_number(schema, intent, lang, text, found))
     if why is not None:
         return NotUnderstood("slot", why)
     spans = {str(s["name"]): s for s in found}
+    implied: dict[str, Any] = {}
     if intent in _TURN_INTENTS and not any(k in got for k in _TARGETS):
-        return NotUnderstood("slot", f"{intent} names nothing to act on")
+        kinds = implied_domains(text, lang) if intent in KIND_ALONE else []
+        if len(kinds) != 1:
+            return NotUnderstood("slot", f"{intent} names nothing to act on")
+        # "which fans are on", "is any lock unlocked": HA's state templates say the kind as a plain word
+        # (no slot), so the tagger marks nothing; a question of one kind asks about every one of them
+        said, start, end = kinds[0]
+        got["domain"] = said
+        implied = {"name": "domain", "entity": "domain", "raw": said, "value": said, "start": start,
+                   "end": end, "confidence": 1.0}
     needs = _NEEDS.get(intent)
     if needs and not any(k in got for k in needs):
         return NotUnderstood("slot", f"{intent} without {' or '.join(needs)}")
-    implied: dict[str, Any] = {}
     if intent in _TURN_INTENTS and not any(k in got for k in ("name", "domain", "device_class")) \
             and ("area" in got or "floor" in got):
-        kinds = _implied_domains(text, lang)
+        kinds = implied_domains(text, lang)
         if len(kinds) > 1:  # "the fan and the lights in the kitchen": not everything in the kitchen
             return NotUnderstood("ambiguous", "several kinds of thing in one place")
         if kinds:
@@ -254,11 +210,13 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
             got["domain"] = said
             implied = {"name": "domain", "entity": "domain", "raw": said, "value": said, "start": start,
                        "end": end, "confidence": 1.0}  # the words said, not the tagger's guess
+        elif intent in PLACE_ONLY_LIGHT:  # "allume le salon", "illumine les pièces de l'étage"
+            got["domain"] = "light"
     if not any(k in got for k in ("name", "domain", "device_class")) and ("area" in got or "floor" in got):
         place_domain = names_schema.place_domain(schema, intent)  # "set the kitchen lights to 50%"
         if place_domain is not None:
             got["domain"] = place_domain
-    res = _resolve(intent, got, lang, names, text, schema)
+    res = _resolve(intent, got, lang, names, blank_names(text, found), schema)
     if isinstance(res, NotUnderstood):
         return res
     if implied:
@@ -268,9 +226,11 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     return Recognized(intent, res, pred.confidence, _result_slots(res, spans, intent))
 
 
-def _slots(found: Sequence[Mapping[str, Any]], min_confidence: float,
-           intent: str = "", lang: str | None = None) -> dict[str, Any] | NotUnderstood:
-    """The tagger's slots as {HA slot name: value}; numbers read; doubts refused."""
+def _slots(found: Sequence[Mapping[str, Any]], min_confidence: float, intent: str = "", lang: str | None = None,
+           confirmed: Any = None) -> dict[str, Any] | NotUnderstood:
+    """The tagger's slots as {HA slot name: value}; numbers read; doubts refused. A span below
+    `min_confidence` is kept only when `confirmed(span, value)` says its words stand on their own
+    (`confirmed`); without `confirmed`, never."""
     out: dict[str, Any] = {}
     for s in found:
         name = s.get("name")
@@ -278,21 +238,28 @@ def _slots(found: Sequence[Mapping[str, Any]], min_confidence: float,
             return NotUnderstood("slot", "a slot without a name")
         if name in out:
             return NotUnderstood("slot", f"{name} given twice")  # two areas: which one?
-        if float(s.get("confidence", 0.0)) < min_confidence:
-            return NotUnderstood("slot", f"{name} unsure")
+        unsure = not float(s.get("confidence", 0.0)) >= min_confidence
         if name in NUMBER_RANGES:
-            v = _number(s.get("value"))
+            v = number(s.get("value"))
             if v is None:
-                v = _number(s.get("raw"))
+                v = number(s.get("raw"))
             if v is None and lang is not None:  # number words of the language ("fünfzig", "vingt-deux")
                 v = names_values.number(s.get("raw"), lang)
+            if v is None and lang is not None and (intent, name) == ("HassLightSet", "temperature"):
+                v = names_values.color_temperature(s.get("raw"), lang)  # "Tageslicht" -> 6500 K, HA's list
+            if v is None and lang is not None and name == "brightness":
+                v = names_values.brightness_level(s.get("raw"), lang)  # "maximum" -> 100, HA's brightness_level
             lo, hi = _INTENT_RANGES.get((intent, name), NUMBER_RANGES[name])
+            if unsure and (v is None or confirmed is None or not confirmed(s, v)):
+                return NotUnderstood("slot", f"{name} unsure")
             if v is None or not lo <= v <= hi:
                 return NotUnderstood("number", f"{name} is no number in {lo:g}..{hi:g}")
             out[name] = v
         else:
             # The words as said: names are resolved next; free text (an item, a query) stays as said.
             out[name] = s.get("raw") if isinstance(s.get("raw"), str) else str(s.get("value"))
+            if unsure and (confirmed is None or not confirmed(s, out[name])):
+                return NotUnderstood("slot", f"{name} unsure")
     return out
 
 
@@ -312,6 +279,12 @@ def _resolve(intent: str, slots: dict[str, Any], lang: str, names: Any, text: st
                                            {i.split(".", 1)[0] for i in getattr(res, "entity_ids", ())})
         if why is not None:
             return NotUnderstood("polarity", why)
+        # a thing named that the intent's handler does not act on ("turn the reading light down to 20 percent"
+        # read as HassSetVolume of the Reading Light); a place alone covers every kind there, HA picks its own
+        acts_on = ACTS_ON.get(intent) if "name" in slots else None
+        odd = sorted({i.split(".", 1)[0] for i in getattr(res, "entity_ids", ())} - acts_on) if acts_on else []
+        if odd:
+            return NotUnderstood("conflict", f"{intent} does not act on a {odd[0]}")
     elif any(k in slots for k in names_values.VALUE_SLOTS):  # no thing named: the values said, made HA's
         got = names_values.apply(slots, lang)
         if isinstance(got, str):

@@ -12,26 +12,31 @@ with, or `--deploy-key FILE`) also gets the trusted public keys where the
 service's dynamic user can read them, and the `deploy` extra (cryptography)
 in what first boot installs.
 Running it again updates the card in place; identical files are left alone.
+
+This module decides what goes where (the model checked, the keys, the units, the
+release file) and is the command's front end. Its helpers, one job each: the writes
+under the root (edge/install_tree.py), the wheel (edge/install_wheel.py), edge.toml and
+the unit drop-in (edge/install_render.py), the trusted keys (edge/install_keys.py),
+the dependency wheels a target needs (edge/requirements.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
-import os
 import sys
 import tomllib
-import zipfile
-from base64 import urlsafe_b64encode
 from pathlib import Path
 from typing import Callable, Sequence
 
-from edge.digest import sha256_file
 from edge import config, project
-from edge.project import DIST_NAME, IN_REPO, PACKAGE_DIR, REPO_DIR
+from edge.digest import sha256_file
 from edge.install_keys import DEPLOY_KEY_DIR, KeyProblem, check_keys_on_card, configured_keys, given_keys
+from edge.install_render import CONFIG_PATH, render_config, render_dropin
+from edge.install_tree import InstallError, RootTree
+from edge.install_wheel import build_wheel, data_dir
+from edge.project import DIST_NAME, IN_REPO, PACKAGE_DIR, REPO_DIR
 from edge.requirements import (TARGET_MACHINES, RequirementError, marker_holds, missing_dependencies,
                                requirement_lines, target_env, target_of_root)
 
@@ -39,148 +44,11 @@ WHEEL_STEM = DIST_NAME.replace("-", "_")
 # Wheels of ours that an older install may have left (the distribution used to be called "edge").
 _OUR_WHEELS = (f"{WHEEL_STEM}-", "edge-")
 PREFIX = Path("/opt/edge")
-CONFIG_PATH = Path("/etc/edge/edge.toml")
 UNIT_DIR = Path("/etc/systemd/system")
 # edge.model.default_model_path() names the same directory; install may not import edge.model.
 DEFAULT_MODEL = "clinc150"
 SIGNATURE = "manifest.json.minisig"  # a signed package's signature (edge sign), shipped beside its manifest
 DEPLOY_EXTRA = "deploy"
-
-
-class InstallError(Exception):
-    """A reason the install cannot go ahead; `edge install` prints it and exits 2."""
-
-
-def _data_dir(repo_name: str, packaged_name: str) -> Path:
-    """A data directory of this source tree, or its copy inside an installed package."""
-    for candidate in (REPO_DIR / repo_name if IN_REPO else None, PACKAGE_DIR / packaged_name):
-        if candidate is not None and candidate.is_dir():
-            return candidate
-    raise InstallError(f"cannot find {repo_name}/ beside the edge package ({REPO_DIR})")
-
-
-
-class _Tree:
-    """Writes under the root: atomically, with explicit modes, never through a link out of the root."""
-
-    def __init__(self, root: Path, log: Callable[[str], None]) -> None:
-        self.root = root.resolve()
-        self.log = log
-        self.files: list[Path] = []
-
-    def path(self, target: Path) -> Path:
-        return self.root / target.relative_to("/")
-
-    def mkdir(self, target: Path, mode: int = 0o755) -> Path:
-        p = self.root
-        for part in target.relative_to("/").parts:
-            p = p / part
-            if p.exists() or p.is_symlink():
-                # An absolute link in a mounted image (say etc -> /etc) points
-                # into the host: refuse rather than write there.
-                if not p.resolve().is_relative_to(self.root):
-                    raise InstallError(f"{p} leads out of the root {self.root} (a link?); refusing to write there")
-            else:
-                p.mkdir()
-                p.chmod(0o755)  # explicit: the host's umask must not decide what the device can read
-        if mode != 0o755:
-            p.chmod(mode)
-        return p
-
-    def write(self, target: Path, data: bytes, mode: int = 0o644) -> Path:
-        p = self.mkdir(target.parent) / target.name
-        if p.is_file() and not p.is_symlink() and p.read_bytes() == data:
-            p.chmod(mode)
-        else:
-            tmp = p.with_name(f".{p.name}.tmp")
-            tmp.write_bytes(data)
-            tmp.chmod(mode)
-            os.replace(tmp, p)
-            self.log(f"wrote {target}")
-        self.files.append(p)
-        return p
-
-    def copy(self, src: Path, target: Path, mode: int = 0o644) -> Path:
-        return self.write(target, src.read_bytes(), mode)
-
-    def link(self, target: Path, points_to: Path) -> Path:
-        p = self.mkdir(target.parent) / target.name
-        if not (p.is_symlink() and os.readlink(p) == str(points_to)):
-            if p.is_symlink() or p.exists():
-                p.unlink()
-            p.symlink_to(points_to)  # absolute, as `systemctl enable` writes it
-            self.log(f"linked {target} -> {points_to}")
-        self.files.append(p)
-        return p
-
-
-def _wheel_files() -> list[tuple[str, Path]]:
-    """(archive name, file) for the package, with models/, firmware_configs/ and systemd/ inside it.
-
-    The repository keeps those three at the top where people look for them;
-    in the wheel they become edge/models (where edge.model looks for the
-    default model), edge/firmware_configs (where edge.config looks for
-    profiles) and edge/units (so an installed `edge install` finds the units).
-    """
-    files: list[tuple[str, Path]] = []
-    for p in sorted(PACKAGE_DIR.rglob("*")):
-        rel = p.relative_to(PACKAGE_DIR)
-        if p.is_file() and "__pycache__" not in rel.parts and p.suffix != ".pyc" \
-                and rel.parts[0] not in ("models", "firmware_configs", "units"):
-            files.append((f"edge/{rel.as_posix()}", p))
-    models = PACKAGE_DIR / "models" if not IN_REPO else REPO_DIR / "models"
-    for p in sorted(models.rglob("*")):  # nothing when no model was shipped: --model brings one
-        rel = p.relative_to(models)
-        # The same files pyproject.toml's package-data ships, and no training leftovers.
-        if p.is_file() and (len(rel.parts) == 2 and p.suffix in (".tflite", ".model", ".json")
-                            or len(rel.parts) == 1 and p.suffix == ".py"):
-            files.append((f"edge/models/{rel.as_posix()}", p))
-    files += [(f"edge/firmware_configs/{p.name}", p) for p in sorted(config.profiles_dir().glob("*.toml"))]
-    units = _data_dir("systemd", "units")
-    files += [(f"edge/units/{p.name}", p) for p in sorted(units.iterdir()) if p.is_file()]
-    if IN_REPO and (REPO_DIR / "docs" / "device.md").is_file():
-        files.append(("edge/units/README.md", REPO_DIR / "docs" / "device.md"))  # becomes /opt/edge/README.md
-    return files
-
-
-def build_wheel() -> tuple[str, bytes]:
-    """A pure-Python wheel of this edge, zipped here: no build backend, no network, same bytes every time."""
-    proj = project.metadata()
-    dist = f"{proj['name'].replace('-', '_')}-{proj['version']}"
-    info = f"{dist}.dist-info"
-    meta = ["Metadata-Version: 2.1", f"Name: {proj['name']}", f"Version: {proj['version']}"]
-    if proj["summary"]:
-        meta.append(f"Summary: {' '.join(proj['summary'].split())}")
-    if proj["requires_python"]:
-        meta.append(f"Requires-Python: {proj['requires_python']}")
-    meta += [f"Requires-Dist: {d}" for d in proj["dependencies"]]
-    for extra, reqs in proj.get("extras", {}).items():  # as pip's wheel has them: first boot may ask for one
-        meta.append(f"Provides-Extra: {extra}")
-        for req in reqs:
-            body, _, marker = req.partition(";")
-            clause = f'({marker.strip()}) and extra == "{extra}"' if marker.strip() else f'extra == "{extra}"'
-            meta.append(f"Requires-Dist: {body.strip()}; {clause}")
-    entries = [(arc, p.read_bytes()) for arc, p in _wheel_files()]
-    entries.append((f"{info}/METADATA", ("\n".join(meta) + "\n").encode()))
-    entries.append((f"{info}/WHEEL", b"Wheel-Version: 1.0\nGenerator: edge.install\nRoot-Is-Purelib: true\n"
-                                     b"Tag: py3-none-any\n"))
-    if proj["scripts"]:
-        eps = "[console_scripts]\n" + "".join(f"{k} = {v}\n" for k, v in proj["scripts"].items())
-        entries.append((f"{info}/entry_points.txt", eps.encode()))
-    entries.append((f"{info}/top_level.txt", b"edge\n"))
-    record = "".join(
-        f"{arc},sha256={urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},{len(data)}\n"
-        for arc, data in entries
-    ) + f"{info}/RECORD,,\n"
-    entries.append((f"{info}/RECORD", record.encode()))
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for arc, data in entries:
-            zinfo = zipfile.ZipInfo(arc, date_time=(1980, 1, 1, 0, 0, 0))  # fixed: reruns give the same bytes
-            zinfo.external_attr = 0o644 << 16
-            zinfo.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(zinfo, data)
-    return f"{dist}-py3-none-any.whl", buf.getvalue()
 
 
 def find_model(model: Path | None) -> Path:
@@ -189,7 +57,7 @@ def find_model(model: Path | None) -> Path:
         if not (model / "manifest.json").is_file():
             raise InstallError(f"{model}: not a model package (no manifest.json)")
         return model
-    models = _data_dir("models", "models")
+    models = data_dir("models", "models")
     packages = sorted(p.parent for p in models.glob("*/manifest.json"))
     if not packages:
         raise InstallError(f"no model package in {models}; train one (`edge train`) or pass --model DIR")
@@ -222,79 +90,6 @@ def verified_model_files(model: Path) -> tuple[dict, list[str]]:
     return manifest, sorted(files)
 
 
-def _toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    # A JSON string without ASCII escaping is a valid TOML basic string.
-    return json.dumps(str(value), ensure_ascii=False)
-
-
-# What every user has to decide, written into edge.toml: (before the table's keys, after them).
-_HINTS = {
-    "mqtt": ([
-        "# Your MQTT broker: the machine running Mosquitto (for Home Assistant, the",
-        "# host running its Mosquitto add-on, e.g. \"homeassistant.local\").",
-    ], [
-        '# username = ""             # the password goes in /etc/edge/credentials/mqtt_password',
-        "# tls = false",
-    ]),
-    "cloud": ([
-        "# Optional cloud fallback (any OpenAI-compatible endpoint); no base_url: device only.",
-        "# The API key goes in /etc/edge/credentials/cloud_api_key, never here.",
-    ], [
-        '# base_url = "https://api.openai.com/v1"',
-        '# model = "gpt-4o-mini"',
-        '# mode = "local_first"      # local_first | cloud_preferred | local_only',
-    ]),
-}
-
-
-def render_config(profile_name: str, profile_data: dict, model_dir: Path,
-                  deploy_keys: Sequence[Path | str] = ()) -> str:
-    """edge.toml: the profile's settings (re-rendered: hints go inside their tables), the model
-    path, and the trusted keys' paths on the card when --deploy-key gave some."""
-    data = {k: dict(v) if isinstance(v, dict) else v for k, v in profile_data.items()}
-    data.setdefault("model", {})["path"] = str(model_dir)
-    if deploy_keys:
-        data.setdefault("deploy", {})["keys"] = [str(k) for k in deploy_keys]
-    tables = {"mqtt": {"host": "127.0.0.1"}, "cloud": {}}  # the tables users edit first go first
-    for section, table in data.items():
-        if isinstance(table, dict):
-            tables.setdefault(section, {}).update(table)
-    lines = [
-        f"# {CONFIG_PATH}: this device's settings, written by `edge install --profile {profile_name}`.",
-        f"# They start as the {profile_name} profile (firmware_configs/{profile_name}.toml explains",
-        "# its numbers). Edit, then check with:  edge config check /etc/edge/edge.toml",
-        "# and apply with:  sudo systemctl restart edge",
-        "# A later `edge install` keeps this file once you have edited it.",
-        "#",
-        "# device_id defaults to the host name (set it in Raspberry Pi Imager); the",
-        "# MQTT topics are edge/<device_id>/... Uncomment to choose another:",
-        '# device_id = "kitchen"',
-    ]
-    lines += [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, dict)]
-    for section, table in tables.items():
-        before, after = _HINTS.get(section, ([], []))
-        lines += ["", f"[{section}]", *before, *(f"{k} = {_toml_value(v)}" for k, v in table.items()), *after]
-    return "\n".join(lines) + "\n"
-
-
-def render_dropin(profile_name: str, board: config.BoardSettings) -> str:
-    """The unit drop-in carrying the profile's resource limits (0 in the profile: no limit)."""
-    memory = f"{board.memory_max_mb}M" if board.memory_max_mb else "infinity"
-    cpu = f"{board.cpu_quota_percent}%" if board.cpu_quota_percent else ""  # empty resets the quota
-    return (
-        f"# Written by `edge install --profile {profile_name}`: the board's limits from its profile.\n"
-        "[Service]\n"
-        f"MemoryMax={memory}\n"
-        f"CPUQuota={cpu}\n"
-    )
-
-
 def install(
     root: Path,
     profile: str,
@@ -319,7 +114,7 @@ def install(
         raise InstallError(f"{wheel_dir}: --wheel-dir is not a directory")
     model_src = find_model(model)
     manifest, model_files = verified_model_files(model_src)
-    tree = _Tree(root, log)
+    tree = RootTree(root, log)
 
     # Which config the card ends up with decides whether it takes deployments; checked before
     # anything is written (a trusted key the daemon cannot load stops its start, exit 2).
@@ -392,7 +187,7 @@ def install(
     tree.mkdir(Path("/etc/edge/credentials"), 0o700)
 
     # systemd: units, the profile's limits, enablement, user, first boot.
-    units = _data_dir("systemd", "units")
+    units = data_dir("systemd", "units")
     tree.copy(units / "edge.service", UNIT_DIR / "edge.service")
     tree.copy(units / "edge-firstboot.service", UNIT_DIR / "edge-firstboot.service")
     tree.write(UNIT_DIR / "edge.service.d" / "10-profile.conf", render_dropin(profile_name, settings.board).encode())
@@ -484,3 +279,4 @@ def run(args: argparse.Namespace) -> int:
         print(f"edge install: {exc}", file=sys.stderr)
         return 1
     return 0
+

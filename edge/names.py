@@ -261,6 +261,22 @@ class Names:
         self._describe(out, area, floor, domain, dc)
         return Resolution(MappingProxyType(out), tuple(e.id for e in covered), fuzzy)
 
+    def said_exactly(self, slot: str, raw: Any, language: str) -> bool:
+        """Is the span `raw` of `slot` ("name", "area", "floor") exactly a name or alias of the file (case,
+        accents, articles and locatives aside, no slip corrected), of its own kind: an area for an area, a
+        floor for a floor, a thing for a name? edge.home takes a span the tagger is unsure of when the home
+        confirms it word for word."""
+        lang = language_of(language)
+        if lang is None or slot not in ("name", "area", "floor"):
+            return False
+        key = self._span(raw, lang, lang.locatives if slot in ("area", "floor") else ())
+        if isinstance(key, Refusal):
+            return False
+        idx = self._index[lang.code]
+        # a thing by its own name or alias only: "the kitchen lights" read as place + kind is a second
+        # guess on top of the tagger's, not the home confirming the words
+        return key in (idx.entities if slot == "name" else idx.areas if slot == "area" else idx.floors).exact
+
     def _describe(self, out: dict[str, Any], area: str | None, floor: str | None, domain: str | None,
                   dc: str | None) -> None:
         if area:

@@ -21,7 +21,8 @@ from typing import Any, Mapping
 from edge.names_text import clean, fold
 from edge.names_values_data import NUMBERS, STATES, VALUES
 
-__all__ = ["UNITS", "VALUE_SLOTS", "apply", "knows", "number", "state", "value"]
+__all__ = ["UNITS", "VALUE_SLOTS", "apply", "brightness_level", "color_temperature", "knows", "number", "state",
+           "value"]
 
 # Slots whose words become a list's value: `state` by the thing's domain, the others by their own list.
 VALUE_SLOTS = ("state", "color", "fan_mode", "media_class", "volume_step")
@@ -82,6 +83,9 @@ def apply(slots: Mapping[str, Any], lang: str, domain: str | None = None) -> dic
     for k in VALUE_SLOTS:
         if out.get(k) is None or (k != "state" and k not in _STRICT and k not in VALUES.get(base, {})):
             continue
+        if k == "volume_step" and (out[k] in ("up", "down") or (isinstance(out[k], (int, float))
+                                                               and not isinstance(out[k], bool))):
+            continue  # already Home Assistant's: a direction, or a signed step read with its verb (edge.home)
         v = state(out[k], base, domain) if k == "state" else value(k, out[k], base)
         if v is None:
             return k
@@ -89,9 +93,63 @@ def apply(slots: Mapping[str, Any], lang: str, domain: str | None = None) -> dic
     return out
 
 
+# Home Assistant's `color_temperature_names` lists (home-assistant-intents 2026.12.1), their alternatives
+# spelled out and folded as `_key` folds what was said: "Kerzenlicht" is 1900 K, "blanc chaud" 2700 K.
+_COLOR_TEMPERATURE_NAMES = {
+    "en": {1900: "candle light|candlelight", 2700: "warm white", 4000: "cold white|cool white",
+           6500: "day light|daylight"},
+    "de": {1900: "kerze|kerzenlicht", 2700: "warm weiss|warmweiss", 4000: "kalt weiss|kaltweiss", 6500: "tageslicht"},
+    "fr": {1900: "lumiere de bougie|bougie", 2700: "blanc chaud", 4000: "blanc froid|blanc neutre",
+           6500: "lumiere du jour"},
+    "es": {1900: "luz de vela|vela", 2700: "blanco calido", 4000: "blanco frio", 6500: "luz de dia"},
+}
+_COLOR_TEMPERATURES = {lang: {w: k for k, ws in t.items() for w in ws.split("|")}
+                       for lang, t in _COLOR_TEMPERATURE_NAMES.items()}
+
+
+def color_temperature(raw: Any, lang: str) -> int | None:
+    """The colour temperature (kelvin) Home Assistant's list gives a named white ("Tageslicht" -> 6500), or None."""
+    k = _key(raw)
+    return None if k is None else _COLOR_TEMPERATURES.get(_base(lang), {}).get(k)
+
+
+# Home Assistant's `brightness_level` lists: the brightest and the dimmest said in words ("höchste", "mínima").
+_BRIGHTNESS_LEVELS = {
+    "en": {100: "max|maximum|highest", 1: "min|minimum|lowest"},
+    "de": {100: "max|maximal|maximale|maximum|hochste|volle|grosste|hell|hellste",
+           1: "min|minimal|minimale|minimum|niedrigste|kleinste|geringste"},
+    "es": {100: "maximo|maxima|mas alta|mas alto|lo mas alto|la mas alta|tope",
+           1: "minimo|minima|mas bajo|mas baja|lo mas bajo|la mas baja"},
+}
+_BRIGHTNESS = {lang: {w: k for k, ws in t.items() for w in ws.split("|")} for lang, t in _BRIGHTNESS_LEVELS.items()}
+
+
+def brightness_level(raw: Any, lang: str) -> int | None:
+    """The brightness Home Assistant's list gives a word for the brightest or dimmest ("maximum" -> 100), or None."""
+    k = _key(raw)
+    return None if k is None else _BRIGHTNESS.get(_base(lang), {}).get(k)
+
+
+def _german_compound(k: str, table: Mapping[str, int]) -> int | None:
+    """A German number word past the table ("sechstausendzweihundert", "dreihundertzwölf"): thousands and
+    hundreds written together, each part a number of the table. Up to 999,999; None if a part is no number."""
+    for word, size in (("tausend", 1000), ("hundert", 100)):
+        if word in k:
+            left, right = k.split(word, 1)
+            lead = 1 if left in ("", "ein", "eins") else table.get(left)
+            rest = 0 if right in ("", "und") else (table.get(right.removeprefix("und"))
+                                                   if right.removeprefix("und") in table
+                                                   else _german_compound(right, table))
+            if lead is None or rest is None or not 1 <= lead < (1000 if size == 1000 else 10) or rest >= size:
+                return None
+            return lead * size + rest
+    return None
+
+
 def number(raw: Any, lang: str) -> int | None:
     """The number the words `raw` say in `lang` ("dreiundzwanzig", "vingt-deux", "veinte grados"), or
-    None. Digits are not read here (the caller reads them); only whole words, 0..200."""
+    None. Digits are not read here (the caller reads them); only whole words, 0..200 (German compounds of
+    hundreds and thousands too: "siebentausendeinhundert")."""
     k = _key(raw)
     if k is None:
         return None
@@ -101,4 +159,6 @@ def number(raw: Any, lang: str) -> int | None:
     for unit in UNITS:
         if k.endswith(" " + unit) and k[: -len(unit) - 1] in table:
             return table[k[: -len(unit) - 1]]
+    if _base(lang) == "de" and " " not in k and len(k) <= 48:  # "sechstausendzweihundert" (a colour temperature)
+        return _german_compound(k, table)
     return None

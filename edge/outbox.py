@@ -18,6 +18,9 @@ One connection behind one lock: SQLite serialises writers anyway, each call is a
 and the cached counts stay exact. `locking_mode=EXCLUSIVE`: no `-shm` file to go stale, and a second
 daemon on the same state directory fails at start-up instead of replaying the same outbox.
 
+Opening the file (schema, migrations, a corrupt file moved aside) is edge/store_file.py's; the
+typed views and their records are edge/store_views.py's (re-exported here).
+
 At open a bad header or a failed `PRAGMA quick_check` (not a database, truncated, a torn page) moves
 the file aside to `edge.db.corrupt-<UTC timestamp>`, logs at ERROR and starts a fresh store. A file
 that was closed cleanly is kept byte for byte; after a crash, SQLite folds the committed WAL into the
@@ -29,118 +32,25 @@ the incomplete last transaction on recovery, keeping every committed one.
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Protocol, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
+
+from edge.store_file import DB_NAME, open_store
+from edge.store_views import (AnsweredIds, BudgetLedger, Deferred, DeferredQueue, EscalationStore, Pending,
+                              PipelineStore, StateError)
+
+__all__ = ["Outbox", "DB_NAME", "DAY_S",  # this module's, then the views' names its importers use from here
+           "AnsweredIds", "BudgetLedger", "Deferred", "DeferredQueue", "EscalationStore", "Pending",
+           "PipelineStore", "StateError"]
 
 log = logging.getLogger(__name__)
 
-DB_NAME = "edge.db"
 DAY_S = 86400.0
-_BUSY_TIMEOUT_MS = 1000  # rides out a stopping predecessor; a live second daemon still fails fast
 _DROP_LOG_INTERVAL_S = 60.0
-_CORRUPT_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
-
-
-_SCHEMA_V1 = """
-CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, payload BLOB NOT NULL,
-    qos INTEGER NOT NULL, retain INTEGER NOT NULL, correlation BLOB, created REAL NOT NULL);
-CREATE INDEX outbox_created ON outbox (created);
-CREATE TABLE deferred (seq INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT NOT NULL, text TEXT NOT NULL,
-    reply_to TEXT, correlation BLOB, local_result BLOB NOT NULL, created REAL NOT NULL);
-CREATE TABLE answered (seq INTEGER PRIMARY KEY, request_id TEXT NOT NULL UNIQUE, result BLOB NOT NULL);
-CREATE TABLE cloud_calls (ts REAL NOT NULL);
-CREATE INDEX cloud_calls_ts ON cloud_calls (ts);
-CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID
-"""
-
-
-def _v1(db: sqlite3.Connection) -> None:
-    """Initial schema. outbox and deferred use AUTOINCREMENT: a seq is never reused, even after the table
-    empties, so a seq held between peek() and remove() cannot come to mean another row. answered does
-    not: new rows get max(seq)+1 and eviction deletes only from the bottom, so "seq <= max - answered_max"
-    is exactly "older than the newest answered_max"."""
-    for statement in _SCHEMA_V1.split(";"):
-        db.execute(statement)
-
-
-# The migration hook: _MIGRATIONS[i] takes a store from schema version i to i+1, inside the
-# transaction that also bumps PRAGMA user_version. Append; never edit a released step.
-_MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
-_TABLES = {"outbox", "deferred", "answered", "cloud_calls", "counters"}
-
-
-@dataclass(frozen=True, slots=True)
-class Pending:
-    """A publication waiting for the broker."""
-
-    seq: int
-    topic: str
-    payload: bytes
-    qos: int
-    retain: bool
-    correlation: bytes | None
-    created: float
-
-
-@dataclass(frozen=True, slots=True)
-class Deferred:
-    """A request that should have gone to the cloud while it was down."""
-
-    seq: int
-    request_id: str
-    text: str
-    local_result: bytes
-    created: float
-
-
-class AnsweredIds(Protocol):
-    """The answered-id cache: a redelivered request is answered again, not recomputed (best-effort)."""
-
-    def answered(self, request_id: str) -> bytes | None: ...
-    def remember(self, entries: Sequence[tuple[str, bytes]]) -> None: ...
-
-
-class DeferredQueue(Protocol):
-    """Escalations wanted while the cloud was down, for its second opinion later."""
-
-    def defer(self, request_id: str, text: str, local_result: bytes) -> None: ...
-    def deferred(self, limit: int = 20) -> list[Deferred]: ...
-    def remove_deferred(self, seq: int) -> None: ...
-    def deferred_count(self) -> int: ...
-
-
-class BudgetLedger(Protocol):
-    """The cloud calls made, so that the daily budget survives a restart."""
-
-    def record_cloud_call(self, wall_ts: float) -> None: ...
-    def cloud_calls_since(self, wall_ts: float) -> list[float]: ...
-
-
-class PipelineStore(AnsweredIds, DeferredQueue, Protocol):
-    """The store as the pipeline sees it (`Outbox`, or `tests/fakes.FakeStore`)."""
-
-
-class EscalationStore(AnsweredIds, DeferredQueue, Protocol):
-    """The store as the escalations see it: the cache and the deferred queue (the ledger is the
-    budget's: `edge.budget.Budget.spend`)."""
-
-
-class StateError(Exception):
-    """The state store is unusable (permissions, disk, locked by another process).
-
-    At start-up the daemon exits 2 on it. At run time a write that raises it did not
-    happen (its transaction was rolled back), so the caller must not acknowledge."""
-
-
-class _Corrupt(Exception):
-    """Internal: the file at hand is not a sound database; move it aside and start fresh."""
 
 
 class Outbox:
@@ -164,126 +74,13 @@ class Outbox:
         self.answered_max = answered_max
         self._clock = clock
         self._lock = threading.Lock()
-        self._sync = ""  # the connection's current synchronous level, to skip redundant PRAGMAs
+        # The connection's current synchronous level, to skip redundant PRAGMAs: open_store leaves
+        # it at FULL (its migrations' level).
+        self._sync = "FULL"
         self._dropped = {"outbox": 0, "deferred": 0}
         self._last_drop_log = float("-inf")
-        self.recovered_from_corruption = False
-        try:
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StateError(
-                f"state directory {self.directory}: cannot create it: {exc.strerror or exc}"
-                " (set [state] dir, or STATE_DIRECTORY, to a writable directory)"
-            ) from exc
-        if not os.access(self.directory, os.W_OK | os.X_OK):
-            raise StateError(f"state directory {self.directory}: not writable by uid {os.getuid()}")
-        try:
-            self._db = self._open()
-        except _Corrupt as exc:
-            self._move_aside(str(exc))
-            self.recovered_from_corruption = True
-            try:
-                self._db = self._open()
-            except _Corrupt as again:  # a fresh file that is corrupt: the disk itself is failing
-                raise StateError(f"{self.path}: a new database is unusable too: {again}") from again
+        self._db, self.recovered_from_corruption = open_store(self.directory)
         self._recount()
-
-    def _open(self) -> sqlite3.Connection:
-        """Open, check and migrate; _Corrupt for a bad file, StateError for anything else."""
-        created = not self.path.exists()
-        if created:  # create it 0600 ourselves: SQLite would use 0644, and its -wal copies the mode
-            try:
-                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-            except OSError as exc:
-                raise StateError(f"{self.path}: cannot create: {exc.strerror or exc}") from exc
-        if not os.access(self.path, os.R_OK | os.W_OK):  # SQLite would only say "disk I/O error"
-            raise StateError(f"{self.path}: not readable and writable by uid {os.getuid()}")
-        try:
-            with self.path.open("rb") as fh:
-                head = fh.read(16)
-            # Checked before SQLite sees the file: told to use WAL on a file it cannot recognise, SQLite
-            # deletes the -wal on close, and with it the last committed transactions.
-            if head and head != b"SQLite format 3\x00":
-                raise _Corrupt("not an SQLite database (bad header)")
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        except OSError as exc:
-            raise StateError(f"{self.path}: cannot read: {exc.strerror or exc}") from exc
-        except sqlite3.Error as exc:
-            raise StateError(f"{self.path}: cannot open: {exc}") from exc
-        try:
-            db.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
-            db.execute("PRAGMA locking_mode=EXCLUSIVE")  # before WAL: keeps the WAL index in heap memory
-            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if mode != "wal":
-                raise StateError(f"{self.path}: the file system refused WAL mode (got {mode!r})")
-            db.execute("PRAGMA journal_size_limit=4194304")  # the WAL file shrinks back after a burst
-            db.execute("PRAGMA cell_size_check=ON")  # cheap extra detection of corrupt pages at run time
-            db.execute("PRAGMA secure_delete=OFF")
-            # 512 KiB of page cache instead of SQLite's 2 MiB: the answered-id index of answered_max
-            # 5000 ids is ~250 KiB; the rest is rows written once and read only on a repeat
-            # (bench/variant.py 'sqlcache': -0.4 to -0.6 MB RSS after load, CPU unchanged).
-            db.execute("PRAGMA cache_size=-512")
-            problems = [row[0] for row in db.execute("PRAGMA quick_check(5)")]
-            if problems != ["ok"]:
-                raise _Corrupt("quick_check: " + "; ".join(problems))
-            self._migrate(db)
-        except BaseException as exc:
-            db.close()
-            if not isinstance(exc, sqlite3.Error):
-                raise
-            code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
-            if code in _CORRUPT_CODES:
-                raise _Corrupt(f"{exc} ({getattr(exc, 'sqlite_errorname', '?')})") from exc
-            if code == sqlite3.SQLITE_BUSY:
-                raise StateError(f"{self.path}: in use by another process (is another edge daemon running?)") from exc
-            raise StateError(f"{self.path}: cannot open: {exc}") from exc
-        if created:
-            _fsync_dir(self.directory)  # the new directory entry itself must survive a power cut
-        return db
-
-    def _migrate(self, db: sqlite3.Connection) -> None:
-        """Run the migration steps the file lacks, each in its own transaction; check the tables."""
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        latest = len(_MIGRATIONS)
-        if version > latest:
-            raise StateError(
-                f"{self.path}: schema version {version} was written by a newer edge (this one knows {latest});"
-                " move the file aside to start with an empty store"
-            )
-        db.execute("PRAGMA synchronous=FULL")
-        while version < latest:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                _MIGRATIONS[version](db)
-                version += 1
-                db.execute(f"PRAGMA user_version={version}")
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            log.info("state store %s: schema migrated to version %d", self.path, version)
-        self._sync = "FULL"
-        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if not _TABLES <= tables:
-            raise _Corrupt(f"schema version {version} but tables missing: {', '.join(sorted(_TABLES - tables))}")
-
-    def _move_aside(self, reason: str) -> None:
-        """Rename the file set (db, -wal, -shm) to edge.db.corrupt-<UTC>[.n]*, kept for inspection."""
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        target = self.path.with_name(f"{DB_NAME}.corrupt-{stamp}")
-        n = 1
-        while target.exists():
-            target = self.path.with_name(f"{DB_NAME}.corrupt-{stamp}.{n}")
-            n += 1
-        try:
-            for suffix in ("", "-wal", "-shm", "-journal"):
-                src = Path(f"{self.path}{suffix}")
-                if src.exists():
-                    os.replace(src, f"{target}{suffix}")
-            _fsync_dir(self.directory)
-        except OSError as exc:
-            raise StateError(f"{self.path} is corrupt ({reason}) and cannot be moved aside: {exc}") from exc
-        log.error("state store %s is corrupt (%s); moved aside to %s, starting empty", self.path, reason, target)
 
     def _recount(self) -> None:
         """Read the cached counts from the file (at open, and after a failed write)."""
@@ -469,15 +266,3 @@ class Outbox:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a created or renamed directory entry durable."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass  # some file systems refuse to open or fsync a directory; nothing more can be done there

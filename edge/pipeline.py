@@ -13,73 +13,33 @@ answered once and never redelivered forever, and the requests batched with it
 are unaffected. Expected trouble is not an error: storage failures degrade
 (the answered-id cache is best-effort; a result that cannot be made safe is
 not acknowledged, see `delivery`), a failing slot extractor gives no slots.
+
+What it hands along is edge/work.py's (`Work`, `Routed`, re-exported here); a home model's
+part of the path (edge.home's decision, names, the home cloud prompt) is edge/pipeline_home.py.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
-import json
-from dataclasses import dataclass, field
-
-from edge import contract
+from edge import contract, pipeline_home
 from edge.answers import Answers
-from edge.contract import BadRequest, Publication, Request, Result
+from edge.contract import BadRequest, Publication, Request
 from edge.escalation import Escalations, defer_record
 from edge.health import Health
 from edge.integrations import hermes
 from edge.model import OOS, Prediction
-from edge.mqtt import Message
 from edge.outbox import PipelineStore
 from edge.router import CLOUD, DEFER, Router
+from edge.work import Routed, Work
+
+__all__ = ["Pipeline", "Classifier", "SlotSource", "Routed", "Work"]  # the records re-exported: edge.work's
 
 log = logging.getLogger("edge.pipeline")
-
-
-
-@dataclass(slots=True, eq=False)
-class Work:
-    """One delivery from the broker, acknowledged exactly once: `ack` (the link's) is bound when the
-    request is taken, and `acknowledge` is what delivery runs once its answer is safe."""
-
-    kind: str  # "request" | "hermes"
-    msg: Message
-    received: float  # perf_counter at arrival: result latency is measured from here
-    ack: Callable[[int, int], None]  # the link's ack(mid, qos)
-    answered: bool = False  # its answer was handed to delivery, which acks once it is safe
-    acked: bool = False
-    unsafe: bool = False  # its answer could be neither published nor stored: not cached, not acked
-    request: Request | None = None  # once parsed: where an internal error must go too
-    failed: bool = False  # an internal error answered it (a model that raises: probation counts it)
-
-    def acknowledge(self) -> None:
-        """Once (the last PUBACK and a guard may both get here)."""
-        if not self.acked:
-            self.acked = True
-            self.ack(self.msg.mid, self.msg.qos)
-
-    def mark_unsafe(self) -> None:
-        self.unsafe = True
-
-
-@dataclass(slots=True, eq=False)
-class Routed:
-    """A parsed request on its way: its delivery, the model's prediction, slots, the result once made."""
-
-    work: Work
-    request: Request
-    pred: Prediction | None = None
-    query: Any = None  # the Hermes NLU query, for requests that came that way
-    slots: list[dict[str, Any]] = field(default_factory=list)
-    result: Result | None = None  # the device's result, once published (the answered-id cache keeps it)
-    # A home model's result edge.home.decide refused: {"reason", "detail"}; it is then not stood behind
-    not_recognized: dict[str, str] | None = None
-    # The served language of a request a home model answered: its escalation takes the home cloud path
-    # (edge.home_cloud's prompt and checks), never the generic one
-    home_language: str | None = None
 
 
 def _decode(payload: bytes) -> dict:
@@ -96,15 +56,6 @@ class Classifier(Protocol):
 
 class SlotSource(Protocol):
     def extract(self, text: str, intent: str) -> list[dict[str, Any]]: ...
-
-
-_NAMED = ("name", "area", "floor")  # slots whose values are the home's names
-
-
-def _home_model(pred: Prediction) -> bool:
-    """A Home Assistant intent model (models/home): its labels are HA's intents (HassTurnOn, ...), so
-    its results take edge.home's decision, the one Wyoming takes. Another model never imports it."""
-    return isinstance(pred.top_intent, str) and pred.top_intent.startswith("Hass")
 
 
 class Pipeline:
@@ -150,7 +101,7 @@ class Pipeline:
         # (latency ms, error, model ident) for each request the model classified: a deployment's
         # probation (edge/deploy_channel.py) judges the new model by them.
         self.on_served = on_served
-        self._home_prompt: tuple[tuple[Any, ...], Any] | None = None  # (model, slots, names), its HomePrompt
+        self._home_prompts = pipeline_home.HomePrompts()
 
     # -- the request path ------------------------------------------------------------------
 
@@ -300,56 +251,16 @@ class Pipeline:
             except Exception:
                 self.health.count("slot_errors")
                 log.exception("slot extraction failed for %s; answering without slots", r.request.id)
-                if _home_model(r.pred):
+                if pipeline_home.is_home_model(r.pred):
                     r.not_recognized = {"reason": "error", "detail": "slot extraction failed"}
                 return []
-        if _home_model(r.pred):
-            return self._home(r, found)
+        if pipeline_home.is_home_model(r.pred):
+            return pipeline_home.decide(r, found, model=self.model, names=self.names,
+                                        first_language=self.first_language, languages=self.languages,
+                                        threshold=self.escalation_threshold)
         if self.names is not None and found:
-            self._resolve_names(found, r.request.language)
+            pipeline_home.resolve_names(found, r.request.language, self.names, self.first_language)
         return found
-
-    def _home(self, r: Routed, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The home model's result decided as Wyoming decides it (edge.home.decide: the same safety rules
-        and names): recognized, its slots are the resolved entities on the words they came from; refused,
-        `r.not_recognized` says why and the slots stay as the tagger found them (words as said)."""
-        from edge import home  # only for a home model
-
-        assert r.pred is not None
-        served = (self.first_language, *sorted(self.languages - {self.first_language}))
-        language = r.request.language
-        r.home_language = served[0] if language is None else home.base_language(language, served)
-        try:
-            d = home.decide(r.request.text, r.request.language, r.pred, found, self.names, served=served,
-                            threshold=max(self.escalation_threshold, home.MIN_CONFIDENCE),
-                            schema=(getattr(self.model, "manifest", None) or {}).get("home_schema"))
-        except Exception:  # a names file that trips the resolver: refused, as Wyoming refuses it
-            log.exception("the home decision failed for %s; not standing behind it", r.request.id)
-            d = home.NotUnderstood("error", "the home decision failed")
-        if isinstance(d, home.Recognized):
-            return [dict(s) for s in d.slots]
-        r.not_recognized = {"reason": d.reason, "detail": d.detail}
-        return found
-
-    def _resolve_names(self, found: list[dict[str, Any]], language: str | None) -> None:
-        """Name, area and floor slots resolved together against the names file; when they resolve, each
-        one's `value` is the exact name (the canonical form of a user-defined value, as the contract
-        says). Ambiguous or unknown: the values stay as said, so nothing names the wrong thing."""
-        spans = {s["name"]: s.get("raw") for s in found if s.get("name") in _NAMED}
-        if not spans or len(spans) != sum(1 for s in found if s.get("name") in _NAMED):
-            return  # nothing to resolve, or a slot twice: which one is meant?
-        lang = contract.primary_language(language) if language else self.first_language
-        try:
-            res = self.names.resolve(spans, lang)
-        except Exception:
-            log.exception("name resolution failed; slots keep the words as said")
-            return
-        resolved = getattr(res, "slots", None)
-        if getattr(res, "reason", None) is not None or not isinstance(resolved, Mapping):
-            return
-        for s in found:
-            if s.get("name") in _NAMED and s["name"] in resolved:
-                s["value"] = resolved[s["name"]]
 
     def _decide_and_publish(self, r: Routed) -> None:
         """Local, cloud or deferred; the device's answer is published now unless the cloud is asked."""
@@ -392,22 +303,11 @@ class Pipeline:
         return r.not_recognized.get("reason") in ESCALATE and self.home_prompt() is not None
 
     def home_prompt(self) -> Any:
-        """The home cloud prompt (edge.home_cloud_prompt.HomePrompt: the served Hass* intents with their
-        slots, the names) of the model, slot extractor and names answering now, made once for each;
-        None for a model that is no home model. A home escalation asks the cloud with it
-        (edge.escalation, wired by edge.service_build); after a deployment it follows the new model."""
-        key = (self.model, self.slots, self.names)
-        cached = self._home_prompt
-        if cached is not None and all(a is b for a, b in zip(cached[0], key)):
-            return cached[1]
-        labels = tuple(getattr(self.model, "labels", None) or ())
-        prompt = None
-        if any(isinstance(label, str) and label.startswith("Hass") for label in labels):
-            from edge.home_cloud_prompt import HomePrompt
-
-            prompt = HomePrompt.of(labels, getattr(self.slots, "intents", None), self.names)
-        self._home_prompt = (key, prompt)
-        return prompt
+        """The home cloud prompt of the model, slot extractor and names answering now
+        (edge.pipeline_home.HomePrompts); None for a model that is no home model. A home escalation
+        asks the cloud with it (edge.escalation, wired by edge.service_build); after a deployment it
+        follows the new model."""
+        return self._home_prompts.of(self.model, self.slots, self.names)
 
     def _answer_hermes(self, r: Routed) -> None:
         assert r.pred is not None

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from edge.integrations import hermes, homeassistant
 from edge.mqtt import Message
-from edge.pipeline import Work
+from edge.work import Work
 
 if TYPE_CHECKING:
     from edge.service_build import Parts

@@ -26,7 +26,7 @@ from fakes import Rig, msg
 
 from edge import entities, markup
 from edge.pipeline import Work
-from edge.cloud import CloudClient, CloudError, _content_json, clean_answer, redact
+from edge.cloud import CloudClient, CloudError, clean_answer, content_json, redact
 from edge.config import CloudSettings
 from edge.contract import BadRequest, parse_request
 from edge.integrations import hermes
@@ -97,7 +97,7 @@ REPLIES: dict[str, Callable[[int], str]] = {
 
 @pytest.mark.parametrize("name", REPLIES)
 def test_reply_content_costs_linear_time(name: str) -> None:
-    assert_linear(_content_json, REPLIES[name])
+    assert_linear(content_json, REPLIES[name])
 
 
 def _chat(content: str) -> bytes:

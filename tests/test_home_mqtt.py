@@ -49,7 +49,8 @@ TABLE: list[tuple[str, str, Any]] = [
     ("de-DE", "SCHALTE DAS LICHT IM BALLSAAL AUS", REFUSE),
     ("de", "öffne das garagentor", None),
     ("fr", "éteins la lumière de la cuisine", ("HassTurnOff", {"area": "Kitchen", "domain": "light"})),
-    ("fr", "allume le salon", ("HassTurnOn", {"area": "Living Room"})),
+    # a place and no kind: every HA on/off template of a place alone is a light's (never everything there)
+    ("fr", "allume le salon", ("HassTurnOn", {"area": "Living Room", "domain": "light"})),
     ("fr", "ouvre le volet de la cuisine", None),
     ("es", "apaga la luz de la cocina", ("HassTurnOff", {"area": "Kitchen", "domain": "light"})),
     ("es", "pon un temporizador de 5 minutos", ("HassStartTimer", {"minutes": 5})),

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from edge import config, install, project, requirements
+from edge import config, install, install_wheel, project, requirements
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_MODEL = ROOT / "models" / install.DEFAULT_MODEL
@@ -427,7 +427,7 @@ def test_pip_builds_the_same_wheel_quietly(tmp_path: Path) -> None:
     (wheel,) = (tmp_path / "w").glob("edge_intent-*.whl")
     with zipfile.ZipFile(wheel) as zf:
         names = {n for n in zf.namelist() if ".dist-info/" not in n}
-    ours = {arc for arc, _ in install._wheel_files()} - {"edge/units/README.md"}  # docs/device.md: edge install's only
+    ours = {arc for arc, _ in install_wheel.wheel_files()} - {"edge/units/README.md"}  # docs/device.md: edge install's only
     assert names == ours
     for needed in ("edge/models/clinc150/model.tflite", "edge/firmware_configs/pi-4b.toml", "edge/units/edge.service",
                    "edge/train/negatives/negatives.emb.npz"):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from edge import outbox as outbox_mod
+from edge import store_file
 from edge.outbox import DB_NAME, Outbox, StateError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -357,7 +357,7 @@ def test_migration_hook_upgrades_an_existing_store(tmp_path: Path, monkeypatch: 
     def v2(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE outbox ADD COLUMN priority INTEGER NOT NULL DEFAULT 0")
 
-    monkeypatch.setattr(outbox_mod, "_MIGRATIONS", [*outbox_mod._MIGRATIONS, v2])
+    monkeypatch.setattr(store_file, "MIGRATIONS", [*store_file.MIGRATIONS, v2])
     with Outbox(tmp_path) as box:
         assert [p.topic for p in box.peek()] == [item(0)[0]]
     with sqlite3.connect(tmp_path / DB_NAME) as db:

@@ -1,0 +1,237 @@
+"""What the words of a transcript say beyond the tagger's spans, for edge.home.decide.
+
+The tagger marks spans; Home Assistant's templates also carry meaning in plain words the tagger never
+marks: the kind of thing said beside a place ("the kitchen *lights*"), the direction of a volume step
+("turn the volume *down* 20"), a fraction of a unit ("*half* an hour"), a verb that only one side of an
+on/off pair uses. And a span the tagger is unsure of may still stand on its own words (a timer's name, a
+thing the names file has word for word, a number followed by its unit). These readings, each from Home
+Assistant's own templates and lists (home-assistant-intents 2026.12.1), are here; `decide` applies them
+and keeps every refusal it had. Measured one by one through Wyoming: docs/model-card-home.md, "Where it
+stands now" (bench/home_wyoming_eval.py --holdout).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Mapping, Sequence
+
+from edge import entities, names_schema, names_values
+
+__all__ = ["ACTS_ON", "FREE_TEXT_NAME_INTENTS", "KIND_ALONE", "PLACE_ONLY_LIGHT", "blank_names", "confirmed",
+           "halves", "implied_domains", "number", "volume_step"]
+
+_MAX_TEXT = 512  # as edge.home.MAX_TEXT: decide refuses longer text before it gets here
+
+# Intents whose `name` slot is the user's free text (a timer's name), not a thing in the names file.
+FREE_TEXT_NAME_INTENTS = frozenset({
+    "HassStartTimer", "HassCancelTimer", "HassCancelAllTimers", "HassIncreaseTimer", "HassDecreaseTimer",
+    "HassPauseTimer", "HassUnpauseTimer", "HassTimerStatus"})
+# The domains the handler of an intent acts on in Home Assistant (its intent handlers filter targets by
+# them): a reply whose target is of another domain is a misread intent, not a command HA could carry out.
+_MEDIA = frozenset({"media_player"})
+ACTS_ON: Mapping[str, frozenset[str]] = {
+    "HassLightSet": frozenset({"light"}), "HassSetPosition": frozenset({"cover", "valve"}),
+    "HassClimateSetTemperature": frozenset({"climate"}), "HassClimateGetTemperature": frozenset({"climate", "sensor"}),
+    "HassClimateSetFanMode": frozenset({"climate"}), "HassFanSetSpeed": frozenset({"fan"}),
+    "HassVacuumStart": frozenset({"vacuum"}), "HassVacuumReturnToBase": frozenset({"vacuum"}),
+    "HassVacuumCleanArea": frozenset({"vacuum"}), "HassLawnMowerDock": frozenset({"lawn_mower"}),
+    "HassLawnMowerStartMowing": frozenset({"lawn_mower"}), "HassSetVolume": _MEDIA, "HassSetVolumeRelative": _MEDIA,
+    "HassMediaPause": _MEDIA, "HassMediaUnpause": _MEDIA, "HassMediaNext": _MEDIA, "HassMediaPrevious": _MEDIA,
+    "HassMediaPlayerMute": _MEDIA, "HassMediaPlayerUnmute": _MEDIA, "HassMediaSearchAndPlay": _MEDIA,
+}
+_WORD = re.compile(r"[^\W_]+")  # the words of a text, with their offsets (names_text.tokens' split)
+# On/off with a place and no kind of thing said: every Home Assistant template of HassTurnOn/HassTurnOff that
+# names a place and no thing fixes a domain (home-assistant-intents 2026.12.1, en/fr/es: light 55, fan 16,
+# cover 14 templates), and the fan and cover ones say their kind ("fans", "blinds"), which `implied_domains`
+# finds; the rest are lights ("allume le salon", "illumine les pièces de l'étage"). Without it Home Assistant
+# would switch everything in the place.
+PLACE_ONLY_LIGHT = frozenset({"HassTurnOn", "HassTurnOff"})
+# Intents that may name a kind of thing alone, said as a plain word: a question about the state of every
+# thing of a kind. Not on/off: "turn off the lights" with no place would switch every light in the home.
+KIND_ALONE = frozenset({"HassGetState"})
+
+
+# Kind words that are also the verb of Home Assistant's on/off sentences: followed by a particle or an article
+# ("switch off the lights upstairs", "switch our lights on") one is the verb, not a second kind of thing
+# (that was refused as ambiguous: switch and light); followed by anything else it is a thing ("how many
+# library switch are on").
+_VERB_KINDS: Mapping[str, frozenset[str]] = {"en": frozenset({"switch"})}
+_PARTICLES = frozenset({"on", "off", "out", "each", "every", "my", "our", "your"})
+
+
+def implied_domains(text: str, lang: str) -> list[tuple[str, int, int]]:
+    """The kinds of thing a place-only command names in its words, as said ("turn off the kitchen
+    *lights*": the model tags the area, and Home Assistant would switch off everything in the
+    kitchen): (the words, start, end in `text`) of the language's domain words found, one a kind."""
+    from edge.names import domain_word, language_of
+    from edge.names_text import clean, fold
+
+    language = language_of(lang)
+    if language is None or clean(text) is None:
+        return []
+    # Each word cleaned and folded on its own, so the offsets stay those of `text` ("ß" -> "ss").
+    words = [(fold(clean(m.group()) or ""), m.start(), m.end()) for m in _WORD.finditer(text[:_MAX_TEXT])][:64]
+    kinds: dict[str, tuple[str, int, int]] = {}
+    i = 0
+    while i < len(words):
+        for n in (3, 2, 1):  # "garage door" before "door"; "brasseur d air" is three words
+            said = " ".join(w for w, _, _ in words[i:i + n]) if len(words) - i >= n else ""
+            hit = domain_word(said, language) if said else None
+            if hit is not None and n == 1 and said in _VERB_KINDS.get(language.code, ()) and i + 1 < len(words) \
+                    and (words[i + 1][0] in _PARTICLES or any(words[i + 1][0] == p[0] for p in language.determiners)
+                         or words[i + 1][0] in language.quantifiers):
+                hit = None  # "switch off the lights", "switch our lights on": the verb, not a kind
+            if hit is not None:
+                start, end = words[i][1], words[i + n - 1][2]
+                kinds.setdefault(hit[0], (text[start:end], start, end))
+                i += n
+                break
+        else:
+            i += 1
+    return list(kinds.values())
+
+
+def number(raw: Any) -> float | int | None:
+    """A slot's value as a finite number (int when whole), or None. The tagger's value may be a number,
+    a {"value": n} of a quantity, or text ("fifty", "50%")."""
+    if isinstance(raw, Mapping):
+        raw = raw.get("value")
+    if isinstance(raw, str):
+        text = raw.strip()[:64]
+        raw = None
+        for kind in ("number", "percentage", "temperature"):  # "40", "forty percent", "21 degrees"
+            raw = entities.resolve(text, kind) if text else None
+            if isinstance(raw, Mapping):
+                raw = raw.get("value")
+            if raw is not None:
+                break
+        text = text.rstrip("%").strip()
+        if raw is None:
+            try:
+                raw = float(text.replace(",", ".")) if re.fullmatch(r"-?\d{1,6}(?:[.,]\d{1,3})?", text) else None
+            except ValueError:
+                raw = None
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
+        return None
+    return int(raw) if float(raw).is_integer() else float(raw)
+
+
+# "half an hour", "71 and a 1/2 hours", "media hora", "12 hora y 3/4": Home Assistant's English and Spanish
+# timer templates give a half (quarter, three quarters) of a unit as 30 (15, 45) of the next ("and a half
+# hours" -> minutes: 30 beside the hours). The words a fraction is said with, and each unit's own words (the
+# next smaller unit is the slot). German and French templates add fractions to the total ("eineinhalb
+# Stunden" -> 90 minutes): not read here, still refused.
+_HALF_WORDS = {"en": {"half": 30, "a half": 30, "1/2": 30, "a 1/2": 30, "quarter": 15, "a quarter": 15, "1/4": 15,
+                      "a 1/4": 15, "3/4": 45, "three quarters": 45},
+               "es": {"media": 30, "1/2": 30, "cuarto": 15, "un cuarto": 15, "1 cuarto": 15, "1/4": 15, "3/4": 45,
+                      "3 cuartos": 45, "tres cuartos": 45}}
+_HALF_UNITS = {"en": {"hour": "minutes", "hours": "minutes", "minute": "seconds", "minutes": "seconds"},
+               "es": {"hora": "minutes", "horas": "minutes", "minuto": "seconds", "minutos": "seconds"}}
+
+
+def halves(found: Sequence[Mapping[str, Any]], text: str, lang: str) -> Sequence[Mapping[str, Any]]:
+    """A duration span that says only a fraction (the tagger put it under some unit, or gave it no number)
+    as that much of the unit below the one said after it (or right before it): "half an hour" -> minutes
+    30, "hora y 3/4" -> minutes 45. Anything else as it was; a fraction with no unit word beside it is left
+    to be refused."""
+    halves, units = _HALF_WORDS.get(lang), _HALF_UNITS.get(lang)
+    if not halves or not units:
+        return found
+    out: list[Mapping[str, Any]] = []
+    for s in found:
+        raw, start, end = s.get("raw"), s.get("start"), s.get("end")
+        said = " ".join(raw.casefold().replace("/", " / ").split()).replace(" / ", "/") if isinstance(raw, str) else ""
+        if (names_schema.unit_base(str(s.get("name"))) in ("hours", "minutes", "seconds") and said in halves
+                and isinstance(start, int) and isinstance(end, int)):
+            after = [w for w in _WORD.findall(names_schema._fold(text[end:end + 40]))][:3]
+            # the unit said after it ("half an hour"), else just before it ("12 hora y 3/4")
+            before = [w for w in _WORD.findall(names_schema._fold(text[max(0, start - 24):start]))][-2:][::-1]
+            slot = next((units[w] for w in after if w in units), None) or (
+                units.get(before[0]) if before and before[0] in units else
+                units.get(before[1]) if len(before) > 1 and before[0] in ("and", "y") and before[1] in units
+                else None)
+            if slot is None:
+                out.append(s)
+                continue
+            if str(s.get("name")).startswith("start_"):
+                slot = "start_" + slot
+            out.append({**s, "name": slot, "entity": slot, "value": halves[said], "raw": raw, "confidence": 1.0})
+            continue
+        out.append(s)
+    return out
+
+
+def volume_step(got: dict[str, Any], text: str, lang: str, found: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """HassSetVolumeRelative's step as Home Assistant's templates give it: the verb says up or down
+    (edge.names_lang.VOLUME_DIRECTION), the tagger marks at most the number. One direction said (outside the
+    step's words): no step -> "up"/"down"; a number -> +n / -n ("volume down 43 percent" -> -43). Both or
+    neither said: left as it was (a number is then refused by edge.names_values, a missing step by the schema)."""
+    from edge.names_lang import VOLUME_DIRECTION
+
+    sides = VOLUME_DIRECTION.get(lang)
+    step = got.get("volume_step")
+    if sides is None or (isinstance(step, str) and names_values.value("volume_step", step, lang) is not None):
+        return got
+    span = next((s for s in found if s.get("name") == "volume_step"), None)
+    bare = text
+    if span is not None and isinstance(span.get("start"), int) and isinstance(span.get("end"), int):
+        bare = text[:span["start"]] + " " + text[span["end"]:]
+    said = names_schema.words(bare)
+    direction = [side for side, ws in sides.items() if said & ws]
+    if len(direction) != 1:
+        return got
+    if step is None:
+        return {**got, "volume_step": direction[0]}
+    n = number(step)
+    if n is None:
+        n = names_values.number(step, lang)
+    if n is None or not 0 <= n <= 100:
+        return got
+    return {**got, "volume_step": n if direction[0] == "up" else -n}
+
+
+def blank_names(text: str, found: Sequence[Mapping[str, Any]]) -> str:
+    """`text` with the spans of things, areas and floors blanked: the words left are the command's own
+    (the polarity check reads them; "Front Door Lock" or "Lower Hall Blinds" says no verb)."""
+    chars = list(text)
+    for s in found:
+        a, b = s.get("start"), s.get("end")
+        if s.get("name") in ("name", "area", "floor") and isinstance(a, int) and isinstance(b, int):
+            chars[max(a, 0):max(b, 0)] = " " * len(chars[max(a, 0):max(b, 0)])
+    return "".join(chars)
+
+
+# Free text Home Assistant takes as said: a timer's name, a shopping-list item, a media search. The tagger's
+# confidence in such a span is its words' own emission score, and a word never seen ("pizza", "workout") is
+# tagged by its context ("named ...", "add ... to"), which that score does not see: 0.0 for every timer name
+# of the English holdout. A wrong one names a timer or an item oddly; it switches no device. Not here:
+# `conversation_command` (a command run when the timer ends is an action) and any name of a thing.
+_FREE_TEXT = frozenset({"item", "search_query"})
+
+
+def confirmed(intent: str, lang: str, text: str, names: Any, schema: Mapping[str, Any] | None) -> Any:
+    """Whether a span the tagger is unsure of stands on its own words (a callable for `_slots`):
+    - free text (`_FREE_TEXT`, a timer's name);
+    - a name, area or floor the names file has word for word, as that kind (edge.names.Names.said_exactly):
+      the home confirms the words are a name; resolution still checks what it names;
+    - a duration whose number reads as one and is followed by its own unit's word in HA's templates
+      ("fünf *Minuten*", "vingt *secondes*"): the words say the slot (measured: letting an intent that
+      also takes the timer's start in that unit confirm neither, since the words do not say which, lost
+      35 right answers on the holdouts for 2 wrong ones)."""
+    units = ((schema or {}).get("unit_words") or {}).get(lang) or {} if isinstance(schema, Mapping) else {}
+
+    def check(span: Mapping[str, Any], value: Any) -> bool:
+        slot = span.get("name")
+        if slot in _FREE_TEXT or (slot == "name" and intent in FREE_TEXT_NAME_INTENTS):
+            return True
+        if slot in ("name", "area", "floor"):
+            said = getattr(names, "said_exactly", None)
+            return bool(said and said(slot, span.get("raw"), lang))
+        base = names_schema.unit_base(str(slot))
+        end = span.get("end")
+        if base in units and value is not None and isinstance(end, int):
+            return names_schema.first_word(text[end:]) in set(units[base])
+        return False
+
+    return check
