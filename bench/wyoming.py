@@ -313,7 +313,7 @@ def rss_parts(model_dir: str, names_path: str) -> int:
     rows.append(("import edge.home", rss()))
     import edge.wyoming  # noqa: F401
 
-    rows.append(("import edge.wyoming (its events: edge.wyoming_events)", rss()))
+    rows.append(("import edge.wyoming (+ edge.wyoming_events)", rss()))
     prev = rows[0][1]
     for label, v in rows:
         print(f"{label:44s} {v:6.1f} MB  {v - prev:+5.1f}")
