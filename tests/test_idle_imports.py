@@ -23,7 +23,6 @@ LAZY = {
     "edge.mqtt.tools": "edge send / edge homeassistant remove (edge/mqtt/__init__.py)",
     "edge.mqtt.fleet": "edge rollout",
     "edge.wyoming": "[wyoming] enabled",
-    "edge.wyoming_events": "[wyoming] enabled",
     "edge.names": "[home] names",
     "edge.home": "[home] names / the Wyoming channel",
     "edge.home_words": "[home] names / the Wyoming channel",
@@ -59,7 +58,7 @@ LAZY = {
     "edge.config_doc": "edge config check --show",
     "cryptography": "[deploy] keys",
     "yaml": "a YAML names file",
-    "wyoming": "never by the daemon: edge.wyoming_events writes its events (the tests' Home Assistant uses it)",
+    "wyoming": "[wyoming] enabled",
     "zeroconf": "[wyoming] zeroconf",
     # The daemon's threads are its own DaemonPool's; a ThreadPoolExecutor would also be
     # joined at exit (a hung connect would then hold the stop).

@@ -134,35 +134,3 @@ def test_a_text_that_is_no_valid_utf8_is_not_written_silently_wrong() -> None:
     """A lone surrogate cannot be encoded: writing fails loudly (edge/wyoming.py refuses such input before)."""
     with pytest.raises(UnicodeEncodeError):
         asyncio.run(_bytes_of(lambda w: ours.async_write_event(ours.Handled(text="\ud800").event(), w)))
-
-
-@pytest.mark.slow
-def test_a_daemon_serving_wyoming_never_imports_the_wyoming_package(broker, daemon_factory, tmp_path) -> None:
-    """The saving itself: a real daemon with Wyoming on answers `describe` and transcripts, and its import
-    log (PYTHONPROFILEIMPORTTIME) has none of the package nor what it pulled in."""
-    import re
-    from pathlib import Path
-
-    from conftest import daemon_config, free_port
-    from wyoming_ha import ha_describe, ha_process
-
-    root = Path(__file__).resolve().parent.parent
-    port = free_port()
-    d = daemon_factory(daemon_config(broker, tmp_path / "state", model={"path": str(root / "models" / "home")},
-                                     wyoming={"enabled": True, "port": port},
-                                     home={"names": str(root / "tests" / "data" / "home_names.yaml")}),
-                       env={"PYTHONPROFILEIMPORTTIME": "1"})
-
-    async def scenario():
-        return (await ha_describe("127.0.0.1", port),
-                await ha_process("127.0.0.1", port, "turn off the kitchen lights", "en"),
-                await ha_process("127.0.0.1", port, "wie spät ist es", "de"))
-
-    info_event, off, _ = asyncio.run(scenario())
-    assert info_event.intent[0].models[0].name == "home" and off.name == "HassTurnOff"
-    assert d.stop() == 0
-    mods = {m.group(1) for m in re.finditer(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)$", d.log_text(), re.M)}
-    assert {"edge.wyoming", "edge.wyoming_events", "edge.home"} <= mods  # the log is read right
-    pulled = sorted(m for m in mods if m.split(".")[0] in ("wyoming", "audioop", "wave")
-                    or m.startswith("importlib.metadata"))
-    assert not pulled, pulled
