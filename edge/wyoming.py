@@ -25,9 +25,8 @@ JSON, a header that is no object, wrong types, unknown event type, too large)
 gets an `error` event and the connection is closed; a client that says
 nothing for `idle_timeout_s` is closed; connections are capped in total and
 per peer address. wyoming's own `async_read_event` reads whatever length it is
-told, so it is not used for reading; the events are written as the `wyoming`
-package writes them, by edge/wyoming_events.py (the package itself is not
-imported: it cost the daemon ~1 MB of RSS).
+told, so it is not used for reading; events are still wyoming's classes and
+are written with its `async_write_event`.
 
 The `intent` reply carries no `text`: Home Assistant renders an intent's text as
 a template when it looks like one, so echoing anything derived from the
@@ -44,10 +43,15 @@ import socket
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from wyoming.asr import Transcript
+from wyoming.error import Error
+from wyoming.event import Event, async_write_event
+from wyoming.handle import Handled
+from wyoming.info import Attribution, Describe, Info, IntentModel, IntentProgram
+from wyoming.intent import Entity, Intent, NotRecognized, Recognize
+from wyoming.ping import Ping, Pong
+
 from edge.home import Answered, NotUnderstood, Recognized, Recognizer
-# The `wyoming` package's events, without the package: importing it cost ~1 MB of RSS (edge/wyoming_events.py).
-from edge.wyoming_events import (Attribution, Describe, Entity, Error, Event, Handled, Info, Intent, IntentModel,
-                                 IntentProgram, NotRecognized, Ping, Pong, Recognize, Transcript, async_write_event)
 
 log = logging.getLogger("edge.wyoming")
 
