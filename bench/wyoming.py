@@ -313,54 +313,11 @@ def rss_parts(model_dir: str, names_path: str) -> int:
     rows.append(("import edge.home", rss()))
     import edge.wyoming  # noqa: F401
 
-    rows.append(("import edge.wyoming (+ edge.wyoming_events)", rss()))
+    rows.append(("import edge.wyoming (the wyoming package)", rss()))
     prev = rows[0][1]
     for label, v in rows:
         print(f"{label:44s} {v:6.1f} MB  {v - prev:+5.1f}")
         prev = v
-    return 0
-
-
-def event_speed(rounds: int = 20000, passes: int = 7) -> int:
-    """The reply's cost on the hot path: build an `intent` event (two entities, a context) and write it,
-    edge.wyoming_events against the `wyoming` package (what edge/wyoming.py used before), into a writer
-    that drops the bytes (a socket would add the same to both). CPU time per event, best of `passes`."""
-    from wyoming import event as pkg_event, intent as pkg_intent
-
-    from edge import wyoming_events as ours
-
-    class Sink:
-        def writelines(self, parts: Any) -> None:
-            pass
-
-        def write(self, data: bytes) -> None:
-            pass
-
-        async def drain(self) -> None:
-            pass
-
-    context = {"conversation_id": "abc-123", "device_id": "satellite"}
-
-    def per_event_us(intent: Any, entity: Any, write: Any) -> float:
-        sink = Sink()
-
-        async def go() -> None:
-            for _ in range(rounds):
-                ev = intent(name="HassTurnOn", entities=[entity(name="name", value="desk lamp"),
-                                                         entity(name="domain", value="light")], context=context)
-                await write(ev.event(), sink)
-
-        best = float("inf")
-        for _ in range(passes):
-            t0 = time.process_time()
-            asyncio.run(go())
-            best = min(best, time.process_time() - t0)
-        return best / rounds * 1e6
-
-    print(f"intent event built + written: edge.wyoming_events "
-          f"{per_event_us(ours.Intent, ours.Entity, ours.async_write_event):.1f} us, wyoming package "
-          f"{per_event_us(pkg_intent.Intent, pkg_intent.Entity, pkg_event.async_write_event):.1f} us "
-          f"(CPU, best of {passes} x {rounds})")
     return 0
 
 
@@ -384,7 +341,6 @@ def main() -> int:
     p.add_argument("--repeat", type=int, default=3, help="daemon starts per configuration (--daemon-rss)")
     p.add_argument("--root", type=Path, default=ROOT, help="--daemon-rss: the checkout whose edge is measured")
     p.add_argument("--source", action="store_true", help="--daemon-rss: no bytecode (modules compiled at import)")
-    p.add_argument("--event-speed", action="store_true", help="an intent reply's build + write, edge vs the package")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -392,8 +348,6 @@ def main() -> int:
         return 0
     if args.daemon_rss:
         return daemon_rss(args.repeat, args.json, args.root.resolve(), bytecode=not args.source)
-    if args.event_speed:
-        return event_speed()
     if args.rss_parts:
         return rss_parts(args.model, args.names)
     proc = subprocess.Popen([sys.executable, __file__, "--child", "--model", args.model, "--names", args.names],
