@@ -156,6 +156,8 @@ def status_update(plan: Plan, device_id: str, payload: bytes) -> Device | None:
     model = status.get("model")
     if plan.package is not None and isinstance(model, str) and model != plan.package:
         return None  # about another package (null: rejected before its manifest was read, so ours)
+    if device.state in ("rejected", "rolled_back") and status["state"] not in TERMINAL:
+        return None  # an outcome stands: a redelivery's progress after it does not undo it in the report
     reason = status.get("reason")
     device.state, device.reason = status["state"], reason if isinstance(reason, str) or reason is None else str(reason)
     return device

@@ -189,3 +189,13 @@ def test_a_rollback_order_is_answered_only_by_rolled_back_or_rejected() -> None:
     assert plan.devices[0].state is None
     assert rollout.status_update(plan, "d1", _status("rolled_back", "clinc150@2.2.0", "rolled back on a signed "
                                                      "command")).state == "rolled_back"
+
+
+def test_progress_after_an_outcome_does_not_undo_it() -> None:
+    # The device test's kill: `rejected (interrupted ...)` at the restart, then at once `verifying`
+    # of the broker's redelivery; the report and the exit status keep the outcome that was seen.
+    plan = rollout.Plan([rollout.Device("d1", sent=True)], package="clinc150@2.2.0")
+    rollout.status_update(plan, "d1", _status("rejected", "clinc150@2.2.0", "interrupted while unpacking"))
+    assert rollout.status_update(plan, "d1", _status("verifying", None)) is None
+    assert plan.devices[0].state == "rejected" and rollout.exit_status(plan) == 1
+    assert rollout.status_update(plan, "d1", _status("active", "clinc150@2.2.0")).state == "active"

@@ -142,4 +142,6 @@ def roll_out(host: str, port: int, plan: Plan, payload: bytes, *, timeout: float
                     break
         return plan
     finally:
+        with w.cond:  # the outcome is judged on what was seen until now: a later status (a
+            w.plan = None  # redelivery after `rejected`) must not change it under the report
         w.close()
