@@ -47,11 +47,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="drop the slot tagger's features whose largest weight is below this "
                         "(default 4.0: 8.9 MB of weights become 1.9 MB for four languages, "
                         "within a point of slot-exact on the template holdout)")
-    g.add_argument("--paraphrases", type=int, default=8,
+    g.add_argument("--paraphrases", type=int, default=12,
                    help="sentences sampled per paraphrase template of edge/train/home_paraphrases.py "
                         "(our own writing: how people really say it), added to the training rows "
                         "after the template split; 0: Home Assistant's templates only, as 1.1.0 "
-                        "(default 8)")
+                        "(default 12)")
     g.add_argument("--dev", action="append", default=[], metavar="LANG=FILE",
                    help="a paraphrase dev set to measure the package on (repeatable)")
 
