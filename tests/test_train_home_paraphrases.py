@@ -140,18 +140,3 @@ def test_the_dev_sets_are_not_in_the_paraphrases(both):
         dev = [e for e in load_examples(DATA / name) if e.label != "oos"]
         hits = sum(normalize_text(e.text) in para for e in dev)
         assert hits <= len(dev) // 4, f"{name}: {hits} of {len(dev)} lines are paraphrase sentences"
-
-
-def test_a_place_alone_always_comes_with_the_kind_of_thing(both):
-    # "it's too dark in the kitchen" as HassTurnOn {area} would switch on everything in the
-    # kitchen: the recognizer takes the kind from the words said (edge/names_lang.py), so an
-    # on/off/state sentence naming only a place must say a kind ("lights", "Licht", "luces")
-    from edge.names_lang import LANGUAGES
-
-    lang, _, para = both
-    kinds = {k for k in LANGUAGES[lang].domain_words if " " not in k}
-    for marked, i, _ in para:
-        names = {s.name for s in parse(marked)[1]}
-        if i in ("HassTurnOn", "HassTurnOff", "HassGetState") and names & {"area", "floor"} \
-                and not names & {"name", "device_class"}:
-            assert set(_outside_slots(marked).split()) & kinds, marked

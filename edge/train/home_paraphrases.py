@@ -19,10 +19,6 @@ source, so the template holdout (``home.generate(lang, 200, 13)``) is untouched;
 template ids start with ``para/`` so edge/train/home_schema.py's signatures, which read
 Home Assistant's templates only, never see them.
 
-No template names a place alone without the kind of thing ("it's too dark in the kitchen"):
-the recognizer takes the kind from the words said, and a place with no kind would switch
-everything there.
-
 Polarity is the point to get right: in Home Assistant opening a cover and locking a lock
 are HassTurnOn; closing and unlocking are HassTurnOff.
 """
@@ -71,8 +67,10 @@ PARAPHRASES: dict[str, dict] = {
                 {"domains": ["light"], "sentences": [
                     "[<lead>] (flip|switch|turn|put|click) on <the> <light> <in> {area}",
                     "[<lead>] (flip|switch|turn|put|click) <the> {area} <light> on",
+                    "[<lead>] (light up|brighten up|illuminate) <the> {area}",
                     "[<lead>] <light> on <in> {area} [please]",
                     "{area} <light> on [please]",
+                    "(it's too dark|it's dark|i can't see) <in> {area} [turn on the lights]",
                     "(can|could) (i|we) (get|have) (some light|the lights on) <in> {area}",
                     "give me (some|a bit of) light <in> {area}",
                     "lights on <in> {floor}",
@@ -83,6 +81,7 @@ PARAPHRASES: dict[str, dict] = {
                     "[<lead>] (open|open up|raise|pull up|roll up|lift) <the> {name}",
                     "[<lead>] (open|raise|pull|roll) <the> {name} up",
                     "(can|could) you (open|raise|roll up) <the> {name} [<in> {area}]",
+                    "let (some|the) light in <in> {area}",
                     "(open|raise|roll up) the (blinds|shades|curtains|shutters) <in> {area}",
                 ]},
                 {"domains": ["lock"], "sentences": [
@@ -348,6 +347,7 @@ PARAPHRASES["de"] = {
                 "<licht> (an|ein) <im> {area} [bitte]",
                 "<im> {area} <licht> an",
                 "<im> {area} [bitte] das <licht> (an|anmachen|einschalten)",
+                "es ist (zu dunkel|so dunkel|dunkel) <im> {area}",
                 "(mach|bring) (licht|mal licht|etwas licht) <im> {area}",
                 "{area} <licht> an",
                 "<mach> <mal> alle lichter <im> {floor} an",
@@ -579,6 +579,7 @@ PARAPHRASES["fr"] = {
             {"domains": ["light"], "sentences": [
                 "[<lead>] (allume|allumes|mets|rallume) <le> <lum> <dans> {area} <stp>",
                 "(de la lumière|un peu de lumière|la lumière) <dans> {area} <stp>",
+                "(on n'y voit rien|il fait [trop] noir|il fait sombre) <dans> {area}",
                 "(allume|mets) (toutes les|les) lumières <dans> {floor}",
                 "(allume|rallume) <le> {name}",
             ]},
@@ -606,7 +607,7 @@ PARAPHRASES["fr"] = {
                 "[<lead>] (éteins|eteins|coupe) <le> <lum> <dans> {area} <stp>",
                 "(lumière|lumières) (éteinte|éteintes|off) <dans> {area}",
                 "(éteins|coupe) (toutes les|les) lumières <dans> {floor}",
-                "(c'est trop lumineux|il y a trop de lumière) <dans> {area} (éteins|coupe) la lumière",
+                "(c'est trop lumineux|il y a trop de lumière) <dans> {area}",
                 "(éteins|coupe) (tout|toutes les lumières) <stp>",
             ]},
             {"domains": ["cover"], "sentences": [
@@ -785,6 +786,7 @@ PARAPHRASES["es"] = {
             {"domains": ["light"], "sentences": [
                 "[<lead>] (enciende|prende|pon|dame|da) <el> <luz> <de> {area} <pf>",
                 "(luz|luces) <de> {area} <pf>",
+                "(no se ve nada|está muy oscuro|está oscuro) <de> {area}",
                 "(enciende|prende) todas las luces <de> {floor}",
                 "(enciende|prende|dale a) <el> {name}",
             ]},
