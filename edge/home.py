@@ -32,7 +32,7 @@ from typing import Any, Awaitable, Mapping, Protocol, Sequence, Union
 
 from edge import home_guard, names_schema, names_values
 from edge.home_words import (ACTS_ON, FREE_TEXT_NAME_INTENTS, KIND_ALONE, PLACE_ONLY_LIGHT, blank_names, confirmed,
-                             halves, implied_domains, number, volume_step)
+                             halves, implied_domains, number, unit_text, volume_step)
 from edge.model import OOS
 
 __all__ = ["Answered", "HomeRecognizer", "NotUnderstood", "Recognized", "Recognizer", "Result", "check", "decide",
@@ -173,7 +173,7 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     intent = pred.intent
     if not _HA_INTENT.match(intent):
         return NotUnderstood("not_home", "the model's label is no Home Assistant intent")
-    found = halves(found, text, lang)
+    tagged, found = found, halves(found, text, lang)
     got = _slots(found, min_slot_confidence, intent, lang, confirmed(intent, lang, text, names, schema))
     if isinstance(got, NotUnderstood):
         return got
@@ -181,7 +181,7 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
         got = volume_step(got, text, lang, found)
     # slots HA's templates never give this intent, a duration said in another unit, a number in no slot
     why = (names_schema.misfit(schema, intent, got) or names_schema.target_misfit(schema, intent, got)
-           or names_schema.unit_misfit(schema, lang, text, found)
+           or names_schema.unit_misfit(schema, lang, unit_text(text, found, tagged, lang), found)
            or names_schema.stray_number(schema, intent, lang, text, found))
     if why is not None:
         return NotUnderstood("slot", why)

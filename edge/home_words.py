@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 from edge import entities, names_schema, names_values
 
 __all__ = ["ACTS_ON", "FREE_TEXT_NAME_INTENTS", "KIND_ALONE", "PLACE_ONLY_LIGHT", "blank_names", "confirmed",
-           "halves", "implied_domains", "number", "volume_step"]
+           "halves", "implied_domains", "number", "start_change_misfit", "unit_text", "volume_step"]
 
 _MAX_TEXT = 512  # as edge.home.MAX_TEXT: decide refuses longer text before it gets here
 
@@ -128,6 +128,12 @@ _HALF_WORDS = {"en": {"half": 30, "a half": 30, "1/2": 30, "a 1/2": 30, "quarter
                       "3 cuartos": 45, "tres cuartos": 45}}
 _HALF_UNITS = {"en": {"hour": "minutes", "hours": "minutes", "minute": "seconds", "minutes": "seconds"},
                "es": {"hora": "minutes", "horas": "minutes", "minuto": "seconds", "minutos": "seconds"}}
+# The unit's own slot: in "71 and a 1/2 hours" the number before the fraction is hours, whatever the tagger
+# put it under (it often reads "71 ... hours" as minutes, then "1/2" as a second minutes: refused as twice).
+_OWN_UNITS = {"en": {"hour": "hours", "hours": "hours", "minute": "minutes", "minutes": "minutes"},
+              "es": {"hora": "hours", "horas": "hours", "minuto": "minutes", "minutos": "minutes"}}
+# What may stand between a number and the fraction said after it ("71 *and a* 1/2 hours", "una hora *y* media").
+_FRACTION_JOIN = {"en": frozenset({"and", "a"}), "es": frozenset({"y"})}
 
 
 def halves(found: Sequence[Mapping[str, Any]], text: str, lang: str) -> Sequence[Mapping[str, Any]]:
@@ -156,10 +162,50 @@ def halves(found: Sequence[Mapping[str, Any]], text: str, lang: str) -> Sequence
                 continue
             if str(s.get("name")).startswith("start_"):
                 slot = "start_" + slot
+            own = next((_OWN_UNITS[lang][w] for w in after if w in units), None)
+            prev = _number_before(out, text, start, _FRACTION_JOIN.get(lang, frozenset())) if own else None
+            if prev is not None:  # "71 and a 1/2 hours": the 71 is hours, said once for both
+                i, p = prev
+                pslot = ("start_" if str(p.get("name")).startswith("start_") else "") + str(own)
+                out[i] = {**p, "name": pslot, "entity": pslot}
             out.append({**s, "name": slot, "entity": slot, "value": halves[said], "raw": raw, "confidence": 1.0})
             continue
         out.append(s)
     return out
+
+
+def _number_before(spans: Sequence[Mapping[str, Any]], text: str, start: int,
+                   joins: frozenset[str]) -> tuple[int, Mapping[str, Any]] | None:
+    """The duration span said right before a fraction, with only `joins` words between ("71 and a"), and its
+    index in `spans`; None when there is none."""
+    for i in range(len(spans) - 1, -1, -1):
+        p = spans[i]
+        end = p.get("end")
+        if names_schema.unit_base(str(p.get("name"))) not in ("hours", "minutes", "seconds") or not isinstance(end, int):
+            continue
+        between = _WORD.findall(names_schema._fold(text[end:start])) if 0 <= end <= start else None
+        return (i, p) if between and set(between) <= joins else None
+    return None
+
+
+def unit_text(text: str, found: Sequence[Mapping[str, Any]], original: Sequence[Mapping[str, Any]],
+              lang: str) -> str:
+    """`text` for edge.names_schema.unit_misfit after `halves`: each fraction it read blanked with the words
+    joining it to the number before ("fifty *and half* hour"), so that number is followed by its unit's word;
+    the fraction's own span is then blank, which unit_misfit skips (its slot is the unit below the word)."""
+    chars = list(text)
+    joins = _FRACTION_JOIN.get(lang, frozenset())
+    for s in found:
+        a, b = s.get("start"), s.get("end")
+        if any(s is o for o in original) or not isinstance(a, int) or not isinstance(b, int) or not 0 <= a <= b:
+            continue
+        while True:  # back over the joining words ("and", "a")
+            m = re.search(r"([^\W_]+)\W*$", text[:a])
+            if m is None or names_schema._fold(m.group(1)) not in joins:
+                break
+            a = m.start(1)
+        chars[a:b] = " " * (b - a)
+    return "".join(chars)
 
 
 def volume_step(got: dict[str, Any], text: str, lang: str, found: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

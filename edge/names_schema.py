@@ -157,9 +157,11 @@ def unit_misfit(schema: Mapping[str, Any] | None, lang: str, text: str, found: I
     units = (schema.get("unit_words") or {}).get(lang) or {}
     found = list(found)
     for sp in found:
-        name, end = sp.get("name"), sp.get("end")
+        name, start, end = sp.get("name"), sp.get("start"), sp.get("end")
         if not isinstance(name, str) or unit_base(name) not in units or not isinstance(end, int):
             continue
+        if isinstance(start, int) and 0 <= start < end and not text[start:end].strip():
+            continue  # blanked by the caller: a fraction read as the unit below the word said after it
         w = first_word(text[end:])
         own = set(units[unit_base(name)])
         if w is not None and w not in own and any(w in ws for u, ws in units.items() if u != unit_base(name)):

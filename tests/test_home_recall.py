@@ -318,3 +318,34 @@ def test_switch_the_verb_is_no_second_kind(home: names.Names) -> None:
     assert entities(got)["domain"] == "switch"
     assert isinstance(ask(home, "en", "HassTurnOff", "turn off the switch and the lights in the kitchen",
                           [("area", "kitchen", 0.99)]), NotUnderstood)
+
+
+@pytest.mark.parametrize("lang, text, spans, expect", [
+    # the tagger reads "sixty four ... hour" as minutes, then the half as a second minutes: said once for both
+    ("en", "increase my timer by sixty four and a half hour", [("minutes", "sixty four", 0.99), ("seconds", "half", 0.1)],
+     {"hours": 64, "minutes": 30}),
+    ("en", "timer for fifty and half hour", [("hours", "fifty", 0.99), ("seconds", "half", 0.99)],
+     {"hours": 50, "minutes": 30}),
+    ("en", "set a timer for 69 and a 1/2 hours", [("minutes", "69", 0.99), ("seconds", "1/2", 0.6)],
+     {"hours": 69, "minutes": 30}),
+])
+def test_a_number_and_a_half_is_of_the_unit_said_after(home: names.Names, lang: str, text: str, spans: list,
+                                                      expect: dict) -> None:
+    intent = "HassIncreaseTimer" if "increase" in text else "HassStartTimer"
+    assert entities(ask(home, lang, intent, text, spans)) == expect
+
+
+def test_a_half_after_a_unit_word_leaves_the_number_alone(home: names.Names) -> None:
+    # a unit word between the number and the half: the number keeps its unit, the half is of the minute
+    got = ask(home, "en", "HassStartTimer", "set a timer for 10 minutes and a half minute",
+              [("minutes", "10", 0.99), ("seconds", "half", 0.1)])
+    assert entities(got) == {"minutes": 10, "seconds": 30}
+
+
+@pytest.mark.parametrize("text, spans", [
+    ("set a timer for 10 hours and a half", [("hours", "10", 0.99), ("seconds", "half", 0.1)]),  # half of what?
+    ("set a timer for 10 and a half hours and 5 minutes", [("hours", "10", 0.99), ("seconds", "half", 0.1),
+                                                           ("minutes", "5", 0.99)]),          # minutes twice
+])
+def test_a_number_and_a_half_that_does_not_read_is_refused(home: names.Names, text: str, spans: list) -> None:
+    assert isinstance(ask(home, "en", "HassStartTimer", text, spans), NotUnderstood)
