@@ -32,7 +32,7 @@ from typing import Any, Awaitable, Mapping, Protocol, Sequence, Union
 
 from edge import home_guard, names_schema, names_values
 from edge.home_words import (ACTS_ON, FREE_TEXT_NAME_INTENTS, KIND_ALONE, PLACE_ONLY_LIGHT, blank_names, confirmed,
-                             halves, implied_domains, number, unit_text, volume_step)
+                             halves, implied_domains, number, start_change_misfit, unit_text, volume_step)
 from edge.model import OOS
 
 __all__ = ["Answered", "HomeRecognizer", "NotUnderstood", "Recognized", "Recognizer", "Result", "check", "decide",
@@ -182,7 +182,8 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     # slots HA's templates never give this intent, a duration said in another unit, a number in no slot
     why = (names_schema.misfit(schema, intent, got) or names_schema.target_misfit(schema, intent, got)
            or names_schema.unit_misfit(schema, lang, unit_text(text, found, tagged, lang), found)
-           or names_schema.stray_number(schema, intent, lang, text, found))
+           or names_schema.stray_number(schema, intent, lang, text, found)
+           or start_change_misfit(intent, lang, text, found, schema))
     if why is not None:
         return NotUnderstood("slot", why)
     spans = {str(s["name"]): s for s in found}

@@ -281,3 +281,38 @@ def confirmed(intent: str, lang: str, text: str, names: Any, schema: Mapping[str
         return False
 
     return check
+
+
+# Words that join the parts of one duration ("1 hour *and* 30 minutes", "una hora *y* 95 segundos").
+_DURATION_JOINS = frozenset({"and", "und", "et", "y", "e"})
+_CHANGE_INTENTS = frozenset({"HassIncreaseTimer", "HassDecreaseTimer"})
+
+
+def start_change_misfit(intent: str, lang: str, text: str, found: Sequence[Mapping[str, Any]],
+                        schema: Mapping[str, Any] | None) -> str | None:
+    """Why a timer's start and its change cannot be told apart, or None. One duration is its numbers said
+    together, only unit words and "and" between them; HA's templates say the change in one such duration
+    and the timer's start ("the 98 minute timer") in another. So a duration the tagger splits between the
+    start and the change ("by ninety one hours 51 minutes" as start_hours + minutes), and a change said in
+    two places ("increase the ninety eight minute timer by 10 hours" as minutes + hours: one of them is the
+    timer's start) are refused: acting would change the wrong timer or by the wrong amount."""
+    units = ((schema or {}).get("unit_words") or {}).get(lang) or {} if isinstance(schema, Mapping) else {}
+    unit_words = {w for ws in units.values() for w in ws}
+    spans = sorted((s for s in found if names_schema.unit_base(str(s.get("name"))) in ("hours", "minutes", "seconds")
+                    and isinstance(s.get("start"), int) and isinstance(s.get("end"), int)), key=lambda s: s["start"])
+    groups: list[list[Mapping[str, Any]]] = []
+    for s in spans:
+        between = set(_WORD.findall(names_schema._fold(text[groups[-1][-1]["end"]:s["start"]]))) if groups else set()
+        if groups and between <= unit_words | _DURATION_JOINS:
+            if between & _DURATION_JOINS and str(groups[-1][-1].get("name")).startswith("start_") \
+                    != str(s.get("name")).startswith("start_"):
+                # "una hora y 95 segundos": "and" joins one duration. Without it two durations may stand side by
+                # side ("para 25 hora quince segundos": the timer of 25 hours, by 15 seconds, in HA's templates)
+                return "one duration read as both the timer's start and the change"
+            groups[-1].append(s)
+        else:
+            groups.append([s])
+    kinds = [{str(s.get("name")).startswith("start_") for s in g} for g in groups]
+    if intent in _CHANGE_INTENTS and sum(1 for k in kinds if k == {False}) > 1:
+        return "the change said in two places: one of them is the timer's start"
+    return None

@@ -349,3 +349,35 @@ def test_a_half_after_a_unit_word_leaves_the_number_alone(home: names.Names) -> 
 ])
 def test_a_number_and_a_half_that_does_not_read_is_refused(home: names.Names, text: str, spans: list) -> None:
     assert isinstance(ask(home, "en", "HassStartTimer", text, spans), NotUnderstood)
+
+
+@pytest.mark.parametrize("lang, intent, text, spans", [
+    # "the ninety eight minute timer" is the start: a change in two places is refused, not summed
+    ("en", "HassIncreaseTimer", "increase the ninety eight minute timer by 10 hours",
+     [("minutes", "ninety eight", 0.99), ("hours", "10", 0.99)]),
+    ("fr", "HassIncreaseTimer", "ajoute soixante-quinze s au compte a rebours 33 minutes",
+     [("seconds", "soixante-quinze", 0.99), ("minutes", "33", 0.99)]),
+    # "and" joins one duration: its parts cannot be the start and the change
+    ("es", "HassDecreaseTimer", "resta al temporizador una hora y 95 segundos",
+     [("hours", "una", 0.99), ("start_seconds", "95", 0.99)]),
+])
+def test_a_timers_start_and_change_that_do_not_part_are_refused(home: names.Names, lang: str, intent: str,
+                                                               text: str, spans: list) -> None:
+    got = ask(home, lang, intent, text, spans)
+    assert isinstance(got, NotUnderstood) and got.reason == "slot"
+
+
+@pytest.mark.parametrize("lang, text, spans, expect", [
+    ("en", "increase my 10 minute timer by 5 minutes", [("start_minutes", "10", 0.99), ("minutes", "5", 0.99)],
+     {"start_minutes": 10, "minutes": 5}),
+    ("en", "add 5 minutes and 30 seconds to the timer", [("minutes", "5", 0.99), ("seconds", "30", 0.99)],
+     {"minutes": 5, "seconds": 30}),
+    # two durations side by side, no "and": the timer's start, then the change (HA's Spanish templates)
+    ("es", "resta al temporizador para 25 hora quince segundos", [("start_hours", "25", 0.99),
+                                                                   ("seconds", "quince", 0.99)],
+     {"start_hours": 25, "seconds": 15}),
+])
+def test_a_timers_start_and_change_apart_are_kept(home: names.Names, lang: str, text: str, spans: list,
+                                                  expect: dict) -> None:
+    intent = "HassIncreaseTimer" if lang == "en" and "add" in text or "increase" in text else "HassDecreaseTimer"
+    assert entities(ask(home, lang, intent, text, spans)) == expect
