@@ -180,7 +180,10 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     if intent == "HassSetVolumeRelative":
         got = volume_step(got, text, lang, found)
     # slots HA's templates never give this intent, a duration said in another unit, a number in no slot
-    why = (names_schema.misfit(schema, intent, got) or names_schema.target_misfit(schema, intent, got)
+    # a fraction read as HA's list reads it ("eineinhalb Minuten" -> seconds 90): a new span, not a number said
+    read = [s for s in found if not any(s.get("start") == t.get("start") and s.get("raw") == t.get("raw")
+                                        and s.get("value") == t.get("value") for t in tagged)]
+    why = (names_schema.misfit(schema, intent, got, [str(s.get("name")) for s in read]) or names_schema.target_misfit(schema, intent, got)
            or names_schema.unit_misfit(schema, lang, unit_text(text, found, tagged, lang), found)
            or names_schema.stray_number(schema, intent, lang, text, found)
            or start_change_misfit(intent, lang, text, found, schema))

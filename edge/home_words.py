@@ -141,6 +141,10 @@ def halves(found: Sequence[Mapping[str, Any]], text: str, lang: str) -> Sequence
     as that much of the unit below the one said after it (or right before it): "half an hour" -> minutes
     30, "hora y 3/4" -> minutes 45. Anything else as it was; a fraction with no unit word beside it is left
     to be refused."""
+    if lang == "de":  # "eineinhalb Stunden": HA's German lists give the total in the unit below
+        from edge.home_fractions import german_parts
+
+        return german_parts(found, text)
     halves, units = _HALF_WORDS.get(lang), _HALF_UNITS.get(lang)
     if not halves or not units:
         return found
@@ -296,6 +300,13 @@ def start_change_misfit(intent: str, lang: str, text: str, found: Sequence[Mappi
     start and the change ("by ninety one hours 51 minutes" as start_hours + minutes), and a change said in
     two places ("increase the ninety eight minute timer by 10 hours" as minutes + hours: one of them is the
     timer's start) are refused: acting would change the wrong timer or by the wrong amount."""
+    if intent in _CHANGE_INTENTS:  # a change says so in words of its own intent's templates
+        from edge.names_lang import TIMER_CHANGE
+
+        sides = TIMER_CHANGE.get(lang)
+        said = names_schema.words(text)
+        if sides is not None and not said & sides[intent]:
+            return f"no word says {intent}"
     units = ((schema or {}).get("unit_words") or {}).get(lang) or {} if isinstance(schema, Mapping) else {}
     unit_words = {w for ws in units.values() for w in ws}
     spans = sorted((s for s in found if names_schema.unit_base(str(s.get("name"))) in ("hours", "minutes", "seconds")

@@ -303,3 +303,18 @@ _VOLUME_DIRECTION = {
 VOLUME_DIRECTION: Mapping[str, Mapping[str, frozenset[str]]] = MappingProxyType({
     lang: MappingProxyType({"up": frozenset(up.split()), "down": frozenset(down.split())})
     for lang, (up, down) in _VOLUME_DIRECTION.items()})
+
+# The words only HA's HassIncreaseTimer / HassDecreaseTimer templates use among the timer intents'
+# (home-assistant-intents 2026.12.1, their sentences and expansion rules, accents folded): a timer change
+# says one ("Timer eine halbe Stunde" says none: it starts a timer). Spanish templates write verbs as
+# stems with endings ("aument(a|ar)"), so no list is read for Spanish and it is not checked.
+_TIMER_CHANGE = {
+    "en": ("add by increase to", "by decrease from off remove take"),
+    "de": ("langer mehr um verlangere verlangern",
+           "kurzer reduziere reduzieren um verkurze verkurzen verringere verringern weniger"),
+    "fr": ("ajoute ajouter ajoutez rajoute rajouter rajoutez",
+           "enleve enlever retranche retrancher soustraire soustrais soustrait"),
+}
+TIMER_CHANGE: Mapping[str, Mapping[str, frozenset[str]]] = MappingProxyType({
+    lang: MappingProxyType({"HassIncreaseTimer": frozenset(up.split()), "HassDecreaseTimer": frozenset(down.split())})
+    for lang, (up, down) in _TIMER_CHANGE.items()})

@@ -22,9 +22,11 @@ TARGET_SLOTS = frozenset({"name", "area", "floor", "domain", "device_class"})
 _SIGNED = frozenset({"volume_step"})  # slots whose down lists are their up lists times -1
 
 
-def misfit(schema: Mapping[str, Any] | None, intent: str, slots: Mapping[str, Any]) -> str | None:
+def misfit(schema: Mapping[str, Any] | None, intent: str, slots: Mapping[str, Any],
+           listed: Iterable[str] = ()) -> str | None:
     """Why `slots` (HA slot name -> value, numbers read) do not fit `intent`, or None if they do
-    (or there is no schema for it)."""
+    (or there is no schema for it). `listed`: slots whose value is one of HA's list values ("eineinhalb
+    Minuten" -> seconds 90), not a number said: the schema's ranges are those of the numbers said."""
     if not isinstance(schema, Mapping):
         return None
     sigs = (schema.get("signatures") or {}).get(intent)
@@ -32,8 +34,9 @@ def misfit(schema: Mapping[str, Any] | None, intent: str, slots: Mapping[str, An
         got = sorted(k for k in slots if k not in TARGET_SLOTS)
         if got not in [sorted(s) for s in sigs]:
             return f"{intent} never takes the slots {got}"
+    listed = frozenset(listed)
     for k, (lo, hi) in ((schema.get("ranges") or {}).get(intent) or {}).items():
-        v = slots.get(k)
+        v = slots.get(k) if k not in listed else None
         if k in _SIGNED and isinstance(v, (int, float)):
             v = abs(v)  # HA's volume_step_down is the same range with multiplier -1: the schema keeps its size
         if isinstance(v, (int, float)) and not isinstance(v, bool) and not lo <= v <= hi:

@@ -291,7 +291,7 @@ def test_half_a_unit_is_thirty_of_the_next(home: names.Names, lang: str, text: s
     ("en", "set a timer for half please", [("minutes", "half", 0.99)]),                   # half of what?
     ("en", "set a timer for 5 minutes and a half minute", [("minutes", "5", 0.99), ("seconds", "a half", 0.1),
                                                             ("seconds", "minute", 0.99)]),  # seconds twice
-    ("de", "stelle einen Timer auf eineinhalb Stunden", [("hours", "eineinhalb", 0.1)]),  # German: not read
+    ("de", "stelle einen Timer auf eineinhalb", [("hours", "eineinhalb", 0.1)]),  # German, no unit: not read
     ("en", "set a timer for half an hour and 10 minutes", [("minutes", "half", 0.1), ("minutes", "10", 0.99)]),
 ])
 def test_a_half_that_does_not_read_is_refused(home: names.Names, lang: str, text: str, spans: list) -> None:
@@ -381,3 +381,37 @@ def test_a_timers_start_and_change_apart_are_kept(home: names.Names, lang: str, 
                                                   expect: dict) -> None:
     intent = "HassIncreaseTimer" if lang == "en" and "add" in text or "increase" in text else "HassDecreaseTimer"
     assert entities(ask(home, lang, intent, text, spans)) == expect
+
+
+@pytest.mark.parametrize("intent, text, spans, expect", [
+    # HA's German lists timer_hour_parts_to_minutes / timer_minute_parts_to_seconds, entry for entry
+    ("HassStartTimer", "stelle einen Timer auf eineinhalb Stunden", [("hours", "eineinhalb", 0.1)], {"minutes": 90}),
+    ("HassDecreaseTimer", "Timer um sechs ein halb Minuten verringern", [("seconds", "sechs ein halb Minuten", 0.7)],
+     {"seconds": 390}),  # over the schema's 1..100 of numbers said: HA's list value
+    ("HassStartTimer", "einen Timer für eine dreiviertel Stunde", [], {"minutes": 45}),  # nothing tagged
+    ("HassIncreaseTimer", "den Timer um anderthalb Minuten verlängern", [("minutes", "anderthalb", 0.9)],
+     {"seconds": 90}),
+])
+def test_german_parts_of_a_unit_as_home_assistants_lists(home: names.Names, intent: str, text: str, spans: list,
+                                                         expect: dict) -> None:
+    assert entities(ask(home, "de", intent, text, spans)) == expect
+
+
+@pytest.mark.parametrize("text, spans", [
+    ("stelle einen Timer auf zehneinhalb Stunden", [("hours", "zehneinhalb", 0.9)]),  # in no HA list
+    ("stelle einen Timer auf eineinhalb Stunden und 5 Minuten", [("hours", "eineinhalb", 0.9),
+                                                                 ("minutes", "5", 0.9)]),  # minutes twice
+])
+def test_german_parts_not_in_the_lists_are_refused(home: names.Names, text: str, spans: list) -> None:
+    assert isinstance(ask(home, "de", "HassStartTimer", text, spans), NotUnderstood)
+
+
+@pytest.mark.parametrize("lang, intent, text, spans", [
+    ("de", "HassIncreaseTimer", "Timer eine halbe Stunde", [("minutes", "eine halbe Stunde", 0.9)]),
+    ("fr", "HassDecreaseTimer", "minuteur de dix minutes", [("minutes", "dix", 0.9)]),
+    ("en", "HassIncreaseTimer", "timer for ten minutes", [("minutes", "ten", 0.9)]),
+])
+def test_a_timer_change_no_word_says_is_refused(home: names.Names, lang: str, intent: str, text: str,
+                                               spans: list) -> None:
+    got = ask(home, lang, intent, text, spans)
+    assert isinstance(got, NotUnderstood) and got.reason == "slot"
