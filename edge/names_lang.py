@@ -318,3 +318,14 @@ _TIMER_CHANGE = {
 TIMER_CHANGE: Mapping[str, Mapping[str, frozenset[str]]] = MappingProxyType({
     lang: MappingProxyType({"HassIncreaseTimer": frozenset(up.split()), "HassDecreaseTimer": frozenset(down.split())})
     for lang, (up, down) in _TIMER_CHANGE.items()})
+
+# German lock commands whose polarity is in the particle, not the verb (home-assistant-intents 2026.12.1,
+# de HassTurnOn/HassTurnOff for locks): "<sperren> {name} [zu|ab]" locks, "(<sperren>|<machen>) {name} auf"
+# unlocks, with <sperren> = (sperr|schließ)[e] and <machen> = mach[e]. The package's `polarity_words` miss
+# them ("sperre den Gartentor" says no word of either list; a bare "auf" is too common a word for the
+# list's sampling), so these supplement its lock lists: (verbs that lock without "auf", verbs that unlock
+# with it, the particle).
+LOCK_PARTICLE: Mapping[str, tuple[frozenset[str], frozenset[str], str]] = MappingProxyType({
+    "de": (frozenset({"sperr", "sperre", "schliess", "schliesse"}),
+           frozenset({"sperr", "sperre", "schliess", "schliesse", "mach", "mache"}), "auf"),
+})

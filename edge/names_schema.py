@@ -204,7 +204,16 @@ def polarity_misfit(schema: Mapping[str, Any] | None, intent: str, lang: str, te
         if lists is not None and said & lists[other]:
             return f"the words say {other} for a {domain}"
         return None
-    lists = table[domain]
+    lists = {k: set(v) for k, v in table[domain].items()}
+    if domain == "lock":
+        from edge.names_lang import LOCK_PARTICLE
+
+        locks, unlocks, particle = LOCK_PARTICLE.get(lang, (frozenset(), frozenset(), ""))
+        on = set(lists.get("HassTurnOn", ()))
+        if particle in said and said & unlocks and not said & on:  # "mach das Schloss auf": unlock
+            lists.setdefault("HassTurnOff", set()).add(particle)
+        elif particle not in said and said & locks:  # "sperre die Hintertür", "schließ das Türschloss": lock
+            lists.setdefault("HassTurnOn", set()).update(said & locks)
     if said & set(lists.get(other, ())):
         return f"the words say {other} for a {domain}"
     if not said & set(lists.get(intent, ())):
