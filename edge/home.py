@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Mapping, Protocol, Sequence, Union
 
 from edge import home_guard, names_schema, names_values
-from edge.home_words import (ACTS_ON, FREE_TEXT_NAME_INTENTS, KIND_ALONE, PLACE_ONLY_LIGHT, blank_names, confirmed,
+from edge.home_words import (ACTS_ON, FREE_TEXT_NAME_INTENTS, KIND_ALONE, PLACE_ONLY_LIGHT, blank_names, command_misfit,
+                             confirmed,
                              halves, implied_domains, number, start_change_misfit, unit_text, volume_step)
 from edge.model import OOS
 
@@ -186,7 +187,8 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     why = (names_schema.misfit(schema, intent, got, [str(s.get("name")) for s in read]) or names_schema.target_misfit(schema, intent, got)
            or names_schema.unit_misfit(schema, lang, unit_text(text, found, tagged, lang), found)
            or names_schema.stray_number(schema, intent, lang, text, found)
-           or start_change_misfit(intent, lang, text, found, schema))
+           or start_change_misfit(intent, lang, text, found, schema)
+           or command_misfit(intent, lang, blank_names(text, found)))
     if why is not None:
         return NotUnderstood("slot", why)
     spans = {str(s["name"]): s for s in found}

@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 from edge import entities, names_schema, names_values
 
 __all__ = ["ACTS_ON", "FREE_TEXT_NAME_INTENTS", "KIND_ALONE", "PLACE_ONLY_LIGHT", "blank_names", "confirmed",
-           "halves", "implied_domains", "number", "start_change_misfit", "unit_text", "volume_step"]
+           "halves", "implied_domains", "command_misfit", "number", "start_change_misfit", "unit_text", "volume_step"]
 
 _MAX_TEXT = 512  # as edge.home.MAX_TEXT: decide refuses longer text before it gets here
 
@@ -327,3 +327,14 @@ def start_change_misfit(intent: str, lang: str, text: str, found: Sequence[Mappi
     if intent in _CHANGE_INTENTS and sum(1 for k in kinds if k == {False}) > 1:
         return "the change said in two places: one of them is the timer's start"
     return None
+
+
+def command_misfit(intent: str, lang: str, text: str) -> str | None:
+    """Why a state question is a command, or None: its words (names blanked: `blank_names`) hold a verb only
+    HA's on/off templates use (edge.names_lang.COMMAND_VERBS: "make *sure* all lamps are off")."""
+    if intent != "HassGetState":
+        return None
+    from edge.names_lang import COMMAND_VERBS
+
+    verbs = names_schema.words(text) & COMMAND_VERBS.get(lang, frozenset())
+    return f"{sorted(verbs)[0]!r} commands; a state question does not" if verbs else None

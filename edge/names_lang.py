@@ -329,3 +329,18 @@ LOCK_PARTICLE: Mapping[str, tuple[frozenset[str], frozenset[str], str]] = Mappin
     "de": (frozenset({"sperr", "sperre", "schliess", "schliesse"}),
            frozenset({"sperr", "sperre", "schliess", "schliesse", "mach", "mache"}), "auf"),
 })
+
+# Verbs of Home Assistant's on/off command templates that its state questions (HassGetState) never use
+# (home-assistant-intents 2026.12.1, en/de/fr, their sentences and expansion rules, accents folded; the verbs
+# only: the lists also hold place and kind words). "make sure all lamps are off" is HA's HassTurnOff; read
+# as a state question it answers instead of acting, so such a question is refused. Spanish templates write
+# verbs as stems with endings, so no list is read for Spanish. Left out: words a state is also said with
+# ("are the blinds shut"; French "allumé", "activé" fold to the imperative "allume", "active").
+_COMMAND_VERBS = {
+    "en": "activate deactivate illuminate sure turn",
+    "de": "abdrehen abschalten anmachen aufdrehen ausmachen dreh drehe drehen mach mache machen macht schalt schalte "
+          "schalten",  # HA writes "schalt[e]", "dreh[e]", "mach[e]"
+    "fr": "activer allumer desactiver eteindre eteins",
+}
+COMMAND_VERBS: Mapping[str, frozenset[str]] = MappingProxyType(
+    {lang: frozenset(ws.split()) for lang, ws in _COMMAND_VERBS.items()})

@@ -415,3 +415,17 @@ def test_a_timer_change_no_word_says_is_refused(home: names.Names, lang: str, in
                                                spans: list) -> None:
     got = ask(home, lang, intent, text, spans)
     assert isinstance(got, NotUnderstood) and got.reason == "slot"
+
+
+@pytest.mark.parametrize("lang, text, spans, fits", [
+    ("en", "make sure all lamps are off", [("state", "off", 0.99)], False),      # HA's HassTurnOff, not a question
+    ("de", "schalte alle Lampen aus", [], False),
+    ("fr", "éteins toutes les lampes", [], False),
+    ("en", "are all lamps off", [("state", "off", 0.99)], True),
+    ("en", "are the blinds shut", [], True),                                     # a state said with a verb's word
+    ("fr", "est-ce que les lampes sont allumées", [], True),                     # "allumé" folds to "allume"
+])
+def test_a_state_question_that_commands_is_refused(home: names.Names, lang: str, text: str, spans: list,
+                                                   fits: bool) -> None:
+    got = ask(home, lang, "HassGetState", text, spans)
+    assert isinstance(got, Recognized) == fits, got
