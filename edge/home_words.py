@@ -315,10 +315,11 @@ def start_change_misfit(intent: str, lang: str, text: str, found: Sequence[Mappi
     for s in spans:
         between = set(_WORD.findall(names_schema._fold(text[groups[-1][-1]["end"]:s["start"]]))) if groups else set()
         if groups and between <= unit_words | _DURATION_JOINS:
-            if between & _DURATION_JOINS and str(groups[-1][-1].get("name")).startswith("start_") \
-                    != str(s.get("name")).startswith("start_"):
-                # "una hora y 95 segundos": "and" joins one duration. Without it two durations may stand side by
-                # side ("para 25 hora quince segundos": the timer of 25 hours, by 15 seconds, in HA's templates)
+            was, now = (str(x.get("name")).startswith("start_") for x in (groups[-1][-1], s))
+            if was != now and (between & _DURATION_JOINS or now):
+                # "una hora y 95 segundos": "and" joins one duration, and HA's templates never say the start right
+                # after the change. The start then the change may stand side by side without "and" ("para 25 hora
+                # quince segundos": the timer of 25 hours, by 15 seconds)
                 return "one duration read as both the timer's start and the change"
             groups[-1].append(s)
         else:

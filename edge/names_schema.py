@@ -150,6 +150,38 @@ def unit_base(slot: str) -> str:
     return slot[6:] if slot.startswith("start_") else slot
 
 
+def unit_said(schema: Mapping[str, Any] | None, lang: str, text: str,
+              found: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The tagger's spans with each duration put under the unit its own next word says, where that word is
+    of one unit's words only ("take twenty-two-*hour* from timer" tagged `seconds` -> hours; "soixante deux
+    *sec*" tagged `minutes` -> seconds): HA's templates give a duration's slot by that word ("{hours} hour").
+    A word of several units' lists ("minute" follows seconds too: "a minute and a half") is left as it is,
+    for `unit_misfit` to judge; so is a span whose new slot another span already has (refused as twice)."""
+    found = list(found)
+    if not isinstance(schema, Mapping) or not isinstance(text, str):
+        return found
+    units = (schema.get("unit_words") or {}).get(lang) or {}
+    from edge.names import language_of
+
+    language = language_of(lang)
+    # an article or "and" is in the lists for "half *an* hour", "*a* minute *and* a half": it names no unit
+    filler = {p[0] for p in language.determiners if len(p) == 1} | {"and", "und", "et", "y"} if language else set()
+    taken = {sp.get("name") for sp in found}
+    out: list[Mapping[str, Any]] = []
+    for sp in found:
+        name, end = sp.get("name"), sp.get("end")
+        if isinstance(name, str) and unit_base(name) in units and isinstance(end, int):
+            w = first_word(text[end:])
+            says = [u for u, ws in units.items() if w in ws and w not in filler]
+            if len(says) == 1 and says[0] != unit_base(name):
+                new = ("start_" if name.startswith("start_") else "") + says[0]
+                if new not in taken:
+                    taken.add(new)
+                    sp = {**sp, "name": new, "entity": new}
+        out.append(sp)
+    return out
+
+
 def unit_misfit(schema: Mapping[str, Any] | None, lang: str, text: str, found: Iterable[Mapping[str, Any]]) -> str | None:
     """Why a duration the tagger put under one unit is said in another, or None. The word right after a
     number span says its unit ("fifty nine *hour*" tagged `minutes`, "soixante deux *sec*" tagged

@@ -103,7 +103,9 @@ def test_said_exactly_reads_only_its_own_kind(home: names.Names) -> None:
 
 @pytest.mark.parametrize("lang, text, words, fits", [
     ("de", "setze einen fünf Minuten Timer", "fünf", True),   # the unit's word says it
-    ("fr", "mets un minuteur de vingt secondes", "vingt", False),  # tagged minutes, said in seconds
+    ("fr", "mets un minuteur de vingt secondes", "vingt", True),   # tagged minutes, said in seconds: seconds 20
+    ("en", "set a timer for five minute", "five", True),          # "minute" is the slot's own word
+    ("en", "set a timer for five a", "five", False),              # "a" (a minute and a half): not a unit said
     ("en", "set a timer for five please", "five", False),      # no unit word at all
 ])
 def test_an_unsure_duration_needs_its_units_word(home: names.Names, lang: str, text: str, words: str,
@@ -429,3 +431,28 @@ def test_a_state_question_that_commands_is_refused(home: names.Names, lang: str,
                                                    fits: bool) -> None:
     got = ask(home, lang, "HassGetState", text, spans)
     assert isinstance(got, Recognized) == fits, got
+
+
+@pytest.mark.parametrize("lang, intent, text, spans, expect", [
+    # the word after a duration says its unit, as in HA's "{hours} hour": the tagger's unit is overruled
+    ("en", "HassDecreaseTimer", "take twenty-two-hour from timer", [("seconds", "twenty-two", 0.99)], {"hours": 22}),
+    ("en", "HassPauseTimer", "pause timer for 65 hours", [("start_seconds", "65", 0.99)], {"start_hours": 65}),
+    ("fr", "HassStartTimer", "minuteur soixante deux sec", [("minutes", "soixante deux", 0.99)], {"seconds": 62}),
+])
+def test_a_duration_is_of_the_unit_its_next_word_says(home: names.Names, lang: str, intent: str, text: str,
+                                                      spans: list, expect: dict) -> None:
+    assert entities(ask(home, lang, intent, text, spans)) == expect
+
+
+@pytest.mark.parametrize("intent, text, spans", [
+    # "minute" follows seconds too in HA's templates ("a minute and a half"): not overruled, refused
+    ("HassStartTimer", "set a timer for 5 minute", [("hours", "5", 0.99)]),
+    # the unit the word says is already taken: twice, refused
+    ("HassStartTimer", "set a timer for 2 hours 3 hours", [("hours", "2", 0.99), ("minutes", "3", 0.99)]),
+    # the timer's start right after the change: one duration split, refused
+    ("HassDecreaseTimer", "decrease timer by thirty-five-hours seventy five minutes",
+     [("hours", "thirty-five", 0.99), ("start_minutes", "seventy five", 0.99)]),
+])
+def test_a_duration_whose_unit_does_not_read_is_refused(home: names.Names, intent: str, text: str,
+                                                        spans: list) -> None:
+    assert isinstance(ask(home, "en", intent, text, spans), NotUnderstood)
