@@ -175,7 +175,8 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     if not _HA_INTENT.match(intent):
         return NotUnderstood("not_home", "the model's label is no Home Assistant intent")
     # a duration under the unit its next word says ("twenty-two-hour" tagged seconds), then fractions
-    tagged, found = found, halves(names_schema.unit_said(schema, lang, text, found), text, lang)
+    tagged, found = found, names_schema.number_runs(schema, intent, lang, text, found)
+    found = halves(names_schema.unit_said(schema, lang, text, found), text, lang)
     got = _slots(found, min_slot_confidence, intent, lang, confirmed(intent, lang, text, names, schema))
     if isinstance(got, NotUnderstood):
         return got

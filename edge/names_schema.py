@@ -182,6 +182,82 @@ def unit_said(schema: Mapping[str, Any] | None, lang: str, text: str,
     return out
 
 
+_TOKEN = re.compile(r"\d+|[^\W\d_]+")
+# Intents whose only durations are the timer's start ("pause the 98 hour timer"), and those whose only are plain.
+_START_ONLY = frozenset({"HassPauseTimer", "HassUnpauseTimer", "HassCancelTimer", "HassTimerStatus"})
+_PLAIN_ONLY = frozenset({"HassStartTimer"})
+
+
+def number_runs(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
+                found: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The tagger's duration spans over the whole number said ("thirty two hour" tagged "thirty"; "dix neuf
+    s" tagged "neuf": a number's words side by side, only spaces or hyphens between, that read as one
+    number), and a whole number it left untagged read as a duration when the next word is of one unit's
+    words only ("pause ninety-eight hours timer" -> start_hours 98: HA's "{hours} hour"), for intents whose
+    durations are all plain (HassStartTimer) or all the timer's start (pause, resume, cancel, status)."""
+    found = list(found)
+    if not isinstance(schema, Mapping) or not isinstance(text, str):
+        return found
+    from edge import names_values
+    from edge.names import language_of
+
+    units = (schema.get("unit_words") or {}).get(lang) or {}
+    language = language_of(lang)
+    if not units or language is None or not names_values.knows(lang):
+        return found
+    filler = {p[0] for p in language.determiners if len(p) == 1} | {"and", "und", "et", "y"}
+    toks = [(m.start(), m.end(), m.group(0)) for m in _TOKEN.finditer(text[:512])]
+    isnum = [t[2].isdigit() or (_fold(t[2]) not in filler and names_values.number(t[2], lang) is not None)
+             for t in toks]
+    runs: list[tuple[int, int]] = []  # token index ranges of numbers said side by side
+    i = 0
+    while i < len(toks):
+        if not isnum[i]:
+            i += 1
+            continue
+        j = i + 1
+        while j < len(toks) and isnum[j] and not toks[j - 1][2].isdigit() and not toks[j][2].isdigit() \
+                and not text[toks[j - 1][1]:toks[j][0]].strip(" -"):
+            j += 1
+        runs.append((i, j))
+        i = j
+    out: list[Mapping[str, Any]] = []
+    covered: set[int] = set()
+    for sp in found:
+        a, b, name = sp.get("start"), sp.get("end"), str(sp.get("name"))
+        if unit_base(name) in units and isinstance(a, int) and isinstance(b, int):
+            for i, j in runs:
+                ra, rb = toks[i][0], toks[j - 1][1]
+                others = [o for o in found if o is not sp and isinstance(o.get("start"), int)
+                          and isinstance(o.get("end"), int) and o["start"] < rb and ra < o["end"]]
+                if ra < b and a < rb and (ra, rb) != (a, b) and ra <= a and b <= rb and not others:
+                    said = text[ra:rb]
+                    if names_values.number(said, lang) is not None or said.isdigit():
+                        sp = {**sp, "raw": said, "value": said, "start": ra, "end": rb}
+                    break
+            covered.update(k for k, t in enumerate(toks) if sp["start"] <= t[0] < sp["end"])
+        elif isinstance(a, int) and isinstance(b, int):
+            covered.update(k for k, t in enumerate(toks) if a <= t[0] < b)
+        out.append(sp)
+    prefix = "start_" if intent in _START_ONLY else "" if intent in _PLAIN_ONLY else None
+    if prefix is None:
+        return out
+    taken = {unit_base(str(sp.get("name"))) for sp in out}
+    for i, j in runs:
+        if any(k in covered for k in range(i, j)):
+            continue
+        said = text[toks[i][0]:toks[j - 1][1]]
+        w = first_word(text[toks[j - 1][1]:])
+        says = [u for u, ws in units.items() if w in ws and w not in filler]
+        if len(says) != 1 or says[0] in taken or not (said.isdigit() or names_values.number(said, lang) is not None):
+            continue
+        taken.add(says[0])
+        name = prefix + says[0]
+        out.append({"name": name, "entity": name, "raw": said, "value": said, "start": toks[i][0],
+                    "end": toks[j - 1][1], "confidence": 1.0})
+    return sorted(out, key=lambda sp: sp.get("start", 0) if isinstance(sp.get("start"), int) else 0)
+
+
 def unit_misfit(schema: Mapping[str, Any] | None, lang: str, text: str, found: Iterable[Mapping[str, Any]]) -> str | None:
     """Why a duration the tagger put under one unit is said in another, or None. The word right after a
     number span says its unit ("fifty nine *hour*" tagged `minutes`, "soixante deux *sec*" tagged

@@ -456,3 +456,27 @@ def test_a_duration_is_of_the_unit_its_next_word_says(home: names.Names, lang: s
 def test_a_duration_whose_unit_does_not_read_is_refused(home: names.Names, intent: str, text: str,
                                                         spans: list) -> None:
     assert isinstance(ask(home, "en", intent, text, spans), NotUnderstood)
+
+
+@pytest.mark.parametrize("lang, intent, text, spans, expect", [
+    ("en", "HassStartTimer", "timer for thirty two hour", [("hours", "thirty", 0.99)], {"hours": 32}),  # whole number
+    ("fr", "HassStartTimer", "compte à rebours de dix neuf s", [("seconds", "neuf", 0.99)], {"seconds": 19}),
+    ("en", "HassPauseTimer", "pause ninety-eight hours timer", [], {"start_hours": 98}),  # untagged, unit said
+    ("es", "HassCancelTimer", "cancela el temporizador para noventa minutos", [], {"start_minutes": 90}),
+])
+def test_a_whole_number_and_its_unit_as_ha_reads_them(home: names.Names, lang: str, intent: str, text: str,
+                                                      spans: list, expect: dict) -> None:
+    assert entities(ask(home, lang, intent, text, spans)) == expect
+
+
+@pytest.mark.parametrize("intent, text, spans", [
+    # two spans in one run of number words: "seventy-five" is one number, not hours 75 and minutes 75
+    ("HassStartTimer", "set a timer for seventy-five-minute 9 seconds",
+     [("hours", "seventy", 0.99), ("minutes", "five", 0.99), ("seconds", "9", 0.99)]),
+    # an untagged number in a change: start or change? not guessed
+    ("HassIncreaseTimer", "increase the ninety eight minute timer", []),
+    # an untagged number before "minute" (a word of two units' lists): not guessed
+    ("HassPauseTimer", "pause the ninety eight minute timer", []),
+])
+def test_a_number_the_words_do_not_place_is_refused(home: names.Names, intent: str, text: str, spans: list) -> None:
+    assert isinstance(ask(home, "en", intent, text, spans), NotUnderstood)
