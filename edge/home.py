@@ -32,7 +32,7 @@ from typing import Any, Awaitable, Mapping, Protocol, Sequence, Union
 
 from edge import home_guard, names_schema, names_values
 from edge.home_words import (ACTS_ON, FREE_TEXT_NAME_INTENTS, KIND_ALONE, PLACE_ONLY_LIGHT, blank_names, command_misfit,
-                             confirmed,
+                             confirmed, everywhere,
                              halves, implied_domains, number, start_change_misfit, unit_text, volume_step)
 from edge.model import OOS
 
@@ -196,7 +196,7 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     spans = {str(s["name"]): s for s in found}
     implied: dict[str, Any] = {}
     if intent in _TURN_INTENTS and not any(k in got for k in _TARGETS):
-        kinds = implied_domains(text, lang) if intent in KIND_ALONE else []
+        kinds = implied_domains(text, lang) if intent in KIND_ALONE or everywhere(intent, lang, text) else []
         if len(kinds) != 1:
             return NotUnderstood("slot", f"{intent} names nothing to act on")
         # "which fans are on", "is any lock unlocked": HA's state templates say the kind as a plain word

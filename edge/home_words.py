@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 from edge import entities, names_schema, names_values
 
 __all__ = ["ACTS_ON", "FREE_TEXT_NAME_INTENTS", "KIND_ALONE", "PLACE_ONLY_LIGHT", "blank_names", "confirmed",
-           "halves", "implied_domains", "command_misfit", "number", "start_change_misfit", "unit_text", "volume_step"]
+           "halves", "implied_domains", "command_misfit", "everywhere", "number", "start_change_misfit", "unit_text", "volume_step"]
 
 _MAX_TEXT = 512  # as edge.home.MAX_TEXT: decide refuses longer text before it gets here
 
@@ -339,3 +339,11 @@ def command_misfit(intent: str, lang: str, text: str) -> str | None:
 
     verbs = names_schema.words(text) & COMMAND_VERBS.get(lang, frozenset())
     return f"{sorted(verbs)[0]!r} commands; a state question does not" if verbs else None
+
+
+def everywhere(intent: str, lang: str, text: str) -> bool:
+    """Whether an on/off command with a kind of thing and no place says "in every place"
+    (edge.names_lang.EVERYWHERE: "schalte das Licht überall aus"); then it is every one of that kind."""
+    from edge.names_lang import EVERYWHERE
+
+    return intent in PLACE_ONLY_LIGHT and bool(names_schema.words(text) & EVERYWHERE.get(lang, frozenset()))

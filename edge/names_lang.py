@@ -344,3 +344,10 @@ _COMMAND_VERBS = {
 }
 COMMAND_VERBS: Mapping[str, frozenset[str]] = MappingProxyType(
     {lang: frozenset(ws.split()) for lang, ws in _COMMAND_VERBS.items()})
+
+# The word Home Assistant's on/off templates say "in every place" with ("turn off the lights everywhere",
+# "schalte das Licht überall aus", "éteins les lumières partout"; home-assistant-intents 2026.12.1): a kind of
+# thing with no place is then every one of that kind, as the user said. Spanish says it in several words
+# ("en todas partes", "en todos lados"): not read.
+EVERYWHERE: Mapping[str, frozenset[str]] = MappingProxyType({
+    "en": frozenset({"everywhere"}), "de": frozenset({"uberall"}), "fr": frozenset({"partout"})})

@@ -480,3 +480,17 @@ def test_a_whole_number_and_its_unit_as_ha_reads_them(home: names.Names, lang: s
 ])
 def test_a_number_the_words_do_not_place_is_refused(home: names.Names, intent: str, text: str, spans: list) -> None:
     assert isinstance(ask(home, "en", intent, text, spans), NotUnderstood)
+
+
+@pytest.mark.parametrize("lang, intent, text, fits", [
+    ("de", "HassTurnOff", "schalte das Licht überall ab", True),    # HA: every light, as said
+    ("en", "HassTurnOn", "turn on the lights everywhere", True),
+    ("de", "HassTurnOff", "schalte das Licht ab", False),           # no place, no "überall": which lights?
+    ("en", "HassTurnOff", "turn off everywhere", False),            # no kind said: not everything in the home
+])
+def test_a_kind_everywhere_is_every_one_of_it(home: names.Names, lang: str, intent: str, text: str,
+                                              fits: bool) -> None:
+    got = ask(home, lang, intent, text, [])
+    assert isinstance(got, Recognized) == fits, got
+    if fits:
+        assert entities(got) == {"domain": "light"}
