@@ -216,9 +216,14 @@ def number_runs(schema: Mapping[str, Any] | None, intent: str, lang: str, text: 
             i += 1
             continue
         j = i + 1
-        while j < len(toks) and isnum[j] and not toks[j - 1][2].isdigit() and not toks[j][2].isdigit() \
-                and not text[toks[j - 1][1]:toks[j][0]].strip(" -"):
-            j += 1
+        if not toks[i][2].isdigit():  # the longest words that read as one number ("setenta y una", "one hundred")
+            for k in range(min(len(toks), i + 6), i + 1, -1):
+                if not text[toks[k - 2][1]:toks[k - 1][0]].strip(" -") == "" or toks[k - 1][2].isdigit():
+                    continue
+                if all(not text[toks[m - 1][1]:toks[m][0]].strip(" -") for m in range(i + 1, k)) \
+                        and names_values.number(text[toks[i][0]:toks[k - 1][1]], lang) is not None:
+                    j = k
+                    break
         runs.append((i, j))
         i = j
     out: list[Mapping[str, Any]] = []
@@ -241,7 +246,7 @@ def number_runs(schema: Mapping[str, Any] | None, intent: str, lang: str, text: 
         out.append(sp)
     prefix = "start_" if intent in _START_ONLY else "" if intent in _PLAIN_ONLY else None
     if prefix is None:
-        return out
+        return _the_one_number(schema, intent, text, toks, runs, covered, out)
     taken = {unit_base(str(sp.get("name"))) for sp in out}
     for i, j in runs:
         if any(k in covered for k in range(i, j)):
@@ -255,6 +260,34 @@ def number_runs(schema: Mapping[str, Any] | None, intent: str, lang: str, text: 
         name = prefix + says[0]
         out.append({"name": name, "entity": name, "raw": said, "value": said, "start": toks[i][0],
                     "end": toks[j - 1][1], "confidence": 1.0})
+    return sorted(out, key=lambda sp: sp.get("start", 0) if isinstance(sp.get("start"), int) else 0)
+
+
+# A place and a number alone is HA's HassLightSet too ("set the living room to 50%"): for HassSetVolume the
+# model's choice is then backed by no tagged number ("pon el salón al cincuenta por ciento", measured on dev).
+_SHARED_SHAPE = frozenset({"HassSetVolume", "HassLightSet"})
+
+
+def _the_one_number(schema: Mapping[str, Any], intent: str, text: str, toks: list[tuple[int, int, str]],
+                    runs: list[tuple[int, int]], covered: set[int],
+                    out: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """`out` with the one number said and left untagged put in the one number slot every template of the
+    intent has ("ändere Lautstärke spielzimmer 13" -> volume_level 13), when no span has that slot; else as it
+    was (a second number, or an intent with several number slots, is left to be refused)."""
+    if intent in _SHARED_SHAPE:
+        return out
+    sigs = (schema.get("signatures") or {}).get(intent) or []
+    slots = {k for sig in sigs for k in sig if k in NUMBER_SLOTS}
+    free = [(i, j) for i, j in runs if not any(k in covered for k in range(i, j))]
+    if len(slots) != 1 or not sigs or not all(slots <= set(sig) for sig in sigs) or len(free) != 1:
+        return out
+    slot = next(iter(slots))
+    if any(sp.get("name") == slot for sp in out):
+        return out
+    i, j = free[0]
+    said = text[toks[i][0]:toks[j - 1][1]]
+    out.append({"name": slot, "entity": slot, "raw": said, "value": said, "start": toks[i][0],
+                "end": toks[j - 1][1], "confidence": 1.0})
     return sorted(out, key=lambda sp: sp.get("start", 0) if isinstance(sp.get("start"), int) else 0)
 
 

@@ -494,3 +494,26 @@ def test_a_kind_everywhere_is_every_one_of_it(home: names.Names, lang: str, inte
     assert isinstance(got, Recognized) == fits, got
     if fits:
         assert entities(got) == {"domain": "light"}
+
+
+@pytest.mark.parametrize("lang, intent, text, spans, expect", [
+    # the one number said, untagged, in the one number slot every template of the intent has
+    ("fr", "HassFanSetSpeed", "mettre vitesse extracteur sur dix %", [("name", "extracteur", 0.99)],
+     {"percentage": 10}),
+    ("en", "HassSetPosition", "set the living room blinds to ninety one", [("name", "living room blinds", 0.99)],
+     {"position": 91}),  # "ninety one" read whole
+])
+def test_the_one_number_said_fills_the_one_number_slot(home: names.Names, lang: str, intent: str, text: str,
+                                                       spans: list, expect: dict) -> None:
+    got = ask(home, lang, intent, text, spans)
+    assert isinstance(got, Recognized), got
+    assert {k: v for k, v in entities(got).items() if k in expect} == expect
+
+
+@pytest.mark.parametrize("lang, intent, text, spans", [
+    ("es", "HassSetVolume", "pon el salón al cincuenta por ciento", [("area", "salón", 0.99)]),  # HA's LightSet too
+    ("fr", "HassFanSetSpeed", "mettre vitesse extracteur 2 sur dix %", [("name", "extracteur", 0.99)]),  # two
+])
+def test_a_number_that_fills_no_one_slot_is_refused(home: names.Names, lang: str, intent: str, text: str,
+                                                    spans: list) -> None:
+    assert isinstance(ask(home, lang, intent, text, spans), NotUnderstood)
