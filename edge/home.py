@@ -14,7 +14,9 @@ range, a name matching nothing or more than one thing, no names file while a
 thing is named, a language the model does not serve.
 
 What plain words say beyond the spans (the kind beside a place, a volume step's direction, half an hour,
-a span the tagger is unsure of that stands on its own words) is read by edge/home_words.py.
+a span the tagger is unsure of that stands on its own words, a timer's start apart from its change, a
+state question that commands) is read by edge/home_words.py; a duration's unit from the word after it and
+a number the tagger left untagged by edge/names_schema.py; German parts of a unit by edge/home_fractions.py.
 
 Everything after the model is one function, `decide`: Wyoming's recognizer
 calls it after classifying and tagging, and so does the MQTT path
@@ -31,9 +33,9 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Mapping, Protocol, Sequence, Union
 
 from edge import home_guard, names_schema, names_values
-from edge.home_words import (ACTS_ON, FREE_TEXT_NAME_INTENTS, KIND_ALONE, PLACE_ONLY_LIGHT, blank_names, command_misfit,
-                             confirmed, everywhere,
-                             halves, implied_domains, number, start_change_misfit, unit_text, volume_step)
+from edge.home_words import (ACTS_ON, FREE_TEXT_NAME_INTENTS, KIND_ALONE, PLACE_ONLY_LIGHT, blank_names,
+                             command_misfit, confirmed, everywhere, halves, implied_domains, number,
+                             start_change_misfit, unit_text, volume_step)
 from edge.model import OOS
 
 __all__ = ["Answered", "HomeRecognizer", "NotUnderstood", "Recognized", "Recognizer", "Result", "check", "decide",

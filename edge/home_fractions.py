@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping, Sequence
 
+from edge.names_schema import unit_base
+
 __all__ = ["german_parts"]
 
 _S = r"[ ]?"  # HA's "[ ]": the words may be written apart or together ("ein ein halb", "eineinhalb")
@@ -48,7 +50,7 @@ def german_parts(found: Sequence[Mapping[str, Any]], text: str) -> Sequence[Mapp
     for m in _PATTERN.finditer(text[:512]):
         i = int(next(k for k, v in m.groupdict().items() if v is not None)[1:])
         slot, value = _PARTS[i][1], _PARTS[i][2]
-        base = [s for s in out if _unit(s) in _DURATIONS]
+        base = [s for s in out if unit_base(str(s.get("name"))) in _DURATIONS]
         hit = [s for s in base if isinstance(s.get("start"), int) and isinstance(s.get("end"), int)
                and s["start"] < m.end() and m.start() < s["end"]]
         if not hit and base:
@@ -61,8 +63,3 @@ def german_parts(found: Sequence[Mapping[str, Any]], text: str) -> Sequence[Mapp
         out.append({"name": name, "entity": name, "raw": m.group(0), "value": value, "start": m.start(),
                     "end": m.end(), "confidence": 1.0})
     return sorted(out, key=lambda s: s.get("start", 0) if isinstance(s.get("start"), int) else 0)
-
-
-def _unit(span: Mapping[str, Any]) -> str:
-    name = str(span.get("name"))
-    return name[6:] if name.startswith("start_") else name
