@@ -14,7 +14,9 @@ range, a name matching nothing or more than one thing, no names file while a
 thing is named, a language the model does not serve.
 
 What plain words say beyond the spans (the kind beside a place, a volume step's direction, half an hour,
-a span the tagger is unsure of that stands on its own words) is read by edge/home_words.py.
+a span the tagger is unsure of that stands on its own words, a timer's start apart from its change, a
+state question that commands) is read by edge/home_words.py; a duration's unit from the word after it and
+a number the tagger left untagged by edge/names_schema.py; German parts of a unit by edge/home_fractions.py.
 
 Everything after the model is one function, `decide`: Wyoming's recognizer
 calls it after classifying and tagging, and so does the MQTT path
@@ -31,8 +33,9 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Mapping, Protocol, Sequence, Union
 
 from edge import home_guard, names_schema, names_values
-from edge.home_words import (ACTS_ON, FREE_TEXT_NAME_INTENTS, KIND_ALONE, PLACE_ONLY_LIGHT, blank_names, confirmed,
-                             halves, implied_domains, number, volume_step)
+from edge.home_words import (ACTS_ON, FREE_TEXT_NAME_INTENTS, KIND_ALONE, PLACE_ONLY_LIGHT, blank_names,
+                             command_misfit, confirmed, everywhere, halves, implied_domains, number,
+                             start_change_misfit, unit_text, volume_step)
 from edge.model import OOS
 
 __all__ = ["Answered", "HomeRecognizer", "NotUnderstood", "Recognized", "Recognizer", "Result", "check", "decide",
@@ -173,22 +176,29 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     intent = pred.intent
     if not _HA_INTENT.match(intent):
         return NotUnderstood("not_home", "the model's label is no Home Assistant intent")
-    found = halves(found, text, lang)
+    # a duration under the unit its next word says ("twenty-two-hour" tagged seconds), then fractions
+    tagged, found = found, names_schema.number_runs(schema, intent, lang, text, found)
+    found = halves(names_schema.unit_said(schema, lang, text, found), text, lang)
     got = _slots(found, min_slot_confidence, intent, lang, confirmed(intent, lang, text, names, schema))
     if isinstance(got, NotUnderstood):
         return got
     if intent == "HassSetVolumeRelative":
         got = volume_step(got, text, lang, found)
     # slots HA's templates never give this intent, a duration said in another unit, a number in no slot
-    why = (names_schema.misfit(schema, intent, got) or names_schema.target_misfit(schema, intent, got)
-           or names_schema.unit_misfit(schema, lang, text, found)
-           or names_schema.stray_number(schema, intent, lang, text, found))
+    # a fraction read as HA's list reads it ("eineinhalb Minuten" -> seconds 90): a new span, not a number said
+    read = [s for s in found if not any(s.get("start") == t.get("start") and s.get("raw") == t.get("raw")
+                                        and s.get("value") == t.get("value") for t in tagged)]
+    why = (names_schema.misfit(schema, intent, got, [str(s.get("name")) for s in read]) or names_schema.target_misfit(schema, intent, got)
+           or names_schema.unit_misfit(schema, lang, unit_text(text, found, tagged, lang), found)
+           or names_schema.stray_number(schema, intent, lang, text, found)
+           or start_change_misfit(intent, lang, text, found, schema)
+           or command_misfit(intent, lang, blank_names(text, found)))
     if why is not None:
         return NotUnderstood("slot", why)
     spans = {str(s["name"]): s for s in found}
     implied: dict[str, Any] = {}
     if intent in _TURN_INTENTS and not any(k in got for k in _TARGETS):
-        kinds = implied_domains(text, lang) if intent in KIND_ALONE else []
+        kinds = implied_domains(text, lang) if intent in KIND_ALONE or everywhere(intent, lang, text) else []
         if len(kinds) != 1:
             return NotUnderstood("slot", f"{intent} names nothing to act on")
         # "which fans are on", "is any lock unlocked": HA's state templates say the kind as a plain word

@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 from edge import entities, names_schema, names_values
 
 __all__ = ["ACTS_ON", "FREE_TEXT_NAME_INTENTS", "KIND_ALONE", "PLACE_ONLY_LIGHT", "blank_names", "confirmed",
-           "halves", "implied_domains", "number", "volume_step"]
+           "halves", "implied_domains", "command_misfit", "everywhere", "number", "start_change_misfit", "unit_text", "volume_step"]
 
 _MAX_TEXT = 512  # as edge.home.MAX_TEXT: decide refuses longer text before it gets here
 
@@ -128,6 +128,12 @@ _HALF_WORDS = {"en": {"half": 30, "a half": 30, "1/2": 30, "a 1/2": 30, "quarter
                       "3 cuartos": 45, "tres cuartos": 45}}
 _HALF_UNITS = {"en": {"hour": "minutes", "hours": "minutes", "minute": "seconds", "minutes": "seconds"},
                "es": {"hora": "minutes", "horas": "minutes", "minuto": "seconds", "minutos": "seconds"}}
+# The unit's own slot: in "71 and a 1/2 hours" the number before the fraction is hours, whatever the tagger
+# put it under (it often reads "71 ... hours" as minutes, then "1/2" as a second minutes: refused as twice).
+_OWN_UNITS = {"en": {"hour": "hours", "hours": "hours", "minute": "minutes", "minutes": "minutes"},
+              "es": {"hora": "hours", "horas": "hours", "minuto": "minutes", "minutos": "minutes"}}
+# What may stand between a number and the fraction said after it ("71 *and a* 1/2 hours", "una hora *y* media").
+_FRACTION_JOIN = {"en": frozenset({"and", "a"}), "es": frozenset({"y"})}
 
 
 def halves(found: Sequence[Mapping[str, Any]], text: str, lang: str) -> Sequence[Mapping[str, Any]]:
@@ -135,6 +141,10 @@ def halves(found: Sequence[Mapping[str, Any]], text: str, lang: str) -> Sequence
     as that much of the unit below the one said after it (or right before it): "half an hour" -> minutes
     30, "hora y 3/4" -> minutes 45. Anything else as it was; a fraction with no unit word beside it is left
     to be refused."""
+    if lang == "de":  # "eineinhalb Stunden": HA's German lists give the total in the unit below
+        from edge.home_fractions import german_parts
+
+        return german_parts(found, text)
     halves, units = _HALF_WORDS.get(lang), _HALF_UNITS.get(lang)
     if not halves or not units:
         return found
@@ -156,10 +166,50 @@ def halves(found: Sequence[Mapping[str, Any]], text: str, lang: str) -> Sequence
                 continue
             if str(s.get("name")).startswith("start_"):
                 slot = "start_" + slot
+            own = next((_OWN_UNITS[lang][w] for w in after if w in units), None)
+            prev = _number_before(out, text, start, _FRACTION_JOIN.get(lang, frozenset())) if own else None
+            if prev is not None:  # "71 and a 1/2 hours": the 71 is hours, said once for both
+                i, p = prev
+                pslot = ("start_" if str(p.get("name")).startswith("start_") else "") + str(own)
+                out[i] = {**p, "name": pslot, "entity": pslot}
             out.append({**s, "name": slot, "entity": slot, "value": halves[said], "raw": raw, "confidence": 1.0})
             continue
         out.append(s)
     return out
+
+
+def _number_before(spans: Sequence[Mapping[str, Any]], text: str, start: int,
+                   joins: frozenset[str]) -> tuple[int, Mapping[str, Any]] | None:
+    """The duration span said right before a fraction, with only `joins` words between ("71 and a"), and its
+    index in `spans`; None when there is none."""
+    for i in range(len(spans) - 1, -1, -1):
+        p = spans[i]
+        end = p.get("end")
+        if names_schema.unit_base(str(p.get("name"))) not in ("hours", "minutes", "seconds") or not isinstance(end, int):
+            continue
+        between = _WORD.findall(names_schema._fold(text[end:start])) if 0 <= end <= start else None
+        return (i, p) if between and set(between) <= joins else None
+    return None
+
+
+def unit_text(text: str, found: Sequence[Mapping[str, Any]], original: Sequence[Mapping[str, Any]],
+              lang: str) -> str:
+    """`text` for edge.names_schema.unit_misfit after `halves`: each fraction it read blanked with the words
+    joining it to the number before ("fifty *and half* hour"), so that number is followed by its unit's word;
+    the fraction's own span is then blank, which unit_misfit skips (its slot is the unit below the word)."""
+    chars = list(text)
+    joins = _FRACTION_JOIN.get(lang, frozenset())
+    for s in found:
+        a, b = s.get("start"), s.get("end")
+        if any(s is o for o in original) or not isinstance(a, int) or not isinstance(b, int) or not 0 <= a <= b:
+            continue
+        while True:  # back over the joining words ("and", "a")
+            m = re.search(r"([^\W_]+)\W*$", text[:a])
+            if m is None or names_schema._fold(m.group(1)) not in joins:
+                break
+            a = m.start(1)
+        chars[a:b] = " " * (b - a)
+    return "".join(chars)
 
 
 def volume_step(got: dict[str, Any], text: str, lang: str, found: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -235,3 +285,65 @@ def confirmed(intent: str, lang: str, text: str, names: Any, schema: Mapping[str
         return False
 
     return check
+
+
+# Words that join the parts of one duration ("1 hour *and* 30 minutes", "una hora *y* 95 segundos").
+_DURATION_JOINS = frozenset({"and", "und", "et", "y", "e"})
+_CHANGE_INTENTS = frozenset({"HassIncreaseTimer", "HassDecreaseTimer"})
+
+
+def start_change_misfit(intent: str, lang: str, text: str, found: Sequence[Mapping[str, Any]],
+                        schema: Mapping[str, Any] | None) -> str | None:
+    """Why a timer's start and its change cannot be told apart, or None. One duration is its numbers said
+    together, only unit words and "and" between them; HA's templates say the change in one such duration
+    and the timer's start ("the 98 minute timer") in another. So a duration the tagger splits between the
+    start and the change ("by ninety one hours 51 minutes" as start_hours + minutes), and a change said in
+    two places ("increase the ninety eight minute timer by 10 hours" as minutes + hours: one of them is the
+    timer's start) are refused: acting would change the wrong timer or by the wrong amount."""
+    if intent in _CHANGE_INTENTS:  # a change says so in words of its own intent's templates
+        from edge.names_lang import TIMER_CHANGE
+
+        sides = TIMER_CHANGE.get(lang)
+        said = names_schema.words(text)
+        if sides is not None and not said & sides[intent]:
+            return f"no word says {intent}"
+    units = ((schema or {}).get("unit_words") or {}).get(lang) or {} if isinstance(schema, Mapping) else {}
+    unit_words = {w for ws in units.values() for w in ws}
+    spans = sorted((s for s in found if names_schema.unit_base(str(s.get("name"))) in ("hours", "minutes", "seconds")
+                    and isinstance(s.get("start"), int) and isinstance(s.get("end"), int)), key=lambda s: s["start"])
+    groups: list[list[Mapping[str, Any]]] = []
+    for s in spans:
+        between = set(_WORD.findall(names_schema._fold(text[groups[-1][-1]["end"]:s["start"]]))) if groups else set()
+        if groups and between <= unit_words | _DURATION_JOINS:
+            was, now = (str(x.get("name")).startswith("start_") for x in (groups[-1][-1], s))
+            if was != now and (between & _DURATION_JOINS or now):
+                # "una hora y 95 segundos": "and" joins one duration, and HA's templates never say the start right
+                # after the change. The start then the change may stand side by side without "and" ("para 25 hora
+                # quince segundos": the timer of 25 hours, by 15 seconds)
+                return "one duration read as both the timer's start and the change"
+            groups[-1].append(s)
+        else:
+            groups.append([s])
+    kinds = [{str(s.get("name")).startswith("start_") for s in g} for g in groups]
+    if intent in _CHANGE_INTENTS and sum(1 for k in kinds if k == {False}) > 1:
+        return "the change said in two places: one of them is the timer's start"
+    return None
+
+
+def command_misfit(intent: str, lang: str, text: str) -> str | None:
+    """Why a state question is a command, or None: its words (names blanked: `blank_names`) hold a verb only
+    HA's on/off templates use (edge.names_lang.COMMAND_VERBS: "make *sure* all lamps are off")."""
+    if intent != "HassGetState":
+        return None
+    from edge.names_lang import COMMAND_VERBS
+
+    verbs = names_schema.words(text) & COMMAND_VERBS.get(lang, frozenset())
+    return f"{sorted(verbs)[0]!r} commands; a state question does not" if verbs else None
+
+
+def everywhere(intent: str, lang: str, text: str) -> bool:
+    """Whether an on/off command with a kind of thing and no place says "in every place"
+    (edge.names_lang.EVERYWHERE: "schalte das Licht überall aus"); then it is every one of that kind."""
+    from edge.names_lang import EVERYWHERE
+
+    return intent in PLACE_ONLY_LIGHT and bool(names_schema.words(text) & EVERYWHERE.get(lang, frozenset()))

@@ -303,3 +303,51 @@ _VOLUME_DIRECTION = {
 VOLUME_DIRECTION: Mapping[str, Mapping[str, frozenset[str]]] = MappingProxyType({
     lang: MappingProxyType({"up": frozenset(up.split()), "down": frozenset(down.split())})
     for lang, (up, down) in _VOLUME_DIRECTION.items()})
+
+# The words only HA's HassIncreaseTimer / HassDecreaseTimer templates use among the timer intents'
+# (home-assistant-intents 2026.12.1, their sentences and expansion rules, accents folded): a timer change
+# says one ("Timer eine halbe Stunde" says none: it starts a timer). Spanish templates write verbs as
+# stems with endings ("aument(a|ar)"), so no list is read for Spanish and it is not checked.
+_TIMER_CHANGE = {
+    "en": ("add by increase to", "by decrease from off remove take"),
+    "de": ("langer mehr um verlangere verlangern",
+           "kurzer reduziere reduzieren um verkurze verkurzen verringere verringern weniger"),
+    "fr": ("ajoute ajouter ajoutez rajoute rajouter rajoutez",
+           "enleve enlever retranche retrancher soustraire soustrais soustrait"),
+}
+TIMER_CHANGE: Mapping[str, Mapping[str, frozenset[str]]] = MappingProxyType({
+    lang: MappingProxyType({"HassIncreaseTimer": frozenset(up.split()), "HassDecreaseTimer": frozenset(down.split())})
+    for lang, (up, down) in _TIMER_CHANGE.items()})
+
+# German lock commands whose polarity is in the particle, not the verb (home-assistant-intents 2026.12.1,
+# de HassTurnOn/HassTurnOff for locks): "<sperren> {name} [zu|ab]" locks, "(<sperren>|<machen>) {name} auf"
+# unlocks, with <sperren> = (sperr|schließ)[e] and <machen> = mach[e]. The package's `polarity_words` miss
+# them ("sperre den Gartentor" says no word of either list; a bare "auf" is too common a word for the
+# list's sampling), so these supplement its lock lists: (verbs that lock without "auf", verbs that unlock
+# with it, the particle).
+LOCK_PARTICLE: Mapping[str, tuple[frozenset[str], frozenset[str], str]] = MappingProxyType({
+    "de": (frozenset({"sperr", "sperre", "schliess", "schliesse"}),
+           frozenset({"sperr", "sperre", "schliess", "schliesse", "mach", "mache"}), "auf"),
+})
+
+# Verbs of Home Assistant's on/off command templates that its state questions (HassGetState) never use
+# (home-assistant-intents 2026.12.1, en/de/fr, their sentences and expansion rules, accents folded; the verbs
+# only: the lists also hold place and kind words). "make sure all lamps are off" is HA's HassTurnOff; read
+# as a state question it answers instead of acting, so such a question is refused. Spanish templates write
+# verbs as stems with endings, so no list is read for Spanish. Left out: words a state is also said with
+# ("are the blinds shut"; French "allumé", "activé" fold to the imperative "allume", "active").
+_COMMAND_VERBS = {
+    "en": "activate deactivate illuminate sure turn",
+    "de": "abdrehen abschalten anmachen aufdrehen ausmachen dreh drehe drehen mach mache machen macht schalt schalte "
+          "schalten",  # HA writes "schalt[e]", "dreh[e]", "mach[e]"
+    "fr": "activer allumer desactiver eteindre eteins",
+}
+COMMAND_VERBS: Mapping[str, frozenset[str]] = MappingProxyType(
+    {lang: frozenset(ws.split()) for lang, ws in _COMMAND_VERBS.items()})
+
+# The word Home Assistant's on/off templates say "in every place" with ("turn off the lights everywhere",
+# "schalte das Licht überall aus", "éteins les lumières partout"; home-assistant-intents 2026.12.1): a kind of
+# thing with no place is then every one of that kind, as the user said. Spanish says it in several words
+# ("en todas partes", "en todos lados"): not read.
+EVERYWHERE: Mapping[str, frozenset[str]] = MappingProxyType({
+    "en": frozenset({"everywhere"}), "de": frozenset({"uberall"}), "fr": frozenset({"partout"})})

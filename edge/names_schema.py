@@ -22,9 +22,11 @@ TARGET_SLOTS = frozenset({"name", "area", "floor", "domain", "device_class"})
 _SIGNED = frozenset({"volume_step"})  # slots whose down lists are their up lists times -1
 
 
-def misfit(schema: Mapping[str, Any] | None, intent: str, slots: Mapping[str, Any]) -> str | None:
+def misfit(schema: Mapping[str, Any] | None, intent: str, slots: Mapping[str, Any],
+           listed: Iterable[str] = ()) -> str | None:
     """Why `slots` (HA slot name -> value, numbers read) do not fit `intent`, or None if they do
-    (or there is no schema for it)."""
+    (or there is no schema for it). `listed`: slots whose value is one of HA's list values ("eineinhalb
+    Minuten" -> seconds 90), not a number said: the schema's ranges are those of the numbers said."""
     if not isinstance(schema, Mapping):
         return None
     sigs = (schema.get("signatures") or {}).get(intent)
@@ -32,8 +34,9 @@ def misfit(schema: Mapping[str, Any] | None, intent: str, slots: Mapping[str, An
         got = sorted(k for k in slots if k not in TARGET_SLOTS)
         if got not in [sorted(s) for s in sigs]:
             return f"{intent} never takes the slots {got}"
+    listed = frozenset(listed)
     for k, (lo, hi) in ((schema.get("ranges") or {}).get(intent) or {}).items():
-        v = slots.get(k)
+        v = slots.get(k) if k not in listed else None
         if k in _SIGNED and isinstance(v, (int, float)):
             v = abs(v)  # HA's volume_step_down is the same range with multiplier -1: the schema keeps its size
         if isinstance(v, (int, float)) and not isinstance(v, bool) and not lo <= v <= hi:
@@ -147,6 +150,147 @@ def unit_base(slot: str) -> str:
     return slot[6:] if slot.startswith("start_") else slot
 
 
+def unit_said(schema: Mapping[str, Any] | None, lang: str, text: str,
+              found: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The tagger's spans with each duration put under the unit its own next word says, where that word is
+    of one unit's words only ("take twenty-two-*hour* from timer" tagged `seconds` -> hours; "soixante deux
+    *sec*" tagged `minutes` -> seconds): HA's templates give a duration's slot by that word ("{hours} hour").
+    A word of several units' lists ("minute" follows seconds too: "a minute and a half") is left as it is,
+    for `unit_misfit` to judge; so is a span whose new slot another span already has (refused as twice)."""
+    found = list(found)
+    if not isinstance(schema, Mapping) or not isinstance(text, str):
+        return found
+    units = (schema.get("unit_words") or {}).get(lang) or {}
+    from edge.names import language_of
+
+    language = language_of(lang)
+    # an article or "and" is in the lists for "half *an* hour", "*a* minute *and* a half": it names no unit
+    filler = {p[0] for p in language.determiners if len(p) == 1} | {"and", "und", "et", "y"} if language else set()
+    taken = {sp.get("name") for sp in found}
+    out: list[Mapping[str, Any]] = []
+    for sp in found:
+        name, end = sp.get("name"), sp.get("end")
+        if isinstance(name, str) and unit_base(name) in units and isinstance(end, int):
+            w = first_word(text[end:])
+            says = [u for u, ws in units.items() if w in ws and w not in filler]
+            if len(says) == 1 and says[0] != unit_base(name):
+                new = ("start_" if name.startswith("start_") else "") + says[0]
+                if new not in taken:
+                    taken.add(new)
+                    sp = {**sp, "name": new, "entity": new}
+        out.append(sp)
+    return out
+
+
+_TOKEN = re.compile(r"\d+|[^\W\d_]+")
+# Intents whose only durations are the timer's start ("pause the 98 hour timer"), and those whose only are plain.
+_START_ONLY = frozenset({"HassPauseTimer", "HassUnpauseTimer", "HassCancelTimer", "HassTimerStatus"})
+_PLAIN_ONLY = frozenset({"HassStartTimer"})
+
+
+def number_runs(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
+                found: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The tagger's duration spans over the whole number said ("thirty two hour" tagged "thirty"; "dix neuf
+    s" tagged "neuf": a number's words side by side, only spaces or hyphens between, that read as one
+    number), and a whole number it left untagged read as a duration when the next word is of one unit's
+    words only ("pause ninety-eight hours timer" -> start_hours 98: HA's "{hours} hour"), for intents whose
+    durations are all plain (HassStartTimer) or all the timer's start (pause, resume, cancel, status)."""
+    found = list(found)
+    if not isinstance(schema, Mapping) or not isinstance(text, str):
+        return found
+    from edge import names_values
+    from edge.names import language_of
+
+    units = (schema.get("unit_words") or {}).get(lang) or {}
+    language = language_of(lang)
+    if not units or language is None or not names_values.knows(lang):
+        return found
+    filler = {p[0] for p in language.determiners if len(p) == 1} | {"and", "und", "et", "y"}
+    toks = [(m.start(), m.end(), m.group(0)) for m in _TOKEN.finditer(text[:512])]
+    isnum = [t[2].isdigit() or (_fold(t[2]) not in filler and names_values.number(t[2], lang) is not None)
+             for t in toks]
+    runs: list[tuple[int, int]] = []  # token index ranges of numbers said side by side
+    i = 0
+    while i < len(toks):
+        if not isnum[i]:
+            i += 1
+            continue
+        j = i + 1
+        if not toks[i][2].isdigit():  # the longest words that read as one number ("setenta y una", "one hundred")
+            for k in range(min(len(toks), i + 6), i + 1, -1):
+                if not text[toks[k - 2][1]:toks[k - 1][0]].strip(" -") == "" or toks[k - 1][2].isdigit():
+                    continue
+                if all(not text[toks[m - 1][1]:toks[m][0]].strip(" -") for m in range(i + 1, k)) \
+                        and names_values.number(text[toks[i][0]:toks[k - 1][1]], lang) is not None:
+                    j = k
+                    break
+        runs.append((i, j))
+        i = j
+    out: list[Mapping[str, Any]] = []
+    covered: set[int] = set()
+    for sp in found:
+        a, b, name = sp.get("start"), sp.get("end"), str(sp.get("name"))
+        if unit_base(name) in units and isinstance(a, int) and isinstance(b, int):
+            for i, j in runs:
+                ra, rb = toks[i][0], toks[j - 1][1]
+                others = [o for o in found if o is not sp and isinstance(o.get("start"), int)
+                          and isinstance(o.get("end"), int) and o["start"] < rb and ra < o["end"]]
+                if ra < b and a < rb and (ra, rb) != (a, b) and ra <= a and b <= rb and not others:
+                    said = text[ra:rb]
+                    if names_values.number(said, lang) is not None or said.isdigit():
+                        sp = {**sp, "raw": said, "value": said, "start": ra, "end": rb}
+                    break
+            covered.update(k for k, t in enumerate(toks) if sp["start"] <= t[0] < sp["end"])
+        elif isinstance(a, int) and isinstance(b, int):
+            covered.update(k for k, t in enumerate(toks) if a <= t[0] < b)
+        out.append(sp)
+    prefix = "start_" if intent in _START_ONLY else "" if intent in _PLAIN_ONLY else None
+    if prefix is None:
+        return _the_one_number(schema, intent, text, toks, runs, covered, out)
+    taken = {unit_base(str(sp.get("name"))) for sp in out}
+    for i, j in runs:
+        if any(k in covered for k in range(i, j)):
+            continue
+        said = text[toks[i][0]:toks[j - 1][1]]
+        w = first_word(text[toks[j - 1][1]:])
+        says = [u for u, ws in units.items() if w in ws and w not in filler]
+        if len(says) != 1 or says[0] in taken or not (said.isdigit() or names_values.number(said, lang) is not None):
+            continue
+        taken.add(says[0])
+        name = prefix + says[0]
+        out.append({"name": name, "entity": name, "raw": said, "value": said, "start": toks[i][0],
+                    "end": toks[j - 1][1], "confidence": 1.0})
+    return sorted(out, key=lambda sp: sp.get("start", 0) if isinstance(sp.get("start"), int) else 0)
+
+
+# A place and a number alone is HA's HassLightSet too ("set the living room to 50%"): for HassSetVolume the
+# model's choice is then backed by no tagged number ("pon el salón al cincuenta por ciento", measured on dev).
+_SHARED_SHAPE = frozenset({"HassSetVolume", "HassLightSet"})
+
+
+def _the_one_number(schema: Mapping[str, Any], intent: str, text: str, toks: list[tuple[int, int, str]],
+                    runs: list[tuple[int, int]], covered: set[int],
+                    out: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """`out` with the one number said and left untagged put in the one number slot every template of the
+    intent has ("ändere Lautstärke spielzimmer 13" -> volume_level 13), when no span has that slot; else as it
+    was (a second number, or an intent with several number slots, is left to be refused)."""
+    if intent in _SHARED_SHAPE:
+        return out
+    sigs = (schema.get("signatures") or {}).get(intent) or []
+    slots = {k for sig in sigs for k in sig if k in NUMBER_SLOTS}
+    free = [(i, j) for i, j in runs if not any(k in covered for k in range(i, j))]
+    if len(slots) != 1 or not sigs or not all(slots <= set(sig) for sig in sigs) or len(free) != 1:
+        return out
+    slot = next(iter(slots))
+    if any(sp.get("name") == slot for sp in out):
+        return out
+    i, j = free[0]
+    said = text[toks[i][0]:toks[j - 1][1]]
+    out.append({"name": slot, "entity": slot, "raw": said, "value": said, "start": toks[i][0],
+                "end": toks[j - 1][1], "confidence": 1.0})
+    return sorted(out, key=lambda sp: sp.get("start", 0) if isinstance(sp.get("start"), int) else 0)
+
+
 def unit_misfit(schema: Mapping[str, Any] | None, lang: str, text: str, found: Iterable[Mapping[str, Any]]) -> str | None:
     """Why a duration the tagger put under one unit is said in another, or None. The word right after a
     number span says its unit ("fifty nine *hour*" tagged `minutes`, "soixante deux *sec*" tagged
@@ -157,9 +301,11 @@ def unit_misfit(schema: Mapping[str, Any] | None, lang: str, text: str, found: I
     units = (schema.get("unit_words") or {}).get(lang) or {}
     found = list(found)
     for sp in found:
-        name, end = sp.get("name"), sp.get("end")
+        name, start, end = sp.get("name"), sp.get("start"), sp.get("end")
         if not isinstance(name, str) or unit_base(name) not in units or not isinstance(end, int):
             continue
+        if isinstance(start, int) and 0 <= start < end and not text[start:end].strip():
+            continue  # blanked by the caller: a fraction read as the unit below the word said after it
         w = first_word(text[end:])
         own = set(units[unit_base(name)])
         if w is not None and w not in own and any(w in ws for u, ws in units.items() if u != unit_base(name)):
@@ -199,7 +345,16 @@ def polarity_misfit(schema: Mapping[str, Any] | None, intent: str, lang: str, te
         if lists is not None and said & lists[other]:
             return f"the words say {other} for a {domain}"
         return None
-    lists = table[domain]
+    lists = {k: set(v) for k, v in table[domain].items()}
+    if domain == "lock":
+        from edge.names_lang import LOCK_PARTICLE
+
+        locks, unlocks, particle = LOCK_PARTICLE.get(lang, (frozenset(), frozenset(), ""))
+        on = set(lists.get("HassTurnOn", ()))
+        if particle in said and said & unlocks and not said & on:  # "mach das Schloss auf": unlock
+            lists.setdefault("HassTurnOff", set()).add(particle)
+        elif particle not in said and said & locks:  # "sperre die Hintertür", "schließ das Türschloss": lock
+            lists.setdefault("HassTurnOn", set()).update(said & locks)
     if said & set(lists.get(other, ())):
         return f"the words say {other} for a {domain}"
     if not said & set(lists.get(intent, ())):

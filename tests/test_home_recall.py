@@ -103,7 +103,9 @@ def test_said_exactly_reads_only_its_own_kind(home: names.Names) -> None:
 
 @pytest.mark.parametrize("lang, text, words, fits", [
     ("de", "setze einen fünf Minuten Timer", "fünf", True),   # the unit's word says it
-    ("fr", "mets un minuteur de vingt secondes", "vingt", False),  # tagged minutes, said in seconds
+    ("fr", "mets un minuteur de vingt secondes", "vingt", True),   # tagged minutes, said in seconds: seconds 20
+    ("en", "set a timer for five minute", "five", True),          # "minute" is the slot's own word
+    ("en", "set a timer for five a", "five", False),              # "a" (a minute and a half): not a unit said
     ("en", "set a timer for five please", "five", False),      # no unit word at all
 ])
 def test_an_unsure_duration_needs_its_units_word(home: names.Names, lang: str, text: str, words: str,
@@ -291,7 +293,7 @@ def test_half_a_unit_is_thirty_of_the_next(home: names.Names, lang: str, text: s
     ("en", "set a timer for half please", [("minutes", "half", 0.99)]),                   # half of what?
     ("en", "set a timer for 5 minutes and a half minute", [("minutes", "5", 0.99), ("seconds", "a half", 0.1),
                                                             ("seconds", "minute", 0.99)]),  # seconds twice
-    ("de", "stelle einen Timer auf eineinhalb Stunden", [("hours", "eineinhalb", 0.1)]),  # German: not read
+    ("de", "stelle einen Timer auf eineinhalb", [("hours", "eineinhalb", 0.1)]),  # German, no unit: not read
     ("en", "set a timer for half an hour and 10 minutes", [("minutes", "half", 0.1), ("minutes", "10", 0.99)]),
 ])
 def test_a_half_that_does_not_read_is_refused(home: names.Names, lang: str, text: str, spans: list) -> None:
@@ -318,3 +320,200 @@ def test_switch_the_verb_is_no_second_kind(home: names.Names) -> None:
     assert entities(got)["domain"] == "switch"
     assert isinstance(ask(home, "en", "HassTurnOff", "turn off the switch and the lights in the kitchen",
                           [("area", "kitchen", 0.99)]), NotUnderstood)
+
+
+@pytest.mark.parametrize("lang, text, spans, expect", [
+    # the tagger reads "sixty four ... hour" as minutes, then the half as a second minutes: said once for both
+    ("en", "increase my timer by sixty four and a half hour", [("minutes", "sixty four", 0.99), ("seconds", "half", 0.1)],
+     {"hours": 64, "minutes": 30}),
+    ("en", "timer for fifty and half hour", [("hours", "fifty", 0.99), ("seconds", "half", 0.99)],
+     {"hours": 50, "minutes": 30}),
+    ("en", "set a timer for 69 and a 1/2 hours", [("minutes", "69", 0.99), ("seconds", "1/2", 0.6)],
+     {"hours": 69, "minutes": 30}),
+])
+def test_a_number_and_a_half_is_of_the_unit_said_after(home: names.Names, lang: str, text: str, spans: list,
+                                                      expect: dict) -> None:
+    intent = "HassIncreaseTimer" if "increase" in text else "HassStartTimer"
+    assert entities(ask(home, lang, intent, text, spans)) == expect
+
+
+def test_a_half_after_a_unit_word_leaves_the_number_alone(home: names.Names) -> None:
+    # a unit word between the number and the half: the number keeps its unit, the half is of the minute
+    got = ask(home, "en", "HassStartTimer", "set a timer for 10 minutes and a half minute",
+              [("minutes", "10", 0.99), ("seconds", "half", 0.1)])
+    assert entities(got) == {"minutes": 10, "seconds": 30}
+
+
+@pytest.mark.parametrize("text, spans", [
+    ("set a timer for 10 hours and a half", [("hours", "10", 0.99), ("seconds", "half", 0.1)]),  # half of what?
+    ("set a timer for 10 and a half hours and 5 minutes", [("hours", "10", 0.99), ("seconds", "half", 0.1),
+                                                           ("minutes", "5", 0.99)]),          # minutes twice
+])
+def test_a_number_and_a_half_that_does_not_read_is_refused(home: names.Names, text: str, spans: list) -> None:
+    assert isinstance(ask(home, "en", "HassStartTimer", text, spans), NotUnderstood)
+
+
+@pytest.mark.parametrize("lang, intent, text, spans", [
+    # "the ninety eight minute timer" is the start: a change in two places is refused, not summed
+    ("en", "HassIncreaseTimer", "increase the ninety eight minute timer by 10 hours",
+     [("minutes", "ninety eight", 0.99), ("hours", "10", 0.99)]),
+    ("fr", "HassIncreaseTimer", "ajoute soixante-quinze s au compte a rebours 33 minutes",
+     [("seconds", "soixante-quinze", 0.99), ("minutes", "33", 0.99)]),
+    # "and" joins one duration: its parts cannot be the start and the change
+    ("es", "HassDecreaseTimer", "resta al temporizador una hora y 95 segundos",
+     [("hours", "una", 0.99), ("start_seconds", "95", 0.99)]),
+])
+def test_a_timers_start_and_change_that_do_not_part_are_refused(home: names.Names, lang: str, intent: str,
+                                                               text: str, spans: list) -> None:
+    got = ask(home, lang, intent, text, spans)
+    assert isinstance(got, NotUnderstood) and got.reason == "slot"
+
+
+@pytest.mark.parametrize("lang, text, spans, expect", [
+    ("en", "increase my 10 minute timer by 5 minutes", [("start_minutes", "10", 0.99), ("minutes", "5", 0.99)],
+     {"start_minutes": 10, "minutes": 5}),
+    ("en", "add 5 minutes and 30 seconds to the timer", [("minutes", "5", 0.99), ("seconds", "30", 0.99)],
+     {"minutes": 5, "seconds": 30}),
+    # two durations side by side, no "and": the timer's start, then the change (HA's Spanish templates)
+    ("es", "resta al temporizador para 25 hora quince segundos", [("start_hours", "25", 0.99),
+                                                                   ("seconds", "quince", 0.99)],
+     {"start_hours": 25, "seconds": 15}),
+])
+def test_a_timers_start_and_change_apart_are_kept(home: names.Names, lang: str, text: str, spans: list,
+                                                  expect: dict) -> None:
+    intent = "HassIncreaseTimer" if lang == "en" and "add" in text or "increase" in text else "HassDecreaseTimer"
+    assert entities(ask(home, lang, intent, text, spans)) == expect
+
+
+@pytest.mark.parametrize("intent, text, spans, expect", [
+    # HA's German lists timer_hour_parts_to_minutes / timer_minute_parts_to_seconds, entry for entry
+    ("HassStartTimer", "stelle einen Timer auf eineinhalb Stunden", [("hours", "eineinhalb", 0.1)], {"minutes": 90}),
+    ("HassDecreaseTimer", "Timer um sechs ein halb Minuten verringern", [("seconds", "sechs ein halb Minuten", 0.7)],
+     {"seconds": 390}),  # over the schema's 1..100 of numbers said: HA's list value
+    ("HassStartTimer", "einen Timer für eine dreiviertel Stunde", [], {"minutes": 45}),  # nothing tagged
+    ("HassIncreaseTimer", "den Timer um anderthalb Minuten verlängern", [("minutes", "anderthalb", 0.9)],
+     {"seconds": 90}),
+])
+def test_german_parts_of_a_unit_as_home_assistants_lists(home: names.Names, intent: str, text: str, spans: list,
+                                                         expect: dict) -> None:
+    assert entities(ask(home, "de", intent, text, spans)) == expect
+
+
+@pytest.mark.parametrize("text, spans", [
+    ("stelle einen Timer auf zehneinhalb Stunden", [("hours", "zehneinhalb", 0.9)]),  # in no HA list
+    ("stelle einen Timer auf eineinhalb Stunden und 5 Minuten", [("hours", "eineinhalb", 0.9),
+                                                                 ("minutes", "5", 0.9)]),  # minutes twice
+])
+def test_german_parts_not_in_the_lists_are_refused(home: names.Names, text: str, spans: list) -> None:
+    assert isinstance(ask(home, "de", "HassStartTimer", text, spans), NotUnderstood)
+
+
+@pytest.mark.parametrize("lang, intent, text, spans", [
+    ("de", "HassIncreaseTimer", "Timer eine halbe Stunde", [("minutes", "eine halbe Stunde", 0.9)]),
+    ("fr", "HassDecreaseTimer", "minuteur de dix minutes", [("minutes", "dix", 0.9)]),
+    ("en", "HassIncreaseTimer", "timer for ten minutes", [("minutes", "ten", 0.9)]),
+])
+def test_a_timer_change_no_word_says_is_refused(home: names.Names, lang: str, intent: str, text: str,
+                                               spans: list) -> None:
+    got = ask(home, lang, intent, text, spans)
+    assert isinstance(got, NotUnderstood) and got.reason == "slot"
+
+
+@pytest.mark.parametrize("lang, text, spans, fits", [
+    ("en", "make sure all lamps are off", [("state", "off", 0.99)], False),      # HA's HassTurnOff, not a question
+    ("de", "schalte alle Lampen aus", [], False),
+    ("fr", "éteins toutes les lampes", [], False),
+    ("en", "are all lamps off", [("state", "off", 0.99)], True),
+    ("en", "are the blinds shut", [], True),                                     # a state said with a verb's word
+    ("fr", "est-ce que les lampes sont allumées", [], True),                     # "allumé" folds to "allume"
+])
+def test_a_state_question_that_commands_is_refused(home: names.Names, lang: str, text: str, spans: list,
+                                                   fits: bool) -> None:
+    got = ask(home, lang, "HassGetState", text, spans)
+    assert isinstance(got, Recognized) == fits, got
+
+
+@pytest.mark.parametrize("lang, intent, text, spans, expect", [
+    # the word after a duration says its unit, as in HA's "{hours} hour": the tagger's unit is overruled
+    ("en", "HassDecreaseTimer", "take twenty-two-hour from timer", [("seconds", "twenty-two", 0.99)], {"hours": 22}),
+    ("en", "HassPauseTimer", "pause timer for 65 hours", [("start_seconds", "65", 0.99)], {"start_hours": 65}),
+    ("fr", "HassStartTimer", "minuteur soixante deux sec", [("minutes", "soixante deux", 0.99)], {"seconds": 62}),
+])
+def test_a_duration_is_of_the_unit_its_next_word_says(home: names.Names, lang: str, intent: str, text: str,
+                                                      spans: list, expect: dict) -> None:
+    assert entities(ask(home, lang, intent, text, spans)) == expect
+
+
+@pytest.mark.parametrize("intent, text, spans", [
+    # "minute" follows seconds too in HA's templates ("a minute and a half"): not overruled, refused
+    ("HassStartTimer", "set a timer for 5 minute", [("hours", "5", 0.99)]),
+    # the unit the word says is already taken: twice, refused
+    ("HassStartTimer", "set a timer for 2 hours 3 hours", [("hours", "2", 0.99), ("minutes", "3", 0.99)]),
+    # the timer's start right after the change: one duration split, refused
+    ("HassDecreaseTimer", "decrease timer by thirty-five-hours seventy five minutes",
+     [("hours", "thirty-five", 0.99), ("start_minutes", "seventy five", 0.99)]),
+])
+def test_a_duration_whose_unit_does_not_read_is_refused(home: names.Names, intent: str, text: str,
+                                                        spans: list) -> None:
+    assert isinstance(ask(home, "en", intent, text, spans), NotUnderstood)
+
+
+@pytest.mark.parametrize("lang, intent, text, spans, expect", [
+    ("en", "HassStartTimer", "timer for thirty two hour", [("hours", "thirty", 0.99)], {"hours": 32}),  # whole number
+    ("fr", "HassStartTimer", "compte à rebours de dix neuf s", [("seconds", "neuf", 0.99)], {"seconds": 19}),
+    ("en", "HassPauseTimer", "pause ninety-eight hours timer", [], {"start_hours": 98}),  # untagged, unit said
+    ("es", "HassCancelTimer", "cancela el temporizador para noventa minutos", [], {"start_minutes": 90}),
+])
+def test_a_whole_number_and_its_unit_as_ha_reads_them(home: names.Names, lang: str, intent: str, text: str,
+                                                      spans: list, expect: dict) -> None:
+    assert entities(ask(home, lang, intent, text, spans)) == expect
+
+
+@pytest.mark.parametrize("intent, text, spans", [
+    # two spans in one run of number words: "seventy-five" is one number, not hours 75 and minutes 75
+    ("HassStartTimer", "set a timer for seventy-five-minute 9 seconds",
+     [("hours", "seventy", 0.99), ("minutes", "five", 0.99), ("seconds", "9", 0.99)]),
+    # an untagged number in a change: start or change? not guessed
+    ("HassIncreaseTimer", "increase the ninety eight minute timer", []),
+    # an untagged number before "minute" (a word of two units' lists): not guessed
+    ("HassPauseTimer", "pause the ninety eight minute timer", []),
+])
+def test_a_number_the_words_do_not_place_is_refused(home: names.Names, intent: str, text: str, spans: list) -> None:
+    assert isinstance(ask(home, "en", intent, text, spans), NotUnderstood)
+
+
+@pytest.mark.parametrize("lang, intent, text, fits", [
+    ("de", "HassTurnOff", "schalte das Licht überall ab", True),    # HA: every light, as said
+    ("en", "HassTurnOn", "turn on the lights everywhere", True),
+    ("de", "HassTurnOff", "schalte das Licht ab", False),           # no place, no "überall": which lights?
+    ("en", "HassTurnOff", "turn off everywhere", False),            # no kind said: not everything in the home
+])
+def test_a_kind_everywhere_is_every_one_of_it(home: names.Names, lang: str, intent: str, text: str,
+                                              fits: bool) -> None:
+    got = ask(home, lang, intent, text, [])
+    assert isinstance(got, Recognized) == fits, got
+    if fits:
+        assert entities(got) == {"domain": "light"}
+
+
+@pytest.mark.parametrize("lang, intent, text, spans, expect", [
+    # the one number said, untagged, in the one number slot every template of the intent has
+    ("fr", "HassFanSetSpeed", "mettre vitesse extracteur sur dix %", [("name", "extracteur", 0.99)],
+     {"percentage": 10}),
+    ("en", "HassSetPosition", "set the living room blinds to ninety one", [("name", "living room blinds", 0.99)],
+     {"position": 91}),  # "ninety one" read whole
+])
+def test_the_one_number_said_fills_the_one_number_slot(home: names.Names, lang: str, intent: str, text: str,
+                                                       spans: list, expect: dict) -> None:
+    got = ask(home, lang, intent, text, spans)
+    assert isinstance(got, Recognized), got
+    assert {k: v for k, v in entities(got).items() if k in expect} == expect
+
+
+@pytest.mark.parametrize("lang, intent, text, spans", [
+    ("es", "HassSetVolume", "pon el salón al cincuenta por ciento", [("area", "salón", 0.99)]),  # HA's LightSet too
+    ("fr", "HassFanSetSpeed", "mettre vitesse extracteur 2 sur dix %", [("name", "extracteur", 0.99)]),  # two
+])
+def test_a_number_that_fills_no_one_slot_is_refused(home: names.Names, lang: str, intent: str, text: str,
+                                                    spans: list) -> None:
+    assert isinstance(ask(home, lang, intent, text, spans), NotUnderstood)

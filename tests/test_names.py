@@ -563,7 +563,15 @@ def test_a_reply_must_have_slots_some_template_of_its_intent_gives(intent: str, 
 @pytest.mark.parametrize("intent, text, domains, fits", [
     ("HassTurnOn", "schließ die haustür ab", {"lock"}, True),
     ("HassTurnOff", "schließ die haustür ab", {"lock"}, False),      # the flip of home@1.0.0
-    ("HassTurnOn", "mach die haustür auf", {"lock"}, False),         # no word says lock
+    ("HassTurnOn", "mach die haustür auf", {"lock"}, False),         # "auf" unlocks (HA: <machen> {name} auf)
+    ("HassTurnOff", "mach die haustür auf", {"lock"}, True),
+    ("HassTurnOff", "schließ die hintertür auf", {"lock"}, True),     # HA: <sperren> {name} auf
+    ("HassTurnOn", "schließ die hintertür auf", {"lock"}, False),
+    ("HassTurnOn", "sperre den gartentor", {"lock"}, True),          # HA: <sperren> {name}: locks
+    ("HassTurnOff", "sperre den gartentor", {"lock"}, False),
+    ("HassTurnOff", "schließ das türschloss", {"lock"}, False),
+    ("HassTurnOff", "mach die haustür", {"lock"}, False),             # no particle: no word says either
+    ("HassTurnOff", "schließ die haustür auf und zu", {"lock"}, False),  # both particles: not judged as auf
     ("HassTurnOff", "die Haustür aufschließen", {"lock"}, True),
     ("HassTurnOff", "mach das licht aus", {"light"}, True),          # only locks have polarity words
     ("HassTurnOff", "schließ die haustür ab", {"lock", "light"}, True),  # several kinds: not judged here
