@@ -211,7 +211,7 @@ def test_a_home_command_never_takes_the_generic_cloud_path(
         daemon_factory(cfg, env={"EDGE_CLOUD_API_KEY": ""})
         c = client_factory(broker)
         acted = c.subscribe(f"{BASE}/intent/#")
-        for text, reason in (("turn off the lights in the ballroom", "slot"), ("what's the capital of peru", "unsure")):
+        for text, reason in (("turn off the lights in the attic", "unknown"), ("what's the capital of peru", "unsure")):
             refused = c.request(BASE, {"text": text, "language": "en"})
             assert refused["not_recognized"]["reason"] == reason, refused
             assert refused["reason"] == "cloud_error" and refused["source"] == "edge", refused
