@@ -203,10 +203,7 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
             return NotUnderstood("slot", f"{intent} names nothing to act on")
         # "which fans are on", "is any lock unlocked": HA's state templates say the kind as a plain word
         # (no slot), so the tagger marks nothing; a question of one kind asks about every one of them
-        said, start, end = kinds[0]
-        got["domain"] = said
-        implied = {"name": "domain", "entity": "domain", "raw": said, "value": said, "start": start,
-                   "end": end, "confidence": 1.0}
+        got["domain"], implied = kinds[0][0], _kind_span(*kinds[0])
     needs = _NEEDS.get(intent)
     if needs and not any(k in got for k in needs):
         return NotUnderstood("slot", f"{intent} without {' or '.join(needs)}")
@@ -216,10 +213,7 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
         if len(kinds) > 1:  # "the fan and the lights in the kitchen": not everything in the kitchen
             return NotUnderstood("ambiguous", "several kinds of thing in one place")
         if kinds:
-            said, start, end = kinds[0]
-            got["domain"] = said
-            implied = {"name": "domain", "entity": "domain", "raw": said, "value": said, "start": start,
-                       "end": end, "confidence": 1.0}  # the words said, not the tagger's guess
+            got["domain"], implied = kinds[0][0], _kind_span(*kinds[0])
         elif intent in PLACE_ONLY_LIGHT:  # "allume le salon", "illumine les pièces de l'étage"
             got["domain"] = "light"
     if not any(k in got for k in ("name", "domain", "device_class")) and ("area" in got or "floor" in got):
@@ -234,6 +228,13 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     if (why := home_guard.dropped(text, lang, res, spans.values(), names)) is not None:  # a name said, not carried
         return NotUnderstood("dropped", why)
     return Recognized(intent, res, pred.confidence, _result_slots(res, spans, intent))
+
+
+def _kind_span(said: str, start: int, end: int) -> dict[str, Any]:
+    """The `domain` slot of a kind said as a plain word (edge.home_words.implied_domains): the words said,
+    not the tagger's guess."""
+    return {"name": "domain", "entity": "domain", "raw": said, "value": said, "start": start, "end": end,
+            "confidence": 1.0}
 
 
 def _slots(found: Sequence[Mapping[str, Any]], min_confidence: float, intent: str = "", lang: str | None = None,

@@ -154,9 +154,9 @@ def halves(found: Sequence[Mapping[str, Any]], text: str, lang: str) -> Sequence
         said = " ".join(raw.casefold().replace("/", " / ").split()).replace(" / ", "/") if isinstance(raw, str) else ""
         if (names_schema.unit_base(str(s.get("name"))) in ("hours", "minutes", "seconds") and said in halves
                 and isinstance(start, int) and isinstance(end, int)):
-            after = [w for w in _WORD.findall(names_schema._fold(text[end:end + 40]))][:3]
+            after = names_schema.word_list(text[end:end + 40])[:3]
             # the unit said after it ("half an hour"), else just before it ("12 hora y 3/4")
-            before = [w for w in _WORD.findall(names_schema._fold(text[max(0, start - 24):start]))][-2:][::-1]
+            before = names_schema.word_list(text[max(0, start - 24):start])[-2:][::-1]
             slot = next((units[w] for w in after if w in units), None) or (
                 units.get(before[0]) if before and before[0] in units else
                 units.get(before[1]) if len(before) > 1 and before[0] in ("and", "y") and before[1] in units
@@ -187,7 +187,7 @@ def _number_before(spans: Sequence[Mapping[str, Any]], text: str, start: int,
         end = p.get("end")
         if names_schema.unit_base(str(p.get("name"))) not in ("hours", "minutes", "seconds") or not isinstance(end, int):
             continue
-        between = _WORD.findall(names_schema._fold(text[end:start])) if 0 <= end <= start else None
+        between = names_schema.word_list(text[end:start]) if 0 <= end <= start else None
         return (i, p) if between and set(between) <= joins else None
     return None
 
@@ -205,7 +205,7 @@ def unit_text(text: str, found: Sequence[Mapping[str, Any]], original: Sequence[
             continue
         while True:  # back over the joining words ("and", "a")
             m = re.search(r"([^\W_]+)\W*$", text[:a])
-            if m is None or names_schema._fold(m.group(1)) not in joins:
+            if m is None or names_schema.first_word(m.group(1)) not in joins:
                 break
             a = m.start(1)
         chars[a:b] = " " * (b - a)
@@ -269,7 +269,7 @@ def confirmed(intent: str, lang: str, text: str, names: Any, schema: Mapping[str
       ("fünf *Minuten*", "vingt *secondes*"): the words say the slot (measured: letting an intent that
       also takes the timer's start in that unit confirm neither, since the words do not say which, lost
       35 right answers on the holdouts for 2 wrong ones)."""
-    units = ((schema or {}).get("unit_words") or {}).get(lang) or {} if isinstance(schema, Mapping) else {}
+    units = names_schema.unit_words(schema, lang)
 
     def check(span: Mapping[str, Any], value: Any) -> bool:
         slot = span.get("name")
@@ -307,13 +307,13 @@ def start_change_misfit(intent: str, lang: str, text: str, found: Sequence[Mappi
         said = names_schema.words(text)
         if sides is not None and not said & sides[intent]:
             return f"no word says {intent}"
-    units = ((schema or {}).get("unit_words") or {}).get(lang) or {} if isinstance(schema, Mapping) else {}
+    units = names_schema.unit_words(schema, lang)
     unit_words = {w for ws in units.values() for w in ws}
     spans = sorted((s for s in found if names_schema.unit_base(str(s.get("name"))) in ("hours", "minutes", "seconds")
                     and isinstance(s.get("start"), int) and isinstance(s.get("end"), int)), key=lambda s: s["start"])
     groups: list[list[Mapping[str, Any]]] = []
     for s in spans:
-        between = set(_WORD.findall(names_schema._fold(text[groups[-1][-1]["end"]:s["start"]]))) if groups else set()
+        between = set(names_schema.word_list(text[groups[-1][-1]["end"]:s["start"]])) if groups else set()
         if groups and between <= unit_words | _DURATION_JOINS:
             was, now = (str(x.get("name")).startswith("start_") for x in (groups[-1][-1], s))
             if was != now and (between & _DURATION_JOINS or now):

@@ -145,6 +145,27 @@ def first_word(text: str) -> str | None:
     return m.group(0) if m else None
 
 
+def word_list(text: str) -> list[str]:
+    """The words of `text` in order, folded as `words` folds them."""
+    return _WORD.findall(_fold(text))
+
+
+def unit_words(schema: Mapping[str, Any] | None, lang: str) -> Mapping[str, Any]:
+    """The words that follow each duration unit's numbers in HA's templates of `lang` (the schema's
+    `unit_words`: {"minutes": ["minute", "minutes", "min"], ...}); {} without a schema or the language."""
+    if not isinstance(schema, Mapping):
+        return {}
+    return (schema.get("unit_words") or {}).get(lang) or {}
+
+
+def _filler(language: Any) -> set[str]:
+    """Words of the unit lists that name no unit: an article or "and" ("half *an* hour", "*a* minute
+    *and* a half")."""
+    if language is None:
+        return set()
+    return {p[0] for p in language.determiners if len(p) == 1} | {"and", "und", "et", "y"}
+
+
 def unit_base(slot: str) -> str:
     """A timer slot's unit: start_minutes and minutes are both minutes."""
     return slot[6:] if slot.startswith("start_") else slot
@@ -160,12 +181,10 @@ def unit_said(schema: Mapping[str, Any] | None, lang: str, text: str,
     found = list(found)
     if not isinstance(schema, Mapping) or not isinstance(text, str):
         return found
-    units = (schema.get("unit_words") or {}).get(lang) or {}
+    units = unit_words(schema, lang)
     from edge.names import language_of
 
-    language = language_of(lang)
-    # an article or "and" is in the lists for "half *an* hour", "*a* minute *and* a half": it names no unit
-    filler = {p[0] for p in language.determiners if len(p) == 1} | {"and", "und", "et", "y"} if language else set()
+    filler = _filler(language_of(lang))
     taken = {sp.get("name") for sp in found}
     out: list[Mapping[str, Any]] = []
     for sp in found:
@@ -201,11 +220,11 @@ def number_runs(schema: Mapping[str, Any] | None, intent: str, lang: str, text: 
     from edge import names_values
     from edge.names import language_of
 
-    units = (schema.get("unit_words") or {}).get(lang) or {}
+    units = unit_words(schema, lang)
     language = language_of(lang)
     if not units or language is None or not names_values.knows(lang):
         return found
-    filler = {p[0] for p in language.determiners if len(p) == 1} | {"and", "und", "et", "y"}
+    filler = _filler(language)
     toks = [(m.start(), m.end(), m.group(0)) for m in _TOKEN.finditer(text[:512])]
     isnum = [t[2].isdigit() or (_fold(t[2]) not in filler and names_values.number(t[2], lang) is not None)
              for t in toks]
@@ -298,7 +317,7 @@ def unit_misfit(schema: Mapping[str, Any] | None, lang: str, text: str, found: I
     another unit's list and not of the slot's own is a misread: acting would set the wrong duration."""
     if not isinstance(schema, Mapping) or not isinstance(text, str):
         return None
-    units = (schema.get("unit_words") or {}).get(lang) or {}
+    units = unit_words(schema, lang)
     found = list(found)
     for sp in found:
         name, start, end = sp.get("name"), sp.get("start"), sp.get("end")

@@ -103,14 +103,24 @@ _COLOR_TEMPERATURE_NAMES = {
            6500: "lumiere du jour"},
     "es": {1900: "luz de vela|vela", 2700: "blanco calido", 4000: "blanco frio", 6500: "luz de dia"},
 }
-_COLOR_TEMPERATURES = {lang: {w: k for k, ws in t.items() for w in ws.split("|")}
-                       for lang, t in _COLOR_TEMPERATURE_NAMES.items()}
+
+
+def _by_word(tables: Mapping[str, Mapping[int, str]]) -> dict[str, dict[str, int]]:
+    """{lang: {value: "word|word"}} as {lang: {word: value}}."""
+    return {lang: {w: k for k, ws in t.items() for w in ws.split("|")} for lang, t in tables.items()}
+
+
+def _said(table: Mapping[str, Mapping[str, int]], raw: Any, lang: str) -> int | None:
+    k = _key(raw)
+    return None if k is None else table.get(_base(lang), {}).get(k)
+
+
+_COLOR_TEMPERATURES = _by_word(_COLOR_TEMPERATURE_NAMES)
 
 
 def color_temperature(raw: Any, lang: str) -> int | None:
     """The colour temperature (kelvin) Home Assistant's list gives a named white ("Tageslicht" -> 6500), or None."""
-    k = _key(raw)
-    return None if k is None else _COLOR_TEMPERATURES.get(_base(lang), {}).get(k)
+    return _said(_COLOR_TEMPERATURES, raw, lang)
 
 
 # Home Assistant's `brightness_level` lists: the brightest and the dimmest said in words ("höchste", "mínima").
@@ -121,13 +131,12 @@ _BRIGHTNESS_LEVELS = {
     "es": {100: "maximo|maxima|mas alta|mas alto|lo mas alto|la mas alta|tope",
            1: "minimo|minima|mas bajo|mas baja|lo mas bajo|la mas baja"},
 }
-_BRIGHTNESS = {lang: {w: k for k, ws in t.items() for w in ws.split("|")} for lang, t in _BRIGHTNESS_LEVELS.items()}
+_BRIGHTNESS = _by_word(_BRIGHTNESS_LEVELS)
 
 
 def brightness_level(raw: Any, lang: str) -> int | None:
     """The brightness Home Assistant's list gives a word for the brightest or dimmest ("maximum" -> 100), or None."""
-    k = _key(raw)
-    return None if k is None else _BRIGHTNESS.get(_base(lang), {}).get(k)
+    return _said(_BRIGHTNESS, raw, lang)
 
 
 def _german_compound(k: str, table: Mapping[str, int]) -> int | None:
