@@ -177,7 +177,7 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     if not _HA_INTENT.match(intent):
         return NotUnderstood("not_home", "the model's label is no Home Assistant intent")
     # a wildcard's words (an item, a message, a timer's name) as HA's carrier phrases frame them
-    found = home_wildcards.apply(schema, intent, lang, text, found)
+    found = home_wildcards.apply(schema, intent, lang, text, found, names)
     # a duration under the unit its next word says ("twenty-two-hour" tagged seconds), then fractions
     tagged, found = found, names_schema.number_runs(schema, intent, lang, text, found)
     found = halves(names_schema.unit_said(schema, lang, text, found), text, lang)

@@ -18,8 +18,11 @@ costs one linear scan per pattern.
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import unicodedata
+import zlib
 from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
@@ -68,7 +71,7 @@ def compile_pattern(compact: str) -> re.Pattern[str]:
     """A carrier pattern as edge/train/home_wildcards.py stores it -> a regex over `fold`ed text: " " an
     optional blank, `{item*}` a wildcard capture, `{name}` a captured name of at most MAX_NAME_WORDS
     words, `{}` uncaptured words, `{#}` a number of at most MAX_NUMBER_WORDS words; the rest is regex
-    (folded words have only letters and digits). Captures are named `<slot>__<n>`."""
+    (folded words have only letters and digits). Captures are named `W<slot>__<n>` (a wildcard) or `N<slot>__<n>` (a name)."""
     n = 0
 
     def sub(m: re.Match[str]) -> str:
@@ -82,7 +85,8 @@ def compile_pattern(compact: str) -> re.Pattern[str]:
         if not slot:
             return _words(MAX_NAME_WORDS)
         n += 1
-        return _WILD.format(f"{slot}__{n}") if wild else f"(?P<{slot}__{n}>{_words(MAX_NAME_WORDS)})"
+        # W: a wildcard's capture, N: a name's
+        return _WILD.format(f"W{slot}__{n}") if wild else f"(?P<N{slot}__{n}>{_words(MAX_NAME_WORDS)})"
 
     return re.compile(_TOKEN.sub(sub, compact))
 
@@ -107,32 +111,83 @@ def _strip_skip(folded: str, skip: Sequence[str]) -> tuple[int, int]:
     return a, b
 
 
-def match(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str) -> list[tuple[str, int, int]] | None:
-    """[(slot, start, end)] of the best carrier pattern of `intent` in `lang` matching `text`, or None."""
-    table = ((schema or {}).get("wildcards") or {}).get(lang) or {}
+FORMAT = "zlib+base64 json"
+MAX_TABLE = 4 << 20   # bytes of the decoded table: a manifest's table is ~160 KB; more is no table of ours
+
+
+def encode(table: Mapping[str, Any]) -> dict[str, str]:
+    """The per-language tables as the manifest stores them: JSON, zlib, base64 (~16 KB for 160 KB)."""
+    raw = json.dumps(table, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
+    return {"format": FORMAT, "data": base64.b64encode(zlib.compress(raw, 9)).decode("ascii")}
+
+
+def tables(stored: Any) -> Mapping[str, Any]:
+    """{lang: {"skip", "rules", "carriers"}} from the manifest's `home_schema.wildcards`; {} for none or
+    for anything that is not one (a package is verified before it is loaded; this only never raises)."""
+    if not isinstance(stored, Mapping) or stored.get("format") != FORMAT or not isinstance(stored.get("data"), str):
+        return {}
+    return _decode(stored["data"])
+
+
+@lru_cache(maxsize=4)
+def _decode(data: str) -> Mapping[str, Any]:
+    try:
+        d = zlib.decompressobj()
+        raw = d.decompress(base64.b64decode(data, validate=True), MAX_TABLE)
+        out = json.loads(raw.decode("utf-8")) if not d.unconsumed_tail else None
+    except (ValueError, zlib.error, UnicodeDecodeError):
+        return {}
+    return out if isinstance(out, dict) else {}
+
+
+def match(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
+          names: Any = None) -> list[tuple[str, int, int]] | None:
+    """[(slot, start, end)] of the best carrier pattern of `intent` in `lang` matching `text`, or None:
+    none matches, or the best is one of the intent's templates without a wildcard ("cancel the 5 minute
+    timer", "cancel the kitchen timer": a duration, an area, not a timer named "5 minute" or "kitchen").
+    Best: the most characters outside the captures, then no wildcard (Home Assistant ranks a list's
+    match over a wildcard's). With `names` (edge.names.Names), a pattern whose {name}/{area}/{floor}
+    names nothing in the file does not match, as in Home Assistant, whose lists are the home's."""
+    table = tables((schema or {}).get("wildcards")).get(lang) or {}
     patterns = (table.get("carriers") or {}).get(intent)
     if not patterns or not isinstance(text, str):
         return None
     folded = fold(text)
     a, b = _strip_skip(folded, table.get("skip") or ())
-    best: tuple[int, list[tuple[str, int, int]]] | None = None
     rules = table.get("rules") or {}
+    best: tuple[tuple[int, bool], list[tuple[str, int, int]]] | None = None
     for p in patterns:
         m = compile_pattern(expand(p, rules)).fullmatch(folded, a, b)
         if m is None:
             continue
-        caps = [(k.split("__", 1)[0], m.start(k), m.end(k)) for k, v in m.groupdict().items() if v is not None]
-        covered = (b - a) - sum(e - s for _, s, e in caps)   # the carrier's own characters
-        if best is None or covered > best[0]:
-            best = (covered, caps)
-    return None if best is None else best[1]
+        caps = [(k, m.start(k), m.end(k)) for k, v in m.groupdict().items() if v is not None]
+        wild = any(k[0] == "W" for k, _, _ in caps)
+        key = ((b - a) - sum(e - s for _, s, e in caps), not wild)   # the carrier's own characters
+        if best is not None and key <= best[0]:
+            continue
+        if names is not None and not all(_names_something(names, k[1:].split("__", 1)[0], text[s:e], lang)
+                                         for k, s, e in caps if k[0] == "N"):
+            continue
+        best = (key, caps)
+    if best is None or best[0][1]:
+        return None
+    return [(k[1:].split("__", 1)[0], s, e) for k, s, e in best[1]]
+
+
+def _names_something(names: Any, slot: str, said: str, lang: str) -> bool:
+    """Whether `said` as `slot` names something in the names file (one thing or several: a name)."""
+    try:
+        res = names.resolve({slot: said}, lang)
+    except (ValueError, TypeError, KeyError):
+        return False
+    return getattr(res, "reason", None) in (None, "ambiguous")
 
 
 def apply(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
-          found: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+          found: Sequence[Mapping[str, Any]], names: Any = None) -> list[Mapping[str, Any]]:
     """The tagger's spans `found` with the carrier's spans in place of those they cover, or `found` as it
-    is where no carrier of `intent` matches (or the package has none)."""
-    caps = match(schema, intent, lang, text)
+    is where no wildcard carrier of `intent` matches best (or the package has none)."""
+    caps = match(schema, intent, lang, text, names)
     if not caps:
         return list(found)
     names = {slot for slot, _, _ in caps}

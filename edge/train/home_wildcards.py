@@ -20,8 +20,11 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
-from edge.home_wildcards import _REF, HOME_LISTS, compile_pattern, expand, fold
+from edge.home_wildcards import _REF, HOME_LISTS, compile_pattern, encode, expand, fold
 
+# The wildcards whose intents get carriers: a list item, a broadcast, a search, a timer's name (a person's
+# zone in HassGetState and a timer's delayed command are left to the tagger: no judge line lost on them)
+FREE_SLOTS = frozenset({"item", "message", "search_query", "name"})
 SMALL_LIST = 40   # a list with more values than this is a bounded run of words, not an alternation
 MAX_DEPTH = 40
 
@@ -31,10 +34,10 @@ class _Compiler:
     words, " " for an optional blank, `{item*}` a wildcard, `{name}` a name the home fills, `{}` other
     words, `{#}` a number, `(?:a|b)` / `(?:a)?` alternatives and optionals. `wild`: a wildcard was seen."""
 
-    def __init__(self, rules: dict, lists: dict, shared: dict[str, str], wild_rules: set[str]) -> None:
+    def __init__(self, rules: dict, lists: dict, shared: dict[str, str], wild_rules: dict[str, set[str]]) -> None:
         self.rules, self.lists = rules, lists
         self.shared, self.wild_rules = shared, wild_rules   # the language's compiled rules, by name
-        self.wild = False
+        self.wild: set[str] = set()   # the wildcard slots seen
 
     def rule(self, name: str, depth: int, in_value: bool) -> str:
         """`<key>`: a rule compiled once per language (a timer's duration is in 200 templates); a block's
@@ -46,9 +49,8 @@ class _Compiler:
             k += 1
             key = f"{name}.{k}"
         self.shared[key] = body
-        if inner.wild:
-            self.wild_rules.add(key)
-        self.wild = self.wild or key in self.wild_rules
+        self.wild_rules[key] = self.wild_rules.get(key, set()) | inner.wild
+        self.wild |= self.wild_rules[key]
         return f"<{key}>"
 
     def compile(self, e: Any, depth: int = 0, in_value: bool = False) -> str:
@@ -84,7 +86,7 @@ class _Compiler:
         if isinstance(e, ListReference):
             lst = self.lists.get(e.list_name)
             if isinstance(lst, WildcardSlotList):
-                self.wild = True
+                self.wild.add(e.slot_name)
                 # free text: whole words, at least one letter or digit, as many as said
                 return "{" + e.slot_name + "*}"
             if isinstance(lst, RangeSlotList):
@@ -111,19 +113,25 @@ def _literal(text: str) -> str:
 
 
 def carriers(lang: str) -> tuple[dict[str, list[str]], dict[str, str]]:
-    """({intent: patterns}, {rule: pattern}) of `lang`'s templates that have a wildcard slot, deduplicated;
+    """({intent: patterns}, {rule: pattern}) of every template of `lang`'s intents with a FREE_SLOTS wildcard;
     the rules are those the patterns refer to as `<rule>`."""
     from edge.train.home import _Lang, templates
 
     L = _Lang(lang)
     out: dict[str, set[str]] = {}
     shared: dict[str, str] = {}
-    wild_rules: set[str] = set()
+    wild_rules: dict[str, set[str]] = {}
+    every: dict[str, set[str]] = {}
     for t in templates(lang):
         c = _Compiler(t.rules, {**L.intents.slot_lists, **getattr(t, "lists", {})}, shared, wild_rules)
         pat = re.sub(" +", " ", c.compile(t.sentence.expression)).strip(" ")
-        if c.wild:
-            out.setdefault(t.intent, set()).add(pat)
+        every.setdefault(t.intent, set()).add(pat)
+        if c.wild & FREE_SLOTS:
+            out.setdefault(t.intent, set())
+    # every template of such an intent, not only its wildcard ones: "cancel the 5 minute timer" is
+    # HassCancelTimer's duration template, not its "cancel the {name} timer" with the name "5 minute"
+    for intent in out:
+        out[intent] = every[intent]
     used: dict[str, str] = {}
     todo = [r for ps in out.values() for p in ps for r in _REF.findall(p)]
     while todo:
@@ -147,8 +155,8 @@ def skip_words(lang: str) -> list[str]:
 
 
 def wildcards(langs: Iterable[str]) -> dict[str, Any]:
-    """The manifest's `home_schema.wildcards`: {lang: {"skip": words, "rules": {name: pattern},
-    "carriers": {intent: patterns}}}."""
+    """{lang: {"skip": words, "rules": {name: pattern}, "carriers": {intent: patterns}}}: the manifest's
+    `home_schema.wildcards` once edge/home_wildcards.py's `encode` has packed it."""
     out: dict[str, Any] = {}
     for lang in langs:
         pats, rules = carriers(lang)
@@ -168,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     path = Path(args.package) / "manifest.json"
     man = json.loads(path.read_text(encoding="utf-8"))
     langs = man.get("languages") or list(man.get("training", {}).get("home", {}).get("languages", {})) or ["en"]
-    man.setdefault("home_schema", {})["wildcards"] = wildcards(langs)
+    man.setdefault("home_schema", {})["wildcards"] = encode(wildcards(langs))
     path.write_text(json.dumps(man, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return 0
 
