@@ -41,7 +41,7 @@ def home(names_path: Path):
 
 def spans(schema: dict, intent: str, lang: str, text: str, names=None) -> dict[str, str] | None:
     got = hw.match(schema, intent, lang, text, names)
-    return None if got is None else {slot: text[a:b] for slot, a, b in got}
+    return None if got is None else {slot: text[a:b] for slot, a, b, _ in got}
 
 
 # --- build time: carrier phrases from the real templates -------------------------------------------------
