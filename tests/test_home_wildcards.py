@@ -149,6 +149,18 @@ def test_no_table_keeps_the_taggers_answer(schema: dict) -> None:
     assert [(s["name"], s["raw"], s["start"], s["end"]) for s in got] == [("item", "oat milk", 4, 12)]
 
 
+@pytest.mark.parametrize("text,found", [
+    # the tagger read "attic" as a place: the carrier's timer name "attic" does not overrule it
+    ("take 30 seconds off attic timer", [{"name": "area", "raw": "attic", "start": 21, "end": 26}]),
+    # the tagger's query covers words the carrier would leave out ("podcast" read as the carrier's)
+    ("play podcast about history on tv", [{"name": "search_query", "raw": "podcast about history", "start": 5, "end": 26}]),
+])
+def test_the_tagger_is_extended_never_overruled(schema: dict, home, text: str, found: list) -> None:
+    intent = "HassDecreaseTimer" if "timer" in text else "HassMediaSearchAndPlay"
+    assert hw.match(schema, intent, "en", text, home) is not None   # a carrier does match
+    assert hw.apply(schema, intent, "en", text, found, home) == found
+
+
 def test_a_long_item_is_taken_whole_and_fast(schema: dict) -> None:
     """500 words of item: every pattern of the intent tried, still linear (captures are lazy, names bounded)."""
     item = " ".join(["bread"] * 500)
