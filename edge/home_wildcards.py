@@ -180,7 +180,10 @@ def _names_something(names: Any, slot: str, said: str, lang: str) -> bool:
         res = names.resolve({slot: said}, lang)
     except (ValueError, TypeError, KeyError):
         return False
-    return getattr(res, "reason", None) in (None, "ambiguous")
+    if getattr(res, "reason", None) == "ambiguous":   # several things of that name: a name all the same
+        return True
+    # a name, not a kind ("Enceinte" alone is any speaker: the carrier's "{name} de la {area}" misreads it)
+    return getattr(res, "reason", None) is None and slot in getattr(res, "slots", {})
 
 
 def apply(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
@@ -200,12 +203,13 @@ def apply(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
 
 
 def _disputed(caps: Sequence[tuple[str, int, int, bool]], found: Sequence[Mapping[str, Any]]) -> bool:
-    """Whether the tagger read the words otherwise: a span of another slot inside a wildcard's words
+    """Whether the tagger read the words otherwise: a span of another slot inside a capture's words
     ("take 30 seconds off attic timer": attic an area, not a timer's name; "musik von treppenhaus"), or
-    the wildcard's own slot on words the carrier leaves out ("podcast about history" cut to "about
-    history"). The carrier extends the tagger's span ("milk" -> "oat milk") and fills a span it
-    dropped; it never overrules a reading. Then the tagger's answer stands, as without carriers."""
-    for slot, a, e in (c[:3] for c in caps if c[3]):
+    the capture's own slot on words the carrier leaves out ("podcast about history" cut to "about
+    history", "Enceinte de la cuisine" to "Enceinte"). The carrier extends the tagger's span ("milk" ->
+    "oat milk") and fills a span it dropped; it never overrules a reading. Then the tagger's answer
+    stands, as without carriers."""
+    for slot, a, e, _ in caps:
         for s in found:
             sa, se = int(s.get("start", 0)), int(s.get("end", 0))
             if s.get("name") == slot:
