@@ -193,6 +193,9 @@ def apply(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
     caps = match(schema, intent, lang, text, names)
     if not caps or _disputed(caps, found):
         return list(found)
+    caps = _trimmed(caps, found, text, _carrier_words(schema, lang))
+    if caps is None:
+        return list(found)
     said = {slot for slot, _, _, _ in caps}
     kept = [s for s in found if s.get("name") not in said
             and not any(int(s.get("start", 0)) < e and a < int(s.get("end", 0)) for _, a, e, _ in caps)]
@@ -218,3 +221,44 @@ def _disputed(caps: Sequence[tuple[str, int, int, bool]], found: Sequence[Mappin
             elif sa < e and a < se:
                 return True
     return False
+
+
+_WORD = re.compile(r"\w+")
+
+
+def _carrier_words(schema: Mapping[str, Any] | None, lang: str) -> frozenset[str]:
+    """Every word the language's templates say themselves, not a list's value ("add", "to", "mir", "some")."""
+    stored = (schema or {}).get("wildcards")
+    return _words_of(stored["data"], lang) if tables(stored) else frozenset()
+
+
+@lru_cache(maxsize=16)
+def _words_of(data: str, lang: str) -> frozenset[str]:
+    words = (_decode(data).get(lang) or {}).get("words")
+    return frozenset(w for w in words if isinstance(w, str)) if isinstance(words, list) else frozenset()
+
+
+def _trimmed(caps: Sequence[tuple[str, int, int, bool]], found: Sequence[Mapping[str, Any]], text: str,
+             carrier: frozenset[str]) -> list[tuple[str, int, int, bool]] | None:
+    """The captures with the words a carrier says itself trimmed off where they only widen the tagger's
+    span ("play some taylor swift": the tagger's "taylor swift", not "some taylor swift"), or None where a
+    wildcard would fill a span the tagger left empty with nothing but such words ("stell mir einen
+    timer": no timer named "mir einen")."""
+    folded = fold(text)
+    out = []
+    for slot, a, e, wild in caps:
+        if wild:
+            words = [(m.start(), m.end()) for m in _WORD.finditer(folded, a, e)]
+            own = [(int(s.get("start", 0)), int(s.get("end", 0))) for s in found if s.get("name") == slot]
+            if not own:
+                if all(folded[x:y] in carrier for x, y in words):
+                    return None
+            else:
+                ta, te = min(x for x, _ in own), max(y for _, y in own)
+                while words and words[0][1] <= ta and folded[words[0][0]:words[0][1]] in carrier:
+                    words.pop(0)
+                while words and words[-1][0] >= te and folded[words[-1][0]:words[-1][1]] in carrier:
+                    words.pop()
+                a, e = words[0][0], words[-1][1]
+        out.append((slot, a, e, wild))
+    return out

@@ -51,7 +51,8 @@ def test_carriers_from_home_assistants_templates() -> None:
     pytest.importorskip("home_assistant_intents")
     from edge.train.home_wildcards import carriers, wildcards
 
-    pats, rules = carriers("en")
+    pats, rules, words = carriers("en")
+    assert {"add", "to", "some"} <= set(words) and not {"milk", "red", "kitchen"} & set(words)
     # the todo list's {name} kept as a capture, "[my|the]" and "[list]" as optionals
     assert "add {item*} to (?:the|my)? {name} (?:list)?" in pats["HassListAddItem"]
     assert any("{message*}" in p for p in pats["HassBroadcast"])
@@ -159,6 +160,18 @@ def test_the_tagger_is_extended_never_overruled(schema: dict, home, text: str, f
     intent = "HassDecreaseTimer" if "timer" in text else "HassMediaSearchAndPlay"
     assert hw.match(schema, intent, "en", text, home) is not None   # a carrier does match
     assert hw.apply(schema, intent, "en", text, found, home) == found
+
+
+def test_the_templates_own_words_only_widen_nothing(schema: dict, home) -> None:
+    """"some" is a word of HA's templates, no part of a query the tagger did not mark; a timer named with
+    template words alone ("mir einen") is no name, it is how the sentence is said."""
+    text = "play some taylor swift"
+    found = [{"name": "search_query", "raw": "taylor swift", "start": 10, "end": 22}]
+    got = hw.apply(schema, "HassMediaSearchAndPlay", "en", text, found, home)
+    assert [(s["raw"], s["start"], s["end"]) for s in got] == [("taylor swift", 10, 22)]
+    text = "stell mir einen timer für zwanzig minuten"
+    found = [{"name": "minutes", "raw": "zwanzig", "start": 26, "end": 33}]
+    assert hw.apply(schema, "HassStartTimer", "de", text, found, home) == found
 
 
 def test_a_long_item_is_taken_whole_and_fast(schema: dict) -> None:

@@ -34,15 +34,17 @@ class _Compiler:
     words, " " for an optional blank, `{item*}` a wildcard, `{name}` a name the home fills, `{}` other
     words, `{#}` a number, `(?:a|b)` / `(?:a)?` alternatives and optionals. `wild`: a wildcard was seen."""
 
-    def __init__(self, rules: dict, lists: dict, shared: dict[str, str], wild_rules: dict[str, set[str]]) -> None:
+    def __init__(self, rules: dict, lists: dict, shared: dict[str, str], wild_rules: dict[str, set[str]],
+                 words: set[str] | None = None) -> None:
         self.rules, self.lists = rules, lists
+        self.words = set() if words is None else words   # the templates' own words (no list value's)
         self.shared, self.wild_rules = shared, wild_rules   # the language's compiled rules, by name
         self.wild: set[str] = set()   # the wildcard slots seen
 
     def rule(self, name: str, depth: int, in_value: bool) -> str:
         """`<key>`: a rule compiled once per language (a timer's duration is in 200 templates); a block's
         own rule of the same name but other words gets its own key."""
-        inner = _Compiler(self.rules, self.lists, self.shared, self.wild_rules)
+        inner = _Compiler(self.rules, self.lists, self.shared, self.wild_rules, self.words)
         body = inner.compile(self.rules[name].expression, depth + 1, in_value)
         key, k = name, 1
         while key in self.shared and self.shared[key] != body:
@@ -61,7 +63,10 @@ class _Compiler:
         if depth > MAX_DEPTH:
             raise ValueError("template nests too deep")
         if isinstance(e, TextChunk):
-            return _literal(e.original_text)
+            lit = _literal(e.original_text)
+            if not in_value:
+                self.words.update(w for w in lit.split(" ") if w)
+            return lit
         if isinstance(e, Alternative):
             parts = sorted({self.compile(it, depth + 1, in_value) for it in e.items}, key=lambda p: (-len(p), p))
             if "" in parts:   # an optional: the empty alternative last, so the words are tried first
@@ -112,9 +117,10 @@ def _literal(text: str) -> str:
     return re.sub(" +", " ", "".join(out))
 
 
-def carriers(lang: str) -> tuple[dict[str, list[str]], dict[str, str]]:
+def carriers(lang: str) -> tuple[dict[str, list[str]], dict[str, str], list[str]]:
     """({intent: patterns}, {rule: pattern}) of every template of `lang`'s intents with a FREE_SLOTS wildcard;
-    the rules are those the patterns refer to as `<rule>`."""
+    the rules are those the patterns refer to as `<rule>`; the words, those every template of the language
+    says itself (not a list's values): the words a wildcard's capture is trimmed of."""
     from edge.train.home import _Lang, templates
 
     L = _Lang(lang)
@@ -122,8 +128,9 @@ def carriers(lang: str) -> tuple[dict[str, list[str]], dict[str, str]]:
     shared: dict[str, str] = {}
     wild_rules: dict[str, set[str]] = {}
     every: dict[str, set[str]] = {}
+    words: set[str] = set()
     for t in templates(lang):
-        c = _Compiler(t.rules, {**L.intents.slot_lists, **getattr(t, "lists", {})}, shared, wild_rules)
+        c = _Compiler(t.rules, {**L.intents.slot_lists, **getattr(t, "lists", {})}, shared, wild_rules, words)
         pat = re.sub(" +", " ", c.compile(t.sentence.expression)).strip(" ")
         every.setdefault(t.intent, set()).add(pat)
         if c.wild & FREE_SLOTS:
@@ -143,7 +150,7 @@ def carriers(lang: str) -> tuple[dict[str, list[str]], dict[str, str]]:
     for ps in carriers.values():
         for p in ps:   # a template this cannot compile is a bug here, not a run-time surprise
             compile_pattern(expand(p, used))
-    return carriers, dict(sorted(used.items()))
+    return carriers, dict(sorted(used.items())), sorted(words)
 
 
 def skip_words(lang: str) -> list[str]:
@@ -155,12 +162,13 @@ def skip_words(lang: str) -> list[str]:
 
 
 def wildcards(langs: Iterable[str]) -> dict[str, Any]:
-    """{lang: {"skip": words, "rules": {name: pattern}, "carriers": {intent: patterns}}}: the manifest's
+    """{lang: {"skip": words, "words": template words, "rules": {name: pattern}, "carriers": {intent:
+    patterns}}}: the manifest's
     `home_schema.wildcards` once edge/home_wildcards.py's `encode` has packed it."""
     out: dict[str, Any] = {}
     for lang in langs:
-        pats, rules = carriers(lang)
-        out[lang] = {"skip": skip_words(lang), "rules": rules, "carriers": pats}
+        pats, rules, words = carriers(lang)
+        out[lang] = {"skip": skip_words(lang), "words": words, "rules": rules, "carriers": pats}
     return out
 
 
