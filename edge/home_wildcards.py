@@ -69,9 +69,10 @@ def _words(n: int) -> str:
 @lru_cache(maxsize=4096)   # every pattern of a 4-language package (~1,600, ~3 MB compiled)
 def compile_pattern(compact: str) -> re.Pattern[str]:
     """A carrier pattern as edge/train/home_wildcards.py stores it -> a regex over `fold`ed text: " " an
-    optional blank, `{item*}` a wildcard capture, `{name}` a captured name of at most MAX_NAME_WORDS
-    words, `{}` uncaptured words, `{#}` a number of at most MAX_NUMBER_WORDS words; the rest is regex
-    (folded words have only letters and digits). Captures are named `W<slot>__<n>` (a wildcard) or `N<slot>__<n>` (a name)."""
+    optional blank, `{item*}` a wildcard capture, `{*}` free text never returned, `{name}` a captured
+    name of at most MAX_NAME_WORDS words, `{}` uncaptured words, `{#}` a number of at most
+    MAX_NUMBER_WORDS words; the rest is regex (folded words have only letters and digits). Captures are
+    named `W<slot>__<n>` (a wildcard), `N<slot>__<n>` (a name) or `X__<n>` (`{*}`)."""
     n = 0
 
     def sub(m: re.Match[str]) -> str:
@@ -82,9 +83,11 @@ def compile_pattern(compact: str) -> re.Pattern[str]:
         if tok == "{#}":
             return _words(MAX_NUMBER_WORDS)
         slot, wild = m.group(1), m.group(2)
-        if not slot:
+        if not slot and not wild:
             return _words(MAX_NAME_WORDS)
         n += 1
+        if not slot:   # `{*}`: free text that is no span of ours (X: matched, never returned)
+            return _WILD.format(f"X__{n}")
         # W: a wildcard's capture, N: a name's
         return _WILD.format(f"W{slot}__{n}") if wild else f"(?P<N{slot}__{n}>{_words(MAX_NAME_WORDS)})"
 
@@ -171,7 +174,7 @@ def match(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
         best = (key, caps)
     if best is None or best[0][1]:
         return None
-    return [(k[1:].split("__", 1)[0], s, e, k[0] == "W") for k, s, e in best[1]]
+    return [(k[1:].split("__", 1)[0], s, e, k[0] == "W") for k, s, e in best[1] if k[0] != "X"]
 
 
 def _names_something(names: Any, slot: str, said: str, lang: str) -> bool:

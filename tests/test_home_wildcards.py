@@ -88,7 +88,8 @@ def test_generator_rewrites_only_its_key(tmp_path: Path, schema: dict) -> None:
 
 @pytest.mark.parametrize("intent,lang,text,want", [
     ("HassShoppingListAddItem", "en", "add oat milk to my shopping list", {"item": "oat milk"}),
-    ("HassListAddItem", "en", "add bread dough flour to the chores list", {"item": "bread dough flour", "name": "chores"}),
+    ("HassListAddItem", "en", "add bread dough flour to the chores list",
+     {"item": "bread dough flour", "name": "chores"}),
     ("HassBroadcast", "en", "broadcast please feed the cat", {"message": "please feed the cat"}),
     ("HassCancelTimer", "en", "cancel lasagna timer", {"name": "lasagna"}),
     ("HassShoppingListAddItem", "de", "füge Hafermilch zur Einkaufsliste hinzu", {"item": "Hafermilch"}),
@@ -154,7 +155,8 @@ def test_no_table_keeps_the_taggers_answer(schema: dict) -> None:
     # the tagger read "attic" as a place: the carrier's timer name "attic" does not overrule it
     ("take 30 seconds off attic timer", [{"name": "area", "raw": "attic", "start": 21, "end": 26}]),
     # the tagger's query covers words the carrier would leave out ("podcast" read as the carrier's)
-    ("play podcast about history on tv", [{"name": "search_query", "raw": "podcast about history", "start": 5, "end": 26}]),
+    ("play podcast about history on tv",
+     [{"name": "search_query", "raw": "podcast about history", "start": 5, "end": 26}]),
 ])
 def test_the_tagger_is_extended_never_overruled(schema: dict, home, text: str, found: list) -> None:
     intent = "HassDecreaseTimer" if "timer" in text else "HassMediaSearchAndPlay"
@@ -172,6 +174,16 @@ def test_the_templates_own_words_only_widen_nothing(schema: dict, home) -> None:
     text = "stell mir einen timer für zwanzig minuten"
     found = [{"name": "minutes", "raw": "zwanzig", "start": 26, "end": 33}]
     assert hw.apply(schema, "HassStartTimer", "de", text, found, home) == found
+
+
+def test_a_delayed_command_is_left_to_the_tagger(schema: dict, home) -> None:
+    """"in 5 minutes turn off the kettle": HassStartTimer's command wildcard is matched (so no other
+    template takes the words) but is never a span of ours: the tagger's, unsure, is refused as before."""
+    text = "in 5 minutes turn off the kettle"
+    found = [{"name": "minutes", "raw": "5", "start": 3, "end": 4},
+             {"name": "conversation_command", "raw": "turn off the kettle", "start": 13, "end": 32, "confidence": 0.1}]
+    assert hw.match(schema, "HassStartTimer", "en", text, home) is None
+    assert hw.apply(schema, "HassStartTimer", "en", text, found, home) == found
 
 
 def test_a_long_item_is_taken_whole_and_fast(schema: dict) -> None:

@@ -92,8 +92,9 @@ class _Compiler:
             lst = self.lists.get(e.list_name)
             if isinstance(lst, WildcardSlotList):
                 self.wild.add(e.slot_name)
-                # free text: whole words, at least one letter or digit, as many as said
-                return "{" + e.slot_name + "*}"
+                # free text: whole words, at least one letter or digit, as many as said; a wildcard
+                # outside FREE_SLOTS (a timer's delayed command) is matched but never a span: `{*}`
+                return "{" + e.slot_name + "*}" if e.slot_name in FREE_SLOTS else "{*}"
             if isinstance(lst, RangeSlotList):
                 return "{#}"
             if isinstance(lst, TextSlotList) and lst.values:
