@@ -164,13 +164,13 @@ def test_the_tagger_is_extended_never_overruled(schema: dict, home, text: str, f
     assert hw.apply(schema, intent, "en", text, found, home) == found
 
 
-def test_the_templates_own_words_only_widen_nothing(schema: dict, home) -> None:
-    """"some" is a word of HA's templates, no part of a query the tagger did not mark; a timer named with
-    template words alone ("mir einen") is no name, it is how the sentence is said."""
+def test_template_words_alone_name_no_timer(schema: dict, home) -> None:
+    """A timer named with template words alone ("mir einen") is no name, it is how the sentence is said;
+    a span the tagger found is widened with them all the same, as Home Assistant reads it."""
     text = "play some taylor swift"
     found = [{"name": "search_query", "raw": "taylor swift", "start": 10, "end": 22}]
     got = hw.apply(schema, "HassMediaSearchAndPlay", "en", text, found, home)
-    assert [(s["raw"], s["start"], s["end"]) for s in got] == [("taylor swift", 10, 22)]
+    assert [(s["raw"], s["start"], s["end"]) for s in got] == [("some taylor swift", 5, 22)]
     text = "stell mir einen timer für zwanzig minuten"
     found = [{"name": "minutes", "raw": "zwanzig", "start": 26, "end": 33}]
     assert hw.apply(schema, "HassStartTimer", "de", text, found, home) == found
