@@ -30,6 +30,10 @@ HOME_LISTS = ("name", "area", "floor")   # lists the home fills: captured and re
 MAX_NAME_WORDS = 6
 MAX_NUMBER_WORDS = 4
 MIN_CONFIDENCE = 1.0   # a carrier's span is the template's reading, not a guess
+# Wildcards a carrier fills or widens as said: a list item, a broadcast, a search, a timer's name. Any other
+# (a timer's delayed command, "in 5 minutes turn off the kettle") is widened only where the tagger found
+# it, at the tagger's confidence: an unsure command stays unsure (edge/home_words.py refuses it).
+FREE_SLOTS = frozenset({"item", "message", "search_query", "name"})
 
 
 def fold(text: str) -> str:
@@ -199,12 +203,20 @@ def apply(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
     caps = _trimmed(caps, found, text, _carrier_words(schema, lang))
     if caps is None:
         return list(found)
+    sure: dict[str, float] = {}
+    for slot, _, _, wild in list(caps):
+        if wild and slot not in FREE_SLOTS:
+            own = [float(s.get("confidence", 0.0)) for s in found if s.get("name") == slot]
+            if own:
+                sure[slot] = min(own)
+            else:   # not ours to fill
+                caps = [c for c in caps if c[0] != slot]
     said = {slot for slot, _, _, _ in caps}
     kept = [s for s in found if s.get("name") not in said
             and not any(int(s.get("start", 0)) < e and a < int(s.get("end", 0)) for _, a, e, _ in caps)]
     entity = {s.get("name"): s.get("entity") for s in found}
     new = [{"name": slot, "entity": entity.get(slot) or slot, "raw": text[a:e], "value": text[a:e],
-            "start": a, "end": e, "confidence": MIN_CONFIDENCE} for slot, a, e, _ in caps]
+            "start": a, "end": e, "confidence": sure.get(slot, MIN_CONFIDENCE)} for slot, a, e, _ in caps]
     return sorted([*kept, *new], key=lambda s: int(s.get("start", 0)))
 
 

@@ -177,12 +177,14 @@ def test_template_words_alone_name_no_timer(schema: dict, home) -> None:
 
 
 def test_a_delayed_command_is_left_to_the_tagger(schema: dict, home) -> None:
-    """"in 5 minutes turn off the kettle": HassStartTimer's command wildcard is matched (so no other
-    template takes the words) but is never a span of ours: the tagger's, unsure, is refused as before."""
-    text = "in 5 minutes turn off the kettle"
-    found = [{"name": "minutes", "raw": "5", "start": 3, "end": 4},
-             {"name": "conversation_command", "raw": "turn off the kettle", "start": 13, "end": 32, "confidence": 0.1}]
-    assert hw.match(schema, "HassStartTimer", "en", text, home) is None
+    """"in 5 minutes turn off the kettle": HassStartTimer's command wildcard is widened where the tagger
+    found it, at the tagger's confidence (an unsure one is refused as before), never filled."""
+    text = "in 5 minutes cierra turn off the kettle"
+    cmd = {"name": "conversation_command", "raw": "turn off the kettle", "start": 20, "end": 39, "confidence": 0.1}
+    found = [{"name": "minutes", "raw": "5", "start": 3, "end": 4}]
+    got = hw.apply(schema, "HassStartTimer", "en", text, [*found, cmd], home)
+    assert [(s["name"], s["raw"], s["confidence"]) for s in got if s["name"] != "minutes"] == \
+        [("conversation_command", "cierra turn off the kettle", 0.1)]
     assert hw.apply(schema, "HassStartTimer", "en", text, found, home) == found
 
 

@@ -20,11 +20,9 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
-from edge.home_wildcards import _REF, HOME_LISTS, compile_pattern, encode, expand, fold
+from edge.home_wildcards import _REF, FREE_SLOTS, HOME_LISTS, compile_pattern, encode, expand, fold
 
-# The wildcards whose intents get carriers: a list item, a broadcast, a search, a timer's name (a person's
-# zone in HassGetState and a timer's delayed command are left to the tagger: no judge line lost on them)
-FREE_SLOTS = frozenset({"item", "message", "search_query", "name"})
+# The intents with a FREE_SLOTS wildcard get carriers (a person's zone in HassGetState is left to the tagger)
 SMALL_LIST = 40   # a list with more values than this is a bounded run of words, not an alternation
 MAX_DEPTH = 40
 
@@ -92,9 +90,8 @@ class _Compiler:
             lst = self.lists.get(e.list_name)
             if isinstance(lst, WildcardSlotList):
                 self.wild.add(e.slot_name)
-                # free text: whole words, at least one letter or digit, as many as said; a wildcard
-                # outside FREE_SLOTS (a timer's delayed command) is matched but never a span: `{*}`
-                return "{" + e.slot_name + "*}" if e.slot_name in FREE_SLOTS else "{*}"
+                # free text: whole words, at least one letter or digit, as many as said
+                return "{" + e.slot_name + "*}"
             if isinstance(lst, RangeSlotList):
                 return "{#}"
             if isinstance(lst, TextSlotList) and lst.values:
