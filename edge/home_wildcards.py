@@ -6,8 +6,12 @@ wildcard, `apply` matches the text against that intent's carrier patterns (the p
 `home_schema.wildcards`, written by edge/train/home_wildcards.py from HA's templates): where one
 matches, the wildcard's words are taken exactly as said, and so are the names it frames ({name},
 {area}, {floor}: resolved later as any span); the tagger's spans over those words are dropped, the
-rest kept. Where none matches, the tagger's answer stands. The patterns of another intent are never
-tried: a carrier decides spans, never the intent.
+rest kept. The carrier widens or fills the tagger's span, never overrules its reading (`_disputed`).
+Where none matches, the tagger's answer stands. The patterns of another intent are never tried: a
+carrier decides spans, never the intent.
+
+The table is stored zlib + base64 (`encode`/`tables`) and trusted as the package is: a package is
+verified (signed deployment) before it is loaded; a pattern that does not compile is skipped.
 
 Matching is over `fold`ed text (lower case, accents and punctuation off, one character per
 character, so offsets are the text's own), fully anchored, after the language's skip words ("please")
@@ -48,7 +52,7 @@ def fold(text: str) -> str:
     return "".join(out)
 
 
-_REF = re.compile(r"<([^<>\s]+)>")
+RULE_REF = re.compile(r"<([^<>\s]+)>")
 MAX_RULE_DEPTH = 20
 
 
@@ -57,7 +61,7 @@ def expand(compact: str, rules: Mapping[str, str]) -> str:
     for _ in range(MAX_RULE_DEPTH):
         if "<" not in compact:
             return compact
-        compact = _REF.sub(lambda m: "(?:" + str(rules.get(m.group(1), "(?!)")) + ")", compact)
+        compact = RULE_REF.sub(lambda m: "(?:" + str(rules.get(m.group(1), "(?!)")) + ")", compact)
     raise ValueError("carrier rules nest too deep")
 
 
@@ -164,7 +168,10 @@ def match(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
     rules = table.get("rules") or {}
     best: tuple[tuple[int, bool], list[tuple[str, int, int]]] | None = None
     for p in patterns:
-        m = compile_pattern(expand(p, rules)).fullmatch(folded, a, b)
+        try:
+            m = compile_pattern(expand(p, rules)).fullmatch(folded, a, b)
+        except (re.error, ValueError, TypeError):   # a hand-edited table: that pattern is no carrier
+            continue
         if m is None:
             continue
         caps = [(k, m.start(k), m.end(k)) for k, v in m.groupdict().items() if v is not None]

@@ -141,6 +141,13 @@ def test_a_broken_table_is_no_table(stored) -> None:
     assert hw.match({"wildcards": stored}, "HassShoppingListAddItem", "en", "add milk to my shopping list") is None
 
 
+def test_a_broken_pattern_is_skipped() -> None:
+    table = {"en": {"skip": [], "rules": {"a": "<a>"}, "carriers": {"HassBroadcast": [
+        "broadcast ((", "broadcast <a> {message*}", "broadcast <missing> {message*}", "broadcast {message*}"]}}}
+    got = hw.match({"wildcards": hw.encode(table)}, "HassBroadcast", "en", "broadcast feed the cat")
+    assert got == [("message", 10, 22, True)]
+
+
 def test_no_table_keeps_the_taggers_answer(schema: dict) -> None:
     found = [{"name": "item", "raw": "milk", "value": "milk", "start": 8, "end": 12, "confidence": 0.9}]
     text = "add oat milk to my shopping list"

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
-from edge.home_wildcards import _REF, FREE_SLOTS, HOME_LISTS, compile_pattern, encode, expand, fold
+from edge.home_wildcards import RULE_REF, FREE_SLOTS, HOME_LISTS, compile_pattern, encode, expand, fold
 
 # The intents with a FREE_SLOTS wildcard get carriers (a person's zone in HassGetState is left to the tagger)
 SMALL_LIST = 40   # a list with more values than this is a bounded run of words, not an alternation
@@ -138,12 +138,12 @@ def carriers(lang: str) -> tuple[dict[str, list[str]], dict[str, str], list[str]
     for intent in out:
         out[intent] = every[intent]
     used: dict[str, str] = {}
-    todo = [r for ps in out.values() for p in ps for r in _REF.findall(p)]
+    todo = [r for ps in out.values() for p in ps for r in RULE_REF.findall(p)]
     while todo:
         r = todo.pop()
         if r not in used:
             used[r] = shared[r]
-            todo.extend(_REF.findall(shared[r]))
+            todo.extend(RULE_REF.findall(shared[r]))
     carriers = {i: sorted(p) for i, p in sorted(out.items())}
     for ps in carriers.values():
         for p in ps:   # a template this cannot compile is a bug here, not a run-time surprise
