@@ -23,6 +23,7 @@ LAZY = {
     "edge.mqtt.tools": "edge send / edge homeassistant remove (edge/mqtt/__init__.py)",
     "edge.mqtt.fleet": "edge rollout",
     "edge.wyoming": "[wyoming] enabled",
+    "edge.wyoming_events": "[wyoming] enabled",
     "edge.names": "[home] names",
     "edge.home": "[home] names / the Wyoming channel",
     "edge.home_words": "[home] names / the Wyoming channel",
