@@ -31,7 +31,8 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-from edge.slot_features import gazetteer_tags, token_features, value_words
+# edge.slot_features (0.3 MB with the tables it builds at import) is imported by the functions that use
+# it: edge.slots imports this module for SlotError in every daemon, a model without a tagger too
 
 __all__ = ["FORMAT", "SlotError", "FeatureIds", "KnownValues", "IntentData", "IntentTagger", "read_file", "read_intent",
            "is_intent", "viterbi"]
@@ -102,6 +103,8 @@ class KnownValues:
             if len(v) not in lengths:
                 lengths = one(tuple(sorted(lengths + (len(v),))))
             self.index[v[0]] = (wtabs, wmask, lengths, one(smask | bit))
+        from edge.slot_features import value_words
+
         for w in value_words({"": [(slot, v) for v in words]}):  # the words of its values with "g=w:"
             wtabs, wmask, lengths, smask = self.index.get(w, _NO_ENTRY)
             wtabs = tuple(sorted(wtabs + (t,), key=lambda x: (self.tables[x][0], x)))  # by slot name
@@ -260,12 +263,16 @@ class IntentTagger:
 
     @property
     def gaz_words(self) -> dict[str, tuple[str, ...]]:
+        from edge.slot_features import value_words
+
         return value_words(self.gaz)
 
     def decode(self, words: Sequence[str], feature_ids: dict[str, int],
                ents: Sequence[Sequence[str]] | None = None) -> tuple[list[int], np.ndarray]:
         """Tag path and emission scores [T, K] of `words` (the reference path: token_features'
         strings; FastFeatures gives the same ids without them, and `scores` decodes those)."""
+        from edge.slot_features import gazetteer_tags, token_features
+
         low = [w.lower() for w in words]
         gaz = gazetteer_tags(low, self.gaz, self.max_gaz, (), self.gaz_words) if self.gtab else [()] * len(words)
         feats = token_features(words, gaz, ents)

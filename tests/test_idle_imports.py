@@ -33,6 +33,9 @@ LAZY = {
     "edge.home_cloud_prompt": "[wyoming] cloud / a home model with [cloud] base_url",
     # edge.names_file is not here: edge run imports it for NamesError (stdlib only, its error class)
     "edge.names_ha": "[home] names from Home Assistant",
+    # the slot tagger's words and features (models/clinc150's slots are rules: edge/slots.py)
+    "edge.slot_features": "a model with a slot tagger (models/home)",
+    "edge.gazetteers": "a model with a slot tagger (models/home)",
     "edge.names_lang": "[home] names",
     "edge.names_schema": "[home] names",
     "edge.names_text": "[home] names",
