@@ -97,9 +97,16 @@ def test_recipe_with_a_holdout_of_zero_trains_on_everything_and_measures_no_hold
     from edge.train.cli import run
 
     data = tmp_path / "data"
-    data.mkdir()
-    stale = data / "holdout_en.txt"      # an earlier validation run into the same folder
-    stale.write_text("## HassTurnOn\nturn on the [lamp](name)\n", encoding="utf-8")
+    # first a validation build into the folder: its holdout file is written and measured
+    assert run(_recipe_args(tmp_path, "0.5", data)) == 0
+    capsys.readouterr()
+    stale = data / "holdout_en.txt"
+    assert stale.is_file()
+    val = Model.load(tmp_path / "out-0.5").manifest
+    held = val["metrics"]["home"]["en"]["template_holdout"]
+    assert held["n_in_scope"] > 0 and held["n_oos"] > 0
+    assert val["training"]["home"]["negatives"]["home_en"] == len(own_negatives(["en"])["en"])
+    # then the shipped build into the same folder: the stale holdout must not survive
     assert run(_recipe_args(tmp_path, "0", data)) == 0
     log = capsys.readouterr().out
     assert "no template holdout to measure" in log
