@@ -32,7 +32,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Mapping, Protocol, Sequence, Union
 
-from edge import home_guard, names_schema, names_values
+from edge import home_guard, home_polarity, names_schema, names_values
 from edge.home_words import (ACTS_ON, FREE_TEXT_NAME_INTENTS, KIND_ALONE, PLACE_ONLY_LIGHT, blank_names,
                              command_misfit, confirmed, everywhere, halves, implied_domains, number,
                              start_change_misfit, unit_text, volume_step)
@@ -220,7 +220,7 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
         place_domain = names_schema.place_domain(schema, intent)  # "set the kitchen lights to 50%"
         if place_domain is not None:
             got["domain"] = place_domain
-    res = _resolve(intent, got, lang, names, blank_names(text, found), schema)
+    res = _resolve(intent, got, lang, names, blank_names(text, found), schema, (text, found))
     if isinstance(res, NotUnderstood):
         return res
     if implied:
@@ -275,7 +275,10 @@ def _slots(found: Sequence[Mapping[str, Any]], min_confidence: float, intent: st
 
 
 def _resolve(intent: str, slots: dict[str, Any], lang: str, names: Any, text: str = "",
-             schema: Mapping[str, Any] | None = None) -> tuple[tuple[str, Any], ...] | NotUnderstood:
+             schema: Mapping[str, Any] | None = None,
+             said: tuple[str, Sequence[Mapping[str, Any]]] | None = None) -> tuple[tuple[str, Any], ...] | NotUnderstood:
+    """The slots resolved to the names file's exact names, or why not. `text` is the transcript with the names
+    blanked, `said` the transcript as said and the spans used (the on/off check reads words in context)."""
     free_name = slots.pop("name", None) if intent in FREE_TEXT_NAME_INTENTS else None
     if any(k in slots for k in _NAME_SLOTS):
         if names is None:
@@ -286,8 +289,11 @@ def _resolve(intent: str, slots: dict[str, Any], lang: str, names: Any, text: st
             return NotUnderstood(str(reason), str(getattr(res, "detail", "")))
         slots = dict(res.slots)
         # a lock's on/off: the words must back the model's polarity ("open" a lock = unlock)
-        why = names_schema.polarity_misfit(schema, intent, lang, text,
-                                           {i.split(".", 1)[0] for i in getattr(res, "entity_ids", ())})
+        domains = {i.split(".", 1)[0] for i in getattr(res, "entity_ids", ())}
+        why = names_schema.polarity_misfit(schema, intent, lang, text, domains)
+        # every other on/off: the words said must not say only the opposite (edge/home_polarity.py)
+        if why is None and said is not None:
+            why = home_polarity.onoff_misfit(intent, lang, said[0], said[1], domains)
         if why is not None:
             return NotUnderstood("polarity", why)
         # a thing named that the intent's handler does not act on ("turn the reading light down to 20 percent"
