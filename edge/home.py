@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Mapping, Protocol, Sequence, Union
 
 from edge import home_guard, home_polarity, names_schema, names_values
+from edge.home_reading import name_reading
 from edge.home_words import (ACTS_ON, FREE_TEXT_NAME_INTENTS, KIND_ALONE, PLACE_ONLY_LIGHT, blank_names,
                              command_misfit, confirmed, everywhere, halves, implied_domains, number,
                              start_change_misfit, unit_text, volume_step)
@@ -179,6 +180,7 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     # a duration under the unit its next word says ("twenty-two-hour" tagged seconds), then fractions
     tagged, found = found, names_schema.number_runs(schema, intent, lang, text, found)
     found = halves(names_schema.unit_said(schema, lang, text, found), text, lang)
+    found = name_reading(text, lang, found, names)  # "Office Shutter" tagged area + device_class: the thing
     got = _slots(found, min_slot_confidence, intent, lang, confirmed(intent, lang, text, names, schema))
     if isinstance(got, NotUnderstood):
         return got
@@ -192,7 +194,8 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
            or names_schema.unit_misfit(schema, lang, unit_text(text, found, tagged, lang), found)
            or names_schema.stray_number(schema, intent, lang, text, found)
            or start_change_misfit(intent, lang, text, found, schema)
-           or command_misfit(intent, lang, blank_names(text, found)))
+           or command_misfit(intent, lang, blank_names(text, found))
+           or home_polarity.mute_misfit(intent, lang, text, found))
     if why is not None:
         return NotUnderstood("slot", why)
     spans = {str(s["name"]): s for s in found}
@@ -227,7 +230,34 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
         spans["domain"] = implied
     if (why := home_guard.dropped(text, lang, res, spans.values(), names)) is not None:  # a name said, not carried
         return NotUnderstood("dropped", why)
+    # "pause the TV" as {}: the TV is named by its kind word (the schema says which kind words are the intent's own)
+    said = home_guard.kind_names(text, lang, res, spans.values(), names, names_schema.place_domain(schema, intent)) \
+        if schema is not None else []
+    if said:
+        named = _named_by_kind(intent, got, said, lang, names, text, found, schema)
+        if isinstance(named, NotUnderstood):
+            return named
+        res, spans["name"] = named
     return Recognized(intent, res, pred.confidence, _result_slots(res, spans, intent))
+
+
+def _named_by_kind(intent: str, got: Mapping[str, Any], said: Sequence[tuple[str, int, int, bool]], lang: str, names: Any,
+                   text: str, found: Sequence[Mapping[str, Any]], schema: Mapping[str, Any] | None
+                   ) -> tuple[tuple[tuple[str, Any], ...], dict[str, Any]] | NotUnderstood:
+    """A reply with no target whose words name one thing by its kind word ("pause the TV"), with that thing as
+    its `name`, as Home Assistant's "pause {name}" reads it; refused ("dropped") when several are said, the
+    intent never takes a name alone, or the name does not resolve."""
+    word, start, end, _ = next(m for m in said if m[3])
+    slots = {**got, "name": word}
+    if len(said) != 1 or intent in FREE_TEXT_NAME_INTENTS or names_schema.target_misfit(schema, intent, slots):
+        return NotUnderstood("dropped", f"{word!r} names a thing the intent does not carry")
+    res = _resolve(intent, slots, lang, names, blank_names(text, found), schema, (text, found))
+    if isinstance(res, NotUnderstood):
+        return res
+    span = {"name": "name", "entity": "name", "raw": word, "value": word, "start": start, "end": end, "confidence": 1.0}
+    if (why := home_guard.dropped(text, lang, res, [*found, span], names)) is not None:
+        return NotUnderstood("dropped", why)
+    return res, span
 
 
 def _kind_span(said: str, start: int, end: int) -> dict[str, Any]:

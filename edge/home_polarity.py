@@ -32,7 +32,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping, Sequence
 
-__all__ = ["ONOFF_WORDS", "OWN_DOMAINS", "onoff_misfit", "tokens"]
+__all__ = ["MUTE_WORDS", "ONOFF_WORDS", "OWN_DOMAINS", "mute_misfit", "onoff_misfit", "tokens"]
 
 # Domains whose open/close words edge.names_schema.polarity_misfit reads ("open" a lock is HassTurnOff).
 OWN_DOMAINS = frozenset({"lock", "cover", "valve"})
@@ -133,4 +133,33 @@ def onoff_misfit(intent: str, lang: str, text: str, found: Sequence[Mapping[str,
     against = sorted(said & table[other])
     if against and not said & table[intent]:
         return f"the words say {other} ({', '.join(against[:3])})"
+    return None
+
+
+# The tokens of HA's HassMediaPlayerMute / HassMediaPlayerUnmute sentences that no HassTurnOn / HassTurnOff
+# sentence has, kind words left out ("son", "sonido", "stumm", "mute"; made as `ONOFF_WORDS`, seed
+# "13/<lang>/mute", every such token however rare: a reply must say one). HA's mute templates use on/off
+# verbs too ("éteins le son", "enciende el sonido"): the verb alone cannot part them, the sound's word does.
+_MUTE: Mapping[str, str] = {
+    "en": "item media media>on movie music music>on mute player>on players>on show shows song track unmute",
+    "de": "aufheben entmut entmute entmuten fernseher>auf fernsehsendung fernsehsendung>auf heb hebe laut musik musik>auf mute muten radio radio>auf schalten sendung sendung>auf stell stelle stumm stummschalten stummschaltung stummschaltung>an stummschaltung>auf stummschaltung>aus stummschaltung>ein ton ton>an ton>aus ton>ein wieder",
+    "fr": "_>en charrue en<w enleve enlever mais maitre mets mettre passe passer relance relancer remets remettre reprend reprendre reprends reprise retranche retrancher son son>en sourdine soustraire soustrais soustrait volume volume>en watt watt>en watts watts>en",
+    "es": "audio audio>en devuelva devuelve musica musica>en pon pon>en reproduccion reproduccion>en reproductor>en reproductores>en restaura restaure silencia silenciar silencie silencio silencio>en sonido sonido>en volumen volumen>en",
+}
+MUTE_WORDS: Mapping[str, frozenset[str]] = MappingProxyType({lang: frozenset(ws.split()) for lang, ws in _MUTE.items()})
+_MUTE_INTENTS = frozenset({"HassMediaPlayerMute", "HassMediaPlayerUnmute"})
+
+
+def mute_misfit(intent: str, lang: str, text: str, found: Sequence[Mapping[str, Any]]) -> str | None:
+    """Why a (un)mute reply is an on/off command misread, or None: the words say an on/off verb
+    (`ONOFF_WORDS`, either side) and nothing only HA's mute templates say ("arrête la télé" read as
+    HassMediaPlayerMute, "enciende la tele" as HassMediaPlayerUnmute: HA switches the TV off / on).
+    "silence the tv", which says no on/off verb, is left to the model."""
+    table, own = ONOFF_WORDS.get(lang), MUTE_WORDS.get(lang)
+    if intent not in _MUTE_INTENTS or table is None or own is None:
+        return None
+    said = set(tokens(blank(text, found), lang))
+    verbs = sorted(said & (table["HassTurnOn"] | table["HassTurnOff"]))
+    if verbs and not said & own:
+        return f"an on/off verb ({verbs[0]}) and no word of {intent}"
     return None

@@ -1,0 +1,67 @@
+"""A place and a kind of thing that together are one thing's name: read as that name, as Home Assistant does.
+
+"open the Office Shutter to 81" with a cover called "Office Shutter": the tagger marks `area` "Office" and
+`device_class` "Shutter", and the resolver then acts on every shutter of the office. Home Assistant's matcher
+reads the words both ways ("{name}" and "{area} <shutter>") and keeps the reading with a `name`
+(hassil's `recognize_best(..., best_slot_name="name")`, which its default agent calls), so its intent tests
+expect the name. `name_reading` does the same before resolution: the longest run of words that overlaps the
+tagger's place or kind spans, covers each of them whole, says a kind of thing, and is exactly a thing's name
+or alias (edge.names.Names.said_exactly: case, accents and articles aside, no slip corrected) becomes one
+`name` span: "Office Shutter", "Bedroom AC" (only "Bedroom" tagged), "Volet du bureau" (kind, "du", area).
+A place alone stays a place (an area and a thing both called "Office": which one is not for the words to say),
+and a run with no kind word is left as the tagger read it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping, Sequence
+
+__all__ = ["name_reading"]
+
+_TARGETS = ("area", "floor", "device_class", "domain")
+_WORD = re.compile(r"[^\W_]+")  # "l'Fenêtre" is "l" and "Fenêtre": a name starts after an elided article
+MAX_WORDS = 6  # the longest name tried, in words
+_AROUND = 3  # untagged words before and after the spans a name may take in ("*Bedroom AC*", "*Fenêtre de la* cuisine")
+
+
+def name_reading(text: str, lang: str, found: Sequence[Mapping[str, Any]], names: Any) -> list[Mapping[str, Any]]:
+    """`found` with the longest run of words that covers whole place/kind spans, says a kind word and is exactly
+    one thing's name or alias replaced by one `name` span of those words; else `found` as it was."""
+    found = list(found)
+    if names is None or not hasattr(names, "said_exactly") or not isinstance(text, str):
+        return found
+    spans = [s for s in found if s.get("name") in _TARGETS and isinstance(s.get("start"), int)
+             and isinstance(s.get("end"), int) and 0 <= s["start"] < s["end"] <= len(text)]
+    if not spans or any(s.get("name") == "name" for s in found):
+        return found
+    from edge.home_words import implied_domains
+
+    words = [(m.start(), m.end()) for m in _WORD.finditer(text[:512])]
+    touched = [i for i, (a, b) in enumerate(words) if any(s["start"] < b and a < s["end"] for s in spans)]
+    if not touched:
+        return found
+    lo, hi = max(0, touched[0] - _AROUND), min(len(words), touched[-1] + 1 + _AROUND)
+    best: tuple[int, int] | None = None
+    for i in range(lo, hi):
+        for j in range(min(hi, i + MAX_WORDS), i, -1):  # longest first
+            a, b = words[i][0], words[j - 1][1]
+            inside = [s for s in spans if a < s["end"] and s["start"] < b]
+            if not inside or any(s["start"] < a or s["end"] > b for s in inside):
+                continue  # a span cut in two, or none of the tagger's words
+            if len(inside) == 1 and inside[0].get("name") in ("area", "floor") and (inside[0]["start"], inside[0]["end"]) == (a, b):
+                continue  # a place alone stays a place
+            said = text[a:b]
+            if not implied_domains(said, lang) or not names.said_exactly("name", said, lang):
+                continue
+            if best is None or b - a > best[1] - best[0]:
+                best = (a, b)
+            break
+    if best is None:
+        return found
+    a, b = best
+    inside = [s for s in spans if a < s["end"] and s["start"] < b]
+    span = {"name": "name", "entity": "name", "raw": text[a:b], "value": text[a:b], "start": a, "end": b,
+            "confidence": min(float(s.get("confidence", 0.0)) for s in inside)}
+    return sorted([s for s in found if not any(s is t for t in inside)] + [span],
+                  key=lambda s: s.get("start", 0) if isinstance(s.get("start"), int) else 0)
