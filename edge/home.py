@@ -32,7 +32,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Mapping, Protocol, Sequence, Union
 
-from edge import home_guard, home_polarity, names_schema, names_values
+from edge import home_freetext, home_guard, home_polarity, names_schema, names_values
 from edge.home_reading import name_reading
 from edge.home_words import (ACTS_ON, FREE_TEXT_NAME_INTENTS, KIND_ALONE, PLACE_ONLY_LIGHT, blank_names,
                              command_misfit, confirmed, everywhere, halves, implied_domains, number,
@@ -181,6 +181,7 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     tagged, found = found, names_schema.number_runs(schema, intent, lang, text, found)
     found = halves(names_schema.unit_said(schema, lang, text, found), text, lang)
     found = name_reading(text, lang, found, names)  # "Office Shutter" tagged area + device_class: the thing
+    found = home_freetext.extend(text, lang, intent, found, names)  # "oat *milk*": free text as said
     got = _slots(found, min_slot_confidence, intent, lang, confirmed(intent, lang, text, names, schema))
     if isinstance(got, NotUnderstood):
         return got
@@ -195,7 +196,8 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
            or names_schema.stray_number(schema, intent, lang, text, found)
            or start_change_misfit(intent, lang, text, found, schema)
            or command_misfit(intent, lang, blank_names(text, found))
-           or home_polarity.mute_misfit(intent, lang, text, found))
+           or home_polarity.mute_misfit(intent, lang, text, found)
+           or home_freetext.unnamed_timer(text, lang, intent, found, got))
     if why is not None:
         return NotUnderstood("slot", why)
     spans = {str(s["name"]): s for s in found}
@@ -207,6 +209,9 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
         # "which fans are on", "is any lock unlocked": HA's state templates say the kind as a plain word
         # (no slot), so the tagger marks nothing; a question of one kind asks about every one of them
         got["domain"], implied = kinds[0][0], _kind_span(*kinds[0])
+    if intent == "HassStartTimer" and "conversation_command" not in got \
+            and (verb := home_polarity.command_said(lang, text, found)) is not None:
+        return NotUnderstood("slot", f"a command ({verb}) after the timer is not carried")
     needs = _NEEDS.get(intent)
     if needs and not any(k in got for k in needs):
         return NotUnderstood("slot", f"{intent} without {' or '.join(needs)}")

@@ -163,3 +163,32 @@ def mute_misfit(intent: str, lang: str, text: str, found: Sequence[Mapping[str, 
     if verbs and not said & own:
         return f"an on/off verb ({verbs[0]}) and no word of {intent}"
     return None
+
+
+def command_said(lang: str, text: str, found: Sequence[Mapping[str, Any]]) -> str | None:
+    """The on/off, open or close word the text says outside the spans of names ("turn>off" in "in 11 seconds turn
+    off the desk lamp", "cierra" in "cierra la puerta del garaje en un minuto"), or None: HA's HassStartTimer
+    templates say such a command only as the `conversation_command` run when the timer ends, so a timer reply
+    without one has dropped it. Cover and valve words that are also particles ("up", "zu") are not read alone."""
+    from edge.names_lang import POLARITY_WORDS
+
+    table = ONOFF_WORDS.get(lang)
+    if table is None:
+        return None
+    words = set(table["HassTurnOn"] | table["HassTurnOff"])
+    skip = _PARTICLES.get(lang, frozenset()) | _function_words(lang)
+    for sides in (POLARITY_WORDS.get(lang) or {}).values():
+        words |= {w for side in sides.values() for w in side if w not in skip}
+    from edge.home_freetext import VOCAB
+
+    timer = VOCAB.get((lang, "timer"), frozenset())  # "starte einen Timer", "stelle ... ein": the timer's own words
+    said = [t for t in tokens(blank(text, found), lang) if t in words and not _timers(t, timer)]
+    return said[0] if said else None
+
+
+def _timers(token: str, timer: frozenset[str]) -> bool:
+    """Is the token a word HA's timer templates say ("starte", "stelle ... *ein*")? A particle after another word
+    is the other word's ("turn>off": "turn" is no timer word, though "off" is: "take 5 minutes off")."""
+    if ">" in token:
+        return token.split(">")[0] in timer
+    return token.split("<")[0] in timer

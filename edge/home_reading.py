@@ -9,7 +9,9 @@ tagger's place or kind spans, covers each of them whole, says a kind of thing, a
 or alias (edge.names.Names.said_exactly: case, accents and articles aside, no slip corrected) becomes one
 `name` span: "Office Shutter", "Bedroom AC" (only "Bedroom" tagged), "Volet du bureau" (kind, "du", area).
 A place alone stays a place (an area and a thing both called "Office": which one is not for the words to say),
-and a run with no kind word is left as the tagger read it.
+a run with no kind word is left as the tagger read it, and so is a sentence that asks about several or any of a
+kind ("how many upper level fans are off", "activate each and every library fan": `_SEVERAL`): HA's templates
+that say these words take a place and a kind, never one name, so the name reading is not among HA's.
 """
 
 from __future__ import annotations
@@ -21,6 +23,13 @@ __all__ = ["name_reading"]
 
 _TARGETS = ("area", "floor", "device_class", "domain")
 _WORD = re.compile(r"[^\W_]+")  # "l'Fenêtre" is "l" and "Fenêtre": a name starts after an elided article
+# Words of HA's templates that ask about several or any things of a kind (folded).
+_SEVERAL: Mapping[str, frozenset[str]] = {
+    "en": frozenset("all every each any many which".split()),
+    "de": frozenset("alle allen jede jeder jeden welche welcher viele".split()),
+    "fr": frozenset("tous toutes chaque combien quels quelles".split()),
+    "es": frozenset("todos todas cada cuantos cuantas cuales".split()),
+}
 MAX_WORDS = 6  # the longest name tried, in words
 _AROUND = 3  # untagged words before and after the spans a name may take in ("*Bedroom AC*", "*Fenêtre de la* cuisine")
 
@@ -34,6 +43,10 @@ def name_reading(text: str, lang: str, found: Sequence[Mapping[str, Any]], names
     spans = [s for s in found if s.get("name") in _TARGETS and isinstance(s.get("start"), int)
              and isinstance(s.get("end"), int) and 0 <= s["start"] < s["end"] <= len(text)]
     if not spans or any(s.get("name") == "name" for s in found):
+        return found
+    from edge.names_schema import words as folded
+
+    if folded(text[:512]) & _SEVERAL.get(lang, frozenset()):
         return found
     from edge.home_words import implied_domains
 

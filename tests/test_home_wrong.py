@@ -115,3 +115,115 @@ def test_a_kind_name_that_does_not_resolve_to_one_thing_is_refused(home: names.N
 def test_what_names_no_thing_or_carries_it_is_kept(home: names.Names, lang: str, intent: str, text: str,
                                                    spans: list) -> None:
     assert isinstance(ask(home, lang, intent, text, spans), Recognized)
+
+
+# -- a place and a kind that spell one thing's name are that name (hassil's recognize_best prefers a name) ------
+
+@pytest.mark.parametrize("lang, intent, text, spans, expect", [
+    ("en", "HassTurnOn", "turn on the garage light", [("area", "garage", 0.99), ("domain", "light", 0.99)],
+     {"name": "Garage Light"}),
+    ("en", "HassTurnOff", "switch off the garage light please", [("area", "garage", 0.99)], {"name": "Garage Light"}),
+])
+def test_place_and_kind_that_are_a_things_name(home: names.Names, lang: str, intent: str, text: str, spans: list,
+                                               expect: dict) -> None:
+    got = entities(ask(home, lang, intent, text, spans))
+    assert {k: got.get(k) for k in expect} == expect and "area" not in got
+
+
+@pytest.mark.parametrize("lang, intent, text, spans, expect", [
+    # no thing is called "Kitchen Lights": the kitchen's lights, as before
+    ("en", "HassTurnOn", "turn on the kitchen lights", [("area", "kitchen", 0.99), ("domain", "lights", 0.99)],
+     {"area": "Kitchen", "domain": "light"}),
+    # an area and a thing are both called "Office": a place alone stays a place
+    ("en", "HassTurnOff", "turn off the office", [("area", "office", 0.99)], {"area": "Office", "domain": "light"}),
+])
+def test_a_place_and_kind_no_thing_is_called_stay_so(home: names.Names, lang: str, intent: str, text: str,
+                                                     spans: list, expect: dict) -> None:
+    assert entities(ask(home, lang, intent, text, spans)) == expect
+
+
+def test_a_name_that_leaves_a_tagged_place_out_is_no_reading(home: names.Names) -> None:
+    # "workshop" tagged, "workbench light" not: the name would drop the place's span; the guard refuses as before
+    got = ask(home, "en", "HassLightSet", "set the workshop workbench light to 20 percent",
+              [("area", "workshop", 0.99), ("brightness", "20", 0.99)])
+    assert isinstance(got, NotUnderstood) and got.reason == "dropped"
+
+
+def test_name_reading_reads_odd_spans_without_error(home: names.Names) -> None:
+    from edge.home_reading import name_reading
+
+    odd = [{"name": "area", "start": 5, "end": 2}, {"name": "domain", "start": -1, "end": 900}, {"name": "area"},
+           {"name": "device_class", "start": "0", "end": 3}]
+    assert name_reading("turn on the garage light", "en", odd, home) == odd
+    assert name_reading("", "en", [], home) == []
+    assert name_reading("garage light", "xx", [{"name": "area", "start": 0, "end": 6}], home)
+
+
+# -- a command to run when the timer ends, dropped by a timer reply without it -------------------------------
+
+@pytest.mark.parametrize("lang, text, spans, fits", [
+    ("en", "in 11 seconds turn off the desk lamp", [("seconds", "11", 0.99), ("name", "desk lamp", 0.99)], False),
+    ("fr", "dans trente cinq secondes éteins la lampe de bureau", [("seconds", "trente cinq", 0.99)], False),
+    ("es", "cierra la puerta del garaje en un minuto", [], False),
+    ("de", "in fünf Minuten schalte die Stehlampe aus", [("minutes", "fünf", 0.99), ("name", "Stehlampe", 0.99)], False),
+    ("de", "starte einen Timer für 12 Minuten", [("minutes", "12", 0.99)], True),   # "starte": the timer's own
+    ("en", "in 5 minutes turn off the kettle", [("minutes", "5", 0.99),
+                                                 ("conversation_command", "turn off the kettle", 0.99)], True),
+    ("en", "set a timer for 5 minutes", [("minutes", "5", 0.99)], True),
+    ("en", "count down 5 minutes", [("minutes", "5", 0.99)], True),   # "down" alone is a particle, no command
+])
+def test_a_timer_that_drops_its_command_is_refused(home: names.Names, lang: str, text: str, spans: list,
+                                                   fits: bool) -> None:
+    got = ask(home, lang, "HassStartTimer", text, spans)
+    assert isinstance(got, Recognized) == fits, got
+
+
+# -- free text said whole ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("lang, intent, text, spans, slot, want", [
+    ("en", "HassShoppingListAddItem", "add oat milk to the list", [("item", "milk", 0.9)], "item", "oat milk"),
+    ("fr", "HassShoppingListAddItem", "ajoute du lait d'avoine à la liste", [("item", "lait", 0.9)], "item",
+     "lait d'avoine"),
+    ("es", "HassUnpauseTimer", "sigue el temporizador denominado masa de pan", [("name", "pan", 0.9)], "name",
+     "masa de pan"),
+    ("en", "HassPauseTimer", "pause my bread dough timer", [("name", "bread", 0.9)], "name", "bread dough"),
+    # what the templates say is no part of it
+    ("en", "HassShoppingListAddItem", "add milk to my shopping list", [("item", "milk", 0.9)], "item", "milk"),
+    ("en", "HassStartTimer", "set a timer for 5 minutes called pizza",
+     [("minutes", "5", 0.99), ("name", "pizza", 0.0)], "name", "pizza"),
+])
+def test_free_text_is_said_whole(home: names.Names, lang: str, intent: str, text: str, spans: list, slot: str,
+                                 want: str) -> None:
+    assert entities(ask(home, lang, intent, text, spans))[slot] == want
+
+
+@pytest.mark.parametrize("lang, intent, text", [
+    ("en", "HassCancelTimer", "cancel lasagna timer"),          # proxy: HassCancelTimer {} cancelled whichever
+    ("en", "HassCancelTimer", "stop my timer for lasagna"),
+    ("de", "HassPauseTimer", "pausiere Mittagsschlaf Timer"),
+    ("es", "HassCancelTimer", "borra mi temporizador lasaña"),
+    ("fr", "HassUnpauseTimer", "remets mon compte à rebours nommé lasagnes"),
+])
+def test_a_timers_name_said_and_not_carried_is_refused(home: names.Names, lang: str, intent: str, text: str) -> None:
+    got = ask(home, lang, intent, text, [])
+    assert isinstance(got, NotUnderstood) and "name" in got.detail, got
+
+
+@pytest.mark.parametrize("lang, intent, text", [
+    ("en", "HassCancelTimer", "cancel the timer"),
+    ("en", "HassCancelTimer", "cancel my timer for 5 minutes"),
+    ("de", "HassPauseTimer", "pausiere den Timer"),
+    ("es", "HassCancelTimer", "cancela el temporizador"),
+])
+def test_a_timer_without_a_name_said_is_kept(home: names.Names, lang: str, intent: str, text: str) -> None:
+    assert isinstance(ask(home, lang, intent, text, []), Recognized)
+
+
+def test_free_text_reads_odd_spans_without_error() -> None:
+    from edge.home_freetext import extend, unnamed_timer
+
+    odd = [{"name": "item", "start": 9, "end": 3}, {"name": "item"}, {"name": "name", "start": -4, "end": 2}]
+    assert extend("add oat milk", "en", "HassShoppingListAddItem", odd) == odd
+    assert extend("", "en", "HassShoppingListAddItem", []) == []
+    assert unnamed_timer("", "en", "HassCancelTimer", [], {}) is None
+    assert unnamed_timer("lasagna timer", "xx", "HassCancelTimer", [], {}) is None
