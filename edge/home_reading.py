@@ -5,9 +5,11 @@
 reads the words both ways ("{name}" and "{area} <shutter>") and keeps the reading with a `name`
 (hassil's `recognize_best(..., best_slot_name="name")`, which its default agent calls), so its intent tests
 expect the name. `name_reading` does the same before resolution: the longest run of words that overlaps the
-tagger's place or kind spans, covers each of them whole, says a kind of thing, and is exactly a thing's name
-or alias (edge.names.Names.said_exactly: case, accents and articles aside, no slip corrected) becomes one
-`name` span: "Office Shutter", "Bedroom AC" (only "Bedroom" tagged), "Volet du bureau" (kind, "du", area).
+tagger's spans of things, places and kinds, covers each of them whole, is more than one span as tagged, and is
+exactly a thing's name or alias (edge.names.Names.said_exactly: case, accents and articles aside, no slip
+corrected) becomes one `name` span: "Office Shutter", "Bedroom AC" (only "Bedroom" tagged, or "Bedroom" as a
+place and "AC" as a name), "Volet du bureau" (kind, "du", area), "Shopping List" (only "Shopping" tagged as the
+name). Words of a place and more must say a kind of thing.
 A place alone stays a place (an area and a thing both called "Office": which one is not for the words to say),
 a run with no kind word is left as the tagger read it, and so is a sentence that asks about several or any of a
 kind ("how many upper level fans are off", "activate each and every library fan": `_SEVERAL`): HA's templates
@@ -21,7 +23,7 @@ from typing import Any, Mapping, Sequence
 
 __all__ = ["name_reading"]
 
-_TARGETS = ("area", "floor", "device_class", "domain")
+_TARGETS = ("name", "area", "floor", "device_class", "domain")
 _WORD = re.compile(r"[^\W_]+")  # "l'Fenêtre" is "l" and "Fenêtre": a name starts after an elided article
 # Words of HA's templates that ask about several or any things of a kind (folded).
 _SEVERAL: Mapping[str, frozenset[str]] = {
@@ -34,15 +36,20 @@ MAX_WORDS = 6  # the longest name tried, in words
 _AROUND = 3  # untagged words before and after the spans a name may take in ("*Bedroom AC*", "*Fenêtre de la* cuisine")
 
 
-def name_reading(text: str, lang: str, found: Sequence[Mapping[str, Any]], names: Any) -> list[Mapping[str, Any]]:
+def name_reading(text: str, lang: str, found: Sequence[Mapping[str, Any]], names: Any,
+                 free_name: bool = False) -> list[Mapping[str, Any]]:
     """`found` with the longest run of words that covers whole place/kind spans, says a kind word and is exactly
     one thing's name or alias replaced by one `name` span of those words; else `found` as it was."""
     found = list(found)
     if names is None or not hasattr(names, "said_exactly") or not isinstance(text, str):
         return found
+    if free_name:  # a timer's `name` is free text, no thing of the file
+        found, kept = [s for s in found if s.get("name") != "name"], [s for s in found if s.get("name") == "name"]
+        return sorted(name_reading(text, lang, found, names) + kept,
+                      key=lambda s: s.get("start", 0) if isinstance(s.get("start"), int) else 0)
     spans = [s for s in found if s.get("name") in _TARGETS and isinstance(s.get("start"), int)
              and isinstance(s.get("end"), int) and 0 <= s["start"] < s["end"] <= len(text)]
-    if not spans or any(s.get("name") == "name" for s in found):
+    if not spans:
         return found
     from edge.names_schema import words as folded
 
@@ -62,10 +69,14 @@ def name_reading(text: str, lang: str, found: Sequence[Mapping[str, Any]], names
             inside = [s for s in spans if a < s["end"] and s["start"] < b]
             if not inside or any(s["start"] < a or s["end"] > b for s in inside):
                 continue  # a span cut in two, or none of the tagger's words
-            if len(inside) == 1 and inside[0].get("name") in ("area", "floor") and (inside[0]["start"], inside[0]["end"]) == (a, b):
-                continue  # a place alone stays a place
+            if len(inside) == 1 and (inside[0]["start"], inside[0]["end"]) == (a, b):
+                continue  # one span as the tagger gave it: nothing to read anew (a place alone stays a place)
             said = text[a:b]
-            if not implied_domains(said, lang) or not names.said_exactly("name", said, lang):
+            # a place's words and more need a kind said ("Office Shutter"); a name's, or two spans, need not
+            # ("Shopping" + "List", "Bedroom" + "AC": the tagger cut one name in two)
+            if all(s.get("name") in ("area", "floor") for s in inside) and not implied_domains(said, lang):
+                continue
+            if not names.said_exactly("name", said, lang):
                 continue
             if best is None or b - a > best[1] - best[0]:
                 best = (a, b)

@@ -123,6 +123,10 @@ def test_what_names_no_thing_or_carries_it_is_kept(home: names.Names, lang: str,
     ("en", "HassTurnOn", "turn on the garage light", [("area", "garage", 0.99), ("domain", "light", 0.99)],
      {"name": "Garage Light"}),
     ("en", "HassTurnOff", "switch off the garage light please", [("area", "garage", 0.99)], {"name": "Garage Light"}),
+    # one name the tagger cut in two: a place and a name, a name and an untagged word
+    ("en", "HassTurnOn", "turn on the kitchen ceiling", [("area", "kitchen", 0.99), ("name", "ceiling", 0.99)],
+     {"name": "Kitchen Ceiling"}),
+    ("en", "HassTurnOff", "turn off the coffee maker", [("name", "coffee", 0.99)], {"name": "Coffee Maker"}),
 ])
 def test_place_and_kind_that_are_a_things_name(home: names.Names, lang: str, intent: str, text: str, spans: list,
                                                expect: dict) -> None:
@@ -140,6 +144,12 @@ def test_place_and_kind_that_are_a_things_name(home: names.Names, lang: str, int
 def test_a_place_and_kind_no_thing_is_called_stay_so(home: names.Names, lang: str, intent: str, text: str,
                                                      spans: list, expect: dict) -> None:
     assert entities(ask(home, lang, intent, text, spans)) == expect
+
+
+def test_a_timers_name_is_never_read_as_a_thing(home: names.Names) -> None:
+    got = ask(home, "en", "HassStartTimer", "set a 5 minute timer called coffee maker",
+              [("minutes", "5", 0.99), ("name", "coffee maker", 0.99)])
+    assert entities(got) == {"minutes": 5, "name": "coffee maker"}
 
 
 def test_a_name_that_leaves_a_tagged_place_out_is_no_reading(home: names.Names) -> None:
