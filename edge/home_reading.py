@@ -69,8 +69,9 @@ def name_reading(text: str, lang: str, found: Sequence[Mapping[str, Any]], names
             inside = [s for s in spans if a < s["end"] and s["start"] < b]
             if not inside or any(s["start"] < a or s["end"] > b for s in inside):
                 continue  # a span cut in two, or none of the tagger's words
-            if len(inside) == 1 and (inside[0]["start"], inside[0]["end"]) == (a, b):
-                continue  # one span as the tagger gave it: nothing to read anew (a place alone stays a place)
+            if len(inside) == 1 and (inside[0]["start"], inside[0]["end"]) == (a, b) \
+                    and inside[0].get("name") not in ("device_class", "domain"):
+                continue  # a name or place as the tagger gave it: nothing to read anew (a place alone stays a place)
             said = text[a:b]
             # a place's words and more need a kind said ("Office Shutter"); a name's, or two spans, need not
             # ("Shopping" + "List", "Bedroom" + "AC": the tagger cut one name in two)

@@ -237,3 +237,16 @@ def test_free_text_reads_odd_spans_without_error() -> None:
     assert extend("", "en", "HassShoppingListAddItem", []) == []
     assert unnamed_timer("", "en", "HassCancelTimer", [], {}) is None
     assert unnamed_timer("lasagna timer", "xx", "HassCancelTimer", [], {}) is None
+
+
+def test_a_kind_word_that_is_a_things_whole_name_is_that_thing(tmp_path) -> None:
+    # HA's fixtures name things by their kind ("Toldo", "Persiana"); hassil's best reading is the name
+    (tmp_path / "names.yaml").write_text(
+        "areas:\n  - {id: patio, name: Patio}\n  - {id: terraza, name: Terraza}\nentities:\n"
+        "  - {id: cover.toldo, name: Toldo, area: patio, attributes: {device_class: awning}}\n"
+        "  - {id: cover.toldo_2, name: Toldo grande, area: terraza, attributes: {device_class: awning}}\n",
+        encoding="utf-8")
+    home = names.load(tmp_path / "names.yaml")
+    got = ask(home, "es", "HassSetPosition", "cerrá la posición del toldo al 94",
+              [("device_class", "toldo", 0.99), ("position", "94", 0.99)])
+    assert entities(got) == {"name": "Toldo", "position": 94}
