@@ -62,8 +62,15 @@ def name_reading(text: str, lang: str, found: Sequence[Mapping[str, Any]], names
     if not touched:
         return found
     lo, hi = max(0, touched[0] - _AROUND), min(len(words), touched[-1] + 1 + _AROUND)
+    from edge.names_lang import LANGUAGES
+    from edge.names_schema import first_word
+
+    language = LANGUAGES.get(lang)
+    articles = {d[0] for d in language.determiners if len(d) == 1} if language is not None else set()
     best: tuple[int, int] | None = None
     for i in range(lo, hi):
+        if first_word(text[words[i][0]:words[i][1]]) in articles:
+            continue  # "the desk lamp" is "desk lamp": the name's own words start after the article
         for j in range(min(hi, i + MAX_WORDS), i, -1):  # longest first
             a, b = words[i][0], words[j - 1][1]
             inside = [s for s in spans if a < s["end"] and s["start"] < b]
