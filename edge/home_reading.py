@@ -69,7 +69,8 @@ def name_reading(text: str, lang: str, found: Sequence[Mapping[str, Any]], names
     articles = {d[0] for d in language.determiners if len(d) == 1} if language is not None else set()
     best: tuple[int, int] | None = None
     for i in range(lo, hi):
-        if first_word(text[words[i][0]:words[i][1]]) in articles:
+        if first_word(text[words[i][0]:words[i][1]]) in articles \
+                and not any(s["start"] <= words[i][0] < s["end"] for s in spans):
             continue  # "the desk lamp" is "desk lamp": the name's own words start after the article
         for j in range(min(hi, i + MAX_WORDS), i, -1):  # longest first
             a, b = words[i][0], words[j - 1][1]
