@@ -250,3 +250,17 @@ def test_a_kind_word_that_is_a_things_whole_name_is_that_thing(tmp_path) -> None
     got = ask(home, "es", "HassSetPosition", "cerrá la posición del toldo al 94",
               [("device_class", "toldo", 0.99), ("position", "94", 0.99)])
     assert entities(got) == {"name": "Toldo", "position": 94}
+
+
+def test_an_article_is_read_with_a_span_only_when_tagged(tmp_path) -> None:
+    (tmp_path / "names.yaml").write_text(
+        "areas:\n  - {id: den, name: Den}\n  - {id: bedroom, name: Bedroom}\nentities:\n"
+        "  - {id: fan.ceiling, name: Ceiling Fan, area: bedroom, aliases: [Ventilator]}\n"
+        "  - {id: light.desk, name: Desk Lamp, area: den}\n", encoding="utf-8")
+    home = names.load(tmp_path / "names.yaml")
+    # the tagger read the German article "den" as the area Den: with the next word it is the Ventilator
+    got = ask(home, "de", "HassTurnOn", "mach den Ventilator an", [("area", "den", 0.66)])
+    assert entities(got) == {"name": "Ceiling Fan"}
+    # an article before a name the tagger gave whole is no part of the name's words
+    got = ask(home, "en", "HassTurnOn", "turn on the desk lamp", [("name", "desk lamp", 0.99)])
+    assert [(s["name"], s["raw"]) for s in got.slots] == [("name", "desk lamp")]
