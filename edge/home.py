@@ -16,7 +16,10 @@ thing is named, a language the model does not serve.
 What plain words say beyond the spans (the kind beside a place, a volume step's direction, half an hour,
 a span the tagger is unsure of that stands on its own words, a timer's start apart from its change, a
 state question that commands) is read by edge/home_words.py; a duration's unit from the word after it and
-a number the tagger left untagged by edge/names_schema.py; German parts of a unit by edge/home_fractions.py.
+a number the tagger left untagged by edge/names_schema.py; German parts of a unit by edge/home_fractions.py;
+whether an on/off (or (un)mute, or a timer's command) is said the other way round by edge/home_polarity.py;
+a place and a kind that spell one thing's name by edge/home_reading.py; free text said whole, and a timer's
+name said but not tagged, by edge/home_freetext.py.
 
 Everything after the model is one function, `decide`: Wyoming's recognizer
 calls it after classifying and tagging, and so does the MQTT path
