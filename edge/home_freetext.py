@@ -43,22 +43,102 @@ _TIMER_WORDS: Mapping[str, frozenset[str]] = MappingProxyType({
 MAX_GROW = 3  # words a span may grow by on each side
 
 _VOCAB: Mapping[tuple[str, str], str] = {
-    ("en", "timer"): "a add after all an and by called can cancel continue could create d decrease for from hour hours how i in increase is left like long me minute minutes much my named of off on our pause please remove resume second seconds set start status stop take the time timer timers to want would you",
-    ("en", "list"): "add can check complete could d delete for from i in like list me my off on please put remove shopping the to want would you",
-    ("en", "broadcast"): "announce broadcast can could d everywhere for i like me please that to want would you",
-    ("en", "search"): "can could d for i in like me my on our play please the to want would you",
-    ("de", "timer"): "ab abbrechen ah ahm aktuell alle am an anhalten auf aus ausschalten beende bei benenne bitte brauchen braucht brech breche danke das dauern dauert deaktivieren dem den der derzeit des die doch du eben ein einen einstellen ende endet erstell erstelle erstellen fahr fahre fertig fort fortsetzen fur gefalligst geht gerade gerne gleich haben halt halte hat ich ihn im in ist jetzt kannst konntest kurzer lang lange langer lass lasse lassen laufen lauft losch losche mach mache macht mag mal mehr mein meine meinem meinen meiner meines minute minuten mir mochte mochten mogen moment momentan nach namens nenn nenne nennen noch pausiere pausieren reduziere reduzieren restzeit s samtliche schalt schalte sekunde sekunden setz setze setzen setzt sind sofort sollst starte starten status stell stelle stellen stopp stoppe stoppen stunde stunden timer timers um und uns unser unsere unserem unseren unserer unseres verkurze verkurzen verlangere verlangern verringere verringern vom von wann was weiter weiterlaufen weniger wie will wir wollen wurde wurden wurdest zu",
-    ("de", "list"): "ab abhaken abschliessen ah ahm aktuell auf aus bitte danke dem der derzeit die doch du eben einkauf einkaufs einkaufsliste entferne entfernen erganze erganzen fuge gefalligst gerade gerne gleich hake hinzu hinzufugen ich im in jetzt kannst konntest liste losch losche loschen mag mal meine meinem meiner mir mochte mochten mogen moment momentan nehm nehme nehmen nimm noch pack packe packen raus rausnehmen runter runternehmen s schliesse schreib schreibe schreiben schreibt setz setze setzen setzt sliste sofort sollst streich streiche streichen uns unsere unserem unserer von will wir wollen wurde wurden wurdest zu zum zur",
-    ("de", "broadcast"): "ah ahm aktuell alle allen bekannt bereichen bescheid bitte danke der derzeit doch du durch durchgeben durchsagen eben ganzen gebe geben gefalligst gerade gerne gib gleich haus horen ich im in jetzt kannst konntest lass lassen mag mal mir mochte mochten mogen moment momentan noch raumen sag sage sagen sofort sollst uberall uns verkunde verkunden will wir wissen wohnung wollen wurde wurden wurdest zimmern",
-    ("de", "search"): "ab abspielen ah ahm aktuell am an anhoren anschauen auf bei bereich bitte danke das dem den der derzeit des die diesem diesen dieses doch du eben ein gefalligst gerade gerne gleich hier horen ich im in jetzt kannst konntest mag mal meine meinen mir mochte mochten mogen moment momentan noch raum s schauen sofort sollst spiel spiele spielen starten uns unsere unseren vom von wiedergeben will wir wollen wurde wurden wurdest zimmer",
-    ("fr", "timer"): "a active activer ajoute ajouter ajoutez annule annuler appele appelee arrete arreter au aux avant ce combien compte comptes coupe couper cree creer d dans de decompte decomptes demarre demarrer des desactive desactiver du en encore enleve enlever est et etais etait etant etat eteindre eteins eteint etend etendre etends execute executer ferme fermer h heure heures il joue jouer l la lance lancer le les m ma mais maitre merci mes mets mettre min minute minuterie minuteries minutes minuteur minuteurs mon nomme nommee passe passer pause peux plait please pour que rajoute rajouter rajoutez rebours relance relancer remets remettre reprend reprendre reprends reprise reste retranche retrancher s sec seconde secondes soustraire soustrais soustrait stoppe stopper stp supprime supprimer sur surnomme surnommee t tant te teins teint teints temps tous tout toute toutes tu un",
-    ("fr", "list"): "a achat achats ajoute ajouter ajoutez annule annuler au aux ce coche cocher course courses d dans de des du enleve enlever est il l la le les liste ma mais maitre marque marquer merci met mets mettre notre passe passer peux plait please que rajoute rajouter rajoutez retranche retrancher s shopping soustraire soustrais soustrait stp supprime supprimer sur te tu valide valider",
-    ("fr", "broadcast"): "a annonce annoncer appart appartement au aux ce dans de des domicile du est il l la le les logement maison merci message partout peux pieces plait please qu que s stp suivant sur te tous tout toute toutes tu",
-    ("fr", "search"): "a active activer actuel actuelle au aux ce cet cette chanson comme courant courante dans de demarre demarrer des du ecoute ecouter element endroit episode est execute executer film ici il je joue jouer l la lance lancer le les mais maitre me media meme merci mets mettre morceau musique nous on ou passe passer peux piece plait please podcast que radio s se situe situons sommes stp suis sur te trouve trouvons tu video",
-    ("es", "timer"): "a acorta acortar acorte agrega agregar agregue ajusta ajustar ajuste al anada anade anadi anadir animas apunt apunta apuntar apunte atras aumenta aumentar aumente baja bajar baje borra borrar borre cambia cambiar cambie cancela cancelacion cancelar cancele comence comenza comenzar comience comienza comienzar como con configura configurar configure continua continuar continue crea crear cree cual cuales cuanto cuenta cuentas de decrementa decrementar decremente del denominada denominado dentro desactiva desactivar desactive deten detene detener detenga disminui disminuir disminuya disminuye el elimina eliminar elimine empece empeza empezar empiece empieza empiezar en encuentra encuentran es esta estableca establece establecer establezca establezce establezcer estado estados estan falta favor gracias hora horas importa importaria incrementa incrementar incremente inicia iniciar inicie la las le levanta levantar levante llamada llamado los marcha marchan me mi minuto minutos mis nombre para parar pare pausa pausar pause podes podria podrias pon pone poner ponga por porfa puedes que queda quita quitar quite reactiva reactivar reactive reanuda reanudar reanude reduce reduci reducir reduzca resta restante restar reste se segui seguir segundo segundos siga sigue son suba sube subi subir suma sumar sume te temporizador temporizadores tiempo todos un una va van y",
-    ("es", "list"): "a agrega agregar agregue anada anade anadi anadir animas apunt apunta apuntar apunte borra borrar borre como completa completada completadas completado completados completar complete compra comprada compradas comprado comprados compras da dar de del el elimina eliminar elimine en favor finalice finaliza finalizar gracias hecha hechas hecho hechos importa importaria la las le lista listado los marca marcar marque me mi podes podria podrias pon pone poner ponga por porfa puedes quita quitar quite realizada realizadas realizado realizados remove remover remueva remueve retira retirar retire suma sumar sume suprima suprime suprimi suprimir tacha tachar tache te termina terminar termine",
+    ("en", "timer"): (
+        "a add after all an and by called can cancel continue could create d decrease for from hour hours how i "
+        "in increase is left like long me minute minutes much my named of off on our pause please remove resume "
+        "second seconds set start status stop take the time timer timers to want would you"),
+    ("en", "list"): (
+        "add can check complete could d delete for from i in like list me my off on please put remove shopping "
+        "the to want would you"),
+    ("en", "broadcast"): (
+        "announce broadcast can could d everywhere for i like me please that to want would you"),
+    ("en", "search"): (
+        "can could d for i in like me my on our play please the to want would you"),
+    ("de", "timer"): (
+        "ab abbrechen ah ahm aktuell alle am an anhalten auf aus ausschalten beende bei benenne bitte brauchen "
+        "braucht brech breche danke das dauern dauert deaktivieren dem den der derzeit des die doch du eben ein "
+        "einen einstellen ende endet erstell erstelle erstellen fahr fahre fertig fort fortsetzen fur "
+        "gefalligst geht gerade gerne gleich haben halt halte hat ich ihn im in ist jetzt kannst konntest "
+        "kurzer lang lange langer lass lasse lassen laufen lauft losch losche mach mache macht mag mal mehr "
+        "mein meine meinem meinen meiner meines minute minuten mir mochte mochten mogen moment momentan nach "
+        "namens nenn nenne nennen noch pausiere pausieren reduziere reduzieren restzeit s samtliche schalt "
+        "schalte sekunde sekunden setz setze setzen setzt sind sofort sollst starte starten status stell stelle "
+        "stellen stopp stoppe stoppen stunde stunden timer timers um und uns unser unsere unserem unseren "
+        "unserer unseres verkurze verkurzen verlangere verlangern verringere verringern vom von wann was weiter "
+        "weiterlaufen weniger wie will wir wollen wurde wurden wurdest zu"),
+    ("de", "list"): (
+        "ab abhaken abschliessen ah ahm aktuell auf aus bitte danke dem der derzeit die doch du eben einkauf "
+        "einkaufs einkaufsliste entferne entfernen erganze erganzen fuge gefalligst gerade gerne gleich hake "
+        "hinzu hinzufugen ich im in jetzt kannst konntest liste losch losche loschen mag mal meine meinem "
+        "meiner mir mochte mochten mogen moment momentan nehm nehme nehmen nimm noch pack packe packen raus "
+        "rausnehmen runter runternehmen s schliesse schreib schreibe schreiben schreibt setz setze setzen setzt "
+        "sliste sofort sollst streich streiche streichen uns unsere unserem unserer von will wir wollen wurde "
+        "wurden wurdest zu zum zur"),
+    ("de", "broadcast"): (
+        "ah ahm aktuell alle allen bekannt bereichen bescheid bitte danke der derzeit doch du durch durchgeben "
+        "durchsagen eben ganzen gebe geben gefalligst gerade gerne gib gleich haus horen ich im in jetzt kannst "
+        "konntest lass lassen mag mal mir mochte mochten mogen moment momentan noch raumen sag sage sagen "
+        "sofort sollst uberall uns verkunde verkunden will wir wissen wohnung wollen wurde wurden wurdest "
+        "zimmern"),
+    ("de", "search"): (
+        "ab abspielen ah ahm aktuell am an anhoren anschauen auf bei bereich bitte danke das dem den der "
+        "derzeit des die diesem diesen dieses doch du eben ein gefalligst gerade gerne gleich hier horen ich im "
+        "in jetzt kannst konntest mag mal meine meinen mir mochte mochten mogen moment momentan noch raum s "
+        "schauen sofort sollst spiel spiele spielen starten uns unsere unseren vom von wiedergeben will wir "
+        "wollen wurde wurden wurdest zimmer"),
+    ("fr", "timer"): (
+        "a active activer ajoute ajouter ajoutez annule annuler appele appelee arrete arreter au aux avant ce "
+        "combien compte comptes coupe couper cree creer d dans de decompte decomptes demarre demarrer des "
+        "desactive desactiver du en encore enleve enlever est et etais etait etant etat eteindre eteins eteint "
+        "etend etendre etends execute executer ferme fermer h heure heures il joue jouer l la lance lancer le "
+        "les m ma mais maitre merci mes mets mettre min minute minuterie minuteries minutes minuteur minuteurs "
+        "mon nomme nommee passe passer pause peux plait please pour que rajoute rajouter rajoutez rebours "
+        "relance relancer remets remettre reprend reprendre reprends reprise reste retranche retrancher s sec "
+        "seconde secondes soustraire soustrais soustrait stoppe stopper stp supprime supprimer sur surnomme "
+        "surnommee t tant te teins teint teints temps tous tout toute toutes tu un"),
+    ("fr", "list"): (
+        "a achat achats ajoute ajouter ajoutez annule annuler au aux ce coche cocher course courses d dans de "
+        "des du enleve enlever est il l la le les liste ma mais maitre marque marquer merci met mets mettre "
+        "notre passe passer peux plait please que rajoute rajouter rajoutez retranche retrancher s shopping "
+        "soustraire soustrais soustrait stp supprime supprimer sur te tu valide valider"),
+    ("fr", "broadcast"): (
+        "a annonce annoncer appart appartement au aux ce dans de des domicile du est il l la le les logement "
+        "maison merci message partout peux pieces plait please qu que s stp suivant sur te tous tout toute "
+        "toutes tu"),
+    ("fr", "search"): (
+        "a active activer actuel actuelle au aux ce cet cette chanson comme courant courante dans de demarre "
+        "demarrer des du ecoute ecouter element endroit episode est execute executer film ici il je joue jouer "
+        "l la lance lancer le les mais maitre me media meme merci mets mettre morceau musique nous on ou passe "
+        "passer peux piece plait please podcast que radio s se situe situons sommes stp suis sur te trouve "
+        "trouvons tu video"),
+    ("es", "timer"): (
+        "a acorta acortar acorte agrega agregar agregue ajusta ajustar ajuste al anada anade anadi anadir "
+        "animas apunt apunta apuntar apunte atras aumenta aumentar aumente baja bajar baje borra borrar borre "
+        "cambia cambiar cambie cancela cancelacion cancelar cancele comence comenza comenzar comience comienza "
+        "comienzar como con configura configurar configure continua continuar continue crea crear cree cual "
+        "cuales cuanto cuenta cuentas de decrementa decrementar decremente del denominada denominado dentro "
+        "desactiva desactivar desactive deten detene detener detenga disminui disminuir disminuya disminuye el "
+        "elimina eliminar elimine empece empeza empezar empiece empieza empiezar en encuentra encuentran es "
+        "esta estableca establece establecer establezca establezce establezcer estado estados estan falta favor "
+        "gracias hora horas importa importaria incrementa incrementar incremente inicia iniciar inicie la las "
+        "le levanta levantar levante llamada llamado los marcha marchan me mi minuto minutos mis nombre para "
+        "parar pare pausa pausar pause podes podria podrias pon pone poner ponga por porfa puedes que queda "
+        "quita quitar quite reactiva reactivar reactive reanuda reanudar reanude reduce reduci reducir reduzca "
+        "resta restante restar reste se segui seguir segundo segundos siga sigue son suba sube subi subir suma "
+        "sumar sume te temporizador temporizadores tiempo todos un una va van y"),
+    ("es", "list"): (
+        "a agrega agregar agregue anada anade anadi anadir animas apunt apunta apuntar apunte borra borrar "
+        "borre como completa completada completadas completado completados completar complete compra comprada "
+        "compradas comprado comprados compras da dar de del el elimina eliminar elimine en favor finalice "
+        "finaliza finalizar gracias hecha hechas hecho hechos importa importaria la las le lista listado los "
+        "marca marcar marque me mi podes podria podrias pon pone poner ponga por porfa puedes quita quitar "
+        "quite realizada realizadas realizado realizados remove remover remueva remueve retira retirar retire "
+        "suma sumar sume suprima suprime suprimi suprimir tacha tachar tache te termina terminar termine"),
     ("es", "broadcast"): "",
-    ("es", "search"): "a animas de del el en escuchar favor gracias importa importaria la las le los me oir podes podria podrias pon pone poner ponga por porfa puedes reproduce reproduci reproducir reproduzca te un una ver visualizar",
+    ("es", "search"): (
+        "a animas de del el en escuchar favor gracias importa importaria la las le los me oir podes podria "
+        "podrias pon pone poner ponga por porfa puedes reproduce reproduci reproducir reproduzca te un una ver "
+        "visualizar"),
 }
 VOCAB: Mapping[tuple[str, str], frozenset[str]] = MappingProxyType({k: frozenset(v.split()) for k, v in _VOCAB.items()})
 _WORD = re.compile(r"[^\W_]+")

@@ -38,8 +38,8 @@ __all__ = ["MUTE_WORDS", "ONOFF_WORDS", "OWN_DOMAINS", "mute_misfit", "onoff_mis
 OWN_DOMAINS = frozenset({"lock", "cover", "valve"})
 SLOT = "xslotx"  # a blanked name, area, floor or device class: a word edge.names_schema.word_list keeps
 
-# Words that are also prepositions, articles or particles, read in context (`tokens`), besides the
-# language's own determiners, locatives and connectors (edge.names_lang).
+# Particles that are also prepositions or articles, read in context (`tokens`); the language's other
+# determiners, locatives and connectors (edge.names_lang) are left out of the tokens.
 _PARTICLES: Mapping[str, frozenset[str]] = MappingProxyType({
     "en": frozenset("on off up out down over".split()),
     "de": frozenset("an aus auf ab zu ein".split()),
@@ -58,14 +58,24 @@ _NOT_VERBS: Mapping[str, frozenset[str]] = MappingProxyType({
 
 # (HassTurnOn's tokens, HassTurnOff's tokens) per language, as the derivation in `__doc__` gives them.
 _ONOFF: Mapping[str, tuple[str, str]] = {
-    "en": ("activate bring>on change>on floor>on light>up on<$ switch>on to>on turn>on up<$ up<_ up<f",
-           "_>off bring>off change>off change>out deactivate fan>off fans>off lamp>off lamps>off lamps>out light>off light>out lighting>off lights>off lights>out off<$ off<_ off<f off<w out<$ out<f out<w switch>off to>off turn>off turn>out"),
-    "de": ("_>ein aktivier aktiviere aktivieren an<$ anmachen anschalten auf<$ aufdrehen aufschalten ein<$ einmachen einschalten s>an starte",
-           "_>ab _>aus _>zu ab<$ abdrehen abmachen abschalten aus<$ ausmachen ausschalten beleuchtung>ab beleuchtung>aus deaktivier deaktiviere deaktivieren geschoss>ab geschoss>aus lufter>ab lufter>aus s>ab s>aus stoppe ventilator>aus ventilatoren>aus zu<$ zumachen zuschalten"),
-    "fr": ("active activer allume allumer demarre demarrer eclaire eclairer illumine illuminer ouvre ouvrir",
-           "arrete arreter coupe couper desactive desactiver eteindre eteins eteint ferme fermer stoppe stopper"),
-    "es": ("activa activar active conecta conectar conecte encenda encende encender encienda enciende enciender prenda prende prender",
-           "apaga apagar apague desactiva desactivar desactive desconecta desconectar desconecte"),
+    "en": (
+        "activate bring>on change>on floor>on light>up on<$ switch>on to>on turn>on up<$ up<_ up<f",
+        "_>off bring>off change>off change>out deactivate fan>off fans>off lamp>off lamps>off lamps>out "
+        "light>off light>out lighting>off lights>off lights>out off<$ off<_ off<f off<w out<$ out<f out<w "
+        "switch>off to>off turn>off turn>out"),
+    "de": (
+        "_>ein aktivier aktiviere aktivieren an<$ anmachen anschalten auf<$ aufdrehen aufschalten ein<$ "
+        "einmachen einschalten s>an starte",
+        "_>ab _>aus _>zu ab<$ abdrehen abmachen abschalten aus<$ ausmachen ausschalten beleuchtung>ab "
+        "beleuchtung>aus deaktivier deaktiviere deaktivieren geschoss>ab geschoss>aus lufter>ab lufter>aus s>ab "
+        "s>aus stoppe ventilator>aus ventilatoren>aus zu<$ zumachen zuschalten"),
+    "fr": (
+        "active activer allume allumer demarre demarrer eclaire eclairer illumine illuminer ouvre ouvrir",
+        "arrete arreter coupe couper desactive desactiver eteindre eteins eteint ferme fermer stoppe stopper"),
+    "es": (
+        "activa activar active conecta conectar conecte encenda encende encender encienda enciende enciender "
+        "prenda prende prender",
+        "apaga apagar apague desactiva desactivar desactive desconecta desconectar desconecte"),
 }
 ONOFF_WORDS: Mapping[str, Mapping[str, frozenset[str]]] = MappingProxyType({
     lang: MappingProxyType({"HassTurnOn": frozenset(on.split()), "HassTurnOff": frozenset(off.split())})
@@ -85,7 +95,9 @@ def _function_words(lang: str) -> frozenset[str]:
 def tokens(text: str, lang: str) -> list[str]:
     """The tokens of `text` (names already replaced by `SLOT` words) the polarity lists are made of: a word
     folded as edge.names_schema.words folds it, or, for a word that is also a preposition, article or
-    particle, "<previous>>word" and "word<<next>" ("$" the end, "_" a name, "f" a function word, "w" another); a name is "_" before it too."""
+    particle (`_PARTICLES`), "<previous>>word" and "word<<next>" ("$" the end, "_" a name, "f" a function word,
+    "w" another; "_" also for a name before it). The language's other articles and prepositions say nothing
+    alone and are left out."""
     from edge.names_schema import word_list
 
     ws = word_list(text)
@@ -141,10 +153,21 @@ def onoff_misfit(intent: str, lang: str, text: str, found: Sequence[Mapping[str,
 # "13/<lang>/mute", every such token however rare: a reply must say one). HA's mute templates use on/off
 # verbs too ("éteins le son", "enciende el sonido"): the verb alone cannot part them, the sound's word does.
 _MUTE: Mapping[str, str] = {
-    "en": "item media media>on movie music music>on mute player>on players>on show shows song track unmute",
-    "de": "aufheben entmut entmute entmuten fernseher>auf fernsehsendung fernsehsendung>auf heb hebe laut musik musik>auf mute muten radio radio>auf schalten sendung sendung>auf stell stelle stumm stummschalten stummschaltung stummschaltung>an stummschaltung>auf stummschaltung>aus stummschaltung>ein ton ton>an ton>aus ton>ein wieder",
-    "fr": "_>en charrue en<w enleve enlever mais maitre mets mettre passe passer relance relancer remets remettre reprend reprendre reprends reprise retranche retrancher son son>en sourdine soustraire soustrais soustrait volume volume>en watt watt>en watts watts>en",
-    "es": "audio audio>en devuelva devuelve musica musica>en pon pon>en reproduccion reproduccion>en reproductor>en reproductores>en restaura restaure silencia silenciar silencie silencio silencio>en sonido sonido>en volumen volumen>en",
+    "en": (
+        "item media media>on movie music music>on mute player>on players>on show shows song track unmute"),
+    "de": (
+        "aufheben entmut entmute entmuten fernseher>auf fernsehsendung fernsehsendung>auf heb hebe laut musik "
+        "musik>auf mute muten radio radio>auf schalten sendung sendung>auf stell stelle stumm stummschalten "
+        "stummschaltung stummschaltung>an stummschaltung>auf stummschaltung>aus stummschaltung>ein ton ton>an "
+        "ton>aus ton>ein wieder"),
+    "fr": (
+        "_>en charrue en<w enleve enlever mais maitre mets mettre passe passer relance relancer remets remettre "
+        "reprend reprendre reprends reprise retranche retrancher son son>en sourdine soustraire soustrais "
+        "soustrait volume volume>en watt watt>en watts watts>en"),
+    "es": (
+        "audio audio>en devuelva devuelve musica musica>en pon pon>en reproduccion reproduccion>en "
+        "reproductor>en reproductores>en restaura restaure silencia silenciar silencie silencio silencio>en "
+        "sonido sonido>en volumen volumen>en"),
 }
 MUTE_WORDS: Mapping[str, frozenset[str]] = MappingProxyType({lang: frozenset(ws.split()) for lang, ws in _MUTE.items()})
 _MUTE_INTENTS = frozenset({"HassMediaPlayerMute", "HassMediaPlayerUnmute"})
