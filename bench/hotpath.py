@@ -29,7 +29,7 @@ from edge import contract  # noqa: E402
 from edge.config import CloudSettings  # noqa: E402
 from edge.health import Health  # noqa: E402
 from edge.model import Model  # noqa: E402
-from edge.mqtt.link import _JsonPublishProps  # noqa: E402
+from edge.mqtt.configure import JsonPublishProps  # noqa: E402
 from edge.outbox import Outbox  # noqa: E402
 from edge.router import Router  # noqa: E402
 
@@ -119,8 +119,8 @@ def main() -> None:
         rows.append(("contract.result_publications (topics and payloads from the Result value)",
                      median_us(lambda i: contract.result_publications("edge/bench", value, 0.5), n)))
         rows.append(("slots: SlotExtractor.extract(text, intent)", median_us(_slots(model, texts, pred.intent), n)))
-        rows.append(("PUBLISH properties as Link.publish packs them (edge.mqtt.link._JsonPublishProps), x3",
-                     median_us(lambda i: [_JsonPublishProps(c).pack() for c in (None, None, b"12345678")], n)))
+        rows.append(("PUBLISH properties as Link.publish packs them (edge.mqtt.configure.JsonPublishProps), x3",
+                     median_us(lambda i: [JsonPublishProps(c).pack() for c in (None, None, b"12345678")], n)))
         rows.append(("outbox.remember([1 result])  (SQLite txn, NORMAL)",
                      median_us(lambda i: ob.remember([(f"a{i}", result)]), n)))
         rows.append(("outbox.remember([32 results]) / 32",

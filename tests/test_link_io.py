@@ -102,6 +102,9 @@ def test_the_paho_methods_the_link_overrides_still_exist_with_their_signatures()
         "_packet_write": ["self"],
         "_handle_pubackcomp": ["self", "cmd"],
         "_update_inflight": ["self"],
+        "_handle_publish": ["self"],
+        "_handle_on_message": ["self", "message"],
+        "_send_puback": ["self", "mid"],
         "_do_on_publish": ["self", "mid", "reason_code", "properties"],
         "loop_read": ["self", "max_packets"],
         "loop_write": ["self"],
@@ -111,12 +114,15 @@ def test_the_paho_methods_the_link_overrides_still_exist_with_their_signatures()
     for name, params in expected.items():
         assert list(inspect.signature(getattr(paho.Client, name)).parameters) == params, name
         assert getattr(Client, name) is not getattr(paho.Client, name) or name in {"loop_write", "_do_on_publish",
-                                                                                     "loop_misc"}
+                                                                                     "loop_misc", "_handle_on_message",
+                                                                                     "_send_puback"}
     c = paho.Client(callback_api_version=paho.CallbackAPIVersion.VERSION2)
     for attr in ("_out_packet", "_in_packet", "_out_messages", "_inflight_messages", "_max_inflight_messages",
                  "_sock", "_out_message_mutex",
-                 "_sockpairW"):
+                 "_sockpairW", "_manual_ack", "_protocol", "_logger", "on_log"):
         assert hasattr(c, attr), attr
+    for name in ("time_func", "mqtt_ms_invalid", "MQTTMessageInfo", "MQTTMessage"):  # what _decode_publish uses
+        assert hasattr(paho, name), name
 
 
 def test_a_burst_arrives_whole_in_order_and_is_handed_over_in_turns(broker, client_factory, tmp_path):
@@ -345,3 +351,122 @@ def test_the_paho_client_knows_nothing_of_the_link() -> None:
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
         a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert not any(m and m.startswith("edge") for m in imported), imported
+
+
+def _publish_packet(topic: bytes, payload: bytes, *, qos: int = 1, mid: int = 7, props: bytes = b"",
+                    flags: int = 0) -> tuple[int, bytes]:
+    """(fixed header byte, what follows the remaining length) of a MQTT 5 PUBLISH."""
+    body = len(topic).to_bytes(2, "big") + topic + (mid.to_bytes(2, "big") if qos else b"")
+    n, vbi = len(props), b""
+    while True:
+        n, d = n >> 7, n & 0x7F
+        vbi += bytes([d | (0x80 if n else 0)])
+        if not n:
+            break
+    return 0x30 | (qos << 1) | flags, body + vbi + props + payload
+
+
+def _utf8(ident: int, text: bytes) -> bytes:
+    return bytes([ident]) + len(text).to_bytes(2, "big") + text
+
+
+def test_the_fast_publish_decode_gives_what_pahos_decode_gives_or_leaves_it_to_paho() -> None:
+    """edge.mqtt.client decodes a request's PUBLISH itself (paho's Properties cost ~60 us a request):
+    for every packet it takes, the message equals paho's own decode field by field (properties
+    included, str() and json() too); every packet it does not take (QoS 2, a property outside its
+    five, a duplicate, a value paho refuses, a truncated or malformed packet) is left to paho (None),
+    which decodes it or raises as before."""
+    from paho.mqtt import _packet
+    from paho.mqtt.enums import MQTTProtocolVersion
+
+    from edge.mqtt.client import _decode_publish
+
+    reply = _utf8(8, "bench/ré/reply".encode())
+    corr = b"\x09\x00\x03\x00\xffz"
+    taken = [
+        _publish_packet(b"edge/x/request", b'{"text": "hi"}', props=reply + corr),
+        _publish_packet(b"edge/x/request", b"", qos=0, props=b""),
+        _publish_packet(b"t", b"p" * 300, flags=0x09, props=b"\x01\x01" + _utf8(3, b"application/json")
+                        + b"\x02\x00\x00\x0e\x10" + corr + reply),  # dup, retain, all five
+        _publish_packet(b"t", b"p", props=b"\x09\x00\x00"),  # empty Correlation Data
+        _publish_packet("ü/topic".encode(), "é".encode() * 200, props=reply),  # 2-byte property length VBI
+    ]
+    for header, packet in taken:
+        ours = _decode_publish(header, packet)
+        theirs = _packet.decode_publish(header, packet, MQTTProtocolVersion.MQTTv5)
+        assert ours is not None, packet
+        assert (ours.topic, ours.mid, ours.qos, ours.dup, ours.retain, ours.payload) == (
+            theirs.topic.decode(), theirs.mid, theirs.qos, theirs.dup, theirs.retain, theirs.payload)
+        assert type(ours.payload) is bytes and type(ours._topic) is bytes
+        assert ours.properties.json() == theirs.properties.json() and str(ours.properties) == str(theirs.properties)
+        assert isinstance(ours.info, paho.MQTTMessageInfo) and ours.info.mid == ours.mid  # made on demand
+
+    left = [
+        _publish_packet(b"t", b"p", qos=2, props=reply),
+        _publish_packet(b"t", b"p", props=b"\x23\x00\x01"),  # Topic Alias
+        _publish_packet(b"t", b"p", props=b"\x26" + b"\x00\x01k\x00\x01v"),  # a User Property
+        _publish_packet(b"t", b"p", props=b"\x0b\x05"),  # a Subscription Identifier
+        _publish_packet(b"t", b"p", props=reply + reply),  # twice: paho refuses it
+        _publish_packet(b"t", b"p", props=b"\x01\x02"),  # Payload Format Indicator 2: paho refuses it
+        _publish_packet(b"t", b"p", props=_utf8(8, b"a\x00b")),  # NUL in a string: paho refuses it
+        _publish_packet(b"t", b"p", props=_utf8(8, "\ufeff".encode())),
+        _publish_packet(b"t", b"p", props=_utf8(8, b"\xed\xa0\x80")),  # an encoded surrogate
+        _publish_packet(b"t", b"p", props=_utf8(8, b"\xff")),  # not UTF-8
+        _publish_packet(b"", b"p"),  # an empty topic (with a Topic Alias, on MQTT 5)
+        _publish_packet(b"t", b"p", props=b"\x08\x00\x09abc"),  # a string running past the properties
+        _publish_packet(b"t", b"p", props=b"\x02\x00\x00"),  # a four-byte integer cut short
+        _publish_packet(b"t", b"", props=b"\x01"),  # a byte property without its byte
+        (0x32, b"\x00"),  # cut inside the topic length
+        (0x32, b"\x00\x05ab"),  # a topic longer than the packet
+        (0x32, b"\x00\x01t\x00"),  # cut inside the packet id
+        (0x32, b"\x00\x01t\x00\x07\xff\xff\xff\xff\x01"),  # a properties length of five bytes
+        (0x32, b"\x00\x01t\x00\x07\x7f"),  # a properties length past the packet
+    ]
+    for header, packet in left:
+        assert _decode_publish(header, packet) is None, packet
+
+
+def test_the_fast_publish_decode_is_what_on_message_gets_from_the_socket(monkeypatch):
+    """Through the read path, against a real socket pair: a request's message reaches on_message
+    decoded by edge (paho's decode is not called), a Topic Alias one by paho, and a malformed one
+    still makes paho drop the connection as before."""
+    import socket
+
+    from paho.mqtt import _packet
+
+    c = Client.__new__(Client)
+    paho.Client.__init__(c, callback_api_version=paho.CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5,
+                         manual_ack=True)
+    c._rbuf, c._rpos, c._recv_budget = b"", 0, 1
+    c.last_read_error = None
+    got: list[paho.MQTTMessage] = []
+    c.on_message = lambda _c, _u, m: got.append(m)
+    paho_calls: list[bytes] = []
+    real = _packet.decode_publish
+    monkeypatch.setattr(_packet, "decode_publish", lambda h, p, v: paho_calls.append(p) or real(h, p, v))
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    c._sock = ours
+    c._state = paho._ConnectionState.MQTT_CS_CONNECTED
+
+    def send(header: int, packet: bytes) -> None:
+        theirs.sendall(bytes([header, len(packet)]) + packet)  # short packets: one-byte length
+        c._recv_budget = 1
+        c.loop_read()
+
+    send(*_publish_packet(b"edge/x/request", b'{"text":"a"}', mid=9,
+                          props=_utf8(8, b"r/1") + b"\x09\x00\x02ab"))
+    assert not paho_calls and len(got) == 1
+    m = got[0]
+    assert (m.topic, m.payload, m.mid, m.qos, m.properties.ResponseTopic, m.properties.CorrelationData) == (
+        "edge/x/request", b'{"text":"a"}', 9, 1, "r/1", b"ab")
+    assert c._out_packet == type(c._out_packet)()  # manual ack: nothing sent for it yet
+    send(*_publish_packet(b"edge/x/request", b"b", props=b"\x23\x00\x01"))
+    assert len(paho_calls) == 1 and got[-1].payload == b"b" and got[-1].properties.TopicAlias == 1
+    rc = None
+    theirs.sendall(b"\x32\x03\x00\x05a")  # a topic longer than the packet
+    c._recv_budget = 1
+    rc = c.loop_read()
+    assert rc != paho.MQTT_ERR_SUCCESS and len(got) == 2  # paho's MalformedPacket: the connection is dropped
+    ours.close()
+    theirs.close()

@@ -5,6 +5,8 @@ from here, so pinning or replacing the broker library touches this file's import
 
 from __future__ import annotations
 
+import struct
+
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
@@ -28,6 +30,128 @@ _PUBLISH, _PUBACK, _DISCONNECT = 0x30, 0x40, 0xE0
 # Shared, read-only: our on_publish reads only the mid.
 _PUBACK_REASONS = {code: ReasonCode(PacketTypes.PUBACK, identifier=code) for code in (0x00, 0x10)}
 _PUBACK_PROPS = Properties(PacketTypes.PUBACK)
+_PUBLISH_TABLES = Properties(PacketTypes.PUBLISH)  # paho's name and type tables, shared by _ReceivedProps
+_U16 = struct.Struct("!H")
+_U32 = struct.Struct("!I")
+# The PUBLISH properties the fast decode takes (id: attribute, kind); any other (a Topic Alias, User
+# Properties, Subscription Identifiers), or anything odd, goes to paho's own decode.
+_FAST_PROPS = {1: ("PayloadFormatIndicator", "byte"), 2: ("MessageExpiryInterval", "u32"),
+               3: ("ContentType", "utf8"), 8: ("ResponseTopic", "utf8"), 9: ("CorrelationData", "bin")}
+
+
+class _ReceivedProps(Properties):
+    """A received PUBLISH's properties, as paho's `Properties` holds them (same attribute names, same
+    str() and json()), without paho's per-object set-up: its __init__ builds three tables, and its
+    unpack() walks all 27 property names for each property (about 60 us of a request's read on
+    this VM, bench/hotpath.py); the tables are shared here, read-only."""
+
+    types = _PUBLISH_TABLES.types
+    names = _PUBLISH_TABLES.names
+    properties = _PUBLISH_TABLES.properties
+
+    def __init__(self) -> None:  # paho's __init__ is the cost avoided
+        object.__setattr__(self, "packetType", PacketTypes.PUBLISH)
+
+
+class _Received(paho.MQTTMessage):
+    """A received PUBLISH as paho hands it to on_message, without the `MQTTMessageInfo` (and its
+    threading.Condition) that paho builds for every message and only outgoing ones use; `info`
+    is made if anyone asks for it."""
+
+    def __init__(self, mid: int, topic: bytes) -> None:  # paho's __init__ is the cost avoided
+        self.timestamp = 0.0
+        self.state = paho.mqtt_ms_invalid
+        self.dup = False
+        self.mid = mid
+        self._topic = topic
+        self.payload: bytes | bytearray = b""
+        self.qos = 0
+        self.retain = False
+        self.properties: Properties | None = None
+
+    def __getattr__(self, name: str) -> object:
+        if name == "info":
+            self.info = paho.MQTTMessageInfo(self.mid)
+            return self.info
+        raise AttributeError(name)
+
+
+def _decode_publish(header: int, packet: bytes) -> _Received | None:
+    """paho's decode of a MQTT 5 PUBLISH at QoS 0 or 1 whose properties are all in _FAST_PROPS, or
+    None for anything else (QoS 2, another property, a duplicate, a value paho would refuse, a
+    malformed packet): paho then decodes it, and refuses what it refuses, as before."""
+    qos = (header & 0x06) >> 1
+    if qos > 1:
+        return None
+    try:
+        (n,) = _U16.unpack_from(packet, 0)
+        topic = bytes(packet[2:2 + n])
+        pos = 2 + n
+        if not n or len(topic) != n:
+            return None  # an empty topic (a Topic Alias): paho's
+        mid = 0
+        if qos:
+            (mid,) = _U16.unpack_from(packet, pos)
+            pos += 2
+        # the properties' length, a Variable Byte Integer
+        plen = shift = 0
+        for k in range(4):
+            b = packet[pos + k]
+            plen |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                pos += k + 1
+                break
+        else:
+            return None
+        end = pos + plen
+        if end > len(packet):
+            return None
+        props = _ReceivedProps()
+        seen: set[int] = set()
+        while pos < end:
+            ident = packet[pos]
+            pos += 1
+            spec = _FAST_PROPS.get(ident)
+            if spec is None or ident in seen:
+                return None
+            seen.add(ident)
+            name, kind = spec
+            value: object
+            if kind == "byte":
+                value = packet[pos]
+                if value not in (0, 1) or pos + 1 > end:
+                    return None
+                pos += 1
+            elif kind == "u32":
+                if pos + 4 > end:
+                    return None
+                (value,) = _U32.unpack_from(packet, pos)
+                pos += 4
+            else:
+                (n,) = _U16.unpack_from(packet, pos)
+                if pos + 2 + n > end:
+                    return None
+                raw = bytes(packet[pos + 2:pos + 2 + n])
+                pos += 2 + n
+                if kind == "utf8":
+                    value = raw.decode("utf-8")  # strict: an encoded surrogate raises, as in paho
+                    if "\x00" in value or "\ufeff" in value:
+                        return None  # paho refuses these ([MQTT-1.5.4-2], [MQTT-1.5.4-3])
+                else:
+                    value = raw
+            object.__setattr__(props, name, value)
+        if pos != end:
+            return None
+    except (IndexError, struct.error, UnicodeDecodeError):
+        return None
+    msg = _Received(mid, topic)
+    msg.dup = bool(header & 0x08)
+    msg.qos = qos
+    msg.retain = bool(header & 0x01)
+    msg.properties = props
+    msg.payload = bytes(packet[end:])
+    return msg
 
 
 class Client(paho.Client):
@@ -48,7 +172,11 @@ class Client(paho.Client):
     - `_handle_pubackcomp`: a PUBACK of success (0x00, or 0x10 "no matching subscribers")
       without properties, how brokers send nearly all of them, skips the decode;
     - `_update_inflight`: skipped when no publication waits for an in-flight slot (paho
-      otherwise walks every unacknowledged one on every PUBACK).
+      otherwise walks every unacknowledged one on every PUBACK);
+    - `_handle_publish`: a MQTT 5 PUBLISH at QoS 0 or 1 with only the properties a request carries
+      (Response Topic, Correlation Data, Payload Format Indicator, Content Type, Message Expiry
+      Interval) is decoded directly (`_decode_publish`), into the same message paho would hand
+      on; anything else, and everything while paho logs, takes paho's own decode.
 
     (paho's threaded loop also wrote a byte to a wake-up socket for every packet queued; driven
     by an external loop it creates no such socket, so that saving comes for free.)
@@ -120,6 +248,18 @@ class Client(paho.Client):
             if mid in self._out_messages:
                 return self._do_on_publish(mid, reason, _PUBACK_PROPS)
         return paho.MQTT_ERR_SUCCESS
+
+    def _handle_publish(self) -> paho.MQTTErrorCode:
+        msg = None
+        if self._protocol == paho.MQTTv5 and self.on_log is None and self._logger is None:
+            msg = _decode_publish(self._in_packet["command"], self._in_packet["packet"])
+        if msg is None:
+            return super()._handle_publish()
+        msg.timestamp = paho.time_func()
+        self._handle_on_message(msg)  # what paho does next for QoS 0 and 1
+        if msg.qos == 0 or self._manual_ack:
+            return paho.MQTT_ERR_SUCCESS
+        return self._send_puback(msg.mid)
 
     def _update_inflight(self) -> paho.MQTTErrorCode:
         if len(self._out_messages) <= self._inflight_messages:
