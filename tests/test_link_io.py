@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import paho.mqtt.client as paho
+import pytest
 from conftest import Broker, daemon_config
 from loopthread import LoopThread
 
@@ -470,3 +471,51 @@ def test_the_fast_publish_decode_is_what_on_message_gets_from_the_socket(monkeyp
     assert rc != paho.MQTT_ERR_SUCCESS and len(got) == 2  # paho's MalformedPacket: the connection is dropped
     ours.close()
     theirs.close()
+
+
+def test_the_fast_publish_queues_the_packet_and_state_pahos_publish_would() -> None:
+    """edge.mqtt.client.Client.publish builds a QoS 1 packet itself: for each shape (short and long
+    payloads across the remaining length's byte boundaries, retain, with and without properties,
+    MQTT 5 and 3.1.1) the packet queued and the message state equal what paho's own publish makes;
+    when the window is full, or at QoS 0, paho's publish runs (the message then waits in paho's queue)."""
+    import socket
+
+    from edge.mqtt.configure import JsonPublishProps
+
+    def client(protocol: int, window: int = 0) -> Client:
+        c = Client(callback_api_version=paho.CallbackAPIVersion.VERSION2, client_id="t", protocol=protocol)
+        c.max_inflight_messages_set(window)
+        c.on_socket_register_write = lambda *_a: None  # nothing is written: the queue is compared
+        c._sock, _peer = socket.socketpair()
+        c._state = paho._ConnectionState.MQTT_CS_CONNECTED
+        return c
+
+    def queued(c: Client) -> list[tuple]:
+        return [(p["command"], p["mid"], p["qos"], bytes(p["packet"])) for p in c._out_packet]
+
+    def state(c: Client) -> list[tuple]:
+        return [(m.mid, m.topic, m.payload, m.qos, m.retain, m.state, m.properties is not None, m.info.rc)
+                for m in c._out_messages.values()] + [c._inflight_messages]
+
+    for protocol in (paho.MQTTv5, paho.MQTTv311):
+        ours, theirs = client(protocol), client(protocol)
+        for payload in (b"", b"x", b"y" * 100, b"z" * 127, b"w" * 16_500, b"v" * 2_100_000):
+            for retain in (False, True):
+                for props in (None, JsonPublishProps(None), JsonPublishProps(b"corr")):
+                    if protocol != paho.MQTTv5 and props is not None:
+                        continue
+                    topic = "edge/t/résultat"
+                    a = ours.publish(topic, payload, qos=1, retain=retain, properties=props)
+                    b = paho.Client.publish(theirs, topic, payload, qos=1, retain=retain, properties=props)
+                    assert (a.rc, a.mid) == (b.rc, b.mid) == (paho.MQTT_ERR_SUCCESS, b.mid)
+        assert queued(ours) == queued(theirs) and state(ours) == state(theirs)
+
+    ours, theirs = client(paho.MQTTv5, window=1), client(paho.MQTTv5, window=1)
+    for c, publish in ((ours, ours.publish), (theirs, lambda *a, **k: paho.Client.publish(theirs, *a, **k))):
+        publish("t/1", b"a", qos=1)
+        publish("t/2", b"b", qos=1)  # beyond the window: queued in paho, not sent
+        publish("t/3", b"c", qos=0)
+    assert queued(ours) == queued(theirs) and state(ours) == state(theirs)
+    assert [m.state for m in ours._out_messages.values()] == [paho.mqtt_ms_wait_for_puback, paho.mqtt_ms_queued]
+    with pytest.raises(ValueError):
+        client(paho.MQTTv5).publish("a/+/b", b"x", qos=1)  # paho's own check of a topic name
