@@ -519,3 +519,51 @@ def test_the_fast_publish_queues_the_packet_and_state_pahos_publish_would() -> N
     assert [m.state for m in ours._out_messages.values()] == [paho.mqtt_ms_wait_for_puback, paho.mqtt_ms_queued]
     with pytest.raises(ValueError):
         client(paho.MQTTv5).publish("a/+/b", b"x", qos=1)  # paho's own check of a topic name
+
+
+def test_whole_packets_in_the_read_buffer_are_cut_out_without_pahos_byte_by_byte_read(monkeypatch):
+    """A read holding whole packets (a request, PUBACKs, a PINGRESP) is parsed by edge.mqtt.client
+    without paho's _packet_read; a packet the read cut short is finished by paho's, on the next read;
+    a length of five bytes is paho's protocol error, as before."""
+    import socket
+
+    c = Client.__new__(Client)
+    paho.Client.__init__(c, callback_api_version=paho.CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5,
+                         manual_ack=True)
+    c._rbuf, c._rpos, c._recv_budget, c.last_read_error = b"", 0, 1, None
+    got: list[bytes] = []
+    c.on_message = lambda _c, _u, m: got.append(m.payload)
+    slow: list[int] = []
+    real = paho.Client._packet_read
+    monkeypatch.setattr(paho.Client, "_packet_read", lambda self: slow.append(1) or real(self))
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    c._sock = ours
+    c._state = paho._ConnectionState.MQTT_CS_CONNECTED
+
+    def wire(header: int, packet: bytes) -> bytes:
+        n, rl = len(packet), b""
+        while True:
+            n, d = n >> 7, n & 0x7F
+            rl += bytes([d | (0x80 if n else 0)])
+            if not n:
+                return bytes([header]) + rl + packet
+
+    reqs = [wire(*_publish_packet(b"edge/x/request", b"r" * size, mid=k + 1, props=_utf8(8, b"re/ply")))
+            for k, size in enumerate((5, 200, 20_000))]
+    stream = reqs[0] + b"\xd0\x00" + reqs[1] + reqs[2]  # with a PINGRESP between them
+    theirs.sendall(stream)
+    assert c.loop_read() == paho.MQTT_ERR_SUCCESS
+    assert got == [b"r" * 5, b"r" * 200, b"r" * 20_000] and not slow
+    assert c._in_packet["command"] == 0 and c._rpos == len(c._rbuf)
+    got.clear()
+    theirs.sendall(reqs[1][:100])  # cut short: paho's path keeps what it has and waits for the rest
+    c.loop_read()
+    assert not got and slow
+    theirs.sendall(reqs[1][100:] + reqs[0])
+    c.loop_read()
+    assert got == [b"r" * 200, b"r" * 5]
+    theirs.sendall(b"\x32\xff\xff\xff\xff\x01")
+    assert c.loop_read() == paho.MQTT_ERR_PROTOCOL
+    ours.close()
+    theirs.close()

@@ -9,6 +9,7 @@ import struct
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.exception import MalformedPacket
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties, VariableByteIntegers
 from paho.mqtt.reasoncodes import ReasonCode
@@ -166,6 +167,9 @@ class Client(paho.Client):
 
     - `_sock_recv`: one recv() of up to 64 KiB, then packets are served from that buffer
       (`loop_read` goes on until the buffer is empty, since the selector cannot see it);
+    - `_packet_read`: a packet that lies whole in that buffer is cut out of it at once and handed
+      to paho's `_packet_handle` (paho reads each packet in three or more calls, byte by byte for
+      its length); a packet split across reads takes paho's own path, which reads the buffer;
     - `_packet_write`: packets that need nothing done once written (QoS 1 PUBLISH, PUBACK,
       SUBSCRIBE...) go out in one send(); a QoS 0 PUBLISH or a DISCONNECT still goes alone,
       so paho's bookkeeping for them runs as before;
@@ -218,6 +222,53 @@ class Client(paho.Client):
         end = pos + bufsize
         self._rbuf, self._rpos = buf, end
         return buf[pos:end]
+
+    def _packet_read(self) -> paho.MQTTErrorCode:
+        if self._in_packet["command"] != 0:
+            return super()._packet_read()  # a packet begun in an earlier read: paho goes on with it
+        if self._rpos >= len(self._rbuf):  # refill, as paho's first recv of a packet would
+            if self._recv_budget <= 0:
+                return paho.MQTT_ERR_AGAIN
+            self._recv_budget -= 1
+            try:
+                data = paho.Client._sock_recv(self, _READ_SIZE)
+            except BlockingIOError:
+                return paho.MQTT_ERR_AGAIN
+            except OSError as exc:  # what paho answers for a failed first recv of a packet
+                self.last_read_error = exc
+                self._easy_log(paho.MQTT_LOG_ERR, "failed to receive on socket: %s", exc)
+                return paho.MQTT_ERR_CONN_LOST
+            if not data:
+                return paho.MQTT_ERR_CONN_LOST
+            self._rbuf, self._rpos = data, 0
+        buf, pos = self._rbuf, self._rpos
+        end = len(buf)
+        i, length, shift = pos + 1, 0, 0
+        while i < end and i - pos <= 4:  # the remaining length, at most four bytes
+            b = buf[i]
+            i += 1
+            length |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                break
+        else:
+            return super()._packet_read()  # cut short by the read, or malformed: paho's path decides
+        if i + length > end or not buf[pos]:
+            return super()._packet_read()
+        self._rpos = i + length
+        self._in_packet = {"command": buf[pos], "have_remaining": 1, "remaining_count": list(buf[pos + 1:i]),
+                           "remaining_mult": 1 << shift, "remaining_length": length, "packet": buf[i:i + length],
+                           "to_process": 0, "pos": 0}
+        try:
+            rc = self._packet_handle()
+        except MalformedPacket as exc:
+            self._easy_log(paho.MQTT_LOG_DEBUG, "Received malformed packet: %s", exc)
+            rc = paho.MQTT_ERR_PROTOCOL
+        self._in_packet = {"command": 0, "have_remaining": 0, "remaining_count": [], "remaining_mult": 1,
+                           "remaining_length": 0, "packet": bytearray(b""), "to_process": 0, "pos": 0}
+        with self._msgtime_mutex:
+            self._last_bytes_received = paho.time_func()
+        return rc
 
     def loop_read(self, max_packets: int = 1) -> paho.MQTTErrorCode:
         # One recv() of at most 64 KiB per turn. paho itself would read up to as many packets as it
