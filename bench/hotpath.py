@@ -165,7 +165,8 @@ def _paho_rows(result: bytes, n: int) -> list[tuple[str, float]]:
 
     def request(mid: int) -> bytes:
         var = struct.pack("!H", len(topic)) + topic + struct.pack("!H", mid) + bytes([len(props)]) + props + body
-        return bytes([0x32, len(var)]) + var  # under 128 bytes: a one-byte remaining length
+        assert 128 <= len(var) < 16384
+        return bytes([0x32, len(var) & 0x7F | 0x80, len(var) >> 7]) + var  # a two-byte remaining length
 
     def drain() -> None:
         while True:
