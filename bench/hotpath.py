@@ -3,7 +3,8 @@
     .venv/bin/python bench/hotpath.py [--model DIR]
 
 What edge/pipeline.py does for each request between paho's callback and the
-three publishes (and what paho does for them inside the daemon), timed one step at a time (median µs over many calls), so a
+three publishes (and what paho does for them inside the daemon, edge/mqtt/client.py's Client on a
+socket pair), timed one step at a time (median µs over many calls), so a
 gap between the daemon and the echo floor can be pinned on a line of code. All of it runs on the daemon's
 one asyncio loop (edge/service.py), in the turn that read the request; the last row is what one more
 turn of that loop costs (a `call_soon` callback), which no request pays today.
@@ -29,7 +30,7 @@ from edge import contract  # noqa: E402
 from edge.config import CloudSettings  # noqa: E402
 from edge.health import Health  # noqa: E402
 from edge.model import Model  # noqa: E402
-from edge.mqtt.link import _JsonPublishProps  # noqa: E402
+from edge.mqtt.configure import JsonPublishProps  # noqa: E402
 from edge.outbox import Outbox  # noqa: E402
 from edge.router import Router  # noqa: E402
 
@@ -119,8 +120,9 @@ def main() -> None:
         rows.append(("contract.result_publications (topics and payloads from the Result value)",
                      median_us(lambda i: contract.result_publications("edge/bench", value, 0.5), n)))
         rows.append(("slots: SlotExtractor.extract(text, intent)", median_us(_slots(model, texts, pred.intent), n)))
-        rows.append(("PUBLISH properties as Link.publish packs them (edge.mqtt.link._JsonPublishProps), x3",
-                     median_us(lambda i: [_JsonPublishProps(c).pack() for c in (None, None, b"12345678")], n)))
+        rows.append(("PUBLISH properties as Link.publish packs them (edge.mqtt.configure.JsonPublishProps), x3",
+                     median_us(lambda i: [JsonPublishProps(c).pack() for c in (None, None, b"12345678")], n)))
+        rows += _paho_rows(result, n)
         rows.append(("outbox.remember([1 result])  (SQLite txn, NORMAL)",
                      median_us(lambda i: ob.remember([(f"a{i}", result)]), n)))
         rows.append(("outbox.remember([32 results]) / 32",
@@ -135,6 +137,76 @@ def main() -> None:
         print(f"  {us:8.1f}  {name}")
     per_req = sum(us for name, us in rows if "/ 32" not in name and "turn of the asyncio loop" not in name)
     print(f"\n  {per_req:8.1f}  sum at 1 in flight (batch of 1), excluding the extra loop turn")
+
+
+def _paho_rows(result: bytes, n: int) -> list[tuple[str, float]]:
+    """paho's part, in the daemon's edge.mqtt.client.Client on a socket pair (no broker): the read of
+    one request (a MQTT 5 PUBLISH with a Response Topic and Correlation Data) up to on_message, the
+    three QoS 1 publications of its result and their one send, the read of their three PUBACKs, and
+    the request's PUBACK. The socket calls are in (a loopback send costs more than a socket pair's)."""
+    import socket
+    import struct
+
+    from edge.mqtt.client import CallbackAPIVersion, Client, paho
+
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    theirs.setblocking(False)
+    c = Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="bench", protocol=paho.MQTTv5,
+               manual_ack=True)
+    c.max_inflight_messages_set(200)
+    c._sock = ours
+    c._state = paho._ConnectionState.MQTT_CS_CONNECTED
+    got: list[paho.MQTTMessage] = []
+    c.on_message = lambda _c, _u, m: got.append(m)
+    reply, corr, topic = b"bench/loadgen/0123456789/reply", b"12345678", b"edge/bench/request"
+    props = b"\x08" + struct.pack("!H", len(reply)) + reply + b"\x09" + struct.pack("!H", len(corr)) + corr
+    body = b'{"id":"0123456789-17","text":"what is the weather like tomorrow"}'
+
+    def request(mid: int) -> bytes:
+        var = struct.pack("!H", len(topic)) + topic + struct.pack("!H", mid) + bytes([len(props)]) + props + body
+        assert 128 <= len(var) < 16384
+        return bytes([0x32, len(var) & 0x7F | 0x80, len(var) >> 7]) + var  # a two-byte remaining length
+
+    def drain() -> None:
+        while True:
+            try:
+                theirs.recv(65536)
+            except BlockingIOError:
+                return
+
+    times: dict[str, list[int]] = {k: [] for k in ("read", "publish", "puback", "ack")}
+    clock = time.perf_counter_ns
+    for i in range(n + 50):
+        theirs.send(request(i % 60000 + 1))
+        t0 = clock()
+        c.loop_read()
+        t1 = clock()
+        m = got.pop()
+        mids = [c.publish(t, result, qos=1, properties=JsonPublishProps(k)).mid
+                for t, k in (("edge/bench/result", None), ("edge/bench/intent/weather", None),
+                             (reply.decode(), corr))]
+        c.flush()
+        t2 = clock()
+        drain()
+        theirs.send(b"".join(b"\x40\x02" + struct.pack("!H", mid) for mid in mids))
+        t3 = clock()
+        c.loop_read()
+        t4 = clock()
+        c.ack(m.mid, 1)
+        c.flush()
+        t5 = clock()
+        drain()
+        if i >= 50:
+            for k, a, b in (("read", t0, t1), ("publish", t1, t2), ("puback", t3, t4), ("ack", t4, t5)):
+                times[k].append(b - a)
+    ours.close()
+    theirs.close()
+    med = {k: sorted(v)[len(v) // 2] / 1000 for k, v in times.items()}
+    return [("paho: read one request PUBLISH (recv, decode, on_message)", med["read"]),
+            ("paho: its three QoS 1 publications and their one send", med["publish"]),
+            ("paho: read their three PUBACKs (recv, on_publish)", med["puback"]),
+            ("paho: the request's PUBACK and its send", med["ack"])]
 
 
 def _slots(model: Model, texts: list[str], intent: str) -> Callable[[int], object]:

@@ -33,13 +33,14 @@ from run import alternate, load_texts, parse_spec, runtime_of, start_daemon, sta
 def summarize(paths: list[Path]) -> None:
     """The summary of --json files written before, their runs pooled (`bench/levers.py --summary FILE...`)."""
     runs = [run for path in paths for run in json.loads(path.read_text())["runs"]]
-    print_summary(runs, [n for n in runs[0] if n != "echo"])
+    # the daemons every run measured (files from runs with other daemons beside them pool too)
+    print_summary(runs, [n for n in runs[0] if n != "echo" and all(n in r for r in runs)])
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--summary", type=Path, nargs="+", metavar="FILE",
-                    help="print the summary of --json files (their runs pooled; the same daemons in each) and exit")
+                    help="print the summary of --json files (their runs pooled; the daemons all of them measured) and exit")
     ap.add_argument("--daemon", action="append", metavar="PYTHON[:LEVERS[:RUNTIME]][@TREE][=MODEL_DIR]",
                     help="as in bench/run.py (@TREE: another checkout's edge/), and optionally a model package "
                          "of its own")

@@ -16,7 +16,9 @@ loaded; then `edge.wyoming` imported and the server listening; then after the ru
 is the issue-22 RSS budget instead: real `edge run` daemons on a private mosquitto, one
 configuration at a time (clinc150; models/home; + the names file; + Wyoming), RSS read from
 /proc once the daemon is serving and again after 200 MQTT requests and (Wyoming on) 200
-transcripts; the median of --repeat starts.
+transcripts; the median of --repeat starts. `--root A --root B` measures two checkouts side by
+side in one run, their daemons taking turns (each root's own models and names file; the JSON copy is
+this checkout's).
 
 The daemons run a fresh copy of the checkout's `edge` package (--root: another checkout's, e.g.
 main's in a `git worktree add --detach /tmp/base main`, for a side-by-side in one session), and by
@@ -217,64 +219,81 @@ def install_copy(root: Path, dest: Path, bytecode: bool) -> Path:
     return dest
 
 
-def daemon_rss(repeat: int, out_json: str | None, root: Path = ROOT, bytecode: bool = True) -> int:
-    """Each configuration of `daemons(root)` as a real daemon running a copy of `root`'s edge package
-    (byte-compiled unless not `bytecode`); RSS serving and after traffic (median of `repeat`)."""
+def daemon_rss(repeat: int, out_json: str | None, roots: list[Path] | None = None, bytecode: bool = True) -> int:
+    """Each configuration of `daemons(root)` as a real daemon running a copy of each root's edge package
+    (byte-compiled unless not `bytecode`); RSS serving and after traffic (median of `repeat`). With
+    several roots, their daemons take turns (configuration by configuration, start by start), so that
+    the shared machine's load falls on each alike: a side-by-side in one run."""
     import tempfile
 
     from conftest import Broker, Daemon, daemon_config, free_port
     from mqttc import TestClient
 
-    rows = []
-    print(f"edge from {root} ({'byte-compiled, as installed' if bytecode else 'no bytecode: compiled at import'})",
-          flush=True)
+    roots = roots or [ROOT]
+    rows: dict[Path, list[dict]] = {r: [] for r in roots}
+    for r in roots:
+        print(f"edge from {r} ({'byte-compiled, as installed' if bytecode else 'no bytecode: compiled at import'})",
+              flush=True)
     with tempfile.TemporaryDirectory(prefix="edge-rss-") as tmp:
         work = Path(tmp)
-        env = {"PYTHONPATH": str(install_copy(root, work / "src", bytecode)), "PYTHONDONTWRITEBYTECODE": "1"}
-        yaml_names = root / "tests" / "data" / "home_names.yaml"
+        envs = {r: {"PYTHONPATH": str(install_copy(r, work / f"src{k}", bytecode)), "PYTHONDONTWRITEBYTECODE": "1"}
+                for k, r in enumerate(roots)}
+        yaml_names = ROOT / "tests" / "data" / "home_names.yaml"
         json_names = work / "names.json"
-        from edge import names_file
-
-        json_names.write_text(json.dumps(_names_as_json(names_file, yaml_names)))
+        json_names.write_text(json.dumps(_names_as_json(yaml_names)))
         broker = Broker(work / "broker").start()
         try:
-            for label, sections in daemons(root):
-                ready, after = [], []
+            for c, (label, _) in enumerate(daemons(ROOT)):
+                ready: dict[Path, list[float]] = {r: [] for r in roots}
+                after: dict[Path, list[float]] = {r: [] for r in roots}
                 for i in range(repeat):
-                    secs = json.loads(json.dumps(sections))
-                    if secs.get("home", {}).get("names") == "JSON":
-                        secs["home"]["names"] = str(json_names)
-                    port = free_port() if "wyoming" in secs else None
-                    if port:
-                        secs["wyoming"]["port"] = port
-                    d = Daemon(work / f"d{len(rows)}-{i}", daemon_config(broker, work / f"s{len(rows)}-{i}", **secs),
-                               env=env)
-                    d.start()
-                    try:
-                        assert d.proc is not None
-                        ready.append(_proc_rss_mb(d.proc.pid))
-                        c = TestClient(broker.port)
-                        lang = {"language": "en"} if "model" in secs else {}
-                        for k in range(200):
-                            c.request("edge/test", {"text": SENTENCES[k % len(SENTENCES)], **lang})
-                        c.close()
+                    for k, r in enumerate(roots):
+                        secs = json.loads(json.dumps(daemons(r)[c][1]))
+                        if secs.get("home", {}).get("names") == "JSON":
+                            secs["home"]["names"] = str(json_names)
+                        port = free_port() if "wyoming" in secs else None
                         if port:
-                            asyncio.run(load(port, 200, 1))
-                        after.append(_proc_rss_mb(d.proc.pid))
-                    finally:
-                        d.stop()
-                row = {"daemon": label, "rss_serving_mb": round(statistics.median(ready), 1),
-                       "rss_after_traffic_mb": round(statistics.median(after), 1)}
-                rows.append(row)
-                print(f"{label:40s} serving {row['rss_serving_mb']:6.1f} MB, after traffic "
-                      f"{row['rss_after_traffic_mb']:6.1f} MB", flush=True)
+                            secs["wyoming"]["port"] = port
+                        d = Daemon(work / f"d{c}-{i}-{k}", daemon_config(broker, work / f"s{c}-{i}-{k}", **secs),
+                                   env=envs[r])
+                        d.start()
+                        try:
+                            assert d.proc is not None
+                            ready[r].append(_proc_rss_mb(d.proc.pid))
+                            client = TestClient(broker.port)
+                            lang = {"language": "en"} if "model" in secs else {}
+                            for n in range(200):
+                                client.request("edge/test", {"text": SENTENCES[n % len(SENTENCES)], **lang})
+                            client.close()
+                            if port:
+                                asyncio.run(load(port, 200, 1))
+                            after[r].append(_proc_rss_mb(d.proc.pid))
+                        finally:
+                            d.stop()
+                for r in roots:
+                    row = {"daemon": label, "rss_serving_mb": round(statistics.median(ready[r]), 1),
+                           "rss_after_traffic_mb": round(statistics.median(after[r]), 1),
+                           "serving_runs": [round(x, 1) for x in ready[r]], "after_runs": [round(x, 1) for x in after[r]]}
+                    rows[r].append(row)
+                    print(f"{str(r)[-24:]:24s} {label:38s} serving {row['rss_serving_mb']:6.1f} MB, after traffic "
+                          f"{row['rss_after_traffic_mb']:6.1f} MB", flush=True)
         finally:
             broker.stop()
-    base = rows[0]["rss_serving_mb"]
-    for r in rows[1:]:
-        print(f"{r['daemon']:40s} {r['rss_serving_mb'] - base:+5.1f} MB over clinc150 serving")
+    for r in roots:
+        base = rows[r][0]
+        for row in rows[r][1:]:
+            print(f"{str(r)[-24:]:24s} {row['daemon']:38s} {row['rss_serving_mb'] - base['rss_serving_mb']:+5.1f} MB "
+                  f"serving, {row['rss_after_traffic_mb'] - base['rss_after_traffic_mb']:+5.1f} MB after traffic, "
+                  "over its clinc150")
+    if len(roots) > 1:
+        first = rows[roots[0]]
+        for r in roots[1:]:
+            for a, b in zip(first, rows[r]):
+                print(f"{a['daemon']:38s} {str(roots[0])[-20:]} minus {str(r)[-20:]}: "
+                      f"{a['rss_serving_mb'] - b['rss_serving_mb']:+5.1f} MB serving, "
+                      f"{a['rss_after_traffic_mb'] - b['rss_after_traffic_mb']:+5.1f} MB after traffic")
     if out_json:
-        Path(out_json).write_text(json.dumps({"daemons": rows, "repeat": repeat, "root": str(root),
+        Path(out_json).write_text(json.dumps({"daemons": {str(r): rows[r] for r in roots}, "repeat": repeat,
                                               "bytecode": bytecode}, indent=1) + "\n")
     return 0
 
@@ -320,7 +339,7 @@ def rss_parts(model_dir: str, names_path: str) -> int:
     return 0
 
 
-def _names_as_json(names_file, path: Path) -> dict:
+def _names_as_json(path: Path) -> dict:
     """The YAML names file as plain JSON (the same home), so both readers can be compared."""
     import yaml
 
@@ -338,7 +357,9 @@ def main() -> int:
     p.add_argument("--no-pi", action="store_true", help="skip the Pi Zero 2 W estimate (it runs sysbench 10 s)")
     p.add_argument("--daemon-rss", action="store_true", help="RSS of real daemons: clinc150, home, +names, +Wyoming")
     p.add_argument("--repeat", type=int, default=3, help="daemon starts per configuration (--daemon-rss)")
-    p.add_argument("--root", type=Path, default=ROOT, help="--daemon-rss: the checkout whose edge is measured")
+    p.add_argument("--root", type=Path, action="append", default=[],
+                   help="--daemon-rss: a checkout whose edge is measured (repeat it: side by side, taking turns; "
+                        "default this one)")
     p.add_argument("--source", action="store_true", help="--daemon-rss: no bytecode (modules compiled at import)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -346,7 +367,8 @@ def main() -> int:
         child(args)
         return 0
     if args.daemon_rss:
-        return daemon_rss(args.repeat, args.json, args.root.resolve(), bytecode=not args.source)
+        return daemon_rss(args.repeat, args.json, [r.resolve() for r in args.root] or [ROOT],
+                          bytecode=not args.source)
     if args.rss_parts:
         return rss_parts(args.model, args.names)
     proc = subprocess.Popen([sys.executable, __file__, "--child", "--model", args.model, "--names", args.names],

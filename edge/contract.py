@@ -414,11 +414,16 @@ def error_payload(request_id: str | None, code: str, message: str) -> dict[str, 
     return {"id": request_id, "error": code, "message": message}
 
 
+# One encoder for every payload: json.dumps with any option builds a JSONEncoder per call (as
+# json.loads does a decoder, above); the output is the same.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def encode(obj: dict[str, Any]) -> bytes:
     """Compact UTF-8 JSON. Never raises on a string UTF-8 cannot carry (a lone surrogate that
     slipped through): that payload is written with \\u escapes instead, which is still valid JSON."""
     try:
-        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return _ENCODER.encode(obj).encode("utf-8")
     except UnicodeEncodeError:
         return json.dumps(obj, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 

@@ -16,7 +16,10 @@ thing is named, a language the model does not serve.
 What plain words say beyond the spans (the kind beside a place, a volume step's direction, half an hour,
 a span the tagger is unsure of that stands on its own words, a timer's start apart from its change, a
 state question that commands) is read by edge/home_words.py; a duration's unit from the word after it and
-a number the tagger left untagged by edge/names_schema.py; German parts of a unit by edge/home_fractions.py.
+a number the tagger left untagged by edge/names_schema.py; German parts of a unit by edge/home_fractions.py;
+whether an on/off (or (un)mute, or a timer's command) is said the other way round by edge/home_polarity.py;
+a place and a kind that spell one thing's name by edge/home_reading.py; free text said whole, and a timer's
+name said but not tagged, by edge/home_freetext.py.
 
 Everything after the model is one function, `decide`: Wyoming's recognizer
 calls it after classifying and tagging, and so does the MQTT path
@@ -32,7 +35,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Mapping, Protocol, Sequence, Union
 
-from edge import home_guard, home_wildcards, names_schema, names_values
+from edge import home_freetext, home_guard, home_polarity, home_wildcards, names_schema, names_values
+from edge.home_reading import name_reading
 from edge.home_words import (ACTS_ON, FREE_TEXT_NAME_INTENTS, KIND_ALONE, PLACE_ONLY_LIGHT, blank_names,
                              command_misfit, confirmed, everywhere, halves, implied_domains, number,
                              start_change_misfit, unit_text, volume_step)
@@ -181,6 +185,8 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     # a duration under the unit its next word says ("twenty-two-hour" tagged seconds), then fractions
     tagged, found = found, names_schema.number_runs(schema, intent, lang, text, found)
     found = halves(names_schema.unit_said(schema, lang, text, found), text, lang)
+    found = name_reading(text, lang, found, names, intent in FREE_TEXT_NAME_INTENTS)  # "Office" + "Shutter": one
+    found = home_freetext.extend(text, lang, intent, found, names)  # "oat *milk*": free text as said
     got = _slots(found, min_slot_confidence, intent, lang, confirmed(intent, lang, text, names, schema))
     if isinstance(got, NotUnderstood):
         return got
@@ -194,7 +200,9 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
            or names_schema.unit_misfit(schema, lang, unit_text(text, found, tagged, lang), found)
            or names_schema.stray_number(schema, intent, lang, text, found)
            or start_change_misfit(intent, lang, text, found, schema)
-           or command_misfit(intent, lang, blank_names(text, found)))
+           or command_misfit(intent, lang, blank_names(text, found))
+           or home_polarity.mute_misfit(intent, lang, text, found)
+           or home_freetext.unnamed_timer(text, lang, intent, found, got))
     if why is not None:
         return NotUnderstood("slot", why)
     spans = {str(s["name"]): s for s in found}
@@ -206,6 +214,9 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
         # "which fans are on", "is any lock unlocked": HA's state templates say the kind as a plain word
         # (no slot), so the tagger marks nothing; a question of one kind asks about every one of them
         got["domain"], implied = kinds[0][0], _kind_span(*kinds[0])
+    if intent == "HassStartTimer" and "conversation_command" not in got \
+            and (verb := home_polarity.command_said(lang, text, found)) is not None:
+        return NotUnderstood("slot", f"a command ({verb}) after the timer is not carried")
     needs = _NEEDS.get(intent)
     if needs and not any(k in got for k in needs):
         return NotUnderstood("slot", f"{intent} without {' or '.join(needs)}")
@@ -222,14 +233,41 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
         place_domain = names_schema.place_domain(schema, intent)  # "set the kitchen lights to 50%"
         if place_domain is not None:
             got["domain"] = place_domain
-    res = _resolve(intent, got, lang, names, blank_names(text, found), schema)
+    res = _resolve(intent, got, lang, names, blank_names(text, found), schema, (text, found))
     if isinstance(res, NotUnderstood):
         return res
     if implied:
         spans["domain"] = implied
     if (why := home_guard.dropped(text, lang, res, spans.values(), names)) is not None:  # a name said, not carried
         return NotUnderstood("dropped", why)
+    # "pause the TV" as {}: the TV is named by its kind word (the schema says which kind words are the intent's own)
+    said = home_guard.kind_names(text, lang, res, spans.values(), names, names_schema.place_domain(schema, intent)) \
+        if schema is not None else []
+    if said:
+        named = _named_by_kind(intent, got, said, lang, names, text, found, schema)
+        if isinstance(named, NotUnderstood):
+            return named
+        res, spans["name"] = named
     return Recognized(intent, res, pred.confidence, _result_slots(res, spans, intent))
+
+
+def _named_by_kind(intent: str, got: Mapping[str, Any], said: Sequence[tuple[str, int, int, bool]], lang: str, names: Any,
+                   text: str, found: Sequence[Mapping[str, Any]], schema: Mapping[str, Any] | None
+                   ) -> tuple[tuple[tuple[str, Any], ...], dict[str, Any]] | NotUnderstood:
+    """A reply with no target whose words name one thing by its kind word ("pause the TV"), with that thing as
+    its `name`, as Home Assistant's "pause {name}" reads it; refused ("dropped") when several are said, the
+    intent never takes a name alone, or the name does not resolve."""
+    word, start, end, _ = next(m for m in said if m[3])
+    slots = {**got, "name": word}
+    if len(said) != 1 or intent in FREE_TEXT_NAME_INTENTS or names_schema.target_misfit(schema, intent, slots):
+        return NotUnderstood("dropped", f"{word!r} names a thing the intent does not carry")
+    res = _resolve(intent, slots, lang, names, blank_names(text, found), schema, (text, found))
+    if isinstance(res, NotUnderstood):
+        return res
+    span = {"name": "name", "entity": "name", "raw": word, "value": word, "start": start, "end": end, "confidence": 1.0}
+    if (why := home_guard.dropped(text, lang, res, [*found, span], names)) is not None:
+        return NotUnderstood("dropped", why)
+    return res, span
 
 
 def _kind_span(said: str, start: int, end: int) -> dict[str, Any]:
@@ -277,7 +315,10 @@ def _slots(found: Sequence[Mapping[str, Any]], min_confidence: float, intent: st
 
 
 def _resolve(intent: str, slots: dict[str, Any], lang: str, names: Any, text: str = "",
-             schema: Mapping[str, Any] | None = None) -> tuple[tuple[str, Any], ...] | NotUnderstood:
+             schema: Mapping[str, Any] | None = None,
+             said: tuple[str, Sequence[Mapping[str, Any]]] | None = None) -> tuple[tuple[str, Any], ...] | NotUnderstood:
+    """The slots resolved to the names file's exact names, or why not. `text` is the transcript with the names
+    blanked, `said` the transcript as said and the spans used (the on/off check reads words in context)."""
     free_name = slots.pop("name", None) if intent in FREE_TEXT_NAME_INTENTS else None
     if any(k in slots for k in _NAME_SLOTS):
         if names is None:
@@ -288,8 +329,11 @@ def _resolve(intent: str, slots: dict[str, Any], lang: str, names: Any, text: st
             return NotUnderstood(str(reason), str(getattr(res, "detail", "")))
         slots = dict(res.slots)
         # a lock's on/off: the words must back the model's polarity ("open" a lock = unlock)
-        why = names_schema.polarity_misfit(schema, intent, lang, text,
-                                           {i.split(".", 1)[0] for i in getattr(res, "entity_ids", ())})
+        domains = {i.split(".", 1)[0] for i in getattr(res, "entity_ids", ())}
+        why = names_schema.polarity_misfit(schema, intent, lang, text, domains)
+        # every other on/off: the words said must not say only the opposite (edge/home_polarity.py)
+        if why is None and said is not None:
+            why = home_polarity.onoff_misfit(intent, lang, said[0], said[1], domains)
         if why is not None:
             return NotUnderstood("polarity", why)
         # a thing named that the intent's handler does not act on ("turn the reading light down to 20 percent"

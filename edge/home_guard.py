@@ -341,3 +341,35 @@ def dropped(text: str, language: str, entities: Iterable[tuple[str, Any]], spans
         shown = m.name if len(m.name) <= 40 else m.name[:37] + "..."
         return f"{m.kind} {shown!r} was said but is not in the intent"
     return None
+
+
+def kind_names(text: str, language: str, entities: Iterable[tuple[str, Any]], spans: Iterable[Mapping[str, Any]],
+               names: Any, own_kind: str | None = None) -> list[tuple[str, int, int, bool]]:
+    """The kind words said outside every span, (words, start, end, whether a thing's whole name or alias), when
+    one of them is a thing's name and
+    the reply carries no target at all ("pause the TV" read as HassMediaPause {} with a thing called "TV": Home
+    Assistant would pause whatever plays where the satellite is; its template "pause {name}" names the TV).
+    `dropped` never counts a kind word as a name ("turn on the light" is a kind of thing even where a thing is
+    called "Light"), which is right when the reply names a kind or a thing; with no target at all, the words
+    said name one. `own_kind`: the domain the intent's own templates say as a plain word (HassLightSet's "set
+    the light to 50%": HA's template, the satellite's lights) is the intent's word, not a name."""
+    if names is None or not hasattr(names, "said_exactly"):
+        return []
+    if any(k in ("name", "area", "floor", "domain", "device_class") for k, _ in entities):
+        return []
+    from edge.home_words import implied_domains
+    from edge.names import domain_word, language_of
+    from edge.names_text import clean, fold
+
+    chars = list(text[:_MAX_TEXT])
+    for s in spans:  # every span the reply used is accounted for (a timer called "lights", an item)
+        a, b = s.get("start"), s.get("end")
+        if isinstance(a, int) and isinstance(b, int):
+            chars[max(a, 0):max(b, 0)] = " " * len(chars[max(a, 0):max(b, 0)])
+    out = []
+    for said, start, end in implied_domains("".join(chars), language):
+        kind = domain_word(fold(clean(said) or ""), language_of(language))
+        if kind is not None and own_kind is not None and kind[0] == own_kind:
+            continue
+        out.append((said, start, end, bool(names.said_exactly("name", said, language))))
+    return out if any(m[3] for m in out) else []

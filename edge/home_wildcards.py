@@ -207,7 +207,10 @@ def apply(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
     caps = match(schema, intent, lang, text, names)
     if not caps or _disputed(caps, found):
         return list(found)
-    caps = _trimmed(caps, found, text, _carrier_words(schema, lang))
+    units = ((schema or {}).get("unit_words") or {}).get(lang) or {}
+    unit_words = frozenset(fold(w).strip() for ws in units.values() if isinstance(ws, list) for w in ws
+                           if isinstance(w, str))
+    caps = _trimmed(caps, found, text, _carrier_words(schema, lang), unit_words)
     if caps is None:
         return list(found)
     sure: dict[str, float] = {}
@@ -261,14 +264,16 @@ def _words_of(data: str, lang: str) -> frozenset[str]:
 
 
 def _trimmed(caps: Sequence[tuple[str, int, int, bool]], found: Sequence[Mapping[str, Any]], text: str,
-             carrier: frozenset[str]) -> list[tuple[str, int, int, bool]] | None:
+             carrier: frozenset[str], units: frozenset[str] = frozenset()) -> list[tuple[str, int, int, bool]] | None:
     """The captures, or None where a wildcard would fill a span the tagger left empty with nothing but
     words the templates say themselves ("stell mir einen timer für zwanzig minuten": no timer named
-    "mir einen"). A span the tagger found is widened as the carrier says, template words included:
+    "mir einen"), or with a duration's unit word ("pause the ninety eight minute and 30 second timer": a
+    duration no template placed, not a timer's name; home_schema's unit_words). A span the tagger found is widened as the carrier says, template words included:
     trimming them cut "return the library books" and "Dachrinne reinigen" (measured on the proxy)."""
     folded = fold(text)
     for slot, a, e, wild in caps:
-        if wild and not any(s.get("name") == slot for s in found) \
-                and all(m.group(0) in carrier for m in _WORD.finditer(folded, a, e)):
-            return None
+        if wild and not any(s.get("name") == slot for s in found):
+            said = [m.group(0) for m in _WORD.finditer(folded, a, e)]
+            if all(w in carrier for w in said) or any(w in units for w in said):
+                return None
     return list(caps)

@@ -13,12 +13,24 @@ and a names file written for a newer Home Assistant must still load.
 PyYAML is imported only for a YAML file (the `home` extra); JSON needs nothing
 beyond the standard library. YAML anchors and aliases are refused (a few
 lines of aliases expand to gigabytes), and so is a file over `MAX_FILE_BYTES`.
+
+A YAML file is read in a child process (the same interpreter running this
+module's `read_file`), which sends back the validated NamesData, or the errors,
+as JSON: PyYAML's modules and the parse's garbage would otherwise stay in the
+daemon's RSS for its whole life (0.9 MB, bench/wyoming.py --daemon-rss, YAML
+against JSON names) for a file read once at start. The answer is the same
+either way: the same code reads and validates it, and NamesData holds only
+strings. Where PyYAML is imported already (a tool, the tests), or the child
+cannot run, the file is read in this process.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +100,14 @@ class NamesData:
 def read_file(path: str | Path) -> NamesData:
     """Read and validate a names file; YAML for .yaml/.yml, JSON otherwise. Raises NamesError."""
     p = Path(path)
+    if p.suffix.lower() in (".yaml", ".yml") and "yaml" not in sys.modules:
+        apart = _read_apart(p)
+        if apart is not None:
+            return apart
+    return _read_here(p)
+
+
+def _read_here(p: Path) -> NamesData:
     try:
         size = p.stat().st_size
         if size > MAX_FILE_BYTES:
@@ -104,6 +124,46 @@ def read_file(path: str | Path) -> NamesData:
     else:
         doc = _load_json(text, p)
     return parse(doc, str(p))
+
+
+def _read_apart(p: Path) -> NamesData | None:
+    """`_read_here(p)` in a child process (the module docstring says why); None if the child could not
+    run or answer (then the caller reads the file itself)."""
+    package_root = str(Path(__file__).resolve().parent.parent)  # where this `edge` is imported from
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(x for x in (package_root, env.get("PYTHONPATH")) if x)
+    try:
+        out = subprocess.run([sys.executable, "-c", "import sys, edge.names_file as n; n._child(sys.argv[1])",
+                              str(p)], capture_output=True, env=env, stdin=subprocess.DEVNULL, check=False)
+        answer = json.loads(out.stdout) if out.returncode == 0 else None
+    except (OSError, ValueError):
+        return None
+    if not isinstance(answer, dict):
+        return None
+    if "errors" in answer:
+        raise NamesError(answer["errors"])
+    d = answer["data"]
+    return NamesData(d["source"], tuple(Floor(f[0], f[1], tuple(f[2])) for f in d["floors"]),
+                     tuple(Area(a[0], a[1], a[2], tuple(a[3])) for a in d["areas"]),
+                     tuple(Entity(e[0], e[1], e[2], e[3], tuple(e[4]), e[5], e[6]) for e in d["entities"]),
+                     tuple(d["warnings"]))
+
+
+def _child(path: str) -> None:
+    """The child of `_read_apart`: the file read here, its NamesData (strings, None and lists only) or
+    its errors written to stdout as JSON."""
+    try:
+        data = _read_here(Path(path))
+    except NamesError as e:
+        answer: dict[str, Any] = {"errors": e.errors}
+    else:
+        answer = {"data": {"source": data.source,
+                           "floors": [(f.id, f.name, f.aliases) for f in data.floors],
+                           "areas": [(a.id, a.name, a.floor, a.aliases) for a in data.areas],
+                           "entities": [(e.id, e.name, e.area, e.floor, e.aliases, e.state, e.device_class)
+                                        for e in data.entities],
+                           "warnings": data.warnings}}
+    sys.stdout.write(json.dumps(answer))
 
 
 def _load_json(text: str, p: Path) -> Any:

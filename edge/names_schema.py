@@ -227,7 +227,7 @@ def number_runs(schema: Mapping[str, Any] | None, intent: str, lang: str, text: 
     filler = _filler(language)
     toks = [(m.start(), m.end(), m.group(0)) for m in _TOKEN.finditer(text[:512])]
     isnum = [t[2].isdigit() or (_fold(t[2]) not in filler and names_values.number(t[2], lang) is not None)
-             for t in toks]
+             or article_number(toks, i, lang, units, filler) for i, t in enumerate(toks)]
     runs: list[tuple[int, int]] = []  # token index ranges of numbers said side by side
     i = 0
     while i < len(toks):
@@ -273,6 +273,10 @@ def number_runs(schema: Mapping[str, Any] | None, intent: str, lang: str, text: 
         said = text[toks[i][0]:toks[j - 1][1]]
         w = first_word(text[toks[j - 1][1]:])
         says = [u for u, ws in units.items() if w in ws and w not in filler]
+        if len(says) > 1 and not _and_after(toks, j):
+            # "hora" is in the minutes' list for "hora y media" (a fraction of it is minutes), "minute" in the
+            # seconds' for "a minute and a half": with no "and" after it, the word names its own, larger unit
+            says = [u for u in ("hours", "minutes", "seconds") if u in says][:1]
         if len(says) != 1 or says[0] in taken or not (said.isdigit() or names_values.number(said, lang) is not None):
             continue
         taken.add(says[0])
@@ -280,6 +284,27 @@ def number_runs(schema: Mapping[str, Any] | None, intent: str, lang: str, text: 
         out.append({"name": name, "entity": name, "raw": said, "value": said, "start": toks[i][0],
                     "end": toks[j - 1][1], "confidence": 1.0})
     return sorted(out, key=lambda sp: sp.get("start", 0) if isinstance(sp.get("start"), int) else 0)
+
+
+def _and_after(toks: list[tuple[int, int, str]], j: int) -> bool:
+    """Does "and" come right after the unit word at token j ("una hora y media")?"""
+    return j + 1 < len(toks) and _fold(toks[j + 1][2]) in {"and", "und", "et", "y"}
+
+
+def article_number(toks: list[tuple[int, int, str]], i: int, lang: str, units: Mapping[str, Any],
+                   filler: set[str]) -> bool:
+    """Is token i an article that is the number one, said right before a unit's word ("de los un minutos",
+    "una hora", "eine Minute": HA's "{minutes} minutos" with one as its article)? Not when "and" follows the
+    unit ("una hora y media", "une heure et demie": a fraction after it, read by edge.home_words or refused)."""
+    from edge import names_values
+
+    w = _fold(toks[i][2])
+    if w not in filler or names_values.number(w, lang) != 1 or i + 1 >= len(toks):
+        return False
+    unit = _fold(toks[i + 1][2])
+    if not any(unit in ws for ws in units.values()) or unit in filler:
+        return False
+    return not _and_after(toks, i + 1)
 
 
 # A place and a number alone is HA's HassLightSet too ("set the living room to 50%"): for HassSetVolume the
@@ -403,6 +428,9 @@ def stray_number(schema: Mapping[str, Any] | None, intent: str, lang: str, text:
     if language is None or not names_values.knows(lang):
         return None
     articles = {p[0] for p in language.determiners if len(p) == 1}
+    units = unit_words(schema, lang)
+    toks = [(m.start(), m.end(), m.group(0)) for m in _TOKEN.finditer(text[:512])]
+    ones = {toks[i][0] for i in range(len(toks)) if article_number(toks, i, lang, units, _filler(language))}
     covered = [(sp.get("start"), sp.get("end")) for sp in found]
     covered = [(a, b) for a, b in covered if isinstance(a, int) and isinstance(b, int)]
     prev = ""
@@ -412,6 +440,6 @@ def stray_number(schema: Mapping[str, Any] | None, intent: str, lang: str, text:
         prev = w
         if unit or any(a <= m.start() < b for a, b in covered):
             continue
-        if w.isdigit() or (w not in articles and names_values.number(w, lang) is not None):
+        if w.isdigit() or (w not in articles and names_values.number(w, lang) is not None) or m.start() in ones:
             return f"the number {m.group(0)!r} is in no slot of {intent}"
     return None

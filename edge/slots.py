@@ -40,15 +40,24 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from edge import entities
-# the tagger lives in edge.tagger, its words and features in edge.slot_features; these names stay
-# importable from here
-from edge.slot_features import (FastFeatures, entity_tags, gazetteer_tags, token_features, tokenize,
-                                value_words)
-from edge.tagger import (FORMAT, FeatureIds as _FeatureIds, IntentTagger as _IntentTagger, SlotError, path_marginals,
-                          read_file as _read_tagger_file, viterbi)
+# The tagger lives in edge.tagger, its words and features in edge.slot_features. That module (and
+# edge.gazetteers, whose tables it builds at import: 0.3 MB of RSS in all) is imported only with a
+# slot tagger: a model without one (models/clinc150: its slots are rules) never needs it. Its
+# `tokenize` and `token_features` stay importable from here (module __getattr__ below).
+from edge.tagger import (FeatureIds as _FeatureIds, IntentTagger as _IntentTagger, SlotError, path_marginals,
+                          read_file as _read_tagger_file)
 
 __all__ = ["SlotExtractor", "SlotError", "DEFAULTS", "CLINC150_SLOTS", "TAGGER_FILE", "tokenize",
            "token_features", "slot_metrics", "validate_section"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("tokenize", "token_features"):
+        from edge import slot_features
+
+        return getattr(slot_features, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 TAGGER_FILE = "slots.json"
 MAX_TEXT = entities.MAX_TEXT  # characters of a request read for slots, the device's and the cloud's
@@ -148,7 +157,11 @@ class SlotExtractor:
         self.intents = intents
         self._taggers = taggers or {}
         self._fid = feature_ids if feature_ids is not None else _FeatureIds()
-        self._fast = FastFeatures(self._fid) if self._taggers else None
+        self._fast = None
+        if self._taggers:
+            from edge.slot_features import FastFeatures  # only with a tagger (see the imports)
+
+            self._fast = FastFeatures(self._fid)
         self._synonyms = synonyms or {}
         self.tz = tz  # None: the device's local zone
         # per intent: built-in kinds found by rules (slots the tagger does not learn) -> slot name
@@ -270,6 +283,8 @@ class SlotExtractor:
         return self._synonyms.get(slot, {}).get(raw.lower(), raw)
 
     def _tag(self, tagger: _IntentTagger, text: str, intent: str, now: Any) -> list[dict]:
+        from edge.slot_features import entity_tags, tokenize  # imported by __init__ already: a lookup
+
         spans = tokenize(text)
         if not spans:
             return []

@@ -11,14 +11,15 @@ Two ways to the same scores: IntentTagger.decode builds the features as strings
 `FastFeatures` and IntentTagger.scores sums and decodes them (docs/slots.md, "Cost in the
 daemon").
 
-In memory (models/home: 38 intents, 5.1 MB of RSS for the tagger, bench/tagger_memory.py): each
-intent's weights as one float32 matrix over the features it uses (1.7 MB in all) and a row index
-over the file's features (int16); the known values of all intents once (KnownValues); each intent
-made compact as the file is parsed (read_intent). float16 weights would save 0.9 MB, but widening
-a request's rows before summing them cost 6-10 us per call on a 2-core x86_64 VM (numpy 1.26 casts
-float16 in software), about as much as the rest of scores() without Viterbi: not taken
-(docs/model-card-home.md, "Memory"). tests/test_tagger.py checks the answers against the plain
-layout, bit for bit.
+In memory (models/home: 38 intents, bench/tagger_memory.py): each intent's weights as one matrix
+over the features it uses, held as the file stores them (float16 in every tagger edge trains: 0.7 MB,
+half of float32's) and a row index over the file's features (int16); the known values of all intents
+once (KnownValues); each intent made compact as the file is parsed (read_intent). A request's rows
+are widened to float32 before they are summed: widening is exact, so the sums, the tags and the slot
+confidences are float32 ones, bit for bit as when the whole matrix was widened at load (numpy sums
+float16 in float16, which would change them). The widening costs 4-6 us per call on a 2-core x86_64
+VM (numpy 1.26 converts float16 in software). tests/test_tagger.py checks the answers against the
+plain layout, bit for bit.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-from edge.slot_features import gazetteer_tags, token_features, value_words
+# edge.slot_features (0.3 MB with the tables it builds at import) is imported by the functions that use
+# it: edge.slots imports this module for SlotError in every daemon, a model without a tagger too
 
 __all__ = ["FORMAT", "SlotError", "FeatureIds", "KnownValues", "IntentData", "IntentTagger", "read_file", "read_intent",
            "is_intent", "viterbi"]
@@ -101,6 +103,8 @@ class KnownValues:
             if len(v) not in lengths:
                 lengths = one(tuple(sorted(lengths + (len(v),))))
             self.index[v[0]] = (wtabs, wmask, lengths, one(smask | bit))
+        from edge.slot_features import value_words
+
         for w in value_words({"": [(slot, v) for v in words]}):  # the words of its values with "g=w:"
             wtabs, wmask, lengths, smask = self.index.get(w, _NO_ENTRY)
             wtabs = tuple(sorted(wtabs + (t,), key=lambda x: (self.tables[x][0], x)))  # by slot name
@@ -259,12 +263,16 @@ class IntentTagger:
 
     @property
     def gaz_words(self) -> dict[str, tuple[str, ...]]:
+        from edge.slot_features import value_words
+
         return value_words(self.gaz)
 
     def decode(self, words: Sequence[str], feature_ids: dict[str, int],
                ents: Sequence[Sequence[str]] | None = None) -> tuple[list[int], np.ndarray]:
         """Tag path and emission scores [T, K] of `words` (the reference path: token_features'
         strings; FastFeatures gives the same ids without them, and `scores` decodes those)."""
+        from edge.slot_features import gazetteer_tags, token_features
+
         low = [w.lower() for w in words]
         gaz = gazetteer_tags(low, self.gaz, self.max_gaz, (), self.gaz_words) if self.gtab else [()] * len(words)
         feats = token_features(words, gaz, ents)
@@ -280,7 +288,8 @@ class IntentTagger:
         """Tag path and emissions [T, K] from the global feature ids of the words, flattened
         (word t's are ids[offsets[t]:offsets[t + 1]]; -1: unknown)."""
         # take() rather than [] indexing: the same rows (-1: the last, zeros), a few us less
-        E = np.add.reduceat(self.W.take(self.rows.take(ids), axis=0), offsets, axis=0)
+        # float16 rows widened (exactly) before the sum: float32 sums, as the weights were trained
+        E = np.add.reduceat(self.W.take(self.rows.take(ids), axis=0).astype(np.float32, copy=False), offsets, axis=0)
         return viterbi(E, self.trans, self.start), E
 
 
@@ -343,12 +352,14 @@ def _array(d: Any, convert: bool = True) -> np.ndarray:
 
 
 def _weights(d: Any, n: int, K: int) -> np.ndarray:
-    """An intent's emission weights, [n + 1, K] float32, the last row zeros (the row of a feature the
-    intent does not use). Written into their final array: no intermediate copy to free (such freed
-    blocks stay with the allocator, between the arrays that are kept). float32: numpy sums float16
-    in software (about twice the time), and widening a request's float16 rows costs as much."""
-    W = np.zeros((n + 1, K), np.float32)
-    W[:n] = _array(d, convert=False).reshape(n, K)
+    """An intent's emission weights, [n + 1, K] in the file's own precision (float16 or float32), the
+    last row zeros (the row of a feature the intent does not use). Written into their final array:
+    no intermediate copy to free (such freed blocks stay with the allocator, between the arrays that
+    are kept). IntentTagger.scores widens the rows a request takes, so float16 costs half the memory
+    of float32 and not one bit of the sums."""
+    stored = _array(d, convert=False)
+    W = np.zeros((n + 1, K), np.float16 if stored.dtype == np.float16 else np.float32)
+    W[:n] = stored.reshape(n, K)
     return W
 
 

@@ -26,7 +26,8 @@ gets an `error` event and the connection is closed; a client that says
 nothing for `idle_timeout_s` is closed; connections are capped in total and
 per peer address. wyoming's own `async_read_event` reads whatever length it is
 told, so it is not used for reading; events are still wyoming's classes and
-are written with its `async_write_event`.
+are written with its `async_write_event`, but for `info`, whose module costs
+0.6 MB of imports (edge/wyoming_events.py writes the same data).
 
 The `intent` reply carries no `text`: Home Assistant renders an intent's text as
 a template when it looks like one, so echoing anything derived from the
@@ -43,15 +44,19 @@ import socket
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from wyoming.asr import Transcript
-from wyoming.error import Error
-from wyoming.event import Event, async_write_event
-from wyoming.handle import Handled
-from wyoming.info import Attribution, Describe, Info, IntentModel, IntentProgram
-from wyoming.intent import Entity, Intent, NotRecognized, Recognize
-from wyoming.ping import Ping, Pong
+from edge import wyoming_events
 
-from edge.home import Answered, NotUnderstood, Recognized, Recognizer
+# Before the first `wyoming` import: without importlib.metadata (edge/wyoming_events.py)
+wyoming_events.register_version()
+
+from wyoming.asr import Transcript  # noqa: E402
+from wyoming.error import Error  # noqa: E402
+from wyoming.event import Event, async_write_event  # noqa: E402
+from wyoming.handle import Handled  # noqa: E402
+from wyoming.intent import Entity, Intent, NotRecognized, Recognize  # noqa: E402
+from wyoming.ping import Ping, Pong  # noqa: E402
+
+from edge.home import Answered, NotUnderstood, Recognized, Recognizer  # noqa: E402
 
 log = logging.getLogger("edge.wyoming")
 
@@ -308,8 +313,8 @@ class WyomingServer:
     async def _reply(self, event: Event) -> Event:
         if Transcript.is_type(event.type) or Recognize.is_type(event.type):
             return await self._transcript(event.data)
-        if Describe.is_type(event.type):
-            return self.info().event()
+        if event.type == wyoming_events.DESCRIBE:
+            return self.info_event()
         if Ping.is_type(event.type):
             return Pong(text=event.data.get("text") if isinstance(event.data.get("text"), str) else None).event()
         return Error(f"unknown event type {event.type[:40]!r}", code="unknown-event").event()
@@ -337,17 +342,13 @@ class WyomingServer:
             return Handled(text=result.text, context=context).event()
         return NotRecognized(text=_SORRY, context=context).event()
 
-    def info(self) -> Info:
-        attribution = Attribution(name="edge", url="")  # no public home page to point to
+    def info_event(self) -> Event:
+        """The `info` event (wyoming.info.Info's, written without that module: edge/wyoming_events.py)."""
         model = getattr(self.recognizer, "model", None)
-        model_name = getattr(model, "name", None) or "home"
-        model_version = getattr(model, "version", None)
-        return Info(intent=[IntentProgram(
-            name=self.name, attribution=attribution, installed=True, description=self.description,
-            version=self.version,
-            models=[IntentModel(name=model_name, attribution=attribution, installed=True,
-                                description="home control intents", version=model_version,
-                                languages=list(self.recognizer.languages))])])
+        return Event(type=wyoming_events.INFO, data=wyoming_events.info_event_data(
+            name=self.name, description=self.description, version=self.version,
+            model_name=getattr(model, "name", None) or "home", model_description="home control intents",
+            model_version=getattr(model, "version", None), languages=self.recognizer.languages))
 
 
 # What Home Assistant says when nothing was recognized (it shows not-recognized's text as the error).

@@ -23,6 +23,7 @@ LAZY = {
     "edge.mqtt.tools": "edge send / edge homeassistant remove (edge/mqtt/__init__.py)",
     "edge.mqtt.fleet": "edge rollout",
     "edge.wyoming": "[wyoming] enabled",
+    "edge.wyoming_events": "[wyoming] enabled",
     "edge.names": "[home] names",
     "edge.home": "[home] names / the Wyoming channel",
     "edge.home_words": "[home] names / the Wyoming channel",
@@ -32,6 +33,9 @@ LAZY = {
     "edge.home_cloud_prompt": "[wyoming] cloud / a home model with [cloud] base_url",
     # edge.names_file is not here: edge run imports it for NamesError (stdlib only, its error class)
     "edge.names_ha": "[home] names from Home Assistant",
+    # the slot tagger's words and features (models/clinc150's slots are rules: edge/slots.py)
+    "edge.slot_features": "a model with a slot tagger (models/home)",
+    "edge.gazetteers": "a model with a slot tagger (models/home)",
     "edge.names_lang": "[home] names",
     "edge.names_schema": "[home] names",
     "edge.names_text": "[home] names",
@@ -83,6 +87,57 @@ def test_an_idle_daemon_with_defaults_imports_no_optional_feature(tmp_path, brok
     assert {"edge.service", "edge.pipeline", "edge.mqtt.link", "asyncio", "sqlite3"} <= mods, sorted(mods)[:20]
     loaded = sorted(m for m in mods if any(m == k or m.startswith(k + ".") for k in LAZY))
     assert not loaded, {m: LAZY[next(k for k in LAZY if m == k or m.startswith(k + "."))] for m in loaded}
+
+
+# What a home daemon serving Assist (models/home, a YAML names file, Wyoming on) keeps out, and why
+# it could have been imported: each is memory for its whole life (docs/performance.md, "Memory").
+HOME_LAZY = {
+    "yaml": "the YAML names file is read in a child process (edge/names_file.py)",
+    "importlib.metadata": "wyoming/version.py's version() (edge/wyoming_events.py registers the version)",
+    "wyoming.info": "the info event is written without it (edge/wyoming_events.py)",
+    "wyoming.audio": "imported by wyoming.info",
+    "wave": "imported by wyoming.audio",
+    "audioop": "imported by wyoming.audio",
+    "zeroconf": "[wyoming] zeroconf",
+    "edge.cloud": "[cloud] base_url",
+    "edge.home_cloud": "[wyoming] cloud",
+    "edge.names_ha": "[home] names from Home Assistant",
+    "edge.deploy": "[deploy] keys",
+    "concurrent.futures.thread": "a ThreadPoolExecutor",
+}
+
+
+def test_a_home_daemon_serving_assist_imports_no_yaml_nor_what_wyoming_would_pull_in(
+        tmp_path, broker, daemon_factory, client_factory) -> None:
+    import asyncio
+    from pathlib import Path
+
+    from conftest import free_port
+    from wyoming_ha import ha_describe, ha_process
+
+    root = Path(__file__).resolve().parent.parent
+    port = free_port()
+    d = daemon_factory(daemon_config(broker, tmp_path / "state", model={"path": str(root / "models" / "home")},
+                                     home={"names": str(root / "tests" / "data" / "home_names.yaml")},
+                                     wyoming={"enabled": True, "port": port}),
+                       env={"PYTHONPROFILEIMPORTTIME": "1"})
+
+    async def assist():
+        return (await ha_describe("127.0.0.1", port),
+                await ha_process("127.0.0.1", port, "turn off the kitchen lights", "en"))
+
+    info, off = asyncio.run(assist())
+    assert off.name == "HassTurnOff" and {e.name: e.value for e in off.entities} == {"area": "Kitchen",
+                                                                                      "domain": "light"}
+    assert info.intent[0].name == "edge"
+    reply = client_factory(broker).request("edge/test", {"id": "h-1", "text": "turn on the desk lamp",
+                                                         "language": "en"})
+    assert reply["id"] == "h-1" and reply["intent"] == "HassTurnOn"
+    assert d.stop() == 0
+    mods = imported(d.log_text())
+    assert {"edge.wyoming", "wyoming.event", "edge.names", "edge.home"} <= mods, sorted(mods)[:20]
+    loaded = sorted(m for m in mods if any(m == k or m.startswith(k + ".") for k in HOME_LAZY))
+    assert not loaded, {m: HOME_LAZY[next(k for k in HOME_LAZY if m == k or m.startswith(k + "."))] for m in loaded}
 
 
 def test_the_lazy_names_of_edge_mqtt_still_resolve() -> None:

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import paho.mqtt.client as paho
+import pytest
 from conftest import Broker, daemon_config
 from loopthread import LoopThread
 
@@ -102,6 +103,9 @@ def test_the_paho_methods_the_link_overrides_still_exist_with_their_signatures()
         "_packet_write": ["self"],
         "_handle_pubackcomp": ["self", "cmd"],
         "_update_inflight": ["self"],
+        "_handle_publish": ["self"],
+        "_handle_on_message": ["self", "message"],
+        "_send_puback": ["self", "mid"],
         "_do_on_publish": ["self", "mid", "reason_code", "properties"],
         "loop_read": ["self", "max_packets"],
         "loop_write": ["self"],
@@ -111,12 +115,15 @@ def test_the_paho_methods_the_link_overrides_still_exist_with_their_signatures()
     for name, params in expected.items():
         assert list(inspect.signature(getattr(paho.Client, name)).parameters) == params, name
         assert getattr(Client, name) is not getattr(paho.Client, name) or name in {"loop_write", "_do_on_publish",
-                                                                                     "loop_misc"}
+                                                                                     "loop_misc", "_handle_on_message",
+                                                                                     "_send_puback"}
     c = paho.Client(callback_api_version=paho.CallbackAPIVersion.VERSION2)
     for attr in ("_out_packet", "_in_packet", "_out_messages", "_inflight_messages", "_max_inflight_messages",
                  "_sock", "_out_message_mutex",
-                 "_sockpairW"):
+                 "_sockpairW", "_manual_ack", "_protocol", "_logger", "on_log"):
         assert hasattr(c, attr), attr
+    for name in ("time_func", "mqtt_ms_invalid", "MQTTMessageInfo", "MQTTMessage"):  # what _decode_publish uses
+        assert hasattr(paho, name), name
 
 
 def test_a_burst_arrives_whole_in_order_and_is_handed_over_in_turns(broker, client_factory, tmp_path):
@@ -345,3 +352,218 @@ def test_the_paho_client_knows_nothing_of_the_link() -> None:
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
         a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert not any(m and m.startswith("edge") for m in imported), imported
+
+
+def _publish_packet(topic: bytes, payload: bytes, *, qos: int = 1, mid: int = 7, props: bytes = b"",
+                    flags: int = 0) -> tuple[int, bytes]:
+    """(fixed header byte, what follows the remaining length) of a MQTT 5 PUBLISH."""
+    body = len(topic).to_bytes(2, "big") + topic + (mid.to_bytes(2, "big") if qos else b"")
+    n, vbi = len(props), b""
+    while True:
+        n, d = n >> 7, n & 0x7F
+        vbi += bytes([d | (0x80 if n else 0)])
+        if not n:
+            break
+    return 0x30 | (qos << 1) | flags, body + vbi + props + payload
+
+
+def _utf8(ident: int, text: bytes) -> bytes:
+    return bytes([ident]) + len(text).to_bytes(2, "big") + text
+
+
+def test_the_fast_publish_decode_gives_what_pahos_decode_gives_or_leaves_it_to_paho() -> None:
+    """edge.mqtt.client decodes a request's PUBLISH itself (paho's Properties cost ~60 us a request):
+    for every packet it takes, the message equals paho's own decode field by field (properties
+    included, str() and json() too); every packet it does not take (QoS 2, a property outside its
+    five, a duplicate, a value paho refuses, a truncated or malformed packet) is left to paho (None),
+    which decodes it or raises as before."""
+    from paho.mqtt import _packet
+    from paho.mqtt.enums import MQTTProtocolVersion
+
+    from edge.mqtt.client import _decode_publish
+
+    reply = _utf8(8, "bench/ré/reply".encode())
+    corr = b"\x09\x00\x03\x00\xffz"
+    taken = [
+        _publish_packet(b"edge/x/request", b'{"text": "hi"}', props=reply + corr),
+        _publish_packet(b"edge/x/request", b"", qos=0, props=b""),
+        _publish_packet(b"t", b"p" * 300, flags=0x09, props=b"\x01\x01" + _utf8(3, b"application/json")
+                        + b"\x02\x00\x00\x0e\x10" + corr + reply),  # dup, retain, all five
+        _publish_packet(b"t", b"p", props=b"\x09\x00\x00"),  # empty Correlation Data
+        _publish_packet("ü/topic".encode(), "é".encode() * 200, props=reply),  # 2-byte property length VBI
+    ]
+    for header, packet in taken:
+        ours = _decode_publish(header, packet)
+        theirs = _packet.decode_publish(header, packet, MQTTProtocolVersion.MQTTv5)
+        assert ours is not None, packet
+        assert (ours.topic, ours.mid, ours.qos, ours.dup, ours.retain, ours.payload) == (
+            theirs.topic.decode(), theirs.mid, theirs.qos, theirs.dup, theirs.retain, theirs.payload)
+        assert type(ours.payload) is bytes and type(ours._topic) is bytes
+        assert ours.properties.json() == theirs.properties.json() and str(ours.properties) == str(theirs.properties)
+        assert isinstance(ours.info, paho.MQTTMessageInfo) and ours.info.mid == ours.mid  # made on demand
+
+    left = [
+        _publish_packet(b"t", b"p", qos=2, props=reply),
+        _publish_packet(b"t", b"p", props=b"\x23\x00\x01"),  # Topic Alias
+        _publish_packet(b"t", b"p", props=b"\x26" + b"\x00\x01k\x00\x01v"),  # a User Property
+        _publish_packet(b"t", b"p", props=b"\x0b\x05"),  # a Subscription Identifier
+        _publish_packet(b"t", b"p", props=reply + reply),  # twice: paho refuses it
+        _publish_packet(b"t", b"p", props=b"\x01\x02"),  # Payload Format Indicator 2: paho refuses it
+        _publish_packet(b"t", b"p", props=_utf8(8, b"a\x00b")),  # NUL in a string: paho refuses it
+        _publish_packet(b"t", b"p", props=_utf8(8, "\ufeff".encode())),
+        _publish_packet(b"t", b"p", props=_utf8(8, b"\xed\xa0\x80")),  # an encoded surrogate
+        _publish_packet(b"t", b"p", props=_utf8(8, b"\xff")),  # not UTF-8
+        _publish_packet(b"", b"p"),  # an empty topic (with a Topic Alias, on MQTT 5)
+        _publish_packet(b"t", b"p", props=b"\x08\x00\x09abc"),  # a string running past the properties
+        _publish_packet(b"t", b"p", props=b"\x02\x00\x00"),  # a four-byte integer cut short
+        _publish_packet(b"t", b"", props=b"\x01"),  # a byte property without its byte
+        (0x32, b"\x00"),  # cut inside the topic length
+        (0x32, b"\x00\x05ab"),  # a topic longer than the packet
+        (0x32, b"\x00\x01t\x00"),  # cut inside the packet id
+        (0x32, b"\x00\x01t\x00\x07\xff\xff\xff\xff\x01"),  # a properties length of five bytes
+        (0x32, b"\x00\x01t\x00\x07\x7f"),  # a properties length past the packet
+    ]
+    for header, packet in left:
+        assert _decode_publish(header, packet) is None, packet
+
+
+def test_the_fast_publish_decode_is_what_on_message_gets_from_the_socket(monkeypatch):
+    """Through the read path, against a real socket pair: a request's message reaches on_message
+    decoded by edge (paho's decode is not called), a Topic Alias one by paho, and a malformed one
+    still makes paho drop the connection as before."""
+    import socket
+
+    from paho.mqtt import _packet
+
+    c = Client.__new__(Client)
+    paho.Client.__init__(c, callback_api_version=paho.CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5,
+                         manual_ack=True)
+    c._rbuf, c._rpos, c._recv_budget = b"", 0, 1
+    c.last_read_error = None
+    got: list[paho.MQTTMessage] = []
+    c.on_message = lambda _c, _u, m: got.append(m)
+    paho_calls: list[bytes] = []
+    real = _packet.decode_publish
+    monkeypatch.setattr(_packet, "decode_publish", lambda h, p, v: paho_calls.append(p) or real(h, p, v))
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    c._sock = ours
+    c._state = paho._ConnectionState.MQTT_CS_CONNECTED
+
+    def send(header: int, packet: bytes) -> None:
+        theirs.sendall(bytes([header, len(packet)]) + packet)  # short packets: one-byte length
+        c._recv_budget = 1
+        c.loop_read()
+
+    send(*_publish_packet(b"edge/x/request", b'{"text":"a"}', mid=9,
+                          props=_utf8(8, b"r/1") + b"\x09\x00\x02ab"))
+    assert not paho_calls and len(got) == 1
+    m = got[0]
+    assert (m.topic, m.payload, m.mid, m.qos, m.properties.ResponseTopic, m.properties.CorrelationData) == (
+        "edge/x/request", b'{"text":"a"}', 9, 1, "r/1", b"ab")
+    assert c._out_packet == type(c._out_packet)()  # manual ack: nothing sent for it yet
+    send(*_publish_packet(b"edge/x/request", b"b", props=b"\x23\x00\x01"))
+    assert len(paho_calls) == 1 and got[-1].payload == b"b" and got[-1].properties.TopicAlias == 1
+    rc = None
+    theirs.sendall(b"\x32\x03\x00\x05a")  # a topic longer than the packet
+    c._recv_budget = 1
+    rc = c.loop_read()
+    assert rc != paho.MQTT_ERR_SUCCESS and len(got) == 2  # paho's MalformedPacket: the connection is dropped
+    ours.close()
+    theirs.close()
+
+
+def test_the_fast_publish_queues_the_packet_and_state_pahos_publish_would() -> None:
+    """edge.mqtt.client.Client.publish builds a QoS 1 packet itself: for each shape (short and long
+    payloads across the remaining length's byte boundaries, retain, with and without properties,
+    MQTT 5 and 3.1.1) the packet queued and the message state equal what paho's own publish makes;
+    when the window is full, or at QoS 0, paho's publish runs (the message then waits in paho's queue)."""
+    import socket
+
+    from edge.mqtt.configure import JsonPublishProps
+
+    def client(protocol: int, window: int = 0) -> Client:
+        c = Client(callback_api_version=paho.CallbackAPIVersion.VERSION2, client_id="t", protocol=protocol)
+        c.max_inflight_messages_set(window)
+        c.on_socket_register_write = lambda *_a: None  # nothing is written: the queue is compared
+        c._sock, _peer = socket.socketpair()
+        c._state = paho._ConnectionState.MQTT_CS_CONNECTED
+        return c
+
+    def queued(c: Client) -> list[tuple]:
+        return [(p["command"], p["mid"], p["qos"], bytes(p["packet"])) for p in c._out_packet]
+
+    def state(c: Client) -> list[tuple]:
+        return [(m.mid, m.topic, m.payload, m.qos, m.retain, m.state, m.properties is not None, m.info.rc)
+                for m in c._out_messages.values()] + [c._inflight_messages]
+
+    for protocol in (paho.MQTTv5, paho.MQTTv311):
+        ours, theirs = client(protocol), client(protocol)
+        for payload in (b"", b"x", b"y" * 100, b"z" * 127, b"w" * 16_500, b"v" * 2_100_000):
+            for retain in (False, True):
+                for props in (None, JsonPublishProps(None), JsonPublishProps(b"corr")):
+                    if protocol != paho.MQTTv5 and props is not None:
+                        continue
+                    topic = "edge/t/résultat"
+                    a = ours.publish(topic, payload, qos=1, retain=retain, properties=props)
+                    b = paho.Client.publish(theirs, topic, payload, qos=1, retain=retain, properties=props)
+                    assert (a.rc, a.mid) == (b.rc, b.mid) == (paho.MQTT_ERR_SUCCESS, b.mid)
+        assert queued(ours) == queued(theirs) and state(ours) == state(theirs)
+
+    ours, theirs = client(paho.MQTTv5, window=1), client(paho.MQTTv5, window=1)
+    for c, publish in ((ours, ours.publish), (theirs, lambda *a, **k: paho.Client.publish(theirs, *a, **k))):
+        publish("t/1", b"a", qos=1)
+        publish("t/2", b"b", qos=1)  # beyond the window: queued in paho, not sent
+        publish("t/3", b"c", qos=0)
+    assert queued(ours) == queued(theirs) and state(ours) == state(theirs)
+    assert [m.state for m in ours._out_messages.values()] == [paho.mqtt_ms_wait_for_puback, paho.mqtt_ms_queued]
+    with pytest.raises(ValueError):
+        client(paho.MQTTv5).publish("a/+/b", b"x", qos=1)  # paho's own check of a topic name
+
+
+def test_whole_packets_in_the_read_buffer_are_cut_out_without_pahos_byte_by_byte_read(monkeypatch):
+    """A read holding whole packets (a request, PUBACKs, a PINGRESP) is parsed by edge.mqtt.client
+    without paho's _packet_read; a packet the read cut short is finished by paho's, on the next read;
+    a length of five bytes is paho's protocol error, as before."""
+    import socket
+
+    c = Client.__new__(Client)
+    paho.Client.__init__(c, callback_api_version=paho.CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5,
+                         manual_ack=True)
+    c._rbuf, c._rpos, c._recv_budget, c.last_read_error = b"", 0, 1, None
+    got: list[bytes] = []
+    c.on_message = lambda _c, _u, m: got.append(m.payload)
+    slow: list[int] = []
+    real = paho.Client._packet_read
+    monkeypatch.setattr(paho.Client, "_packet_read", lambda self: slow.append(1) or real(self))
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    c._sock = ours
+    c._state = paho._ConnectionState.MQTT_CS_CONNECTED
+
+    def wire(header: int, packet: bytes) -> bytes:
+        n, rl = len(packet), b""
+        while True:
+            n, d = n >> 7, n & 0x7F
+            rl += bytes([d | (0x80 if n else 0)])
+            if not n:
+                return bytes([header]) + rl + packet
+
+    reqs = [wire(*_publish_packet(b"edge/x/request", b"r" * size, mid=k + 1, props=_utf8(8, b"re/ply")))
+            for k, size in enumerate((5, 200, 20_000))]
+    stream = reqs[0] + b"\xd0\x00" + reqs[1] + reqs[2]  # with a PINGRESP between them
+    theirs.sendall(stream)
+    assert c.loop_read() == paho.MQTT_ERR_SUCCESS
+    assert got == [b"r" * 5, b"r" * 200, b"r" * 20_000] and not slow
+    assert c._in_packet["command"] == 0 and c._rpos == len(c._rbuf)
+    got.clear()
+    theirs.sendall(reqs[1][:100])  # cut short: paho's path keeps what it has and waits for the rest
+    c.loop_read()
+    assert not got and slow
+    theirs.sendall(reqs[1][100:] + reqs[0])
+    c.loop_read()
+    assert got == [b"r" * 200, b"r" * 5]
+    theirs.sendall(b"\x32\xff\xff\xff\xff\x01")
+    assert c.loop_read() == paho.MQTT_ERR_PROTOCOL
+    ours.close()
+    theirs.close()

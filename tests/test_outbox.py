@@ -136,6 +136,21 @@ def test_answered_cache_evicts_oldest(tmp_path: Path) -> None:
         assert box.answered("a") is None
 
 
+def test_answered_cache_evicts_in_steps_never_below_its_bound(tmp_path: Path) -> None:
+    """A big cache evicts every answered_max // 8 ids (at most 64), not in every transaction: it
+    holds the newest answered_max ids at every moment, and never more than 1/8 beyond them."""
+    import sqlite3
+
+    with Outbox(tmp_path, answered_max=200) as box:
+        for i in range(700):
+            box.remember([(f"r{i}", b"R")])
+            assert all(box.answered(f"r{k}") == b"R" for k in range(max(0, i - 199), i + 1, 37)), i
+            assert box.answered(f"r{i - 200 - 25 - 1}") is None if i > 226 else True
+    with sqlite3.connect(tmp_path / "edge.db") as db:
+        n = db.execute("SELECT count(*) FROM answered").fetchone()[0]
+    assert 200 <= n <= 225, n
+
+
 def test_budget_ledger_prunes_a_day_back(tmp_path: Path) -> None:
     now = 2_000_000.0
     with Outbox(tmp_path) as box:

@@ -333,3 +333,14 @@ def test_a_tagger_file_that_is_not_an_object_is_refused(tmp_path):
     (tmp_path / "slots.json").write_text("[1, 2, 3]")
     with pytest.raises(SlotError, match="format"):
         SlotExtractor.load(tmp_path, {"name": "m", "slots": {"tagger": "slots.json"}})
+
+
+def test_home_weights_are_held_as_stored_and_widened_only_per_request(home):
+    """The file's float16 weights stay float16 in memory (half of float32's 1.5 MB); the emissions a
+    request gets are float32 (the bit-for-bit checks above compare them with float32 sums)."""
+    new, _ = home
+    assert {t.W.dtype for t in new._taggers.values()} == {np.dtype(np.float16)}
+    assert sum(t.W.nbytes for t in new._taggers.values()) < 1 << 20
+    tagger = next(iter(new._taggers.values()))
+    _, E = tagger.scores([0, 1, -1], [0, 2])
+    assert E.dtype == np.float32 and E.shape == (2, len(tagger.tags))

@@ -106,6 +106,49 @@ def test_describe_gives_one_installed_intent_program_with_the_languages():
     assert [m.languages for m in program.models if m.installed] == [["en", "de"]]
 
 
+def test_the_info_event_is_what_the_wyoming_package_writes_for_the_same_values():
+    """edge/wyoming_events.py writes the `info` event without wyoming.info (its imports cost 0.6 MB):
+    the same data as the package's own dataclasses, so a change of its schema fails here."""
+    from wyoming.info import Attribution, Info, IntentModel, IntentProgram
+
+    from edge.wyoming_events import info_event_data
+
+    server = WyomingServer(HomeRecognizer(RuleModel(), PhraseSlots(), names.load(NAMES)), version="9.8.7")
+    got = server.info_event()
+    who = Attribution(name="edge", url="")
+    want = Info(intent=[IntentProgram(
+        name="edge", attribution=who, installed=True, description=server.description, version="9.8.7",
+        models=[IntentModel(name="rules", attribution=who, installed=True, description="home control intents",
+                            version="0.0.1", languages=["en", "de"])])]).event()
+    assert (got.type, got.data) == (want.type, want.data)
+    # and with what may be missing (no version, no description)
+    bare = info_event_data(name="x", description=None, version=None, model_name="home", model_description=None,
+                           model_version=None, languages=[])
+    assert bare == Info(intent=[IntentProgram(name="x", attribution=who, installed=True, description=None,
+                                              version=None, models=[IntentModel(
+                                                  name="home", attribution=who, installed=True, description=None,
+                                                  version=None, languages=[])])]).event().data
+
+
+def test_the_wyoming_package_imports_without_importlib_metadata_and_with_its_own_version():
+    """A fresh interpreter importing edge.wyoming: wyoming's version string is the installed
+    distribution's (what importlib.metadata says, asked afterwards), and neither importlib.metadata
+    nor wyoming.info (with wave, audioop) was imported for it."""
+    code = ("import sys, edge.wyoming, wyoming.event as e; "
+            "loaded = sorted(m for m in ('importlib.metadata', 'wyoming.info', 'wyoming.audio', 'wave', 'audioop') "
+            "if m in sys.modules); "
+            "import importlib.metadata as md; print(loaded, e._VERSION_NUMBER == md.version('wyoming'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[] True"
+
+
+def test_a_wyoming_imported_before_edge_is_left_as_it_is():
+    from edge.wyoming_events import register_version
+
+    assert "wyoming" in sys.modules and register_version() is None
+
+
 def test_transcript_gives_intent_with_exact_names_and_context_echoed():
     ctx = {"conversation_id": "01J", "device_id": "abc", "satellite_id": "assist_satellite.x"}
 

@@ -5,8 +5,11 @@ from here, so pinning or replacing the broker library touches this file's import
 
 from __future__ import annotations
 
+import struct
+
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.exception import MalformedPacket
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties, VariableByteIntegers
 from paho.mqtt.reasoncodes import ReasonCode
@@ -28,6 +31,128 @@ _PUBLISH, _PUBACK, _DISCONNECT = 0x30, 0x40, 0xE0
 # Shared, read-only: our on_publish reads only the mid.
 _PUBACK_REASONS = {code: ReasonCode(PacketTypes.PUBACK, identifier=code) for code in (0x00, 0x10)}
 _PUBACK_PROPS = Properties(PacketTypes.PUBACK)
+_PUBLISH_TABLES = Properties(PacketTypes.PUBLISH)  # paho's name and type tables, shared by _ReceivedProps
+_U16 = struct.Struct("!H")
+_U32 = struct.Struct("!I")
+# The PUBLISH properties the fast decode takes (id: attribute, kind); any other (a Topic Alias, User
+# Properties, Subscription Identifiers), or anything odd, goes to paho's own decode.
+_FAST_PROPS = {1: ("PayloadFormatIndicator", "byte"), 2: ("MessageExpiryInterval", "u32"),
+               3: ("ContentType", "utf8"), 8: ("ResponseTopic", "utf8"), 9: ("CorrelationData", "bin")}
+
+
+class _ReceivedProps(Properties):
+    """A received PUBLISH's properties, as paho's `Properties` holds them (same attribute names, same
+    str() and json()), without paho's per-object set-up: its __init__ builds three tables, and its
+    unpack() walks all 27 property names for each property (about 60 us of a request's read on
+    this VM, bench/hotpath.py); the tables are shared here, read-only."""
+
+    types = _PUBLISH_TABLES.types
+    names = _PUBLISH_TABLES.names
+    properties = _PUBLISH_TABLES.properties
+
+    def __init__(self) -> None:  # paho's __init__ is the cost avoided
+        object.__setattr__(self, "packetType", PacketTypes.PUBLISH)
+
+
+class _Received(paho.MQTTMessage):
+    """A received PUBLISH as paho hands it to on_message, without the `MQTTMessageInfo` (and its
+    threading.Condition) that paho builds for every message and only outgoing ones use; `info`
+    is made if anyone asks for it."""
+
+    def __init__(self, mid: int, topic: bytes) -> None:  # paho's __init__ is the cost avoided
+        self.timestamp = 0.0
+        self.state = paho.mqtt_ms_invalid
+        self.dup = False
+        self.mid = mid
+        self._topic = topic
+        self.payload: bytes | bytearray = b""
+        self.qos = 0
+        self.retain = False
+        self.properties: Properties | None = None
+
+    def __getattr__(self, name: str) -> object:
+        if name == "info":
+            self.info = paho.MQTTMessageInfo(self.mid)
+            return self.info
+        raise AttributeError(name)
+
+
+def _decode_publish(header: int, packet: bytes) -> _Received | None:
+    """paho's decode of a MQTT 5 PUBLISH at QoS 0 or 1 whose properties are all in _FAST_PROPS, or
+    None for anything else (QoS 2, another property, a duplicate, a value paho would refuse, a
+    malformed packet): paho then decodes it, and refuses what it refuses, as before."""
+    qos = (header & 0x06) >> 1
+    if qos > 1:
+        return None
+    try:
+        (n,) = _U16.unpack_from(packet, 0)
+        topic = bytes(packet[2:2 + n])
+        pos = 2 + n
+        if not n or len(topic) != n:
+            return None  # an empty topic (a Topic Alias): paho's
+        mid = 0
+        if qos:
+            (mid,) = _U16.unpack_from(packet, pos)
+            pos += 2
+        # the properties' length, a Variable Byte Integer
+        plen = shift = 0
+        for k in range(4):
+            b = packet[pos + k]
+            plen |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                pos += k + 1
+                break
+        else:
+            return None
+        end = pos + plen
+        if end > len(packet):
+            return None
+        props = _ReceivedProps()
+        seen: set[int] = set()
+        while pos < end:
+            ident = packet[pos]
+            pos += 1
+            spec = _FAST_PROPS.get(ident)
+            if spec is None or ident in seen:
+                return None
+            seen.add(ident)
+            name, kind = spec
+            value: object
+            if kind == "byte":
+                value = packet[pos]
+                if value not in (0, 1) or pos + 1 > end:
+                    return None
+                pos += 1
+            elif kind == "u32":
+                if pos + 4 > end:
+                    return None
+                (value,) = _U32.unpack_from(packet, pos)
+                pos += 4
+            else:
+                (n,) = _U16.unpack_from(packet, pos)
+                if pos + 2 + n > end:
+                    return None
+                raw = bytes(packet[pos + 2:pos + 2 + n])
+                pos += 2 + n
+                if kind == "utf8":
+                    value = raw.decode("utf-8")  # strict: an encoded surrogate raises, as in paho
+                    if "\x00" in value or "\ufeff" in value:
+                        return None  # paho refuses these ([MQTT-1.5.4-2], [MQTT-1.5.4-3])
+                else:
+                    value = raw
+            object.__setattr__(props, name, value)
+        if pos != end:
+            return None
+    except (IndexError, struct.error, UnicodeDecodeError):
+        return None
+    msg = _Received(mid, topic)
+    msg.dup = bool(header & 0x08)
+    msg.qos = qos
+    msg.retain = bool(header & 0x01)
+    msg.properties = props
+    msg.payload = bytes(packet[end:])
+    return msg
 
 
 class Client(paho.Client):
@@ -42,13 +167,24 @@ class Client(paho.Client):
 
     - `_sock_recv`: one recv() of up to 64 KiB, then packets are served from that buffer
       (`loop_read` goes on until the buffer is empty, since the selector cannot see it);
+    - `_packet_read`: a packet that lies whole in that buffer is cut out of it at once and handed
+      to paho's `_packet_handle` (paho reads each packet in three or more calls, byte by byte for
+      its length); a packet split across reads takes paho's own path, which reads the buffer;
     - `_packet_write`: packets that need nothing done once written (QoS 1 PUBLISH, PUBACK,
       SUBSCRIBE...) go out in one send(); a QoS 0 PUBLISH or a DISCONNECT still goes alone,
       so paho's bookkeeping for them runs as before;
     - `_handle_pubackcomp`: a PUBACK of success (0x00, or 0x10 "no matching subscribers")
       without properties, how brokers send nearly all of them, skips the decode;
     - `_update_inflight`: skipped when no publication waits for an in-flight slot (paho
-      otherwise walks every unacknowledged one on every PUBACK).
+      otherwise walks every unacknowledged one on every PUBACK);
+    - `publish`: a QoS 1 publication that goes out at once (connected, a slot in the window, room
+      in the queue) has its packet built in one expression and queued by paho's own
+      `_packet_queue`, with paho's message state set as paho's `publish` sets it; anything else
+      (QoS 0 or 2, no socket, the window full, paho logging) is paho's `publish`;
+    - `_handle_publish`: a MQTT 5 PUBLISH at QoS 0 or 1 with only the properties a request carries
+      (Response Topic, Correlation Data, Payload Format Indicator, Content Type, Message Expiry
+      Interval) is decoded directly (`_decode_publish`), into the same message paho would hand
+      on; anything else, and everything while paho logs, takes paho's own decode.
 
     (paho's threaded loop also wrote a byte to a wake-up socket for every packet queued; driven
     by an external loop it creates no such socket, so that saving comes for free.)
@@ -87,6 +223,53 @@ class Client(paho.Client):
         self._rbuf, self._rpos = buf, end
         return buf[pos:end]
 
+    def _packet_read(self) -> paho.MQTTErrorCode:
+        if self._in_packet["command"] != 0:
+            return super()._packet_read()  # a packet begun in an earlier read: paho goes on with it
+        if self._rpos >= len(self._rbuf):  # refill, as paho's first recv of a packet would
+            if self._recv_budget <= 0:
+                return paho.MQTT_ERR_AGAIN
+            self._recv_budget -= 1
+            try:
+                data = paho.Client._sock_recv(self, _READ_SIZE)
+            except BlockingIOError:
+                return paho.MQTT_ERR_AGAIN
+            except OSError as exc:  # what paho answers for a failed first recv of a packet
+                self.last_read_error = exc
+                self._easy_log(paho.MQTT_LOG_ERR, "failed to receive on socket: %s", exc)
+                return paho.MQTT_ERR_CONN_LOST
+            if not data:
+                return paho.MQTT_ERR_CONN_LOST
+            self._rbuf, self._rpos = data, 0
+        buf, pos = self._rbuf, self._rpos
+        end = len(buf)
+        i, length, shift = pos + 1, 0, 0
+        while i < end and i - pos <= 4:  # the remaining length, at most four bytes
+            b = buf[i]
+            i += 1
+            length |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                break
+        else:
+            return super()._packet_read()  # cut short by the read, or malformed: paho's path decides
+        if i + length > end or not buf[pos]:
+            return super()._packet_read()
+        self._rpos = i + length
+        self._in_packet = {"command": buf[pos], "have_remaining": 1, "remaining_count": list(buf[pos + 1:i]),
+                           "remaining_mult": 1 << shift, "remaining_length": length, "packet": buf[i:i + length],
+                           "to_process": 0, "pos": 0}
+        try:
+            rc = self._packet_handle()
+        except MalformedPacket as exc:
+            self._easy_log(paho.MQTT_LOG_DEBUG, "Received malformed packet: %s", exc)
+            rc = paho.MQTT_ERR_PROTOCOL
+        self._in_packet = {"command": 0, "have_remaining": 0, "remaining_count": [], "remaining_mult": 1,
+                           "remaining_length": 0, "packet": bytearray(b""), "to_process": 0, "pos": 0}
+        with self._msgtime_mutex:
+            self._last_bytes_received = paho.time_func()
+        return rc
+
     def loop_read(self, max_packets: int = 1) -> paho.MQTTErrorCode:
         # One recv() of at most 64 KiB per turn. paho itself would read up to as many packets as it
         # has publications outstanding, each pulling more from the socket: in a flood one turn read
@@ -121,12 +304,67 @@ class Client(paho.Client):
                 return self._do_on_publish(mid, reason, _PUBACK_PROPS)
         return paho.MQTT_ERR_SUCCESS
 
+    def _handle_publish(self) -> paho.MQTTErrorCode:
+        msg = None
+        if self._protocol == paho.MQTTv5 and self.on_log is None and self._logger is None:
+            msg = _decode_publish(self._in_packet["command"], self._in_packet["packet"])
+        if msg is None:
+            return super()._handle_publish()
+        msg.timestamp = paho.time_func()
+        self._handle_on_message(msg)  # what paho does next for QoS 0 and 1
+        if msg.qos == 0 or self._manual_ack:
+            return paho.MQTT_ERR_SUCCESS
+        return self._send_puback(msg.mid)
+
     def _update_inflight(self) -> paho.MQTTErrorCode:
         if len(self._out_messages) <= self._inflight_messages:
             return paho.MQTT_ERR_SUCCESS  # every publication is in flight: none is queued for a slot
         return super()._update_inflight()
 
     # -- writing ---------------------------------------------------------------------
+
+    def publish(self, topic: str, payload: paho.PayloadType = None, qos: int = 0, retain: bool = False,
+                properties: Properties | None = None) -> paho.MQTTMessageInfo:
+        # The daemon's three publications a request cost about 20 us each in paho's publish (a
+        # bytearray grown field by field, the payload re-checked, a log call per packet); here
+        # the same packet and the same state in about a third of that (bench/hotpath.py).
+        if (qos != 1 or type(payload) is not bytes or self._sock is None or self.on_log is not None
+                or self._logger is not None or len(payload) > 268_435_000
+                or (self._max_inflight_messages and self._inflight_messages >= self._max_inflight_messages)
+                or (self._max_queued_messages and len(self._out_messages) >= self._max_queued_messages)):
+            return super().publish(topic, payload, qos, retain, properties)
+        topic_bytes = topic.encode("utf-8")
+        self._raise_for_invalid_topic(topic_bytes)  # as paho: ValueError for a wildcard or a long topic
+        mid = self._mid_generate()
+        message = paho.MQTTMessage(mid, topic_bytes)
+        message.timestamp = paho.time_func()
+        message.payload = payload
+        message.qos = 1
+        message.retain = retain
+        message.properties = properties
+        if self._protocol == paho.MQTTv5:
+            props = b"\x00" if properties is None else properties.pack()
+        else:
+            props = b""
+        n = 4 + len(topic_bytes) + len(props) + len(payload)  # topic length, topic, packet id, ...
+        if n < 128:
+            head = bytes((0x32 | bool(retain), n))
+        else:
+            head = bytearray((0x32 | bool(retain),))
+            while n:
+                n, d = n >> 7, n & 0x7F
+                head.append(d | 0x80 if n else d)
+        packet = b"".join((head, len(topic_bytes).to_bytes(2, "big"), topic_bytes, mid.to_bytes(2, "big"), props,
+                           payload))
+        with self._out_message_mutex:
+            if mid in self._out_messages:  # 65,535 publications unacknowledged: paho's answer
+                message.info.rc = paho.MQTT_ERR_QUEUE_SIZE
+                return message.info
+            self._out_messages[mid] = message
+            self._inflight_messages += 1
+            message.state = paho.mqtt_ms_wait_for_puback
+            message.info.rc = self._packet_queue(_PUBLISH, packet, mid, 1, message.info)
+        return message.info
 
     def _packet_write(self) -> paho.MQTTErrorCode:
         queue = self._out_packet

@@ -34,8 +34,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="comma-separated languages of home-assistant-intents (default en,de,fr,es)")
     g.add_argument("--per-intent", type=int, default=250,
                    help="training sentences sampled per intent and language (default 250)")
-    g.add_argument("--holdout", type=float, default=0.15,
-                   help="share of each intent's templates held out for validation (default 0.15)")
+    g.add_argument("--holdout", type=_share, default=0.15,
+                   help="share of each intent's templates held out for validation (default 0.15); "
+                        "0: train on every template and every negative of ours (the shipped "
+                        "build: validate with the split, ship from everything), no holdout "
+                        "files and no holdout numbers")
     g.add_argument("--home-data", default=None,
                    help="where the generated data goes (default: <cache-dir>/home-data)")
     g.add_argument("--wiki-negatives", type=int, default=1500,
@@ -56,11 +59,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a paraphrase dev set to measure the package on (repeatable)")
 
 
-def own_negatives(langs: list[str]) -> dict[str, list[str]]:
-    """Our negatives per language that are trained on: every third line is held out.
+def _share(s: str) -> float:
+    """--holdout: a share in [0, 1) (1 would leave an intent nothing to train on; a
+    negative or NaN share would silently mean 0)."""
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {s!r}") from None
+    if not 0.0 <= v < 1.0:   # also refuses nan
+        raise argparse.ArgumentTypeError(f"a share in [0, 1), not {s}")
+    return v
+
+
+def own_negatives(langs: list[str], holdout: bool = True) -> dict[str, list[str]]:
+    """Our negatives per language that are trained on: every third line is held out
+    (for the holdout files), or none when ``holdout`` is false (the shipped build).
     They go into the training file's ``## oos``, which fast.py never filters (its
     similarity filter would drop near misses, which are the point of them)."""
-    return {lang: [x for i, x in enumerate(home.negatives(lang)) if i % 3] for lang in langs}
+    return {lang: [x for i, x in enumerate(home.negatives(lang)) if i % 3 or not holdout]
+            for lang in langs}
 
 
 def _wiki(args: argparse.Namespace, shipped: set[str]) -> list[str]:
@@ -124,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     langs = [x.strip() for x in args.languages.split(",") if x.strip()]
     data_dir = Path(args.home_data) if args.home_data else _cache_dir(args) / "home-data"
     data_dir.mkdir(parents=True, exist_ok=True)
-    rows, held, info, by_lang = [], {}, {}, {}
+    rows, info, by_lang = [], {}, {}
     for lang in langs:
         g = home.generate(lang, args.per_intent, args.seed, args.holdout)
         rows += g["train"]
@@ -133,20 +150,23 @@ def run(args: argparse.Namespace) -> int:
         para = home_paraphrases.generate(lang, args.paraphrases, args.seed,
                                          exclude=[m for m, _, _ in g["holdout"]])
         rows += para
-        held[lang] = g["holdout"]
         info[lang] = {"train_sentences": len(g["train"]), "holdout_sentences": len(g["holdout"]),
                       "templates": len({t for *_, t in g["train"] + g["holdout"]}),
                       "holdout_templates": len({t for *_, t in g["holdout"]}),
                       "intents": len({i for _, i, _ in g["train"]}),
                       "paraphrase_sentences": len(para),
                       "paraphrase_templates": len({t for *_, t in para})}
-        home.write_intents(data_dir / f"holdout_{lang}.txt", g["holdout"], home.negatives(lang)[::3])
+        hfile = data_dir / f"holdout_{lang}.txt"
+        if args.holdout > 0:
+            home.write_intents(hfile, g["holdout"], home.negatives(lang)[::3])
+        else:   # a stale file of an earlier run in the same --home-data would be measured
+            hfile.unlink(missing_ok=True)
         print(f"[home] {lang}: {info[lang]}", flush=True)
     rows, dropped = _drop_conflicts(rows)
     if dropped:
         print(f"[home] {dropped} sentences dropped: the same words under two intents", flush=True)
     train_file = data_dir / "train.txt"
-    own = own_negatives(langs)
+    own = own_negatives(langs, holdout=args.holdout > 0)
     home.write_intents(train_file, rows, [x for lang in langs for x in own[lang]])
     neg_file = data_dir / "negatives.txt"
     from edge.train.fast import NEGATIVES
@@ -180,11 +200,17 @@ def _annotate(out: Path, langs: list[str], info: dict, neg_counts: dict,
 
     model = Model.load(out, threads=1)
     slots = load_slots(model)
-    metrics = {}
-    for lang in langs:
-        m = evaluate(model, slots, load_items(data_dir / f"holdout_{lang}.txt"))
-        m.pop("errors")
-        metrics[lang] = {"template_holdout": m}
+    metrics: dict[str, dict] = {}
+    if args.holdout > 0:
+        for lang in langs:
+            m = evaluate(model, slots, load_items(data_dir / f"holdout_{lang}.txt"))
+            m.pop("errors")
+            metrics[lang] = {"template_holdout": m}
+    else:
+        # every template was trained on: a holdout would measure memory, not generalisation;
+        # the validation build (same command, --holdout 0.15) is what carries those numbers
+        print("[home] --holdout 0: no template holdout to measure (every template trained on)",
+              flush=True)
     for spec in args.dev:
         lang, _, f = spec.partition("=")
         m = evaluate(model, slots, load_items(f))
@@ -203,7 +229,10 @@ def _annotate(out: Path, langs: list[str], info: dict, neg_counts: dict,
         "per_intent": args.per_intent, "paraphrases_per_template": args.paraphrases,
         "holdout": args.holdout, "languages": info,
         "negatives": neg_counts,
-        "validation": "whole templates held out per intent (edge.train.home.split_templates)",
+        "validation": ("whole templates held out per intent (edge.train.home.split_templates)"
+                       if args.holdout > 0 else
+                       "none held out: trained on every template and every negative of ours; "
+                       "validated by the same command with --holdout 0.15"),
         "wall_time_s": round(wall, 1)}
     from edge.train.fast import NEGATIVES_CREDIT
     man["training"]["negatives"]["credit"] = NEGATIVES_CREDIT + [

@@ -1,0 +1,100 @@
+"""A place and a kind of thing that together are one thing's name: read as that name, as Home Assistant does.
+
+"open the Office Shutter to 81" with a cover called "Office Shutter": the tagger marks `area` "Office" and
+`device_class` "Shutter", and the resolver then acts on every shutter of the office. Home Assistant's matcher
+reads the words both ways ("{name}" and "{area} <shutter>") and keeps the reading with a `name`
+(hassil's `recognize_best(..., best_slot_name="name")`, which its default agent calls), so its intent tests
+expect the name. `name_reading` does the same before resolution: the longest run of words that overlaps the
+tagger's spans of things, places and kinds, covers each of them whole, is more than one span as tagged, and is
+exactly a thing's name or alias (edge.names.Names.said_exactly: case, accents and articles aside, no slip
+corrected) becomes one `name` span: "Office Shutter", "Bedroom AC" (only "Bedroom" tagged, or "Bedroom" as a
+place and "AC" as a name), "Volet du bureau" (kind, "du", area), "Shopping List" (only "Shopping" tagged as the
+name). Words of a place and more must say a kind of thing.
+A place alone stays a place (an area and a thing both called "Office": which one is not for the words to say),
+a run with no kind word is left as the tagger read it, and so is a sentence that asks about several or any of a
+kind ("how many upper level fans are off", "activate each and every library fan": `_SEVERAL`): HA's templates
+that say these words take a place and a kind, never one name, so the name reading is not among HA's.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping, Sequence
+
+__all__ = ["name_reading"]
+
+_TARGETS = ("name", "area", "floor", "device_class", "domain")
+_WORD = re.compile(r"[^\W_]+")  # "l'Fenêtre" is "l" and "Fenêtre": a name starts after an elided article
+# Words of HA's templates that ask about several or any things of a kind (folded).
+_SEVERAL: Mapping[str, frozenset[str]] = {
+    "en": frozenset("all every each any many which".split()),
+    "de": frozenset("alle allen jede jeder jeden welche welcher viele".split()),
+    "fr": frozenset("tous toutes chaque combien quels quelles".split()),
+    "es": frozenset("todos todas cada cuantos cuantas cuales".split()),
+}
+MAX_WORDS = 6  # the longest name tried, in words
+_AROUND = 3  # untagged words before and after the spans a name may take in ("*Bedroom AC*", "*Fenêtre de la* cuisine")
+
+
+def name_reading(text: str, lang: str, found: Sequence[Mapping[str, Any]], names: Any,
+                 free_name: bool = False) -> list[Mapping[str, Any]]:
+    """`found` with the longest run of words that covers whole place/kind spans, says a kind word and is exactly
+    one thing's name or alias replaced by one `name` span of those words; else `found` as it was."""
+    found = list(found)
+    if names is None or not hasattr(names, "said_exactly") or not isinstance(text, str):
+        return found
+    if free_name:  # a timer's `name` is free text, no thing of the file
+        found, kept = [s for s in found if s.get("name") != "name"], [s for s in found if s.get("name") == "name"]
+        return sorted(name_reading(text, lang, found, names) + kept,
+                      key=lambda s: s.get("start", 0) if isinstance(s.get("start"), int) else 0)
+    spans = [s for s in found if s.get("name") in _TARGETS and isinstance(s.get("start"), int)
+             and isinstance(s.get("end"), int) and 0 <= s["start"] < s["end"] <= len(text)]
+    if not spans:
+        return found
+    from edge.names_schema import words as folded
+
+    if folded(text[:512]) & _SEVERAL.get(lang, frozenset()):
+        return found
+    from edge.home_words import implied_domains
+
+    words = [(m.start(), m.end()) for m in _WORD.finditer(text[:512])]
+    touched = [i for i, (a, b) in enumerate(words) if any(s["start"] < b and a < s["end"] for s in spans)]
+    if not touched:
+        return found
+    lo, hi = max(0, touched[0] - _AROUND), min(len(words), touched[-1] + 1 + _AROUND)
+    from edge.names_lang import LANGUAGES
+    from edge.names_schema import first_word
+
+    language = LANGUAGES.get(lang)
+    articles = {d[0] for d in language.determiners if len(d) == 1} if language is not None else set()
+    best: tuple[int, int] | None = None
+    for i in range(lo, hi):
+        if first_word(text[words[i][0]:words[i][1]]) in articles \
+                and not any(s["start"] <= words[i][0] < s["end"] for s in spans):
+            continue  # "the desk lamp" is "desk lamp": the name's own words start after the article
+        for j in range(min(hi, i + MAX_WORDS), i, -1):  # longest first
+            a, b = words[i][0], words[j - 1][1]
+            inside = [s for s in spans if a < s["end"] and s["start"] < b]
+            if not inside or any(s["start"] < a or s["end"] > b for s in inside):
+                continue  # a span cut in two, or none of the tagger's words
+            if len(inside) == 1 and (inside[0]["start"], inside[0]["end"]) == (a, b) \
+                    and inside[0].get("name") not in ("device_class", "domain"):
+                continue  # a name or place as the tagger gave it: nothing to read anew (a place alone stays a place)
+            said = text[a:b]
+            # a place's words and more need a kind said ("Office Shutter"); a name's, or two spans, need not
+            # ("Shopping" + "List", "Bedroom" + "AC": the tagger cut one name in two)
+            if all(s.get("name") in ("area", "floor") for s in inside) and not implied_domains(said, lang):
+                continue
+            if not names.said_exactly("name", said, lang):
+                continue
+            if best is None or b - a > best[1] - best[0]:
+                best = (a, b)
+            break
+    if best is None:
+        return found
+    a, b = best
+    inside = [s for s in spans if a < s["end"] and s["start"] < b]
+    span = {"name": "name", "entity": "name", "raw": text[a:b], "value": text[a:b], "start": a, "end": b,
+            "confidence": min(float(s.get("confidence", 0.0)) for s in inside)}
+    return sorted([s for s in found if not any(s is t for t in inside)] + [span],
+                  key=lambda s: s.get("start", 0) if isinstance(s.get("start"), int) else 0)
