@@ -35,7 +35,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Mapping, Protocol, Sequence, Union
 
-from edge import home_freetext, home_guard, home_polarity, names_schema, names_values
+from edge import home_freetext, home_guard, home_polarity, home_wildcards, names_schema, names_values
 from edge.home_reading import name_reading
 from edge.home_words import (ACTS_ON, FREE_TEXT_NAME_INTENTS, KIND_ALONE, PLACE_ONLY_LIGHT, blank_names,
                              command_misfit, confirmed, everywhere, halves, implied_domains, number,
@@ -180,6 +180,8 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     intent = pred.intent
     if not _HA_INTENT.match(intent):
         return NotUnderstood("not_home", "the model's label is no Home Assistant intent")
+    # a wildcard's words (an item, a message, a timer's name) as HA's carrier phrases frame them
+    found = home_wildcards.apply(schema, intent, lang, text, found, names)
     # a duration under the unit its next word says ("twenty-two-hour" tagged seconds), then fractions
     tagged, found = found, names_schema.number_runs(schema, intent, lang, text, found)
     found = halves(names_schema.unit_said(schema, lang, text, found), text, lang)

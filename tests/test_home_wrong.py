@@ -207,16 +207,19 @@ def test_free_text_is_said_whole(home: names.Names, lang: str, intent: str, text
     assert entities(ask(home, lang, intent, text, spans))[slot] == want
 
 
-@pytest.mark.parametrize("lang, intent, text", [
-    ("en", "HassCancelTimer", "cancel lasagna timer"),          # proxy: HassCancelTimer {} cancelled whichever
-    ("en", "HassCancelTimer", "stop my timer for lasagna"),
-    ("de", "HassPauseTimer", "pausiere Mittagsschlaf Timer"),
-    ("es", "HassCancelTimer", "borra mi temporizador lasaña"),
-    ("fr", "HassUnpauseTimer", "remets mon compte à rebours nommé lasagnes"),
+@pytest.mark.parametrize("lang, intent, text, said", [
+    ("en", "HassCancelTimer", "cancel lasagna timer", "lasagna"),   # proxy: HassCancelTimer {} cancelled whichever
+    ("en", "HassCancelTimer", "stop my timer for lasagna", "lasagna"),
+    ("de", "HassPauseTimer", "pausiere Mittagsschlaf Timer", "Mittagsschlaf"),
+    ("es", "HassCancelTimer", "borra mi temporizador lasaña", "lasaña"),
+    ("fr", "HassUnpauseTimer", "remets mon compte à rebours nommé lasagnes", "lasagnes"),
 ])
-def test_a_timers_name_said_and_not_carried_is_refused(home: names.Names, lang: str, intent: str, text: str) -> None:
+def test_a_timers_name_said_and_not_carried_is_refused(home: names.Names, lang: str, intent: str, text: str,
+                                                       said: str) -> None:
+    """Refused, or (edge/home_wildcards.py: HA's carrier phrases frame it) carried exactly as said."""
     got = ask(home, lang, intent, text, [])
-    assert isinstance(got, NotUnderstood) and "name" in got.detail, got
+    assert (isinstance(got, NotUnderstood) and "name" in got.detail) \
+        or (isinstance(got, Recognized) and dict(got.entities).get("name") == said), got
 
 
 @pytest.mark.parametrize("lang, intent, text", [

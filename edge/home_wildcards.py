@@ -1,0 +1,279 @@
+"""Wildcard slots read by Home Assistant's carrier phrases: the words around an item, a message, a query.
+
+A wildcard slot's words are free text; the slot tagger learnt spans from sampled values and cuts
+("oat milk" -> "milk") or drops them. Once the model has chosen an intent whose templates have a
+wildcard, `apply` matches the text against that intent's carrier patterns (the package's
+`home_schema.wildcards`, written by edge/train/home_wildcards.py from HA's templates): where one
+matches, the wildcard's words are taken exactly as said, and so are the names it frames ({name},
+{area}, {floor}: resolved later as any span); the tagger's spans over those words are dropped, the
+rest kept. The carrier widens or fills the tagger's span, never overrules its reading (`_disputed`).
+Where none matches, the tagger's answer stands. The patterns of another intent are never tried: a
+carrier decides spans, never the intent.
+
+The table is stored zlib + base64 (`encode`/`tables`) and trusted as the package is: a package is
+verified (signed deployment) before it is loaded; a pattern that does not compile is skipped.
+
+Matching is over `fold`ed text (lower case, accents and punctuation off, one character per
+character, so offsets are the text's own), fully anchored, after the language's skip words ("please")
+at either end. Of several matching patterns the one whose own words cover most of the text wins (the
+longest prefix + suffix). Captures are lazy and names bounded to a few words, so a 500-word item
+costs one linear scan per pattern.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import unicodedata
+import zlib
+from functools import lru_cache
+from typing import Any, Mapping, Sequence
+
+HOME_LISTS = ("name", "area", "floor")   # lists the home fills: captured and resolved against the names file
+MAX_NAME_WORDS = 6
+MAX_NUMBER_WORDS = 4
+MIN_CONFIDENCE = 1.0   # a carrier's span is the template's reading, not a guess
+# Wildcards a carrier fills or widens as said: a list item, a broadcast, a search, a timer's name. Any other
+# (a timer's delayed command, "in 5 minutes turn off the kettle") is widened only where the tagger found
+# it, at the tagger's confidence: an unsure command stays unsure (edge/home_words.py refuses it).
+FREE_SLOTS = frozenset({"item", "message", "search_query", "name"})
+
+
+def fold(text: str) -> str:
+    """Lower case, accents off, anything but a letter or digit a blank: one character for each of `text`'s."""
+    out = []
+    for ch in text:
+        if ch.isascii():
+            out.append(ch.lower() if ch.isalnum() else " ")
+            continue
+        base = unicodedata.normalize("NFD", ch)[:1].lower()[:1]
+        out.append(base if base.isalnum() else " ")
+    return "".join(out)
+
+
+RULE_REF = re.compile(r"<([^<>\s]+)>")
+MAX_RULE_DEPTH = 20
+
+
+def expand(compact: str, rules: Mapping[str, str]) -> str:
+    """A compact pattern with its `<rule>` references replaced by the rules' patterns (nested rules too)."""
+    for _ in range(MAX_RULE_DEPTH):
+        if "<" not in compact:
+            return compact
+        compact = RULE_REF.sub(lambda m: "(?:" + str(rules.get(m.group(1), "(?!)")) + ")", compact)
+    raise ValueError("carrier rules nest too deep")
+
+
+_TOKEN = re.compile(r"\{(\w*)(\*?)\}|\{#\}| ")
+_WILD = r"(?<!\w)(?P<{}>\w(?:.*?\w)?)(?!\w)"   # free text: whole words, as few as the carrier allows
+
+
+def _words(n: int) -> str:
+    """1..n words, as few as the rest of the pattern allows."""
+    return rf"(?<!\w)\w+(?:\s+\w+){{0,{n - 1}}}?"   # from a word's start; its end may be glued ("{name}sliste")
+
+
+@lru_cache(maxsize=4096)   # every pattern of a 4-language package (~1,600, ~3 MB compiled)
+def compile_pattern(compact: str) -> re.Pattern[str]:
+    """A carrier pattern as edge/train/home_wildcards.py stores it -> a regex over `fold`ed text: " " an
+    optional blank, `{item*}` a wildcard capture, `{*}` free text never returned, `{name}` a captured
+    name of at most MAX_NAME_WORDS words, `{}` uncaptured words, `{#}` a number of at most
+    MAX_NUMBER_WORDS words; the rest is regex (folded words have only letters and digits). Captures are
+    named `W<slot>__<n>` (a wildcard), `N<slot>__<n>` (a name) or `X__<n>` (`{*}`)."""
+    n = 0
+
+    def sub(m: re.Match[str]) -> str:
+        nonlocal n
+        tok = m.group(0)
+        if tok == " ":
+            return r"\s*"
+        if tok == "{#}":
+            return _words(MAX_NUMBER_WORDS)
+        slot, wild = m.group(1), m.group(2)
+        if not slot and not wild:
+            return _words(MAX_NAME_WORDS)
+        n += 1
+        if not slot:   # `{*}`: free text that is no span of ours (X: matched, never returned)
+            return _WILD.format(f"X__{n}")
+        # W: a wildcard's capture, N: a name's
+        return _WILD.format(f"W{slot}__{n}") if wild else f"(?P<N{slot}__{n}>{_words(MAX_NAME_WORDS)})"
+
+    return re.compile(_TOKEN.sub(sub, compact))
+
+
+def _strip_skip(folded: str, skip: Sequence[str]) -> tuple[int, int]:
+    """(start, end) of `folded` with the skip words at either end (and blanks) left out."""
+    a, b = 0, len(folded)
+    changed = True
+    while changed:
+        changed = False
+        while a < b and folded[a] == " ":
+            a += 1
+        while b > a and folded[b - 1] == " ":
+            b -= 1
+        for w in skip:
+            if folded.startswith(w, a) and (a + len(w) == b or folded[a + len(w)] == " "):
+                a, changed = a + len(w), True
+                break
+            if folded.endswith(w, a, b) and (b - len(w) == a or folded[b - len(w) - 1] == " "):
+                b, changed = b - len(w), True
+                break
+    return a, b
+
+
+FORMAT = "zlib+base64 json"
+MAX_TABLE = 4 << 20   # bytes of the decoded table: a manifest's table is ~160 KB; more is no table of ours
+
+
+def encode(table: Mapping[str, Any]) -> dict[str, str]:
+    """The per-language tables as the manifest stores them: JSON, zlib, base64 (~16 KB for 160 KB)."""
+    raw = json.dumps(table, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
+    return {"format": FORMAT, "data": base64.b64encode(zlib.compress(raw, 9)).decode("ascii")}
+
+
+def tables(stored: Any) -> Mapping[str, Any]:
+    """{lang: {"skip", "rules", "carriers"}} from the manifest's `home_schema.wildcards`; {} for none or
+    for anything that is not one (a package is verified before it is loaded; this only never raises)."""
+    if not isinstance(stored, Mapping) or stored.get("format") != FORMAT or not isinstance(stored.get("data"), str):
+        return {}
+    return _decode(stored["data"])
+
+
+@lru_cache(maxsize=4)
+def _decode(data: str) -> Mapping[str, Any]:
+    try:
+        d = zlib.decompressobj()
+        raw = d.decompress(base64.b64decode(data, validate=True), MAX_TABLE)
+        out = json.loads(raw.decode("utf-8")) if not d.unconsumed_tail else None
+    except (ValueError, zlib.error, UnicodeDecodeError):
+        return {}
+    return out if isinstance(out, dict) else {}
+
+
+def match(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
+          names: Any = None) -> list[tuple[str, int, int, bool]] | None:
+    """[(slot, start, end, a wildcard's)] of the best carrier pattern of `intent` in `lang` matching `text`, or None:
+    none matches, or the best is one of the intent's templates without a wildcard ("cancel the 5 minute
+    timer", "cancel the kitchen timer": a duration, an area, not a timer named "5 minute" or "kitchen").
+    Best: the most characters outside the captures, then no wildcard (Home Assistant ranks a list's
+    match over a wildcard's). With `names` (edge.names.Names), a pattern whose {name}/{area}/{floor}
+    names nothing in the file does not match, as in Home Assistant, whose lists are the home's."""
+    table = tables((schema or {}).get("wildcards")).get(lang) or {}
+    patterns = (table.get("carriers") or {}).get(intent)
+    if not patterns or not isinstance(text, str):
+        return None
+    folded = fold(text)
+    a, b = _strip_skip(folded, table.get("skip") or ())
+    rules = table.get("rules") or {}
+    best: tuple[tuple[int, bool], list[tuple[str, int, int]]] | None = None
+    for p in patterns:
+        try:
+            m = compile_pattern(expand(p, rules)).fullmatch(folded, a, b)
+        except (re.error, ValueError, TypeError):   # a hand-edited table: that pattern is no carrier
+            continue
+        if m is None:
+            continue
+        caps = [(k, m.start(k), m.end(k)) for k, v in m.groupdict().items() if v is not None]
+        wild = any(k[0] == "W" for k, _, _ in caps)
+        key = ((b - a) - sum(e - s for _, s, e in caps), not wild)   # the carrier's own characters
+        if best is not None and key <= best[0]:
+            continue
+        if names is not None and not all(_names_something(names, k[1:].split("__", 1)[0], text[s:e], lang)
+                                         for k, s, e in caps if k[0] == "N"):
+            continue
+        best = (key, caps)
+    if best is None or best[0][1]:
+        return None
+    return [(k[1:].split("__", 1)[0], s, e, k[0] == "W") for k, s, e in best[1] if k[0] != "X"]
+
+
+def _names_something(names: Any, slot: str, said: str, lang: str) -> bool:
+    """Whether `said` as `slot` names something in the names file (one thing or several: a name)."""
+    try:
+        res = names.resolve({slot: said}, lang)
+    except (ValueError, TypeError, KeyError):
+        return False
+    if getattr(res, "reason", None) == "ambiguous":   # several things of that name: a name all the same
+        return True
+    # a name, not a kind ("Enceinte" alone is any speaker: the carrier's "{name} de la {area}" misreads it)
+    return getattr(res, "reason", None) is None and slot in getattr(res, "slots", {})
+
+
+def apply(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
+          found: Sequence[Mapping[str, Any]], names: Any = None) -> list[Mapping[str, Any]]:
+    """The tagger's spans `found` with the carrier's spans in place of those they cover, or `found` as it
+    is where no wildcard carrier of `intent` matches best (or the package has none)."""
+    caps = match(schema, intent, lang, text, names)
+    if not caps or _disputed(caps, found):
+        return list(found)
+    units = ((schema or {}).get("unit_words") or {}).get(lang) or {}
+    unit_words = frozenset(fold(w).strip() for ws in units.values() if isinstance(ws, list) for w in ws
+                           if isinstance(w, str))
+    caps = _trimmed(caps, found, text, _carrier_words(schema, lang), unit_words)
+    if caps is None:
+        return list(found)
+    sure: dict[str, float] = {}
+    for slot, _, _, wild in list(caps):
+        if wild and slot not in FREE_SLOTS:
+            own = [float(s.get("confidence", 0.0)) for s in found if s.get("name") == slot]
+            if own:
+                sure[slot] = min(own)
+            else:   # not ours to fill
+                caps = [c for c in caps if c[0] != slot]
+    said = {slot for slot, _, _, _ in caps}
+    kept = [s for s in found if s.get("name") not in said
+            and not any(int(s.get("start", 0)) < e and a < int(s.get("end", 0)) for _, a, e, _ in caps)]
+    entity = {s.get("name"): s.get("entity") for s in found}
+    new = [{"name": slot, "entity": entity.get(slot) or slot, "raw": text[a:e], "value": text[a:e],
+            "start": a, "end": e, "confidence": sure.get(slot, MIN_CONFIDENCE)} for slot, a, e, _ in caps]
+    return sorted([*kept, *new], key=lambda s: int(s.get("start", 0)))
+
+
+def _disputed(caps: Sequence[tuple[str, int, int, bool]], found: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether the tagger read the words otherwise: a span of another slot inside a capture's words
+    ("take 30 seconds off attic timer": attic an area, not a timer's name; "musik von treppenhaus"), or
+    the capture's own slot on words the carrier leaves out ("podcast about history" cut to "about
+    history", "Enceinte de la cuisine" to "Enceinte"). The carrier extends the tagger's span ("milk" ->
+    "oat milk") and fills a span it dropped; it never overrules a reading. Then the tagger's answer
+    stands, as without carriers."""
+    for slot, a, e, _ in caps:
+        for s in found:
+            sa, se = int(s.get("start", 0)), int(s.get("end", 0))
+            if s.get("name") == slot:
+                if not (a <= sa and se <= e):
+                    return True
+            elif sa < e and a < se:
+                return True
+    return False
+
+
+_WORD = re.compile(r"\w+")
+
+
+def _carrier_words(schema: Mapping[str, Any] | None, lang: str) -> frozenset[str]:
+    """Every word the language's templates say themselves, not a list's value ("add", "to", "mir", "some")."""
+    stored = (schema or {}).get("wildcards")
+    return _words_of(stored["data"], lang) if tables(stored) else frozenset()
+
+
+@lru_cache(maxsize=16)
+def _words_of(data: str, lang: str) -> frozenset[str]:
+    words = (_decode(data).get(lang) or {}).get("words")
+    return frozenset(w for w in words if isinstance(w, str)) if isinstance(words, list) else frozenset()
+
+
+def _trimmed(caps: Sequence[tuple[str, int, int, bool]], found: Sequence[Mapping[str, Any]], text: str,
+             carrier: frozenset[str], units: frozenset[str] = frozenset()) -> list[tuple[str, int, int, bool]] | None:
+    """The captures, or None where a wildcard would fill a span the tagger left empty with nothing but
+    words the templates say themselves ("stell mir einen timer für zwanzig minuten": no timer named
+    "mir einen"), or with a duration's unit word ("pause the ninety eight minute and 30 second timer": a
+    duration no template placed, not a timer's name; home_schema's unit_words). A span the tagger found is widened as the carrier says, template words included:
+    trimming them cut "return the library books" and "Dachrinne reinigen" (measured on the proxy)."""
+    folded = fold(text)
+    for slot, a, e, wild in caps:
+        if wild and not any(s.get("name") == slot for s in found):
+            said = [m.group(0) for m in _WORD.finditer(folded, a, e)]
+            if all(w in carrier for w in said) or any(w in units for w in said):
+                return None
+    return list(caps)
