@@ -102,6 +102,21 @@ def _names(x: dict) -> list[str]:
     return [x["name"], *x.get("aliases", [])]
 
 
+def check_unique(data: dict) -> None:
+    """Every name and alias (case-folded) names one thing, area or floor: else a sentence saying it has
+    no one expected answer. Stops with the words said twice."""
+    seen: dict[str, str] = {}
+    twice = []
+    for kind in ("floors", "areas", "entities"):
+        for x in data.get(kind, []):
+            for n in _names(x):
+                k = hwe._fold(n)
+                if seen.setdefault(k, x["id"]) != x["id"]:
+                    twice.append(f"{n!r} ({seen[k]}, {x['id']})")
+    if twice:
+        raise SystemExit("names file: said of two things: " + ", ".join(twice))
+
+
 def home_lists(data: dict) -> dict[str, Any]:
     """hassil slot lists of a names file as Home Assistant's default agent builds them: every name and
     alias of a thing -> its name, with its domain (and device class) as context; areas and floors
@@ -218,6 +233,7 @@ def template_set(lang: str, names_path: Path, served: set[str], per_intent: int 
     from edge.train.home import _Lang, split_templates, templates
 
     data = yaml.safe_load(Path(names_path).read_text(encoding="utf-8"))
+    check_unique(data)
     home = hwe.Home(data=data)
     lists = home_lists(data)
     intents = Intents.from_dict(get_intents(lang))

@@ -74,7 +74,7 @@ def negatives(manifest: dict) -> tuple[set[str], set[str]]:
     from edge.train.home_recipe import OVERLAP
 
     sections = {ln[3:].strip() for ln in NEGATIVES.read_text(encoding="utf-8").splitlines()
-                if ln.startswith("## clinc150.")}
+                if ln.startswith("## clinc150.") and ln.strip() != "## clinc150.oos_plus"}  # oos_plus: no intent
     dropped = {d["section"] for d in
                ((manifest.get("training") or {}).get("negatives") or {}).get("filter", {}).get("dropped_sections", [])}
     return {s.rsplit(".", 1)[-1] for s in sections}, {s.rsplit(".", 1)[-1] for s in sections - dropped} - set(OVERLAP)
