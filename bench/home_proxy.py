@@ -248,13 +248,13 @@ def template_set(lang: str, names_path: Path, served: set[str], per_intent: int 
             "floor": [n for f in data.get("floors", []) for n in _names(f)],
             "name": [n for e in data["entities"] for n in _names(e)]}
     L.domain_names = by_domain
-    rng = random.Random(f"proxy/{seed}/{lang}")
     out: list[tuple[str, str, hwe.Expected, str, bool]] = []
     excluded: dict[str, int] = {}
     examples: dict[str, list[str]] = {}   # a few left-out lines per reason, to check the reasons
-    seen: set[str] = set()
     for intent in sorted(served):
+        rng = random.Random(f"proxy/{seed}/{lang}/{intent}")   # per intent: a subset (--intents) draws the same lines
         mine = [t for t in ts if t.intent == intent]
+        seen: set[str] = set()   # a sentence of two intents is left out anyway (Home Assistant's reading is one)
         rng.shuffle(mine)
         kept = tries = 0
         while mine and kept < per_intent and tries < 8 * per_intent:
@@ -291,7 +291,8 @@ def _sub(rows: list[dict]) -> dict:
     return s
 
 
-async def evaluate(languages: list[str], model_dir: Path, per_intent: int = PER_INTENT, seed: int = SEED) -> dict:
+async def evaluate(languages: list[str], model_dir: Path, per_intent: int = PER_INTENT, seed: int = SEED,
+                   only: set[str] | None = None) -> dict:
     """Load the model once; per language, the in-template set through Wyoming with its fixture home."""
     from edge import names
     from edge.home import HomeRecognizer
@@ -301,8 +302,10 @@ async def evaluate(languages: list[str], model_dir: Path, per_intent: int = PER_
     model = Model.load(model_dir)
     slots = SlotExtractor.load(model.path, model.manifest)
     served = set(model.manifest["labels"]) - {"oos"}
+    if only:
+        served &= only
     report: dict[str, Any] = {"model": str(model_dir), "version": model.manifest.get("version"),
-                              "seed": seed, "per_intent": per_intent, "languages": {}}
+                              "seed": seed, "per_intent": per_intent, "dev_set": "templates", "languages": {}}
     for lang in languages:
         path = Path(str(FIXTURES).format(lang=lang))
         lines, excluded = template_set(lang, path, served, per_intent, seed)
@@ -374,13 +377,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", help="write the report (with every line's reply) here")
     p.add_argument("--failures", help="write templates-<lang>.json (wrong and refused lines) into this folder")
     p.add_argument("--by-intent", action="store_true", help="also a table per intent and language")
+    p.add_argument("--intents", help="only these served intents (comma-separated): a quick look at a few")
     args = p.parse_args(argv)
-    report = asyncio.run(evaluate(args.languages.split(","), Path(args.model), args.per_intent, args.seed))
+    only = set(args.intents.split(",")) if args.intents else None
+    report = asyncio.run(evaluate(args.languages.split(","), Path(args.model), args.per_intent, args.seed, only))
     print(f"in-template proxy, model {args.model} ({report['version']}), seed {args.seed}, "
           f"{args.per_intent} per intent, names tests/data/home_fixture_names_<lang>.yaml")
     print(table(report))
     print("left out (no one well-defined answer): "
           + "; ".join(f"{k}: {v['excluded']}" for k, v in report["languages"].items()))
+    print("\nrefused lines by reason (edge.home.NotUnderstood.reason)")
+    print(hwe.refusals(report))
     if args.by_intent:
         for lang in report["languages"]:
             print("\n" + per_intent(report, lang))
