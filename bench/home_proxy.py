@@ -27,6 +27,7 @@ template was trained on: the gap tells how much a model trained on all templates
     python bench/home_proxy.py                              # en, de, fr, es; models/home
     python bench/home_proxy.py --model /work/cand/X --languages en --json out.json
     python bench/home_proxy.py --failures /work/cand/reports   # + templates-<lang>.json of failures
+    python bench/home_proxy.py --languages en --names tests/data/home_fixture_names_en2.yaml   # another home
 
 Needs the train extra (hassil, home-assistant-intents).
 """
@@ -292,7 +293,7 @@ def _sub(rows: list[dict]) -> dict:
 
 
 async def evaluate(languages: list[str], model_dir: Path, per_intent: int = PER_INTENT, seed: int = SEED,
-                   only: set[str] | None = None) -> dict:
+                   only: set[str] | None = None, names_pattern: str = str(FIXTURES)) -> dict:
     """Load the model once; per language, the in-template set through Wyoming with its fixture home."""
     from edge import names
     from edge.home import HomeRecognizer
@@ -307,7 +308,7 @@ async def evaluate(languages: list[str], model_dir: Path, per_intent: int = PER_
     report: dict[str, Any] = {"model": str(model_dir), "version": model.manifest.get("version"),
                               "seed": seed, "per_intent": per_intent, "dev_set": "templates", "languages": {}}
     for lang in languages:
-        path = Path(str(FIXTURES).format(lang=lang))
+        path = Path(names_pattern.format(lang=lang))
         lines, excluded = template_set(lang, path, served, per_intent, seed)
         home = hwe.Home(path)
         rec = HomeRecognizer(model, slots, names.load(path))
@@ -373,6 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--languages", default=",".join(hwe.LANGUAGES))
     p.add_argument("--model", default=str(hwe.MODEL))
     p.add_argument("--per-intent", type=int, default=PER_INTENT)
+    p.add_argument("--names", default=str(FIXTURES),
+                   help="the home, a path with {lang} for the language (default: our fixture homes)")
     p.add_argument("--seed", type=int, default=SEED)
     p.add_argument("--json", help="write the report (with every line's reply) here")
     p.add_argument("--failures", help="write templates-<lang>.json (wrong and refused lines) into this folder")
@@ -380,9 +383,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--intents", help="only these served intents (comma-separated): a quick look at a few")
     args = p.parse_args(argv)
     only = set(args.intents.split(",")) if args.intents else None
-    report = asyncio.run(evaluate(args.languages.split(","), Path(args.model), args.per_intent, args.seed, only))
+    report = asyncio.run(evaluate(args.languages.split(","), Path(args.model), args.per_intent, args.seed, only,
+                                  args.names))
     print(f"in-template proxy, model {args.model} ({report['version']}), seed {args.seed}, "
-          f"{args.per_intent} per intent, names tests/data/home_fixture_names_<lang>.yaml")
+          f"{args.per_intent} per intent, names {args.names}")
     print(table(report))
     print("left out (no one well-defined answer): "
           + "; ".join(f"{k}: {v['excluded']}" for k, v in report["languages"].items()))
@@ -395,7 +399,10 @@ def main(argv: list[str] | None = None) -> int:
         d = Path(args.failures)
         d.mkdir(parents=True, exist_ok=True)
         for lang in report["languages"]:
-            (d / f"templates-{lang}.json").write_text(
+            # another home than ours (--names) gets its own file: templates-<the file's tail>.json
+            tag = lang if args.names == str(FIXTURES) else \
+                Path(args.names.format(lang=lang)).stem.replace("home_fixture_names_", "")
+            (d / f"templates-{tag}.json").write_text(
                 json.dumps(failures(report, lang), indent=1, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1, ensure_ascii=False, default=str) + "\n")

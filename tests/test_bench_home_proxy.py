@@ -42,7 +42,7 @@ def en_set(hp):
     return path, lines, excluded
 
 
-@pytest.mark.parametrize("lang", ["en", "de", "fr", "es"])
+@pytest.mark.parametrize("lang", ["en", "en2", "de", "fr", "es"])
 def test_fixture_homes_load_and_name_each_thing_once(hp, lang):
     from edge import names
 
