@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Mapping, Protocol, Sequence, Union
 
 from edge import home_freetext, home_guard, home_polarity, home_wildcards, names_schema, names_values
-from edge.home_reading import name_reading
+from edge.home_reading import name_reading, said_target
 from edge.home_words import (ACTS_ON, FREE_TEXT_NAME_INTENTS, KIND_ALONE, PLACE_ONLY_LIGHT, blank_names,
                              command_misfit, confirmed, everywhere, halves, implied_domains, number,
                              start_change_misfit, unit_text, volume_step)
@@ -239,7 +239,19 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     if implied:
         spans["domain"] = implied
     if (why := home_guard.dropped(text, lang, res, spans.values(), names)) is not None:  # a name said, not carried
-        return NotUnderstood("dropped", why)
+        # unless it is the reply's one target, untagged ("what's the temp in my Rec Room"): HA's reading
+        span = said_target(text, lang, intent, got, list(spans.values()), names, schema,
+                           intent in FREE_TEXT_NAME_INTENTS) if intent not in _TURN_INTENTS else None
+        if span is None:
+            return NotUnderstood("dropped", why)
+        slots = {**got, span["name"]: span["value"]}
+        if span["name"] != "name" and not any(k in got for k in ("domain", "device_class")) \
+                and (place_domain := names_schema.place_domain(schema, intent)) is not None:
+            slots["domain"] = place_domain  # as for a tagged place: "set the ground floor to daylight" is its lights
+        retry = _resolve(intent, slots, lang, names, blank_names(text, found), schema, (text, found))
+        if isinstance(retry, NotUnderstood) or home_guard.dropped(text, lang, retry, [*spans.values(), span], names):
+            return NotUnderstood("dropped", why)
+        res, spans[span["name"]] = retry, span
     # "pause the TV" as {}: the TV is named by its kind word (the schema says which kind words are the intent's own)
     said = home_guard.kind_names(text, lang, res, spans.values(), names, names_schema.place_domain(schema, intent)) \
         if schema is not None else []

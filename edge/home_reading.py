@@ -21,7 +21,9 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping, Sequence
 
-__all__ = ["name_reading"]
+from edge import home_guard, names_schema
+
+__all__ = ["name_reading", "said_target"]
 
 _TARGETS = ("name", "area", "floor", "device_class", "domain")
 _WORD = re.compile(r"[^\W_]+")  # "l'Fenêtre" is "l" and "Fenêtre": a name starts after an elided article
@@ -98,3 +100,34 @@ def name_reading(text: str, lang: str, found: Sequence[Mapping[str, Any]], names
             "confidence": min(float(s.get("confidence", 0.0)) for s in inside)}
     return sorted([s for s in found if not any(s is t for t in inside)] + [span],
                   key=lambda s: s.get("start", 0) if isinstance(s.get("start"), int) else 0)
+
+
+_SLOT_OF = {"entity": "name", "area": "area", "floor": "floor"}
+
+
+def said_target(text: str, lang: str, intent: str, got: Mapping[str, Any], spans: Sequence[Mapping[str, Any]],
+                names: Any, schema: Mapping[str, Any] | None, free_name: bool) -> dict[str, Any] | None:
+    """The one thing, area or floor a reply with no target says in words the tagger left untagged, as a
+    `name`/`area`/`floor` span of those words, or None. "what's the temp in my Rec Room" or "return Mowbot to
+    base" tagged with no place or thing would be refused as a name said but not carried (edge.home_guard
+    .dropped); Home Assistant's matcher reads the exact name or alias of its lists there, so this does too,
+    only when exactly one name of the file is said there (the longest at each place; a word that is an area
+    and a thing both is two), the reply carries no name, area or floor, and one of the intent's Home Assistant
+    sentences takes that slot with the others it has (names_schema.target_misfit). A timer's `name` is free
+    text (`free_name`): only a place is taken there."""
+    if any(k in got for k in ("name", "area", "floor")):
+        return None
+    said = [m for m in home_guard.mentions(text, lang, names, spans) if m.outside]
+    top = [m for m in said if not any(o.start <= m.start and m.end <= o.end and o.end - o.start > m.end - m.start
+                                      for o in said)]
+    if len({(m.kind, m.name) for m in top}) != 1 or top[0].kind not in _SLOT_OF:
+        return None
+    m = top[0]
+    slot = _SLOT_OF[m.kind]
+    if not hasattr(names, "said_exactly") or not names.said_exactly(slot, text[m.start:m.end], lang):
+        return None  # part of a word: "Wohnzimmerlampe" says a lamp, not every light of the Wohnzimmer
+    if (free_name and slot == "name") or names_schema.target_misfit(schema, intent, {**got, slot: m.name}):
+        return None
+    return {"name": slot, "entity": slot, "raw": text[m.start:m.end], "value": m.name, "start": m.start,
+            "end": m.end, "confidence": 1.0}
+

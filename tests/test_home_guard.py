@@ -48,20 +48,35 @@ def ask(home: names.Names, lang: str, intent: str, text: str, **slots: str) -> R
 
 # (language, intent, transcript, the spans the tagger gave, what was dropped)
 DROPPED = [
-    # the defect: the tagger missed "counter lights"; Home Assistant would set the satellite's area
-    ("en", "HassLightSet", "set brightness of counter lights to 20 percent", {"brightness": "20"}, "Counter Lights"),
-    ("en", "HassLightSet", "Set the brightness of the COUNTER LIGHT to 20", {"brightness": "20"}, "Counter Lights"),
-    ("en", "HassLightSet", "set the kitchen lights to 50", {"brightness": "50"}, "Kitchen"),  # area dropped
     # a name said beside one the tagger found: HA would act on the kitchen's lights, not the counter's
     ("en", "HassTurnOff", "turn off the counter lights in the kitchen", {"area": "kitchen"}, "Counter Lights"),
     ("en", "HassTurnOn", "turn on the lights upstairs in the bedroom", {"floor": "upstairs"}, "Bedroom"),
-    ("de", "HassLightSet", "stelle die Stehlampe auf 20 Prozent", {"brightness": "20"}, "Stehlampe"),
-    ("de", "HassLightSet", "stelle das Licht in der Küche auf 50 Prozent", {"brightness": "50"}, "Kitchen"),
-    ("de", "HassLightSet", "stelle die Wohnzimmerlampe auf 30 Prozent", {"brightness": "30"}, "Living Room"),
-    ("fr", "HassLightSet", "règle la lampe du salon à 20 pour cent", {"brightness": "20"}, "Lampe du salon"),
-    ("fr", "HassLightSet", "mets les lumières de la cuisine à 50", {"brightness": "50"}, "Kitchen"),
-    ("es", "HassLightSet", "pon la luz del pasillo al 20 por ciento", {"brightness": "20"}, "Luz del pasillo"),
-    ("es", "HassLightSet", "pon las luces de la cocina al 50 por ciento", {"brightness": "50"}, "Kitchen"),
+    ("en", "HassLightSet", "set the counter lights in the kitchen to 20", {"area": "kitchen", "brightness": "20"},
+     "Counter Lights"),
+    # the guard hears "Counter Lights" in the singular; not its exact name, so not taken as the target
+    ("en", "HassLightSet", "Set the brightness of the COUNTER LIGHT to 20", {"brightness": "20"}, "Counter Lights"),
+    # two names said, none tagged: which one is not for the words to say
+    ("en", "HassLightSet", "set the bedside lamp and the counter lights to 20", {"brightness": "20"}, "Bedside Lamp"),
+]
+
+# The tagger missed the reply's only target, said in words of the names file: the one name said is the
+# target (edge.home_reading.said_target), as Home Assistant's matcher reads its lists. Before round four
+# these were refused as dropped; never sent without the name.
+FILLED = [
+    ("en", "HassLightSet", "set brightness of counter lights to 20 percent", {"brightness": "20"},
+     {"name": "Counter Lights", "brightness": 20}),
+    ("en", "HassLightSet", "set the kitchen lights to 50", {"brightness": "50"}, {"area": "Kitchen", "brightness": 50}),
+    ("de", "HassLightSet", "stelle die Stehlampe auf 20 Prozent", {"brightness": "20"},
+     {"name": "Stehlampe", "brightness": 20}),
+    ("de", "HassLightSet", "stelle das Licht in der Küche auf 50 Prozent", {"brightness": "50"},
+     {"area": "Kitchen", "brightness": 50}),
+    ("fr", "HassLightSet", "règle la lampe du salon à 20 pour cent", {"brightness": "20"},
+     {"name": "Lampe du salon", "brightness": 20}),
+    ("fr", "HassLightSet", "mets les lumières de la cuisine à 50", {"brightness": "50"}, {"area": "Kitchen", "brightness": 50}),
+    ("es", "HassLightSet", "pon la luz del pasillo al 20 por ciento", {"brightness": "20"},
+     {"name": "Luz del pasillo", "brightness": 20}),
+    ("es", "HassLightSet", "pon las luces de la cocina al 50 por ciento", {"brightness": "50"},
+     {"area": "Kitchen", "brightness": 50}),
 ]
 
 
@@ -71,6 +86,20 @@ def test_a_name_said_outside_every_span_is_refused(home: names.Names, lang: str,
     got = ask(home, lang, intent, text, **slots)
     assert isinstance(got, NotUnderstood) and got.reason == "dropped", got
     assert repr(what) in got.detail and got.detail.endswith("was said but is not in the intent"), got
+
+
+@pytest.mark.parametrize("lang,intent,text,slots,want", FILLED, ids=[f"{r[0]}:{r[2][:40]}" for r in FILLED])
+def test_the_one_name_said_is_the_target_the_tagger_missed(home: names.Names, lang: str, intent: str, text: str,
+                                                           slots: dict[str, str], want: dict[str, Any]) -> None:
+    got = ask(home, lang, intent, text, **slots)
+    assert isinstance(got, Recognized) and got.name == intent, got
+    assert {k: v for k, v in got.entities if k != "domain"} == want, got
+
+
+def test_a_name_inside_a_word_is_no_target(home: names.Names) -> None:
+    # "Wohnzimmerlampe" says a lamp of the Wohnzimmer, not every light there
+    got = ask(home, "de", "HassLightSet", "stelle die Wohnzimmerlampe auf 30 Prozent", brightness="30")
+    assert isinstance(got, NotUnderstood) and got.reason == "dropped", got
 
 
 # (language, intent, transcript, the spans, the entities the intent must carry)
@@ -124,17 +153,16 @@ def test_a_correct_command_stays_recognized(home: names.Names, lang: str, intent
 
 @pytest.mark.parametrize("text", [
     "set the brightness to 20 percent " + "x" * 400,  # long text: no name, nothing refused
-    "set the brightness to 20 percent\x00counter lights",  # a control character: refused before the names
+    "set the brightness to 20 percent\x00counter lights",  # a control character is a word break
     "set the brightness to 20 percent ｃｏｕｎｔｅｒ ｌｉｇｈｔｓ",  # full-width letters fold to the name
     "set the brightness to 20 percent counter-lights",  # punctuation is a word break, as in names
 ])
 def test_careless_or_hostile_text_never_lets_a_dropped_name_through(home: names.Names, text: str) -> None:
     got = ask(home, "en", "HassLightSet", text, brightness="20")
-    said = "counter" in text.lower() or "ｃｏｕｎｔｅｒ" in text
-    if said:
-        assert isinstance(got, NotUnderstood), got
+    if "counter" in text.lower() or "ｃｏｕｎｔｅｒ" in text:  # the name said is carried, never dropped
+        assert isinstance(got, Recognized) and dict(got.entities).get("name") == "Counter Lights", got
     else:
-        assert isinstance(got, Recognized), got
+        assert isinstance(got, Recognized) and "name" not in dict(got.entities), got
 
 
 def test_spans_without_offsets_cover_nothing(home: names.Names) -> None:
@@ -240,12 +268,12 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]
 
 @pytest.mark.slow
 def test_over_mqtt_a_dropped_name_never_reaches_the_intent_topic(daemon: tuple[Any, Any]) -> None:
-    """The real model misses "counter lights" in this sentence: the result says why and is not acted on;
-    the same command with the name found still is."""
+    """The real model misses "counter lights" beside the kitchen it found: the result says why and is not
+    acted on; a command with the name found still is."""
     _, client = daemon
     intents = client.subscribe("edge/test/intent/#")
     rid = f"g-{uuid.uuid4().hex[:10]}"
-    bad = client.request("edge/test", {"id": rid, "text": "set brightness of counter lights to 20 percent",
+    bad = client.request("edge/test", {"id": rid, "text": "turn off the counter lights in the kitchen",
                                        "language": "en"})
     ok_id = f"g-{uuid.uuid4().hex[:10]}"
     ok = client.request("edge/test", {"id": ok_id, "text": "turn on the bedside lamp", "language": "en"})

@@ -267,3 +267,32 @@ def test_an_article_is_read_with_a_span_only_when_tagged(tmp_path) -> None:
     # an article before a name the tagger gave whole is no part of the name's words
     got = ask(home, "en", "HassTurnOn", "turn on the desk lamp", [("name", "desk lamp", 0.99)])
     assert [(s["name"], s["raw"]) for s in got.slots] == [("name", "desk lamp")]
+
+
+# -- the one place or thing said, untagged, as the target of a reply that carries none -----------------------
+
+@pytest.mark.parametrize("lang, intent, text, expect", [
+    ("en", "HassClimateGetTemperature", "what's the temperature in the workshop", {"area": "Workshop"}),
+    ("en", "HassClimateGetTemperature", "how warm is the bedroom ac", {"name": "Bedroom AC"}),
+    ("de", "HassClimateGetTemperature", "wie warm ist es in der Werkstatt", {"area": "Workshop"}),
+    ("en", "HassCancelAllTimers", "cancel all the timers in the kitchen", {"area": "Kitchen"}),
+    # a place taken this way gets the kind HA's templates fix for a place, as a tagged place does
+    ("en", "HassLightSet", "set the basement to daylight", {"floor": "Basement", "domain": "light"}),
+])
+def test_the_one_name_said_untagged_is_the_target(home: names.Names, lang: str, intent: str, text: str,
+                                                  expect: dict) -> None:
+    # the tagger found no target: before, "a thing said but not in the intent" refused them all
+    spans = [("temperature", "daylight", 0.99)] if intent == "HassLightSet" else []
+    got = entities(ask(home, lang, intent, text, spans))
+    assert {k: v for k, v in got.items() if k in expect} == expect and set(got) >= set(expect)
+
+
+@pytest.mark.parametrize("lang, intent, text, spans", [
+    ("en", "HassTurnOff", "turn off the lights, i'm going to the office", [("domain", "lights", 0.99)]),  # on/off: never
+    ("en", "HassClimateGetTemperature", "is it warmer in the kitchen or the bedroom", []),   # two places said
+    ("en", "HassClimateGetTemperature", "what's the temperature in the office", []),  # area Office and speaker Office
+    ("en", "HassStartTimer", "start a five minute timer in the kitchen for robbie", [("minutes", "five", 0.99)]),
+])
+def test_an_untagged_name_fills_nothing_where_it_could_mislead(home: names.Names, lang: str, intent: str, text: str,
+                                                               spans: list) -> None:
+    assert isinstance(ask(home, lang, intent, text, spans), NotUnderstood)
