@@ -192,16 +192,7 @@ def judge_line(text: str, t: Any, intents: Any, lists: dict, home: Any, lang: st
             return None, "other_place"
     elif intent not in NO_PLACE_CHECK and not targets(home, said, _domains(t, intent, said)):
         return None, "nothing_there"   # Home Assistant would find nothing to act on (a person: none here)
-    exp = hwe.Expected(intent, dict(said))
-    domain = hwe.OPTIONAL_DOMAIN.get(intent) or hwe.INTENT_DOMAINS.get(intent)
-    if domain is not None:  # the domain the intent's handler acts on may be said (media_player, climate)
-        exp.optional["domain"] = domain
-    if e is not None:  # a named thing pins its own domain, class, area and floor
-        exp.optional.update(home.describe(e))
-        for k in ("domain", "device_class"):
-            if k in exp.required and exp.required[k] == exp.optional.get(k):
-                del exp.required[k]
-    return exp, ""
+    return hwe.hassil_expected(intent, dict(said), home, e), ""
 
 
 def _sentence(t: Any, L: Any, rng: random.Random, pool: list[str]) -> str | None:

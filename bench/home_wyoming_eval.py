@@ -211,6 +211,22 @@ def expected(intent: str, spans: list[Any], home: Home) -> Expected:
     return exp
 
 
+def hassil_expected(intent: str, required: dict[str, Any], home: Home, e: dict | None) -> Expected:
+    """The gold answer of a line whose slots Home Assistant's matcher gave (`required`; `e`: the named thing,
+    if any): the domain the intent's handler acts on may be said, and a named thing pins its own domain,
+    class, area and floor (so a domain or class equal to the thing's own is optional)."""
+    exp = Expected(intent, required)
+    domain = OPTIONAL_DOMAIN.get(intent) or INTENT_DOMAINS.get(intent)
+    if domain is not None:  # media_player, climate
+        exp.optional["domain"] = domain
+    if e is not None:
+        exp.optional.update(home.describe(e))
+        for k in ("domain", "device_class"):
+            if k in exp.required and exp.required[k] == exp.optional.get(k):
+                del exp.required[k]
+    return exp
+
+
 def _same(slot: str, want: Any, got: Any, intent: str) -> bool:
     if slot in NUMBER_SLOTS:
         try:
@@ -405,16 +421,8 @@ def holdout_set(lang: str, path: Path) -> tuple[list[tuple[str, str, Expected]],
         if match is None or marked - match.entities.keys():
             excluded["no_match"] += 1
             continue
-        exp = Expected(intent, {k: (got[k] if v.is_wildcard else v.value) for k, v in match.entities.items()
-                                if not v.is_wildcard or k in got})
-        domain = OPTIONAL_DOMAIN.get(intent) or INTENT_DOMAINS.get(intent)
-        if domain is not None:  # the domain the intent's handler acts on may be said (media_player, climate)
-            exp.optional["domain"] = domain
-        if e is not None:  # a named thing pins its own domain, class, area and floor
-            exp.optional.update(home.describe(e))
-            for k in ("domain", "device_class"):
-                if k in exp.required and exp.required[k] == exp.optional.get(k):
-                    del exp.required[k]
+        exp = hassil_expected(intent, {k: (got[k] if v.is_wildcard else v.value) for k, v in match.entities.items()
+                                       if not v.is_wildcard or k in got}, home, e)
         out.append((text, intent, exp))
     return out, data, excluded
 
