@@ -74,6 +74,8 @@ LAZY = {
     "yaml": "a YAML names file",
     "wyoming": "[wyoming] enabled",
     "zeroconf": "[wyoming] zeroconf",
+    # edge/health.py reads CPU and RSS from /proc itself; psutil only where there is no /proc
+    "psutil": "a system without /proc (edge/health.py ProcessReadings)",
     # `edge run --config F` is read by edge/__main__.py's run_args; argparse (with gettext) only
     # for anything else (--help, a typo), and for the other commands
     "argparse": "edge COMMAND other than a plain `edge run [--config F] [--profile P]`",
@@ -225,3 +227,29 @@ def test_a_bad_names_file_still_stops_the_start_with_2(tmp_path, broker) -> None
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
     assert out.returncode == 2, out.stderr[-2000:]
     assert "names.json" in out.stderr and "Traceback" not in out.stderr, out.stderr[-2000:]
+
+
+def test_health_readings_agree_with_psutil() -> None:
+    """edge.health reads the two figures it took from psutil (CPU percent since the last reading,
+    RSS) from os.times() and /proc/self/statm: the same figures as psutil's, over the same span."""
+    import time
+
+    import psutil
+
+    from edge.health import ProcessReadings, _psutil_process
+
+    ours, theirs, fallback = ProcessReadings(), psutil.Process(), ProcessReadings()
+    theirs.cpu_percent(interval=None)
+    fallback._psutil = _psutil_process()  # the path taken where there is no /proc
+    fallback.cpu_percent()
+    start = os.times()
+    blob = []
+    while os.times().user - start.user < 0.3:  # busy: CPU time the readings must see
+        blob.append(sum(range(1000)))
+    time.sleep(0.05)
+    a, b, c = ours.cpu_percent(), theirs.cpu_percent(interval=None), fallback.cpu_percent()
+    assert a is not None and c is not None
+    assert a > 40 and abs(a - b) < 15 and abs(c - b) < 15, (a, b, c)
+    rss = ours.rss_bytes()
+    assert rss is not None and abs(rss - theirs.memory_info().rss) < 4 << 20
+    assert fallback.rss_bytes() is not None
