@@ -24,6 +24,7 @@ LAZY = {
     "edge.mqtt.fleet": "edge rollout",
     "edge.wyoming": "[wyoming] enabled",
     "edge.wyoming_events": "[wyoming] enabled",
+    "edge.wyoming_channel": "[wyoming] enabled",
     "edge.names": "[home] names",
     "edge.home": "[home] names / the Wyoming channel",
     "edge.home_words": "[home] names / the Wyoming channel",
