@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 from edge.answers import Answers
 from edge.budget import Budget
 from edge.channel import Channel
-from edge.config import Settings, read_secret
+from edge.config import Settings
+from edge.config_env import read_secret
 from edge.delivery import Delivery, Replay
 from edge.daemon_pool import DaemonPool
 from edge.escalation import Escalations
