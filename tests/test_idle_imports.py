@@ -37,6 +37,7 @@ LAZY = {
     # the slot tagger's words and features (models/clinc150's slots are rules: edge/slots.py)
     "edge.slot_features": "a model with a slot tagger (models/home)",
     "edge.gazetteers": "a model with a slot tagger (models/home)",
+    "edge.names_index": "[home] names",
     "edge.names_lang": "[home] names",
     "edge.names_schema": "[home] names",
     "edge.names_text": "[home] names",
