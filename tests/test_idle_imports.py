@@ -49,6 +49,7 @@ LAZY = {
     "edge.deploy": "[deploy] keys",
     "edge.deploy_disk": "[deploy] keys",
     "edge.deploy_recover": "[deploy] keys",
+    "edge.deploy_repeat": "[deploy] keys",
     "edge.deploy_status": "[deploy] keys",
     "edge.deploy_steps": "[deploy] keys",
     "edge.deploy_channel": "[deploy] keys",
