@@ -1,8 +1,8 @@
 """What the daemon publishes about a request: the Result value, its payload, and the topics a
-result and an error go to (the "Outputs" of the interface spec).
+result and an error go to (the interface spec's "Result" and the error topic).
 
-Pure functions and plain data, as edge/contract.py, which parses what comes in and holds the wire's
-JSON encoding (`encode`), timestamps and the error codes these payloads carry. A Result's payload is
+Pure functions and plain data, as edge/contract.py (which parses what comes in and holds the wire's
+JSON encoding `encode`, timestamps and the error codes these payloads carry). A Result's payload is
 encoded once, when the value is built; where it goes follows from it without decoding it again.
 """
 
