@@ -33,6 +33,7 @@ LAZY = {
     "edge.mqtt.fleet": "edge rollout",
     "edge.wyoming": "[wyoming] enabled",
     "edge.wyoming_events": "[wyoming] enabled",
+    "edge.wyoming_channel": "[wyoming] enabled",
     "edge.names": "[home] names",
     "edge.home": "[home] names / the Wyoming channel",
     "edge.home_words": "[home] names / the Wyoming channel",
@@ -46,6 +47,7 @@ LAZY = {
     # the slot tagger's words and features (models/clinc150's slots are rules: edge/slots.py)
     "edge.slot_features": "a model with a slot tagger (models/home)",
     "edge.gazetteers": "a model with a slot tagger (models/home)",
+    "edge.names_index": "[home] names",
     "edge.names_lang": "[home] names",
     "edge.names_schema": "[home] names",
     "edge.names_text": "[home] names",
@@ -57,6 +59,7 @@ LAZY = {
     "edge.deploy": "[deploy] keys",
     "edge.deploy_disk": "[deploy] keys",
     "edge.deploy_recover": "[deploy] keys",
+    "edge.deploy_repeat": "[deploy] keys",
     "edge.deploy_status": "[deploy] keys",
     "edge.deploy_steps": "[deploy] keys",
     "edge.deploy_channel": "[deploy] keys",
