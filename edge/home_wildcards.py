@@ -159,6 +159,41 @@ def match(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
     Best: the most characters outside the captures, then no wildcard (Home Assistant ranks a list's
     match over a wildcard's). With `names` (edge.names.Names), a pattern whose {name}/{area}/{floor}
     names nothing in the file does not match, as in Home Assistant, whose lists are the home's."""
+    got = reading(schema, intent, lang, text, names)
+    return None if got is None else got[0]
+
+
+def reading(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
+            names: Any = None) -> tuple[list[tuple[str, int, int, bool]], list[str]] | None:
+    """`match`'s captures and the carrier's own words: the words of `text` (folded, skip words off) outside
+    every capture (a wildcard's, a name's, a `{*}`'s), i.e. what the template itself says ("add", "to",
+    "my", "list" of "add oat milk to my shopping list"). edge/home_rescue.py weighs a carrier by them."""
+    best = _best(schema, intent, lang, text, names)
+    if best is None or best[0][1]:
+        return None
+    (_, _), caps, a, b = best
+    folded = fold(text)
+    inside = [(s, e) for _, s, e in caps]
+    own = [m.group(0) for m in _WORD.finditer(folded, a, b)
+           if not any(s <= m.start() and m.end() <= e for s, e in inside)]
+    return [(k[1:].split("__", 1)[0], s, e, k[0] == "W") for k, s, e in caps if k[0] != "X"], own
+
+
+def fits_any(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str) -> bool:
+    """Whether any template of `intent` in `lang` (a wildcard's or not) matches the whole of `text`, names unchecked."""
+    return _best(schema, intent, lang, text, None) is not None
+
+
+def carrier_intents(schema: Mapping[str, Any] | None, lang: str) -> list[str]:
+    """The intents of `lang` the package has carrier patterns for (those with a wildcard slot)."""
+    table = tables((schema or {}).get("wildcards")).get(lang) or {}
+    return sorted(table.get("carriers") or {})
+
+
+def _best(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str, names: Any
+          ) -> tuple[tuple[int, bool], list[tuple[str, int, int]], int, int] | None:
+    """((the carrier's own characters, no wildcard), [(capture key, start, end)], start, end of the text matched)
+    of the best pattern of `intent` matching all of `text`; None where none does."""
     table = tables((schema or {}).get("wildcards")).get(lang) or {}
     patterns = (table.get("carriers") or {}).get(intent)
     if not patterns or not isinstance(text, str):
@@ -183,9 +218,7 @@ def match(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
                                          for k, s, e in caps if k[0] == "N"):
             continue
         best = (key, caps)
-    if best is None or best[0][1]:
-        return None
-    return [(k[1:].split("__", 1)[0], s, e, k[0] == "W") for k, s, e in best[1] if k[0] != "X"]
+    return None if best is None else (best[0], best[1], a, b)
 
 
 def _names_something(names: Any, slot: str, said: str, lang: str) -> bool:

@@ -1,0 +1,90 @@
+"""The model unsure, but the sentence is word for word one of Home Assistant's own templates for its top intent.
+
+Free text the model never saw (a list item, a broadcast, a search) lowers its confidence: "füge
+Hafermilch zur Einkaufsliste hinzu" is refused as `unsure` although its top intent is right and the
+sentence is one of HA's templates for it, which HA's own matcher would run. `rescue` takes such a
+sentence: where the model's *top* intent (never another) has a carrier pattern
+(edge/home_wildcards.py, the package's `home_schema.wildcards`) that matches the WHOLE text, every
+name it frames is exactly a name of the names file (no slip corrected), and the carrier's reading
+is the spans decide goes on with. Everything decide checks after the model still applies.
+
+What keeps it from acting on what is no home command (measured: bench/home_proxy_other.py, the
+dev sets; see docs/model-card-home.md):
+- the carrier's own words (the template's words, not the captures) must be at least
+  `MIN_OWN_WORDS`: "play {search_query}" takes "play a game with me", "tell everyone {message}"
+  takes "tell everyone I'm home": a verb and a wildcard say nothing a sentence does not;
+- no template of another intent with carriers may match the whole text as well ("remove the milk
+  from the shopping list": a todo list's item or the shopping list's);
+- the tagger must not read the words otherwise (home_wildcards' `_disputed`: the carrier's reading
+  is taken only where it is the one `apply` gives).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from edge import home_freetext, home_wildcards
+
+__all__ = ["MIN_OWN_WORDS", "rescue"]
+
+# The least number of the carrier's own words (the template's words outside every capture) a rescue
+# stands on. 1 ("play {search_query}", "broadcast {message}") and 2 ("tell everyone {message}") take
+# plain requests that are no home command; see the module docstring and the model card for the measure.
+MIN_OWN_WORDS = 3
+
+
+def rescue(schema: Mapping[str, Any] | None, top_intent: str, lang: str, text: str,
+           found: Sequence[Mapping[str, Any]], names: Any) -> tuple[list[Mapping[str, Any]], str] | None:
+    """(the spans to decide on, what decided it) where the model's top intent `top_intent` can stand on one of
+    its carrier patterns although the model is unsure; None where not (the refusal stands)."""
+    got = home_wildcards.reading(schema, top_intent, lang, text, names)
+    if got is None:
+        return None
+    caps, own = got
+    # a name framed is an anchor as good as a word: "put fix the bike in Chores" (2 words + a list of the file)
+    if len(own) + sum(1 for _, _, _, wild in caps if not wild) < MIN_OWN_WORDS:
+        return None
+    if _glued(schema, lang, text, caps):
+        return None
+    # the names the carrier frames: exactly names of the file, of their own kind (a list's {name} is a thing)
+    for slot, a, e, wild in caps:
+        if not wild and (names is None or not names.said_exactly(slot, text[a:e], lang)):
+            return None
+    # one of HA's templates of another intent says it too: the words do not decide which
+    if any(other != top_intent and home_wildcards.fits_any(schema, other, lang, text)
+           for other in home_wildcards.carrier_intents(schema, lang)):
+        return None
+    spans = home_wildcards.apply(schema, top_intent, lang, text, found, names)
+    # `apply` keeps the tagger's spans where it reads the words otherwise ("play the artist Miles Davis" with
+    # the query tagged "artist Miles Davis"): then the carrier decided nothing, and the refusal stands
+    taken = {(s.get("name"), s.get("start"), s.get("end")) for s in spans}
+    if any((slot, a, e) not in taken for slot, a, e, wild in caps if not wild or slot in home_wildcards.FREE_SLOTS):
+        return None
+    # decide widens free text over words no template says (edge/home_freetext.py); a word the carrier read as
+    # its own, widened into the query, is a slot the carrier does not capture ("play the *artist* Miles Davis":
+    # media_class, a small list): the reading would lose it, so no rescue
+    wide = {(s.get("name"), s.get("start"), s.get("end")) for s in home_freetext.extend(text, lang, top_intent, spans, names)}
+    if any((slot, a, e) not in wide for slot, a, e, wild in caps if wild and slot in home_wildcards.FREE_SLOTS):
+        return None
+    return spans, f"carrier: {' '.join(own)}"
+
+
+def _glued(schema: Mapping[str, Any] | None, lang: str, text: str, caps: Sequence[tuple[str, int, int, bool]]) -> bool:
+    """Whether a free capture has a German compound ending in one of the templates' own words ("Miles
+    Daviswiedergabeliste": HA reads "{search_query}[ ]{media_class}" with the class glued on; a carrier
+    capture never splits a word, so it would take "wiedergabeliste" into the query). German only: it glues
+    nouns; elsewhere a word's ending is no word of its own ("devolver" ends in "volver", measured on the
+    in-template proxy)."""
+    if lang != "de":
+        return False
+    words = {w for w in home_wildcards._carrier_words(schema, lang) if len(w) >= _GLUED_MIN}
+    folded = home_wildcards.fold(text)
+    for slot, a, e, wild in caps:
+        if wild and slot in home_wildcards.FREE_SLOTS:
+            for w in folded[a:e].split():
+                if any(len(w) > len(t) and w.endswith(t) for t in words):
+                    return True
+    return False
+
+
+_GLUED_MIN = 5   # letters ("liste", "timer"): a shorter template word ("an", "ab") ends too many words
