@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from edge import home_freetext, home_wildcards
+from edge.names_values_data import VALUES
 
 __all__ = ["MIN_OWN_WORDS", "rescue"]
 
@@ -50,10 +51,15 @@ def rescue(schema: Mapping[str, Any] | None, top_intent: str, lang: str, text: s
     for slot, a, e, wild in caps:
         if not wild and (names is None or not names.said_exactly(slot, text[a:e], lang)):
             return None
-    # one of HA's templates of another intent says it too: the words do not decide which
-    if any(other != top_intent and home_wildcards.fits_any(schema, other, lang, text)
-           for other in home_wildcards.carrier_intents(schema, lang)):
-        return None
+    # one of HA's templates of another intent says it too (whatever the names file holds): the words do not decide
+    # which. Except where this reading frames a name of the file and the other's frames none ("add X to Shopping
+    # List": HassListAddItem's list named, over HassShoppingListAddItem's "add {item} to my shopping list"):
+    # Home Assistant ranks the reading with a name of the home's lists first
+    framed = sum(1 for _, _, _, wild in caps if not wild)
+    for other in home_wildcards.carrier_intents(schema, lang):
+        n = home_wildcards.most_names(schema, other, lang, text) if other != top_intent else None
+        if n is not None and not (n == 0 < framed):
+            return None
     spans = home_wildcards.apply(schema, top_intent, lang, text, found, names)
     # `apply` keeps the tagger's spans where it reads the words otherwise ("play the artist Miles Davis" with
     # the query tagged "artist Miles Davis"): then the carrier decided nothing, and the refusal stands
@@ -66,7 +72,27 @@ def rescue(schema: Mapping[str, Any] | None, top_intent: str, lang: str, text: s
     wide = {(s.get("name"), s.get("start"), s.get("end")) for s in home_freetext.extend(text, lang, top_intent, spans, names)}
     if any((slot, a, e) not in wide for slot, a, e, wild in caps if wild and slot in home_wildcards.FREE_SLOTS):
         return None
-    return spans, f"carrier: {' '.join(own)}"
+    # nothing left unexplained: a word of the carrier's own that is a value of a list Home Assistant's templates of
+    # these intents read as a slot (the carrier matches it, never captures it) must be inside a span decided on:
+    # a media class ("lied", "playlist": media_class, tagged as such). Else Home Assistant's reply has a slot this
+    # one lacks
+    spans_at = [(int(s.get("start", 0)), int(s.get("end", 0))) for s in spans]
+    if any(_list_value(top_intent, lang, w) and not any(sa <= a and e <= se for sa, se in spans_at) for w, a, e in own):
+        return None
+    return spans, "carrier: " + " ".join(w for w, _, _ in own)
+
+
+def _list_value(intent: str, lang: str, word: str) -> bool:
+    """Whether a folded word of the carrier's own is a media class word of HassMediaSearchAndPlay, the one carrier
+    intent whose templates read a small list of words as a slot (media_class) besides numbers (timers' minutes
+    and seconds lists: read by decide after the carrier, edge/names_schema.py's number_runs; measured on the
+    in-template proxy). A media class said in several words ("die tv show") counts by its last word."""
+    return intent == "HassMediaSearchAndPlay" and word in _media_words(lang)
+
+
+def _media_words(lang: str) -> frozenset[str]:
+    classes = (VALUES.get(lang) or {}).get("media_class") or {}
+    return frozenset(k.split()[-1] for k in classes if k.split())
 
 
 def _glued(schema: Mapping[str, Any] | None, lang: str, text: str, caps: Sequence[tuple[str, int, int, bool]]) -> bool:
@@ -77,7 +103,7 @@ def _glued(schema: Mapping[str, Any] | None, lang: str, text: str, caps: Sequenc
     in-template proxy)."""
     if lang != "de":
         return False
-    words = {w for w in home_wildcards._carrier_words(schema, lang) if len(w) >= _GLUED_MIN}
+    words = {w for w in home_wildcards.template_words(schema, lang) if len(w) >= _GLUED_MIN}
     folded = home_wildcards.fold(text)
     for slot, a, e, wild in caps:
         if wild and slot in home_wildcards.FREE_SLOTS:

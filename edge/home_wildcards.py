@@ -67,21 +67,32 @@ def expand(compact: str, rules: Mapping[str, str]) -> str:
 
 _TOKEN = re.compile(r"\{(\w*)(\*?)\}|\{#\}| ")
 _WILD = r"(?<!\w)(?P<{}>\w(?:.*?\w)?)(?!\w)"   # free text: whole words, as few as the carrier allows
+_WILD_GREEDY = r"(?<!\w)(?P<{}>\w(?:.*\w)?)(?!\w)"   # ... as many
 
 
-def _words(n: int) -> str:
-    """1..n words, as few as the rest of the pattern allows."""
-    return rf"(?<!\w)\w+(?:\s+\w+){{0,{n - 1}}}?"   # from a word's start; its end may be glued ("{name}sliste")
+def _words(n: int, greedy: bool = False) -> str:
+    """1..n words, as few (or with `greedy`, as many) as the rest of the pattern allows."""
+    # from a word's start; its end may be glued ("{name}sliste")
+    return rf"(?<!\w)\w+(?:\s+\w+){{0,{n - 1}}}" + ("" if greedy else "?")
+
+
+# How a pattern's captures are tried: as few words as possible first (the plain reading); where the names
+# that reading captures are in no names file, with the names as long as possible ("add X to Shopping List":
+# {name} "Shopping List", not "Shopping" + the template's optional "list"), then with the free text as long
+# as possible ("Dachrinne reinigen Haushalt hinzufügen": item "Dachrinne reinigen", name "Haushalt").
+READINGS = ((False, False), (True, False), (False, True))   # (greedy names, greedy free text)
 
 
 @lru_cache(maxsize=4096)   # every pattern of a 4-language package (~1,600, ~3 MB compiled)
-def compile_pattern(compact: str) -> re.Pattern[str]:
+def compile_pattern(compact: str, greedy_names: bool = False, greedy_free: bool = False) -> re.Pattern[str]:
     """A carrier pattern as edge/train/home_wildcards.py stores it -> a regex over `fold`ed text: " " an
     optional blank, `{item*}` a wildcard capture, `{*}` free text never returned, `{name}` a captured
     name of at most MAX_NAME_WORDS words, `{}` uncaptured words, `{#}` a number of at most
     MAX_NUMBER_WORDS words; the rest is regex (folded words have only letters and digits). Captures are
-    named `W<slot>__<n>` (a wildcard), `N<slot>__<n>` (a name) or `X__<n>` (`{*}`)."""
+    named `W<slot>__<n>` (a wildcard), `N<slot>__<n>` (a name) or `X__<n>` (`{*}`). `greedy_names`,
+    `greedy_free`: those captures take as many words as the pattern allows (`READINGS`)."""
     n = 0
+    wild_re = _WILD_GREEDY if greedy_free else _WILD
 
     def sub(m: re.Match[str]) -> str:
         nonlocal n
@@ -95,9 +106,10 @@ def compile_pattern(compact: str) -> re.Pattern[str]:
             return _words(MAX_NAME_WORDS)
         n += 1
         if not slot:   # `{*}`: free text that is no span of ours (X: matched, never returned)
-            return _WILD.format(f"X__{n}")
+            return wild_re.format(f"X__{n}")
         # W: a wildcard's capture, N: a name's
-        return _WILD.format(f"W{slot}__{n}") if wild else f"(?P<N{slot}__{n}>{_words(MAX_NAME_WORDS)})"
+        return wild_re.format(f"W{slot}__{n}") if wild else \
+            f"(?P<N{slot}__{n}>{_words(MAX_NAME_WORDS, greedy_names)})"
 
     return re.compile(_TOKEN.sub(sub, compact))
 
@@ -164,24 +176,42 @@ def match(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
 
 
 def reading(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
-            names: Any = None) -> tuple[list[tuple[str, int, int, bool]], list[str]] | None:
-    """`match`'s captures and the carrier's own words: the words of `text` (folded, skip words off) outside
-    every capture (a wildcard's, a name's, a `{*}`'s), i.e. what the template itself says ("add", "to",
-    "my", "list" of "add oat milk to my shopping list"). edge/home_rescue.py weighs a carrier by them."""
+            names: Any = None) -> tuple[list[tuple[str, int, int, bool]], list[tuple[str, int, int]]] | None:
+    """`match`'s captures and the carrier's own words, (folded word, start, end): the words of `text` (skip words
+    off) outside every capture (a wildcard's, a name's, a `{*}`'s), i.e. what the template itself says ("add",
+    "to", "my", "list" of "add oat milk to my shopping list"). edge/home_rescue.py weighs a carrier by them."""
     best = _best(schema, intent, lang, text, names)
     if best is None or best[0][1]:
         return None
     (_, _), caps, a, b = best
     folded = fold(text)
     inside = [(s, e) for _, s, e in caps]
-    own = [m.group(0) for m in _WORD.finditer(folded, a, b)
+    own = [(m.group(0), m.start(), m.end()) for m in _WORD.finditer(folded, a, b)
            if not any(s <= m.start() and m.end() <= e for s, e in inside)]
     return [(k[1:].split("__", 1)[0], s, e, k[0] == "W") for k, s, e in caps if k[0] != "X"], own
 
 
-def fits_any(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str) -> bool:
-    """Whether any template of `intent` in `lang` (a wildcard's or not) matches the whole of `text`, names unchecked."""
-    return _best(schema, intent, lang, text, None) is not None
+def most_names(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str) -> int | None:
+    """The most {name}/{area}/{floor} any template of `intent` in `lang` (a wildcard's or not) matching the whole of
+    `text` frames, whatever the names file holds; None where none matches. edge/home_rescue.py: may another
+    intent's template say this sentence too?"""
+    table = tables((schema or {}).get("wildcards")).get(lang) or {}
+    patterns = (table.get("carriers") or {}).get(intent)
+    if not patterns or not isinstance(text, str):
+        return None
+    folded = fold(text)
+    a, b = _strip_skip(folded, table.get("skip") or ())
+    rules = table.get("rules") or {}
+    most: int | None = None
+    for p in patterns:
+        try:
+            m = compile_pattern(expand(p, rules)).fullmatch(folded, a, b)
+        except (re.error, ValueError, TypeError):
+            continue
+        if m is not None:
+            n = sum(1 for k, v in m.groupdict().items() if v is not None and k[0] == "N")
+            most = n if most is None else max(most, n)
+    return most
 
 
 def carrier_intents(schema: Mapping[str, Any] | None, lang: str) -> list[str]:
@@ -203,21 +233,23 @@ def _best(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str, n
     rules = table.get("rules") or {}
     best: tuple[tuple[int, bool], list[tuple[str, int, int]]] | None = None
     for p in patterns:
-        try:
-            m = compile_pattern(expand(p, rules)).fullmatch(folded, a, b)
-        except (re.error, ValueError, TypeError):   # a hand-edited table: that pattern is no carrier
-            continue
-        if m is None:
-            continue
-        caps = [(k, m.start(k), m.end(k)) for k, v in m.groupdict().items() if v is not None]
-        wild = any(k[0] == "W" for k, _, _ in caps)
-        key = ((b - a) - sum(e - s for _, s, e in caps), not wild)   # the carrier's own characters
-        if best is not None and key <= best[0]:
-            continue
-        if names is not None and not all(_names_something(names, k[1:].split("__", 1)[0], text[s:e], lang)
-                                         for k, s, e in caps if k[0] == "N"):
-            continue
-        best = (key, caps)
+        for greedy in READINGS:   # another reading only where the first one's names are in no names file
+            try:
+                m = compile_pattern(expand(p, rules), *greedy).fullmatch(folded, a, b)
+            except (re.error, ValueError, TypeError):   # a hand-edited table: that pattern is no carrier
+                break
+            if m is None:
+                break   # the readings differ in how words are shared out, not in what matches
+            caps = [(k, m.start(k), m.end(k)) for k, v in m.groupdict().items() if v is not None]
+            wild = any(k[0] == "W" for k, _, _ in caps)
+            key = ((b - a) - sum(e - s for _, s, e in caps), not wild)   # the carrier's own characters
+            if best is not None and key <= best[0]:
+                break
+            if names is not None and not all(_names_something(names, k[1:].split("__", 1)[0], text[s:e], lang)
+                                             for k, s, e in caps if k[0] == "N"):
+                continue
+            best = (key, caps)
+            break
     return None if best is None else (best[0], best[1], a, b)
 
 
@@ -282,6 +314,11 @@ def _disputed(caps: Sequence[tuple[str, int, int, bool]], found: Sequence[Mappin
 
 
 _WORD = re.compile(r"\w+")
+
+
+def template_words(schema: Mapping[str, Any] | None, lang: str) -> frozenset[str]:
+    """Every word the language's templates say themselves, not a list's value (folded)."""
+    return _carrier_words(schema, lang)
 
 
 def _carrier_words(schema: Mapping[str, Any] | None, lang: str) -> frozenset[str]:
