@@ -60,7 +60,7 @@ def rescue(schema: Mapping[str, Any] | None, top_intent: str, lang: str, text: s
         n = home_wildcards.most_names(schema, other, lang, text) if other != top_intent else None
         if n is not None and not (n == 0 < framed):
             return None
-    spans = home_wildcards.apply(schema, top_intent, lang, text, found, names)
+    spans = home_wildcards.apply(schema, top_intent, lang, text, found, names, caps)
     # `apply` keeps the tagger's spans where it reads the words otherwise ("play the artist Miles Davis" with
     # the query tagged "artist Miles Davis"): then the carrier decided nothing, and the refusal stands
     taken = {(s.get("name"), s.get("start"), s.get("end")) for s in spans}

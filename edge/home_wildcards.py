@@ -171,16 +171,22 @@ def match(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
     Best: the most characters outside the captures, then no wildcard (Home Assistant ranks a list's
     match over a wildcard's). With `names` (edge.names.Names), a pattern whose {name}/{area}/{floor}
     names nothing in the file does not match, as in Home Assistant, whose lists are the home's."""
-    got = reading(schema, intent, lang, text, names)
-    return None if got is None else got[0]
+    best = _best(schema, intent, lang, text, names, READINGS[:1])
+    if best is None or best[0][1]:
+        return None
+    return [(k[1:].split("__", 1)[0], s, e, k[0] == "W") for k, s, e in best[1] if k[0] != "X"]
 
 
 def reading(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
             names: Any = None) -> tuple[list[tuple[str, int, int, bool]], list[tuple[str, int, int]]] | None:
     """`match`'s captures and the carrier's own words, (folded word, start, end): the words of `text` (skip words
     off) outside every capture (a wildcard's, a name's, a `{*}`'s), i.e. what the template itself says ("add",
-    "to", "my", "list" of "add oat milk to my shopping list"). edge/home_rescue.py weighs a carrier by them."""
-    best = _best(schema, intent, lang, text, names)
+    "to", "my", "list" of "add oat milk to my shopping list"). edge/home_rescue.py weighs a carrier by them.
+    Unlike `match`, each of `READINGS` is tried where the first one's names are in no names file (the rescue then
+    checks that each name is said exactly as the file has it). `match`, for a model that is sure, keeps the first:
+    the long reading took "der Einkaufs Liste" for the list "Einkaufsliste" where Home Assistant's reading is the
+    shopping list's own template (two more wrong actions in German on the in-template proxy)."""
+    best = _best(schema, intent, lang, text, names, READINGS)
     if best is None or best[0][1]:
         return None
     (_, _), caps, a, b = best
@@ -220,10 +226,11 @@ def carrier_intents(schema: Mapping[str, Any] | None, lang: str) -> list[str]:
     return sorted(table.get("carriers") or {})
 
 
-def _best(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str, names: Any
-          ) -> tuple[tuple[int, bool], list[tuple[str, int, int]], int, int] | None:
+def _best(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str, names: Any,
+          readings: Sequence[tuple[bool, bool]]) -> tuple[tuple[int, bool], list[tuple[str, int, int]], int, int] | None:
     """((the carrier's own characters, no wildcard), [(capture key, start, end)], start, end of the text matched)
-    of the best pattern of `intent` matching all of `text`; None where none does."""
+    of the best pattern of `intent` matching all of `text`, each tried in `readings` (of `READINGS`) until its
+    names name something; None where none does."""
     table = tables((schema or {}).get("wildcards")).get(lang) or {}
     patterns = (table.get("carriers") or {}).get(intent)
     if not patterns or not isinstance(text, str):
@@ -233,7 +240,7 @@ def _best(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str, n
     rules = table.get("rules") or {}
     best: tuple[tuple[int, bool], list[tuple[str, int, int]]] | None = None
     for p in patterns:
-        for greedy in READINGS:   # another reading only where the first one's names are in no names file
+        for greedy in readings:   # another reading only where the first one's names are in no names file
             try:
                 m = compile_pattern(expand(p, rules), *greedy).fullmatch(folded, a, b)
             except (re.error, ValueError, TypeError):   # a hand-edited table: that pattern is no carrier
@@ -266,10 +273,12 @@ def _names_something(names: Any, slot: str, said: str, lang: str) -> bool:
 
 
 def apply(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
-          found: Sequence[Mapping[str, Any]], names: Any = None) -> list[Mapping[str, Any]]:
+          found: Sequence[Mapping[str, Any]], names: Any = None,
+          caps: Sequence[tuple[str, int, int, bool]] | None = None) -> list[Mapping[str, Any]]:
     """The tagger's spans `found` with the carrier's spans in place of those they cover, or `found` as it
-    is where no wildcard carrier of `intent` matches best (or the package has none)."""
-    caps = match(schema, intent, lang, text, names)
+    is where no wildcard carrier of `intent` matches best (or the package has none). `caps`: the carrier's
+    captures already read (`reading`), else `match`'s."""
+    caps = match(schema, intent, lang, text, names) if caps is None else list(caps)
     if not caps or _disputed(caps, found):
         return list(found)
     units = ((schema or {}).get("unit_words") or {}).get(lang) or {}
