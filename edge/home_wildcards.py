@@ -79,7 +79,8 @@ def _words(n: int, greedy: bool = False) -> str:
 # How a pattern's captures are tried: as few words as possible first (the plain reading); where the names
 # that reading captures are in no names file, with the names as long as possible ("add X to Shopping List":
 # {name} "Shopping List", not "Shopping" + the template's optional "list"), then with the free text as long
-# as possible ("Dachrinne reinigen Haushalt hinzufügen": item "Dachrinne reinigen", name "Haushalt").
+# as possible ("Dachrinne reinigen Haushalt hinzufügen": item "Dachrinne reinigen", name "Haushalt"); a
+# later reading's names must be the file's word for word (`_best`).
 READINGS = ((False, False), (True, False), (False, True))   # (greedy names, greedy free text)
 
 
@@ -171,7 +172,7 @@ def match(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
     Best: the most characters outside the captures, then no wildcard (Home Assistant ranks a list's
     match over a wildcard's). With `names` (edge.names.Names), a pattern whose {name}/{area}/{floor}
     names nothing in the file does not match, as in Home Assistant, whose lists are the home's."""
-    best = _best(schema, intent, lang, text, names, READINGS[:1])
+    best = _best(schema, intent, lang, text, names, READINGS)
     if best is None or best[0][1]:
         return None
     return [(k[1:].split("__", 1)[0], s, e, k[0] == "W") for k, s, e in best[1] if k[0] != "X"]
@@ -181,11 +182,7 @@ def reading(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
             names: Any = None) -> tuple[list[tuple[str, int, int, bool]], list[tuple[str, int, int]]] | None:
     """`match`'s captures and the carrier's own words, (folded word, start, end): the words of `text` (skip words
     off) outside every capture (a wildcard's, a name's, a `{*}`'s), i.e. what the template itself says ("add",
-    "to", "my", "list" of "add oat milk to my shopping list"). edge/home_rescue.py weighs a carrier by them.
-    Unlike `match`, each of `READINGS` is tried where the first one's names are in no names file (the rescue then
-    checks that each name is said exactly as the file has it). `match`, for a model that is sure, keeps the first:
-    the long reading took "der Einkaufs Liste" for the list "Einkaufsliste" where Home Assistant's reading is the
-    shopping list's own template (two more wrong actions in German on the in-template proxy)."""
+    "to", "my", "list" of "add oat milk to my shopping list"). edge/home_rescue.py weighs a carrier by them."""
     best = _best(schema, intent, lang, text, names, READINGS)
     if best is None or best[0][1]:
         return None
@@ -230,7 +227,9 @@ def _best(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str, n
           readings: Sequence[tuple[bool, bool]]) -> tuple[tuple[int, bool], list[tuple[str, int, int]], int, int] | None:
     """((the carrier's own characters, no wildcard), [(capture key, start, end)], start, end of the text matched)
     of the best pattern of `intent` matching all of `text`, each tried in `readings` (of `READINGS`) until its
-    names name something; None where none does."""
+    names name something (in a reading after the first, word for word: "der Einkaufs Liste" is no list
+    "Einkaufsliste" there, where Home Assistant's reading is the shopping list's own template; taking it cost two
+    German wrong actions on the in-template proxy); None where none does."""
     table = tables((schema or {}).get("wildcards")).get(lang) or {}
     patterns = (table.get("carriers") or {}).get(intent)
     if not patterns or not isinstance(text, str):
@@ -252,12 +251,21 @@ def _best(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str, n
             key = ((b - a) - sum(e - s for _, s, e in caps), not wild)   # the carrier's own characters
             if best is not None and key <= best[0]:
                 break
-            if names is not None and not all(_names_something(names, k[1:].split("__", 1)[0], text[s:e], lang)
+            said = _names_something if greedy == readings[0] else _said_exactly   # a long reading: exact names only
+            if names is not None and not all(said(names, k[1:].split("__", 1)[0], text[s:e], lang)
                                              for k, s, e in caps if k[0] == "N"):
                 continue
             best = (key, caps)
             break
     return None if best is None else (best[0], best[1], a, b)
+
+
+def _said_exactly(names: Any, slot: str, said: str, lang: str) -> bool:
+    """Whether `said` is word for word a name of `slot`'s kind in the names file (edge.names.Names.said_exactly)."""
+    try:
+        return bool(names.said_exactly(slot, said, lang))
+    except (AttributeError, ValueError, TypeError, KeyError):
+        return False
 
 
 def _names_something(names: Any, slot: str, said: str, lang: str) -> bool:
