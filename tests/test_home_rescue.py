@@ -190,3 +190,19 @@ def test_a_long_free_text_is_fast_and_safe(home) -> None:
     t0 = time.perf_counter()
     home_rescue.rescue(rec.schema, "HassListRemoveItem", "en", "delete " + "a " * 60 + "in Chores", [], rec.names)
     assert time.perf_counter() - t0 < 2.0
+
+
+@pytest.mark.parametrize("text,lang,want", [
+    # the first reading's {name} "Shopping" names nothing; the long one's "Shopping List" is the file's todo list
+    ("add fix the bike to Shopping List", "en", {"item": "fix the bike", "name": "Shopping List"}),
+    # the first reading's item "Dachrinne", name "reinigen Haushalt"; the long free text's item, name "Haushalt"
+    ("Dachrinne reinigen Haushalt hinzufügen", "de", {"item": "Dachrinne reinigen", "name": "Haushalt"}),
+    ("Kaffeefilter zur der Einkaufsliste hinzufügen", "de", {"item": "Kaffeefilter", "name": "Einkaufsliste"}),
+    # "Einkaufs Liste" resolves to the list Einkaufsliste, but is not its name word for word: no long reading
+    ("Kaffeefilter zur der Einkaufs Liste hinzufügen", "de", None),
+])
+def test_a_long_reading_takes_only_names_said_word_for_word(home, text: str, lang: str, want: dict | None) -> None:
+    from edge import home_wildcards
+    rec = home[1][lang]
+    got = home_wildcards.match(rec.schema, "HassListAddItem", lang, text, rec.names)
+    assert (None if got is None else {slot: text[a:e] for slot, a, e, _ in got}) == want
