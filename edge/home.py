@@ -19,7 +19,8 @@ state question that commands) is read by edge/home_words.py; a duration's unit f
 a number the tagger left untagged by edge/names_schema.py; German parts of a unit by edge/home_fractions.py;
 whether an on/off (or (un)mute, or a timer's command) is said the other way round by edge/home_polarity.py;
 a place and a kind that spell one thing's name by edge/home_reading.py; free text said whole, and a timer's
-name said but not tagged, by edge/home_freetext.py.
+name said but not tagged, by edge/home_freetext.py. A model unsure of a sentence that is word for word one of
+Home Assistant's templates of its top intent is taken on that template's reading by edge/home_rescue.py.
 
 Everything after the model is one function, `decide`: Wyoming's recognizer
 calls it after classifying and tagging, and so does the MQTT path

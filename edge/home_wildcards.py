@@ -8,7 +8,8 @@ matches, the wildcard's words are taken exactly as said, and so are the names it
 {area}, {floor}: resolved later as any span); the tagger's spans over those words are dropped, the
 rest kept. The carrier widens or fills the tagger's span, never overrules its reading (`_disputed`).
 Where none matches, the tagger's answer stands. The patterns of another intent are never tried: a
-carrier decides spans, never the intent.
+carrier decides spans, never the intent (where the model is unsure, edge/home_rescue.py may stand on
+the carrier of its top intent, and reads the other intents' patterns only to refuse).
 
 The table is stored zlib + base64 (`encode`/`tables`) and trusted as the package is: a package is
 verified (signed deployment) before it is loaded; a pattern that does not compile is skipped.
