@@ -206,3 +206,14 @@ def test_a_long_reading_takes_only_names_said_word_for_word(home, text: str, lan
     rec = home[1][lang]
     got = home_wildcards.match(rec.schema, "HassListAddItem", lang, text, rec.names)
     assert (None if got is None else {slot: text[a:e] for slot, a, e, _ in got}) == want
+
+
+def test_a_message_may_say_a_duration_a_timers_name_may_not(home) -> None:
+    """A unit word in a broadcast's message is the message's ("the movie starts in ten minutes"); in a timer's
+    name it is a duration no template placed, and stays refused."""
+    rec = home[1]["en"]
+    got = rec.recognize("broadcast that the movie starts in ten minutes", "en")
+    assert isinstance(got, Recognized) and got.name == "HassBroadcast", got
+    assert dict(got.entities) == {"message": "the movie starts in ten minutes"}
+    refused = rec.recognize("pause the ninety eight minute and 30 second timer", "en")
+    assert not (isinstance(refused, Recognized) and "name" in dict(refused.entities)), refused
