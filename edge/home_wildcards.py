@@ -173,9 +173,10 @@ def match(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
     Best: the most characters outside the captures, then no wildcard (Home Assistant ranks a list's
     match over a wildcard's). With `names` (edge.names.Names), a pattern whose {name}/{area}/{floor}
     names nothing in the file does not match, as in Home Assistant, whose lists are the home's."""
-    # the first reading only: the long ones (`reading`, for the rescue) took "entspannte klaviermusik *von*" as a
-    # query where the tagger had it right (a German template holdout line: one more wrong action, measured)
-    best = _best(schema, intent, lang, text, names, READINGS[:1])
+    # the first reading and the long names' (exact): the long free text's (`reading`, for the rescue) took
+    # "entspannte klaviermusik *von*" as a query where the tagger had it right (a German template holdout
+    # line: one more wrong action, measured)
+    best = _best(schema, intent, lang, text, names, READINGS[:2])
     if best is None or best[0][1]:
         return None
     return [(k[1:].split("__", 1)[0], s, e, k[0] == "W") for k, s, e in best[1] if k[0] != "X"]
@@ -186,7 +187,8 @@ def reading(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
     """`match`'s captures and the carrier's own words, (folded word, start, end): the words of `text` (skip words
     off) outside every capture (a wildcard's, a name's, a `{*}`'s), i.e. what the template itself says ("add",
     "to", "my", "list" of "add oat milk to my shopping list"). edge/home_rescue.py weighs a carrier by them.
-    Unlike `match`, every one of `READINGS` is tried where the first one's names are in no names file."""
+    Unlike `match`, every one of `READINGS` is tried where the first one's names are in no names file (`match`
+    leaves out the long free text's)."""
     best = _best(schema, intent, lang, text, names, READINGS)
     if best is None or best[0][1]:
         return None
