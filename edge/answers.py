@@ -54,7 +54,7 @@ class Answers:
         latency = (self.clock() - r.work.received) * 1000
         self.health.record_result(latency, escalated)
         return Result(r.request, r.pred.intent, r.pred.confidence, "edge", escalated, reason, None,
-                      self.model_ident, latency, list(r.slots), r.not_recognized)
+                      self.model_ident, latency, list(r.slots), r.not_recognized, r.decided)
 
     def cloud(self, request: Request, device: Prediction, device_slots: list[dict[str, Any]], intent: str,
               answer: str | None, reason: str, t0: float, record: bool = True, cloud_slots: Any = None,

@@ -170,7 +170,10 @@ class Pipeline:
         try:
             if work.kind == "hermes":
                 q = hermes.parse_query(msg.payload, self.max_payload_bytes)
-                request = Request(id=q.id or contract.new_id(), text=q.input, generated_id=q.id is None)
+                # Rhasspy's `lang` picks a served language ("de", "de-DE"); another, or none: the first served
+                lang = q.lang if q.lang and contract.primary_language(q.lang) in self.languages else None
+                request = Request(id=q.id or contract.new_id(), text=q.input, generated_id=q.id is None,
+                                  language=lang)
                 work.request = request
                 return Routed(work, request, query=q)
             request = contract.parse_request(
@@ -272,7 +275,7 @@ class Pipeline:
             # otherwise it stays on the device (reason "disabled").
             intent = OOS
             allow_cloud = allow_cloud if self._home_escalates(r) else False
-        d = self.router.decide(intent, r.pred.confidence, allow_cloud)
+        d = self.router.decide(intent, r.pred.confidence, allow_cloud, sure=r.decided is not None)
         reason = d.reason
         if d.action == CLOUD:
             if self.escalations.join(r):  # the same id earlier in this very batch
@@ -316,7 +319,9 @@ class Pipeline:
             self.health.record_result((self.clock() - r.work.received) * 1000, False)
             self.answers.deliver([(msg[0], msg[1], 1, False, None)], r.work)
             return
-        msgs = hermes.responses(r.query, r.pred.intent, r.pred.confidence, self.escalation_threshold, r.slots)
+        # a home intent HA's template decided (r.decided) is stood behind whatever the model's confidence
+        threshold = 0.0 if r.decided else self.escalation_threshold
+        msgs = hermes.responses(r.query, r.pred.intent, r.pred.confidence, threshold, r.slots)
         self.health.record_result((self.clock() - r.work.received) * 1000, False)
         self.answers.deliver([(topic, payload, 1, False, None) for topic, payload in msgs], r.work)
 

@@ -9,6 +9,7 @@ a deployment swaps them).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any, Mapping
 
@@ -47,6 +48,8 @@ def decide(r: Routed, found: list[dict[str, Any]], *, model: Any, names: Any, fi
         log.exception("the home decision failed for %s; not standing behind it", r.request.id)
         d = home.NotUnderstood("error", "the home decision failed")
     if isinstance(d, home.Recognized):
+        if d.decided:  # the model unsure, HA's template of its top intent sure: that intent, as over Wyoming
+            r.decided, r.pred = d.decided, dataclasses.replace(r.pred, intent=d.name)
         return [dict(s) for s in d.slots]
     r.not_recognized = {"reason": d.reason, "detail": d.detail}
     return found

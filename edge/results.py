@@ -28,6 +28,7 @@ def result_payload(
     latency_ms: float,
     slots: list[dict[str, Any]] | None = None,
     not_recognized: Mapping[str, str] | None = None,
+    decided: str | None = None,
 ) -> dict[str, Any]:
     out = {
         "id": request.id,
@@ -45,6 +46,8 @@ def result_payload(
     }
     if not_recognized is not None:  # additive, only on a home result the daemon does not stand behind
         out["not_recognized"] = dict(not_recognized)
+    if decided:  # additive, only on a home result a template decided where the model was unsure
+        out["decided"] = decided
     return out
 
 
@@ -70,19 +73,24 @@ class Result:
     # A home model's result that edge.home.decide refused: {"reason", "detail"}, as Wyoming's
     # not-recognized would be for the same transcript. Never stood behind.
     not_recognized: Mapping[str, str] | None = None
+    # A home result the model was unsure of but whose text is word for word one of Home Assistant's
+    # templates of its top intent (edge.home_rescue: "carrier: ..."): stood behind as Wyoming stands
+    # behind it; `confidence` stays the model's.
+    decided: str | None = None
     payload: bytes = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "payload", encode(result_payload(
             self.request, intent=self.intent, confidence=self.confidence, source=self.source,
             escalated=self.escalated, reason=self.reason, answer=self.answer, model=self.model,
-            latency_ms=self.latency_ms, slots=self.slots, not_recognized=self.not_recognized)))
+            latency_ms=self.latency_ms, slots=self.slots, not_recognized=self.not_recognized,
+            decided=self.decided)))
 
     def stands_behind(self, threshold: float) -> bool:
         """The cloud's answer, or the device's when confident enough: what automations may act on."""
         if self.not_recognized is not None:
             return False
-        if self.source == "cloud":
+        if self.source == "cloud" or self.decided:
             return True
         return self.intent != OOS and _confidence(self.confidence) >= threshold
 

@@ -86,9 +86,10 @@ class Router:
 
     # --- policy ---------------------------------------------------------------------------------
 
-    def decide(self, intent: str, confidence: float, allow_cloud: bool | None) -> Decision:
-        """What to do with a classified request. Consumes nothing: `budget.spend()` takes the call."""
-        confident = intent != OOS and math.isfinite(confidence) and confidence >= self._threshold
+    def decide(self, intent: str, confidence: float, allow_cloud: bool | None, *, sure: bool = False) -> Decision:
+        """What to do with a classified request. Consumes nothing: `budget.spend()` takes the call.
+        `sure`: stood behind whatever the confidence (a home intent one of HA's templates decided)."""
+        confident = sure or (intent != OOS and math.isfinite(confidence) and confidence >= self._threshold)
         # allow_cloud=True only permits what the policy wants; it cannot override local_only.
         if not self._usable or allow_cloud is False:
             return Decision(LOCAL, "confident" if confident else "disabled")

@@ -56,3 +56,6 @@ class Routed:
     # The served language of a request a home model answered: its escalation takes the home cloud path
     # (edge.home_cloud's prompt and checks), never the generic one
     home_language: str | None = None
+    # What decided a home intent the model was unsure of (edge.home.Recognized.decided); the request is
+    # then stood behind and answered on the device, as over Wyoming
+    decided: str | None = None

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NAMES = ROOT / "tests" / "data" / "home_names.yaml"
 BASE = "edge/test"
 
+RESCUED = "sag in der ganzen Wohnung bitte die Katze füttern"  # unsure model, HA's broadcast template
 REFUSE = "refuse"  # both paths must refuse: acting would name nothing, the wrong thing or a guess
 # (language, transcript, expectation): REFUSE, an (intent, slots) both must give, or None (the two paths
 # must agree, whatever the model makes of it: careless phrasings whose answer is the model's business).
@@ -48,6 +49,8 @@ TABLE: list[tuple[str, str, Any]] = [
     ("de", "stelle einen timer auf 10 minuten", ("HassStartTimer", {"minutes": 10})),
     ("de-DE", "SCHALTE DAS LICHT IM BALLSAAL AUS", REFUSE),
     ("de", "öffne das garagentor", None),
+    # the model unsure, the sentence one of HA's own templates of its top intent (edge/home_rescue.py)
+    ("de", RESCUED, ("HassBroadcast", {"message": "bitte die Katze füttern"})),
     ("fr", "éteins la lumière de la cuisine", ("HassTurnOff", {"area": "Kitchen", "domain": "light"})),
     # a place and no kind: every HA on/off template of a place alone is a light's (never everything there)
     ("fr", "allume le salon", ("HassTurnOn", {"area": "Living Room", "domain": "light"})),
@@ -176,6 +179,34 @@ def test_hermes_gets_the_same_decision(served: Served) -> None:
     assert {s["slotName"]: s["value"]["value"] for s in ok["slots"]} == {"area": "Kitchen", "domain": "light"}
     assert [m.json()["id"] for m in [acted.get()] + acted.drain()] == ["q2"]  # only the recognized one
     assert parsed.drain() == [] and refused.drain() == []
+
+
+def test_a_template_decided_intent_is_stood_behind_on_every_path(served: Served, recognizer) -> None:
+    """A home intent the model is unsure of but HA's template of its top intent decided (Wyoming answers
+    it): the MQTT result carries that intent, not `oos`, says what decided it (`decided`), keeps the
+    model's confidence, is answered on the device and reaches the intent topic; Hermes parses it too."""
+    local = recognizer.recognize(RESCUED, "de")
+    assert type(local).__name__ == "Recognized" and local.decided.startswith("carrier:"), local
+    assert local.confidence < recognizer.threshold  # else this test would not test the rescue
+    result = served.mqtt(RESCUED, "de")
+    assert result["intent"] == "HassBroadcast" and result["decided"] == local.decided, result
+    assert result["confidence"] == pytest.approx(local.confidence, abs=1e-4)
+    assert result["source"] == "edge" and not result["escalated"] and result["reason"] == "confident"
+    assert served.acted.get(result["id"]) == f"{BASE}/intent/HassBroadcast"
+    plain = served.mqtt("turn off the kitchen lights", "en")
+    assert "decided" not in plain  # additive: only where a template decided
+    c = served.client
+    parsed = c.subscribe("hermes/nlu/intentParsed")
+    c.publish("hermes/nlu/query", json.dumps({"input": RESCUED, "id": "q3", "sessionId": "s3", "siteId": "hall",
+                                              "lang": "de"}))
+    ok = parsed.json()
+    assert ok["id"] == "q3" and ok["intent"]["intentName"] == "HassBroadcast", ok
+    # a `lang` the model does not serve (or no tag at all) is read in the first served language, as before
+    for qid, lang in (("q4", "it"), ("q5", "../en"), ("q6", "")):
+        c.publish("hermes/nlu/query", json.dumps({"input": "turn off the kitchen lights", "id": qid,
+                                                  "sessionId": qid, "lang": lang}))
+        got = parsed.json()
+        assert got["id"] == qid and got["intent"]["intentName"] == "HassTurnOff", got
 
 
 def test_a_careless_payload_never_turns_a_refusal_into_an_act(served: Served) -> None:
