@@ -1,12 +1,14 @@
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from edge.model import (MANIFEST, MODEL_FILE, TOKENIZER_FILE, Model, ModelError, Prediction, _encode,
                         default_model_path, normalize_text)
+from edge.model_one import ids_encoder
 
 PKG = default_model_path()
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "clinc150" / "data.json"
@@ -232,6 +234,24 @@ def test_one_text_path_gives_the_written_rule_bit_for_bit(package):
         assert (got.intent, got.confidence, got.top_intent) == (want.intent, want.confidence, want.top_intent), t
         lengths.add(m.length_bucket(_encode(m._sp, [t], m.max_len)[1][0]))
     assert len(lengths) >= 2  # the lines span buckets, so the skipped resizes are covered
+
+
+def test_one_text_fallbacks_give_the_written_rule_too(model, monkeypatch):
+    """The one-text path's fallbacks, forced on the shipped model: argmax where exp could tie two codes
+    (`CodeSoftmax.strict` false), numpy's arithmetic for a float output (no code tables), and
+    sentencepiece's own wrapper where the direct call is not the installed version's."""
+    texts = [t for t, _ in KNOWN] + ["what's the capital of peru", "", "zzzz qqqq", "a" * 500]
+    want = [_written_rule(model, t) for t in texts]
+    assert model._codes is not None and all(model._codes.strict)
+    monkeypatch.setattr(model._codes, "strict", [False] * 256)
+    assert [model.classify([t])[0] for t in texts] == want
+    monkeypatch.setattr(model, "_codes", None)
+    assert [model.classify([t])[0] for t in texts] == want
+    monkeypatch.setattr(model, "_ids", ids_encoder(SimpleNamespace(encode=model._sp.encode)))
+    assert model._ids.__name__ == "slow"
+    assert [model.classify([t])[0] for t in texts] == want
+    if hasattr(model._sp, "_processor"):  # sentencepiece 0.2's direct call (0.1.97, which pyproject allows, has none)
+        assert ids_encoder(model._sp).__name__ == "fast"
 
 
 def test_one_text_keeps_the_interpreter_shape():
