@@ -33,9 +33,14 @@ class CodeSoftmax:
         # on all 256 codes at once: the same float for each code as in any row.
         self.ztab: np.ndarray = (((codes.astype(np.float32) - zero) * scale) / temperature)[0]
         # Codes by calibrated logit, lowest first (an int8 code's byte does not sort like its value),
-        # and each code's rank as a bytes.translate table.
-        self.by_rank = np.argsort(self.ztab, kind="stable")
-        self.rank = bytes(np.argsort(self.by_rank, kind="stable").astype(np.uint8))
+        # and each code's rank as a bytes.translate table. (Python's sort and lists, not numpy's
+        # argsort: numpy code the daemon never runs otherwise would be paged in, about 60 KB of RSS.)
+        values = self.ztab.tolist()
+        self.by_rank = sorted(range(256), key=values.__getitem__)
+        rank = [0] * 256
+        for r, c in enumerate(self.by_rank):
+            rank[c] = r
+        self.rank = bytes(rank)
         # For a row whose largest code has rank r: that code's calibrated logit (what z.max() gives),
         # and whether exp(z - it) keeps every lower rank strictly below the next. Then the first best
         # in-scope code is the first best probability, as argmax finds it; where exp would make two
@@ -43,8 +48,8 @@ class CodeSoftmax:
         self.ztop = [self.ztab[c] for c in self.by_rank]
         self.strict: list[bool] = []
         for r in range(256):
-            e = np.exp(self.ztab[self.by_rank[:r + 1]] - self.ztop[r])
-            self.strict.append(bool((e[1:] > e[:-1]).all()))
+            e = np.exp(self.ztab - self.ztop[r]).tolist()
+            self.strict.append(all(e[a] < e[b] for a, b in zip(self.by_rank[:r], self.by_rank[1:r + 1])))
 
     def probs(self, q: np.ndarray, k: int) -> tuple[int, np.ndarray]:
         """(the best of the first `k` classes, exp(z - max z)) of one row of output codes `q` (1-D,
