@@ -154,7 +154,8 @@ def print_summary(runs: list[dict[str, dict[str, float]]], daemons: list[str]) -
     # the first daemon against each other one, run by run (the same minute, the same load)
     others = daemons[1:]
     head = "".join(f"{n[:30]:>32s}" for n in names)
-    diffs = "".join(f"{'first - ' + ('second' if k == 0 else n[-22:]) + ', per run':>32s}" for k, n in enumerate(others))
+    diffs = "".join(f"{('first - ' + ('second' if k == 0 else n[-12:]) + ', per run')[:30]:>32s}"
+                    for k, n in enumerate(others))
     print(f"{'':26s}" + head + diffs)
     for what, get, fmt in rows:
         diff = "".join(f"{cell([get(r, daemons[0]) - get(r, o) for r in runs], '+' + fmt.lstrip('+')):>32s}"
