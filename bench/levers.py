@@ -151,12 +151,18 @@ def print_summary(runs: list[dict[str, dict[str, float]]], daemons: list[str]) -
             ("USS after load, MB", lambda r, n: r[n]["uss"], ".1f"),
             ("peak RSS (VmHWM), MB", lambda r, n: r[n]["hwm"], ".1f")]
     names = ["echo", *daemons]
-    pair = len(daemons) >= 2  # the first daemon against the second, run by run (the same minute, the same load)
+    # the first daemon against each other one, run by run (the same minute, the same load)
+    others = daemons[1:]
     head = "".join(f"{n[:30]:>32s}" for n in names)
-    print(f"{'':26s}" + head + (f"{'first - second, per run':>32s}" if pair else ""))
+    diffs = "".join(f"{('first - ' + ('second' if k == 0 else n[-12:]) + ', per run')[:30]:>32s}"
+                    for k, n in enumerate(others))
+    print(f"{'':26s}" + head + diffs)
     for what, get, fmt in rows:
-        diff = cell([get(r, daemons[0]) - get(r, daemons[1]) for r in runs], "+" + fmt.lstrip("+")) if pair else ""
-        print(f"{what:26s}" + "".join(f"{cell([get(r, n) for r in runs], fmt):>32s}" for n in names) + f"{diff:>32s}")
+        diff = "".join(f"{cell([get(r, daemons[0]) - get(r, o) for r in runs], '+' + fmt.lstrip('+')):>32s}"
+                       for o in others)
+        print(f"{what:26s}" + "".join(f"{cell([get(r, n) for r in runs], fmt):>32s}" for n in names) + diff)
+    bar = [sum(r[n]["p50"] - r["echo"]["p50"] <= 0.4 for r in runs) for n in daemons]
+    print(f"{'runs at p50 <= echo + 0.4':26s}{'':>32s}" + "".join(f"{f'{b} of {len(runs)}':>32s}" for b in bar))
 
 
 if __name__ == "__main__":

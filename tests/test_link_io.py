@@ -124,6 +124,11 @@ def test_the_paho_methods_the_link_overrides_still_exist_with_their_signatures()
         assert hasattr(c, attr), attr
     for name in ("time_func", "mqtt_ms_invalid", "MQTTMessageInfo", "MQTTMessage"):  # what _decode_publish uses
         assert hasattr(paho, name), name
+    # what _Sent and _SentInfo (Client.publish's messages) set in place of paho's __init__
+    assert set(paho.MQTTMessage.__slots__) == {"_topic", "dup", "info", "mid", "payload", "properties", "qos",
+                                               "retain", "state", "timestamp"}
+    assert set(paho.MQTTMessageInfo.__slots__) == {"_condition", "_iterpos", "_published", "mid", "rc"}
+    assert "notify" in inspect.getsource(paho.MQTTMessageInfo._set_as_published)
 
 
 def test_a_burst_arrives_whole_in_order_and_is_handed_over_in_turns(broker, client_factory, tmp_path):
@@ -519,6 +524,42 @@ def test_the_fast_publish_queues_the_packet_and_state_pahos_publish_would() -> N
     assert [m.state for m in ours._out_messages.values()] == [paho.mqtt_ms_wait_for_puback, paho.mqtt_ms_queued]
     with pytest.raises(ValueError):
         client(paho.MQTTv5).publish("a/+/b", b"x", qos=1)  # paho's own check of a topic name
+
+
+def test_a_fast_publication_has_pahos_info_and_can_still_be_waited_for() -> None:
+    """Client.publish's messages share one Condition instead of paho's one per message: their info
+    holds what paho's holds, and a thread waiting on one (paho's wait_for_publish) wakes once its
+    PUBACK is read, while one waiting on another publication keeps waiting."""
+    import socket
+
+    from edge.mqtt.client import _Sent, _SentInfo
+
+    ref = paho.MQTTMessageInfo(7)
+    ours = _SentInfo(7)
+    for slot in paho.MQTTMessageInfo.__slots__:
+        if slot != "_condition":
+            assert getattr(ours, slot) == getattr(ref, slot), slot
+    assert _Sent.__slots__ == () and _SentInfo.__slots__ == ()  # no per-message dict
+
+    c = Client(callback_api_version=paho.CallbackAPIVersion.VERSION2, client_id="t", protocol=paho.MQTTv5)
+    c.on_socket_register_write = lambda *_a: None
+    c._sock, _peer = socket.socketpair()
+    c._state = paho._ConnectionState.MQTT_CS_CONNECTED
+    first, second = c.publish("t/1", b"a", qos=1), c.publish("t/2", b"b", qos=1)
+    assert isinstance(first, _SentInfo) and not first.is_published()
+    woke: list[str] = []
+    waiters = [threading.Thread(target=lambda i=info, n=name: (i.wait_for_publish(5), woke.append(n)))
+               for info, name in ((first, "first"), (second, "second"))]
+    for t in waiters:
+        t.start()
+    c._in_packet["packet"] = first.mid.to_bytes(2, "big")  # the broker's PUBACK of the first
+    assert c._handle_pubackcomp("PUBACK") == paho.MQTT_ERR_SUCCESS
+    waiters[0].join(5)
+    assert woke == ["first"] and first.is_published() and not second.is_published()
+    c._in_packet["packet"] = second.mid.to_bytes(2, "big")
+    c._handle_pubackcomp("PUBACK")
+    waiters[1].join(5)
+    assert woke == ["first", "second"] and second.is_published() and not c._out_messages
 
 
 def test_whole_packets_in_the_read_buffer_are_cut_out_without_pahos_byte_by_byte_read(monkeypatch):

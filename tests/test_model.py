@@ -1,12 +1,14 @@
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from edge.model import (MANIFEST, MODEL_FILE, TOKENIZER_FILE, Model, ModelError, Prediction,
+from edge.model import (MANIFEST, MODEL_FILE, TOKENIZER_FILE, Model, ModelError, Prediction, _encode,
                         default_model_path, normalize_text)
+from edge.model_one import ids_encoder
 
 PKG = default_model_path()
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "clinc150" / "data.json"
@@ -195,6 +197,71 @@ def test_batch_equals_single(model):
     assert batch == single
     # and across bucket sizes
     assert model.classify(texts * 5) == batch * 5
+
+
+def _written_rule(model: Model, text: str) -> Prediction:
+    """The decision rule computed as `Model.scores` computes it for a batch (and computed it for one
+    text before `Model._classify_one`): float32 logits at the row's own length bucket, divided by
+    the temperature, softmax over every class, the best in-scope label's share."""
+    ids, lengths = _encode(model._sp, [text], model.max_len)
+    z = model.logits(ids, lengths) / model.temperature
+    z -= z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    best = int(z[0, :len(model.labels)].argmax())
+    conf = 0.0 if lengths[0] == 0 else float(z[0, best] / z.sum(axis=1)[0])
+    intent = "oos" if lengths[0] == 0 or conf < model.oos_threshold else model.labels[best]
+    return Prediction(intent, conf, model.labels[best])
+
+
+@pytest.mark.parametrize("package", ["clinc150", "home"])
+def test_one_text_path_gives_the_written_rule_bit_for_bit(package):
+    """One text (every request at 1 in flight) takes its own path: no resize between the 8 and 16
+    buckets, the calibrated logits from a table of the 256 codes, the softmax on one row. Its
+    predictions must be the batch arithmetic's exactly: same intent, same confidence to the last bit,
+    same top intent, on the package's self-test lines, CLINC150's val and out-of-scope val lines,
+    and what a careless client sends (empty, symbols only, over-long, another script)."""
+    m = Model.load(PKG.parent / package)
+    texts = [e["text"] for e in m.manifest.get("selftest", [])]
+    if package == "clinc150" and DATA.is_file():
+        data = json.loads(DATA.read_text())
+        texts += [t for split in ("val", "oos_val") for t, _ in data[split]]
+    texts += ["", "   ", "?!.,", "\u4f60\u597d", "word " * 200, "ß" * 5000, "\U0001F600 lights"]
+    assert len(texts) > (3000 if package == "clinc150" and DATA.is_file() else 100)
+    lengths = set()
+    for t in texts:
+        got = m.classify([t])[0]
+        want = _written_rule(m, t)
+        assert (got.intent, got.confidence, got.top_intent) == (want.intent, want.confidence, want.top_intent), t
+        lengths.add(m.length_bucket(_encode(m._sp, [t], m.max_len)[1][0]))
+    assert len(lengths) >= 2  # the lines span buckets, so the skipped resizes are covered
+
+
+def test_one_text_fallbacks_give_the_written_rule_too(model, monkeypatch):
+    """The one-text path's fallbacks, forced on the shipped model: argmax where exp could tie two codes
+    (`CodeSoftmax.strict` false), numpy's arithmetic for a float output (no code tables), and
+    sentencepiece's own wrapper where the direct call is not the installed version's."""
+    texts = [t for t, _ in KNOWN] + ["what's the capital of peru", "", "zzzz qqqq", "a" * 500]
+    want = [_written_rule(model, t) for t in texts]
+    assert model._codes is not None and all(model._codes.strict)
+    monkeypatch.setattr(model._codes, "strict", [False] * 256)
+    assert [model.classify([t])[0] for t in texts] == want
+    monkeypatch.setattr(model, "_codes", None)
+    assert [model.classify([t])[0] for t in texts] == want
+    monkeypatch.setattr(model, "_ids", ids_encoder(SimpleNamespace(encode=model._sp.encode)))
+    assert model._ids.__name__ == "slow"
+    assert [model.classify([t])[0] for t in texts] == want
+    if hasattr(model._sp, "_processor"):  # sentencepiece 0.2's direct call (0.1.97, which pyproject allows, has none)
+        assert ids_encoder(model._sp).__name__ == "fast"
+
+
+def test_one_text_keeps_the_interpreter_shape():
+    """Texts of 8 tokens or fewer and of 9-16 tokens, one at a time, run at one shape: no resize."""
+    m = Model.load()
+    m.classify(["play some music"])
+    shape = m._shape
+    for t in ["play music", "what's the weather like in paris tomorrow afternoon please", "hi"] * 3:
+        m.classify([t])
+        assert m._shape == shape == (1, 16)
 
 
 def test_empty_and_odd_text(model):

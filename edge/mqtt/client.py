@@ -6,6 +6,7 @@ from here, so pinning or replacing the broker library touches this file's import
 from __future__ import annotations
 
 import struct
+import threading
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -75,6 +76,48 @@ class _Received(paho.MQTTMessage):
             self.info = paho.MQTTMessageInfo(self.mid)
             return self.info
         raise AttributeError(name)
+
+
+# One Condition for every publication `Client.publish` makes itself. paho builds one (and its lock) per
+# message, only for `MQTTMessageInfo.wait_for_publish`, which the daemon never calls (everything runs
+# on its loop); a thread that does wait still wakes, at each completion, and checks its own message.
+_PUBLISHED = threading.Condition()
+
+
+class _SentInfo(paho.MQTTMessageInfo):
+    """paho's MQTTMessageInfo of an outgoing message, sharing `_PUBLISHED` instead of its own Condition."""
+
+    __slots__ = ()
+
+    def __init__(self, mid: int) -> None:  # paho's __init__ is the cost avoided
+        self.mid = mid
+        self._published = False
+        self._condition = _PUBLISHED
+        self.rc = paho.MQTT_ERR_SUCCESS
+        self._iterpos = 0
+
+    def _set_as_published(self) -> None:
+        with self._condition:
+            self._published = True
+            self._condition.notify_all()  # shared: every waiter re-checks its own message
+
+
+class _Sent(paho.MQTTMessage):
+    """An outgoing QoS 1 message with the fields paho's publish gives it, in one step."""
+
+    __slots__ = ()
+
+    def __init__(self, mid: int, topic: bytes, payload: bytes, retain: bool, properties: Properties | None) -> None:
+        self.timestamp = paho.time_func()
+        self.state = paho.mqtt_ms_invalid
+        self.dup = False
+        self.mid = mid
+        self._topic = topic
+        self.payload = payload
+        self.qos = 1
+        self.retain = retain
+        self.info = _SentInfo(mid)
+        self.properties = properties
 
 
 def _decode_publish(header: int, packet: bytes) -> _Received | None:
@@ -336,12 +379,7 @@ class Client(paho.Client):
         topic_bytes = topic.encode("utf-8")
         self._raise_for_invalid_topic(topic_bytes)  # as paho: ValueError for a wildcard or a long topic
         mid = self._mid_generate()
-        message = paho.MQTTMessage(mid, topic_bytes)
-        message.timestamp = paho.time_func()
-        message.payload = payload
-        message.qos = 1
-        message.retain = retain
-        message.properties = properties
+        message = _Sent(mid, topic_bytes, payload, retain, properties)
         if self._protocol == paho.MQTTv5:
             props = b"\x00" if properties is None else properties.pack()
         else:
