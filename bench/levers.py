@@ -2,6 +2,11 @@
 
     .venv/bin/python bench/levers.py --daemon .venv/bin/python::ai_edge_litert \
         --daemon .venv/bin/python:memcache:ai_edge_litert [--rounds 3] [--seconds 3]
+    .venv/bin/python bench/levers.py --daemon .venv/bin/python --daemon '.venv/bin/python -OO'
+
+A daemon's spec may be followed by interpreter flags (one quoted argument, split as a shell
+would): `'.venv/bin/python@TREE -OO -X pycache_prefix=DIR'` runs that daemon as
+`python -OO -X pycache_prefix=DIR -m edge run ...`, through a two-line wrapper script.
 
 The same harness as bench/run.py (one private mosquitto, every responder up at
 once, turns alternated, order flipped each round) without the raw-model, sweep,
@@ -16,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
 import sys
 import tempfile
@@ -61,12 +67,19 @@ def main() -> int:
     if not args.daemon:
         ap.error("--daemon is required")
     daemons = {}
-    for spec in args.daemon:
+    wrappers = Path(tempfile.mkdtemp(prefix="edge-levers-python-"))
+    for k, raw in enumerate(args.daemon):
+        spec, *flags = shlex.split(raw)
         spec, _, model = spec.partition("=")
         py, levers, runtime, tree = parse_spec(spec)
-        label = (f"{runtime_of(py, runtime)}{' + ' + levers if levers else ''}{tree_label(tree)}"
-                 f"{' / ' + Path(model).name if model else ''}")
-        if label in daemons or py != os.path.abspath(harness.python()):
+        if flags:  # interpreter flags: the daemon's command starts with this wrapper instead of the Python
+            wrapper = wrappers / f"python{k}"
+            wrapper.write_text(f"#!/bin/sh\nexec {shlex.quote(py)} {shlex.join(flags)} \"$@\"\n")
+            wrapper.chmod(0o755)
+            py = str(wrapper)
+        label = (f"{runtime_of(py, runtime)}{' ' + ' '.join(flags) if flags else ''}"
+                 f"{' + ' + levers if levers else ''}{tree_label(tree)}{' / ' + Path(model).name if model else ''}")
+        if label in daemons or (py != os.path.abspath(harness.python()) and not flags):
             label += f" [{py}]"  # another interpreter, with the same levers
         daemons[label] = ((py, levers, runtime, tree), Path(model) if model else args.model)
     texts = load_texts(None)

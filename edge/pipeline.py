@@ -30,7 +30,6 @@ from edge.answers import Answers
 from edge.contract import BadRequest, Publication, Request
 from edge.escalation import Escalations, defer_record
 from edge.health import Health
-from edge.integrations import hermes
 from edge.model import OOS, Prediction
 from edge.outbox import PipelineStore
 from edge.router import CLOUD, DEFER, Router
@@ -188,6 +187,8 @@ class Pipeline:
         msg = work.msg
         try:
             if work.kind == "hermes":
+                from edge.integrations import hermes  # only with [integrations] hermes on
+
                 q = hermes.parse_query(msg.payload, self.max_payload_bytes)
                 # Rhasspy's `lang` picks a served language ("de", "de-DE"); another, or none: the first served
                 lang = q.lang if q.lang and contract.primary_language(q.lang) in self.languages else None
@@ -214,6 +215,8 @@ class Pipeline:
     @staticmethod
     def _hermes_error(work: Work, exc: BadRequest) -> list[Publication]:
         """`hermes/error/nlu` for a query that could not be parsed, so the satellite is not left waiting."""
+        from edge.integrations import hermes  # only with [integrations] hermes on
+
         try:
             msg = hermes.error_message(work.msg.payload, f"{exc.code}: {exc.message}")
         except Exception:  # a siteId it cannot encode: <base>/error still tells the story
@@ -332,6 +335,8 @@ class Pipeline:
         return self._home_prompts.of(self.model, self.slots, self.names)
 
     def _answer_hermes(self, r: Routed) -> None:
+        from edge.integrations import hermes  # only with [integrations] hermes on
+
         assert r.pred is not None
         if r.not_recognized is not None:  # what Wyoming would answer not-recognized
             msg = hermes.not_recognized_message(r.query)

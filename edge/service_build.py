@@ -23,7 +23,6 @@ from edge.delivery import Delivery, Replay
 from edge.daemon_pool import DaemonPool
 from edge.escalation import Escalations
 from edge.health import Health
-from edge.integrations import hermes, homeassistant
 from edge.model import Model
 from edge.mqtt import Link, Message
 from edge.outbox import Outbox
@@ -119,9 +118,14 @@ def _subscribe(settings: Settings, link: Link) -> set[str]:
         topic = f"edge/group/{settings.group}/request"
         request_topics.add(topic)
         link.subscribe_on_connect(f"$share/{settings.group}/{topic}", 1)
+    # the integrations' modules only when on (docs/performance.md, "Memory"; tests/test_idle_imports.py)
     if settings.integrations.hermes:
+        from edge.integrations import hermes
+
         link.subscribe_on_connect(hermes.QUERY_TOPIC, 1)
     if settings.integrations.home_assistant:
+        from edge.integrations import homeassistant
+
         link.subscribe_on_connect(homeassistant.birth_topic(settings), 1)
     return request_topics
 

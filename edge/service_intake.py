@@ -22,7 +22,6 @@ import os
 import time
 from typing import TYPE_CHECKING
 
-from edge.integrations import hermes, homeassistant
 from edge.mqtt import Message
 from edge.work import Work
 
@@ -40,6 +39,18 @@ class Intake:
         self.inbox: list[Work] = []  # this read's requests (answered once the read is done)
         self.accepting = True  # False while draining: what arrives stays unacked, redelivered next session
         self.trim_due = False  # a backlog drained: give its memory back to the OS (the health tick)
+        # The integrations' topics (None while off, which no message's topic equals): their modules
+        # are imported only when on (docs/performance.md, "Memory"; tests/test_idle_imports.py).
+        self.hermes_topic: str | None = None
+        self.birth_topic: str | None = None
+        if self.s.integrations.hermes:
+            from edge.integrations import hermes
+
+            self.hermes_topic = hermes.QUERY_TOPIC
+        if self.s.integrations.home_assistant:
+            from edge.integrations import homeassistant
+
+            self.birth_topic = homeassistant.birth_topic(self.s)
         parts.hooks.update(message=self.on_message, connect=self.on_connect, settled=self.record_subscriptions,
                            read_done=self.answer_batch, drained=self.drained)
         self.forget_old_subscriptions()
@@ -49,11 +60,11 @@ class Intake:
             return
         if msg.topic in self.p.request_topics:
             self.inbox.append(Work("request", msg, time.perf_counter(), self.link.ack))  # answered once this read is done
-        elif self.s.integrations.hermes and msg.topic == hermes.QUERY_TOPIC:
+        elif msg.topic == self.hermes_topic:
             self.inbox.append(Work("hermes", msg, time.perf_counter(), self.link.ack))
         elif msg.topic in self.p.handlers:
             self.p.handlers[msg.topic](msg)  # the handler acknowledges it (once its outcome is published)
-        elif self.s.integrations.home_assistant and msg.topic == homeassistant.birth_topic(self.s):
+        elif msg.topic == self.birth_topic:
             if msg.payload.strip() == b"online" and not msg.retain:
                 self.send_discovery()
             self.link.ack(msg.mid, msg.qos)
@@ -81,6 +92,7 @@ class Intake:
 
     def send_discovery(self) -> None:
         from edge import __version__
+        from edge.integrations import homeassistant  # on (the callers check): imported by __init__ already
 
         for topic, payload, retain in homeassistant.discovery_messages(self.s, self.p.model.ident, __version__):
             self.link.publish(topic, payload, qos=1, retain=retain)

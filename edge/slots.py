@@ -35,17 +35,19 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
 from edge import entities
-# The tagger lives in edge.tagger, its words and features in edge.slot_features. That module (and
-# edge.gazetteers, whose tables it builds at import: 0.3 MB of RSS in all) is imported only with a
-# slot tagger: a model without one (models/clinc150: its slots are rules) never needs it. Its
+from edge.slot_error import SlotError
+
+# The tagger lives in edge.tagger, its words and features in edge.slot_features. Those modules (and
+# edge.gazetteers, whose tables slot_features builds at import: 0.4 MB of RSS in all) are imported only
+# with a slot tagger: a model without one (models/clinc150: its slots are rules) never needs them.
 # `tokenize` and `token_features` stay importable from here (module __getattr__ below).
-from edge.tagger import (FeatureIds as _FeatureIds, IntentTagger as _IntentTagger, SlotError, path_marginals,
-                          read_file as _read_tagger_file)
+if TYPE_CHECKING:
+    from edge.tagger import IntentTagger as _IntentTagger
 
 __all__ = ["SlotExtractor", "SlotError", "DEFAULTS", "CLINC150_SLOTS", "TAGGER_FILE", "tokenize",
            "token_features", "slot_metrics", "validate_section"]
@@ -156,11 +158,13 @@ class SlotExtractor:
                  tz: Any = None) -> None:
         self.intents = intents
         self._taggers = taggers or {}
-        self._fid = feature_ids if feature_ids is not None else _FeatureIds()
+        self._fid = feature_ids
         self._fast = None
         if self._taggers:
             from edge.slot_features import FastFeatures  # only with a tagger (see the imports)
+            from edge.tagger import FeatureIds
 
+            self._fid = feature_ids if feature_ids is not None else FeatureIds()
             self._fast = FastFeatures(self._fid)
         self._synonyms = synonyms or {}
         self.tz = tz  # None: the device's local zone
@@ -187,7 +191,9 @@ class SlotExtractor:
         tagger = section.get("tagger")
         if not tagger:
             return cls(intents)
-        fid, taggers, synonyms = _read_tagger_file(Path(model_dir) / tagger)
+        from edge.tagger import read_file  # only with a tagger (see the imports)
+
+        fid, taggers, synonyms = read_file(Path(model_dir) / tagger)
         for intent, t in taggers.items():  # the slots the tagger learned, typed by their own names
             for slot in {tag[2:] for tag in t.tags if tag != "O"}:
                 intents.setdefault(intent, {}).setdefault(slot, slot)
@@ -284,6 +290,7 @@ class SlotExtractor:
 
     def _tag(self, tagger: _IntentTagger, text: str, intent: str, now: Any) -> list[dict]:
         from edge.slot_features import entity_tags, tokenize  # imported by __init__ already: a lookup
+        from edge.tagger import path_marginals
 
         spans = tokenize(text)
         if not spans:

@@ -31,8 +31,10 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
+from edge.slot_error import SlotError
+
 # edge.slot_features (0.3 MB with the tables it builds at import) is imported by the functions that use
-# it: edge.slots imports this module for SlotError in every daemon, a model without a tagger too
+# it; this module itself only with a tagger (edge.slots; SlotError lives in the leaf edge.slot_error)
 
 __all__ = ["FORMAT", "SlotError", "FeatureIds", "KnownValues", "IntentData", "IntentTagger", "read_file", "read_intent",
            "is_intent", "viterbi"]
@@ -47,10 +49,6 @@ class FeatureIds(dict):
 
     def __missing__(self, key: str) -> int:
         return -1
-
-
-class SlotError(ValueError):
-    """A manifest's "slots" section or tagger file is malformed."""
 
 
 _NO_ENTRY: tuple[tuple[int, ...], int, tuple[int, ...], int] = ((), 0, (), 0)

@@ -47,6 +47,10 @@ LAZY = {
     # the slot tagger's words and features (models/clinc150's slots are rules: edge/slots.py)
     "edge.slot_features": "a model with a slot tagger (models/home)",
     "edge.gazetteers": "a model with a slot tagger (models/home)",
+    # the learned slot tagger (edge/slots.py imports it with a tagger; SlotError is in edge.slot_error)
+    "edge.tagger": "a model with a slot tagger (models/home)",
+    # the integrations (edge/service_build.py, service_intake.py, pipeline.py import them when on)
+    "edge.integrations": "[integrations] hermes / home_assistant, edge homeassistant remove",
     "edge.names_index": "[home] names",
     "edge.names_lang": "[home] names",
     "edge.names_schema": "[home] names",

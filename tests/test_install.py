@@ -137,6 +137,24 @@ def test_units_dropin_and_links(installed: tuple[Path, list[Path], list[str]]) -
     assert (root / "usr/lib/sysusers.d/edge.conf").read_text().count("\nu edge ") == 1
 
 
+def test_the_service_runs_optimized_from_the_bytecode_first_boot_compiles(
+        installed: tuple[Path, list[Path], list[str]]) -> None:
+    """edge.service runs the daemon under -OO (PYTHONOPTIMIZE=2: 3 MB less RSS, docs/performance.md)
+    and never writes bytecode; its .opt-2.pyc come from the tree edge-firstboot compiles into, the
+    same PYTHONPYCACHEPREFIX (a different one would leave every module compiled at each start)."""
+    root, _, _ = installed
+    env = {}
+    for line in (root / "etc/systemd/system/edge.service").read_text().splitlines():
+        if line.startswith("Environment="):
+            env.update(item.split("=", 1) for item in line.removeprefix("Environment=").split())
+    assert env["PYTHONOPTIMIZE"] == "2" and env["PYTHONDONTWRITEBYTECODE"] == "1", env
+    script = (root / "opt/edge/bin/edge-firstboot").read_text()
+    prefix = re.search(r'^PREFIX="\$\{EDGE_PREFIX:-(\S+)\}"$', script, re.M).group(1)
+    pycache = re.search(r'^PYCACHE="\$PREFIX/(\S+)"$', script, re.M).group(1)
+    assert env["PYTHONPYCACHEPREFIX"] == f"{prefix}/{pycache}" == "/opt/edge/pycache"
+    assert 'PYTHONPYCACHEPREFIX="$PYCACHE" "$VENV/bin/python" -OO' in script
+
+
 def test_a_profile_without_limits_lifts_them(tmp_path: Path, model: Path) -> None:
     install.install(tmp_path, "generic", model=_model_arg(model), log=lambda _: None)
     dropin = (tmp_path / "etc/systemd/system/edge.service.d/10-profile.conf").read_text().splitlines()
@@ -478,6 +496,13 @@ def test_first_boot_installs_the_released_wheel_and_reports_failures(
                           capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"installed edge-intent {release['version']}" in proc.stdout
+    # The unit's optimized bytecode (PYTHONPYCACHEPREFIX): edge's own, and the standard library's
+    # (which the OS's Python ships without .opt-2.pyc), mirrored under the prefix by their paths.
+    compiled = {p.name for p in (prefix / "pycache").rglob("*.opt-2.pyc")}
+    assert {"service.cpython-%d%d.opt-2.pyc" % sys.version_info[:2],
+            "base_events.cpython-%d%d.opt-2.pyc" % sys.version_info[:2]} <= compiled, sorted(compiled)[:20]
+    assert not any(p.name.endswith((".opt-1.pyc", f"{sys.implementation.cache_tag}.pyc"))
+                   for p in (prefix / "pycache").rglob("*.pyc"))
     # A wheel that does not match its sha256 is refused, and the working venv stays.
     (prefix / "install-pending").write_text("again\n")
     (prefix / "wheels" / _wheel_name()).write_bytes(b"tampered")
