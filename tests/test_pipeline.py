@@ -73,10 +73,10 @@ def test_anything_unexpected_is_an_internal_error_for_that_request_alone_sent_to
     rig = Rig()
     real = rig.router.decide
 
-    def decide(intent, confidence, allow_cloud):
+    def decide(intent, confidence, allow_cloud, **kw):
         if allow_cloud is True:
             raise KeyError("a bug")
-        return real(intent, confidence, allow_cloud)
+        return real(intent, confidence, allow_cloud, **kw)
 
     rig.router.decide = decide  # type: ignore[method-assign]
     batch = rig.send(msg(b'{"id": "bug", "text": "weather", "allow_cloud": true}', response_topic="app/r",
