@@ -57,3 +57,20 @@ def test_the_daemon_serves_requests_under_python_OO(tmp_path, broker, daemon_fac
     assert d.stop() == 0
     assert not pycache.exists() or not any(pycache.rglob("*.pyc"))
     assert "Traceback" not in d.log_text()
+
+
+def test_training_refuses_to_run_without_its_docstrings() -> None:
+    """edge.train writes its docstring's rules into manifests: under PYTHONOPTIMIZE=2 (the service's
+    setting, if a user copies it into a shell) it refuses at import, naming the fix, instead of writing a
+    manifest without its rules."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONOPTIMIZE": "2"}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    out = subprocess.run([sys.executable, "-c", "import edge.train"], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode != 0 and "unset PYTHONOPTIMIZE" in out.stderr, out.stderr
+    plain = {k: v for k, v in os.environ.items() if k != "PYTHONOPTIMIZE"}
+    assert subprocess.run([sys.executable, "-c", "import edge.train"], env=plain, timeout=60).returncode == 0
