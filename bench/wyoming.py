@@ -50,7 +50,9 @@ SENTENCES = ["turn off the desk lamp", "turn on the lights in the kitchen", "set
              "set the desk lamp to 30%", "turn on the toaster", "what is my checking account balance",
              "switch on the bedside lamp", "turn off the light strip",
              # free-text wildcards: their carrier patterns (edge/home_wildcards.py) are compiled on first use
-             "add oat milk to my shopping list", "broadcast that dinner is ready", "cancel the pasta timer"]
+             "add oat milk to my shopping list", "broadcast that dinner is ready", "cancel the pasta timer",
+             # the model unsure, HA's template sure (edge/home_rescue.py): every carrier intent's patterns compiled
+             "play the evening news on the TV"]
 
 
 def _rss_mb() -> float:
