@@ -16,7 +16,7 @@ thing is named, a language the model does not serve.
 What plain words say beyond the spans (the kind beside a place, a volume step's direction, half an hour,
 a span the tagger is unsure of that stands on its own words, a timer's start apart from its change, a
 state question that commands) is read by edge/home_words.py; a duration's unit from the word after it and
-a number the tagger left untagged by edge/names_schema.py; German parts of a unit by edge/home_fractions.py;
+a number the tagger left untagged by edge/home_numbers.py; German parts of a unit by edge/home_fractions.py;
 whether an on/off (or (un)mute, or a timer's command) is said the other way round by edge/home_polarity.py;
 a place and a kind that spell one thing's name by edge/home_reading.py; free text said whole, and a timer's
 name said but not tagged, by edge/home_freetext.py.
@@ -35,7 +35,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Mapping, Protocol, Sequence, Union
 
-from edge import home_freetext, home_guard, home_polarity, home_wildcards, names_schema, names_values
+from edge import home_freetext, home_guard, home_numbers, home_polarity, home_wildcards, names_schema, names_values
 from edge.home_reading import name_reading, said_target
 from edge.home_words import (ACTS_ON, FREE_TEXT_NAME_INTENTS, KIND_ALONE, PLACE_ONLY_LIGHT, blank_names,
                              command_misfit, confirmed, everywhere, halves, implied_domains, number,
@@ -183,7 +183,7 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     # a wildcard's words (an item, a message, a timer's name) as HA's carrier phrases frame them
     found = home_wildcards.apply(schema, intent, lang, text, found, names)
     # a duration under the unit its next word says ("twenty-two-hour" tagged seconds), then fractions
-    tagged, found = found, names_schema.number_runs(schema, intent, lang, text, found)
+    tagged, found = found, home_numbers.number_runs(schema, intent, lang, text, found)
     found = halves(names_schema.unit_said(schema, lang, text, found), text, lang)
     found = name_reading(text, lang, found, names, intent in FREE_TEXT_NAME_INTENTS)  # "Office" + "Shutter": one
     found = home_freetext.extend(text, lang, intent, found, names)  # "oat *milk*": free text as said
@@ -198,7 +198,7 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
                                         and s.get("value") == t.get("value") for t in tagged)]
     why = (names_schema.misfit(schema, intent, got, [str(s.get("name")) for s in read]) or names_schema.target_misfit(schema, intent, got)
            or names_schema.unit_misfit(schema, lang, unit_text(text, found, tagged, lang), found)
-           or names_schema.stray_number(schema, intent, lang, text, found)
+           or home_numbers.stray_number(schema, intent, lang, text, found)
            or start_change_misfit(intent, lang, text, found, schema)
            or command_misfit(intent, lang, blank_names(text, found))
            or home_polarity.mute_misfit(intent, lang, text, found)
