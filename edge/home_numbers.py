@@ -29,9 +29,10 @@ _PLAIN_ONLY = frozenset({"HassStartTimer"})
 
 def number_runs(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
                 found: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """The tagger's duration spans over the whole number said ("thirty two hour" tagged "thirty"; "dix neuf
-    s" tagged "neuf": a number's words side by side, only spaces or hyphens between, that read as one
-    number), and a whole number it left untagged read as a duration when the next word is of one unit's
+    """The tagger's number spans over the whole number said ("thirty two hour" tagged "thirty"; "dix neuf
+    s" tagged "neuf"; "seventy-eight percent" tagged "seventy", "quatre-vingt-onze degrés" tagged "quatre-vingt":
+    a number's words side by side, only spaces or hyphens between, that read as one number; HA's range lists
+    read them whole, and the rest left out would be refused as a number in no slot), and a whole number it left untagged read as a duration when the next word is of one unit's
     words only ("pause ninety-eight hours timer" -> start_hours 98: HA's "{hours} hour"), for intents whose
     durations are all plain (HassStartTimer) or all the timer's start (pause, resume, cancel, status)."""
     found = list(found)
@@ -69,7 +70,7 @@ def number_runs(schema: Mapping[str, Any] | None, intent: str, lang: str, text: 
     covered: set[int] = set()
     for sp in found:
         a, b, name = sp.get("start"), sp.get("end"), str(sp.get("name"))
-        if unit_base(name) in units and isinstance(a, int) and isinstance(b, int):
+        if (unit_base(name) in units or name in NUMBER_SLOTS) and isinstance(a, int) and isinstance(b, int):
             for i, j in runs:
                 ra, rb = toks[i][0], toks[j - 1][1]
                 others = [o for o in found if o is not sp and isinstance(o.get("start"), int)

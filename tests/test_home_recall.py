@@ -518,3 +518,33 @@ def test_the_one_number_said_fills_the_one_number_slot(home: names.Names, lang: 
 def test_a_number_that_fills_no_one_slot_is_refused(home: names.Names, lang: str, intent: str, text: str,
                                                     spans: list) -> None:
     assert isinstance(ask(home, lang, intent, text, spans), NotUnderstood)
+
+
+# -- numbers said (edge/home_numbers.py) ------------------------------------------------------------------
+
+@pytest.mark.parametrize("lang, intent, text, spans, expect", [
+    # a number's words side by side read whole, whatever part of them the tagger marked (HA's range lists)
+    ("en", "HassSetVolume", "set the lounge volume to seventy-eight percent",
+     [("area", "lounge", 0.99), ("volume_level", "seventy", 0.99)], {"volume_level": 78}),
+    ("en", "HassSetVolume", "on Kitchen Speaker set the volume to sixty five %",
+     [("name", "Kitchen Speaker", 0.99), ("volume_level", "five", 0.99)], {"volume_level": 65}),
+    ("en", "HassSetVolumeRelative", "increase the volume on the TV by ninety seven percent",
+     [("name", "TV", 0.99), ("volume_step", "seven", 0.99)], {"volume_step": 97}),
+    ("es", "HassSetPosition", "ajusta las cortinas a ochenta y ocho",
+     [("name", "cortinas", 0.99), ("position", "ochenta y", 0.99)], {"position": 88}),
+])
+def test_a_number_span_is_read_over_the_whole_number_said(home: names.Names, lang: str, intent: str, text: str,
+                                                          spans: list, expect: dict) -> None:
+    got = entities(ask(home, lang, intent, text, spans))
+    assert {k: got[k] for k in expect} == expect
+
+
+@pytest.mark.parametrize("lang, intent, text, spans", [
+    # two numbers side by side that read as no one number stay two: the second is in no slot
+    ("en", "HassSetVolume", "set the TV volume to 30 40", [("name", "TV", 0.99), ("volume_level", "30", 0.99)]),
+    # a number run already split between two slots is not joined ("seventy-five-minute": hours + minutes)
+    ("en", "HassStartTimer", "set a timer for seventy-five-minute", [("hours", "seventy", 0.99), ("minutes", "five", 0.99)]),
+])
+def test_numbers_that_are_not_one_stay_refused(home: names.Names, lang: str, intent: str, text: str,
+                                               spans: list) -> None:
+    assert isinstance(ask(home, lang, intent, text, spans), NotUnderstood)
