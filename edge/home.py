@@ -187,7 +187,7 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     found = halves(names_schema.unit_said(schema, lang, text, found), text, lang)
     found = name_reading(text, lang, found, names, intent in FREE_TEXT_NAME_INTENTS)  # "Office" + "Shutter": one
     found = home_freetext.extend(text, lang, intent, found, names)  # "oat *milk*": free text as said
-    got = _slots(found, min_slot_confidence, intent, lang, confirmed(intent, lang, text, names, schema))
+    got = _slots(found, min_slot_confidence, intent, lang, confirmed(intent, lang, text, names, schema, found))
     if isinstance(got, NotUnderstood):
         return got
     if intent == "HassSetVolumeRelative":
@@ -312,6 +312,8 @@ def _slots(found: Sequence[Mapping[str, Any]], min_confidence: float, intent: st
                 v = names_values.color_temperature(s.get("raw"), lang)  # "Tageslicht" -> 6500 K, HA's list
             if v is None and lang is not None and name == "brightness":
                 v = names_values.brightness_level(s.get("raw"), lang)  # "maximum" -> 100, HA's brightness_level
+            if v is None and lang is not None:
+                v = home_numbers.level(s.get("raw"), lang, name)  # "höchste" -> 100, HA's German volume/position lists
             lo, hi = _INTENT_RANGES.get((intent, name), NUMBER_RANGES[name])
             if unsure and (v is None or confirmed is None or not confirmed(s, v)):
                 return NotUnderstood("slot", f"{name} unsure")
@@ -352,6 +354,11 @@ def _resolve(intent: str, slots: dict[str, Any], lang: str, names: Any, text: st
         # read as HassSetVolume of the Reading Light); a place alone covers every kind there, HA picks its own
         acts_on = ACTS_ON.get(intent) if "name" in slots else None
         odd = sorted({i.split(".", 1)[0] for i in getattr(res, "entity_ids", ())} - acts_on) if acts_on else []
+        # nor a kind said that the handler never acts on ("set the lounge lamp to 40" as HassSetVolume: area
+        # Living Room + domain light would set no volume)
+        domain = slots.get("domain")
+        if not odd and isinstance(domain, str) and ACTS_ON.get(intent) and domain not in ACTS_ON[intent]:
+            odd = [domain]
         if odd:
             return NotUnderstood("conflict", f"{intent} does not act on a {odd[0]}")
     elif any(k in slots for k in names_values.VALUE_SLOTS):  # no thing named: the values said, made HA's

@@ -18,7 +18,8 @@ from typing import Any, Iterable, Mapping
 
 from edge.names_schema import NUMBER_SLOTS, filler, first_word, fold, unit_base, unit_words
 
-__all__ = ["article_number", "number_runs", "stray_number"]
+__all__ = ["article_number", "confirmed", "level", "listed", "number_runs", "one_number_slot", "stray_number",
+           "unit_after", "volume_set"]
 
 _WORD = re.compile(r"[^\W_]+")
 _TOKEN = re.compile(r"\d+|[^\W\d_]+")
@@ -86,7 +87,7 @@ def number_runs(schema: Mapping[str, Any] | None, intent: str, lang: str, text: 
         out.append(sp)
     prefix = "start_" if intent in _START_ONLY else "" if intent in _PLAIN_ONLY else None
     if prefix is None:
-        return _the_one_number(schema, intent, text, toks, runs, covered, out)
+        return _the_one_number(schema, intent, lang, text, toks, runs, covered, out)
     taken = {unit_base(str(sp.get("name"))) for sp in out}
     for i, j in runs:
         if any(k in covered for k in range(i, j)):
@@ -129,32 +130,166 @@ def article_number(toks: list[tuple[int, int, str]], i: int, lang: str, units: M
 
 
 # A place and a number alone is HA's HassLightSet too ("set the living room to 50%"): for HassSetVolume the
-# model's choice is then backed by no tagged number ("pon el salón al cincuenta por ciento", measured on dev).
+# model's choice is then backed by no tagged number ("pon el salón al cincuenta por ciento", measured on dev),
+# unless the words say a volume (`volume_set`); HassLightSet has three number slots, so never one of them.
 _SHARED_SHAPE = frozenset({"HassSetVolume", "HassLightSet"})
 
 
-def _the_one_number(schema: Mapping[str, Any], intent: str, text: str, toks: list[tuple[int, int, str]],
+def one_number_slot(schema: Mapping[str, Any] | None, intent: str) -> str | None:
+    """The one number slot every Home Assistant template of `intent` has (HassSetPosition: position), or None."""
+    if not isinstance(schema, Mapping):
+        return None
+    sigs = (schema.get("signatures") or {}).get(intent) or []
+    slots = {k for sig in sigs for k in sig if k in NUMBER_SLOTS}
+    if len(slots) != 1 or not sigs or not all(slots <= set(sig) for sig in sigs):
+        return None
+    return next(iter(slots))
+
+
+# HassSetVolume's words (home-assistant-intents 2026.12.1, folded): the word for the volume its templates say
+# ("volume", "Lautstärke", "son", "volumen"), and the word right before the level where its templates always
+# have one ("to {volume_level}", "a[l] {volume_level}"); HassSetVolumeRelative says its step after "by",
+# "en", "un" or the thing's name ("turn the volume down in Living Room 94" is a step of 94, not a level).
+# German levels follow "auf"/"zu" or stand in a sentence with no word of the volume's direction (its relative
+# templates with a number always say "lauter", "leiser", "erhöhe", ...); French relative templates take no
+# number at all.
+_VOLUME_WORDS = {"en": frozenset({"volume"}), "de": frozenset({"lautstarke"}),
+                 "fr": frozenset({"volume", "son", "watt", "watts"}), "es": frozenset({"volumen"})}
+_LEVEL_BEFORE = {"en": frozenset({"to"}), "de": frozenset({"auf", "zu"}), "es": frozenset({"a", "al"})}
+
+
+def volume_set(lang: str, text: str, start: int, found: Iterable[Mapping[str, Any]]) -> bool:
+    """Do the words say HassSetVolume's level for the number said at `start`: a volume word or a thing named
+    (edge.home's ACTS_ON then holds it to a media player), and the word before the number HA's level templates
+    say there (`_LEVEL_BEFORE`)?"""
+    if lang not in _VOLUME_WORDS or not 0 <= start <= len(text):
+        return False
+    from edge.names_lang import VOLUME_DIRECTION
+
+    said = {fold(w) for w in _WORD.findall(text[:512])}
+    if not said & _VOLUME_WORDS[lang] and not any(sp.get("name") == "name" for sp in found):
+        return False
+    before = _WORD.findall(text[max(0, start - 24):start])
+    prev = fold(before[-1]) if before else ""
+    if lang == "fr":
+        return True
+    if lang == "de" and prev not in _LEVEL_BEFORE["de"]:
+        return not said & {w for ws in (VOLUME_DIRECTION.get("de") or {}).values() for w in ws}
+    return prev in _LEVEL_BEFORE[lang]
+
+
+def _the_one_number(schema: Mapping[str, Any], intent: str, lang: str, text: str, toks: list[tuple[int, int, str]],
                     runs: list[tuple[int, int]], covered: set[int],
                     out: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """`out` with the one number said and left untagged put in the one number slot every template of the
     intent has ("ändere Lautstärke spielzimmer 13" -> volume_level 13), when no span has that slot; else as it
-    was (a second number, or an intent with several number slots, is left to be refused)."""
-    if intent in _SHARED_SHAPE:
-        return out
-    sigs = (schema.get("signatures") or {}).get(intent) or []
-    slots = {k for sig in sigs for k in sig if k in NUMBER_SLOTS}
+    was (a second number, or an intent with several number slots, is left to be refused). HassSetVolume's
+    only where its words say a level (`volume_set`)."""
+    slot = one_number_slot(schema, intent)
     free = [(i, j) for i, j in runs if not any(k in covered for k in range(i, j))]
-    if len(slots) != 1 or not sigs or not all(slots <= set(sig) for sig in sigs) or len(free) != 1:
-        return out
-    slot = next(iter(slots))
-    if any(sp.get("name") == slot for sp in out):
+    if slot is None or len(free) != 1 or any(sp.get("name") == slot for sp in out):
         return out
     i, j = free[0]
+    if intent in _SHARED_SHAPE and not (intent == "HassSetVolume" and volume_set(lang, text, toks[i][0], out)):
+        return out
     said = text[toks[i][0]:toks[j - 1][1]]
     out.append({"name": slot, "entity": slot, "raw": said, "value": said, "start": toks[i][0],
                 "end": toks[j - 1][1], "confidence": 1.0})
     return sorted(out, key=lambda sp: sp.get("start", 0) if isinstance(sp.get("start"), int) else 0)
 
+
+# The unit words Home Assistant's templates say right after a number of each kind (home-assistant-intents
+# 2026.12.1, folded): "{volume_level}[ (Prozent|%)]", "{temperature}[([ ]°)|( degree[s])]", "<degres>",
+# "{color_temperature}[[ ](k|kelvin)]".
+_UNITS: Mapping[str, Mapping[str, frozenset[str]]] = {
+    "percent": {"en": frozenset({"%", "percent"}), "de": frozenset({"%", "prozent"}),
+                "fr": frozenset({"%", "pourcent", "pour cent"}),
+                "es": frozenset({"%", "por ciento", "porciento", "por cien", "porcien"})},
+    "degrees": {"en": frozenset({"°", "degree", "degrees"}), "de": frozenset({"°", "grad"}),
+                "fr": frozenset({"°", "degre", "degres"}), "es": frozenset({"°", "grados"})},
+    "kelvin": {lang: frozenset({"k", "kelvin", "kelvins"}) for lang in ("en", "de", "fr", "es")},
+}
+_PERCENT_SLOTS = frozenset({"brightness", "position", "volume_level", "percentage", "volume_step"})
+
+
+def _unit_kind(intent: str, slot: str) -> str | None:
+    if slot == "temperature":
+        return "kelvin" if intent == "HassLightSet" else "degrees"
+    return "percent" if slot in _PERCENT_SLOTS else None
+
+
+def unit_after(intent: str, slot: str, lang: str, text: str, end: int) -> bool:
+    """Is the number span ending at `end` followed by a unit word HA's templates say after that slot's numbers
+    ("vierunddreißig*%*", "treinta *por ciento*", "quatre *degré*")?"""
+    kind = _unit_kind(intent, slot)
+    units = _UNITS[kind].get(lang, frozenset()) if kind else frozenset()
+    if not units or not 0 <= end <= len(text):
+        return False
+    rest = text[end:end + 40].lstrip()
+    if rest[:1] in units:  # "%", "°"
+        return True
+    ws = [fold(w) for w in _WORD.findall(rest)[:2]]
+    return bool(ws) and (ws[0] in units or " ".join(ws) in units)
+
+
+# Home Assistant's German `volume_mapping` and `position_level` lists (home-assistant-intents 2026.12.1; the
+# only level words of en/de/fr/es besides `brightness_level`, edge.names_values), folded: "auf höchste".
+_LEVELS: Mapping[tuple[str, str], Mapping[str, int]] = {
+    ("de", "volume_level"): {**dict.fromkeys("max maximal maximale maximum hochste volle".split(), 100),
+                             **dict.fromkeys("min minimal minimale minimum niedrigste".split(), 1)},
+    ("de", "position"): {**dict.fromkeys("max maximal maximale maximum hochste".split(), 100),
+                         **dict.fromkeys("min minimal minimale minimum niedrigste".split(), 1)},
+}
+
+
+def level(raw: Any, lang: str, slot: str) -> int | None:
+    """The level HA's list gives a word for the most or the least of `slot` ("höchste" -> 100), or None."""
+    table = _LEVELS.get((lang, slot))
+    if table is None or not isinstance(raw, str) or len(raw) > 32:
+        return None
+    return table.get(" ".join(fold(w) for w in _WORD.findall(raw)))
+
+
+def listed(intent: str, slot: str, lang: str, raw: Any) -> bool:
+    """Is `raw` word for word a value of HA's list for the slot (a level, a named white, a brightness word)?"""
+    from edge import names_values
+
+    if level(raw, lang, slot) is not None:
+        return True
+    if slot == "brightness":
+        return names_values.brightness_level(raw, lang) is not None
+    if slot == "volume_step":  # "up", "leiser": the step's direction, HA's volume_step list
+        return names_values.value("volume_step", raw, lang) is not None
+    return (intent, slot) == ("HassLightSet", "temperature") and names_values.color_temperature(raw, lang) is not None
+
+
+def confirmed(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str, span: Mapping[str, Any],
+              value: Any, found: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether a number span the tagger is unsure of (not a duration: edge.home_words reads those) stands on its
+    own words (`value`: as edge.home read it), as Home Assistant's templates would read it: a unit word of its slot after it (`unit_after`), a
+    word of HA's list for the slot (`listed`), or the one number said of an intent whose every template has
+    this one number slot (what `number_runs` reads when the tagger marks nothing; HassSetVolume's only where
+    the words say a level: `volume_set`). The tagger is unsure of most number words it was not trained on
+    ("einundzwanzig", "dieciséis"); the intent and the other slots are still the model's and checked as ever."""
+    slot, start, end = str(span.get("name")), span.get("start"), span.get("end")
+    if slot not in NUMBER_SLOTS or not isinstance(start, int) or not isinstance(end, int):
+        return False
+    raw = span.get("raw")
+    if listed(intent, slot, lang, raw):
+        return True
+    if unit_after(intent, slot, lang, text, end):
+        return True
+    kind = _unit_kind(intent, slot)
+    if kind == "kelvin" and isinstance(raw, str) and re.fullmatch(r"\d{3,5}\s*(?:k|kelvin)", fold(raw).strip()):
+        return True  # "7700kelvin": the unit said with the number
+    from edge import names_values
+
+    if not (isinstance(value, (int, float)) and not isinstance(value, bool)) and not (
+            isinstance(raw, str) and (raw.strip().isdigit() or names_values.number(raw, lang) is not None)):
+        return False  # a number slot's words that read as no number ("up" as a volume step)
+    if one_number_slot(schema, intent) != slot or stray_number(schema, intent, lang, text, [span]) is not None:
+        return False  # another number said: which one is the slot's is the tagger's to say
+    return intent not in _SHARED_SHAPE or (intent == "HassSetVolume" and volume_set(lang, text, start, found))
 
 
 def stray_number(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,

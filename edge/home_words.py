@@ -260,7 +260,8 @@ def blank_names(text: str, found: Sequence[Mapping[str, Any]]) -> str:
 _FREE_TEXT = frozenset({"item", "search_query"})
 
 
-def confirmed(intent: str, lang: str, text: str, names: Any, schema: Mapping[str, Any] | None) -> Any:
+def confirmed(intent: str, lang: str, text: str, names: Any, schema: Mapping[str, Any] | None,
+              found: Sequence[Mapping[str, Any]] = ()) -> Any:
     """Whether a span the tagger is unsure of stands on its own words (a callable for `_slots`):
     - free text (`_FREE_TEXT`, a timer's name);
     - a name, area or floor the names file has word for word, as that kind (edge.names.Names.said_exactly):
@@ -268,7 +269,10 @@ def confirmed(intent: str, lang: str, text: str, names: Any, schema: Mapping[str
     - a duration whose number reads as one and is followed by its own unit's word in HA's templates
       ("fünf *Minuten*", "vingt *secondes*"): the words say the slot (measured: letting an intent that
       also takes the timer's start in that unit confirm neither, since the words do not say which, lost
-      35 right answers on the holdouts for 2 wrong ones)."""
+      35 right answers on the holdouts for 2 wrong ones);
+    - any other number that its own words confirm (edge.home_numbers.confirmed: a unit word of the slot after
+      it, a word of HA's list for the slot, or the one number said of an intent with one number slot; `found`
+      are the spans, for HassSetVolume's thing named)."""
     units = names_schema.unit_words(schema, lang)
 
     def check(span: Mapping[str, Any], value: Any) -> bool:
@@ -282,6 +286,10 @@ def confirmed(intent: str, lang: str, text: str, names: Any, schema: Mapping[str
         end = span.get("end")
         if base in units and value is not None and isinstance(end, int):
             return names_schema.first_word(text[end:]) in set(units[base])
+        if value is not None and slot in names_schema.NUMBER_SLOTS:
+            from edge import home_numbers
+
+            return home_numbers.confirmed(schema, intent, lang, text, span, value, found)
         return False
 
     return check

@@ -548,3 +548,78 @@ def test_a_number_span_is_read_over_the_whole_number_said(home: names.Names, lan
 def test_numbers_that_are_not_one_stay_refused(home: names.Names, lang: str, intent: str, text: str,
                                                spans: list) -> None:
     assert isinstance(ask(home, lang, intent, text, spans), NotUnderstood)
+
+
+@pytest.mark.parametrize("lang, intent, text, spans, expect", [
+    # a number word the tagger never saw, confirmed by the unit word HA's templates say after the slot
+    ("de", "HassClimateSetTemperature", "stell die Temperatur im Flur auf einundzwanzig Grad ein",
+     [("area", "Flur", 0.99), ("temperature", "einundzwanzig", 0.0)], {"temperature": 21}),
+    ("de", "HassFanSetSpeed", "stelle das Extractor auf vierunddreißig% ein",
+     [("name", "Extractor", 0.99), ("percentage", "vierunddreißig", 0.0)], {"percentage": 34}),
+    ("es", "HassSetVolume", "baja el volumen de la cocina al treinta porciento",
+     [("area", "cocina", 0.99), ("volume_level", "treinta", 0.0)], {"volume_level": 30}),
+    ("fr", "HassLightSet", "luminosité du salon à cinquante-six %",
+     [("area", "salon", 0.99), ("brightness", "cinquante-six", 0.0)], {"brightness": 56}),
+    # a word of HA's list for the slot: German volume and position levels, a named white
+    ("de", "HassSetVolume", "stell den Fernseher auf höchste ein", [("name", "Fernseher", 0.99), ("volume_level", "höchste", 0.0)],
+     {"volume_level": 100}),
+    ("de", "HassSetPosition", "stelle die Vorhänge auf das minimum", [("name", "Vorhänge", 0.99), ("position", "minimum", 0.0)],
+     {"position": 1}),
+    ("es", "HassLightSet", "pon la luz del pasillo a vela", [("name", "luz del pasillo", 0.99), ("temperature", "vela", 0.0)],
+     {"temperature": 1900}),
+    # the one number said, of an intent whose every template has that one number slot
+    ("de", "HassClimateSetTemperature", "stell das Thermostat auf sechzehn ein",
+     [("name", "Thermostat", 0.99), ("temperature", "sechzehn", 0.0)], {"temperature": 16}),
+    ("es", "HassSetPosition", "cambiar cortinas a veinticuatro", [("name", "cortinas", 0.99), ("position", "veinticuatro", 0.0)],
+     {"position": 24}),
+])
+def test_an_unsure_number_its_own_words_confirm_is_kept(home: names.Names, lang: str, intent: str, text: str,
+                                                        spans: list, expect: dict) -> None:
+    got = entities(ask(home, lang, intent, text, spans))
+    assert {k: got[k] for k in expect} == expect
+
+
+@pytest.mark.parametrize("lang, intent, text, spans", [
+    # a unit of another kind: "pour cent" is no colour temperature's unit
+    ("fr", "HassLightSet", "changer le salon à une pour cent luminosité", [("area", "salon", 0.99), ("temperature", "une", 0.0)]),
+    # HassLightSet has three number slots: an unsure number without its unit is no one slot's
+    ("de", "HassLightSet", "dimme das Licht im Keller neunundfünfzig", [("floor", "Keller", 0.99), ("brightness", "neunundfünfzig", 0.0)]),
+    # another number said: which one is the slot's is the tagger's to say
+    ("de", "HassClimateSetTemperature", "stell Thermostat 2 auf sechzehn ein",
+     [("name", "Thermostat", 0.99), ("temperature", "sechzehn", 0.0)]),
+    # not a word of the list, not a number
+    ("de", "HassSetVolume", "stell den Fernseher auf gemütlich ein", [("name", "Fernseher", 0.99), ("volume_level", "gemütlich", 0.0)]),
+    # French has no level list: "maximum" is not guessed
+    ("fr", "HassSetPosition", "mets les rideaux au maximum", [("name", "rideaux", 0.99), ("position", "maximum", 0.0)]),
+    # a volume level with no volume word and no thing named: HA's HassLightSet says the same
+    ("es", "HassSetVolume", "pon el salón al cincuenta", [("area", "salón", 0.99), ("volume_level", "cincuenta", 0.0)]),
+])
+def test_an_unsure_number_its_words_do_not_confirm_is_refused(home: names.Names, lang: str, intent: str, text: str,
+                                                              spans: list) -> None:
+    got = ask(home, lang, intent, text, spans)
+    assert isinstance(got, NotUnderstood), got
+
+
+@pytest.mark.parametrize("lang, text, spans, expect", [
+    # HassSetVolume's one number, untagged, where the words say a level: a volume word or the thing named, and
+    # the word HA's level templates say before it
+    ("en", "turn the volume down to 26 on the TV", [("name", "TV", 0.99)], {"volume_level": 26}),
+    ("es", "acorte volumen al setenta y seis en la cocina", [("area", "cocina", 0.99)], {"volume_level": 76}),
+    ("de", "stelle die Lautstärke Fernseher 30 ein", [("name", "Fernseher", 0.99)], {"volume_level": 30}),
+    ("fr", "baisse télé trente trois%", [("name", "télé", 0.99)], {"volume_level": 33}),
+])
+def test_a_volume_level_said_untagged(home: names.Names, lang: str, text: str, spans: list, expect: dict) -> None:
+    got = entities(ask(home, lang, "HassSetVolume", text, spans))
+    assert {k: got[k] for k in expect} == expect
+
+
+@pytest.mark.parametrize("lang, text, spans", [
+    ("en", "turn the volume down in the lounge 94", [("area", "lounge", 0.99)]),      # a step: HA's relative template
+    ("es", "baja el volumen de la cocina un 20", [("area", "cocina", 0.99)]),           # "un 20": a step
+    ("de", "Lautstärke im Wohnzimmer um 20 leiser", [("area", "Wohnzimmer", 0.99)]),    # "um ... leiser": a step
+    ("es", "pon el salón al cincuenta por ciento", [("area", "salón", 0.99)]),         # no volume said: LightSet too
+    ("en", "set the lounge lamp to 40", [("name", "lounge lamp", 0.99)]),              # no volume, "to": a thing named
+])
+def test_a_volume_number_the_words_do_not_make_a_level_is_refused(home: names.Names, lang: str, text: str,
+                                                                  spans: list) -> None:
+    assert isinstance(ask(home, lang, "HassSetVolume", text, spans), NotUnderstood)
