@@ -351,7 +351,45 @@ def command_misfit(intent: str, lang: str, text: str) -> str | None:
 
 def everywhere(intent: str, lang: str, text: str) -> bool:
     """Whether an on/off command with a kind of thing and no place says "in every place"
-    (edge.names_lang.EVERYWHERE: "schalte das Licht überall aus"); then it is every one of that kind."""
+    (edge.names_lang.EVERYWHERE: "schalte das Licht überall aus"); then it is every one of that kind. And
+    "turn off all the lights" (`_ALL_LIGHTS_OFF`): HA's one on/off template with no place and no need of one
+    turns off every light of the home, said with a word for all of them or for the whole home."""
     from edge.names_lang import EVERYWHERE
 
-    return intent in PLACE_ONLY_LIGHT and bool(names_schema.words(text) & EVERYWHERE.get(lang, frozenset()))
+    said = names_schema.words(text)
+    if intent in PLACE_ONLY_LIGHT and said & EVERYWHERE.get(lang, frozenset()):
+        return True
+    if intent != "HassTurnOff" or lang not in _ALL_LIGHTS_OFF:
+        return False
+    words, pairs = _ALL_LIGHTS_OFF[lang]
+    if not said & words and not any(pair <= said for pair in pairs):
+        return False
+    return _only_lights(implied_domains(text, lang), lang)
+
+
+def _only_lights(kinds: Sequence[tuple[str, int, int]], lang: str) -> bool:
+    """Are the kinds said one kind, lights ("lighting", "ampolletas", "Beleuchtungen")?"""
+    from edge.names import domain_word, language_of
+    from edge.names_text import clean, fold
+
+    language = language_of(lang)
+    if language is None or len(kinds) != 1:
+        return False
+    hit = domain_word(fold(clean(kinds[0][0]) or ""), language)
+    return hit is not None and hit[0] == "light"
+
+
+# The words of Home Assistant's HassTurnOff template that turns off every light with no place (home-assistant-
+# intents 2026.12.1, folded): en "<turn> <all> <light> off [<everywhere>]" (<all>: all, every, each; <everywhere>:
+# the (whole) home, house, flat, every room), es "<apaga> <todos> <luces>" (todos, todas, cada) and "<todas_partes>",
+# de "<alle_lichter_ueberall>" (alle, sämtliche, jede, die ganzen ..., überall), fr only "<partout>" (partout, the
+# maison/appartement/logement, toutes les pièces: "éteins toutes les lumières" alone is the satellite's room). A pair
+# is two words said together.
+_ALL_LIGHTS_OFF: Mapping[str, tuple[frozenset[str], tuple[frozenset[str], ...]]] = {
+    "en": (frozenset("all every each everywhere home house apartment flat".split()), ()),
+    "es": (frozenset("todos todas cada partes sitios lados casa".split()), ()),
+    "de": (frozenset("alle allen aller samtliche samtlichen jede jeder jedes jeden ganze ganzen komplette kompletten "
+                     "gesamte gesamten uberall".split()), ()),
+    "fr": (frozenset("partout maison domicile appartement appart logement".split()),
+           (frozenset({"toutes", "pieces"}),)),
+}

@@ -488,6 +488,17 @@ def test_a_number_the_words_do_not_place_is_refused(home: names.Names, intent: s
     ("en", "HassTurnOn", "turn on the lights everywhere", True),
     ("de", "HassTurnOff", "schalte das Licht ab", False),           # no place, no "überall": which lights?
     ("en", "HassTurnOff", "turn off everywhere", False),            # no kind said: not everything in the home
+    # HA's one HassTurnOff template with no place: every light, said with a word for all of them or the home
+    ("en", "HassTurnOff", "deactivate every single lights", True),
+    ("en", "HassTurnOff", "turn out the lighting in the whole flat", True),
+    ("es", "HassTurnOff", "desactive todos luces", True),
+    ("de", "HassTurnOff", "mache die ganzen Beleuchtungen aus", True),
+    ("fr", "HassTurnOff", "coupe les lumières de la maison", True),
+    ("en", "HassTurnOff", "turn off the lights", False),            # no place, no "all": the satellite's room
+    ("fr", "HassTurnOff", "éteins toutes les lumières", False),    # French "toutes" alone is the room's (HA)
+    ("en", "HassTurnOn", "turn on all the lights", False),          # HA has no such HassTurnOn template
+    ("en", "HassTurnOff", "turn off all the fans", False),          # lights only
+    ("en", "HassTurnOff", "turn off all the lights and the fans", False),  # two kinds
 ])
 def test_a_kind_everywhere_is_every_one_of_it(home: names.Names, lang: str, intent: str, text: str,
                                               fits: bool) -> None:
