@@ -222,6 +222,30 @@ def test_a_timers_name_said_and_not_carried_is_refused(home: names.Names, lang: 
         or (isinstance(got, Recognized) and dict(got.entities).get("name") == said), got
 
 
+@pytest.mark.parametrize("lang, intent, text, spans, expect", [
+    # the timer's name said beside its noun or after "called", untagged: carried as said (HA: "{name} timer")
+    ("es", "HassIncreaseTimer", "agregue temporizador lasaña en veinticuatro minutos",
+     [("minutes", "veinticuatro", 0.0)], {"name": "lasaña", "minutes": 24}),
+    ("fr", "HassPauseTimer", "passe en pause ma minuterie nommé lasagnes", [], {"name": "lasagnes"}),
+    ("es", "HassDecreaseTimer", "resta la cuenta atrás llamada masa de pan en una hora", [("hours", "una", 0.99)],
+     {"name": "masa de pan", "hours": 1}),   # grown over the rest of the name
+    ("en", "HassCancelTimer", "cancel the timer called homework", [], {"name": "homework"}),
+])
+def test_a_timers_name_said_untagged_is_carried(home: names.Names, lang: str, intent: str, text: str, spans: list,
+                                               expect: dict) -> None:
+    assert entities(ask(home, lang, intent, text, spans)) == expect
+
+
+@pytest.mark.parametrize("lang, intent, text", [
+    ("de", "HassPauseTimer", "pausiere den Wohnzimmer Timer"),        # a place of the names file: not a name
+    ("en", "HassCancelTimer", "cancel pizza timer called homework"),  # two words stand there: which is its name?
+    ("en", "HassCancelAllTimers", "cancel all timers called homework"),  # HA's cancel-all takes no name
+])
+def test_a_timers_name_that_does_not_read_as_one_is_refused(home: names.Names, lang: str, intent: str,
+                                                            text: str) -> None:
+    assert isinstance(ask(home, lang, intent, text, []), NotUnderstood)
+
+
 @pytest.mark.parametrize("lang, intent, text", [
     ("en", "HassCancelTimer", "cancel the timer"),
     ("en", "HassCancelTimer", "cancel my timer for 5 minutes"),
