@@ -39,7 +39,7 @@ from edge import home_freetext, home_guard, home_numbers, home_polarity, home_wi
 from edge.home_reading import name_reading, said_target
 from edge.home_words import (ACTS_ON, FREE_TEXT_NAME_INTENTS, KIND_ALONE, PLACE_ONLY_LIGHT, blank_names,
                              command_misfit, confirmed, everywhere, halves, implied_domains, number,
-                             start_change_misfit, unit_text, volume_step)
+                             start_change_misfit, timer_start, unit_text, volume_step)
 from edge.model import OOS
 
 __all__ = ["Answered", "HomeRecognizer", "NotUnderstood", "Recognized", "Recognizer", "Result", "check", "decide",
@@ -185,6 +185,7 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     # a duration under the unit its next word says ("twenty-two-hour" tagged seconds), then fractions
     tagged, found = found, home_numbers.number_runs(schema, intent, lang, text, found)
     found = halves(names_schema.unit_said(schema, lang, text, found), text, lang)
+    found = timer_start(intent, lang, text, found, schema)  # "add 5 minutes to the *10 minute* timer": its start
     found = name_reading(text, lang, found, names, intent in FREE_TEXT_NAME_INTENTS)  # "Office" + "Shutter": one
     found = home_freetext.extend(text, lang, intent, found, names)  # "oat *milk*": free text as said
     got = _slots(found, min_slot_confidence, intent, lang, confirmed(intent, lang, text, names, schema, found))

@@ -19,7 +19,8 @@ from typing import Any, Mapping, Sequence
 from edge import entities, names_schema, names_values
 
 __all__ = ["ACTS_ON", "FREE_TEXT_NAME_INTENTS", "KIND_ALONE", "PLACE_ONLY_LIGHT", "blank_names", "confirmed",
-           "halves", "implied_domains", "command_misfit", "everywhere", "number", "start_change_misfit", "unit_text", "volume_step"]
+           "halves", "implied_domains", "command_misfit", "everywhere", "number", "start_change_misfit", "timer_start",
+           "unit_text", "volume_step"]
 
 _MAX_TEXT = 512  # as edge.home.MAX_TEXT: decide refuses longer text before it gets here
 
@@ -298,6 +299,71 @@ def confirmed(intent: str, lang: str, text: str, names: Any, schema: Mapping[str
 # Words that join the parts of one duration ("1 hour *and* 30 minutes", "una hora *y* 95 segundos").
 _DURATION_JOINS = frozenset({"and", "und", "et", "y", "e"})
 _CHANGE_INTENTS = frozenset({"HassIncreaseTimer", "HassDecreaseTimer"})
+
+
+# The timer's own nouns in HA's timer templates (folded; "compte à rebours", "cuenta atrás" by their last word), and
+# the words HA's templates say between the noun and the timer's start after it ("timer *for* 5 minutes",
+# "temporizador *de* 5 minutos", "minuteur [de] 84 m", "Timer *für* 5 Minuten").
+_TIMER_NOUNS: Mapping[str, frozenset[str]] = {
+    "en": frozenset({"timer"}), "de": frozenset({"timer"}),
+    "fr": frozenset({"minuteur", "minuterie", "decompte", "rebours"}), "es": frozenset({"temporizador", "atras"})}
+_START_AFTER: Mapping[str, frozenset[str]] = {
+    "en": frozenset({"for"}), "de": frozenset({"fur"}), "fr": frozenset({"de"}), "es": frozenset({"de", "para"})}
+
+
+def timer_start(intent: str, lang: str, text: str, found: Sequence[Mapping[str, Any]],
+                schema: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
+    """`found` with the timer's start told from its change where the tagger read both as the change: of a
+    timer change's two durations (each its numbers said together, as `start_change_misfit` groups them), the
+    one said right at the timer's noun is the start, as every HA template of the change intents says it: just
+    before it ("increase the *40 hours* timer by 74 hours") or just after it, with only the template's word
+    between ("retrancher 61 secondes du décompte *84 m*", "timer *for* 5 minutes"). Only when exactly one of the
+    two stands there; else as it was (refused as a change said in two places)."""
+    found = list(found)
+    nouns = _TIMER_NOUNS.get(lang)
+    if intent not in _CHANGE_INTENTS or not nouns or not isinstance(text, str):
+        return found
+    units = names_schema.unit_words(schema, lang)
+    unit_words = {w for ws in units.values() for w in ws}
+    spans = sorted((s for s in found if names_schema.unit_base(str(s.get("name"))) in ("hours", "minutes", "seconds")
+                    and isinstance(s.get("start"), int) and isinstance(s.get("end"), int)), key=lambda s: s["start"])
+    if any(str(s.get("name")).startswith("start_") for s in spans):
+        return found
+    groups: list[list[Mapping[str, Any]]] = []
+    for s in spans:
+        between = set(names_schema.word_list(text[groups[-1][-1]["end"]:s["start"]])) if groups else None
+        if between is not None and between <= unit_words | _DURATION_JOINS:
+            groups[-1].append(s)
+        else:
+            groups.append([s])
+    if len(groups) != 2:
+        return found
+    words = [(m.start(), m.end(), names_schema.fold(m.group())) for m in _WORD.finditer(text[:_MAX_TEXT])]
+
+    def at_noun(group: list[Mapping[str, Any]]) -> bool:
+        before = [w for a, _, w in words if group[-1]["end"] <= a]
+        after = [w for _, b, w in words if b <= group[0]["start"]][::-1]
+        units_then = next((i for i, w in enumerate(before) if w not in unit_words), len(before))
+        if units_then < len(before) and before[units_then] in nouns and all(w in unit_words for w in before[:units_then]):
+            return units_then > 0  # "40 hours timer": the unit said, then the noun
+        lead = after[:1] if after[:1] and after[0] in _START_AFTER.get(lang, frozenset()) else []
+        return len(after) > len(lead) and after[len(lead)] in nouns
+
+    def own_unit(span: Mapping[str, Any]) -> bool:
+        """Is the word after the span its own unit's ("71 *minutes*" tagged seconds is no start of 71 seconds)? A
+        word of several units' lists ("minuto": "minuto y medio" is seconds) with no "and" after it is the larger."""
+        rest = names_schema.word_list(text[span["end"]:span["end"] + 40])[:2]
+        says = [u for u in ("hours", "minutes", "seconds") if rest and rest[0] in units.get(u, ())]
+        if len(says) > 1 and not (len(rest) > 1 and rest[1] in _DURATION_JOINS):
+            says = says[:1]
+        return says == [names_schema.unit_base(str(span.get("name")))]
+
+    starts = [g for g in groups if at_noun(g)]
+    if len(starts) != 1 or not all(own_unit(s) for s in starts[0]):
+        return found
+    mine = {id(s) for s in starts[0]}
+    return [{**s, "name": "start_" + str(s["name"]), "entity": "start_" + str(s["name"])} if id(s) in mine else s
+            for s in found]
 
 
 def start_change_misfit(intent: str, lang: str, text: str, found: Sequence[Mapping[str, Any]],

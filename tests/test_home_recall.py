@@ -354,11 +354,17 @@ def test_a_number_and_a_half_that_does_not_read_is_refused(home: names.Names, te
 
 
 @pytest.mark.parametrize("lang, intent, text, spans", [
-    # "the ninety eight minute timer" is the start: a change in two places is refused, not summed
-    ("en", "HassIncreaseTimer", "increase the ninety eight minute timer by 10 hours",
+    # a change in two places, neither of them at the timer's noun: which is the start? refused, not summed
+    ("en", "HassIncreaseTimer", "increase the timer by ninety eight minutes, by 10 hours",
      [("minutes", "ninety eight", 0.99), ("hours", "10", 0.99)]),
-    ("fr", "HassIncreaseTimer", "ajoute soixante-quinze s au compte a rebours 33 minutes",
-     [("seconds", "soixante-quinze", 0.99), ("minutes", "33", 0.99)]),
+    # both at the noun ("the 5 minute timer for 10 minutes"): refused
+    ("en", "HassIncreaseTimer", "add to the 5 minute timer for 10 minutes",
+     [("minutes", "5", 0.99), ("minutes", "10", 0.99)]),
+    # the start's unit word is another unit's ("seventy-one-minutes" tagged seconds): not read as a start
+    ("en", "HassIncreaseTimer", "add ninety four minutes to the seventy-one-minutes timer",
+     [("minutes", "ninety four", 0.99), ("seconds", "seventy-one", 0.99)]),
+    ("es", "HassDecreaseTimer", "restá cuarto hora al temporizador para treinta y siete minuto",
+     [("minutes", "cuarto", 0.99), ("seconds", "treinta y siete", 0.99)]),
     # "and" joins one duration: its parts cannot be the start and the change
     ("es", "HassDecreaseTimer", "resta al temporizador una hora y 95 segundos",
      [("hours", "una", 0.99), ("start_seconds", "95", 0.99)]),
@@ -374,6 +380,18 @@ def test_a_timers_start_and_change_that_do_not_part_are_refused(home: names.Name
      {"start_minutes": 10, "minutes": 5}),
     ("en", "add 5 minutes and 30 seconds to the timer", [("minutes", "5", 0.99), ("seconds", "30", 0.99)],
      {"minutes": 5, "seconds": 30}),
+    # of two durations read as the change, the one at the timer's noun is its start, as HA's templates say it
+    ("en", "increase the ninety eight minute timer by 10 hours", [("minutes", "ninety eight", 0.99),
+                                                                   ("hours", "10", 0.99)],
+     {"start_minutes": 98, "hours": 10}),
+    ("en", "increase 40-hours timer by 74 hours", [("hours", "40", 0.99), ("hours", "74", 0.99)],
+     {"start_hours": 40, "hours": 74}),
+    ("fr", "ajoute soixante-quinze s au compte a rebours 33 minutes", [("seconds", "soixante-quinze", 0.99),
+                                                                       ("minutes", "33", 0.99)],
+     {"seconds": 75, "start_minutes": 33}),
+    ("es", "acorte la cuenta atrás para treinta y nueve minuto por 1 minutos", [("minutes", "treinta y nueve", 0.99),
+                                                                                 ("minutes", "1", 0.99)],
+     {"start_minutes": 39, "minutes": 1}),
     # two durations side by side, no "and": the timer's start, then the change (HA's Spanish templates)
     ("es", "resta al temporizador para 25 hora quince segundos", [("start_hours", "25", 0.99),
                                                                    ("seconds", "quince", 0.99)],
@@ -381,7 +399,7 @@ def test_a_timers_start_and_change_that_do_not_part_are_refused(home: names.Name
 ])
 def test_a_timers_start_and_change_apart_are_kept(home: names.Names, lang: str, text: str, spans: list,
                                                   expect: dict) -> None:
-    intent = "HassIncreaseTimer" if lang == "en" and "add" in text or "increase" in text else "HassDecreaseTimer"
+    intent = "HassIncreaseTimer" if any(w in text for w in ("add", "increase", "ajoute")) else "HassDecreaseTimer"
     assert entities(ask(home, lang, intent, text, spans)) == expect
 
 
