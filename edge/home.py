@@ -191,6 +191,17 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     got = _slots(found, min_slot_confidence, intent, lang, confirmed(intent, lang, text, names, schema, found))
     if isinstance(got, NotUnderstood):
         return got
+    if not any(k in got for k in ("name", "area", "floor")):
+        # the one thing, area or floor the words say exactly, untagged ("Staubsauger aktivieren", "aspire le RDC"):
+        # HA's reading of it, taken before the slot sets are judged (an intent that always names one would refuse).
+        # On/off and state: only in a reply with nothing tagged but a state ("raise up Sprinklers", "ist
+        # Garagenfenster offen", "deactivate the lights throughout Foyer"); beside a kind the tagger marked, a place
+        # is no such reading ("turn off the lights, I'm going to the office" does not switch the office's lights)
+        span = said_target(text, lang, intent, got, found, names, schema, intent in FREE_TEXT_NAME_INTENTS)
+        if span is not None and intent in _TURN_INTENTS and set(got) - {"state"}:
+            span = None
+        if span is not None:
+            found, got = sorted([*found, span], key=lambda s: s.get("start", 0)), {**got, span["name"]: span["value"]}
     if intent == "HassSetVolumeRelative":
         got = volume_step(got, text, lang, found)
     # slots HA's templates never give this intent, a duration said in another unit, a number in no slot

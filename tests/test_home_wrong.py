@@ -230,6 +230,8 @@ def test_a_timers_name_said_and_not_carried_is_refused(home: names.Names, lang: 
     ("es", "HassDecreaseTimer", "resta la cuenta atrás llamada masa de pan en una hora", [("hours", "una", 0.99)],
      {"name": "masa de pan", "hours": 1}),   # grown over the rest of the name
     ("en", "HassCancelTimer", "cancel the timer called homework", [], {"name": "homework"}),
+    # a place of the names file there is no name: it is the place's timer, as HA's "{area} Timer" reads it
+    ("de", "HassPauseTimer", "pausiere den Wohnzimmer Timer", [], {"area": "Living Room"}),
 ])
 def test_a_timers_name_said_untagged_is_carried(home: names.Names, lang: str, intent: str, text: str, spans: list,
                                                expect: dict) -> None:
@@ -237,7 +239,6 @@ def test_a_timers_name_said_untagged_is_carried(home: names.Names, lang: str, in
 
 
 @pytest.mark.parametrize("lang, intent, text", [
-    ("de", "HassPauseTimer", "pausiere den Wohnzimmer Timer"),        # a place of the names file: not a name
     ("en", "HassCancelTimer", "cancel pizza timer called homework"),  # two words stand there: which is its name?
     ("en", "HassCancelAllTimers", "cancel all timers called homework"),  # HA's cancel-all takes no name
 ])
@@ -302,11 +303,19 @@ def test_an_article_is_read_with_a_span_only_when_tagged(tmp_path) -> None:
     ("en", "HassCancelAllTimers", "cancel all the timers in the kitchen", {"area": "Kitchen"}),
     # a place taken this way gets the kind HA's templates fix for a place, as a tagged place does
     ("en", "HassLightSet", "set the basement to daylight", {"floor": "Basement", "domain": "light"}),
+    # intents whose every template names a target: taken before the slot sets are judged (they refused it)
+    ("de", "HassVacuumStart", "Staubsauger im Keller anschalten", {"floor": "Basement"}),
+    ("en", "HassSetPosition", "lift the Living Room Blinds position to ninety-one percent", {"name": "Living Room Blinds"}),
+    # on/off and state with nothing else tagged: the one thing or place said
+    ("en", "HassTurnOff", "switch off the Coffee Maker", {"name": "Coffee Maker"}),
+    ("de", "HassGetState", "ist die Kaffeemaschine an", {"name": "Coffee Maker"}),
 ])
 def test_the_one_name_said_untagged_is_the_target(home: names.Names, lang: str, intent: str, text: str,
                                                   expect: dict) -> None:
     # the tagger found no target: before, "a thing said but not in the intent" refused them all
-    spans = [("temperature", "daylight", 0.99)] if intent == "HassLightSet" else []
+    spans = [("temperature", "daylight", 0.99)] if intent == "HassLightSet" else \
+        [("position", "ninety-one", 0.99)] if intent == "HassSetPosition" else \
+        [("state", "an", 0.99)] if intent == "HassGetState" else []
     got = entities(ask(home, lang, intent, text, spans))
     assert {k: v for k, v in got.items() if k in expect} == expect and set(got) >= set(expect)
 
@@ -316,6 +325,9 @@ def test_the_one_name_said_untagged_is_the_target(home: names.Names, lang: str, 
     ("en", "HassClimateGetTemperature", "is it warmer in the kitchen or the bedroom", []),   # two places said
     ("en", "HassClimateGetTemperature", "what's the temperature in the office", []),  # area Office and speaker Office
     ("en", "HassStartTimer", "start a five minute timer in the kitchen for robbie", [("minutes", "five", 0.99)]),
+    # on/off with a kind tagged: a place said elsewhere is no target of it
+    ("en", "HassTurnOff", "turn off the lights, i'm going to the kitchen", [("domain", "lights", 0.99)]),
+    ("de", "HassVacuumStart", "Staubsauger anschalten, dann ab in den Keller und die Küche", []),  # two places
 ])
 def test_an_untagged_name_fills_nothing_where_it_could_mislead(home: names.Names, lang: str, intent: str, text: str,
                                                                spans: list) -> None:
