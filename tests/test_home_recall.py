@@ -652,3 +652,32 @@ def test_a_volume_level_said_untagged(home: names.Names, lang: str, text: str, s
 def test_a_volume_number_the_words_do_not_make_a_level_is_refused(home: names.Names, lang: str, text: str,
                                                                   spans: list) -> None:
     assert isinstance(ask(home, lang, "HassSetVolume", text, spans), NotUnderstood)
+
+
+@pytest.mark.parametrize("lang, text, spans, expect", [
+    # a media class word for word of HA's list, whatever the tagger's score
+    ("es", "visualizar las noticias serie en la cocina",
+     [("search_query", "las noticias", 0.99), ("media_class", "serie", 0.0), ("area", "cocina", 0.99)],
+     {"media_class": "tv_show"}),
+    ("fr", "écoute les informations émission dans la cuisine",
+     [("search_query", "les informations", 0.99), ("media_class", "émission", 0.0), ("area", "cuisine", 0.99)],
+     {"media_class": "tv_show"}),
+])
+def test_an_unsure_media_class_of_has_list_is_kept(home: names.Names, lang: str, text: str, spans: list,
+                                                   expect: dict) -> None:
+    got = entities(ask(home, lang, "HassMediaSearchAndPlay", text, spans))
+    assert {k: got[k] for k in expect} == expect
+
+
+@pytest.mark.parametrize("lang, text, spans", [
+    # "musique" before the query is a word of HA's French templates: HA's reading has no class
+    ("fr", "écoute musique Édith Piaf dans la cuisine",
+     [("media_class", "musique", 0.0), ("search_query", "Édith Piaf", 0.99), ("area", "cuisine", 0.99)]),
+    # no value of the list
+    ("es", "reproduce cosa las noticias en la cocina",
+     [("media_class", "cosa", 0.0), ("search_query", "las noticias", 0.99), ("area", "cocina", 0.99)]),
+])
+def test_an_unsure_media_class_the_list_does_not_confirm_is_refused(home: names.Names, lang: str, text: str,
+                                                                    spans: list) -> None:
+    got = ask(home, lang, "HassMediaSearchAndPlay", text, spans)
+    assert isinstance(got, NotUnderstood) and got.detail == "media_class unsure", got
