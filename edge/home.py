@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Mapping, Protocol, Sequence, Union
 
 from edge import home_freetext, home_guard, home_numbers, home_polarity, home_wildcards, names_schema, names_values
-from edge.home_reading import name_reading, said_target
+from edge.home_reading import name_reading, place_reading, said_target
 from edge.home_words import (ACTS_ON, FREE_TEXT_NAME_INTENTS, KIND_ALONE, PLACE_ONLY_LIGHT, blank_names,
                              command_misfit, confirmed, everywhere, halves, implied_domains, number,
                              start_change_misfit, timer_start, unit_text, volume_step)
@@ -187,6 +187,7 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     found = halves(names_schema.unit_said(schema, lang, text, found), text, lang)
     found = timer_start(intent, lang, text, found, schema)  # "add 5 minutes to the *10 minute* timer": its start
     found = name_reading(text, lang, found, names, intent in FREE_TEXT_NAME_INTENTS)  # "Office" + "Shutter": one
+    found = place_reading(text, lang, found, names, intent in FREE_TEXT_NAME_INTENTS)  # "*front* hall": the area
     found = home_freetext.extend(text, lang, intent, found, names)  # "oat *milk*": free text as said
     got = _slots(found, min_slot_confidence, intent, lang, confirmed(intent, lang, text, names, schema, found))
     if isinstance(got, NotUnderstood):

@@ -23,7 +23,7 @@ from typing import Any, Mapping, Sequence
 
 from edge import home_guard, names_schema
 
-__all__ = ["name_reading", "said_target"]
+__all__ = ["name_reading", "place_reading", "said_target"]
 
 _TARGETS = ("name", "area", "floor", "device_class", "domain")
 _WORD = re.compile(r"[^\W_]+")  # "l'Fenêtre" is "l" and "Fenêtre": a name starts after an elided article
@@ -131,3 +131,67 @@ def said_target(text: str, lang: str, intent: str, got: Mapping[str, Any], spans
     return {"name": slot, "entity": slot, "raw": text[m.start:m.end], "value": m.name, "start": m.start,
             "end": m.end, "confidence": 1.0}
 
+
+
+_PLACES = ("area", "floor", "name")
+
+
+def place_reading(text: str, lang: str, found: Sequence[Mapping[str, Any]], names: Any,
+                  free_name: bool = False) -> list[Mapping[str, Any]]:
+    """`found` with a span of a place or thing the tagger cut short or read as the other kind put over the words
+    that are exactly one area, floor or thing of the names file ("stop all timers in *front* hall" -> area "front
+    hall", "change color of Rec *Room*" -> area "Rec Room"; "illuminate *Basement*" tagged area, the home's floor ->
+    floor; a thing is never read as a place nor a place as a thing), as Home Assistant's lists read them: the longest run of words around the span (at most `MAX_WORDS`,
+    touching no other span) that is said exactly as one kind only (edge.names.Names.said_exactly). A run that is
+    several kinds ("Office": an area and a speaker) or none leaves the span as it was. A timer's `name` is free text
+    (`free_name`): not read."""
+    found = list(found)
+    if names is None or not hasattr(names, "said_exactly") or not isinstance(text, str):
+        return found
+    words = [(m.start(), m.end()) for m in _WORD.finditer(text[:512])]
+    out: list[Mapping[str, Any]] = []
+    for sp in found:
+        kind, a0, b0 = sp.get("name"), sp.get("start"), sp.get("end")
+        if kind not in _PLACES or (kind == "name" and free_name) or not isinstance(a0, int) or not isinstance(b0, int) \
+                or not 0 <= a0 < b0 <= len(text):
+            out.append(sp)
+            continue
+        inside = [i for i, (a, b) in enumerate(words) if a0 < b and a < b0]
+        others = [(o["start"], o["end"]) for o in found if o is not sp and isinstance(o.get("start"), int)
+                  and isinstance(o.get("end"), int)]
+        best: tuple[int, int, str] | None = None
+        if inside:
+            lo, hi = inside[0], inside[-1]
+            for i in range(max(0, hi - MAX_WORDS + 1), lo + 1):
+                for j in range(min(len(words), i + MAX_WORDS), hi, -1):
+                    a, b = min(words[i][0], a0), max(words[j - 1][1], b0)
+                    if any(oa < b and a < ob for oa, ob in others):
+                        continue
+                    kinds = [k for k in _PLACES if not (k == "name" and free_name)
+                             and names.said_exactly(k, text[a:b], lang)]
+                    # a place may be the other kind of place; a thing is never a place nor a place a thing
+                    # ("turn on the kitchen" with "kitchen" tagged a thing stays the tagger's doubt)
+                    kinds = [k for k in kinds if (k == "name") == (kind == "name")] if len(kinds) == 1 else kinds
+                    if len(kinds) == 1 and (best is None or b - a > best[1] - best[0]):
+                        best = (a, b, kinds[0])
+        if best is None or (best[:2] == (a0, b0) and best[2] == kind) or \
+                (names.said_exactly(str(kind), text[a0:b0], lang) and best[2] != kind):
+            out.append(sp)  # as said, or already exactly a name of its own kind (the tagger's reading stands)
+            continue
+        a, b, new = best
+        extra = {names_schema.fold(text[x:y]) for x, y in words if a <= x < b and not a0 <= x < b0}
+        if new == kind and extra <= _function_words(lang):
+            out.append(sp)  # only an article or "in" more ("la en haut"): the tagger's words, no new reading
+            continue
+        out.append({**sp, "name": new, "entity": new, "raw": text[a:b], "value": text[a:b], "start": a, "end": b})
+    return out
+
+
+def _function_words(lang: str) -> set[str]:
+    """The language's articles and locatives, word by word ("la", "de", "dans", "in")."""
+    from edge.names_lang import LANGUAGES
+
+    language = LANGUAGES.get(lang)
+    if language is None:
+        return set()
+    return {names_schema.fold(w) for p in (*language.determiners, *language.locatives) for w in p}

@@ -332,3 +332,37 @@ def test_the_one_name_said_untagged_is_the_target(home: names.Names, lang: str, 
 def test_an_untagged_name_fills_nothing_where_it_could_mislead(home: names.Names, lang: str, intent: str, text: str,
                                                                spans: list) -> None:
     assert isinstance(ask(home, lang, intent, text, spans), NotUnderstood)
+
+
+# -- a place the tagger cut short, or read as the other kind of place (edge/home_reading.place_reading) --------
+
+@pytest.mark.parametrize("lang, intent, text, spans, expect", [
+    # an alias of several words, the tagger marked one: the alias whole, word for word
+    ("en", "HassClimateGetTemperature", "how warm is the sala de estar", [("area", "sala", 0.02)], {"area": "Living Room"}),
+    ("en", "HassCancelAllTimers", "stop all timers in the living room", [("area", "room", 0.0)], {"area": "Living Room"}),
+    # an area tagged that is the home's floor: the floor
+    ("en", "HassTurnOn", "illuminate upstairs", [("area", "upstairs", 0.42)], {"floor": "First Floor"}),
+])
+def test_a_place_cut_short_or_of_the_other_kind_is_read_whole(home: names.Names, lang: str, intent: str, text: str,
+                                                              spans: list, expect: dict) -> None:
+    got = entities(ask(home, lang, intent, text, spans))
+    assert {k: got[k] for k in expect} == expect, got
+
+
+@pytest.mark.parametrize("lang, intent, text, spans", [
+    ("en", "HassTurnOn", "turn on the kitchen", [("name", "kitchen", 0.2)]),     # a thing tagged is never a place
+    ("en", "HassTurnOn", "turn on the office", [("area", "offic", 0.2)]),        # area and speaker: two kinds
+    ("en", "HassTurnOff", "turn off the lights in the ballroom", [("area", "ballroom", 0.2)]),  # no such place
+])
+def test_a_place_no_one_kind_reads_stays_refused(home: names.Names, lang: str, intent: str, text: str,
+                                                spans: list) -> None:
+    assert isinstance(ask(home, lang, intent, text, spans), NotUnderstood)
+
+
+def test_place_reading_reads_odd_spans_without_error(home: names.Names) -> None:
+    from edge.home_reading import place_reading
+
+    odd = [{"name": "area", "start": 9, "end": 3}, {"name": "area"}, {"name": "floor", "start": -4, "end": 2},
+           {"name": "area", "start": 0, "end": 999}]
+    assert place_reading("turn on the kitchen", "en", odd, home) == odd
+    assert place_reading("", "en", [], home) == [] and place_reading("x", "en", odd, None) == odd
