@@ -13,13 +13,14 @@ of or that appears twice, a number that does not read as one or is out of its
 range, a name matching nothing or more than one thing, no names file while a
 thing is named, a language the model does not serve.
 
-What plain words say beyond the spans (the kind beside a place, a volume step's direction, half an hour,
-a span the tagger is unsure of that stands on its own words, a timer's start apart from its change, a
-state question that commands) is read by edge/home_words.py; a duration's unit from the word after it and
-a number the tagger left untagged by edge/home_numbers.py; German parts of a unit by edge/home_fractions.py;
-whether an on/off (or (un)mute, or a timer's command) is said the other way round by edge/home_polarity.py;
-a place and a kind that spell one thing's name by edge/home_reading.py; free text said whole, and a timer's
-name said but not tagged, by edge/home_freetext.py.
+What plain words say beyond the spans (the kind beside a place, a volume step's direction, a span the
+tagger is unsure of that stands on its own words, a state question that commands) is read by
+edge/home_words.py; half an hour and a timer's start apart from its change by edge/home_durations.py; a
+duration's unit from the word after it by edge/names_schema.py; a number read whole, a number the tagger left
+untagged or is unsure of by edge/home_numbers.py; German parts of a unit by edge/home_fractions.py; whether an
+on/off (or (un)mute, or a timer's command) is said the other way round by edge/home_polarity.py; a place and a
+kind that spell one thing's name, a place cut short, the one name said untagged by edge/home_reading.py; free
+text said whole, and a timer's name said but not tagged, by edge/home_freetext.py.
 
 Everything after the model is one function, `decide`: Wyoming's recognizer
 calls it after classifying and tagging, and so does the MQTT path
@@ -37,9 +38,9 @@ from typing import Any, Awaitable, Mapping, Protocol, Sequence, Union
 
 from edge import home_freetext, home_guard, home_numbers, home_polarity, home_wildcards, names_schema, names_values
 from edge.home_reading import name_reading, place_reading, said_target
+from edge.home_durations import halves, start_change_misfit, timer_start, unit_text
 from edge.home_words import (ACTS_ON, FREE_TEXT_NAME_INTENTS, KIND_ALONE, PLACE_ONLY_LIGHT, blank_names,
-                             command_misfit, confirmed, everywhere, halves, implied_domains, number,
-                             start_change_misfit, timer_start, unit_text, volume_step)
+                             command_misfit, confirmed, everywhere, implied_domains, number, volume_step)
 from edge.model import OOS
 
 __all__ = ["Answered", "HomeRecognizer", "NotUnderstood", "Recognized", "Recognizer", "Result", "check", "decide",

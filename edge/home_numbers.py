@@ -117,7 +117,7 @@ def article_number(toks: list[tuple[int, int, str]], i: int, lang: str, units: M
                    fill: set[str]) -> bool:
     """Is token i an article that is the number one, said right before a unit's word ("de los un minutos",
     "una hora", "eine Minute": HA's "{minutes} minutos" with one as its article)? Not when "and" follows the
-    unit ("una hora y media", "une heure et demie": a fraction after it, read by edge.home_words or refused)."""
+    unit ("una hora y media", "une heure et demie": a fraction after it, read by edge.home_durations or refused)."""
     from edge import names_values
 
     w = fold(toks[i][2])
