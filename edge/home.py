@@ -183,12 +183,13 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
         return NotUnderstood("not_home", "the model's label is no Home Assistant intent")
     # a wildcard's words (an item, a message, a timer's name) as HA's carrier phrases frame them
     found = home_wildcards.apply(schema, intent, lang, text, found, names)
+    found = name_reading(text, lang, found, names, intent in FREE_TEXT_NAME_INTENTS)  # "Office" + "Shutter": one
+    # a place cut short or run into a number ("*front* hall", "*Erdgeschoss 96* Grad"), before the numbers are read
+    found = place_reading(text, lang, found, names, intent in FREE_TEXT_NAME_INTENTS)
     # a duration under the unit its next word says ("twenty-two-hour" tagged seconds), then fractions
     tagged, found = found, home_numbers.number_runs(schema, intent, lang, text, found)
     found = halves(names_schema.unit_said(schema, lang, text, found), text, lang)
     found = timer_start(intent, lang, text, found, schema)  # "add 5 minutes to the *10 minute* timer": its start
-    found = name_reading(text, lang, found, names, intent in FREE_TEXT_NAME_INTENTS)  # "Office" + "Shutter": one
-    found = place_reading(text, lang, found, names, intent in FREE_TEXT_NAME_INTENTS)  # "*front* hall": the area
     found = home_freetext.extend(text, lang, intent, found, names)  # "oat *milk*": free text as said
     got = _slots(found, min_slot_confidence, intent, lang, confirmed(intent, lang, text, names, schema, found))
     if isinstance(got, NotUnderstood):

@@ -185,8 +185,12 @@ def _the_one_number(schema: Mapping[str, Any], intent: str, lang: str, text: str
     intent has ("ändere Lautstärke spielzimmer 13" -> volume_level 13), when no span has that slot; else as it
     was (a second number, or an intent with several number slots, is left to be refused). HassSetVolume's
     only where its words say a level (`volume_set`)."""
+    from edge import names_values
+
     slot = one_number_slot(schema, intent)
-    free = [(i, j) for i, j in runs if not any(k in covered for k in range(i, j))]
+    # "cent" of "34 pour cent" is the unit's word, no second number
+    free = [(i, j) for i, j in runs if not any(k in covered for k in range(i, j))
+            and not (i > 0 and f"{fold(toks[i - 1][2])} {fold(toks[i][2])}" in names_values.UNITS)]
     if slot is None or len(free) != 1 or any(sp.get("name") == slot for sp in out):
         return out
     i, j = free[0]

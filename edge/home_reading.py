@@ -141,7 +141,8 @@ def place_reading(text: str, lang: str, found: Sequence[Mapping[str, Any]], name
     """`found` with a span of a place or thing the tagger cut short or read as the other kind put over the words
     that are exactly one area, floor or thing of the names file ("stop all timers in *front* hall" -> area "front
     hall", "change color of Rec *Room*" -> area "Rec Room"; "illuminate *Basement*" tagged area, the home's floor ->
-    floor; a thing is never read as a place nor a place as a thing), as Home Assistant's lists read them: the longest run of words around the span (at most `MAX_WORDS`,
+    floor; "von dem *Erdgeschoss 96* Grad" -> floor "Erdgeschoss", the number left to its slot; a thing is never
+    read as a place nor a place as a thing), as Home Assistant's lists read them: the longest run of words around the span (at most `MAX_WORDS`,
     touching no other span) that is said exactly as one kind only (edge.names.Names.said_exactly). A run that is
     several kinds ("Office": an area and a speaker) or none leaves the span as it was. A timer's `name` is free text
     (`free_name`): not read."""
@@ -174,17 +175,41 @@ def place_reading(text: str, lang: str, found: Sequence[Mapping[str, Any]], name
                     kinds = [k for k in kinds if (k == "name") == (kind == "name")] if len(kinds) == 1 else kinds
                     if len(kinds) == 1 and (best is None or b - a > best[1] - best[0]):
                         best = (a, b, kinds[0])
+        if best is None and inside and not names.said_exactly(str(kind), text[a0:b0], lang):
+            best = _number_cut(text, lang, words, inside, str(kind), names, free_name)
         if best is None or (best[:2] == (a0, b0) and best[2] == kind) or \
                 (names.said_exactly(str(kind), text[a0:b0], lang) and best[2] != kind):
             out.append(sp)  # as said, or already exactly a name of its own kind (the tagger's reading stands)
             continue
         a, b, new = best
         extra = {names_schema.fold(text[x:y]) for x, y in words if a <= x < b and not a0 <= x < b0}
-        if new == kind and extra <= _function_words(lang):
+        if new == kind and b - a > b0 - a0 and extra <= _function_words(lang):
             out.append(sp)  # only an article or "in" more ("la en haut"): the tagger's words, no new reading
             continue
         out.append({**sp, "name": new, "entity": new, "raw": text[a:b], "value": text[a:b], "start": a, "end": b})
     return out
+
+
+def _number_cut(text: str, lang: str, words: Sequence[tuple[int, int]], inside: Sequence[int], kind: str, names: Any,
+                free_name: bool) -> tuple[int, int, str] | None:
+    """A place or thing span that ran into the number said after it ("Erdgeschoss 96 Grad", "arriba 52"): its words
+    before the number, when they are exactly one area, floor or thing of the names file (the same class of kind),
+    as (start, end, kind); else None. The number is then left to the number slots (edge/home_numbers.py)."""
+    from edge import names_values
+
+    def is_number(i: int) -> bool:
+        w = text[words[i][0]:words[i][1]]
+        return w.isdigit() or names_values.number(w, lang) is not None
+
+    for k in range(inside[-1] - 1, inside[0] - 1, -1):
+        if not all(is_number(i) for i in range(k + 1, inside[-1] + 1)):
+            break
+        a, b = words[inside[0]][0], words[k][1]
+        kinds = [x for x in _PLACES if not (x == "name" and free_name) and (x == "name") == (kind == "name")
+                 and names.said_exactly(x, text[a:b], lang)]
+        if len(kinds) == 1:
+            return a, b, kinds[0]
+    return None
 
 
 def _function_words(lang: str) -> set[str]:

@@ -636,6 +636,7 @@ def test_an_unsure_number_its_words_do_not_confirm_is_refused(home: names.Names,
     ("es", "acorte volumen al setenta y seis en la cocina", [("area", "cocina", 0.99)], {"volume_level": 76}),
     ("de", "stelle die Lautstärke Fernseher 30 ein", [("name", "Fernseher", 0.99)], {"volume_level": 30}),
     ("fr", "baisse télé trente trois%", [("name", "télé", 0.99)], {"volume_level": 33}),
+    ("fr", "baisser la télé 34 pour cent", [("name", "télé", 0.99)], {"volume_level": 34}),  # "cent": the unit's
 ])
 def test_a_volume_level_said_untagged(home: names.Names, lang: str, text: str, spans: list, expect: dict) -> None:
     got = entities(ask(home, lang, "HassSetVolume", text, spans))

@@ -342,6 +342,11 @@ def test_an_untagged_name_fills_nothing_where_it_could_mislead(home: names.Names
     ("en", "HassCancelAllTimers", "stop all timers in the living room", [("area", "room", 0.0)], {"area": "Living Room"}),
     # an area tagged that is the home's floor: the floor
     ("en", "HassTurnOn", "illuminate upstairs", [("area", "upstairs", 0.42)], {"floor": "First Floor"}),
+    # a place run into the number said after it: the place, and the number in its slot
+    ("de", "HassClimateSetTemperature", "von dem Erdgeschoss 21 Grad Celsius", [("floor", "Erdgeschoss 21", 0.5)],
+     {"floor": "Ground Floor", "temperature": 21}),
+    ("es", "HassFanSetSpeed", "establece la velocidad del ventilador de planta alta 52", [("floor", "planta alta 52", 0.5)],
+     {"floor": "First Floor", "percentage": 52}),
 ])
 def test_a_place_cut_short_or_of_the_other_kind_is_read_whole(home: names.Names, lang: str, intent: str, text: str,
                                                               spans: list, expect: dict) -> None:
@@ -353,6 +358,8 @@ def test_a_place_cut_short_or_of_the_other_kind_is_read_whole(home: names.Names,
     ("en", "HassTurnOn", "turn on the kitchen", [("name", "kitchen", 0.2)]),     # a thing tagged is never a place
     ("en", "HassTurnOn", "turn on the office", [("area", "offic", 0.2)]),        # area and speaker: two kinds
     ("en", "HassTurnOff", "turn off the lights in the ballroom", [("area", "ballroom", 0.2)]),  # no such place
+    # the words before the number are no one place: the span stays as tagged, refused
+    ("de", "HassClimateSetTemperature", "im Dachgeschoss 21 Grad", [("floor", "Dachgeschoss 21", 0.5)]),
 ])
 def test_a_place_no_one_kind_reads_stays_refused(home: names.Names, lang: str, intent: str, text: str,
                                                 spans: list) -> None:
