@@ -201,7 +201,7 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
         # Garagenfenster offen", "deactivate the lights throughout Foyer"); beside a kind the tagger marked, a place
         # is no such reading ("turn off the lights, I'm going to the office" does not switch the office's lights)
         span = said_target(text, lang, intent, got, found, names, schema, intent in FREE_TEXT_NAME_INTENTS)
-        if span is not None and intent in _TURN_INTENTS and set(got) - {"state"}:
+        if span is not None and intent in _TURN_INTENTS and (set(got) - {"state"} or _place_and_kind(span, lang, names)):
             span = None
         if span is not None:
             found, got = sorted([*found, span], key=lambda s: s.get("start", 0)), {**got, span["name"]: span["value"]}
@@ -276,6 +276,17 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
             return named
         res, spans["name"] = named
     return Recognized(intent, res, pred.confidence, _result_slots(res, spans, intent))
+
+
+def _place_and_kind(span: Mapping[str, Any], lang: str, names: Any) -> bool:
+    """Do a thing's words also say a place and a kind ("den light": area Den + lights)? On/off and state
+    templates read those as the place's things of that kind ("what den light are on"), not as the one thing."""
+    raw = span.get("raw")
+    if not isinstance(raw, str) or not implied_domains(raw, lang):
+        return False
+    words = raw.split()
+    return any(names.said_exactly(k, " ".join(words[i:j]), lang) for k in ("area", "floor")
+               for i in range(len(words)) for j in range(i + 1, len(words) + 1))
 
 
 def _named_by_kind(intent: str, got: Mapping[str, Any], said: Sequence[tuple[str, int, int, bool]], lang: str, names: Any,

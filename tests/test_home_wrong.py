@@ -373,3 +373,16 @@ def test_place_reading_reads_odd_spans_without_error(home: names.Names) -> None:
            {"name": "area", "start": 0, "end": 999}]
     assert place_reading("turn on the kitchen", "en", odd, home) == odd
     assert place_reading("", "en", [], home) == [] and place_reading("x", "en", odd, None) == odd
+
+
+def test_an_untagged_thing_whose_words_say_a_place_and_a_kind_is_not_taken_for_on_off(tmp_path) -> None:
+    # the template holdout: "what den light are on" is HA's area Den + lights, though a thing is called "Den Light"
+    (tmp_path / "names.yaml").write_text(
+        "areas:\n  - {id: den, name: Den}\nentities:\n  - {id: light.den, name: Den Light, area: den}\n"
+        "  - {id: light.den_2, name: Reading Lamp, area: den}\n", encoding="utf-8")
+    home = names.load(tmp_path / "names.yaml")
+    got = ask(home, "en", "HassGetState", "what den light are on", [("state", "on", 0.99)])
+    assert not (isinstance(got, Recognized) and dict(got.entities).get("name") == "Den Light"), got
+    # a thing whose words say no place is taken ("is the reading lamp on")
+    got = ask(home, "en", "HassGetState", "is the Reading Lamp on", [("state", "on", 0.99)])
+    assert entities(got).get("name") == "Reading Lamp", got
