@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Mapping, Protocol, Sequence, Union
 
 from edge import home_freetext, home_guard, home_numbers, home_polarity, home_wildcards, names_schema, names_values
-from edge.home_reading import name_reading, place_reading, said_target
 from edge.home_durations import halves, start_change_misfit, timer_start, unit_text
+from edge.home_reading import name_reading, place_reading, said_target, untagged_target
 from edge.home_words import (ACTS_ON, FREE_TEXT_NAME_INTENTS, KIND_ALONE, PLACE_ONLY_LIGHT, blank_names,
                              command_misfit, confirmed, everywhere, implied_domains, number, volume_step)
 from edge.model import OOS
@@ -194,17 +194,10 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     got = _slots(found, min_slot_confidence, intent, lang, confirmed(intent, lang, text, names, schema, found))
     if isinstance(got, NotUnderstood):
         return got
-    if not any(k in got for k in ("name", "area", "floor")):
-        # the one thing, area or floor the words say exactly, untagged ("Staubsauger aktivieren", "aspire le RDC"):
-        # HA's reading of it, taken before the slot sets are judged (an intent that always names one would refuse).
-        # On/off and state: only in a reply with nothing tagged but a state ("raise up Sprinklers", "ist
-        # Garagenfenster offen", "deactivate the lights throughout Foyer"); beside a kind the tagger marked, a place
-        # is no such reading ("turn off the lights, I'm going to the office" does not switch the office's lights)
-        span = said_target(text, lang, intent, got, found, names, schema, intent in FREE_TEXT_NAME_INTENTS)
-        if span is not None and intent in _TURN_INTENTS and (set(got) - {"state"} or _place_and_kind(span, lang, names)):
-            span = None
-        if span is not None:
-            found, got = sorted([*found, span], key=lambda s: s.get("start", 0)), {**got, span["name"]: span["value"]}
+    # the one thing, area or floor said exactly and untagged ("Staubsauger aktivieren"), before the slot sets are judged
+    if (span := untagged_target(text, lang, intent, got, found, names, schema, intent in FREE_TEXT_NAME_INTENTS,
+                                intent in _TURN_INTENTS)) is not None:
+        found, got = sorted([*found, span], key=lambda s: s.get("start", 0)), {**got, span["name"]: span["value"]}
     if intent == "HassSetVolumeRelative":
         got = volume_step(got, text, lang, found)
     # slots HA's templates never give this intent, a duration said in another unit, a number in no slot
@@ -276,17 +269,6 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
             return named
         res, spans["name"] = named
     return Recognized(intent, res, pred.confidence, _result_slots(res, spans, intent))
-
-
-def _place_and_kind(span: Mapping[str, Any], lang: str, names: Any) -> bool:
-    """Do a thing's words also say a place and a kind ("den light": area Den + lights)? On/off and state
-    templates read those as the place's things of that kind ("what den light are on"), not as the one thing."""
-    raw = span.get("raw")
-    if not isinstance(raw, str) or not implied_domains(raw, lang):
-        return False
-    words = raw.split()
-    return any(names.said_exactly(k, " ".join(words[i:j]), lang) for k in ("area", "floor")
-               for i in range(len(words)) for j in range(i + 1, len(words) + 1))
 
 
 def _named_by_kind(intent: str, got: Mapping[str, Any], said: Sequence[tuple[str, int, int, bool]], lang: str, names: Any,

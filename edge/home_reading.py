@@ -23,7 +23,7 @@ from typing import Any, Mapping, Sequence
 
 from edge import home_guard, names_schema
 
-__all__ = ["name_reading", "place_reading", "said_target"]
+__all__ = ["name_reading", "place_reading", "said_target", "untagged_target"]
 
 _TARGETS = ("name", "area", "floor", "device_class", "domain")
 _WORD = re.compile(r"[^\W_]+")  # "l'Fenêtre" is "l" and "Fenêtre": a name starts after an elided article
@@ -220,3 +220,31 @@ def _function_words(lang: str) -> set[str]:
     if language is None:
         return set()
     return {names_schema.fold(w) for p in (*language.determiners, *language.locatives) for w in p}
+
+
+def untagged_target(text: str, lang: str, intent: str, got: Mapping[str, Any], found: Sequence[Mapping[str, Any]],
+                    names: Any, schema: Mapping[str, Any] | None, free_name: bool, turn: bool) -> dict[str, Any] | None:
+    """`said_target` for a reply with no name, area or floor, taken before edge.home judges its slot sets (an intent
+    that always names one would refuse it: "Staubsauger aktivieren", "aspire le RDC"). For on/off and state (`turn`)
+    only in a reply with nothing tagged but a state ("raise up Sprinklers", "ist Garagenfenster offen"): beside a
+    kind the tagger marked, a place is no such reading ("turn off the lights, I'm going to the office" does not
+    switch the office's lights), nor is a thing whose words also say a place and a kind ("what den light are on":
+    HA's area Den + lights, though a thing is called "Den Light")."""
+    if any(k in got for k in ("name", "area", "floor")):
+        return None
+    span = said_target(text, lang, intent, got, list(found), names, schema, free_name)
+    if span is not None and turn and (set(got) - {"state"} or _place_and_kind(span, lang, names)):
+        return None
+    return span
+
+
+def _place_and_kind(span: Mapping[str, Any], lang: str, names: Any) -> bool:
+    """Do a thing's words also say a place of the file and a kind ("den light": area Den + lights)?"""
+    from edge.home_words import implied_domains
+
+    raw = span.get("raw")
+    if not isinstance(raw, str) or not implied_domains(raw, lang):
+        return False
+    words = raw.split()
+    return any(names.said_exactly(k, " ".join(words[i:j]), lang) for k in ("area", "floor")
+               for i in range(len(words)) for j in range(i + 1, len(words) + 1))
