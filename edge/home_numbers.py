@@ -191,6 +191,11 @@ def _the_one_number(schema: Mapping[str, Any], intent: str, lang: str, text: str
     # "cent" of "34 pour cent" is the unit's word, no second number
     free = [(i, j) for i, j in runs if not any(k in covered for k in range(i, j))
             and not (i > 0 and f"{fold(toks[i - 1][2])} {fold(toks[i][2])}" in names_values.UNITS)]
+    if slot == "volume_step" and len(free) == 1:
+        # the step's direction tagged as the step ("um einundachtzig *leiser*"): the number is the step, and
+        # edge.home_words.volume_step reads its sign from the direction word, which stays in the text
+        out = [sp for sp in out if not (sp.get("name") == slot
+                                        and names_values.value("volume_step", sp.get("raw"), lang) is not None)]
     if slot is None or len(free) != 1 or any(sp.get("name") == slot for sp in out):
         return out
     i, j = free[0]

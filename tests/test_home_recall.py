@@ -682,3 +682,23 @@ def test_an_unsure_media_class_the_list_does_not_confirm_is_refused(home: names.
                                                                     spans: list) -> None:
     got = ask(home, lang, "HassMediaSearchAndPlay", text, spans)
     assert isinstance(got, NotUnderstood) and got.detail == "media_class unsure", got
+
+
+@pytest.mark.parametrize("lang, text, spans, expect", [
+    # the step's direction word tagged as the step, the number left untagged: the number is the step, signed
+    # by the direction word (HA: "{name} um {volume_step_down} leiser")
+    ("de", "den Fernseher um einundachtzig leiser", [("name", "Fernseher", 0.99), ("volume_step", "leiser", 0.53)],
+     {"volume_step": -81}),
+    ("en", "decrease volume on the TV twenty two percent", [("volume_step", "decrease", 0.39), ("name", "TV", 0.99)],
+     {"volume_step": -22}),
+])
+def test_a_volume_steps_direction_tagged_as_the_step_signs_the_number(home: names.Names, lang: str, text: str,
+                                                                      spans: list, expect: dict) -> None:
+    got = entities(ask(home, lang, "HassSetVolumeRelative", text, spans))
+    assert {k: got[k] for k in expect} == expect
+
+
+def test_a_volume_step_number_with_both_directions_said_is_refused(home: names.Names) -> None:
+    text = "turn the volume up on the TV, no down, twenty"
+    got = ask(home, "en", "HassSetVolumeRelative", text, [("volume_step", "up", 0.6), ("name", "TV", 0.99)])
+    assert isinstance(got, NotUnderstood), got
