@@ -26,7 +26,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 
 
-from edge import contract  # noqa: E402
+from edge import contract, results  # noqa: E402
 from edge.config import CloudSettings  # noqa: E402
 from edge.health import Health  # noqa: E402
 from edge.model import Model  # noqa: E402
@@ -96,7 +96,7 @@ def main() -> None:
     pred = model.classify([texts[0]])[0]
     health = Health(model.ident)
     router = Router(CloudSettings(), model.escalation_threshold, cloud_configured=False)
-    result = contract.encode(contract.result_payload(reqs[0], intent=pred.intent, confidence=pred.confidence,
+    result = contract.encode(results.result_payload(reqs[0], intent=pred.intent, confidence=pred.confidence,
                                                      source="edge", escalated=False, reason="confident", answer=None,
                                                      model=model.ident, latency_ms=1.0))
     rows: list[tuple[str, float]] = []
@@ -111,14 +111,14 @@ def main() -> None:
         rows.append(("model.classify(32 texts) / 32", median_us(lambda i: model.classify(batch32), n // 32 + 20) / 32))
         rows.append(("router.decide", median_us(lambda i: router.decide(pred.intent, pred.confidence, None), n)))
         rows.append(("health.record_result", median_us(lambda i: health.record_result(1.0, False), n)))
-        rows.append(("contract.result_payload + encode (json.dumps, ts)", median_us(
-            lambda i: contract.encode(contract.result_payload(
+        rows.append(("results.result_payload + encode (json.dumps, ts)", median_us(
+            lambda i: contract.encode(results.result_payload(
                 reqs[i], intent=pred.intent, confidence=pred.confidence, source="edge", escalated=False,
                 reason="confident", answer=None, model=model.ident, latency_ms=1.0)), n)))
-        value = contract.Result(reqs[0], pred.intent, pred.confidence, "edge", False, "confident", None,
+        value = results.Result(reqs[0], pred.intent, pred.confidence, "edge", False, "confident", None,
                                 model.ident, 1.0)
-        rows.append(("contract.result_publications (topics and payloads from the Result value)",
-                     median_us(lambda i: contract.result_publications("edge/bench", value, 0.5), n)))
+        rows.append(("results.result_publications (topics and payloads from the Result value)",
+                     median_us(lambda i: results.result_publications("edge/bench", value, 0.5), n)))
         rows.append(("slots: SlotExtractor.extract(text, intent)", median_us(_slots(model, texts, pred.intent), n)))
         rows.append(("PUBLISH properties as Link.publish packs them (edge.mqtt.configure.JsonPublishProps), x3",
                      median_us(lambda i: [JsonPublishProps(c).pack() for c in (None, None, b"12345678")], n)))

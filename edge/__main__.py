@@ -10,14 +10,17 @@ loading settings and a model) is edge/cli_support.py.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import os
 import sys
-from typing import Callable, Sequence
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from edge import __version__
 from edge.cli_support import EXIT_OK
+
+if TYPE_CHECKING:
+    import argparse
 
 # command -> "module:function", imported when that command runs
 COMMANDS = {
@@ -36,6 +39,9 @@ COMMANDS = {
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    # Imported here, not at the top: `edge run` as systemd starts it never needs it (run_args).
+    import argparse
+
     # argparse exits 2 on bad arguments: the spec's usage status.
     p = argparse.ArgumentParser(prog="edge", description="On-device intent runtime: int8 TFLite model, MQTT in/out, cloud fallback.")
     p.add_argument("--version", action="version", version=f"edge {__version__}")
@@ -145,6 +151,36 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return p
 
 
+# `edge run`'s own options, as build_parser declares them: option -> (attribute, environment default)
+RUN_OPTIONS = {"--config": ("config", "EDGE_CONFIG"), "--profile": ("profile", "EDGE_PROFILE")}
+
+
+def run_args(argv: Sequence[str]) -> SimpleNamespace | None:
+    """`edge run [--config F] [--profile P]` read without argparse, or None for anything else.
+
+    The daemon keeps every module it imports for its whole life (docs/performance.md, "Memory"):
+    argparse with gettext and the parser tree of every command are about 0.3 MB of it, for two
+    options. Only the plain spellings are taken here (`--config F`, `--config=F`, each option at most
+    once, a value that does not start with '-'); anything else (`--help`, an abbreviation, a typo, a
+    missing value) goes to build_parser, so its answers and exit codes stay argparse's own."""
+    if not argv or argv[0] != "run":
+        return None
+    args = {attr: os.environ.get(env) for attr, env in RUN_OPTIONS.values()}
+    seen: set[str] = set()
+    rest = list(argv[1:])
+    while rest:
+        option, eq, value = rest.pop(0).partition("=")
+        if not eq:
+            if not rest:
+                return None
+            value = rest.pop(0)
+        if option not in RUN_OPTIONS or option in seen or value.startswith("-"):
+            return None
+        seen.add(option)
+        args[RUN_OPTIONS[option][0]] = value
+    return SimpleNamespace(command="run", **args)
+
+
 def handler(command: str) -> Callable[[argparse.Namespace], int]:
     """The function that runs `command` (its module imported now)."""
     module, _, name = COMMANDS[command].partition(":")
@@ -154,7 +190,7 @@ def handler(command: str) -> Callable[[argparse.Namespace], int]:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
-    args = build_parser(command).parse_args(argv)
+    args = run_args(argv) or build_parser(command).parse_args(argv)
     run = handler(args.command)
     try:
         return run(args)

@@ -1,8 +1,8 @@
 """Results and errors, built as values and handed to `Delivery` tied to their request's acknowledgement.
 
-A result is a `contract.Result`, built once here (the device's: `local`; the
+A result is a `results.Result`, built once here (the device's: `local`; the
 cloud's: `cloud`); where it goes follows from it by a pure function
-(`contract.result_publications`). The request's acknowledgement was bound when
+(`results.result_publications`). The request's acknowledgement was bound when
 the request was taken (`work.Work.acknowledge`): delivery runs it once every
 publication is safe (PUBACKed, or committed to the outbox).
 """
@@ -13,8 +13,9 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, Callable, ContextManager
 
-from edge import contract
-from edge.contract import Publication, Request, Result
+from edge import results
+from edge.contract import Publication, Request
+from edge.results import Result
 from edge.delivery import Delivery
 from edge.health import Health
 from edge.model import Prediction
@@ -87,16 +88,16 @@ class Answers:
     def publish(self, r: Routed, result: Result) -> bool:
         """A fresh result, wherever it goes; the request is acked once they are safe.
         False when they could be neither published nor stored (the request stays unacked)."""
-        return self.deliver(contract.result_publications(self.base, result, self.escalation_threshold), r.work)
+        return self.deliver(results.result_publications(self.base, result, self.escalation_threshold), r.work)
 
     def publish_second(self, result: Result) -> bool:
         """A deferred escalation's cloud result: result and intent topics, no request to acknowledge."""
-        pubs = contract.result_publications(self.base, result, self.escalation_threshold, with_reply=False)
+        pubs = results.result_publications(self.base, result, self.escalation_threshold, with_reply=False)
         return self.deliver(pubs, None)
 
     def repeat(self, r: Routed, payload: bytes) -> None:
         """A result given before (a redelivery, a client retry): never to the intent topic again."""
-        self.deliver(contract.repeat_publications(self.base, r.request, payload), r.work)
+        self.deliver(results.repeat_publications(self.base, r.request, payload), r.work)
 
     def error(
         self, work: Work, request_id: str | None, code: str, message: str,
@@ -106,7 +107,7 @@ class Answers:
         (`extra`: a protocol's own error message, such as Hermes' `hermes/error/nlu`)."""
         self.health.record_error()
         log.info("rejected request on %s: %s: %s", work.msg.topic, code, message[:300])
-        pubs = contract.error_publications(self.base, request_id, code, message, reply_to, correlation)
+        pubs = results.error_publications(self.base, request_id, code, message, reply_to, correlation)
         self.deliver(pubs + list(extra or []), work)
 
     def deliver(self, pubs: list[Publication], work: Work | None) -> bool:

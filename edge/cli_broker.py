@@ -37,7 +37,8 @@ def broker_options(args: argparse.Namespace) -> tuple[str, int, str, str]:
 
 
 def cmd_send(args: argparse.Namespace) -> int:
-    from edge.config import ConfigError, read_secret
+    from edge.config import ConfigError
+    from edge.config_env import read_secret
     from edge.contract import encodable
     from edge.mqtt import LinkError, request_once
     from edge.mqtt.tools import tls_from_env
@@ -82,7 +83,8 @@ def cmd_send(args: argparse.Namespace) -> int:
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     from edge import rollout
-    from edge.config import ConfigError, read_secret
+    from edge.config import ConfigError
+    from edge.config_env import read_secret
     from edge.mqtt import LinkError
     from edge.mqtt.fleet import group_members, roll_out
     from edge.mqtt.tools import tls_from_env
@@ -144,7 +146,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 def cmd_homeassistant(args: argparse.Namespace) -> int:
     from edge import __version__ as version
-    from edge.config import read_secret
+    from edge.config_env import read_secret
     from edge.integrations import homeassistant
     from edge.mqtt import LinkError, publish_once
 

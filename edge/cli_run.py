@@ -3,11 +3,15 @@ recovery, then `Service(build(...)).run()` until SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
-import argparse
 import signal
+import sys
+from typing import TYPE_CHECKING
 
 from edge import __version__
 from edge.cli_support import EXIT_USAGE, load_model, load_settings, log, setup_logging
+
+if TYPE_CHECKING:
+    import argparse
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -35,7 +39,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     if model is None:
         return EXIT_USAGE
     from edge.mqtt import LinkError
-    from edge.names_file import NamesError
     from edge.outbox import StateError
     from edge.service import Service, build
 
@@ -50,7 +53,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     except LinkError as exc:
         log.error("%s", exc)
         return EXIT_USAGE
-    except NamesError as exc:  # [home] names
+    except Exception as exc:
+        # A bad [home] names file (edge.names_file.NamesError). That module is imported only where a
+        # names file is read, so a daemon without one does not keep it: if it raised, it is loaded.
+        names_file = sys.modules.get("edge.names_file")
+        if names_file is None or not isinstance(exc, names_file.NamesError):
+            raise
         log.error("%s", exc)
         return EXIT_USAGE
     for sig in (signal.SIGTERM, signal.SIGINT):

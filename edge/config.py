@@ -12,9 +12,13 @@ its field's default, and its description is the field's `doc` metadata. The
 README's configuration block and `edge config check --show` are generated from
 them (edge/config_doc.py), so the documentation cannot drift from the code.
 
+Here: the sources (profile, file, environment) merged layer by layer, each value blamed on its
+source, and the rules that span keys. One value's checks are edge/config_values.py; the
+environment's layer, its other EDGE_* variables and the secrets are edge/config_env.py.
+
 Secrets are not settings: the MQTT password and the cloud API key come from
-the environment or systemd credentials (see `read_secret`), never from a file
-that might be copied around or committed.
+the environment or systemd credentials (edge/config_env.py's `read_secret`), never
+from a file that might be copied around or committed.
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ from edge.config_schema import (  # noqa: F401
     IntegrationSettings, LoggingSettings, ModelSettings, MqttSettings, Settings, StateSettings, env_name,
     key_fields, schema, type_name, types_of,
 )
-from edge import config_checks as rules
+from edge import config_env as env_source
+from edge.config_values import check, coerce, shown
 
 
 class ConfigError(Exception):
@@ -42,28 +47,6 @@ class ConfigError(Exception):
     def __init__(self, errors: list[str]) -> None:
         super().__init__("\n".join(errors))
         self.errors = errors
-
-
-# EDGE_* variables that are not settings keys, and who reads them; any other
-# EDGE_* variable is probably a misspelt key and is named in a warning.
-OTHER_VARIABLES = {
-    "EDGE_CONFIG": "the config file of edge run / edge homeassistant",
-    "EDGE_PROFILE": "the device profile of edge run / edge homeassistant",
-    "EDGE_CLOUD_API_KEY": "the cloud's API key (a secret, never in a file)",
-    "EDGE_MQTT_PASSWORD": "the broker password (a secret, never in a file)",
-    "EDGE_TFLITE_RUNTIME": "which TFLite runtime edge.model loads",
-    "EDGE_TRAIN_CACHE": "edge train's cache folder",
-    "EDGE_CLINC150": "tests: where CLINC150 is",
-    "EDGE_PREFIX": "tests of the first-boot script",
-    "EDGE_PYTHON": "tests of the first-boot script",
-    "EDGE_DEVICE_TEST_DIR": "scripts/device-test",
-    "EDGE_DEBIAN_MIRROR": "scripts/device-test",
-    "EDGE_DEMO_PORT": "scripts/demo",
-    "EDGE_KEY_PASSWORD": "edge keygen / edge sign: the secret key's password (a secret, never in a file)",
-    "EDGE_HOME_HA_TOKEN": "Home Assistant's long-lived token for the names (a secret, never in a file)",
-    "EDGE_TEST_HASS": "tests: a Home Assistant `hass` binary to fetch names from",
-}
-OTHER_PREFIXES = ("EDGE_FAULT_",)  # fault injection for tests
 
 
 def profiles_dir() -> Path:
@@ -77,52 +60,6 @@ def profiles_dir() -> Path:
 
 def profile_names() -> list[str]:
     return sorted(p.stem for p in profiles_dir().glob("*.toml"))
-
-
-def shown(value: Any, limit: int = 80) -> str:
-    """A value as an error line quotes it: repr (escapes controls and surrogates), cut to `limit`."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit - 5]}...{text[-2:]}"
-
-
-def _coerce(value: Any, typ: type, key: str, where: str, errors: list[str], note: str = "") -> Any:
-    """Type-check one TOML value (ints are accepted for floats; bools are never ints).
-    `note` ends an error line (which variable a value from the environment came from)."""
-    if typ is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if typ is LIST:
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return tuple(value)
-    elif isinstance(value, typ) and not (typ is int and isinstance(value, bool)):
-        return value
-    errors.append(f"{where}: {key}: expected {type_name(typ)}, got {shown(value)}{note}")
-    return None
-
-
-def _why_not(value: Any, check: Check) -> str | None:
-    """Why a correctly typed value is refused, or None."""
-    texts = value if isinstance(value, tuple) else (value,) if isinstance(value, str) else ()
-    for t in texts:
-        if why := rules.text(t):
-            return why
-    if isinstance(value, float) and (why := rules.finite(value)):
-        return why
-    if check.choices is not None and value not in check.choices:
-        return f"must be one of {', '.join(map(repr, check.choices))}"
-    if check.min is not None and value < check.min:
-        return f"must be >= {check.min:g}"
-    if check.max is not None and value > check.max:
-        return f"must be <= {check.max:g}"
-    if check.pattern is not None and value and not check.pattern.match(value):
-        return f"is not valid ({check.hint or check.pattern.pattern})"
-    return check.rule(value) if check.rule is not None else None
-
-
-def _check(value: Any, check: Check, key: str, where: str, errors: list[str], note: str = "") -> bool:
-    bad = _why_not(value, check)
-    if bad:
-        errors.append(f"{where}: {key}: {shown(value)} {bad}{note}")
-    return bad is None
 
 
 # Settings that name a file or folder. In a file, a relative one is relative to
@@ -179,8 +116,8 @@ def _merge_layer(layers: _Layers, data: Mapping[str, Any], where: str, errors: l
                 errors.append(f"{where}: {full}: unknown key (known: {known})")
                 continue
             note = f" (from {env_name(full)})" if from_env else ""
-            v = _coerce(subval, types[sub], full, where, errors, note)
-            if v is not None and _check(v, fields[sub].metadata["check"], full, where, errors, note):
+            v = coerce(subval, types[sub], full, where, errors, note)
+            if v is not None and check(v, fields[sub].metadata["check"], full, where, errors, note):
                 layers.set(full, _resolve_path(v, base) if full in PATH_KEYS else v, where)
             else:
                 layers.failed.add(full)
@@ -199,66 +136,6 @@ def _read_toml(path: Path, errors: list[str]) -> dict[str, Any]:
     except OSError as exc:
         errors.append(f"{path}: cannot read: {exc.strerror}")
     return {}
-
-
-_BOOLS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
-_NUMBER = re.compile(r"^[+-]?[A-Za-z0-9_.+-]+$")  # what TOML may read as a number: no spaces, # or newlines
-
-
-def _env_value(raw: str, typ: type) -> Any:
-    """One EDGE_* variable as a typed value; ValueError when it cannot be one (checks come after)."""
-    if typ is str:
-        return raw
-    if typ is bool:
-        if raw.strip().lower() in _BOOLS:
-            return _BOOLS[raw.strip().lower()]
-        raise ValueError
-    if typ is LIST:  # a TOML array, or comma-separated (a topic with a comma needs the array form)
-        if raw.lstrip().startswith("["):
-            try:
-                return tomllib.loads(f"v = {raw}")["v"]
-            except tomllib.TOMLDecodeError:
-                raise ValueError from None
-        return [item.strip() for item in raw.split(",") if item.strip()]
-    if not _NUMBER.match(raw.strip()):
-        raise ValueError
-    try:  # TOML's number grammar: 1883, 1_000, 0x10, 2.5, 1e3 (and nan, inf: refused by the checks)
-        return tomllib.loads(f"v = {raw.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
-        raise ValueError from None
-
-
-def _env_layer(environ: Mapping[str, str], errors: list[str]) -> tuple[dict[str, Any], list[str]]:
-    """EDGE_<SECTION>_<KEY> variables as a layer, and the EDGE_* variables that are neither keys nor known."""
-    layer: dict[str, Any] = {}
-    names = {env_name(key): (key, TYPES[str(f.type)]) for key, f in schema()}
-    unknown: list[str] = []
-    for var in sorted(environ):
-        if var not in names:
-            if var.startswith("EDGE_") and var not in OTHER_VARIABLES and not var.startswith(OTHER_PREFIXES):
-                unknown.append(var)
-            continue
-        key, typ = names[var]
-        raw = environ[var]
-        try:
-            value = _env_value(raw, typ)
-        except ValueError:
-            errors.append(f"environment: {var}: expected {type_name(typ)}, got {shown(raw)}")
-            continue
-        section, _, name = key.rpartition(".")
-        (layer.setdefault(section, {}) if section else layer)[name] = value
-    return layer, unknown
-
-
-def _unknown_warning(unknown: list[str]) -> str:
-    import difflib  # only when there is something to warn about: 1.5 ms of start-up otherwise
-
-    known = [env_name(key) for key, _ in schema()] + list(OTHER_VARIABLES)
-    named = []
-    for var in unknown:
-        close = difflib.get_close_matches(var, known, n=1, cutoff=0.8)
-        named.append(f"{var} (did you mean {close[0]}?)" if close else var)
-    return f"environment: unknown EDGE_* variables ignored: {', '.join(named)}"
 
 
 def resolve_profile(name_or_path: str) -> Path:
@@ -287,10 +164,10 @@ def load(
     if config:
         cpath = Path(config)
         _merge_layer(layers, _read_toml(cpath, errors), str(cpath), errors, cpath.resolve().parent)
-    env, unknown = _env_layer(environ, errors)
+    env, unknown = env_source.layer(environ, errors)
     if env:
         _merge_layer(layers, env, "environment", errors, from_env=True)
-    settings = _build(layers, [_unknown_warning(unknown)] if unknown else [],
+    settings = _build(layers, [env_source.unknown_warning(unknown)] if unknown else [],
                       environ.get("STATE_DIRECTORY", ""))
     errors += _cross_checks(settings, layers)
     if errors:
@@ -360,9 +237,9 @@ def check_value(key: str, value: Any, where: str) -> Any:
     raises ConfigError (one line naming `where`)."""
     f = dict(schema())[key]
     errors: list[str] = []
-    v = _coerce(value, TYPES[str(f.type)], key, where, errors)
+    v = coerce(value, TYPES[str(f.type)], key, where, errors)
     if v is not None:
-        _check(v, f.metadata["check"], key, where, errors)
+        check(v, f.metadata["check"], key, where, errors)
     if errors:
         raise ConfigError(errors)
     return v
@@ -376,24 +253,11 @@ def env_value(key: str, environ: Mapping[str, str] | None = None) -> Any:
     if var not in environ:
         return None
     try:
-        value = _env_value(environ[var], TYPES[str(dict(schema())[key].type)])
+        value = env_source.parse(environ[var], TYPES[str(dict(schema())[key].type)])
     except ValueError:
         raise ConfigError([f"environment: {var}: expected {type_name(TYPES[str(dict(schema())[key].type)])}, "
                            f"got {shown(environ[var])}"]) from None
     return check_value(key, value, f"environment: {var}")
-
-
-def read_secret(env_var: str, credential: str, environ: Mapping[str, str] | None = None) -> str:
-    """A secret from the environment, else from a systemd credential ($CREDENTIALS_DIRECTORY/<credential>)."""
-    environ = os.environ if environ is None else environ
-    if environ.get(env_var):
-        return environ[env_var]
-    cred_dir = environ.get("CREDENTIALS_DIRECTORY")
-    if cred_dir:
-        path = Path(cred_dir) / credential
-        if path.is_file():
-            return path.read_text(encoding="utf-8").strip()
-    return ""
 
 
 def as_dict(s: Settings) -> dict[str, Any]:

@@ -13,11 +13,13 @@ redelivery after a connection lost between the commit and the outcome's PUBACK, 
 same `edge deploy` run twice), is not a deployment: ``receive`` answers the current truth,
 ``active`` with the same previous (on probation or not), and writes nothing. A copy of the
 package being deployed (redelivered after a reconnect mid-deployment) gets a ``silent``
-status: nothing to publish, the first copy's outcome is its outcome.
+status: nothing to publish, the first copy's outcome is its outcome. Both are recognized
+by edge/deploy_repeat.py.
 
 The jobs around this one, a module each: the files and their atomic writes (edge/deploy_disk.py),
-the steps before the swap, each journalled before it starts (edge/deploy_steps.py), the status
-value (edge/deploy_status.py) and start-up recovery (edge/deploy_recover.py). A package is active
+the steps before the swap, each journalled before it starts (edge/deploy_steps.py), a package
+seen before (edge/deploy_repeat.py), the status value (edge/deploy_status.py) and start-up
+recovery (edge/deploy_recover.py). A package is active
 once the pointer names it (``commit``); a kill before that leaves the old pointer, and ``recover``
 removes what the deployment left and says where it stopped.
 
@@ -55,7 +57,6 @@ and testing statuses from the thread ``receive`` runs on (``loop.call_soon_threa
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import secrets
@@ -66,7 +67,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from edge import admission, deploy_command, signing
+from edge import admission, deploy_command, deploy_repeat, signing
 from edge.admission import Rejected
 # POINTER and STEPS are named here too: tests/deploy_harness.py kills a deployment at a step by them.
 from edge.deploy_disk import POINTER, DeployDisk, Package, ident
@@ -169,7 +170,7 @@ class Deployer:
         try:
             # Before anything is written: no SD wear for junk.
             manifest = signed_manifest(payload, self.keys, self.max_bytes)
-            work.manifest_sha = hashlib.sha256(manifest).digest()
+            work.manifest_sha = deploy_repeat.sha(manifest)
             again = self._same_as_active(manifest)
             if again is not None:  # the broker's redelivery of what is already running (or an operator's repeat)
                 with self._lock:
@@ -197,19 +198,10 @@ class Deployer:
 
     def _while_busy(self, payload: bytes | bytearray | memoryview, current: Work, active: str | None) -> Status:
         """A package that arrives while ``current`` is between receive and commit: rejected
-        ("another deployment is in progress"), unless it is a copy of ``current`` itself (the
-        broker redelivers a package whose delivery was not acknowledged when the connection drops
-        and comes back mid-deployment): then ``silent``, since ``current``'s own statuses tell
-        what happens to it, and a ``rejected`` here would read as its outcome."""
+        ("another deployment is in progress"), unless it is a copy of ``current`` itself: then
+        ``silent`` (edge/deploy_repeat.py says why)."""
         busy = self._status(None, "rejected", "another deployment is in progress", active)
-        sha = current.manifest_sha
-        if sha is None:
-            return busy
-        try:
-            manifest = signed_manifest(payload, self.keys, self.max_bytes)
-        except Rejected:
-            return busy
-        if hashlib.sha256(manifest).digest() != sha:
+        if not deploy_repeat.copy_of(payload, current.manifest_sha, self.keys, self.max_bytes):
             return busy
         log.info("deploy: %s received again while it is being deployed", current.ident or "a package")
         return Status(current.ident, "testing", "received again while it is being deployed", active,
@@ -217,21 +209,10 @@ class Deployer:
 
     def _same_as_active(self, manifest: bytes) -> Status | None:
         """The current truth when a package's signed manifest is byte for byte the active
-        package's (the same sha256: every file's hash is in it, so the same package), else None.
-
-        A connection lost between the commit and the PUBACK of the outcome makes the broker
-        deliver the package again; so does an operator who runs `edge deploy` twice. Either
-        way the device already runs it: it says so again (``active``, the same previous, on
-        probation or not) rather than ``rejected`` "already active", which would replace the
-        retained ``active`` while the new model runs and make `edge deploy` report a failure."""
+        package's, else None (edge/deploy_repeat.py: the broker's redelivery after a commit, or
+        an operator's repeat)."""
         pkg = self.active()
-        if pkg is None:
-            return None
-        try:
-            running = (pkg.path / signing.MANIFEST).read_bytes()
-        except OSError:
-            return None
-        if hashlib.sha256(running).digest() != hashlib.sha256(manifest).digest():
+        if pkg is None or not deploy_repeat.is_active(pkg, manifest):
             return None
         log.info("deploy: %s received again; it is already active", pkg.ident)
         reason = self._probation_reason() if self.on_probation == pkg.ident else None

@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from edge.answers import Answers
 from edge.cloud_calls import CloudCalls, is_cloud_error
-from edge.contract import Request, Result
+from edge.contract import Request
+from edge.results import Result
 # defer_record is the pipeline's (it queues a deferred request's record); named here too, where the
 # pipeline and edge.home_cloud_mqtt's docstring look for it.
 from edge.deferred_replay import DeferredReplays, defer_record

@@ -1,8 +1,8 @@
-"""Health telemetry: counters, latency percentiles over a ring buffer, psutil and SoC readings.
+"""Health telemetry: counters, latency percentiles over a ring buffer, process and SoC readings.
 
 `record_result` runs on the inference worker for every request, so it takes a
 lock and writes one float into a preallocated array; everything costly
-(sorting for percentiles, psutil, reading sysfs) happens in `snapshot`, which
+(sorting for percentiles, reading /proc and sysfs) happens in `snapshot`, which
 the service calls once per `health.interval_s`.
 """
 
@@ -11,11 +11,10 @@ from __future__ import annotations
 import array
 import logging
 import math
+import os
 import threading
 import time
 from typing import Any, Callable, Mapping
-
-import psutil
 
 from edge import contract
 
@@ -62,6 +61,56 @@ class Storage:
     def state(self) -> str:
         return "ok" if self._failing is None else "degraded"
 
+
+
+class ProcessReadings:
+    """This process's CPU percent since the previous reading and its RSS, as psutil.Process's
+    cpu_percent(interval=None) and memory_info().rss give them: CPU time (user + system, all
+    threads) over wall time, the first reading 0.0; resident pages from /proc/self/statm.
+
+    Read here rather than through psutil, which the daemon would keep imported for its whole
+    life for these two figures (0.4 MB of RSS, docs/performance.md "Memory"). Where there is no
+    /proc (macOS, for development) psutil answers, imported then. A reading that fails is None."""
+
+    def __init__(self) -> None:
+        self._page = os.sysconf("SC_PAGE_SIZE")
+        self._psutil: Any = None if os.path.exists("/proc/self/statm") else _psutil_process()
+        self._last: tuple[float, float] | None = None
+        self.cpu_percent()  # the baseline, as psutil's first call
+
+    def cpu_percent(self) -> float | None:
+        if self._psutil is not None:
+            return _psutil_reading(lambda: self._psutil.cpu_percent(interval=None))
+        t = os.times()
+        now = (time.monotonic(), t.user + t.system)
+        last, self._last = self._last, now
+        if last is None or now[0] <= last[0]:
+            return 0.0
+        return 100.0 * (now[1] - last[1]) / (now[0] - last[0])
+
+    def rss_bytes(self) -> int | None:
+        if self._psutil is not None:
+            return _psutil_reading(lambda: self._psutil.memory_info().rss)
+        try:
+            with open("/proc/self/statm", "rb") as fh:
+                return int(fh.read().split()[1]) * self._page
+        except (OSError, ValueError, IndexError):  # /proc unreadable under some sandbox: unknown
+            return None
+
+
+def _psutil_process() -> Any:
+    import psutil
+
+    return psutil.Process()
+
+
+def _psutil_reading(read: Callable[[], Any]) -> Any:
+    import psutil
+
+    try:
+        return read()
+    except psutil.Error:
+        return None
 
 
 def give_back_memory() -> bool:
@@ -161,10 +210,7 @@ class Health:
         self._cloud_errors = 0
         self._counters: dict[str, int] = {}
         self.storage = Storage()
-        self._process = psutil.Process()
-        # cpu_percent(interval=None) reports the time since the previous call;
-        # the first call only sets the baseline, so make it here.
-        self._process.cpu_percent(interval=None)
+        self._process = ProcessReadings()  # takes the CPU baseline now: the first snapshot covers since here
 
     def record_result(self, latency_ms: float, escalated: bool) -> None:
         with self._lock:
@@ -211,13 +257,10 @@ class Health:
         with self._lock:
             errors, cloud_errors = self._errors, self._cloud_errors
             counters = dict(self._counters)
-        cpu: float | None
-        rss_mb: float | None
-        try:
-            cpu = round(self._process.cpu_percent(interval=None), 1)
-            rss_mb = round(self._process.memory_info().rss / 1048576, 1)
-        except psutil.Error:  # /proc unreadable under some sandbox: unknown, said as null, not a crash
-            cpu, rss_mb = None, None
+        # None where /proc is unreadable (some sandbox): unknown, said as null, not a crash
+        cpu_raw, rss = self._process.cpu_percent(), self._process.rss_bytes()
+        cpu = None if cpu_raw is None else round(cpu_raw, 1)
+        rss_mb = None if rss is None else round(rss / 1048576, 1)
         payload: dict[str, Any] = {
             "ts": contract.now_iso(),
             "uptime_s": round(self._clock() - self._started, 1),

@@ -20,7 +20,8 @@ duration's unit from the word after it by edge/names_schema.py; a number read wh
 untagged or is unsure of by edge/home_numbers.py; German parts of a unit by edge/home_fractions.py; whether an
 on/off (or (un)mute, or a timer's command) is said the other way round by edge/home_polarity.py; a place and a
 kind that spell one thing's name, a place cut short, the one name said untagged by edge/home_reading.py; free
-text said whole, and a timer's name said but not tagged, by edge/home_freetext.py.
+text said whole, and a timer's name said but not tagged, by edge/home_freetext.py. A model unsure of a sentence that is word for word one of
+Home Assistant's templates of its top intent is taken on that template's reading by edge/home_rescue.py.
 
 Everything after the model is one function, `decide`: Wyoming's recognizer
 calls it after classifying and tagging, and so does the MQTT path
@@ -36,7 +37,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Mapping, Protocol, Sequence, Union
 
-from edge import home_freetext, home_guard, home_numbers, home_polarity, home_wildcards, names_schema, names_values
+from edge import (home_freetext, home_guard, home_numbers, home_polarity, home_rescue, home_wildcards, names_schema,
+                  names_values)
 from edge.home_durations import halves, start_change_misfit, timer_start, unit_text
 from edge.home_reading import name_reading, place_reading, said_target, untagged_target
 from edge.home_words import (ACTS_ON, FREE_TEXT_NAME_INTENTS, KIND_ALONE, PLACE_ONLY_LIGHT, blank_names,
@@ -83,6 +85,9 @@ class Recognized:
     # The same entities as MQTT result slots (edge.contract: name, entity, raw, value, start, end,
     # confidence), each on the words it came from; filled by `decide`, not part of equality.
     slots: tuple[dict[str, Any], ...] = field(default=(), compare=False, repr=False)
+    # what decided the intent where the model was unsure ("carrier: add to my list", edge/home_rescue.py);
+    # "" where the model's confidence did. The confidence stays the model's either way.
+    decided: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -176,9 +181,14 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     if isinstance(checked, NotUnderstood):
         return checked
     lang = checked[0]
+    intent, decided = pred.intent, ""
     if pred.intent == OOS or not pred.confidence >= threshold:  # NaN too
-        return NotUnderstood("unsure", f"{pred.top_intent} {pred.confidence:.2f}")
-    intent = pred.intent
+        # unsure, but the text is one of HA's own templates of the top intent, whole (edge/home_rescue.py)
+        carried = home_rescue.rescue(schema, pred.top_intent, lang, text, found, names) \
+            if _HA_INTENT.match(str(pred.top_intent)) else None
+        if carried is None:
+            return NotUnderstood("unsure", f"{pred.top_intent} {pred.confidence:.2f}")
+        intent, (found, decided) = pred.top_intent, carried
     if not _HA_INTENT.match(intent):
         return NotUnderstood("not_home", "the model's label is no Home Assistant intent")
     # a wildcard's words (an item, a message, a timer's name) as HA's carrier phrases frame them
@@ -268,7 +278,7 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
         if isinstance(named, NotUnderstood):
             return named
         res, spans["name"] = named
-    return Recognized(intent, res, pred.confidence, _result_slots(res, spans, intent))
+    return Recognized(intent, res, pred.confidence, _result_slots(res, spans, intent), decided)
 
 
 def _named_by_kind(intent: str, got: Mapping[str, Any], said: Sequence[tuple[str, int, int, bool]], lang: str, names: Any,

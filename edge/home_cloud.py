@@ -371,7 +371,7 @@ class _Abandoned(Exception):
 
 def maker(cloud: Any, router: Any, pool: Executor, settings: Any, health: Any = None
           ) -> Callable[[Any], HomeCloud]:
-    """local recognizer -> HomeCloud with the daemon's cloud parts (edge.wyoming.channel uses this)."""
+    """local recognizer -> HomeCloud with the daemon's cloud parts (edge.wyoming_channel.channel uses this)."""
     return lambda local: HomeCloud(local, cloud, router, pool, timeout_s=settings.cloud.timeout_s,
                                    redact=settings.cloud.redact, health=health,
                                    max_in_flight=settings.cloud.workers)

@@ -59,7 +59,7 @@ def ask(cloud: Any, home: HomeAsk, text: str, redact: bool) -> Any:
 
 def result(answers: Any, health: Any, request: Any, device: Any, t0: float, reply: Any, home: HomeAsk,
            reason: str, record: bool = True) -> Any:
-    """On the loop: the reply checked (edge.home_cloud.check) -> the cloud's edge.contract.Result (a
+    """On the loop: the reply checked (edge.home_cloud.check) -> the cloud's edge.results.Result (a
     checked intent with resolved slots, or a question's answer under `oos`), built by `answers`
     (edge.answers.Answers.cloud, `device`'s confidence); None when the checks refuse it (the caller
     keeps the device's result). Health counts `cloud_home_intents` and `cloud_refused`."""

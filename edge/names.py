@@ -16,8 +16,9 @@ every step that guesses is bounded and refuses when two things fit:
   better than the runner-up.
 
 A `Names` is immutable and built once (its lookups are prepared per language
-at load time); a refresh builds a new one and replaces it whole. Every span is
-capped before it is looked at, so a 16 KiB span costs one length check.
+at load time, by edge/names_index.py); a refresh builds a new one and replaces
+it whole. Every span is capped before it is looked at, so a 16 KiB span costs
+one length check.
 """
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 from edge import names_values
 from edge.names_file import Area, Entity, Floor, NamesData, NamesError, read_file
+from edge.names_index import Index, check_unique_names, index
 from edge.names_lang import COMMON, DEVICE_CLASSES, LANGUAGES, OTHER, DomainClass, Language
-from edge.names_text import Table, clean, finish, fold, keys, strip, tokens
+from edge.names_text import Table, clean, finish, fold, strip, tokens
 
 __all__ = ["NAME_SLOTS", "Area", "Entity", "Floor", "Names", "NamesError", "Refusal", "Resolution", "language_of",
            "load"]
@@ -60,13 +62,6 @@ class Refusal:
 
 
 @dataclass(frozen=True)
-class _Index:
-    entities: Table  # key -> entity positions
-    areas: Table  # key -> area ids
-    floors: Table  # key -> floor ids
-
-
-@dataclass(frozen=True)
 class _Target:
     """What the name slot came to: one entity, or a place + domain word ("the kitchen lights")."""
 
@@ -76,33 +71,6 @@ class _Target:
     domain: str | None = None
     device_class: str | None = None
     fuzzy: bool = False
-
-
-def _index(data: NamesData, lang: Language) -> _Index:
-    def pairs(items: Iterable[Any], target: Any) -> Iterable[tuple[str, Any]]:
-        for pos, x in enumerate(items):
-            for n in (x.name, *x.aliases):
-                for k in keys(n, lang):
-                    yield k, target(pos, x)
-
-    return _Index(Table.build(pairs(data.entities, lambda i, e: i)),
-                  Table.build(pairs(data.areas, lambda i, a: a.id)),
-                  Table.build(pairs(data.floors, lambda i, f: f.id)))
-
-
-def _check_unique_names(data: NamesData) -> None:
-    """Two areas (or floors) with the same name could never be told apart: an error, as in Home Assistant."""
-    errors = []
-    for kind, items in (("areas", data.areas), ("floors", data.floors)):
-        seen: dict[str, str] = {}
-        for i, item in enumerate(items):
-            for k in keys(item.name, LANGUAGES["en"]):
-                if seen.get(k, item.id) != item.id:
-                    errors.append(f"{data.source}: {kind}[{i}].name: {item.name!r} is also the name of "
-                                  f"{kind[:-1]} {seen[k]!r}")
-                seen.setdefault(k, item.id)
-    if errors:
-        raise NamesError(errors)
 
 
 _LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*$")
@@ -147,12 +115,12 @@ class Names:
     entities: tuple[Entity, ...]
     warnings: tuple[str, ...]
     max_span: int  # longer spans are refused unread
-    _index: Mapping[str, _Index] = field(repr=False)
+    _index: Mapping[str, Index] = field(repr=False)
     _by_domain: Mapping[str, tuple[Entity, ...]] = field(repr=False)
 
     @staticmethod
     def from_data(data: NamesData) -> "Names":
-        _check_unique_names(data)
+        check_unique_names(data)
         things = (*data.floors, *data.areas, *data.entities)
         longest = max((len(n) for x in things for n in (x.name, *x.aliases)), default=0)
         return Names(
@@ -163,7 +131,7 @@ class Names:
             warnings=data.warnings,
             # room for "all of the ... in the ... on the ..." around the longest name; beyond it, nothing could match
             max_span=max(128, 4 * longest + 64),
-            _index=MappingProxyType({code: _index(data, lang) for code, lang in (*LANGUAGES.items(), ("*", OTHER))}),
+            _index=MappingProxyType({code: index(data, lang) for code, lang in (*LANGUAGES.items(), ("*", OTHER))}),
             _by_domain=MappingProxyType({d: tuple(e for e in data.entities if e.domain == d)
                                          for d in {e.domain for e in data.entities}}),
         )
@@ -311,7 +279,7 @@ class Names:
         toks = tokens(clean(raw) or "", lang)
         return bool(toks) and fold(toks[0]) in lang.quantifiers
 
-    def _name(self, idx: _Index, lang: Language, key: str, given: _Target) -> _Target | Refusal:
+    def _name(self, idx: Index, lang: Language, key: str, given: _Target) -> _Target | Refusal:
         """The name slot: an entity by name or alias, else place + domain word, else the same with a slip
         corrected. Constraints from the other slots (given) narrow the candidates."""
         def admit(i: int) -> bool:
@@ -340,7 +308,7 @@ class Names:
                     return replace(given, entity=next(iter(ids)), fuzzy=True)
         return Refusal("unknown", "name", "no such thing")
 
-    def _composite(self, idx: _Index, lang: Language, key: str, given: _Target,
+    def _composite(self, idx: Index, lang: Language, key: str, given: _Target,
                    fuzzy: bool) -> _Target | Refusal | None:
         """ "kitchen lights", "lights in the kitchen", "luces de la cocina", "wohnzimmerlampe" -> place +
         domain. The longest domain phrase that leaves a known place wins; two readings at once: ambiguous."""
@@ -363,7 +331,7 @@ class Names:
                 return Refusal("ambiguous", "name", "more than one reading of place and kind")
         return None
 
-    def _reading(self, idx: _Index, lang: Language, place: list[str], dw: DomainClass, given: _Target,
+    def _reading(self, idx: Index, lang: Language, place: list[str], dw: DomainClass, given: _Target,
                  fuzzy: bool) -> _Target | None:
         """One reading of place + domain word, if the place is known and it agrees with the other slots."""
         domain, dc = dw

@@ -31,7 +31,7 @@ import time
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
-from edge.config import read_secret
+from edge.config_env import read_secret
 from edge.names import Names
 from edge.names_file import MAX_NAME_CHARS, NamesData, NamesError, parse
 

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 from edge.answers import Answers
 from edge.budget import Budget
 from edge.channel import Channel
-from edge.config import Settings, read_secret
+from edge.config import Settings
+from edge.config_env import read_secret
 from edge.delivery import Delivery, Replay
 from edge.daemon_pool import DaemonPool
 from edge.escalation import Escalations
@@ -192,9 +193,9 @@ def build(settings: Settings, model: Model, environ: Mapping[str, str] | None = 
     escalations.home_prompt = pipeline.home_prompt  # a home model's escalations take the home prompt
     channels: list[Channel] = []
     if settings.wyoming.enabled:  # only then: the wyoming package, the names file, zeroconf
-        from edge import wyoming
+        from edge import wyoming_channel
 
-        channels.append(wyoming.channel(settings, model, slots, names, cloud=(cloud, router, pool, health)))
+        channels.append(wyoming_channel.channel(settings, model, slots, names, cloud=(cloud, router, pool, health)))
     return Parts(settings=settings, model=model, loop=loop, health=health, outbox=outbox,
                  notifier=Notifier(environ), cloud=cloud, router=router, link=link, delivery=delivery,
                  replay=replay, pool=pool, connector=connector, answers=answers, escalations=escalations,

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from edge.contract import Request, Result
+from edge.contract import Request
+from edge.results import Result
 from edge.model import Prediction
 from edge.mqtt import Message
 

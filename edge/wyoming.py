@@ -11,11 +11,11 @@ conversation.py) opens one TCP connection per utterance, writes a `transcript`
     ...
     await server.close()
 
-or `await serve(settings, recognizer, started=event)` for the daemon's loop
-(runs until cancelled). It owns no thread: every connection is a task on the
-caller's loop, and the recognizer runs on the loop too (the model takes about
-0.2 ms; an async recognizer is awaited: edge.home_cloud's, when it asks the
-cloud, waits on the daemon's cloud pool, so other connections go on meanwhile).
+The daemon's loop runs it as a channel (edge/wyoming_channel.py builds it from
+the settings). It owns no thread: every connection is a task on the caller's
+loop, and the recognizer runs on the loop too (the model takes about 0.2 ms; an
+async recognizer is awaited: edge.home_cloud's, when it asks the cloud, waits on
+the daemon's cloud pool, so other connections go on meanwhile).
 
 Reading is bounded and strict, because the port may face a LAN: the header line
 is at most `MAX_HEADER` bytes, `data_length` at most `MAX_DATA`, and a payload
@@ -42,7 +42,7 @@ import json
 import logging
 import socket
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from edge import wyoming_events
 
@@ -60,7 +60,7 @@ from edge.home import Answered, NotUnderstood, Recognized, Recognizer  # noqa: E
 
 log = logging.getLogger("edge.wyoming")
 
-__all__ = ["WyomingServer", "serve", "MAX_HEADER", "MAX_DATA", "ServerLimits"]
+__all__ = ["WyomingServer", "MAX_HEADER", "MAX_DATA", "ServerLimits"]
 
 MAX_HEADER = 8 * 1024  # bytes of a header line (a transcript's header is ~100)
 MAX_DATA = 16 * 1024  # bytes of an event's data (text + context); MQTT requests have the same cap
@@ -353,74 +353,3 @@ class WyomingServer:
 
 # What Home Assistant says when nothing was recognized (it shows not-recognized's text as the error).
 _SORRY = "Sorry, I couldn't understand that"
-
-
-async def serve(settings: Any, recognizer: Recognizer, *, started: asyncio.Event | None = None,
-                limits: ServerLimits = ServerLimits()) -> None:
-    """Serve `[wyoming]` of `settings` until cancelled (the daemon's loop owns it as one task).
-    `started` is set once the port is bound (an OSError, e.g. the port taken, propagates)."""
-    w = settings.wyoming
-    server = WyomingServer(recognizer, host=w.host, port=w.port, zeroconf=w.zeroconf, limits=limits)
-    await server.start()
-    try:
-        if started is not None:
-            started.set()
-        await asyncio.Event().wait()
-    finally:
-        await server.close()
-
-
-class WyomingChannel:
-    """The server as one channel of the daemon's event loop (edge/channel.py's `Channel`): `start`
-    binds on the loop that runs it, `stop` closes it within the drain. An address already in use is
-    an OSError at start: the daemon fails its start (exit 2) instead of serving without Assist.
-
-    `recognizer_for(model, slots)` builds the recognizer for a model; `swap_model` (edge.service's,
-    after a deployment) serves the new one from the next transcript on, so `info` and the cloud's
-    prompt name the live model's languages and intents. A transcript already being answered finishes
-    with the recognizer it started with."""
-
-    name = "wyoming"
-
-    def __init__(self, server: WyomingServer, recognizer_for: Callable[[Any, Any], Recognizer] | None = None) -> None:
-        self.server = server
-        self._recognizer_for = recognizer_for
-
-    def swap_model(self, model: Any, slots: Any) -> None:
-        if self._recognizer_for is not None:
-            self.server.recognizer = self._recognizer_for(model, slots)
-
-    async def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        await self.server.start()
-
-    async def stop(self) -> None:
-        await self.server.close()
-
-
-def channel(settings: Any, model: Any, slots: Any, names: Any = None, cloud: Any = None) -> WyomingChannel:
-    """The Wyoming channel of a daemon: the loaded model and its slot extractor behind the home
-    recognizer, with `names` (the daemon's, loaded once) or else those of `[home] names` (none: only
-    intents that name no thing can be recognized). `cloud` is the daemon's (client, router, pool,
-    health): with a client and `[wyoming] cloud` on, what the home model does not stand behind goes
-    to the cloud (edge.home_cloud) under the daemon's budget and breaker; else the device alone
-    answers. Raises edge.names_file.NamesError for a bad names file (a start-up error)."""
-    from edge import __version__
-    from edge.home import HomeRecognizer, threshold as home_threshold
-
-    if names is None and settings.home.names:
-        from edge import names as names_mod
-
-        names = names_mod.load(settings.home.names)
-    wrap: Callable[[Recognizer], Recognizer] | None = None
-    if cloud is not None and cloud[0] is not None and settings.wyoming.cloud:
-        from edge.home_cloud import maker
-
-        wrap = maker(*cloud[:3], settings, health=cloud[3] if len(cloud) > 3 else None)
-
-    def recognizer_for(model: Any, slots: Any) -> Recognizer:
-        home = HomeRecognizer(model, slots, names, threshold=home_threshold(settings, model))
-        return wrap(home) if wrap is not None else home
-
-    w = settings.wyoming
-    return WyomingChannel(WyomingServer(recognizer_for(model, slots), host=w.host, port=w.port, zeroconf=w.zeroconf,
-                                        version=__version__), recognizer_for)

@@ -12,7 +12,7 @@ from test_supervision import _Channel
 
 from edge.channel import Channel
 from edge.deploy_channel import DeployChannel
-from edge.wyoming import WyomingChannel
+from edge.wyoming_channel import WyomingChannel
 
 MEMBERS = {"name": False, "start": True, "stop": True, "swap_model": False}  # member -> a coroutine?
 

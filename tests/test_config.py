@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from edge import config
+from edge import config, config_env
 from edge.config import ConfigError
 
 
@@ -136,10 +136,10 @@ def test_topics_and_ids_are_checked(tmp_path):
 
 def test_secrets_come_from_environment_or_credentials(tmp_path):
     (tmp_path / "cloud_api_key").write_text("sk-from-file\n")
-    assert config.read_secret("EDGE_CLOUD_API_KEY", "cloud_api_key", {"EDGE_CLOUD_API_KEY": "sk-env"}) == "sk-env"
+    assert config_env.read_secret("EDGE_CLOUD_API_KEY", "cloud_api_key", {"EDGE_CLOUD_API_KEY": "sk-env"}) == "sk-env"
     env = {"CREDENTIALS_DIRECTORY": str(tmp_path)}
-    assert config.read_secret("EDGE_CLOUD_API_KEY", "cloud_api_key", env) == "sk-from-file"
-    assert config.read_secret("EDGE_MQTT_PASSWORD", "mqtt_password", env) == ""
+    assert config_env.read_secret("EDGE_CLOUD_API_KEY", "cloud_api_key", env) == "sk-from-file"
+    assert config_env.read_secret("EDGE_MQTT_PASSWORD", "mqtt_password", env) == ""
 
 
 def test_state_dir_falls_back_to_systemd_then_home(monkeypatch):
@@ -259,8 +259,8 @@ def test_every_edge_variable_the_repository_reads_is_known():
                     and not path.name.startswith("test_config"):  # whose misspellings are on purpose
                 used |= set(_re.findall(r"\bEDGE_[A-Z0-9_]*[A-Z0-9]\b", path.read_text(errors="replace")))
     keys = {config.env_name(key) for key, _ in config.schema()}
-    unknown = {v for v in used if v not in keys and v not in config.OTHER_VARIABLES
-               and not v.startswith(config.OTHER_PREFIXES)}
+    unknown = {v for v in used if v not in keys and v not in config_env.OTHER_VARIABLES
+               and not v.startswith(config_env.OTHER_PREFIXES)}
     unknown -= {"EDGE_MQTT_PROT", "EDGE_CLOUD_MDOE", "EDGE_WHATEVER", "EDGE_X"}  # this test file's misspellings
     assert not unknown, sorted(unknown)
 

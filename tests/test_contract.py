@@ -86,22 +86,6 @@ def test_deep_json_nesting_is_an_error_not_a_crash():
     assert bad(b"[" * (LIMIT - 1)).code in (contract.INVALID_JSON, contract.NOT_AN_OBJECT)
 
 
-def test_result_payload_has_exactly_the_spec_fields():
-    r = parse_request(b'{"text": "x", "id": "r"}', LIMIT)
-    p = contract.result_payload(r, intent="balance", confidence=0.912345, source="edge", escalated=False,
-                                reason="confident", answer=None, model="m@1", latency_ms=0.12345)
-    assert set(p) == {"id", "text", "intent", "confidence", "source", "escalated", "reason", "answer", "model",
-                      "latency_ms", "ts", "slots"}
-    assert p["confidence"] == 0.9123 and p["latency_ms"] == 0.123 and p["ts"].endswith("Z")
-    assert json.loads(contract.encode(p)) == p
-
-
-def test_error_payload_and_intent_topic():
-    assert contract.error_payload(None, "invalid_json", "m") == {"id": None, "error": "invalid_json", "message": "m"}
-    assert contract.intent_topic("edge/k", "balance") == "edge/k/intent/balance"
-    assert contract.intent_topic("edge/k", "a/b+#") == "edge/k/intent/a_b__"
-
-
 def test_valid_publish_topic():
     assert contract.valid_publish_topic("edge/kitchen/reply/1")
     for bad_topic in ("", "a/+", "a/#", "a\x00b", "a\nb", "a\ufffeb"):

@@ -273,7 +273,7 @@ def test_wyoming_and_mqtt_act_above_the_same_configured_threshold(tmp_path: Path
     """`[model] escalation_threshold` moves the home decision's threshold on both paths alike (the
     Wyoming channel's recognizer and the pipeline); never below 0.5."""
     from edge import config as cfg
-    from edge import home, wyoming
+    from edge import home, wyoming_channel
     from edge.service import build
 
     for configured, expected in ((0.93, 0.93), (0.2, max(0.5, recognizer.model.oos_threshold)), (-1.0, None)):
@@ -283,7 +283,7 @@ def test_wyoming_and_mqtt_act_above_the_same_configured_threshold(tmp_path: Path
         parts = build(settings, recognizer.model, env)
         try:
             channel = next(c for c in parts.channels if c.name == "wyoming")
-            assert isinstance(channel, wyoming.WyomingChannel)
+            assert isinstance(channel, wyoming_channel.WyomingChannel)
             on_wyoming = channel.server.recognizer.threshold
             on_mqtt = max(parts.pipeline.escalation_threshold, home.MIN_CONFIDENCE)
             assert on_wyoming == on_mqtt == home.threshold(settings, recognizer.model)

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from edge import contract
+from edge import contract, results
 from edge.config import BoardSettings, IntegrationSettings, MqttSettings, Settings
 from edge.integrations import homeassistant as ha
 
@@ -119,7 +119,7 @@ def test_sensors_read_the_right_topics_and_fields() -> None:
         "temperature",
         "°C",
     )
-    result = contract.result_payload(
+    result = results.result_payload(
         contract.Request(id="1", text="hi"),
         intent="greeting", confidence=0.9, source="edge", escalated=False, reason="confident",
         answer=None, model="m@1", latency_ms=3.0,

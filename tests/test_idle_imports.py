@@ -11,9 +11,18 @@ added to the daemon's path later shows up here.
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
+import pytest
 from conftest import daemon_config
+
+from edge.__main__ import build_parser, run_args
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # What the defaults leave off, and what imports it when it is on.
 LAZY = {
@@ -24,6 +33,7 @@ LAZY = {
     "edge.mqtt.fleet": "edge rollout",
     "edge.wyoming": "[wyoming] enabled",
     "edge.wyoming_events": "[wyoming] enabled",
+    "edge.wyoming_channel": "[wyoming] enabled",
     "edge.names": "[home] names",
     "edge.home": "[home] names / the Wyoming channel",
     "edge.home_words": "[home] names / the Wyoming channel",
@@ -31,11 +41,13 @@ LAZY = {
     "edge.home_cloud": "[wyoming] cloud / a home model with [cloud] base_url",
     "edge.home_cloud_mqtt": "a home model with [cloud] base_url",
     "edge.home_cloud_prompt": "[wyoming] cloud / a home model with [cloud] base_url",
-    # edge.names_file is not here: edge run imports it for NamesError (stdlib only, its error class)
+    # edge run recognises its NamesError by the module once loaded (edge/cli_run.py)
+    "edge.names_file": "[home] names",
     "edge.names_ha": "[home] names from Home Assistant",
     # the slot tagger's words and features (models/clinc150's slots are rules: edge/slots.py)
     "edge.slot_features": "a model with a slot tagger (models/home)",
     "edge.gazetteers": "a model with a slot tagger (models/home)",
+    "edge.names_index": "[home] names",
     "edge.names_lang": "[home] names",
     "edge.names_schema": "[home] names",
     "edge.names_text": "[home] names",
@@ -47,6 +59,7 @@ LAZY = {
     "edge.deploy": "[deploy] keys",
     "edge.deploy_disk": "[deploy] keys",
     "edge.deploy_recover": "[deploy] keys",
+    "edge.deploy_repeat": "[deploy] keys",
     "edge.deploy_status": "[deploy] keys",
     "edge.deploy_steps": "[deploy] keys",
     "edge.deploy_channel": "[deploy] keys",
@@ -64,6 +77,12 @@ LAZY = {
     "yaml": "a YAML names file",
     "wyoming": "[wyoming] enabled",
     "zeroconf": "[wyoming] zeroconf",
+    # edge/health.py reads CPU and RSS from /proc itself; psutil only where there is no /proc
+    "psutil": "a system without /proc (edge/health.py ProcessReadings)",
+    # `edge run --config F` is read by edge/__main__.py's run_args; argparse (with gettext) only
+    # for anything else (--help, a typo), and for the other commands
+    "argparse": "edge COMMAND other than a plain `edge run [--config F] [--profile P]`",
+    "gettext": "argparse",
     # The daemon's threads are its own DaemonPool's; a ThreadPoolExecutor would also be
     # joined at exit (a hung connect would then hold the stop).
     "concurrent.futures.thread": "a ThreadPoolExecutor",
@@ -158,3 +177,82 @@ def test_imported_reads_the_import_log() -> None:
                      "import time:       120 |        120 |     edge.cloud",
                      "INFO: something else", json.dumps({"x": 1})])
     assert imported(log) == {"edge.cloud"}
+
+
+# `edge run`'s options without argparse (edge/__main__.py run_args): whatever it takes, argparse reads
+# the same; whatever it does not take plainly (a careless or hostile command line) goes to argparse.
+TAKEN = [["run"], ["run", "--config", "a.toml"], ["run", "--config=a.toml"], ["run", "--profile", "pi4"],
+         ["run", "--config", "a b.toml", "--profile=x"], ["run", "--profile", "p", "--config", "c"],
+         ["run", "--config="], ["run", "--config", ""], ["run", "--config", "run"], ["run", "--config", "a=b"],
+         ["run", "--config", "ü.toml"]]
+LEFT = [["--version"], ["run", "--help"], ["run", "-h"], ["run", "--conf", "a"], ["run", "--config"],
+        ["run", "--config", "--profile", "p"], ["run", "--config", "-x"], ["run", "--config", "a", "--config", "b"],
+        ["run", "--config", "a", "extra"], ["run", "--", "--config", "a"], ["run", "--nope"], ["run", "-c", "a"],
+        ["send", "--config", "a"], ["runs"], [], ["run", "--profile=-1"], ["run", "--CONFIG", "a"]]
+
+
+@pytest.mark.parametrize("argv", TAKEN, ids=[" ".join(a) for a in TAKEN])
+def test_run_args_reads_what_argparse_reads(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    for env in ({}, {"EDGE_CONFIG": "env.toml", "EDGE_PROFILE": "env-profile"}):
+        monkeypatch.delenv("EDGE_CONFIG", raising=False)
+        monkeypatch.delenv("EDGE_PROFILE", raising=False)
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        fast = run_args(argv)
+        full = build_parser("run").parse_args(argv)
+        assert fast is not None
+        assert (fast.command, fast.config, fast.profile) == (full.command, full.config, full.profile), env
+
+
+@pytest.mark.parametrize("argv", LEFT, ids=[" ".join(a) or "(none)" for a in LEFT])
+def test_run_args_leaves_everything_else_to_argparse(argv: list[str]) -> None:
+    assert run_args(argv) is None
+
+
+def test_edge_run_answers_help_and_a_typo_as_argparse_does() -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    help_ = subprocess.run([sys.executable, "-m", "edge", "run", "--help"], capture_output=True, text=True, env=env,
+                           timeout=60)
+    assert help_.returncode == 0 and "--config" in help_.stdout and "--profile" in help_.stdout
+    typo = subprocess.run([sys.executable, "-m", "edge", "run", "--confg", "x.toml"], capture_output=True, text=True,
+                          env=env, timeout=60)
+    assert typo.returncode == 2 and "unrecognized arguments" in typo.stderr and "usage: edge" in typo.stderr
+
+
+def test_a_bad_names_file_still_stops_the_start_with_2(tmp_path, broker) -> None:
+    """edge run no longer imports edge.names_file for its error class: a names file that is not one
+    is still a configuration error (exit 2, the file's problem logged), not a crash (1)."""
+    names = tmp_path / "names.json"
+    names.write_text('{"entities": 5}')
+    cfg = tmp_path / "edge.toml"
+    cfg.write_text(daemon_config(broker, tmp_path / "state", home={"names": str(names)}))
+    out = subprocess.run([sys.executable, "-m", "edge", "run", "--config", str(cfg)], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "names.json" in out.stderr and "Traceback" not in out.stderr, out.stderr[-2000:]
+
+
+def test_health_readings_agree_with_psutil() -> None:
+    """edge.health reads the two figures it took from psutil (CPU percent since the last reading,
+    RSS) from os.times() and /proc/self/statm: the same figures as psutil's, over the same span."""
+    import time
+
+    import psutil
+
+    from edge.health import ProcessReadings, _psutil_process
+
+    ours, theirs, fallback = ProcessReadings(), psutil.Process(), ProcessReadings()
+    theirs.cpu_percent(interval=None)
+    fallback._psutil = _psutil_process()  # the path taken where there is no /proc
+    fallback.cpu_percent()
+    start = os.times()
+    blob = []
+    while os.times().user - start.user < 0.3:  # busy: CPU time the readings must see
+        blob.append(sum(range(1000)))
+    time.sleep(0.05)
+    a, b, c = ours.cpu_percent(), theirs.cpu_percent(interval=None), fallback.cpu_percent()
+    assert a is not None and c is not None
+    assert a > 40 and abs(a - b) < 15 and abs(c - b) < 15, (a, b, c)
+    rss = ours.rss_bytes()
+    assert rss is not None and abs(rss - theirs.memory_info().rss) < 4 << 20
+    assert fallback.rss_bytes() is not None

@@ -25,7 +25,8 @@ from edge import config, names  # noqa: E402
 from edge.home import Answered, HomeRecognizer, NotUnderstood, Recognized, base_language  # noqa: E402
 from edge.model import OOS, Prediction  # noqa: E402
 from edge.slots import SlotExtractor  # noqa: E402
-from edge.wyoming import MAX_DATA, MAX_HEADER, ServerLimits, WyomingServer, serve  # noqa: E402
+from edge.wyoming import MAX_DATA, MAX_HEADER, ServerLimits, WyomingServer  # noqa: E402
+from edge.wyoming_channel import serve  # noqa: E402
 from wyoming.error import Error  # noqa: E402
 from wyoming.handle import Handled  # noqa: E402
 from wyoming.intent import Intent, NotRecognized  # noqa: E402

@@ -1,4 +1,4 @@
-"""The Wyoming server as a channel of the daemon's loop (edge.wyoming.channel), with what ships:
+"""The Wyoming server as a channel of the daemon's loop (edge.wyoming_channel.channel), with what ships:
 models/home, its slot tagger and a names file, read from settings as `edge run` reads them."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from conftest import free_port
 from wyoming_ha import ha_describe, ha_process
 
 from edge import config as cfg
-from edge import wyoming
+from edge import wyoming_channel
 from edge.model import Model
 from edge.names_file import NamesError
 from edge.slots import SlotExtractor
@@ -35,7 +35,7 @@ def home():
 
 def test_the_channel_serves_home_assistant_with_the_shipped_home_model(tmp_path: Path, home) -> None:
     port = free_port()
-    ch = wyoming.channel(settings(tmp_path, port), *home)
+    ch = wyoming_channel.channel(settings(tmp_path, port), *home)
 
     async def scenario():
         await ch.start(asyncio.get_running_loop())
@@ -60,7 +60,7 @@ def test_a_bad_names_file_fails_the_channels_construction(tmp_path: Path, home) 
     bad = tmp_path / "names.json"
     bad.write_text('{"entities": [{"id": "light.x"}]}')
     with pytest.raises(NamesError):
-        wyoming.channel(settings(tmp_path, free_port(), bad), *home)
+        wyoming_channel.channel(settings(tmp_path, free_port(), bad), *home)
 
 
 @pytest.mark.slow
@@ -123,7 +123,7 @@ def test_with_wyoming_off_nothing_of_it_is_imported(tmp_path: Path) -> None:
             f"s = config.load(None, None, {{'EDGE_STATE_DIR': {str(tmp_path)!r}}}); "
             "build(s, Model.load(None)); "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('wyoming', 'zeroconf', 'yaml')"
-            " or m in ('edge.wyoming', 'edge.home', 'edge.names')))")
+            " or m in ('edge.wyoming', 'edge.wyoming_channel', 'edge.home', 'edge.names')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -1,0 +1,125 @@
+"""The model unsure, but the sentence is word for word one of Home Assistant's own templates for its top intent.
+
+Free text the model never saw (a list item, a broadcast, a search) lowers its confidence: "füge
+Hafermilch zur Einkaufsliste hinzu" is refused as `unsure` although its top intent is right and the
+sentence is one of HA's templates for it, which HA's own matcher would run. `rescue` takes such a
+sentence: where the model's *top* intent (never another) has a carrier pattern
+(edge/home_wildcards.py, the package's `home_schema.wildcards`) that matches the WHOLE text, every
+name it frames is exactly a name of the names file (no slip corrected), and the carrier's reading
+is the spans decide goes on with. Everything decide checks after the model still applies.
+
+What keeps it from acting on what is no home command, or on the wrong reading (each rule measured on the
+in-template proxy's unsure lines, bench/home_proxy.py, and bench/home_proxy_other.py; docs/model-card-home.md):
+- the carrier's own words (the template's words outside every capture) plus the names it frames must be
+  at least `MIN_OWN_WORDS`: "play {search_query}" takes "play a game with me", "tell everyone {message}"
+  takes "tell everyone I'm home": a verb and a wildcard say nothing a sentence does not;
+- each name it frames is the names file's word for word (`said_exactly`: no slip corrected, no "Einkaufs
+  Liste" for "Einkaufsliste");
+- no template of another intent with carriers matches the whole text as well ("mettre X à la liste
+  Tâches" is also "mettre {search_query} à {name}"), unless it frames no name where this one frames one
+  (Home Assistant ranks a reading with the home's list named first);
+- the tagger does not read the words otherwise (home_wildcards' `_disputed`), decide's free-text widening
+  (edge/home_freetext.py) leaves the carrier's wildcard as it is, and no word of the carrier's own is a
+  media class it does not capture ("lied", "playlist"), nor glued to the query in German
+  ("Daviswiedergabeliste"): else Home Assistant's reply would have a slot this one lacks.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Mapping, Sequence
+
+from edge import home_freetext, home_wildcards
+from edge.names_values_data import VALUES
+
+__all__ = ["MIN_OWN_WORDS", "rescue"]
+
+# The least number of the carrier's own words (the template's words outside every capture) plus the names it
+# frames that a rescue stands on. Measured on the in-template proxy's unsure lines (2026-12-06, en/de/fr/es
+# together, bench/home_proxy.py --failures, replies compared with the expected intent and slots): 0 -> 114 taken
+# right, 1 wrong ("spiele die Nachrichten Stube ab": the query swallows the
+# room); 2 -> 112 / 1; 3 -> 106 / 0; 4 -> 82 / 0. Below 3 a verb and a wildcard also take "play something".
+MIN_OWN_WORDS = 3
+
+
+def rescue(schema: Mapping[str, Any] | None, top_intent: str, lang: str, text: str,
+           found: Sequence[Mapping[str, Any]], names: Any) -> tuple[list[Mapping[str, Any]], str] | None:
+    """(the spans to decide on, what decided it) where the model's top intent `top_intent` can stand on one of
+    its carrier patterns although the model is unsure; None where not (the refusal stands)."""
+    got = home_wildcards.reading(schema, top_intent, lang, text, names)
+    if got is None:
+        return None
+    caps, own = got
+    # a name framed is an anchor as good as a word: "put fix the bike in Chores" (2 words + a list of the file)
+    if len(own) + sum(1 for _, _, _, wild in caps if not wild) < MIN_OWN_WORDS:
+        return None
+    if _glued(schema, lang, text, caps):
+        return None
+    # the names the carrier frames: exactly names of the file, of their own kind (a list's {name} is a thing)
+    for slot, a, e, wild in caps:
+        if not wild and (names is None or not names.said_exactly(slot, text[a:e], lang)):
+            return None
+    # one of HA's templates of another intent says it too (whatever the names file holds): the words do not decide
+    # which. Except where this reading frames a name of the file and the other's frames none ("add X to Shopping
+    # List": HassListAddItem's list named, over HassShoppingListAddItem's "add {item} to my shopping list"):
+    # Home Assistant ranks the reading with a name of the home's lists first
+    framed = sum(1 for _, _, _, wild in caps if not wild)
+    for other in home_wildcards.carrier_intents(schema, lang):
+        n = home_wildcards.most_names(schema, other, lang, text) if other != top_intent else None
+        if n is not None and not (n == 0 < framed):
+            return None
+    spans = home_wildcards.apply(schema, top_intent, lang, text, found, names, caps)
+    # `apply` keeps the tagger's spans where it reads the words otherwise ("play the artist Miles Davis" with
+    # the query tagged "artist Miles Davis"): then the carrier decided nothing, and the refusal stands
+    taken = {(s.get("name"), s.get("start"), s.get("end")) for s in spans}
+    if any((slot, a, e) not in taken for slot, a, e, wild in caps if not wild or slot in home_wildcards.FREE_SLOTS):
+        return None
+    # decide widens free text over words no template says (edge/home_freetext.py); a word the carrier read as
+    # its own, widened into the query, is a slot the carrier does not capture ("play the *artist* Miles Davis":
+    # media_class, a small list): the reading would lose it, so no rescue
+    wide = {(s.get("name"), s.get("start"), s.get("end")) for s in home_freetext.extend(text, lang, top_intent, spans, names)}
+    if any((slot, a, e) not in wide for slot, a, e, wild in caps if wild and slot in home_wildcards.FREE_SLOTS):
+        return None
+    # nothing left unexplained: a word of the carrier's own that is a value of a list Home Assistant's templates of
+    # these intents read as a slot (the carrier matches it, never captures it) must be inside a span decided on:
+    # a media class ("lied", "playlist": media_class, tagged as such). Else Home Assistant's reply has a slot this
+    # one lacks
+    spans_at = [(int(s.get("start", 0)), int(s.get("end", 0))) for s in spans]
+    if any(_list_value(top_intent, lang, w) and not any(sa <= a and e <= se for sa, se in spans_at) for w, a, e in own):
+        return None
+    return spans, "carrier: " + " ".join(w for w, _, _ in own)
+
+
+def _list_value(intent: str, lang: str, word: str) -> bool:
+    """Whether a folded word of the carrier's own is a media class word of HassMediaSearchAndPlay, the one carrier
+    intent whose templates read a small list of words as a slot (media_class) besides numbers (timers' minutes
+    and seconds lists: read by decide after the carrier, edge/names_schema.py's number_runs; measured on the
+    in-template proxy). A media class said in several words ("die tv show") counts by its last word."""
+    return intent == "HassMediaSearchAndPlay" and word in _media_words(lang)
+
+
+@lru_cache(maxsize=16)
+def _media_words(lang: str) -> frozenset[str]:
+    classes = (VALUES.get(lang) or {}).get("media_class") or {}
+    return frozenset(k.split()[-1] for k in classes if k.split())
+
+
+def _glued(schema: Mapping[str, Any] | None, lang: str, text: str, caps: Sequence[tuple[str, int, int, bool]]) -> bool:
+    """Whether a free capture has a German compound ending in one of the templates' own words ("Miles
+    Daviswiedergabeliste": HA reads "{search_query}[ ]{media_class}" with the class glued on; a carrier
+    capture never splits a word, so it would take "wiedergabeliste" into the query). German only: it glues
+    nouns; elsewhere a word's ending is no word of its own ("devolver" ends in "volver", measured on the
+    in-template proxy)."""
+    if lang != "de":
+        return False
+    words = {w for w in home_wildcards.template_words(schema, lang) if len(w) >= _GLUED_MIN}
+    folded = home_wildcards.fold(text)
+    for slot, a, e, wild in caps:
+        if wild and slot in home_wildcards.FREE_SLOTS:
+            for w in folded[a:e].split():
+                if any(len(w) > len(t) and w.endswith(t) for t in words):
+                    return True
+    return False
+
+
+_GLUED_MIN = 5   # letters ("liste", "timer"): a shorter template word ("an", "ab") ends too many words
