@@ -13,13 +13,14 @@ of or that appears twice, a number that does not read as one or is out of its
 range, a name matching nothing or more than one thing, no names file while a
 thing is named, a language the model does not serve.
 
-What plain words say beyond the spans (the kind beside a place, a volume step's direction, half an hour,
-a span the tagger is unsure of that stands on its own words, a timer's start apart from its change, a
-state question that commands) is read by edge/home_words.py; a duration's unit from the word after it and
-a number the tagger left untagged by edge/names_schema.py; German parts of a unit by edge/home_fractions.py;
-whether an on/off (or (un)mute, or a timer's command) is said the other way round by edge/home_polarity.py;
-a place and a kind that spell one thing's name by edge/home_reading.py; free text said whole, and a timer's
-name said but not tagged, by edge/home_freetext.py. A model unsure of a sentence that is word for word one of
+What plain words say beyond the spans (the kind beside a place, a volume step's direction, a span the
+tagger is unsure of that stands on its own words, a state question that commands) is read by
+edge/home_words.py; half an hour and a timer's start apart from its change by edge/home_durations.py; a
+duration's unit from the word after it by edge/names_schema.py; a number read whole, a number the tagger left
+untagged or is unsure of by edge/home_numbers.py; German parts of a unit by edge/home_fractions.py; whether an
+on/off (or (un)mute, or a timer's command) is said the other way round by edge/home_polarity.py; a place and a
+kind that spell one thing's name, a place cut short, the one name said untagged by edge/home_reading.py; free
+text said whole, and a timer's name said but not tagged, by edge/home_freetext.py. A model unsure of a sentence that is word for word one of
 Home Assistant's templates of its top intent is taken on that template's reading by edge/home_rescue.py.
 
 Everything after the model is one function, `decide`: Wyoming's recognizer
@@ -36,11 +37,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Mapping, Protocol, Sequence, Union
 
-from edge import home_freetext, home_guard, home_polarity, home_rescue, home_wildcards, names_schema, names_values
-from edge.home_reading import name_reading, said_target
+from edge import (home_freetext, home_guard, home_numbers, home_polarity, home_rescue, home_wildcards, names_schema,
+                  names_values)
+from edge.home_durations import halves, start_change_misfit, timer_start, unit_text
+from edge.home_reading import name_reading, place_reading, said_target, untagged_target
 from edge.home_words import (ACTS_ON, FREE_TEXT_NAME_INTENTS, KIND_ALONE, PLACE_ONLY_LIGHT, blank_names,
-                             command_misfit, confirmed, everywhere, halves, implied_domains, number,
-                             start_change_misfit, unit_text, volume_step)
+                             command_misfit, confirmed, everywhere, implied_domains, number, volume_step)
 from edge.model import OOS
 
 __all__ = ["Answered", "HomeRecognizer", "NotUnderstood", "Recognized", "Recognizer", "Result", "check", "decide",
@@ -191,14 +193,21 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
         return NotUnderstood("not_home", "the model's label is no Home Assistant intent")
     # a wildcard's words (an item, a message, a timer's name) as HA's carrier phrases frame them
     found = home_wildcards.apply(schema, intent, lang, text, found, names)
-    # a duration under the unit its next word says ("twenty-two-hour" tagged seconds), then fractions
-    tagged, found = found, names_schema.number_runs(schema, intent, lang, text, found)
-    found = halves(names_schema.unit_said(schema, lang, text, found), text, lang)
     found = name_reading(text, lang, found, names, intent in FREE_TEXT_NAME_INTENTS)  # "Office" + "Shutter": one
+    # a place cut short or run into a number ("*front* hall", "*Erdgeschoss 96* Grad"), before the numbers are read
+    found = place_reading(text, lang, found, names, intent in FREE_TEXT_NAME_INTENTS)
+    # a duration under the unit its next word says ("twenty-two-hour" tagged seconds), then fractions
+    tagged, found = found, home_numbers.number_runs(schema, intent, lang, text, found)
+    found = halves(names_schema.unit_said(schema, lang, text, found), text, lang)
+    found = timer_start(intent, lang, text, found, schema)  # "add 5 minutes to the *10 minute* timer": its start
     found = home_freetext.extend(text, lang, intent, found, names)  # "oat *milk*": free text as said
-    got = _slots(found, min_slot_confidence, intent, lang, confirmed(intent, lang, text, names, schema))
+    got = _slots(found, min_slot_confidence, intent, lang, confirmed(intent, lang, text, names, schema, found))
     if isinstance(got, NotUnderstood):
         return got
+    # the one thing, area or floor said exactly and untagged ("Staubsauger aktivieren"), before the slot sets are judged
+    if (span := untagged_target(text, lang, intent, got, found, names, schema, intent in FREE_TEXT_NAME_INTENTS,
+                                intent in _TURN_INTENTS)) is not None:
+        found, got = sorted([*found, span], key=lambda s: s.get("start", 0)), {**got, span["name"]: span["value"]}
     if intent == "HassSetVolumeRelative":
         got = volume_step(got, text, lang, found)
     # slots HA's templates never give this intent, a duration said in another unit, a number in no slot
@@ -207,7 +216,7 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
                                         and s.get("value") == t.get("value") for t in tagged)]
     why = (names_schema.misfit(schema, intent, got, [str(s.get("name")) for s in read]) or names_schema.target_misfit(schema, intent, got)
            or names_schema.unit_misfit(schema, lang, unit_text(text, found, tagged, lang), found)
-           or names_schema.stray_number(schema, intent, lang, text, found)
+           or home_numbers.stray_number(schema, intent, lang, text, found)
            or start_change_misfit(intent, lang, text, found, schema)
            or command_misfit(intent, lang, blank_names(text, found))
            or home_polarity.mute_misfit(intent, lang, text, found)
@@ -321,6 +330,8 @@ def _slots(found: Sequence[Mapping[str, Any]], min_confidence: float, intent: st
                 v = names_values.color_temperature(s.get("raw"), lang)  # "Tageslicht" -> 6500 K, HA's list
             if v is None and lang is not None and name == "brightness":
                 v = names_values.brightness_level(s.get("raw"), lang)  # "maximum" -> 100, HA's brightness_level
+            if v is None and lang is not None:
+                v = home_numbers.level(s.get("raw"), lang, name)  # "höchste" -> 100, HA's German volume/position lists
             lo, hi = _INTENT_RANGES.get((intent, name), NUMBER_RANGES[name])
             if unsure and (v is None or confirmed is None or not confirmed(s, v)):
                 return NotUnderstood("slot", f"{name} unsure")
@@ -361,6 +372,11 @@ def _resolve(intent: str, slots: dict[str, Any], lang: str, names: Any, text: st
         # read as HassSetVolume of the Reading Light); a place alone covers every kind there, HA picks its own
         acts_on = ACTS_ON.get(intent) if "name" in slots else None
         odd = sorted({i.split(".", 1)[0] for i in getattr(res, "entity_ids", ())} - acts_on) if acts_on else []
+        # nor a kind said that the handler never acts on ("set the lounge lamp to 40" as HassSetVolume: area
+        # Living Room + domain light would set no volume)
+        domain = slots.get("domain")
+        if not odd and isinstance(domain, str) and ACTS_ON.get(intent) and domain not in ACTS_ON[intent]:
+            odd = [domain]
         if odd:
             return NotUnderstood("conflict", f"{intent} does not act on a {odd[0]}")
     elif any(k in slots for k in names_values.VALUE_SLOTS):  # no thing named: the values said, made HA's

@@ -4,7 +4,7 @@
 `timer_hour_parts_to_minutes` and `timer_minute_parts_to_seconds` (home-assistant-intents 2026.12.1,
 data/de.json; CC BY 4.0) give each such phrase as a total of the unit below. The tagger puts these words
 under some duration slot and edge.names_values cannot read "eineinhalb" as a number, so they were refused.
-English and Spanish say a fraction beside the unit instead (edge.home_words.halves). French templates have
+English and Spanish say a fraction beside the unit instead (edge.home_durations.halves). French templates have
 no fractions, so none are read there.
 """
 

@@ -10,9 +10,11 @@ and the language's skip words, which HA's matcher ignores anywhere: "please", "c
 - `extend`: a free-text span grows over the words next to it that no template of its intents says, and over one
   connector or elided article between two such words ("oat milk", "lait d'avoine", "masa de pan"; not over an
   article: "until *the* pasta" is no name), never over punctuation, into another span or a number;
-- `unnamed_timer`: a timer reply without a name, when a word no timer template says stands right beside the
-  timer's noun or after "called"/"named" ("cancel *lasagna* timer", "temporizador *lasaña*"), is refused: a
-  name was said and not carried.
+- `extend` also takes a timer's name the tagger left untagged: one word no timer template says, right beside the
+  timer's noun or after "called"/"named" ("cancel *lasagna* timer", "temporizador *lasaña*"), and not a name of
+  the names file, seeds the `name` span it grows;
+- `unnamed_timer`: a timer reply still without a name, when such a word stands there (several of them, a place's
+  name), is refused: a name was said and not carried.
 """
 
 from __future__ import annotations
@@ -177,11 +179,11 @@ def extend(text: str, lang: str, intent: str, found: Sequence[Mapping[str, Any]]
     an article ("play *some* taylor swift"), a name of the names file (edge.home_guard.mentions: the guard
     must still see "run our bedtime routine" read as a message), or to the first word ("we need eggs, add
     them": a template's word comes before the wildcard)."""
-    found = list(found)
     group = GROUP.get(intent)
     vocab = VOCAB.get((lang, group or ""))
     if not vocab or not isinstance(text, str):
-        return found
+        return list(found)
+    found = _said_name(text, lang, intent, found, names)
     slot = FREE_SLOT[group]
     mine = [s for s in found if s.get("name") == slot and isinstance(s.get("start"), int)
             and isinstance(s.get("end"), int) and 0 <= s["start"] < s["end"] <= len(text)]
@@ -238,11 +240,23 @@ def extend(text: str, lang: str, intent: str, found: Sequence[Mapping[str, Any]]
 def unnamed_timer(text: str, lang: str, intent: str, found: Sequence[Mapping[str, Any]],
                   got: Mapping[str, Any]) -> str | None:
     """Why a timer reply without a name drops one the user said, or None (see the module docstring)."""
-    vocab, marks = VOCAB.get((lang, "timer")), _TIMER_WORDS.get(lang)
-    if GROUP.get(intent) != "timer" or "name" in got or not vocab or not marks:
+    if GROUP.get(intent) != "timer" or "name" in got:
         return None
+    said = _timer_names(text, lang, found)
+    return f"the timer's name {said[0][2]!r} is not carried" if said else None
+
+
+def _timer_names(text: str, lang: str, found: Sequence[Mapping[str, Any]],
+                 others: Sequence[tuple[int, int]] = ()) -> list[tuple[int, int, str]]:
+    """The untagged words no timer template says that stand right beside the timer's noun or after "called" (or
+    one template word after it: "timer *for* lasagna"), as (start, end, word), outside `found` and `others`."""
+    vocab, marks = VOCAB.get((lang, "timer")), _TIMER_WORDS.get(lang)
+    if not vocab or not marks or not isinstance(text, str):
+        return []
     spans = [(s["start"], s["end"]) for s in found if isinstance(s.get("start"), int) and isinstance(s.get("end"), int)]
+    spans += list(others)
     words = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text[:512])]
+    out: list[tuple[int, int, str]] = []
     for i, (a, b, w) in enumerate(words):
         if _fold(w) not in marks:
             continue
@@ -250,6 +264,30 @@ def unnamed_timer(text: str, lang: str, intent: str, found: Sequence[Mapping[str
         near = [i - 1, i + 1] + ([i + 2] if i + 2 < len(words) and _fold(words[i + 1][2]) in vocab else [])
         for j in near:
             if 0 <= j < len(words) and not any(s < words[j][1] and words[j][0] < e for s, e in spans) \
-                    and _plain(words[j][2], lang, vocab) and _fold(words[j][2]) not in _joiners(lang):
-                return f"the timer's name {words[j][2]!r} is not carried"
-    return None
+                    and _plain(words[j][2], lang, vocab) and _fold(words[j][2]) not in _joiners(lang) \
+                    and words[j] not in out:
+                out.append(words[j])
+    return out
+
+
+def _said_name(text: str, lang: str, intent: str, found: Sequence[Mapping[str, Any]],
+               names: Any) -> list[Mapping[str, Any]]:
+    """`found` with a timer's name said and left untagged as its `name` span, seeded on its one word beside the
+    timer's noun or after "called" (`_timer_names`: "cuenta atrás llamada *lasaña*", "minuteur appelé *lasagnes*"),
+    for `extend` to grow over the rest of it; HA's templates read it so ("{name} timer", "timer called {name}").
+    Not when several words stand there, nor when the word is a name, area or floor of the names file ("Stube
+    Timer": a place's timer, which HA reads as the area): those stay refused (`unnamed_timer`)."""
+    if GROUP.get(intent) != "timer" or any(s.get("name") == "name" for s in found):
+        return list(found)
+    others: list[tuple[int, int]] = []
+    if names is not None:
+        from edge.home_guard import mentions
+
+        others = [(m.start, m.end) for m in mentions(text, lang, names)]
+    said = _timer_names(text, lang, found)
+    if len(said) != 1 or any(a < said[0][1] and said[0][0] < b for a, b in others):
+        return list(found)
+    a, b, w = said[0]
+    return sorted([*found, {"name": "name", "entity": "name", "raw": w, "value": w, "start": a, "end": b,
+                            "confidence": 1.0}],
+                  key=lambda s: s.get("start", 0) if isinstance(s.get("start"), int) else 0)

@@ -23,7 +23,7 @@ from typing import Any, Mapping, Sequence
 
 from edge import home_guard, names_schema
 
-__all__ = ["name_reading", "said_target"]
+__all__ = ["name_reading", "place_reading", "said_target", "untagged_target"]
 
 _TARGETS = ("name", "area", "floor", "device_class", "domain")
 _WORD = re.compile(r"[^\W_]+")  # "l'Fenêtre" is "l" and "Fenêtre": a name starts after an elided article
@@ -131,3 +131,120 @@ def said_target(text: str, lang: str, intent: str, got: Mapping[str, Any], spans
     return {"name": slot, "entity": slot, "raw": text[m.start:m.end], "value": m.name, "start": m.start,
             "end": m.end, "confidence": 1.0}
 
+
+
+_PLACES = ("area", "floor", "name")
+
+
+def place_reading(text: str, lang: str, found: Sequence[Mapping[str, Any]], names: Any,
+                  free_name: bool = False) -> list[Mapping[str, Any]]:
+    """`found` with a span of a place or thing the tagger cut short or read as the other kind put over the words
+    that are exactly one area, floor or thing of the names file ("stop all timers in *front* hall" -> area "front
+    hall", "change color of Rec *Room*" -> area "Rec Room"; "illuminate *Basement*" tagged area, the home's floor ->
+    floor; "von dem *Erdgeschoss 96* Grad" -> floor "Erdgeschoss", the number left to its slot; a thing is never
+    read as a place nor a place as a thing), as Home Assistant's lists read them: the longest run of words around the span (at most `MAX_WORDS`,
+    touching no other span) that is said exactly as one kind only (edge.names.Names.said_exactly). A run that is
+    several kinds ("Office": an area and a speaker) or none leaves the span as it was. A timer's `name` is free text
+    (`free_name`): not read."""
+    found = list(found)
+    if names is None or not hasattr(names, "said_exactly") or not isinstance(text, str):
+        return found
+    words = [(m.start(), m.end()) for m in _WORD.finditer(text[:512])]
+    out: list[Mapping[str, Any]] = []
+    for sp in found:
+        kind, a0, b0 = sp.get("name"), sp.get("start"), sp.get("end")
+        if kind not in _PLACES or (kind == "name" and free_name) or not isinstance(a0, int) or not isinstance(b0, int) \
+                or not 0 <= a0 < b0 <= len(text):
+            out.append(sp)
+            continue
+        inside = [i for i, (a, b) in enumerate(words) if a0 < b and a < b0]
+        others = [(o["start"], o["end"]) for o in found if o is not sp and isinstance(o.get("start"), int)
+                  and isinstance(o.get("end"), int)]
+        best: tuple[int, int, str] | None = None
+        if inside:
+            lo, hi = inside[0], inside[-1]
+            for i in range(max(0, hi - MAX_WORDS + 1), lo + 1):
+                for j in range(min(len(words), i + MAX_WORDS), hi, -1):
+                    a, b = min(words[i][0], a0), max(words[j - 1][1], b0)
+                    if any(oa < b and a < ob for oa, ob in others):
+                        continue
+                    kinds = [k for k in _PLACES if not (k == "name" and free_name)
+                             and names.said_exactly(k, text[a:b], lang)]
+                    # a place may be the other kind of place; a thing is never a place nor a place a thing
+                    # ("turn on the kitchen" with "kitchen" tagged a thing stays the tagger's doubt)
+                    kinds = [k for k in kinds if (k == "name") == (kind == "name")] if len(kinds) == 1 else kinds
+                    if len(kinds) == 1 and (best is None or b - a > best[1] - best[0]):
+                        best = (a, b, kinds[0])
+        if best is None and inside and not names.said_exactly(str(kind), text[a0:b0], lang):
+            best = _number_cut(text, lang, words, inside, str(kind), names, free_name)
+        if best is None or (best[:2] == (a0, b0) and best[2] == kind) or \
+                (names.said_exactly(str(kind), text[a0:b0], lang) and best[2] != kind):
+            out.append(sp)  # as said, or already exactly a name of its own kind (the tagger's reading stands)
+            continue
+        a, b, new = best
+        extra = {names_schema.fold(text[x:y]) for x, y in words if a <= x < b and not a0 <= x < b0}
+        if new == kind and b - a > b0 - a0 and extra <= _function_words(lang):
+            out.append(sp)  # only an article or "in" more ("la en haut"): the tagger's words, no new reading
+            continue
+        out.append({**sp, "name": new, "entity": new, "raw": text[a:b], "value": text[a:b], "start": a, "end": b})
+    return out
+
+
+def _number_cut(text: str, lang: str, words: Sequence[tuple[int, int]], inside: Sequence[int], kind: str, names: Any,
+                free_name: bool) -> tuple[int, int, str] | None:
+    """A place or thing span that ran into the number said after it ("Erdgeschoss 96 Grad", "arriba 52"): its words
+    before the number, when they are exactly one area, floor or thing of the names file (the same class of kind),
+    as (start, end, kind); else None. The number is then left to the number slots (edge/home_numbers.py)."""
+    from edge import names_values
+
+    def is_number(i: int) -> bool:
+        w = text[words[i][0]:words[i][1]]
+        return w.isdigit() or names_values.number(w, lang) is not None
+
+    for k in range(inside[-1] - 1, inside[0] - 1, -1):
+        if not all(is_number(i) for i in range(k + 1, inside[-1] + 1)):
+            break
+        a, b = words[inside[0]][0], words[k][1]
+        kinds = [x for x in _PLACES if not (x == "name" and free_name) and (x == "name") == (kind == "name")
+                 and names.said_exactly(x, text[a:b], lang)]
+        if len(kinds) == 1:
+            return a, b, kinds[0]
+    return None
+
+
+def _function_words(lang: str) -> set[str]:
+    """The language's articles and locatives, word by word ("la", "de", "dans", "in")."""
+    from edge.names_lang import LANGUAGES
+
+    language = LANGUAGES.get(lang)
+    if language is None:
+        return set()
+    return {names_schema.fold(w) for p in (*language.determiners, *language.locatives) for w in p}
+
+
+def untagged_target(text: str, lang: str, intent: str, got: Mapping[str, Any], found: Sequence[Mapping[str, Any]],
+                    names: Any, schema: Mapping[str, Any] | None, free_name: bool, turn: bool) -> dict[str, Any] | None:
+    """`said_target` for a reply with no name, area or floor, taken before edge.home judges its slot sets (an intent
+    that always names one would refuse it: "Staubsauger aktivieren", "aspire le RDC"). For on/off and state (`turn`)
+    only in a reply with nothing tagged but a state ("raise up Sprinklers", "ist Garagenfenster offen"): beside a
+    kind the tagger marked, a place is no such reading ("turn off the lights, I'm going to the office" does not
+    switch the office's lights), nor is a thing whose words also say a place and a kind ("what den light are on":
+    HA's area Den + lights, though a thing is called "Den Light")."""
+    if any(k in got for k in ("name", "area", "floor")):
+        return None
+    span = said_target(text, lang, intent, got, list(found), names, schema, free_name)
+    if span is not None and turn and (set(got) - {"state"} or _place_and_kind(span, lang, names)):
+        return None
+    return span
+
+
+def _place_and_kind(span: Mapping[str, Any], lang: str, names: Any) -> bool:
+    """Do a thing's words also say a place of the file and a kind ("den light": area Den + lights)?"""
+    from edge.home_words import implied_domains
+
+    raw = span.get("raw")
+    if not isinstance(raw, str) or not implied_domains(raw, lang):
+        return False
+    words = raw.split()
+    return any(names.said_exactly(k, " ".join(words[i:j]), lang) for k in ("area", "floor")
+               for i in range(len(words)) for j in range(i + 1, len(words) + 1))

@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 from edge import entities, names_schema, names_values
 
 __all__ = ["ACTS_ON", "FREE_TEXT_NAME_INTENTS", "KIND_ALONE", "PLACE_ONLY_LIGHT", "blank_names", "confirmed",
-           "halves", "implied_domains", "command_misfit", "everywhere", "number", "start_change_misfit", "unit_text", "volume_step"]
+           "implied_domains", "command_misfit", "everywhere", "number", "volume_step"]
 
 _MAX_TEXT = 512  # as edge.home.MAX_TEXT: decide refuses longer text before it gets here
 
@@ -117,101 +117,6 @@ def number(raw: Any) -> float | int | None:
     return int(raw) if float(raw).is_integer() else float(raw)
 
 
-# "half an hour", "71 and a 1/2 hours", "media hora", "12 hora y 3/4": Home Assistant's English and Spanish
-# timer templates give a half (quarter, three quarters) of a unit as 30 (15, 45) of the next ("and a half
-# hours" -> minutes: 30 beside the hours). The words a fraction is said with, and each unit's own words (the
-# next smaller unit is the slot). German and French templates add fractions to the total ("eineinhalb
-# Stunden" -> 90 minutes): not read here, still refused.
-_HALF_WORDS = {"en": {"half": 30, "a half": 30, "1/2": 30, "a 1/2": 30, "quarter": 15, "a quarter": 15, "1/4": 15,
-                      "a 1/4": 15, "3/4": 45, "three quarters": 45},
-               "es": {"media": 30, "1/2": 30, "cuarto": 15, "un cuarto": 15, "1 cuarto": 15, "1/4": 15, "3/4": 45,
-                      "3 cuartos": 45, "tres cuartos": 45}}
-_HALF_UNITS = {"en": {"hour": "minutes", "hours": "minutes", "minute": "seconds", "minutes": "seconds"},
-               "es": {"hora": "minutes", "horas": "minutes", "minuto": "seconds", "minutos": "seconds"}}
-# The unit's own slot: in "71 and a 1/2 hours" the number before the fraction is hours, whatever the tagger
-# put it under (it often reads "71 ... hours" as minutes, then "1/2" as a second minutes: refused as twice).
-_OWN_UNITS = {"en": {"hour": "hours", "hours": "hours", "minute": "minutes", "minutes": "minutes"},
-              "es": {"hora": "hours", "horas": "hours", "minuto": "minutes", "minutos": "minutes"}}
-# What may stand between a number and the fraction said after it ("71 *and a* 1/2 hours", "una hora *y* media").
-_FRACTION_JOIN = {"en": frozenset({"and", "a"}), "es": frozenset({"y"})}
-
-
-def halves(found: Sequence[Mapping[str, Any]], text: str, lang: str) -> Sequence[Mapping[str, Any]]:
-    """A duration span that says only a fraction (the tagger put it under some unit, or gave it no number)
-    as that much of the unit below the one said after it (or right before it): "half an hour" -> minutes
-    30, "hora y 3/4" -> minutes 45. Anything else as it was; a fraction with no unit word beside it is left
-    to be refused."""
-    if lang == "de":  # "eineinhalb Stunden": HA's German lists give the total in the unit below
-        from edge.home_fractions import german_parts
-
-        return german_parts(found, text)
-    halves, units = _HALF_WORDS.get(lang), _HALF_UNITS.get(lang)
-    if not halves or not units:
-        return found
-    out: list[Mapping[str, Any]] = []
-    for s in found:
-        raw, start, end = s.get("raw"), s.get("start"), s.get("end")
-        said = " ".join(raw.casefold().replace("/", " / ").split()).replace(" / ", "/") if isinstance(raw, str) else ""
-        if (names_schema.unit_base(str(s.get("name"))) in ("hours", "minutes", "seconds") and said in halves
-                and isinstance(start, int) and isinstance(end, int)):
-            after = names_schema.word_list(text[end:end + 40])[:3]
-            # the unit said after it ("half an hour"), else just before it ("12 hora y 3/4")
-            before = names_schema.word_list(text[max(0, start - 24):start])[-2:][::-1]
-            slot = next((units[w] for w in after if w in units), None) or (
-                units.get(before[0]) if before and before[0] in units else
-                units.get(before[1]) if len(before) > 1 and before[0] in ("and", "y") and before[1] in units
-                else None)
-            if slot is None:
-                out.append(s)
-                continue
-            if str(s.get("name")).startswith("start_"):
-                slot = "start_" + slot
-            own = next((_OWN_UNITS[lang][w] for w in after if w in units), None)
-            prev = _number_before(out, text, start, _FRACTION_JOIN.get(lang, frozenset())) if own else None
-            if prev is not None:  # "71 and a 1/2 hours": the 71 is hours, said once for both
-                i, p = prev
-                pslot = ("start_" if str(p.get("name")).startswith("start_") else "") + str(own)
-                out[i] = {**p, "name": pslot, "entity": pslot}
-            out.append({**s, "name": slot, "entity": slot, "value": halves[said], "raw": raw, "confidence": 1.0})
-            continue
-        out.append(s)
-    return out
-
-
-def _number_before(spans: Sequence[Mapping[str, Any]], text: str, start: int,
-                   joins: frozenset[str]) -> tuple[int, Mapping[str, Any]] | None:
-    """The duration span said right before a fraction, with only `joins` words between ("71 and a"), and its
-    index in `spans`; None when there is none."""
-    for i in range(len(spans) - 1, -1, -1):
-        p = spans[i]
-        end = p.get("end")
-        if names_schema.unit_base(str(p.get("name"))) not in ("hours", "minutes", "seconds") or not isinstance(end, int):
-            continue
-        between = names_schema.word_list(text[end:start]) if 0 <= end <= start else None
-        return (i, p) if between and set(between) <= joins else None
-    return None
-
-
-def unit_text(text: str, found: Sequence[Mapping[str, Any]], original: Sequence[Mapping[str, Any]],
-              lang: str) -> str:
-    """`text` for edge.names_schema.unit_misfit after `halves`: each fraction it read blanked with the words
-    joining it to the number before ("fifty *and half* hour"), so that number is followed by its unit's word;
-    the fraction's own span is then blank, which unit_misfit skips (its slot is the unit below the word)."""
-    chars = list(text)
-    joins = _FRACTION_JOIN.get(lang, frozenset())
-    for s in found:
-        a, b = s.get("start"), s.get("end")
-        if any(s is o for o in original) or not isinstance(a, int) or not isinstance(b, int) or not 0 <= a <= b:
-            continue
-        while True:  # back over the joining words ("and", "a")
-            m = re.search(r"([^\W_]+)\W*$", text[:a])
-            if m is None or names_schema.first_word(m.group(1)) not in joins:
-                break
-            a = m.start(1)
-        chars[a:b] = " " * (b - a)
-    return "".join(chars)
-
-
 def volume_step(got: dict[str, Any], text: str, lang: str, found: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """HassSetVolumeRelative's step as Home Assistant's templates give it: the verb says up or down
     (edge.names_lang.VOLUME_DIRECTION), the tagger marks at most the number. One direction said (outside the
@@ -260,7 +165,8 @@ def blank_names(text: str, found: Sequence[Mapping[str, Any]]) -> str:
 _FREE_TEXT = frozenset({"item", "search_query"})
 
 
-def confirmed(intent: str, lang: str, text: str, names: Any, schema: Mapping[str, Any] | None) -> Any:
+def confirmed(intent: str, lang: str, text: str, names: Any, schema: Mapping[str, Any] | None,
+              found: Sequence[Mapping[str, Any]] = ()) -> Any:
     """Whether a span the tagger is unsure of stands on its own words (a callable for `_slots`):
     - free text (`_FREE_TEXT`, a timer's name);
     - a name, area or floor the names file has word for word, as that kind (edge.names.Names.said_exactly):
@@ -268,7 +174,12 @@ def confirmed(intent: str, lang: str, text: str, names: Any, schema: Mapping[str
     - a duration whose number reads as one and is followed by its own unit's word in HA's templates
       ("fünf *Minuten*", "vingt *secondes*"): the words say the slot (measured: letting an intent that
       also takes the timer's start in that unit confirm neither, since the words do not say which, lost
-      35 right answers on the holdouts for 2 wrong ones)."""
+      35 right answers on the holdouts for 2 wrong ones);
+    - a media class that is word for word a value of HA's list (edge.names_values; not a fan mode or colour:
+      "put whisper mode on" read as fan mode "on" acted on an other request);
+    - any other number that its own words confirm (edge.home_numbers.confirmed: a unit word of the slot after
+      it, a word of HA's list for the slot, or the one number said of an intent with one number slot; `found`
+      are the spans, for HassSetVolume's thing named)."""
     units = names_schema.unit_words(schema, lang)
 
     def check(span: Mapping[str, Any], value: Any) -> bool:
@@ -282,52 +193,27 @@ def confirmed(intent: str, lang: str, text: str, names: Any, schema: Mapping[str
         end = span.get("end")
         if base in units and value is not None and isinstance(end, int):
             return names_schema.first_word(text[end:]) in set(units[base])
+        if slot == "media_class" and isinstance(span.get("raw"), str):
+            # word for word a value of HA's list for the slot ("émission", "serie", "track"): the list confirms it;
+            # not a word HA's templates also say as a plain word before the query ("écoute musique Édith Piaf")
+            query = [s for s in found if s.get("name") == "search_query" and isinstance(s.get("start"), int)]
+            if slot == "media_class" and names_schema.fold(span["raw"].strip()) in _MEDIA_WORDS.get(lang, ()) \
+                    and isinstance(span.get("start"), int) and any(span["start"] < q["start"] for q in query):
+                return False
+            return names_values.value("media_class", span.get("raw"), lang) is not None
+        if value is not None and slot in names_schema.NUMBER_SLOTS:
+            from edge import home_numbers
+
+            return home_numbers.confirmed(schema, intent, lang, text, span, value, found)
         return False
 
     return check
 
 
-# Words that join the parts of one duration ("1 hour *and* 30 minutes", "una hora *y* 95 segundos").
-_DURATION_JOINS = frozenset({"and", "und", "et", "y", "e"})
-_CHANGE_INTENTS = frozenset({"HassIncreaseTimer", "HassDecreaseTimer"})
-
-
-def start_change_misfit(intent: str, lang: str, text: str, found: Sequence[Mapping[str, Any]],
-                        schema: Mapping[str, Any] | None) -> str | None:
-    """Why a timer's start and its change cannot be told apart, or None. One duration is its numbers said
-    together, only unit words and "and" between them; HA's templates say the change in one such duration
-    and the timer's start ("the 98 minute timer") in another. So a duration the tagger splits between the
-    start and the change ("by ninety one hours 51 minutes" as start_hours + minutes), and a change said in
-    two places ("increase the ninety eight minute timer by 10 hours" as minutes + hours: one of them is the
-    timer's start) are refused: acting would change the wrong timer or by the wrong amount."""
-    if intent in _CHANGE_INTENTS:  # a change says so in words of its own intent's templates
-        from edge.names_lang import TIMER_CHANGE
-
-        sides = TIMER_CHANGE.get(lang)
-        said = names_schema.words(text)
-        if sides is not None and not said & sides[intent]:
-            return f"no word says {intent}"
-    units = names_schema.unit_words(schema, lang)
-    unit_words = {w for ws in units.values() for w in ws}
-    spans = sorted((s for s in found if names_schema.unit_base(str(s.get("name"))) in ("hours", "minutes", "seconds")
-                    and isinstance(s.get("start"), int) and isinstance(s.get("end"), int)), key=lambda s: s["start"])
-    groups: list[list[Mapping[str, Any]]] = []
-    for s in spans:
-        between = set(names_schema.word_list(text[groups[-1][-1]["end"]:s["start"]])) if groups else set()
-        if groups and between <= unit_words | _DURATION_JOINS:
-            was, now = (str(x.get("name")).startswith("start_") for x in (groups[-1][-1], s))
-            if was != now and (between & _DURATION_JOINS or now):
-                # "una hora y 95 segundos": "and" joins one duration, and HA's templates never say the start right
-                # after the change. The start then the change may stand side by side without "and" ("para 25 hora
-                # quince segundos": the timer of 25 hours, by 15 seconds)
-                return "one duration read as both the timer's start and the change"
-            groups[-1].append(s)
-        else:
-            groups.append([s])
-    kinds = [{str(s.get("name")).startswith("start_") for s in g} for g in groups]
-    if intent in _CHANGE_INTENTS and sum(1 for k in kinds if k == {False}) > 1:
-        return "the change said in two places: one of them is the timer's start"
-    return None
+# Words of HA's French media templates' `<media>` rule that its media_class list has too ("(<active>|<mets>|<ecoute>)
+# [<le>]<media> [<de>] {search_query}"): said before the query, HA's reading carries no class (folded).
+_MEDIA_WORDS: Mapping[str, frozenset[str]] = {
+    "fr": frozenset("morceau chanson musique element podcast film video episode radio media".split())}
 
 
 def command_misfit(intent: str, lang: str, text: str) -> str | None:
@@ -343,7 +229,45 @@ def command_misfit(intent: str, lang: str, text: str) -> str | None:
 
 def everywhere(intent: str, lang: str, text: str) -> bool:
     """Whether an on/off command with a kind of thing and no place says "in every place"
-    (edge.names_lang.EVERYWHERE: "schalte das Licht überall aus"); then it is every one of that kind."""
+    (edge.names_lang.EVERYWHERE: "schalte das Licht überall aus"); then it is every one of that kind. And
+    "turn off all the lights" (`_ALL_LIGHTS_OFF`): HA's one on/off template with no place and no need of one
+    turns off every light of the home, said with a word for all of them or for the whole home."""
     from edge.names_lang import EVERYWHERE
 
-    return intent in PLACE_ONLY_LIGHT and bool(names_schema.words(text) & EVERYWHERE.get(lang, frozenset()))
+    said = names_schema.words(text)
+    if intent in PLACE_ONLY_LIGHT and said & EVERYWHERE.get(lang, frozenset()):
+        return True
+    if intent != "HassTurnOff" or lang not in _ALL_LIGHTS_OFF:
+        return False
+    words, pairs = _ALL_LIGHTS_OFF[lang]
+    if not said & words and not any(pair <= said for pair in pairs):
+        return False
+    return _only_lights(implied_domains(text, lang), lang)
+
+
+def _only_lights(kinds: Sequence[tuple[str, int, int]], lang: str) -> bool:
+    """Are the kinds said one kind, lights ("lighting", "ampolletas", "Beleuchtungen")?"""
+    from edge.names import domain_word, language_of
+    from edge.names_text import clean, fold
+
+    language = language_of(lang)
+    if language is None or len(kinds) != 1:
+        return False
+    hit = domain_word(fold(clean(kinds[0][0]) or ""), language)
+    return hit is not None and hit[0] == "light"
+
+
+# The words of Home Assistant's HassTurnOff template that turns off every light with no place (home-assistant-
+# intents 2026.12.1, folded): en "<turn> <all> <light> off [<everywhere>]" (<all>: all, every, each; <everywhere>:
+# the (whole) home, house, flat, every room), es "<apaga> <todos> <luces>" (todos, todas, cada) and "<todas_partes>",
+# de "<alle_lichter_ueberall>" (alle, sämtliche, jede, die ganzen ..., überall), fr only "<partout>" (partout, the
+# maison/appartement/logement, toutes les pièces: "éteins toutes les lumières" alone is the satellite's room). A pair
+# is two words said together.
+_ALL_LIGHTS_OFF: Mapping[str, tuple[frozenset[str], tuple[frozenset[str], ...]]] = {
+    "en": (frozenset("all every each everywhere home house apartment flat".split()), ()),
+    "es": (frozenset("todos todas cada partes sitios lados casa".split()), ()),
+    "de": (frozenset("alle allen aller samtliche samtlichen jede jeder jedes jeden ganze ganzen komplette kompletten "
+                     "gesamte gesamten uberall".split()), ()),
+    "fr": (frozenset("partout maison domicile appartement appart logement".split()),
+           (frozenset({"toutes", "pieces"}),)),
+}

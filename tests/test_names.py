@@ -490,5 +490,5 @@ NUMBERED = {"signatures": {"HassPauseTimer": [[], ["start_hours"]], "HassLightSe
     ("HassPauseTimer", "it", "pausa il timer di dieci ore", [], True),            # no tables for the language
 ])
 def test_a_number_said_must_be_in_a_slot(intent: str, language: str, text: str, found: list, fits: bool) -> None:
-    from edge.names_schema import stray_number
+    from edge.home_numbers import stray_number
     assert (stray_number(NUMBERED, intent, language, text, found) is None) == fits
