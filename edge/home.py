@@ -188,7 +188,7 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
             if _HA_INTENT.match(str(pred.top_intent)) else None
         if carried is None:
             return NotUnderstood("unsure", f"{pred.top_intent} {pred.confidence:.2f}")
-        intent, (found, decided) = pred.top_intent, carried
+        intent, found, decided = carried   # the top intent or its sibling (edge/home_rescue.py's family)
     if not _HA_INTENT.match(intent):
         return NotUnderstood("not_home", "the model's label is no Home Assistant intent")
     # a wildcard's words (an item, a message, a timer's name) as HA's carrier phrases frame them

@@ -32,7 +32,7 @@ from typing import Any, Mapping, Sequence
 from edge import home_freetext, home_wildcards
 from edge.names_values_data import VALUES
 
-__all__ = ["MIN_OWN_WORDS", "rescue"]
+__all__ = ["FAMILIES", "MIN_OWN_WORDS", "family", "rescue"]
 
 # The least number of the carrier's own words (the template's words outside every capture) plus the names it
 # frames that a rescue stands on. Measured on the in-template proxy's unsure lines (2026-12-06, en/de/fr/es
@@ -43,9 +43,46 @@ MIN_OWN_WORDS = 3
 
 
 def rescue(schema: Mapping[str, Any] | None, top_intent: str, lang: str, text: str,
-           found: Sequence[Mapping[str, Any]], names: Any) -> tuple[list[Mapping[str, Any]], str] | None:
-    """(the spans to decide on, what decided it) where the model's top intent `top_intent` can stand on one of
-    its carrier patterns although the model is unsure; None where not (the refusal stands)."""
+           found: Sequence[Mapping[str, Any]], names: Any) -> tuple[str, list[Mapping[str, Any]], str] | None:
+    """(the intent, the spans to decide on, what decided it) where one intent of the model's top intent's family
+    (`family`: the top intent itself, or its sibling list intent of the same act) can stand on one of its carrier
+    patterns although the model is unsure; None where none or several can (the refusal stands).
+
+    Why a sibling may overrule the model's top intent here: the model never saw the free text (an item, a list's
+    name it was not trained on), and the to-do and shopping-list intents of one act differ only in the list the
+    sentence names. The anchor is the one Home Assistant's own matcher uses: the names file's list, word for word,
+    inside one of the sibling's templates read whole ("füge Fahrrad reparieren zu Einkaufsliste hinzu": the model's
+    top is HassShoppingListAddItem, but "Einkaufsliste" is a to-do list of the file, which only HassListAddItem's
+    templates name). Every other rule of `_carried` holds for the sibling as for the top intent, and a sentence
+    two intents' carriers read is refused (`_carried`'s check of every other carrier intent)."""
+    taken = [(intent, got) for intent in family(top_intent)
+             if (got := _carried(schema, intent, lang, text, found, names)) is not None]
+    if len(taken) != 1:
+        return None
+    intent, (spans, decided) = taken[0]
+    return intent, spans, decided if intent == top_intent else f"{decided} (over {top_intent})"
+
+
+# The intents a rescue may choose between: the to-do list's and the shopping list's of one act (their templates
+# differ in the list named: "{name}" of the file, or the words "shopping list"). Measured on the in-template
+# proxy's unsure lines (bench/home_proxy.py, 2026-12-06, see docs/model-card-home.md's rescue section).
+FAMILIES: tuple[frozenset[str], ...] = (
+    frozenset({"HassListAddItem", "HassShoppingListAddItem"}),
+    frozenset({"HassListCompleteItem", "HassShoppingListCompleteItem"}),
+    frozenset({"HassListRemoveItem"}),
+)
+
+
+def family(top_intent: str) -> list[str]:
+    """The intents a rescue considers for the model's top intent: itself first, then its siblings (`FAMILIES`)."""
+    kin = next((f for f in FAMILIES if top_intent in f), frozenset())
+    return [top_intent, *sorted(kin - {top_intent})]
+
+
+def _carried(schema: Mapping[str, Any] | None, top_intent: str, lang: str, text: str,
+             found: Sequence[Mapping[str, Any]], names: Any) -> tuple[list[Mapping[str, Any]], str] | None:
+    """(the spans to decide on, what decided it) where `top_intent` can stand on one of its carrier patterns
+    read whole; None where not."""
     got = home_wildcards.reading(schema, top_intent, lang, text, names)
     if got is None:
         return None
@@ -53,7 +90,7 @@ def rescue(schema: Mapping[str, Any] | None, top_intent: str, lang: str, text: s
     # a name framed is an anchor as good as a word: "put fix the bike in Chores" (2 words + a list of the file)
     if len(own) + sum(1 for _, _, _, wild in caps if not wild) < MIN_OWN_WORDS:
         return None
-    if _glued(schema, lang, text, caps):
+    if _glued(schema, lang, text, caps) or _blurred(schema, lang, text, caps):
         return None
     # the names the carrier frames: exactly names of the file, of their own kind (a list's {name} is a thing)
     for slot, a, e, wild in caps:
@@ -123,3 +160,31 @@ def _glued(schema: Mapping[str, Any] | None, lang: str, text: str, caps: Sequenc
 
 
 _GLUED_MIN = 5   # letters ("liste", "timer"): a shorter template word ("an", "ab") ends too many words
+
+
+def _blurred(schema: Mapping[str, Any] | None, lang: str, text: str, caps: Sequence[tuple[str, int, int, bool]]) -> bool:
+    """Whether a free capture right beside a name the carrier frames has a template word at that edge: "füge
+    Fahrrad reparieren *zu* Einkaufsliste hinzu" read as item "Fahrrad reparieren zu" (the carrier's readings
+    share words out as few or as many, none of them "the optional 'zu' is the template's"): Home Assistant's
+    reading has the word as the template's, so the item would differ. Measured: one German wrong action on the
+    in-template proxy without it (2026-12-06)."""
+    # a short word only (a preposition, an article: "zu", "de", "dans"): a longer one at that edge is the free
+    # text's own ("cocher de les corvées *Nettoyer* les gouttières": "nettoyer" is a vacuum template's word too,
+    # and refusing it cost a French rescue, measured)
+    words = {w for w in home_wildcards.template_words(schema, lang) if len(w) <= _BLUR_MAX}
+    folded = home_wildcards.fold(text)
+    named = [(a, e) for _, a, e, wild in caps if not wild]
+    for slot, a, e, wild in caps:
+        if not (wild and slot in home_wildcards.FREE_SLOTS):
+            continue
+        said = folded[a:e].split()
+        if not said:
+            continue
+        if any(not folded[e:na].strip() for na, _ in named if na >= e) and said[-1] in words:
+            return True
+        if any(not folded[ne:a].strip() for _, ne in named if ne <= a) and said[0] in words:
+            return True
+    return False
+
+
+_BLUR_MAX = 4   # letters of a template word `_blurred` looks for at a free capture's edge
