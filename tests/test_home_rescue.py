@@ -121,7 +121,7 @@ SIBLINGS = [
 @pytest.mark.parametrize("text,lang,intent,want", SIBLINGS)
 def test_a_sibling_list_intent_is_taken_on_its_carrier(home, text: str, lang: str, intent: str, want: dict) -> None:
     pred = unsure(home, text, lang)
-    assert pred.top_intent != intent and intent in home_rescue.family(pred.top_intent), pred
+    assert pred.top_intent != intent, pred
     got = home[1][lang].recognize(text, lang)
     assert isinstance(got, Recognized) and got.name == intent, got
     assert dict(got.entities) == want
@@ -163,23 +163,49 @@ def test_an_unsure_non_home_request_is_not_rescued(home) -> None:
     assert not (isinstance(got, Recognized) and got.decided), got
 
 
-def test_the_families_are_the_list_intents_of_one_act() -> None:
-    assert home_rescue.family("HassShoppingListAddItem") == ["HassShoppingListAddItem", "HassListAddItem"]
-    assert home_rescue.family("HassListCompleteItem") == ["HassListCompleteItem", "HassShoppingListCompleteItem"]
-    assert home_rescue.family("HassTurnOff") == ["HassTurnOff"]
-    assert home_rescue.family("") == [""]
+def test_the_family_is_the_top_intent_then_every_carrier_intent(home) -> None:
+    from edge import home_wildcards
+    rec = home[1]["en"]
+    got = home_rescue.family(rec.schema, "HassShoppingListAddItem", "en")
+    assert got[0] == "HassShoppingListAddItem" and len(got) == len(set(got))
+    assert set(got) == set(home_wildcards.carrier_intents(rec.schema, "en")) and "HassListRemoveItem" in got
+    assert home_rescue.family(rec.schema, "HassTurnOff", "en")[0] == "HassTurnOff"
+    assert home_rescue.family(None, "HassTurnOff", "en") == ["HassTurnOff"]
 
 
-def test_only_the_top_intents_family_is_ever_taken(home) -> None:
-    """A sentence of HassListRemoveItem's templates, the model's top intent said to be another (of another act, or
-    no list intent): refused, never switched to the intent whose carrier matches."""
+# in-template lines the model alone is unsure of, its top intent no list intent at all (bench/home_proxy.py)
+OTHER_TOP = [
+    ("retira en quehaceres limpiar los canalones", "es", "HassListRemoveItem",
+     {"item": "limpiar los canalones", "name": "Tareas"}),
+    ("enlève nettoyer les gouttières aux corvées", "fr", "HassListRemoveItem",
+     {"item": "nettoyer les gouttières", "name": "Tâches"}),
+    ("setzt Fahrrad reparieren in unsere Haushalt", "de", "HassListAddItem",
+     {"item": "Fahrrad reparieren", "name": "Aufgaben"}),
+]
+
+
+@pytest.mark.parametrize("text,lang,intent,want", OTHER_TOP)
+def test_a_list_intent_under_another_top_intent_is_taken(home, text: str, lang: str, intent: str, want: dict) -> None:
+    pred = unsure(home, text, lang)
+    assert not pred.top_intent.startswith(("HassList", "HassShoppingList")), pred
+    got = home[1][lang].recognize(text, lang)
+    assert isinstance(got, Recognized) and got.name == intent and dict(got.entities) == want, got
+
+
+def test_only_a_home_top_intent_is_ever_rescued(home) -> None:
+    """A sentence of HassListRemoveItem's templates: taken as that intent whatever Home Assistant intent the model
+    put on top (its carrier alone reads it); a top label that is no Home Assistant intent is refused."""
     model, recs = home
     rec = recs["en"]
     text = "delete fix the bike in Chores"
     kw = dict(served=rec.languages, threshold=rec.threshold, schema=rec.schema)
     taken = decide(text, "en", Prediction(OOS, 0.1, "HassListRemoveItem"), [], rec.names, **kw)
     assert isinstance(taken, Recognized) and taken.name == "HassListRemoveItem"
-    for top in ("HassListAddItem", "HassTurnOff", "HassShoppingListCompleteItem", "smalltalk", "", "Hass\n"):
+    for top in ("HassListAddItem", "HassTurnOff", "HassShoppingListCompleteItem"):
+        got = decide(text, "en", Prediction(OOS, 0.1, top), [], rec.names, **kw)
+        assert isinstance(got, Recognized) and got.name == "HassListRemoveItem", (top, got)
+        assert got.decided.endswith(f"(over {top})")
+    for top in ("smalltalk", "", "Hass\n", "oos"):
         got = decide(text, "en", Prediction(OOS, 0.1, top), [], rec.names, **kw)
         assert isinstance(got, NotUnderstood) and got.reason == "unsure", (top, got)
 
