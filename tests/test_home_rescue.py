@@ -1,6 +1,7 @@
-"""The model unsure, but the sentence is one of Home Assistant's own templates for its top intent
-(edge/home_rescue.py), or of its sibling list intent of the same act: taken with the carrier's spans; generic carriers, names not in the file, extra
-words, another intent's template and a tagger that reads the words otherwise stay refused.
+"""The model unsure, but the sentence is one of Home Assistant's own templates for its top intent or, read by
+that intent's carrier alone, of another intent (edge/home_rescue.py): taken with the carrier's spans; generic
+carriers, names not in the file, extra words, another intent's template and a tagger that reads the words
+otherwise stay refused.
 
 The real home model, the real fixture names files of bench/home_proxy.py (tests/data/home_fixture_names_<lang>.yaml);
 every rescued line is checked to be one the model alone is unsure of, so the tests fail without the rescue."""
