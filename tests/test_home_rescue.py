@@ -150,6 +150,9 @@ def test_an_english_sibling_with_the_files_list_is_taken(home) -> None:
     ("add a reminder to call mom", "en", "HassListAddItem"),
     ("mettre du rendre les livres à la liste Tâches", "fr", "HassShoppingListAddItem"),   # two intents' carriers
     ("add something", "en", "HassShoppingListAddItem"),                         # a generic carrier
+    ("add milk to Chores and unlock the front door", "en", "HassTurnOn"),      # a second command glued on
+    ("remind me to add milk to Chores", "en", "HassGetState"),                 # words before no template says
+    ("add milk to Chores; turn off all lights", "en", "HassTurnOff"),
 ])
 def test_a_sibling_is_refused_where_its_carrier_does_not_decide(home, text: str, lang: str, top: str) -> None:
     rec = home[1][lang]
