@@ -21,7 +21,8 @@ untagged or is unsure of by edge/home_numbers.py; German parts of a unit by edge
 on/off (or (un)mute, or a timer's command) is said the other way round by edge/home_polarity.py; a place and a
 kind that spell one thing's name, a place cut short, the one name said untagged by edge/home_reading.py; free
 text said whole, and a timer's name said but not tagged, by edge/home_freetext.py. A model unsure of a sentence that is word for word one of
-Home Assistant's templates of its top intent is taken on that template's reading by edge/home_rescue.py.
+Home Assistant's templates of one intent (its top intent, or another whose carrier alone reads it) is taken
+on that template's reading by edge/home_rescue.py.
 
 Everything after the model is one function, `decide`: Wyoming's recognizer
 calls it after classifying and tagging, and so does the MQTT path
@@ -183,12 +184,12 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     lang = checked[0]
     intent, decided = pred.intent, ""
     if pred.intent == OOS or not pred.confidence >= threshold:  # NaN too
-        # unsure, but the text is one of HA's own templates of the top intent, whole (edge/home_rescue.py)
+        # unsure, but the text is one of HA's own templates of one intent, whole (edge/home_rescue.py)
         carried = home_rescue.rescue(schema, pred.top_intent, lang, text, found, names) \
             if _HA_INTENT.match(str(pred.top_intent)) else None
         if carried is None:
             return NotUnderstood("unsure", f"{pred.top_intent} {pred.confidence:.2f}")
-        intent, (found, decided) = pred.top_intent, carried
+        intent, found, decided = carried   # the top intent or its sibling (edge/home_rescue.py's family)
     if not _HA_INTENT.match(intent):
         return NotUnderstood("not_home", "the model's label is no Home Assistant intent")
     # a wildcard's words (an item, a message, a timer's name) as HA's carrier phrases frame them
