@@ -177,12 +177,13 @@ class Names:
             return Refusal("invalid", detail="slots must be a mapping")
         idx = self._index[lang.code]
         spans: dict[str, str] = {}
+        said: dict[str, tuple[str, ...]] = {}  # an area's or floor's keys with its locatives kept ("en haut")
         for s in NAME_SLOTS:
             if slots.get(s) is not None:
                 got = self._span(slots[s], lang, lang.locatives if s in ("area", "floor") else ())
                 if isinstance(got, Refusal):
                     return replace(got, slot=s)
-                spans[s] = got
+                spans[s], said[s] = got[0], got
         fuzzy = False
         domain = dc = area = floor = None
         for s in ("domain", "device_class"):
@@ -199,10 +200,10 @@ class Names:
                 domain, dc = domain or hit[0], dc or hit[1]
         for s, table in (("area", idx.areas), ("floor", idx.floors)):
             if s in spans:
-                ids, amb = _one(table, spans[s], lambda t: True)
+                ids, amb, slip = _place(table, said[s])
                 if amb or not ids:
                     return Refusal("ambiguous" if amb else "unknown", s, f"{s} {_show(str(slots[s]))}")
-                fuzzy = fuzzy or spans[s] not in table.exact
+                fuzzy = fuzzy or slip
                 area, floor = (next(iter(ids)), floor) if s == "area" else (area, next(iter(ids)))
         if area and floor and self.areas[area].floor not in (None, floor):
             return Refusal("conflict", "floor", f"area {self.areas[area].name!r} is not on that floor")
@@ -237,13 +238,15 @@ class Names:
         lang = language_of(language)
         if lang is None or slot not in ("name", "area", "floor"):
             return False
-        key = self._span(raw, lang, lang.locatives if slot in ("area", "floor") else ())
-        if isinstance(key, Refusal):
+        got = self._span(raw, lang, lang.locatives if slot in ("area", "floor") else ())
+        if isinstance(got, Refusal):
             return False
         idx = self._index[lang.code]
         # a thing by its own name or alias only: "the kitchen lights" read as place + kind is a second
         # guess on top of the tagger's, not the home confirming the words
-        return key in (idx.entities if slot == "name" else idx.areas if slot == "area" else idx.floors).exact
+        table = idx.entities if slot == "name" else idx.areas if slot == "area" else idx.floors
+        # "en haut" said of a home with a floor "En haut" and another "Haut": which one is not confirmed
+        return len({table.exact[k] for k in got if k in table.exact}) == 1
 
     def _describe(self, out: dict[str, Any], area: str | None, floor: str | None, domain: str | None,
                   dc: str | None) -> None:
@@ -256,8 +259,13 @@ class Names:
         if dc:
             out["device_class"] = dc
 
-    def _span(self, raw: Any, lang: Language, prefixes: tuple[tuple[str, ...], ...]) -> str | Refusal:
-        """A span -> its lookup key. The length check comes first: a 16 KiB span is refused unread."""
+    def _span(self, raw: Any, lang: Language,
+              prefixes: tuple[tuple[str, ...], ...]) -> tuple[str, ...] | Refusal:
+        """A span -> its lookup keys: first the key with `prefixes` (an area's or floor's locatives)
+        stripped, then the keys with fewer of them stripped, down to the span as said, its articles stripped
+        as a name's are ("en haut", "d'en haut": a floor's alias in French homes, which stripping "en" would
+        turn into "haut"). One key when nothing was stripped. The length check comes first: a 16 KiB span
+        is refused unread."""
         if not isinstance(raw, str):
             return Refusal("invalid", detail=f"not text but {type(raw).__name__}")
         if len(raw) > self.max_span:
@@ -270,8 +278,12 @@ class Names:
             # the tagger marked only an article ("überspring den song" -> area "den"): no name, even if a
             # thing is called so in another language (an English room "Den")
             return Refusal("unknown", detail="only an article")
-        key = finish(" ".join(strip(strip(toks, prefixes), lang.determiners)), lang)
-        return key if key else Refusal("empty")
+        stops = _stops(toks, prefixes)
+        key = finish(" ".join(strip(stops[-1], lang.determiners)), lang)
+        if not key:
+            return Refusal("empty")
+        said = (finish(" ".join(strip(t, lang.determiners)), lang) for t in reversed(stops[:-1]))
+        return tuple(dict.fromkeys((key, *said)))
 
     @staticmethod
     def _quantified(raw: str, lang: Language) -> bool:
@@ -315,7 +327,13 @@ class Names:
         toks = key.split()
         for n in range(min(3, len(toks)), 0, -1):
             readings: set[_Target] = set()
-            splits = [(toks[:-n], " ".join(toks[-n:])), (strip(toks[n:], lang.connectors), " ".join(toks[:n]))]
+            head = " ".join(toks[:n])
+            splits = [(toks[:-n], " ".join(toks[-n:])), (strip(toks[n:], lang.connectors), head)]
+            if not fuzzy:
+                # the place as said, its connectors kept ("lumieres en haut", "lampes d'en haut": the floor
+                # "En haut"). Exact only; if the place with and the place without them are both known, the
+                # two readings differ and the set below refuses it as ambiguous
+                splits += [(place, head) for place in _stops(toks[n:], lang.connectors)[:-1]]
             if lang.compounds and n == 1:
                 splits += _compound_splits(toks, lang)
             for place, words in splits:
@@ -368,12 +386,31 @@ def _compound_splits(toks: list[str], lang: Language) -> list[tuple[list[str], s
     return out
 
 
-def _one(table: Table, key: str, admit: Any) -> tuple[frozenset[Any], bool]:
-    """Exact, else fuzzy: (the ids found, ambiguous?)."""
-    ids = table.exact.get(key)
-    if ids:
-        return (ids, False) if len(ids) == 1 else (frozenset(), True)
-    return table.fuzzy(key, admit)
+def _stops(toks: list[str], prefixes: tuple[tuple[str, ...], ...]) -> list[list[str]]:
+    """The tokens, and what is left each time edge.names_text.strip drops one more leading phrase (longest
+    first, never the last token): "d' en haut" -> [d' en haut], [en haut], [haut]. The last is strip's."""
+    lengths = sorted({len(p) for p in prefixes}, reverse=True)
+    out, i = [toks], 0
+    while True:
+        n = next((n for n in lengths if len(toks) - i > n and tuple(fold(t) for t in toks[i:i + n]) in prefixes),
+                 0)
+        if not n:
+            return out
+        i += n
+        out.append(toks[i:])
+
+
+def _place(table: Table, keys: tuple[str, ...]) -> tuple[frozenset[Any], bool, bool]:
+    """An area or floor span's keys (edge.names.Names._span) -> (ids, ambiguous?, slip corrected?). Each
+    key is looked up whole: the span as said ("en haut") as well as with its locatives stripped ("haut");
+    when two name different places, no reading is preferred: ambiguous. A slip is corrected only on the
+    stripped key, and only when no key is a name."""
+    found = {table.exact[k] for k in keys if k in table.exact}
+    if found:
+        ids = found.pop()
+        return (ids, False, False) if not found and len(ids) == 1 else (frozenset(), True, False)
+    ids, amb = table.fuzzy(keys[0], lambda t: True)
+    return ids, amb, bool(ids)
 
 
 def load(path: str | Path) -> Names:
