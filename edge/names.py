@@ -230,6 +230,19 @@ class Names:
         self._describe(out, area, floor, domain, dc)
         return Resolution(MappingProxyType(out), tuple(e.id for e in covered), fuzzy)
 
+    def all_placed_elsewhere(self, domains: frozenset[str], area: str | None, floor: str | None) -> bool:
+        """Has the home things of `domains`, each in an area or on a floor, and none in the place named by
+        `area` / `floor` (the file's exact names, as `resolve` gives them)? edge.home refuses a command to
+        that place as a misread intent. An unplaced thing could be anywhere: False."""
+        things = [e for d in domains for e in self._by_domain.get(d, ())]
+        if not things or any(e.area is None and self.floor_of(e) is None for e in things):
+            return False
+        area_id = next((a.id for a in self.areas.values() if a.name == area), None) if area else None
+        floor_id = next((f.id for f in self.floors.values() if f.name == floor), None) if floor else None
+        if (area and area_id is None) or (floor and floor_id is None):
+            return False
+        return not any(self._fits(e, area_id, floor_id, None, None) for e in things)
+
     def said_exactly(self, slot: str, raw: Any, language: str) -> bool:
         """Is the span `raw` of `slot` ("name", "area", "floor") exactly a name or alias of the file (case,
         accents, articles and locatives aside, no slip corrected), of its own kind: an area for an area, a

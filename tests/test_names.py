@@ -444,6 +444,23 @@ def test_a_place_named_with_a_locative_in_any_language(tmp_path: Path, language:
     assert refused(home, language, area=floor).reason == "unknown"  # a floor's name is no area
 
 
+def test_all_placed_elsewhere() -> None:
+    """edge.home refuses a command to a place where nothing its intent acts on is, every such thing being
+    placed elsewhere (the one vacuum of the French home is downstairs)."""
+    home = load(FR_HOME)
+    vacuum = frozenset({"vacuum"})
+    assert home.all_placed_elsewhere(vacuum, None, "Étage")
+    assert home.all_placed_elsewhere(vacuum, "Cuisine", None)
+    assert not home.all_placed_elsewhere(vacuum, None, "Rez-de-chaussée")
+    assert not home.all_placed_elsewhere(vacuum, "Entrée", "Rez-de-chaussée")
+    assert home.all_placed_elsewhere(frozenset({"lawn_mower"}), None, "Étage")  # in the garden, on no floor
+    assert not home.all_placed_elsewhere(frozenset({"lawn_mower"}), "Jardin", None)
+    assert not home.all_placed_elsewhere(frozenset({"no_such_domain"}), None, "Étage")  # none at all
+    assert not home.all_placed_elsewhere(vacuum, "Grenier", None)  # no such place: not judged here
+    # an unplaced thing could be anywhere (tests/data/home_names.yaml: the vacuum Robbie has no area)
+    assert not load(HOME).all_placed_elsewhere(vacuum, None, "Basement")
+
+
 def _home(tmp_path: Path, text: str) -> Names:
     p = tmp_path / "names.yaml"
     p.write_text(text)
