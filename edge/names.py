@@ -92,9 +92,28 @@ def _show(raw: str) -> str:
     return repr(raw if len(raw) <= 40 else raw[:37] + "...")
 
 
+def _loose_phrases(lang: Language) -> Mapping[str, DomainClass]:
+    """The language's domain phrases said without their inner connector ("portes garage" for "portes de
+    garage", "puerta garaje": Home Assistant's templates make that word optional). A loose form two phrases of
+    different kinds share, or that is itself a word of the list, is left out: no guess."""
+    if lang.code in _LOOSE:
+        return _LOOSE[lang.code]
+    inner = {c[0] for c in lang.connectors if len(c) == 1}
+    out: dict[str, set[DomainClass]] = {}
+    for phrase, hit in lang.domain_words.items():
+        words = phrase.split()
+        loose = " ".join(w for w in words if w not in inner)
+        if len(words) > 2 and loose != phrase and loose not in lang.domain_words:
+            out.setdefault(loose, set()).add(hit)
+    return _LOOSE.setdefault(lang.code, MappingProxyType({k: next(iter(v)) for k, v in out.items() if len(v) == 1}))
+
+
+_LOOSE: dict[str, Mapping[str, DomainClass]] = {}  # per language code, built on first use (a few dozen phrases)
+
+
 def domain_word(words: str, lang: Language) -> DomainClass | None:
     """A domain word or phrase ("lights", "Rollläden", "garage door", "media_player") -> (domain, class)."""
-    hit = lang.domain_words.get(words) or COMMON.get(words)
+    hit = lang.domain_words.get(words) or COMMON.get(words) or _loose_phrases(lang).get(words)
     if hit is None and words in DEVICE_CLASSES:
         hit = (DEVICE_CLASSES[words], words)
     for suffix in lang.plural_suffixes if hit is None else ():  # generic plural: "fenstern" -> "fenster"

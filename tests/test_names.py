@@ -461,6 +461,24 @@ def test_all_placed_elsewhere() -> None:
     assert not load(HOME).all_placed_elsewhere(vacuum, None, "Basement")
 
 
+@pytest.mark.parametrize("language, words, hit", [
+    ("fr", "portes garage", ("cover", "garage")), ("fr", "brasseur air", ("fan", None)),
+    ("es", "puerta garaje", ("cover", "garage")), ("fr", "portes de garage", ("cover", "garage")),
+    ("fr", "portes en garage", None),   # only the list's own connector may be left out, not another put in
+    ("fr", "garage portes", None), ("en", "garage of door", None),
+])
+def test_a_kind_phrase_said_without_its_inner_connector(language: str, words: str, hit: Any) -> None:
+    """HA's templates make "de" optional ("porte[s] [de] garage"): "règle du portes garage en bas sur 73"."""
+    from edge.names import domain_word, language_of
+    assert domain_word(words, language_of(language)) == hit
+
+
+def test_a_device_class_said_without_its_connector_resolves() -> None:
+    home = load(FR_HOME)
+    r = ok(home, "fr", device_class="portes garage", floor="en bas")
+    assert r.entity_ids == ("cover.porte_garage",) and r.slots["device_class"] == "garage"
+
+
 def _home(tmp_path: Path, text: str) -> Names:
     p = tmp_path / "names.yaml"
     p.write_text(text)
