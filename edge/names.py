@@ -31,7 +31,7 @@ from typing import Any, Mapping
 
 from edge import names_values
 from edge.names_file import Area, Entity, Floor, NamesData, NamesError, read_file
-from edge.names_index import Index, check_unique_names, index
+from edge.names_index import Index, check_unique_names, index, place_ids, stops
 from edge.names_lang import COMMON, DEVICE_CLASSES, LANGUAGES, OTHER, DomainClass, Language
 from edge.names_text import Table, clean, finish, fold, strip, tokens
 
@@ -219,7 +219,7 @@ class Names:
                 domain, dc = domain or hit[0], dc or hit[1]
         for s, table in (("area", idx.areas), ("floor", idx.floors)):
             if s in spans:
-                ids, amb, slip = _place(table, said[s])
+                ids, amb, slip = place_ids(table, said[s])
                 if amb or not ids:
                     return Refusal("ambiguous" if amb else "unknown", s, f"{s} {_show(str(slots[s]))}")
                 fuzzy = fuzzy or slip
@@ -310,11 +310,11 @@ class Names:
             # the tagger marked only an article ("überspring den song" -> area "den"): no name, even if a
             # thing is called so in another language (an English room "Den")
             return Refusal("unknown", detail="only an article")
-        stops = _stops(toks, prefixes)
-        key = finish(" ".join(strip(stops[-1], lang.determiners)), lang)
+        cut = stops(toks, prefixes)
+        key = finish(" ".join(strip(cut[-1], lang.determiners)), lang)
         if not key:
             return Refusal("empty")
-        said = (finish(" ".join(strip(t, lang.determiners)), lang) for t in reversed(stops[:-1]))
+        said = (finish(" ".join(strip(t, lang.determiners)), lang) for t in reversed(cut[:-1]))
         return tuple(dict.fromkeys((key, *said)))
 
     @staticmethod
@@ -365,7 +365,7 @@ class Names:
                 # the place as said, its connectors kept ("lumieres en haut", "lampes d'en haut": the floor
                 # "En haut"). Exact only; if the place with and the place without them are both known, the
                 # two readings differ and the set below refuses it as ambiguous
-                splits += [(place, head) for place in _stops(toks[n:], lang.connectors)[:-1]]
+                splits += [(place, head) for place in stops(toks[n:], lang.connectors)[:-1]]
             if lang.compounds and n == 1:
                 splits += _compound_splits(toks, lang)
             for place, words in splits:
@@ -416,33 +416,6 @@ def _compound_splits(toks: list[str], lang: Language) -> list[tuple[list[str], s
             out += [(toks[:-1] + [stem[: -len(s)]], w) for s in lang.compound_links
                     if stem.endswith(s) and len(stem) - len(s) >= 3]
     return out
-
-
-def _stops(toks: list[str], prefixes: tuple[tuple[str, ...], ...]) -> list[list[str]]:
-    """The tokens, and what is left each time edge.names_text.strip drops one more leading phrase (longest
-    first, never the last token): "d' en haut" -> [d' en haut], [en haut], [haut]. The last is strip's."""
-    lengths = sorted({len(p) for p in prefixes}, reverse=True)
-    out, i = [toks], 0
-    while True:
-        n = next((n for n in lengths if len(toks) - i > n and tuple(fold(t) for t in toks[i:i + n]) in prefixes),
-                 0)
-        if not n:
-            return out
-        i += n
-        out.append(toks[i:])
-
-
-def _place(table: Table, keys: tuple[str, ...]) -> tuple[frozenset[Any], bool, bool]:
-    """An area or floor span's keys (edge.names.Names._span) -> (ids, ambiguous?, slip corrected?). Each
-    key is looked up whole: the span as said ("en haut") as well as with its locatives stripped ("haut");
-    when two name different places, no reading is preferred: ambiguous. A slip is corrected only on the
-    stripped key, and only when no key is a name."""
-    found = {table.exact[k] for k in keys if k in table.exact}
-    if found:
-        ids = found.pop()
-        return (ids, False, False) if not found and len(ids) == 1 else (frozenset(), True, False)
-    ids, amb = table.fuzzy(keys[0], lambda t: True)
-    return ids, amb, bool(ids)
 
 
 def load(path: str | Path) -> Names:

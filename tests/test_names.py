@@ -479,6 +479,19 @@ def test_a_device_class_said_without_its_connector_resolves() -> None:
     assert r.entity_ids == ("cover.porte_garage",) and r.slots["device_class"] == "garage"
 
 
+def test_a_span_of_many_locatives_is_read_cheaply() -> None:
+    """What a careless user or an attacker sends: a span of nothing but locatives before a name, as long as a
+    span may be. Each locative dropped is one more reading; all must still be quick and right."""
+    home = load(FR_HOME)
+    span = ("dans " * 200 + "en haut")[-home.max_span:]
+    start = time.perf_counter()
+    assert ok(home, "fr", floor=span).slots == {"floor": "Étage"}
+    assert refused(home, "fr", floor=("en " * 200)[:home.max_span]).reason == "unknown"
+    assert refused(home, "fr", name="lumières " + ("en " * 200)[:home.max_span - 20]).reason in ("unknown",
+                                                                                                 "ambiguous")
+    assert time.perf_counter() - start < 1.0
+
+
 def _home(tmp_path: Path, text: str) -> Names:
     p = tmp_path / "names.yaml"
     p.write_text(text)
