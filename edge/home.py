@@ -380,6 +380,13 @@ def _resolve(intent: str, slots: dict[str, Any], lang: str, names: Any, text: st
             odd = [domain]
         if odd:
             return NotUnderstood("conflict", f"{intent} does not act on a {odd[0]}")
+        # "start" a place where no vacuum is, every vacuum being placed elsewhere ("démarrer la en haut", HA's
+        # "turn on the lights upstairs", read as HassVacuumStart with the one vacuum downstairs): its verb is
+        # also HA's on/off verb, so the intent was misread. Only this intent: "send the vacuum in the
+        # kitchen back" names the vacuum's place in HA's templates loosely (the proxy's lines lost otherwise).
+        if (intent == "HassVacuumStart" and "name" not in slots and "domain" not in slots and "vacuum" not in domains
+                and names.all_placed_elsewhere(ACTS_ON[intent], slots.get("area"), slots.get("floor"))):
+            return NotUnderstood("nothing_matches", "no vacuum there")
     elif any(k in slots for k in names_values.VALUE_SLOTS):  # no thing named: the values said, made HA's
         got = names_values.apply(slots, lang)
         if isinstance(got, str):

@@ -31,7 +31,7 @@ from typing import Any, Mapping
 
 from edge import names_values
 from edge.names_file import Area, Entity, Floor, NamesData, NamesError, read_file
-from edge.names_index import Index, check_unique_names, index
+from edge.names_index import Index, check_unique_names, index, place_ids, stops
 from edge.names_lang import COMMON, DEVICE_CLASSES, LANGUAGES, OTHER, DomainClass, Language
 from edge.names_text import Table, clean, finish, fold, strip, tokens
 
@@ -92,9 +92,28 @@ def _show(raw: str) -> str:
     return repr(raw if len(raw) <= 40 else raw[:37] + "...")
 
 
+def _loose_phrases(lang: Language) -> Mapping[str, DomainClass]:
+    """The language's domain phrases said without their inner connector ("portes garage" for "portes de
+    garage", "puerta garaje": Home Assistant's templates make that word optional). A loose form two phrases of
+    different kinds share, or that is itself a word of the list, is left out: no guess."""
+    if lang.code in _LOOSE:
+        return _LOOSE[lang.code]
+    inner = {c[0] for c in lang.connectors if len(c) == 1}
+    out: dict[str, set[DomainClass]] = {}
+    for phrase, hit in lang.domain_words.items():
+        words = phrase.split()
+        loose = " ".join(w for w in words if w not in inner)
+        if len(words) > 2 and loose != phrase and loose not in lang.domain_words:
+            out.setdefault(loose, set()).add(hit)
+    return _LOOSE.setdefault(lang.code, MappingProxyType({k: next(iter(v)) for k, v in out.items() if len(v) == 1}))
+
+
+_LOOSE: dict[str, Mapping[str, DomainClass]] = {}  # per language code, built on first use (a few dozen phrases)
+
+
 def domain_word(words: str, lang: Language) -> DomainClass | None:
     """A domain word or phrase ("lights", "Rollläden", "garage door", "media_player") -> (domain, class)."""
-    hit = lang.domain_words.get(words) or COMMON.get(words)
+    hit = lang.domain_words.get(words) or COMMON.get(words) or _loose_phrases(lang).get(words)
     if hit is None and words in DEVICE_CLASSES:
         hit = (DEVICE_CLASSES[words], words)
     for suffix in lang.plural_suffixes if hit is None else ():  # generic plural: "fenstern" -> "fenster"
@@ -177,12 +196,13 @@ class Names:
             return Refusal("invalid", detail="slots must be a mapping")
         idx = self._index[lang.code]
         spans: dict[str, str] = {}
+        said: dict[str, tuple[str, ...]] = {}  # an area's or floor's keys with its locatives kept ("en haut")
         for s in NAME_SLOTS:
             if slots.get(s) is not None:
                 got = self._span(slots[s], lang, lang.locatives if s in ("area", "floor") else ())
                 if isinstance(got, Refusal):
                     return replace(got, slot=s)
-                spans[s] = got
+                spans[s], said[s] = got[0], got
         fuzzy = False
         domain = dc = area = floor = None
         for s in ("domain", "device_class"):
@@ -199,10 +219,10 @@ class Names:
                 domain, dc = domain or hit[0], dc or hit[1]
         for s, table in (("area", idx.areas), ("floor", idx.floors)):
             if s in spans:
-                ids, amb = _one(table, spans[s], lambda t: True)
+                ids, amb, slip = place_ids(table, said[s])
                 if amb or not ids:
                     return Refusal("ambiguous" if amb else "unknown", s, f"{s} {_show(str(slots[s]))}")
-                fuzzy = fuzzy or spans[s] not in table.exact
+                fuzzy = fuzzy or slip
                 area, floor = (next(iter(ids)), floor) if s == "area" else (area, next(iter(ids)))
         if area and floor and self.areas[area].floor not in (None, floor):
             return Refusal("conflict", "floor", f"area {self.areas[area].name!r} is not on that floor")
@@ -229,6 +249,19 @@ class Names:
         self._describe(out, area, floor, domain, dc)
         return Resolution(MappingProxyType(out), tuple(e.id for e in covered), fuzzy)
 
+    def all_placed_elsewhere(self, domains: frozenset[str], area: str | None, floor: str | None) -> bool:
+        """Has the home things of `domains`, each in an area or on a floor, and none in the place named by
+        `area` / `floor` (the file's exact names, as `resolve` gives them)? edge.home refuses a command to
+        that place as a misread intent. An unplaced thing could be anywhere: False."""
+        things = [e for d in domains for e in self._by_domain.get(d, ())]
+        if not things or any(e.area is None and self.floor_of(e) is None for e in things):
+            return False
+        area_id = next((a.id for a in self.areas.values() if a.name == area), None) if area else None
+        floor_id = next((f.id for f in self.floors.values() if f.name == floor), None) if floor else None
+        if (area and area_id is None) or (floor and floor_id is None):
+            return False
+        return not any(self._fits(e, area_id, floor_id, None, None) for e in things)
+
     def said_exactly(self, slot: str, raw: Any, language: str) -> bool:
         """Is the span `raw` of `slot` ("name", "area", "floor") exactly a name or alias of the file (case,
         accents, articles and locatives aside, no slip corrected), of its own kind: an area for an area, a
@@ -237,13 +270,15 @@ class Names:
         lang = language_of(language)
         if lang is None or slot not in ("name", "area", "floor"):
             return False
-        key = self._span(raw, lang, lang.locatives if slot in ("area", "floor") else ())
-        if isinstance(key, Refusal):
+        got = self._span(raw, lang, lang.locatives if slot in ("area", "floor") else ())
+        if isinstance(got, Refusal):
             return False
         idx = self._index[lang.code]
         # a thing by its own name or alias only: "the kitchen lights" read as place + kind is a second
         # guess on top of the tagger's, not the home confirming the words
-        return key in (idx.entities if slot == "name" else idx.areas if slot == "area" else idx.floors).exact
+        table = idx.entities if slot == "name" else idx.areas if slot == "area" else idx.floors
+        # "en haut" said of a home with a floor "En haut" and another "Haut": which one is not confirmed
+        return len({table.exact[k] for k in got if k in table.exact}) == 1
 
     def _describe(self, out: dict[str, Any], area: str | None, floor: str | None, domain: str | None,
                   dc: str | None) -> None:
@@ -256,8 +291,13 @@ class Names:
         if dc:
             out["device_class"] = dc
 
-    def _span(self, raw: Any, lang: Language, prefixes: tuple[tuple[str, ...], ...]) -> str | Refusal:
-        """A span -> its lookup key. The length check comes first: a 16 KiB span is refused unread."""
+    def _span(self, raw: Any, lang: Language,
+              prefixes: tuple[tuple[str, ...], ...]) -> tuple[str, ...] | Refusal:
+        """A span -> its lookup keys: first the key with `prefixes` (an area's or floor's locatives)
+        stripped, then the keys with fewer of them stripped, down to the span as said, its articles stripped
+        as a name's are ("en haut", "d'en haut": a floor's alias in French homes, which stripping "en" would
+        turn into "haut"). One key when nothing was stripped. The length check comes first: a 16 KiB span
+        is refused unread."""
         if not isinstance(raw, str):
             return Refusal("invalid", detail=f"not text but {type(raw).__name__}")
         if len(raw) > self.max_span:
@@ -270,8 +310,12 @@ class Names:
             # the tagger marked only an article ("überspring den song" -> area "den"): no name, even if a
             # thing is called so in another language (an English room "Den")
             return Refusal("unknown", detail="only an article")
-        key = finish(" ".join(strip(strip(toks, prefixes), lang.determiners)), lang)
-        return key if key else Refusal("empty")
+        cut = stops(toks, prefixes)
+        key = finish(" ".join(strip(cut[-1], lang.determiners)), lang)
+        if not key:
+            return Refusal("empty")
+        said = (finish(" ".join(strip(t, lang.determiners)), lang) for t in reversed(cut[:-1]))
+        return tuple(dict.fromkeys((key, *said)))
 
     @staticmethod
     def _quantified(raw: str, lang: Language) -> bool:
@@ -315,7 +359,13 @@ class Names:
         toks = key.split()
         for n in range(min(3, len(toks)), 0, -1):
             readings: set[_Target] = set()
-            splits = [(toks[:-n], " ".join(toks[-n:])), (strip(toks[n:], lang.connectors), " ".join(toks[:n]))]
+            head = " ".join(toks[:n])
+            splits = [(toks[:-n], " ".join(toks[-n:])), (strip(toks[n:], lang.connectors), head)]
+            if not fuzzy:
+                # the place as said, its connectors kept ("lumieres en haut", "lampes d'en haut": the floor
+                # "En haut"). Exact only; if the place with and the place without them are both known, the
+                # two readings differ and the set below refuses it as ambiguous
+                splits += [(place, head) for place in stops(toks[n:], lang.connectors)[:-1]]
             if lang.compounds and n == 1:
                 splits += _compound_splits(toks, lang)
             for place, words in splits:
@@ -366,14 +416,6 @@ def _compound_splits(toks: list[str], lang: Language) -> list[tuple[list[str], s
             out += [(toks[:-1] + [stem[: -len(s)]], w) for s in lang.compound_links
                     if stem.endswith(s) and len(stem) - len(s) >= 3]
     return out
-
-
-def _one(table: Table, key: str, admit: Any) -> tuple[frozenset[Any], bool]:
-    """Exact, else fuzzy: (the ids found, ambiguous?)."""
-    ids = table.exact.get(key)
-    if ids:
-        return (ids, False) if len(ids) == 1 else (frozenset(), True)
-    return table.fuzzy(key, admit)
 
 
 def load(path: str | Path) -> Names:

@@ -1,6 +1,7 @@
 """A names file's lookups, prepared once per language when the names are loaded: every name and
 alias of the things, areas and floors under each of its keys (edge/names_text.py: folded, articles
-dropped), and the check that two areas (or floors) do not share a name.
+dropped), the check that two areas (or floors) do not share a name, and the look-up of a place said with
+or without its locatives ("en haut" / "haut").
 
 edge/names.py builds a `Names` from these at load time and resolves spans against them; a refresh
 builds new ones and replaces them whole.
@@ -13,7 +14,7 @@ from typing import Any, Iterable
 
 from edge.names_file import NamesData, NamesError
 from edge.names_lang import LANGUAGES, Language
-from edge.names_text import Table, keys
+from edge.names_text import Table, fold, keys
 
 
 @dataclass(frozen=True)
@@ -51,3 +52,30 @@ def check_unique_names(data: NamesData) -> None:
                 seen.setdefault(k, item.id)
     if errors:
         raise NamesError(errors)
+
+
+def stops(toks: list[str], prefixes: tuple[tuple[str, ...], ...]) -> list[list[str]]:
+    """The tokens, and what is left each time edge.names_text.strip drops one more leading phrase (longest
+    first, never the last token): "d' en haut" -> [d' en haut], [en haut], [haut]. The last is strip's."""
+    lengths = sorted({len(p) for p in prefixes}, reverse=True)
+    out, i = [toks], 0
+    while True:
+        n = next((n for n in lengths if len(toks) - i > n and tuple(fold(t) for t in toks[i:i + n]) in prefixes),
+                 0)
+        if not n:
+            return out
+        i += n
+        out.append(toks[i:])
+
+
+def place_ids(table: Table, keys: tuple[str, ...]) -> tuple[frozenset[Any], bool, bool]:
+    """An area or floor span's keys (edge.names.Names._span) -> (ids, ambiguous?, slip corrected?). Each
+    key is looked up whole: the span as said ("en haut") as well as with its locatives stripped ("haut");
+    when two name different places, no reading is preferred: ambiguous. A slip is corrected only on the
+    stripped key, and only when no key is a name."""
+    found = {table.exact[k] for k in keys if k in table.exact}
+    if found:
+        ids = found.pop()
+        return (ids, False, False) if not found and len(ids) == 1 else (frozenset(), True, False)
+    ids, amb = table.fuzzy(keys[0], lambda t: True)
+    return ids, amb, bool(ids)

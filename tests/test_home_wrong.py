@@ -386,3 +386,22 @@ def test_an_untagged_thing_whose_words_say_a_place_and_a_kind_is_not_taken_for_o
     # a thing whose words say no place is taken ("is the reading lamp on")
     got = ask(home, "en", "HassGetState", "is the Reading Lamp on", [("state", "on", 0.99)])
     assert entities(got).get("name") == "Reading Lamp", got
+
+
+# -- "start" a place where no vacuum is ----------------------------------------------------------------------------
+
+def test_starting_a_place_with_no_vacuum_is_refused() -> None:
+    """The proxy's "démarrer la en haut" (HA: turn on the lights upstairs) read as HassVacuumStart {floor}: the
+    one vacuum is downstairs, so the intent was misread; HA would act on nothing."""
+    from test_home_recall import ROOT
+    home = names.load(ROOT / "tests" / "data" / "home_fixture_names_fr.yaml")
+    got = ask(home, "fr", "HassVacuumStart", "démarrer la en haut", [("floor", "en haut", 0.99)])
+    assert isinstance(got, NotUnderstood) and got.reason == "nothing_matches", got
+    # "send the vacuum of the kitchen back": HA's templates name a place there loosely; only "start" is judged
+    assert entities(ask(home, "fr", "HassVacuumReturnToBase", "renvoie l'aspirateur de la cuisine à la base",
+                        [("area", "cuisine", 0.99)])) == {"area": "Cuisine"}
+    # where the thing it acts on is, the place is the target, as Home Assistant reads it
+    assert entities(ask(home, "fr", "HassVacuumStart", "nettoie en bas", [("floor", "en bas", 0.99)])) == {
+        "floor": "Rez-de-chaussée"}
+    assert entities(ask(home, "fr", "HassTurnOn", "démarrer la en haut", [("floor", "en haut", 0.99)])) == {
+        "floor": "Étage", "domain": "light"}

@@ -407,6 +407,120 @@ def test_a_span_that_is_only_an_article_names_nothing(tmp_path: Path) -> None:
     assert ok(home, "de", area="im den").slots == {"area": "Den"}  # a locative before the name is fine
 
 
+# --- a place whose name starts with a locative ("en haut") ------------------------------------------------
+
+FR_HOME = Path(__file__).parent / "data" / "home_fixture_names_fr.yaml"
+
+
+@pytest.mark.parametrize("span, floor", [
+    ("en haut", "Étage"), ("En bas", "Rez-de-chaussée"), ("les en haut", "Étage"),  # HA's own "allume en haut"
+    ("à l'étage", "Étage"), ("au rez-de-chaussée", "Rez-de-chaussée"), ("au premier étage", "Étage"),
+])
+def test_a_floor_named_by_its_locative_phrase(span: str, floor: str) -> None:
+    """The French home's floors have the aliases "en haut" and "en bas": stripping the locative "en" first
+    left "haut", which names nothing (36 French lines of the in-template proxy were refused so)."""
+    home = load(FR_HOME)
+    r = ok(home, "fr", floor=span, domain="lumières")
+    assert r.slots == {"floor": floor, "domain": "light"} and not r.fuzzy
+    floor_id = {"Étage": "etage", "Rez-de-chaussée": "rez_de_chaussee"}[floor]
+    assert r.entity_ids == tuple(e.id for e in home.covered(domain="light", floor=floor_id)) != ()
+    assert home.said_exactly("floor", span, "fr")
+    assert refused(home, "fr", floor="haut").reason == "unknown"  # the word left after "en": no floor
+    assert ok(home, "fr", name="les lumières en haut").slots == {"floor": "Étage", "domain": "light"}
+    assert ok(home, "fr", name="lampes d'en bas").slots == {"floor": "Rez-de-chaussée", "domain": "light"}
+
+
+@pytest.mark.parametrize("language, floor", [("fr", "En haut"), ("es", "En alto"), ("de", "Im Dach")])
+def test_a_place_named_with_a_locative_in_any_language(tmp_path: Path, language: str, floor: str) -> None:
+    p = tmp_path / "names.yaml"
+    p.write_text(f"floors:\n  - {{id: top, name: {floor}}}\n  - {{id: ground, name: Ground}}\n"
+                 "areas:\n  - {id: attic, name: Attic, floor: top}\n"
+                 "entities:\n  - {id: light.attic, name: Attic Lamp, area: attic}\n"
+                 "  - {id: light.hall, name: Hall Lamp, floor: ground}\n")
+    home = load(p)
+    assert ok(home, language, floor=floor.upper()).slots == {"floor": floor}
+    assert ok(home, language, floor=floor, domain="light").entity_ids == ("light.attic",)
+    assert home.said_exactly("floor", floor, language)
+    assert refused(home, language, area=floor).reason == "unknown"  # a floor's name is no area
+
+
+def test_all_placed_elsewhere() -> None:
+    """edge.home refuses a command to a place where nothing its intent acts on is, every such thing being
+    placed elsewhere (the one vacuum of the French home is downstairs)."""
+    home = load(FR_HOME)
+    vacuum = frozenset({"vacuum"})
+    assert home.all_placed_elsewhere(vacuum, None, "Étage")
+    assert home.all_placed_elsewhere(vacuum, "Cuisine", None)
+    assert not home.all_placed_elsewhere(vacuum, None, "Rez-de-chaussée")
+    assert not home.all_placed_elsewhere(vacuum, "Entrée", "Rez-de-chaussée")
+    assert home.all_placed_elsewhere(frozenset({"lawn_mower"}), None, "Étage")  # in the garden, on no floor
+    assert not home.all_placed_elsewhere(frozenset({"lawn_mower"}), "Jardin", None)
+    assert not home.all_placed_elsewhere(frozenset({"no_such_domain"}), None, "Étage")  # none at all
+    assert not home.all_placed_elsewhere(vacuum, "Grenier", None)  # no such place: not judged here
+    # an unplaced thing could be anywhere (tests/data/home_names.yaml: the vacuum Robbie has no area)
+    assert not load(HOME).all_placed_elsewhere(vacuum, None, "Basement")
+
+
+@pytest.mark.parametrize("language, words, hit", [
+    ("fr", "portes garage", ("cover", "garage")), ("fr", "brasseur air", ("fan", None)),
+    ("es", "puerta garaje", ("cover", "garage")), ("fr", "portes de garage", ("cover", "garage")),
+    ("fr", "portes en garage", None),   # only the list's own connector may be left out, not another put in
+    ("fr", "garage portes", None), ("en", "garage of door", None),
+])
+def test_a_kind_phrase_said_without_its_inner_connector(language: str, words: str, hit: Any) -> None:
+    """HA's templates make "de" optional ("porte[s] [de] garage"): "règle du portes garage en bas sur 73"."""
+    from edge.names import domain_word, language_of
+    assert domain_word(words, language_of(language)) == hit
+
+
+def test_a_device_class_said_without_its_connector_resolves() -> None:
+    home = load(FR_HOME)
+    r = ok(home, "fr", device_class="portes garage", floor="en bas")
+    assert r.entity_ids == ("cover.porte_garage",) and r.slots["device_class"] == "garage"
+
+
+def test_a_span_of_many_locatives_is_read_cheaply() -> None:
+    """What a careless user or an attacker sends: a span of nothing but locatives before a name, as long as a
+    span may be. Each locative dropped is one more reading; all must still be quick and right."""
+    home = load(FR_HOME)
+    span = ("dans " * 200 + "en haut")[-home.max_span:]
+    start = time.perf_counter()
+    assert ok(home, "fr", floor=span).slots == {"floor": "Étage"}
+    assert refused(home, "fr", floor=("en " * 200)[:home.max_span]).reason == "unknown"
+    assert refused(home, "fr", name="lumières " + ("en " * 200)[:home.max_span - 20]).reason in ("unknown",
+                                                                                                 "ambiguous")
+    assert time.perf_counter() - start < 1.0
+
+
+def _home(tmp_path: Path, text: str) -> Names:
+    p = tmp_path / "names.yaml"
+    p.write_text(text)
+    return load(p)
+
+
+def test_a_span_said_and_stripped_naming_two_floors_is_ambiguous(tmp_path: Path) -> None:
+    """Floors "En haut" and "Haut": "en haut" is the one as said, the other with its "en" stripped."""
+    home = _home(tmp_path, "floors:\n  - {id: en_haut, name: En haut}\n  - {id: haut, name: Haut}\n"
+                           "entities:\n  - {id: light.a, name: Lampe A, floor: en_haut}\n"
+                           "  - {id: light.b, name: Lampe B, floor: haut}\n")
+    assert refused(home, "fr", floor="en haut", domain="lumières").reason == "ambiguous"
+    assert refused(home, "fr", floor="En Haut").reason == "ambiguous"
+    assert not home.said_exactly("floor", "en haut", "fr")
+    assert refused(home, "fr", name="les lumières en haut").reason == "ambiguous"
+    assert ok(home, "fr", floor="haut", domain="lumières").entity_ids == ("light.b",)  # nothing stripped
+    assert ok(home, "en", floor="en haut").slots == {"floor": "En haut"}  # "en" is no English locative
+
+
+def test_a_name_said_and_stripped_naming_a_floor_and_an_area_is_ambiguous(tmp_path: Path) -> None:
+    home = _home(tmp_path, "floors:\n  - {id: en_haut, name: En haut}\nareas:\n  - {id: haut, name: Haut}\n"
+                           "entities:\n  - {id: light.a, name: Lampe A, floor: en_haut}\n"
+                           "  - {id: light.b, name: Lampe B, area: haut}\n")
+    assert refused(home, "fr", name="les lumières en haut").reason == "ambiguous"
+    # the slot says which kind of place: each has one reading
+    assert ok(home, "fr", floor="en haut", domain="lumières").entity_ids == ("light.a",)
+    assert ok(home, "fr", area="en haut", domain="lumières").entity_ids == ("light.b",)
+
+
 # --- the package's home_schema (edge/names_schema.py) ------------------------------------------------------------
 
 SCHEMA = {"signatures": {"HassSetVolume": [["volume_level"]], "HassLightSet": [["brightness"], ["color"]],
