@@ -19,30 +19,25 @@ otherwise exactly `python -m edge run`, one asyncio loop owning every socket
 - `arena1`    glibc mallopt(M_ARENA_MAX, 1) before any thread starts (in a unit file:
               Environment=MALLOC_ARENA_MAX=1): one malloc arena for the loop and the
               connect/cloud threads instead of one per thread that allocates;
-- `lazycli`   edge/__main__.py: `edge run` parsed without building the full argparse tree;
-- `nopsutil`  edge/health.py reading the two figures it takes from psutil (the process's CPU
-              percent and RSS) from os.times() and /proc/self/statm instead: a stand-in
-              `psutil` module with just those calls, so the daemon never imports psutil
-              (1.1 MB of RSS in bench/profile/memory.txt);
 - `nomodel`   diagnosis: Model.classify answers at once (no tokenizer, no interpreter);
 - `noslots`   diagnosis: no slot extractor (results without slots);
 - `none`      nothing (the same process tree as the other levers, for a like-for-like run).
 
 The threaded design's levers (`inline`, `reactor`, `pipelined`: the worker/inline switch;
 `nolog`, `props`, `sqlcache`: adopted into edge/ long ago) were removed with that design
-(issue 24); they are in this file's git history before the one-loop round.
+(issue 24); they are in this file's git history before the one-loop round. So were `lazycli` and
+`nopsutil` once adopted (edge/__main__.py's run_args, edge/health.py's ProcessReadings).
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 # Last, not first: a PYTHONPATH naming another checkout (`--daemon PY:LEVERS@TREE`) keeps its edge/.
 sys.path.append(str(Path(__file__).resolve().parent.parent))
 
-LEVERS = {"memcache", "gcfreeze", "arena1", "lazycli", "nopsutil", "nomodel", "noslots", "none"}
+LEVERS = {"memcache", "gcfreeze", "arena1", "nomodel", "noslots", "none"}
 
 
 def apply(levers: set[str]) -> None:
@@ -54,8 +49,6 @@ def apply(levers: set[str]) -> None:
 
         M_ARENA_MAX = -8  # glibc malloc.h
         ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, 1)
-    if "nopsutil" in levers:  # before edge.health is imported
-        _nopsutil()
     if "memcache" in levers:
         _memcache()
     if "nomodel" in levers:
@@ -66,41 +59,6 @@ def apply(levers: set[str]) -> None:
         sv.load_slots = lambda model: None
     if "gcfreeze" in levers:
         _gcfreeze()
-
-
-def _nopsutil() -> None:
-    import os
-    import time
-    import types
-
-    class Error(Exception):
-        pass
-
-    class Process:
-        """psutil.Process's cpu_percent(interval=None) and memory_info().rss, for this process, from the OS."""
-
-        def __init__(self) -> None:
-            self._last: tuple[float, float] | None = None
-
-        def cpu_percent(self, interval: float | None = None) -> float:
-            t = os.times()
-            now = (time.monotonic(), t.user + t.system)
-            last, self._last = self._last, now
-            if last is None or now[0] <= last[0]:
-                return 0.0
-            return 100.0 * (now[1] - last[1]) / (now[0] - last[0])
-
-        def memory_info(self) -> types.SimpleNamespace:
-            try:
-                with open("/proc/self/statm") as f:
-                    pages = int(f.read().split()[1])
-            except OSError as exc:
-                raise Error(str(exc)) from exc
-            return types.SimpleNamespace(rss=pages * os.sysconf("SC_PAGE_SIZE"))
-
-    stand_in = types.ModuleType("psutil")
-    stand_in.Error, stand_in.Process = Error, Process  # type: ignore[attr-defined]
-    sys.modules["psutil"] = stand_in
 
 
 def _gcfreeze() -> None:
@@ -203,13 +161,6 @@ def main(argv: list[str]) -> int:
     apply(levers)
     from edge import __main__ as cli
 
-    if "lazycli" in levers and argv[1:2] == ["run"]:
-        from edge.cli_run import cmd_run
-
-        p = argparse.ArgumentParser(prog="edge run")
-        p.add_argument("--config")
-        p.add_argument("--profile")
-        return cmd_run(p.parse_args(argv[2:]))
     return cli.main(argv[1:])
 
 

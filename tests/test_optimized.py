@@ -68,7 +68,6 @@ def test_training_refuses_to_run_without_its_docstrings() -> None:
     import sys
 
     env = {**os.environ, "PYTHONOPTIMIZE": "2"}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
     out = subprocess.run([sys.executable, "-c", "import edge.train"], env=env, capture_output=True, text=True,
                          timeout=60)
     assert out.returncode != 0 and "unset PYTHONOPTIMIZE" in out.stderr, out.stderr
