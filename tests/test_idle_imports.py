@@ -36,6 +36,7 @@ LAZY = {
     "edge.wyoming_channel": "[wyoming] enabled",
     "edge.names": "[home] names",
     "edge.home": "[home] names / the Wyoming channel",
+    "edge.home_results": "[home] names / the Wyoming channel",
     "edge.home_words": "[home] names / the Wyoming channel",
     "edge.home_guard": "[home] names / the Wyoming channel",
     "edge.home_cloud": "[wyoming] cloud / a home model with [cloud] base_url",
