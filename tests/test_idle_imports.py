@@ -77,6 +77,7 @@ LAZY = {
     "edge.cli_broker": "edge send / deploy / homeassistant",
     "edge.cli_local": "edge infer / eval / config / train",
     "edge.evaluate": "edge eval",
+    "edge.slot_scores": "edge eval",
     "edge.config_doc": "edge config check --show",
     "cryptography": "[deploy] keys",
     "yaml": "a YAML names file",
