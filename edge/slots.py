@@ -290,7 +290,7 @@ class SlotExtractor:
 
     def _tag(self, tagger: _IntentTagger, text: str, intent: str, now: Any) -> list[dict]:
         from edge.slot_features import entity_tags, tokenize  # imported by __init__ already: a lookup
-        from edge.tagger import path_marginals
+        from edge.tagger_decode import path_marginals
 
         spans = tokenize(text)
         if not spans:
@@ -308,7 +308,7 @@ class SlotExtractor:
             return out
         # Two readings of how sure each word's tag is: the softmax of its own scores (emissions only),
         # and its marginal on the decoded path (forward-backward, transitions included: see
-        # edge.tagger.path_marginals). A number ("5", "five") is tagged by its context ("for 5
+        # edge.tagger_decode.path_marginals). A number ("5", "five") is tagged by its context ("for 5
         # minutes"), which only the marginal sees; and its value is checked again downstream (ranges,
         # units). A word span (a name, an area) keeps the emission reading: measured through Wyoming
         # on the home model, the marginal alone let wrong intents through with their names

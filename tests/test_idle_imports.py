@@ -50,6 +50,7 @@ LAZY = {
     "edge.gazetteers": "a model with a slot tagger (models/home)",
     # the learned slot tagger (edge/slots.py imports it with a tagger; SlotError is in edge.slot_error)
     "edge.tagger": "a model with a slot tagger (models/home)",
+    "edge.tagger_decode": "a model with a slot tagger (models/home)",
     # the integrations (edge/service_build.py, service_intake.py, pipeline.py import them when on)
     "edge.integrations": "[integrations] hermes / home_assistant, edge homeassistant remove",
     "edge.names_index": "[home] names",
