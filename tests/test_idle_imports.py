@@ -59,6 +59,7 @@ LAZY = {
     "edge.names_text": "[home] names",
     "edge.names_values": "[home] names",
     "edge.names_values_data": "[home] names",
+    "edge.names_words": "[home] names",
     "edge.signing": "[deploy] keys, edge keygen / sign",
     "edge.minisign": "[deploy] keys, edge keygen / sign",
     "edge.cli_sign": "edge keygen / sign",
