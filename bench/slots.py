@@ -84,7 +84,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from edge.dataset import load_examples
-    from edge.slots import SlotExtractor, slot_metrics
+    from edge.slot_scores import slot_metrics
+    from edge.slots import SlotExtractor
     from edge.train.slots import package
 
     examples = load_examples(args.data)

@@ -48,7 +48,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         slots.pop("per_slot", None)  # overall slot scores only, unless --per-slot
     print(json.dumps(metrics) if args.json else evaluate.format_table(metrics))
     if args.per_slot and not args.json and isinstance(slots, dict):
-        from edge.slots import format_per_slot
+        from edge.slot_scores import format_per_slot
 
         print()
         print(format_per_slot(slots))

@@ -16,7 +16,7 @@ Definitions (docs/model-card.md and the interface spec):
   confidence, rank based with ties averaged.
 
 - slots (when the data mark slots and the model has a slot extractor): slot
-  precision, recall and F1 (edge.slots.slot_metrics) on in-scope items,
+  precision, recall and F1 (edge.slot_scores.slot_metrics) on in-scope items,
   slots extracted under the predicted intent.
 - beyond the spec's keys: n_in_scope and n_oos (the items each rate rests
   on); oos_kept_rate: share of "oos" items kept on the device (accepted and
@@ -188,11 +188,12 @@ def evaluate(model: Model, pairs: Sequence[tuple[str, str]], escalation_threshol
 
 
 def _slot_metrics(model: Model, texts, golds, preds, gold_spans) -> dict | None:
-    """Slot precision/recall/F1 when the data mark slots (edge.slots.slot_metrics: a slot
+    """Slot precision/recall/F1 when the data mark slots (edge.slot_scores.slot_metrics: a slot
     counts when name and span both match), end to end: slots extracted under the
     predicted intent, on in-scope items. None when the model has no slot extractor."""
     try:
-        from edge.slots import SlotExtractor, slot_metrics
+        from edge.slot_scores import slot_metrics
+        from edge.slots import SlotExtractor
         ex = SlotExtractor.load(model.path, model.manifest)
     except Exception:  # no slots module, or a broken section: no slot metrics
         return None

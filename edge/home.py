@@ -27,21 +27,21 @@ on that template's reading by edge/home_rescue.py.
 Everything after the model is one function, `decide`: Wyoming's recognizer
 calls it after classifying and tagging, and so does the MQTT path
 (edge/pipeline.py) with its own batch's predictions, so both give the same
-intent and slots or the same refusal. The results are plain dataclasses, not
-wyoming events, so the MQTT path needs no `wyoming` package (edge/wyoming.py
-converts).
+intent and slots or the same refusal. The results (`Recognized`, `NotUnderstood`,
+`Answered`) are plain dataclasses of edge/home_results.py, re-exported here.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Any, Awaitable, Mapping, Protocol, Sequence, Union
+from typing import Any, Mapping, Sequence
 
 from edge import (home_freetext, home_guard, home_numbers, home_polarity, home_rescue, home_wildcards, names_schema,
                   names_values)
 from edge.home_durations import halves, start_change_misfit, timer_start, unit_text
 from edge.home_reading import name_reading, place_reading, said_target, untagged_target
+# the result types live in a leaf (edge/home_results.py); re-exported: `from edge.home import Recognized` works
+from edge.home_results import Answered, NotUnderstood, Recognized, Recognizer, Result, base_language
 from edge.home_words import (ACTS_ON, FREE_TEXT_NAME_INTENTS, KIND_ALONE, PLACE_ONLY_LIGHT, blank_names,
                              command_misfit, confirmed, everywhere, implied_domains, number, volume_step)
 from edge.model import OOS
@@ -73,61 +73,6 @@ _INTENT_RANGES: Mapping[tuple[str, str], tuple[float, float]] = {
     ("HassLightSet", "temperature"): (1000, 10000), ("HassClimateSetTemperature", "temperature"): (0, 100),
 }
 _HA_INTENT = re.compile(r"^Hass[A-Z][A-Za-z0-9]{1,62}$")
-_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8}){0,3}$")
-
-
-@dataclass(frozen=True)
-class Recognized:
-    """A Home Assistant intent and its slots (HA's slot names; exact names; numbers as numbers)."""
-
-    name: str
-    entities: tuple[tuple[str, Any], ...]
-    confidence: float = 1.0
-    # The same entities as MQTT result slots (edge.contract: name, entity, raw, value, start, end,
-    # confidence), each on the words it came from; filled by `decide`, not part of equality.
-    slots: tuple[dict[str, Any], ...] = field(default=(), compare=False, repr=False)
-    # what decided the intent where the model was unsure ("carrier: add to my list", edge/home_rescue.py);
-    # "" where the model's confidence did. The confidence stays the model's either way.
-    decided: str = field(default="", compare=False)
-
-
-@dataclass(frozen=True)
-class NotUnderstood:
-    """Nothing to act on. `reason`: language, invalid, empty, too_long, unsure, not_home, slot,
-    number, no_names, polarity, dropped (a thing said but not in the intent: edge.home_guard), or a
-    names refusal's reason (unknown, ambiguous, conflict, ...)."""
-
-    reason: str
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class Answered:
-    """An answer to something that is no home command (from the cloud), spoken as it is."""
-
-    text: str
-
-
-Result = Union[Recognized, NotUnderstood, Answered]
-
-
-class Recognizer(Protocol):
-    """What the Wyoming server (and the MQTT path) needs: the languages served and one call.
-    `recognize` may return the result or an awaitable of it."""
-
-    languages: Sequence[str]
-
-    def recognize(self, text: str, language: str | None) -> Result | Awaitable[Result]: ...
-
-
-def base_language(language: Any, served: Sequence[str]) -> str | None:
-    """"en", "en-US", "de_DE" -> the served language it is ("en", "de"); None when not served
-    or not a language tag. A served "pt-BR" is matched whole before its base."""
-    if not isinstance(language, str) or not _LANGUAGE.match(language):
-        return None
-    tag = language.replace("_", "-")
-    lowered = {s.lower(): s for s in served}
-    return lowered.get(tag.lower()) or lowered.get(tag.split("-")[0].lower())
 
 
 # Intents whose target is a place plus a kind of thing, or a thing: with no target at all Home

@@ -47,8 +47,8 @@ from concurrent.futures import Executor, Future
 from typing import Any, Awaitable, Callable, Sequence
 
 from edge.contract import OOS
-from edge.home import (FREE_TEXT_NAME_INTENTS, NUMBER_RANGES, Answered, NotUnderstood, Recognized, Result,
-                       base_language)
+from edge.home import FREE_TEXT_NAME_INTENTS, NUMBER_RANGES
+from edge.home_results import Answered, NotUnderstood, Recognized, Result, base_language
 from edge.home_cloud_prompt import KIND_SLOTS, TURN, HomePrompt, Said
 
 __all__ = ["HomeCloud", "HomePrompt", "validate", "check", "ask", "maker", "ESCALATE", "MAX_SLOTS"]

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from edge.contract import OOS
-from edge.home import FREE_TEXT_NAME_INTENTS, MAX_TEXT, Answered, Recognized
+from edge.home import FREE_TEXT_NAME_INTENTS, MAX_TEXT
+from edge.home_results import Answered, Recognized
 from edge.home_cloud import check
 from edge.home_cloud import ask as ask_prompt
 from edge.home_cloud_prompt import HomePrompt

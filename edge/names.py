@@ -18,12 +18,12 @@ every step that guesses is bounded and refuses when two things fit:
 A `Names` is immutable and built once (its lookups are prepared per language
 at load time, by edge/names_index.py); a refresh builds a new one and replaces
 it whole. Every span is capped before it is looked at, so a 16 KiB span costs
-one length check.
+one length check. A span's words are read against the language's tables (its
+tag, kind words, German compounds) by edge/names_words.py.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -32,8 +32,10 @@ from typing import Any, Mapping
 from edge import names_values
 from edge.names_file import Area, Entity, Floor, NamesData, NamesError, read_file
 from edge.names_index import Index, check_unique_names, index, place_ids, stops
-from edge.names_lang import COMMON, DEVICE_CLASSES, LANGUAGES, OTHER, DomainClass, Language
+from edge.names_lang import LANGUAGES, OTHER, DomainClass, Language
 from edge.names_text import Table, clean, finish, fold, strip, tokens
+# a language tag's tables, kind words, German compounds: edge/names_words.py (language_of, domain_word re-exported)
+from edge.names_words import compound_splits, domain_word, language_of
 
 __all__ = ["NAME_SLOTS", "Area", "Entity", "Floor", "Names", "NamesError", "Refusal", "Resolution", "language_of",
            "load"]
@@ -73,55 +75,8 @@ class _Target:
     fuzzy: bool = False
 
 
-_LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*$")
-
-
-def language_of(language: Any) -> Language | None:
-    """"en", "de-CH", "fr_FR" -> the language's tables; "it", "nl-BE" -> OTHER (exact names only);
-    None for anything that is no language tag."""
-    if not isinstance(language, str) or not 2 <= len(language) <= 16:
-        return None
-    if language in LANGUAGES:
-        return LANGUAGES[language]
-    if not _LANGUAGE_TAG.match(language):
-        return None
-    return LANGUAGES.get(language.replace("_", "-").split("-")[0].lower(), OTHER)
-
-
 def _show(raw: str) -> str:
     return repr(raw if len(raw) <= 40 else raw[:37] + "...")
-
-
-def _loose_phrases(lang: Language) -> Mapping[str, DomainClass]:
-    """The language's domain phrases said without their inner connector ("portes garage" for "portes de
-    garage", "puerta garaje": Home Assistant's templates make that word optional). A loose form two phrases of
-    different kinds share, or that is itself a word of the list, is left out: no guess."""
-    if lang.code in _LOOSE:
-        return _LOOSE[lang.code]
-    inner = {c[0] for c in lang.connectors if len(c) == 1}
-    out: dict[str, set[DomainClass]] = {}
-    for phrase, hit in lang.domain_words.items():
-        words = phrase.split()
-        loose = " ".join(w for w in words if w not in inner)
-        if len(words) > 2 and loose != phrase and loose not in lang.domain_words:
-            out.setdefault(loose, set()).add(hit)
-    return _LOOSE.setdefault(lang.code, MappingProxyType({k: next(iter(v)) for k, v in out.items() if len(v) == 1}))
-
-
-_LOOSE: dict[str, Mapping[str, DomainClass]] = {}  # per language code, built on first use (a few dozen phrases)
-
-
-def domain_word(words: str, lang: Language) -> DomainClass | None:
-    """A domain word or phrase ("lights", "Rollläden", "garage door", "media_player") -> (domain, class)."""
-    hit = lang.domain_words.get(words) or COMMON.get(words) or _loose_phrases(lang).get(words)
-    if hit is None and words in DEVICE_CLASSES:
-        hit = (DEVICE_CLASSES[words], words)
-    for suffix in lang.plural_suffixes if hit is None else ():  # generic plural: "fenstern" -> "fenster"
-        if words.endswith(suffix) and len(words) > len(suffix) + 2:
-            hit = lang.domain_words.get(words[: -len(suffix)])
-            if hit:
-                break
-    return hit
 
 
 @dataclass(frozen=True, eq=False)
@@ -367,7 +322,7 @@ class Names:
                 # two readings differ and the set below refuses it as ambiguous
                 splits += [(place, head) for place in stops(toks[n:], lang.connectors)[:-1]]
             if lang.compounds and n == 1:
-                splits += _compound_splits(toks, lang)
+                splits += compound_splits(toks, lang)
             for place, words in splits:
                 dw = domain_word(words, lang)
                 if dw is None:
@@ -404,18 +359,6 @@ class Names:
                     return None  # "kitchen lights" said in the bedroom: not this reading
                 return replace(t, **{slot: pid}, fuzzy=fuzzy)
         return None
-
-
-def _compound_splits(toks: list[str], lang: Language) -> list[tuple[list[str], str]]:
-    """German compounds: "wohnzimmerlampe" -> ("wohnzimmer", "lampe"), "kuchenlicht" -> ("kuche", "licht")."""
-    last, out = toks[-1], []
-    for w in lang.domain_words:
-        if " " not in w and last.endswith(w) and len(last) - len(w) >= 3:
-            stem = last[: -len(w)]
-            out.append((toks[:-1] + [stem], w))
-            out += [(toks[:-1] + [stem[: -len(s)]], w) for s in lang.compound_links
-                    if stem.endswith(s) and len(stem) - len(s) >= 3]
-    return out
 
 
 def load(path: str | Path) -> Names:

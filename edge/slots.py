@@ -27,15 +27,16 @@ per intent, decoded with Viterbi. The confidence of a learned slot is the
 mean, over its words, of the marginal probability of that word's tag (forward-backward over the
 tagger's scores, transitions included).
 
-`slot_metrics` scores predicted slots against marked ones (a slot counts when
-name and span both match); `edge eval` reports it.
+`slot_metrics` (edge/slot_scores.py, re-exported here) scores predicted slots
+against marked ones (a slot counts when name and span both match); `edge eval`
+reports it.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -58,6 +59,10 @@ def __getattr__(name: str) -> Any:
         from edge import slot_features
 
         return getattr(slot_features, name)
+    if name in ("slot_metrics", "format_per_slot"):  # scoring (edge eval), not run time: edge/slot_scores.py
+        from edge import slot_scores
+
+        return getattr(slot_scores, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -123,11 +128,6 @@ def validate_section(section: object, where: str = "manifest") -> dict[str, Any]
                                    and tagger not in ("", ".", "..")):
         raise SlotError(f"{where}: 'slots.tagger' must be a file name in the model package")
     return section
-
-
-
-
-
 
 
 _ROWS = [np.arange(n) for n in range(64)]
@@ -290,7 +290,7 @@ class SlotExtractor:
 
     def _tag(self, tagger: _IntentTagger, text: str, intent: str, now: Any) -> list[dict]:
         from edge.slot_features import entity_tags, tokenize  # imported by __init__ already: a lookup
-        from edge.tagger import path_marginals
+        from edge.tagger_decode import path_marginals
 
         spans = tokenize(text)
         if not spans:
@@ -308,7 +308,7 @@ class SlotExtractor:
             return out
         # Two readings of how sure each word's tag is: the softmax of its own scores (emissions only),
         # and its marginal on the decoded path (forward-backward, transitions included: see
-        # edge.tagger.path_marginals). A number ("5", "five") is tagged by its context ("for 5
+        # edge.tagger_decode.path_marginals). A number ("5", "five") is tagged by its context ("for 5
         # minutes"), which only the marginal sees; and its value is checked again downstream (ranges,
         # units). A word span (a name, an area) keeps the emission reading: measured through Wyoming
         # on the home model, the marginal alone let wrong intents through with their names
@@ -342,86 +342,3 @@ class SlotExtractor:
             out.append(slot_dict(slot, kind, raw, self._value(slot, kind, raw, now), start, end, round(conf, 4)))
             i = j
         return out
-
-
-# -- metrics --------------------------------------------------------------------------------------
-
-def _prf(tp: int, n_pred: int, n_gold: int) -> dict[str, float]:
-    p = tp / n_pred if n_pred else 0.0
-    r = tp / n_gold if n_gold else 0.0
-    f = 2 * p * r / (p + r) if p + r else 0.0
-    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4)}
-
-
-def _triples(slots: Iterable[Any]) -> list[tuple[str, int, int]]:
-    out = []
-    for s in slots:
-        if isinstance(s, dict):
-            out.append((s["name"], int(s["start"]), int(s["end"])))
-        else:  # edge.markup.Span (start, end, name, raw) or (name, start, end)
-            out.append((s[2], int(s[0]), int(s[1])) if isinstance(s[0], int) else (s[0], int(s[1]), int(s[2])))
-    return out
-
-
-def slot_metrics(gold: Sequence[Iterable[Any]], pred: Sequence[Iterable[Any]],
-                 intents: Sequence[str] | None = None) -> dict[str, Any]:
-    """Slot precision, recall and F1: a predicted slot counts when its name and span (start, end)
-    both equal a marked one's.
-
-    `gold[i]` and `pred[i]` are the slots of item i: markup Spans, result slot dicts, or
-    (name, start, end) triples. Returns overall (micro) precision/recall/F1, `per_slot`
-    {name: {precision, recall, f1, support}}, `macro_f1` (the mean F1 over slot names) and,
-    with `intents` (each item's gold intent), `macro_f1_intent_slot`: the mean over
-    (intent, slot) pairs, as the Snips benchmark averages.
-    """
-    if len(gold) != len(pred):
-        raise ValueError(f"{len(gold)} gold items but {len(pred)} predictions")
-    counts: dict[Any, list[int]] = {}  # key -> [tp, n_pred, n_gold]
-    pair_counts: dict[Any, list[int]] = {}
-    tp_all = np_all = ng_all = 0
-    for k, (g, p) in enumerate(zip(gold, pred)):
-        gs, ps = _triples(g), _triples(p)
-        gset = set(gs)
-        pset = set(ps)
-        for name, a, b in ps:
-            hit = (name, a, b) in gset
-            for key, table in ((name, counts), ((intents[k], name) if intents else None, pair_counts)):
-                if key is None:
-                    continue
-                c = table.setdefault(key, [0, 0, 0])
-                c[1] += 1
-                c[0] += hit
-        for name, a, b in gs:
-            for key, table in ((name, counts), ((intents[k], name) if intents else None, pair_counts)):
-                if key is None:
-                    continue
-                table.setdefault(key, [0, 0, 0])[2] += 1
-        tp_all += len(pset & gset)
-        np_all += len(ps)
-        ng_all += len(gs)
-    per_slot = {name: {**_prf(*c), "support": c[2]} for name, c in sorted(counts.items())}
-    gold_names = [n for n, c in counts.items() if c[2] > 0]
-    out: dict[str, Any] = {**_prf(tp_all, np_all, ng_all), "support": ng_all,
-                           "macro_f1": round(float(np.mean([per_slot[n]["f1"] for n in gold_names])), 4)
-                           if gold_names else 0.0,
-                           "per_slot": per_slot}
-    if intents:
-        pairs = [c for c in pair_counts.values() if c[2] > 0]
-        out["macro_f1_intent_slot"] = round(float(np.mean([_prf(*c)["f1"] for c in pairs])), 4) if pairs else 0.0
-    return out
-
-
-def format_per_slot(metrics: dict[str, Any]) -> str:
-    """The per-slot table of `slot_metrics` (for `edge eval --per-slot`)."""
-    per = metrics.get("per_slot") or {}
-    if not per:
-        return "no slots marked in the data" if not metrics.get("note") else str(metrics["note"])
-    width = max(12, max(len(k) for k in per))
-    lines = [f"{'slot':<{width}}  precision  recall      f1  support"]
-    for name, m in per.items():
-        lines.append(f"{name:<{width}}  {m['precision']:9.4f}  {m['recall']:6.4f}  {m['f1']:6.4f}  {m['support']:7d}")
-    lines.append(f"{'F1 averaged over slot types':<{width}}  {metrics.get('macro_f1', 0.0):.4f}")
-    if "macro_f1_intent_slot" in metrics:
-        lines.append(f"{'F1 averaged over (intent, slot) pairs':<{width}}  {metrics['macro_f1_intent_slot']:.4f}")
-    return "\n".join(lines)
-

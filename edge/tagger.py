@@ -1,6 +1,6 @@
 """The learned slot tagger at run time: the per-intent weights of a tagger file (`slots.json`,
-written by edge/train/slots.py) and Viterbi decoding. edge.slots.SlotExtractor uses it; the
-words and features are edge/slot_features.py's.
+written by edge/train/slots.py) and their scores, decoded by edge/tagger_decode.py (Viterbi).
+edge.slots.SlotExtractor uses it; the words and features are edge/slot_features.py's.
 
 The tagger is a linear-chain model over words, one per intent: BIO tags, emission weights
 (one row per feature) and tag transitions from an averaged structured perceptron, Viterbi
@@ -32,12 +32,14 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 
 from edge.slot_error import SlotError
+# decoding (Viterbi, forward-backward) is edge/tagger_decode.py's; re-exported here
+from edge.tagger_decode import path_marginals, viterbi
 
 # edge.slot_features (0.3 MB with the tables it builds at import) is imported by the functions that use
 # it; this module itself only with a tagger (edge.slots; SlotError lives in the leaf edge.slot_error)
 
 __all__ = ["FORMAT", "SlotError", "FeatureIds", "KnownValues", "IntentData", "IntentTagger", "read_file", "read_intent",
-           "is_intent", "viterbi"]
+           "is_intent", "viterbi", "path_marginals"]
 
 FORMAT = "edge-slots/1"
 
@@ -359,63 +361,3 @@ def _weights(d: Any, n: int, K: int) -> np.ndarray:
     W = np.zeros((n + 1, K), np.float16 if stored.dtype == np.float16 else np.float32)
     W[:n] = stored.reshape(n, K)
     return W
-
-
-_ARANGE = [np.arange(k) for k in range(64)]  # row indices of a [K, K] step, by K
-
-
-def viterbi(E: np.ndarray, trans: np.ndarray, start: np.ndarray) -> list[int]:
-    """Best tag path for emissions E [T, K], transitions [K, K] (from, to) and start scores [K].
-
-    The scores of every step (transitions plus the step's emissions) are made in one numpy call;
-    each word then costs an add, an argmax (the back pointers) and a gather of the maxima:
-    numpy's argmax is several times cheaper than its max-reduction on arrays this small."""
-    T, K = E.shape
-    delta = start + E[0]
-    if T == 1:
-        return [int(delta.argmax())]
-    rows = _ARANGE[K] if K < len(_ARANGE) else np.arange(K)
-    backs = []
-    for m in trans.T + E[1:, :, None]:  # [to, from] of each step
-        s = m + delta
-        best = s.argmax(axis=1)
-        backs.append(best)
-        delta = s[rows, best]
-    k = int(delta.argmax())
-    path = [k]
-    for b in reversed(backs):
-        k = int(b[k])
-        path.append(k)
-    path.reverse()
-    return path
-
-
-def path_marginals(E: np.ndarray, trans: np.ndarray, start: np.ndarray, path: Sequence[int]) -> list[float]:
-    """P(word t has tag path[t] | the words) for each t, by forward-backward over the same scores
-    Viterbi decodes (emissions E [T, K], transitions [K, K] from -> to, start [K]), as log-potentials.
-
-    A slot's confidence is the mean of its words' marginals. The softmax of a word's emissions alone
-    ignores the transitions, which often carry the decision: "set a timer for 5 minutes" had its
-    `minutes` span at emission-softmax 0.0 (the word "5" scores as a bare number; the preceding "for"
-    and the following "minutes" pick the tag), so every English timer was refused as unsure."""
-    T = E.shape[0]
-    if T == 0:
-        return []
-    E = E.astype(np.float64)
-    tr = trans.astype(np.float64)
-    alpha = np.empty_like(E)
-    beta = np.zeros_like(E)
-    alpha[0] = start + E[0]
-    for t in range(1, T):
-        m = alpha[t - 1][:, None] + tr  # [from, to]
-        top = m.max(axis=0)
-        alpha[t] = top + np.log(np.exp(m - top).sum(axis=0)) + E[t]
-    for t in range(T - 2, -1, -1):
-        m = tr + (E[t + 1] + beta[t + 1])[None, :]  # [from, to]
-        top = m.max(axis=1)
-        beta[t] = top + np.log(np.exp(m - top[:, None]).sum(axis=1))
-    last = alpha[T - 1]
-    top = last.max()
-    log_z = top + np.log(np.exp(last - top).sum())
-    at = np.arange(T)
-    return np.exp(alpha[at, path] + beta[at, path] - log_z).clip(0.0, 1.0).tolist()

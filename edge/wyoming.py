@@ -56,7 +56,7 @@ from wyoming.handle import Handled  # noqa: E402
 from wyoming.intent import Entity, Intent, NotRecognized, Recognize  # noqa: E402
 from wyoming.ping import Ping, Pong  # noqa: E402
 
-from edge.home import Answered, NotUnderstood, Recognized, Recognizer  # noqa: E402
+from edge.home_results import Answered, NotUnderstood, Recognized, Recognizer  # noqa: E402
 
 log = logging.getLogger("edge.wyoming")
 

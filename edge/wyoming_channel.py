@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Callable
 
-from edge.home import Recognizer
+from edge.home_results import Recognizer
 from edge.wyoming import ServerLimits, WyomingServer
 
 __all__ = ["WyomingChannel", "channel", "serve"]

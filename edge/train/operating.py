@@ -31,7 +31,7 @@ Rules (written into the manifest under ``tuning``):
 oos_plus_train.json`` applies the rules to a package through the runtime
 (``edge.model.Model``, exactly what the daemon computes) and rewrites its
 manifest's thresholds, tuning record and metrics. ``edge train``'s distil
-recipe (edge/train/cli.py) applies the same rules, through :func:`apply`, to the
+recipe (edge/train/distil.py) applies the same rules, through :func:`apply`, to the
 package it builds: its tuning split, plus the --oos-holdout texts of --oos-plus.
 """
 

@@ -1,16 +1,22 @@
 """What every training recipe makes the same way: the package's tokenizer and the head
-of its manifest (what the runtime needs to load and run the model).
+of its manifest (what the runtime needs to load and run the model), the cache folder of
+teachers, logits and embeddings, and the progress and warning lines.
 
-Both recipes (edge/train/cli.py's distil recipe, edge/train/fast.py's custom intents,
-and edge/train/home.py through fast.py) import these from here, so no recipe reaches
-into another's private helpers (issue 24: fast.py used to import cli.py's).
+The recipes (edge/train/distil.py, edge/train/fast.py's custom intents, and
+edge/train/home_recipe.py through fast.py) import these from here, so no recipe reaches
+into another's private helpers (issue 24: fast.py used to import cli.py's, and
+home_recipe.py fast.py's cache folder).
 """
 
 from __future__ import annotations
 
+import argparse
+import os
+import sys
+import time
 from pathlib import Path
 
-__all__ = ["DECISION", "train_tokenizer", "manifest_head"]
+__all__ = ["DECISION", "train_tokenizer", "manifest_head", "cache_dir", "log", "warn"]
 
 DECISION = ("logits over labels + a trailing 'oos' class; confidence = softmax(logits / "
             "temperature) of the best in-scope label (over all classes); intent = 'oos' when "
@@ -53,3 +59,21 @@ def manifest_head(name: str, version: str, labels: list[str], max_len: int,
         "architecture": {"type": "cnn", **scfg.to_dict(), "parameters": student.n_params(),
                          "ops": sorted(set(ops))},
     }
+
+
+def cache_dir(args: argparse.Namespace) -> Path:
+    """The cache of teacher checkpoints, logits and embeddings (made if missing): --cache-dir, else
+    $EDGE_TRAIN_CACHE, else ~/.cache/edge-train."""
+    d = Path(args.cache_dir or os.environ.get("EDGE_TRAIN_CACHE", "~/.cache/edge-train")).expanduser()
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def log(msg: str) -> None:
+    """A progress line on stdout, with the time."""
+    print(f"[train {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def warn(msg: str) -> None:
+    """A warning on stderr: the model is written, but something about it needs the user's eye."""
+    print(f"edge train: WARNING: {msg}", file=sys.stderr, flush=True)
