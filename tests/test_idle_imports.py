@@ -247,6 +247,7 @@ def test_health_readings_agree_with_psutil() -> None:
 
     from edge.health import ProcessReadings, _psutil_process
 
+    began = os.times()
     ours, theirs, fallback = ProcessReadings(), psutil.Process(), ProcessReadings()
     theirs.cpu_percent(interval=None)
     fallback._psutil = _psutil_process()  # the path taken where there is no /proc
@@ -256,8 +257,12 @@ def test_health_readings_agree_with_psutil() -> None:
     while os.times().user - start.user < 0.3:  # busy: CPU time the readings must see
         blob.append(sum(range(1000)))
     a, b, c = ours.cpu_percent(), theirs.cpu_percent(interval=None), fallback.cpu_percent()
+    ended = os.times()
+    # The share of one CPU this process really had (a loaded machine gives it less than 100%): the
+    # readings must see most of it, not a fixed percentage the machine's load decides.
+    had = 100 * (ended.user + ended.system - began.user - began.system) / (ended.elapsed - began.elapsed)
     assert a is not None and c is not None
-    assert a > 40 and abs(a - b) < 15 and abs(c - b) < 15, (a, b, c)
+    assert a > had / 2 and abs(a - b) < 15 and abs(c - b) < 15, (a, b, c, had)
     rss = ours.rss_bytes()
     assert rss is not None and abs(rss - theirs.memory_info().rss) < 4 << 20
     assert fallback.rss_bytes() is not None
