@@ -1,0 +1,89 @@
+"""A number's words and its unit bound together (edge/home_numbers.py), as Home Assistant's templates read them.
+
+As tests/test_home_recall.py: `decide` gets what the model and the tagger give it (the spans below are what
+models/home 1.2.0's tagger gave on the proxy's lines, bench/home_proxy.py), with the real names file
+tests/data/home_names.yaml and the real `home_schema`. Each reading is paired with what must stay as it was or
+be refused, and with what a careless user sends.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from edge import names
+from edge.home import NotUnderstood
+
+from test_home_recall import NAMES, ask, entities
+
+
+@pytest.fixture(scope="module")
+def home() -> names.Names:
+    return names.load(NAMES)
+
+
+# -- a timer's number read whole, the name the tagger cut out of it dropped -------------------------------------
+
+@pytest.mark.parametrize("lang, intent, text, spans, expect", [
+    # before: start_seconds 90 + a timer called "four" (the tagger's cut at the hyphen)
+    ("en", "HassPauseTimer", "pause my ninety-four-minutes timer",
+     [("start_seconds", "ninety", 1.0), ("name", "four", 1.0)], {"start_minutes": 94}),
+    ("en", "HassCancelTimer", "cancel the twenty-two-hour timer",
+     [("start_minutes", "twenty", 1.0), ("name", "two", 1.0)], {"start_hours": 22}),
+])
+def test_a_timer_name_inside_the_number_is_the_number(home: names.Names, lang: str, intent: str, text: str,
+                                                      spans: list, expect: dict) -> None:
+    assert entities(ask(home, lang, intent, text, spans)) == expect
+
+
+def test_a_timer_name_beside_the_number_stays(home: names.Names) -> None:
+    text = "pause my ninety minutes pizza timer"
+    got = ask(home, "en", "HassPauseTimer", text, [("start_minutes", "ninety", 1.0), ("name", "pizza", 1.0)])
+    assert entities(got) == {"start_minutes": 90, "name": "pizza"}
+
+
+def test_a_name_inside_a_number_of_no_timer_is_not_dropped(home: names.Names) -> None:
+    # a thing's name is never dropped for a number: the reply is refused as it was
+    text = "set the living room to twenty-five percent"
+    got = ask(home, "en", "HassLightSet", text, [("brightness", "twenty", 1.0), ("name", "five", 1.0)])
+    assert isinstance(got, NotUnderstood)
+
+
+# -- a unit word of several units' lists binds to its own, larger unit ----------------------------------------
+
+@pytest.mark.parametrize("lang, intent, text, spans, expect", [
+    # "minute" is in the seconds' list for "a minute and a half": with no "and" after it, minutes
+    ("en", "HassStartTimer", "create an fifty hours and seventy-five-minute timer for homework",
+     [("hours", "fifty", 1.0), ("seconds", "seventy-five", 1.0), ("name", "homework", 0.0)],
+     {"hours": 50, "minutes": 75, "name": "homework"}),
+    # "hora" is in the minutes' list for "una hora y media": alone it is hours
+    ("es", "HassIncreaseTimer", "agregar ochenta y cinco hora a la cuenta atrás té",
+     [("minutes", "ochenta y cinco", 0.21), ("name", "té", 1.0)], {"hours": 85, "name": "té"}),
+    ("es", "HassUnpauseTimer", "reactive con temporizador de ochenta y dos minuto",
+     [("start_seconds", "ochenta y dos", 0.33)], {"start_minutes": 82}),
+    ("en", "HassStartTimer", "set a timer for 12 minute", [("seconds", "12", 1.0)], {"minutes": 12}),
+])
+def test_a_singular_or_hyphenated_unit_binds_to_its_number(home: names.Names, lang: str, intent: str, text: str,
+                                                           spans: list, expect: dict) -> None:
+    assert entities(ask(home, lang, intent, text, spans)) == expect
+
+
+@pytest.mark.parametrize("lang, intent, text, spans", [
+    # a fraction after the unit: "minute" is the seconds' word there (90 s), not 1 minute
+    ("en", "HassStartTimer", "set a timer for a minute and a half", [("seconds", "a minute and a half", 1.0)]),
+    # "hora" alone is hours, and hours are said twice: refused (it was 2 minutes + 3 hours)
+    ("es", "HassStartTimer", "pon un temporizador de dos hora tres horas",
+     [("minutes", "dos", 1.0), ("hours", "tres", 1.0)]),
+])
+def test_a_unit_word_with_a_fraction_or_a_clash_is_not_moved(home: names.Names, lang: str, intent: str, text: str,
+                                                             spans: list) -> None:
+    got = ask(home, lang, intent, text, spans)
+    assert isinstance(got, NotUnderstood) or dict(got.entities).get("seconds") == 90
+
+
+@pytest.mark.parametrize("text, spans", [
+    ("set a timer for minute", [("seconds", "minute", 1.0)]),                   # a unit without a number
+    ("set a timer for % minutes", []),                                           # "%" alone
+    ("set a timer for " + " ".join(["twenty"] * 60) + " minutes", [("minutes", "twenty", 1.0)]),  # 60 number words
+])
+def test_careless_durations_are_refused(home: names.Names, text: str, spans: list) -> None:
+    assert isinstance(ask(home, "en", "HassStartTimer", text, spans), NotUnderstood)
