@@ -218,6 +218,7 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     why = (names_schema.misfit(schema, intent, got, [str(s.get("name")) for s in read]) or names_schema.target_misfit(schema, intent, got)
            or names_schema.unit_misfit(schema, lang, unit_text(text, found, tagged, lang), found)
            or home_numbers.stray_number(schema, intent, lang, text, found)
+           or home_numbers.volume_misfit(intent, lang, text, found, got)
            or start_change_misfit(intent, lang, text, found, schema)
            or command_misfit(intent, lang, blank_names(text, found))
            or home_polarity.mute_misfit(intent, lang, text, found)

@@ -87,3 +87,54 @@ def test_a_unit_word_with_a_fraction_or_a_clash_is_not_moved(home: names.Names, 
 ])
 def test_careless_durations_are_refused(home: names.Names, text: str, spans: list) -> None:
     assert isinstance(ask(home, "en", "HassStartTimer", text, spans), NotUnderstood)
+
+
+# -- a volume level told from a step ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("lang, intent, text, spans", [
+    # HA: HassSetVolumeRelative +49 (its "dreh[e] die lautstärke ... {volume_step}% auf"); was volume_level 49
+    ("de", "HassSetVolume", "dreh die lautstärke von dem Fernseher 49% auf", [("name", "Fernseher", 1.0),
+                                                                              ("volume_level", "49", 0.99)]),
+    ("de", "HassSetVolume", "die Lautstärke vom Fernseher 30 Prozent runter", [("name", "Fernseher", 1.0),
+                                                                                ("volume_level", "30", 0.99)]),
+    # HA: +74 ("<sube> <vol> del {area} {volume_step}%"); a level is said after "a"/"al"
+    ("es", "HassSetVolume", "levantar el volumen del salón 74%", [("area", "salón", 1.0), ("volume_level", "74", 1.0)]),
+    ("en", "HassSetVolume", "turn the volume up 30 percent on the TV", [("volume_level", "30", 1.0),
+                                                                        ("name", "TV", 1.0)]),
+    # HA's French steps take no number: "baisser ... deux %" is its level 2, not a step of -2
+    ("fr", "HassSetVolumeRelative", "baisser watts la télé deux %", [("name", "télé", 1.0)]),
+    ("fr", "HassSetVolumeRelative", "baisse le son de la télé de 20 pour cent", [("name", "télé", 1.0),
+                                                                                ("volume_step", "20", 1.0)]),
+])
+def test_a_level_said_as_a_step_is_refused(home: names.Names, lang: str, intent: str, text: str, spans: list) -> None:
+    got = ask(home, lang, intent, text, spans)
+    assert isinstance(got, NotUnderstood) and got.reason == "slot", got
+
+
+@pytest.mark.parametrize("lang, intent, text, spans, expect", [
+    ("en", "HassSetVolume", "turn the volume up to 40 percent on the TV",
+     [("volume_level", "40", 1.0), ("name", "TV", 1.0)], {"volume_level": 40, "name": "TV"}),
+    ("es", "HassSetVolume", "sube el volumen del salón al 40%", [("area", "salón", 1.0), ("volume_level", "40", 1.0)],
+     {"volume_level": 40, "area": "Living Room"}),
+    ("de", "HassSetVolume", "Lautstärke von dem Fernseher auf 40%", [("name", "Fernseher", 1.0),
+                                                                    ("volume_level", "40", 1.0)],
+     {"volume_level": 40, "name": "TV"}),
+    ("de", "HassSetVolumeRelative", "dreh die Lautstärke vom Fernseher um 20% runter",
+     [("name", "Fernseher", 1.0), ("volume_step", "20", 1.0)], {"volume_step": -20, "name": "TV"}),
+    ("fr", "HassSetVolumeRelative", "baisse le son de la télé", [("name", "télé", 1.0)],
+     {"volume_step": "down", "name": "TV"}),
+    ("fr", "HassSetVolume", "baisse le volume de la télé à 20 %", [("name", "télé", 1.0), ("volume_level", "20", 1.0)],
+     {"volume_level": 20, "name": "TV"}),
+])
+def test_levels_and_steps_as_ha_says_them_stand(home: names.Names, lang: str, intent: str, text: str, spans: list,
+                                                expect: dict) -> None:
+    assert entities(ask(home, lang, intent, text, spans)) == expect
+
+
+@pytest.mark.parametrize("text, spans", [
+    ("lautstärke %", []),                                      # "%" alone
+    ("dreh die Lautstärke auf", []),                           # a step's words without a number or a thing
+    ("dreh die Lautstärke vom Fernseher Prozent auf", [("name", "Fernseher", 1.0)]),   # a unit without a number
+])
+def test_careless_volume_words_are_refused(home: names.Names, text: str, spans: list) -> None:
+    assert isinstance(ask(home, "de", "HassSetVolume", text, spans), NotUnderstood)
