@@ -53,6 +53,8 @@ _MORE_KINDS = {
                   "tondeuses cortacesped cortacespedes podadora",
     "todo": "list lists shopping einkauf einkaufen einkaufsliste liste listes courses lista listas compra compras",
 }
+# Not the list words: HA's shopping-list intents say "shopping list" as a plain word beside HassListAddItem's "{name}".
+_MOWER_WORDS = frozenset(_MORE_KINDS["lawn_mower"].split())
 _WORD = re.compile(r"(?:[^\W_]|['\u2019\u2018\u02bc\u00b4`])+")  # a word with its apostrophes ("kid's", "l'entree")
 
 
@@ -366,10 +368,16 @@ def kind_names(text: str, language: str, entities: Iterable[tuple[str, Any]], sp
         a, b = s.get("start"), s.get("end")
         if isinstance(a, int) and isinstance(b, int):
             chars[max(a, 0):max(b, 0)] = " " * len(chars[max(a, 0):max(b, 0)])
+    blanked = "".join(chars)
     out = []
-    for said, start, end in implied_domains("".join(chars), language):
+    for said, start, end in implied_domains(blanked, language):
         kind = domain_word(fold(clean(said) or ""), language_of(language))
         if kind is not None and own_kind is not None and kind[0] == own_kind:
             continue
         out.append((said, start, end, bool(names.said_exactly("name", said, language))))
+    # a mower's kind words, which edge.names_lang has none of (`_MORE_KINDS`): "den Rasenmäher zurück schicken" with
+    # a mower called "Rasenmäher" is HA's "{name} zurück schicken" (its matcher prefers the reading with a name)
+    for m in _WORD.finditer(blanked):
+        if fold(clean(m.group()) or "") in _MOWER_WORDS:
+            out.append((m.group(), m.start(), m.end(), bool(names.said_exactly("name", m.group(), language))))
     return out if any(m[3] for m in out) else []
