@@ -187,6 +187,8 @@ def confirmed(intent: str, lang: str, text: str, names: Any, schema: Mapping[str
         if slot in _FREE_TEXT or (slot == "name" and intent in FREE_TEXT_NAME_INTENTS):
             return True
         if slot in ("name", "area", "floor"):
+            if intent in PLACE_ONLY_LIGHT and _whole_home(span.get("raw"), lang):
+                return False  # "éteins éclairage toute(s) maison": HA's whole home, not a thing called "Maison"
             said = getattr(names, "said_exactly", None)
             return bool(said and said(slot, span.get("raw"), lang))
         base = names_schema.unit_base(str(slot))
@@ -225,6 +227,14 @@ def command_misfit(intent: str, lang: str, text: str) -> str | None:
 
     verbs = names_schema.words(text) & COMMAND_VERBS.get(lang, frozenset())
     return f"{sorted(verbs)[0]!r} commands; a state question does not" if verbs else None
+
+
+def _whole_home(raw: Any, lang: str) -> bool:
+    """Are `raw`'s words all words HA's on/off templates say for the whole home (`_ALL_LIGHTS_OFF`: "maison",
+    "house", "casa")? A span the tagger is unsure of that says only them is no thing's name, whatever the home
+    calls a thing."""
+    words = names_schema.word_list(raw) if isinstance(raw, str) else []
+    return bool(words) and lang in _ALL_LIGHTS_OFF and set(words) <= _ALL_LIGHTS_OFF[lang][0]
 
 
 def everywhere(intent: str, lang: str, text: str) -> bool:
