@@ -55,6 +55,10 @@ _MORE_KINDS = {
 }
 # Not the list words: HA's shopping-list intents say "shopping list" as a plain word beside HassListAddItem's "{name}".
 _MOWER_WORDS = frozenset(_MORE_KINDS["lawn_mower"].split())
+# Verbs HA's mower templates say before the mower's kind word with no `{name}` twin (home-assistant-intents
+# 2026.12.1: de "(Starte|Schicke) den Rasenmäher" has "schick[e] {name}" but no "starte {name}"; en, fr and es
+# have a twin for each): there the word is the template's plain word, whatever the home calls its mower.
+_MOWER_PLAIN = {"de": {"starte"}}
 _WORD = re.compile(r"(?:[^\W_]|['\u2019\u2018\u02bc\u00b4`])+")  # a word with its apostrophes ("kid's", "l'entree")
 
 
@@ -378,6 +382,7 @@ def kind_names(text: str, language: str, entities: Iterable[tuple[str, Any]], sp
     # a mower's kind words, which edge.names_lang has none of (`_MORE_KINDS`): "den Rasenmäher zurück schicken" with
     # a mower called "Rasenmäher" is HA's "{name} zurück schicken" (its matcher prefers the reading with a name)
     for m in _WORD.finditer(blanked):
-        if fold(clean(m.group()) or "") in _MOWER_WORDS:
+        before = [fold(clean(w) or "") for w in _WORD.findall(blanked[max(0, m.start() - 24):m.start()])][-2:]
+        if fold(clean(m.group()) or "") in _MOWER_WORDS and not set(before) & _MOWER_PLAIN.get(language[:2], set()):
             out.append((m.group(), m.start(), m.end(), bool(names.said_exactly("name", m.group(), language))))
     return out if any(m[3] for m in out) else []

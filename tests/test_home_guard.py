@@ -328,3 +328,9 @@ def test_two_mower_names_said_are_refused(tmp_path: Path) -> None:
     body = _MOWERS + "  - {id: lawn_mower.robo, name: Mähroboter, area: garten, state: docked}\n"
     got = _ask_schema(_mower_home(tmp_path, body), "de", "HassLawnMowerDock", "den Rasenmäher und den Mähroboter zurück")
     assert isinstance(got, NotUnderstood)
+
+
+def test_a_mower_word_after_a_verb_ha_says_only_without_a_name_stays_a_kind(tmp_path: Path) -> None:
+    # HA: "(Starte|Schicke) den Rasenmäher" has no "starte {name}" twin: its reading carries no name
+    got = _ask_schema(_mower_home(tmp_path), "de", "HassLawnMowerStartMowing", "Starte den Rasenmäher")
+    assert isinstance(got, Recognized) and dict(got.entities) == {}
