@@ -238,14 +238,19 @@ def volume_misfit(intent: str, lang: str, text: str, found: Iterable[Mapping[str
       number does not follow the word HA's level templates put before it (`_LEVEL_BEFORE`: "turn the volume up
       *to* 40", "sube el volumen *al* 40"): "levantar el volumen del Salón 74%" is HA's step of +74, not a level;
       German: a step's particle after the number ("... 49% auf") says a step wherever the number stands;
-    - French HassSetVolumeRelative with a number: HA's French step templates take none ("baisser ... deux %" is
-      its level 2, `(<regle>|<monte>|<baisse>) ... {volume_level}<pourcent>`).
+    - French HassSetVolumeRelative with a number not said after "de": HA's French step templates take none
+      ("baisser ... deux %" is its level 2, `(<regle>|<monte>|<baisse>) ... [à|sur] {volume_level}<pourcent>`);
+      "baisse le volume *de* vingt pour cent" is a step by 20, which no HA template reads otherwise.
     Not read for French levels: HA's French level templates say "monte"/"baisse" before a level with no word."""
     if intent == "HassSetVolumeRelative":
         step = got.get("volume_step")
-        if lang == "fr" and isinstance(step, (int, float)) and not isinstance(step, bool):
-            return "HA's French volume steps take no number: a number said is a level"
-        return None
+        if lang != "fr" or not isinstance(step, (int, float)) or isinstance(step, bool):
+            return None
+        span = next((sp for sp in found if sp.get("name") == "volume_step" and isinstance(sp.get("start"), int)), None)
+        before = _WORD.findall(text[max(0, span["start"] - 24):span["start"]]) if span is not None else []
+        if before and fold(before[-1]).lower() in ("de", "d"):
+            return None  # "baisse le volume de vingt pour cent": a step by its "de", which no HA level template says
+        return "HA's French volume steps take no number: a number said is a level"
     if intent != "HassSetVolume" or lang not in _LEVEL_BEFORE or lang == "fr":
         return None
     level = next((sp for sp in found if sp.get("name") == "volume_level" and isinstance(sp.get("start"), int)

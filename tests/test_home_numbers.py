@@ -103,7 +103,7 @@ def test_careless_durations_are_refused(home: names.Names, text: str, spans: lis
                                                                         ("name", "TV", 1.0)]),
     # HA's French steps take no number: "baisser ... deux %" is its level 2, not a step of -2
     ("fr", "HassSetVolumeRelative", "baisser watts la télé deux %", [("name", "télé", 1.0)]),
-    ("fr", "HassSetVolumeRelative", "baisse le son de la télé de 20 pour cent", [("name", "télé", 1.0),
+    ("fr", "HassSetVolumeRelative", "baisse le son de la télé 20 pour cent", [("name", "télé", 1.0),
                                                                                 ("volume_step", "20", 1.0)]),
 ])
 def test_a_level_said_as_a_step_is_refused(home: names.Names, lang: str, intent: str, text: str, spans: list) -> None:
@@ -138,3 +138,10 @@ def test_levels_and_steps_as_ha_says_them_stand(home: names.Names, lang: str, in
 ])
 def test_careless_volume_words_are_refused(home: names.Names, text: str, spans: list) -> None:
     assert isinstance(ask(home, "de", "HassSetVolume", text, spans), NotUnderstood)
+
+
+def test_a_french_step_said_with_de_stays_a_step(home: names.Names) -> None:
+    # no HA template reads "baisse le volume de vingt pour cent"; the user's step is kept (tests/test_home_recall.py)
+    got = ask(home, "fr", "HassSetVolumeRelative", "baisse le volume de la télé de vingt pour cent",
+              [("name", "télé", 1.0), ("volume_step", "vingt", 1.0)])
+    assert entities(got) == {"volume_step": -20, "name": "TV"}
