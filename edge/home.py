@@ -43,7 +43,8 @@ from edge import (home_freetext, home_guard, home_numbers, home_polarity, home_r
 from edge.home_durations import delay_misfit, halves, start_change_misfit, timer_start, unit_text
 from edge.home_reading import name_reading, place_reading, said_target, untagged_target
 from edge.home_words import (ACTS_ON, FREE_TEXT_NAME_INTENTS, KIND_ALONE, PLACE_ONLY_LIGHT, blank_names,
-                             command_misfit, confirmed, everywhere, implied_domains, number, volume_step)
+                             command_misfit, confirmed, everywhere, implied_domains, number, volume_misfit,
+                             volume_step)
 from edge.model import OOS
 
 __all__ = ["Answered", "HomeRecognizer", "NotUnderstood", "Recognized", "Recognizer", "Result", "check", "decide",
@@ -218,7 +219,7 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     why = (names_schema.misfit(schema, intent, got, [str(s.get("name")) for s in read]) or names_schema.target_misfit(schema, intent, got)
            or names_schema.unit_misfit(schema, lang, unit_text(text, found, tagged, lang), found)
            or home_numbers.stray_number(schema, intent, lang, text, found)
-           or home_numbers.volume_misfit(intent, lang, text, found, got)
+           or volume_misfit(intent, lang, text, found, got)
            or delay_misfit(intent, lang, text, found, schema)
            or start_change_misfit(intent, lang, text, found, schema)
            or command_misfit(intent, lang, blank_names(text, found))

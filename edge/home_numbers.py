@@ -16,11 +16,10 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable, Mapping
 
-from edge import names_schema
 from edge.names_schema import NUMBER_SLOTS, filler, first_word, fold, unit_base, unit_words
 
 __all__ = ["article_number", "confirmed", "level", "listed", "number_runs", "one_number_slot", "stray_number",
-           "unit_after", "volume_misfit", "volume_set"]
+           "unit_after", "volume_set"]
 
 _WORD = re.compile(r"[^\W_]+")
 _TOKEN = re.compile(r"\d+|[^\W\d_]+")
@@ -222,54 +221,6 @@ def volume_set(lang: str, text: str, start: int, found: Iterable[Mapping[str, An
     if lang == "de" and prev not in _LEVEL_BEFORE["de"]:
         return not said & {w for ws in (VOLUME_DIRECTION.get("de") or {}).values() for w in ws}
     return prev in _LEVEL_BEFORE[lang]
-
-
-# German particles of a step said after its number ("dreh die Lautstärke ... 49% *auf*", HA's "dreh[e] die
-# lautstärke ... {volume_step}[%| Prozent] ([he]rauf|auf)"; "[he]runter" down) and the verb only HA's relative
-# templates say ("dreh[e] die lautstärke"): no HassSetVolume template of home-assistant-intents 2026.12.1 has them.
-_STEP_PARTICLES = frozenset({"auf", "rauf", "herauf", "runter", "herunter"})
-_STEP_VERBS = {"de": frozenset({"dreh", "drehe"})}
-
-
-def volume_misfit(intent: str, lang: str, text: str, found: Iterable[Mapping[str, Any]],
-                  got: Mapping[str, Any]) -> str | None:
-    """Why a volume reply's words say the other volume intent, or None (edge.home.decide refuses with it):
-    - HassSetVolume whose words say a direction (edge.names_lang.VOLUME_DIRECTION, the German step verb) and whose
-      number does not follow the word HA's level templates put before it (`_LEVEL_BEFORE`: "turn the volume up
-      *to* 40", "sube el volumen *al* 40"): "levantar el volumen del Salón 74%" is HA's step of +74, not a level;
-      German: a step's particle after the number ("... 49% auf") says a step wherever the number stands;
-    - French HassSetVolumeRelative with a number not said after "de": HA's French step templates take none
-      ("baisser ... deux %" is its level 2, `(<regle>|<monte>|<baisse>) ... [à|sur] {volume_level}<pourcent>`);
-      "baisse le volume *de* vingt pour cent" is a step by 20, which no HA template reads otherwise.
-    Not read for French levels: HA's French level templates say "monte"/"baisse" before a level with no word."""
-    if intent == "HassSetVolumeRelative":
-        step = got.get("volume_step")
-        if lang != "fr" or not isinstance(step, (int, float)) or isinstance(step, bool):
-            return None
-        span = next((sp for sp in found if sp.get("name") == "volume_step" and isinstance(sp.get("start"), int)), None)
-        before = _WORD.findall(text[max(0, span["start"] - 24):span["start"]]) if span is not None else []
-        if before and fold(before[-1]).lower() in ("de", "d"):
-            return None  # "baisse le volume de vingt pour cent": a step by its "de", which no HA level template says
-        return "HA's French volume steps take no number: a number said is a level"
-    if intent != "HassSetVolume" or lang not in _LEVEL_BEFORE or lang == "fr":
-        return None
-    level = next((sp for sp in found if sp.get("name") == "volume_level" and isinstance(sp.get("start"), int)
-                  and isinstance(sp.get("end"), int)), None)
-    if level is None:
-        return None
-    from edge.names_lang import VOLUME_DIRECTION
-
-    after = [fold(w) for w in _WORD.findall(text[level["end"]:level["end"] + 40])[:3]]
-    after = after[1:] if after[:1] in (["prozent"], ["percent"]) else after
-    if lang == "de" and after[:1] and after[0] in _STEP_PARTICLES:
-        return f"{after[0]!r} after the number says a step"
-    said = names_schema.words(text[:level["start"]] + " " + text[level["end"]:])
-    direction = said & ({w for ws in (VOLUME_DIRECTION.get(lang) or {}).values() for w in ws}
-                        | _STEP_VERBS.get(lang, frozenset()))
-    before = _WORD.findall(text[max(0, level["start"] - 24):level["start"]])
-    if direction and not (before and fold(before[-1]) in _LEVEL_BEFORE[lang]):
-        return f"{sorted(direction)[0]!r} says a step, and no level word comes before the number"
-    return None
 
 
 def _the_one_number(schema: Mapping[str, Any], intent: str, lang: str, text: str, toks: list[tuple[int, int, str]],
