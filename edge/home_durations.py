@@ -239,8 +239,9 @@ def delay_misfit(intent: str, lang: str, text: str, found: Sequence[Mapping[str,
     """Why a reply drops the delay or the command of a command said with a delay, or None. HA's templates read
     "cierra la puerta del garaje en un segundo" and "ferme la porte du garage dans 70 heures" as HassStartTimer
     with the command as its `conversation_command`, run when the timer ends:
-    - any other intent with a delay said (`_DELAY_BEFORE`, then a number or the article one, then a unit's word)
-      would act now ("cierra ... en un segundo" as HassTurnOff);
+    - any other intent with a delay said outside its spans (`_DELAY_BEFORE`, then a number or the article one, then
+      a unit's word) would act now ("cierra ... en un segundo" as HassTurnOff); one inside a span is free text's
+      ("announce the movie starts in ten minutes", a message; a message cut before it is refused);
     - HassStartTimer with a `name` and no `conversation_command`, where no word is the timer's noun: every HA
       template that names a timer says its noun ("minuteur {name}", "timer called {name}": 161 en/de/fr/es
       templates of home-assistant-intents 2026.12.1), so the words taken as its name are a command dropped."""
@@ -264,9 +265,10 @@ def delay_misfit(intent: str, lang: str, text: str, found: Sequence[Mapping[str,
     fill = names_schema.filler(language_of(lang))
     unit_words = {w for ws in units.values() for w in ws} - fill
     articles = {w for w in fill if names_values.number(w, lang) == 1}
-    for i, (_, w) in enumerate(said):
-        if w not in _DELAY_BEFORE[lang]:
-            continue
+    spans = [(sp["start"], sp["end"]) for sp in found if isinstance(sp.get("start"), int) and isinstance(sp.get("end"), int)]
+    for i, (at, w) in enumerate(said):
+        if w not in _DELAY_BEFORE[lang] or any(a <= at < b for a, b in spans):
+            continue  # a delay inside free text ("announce *the movie starts in ten minutes*") is the text's
         j = i + 1 + (lang == "es" and w == "dentro" and i + 1 < len(said) and said[i + 1][1] == "de")
         k = j
         while k < len(said) and (said[k][1].isdigit() or said[k][1] in articles
