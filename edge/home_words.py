@@ -60,6 +60,12 @@ _VERB_KINDS: Mapping[str, frozenset[str]] = {"en": frozenset({"switch"})}
 _PARTICLES = frozenset({"on", "off", "out", "each", "every", "my", "our", "your"})
 
 
+def _noun_before(word: str, language: Any) -> bool:
+    """Is `word` one a verb never follows ("each and *every* switch off", "is *the* switch off"): a one-word
+    determiner or quantifier of the language, or "each"? Then the kind word after it is a thing, not the verb."""
+    return word == "each" or word in language.quantifiers or any(p == (word,) for p in language.determiners)
+
+
 def implied_domains(text: str, lang: str) -> list[tuple[str, int, int]]:
     """The kinds of thing a place-only command names in its words, as said ("turn off the kitchen
     *lights*": the model tags the area, and Home Assistant would switch off everything in the
@@ -80,7 +86,8 @@ def implied_domains(text: str, lang: str) -> list[tuple[str, int, int]]:
             hit = domain_word(said, language) if said else None
             if hit is not None and n == 1 and said in _VERB_KINDS.get(language.code, ()) and i + 1 < len(words) \
                     and (words[i + 1][0] in _PARTICLES or any(words[i + 1][0] == p[0] for p in language.determiners)
-                         or words[i + 1][0] in language.quantifiers):
+                         or words[i + 1][0] in language.quantifiers) \
+                    and not (i > 0 and _noun_before(words[i - 1][0], language)):
                 hit = None  # "switch off the lights", "switch our lights on": the verb, not a kind
             if hit is not None:
                 start, end = words[i][1], words[i + n - 1][2]

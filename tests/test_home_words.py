@@ -14,7 +14,9 @@ import pytest
 from edge import names
 from edge.home import NotUnderstood
 
-from test_home_recall import ask, entities
+from edge.home_words import implied_domains
+
+from test_home_recall import NAMES, ask, entities
 
 _HOME = """language: fr
 areas:
@@ -30,6 +32,11 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> names.Names:
     path = tmp_path_factory.mktemp("home") / "names.yaml"
     path.write_text(_HOME, encoding="utf-8")
     return names.load(path)
+
+
+@pytest.fixture(scope="module")
+def house() -> names.Names:
+    return names.load(NAMES)
 
 
 @pytest.mark.parametrize("text", [
@@ -59,3 +66,28 @@ def test_an_unsure_name_that_is_no_whole_home_word_is_still_confirmed(home: name
 ])
 def test_careless_whole_home_words_are_refused(home: names.Names, text: str, spans: list) -> None:
     assert isinstance(ask(home, "fr", "HassTurnOff", text, spans), NotUnderstood)
+
+
+# -- "switch" after a determiner or quantifier is a thing, not the verb ----------------------------------------
+
+@pytest.mark.parametrize("text, kinds", [
+    ("is there each and every switch off our Ground Floor", ["switch"]),   # was [] (read as the verb)
+    ("is the switch off in the office", ["switch"]),
+    ("switch off the lights upstairs", ["lights"]),                         # the verb, as before
+    ("please switch off the kitchen lights", ["lights"]),
+    ("and switch our lights on", ["lights"]),
+])
+def test_switch_after_a_determiner_is_a_kind(text: str, kinds: list) -> None:
+    assert [k for k, _, _ in implied_domains(text, "en")] == kinds
+
+
+def test_a_state_question_about_every_switch_of_a_floor(house: names.Names) -> None:
+    # HA: HassGetState {state: off, floor: Ground Floor, domain: switch}; was the whole floor, every kind
+    text = "is there each and every switch off our Ground Floor"
+    got = ask(house, "en", "HassGetState", text, [("state", "off", 0.99), ("floor", "Ground Floor", 0.99)])
+    assert entities(got) == {"state": "off", "floor": "Ground Floor", "domain": "switch"}
+
+
+@pytest.mark.parametrize("text", ["every switch", "switch switch switch off", "%"])
+def test_careless_switch_words(text: str) -> None:
+    assert len(implied_domains(text, "en")) <= 1
