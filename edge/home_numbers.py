@@ -90,7 +90,8 @@ def number_runs(schema: Mapping[str, Any] | None, intent: str, lang: str, text: 
         elif isinstance(a, int) and isinstance(b, int):
             covered.update(k for k, t in enumerate(toks) if a <= t[0] < b)
         out.append(sp)
-    out = _own_units([sp for sp in out if id(sp) not in absorbed], lang, text, toks, units, fill)
+    out = _own_units([_name_as_duration(intent, lang, text, sp, units, fill) for sp in out if id(sp) not in absorbed],
+                     lang, text, toks, units, fill)
     prefix = "start_" if intent in _START_ONLY else "" if intent in _PLAIN_ONLY else None
     if prefix is None:
         return _the_one_number(schema, intent, lang, text, toks, runs, covered, out)
@@ -122,6 +123,27 @@ def _name_in_number(intent: str, span: Mapping[str, Any], start: int, end: int) 
     """Is `span` a timer's free-text name lying wholly inside the number said at start..end?"""
     return (intent in _TIMER_INTENTS and span.get("name") == "name"
             and start <= span["start"] and span["end"] <= end)
+
+
+def _name_as_duration(intent: str, lang: str, text: str, span: Mapping[str, Any], units: Mapping[str, Any],
+                      fill: set[str]) -> Mapping[str, Any]:
+    """A timer's `name` span that is only a number, its unit's word right after it ("cancel the timer for *four*-second"),
+    as that duration (start_seconds 4: HA's "{seconds} second"), for intents whose durations are all the timer's start
+    or all plain; any other span as it was. A unit word of several units' lists with no "and" after it is the larger."""
+    from edge import names_values
+
+    prefix = "start_" if intent in _START_ONLY else "" if intent in _PLAIN_ONLY else None
+    raw, end = span.get("raw"), span.get("end")
+    if prefix is None or span.get("name") != "name" or not isinstance(raw, str) or not isinstance(end, int) \
+            or not (raw.strip().isdigit() or names_values.number(raw, lang) is not None) or fold(raw.strip()) in fill:
+        return span
+    rest = [fold(w).lower() for w in _WORD.findall(text[end:end + 40])[:2]]
+    says = [u for u in _UNIT_ORDER if u in units and rest[:1] and rest[0] in units[u] and rest[0] not in fill]
+    if len(says) > 1 and rest[1:] and rest[1] in {"and", "und", "et", "y"}:
+        return span  # "a minute and a half": a fraction after it, not read here
+    if not says:
+        return span
+    return {**span, "name": prefix + says[0], "entity": prefix + says[0]}  # the largest unit the word says
 
 
 def _own_units(found: list[Mapping[str, Any]], lang: str, text: str, toks: list[tuple[int, int, str]],

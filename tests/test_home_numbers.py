@@ -145,3 +145,16 @@ def test_a_french_step_said_with_de_stays_a_step(home: names.Names) -> None:
     got = ask(home, "fr", "HassSetVolumeRelative", "baisse le volume de la télé de vingt pour cent",
               [("name", "télé", 1.0), ("volume_step", "vingt", 1.0)])
     assert entities(got) == {"volume_step": -20, "name": "TV"}
+
+
+@pytest.mark.parametrize("lang, intent, text, spans, expect", [
+    # the number tagged as the timer's name, its unit right after it (the second English home's proxy line)
+    ("en", "HassCancelTimer", "cancel the timer for four-second", [("name", "four", 1.0)], {"start_seconds": 4}),
+    ("es", "HassPauseTimer", "pausa el temporizador de diez minuto", [("name", "diez", 1.0)], {"start_minutes": 10}),
+    # a name that is no number, or a number with no unit after it, stays the timer's name
+    ("en", "HassCancelTimer", "cancel the pizza timer", [("name", "pizza", 1.0)], {"name": "pizza"}),
+    ("en", "HassCancelTimer", "cancel the timer called five", [("name", "five", 1.0)], {"name": "five"}),
+])
+def test_a_number_tagged_as_a_timers_name_before_its_unit_is_the_duration(
+        home: names.Names, lang: str, intent: str, text: str, spans: list, expect: dict) -> None:
+    assert entities(ask(home, lang, intent, text, spans)) == expect
