@@ -383,6 +383,16 @@ def kind_names(text: str, language: str, entities: Iterable[tuple[str, Any]], sp
     # a mower called "Rasenmäher" is HA's "{name} zurück schicken" (its matcher prefers the reading with a name)
     for m in _WORD.finditer(blanked):
         before = [fold(clean(w) or "") for w in _WORD.findall(blanked[max(0, m.start() - 24):m.start()])][-2:]
-        if fold(clean(m.group()) or "") in _MOWER_WORDS and not set(before) & _MOWER_PLAIN.get(language[:2], set()):
+        if fold(clean(m.group()) or "") in _MOWER_WORDS and not set(before) & _MOWER_PLAIN.get(language[:2], set()) \
+                and _a_mower_called(names, fold(clean(m.group()) or "")):
             out.append((m.group(), m.start(), m.end(), bool(names.said_exactly("name", m.group(), language))))
     return out if any(m[3] for m in out) else []
+
+
+def _a_mower_called(names: Any, word: str) -> bool:
+    """Is a lawn mower of the file called `word` (folded), by name or alias? A light called "mower" is no mower:
+    "dock the mower" then stays HA's nameless template, not a light refused as one the intent cannot act on."""
+    from edge.names_text import clean, fold
+
+    return any(e.id.startswith("lawn_mower.") and any(fold(clean(n) or "") == word for n in (e.name, *e.aliases))
+               for e in getattr(names, "entities", ()))

@@ -334,3 +334,11 @@ def test_a_mower_word_after_a_verb_ha_says_only_without_a_name_stays_a_kind(tmp_
     # HA: "(Starte|Schicke) den Rasenmäher" has no "starte {name}" twin: its reading carries no name
     got = _ask_schema(_mower_home(tmp_path), "de", "HassLawnMowerStartMowing", "Starte den Rasenmäher")
     assert isinstance(got, Recognized) and dict(got.entities) == {}
+
+
+def test_a_thing_called_mower_that_is_no_mower_leaves_the_kind_word(tmp_path: Path) -> None:
+    # a light called "mower" (the template holdout's generated home had one): "dock the mower" is HA's nameless
+    # template, not a light the intent cannot act on (was refused as a conflict)
+    body = 'language: en\nentities:\n  - {id: light.mower, name: mower, state: "off"}\n'
+    got = _ask_schema(_mower_home(tmp_path, body), "en", "HassLawnMowerDock", "dock the mower")
+    assert isinstance(got, Recognized) and dict(got.entities) == {}, got
