@@ -38,12 +38,13 @@ from typing import Any, Mapping, Sequence
 
 from edge import (home_freetext, home_guard, home_numbers, home_polarity, home_rescue, home_wildcards, names_schema,
                   names_values)
-from edge.home_durations import halves, start_change_misfit, timer_start, unit_text
+from edge.home_durations import delay_misfit, halves, start_change_misfit, timer_start, unit_text
 from edge.home_reading import name_reading, place_reading, said_target, untagged_target
 # the result types live in a leaf (edge/home_results.py); re-exported: `from edge.home import Recognized` works
 from edge.home_results import Answered, NotUnderstood, Recognized, Recognizer, Result, base_language
 from edge.home_words import (ACTS_ON, FREE_TEXT_NAME_INTENTS, KIND_ALONE, PLACE_ONLY_LIGHT, blank_names,
-                             command_misfit, confirmed, everywhere, implied_domains, number, volume_step)
+                             command_misfit, confirmed, everywhere, implied_domains, number, volume_misfit,
+                             volume_step)
 from edge.model import OOS
 
 __all__ = ["Answered", "HomeRecognizer", "NotUnderstood", "Recognized", "Recognizer", "Result", "check", "decide",
@@ -163,6 +164,8 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     why = (names_schema.misfit(schema, intent, got, [str(s.get("name")) for s in read]) or names_schema.target_misfit(schema, intent, got)
            or names_schema.unit_misfit(schema, lang, unit_text(text, found, tagged, lang), found)
            or home_numbers.stray_number(schema, intent, lang, text, found)
+           or volume_misfit(intent, lang, text, found, got)
+           or delay_misfit(intent, lang, text, found, schema)
            or start_change_misfit(intent, lang, text, found, schema)
            or command_misfit(intent, lang, blank_names(text, found))
            or home_polarity.mute_misfit(intent, lang, text, found)

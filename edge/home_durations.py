@@ -4,7 +4,8 @@ timer's start told from its change.
 - `halves`: "half an hour", "71 and a 1/2 hours", "media hora" as HA's English and Spanish lists read them
   (German parts: edge/home_fractions.py); `unit_text` blanks what it read for edge.names_schema.unit_misfit;
 - `timer_start`: of a change's two durations, the one at the timer's noun is its start ("the 40 hours timer");
-- `start_change_misfit`: a start and a change that do not part, or a change said in two places, is refused.
+- `start_change_misfit`: a start and a change that do not part, or a change said in two places, is refused;
+- `delay_misfit`: a command said with a delay, read as the command now or as a timer named by the command, is refused.
 Moved out of edge/home_words.py (over 400 lines).
 """
 
@@ -15,7 +16,7 @@ from typing import Any, Mapping, Sequence
 
 from edge import names_schema
 
-__all__ = ["halves", "start_change_misfit", "timer_start", "unit_text"]
+__all__ = ["delay_misfit", "halves", "start_change_misfit", "timer_start", "unit_text"]
 
 _MAX_TEXT = 512  # as edge.home.MAX_TEXT
 _WORD = re.compile(r"[^\W_]+")
@@ -221,4 +222,59 @@ def start_change_misfit(intent: str, lang: str, text: str, found: Sequence[Mappi
     kinds = [{str(s.get("name")).startswith("start_") for s in g} for g in groups]
     if intent in _CHANGE_INTENTS and sum(1 for k in kinds if k == {False}) > 1:
         return "the change said in two places: one of them is the timer's start"
+    return None
+
+
+# The words before a delay in HA's HassStartTimer templates with a `conversation_command` ("turn off the lights
+# *in* 5 minutes", "*dans* 70 heures", "*en* un segundo", "*in* 5 Minuten"), folded.
+_DELAY_BEFORE: Mapping[str, frozenset[str]] = {
+    "en": frozenset({"in", "after"}), "de": frozenset({"in", "nach"}), "fr": frozenset({"dans"}),
+    "es": frozenset({"en", "dentro"})}
+_TIMER_INTENTS = frozenset({"HassStartTimer", "HassCancelTimer", "HassCancelAllTimers", "HassIncreaseTimer",
+                            "HassDecreaseTimer", "HassPauseTimer", "HassUnpauseTimer", "HassTimerStatus"})
+
+
+def delay_misfit(intent: str, lang: str, text: str, found: Sequence[Mapping[str, Any]],
+                 schema: Mapping[str, Any] | None) -> str | None:
+    """Why a reply drops the delay or the command of a command said with a delay, or None. HA's templates read
+    "cierra la puerta del garaje en un segundo" and "ferme la porte du garage dans 70 heures" as HassStartTimer
+    with the command as its `conversation_command`, run when the timer ends:
+    - any other intent with a delay said outside its spans (`_DELAY_BEFORE`, then a number or the article one, then
+      a unit's word) would act now ("cierra ... en un segundo" as HassTurnOff); one inside a span is free text's
+      ("announce the movie starts in ten minutes", a message; a message cut before it is refused);
+    - HassStartTimer with a `name` and no `conversation_command`, where no word is the timer's noun: every HA
+      template that names a timer says its noun ("minuteur {name}", "timer called {name}": 161 en/de/fr/es
+      templates of home-assistant-intents 2026.12.1), so the words taken as its name are a command dropped."""
+    if not isinstance(text, str):
+        return None
+    said = [(m.start(), names_schema.fold(m.group())) for m in _WORD.finditer(text[:_MAX_TEXT])]
+    if intent == "HassStartTimer":
+        slots = {str(s.get("name")) for s in found}
+        nouns = _TIMER_NOUNS.get(lang)
+        if "name" not in slots or "conversation_command" in slots or not nouns:
+            return None
+        if any(w in nouns or w.rstrip("s") in nouns or (lang == "de" and w.endswith("timer")) for _, w in said):
+            return None
+        return "a timer's name said with no timer: the words are a command run when it ends"
+    if intent in _TIMER_INTENTS or lang not in _DELAY_BEFORE:
+        return None
+    from edge import names_values
+    from edge.names import language_of
+
+    units = names_schema.unit_words(schema, lang)
+    fill = names_schema.filler(language_of(lang))
+    unit_words = {w for ws in units.values() for w in ws} - fill
+    articles = {w for w in fill if names_values.number(w, lang) == 1}
+    spans = [(sp["start"], sp["end"]) for sp in found if isinstance(sp.get("start"), int) and isinstance(sp.get("end"), int)]
+    for i, (at, w) in enumerate(said):
+        if w not in _DELAY_BEFORE[lang] or any(a <= at < b for a, b in spans):
+            continue  # a delay inside free text ("announce *the movie starts in ten minutes*") is the text's
+        j = i + 1 + (lang == "es" and w == "dentro" and i + 1 < len(said) and said[i + 1][1] == "de")
+        k = j
+        while k < len(said) and (said[k][1].isdigit() or said[k][1] in articles
+                                               or (said[k][1] not in fill and names_values.number(said[k][1], lang)
+                                                   is not None)):
+            k += 1
+        if k > j and k < len(said) and said[k][1] in unit_words:
+            return f"a delay said ({w} ... {said[k][1]}): HA starts a timer that runs the command"
     return None

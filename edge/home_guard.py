@@ -53,6 +53,12 @@ _MORE_KINDS = {
                   "tondeuses cortacesped cortacespedes podadora",
     "todo": "list lists shopping einkauf einkaufen einkaufsliste liste listes courses lista listas compra compras",
 }
+# Not the list words: HA's shopping-list intents say "shopping list" as a plain word beside HassListAddItem's "{name}".
+_MOWER_WORDS = frozenset(_MORE_KINDS["lawn_mower"].split())
+# Verbs HA's mower templates say before the mower's kind word with no `{name}` twin (home-assistant-intents
+# 2026.12.1: de "(Starte|Schicke) den Rasenmäher" has "schick[e] {name}" but no "starte {name}"; en, fr and es
+# have a twin for each): there the word is the template's plain word, whatever the home calls its mower.
+_MOWER_PLAIN = {"de": {"starte"}}
 _WORD = re.compile(r"(?:[^\W_]|['\u2019\u2018\u02bc\u00b4`])+")  # a word with its apostrophes ("kid's", "l'entree")
 
 
@@ -366,10 +372,27 @@ def kind_names(text: str, language: str, entities: Iterable[tuple[str, Any]], sp
         a, b = s.get("start"), s.get("end")
         if isinstance(a, int) and isinstance(b, int):
             chars[max(a, 0):max(b, 0)] = " " * len(chars[max(a, 0):max(b, 0)])
+    blanked = "".join(chars)
     out = []
-    for said, start, end in implied_domains("".join(chars), language):
+    for said, start, end in implied_domains(blanked, language):
         kind = domain_word(fold(clean(said) or ""), language_of(language))
         if kind is not None and own_kind is not None and kind[0] == own_kind:
             continue
         out.append((said, start, end, bool(names.said_exactly("name", said, language))))
+    # a mower's kind words, which edge.names_lang has none of (`_MORE_KINDS`): "den Rasenmäher zurück schicken" with
+    # a mower called "Rasenmäher" is HA's "{name} zurück schicken" (its matcher prefers the reading with a name)
+    for m in _WORD.finditer(blanked):
+        before = [fold(clean(w) or "") for w in _WORD.findall(blanked[max(0, m.start() - 24):m.start()])][-2:]
+        if fold(clean(m.group()) or "") in _MOWER_WORDS and not set(before) & _MOWER_PLAIN.get(language[:2], set()) \
+                and _a_mower_called(names, fold(clean(m.group()) or "")):
+            out.append((m.group(), m.start(), m.end(), bool(names.said_exactly("name", m.group(), language))))
     return out if any(m[3] for m in out) else []
+
+
+def _a_mower_called(names: Any, word: str) -> bool:
+    """Is a lawn mower of the file called `word` (folded), by name or alias? A light called "mower" is no mower:
+    "dock the mower" then stays HA's nameless template, not a light refused as one the intent cannot act on."""
+    from edge.names_text import clean, fold
+
+    return any(e.id.startswith("lawn_mower.") and any(fold(clean(n) or "") == word for n in (e.name, *e.aliases))
+               for e in getattr(names, "entities", ()))

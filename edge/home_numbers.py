@@ -69,6 +69,7 @@ def number_runs(schema: Mapping[str, Any] | None, intent: str, lang: str, text: 
         i = j
     out: list[Mapping[str, Any]] = []
     covered: set[int] = set()
+    absorbed: set[int] = set()  # ids of timer-name spans that were the rest of a number ("ninety-*four*-minutes")
     for sp in found:
         a, b, name = sp.get("start"), sp.get("end"), str(sp.get("name"))
         if (unit_base(name) in units or name in NUMBER_SLOTS) and isinstance(a, int) and isinstance(b, int):
@@ -76,15 +77,21 @@ def number_runs(schema: Mapping[str, Any] | None, intent: str, lang: str, text: 
                 ra, rb = toks[i][0], toks[j - 1][1]
                 others = [o for o in found if o is not sp and isinstance(o.get("start"), int)
                           and isinstance(o.get("end"), int) and o["start"] < rb and ra < o["end"]]
-                if ra < b and a < rb and (ra, rb) != (a, b) and ra <= a and b <= rb and not others:
+                # a timer's free-text name the tagger cut out of the number ("ninety-four" as start_seconds
+                # "ninety" + name "four"): HA's "{minutes} minute" reads the number whole, so the name goes
+                parts = [o for o in others if _name_in_number(intent, o, ra, rb)]
+                if ra < b and a < rb and (ra, rb) != (a, b) and ra <= a and b <= rb and len(parts) == len(others):
                     said = text[ra:rb]
                     if names_values.number(said, lang) is not None or said.isdigit():
                         sp = {**sp, "raw": said, "value": said, "start": ra, "end": rb}
+                        absorbed.update(id(o) for o in parts)
                     break
             covered.update(k for k, t in enumerate(toks) if sp["start"] <= t[0] < sp["end"])
         elif isinstance(a, int) and isinstance(b, int):
             covered.update(k for k, t in enumerate(toks) if a <= t[0] < b)
         out.append(sp)
+    out = _own_units([_name_as_duration(intent, lang, text, sp, units, fill) for sp in out if id(sp) not in absorbed],
+                     lang, text, toks, units, fill)
     prefix = "start_" if intent in _START_ONLY else "" if intent in _PLAIN_ONLY else None
     if prefix is None:
         return _the_one_number(schema, intent, lang, text, toks, runs, covered, out)
@@ -106,6 +113,66 @@ def number_runs(schema: Mapping[str, Any] | None, intent: str, lang: str, text: 
         out.append({"name": name, "entity": name, "raw": said, "value": said, "start": toks[i][0],
                     "end": toks[j - 1][1], "confidence": 1.0})
     return sorted(out, key=lambda sp: sp.get("start", 0) if isinstance(sp.get("start"), int) else 0)
+
+
+_TIMER_INTENTS = _START_ONLY | _PLAIN_ONLY | {"HassIncreaseTimer", "HassDecreaseTimer", "HassCancelAllTimers"}
+_UNIT_ORDER = ("hours", "minutes", "seconds")
+
+
+def _name_in_number(intent: str, span: Mapping[str, Any], start: int, end: int) -> bool:
+    """Is `span` a timer's free-text name lying wholly inside the number said at start..end?"""
+    return (intent in _TIMER_INTENTS and span.get("name") == "name"
+            and start <= span["start"] and span["end"] <= end)
+
+
+def _name_as_duration(intent: str, lang: str, text: str, span: Mapping[str, Any], units: Mapping[str, Any],
+                      fill: set[str]) -> Mapping[str, Any]:
+    """A timer's `name` span that is only a number, its unit's word right after it ("cancel the timer for *four*-second"),
+    as that duration (start_seconds 4: HA's "{seconds} second"), for intents whose durations are all the timer's start
+    or all plain; any other span as it was. A unit word of several units' lists with no "and" after it is the larger."""
+    from edge import names_values
+
+    prefix = "start_" if intent in _START_ONLY else "" if intent in _PLAIN_ONLY else None
+    raw, end = span.get("raw"), span.get("end")
+    if prefix is None or span.get("name") != "name" or not isinstance(raw, str) or not isinstance(end, int) \
+            or not (raw.strip().isdigit() or names_values.number(raw, lang) is not None) or fold(raw.strip()) in fill:
+        return span
+    rest = [fold(w).lower() for w in _WORD.findall(text[end:end + 40])[:2]]
+    says = [u for u in _UNIT_ORDER if u in units and rest[:1] and rest[0] in units[u] and rest[0] not in fill]
+    if len(says) > 1 and rest[1:] and rest[1] in {"and", "und", "et", "y"}:
+        return span  # "a minute and a half": a fraction after it, not read here
+    if not says:
+        return span
+    return {**span, "name": prefix + says[0], "entity": prefix + says[0]}  # the largest unit the word says
+
+
+def _own_units(found: list[Mapping[str, Any]], lang: str, text: str, toks: list[tuple[int, int, str]],
+               units: Mapping[str, Any], fill: set[str]) -> list[Mapping[str, Any]]:
+    """Each tagged duration whose number is followed by a word of several units' lists, with no "and" after that
+    word, put under the largest of them ("seventy-five-*minute*" tagged seconds -> minutes; "ochenta y cinco
+    *hora*" tagged minutes -> hours): "minute" is in the seconds' list and "hora" in the minutes' only for a
+    fraction after them ("a minute and a half", "una hora y media"), as `number_runs` reads an untagged number.
+    edge.names_schema.unit_said moves a span whose word is of one unit only. A span whose new slot another span
+    has moves too, so that edge.home refuses the unit said twice ("dos hora tres horas" is no 2 minutes). A span
+    whose words are no number (a fraction) is left as it was."""
+    from edge import names_values
+
+    out: list[Mapping[str, Any]] = []
+    for sp in found:
+        name, end, raw = str(sp.get("name")), sp.get("end"), sp.get("raw")
+        if unit_base(name) not in units or not isinstance(end, int) or not isinstance(raw, str) \
+                or not (raw.strip().isdigit() or names_values.number(raw, lang) is not None):
+            out.append(sp)
+            continue
+        w = first_word(text[end:])
+        says = [u for u in _UNIT_ORDER if u in units and w in units[u] and w not in fill]
+        j = next((k for k, t in enumerate(toks) if t[0] >= end), len(toks))  # the unit word's token
+        if len(says) > 1 and not _and_after(toks, j):
+            new = ("start_" if name.startswith("start_") else "") + says[0]
+            if new != name:
+                sp = {**sp, "name": new, "entity": new}
+        out.append(sp)
+    return out
 
 
 def _and_after(toks: list[tuple[int, int, str]], j: int) -> bool:

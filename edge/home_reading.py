@@ -230,12 +230,47 @@ def untagged_target(text: str, lang: str, intent: str, got: Mapping[str, Any], f
     kind the tagger marked, a place is no such reading ("turn off the lights, I'm going to the office" does not
     switch the office's lights), nor is a thing whose words also say a place and a kind ("what den light are on":
     HA's area Den + lights, though a thing is called "Den Light")."""
+    if isinstance(got.get("name"), str) and not free_name and not any(k in got for k in ("area", "floor")):
+        return _place_of_name(text, lang, intent, got, found, names, schema)
     if any(k in got for k in ("name", "area", "floor")):
         return None
     span = said_target(text, lang, intent, got, list(found), names, schema, free_name)
     if span is not None and turn and (set(got) - {"state"} or _place_and_kind(span, lang, names)):
         return None
     return span
+
+
+def _place_of_name(text: str, lang: str, intent: str, got: Mapping[str, Any], found: Sequence[Mapping[str, Any]],
+                   names: Any, schema: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The one area or floor said word for word and untagged beside a thing the reply names, where that thing is
+    ("apague Ventilador de techo piso *Primera planta*", "Fenêtre de la cuisine *RDC*"), as an `area`/`floor`
+    span: Home Assistant's "{name} {floor}" carries it. Only a place of the thing named (the same device either
+    way: edge.home_guard.dropped lets it pass unsaid), only one such place said, and only where one of the
+    intent's Home Assistant sentences takes the name with that slot (names_schema.target_misfit); else None."""
+    index = home_guard.index_for(names, lang)
+    if index is None or not hasattr(names, "said_exactly") or not hasattr(names, "resolve"):
+        return None
+    res = names.resolve({"name": got["name"]}, lang)
+    if getattr(res, "reason", None) is not None:
+        return None
+    thing = dict(getattr(res, "slots", ())).get("name")
+    if not isinstance(thing, str) or thing not in index.places:
+        return None
+    areas, floors = index.places[thing]
+    said = [m for m in home_guard.mentions(text, lang, names, found) if m.outside]
+    top = [m for m in said if not any(o.start <= m.start and m.end <= o.end and o.end - o.start > m.end - m.start
+                                      for o in said)]
+    if len({(m.kind, m.name) for m in top}) != 1 or top[0].kind not in ("area", "floor"):
+        return None
+    m = top[0]
+    ids = index.area_ids if m.kind == "area" else index.floor_ids
+    if ids.get(m.name) not in (areas if m.kind == "area" else floors):
+        return None
+    if not names.said_exactly(m.kind, text[m.start:m.end], lang) \
+            or names_schema.target_misfit(schema, intent, {**got, m.kind: m.name}):
+        return None
+    return {"name": m.kind, "entity": m.kind, "raw": text[m.start:m.end], "value": m.name, "start": m.start,
+            "end": m.end, "confidence": 1.0}
 
 
 def _place_and_kind(span: Mapping[str, Any], lang: str, names: Any) -> bool:

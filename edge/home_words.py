@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from edge import entities, names_schema, names_values
 
 __all__ = ["ACTS_ON", "FREE_TEXT_NAME_INTENTS", "KIND_ALONE", "PLACE_ONLY_LIGHT", "blank_names", "confirmed",
-           "implied_domains", "command_misfit", "everywhere", "number", "volume_step"]
+           "implied_domains", "command_misfit", "everywhere", "number", "volume_misfit", "volume_step"]
 
 _MAX_TEXT = 512  # as edge.home.MAX_TEXT: decide refuses longer text before it gets here
 
@@ -60,6 +60,12 @@ _VERB_KINDS: Mapping[str, frozenset[str]] = {"en": frozenset({"switch"})}
 _PARTICLES = frozenset({"on", "off", "out", "each", "every", "my", "our", "your"})
 
 
+def _noun_before(word: str, language: Any) -> bool:
+    """Is `word` one a verb never follows ("each and *every* switch off", "is *the* switch off"): a one-word
+    determiner or quantifier of the language, or "each"? Then the kind word after it is a thing, not the verb."""
+    return word == "each" or word in language.quantifiers or any(p == (word,) for p in language.determiners)
+
+
 def implied_domains(text: str, lang: str) -> list[tuple[str, int, int]]:
     """The kinds of thing a place-only command names in its words, as said ("turn off the kitchen
     *lights*": the model tags the area, and Home Assistant would switch off everything in the
@@ -80,7 +86,8 @@ def implied_domains(text: str, lang: str) -> list[tuple[str, int, int]]:
             hit = domain_word(said, language) if said else None
             if hit is not None and n == 1 and said in _VERB_KINDS.get(language.code, ()) and i + 1 < len(words) \
                     and (words[i + 1][0] in _PARTICLES or any(words[i + 1][0] == p[0] for p in language.determiners)
-                         or words[i + 1][0] in language.quantifiers):
+                         or words[i + 1][0] in language.quantifiers) \
+                    and not (i > 0 and _noun_before(words[i - 1][0], language)):
                 hit = None  # "switch off the lights", "switch our lights on": the verb, not a kind
             if hit is not None:
                 start, end = words[i][1], words[i + n - 1][2]
@@ -146,6 +153,58 @@ def volume_step(got: dict[str, Any], text: str, lang: str, found: Sequence[Mappi
     return {**got, "volume_step": n if direction[0] == "up" else -n}
 
 
+# German particles of a step said after its number ("dreh die Lautstärke ... 49% *auf*", HA's "dreh[e] die
+# lautstärke ... {volume_step}[%| Prozent] ([he]rauf|auf)"; "[he]runter" down) and the verb only HA's relative
+# templates say ("dreh[e] die lautstärke"): no HassSetVolume template of home-assistant-intents 2026.12.1 has them.
+_STEP_PARTICLES = frozenset({"auf", "rauf", "herauf", "runter", "herunter"})
+_STEP_VERBS = {"de": frozenset({"dreh", "drehe"})}
+
+
+def volume_misfit(intent: str, lang: str, text: str, found: Iterable[Mapping[str, Any]],
+                  got: Mapping[str, Any]) -> str | None:
+    """Why a volume reply's words say the other volume intent, or None (edge.home.decide refuses with it):
+    - HassSetVolume whose words say a direction (edge.names_lang.VOLUME_DIRECTION, the German step verb) and whose
+      number does not follow the word HA's level templates put before it (`_LEVEL_BEFORE`: "turn the volume up
+      *to* 40", "sube el volumen *al* 40"): "levantar el volumen del Salón 74%" is HA's step of +74, not a level;
+      German: a step's particle after the number ("... 49% auf") says a step wherever the number stands;
+    - French HassSetVolumeRelative with a number not said after "de": HA's French step templates take none
+      ("baisser ... deux %" is its level 2, `(<regle>|<monte>|<baisse>) ... [à|sur] {volume_level}<pourcent>`);
+      "baisse le volume *de* vingt pour cent" is a step by 20, which no HA template reads otherwise.
+    Not read for French levels: HA's French level templates say "monte"/"baisse" before a level with no word.
+    Beside `volume_step` (which reads a step's sign from the same words); the level words are edge.home_numbers'."""
+    from edge.home_numbers import _LEVEL_BEFORE
+
+    if intent == "HassSetVolumeRelative":
+        step = got.get("volume_step")
+        if lang != "fr" or not isinstance(step, (int, float)) or isinstance(step, bool):
+            return None
+        span = next((sp for sp in found if sp.get("name") == "volume_step" and isinstance(sp.get("start"), int)), None)
+        before = _WORD.findall(text[max(0, span["start"] - 24):span["start"]]) if span is not None else []
+        if before and names_schema.fold(before[-1]).lower() in ("de", "d"):
+            return None  # "baisse le volume de vingt pour cent": a step by its "de", which no HA level template says
+        return "HA's French volume steps take no number: a number said is a level"
+    if intent != "HassSetVolume" or lang not in _LEVEL_BEFORE or lang == "fr":
+        return None
+    level = next((sp for sp in found if sp.get("name") == "volume_level" and isinstance(sp.get("start"), int)
+                  and isinstance(sp.get("end"), int)), None)
+    if level is None:
+        return None
+    from edge.names_lang import VOLUME_DIRECTION
+
+    fold = names_schema.fold
+    after = [fold(w) for w in _WORD.findall(text[level["end"]:level["end"] + 40])[:3]]
+    after = after[1:] if after[:1] in (["prozent"], ["percent"]) else after
+    if lang == "de" and after[:1] and after[0] in _STEP_PARTICLES:
+        return f"{after[0]!r} after the number says a step"
+    said = names_schema.words(text[:level["start"]] + " " + text[level["end"]:])
+    direction = said & ({w for ws in (VOLUME_DIRECTION.get(lang) or {}).values() for w in ws}
+                        | _STEP_VERBS.get(lang, frozenset()))
+    before = _WORD.findall(text[max(0, level["start"] - 24):level["start"]])
+    if direction and not (before and fold(before[-1]) in _LEVEL_BEFORE[lang]):
+        return f"{sorted(direction)[0]!r} says a step, and no level word comes before the number"
+    return None
+
+
 def blank_names(text: str, found: Sequence[Mapping[str, Any]]) -> str:
     """`text` with the spans of things, areas and floors blanked: the words left are the command's own
     (the polarity check reads them; "Front Door Lock" or "Lower Hall Blinds" says no verb)."""
@@ -187,6 +246,8 @@ def confirmed(intent: str, lang: str, text: str, names: Any, schema: Mapping[str
         if slot in _FREE_TEXT or (slot == "name" and intent in FREE_TEXT_NAME_INTENTS):
             return True
         if slot in ("name", "area", "floor"):
+            if intent in PLACE_ONLY_LIGHT and _whole_home(span.get("raw"), lang):
+                return False  # "éteins éclairage toute(s) maison": HA's whole home, not a thing called "Maison"
             said = getattr(names, "said_exactly", None)
             return bool(said and said(slot, span.get("raw"), lang))
         base = names_schema.unit_base(str(slot))
@@ -225,6 +286,14 @@ def command_misfit(intent: str, lang: str, text: str) -> str | None:
 
     verbs = names_schema.words(text) & COMMAND_VERBS.get(lang, frozenset())
     return f"{sorted(verbs)[0]!r} commands; a state question does not" if verbs else None
+
+
+def _whole_home(raw: Any, lang: str) -> bool:
+    """Are `raw`'s words all words HA's on/off templates say for the whole home (`_ALL_LIGHTS_OFF`: "maison",
+    "house", "casa")? A span the tagger is unsure of that says only them is no thing's name, whatever the home
+    calls a thing."""
+    words = names_schema.word_list(raw) if isinstance(raw, str) else []
+    return bool(words) and lang in _ALL_LIGHTS_OFF and set(words) <= _ALL_LIGHTS_OFF[lang][0]
 
 
 def everywhere(intent: str, lang: str, text: str) -> bool:
