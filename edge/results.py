@@ -8,6 +8,7 @@ encoded once, when the value is built; where it goes follows from it without dec
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring
@@ -181,6 +182,15 @@ def error_payload(request_id: str | None, code: str, message: str) -> dict[str, 
 
 
 def intent_topic(base: str, intent: str) -> str:
-    """`<base>/intent/<intent>`; labels are [a-z0-9_] in shipped models, but user models may not be."""
+    """`<base>/intent/<intent>`; labels are [a-z0-9_] in shipped models, but user models may not be.
+    Cached: a result the daemon stands behind names one of its model's few labels (a character by
+    character walk of the label cost ~2 us a request); long ones are not kept."""
+    if len(intent) <= 128:
+        return _intent_topic(base, intent)
+    return _intent_topic.__wrapped__(base, intent)
+
+
+@functools.lru_cache(maxsize=512)
+def _intent_topic(base: str, intent: str) -> str:
     safe = "".join("_" if c in "+#/\x00" else c for c in intent) or OOS
     return f"{base}/intent/{safe}"

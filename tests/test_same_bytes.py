@@ -223,3 +223,10 @@ def test_publish_properties_pack_as_pahos(correlation: bytes | None) -> None:
         theirs.CorrelationData = correlation
     ours = JSON_PROPS if correlation is None else JsonPublishProps(correlation)
     assert ours.pack() == theirs.pack()
+
+
+def test_intent_topic_cached_or_not_the_same() -> None:
+    for intent in ("weather", "a/b+#\x00c", "", "x" * 128, "y/" * 100):
+        want = "edge/k/intent/" + ("".join("_" if c in "+#/\x00" else c for c in intent) or "oos")
+        assert results.intent_topic("edge/k", intent) == want
+        assert results.intent_topic("edge/k", intent) == want  # the cached answer
