@@ -76,8 +76,7 @@ _BAD_TOPIC = re.compile(
 )
 
 
-# Topic checks are cached for short topics only: nearly every publication and request goes to a few
-# topics, and a cache of whatever long topics a client sends would hold up to 64 KiB each.
+# Topic checks are cached for short topics only: a cache of long ones would hold up to 64 KiB each.
 _CACHED_TOPIC_CHARS = 256
 
 
@@ -111,10 +110,8 @@ def _under(topic: str, prefix: str) -> bool:
 
 def reply_topic_problem(topic: str, forbidden_prefixes: tuple[str, ...] = (),
                         allowed_prefixes: tuple[str, ...] = ()) -> str | None:
-    """Why `topic` may not be a reply topic, or None when it may (`_reply_topic_problem`).
-
-    A pure function of its arguments, asked for every request with a reply topic, nearly always
-    the same few: cached for short topics (about 3 us a request otherwise, warm)."""
+    """`_reply_topic_problem`, cached for short topics: asked for every request with a reply topic,
+    nearly always the same few (about 3 us a request otherwise, warm)."""
     if len(topic) <= _CACHED_TOPIC_CHARS and type(forbidden_prefixes) is tuple and type(allowed_prefixes) is tuple:
         return _reply_problem_cached(topic, forbidden_prefixes, allowed_prefixes)
     return _reply_topic_problem(topic, forbidden_prefixes, allowed_prefixes)
@@ -273,13 +270,9 @@ def parse_request(
 
 def _common_shape(payload: bytes, max_bytes: int, response_topic: str | None,
                   correlation: bytes | None) -> Request | None:
-    """The request nearly every client sends, `{"id": "...", "text": "..."}` (JSON, nothing before
-    the brace, those two keys only, both strings), checked exactly as `_from_object` checks it;
-    None for anything else, which the full path then parses and refuses as before.
-
-    A request's parse cost 8-10 us warm (36-40 in the daemon); most of it was the full path's
-    generality: the error context built in advance, `lstrip`, six `get`s, a regex and two
-    `encode`s for checks an ASCII string passes by construction."""
+    """The request nearly every client sends, `{"id": "...", "text": "..."}` (nothing before the
+    brace, those two keys, both strings), checked as `_from_object` checks it; else None (the general
+    path parses it). That path's generality cost most of a parse's 7-10 us warm (docs/performance.md)."""
     if len(payload) > max_bytes or payload[:1] != b"{":
         return None
     try:
@@ -291,8 +284,7 @@ def _common_shape(payload: bytes, max_bytes: int, response_topic: str | None,
     rid, text = obj.get("id"), obj.get("text")
     if type(rid) is not str or type(text) is not str or not 0 < len(rid) <= 256:
         return None
-    # an ASCII id without U+0000-U+001F or U+007F is encodable and has no control character (_CONTROL:
-    # the rest of its range is not ASCII); any other id takes the full path's checks
+    # a printable ASCII id is encodable and has no _CONTROL character (its other ones are not ASCII)
     if not (rid.isascii() and rid.isprintable()):
         return None
     if not (text.isascii() or encodable(text)):
@@ -377,10 +369,9 @@ _second: tuple[int, str] = (-1, "")  # the last whole second written, and its te
 
 
 def iso_of_ns(ns: int) -> str:
-    """`datetime.now(timezone.utc).isoformat(timespec="milliseconds")` with a Z, for the wall clock
-    `ns` (nanoseconds since the epoch), character for character: `now()` reads the same clock and
-    floors to the microsecond, `isoformat` floors to the millisecond. The date and time of day
-    change once a second, so they are formatted once a second (`isoformat` cost ~2.5 us a result)."""
+    """`datetime.now(timezone.utc).isoformat(timespec="milliseconds")` with a Z at `ns` (ns since the
+    epoch; `now()` floors to the us, `isoformat` to the ms), with the date and time of day formatted
+    once a second (`isoformat` cost ~2.5 us a result)."""
     global _second
     sec, rem = divmod(ns, 1_000_000_000)
     last = _second  # one tuple, replaced whole: a thread never sees one second's text with another's key
