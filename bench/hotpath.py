@@ -30,7 +30,7 @@ from edge import contract, results  # noqa: E402
 from edge.config import CloudSettings  # noqa: E402
 from edge.health import Health  # noqa: E402
 from edge.model import Model  # noqa: E402
-from edge.mqtt.configure import JsonPublishProps  # noqa: E402
+from edge.mqtt.configure import JSON_PROPS, JsonPublishProps  # noqa: E402
 from edge.outbox import Outbox  # noqa: E402
 from edge.router import Router  # noqa: E402
 
@@ -111,17 +111,17 @@ def main() -> None:
         rows.append(("model.classify(32 texts) / 32", median_us(lambda i: model.classify(batch32), n // 32 + 20) / 32))
         rows.append(("router.decide", median_us(lambda i: router.decide(pred.intent, pred.confidence, None), n)))
         rows.append(("health.record_result", median_us(lambda i: health.record_result(1.0, False), n)))
-        rows.append(("results.result_payload + encode (json.dumps, ts)", median_us(
-            lambda i: contract.encode(results.result_payload(
-                reqs[i], intent=pred.intent, confidence=pred.confidence, source="edge", escalated=False,
-                reason="confident", answer=None, model=model.ident, latency_ms=1.0)), n)))
+        rows.append(("results.Result(...): the value and its payload bytes (result_bytes, ts)", median_us(
+            lambda i: results.Result(reqs[i], pred.intent, pred.confidence, "edge", False, "confident", None,
+                                     model.ident, 1.0 + i / 7, []), n)))
         value = results.Result(reqs[0], pred.intent, pred.confidence, "edge", False, "confident", None,
                                 model.ident, 1.0)
         rows.append(("results.result_publications (topics and payloads from the Result value)",
                      median_us(lambda i: results.result_publications("edge/bench", value, 0.5), n)))
         rows.append(("slots: SlotExtractor.extract(text, intent)", median_us(_slots(model, texts, pred.intent), n)))
         rows.append(("PUBLISH properties as Link.publish packs them (edge.mqtt.configure.JsonPublishProps), x3",
-                     median_us(lambda i: [JsonPublishProps(c).pack() for c in (None, None, b"12345678")], n)))
+                     median_us(lambda i: [(JSON_PROPS if c is None else JsonPublishProps(c)).pack()
+                                          for c in (None, None, b"12345678")], n)))
         rows += _paho_rows(result, n)
         rows.append(("outbox.remember([1 result])  (SQLite txn, NORMAL)",
                      median_us(lambda i: ob.remember([(f"a{i}", result)]), n)))
@@ -183,7 +183,7 @@ def _paho_rows(result: bytes, n: int) -> list[tuple[str, float]]:
         c.loop_read()
         t1 = clock()
         m = got.pop()
-        mids = [c.publish(t, result, qos=1, properties=JsonPublishProps(k)).mid
+        mids = [c.publish(t, result, qos=1, properties=JSON_PROPS if k is None else JsonPublishProps(k)).mid
                 for t, k in (("edge/bench/result", None), ("edge/bench/intent/weather", None),
                              (reply.decode(), corr))]
         c.flush()

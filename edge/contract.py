@@ -13,6 +13,7 @@ import functools
 import json
 import math
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -75,10 +76,20 @@ _BAD_TOPIC = re.compile(
 )
 
 
-@functools.lru_cache(maxsize=1024)  # checked for every publication; nearly all go to a few topics
+# Topic checks are cached for short topics only: a cache of long ones would hold up to 64 KiB each.
+_CACHED_TOPIC_CHARS = 256
+
+
+def _valid_publish_topic(topic: str) -> bool:
+    return bool(topic) and len(topic.encode("utf-8", "surrogatepass")) <= 65535 and not _BAD_TOPIC.search(topic)
+
+
+_valid_cached = functools.lru_cache(maxsize=1024)(_valid_publish_topic)
+
+
 def valid_publish_topic(topic: str) -> bool:
     """True when a broker accepts `topic` as the topic name of a PUBLISH."""
-    return bool(topic) and len(topic.encode("utf-8", "surrogatepass")) <= 65535 and not _BAD_TOPIC.search(topic)
+    return _valid_cached(topic) if len(topic) <= _CACHED_TOPIC_CHARS else _valid_publish_topic(topic)
 
 
 # Where a reply must never go, whatever the request says: a reply is the daemon's publication, made
@@ -99,6 +110,15 @@ def _under(topic: str, prefix: str) -> bool:
 
 def reply_topic_problem(topic: str, forbidden_prefixes: tuple[str, ...] = (),
                         allowed_prefixes: tuple[str, ...] = ()) -> str | None:
+    """`_reply_topic_problem`, cached for short topics: asked for every request with a reply topic,
+    nearly always the same few (about 3 us a request otherwise, warm)."""
+    if len(topic) <= _CACHED_TOPIC_CHARS and type(forbidden_prefixes) is tuple and type(allowed_prefixes) is tuple:
+        return _reply_problem_cached(topic, forbidden_prefixes, allowed_prefixes)
+    return _reply_topic_problem(topic, forbidden_prefixes, allowed_prefixes)
+
+
+def _reply_topic_problem(topic: str, forbidden_prefixes: tuple[str, ...] = (),
+                         allowed_prefixes: tuple[str, ...] = ()) -> str | None:
     """Why `topic` may not be a reply topic, or None when it may.
 
     Beyond what a broker refuses: a wildcard filter, a `$` topic (broker internals), a
@@ -123,6 +143,9 @@ def reply_topic_problem(topic: str, forbidden_prefixes: tuple[str, ...] = (),
     if allowed_prefixes and not any(_under(topic, p) for p in allowed_prefixes):
         return "is not under any of mqtt.reply_prefixes (" + ", ".join(allowed_prefixes) + ")"
     return None
+
+
+_reply_problem_cached = functools.lru_cache(maxsize=256)(_reply_topic_problem)
 
 
 def encodable(text: str) -> bool:
@@ -208,17 +231,24 @@ def parse_request(
     correlation: bytes | None = None,
     forbidden_reply_prefixes: tuple[str, ...] = (),
     allowed_reply_prefixes: tuple[str, ...] = (),
+    fast_path: bool = True,
 ) -> Request:
     """Turn a raw payload into a Request, or raise BadRequest with a code and a message a user can act on.
 
     A payload whose first non-blank character is `{` or `[` is JSON and must be
     an object; anything else is plain UTF-8 text. The Response Topic is checked
-    first, so that every later error can go back to it.
+    first, so that every later error can go back to it. The common shape is read
+    by `_common_shape` (`fast_path=False`: the general path alone, which tests
+    compare it with); anything else, and every refusal, by the general path.
     """
     if response_topic is not None:
         problem = reply_topic_problem(response_topic, forbidden_reply_prefixes, allowed_reply_prefixes)
         if problem:  # the error still names the request, so a requester watching <base>/error can match it
             raise BadRequest(INVALID_FIELD, f"the Response Topic {problem}", _id_of(payload, max_bytes))
+    if fast_path:
+        fast = _common_shape(payload, max_bytes, response_topic, correlation)
+        if fast is not None:
+            return fast
     back = {"reply_to": response_topic, "correlation": correlation}
     try:
         body = decode_payload(payload, max_bytes)
@@ -236,6 +266,33 @@ def parse_request(
     if not isinstance(obj, dict):
         raise BadRequest(NOT_AN_OBJECT, f"JSON payload must be an object, got {_json_type(obj)}", **back)
     return _from_object(obj, response_topic, correlation, forbidden_reply_prefixes, allowed_reply_prefixes)
+
+
+def _common_shape(payload: bytes, max_bytes: int, response_topic: str | None,
+                  correlation: bytes | None) -> Request | None:
+    """The request nearly every client sends, `{"id": "...", "text": "..."}` (nothing before the
+    brace, those two keys, both strings), checked as `_from_object` checks it; else None (the general
+    path parses it). That path's generality cost most of a parse's 7-10 us warm (docs/performance.md)."""
+    if len(payload) > max_bytes or payload[:1] != b"{":
+        return None
+    try:
+        obj = _DECODER.decode(payload.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return None
+    if type(obj) is not dict or len(obj) != 2:
+        return None
+    rid, text = obj.get("id"), obj.get("text")
+    if type(rid) is not str or type(text) is not str or not 0 < len(rid) <= 256:
+        return None
+    # a printable ASCII id is encodable and has no _CONTROL character (its other ones are not ASCII)
+    if not (rid.isascii() and rid.isprintable()):
+        return None
+    if not (text.isascii() or encodable(text)):
+        return None
+    stripped = text.strip()
+    if not stripped:
+        return None
+    return Request(id=rid, text=stripped, reply_to=response_topic or None, correlation=correlation)
 
 
 def _from_object(
@@ -305,12 +362,35 @@ def _json_type(value: Any) -> str:
 
 def now_iso() -> str:
     """ISO 8601 UTC with milliseconds and a Z, as Home Assistant and most dashboards parse it."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_of_ns(time.time_ns())
+
+
+_second: tuple[int, str] = (-1, "")  # the last whole second written, and its text (swapped whole)
+
+
+def iso_of_ns(ns: int) -> str:
+    """`datetime.now(timezone.utc).isoformat(timespec="milliseconds")` with a Z at `ns` (ns since the
+    epoch; `now()` floors to the us, `isoformat` to the ms), with the date and time of day formatted
+    once a second (`isoformat` cost ~2.5 us a result)."""
+    global _second
+    sec, rem = divmod(ns, 1_000_000_000)
+    last = _second  # one tuple, replaced whole: a thread never sees one second's text with another's key
+    if last[0] == sec:
+        text = last[1]
+    else:
+        text = datetime.fromtimestamp(sec, timezone.utc).isoformat(timespec="seconds")[:-6]  # less "+00:00"
+        _second = (sec, text)
+    return f"{text}.{rem // 1_000_000:03d}Z"
 
 
 # One encoder for every payload: json.dumps with any option builds a JSONEncoder per call (as
 # json.loads does a decoder, above); the output is the same.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def encode_value(value: Any) -> str:
+    """The wire's JSON text of one value (a str; `encode` makes the payload's UTF-8 bytes)."""
+    return _ENCODER.encode(value)
 
 
 def encode(obj: dict[str, Any]) -> bytes:

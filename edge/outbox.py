@@ -50,6 +50,9 @@ __all__ = ["Outbox", "DB_NAME", "DAY_S",  # this module's, then the views' names
 log = logging.getLogger(__name__)
 
 DAY_S = 86400.0
+# An id seen again gets its new result but keeps its place (seq) in the eviction order.
+_REMEMBER = ("INSERT INTO answered (request_id, result) VALUES (?, ?)"
+             " ON CONFLICT (request_id) DO UPDATE SET result = excluded.result")
 _DROP_LOG_INTERVAL_S = 60.0
 
 
@@ -116,6 +119,25 @@ class Outbox:
                 if isinstance(exc, sqlite3.Error):
                     raise StateError(f"{self.path}: {what} failed: {exc}") from exc
                 raise
+
+    def _write_one(self, what: str, sync: str, sql: str, params: tuple[object, ...]) -> None:
+        """One statement as its own transaction (the connection is in autocommit mode: SQLite
+        commits it when it ends, or rolls it back when it fails), at the given durability; what
+        `_write` does for a block, without BEGIN and COMMIT as statements of their own."""
+        with self._lock:
+            try:
+                if self._sync != sync:
+                    self._db.execute(f"PRAGMA synchronous={sync}")
+                    self._sync = sync
+                self._db.execute(sql, params)
+            except sqlite3.Error as exc:
+                try:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    self._recount()
+                except sqlite3.Error:
+                    pass  # the original error is the one worth reporting
+                raise StateError(f"{self.path}: {what} failed: {exc}") from exc
 
     def _drop(self, db: sqlite3.Connection, kind: str, n: int) -> None:
         """Count n items dropped by a bound: persisted in the same transaction, logged (rate-limited)."""
@@ -228,12 +250,15 @@ class Outbox:
         # a remember, warm). Between evictions the table holds up to `_prune_every` ids more than
         # answered_max, never fewer: a redelivery is answered from the cache at least as often.
         unpruned = self._unpruned + len(rows)
+        if len(rows) == 1 and unpruned <= self._prune_every:
+            # One request at a time, the common case: one statement, its own transaction (autocommit),
+            # at the same durability; BEGIN and COMMIT as statements of their own, and the context
+            # manager around them, cost as much again as the INSERT (bench/hotpath.py).
+            self._write_one("remember", "NORMAL", _REMEMBER, rows[0])
+            self._unpruned = unpruned
+            return
         with self._write("remember", "NORMAL") as db:
-            db.executemany(
-                "INSERT INTO answered (request_id, result) VALUES (?, ?)"
-                " ON CONFLICT (request_id) DO UPDATE SET result = excluded.result",
-                rows,
-            )
+            db.executemany(_REMEMBER, rows)
             if unpruned > self._prune_every:
                 db.execute("DELETE FROM answered WHERE seq <= (SELECT max(seq) FROM answered) - ?",
                            (self.answered_max,))

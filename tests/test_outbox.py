@@ -430,3 +430,23 @@ def test_three_threads_at_once_lose_nothing(tmp_path: Path) -> None:
     assert len(box) == 0 and box.deferred_count() == len(box.deferred(1000)) == 0
     assert len(box.cloud_calls_since(0)) == 300 and box.answered("r597") == b"x"
     box.close()
+
+
+def test_a_failed_single_answered_write_is_a_state_error_and_leaves_the_store_working(tmp_path: Path) -> None:
+    """remember of one result runs as one statement in autocommit (`_write_one`): a failure is
+    StateError as any write's, nothing of it stays, no transaction is left open, and the next
+    writes (one row, then a batch) go through; after close it is StateError too."""
+    with Outbox(tmp_path) as box:
+        box.put([item(0)])
+        box.remember([("before", b"B")])
+        box._db.execute("CREATE TEMP TRIGGER refuse BEFORE INSERT ON answered BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+        with pytest.raises(StateError, match="remember failed: disk full"):
+            box.remember([("lost", b"L")])
+        assert not box._db.in_transaction
+        assert box.answered("lost") is None and box.answered("before") == b"B" and len(box) == 1
+        box._db.execute("DROP TRIGGER refuse")
+        box.remember([("after", b"A")])
+        box.remember([("b1", b"1"), ("b2", b"2")])
+        assert [box.answered(k) for k in ("after", "b1", "b2")] == [b"A", b"1", b"2"]
+    with pytest.raises(StateError):
+        box.remember([("closed", b"C")])

@@ -37,7 +37,8 @@ its subscriptions, publications with completions, acks and stop), `connection`
 keepalive), `configure` (how a paho client is set up: TLS, CONNECT and PUBLISH
 properties, TCP_NODELAY), `message` (the vocabulary: `Message`, `LinkError`),
 `client` (paho's client with its I/O made cheaper; the one module that imports
-paho, giving the others its names), `tools` (the throw-away clients of
+paho, giving the others its names), `packets` (the packets read and written on
+every request as plain bytes, no paho: `client` wraps them in paho's objects), `tools` (the throw-away clients of
 `edge send` and `edge homeassistant remove`), `fleet` (`edge rollout`'s).
 Keeping paho behind one module is the rule that lets the broker library be
 swapped or pinned in one place.

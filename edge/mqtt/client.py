@@ -5,7 +5,6 @@ from here, so pinning or replacing the broker library touches this file's import
 
 from __future__ import annotations
 
-import struct
 import threading
 
 import paho.mqtt.client as paho
@@ -15,6 +14,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties, VariableByteIntegers
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from edge.mqtt.packets import DISCONNECT, PUBACK, PUBLISH, decode_publish, publish_packet, whole_packet
 
 # paho's names for the rest of the package (see the module docstring)
 __all__ = ["CallbackAPIVersion", "Client", "MAX_INFLIGHT", "MAX_QUEUED", "PacketTypes", "Properties", "ReasonCode",
@@ -28,17 +29,10 @@ MAX_INFLIGHT = 200  # publications in flight, lowered to the broker's Receive Ma
 MAX_QUEUED = 1000
 _PAHO_QUEUE_LIMIT = MAX_QUEUED + 64
 _READ_SIZE = 65536
-_PUBLISH, _PUBACK, _DISCONNECT = 0x30, 0x40, 0xE0
 # Shared, read-only: our on_publish reads only the mid.
 _PUBACK_REASONS = {code: ReasonCode(PacketTypes.PUBACK, identifier=code) for code in (0x00, 0x10)}
 _PUBACK_PROPS = Properties(PacketTypes.PUBACK)
 _PUBLISH_TABLES = Properties(PacketTypes.PUBLISH)  # paho's name and type tables, shared by _ReceivedProps
-_U16 = struct.Struct("!H")
-_U32 = struct.Struct("!I")
-# The PUBLISH properties the fast decode takes (id: attribute, kind); any other (a Topic Alias, User
-# Properties, Subscription Identifiers), or anything odd, goes to paho's own decode.
-_FAST_PROPS = {1: ("PayloadFormatIndicator", "byte"), 2: ("MessageExpiryInterval", "u32"),
-               3: ("ContentType", "utf8"), 8: ("ResponseTopic", "utf8"), 9: ("CorrelationData", "bin")}
 
 
 class _ReceivedProps(Properties):
@@ -120,81 +114,20 @@ class _Sent(paho.MQTTMessage):
         self.properties = properties
 
 
-def _decode_publish(header: int, packet: bytes) -> _Received | None:
-    """paho's decode of a MQTT 5 PUBLISH at QoS 0 or 1 whose properties are all in _FAST_PROPS, or
-    None for anything else (QoS 2, another property, a duplicate, a value paho would refuse, a
-    malformed packet): paho then decodes it, and refuses what it refuses, as before."""
-    qos = (header & 0x06) >> 1
-    if qos > 1:
+def _received(header: int, packet: bytes | bytearray) -> _Received | None:
+    """paho's message for a PUBLISH that `packets.decode_publish` takes, else None (paho decodes it)."""
+    pub = decode_publish(header, packet)
+    if pub is None:
         return None
-    try:
-        (n,) = _U16.unpack_from(packet, 0)
-        topic = bytes(packet[2:2 + n])
-        pos = 2 + n
-        if not n or len(topic) != n:
-            return None  # an empty topic (a Topic Alias): paho's
-        mid = 0
-        if qos:
-            (mid,) = _U16.unpack_from(packet, pos)
-            pos += 2
-        # the properties' length, a Variable Byte Integer
-        plen = shift = 0
-        for k in range(4):
-            b = packet[pos + k]
-            plen |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                pos += k + 1
-                break
-        else:
-            return None
-        end = pos + plen
-        if end > len(packet):
-            return None
-        props = _ReceivedProps()
-        seen: set[int] = set()
-        while pos < end:
-            ident = packet[pos]
-            pos += 1
-            spec = _FAST_PROPS.get(ident)
-            if spec is None or ident in seen:
-                return None
-            seen.add(ident)
-            name, kind = spec
-            value: object
-            if kind == "byte":
-                value = packet[pos]
-                if value not in (0, 1) or pos + 1 > end:
-                    return None
-                pos += 1
-            elif kind == "u32":
-                if pos + 4 > end:
-                    return None
-                (value,) = _U32.unpack_from(packet, pos)
-                pos += 4
-            else:
-                (n,) = _U16.unpack_from(packet, pos)
-                if pos + 2 + n > end:
-                    return None
-                raw = bytes(packet[pos + 2:pos + 2 + n])
-                pos += 2 + n
-                if kind == "utf8":
-                    value = raw.decode("utf-8")  # strict: an encoded surrogate raises, as in paho
-                    if "\x00" in value or "\ufeff" in value:
-                        return None  # paho refuses these ([MQTT-1.5.4-2], [MQTT-1.5.4-3])
-                else:
-                    value = raw
-            object.__setattr__(props, name, value)
-        if pos != end:
-            return None
-    except (IndexError, struct.error, UnicodeDecodeError):
-        return None
-    msg = _Received(mid, topic)
-    msg.dup = bool(header & 0x08)
-    msg.qos = qos
-    msg.retain = bool(header & 0x01)
+    props = _ReceivedProps()
+    for name, value in pub.properties:
+        object.__setattr__(props, name, value)
+    msg = _Received(pub.mid, pub.topic)
+    msg.dup = pub.dup
+    msg.qos = pub.qos
+    msg.retain = pub.retain
     msg.properties = props
-    msg.payload = bytes(packet[end:])
+    msg.payload = pub.payload
     return msg
 
 
@@ -226,7 +159,7 @@ class Client(paho.Client):
       (QoS 0 or 2, no socket, the window full, paho logging) is paho's `publish`;
     - `_handle_publish`: a MQTT 5 PUBLISH at QoS 0 or 1 with only the properties a request carries
       (Response Topic, Correlation Data, Payload Format Indicator, Content Type, Message Expiry
-      Interval) is decoded directly (`_decode_publish`), into the same message paho would hand
+      Interval) is decoded directly (`packets.decode_publish`), into the same message paho would hand
       on; anything else, and everything while paho logs, takes paho's own decode.
 
     (paho's threaded loop also wrote a byte to a wake-up socket for every packet queued; driven
@@ -285,22 +218,13 @@ class Client(paho.Client):
                 return paho.MQTT_ERR_CONN_LOST
             self._rbuf, self._rpos = data, 0
         buf, pos = self._rbuf, self._rpos
-        end = len(buf)
-        i, length, shift = pos + 1, 0, 0
-        while i < end and i - pos <= 4:  # the remaining length, at most four bytes
-            b = buf[i]
-            i += 1
-            length |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                break
-        else:
+        where = whole_packet(buf, pos)
+        if where is None:
             return super()._packet_read()  # cut short by the read, or malformed: paho's path decides
-        if i + length > end or not buf[pos]:
-            return super()._packet_read()
+        i, length, mult = where
         self._rpos = i + length
         self._in_packet = {"command": buf[pos], "have_remaining": 1, "remaining_count": list(buf[pos + 1:i]),
-                           "remaining_mult": 1 << shift, "remaining_length": length, "packet": buf[i:i + length],
+                           "remaining_mult": mult, "remaining_length": length, "packet": buf[i:i + length],
                            "to_process": 0, "pos": 0}
         try:
             rc = self._packet_handle()
@@ -350,7 +274,7 @@ class Client(paho.Client):
     def _handle_publish(self) -> paho.MQTTErrorCode:
         msg = None
         if self._protocol == paho.MQTTv5 and self.on_log is None and self._logger is None:
-            msg = _decode_publish(self._in_packet["command"], self._in_packet["packet"])
+            msg = _received(self._in_packet["command"], self._in_packet["packet"])
         if msg is None:
             return super()._handle_publish()
         msg.timestamp = paho.time_func()
@@ -384,16 +308,7 @@ class Client(paho.Client):
             props = b"\x00" if properties is None else properties.pack()
         else:
             props = b""
-        n = 4 + len(topic_bytes) + len(props) + len(payload)  # topic length, topic, packet id, ...
-        if n < 128:
-            head = bytes((0x32 | bool(retain), n))
-        else:
-            head = bytearray((0x32 | bool(retain),))
-            while n:
-                n, d = n >> 7, n & 0x7F
-                head.append(d | 0x80 if n else d)
-        packet = b"".join((head, len(topic_bytes).to_bytes(2, "big"), topic_bytes, mid.to_bytes(2, "big"), props,
-                           payload))
+        packet = publish_packet(topic_bytes, mid, props, payload, retain)
         with self._out_message_mutex:
             if mid in self._out_messages:  # 65,535 publications unacknowledged: paho's answer
                 message.info.rc = paho.MQTT_ERR_QUEUE_SIZE
@@ -401,7 +316,7 @@ class Client(paho.Client):
             self._out_messages[mid] = message
             self._inflight_messages += 1
             message.state = paho.mqtt_ms_wait_for_puback
-            message.info.rc = self._packet_queue(_PUBLISH, packet, mid, 1, message.info)
+            message.info.rc = self._packet_queue(PUBLISH, packet, mid, 1, message.info)
         return message.info
 
     def _packet_write(self) -> paho.MQTTErrorCode:
@@ -411,14 +326,14 @@ class Client(paho.Client):
             while queue and len(parts) < 256:
                 head = queue[0]
                 kind = head["command"] & 0xF0
-                if kind == _DISCONNECT or (kind == _PUBLISH and head["qos"] == 0):
+                if kind == DISCONNECT or (kind == PUBLISH and head["qos"] == 0):
                     break
                 queue.popleft()
                 parts.append(head["packet"][head["pos"]:] if head["pos"] else head["packet"])
             if parts:
                 data = parts[0] if len(parts) == 1 else b"".join(parts)
                 # a PUBACK-typed entry: paho does nothing for it once written
-                queue.appendleft({"command": _PUBACK, "mid": 0, "qos": 1, "pos": 0, "to_process": len(data),
+                queue.appendleft({"command": PUBACK, "mid": 0, "qos": 1, "pos": 0, "to_process": len(data),
                                   "packet": data, "info": None})
         return super()._packet_write()
 

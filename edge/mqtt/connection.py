@@ -54,6 +54,7 @@ class Connection:
         self._trouble = ""  # the last connect failure reported at WARNING (one per change of state)
         self._connected_once_this_round = False
         self._reading = False  # inside _readable, which writes what it queued at its end
+        self._writer_on = False  # the loop watches the socket for writability (add_writer)
         client.on_socket_open = self._socket_open
         client.on_socket_close = self._socket_close
         client.on_socket_register_write = self._register_write
@@ -214,6 +215,7 @@ class Connection:
         assert self._loop is not None
         if self._sock is sock:
             self._sock = None
+            self._writer_on = False
             try:
                 self._loop.remove_reader(sock)
                 self._loop.remove_writer(sock)
@@ -227,10 +229,20 @@ class Connection:
         # remain (two epoll_ctl calls and a handle saved per read, on the path of every request).
         if (threading.get_ident() == self._loop_thread and not self._reading and self._sock is sock
                 and self._loop is not None):
-            self._loop.add_writer(sock, self._writable)
+            self._add_writer(sock)
+
+    def _add_writer(self, sock: Any) -> None:
+        assert self._loop is not None
+        self._loop.add_writer(sock, self._writable)
+        self._writer_on = True
 
     def _unregister_write(self, _c: object, _u: object, sock: Any) -> None:
-        if threading.get_ident() == self._loop_thread and self._sock is sock and self._loop is not None:
+        # paho calls this whenever its queue empties, twice a request (the results, the request's
+        # PUBACK), nearly always with no writer added: asyncio's remove_writer then looks the socket
+        # up in its selector for nothing (a few us each, on the path of every request).
+        if (self._writer_on and threading.get_ident() == self._loop_thread and self._sock is sock
+                and self._loop is not None):
+            self._writer_on = False
             self._loop.remove_writer(sock)
 
     def _readable(self) -> None:
@@ -249,7 +261,7 @@ class Connection:
             return  # the read or the answers found the connection gone
         assert self._loop is not None
         if self._client.want_write():  # the kernel took only part of it: write the rest when it can
-            self._loop.add_writer(sock, self._writable)
+            self._add_writer(sock)
         # TLS: the SSL object may hold decrypted bytes the selector cannot see; read them next turn.
         if getattr(sock, "pending", lambda: 0)() > 0:
             self._loop.call_soon(self._readable)

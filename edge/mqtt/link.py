@@ -22,7 +22,7 @@ from edge.config import Settings
 from edge.contract import valid_publish_topic
 from edge.mqtt.client import MAX_INFLIGHT, MAX_QUEUED, Client, Properties, ReasonCode, SubscribeOptions, paho
 # setup_tls is named here too, where tests/test_tls.py looks for it.
-from edge.mqtt.configure import JsonPublishProps, connect_kwargs, daemon_client, setup_tls
+from edge.mqtt.configure import JSON_PROPS, JsonPublishProps, connect_kwargs, daemon_client, setup_tls
 from edge.mqtt.connection import Connection
 from edge.mqtt.message import Done, LinkError, Message
 
@@ -188,7 +188,7 @@ class Link:
             self.publish_backpressure += 1
             return False
         # Every payload we publish is JSON: say so (MQTT 5 Payload Format Indicator and Content Type).
-        props = JsonPublishProps(correlation) if self._v5 else None
+        props = (JSON_PROPS if correlation is None else JsonPublishProps(correlation)) if self._v5 else None
         info = self._client.publish(topic, payload, qos=qos, retain=retain, properties=props)
         if info.rc == paho.MQTT_ERR_NO_CONN:
             # paho queued it in memory and will send it after reconnecting; the
