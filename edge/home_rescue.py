@@ -32,7 +32,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
-from edge import home_freetext, home_wildcards
+from edge import home_freetext, home_templates, home_wildcards
 from edge.names_values_data import VALUES
 
 __all__ = ["MIN_OWN_WORDS", "family", "rescue"]
@@ -61,6 +61,12 @@ def rescue(schema: Mapping[str, Any] | None, top_intent: str, lang: str, text: s
     is refused (`_carried`'s check of every other carrier intent, and `taken` of one intent only)."""
     taken = [(intent, got) for intent in family(schema, top_intent, lang)
              if (got := _carried(schema, intent, lang, text, found, names)) is not None]
+    if not taken:   # no carrier: a template of any intent without a wildcard, read whole (edge/home_templates.py)
+        read = home_templates.read(schema, lang, text, names)
+        if read is None:
+            return None
+        decided = "template: " + " ".join(read.own)
+        return read.intent, read.spans, decided if read.intent == top_intent else f"{decided} (over {top_intent})"
     if len(taken) != 1:
         return None
     intent, (spans, decided) = taken[0]
