@@ -35,7 +35,7 @@ from typing import Any, Mapping, Sequence
 from edge import home_freetext, home_templates, home_wildcards
 from edge.names_values_data import VALUES
 
-__all__ = ["MIN_OWN_WORDS", "family", "rescue"]
+__all__ = ["MIN_OWN_WORDS", "REREAD", "family", "reread", "rescue"]
 
 # The least number of the carrier's own words (the template's words outside every capture) plus the names it
 # frames that a rescue stands on. Measured on the in-template proxy's unsure lines (2026-12-06, en/de/fr/es
@@ -71,6 +71,22 @@ def rescue(schema: Mapping[str, Any] | None, top_intent: str, lang: str, text: s
         return None
     intent, (spans, decided) = taken[0]
     return intent, spans, decided if intent == top_intent else f"{decided} (over {top_intent})"
+
+
+# The refusals of a sure model that a template of its own intent, read whole, decides again on (edge/home.py's
+# `decide`), each measured on the in-template proxy (bench/home_proxy.py, docs/model-card-home.md)
+REREAD = frozenset({"slot", "number", "dropped", "unknown", "nothing_matches", "conflict", "polarity", "ambiguous"})
+
+
+def reread(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
+           names: Any) -> tuple[str, list[Mapping[str, Any]], str] | None:
+    """(intent, the template's spans, what decided it) where the model is sure of `intent`, decide refused a slot, and
+    exactly one intent's template reads the whole text (edge/home_templates.py's `read`), that same intent; None
+    where none does or it is another intent: a template never overrules a sure model (measured: docs/model-card-home.md)."""
+    read = home_templates.read(schema, lang, text, names)
+    if read is None or read.intent != intent:
+        return None
+    return read.intent, read.spans, "template: " + " ".join(read.own)
 
 
 def family(schema: Mapping[str, Any] | None, top_intent: str, lang: str) -> list[str]:

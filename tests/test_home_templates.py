@@ -83,7 +83,7 @@ def test_a_thing_of_a_domain_the_template_does_not_allow_is_refused(home) -> Non
 def _table(patterns: dict) -> dict:
     """A package table of the shipped format with the given {intent: [pattern, ...]} (no context)."""
     table = {"skip": [], "rules": {}, "values": {}, "contexts": [{"requires": {}, "excludes": {}, "slots": {}}],
-             "intents": {i: [[p, [], 0] for p in ps] for i, ps in patterns.items()}}
+             "intents": {i: [home_templates.entry(0, [], p) for p in ps] for i, ps in patterns.items()}}
     return {"templates": home_templates.encode({"de": table})}
 
 
@@ -103,7 +103,7 @@ def test_a_generic_template_is_refused(home) -> None:
 
 def test_a_number_capture_must_say_a_number(home) -> None:
     names = home[2]["de"]
-    t = _table({"HassSetVolume": ["{name} {volume_level@}{#}{@}"]})
+    t = _table({"HassSetVolume": ["{name} {volume_level@#}{#}{@}"]})
     assert home_templates.read(t, "de", "Glotze pause", names) is None   # "pause" is no volume
     got = home_templates.readings(t, "de", "Glotze 30", names)
     assert [(s["name"], s["raw"]) for s in got[0].spans] == [("name", "Glotze"), ("volume_level", "30")]
@@ -146,3 +146,43 @@ def test_hostile_regex_like_text_is_read_as_words(home, text: str) -> None:
     got = home_templates.readings(schema(home), "de", text, home[2]["de"])
     assert all(r.intent != "HassMediaPlayerMute" or "Glotze" in text for r in got)
     assert isinstance(home[1]["de"].recognize(text, "de"), (Recognized, NotUnderstood))
+
+
+def _decide(home, text: str, lang: str, with_templates: bool):
+    """decide on the model's own prediction and spans, with the package's table or without it."""
+    from edge.home import decide
+
+    model, recs, homes = home
+    rec = recs[lang]
+    pred = model.classify([text])[0]
+    found = rec.slots.extract(text, pred.intent)
+    schema = rec.schema if with_templates else {k: v for k, v in rec.schema.items() if k != "templates"}
+    return pred, decide(text, lang, pred, found, homes[lang], served=rec.languages, threshold=rec.threshold,
+                        schema=schema)
+
+
+# the model sure of the intent, a slot refused; the text one of HA's templates of that intent (bench/home_proxy.py)
+REREAD = [
+    ("stelle den thermostat Heizung auf achtzig ° ein", "de", "HassClimateSetTemperature",
+     {"name": "Thermostat", "temperature": 80}),
+]
+
+
+@pytest.mark.parametrize("text,lang,intent,want", REREAD)
+def test_a_sure_model_s_refused_slot_is_read_on_its_own_intent_s_template(home, text, lang, intent, want) -> None:
+    pred, bare = _decide(home, text, lang, False)
+    assert pred.intent == intent and pred.confidence >= home[1][lang].threshold
+    assert isinstance(bare, NotUnderstood) and bare.reason in ("slot", "number", "unknown", "dropped"), bare
+    _, got = _decide(home, text, lang, True)
+    assert isinstance(got, Recognized) and got.name == intent, got
+    assert {k: v for k, v in got.entities if k in want} == want
+    assert got.decided.startswith("template: ")
+
+
+def test_a_template_of_another_intent_never_overrules_a_sure_model(home) -> None:
+    from edge import home_rescue
+
+    names = home[2]["de"]
+    sch = schema(home)
+    assert home_rescue.reread(sch, "HassMediaPlayerMute", "de", "mach Glotze stumm", names) is not None
+    assert home_rescue.reread(sch, "HassMediaPause", "de", "mach Glotze stumm", names) is None

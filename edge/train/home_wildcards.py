@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
-from edge.home_templates import encode as encode_templates
+from edge.home_templates import encode as encode_templates, entry
 from edge.home_wildcards import RULE_REF, FREE_SLOTS, HOME_LISTS, compile_pattern, encode, expand, fold
 
 # The intents with a FREE_SLOTS wildcard get carriers (a person's zone in HassGetState is left to the tagger)
@@ -36,8 +36,8 @@ class _Compiler:
     def __init__(self, rules: dict, lists: dict, shared: dict[str, str], wild_rules: dict[str, set[str]],
                  words: set[str] | None = None, values: dict[str, dict[str, Any]] | None = None) -> None:
         self.rules, self.lists = rules, lists
-        # capture mode (`values` given: the templates table): numbers and small lists are captured as their
-        # slot (`{slot@}...{@}`), each list's folded words -> Home Assistant's value kept in `values`
+        # capture mode (`values` given: the templates table): numbers (`{slot@#}...{@}`) and small lists
+        # (`{slot@list}...{@}`) are captured as their slot, each list's folded words -> HA's value in `values[list]`
         self.values = values
         self.words = set() if words is None else words   # the templates' own words (no list value's)
         self.shared, self.wild_rules = shared, wild_rules   # the language's compiled rules, by name
@@ -98,19 +98,20 @@ class _Compiler:
                 return "{" + e.slot_name + "*}"
             capture = self.values is not None and not in_value
             if isinstance(lst, RangeSlotList):
-                return "{" + e.slot_name + "@}{#}{@}" if capture else "{#}"
+                return "{" + e.slot_name + "@#}{#}{@}" if capture else "{#}"
             if isinstance(lst, TextSlotList) and lst.values:
                 if len(lst.values) > SMALL_LIST:
                     return "{}"
                 vals = sorted({self.compile(v.text_in, depth + 1, True) for v in lst.values} - {""},
                               key=lambda p: (-len(p), p))
-                if capture and self.values is not None:
-                    known = self.values.setdefault(e.slot_name, {})
+                if capture and self.values is not None and re.fullmatch(r"\w+", e.list_name):
+                    # by list, not slot: "medio" is 30 seconds of "medio minuto", 30 minutes of "media hora"
+                    known = self.values.setdefault(e.list_name, {})
                     for v in lst.values:
                         said = self.compile(v.text_in, depth + 1, True)
                         if isinstance(v.value_out, (str, int, float)) and said:
                             known.setdefault(said, v.value_out)
-                    return "{" + e.slot_name + "@}" + f"(?:{'|'.join(vals)})" + "{@}"
+                    return "{" + e.slot_name + "@" + e.list_name + "}" + f"(?:{'|'.join(vals)})" + "{@}"
                 return f"(?:{'|'.join(vals)})"
             if e.slot_name in HOME_LISTS and not in_value:   # names the home fills: captured, resolved later
                 return "{" + e.slot_name + "}"
@@ -249,7 +250,7 @@ def _needs(p: str, i: int, rules: dict[str, str], depth: int) -> tuple[list[list
 def templates_table(lang: str, intents: Iterable[str] | None = None) -> dict[str, Any]:
     """`lang`'s templates of every intent (of `intents`, else all) that has no wildcard, for
     edge/home_templates.py: {"skip", "rules", "values": {slot: {value pattern: HA's value}}, "contexts":
-    [{"requires", "excludes", "slots"}], "intents": {intent: [[pattern, [required runs], context index]]}}.
+    [{"requires", "excludes", "slots"}], "intents": {intent: [entry, ...]}} (edge/home_templates.py's `entry`).
     A pattern with a wildcard is the carriers' (`carriers`), not repeated here."""
     from edge.train.home import _Lang
 
@@ -284,9 +285,11 @@ def templates_table(lang: str, intents: Iterable[str] | None = None) -> dict[str
         if r not in used:
             used[r] = shared[r]
             todo.extend(RULE_REF.findall(shared[r]))
-    table = {i: [[p, required(p, used), ci] for p, ci in sorted(ps)] for i, ps in sorted(out.items())}
-    for ps in table.values():
-        for p, _, _ in ps:   # a template this cannot compile is a bug here, not a run-time surprise
+    # one string per pattern ("context<TAB>needs<TAB>pattern", edge/home_templates.py's `entry`): a list of lists
+    # per pattern held ~730 KB for English's 747 patterns once decoded, one string each ~200 KB
+    table = {i: [entry(ci, required(p, used), p) for p, ci in sorted(ps)] for i, ps in sorted(out.items())}
+    for ps in out.values():
+        for p, _ in ps:   # a template this cannot compile is a bug here, not a run-time surprise
             compile_pattern(expand(p, used))
     vals = {slot: {k: v for k, v in sorted(m.items())} for slot, m in sorted(values.items())}
     return {"skip": skip_words(lang), "rules": dict(sorted(used.items())), "values": vals, "contexts": contexts,
