@@ -184,7 +184,7 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     # that same intent (edge/home_rescue.py's `reread`), decide again on the template's spans
     if isinstance(got, NotUnderstood) and got.reason in home_rescue.REREAD and pred.intent != OOS \
             and pred.confidence >= threshold and not isinstance(checked := check(text, language, served), NotUnderstood):
-        read = home_rescue.reread(schema, str(pred.intent), checked[0], text, names)
+        read = home_rescue.reread(schema, str(pred.intent), checked[0], text, names, found)
         if read is not None:
             again = _decide(text, language, pred, found, names, served=served, threshold=threshold,
                             min_slot_confidence=min_slot_confidence, schema=schema, read=read)
