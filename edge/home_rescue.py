@@ -29,6 +29,7 @@ in-template proxy's unsure lines, bench/home_proxy.py, and bench/home_proxy_othe
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
@@ -90,17 +91,46 @@ def reread(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str, 
     # the tagger read a name's words as another slot ("what *den* *light* are on": area + kind, where the template
     # reads a thing "Den Light"): two readings of one intent, and Home Assistant's ranking is not ours to guess (one
     # English template-holdout wrong action without this, measured)
-    # the template's block fixes a slot ("which {area} lights are on": domain light) that neither its spans nor the
-    # tagger's carry: decide would read the words without it ("what den light are on" became a thing "den light",
-    # a template-holdout wrong action, measured)
-    if any(k not in {s["name"] for s in read.spans} | {t.get("name") for t in found} for k in read.slots):
-        return None
-    for s in read.spans:
+    # the template's block fixes a slot ("which {area} lights are on": domain light): the kind word the template says
+    # is its span, as the tagger would tag it; none, and the reading is refused (decide read "what den light are on"
+    # without it as a thing "den light": a template-holdout wrong action, measured)
+    spans = list(read.spans)
+    for k, v in read.slots.items():
+        if k in {s["name"] for s in spans}:
+            continue
+        said = _kind_said(lang, text, spans, k, v)
+        if said is None:
+            return None
+        spans.append(said)
+    spans.sort(key=lambda s: s["start"])
+    for s in spans:
         if s["name"] in ("name", "area", "floor") and any(
                 t.get("name") != s["name"] and int(t.get("start", 0)) < s["end"] and s["start"] < int(t.get("end", 0))
                 for t in found):
             return None
-    return read.intent, read.spans, "template: " + " ".join(read.own)
+    return read.intent, spans, "template: " + " ".join(read.own)
+
+
+def _kind_said(lang: str, text: str, spans: Sequence[Mapping[str, Any]], slot: str, value: Any) -> dict[str, Any] | None:
+    """The span of a kind word the template says itself ("which {area} *lights* are on") that is its block's fixed
+    `domain` / `device_class` `value`, as the tagger would have tagged it; None where no word outside the captures
+    says it (or the slot is another)."""
+    if slot not in ("domain", "device_class") or not isinstance(value, str):
+        return None
+    from edge.names import domain_word, language_of   # a name was read: the names module is loaded
+
+    language = language_of(lang)
+    if language is None:
+        return None
+    folded = home_wildcards.fold(text)
+    for m in re.finditer(r"\w+", folded):
+        if any(int(s["start"]) < m.end() and m.start() < int(s["end"]) for s in spans):
+            continue
+        hit = domain_word(m.group(0), language)
+        if hit is not None and value in hit:
+            return {"name": slot, "entity": slot, "raw": text[m.start():m.end()], "value": text[m.start():m.end()],
+                    "start": m.start(), "end": m.end(), "confidence": 1.0}
+    return None
 
 
 def family(schema: Mapping[str, Any] | None, top_intent: str, lang: str) -> list[str]:
