@@ -186,3 +186,25 @@ def test_a_template_of_another_intent_never_overrules_a_sure_model(home) -> None
     sch = schema(home)
     assert home_rescue.reread(sch, "HassMediaPlayerMute", "de", "mach Glotze stumm", names) is not None
     assert home_rescue.reread(sch, "HassMediaPause", "de", "mach Glotze stumm", names) is None
+
+
+def test_what_a_pattern_always_says() -> None:
+    from edge.train.home_wildcards import required
+
+    assert required("(?:schalte|mache) (?:den )?{name} (?:an|ein)", {}) == [["mache", "schalte"], ["an", "ein"]]
+    # an optional letter, an optional blank, a rule's own needs, a capture's words none
+    assert required("hour(?:s)? s? what s <x> {n@#}{#}{@}", {"x": "foo(?:bar|baz)"}) == \
+        [["hour"], ["whats"], ["foo"], ["bar", "baz"]]
+    assert required("(?:a|b)? {name}", {}) == []
+
+
+def test_the_package_s_table_is_what_the_recipe_writes() -> None:
+    pytest.importorskip("hassil")
+    pytest.importorskip("home_assistant_intents")
+    import json
+
+    from edge.train.home_wildcards import templates_table
+
+    man = json.loads((PKG / "manifest.json").read_text(encoding="utf-8"))
+    written = home_templates.encode({"en": templates_table("en", man["labels"])})
+    assert man["home_schema"]["templates"]["languages"]["en"] == written["languages"]["en"]
