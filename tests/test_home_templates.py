@@ -208,3 +208,19 @@ def test_the_package_s_table_is_what_the_recipe_writes() -> None:
     man = json.loads((PKG / "manifest.json").read_text(encoding="utf-8"))
     written = home_templates.encode({"en": templates_table("en", man["labels"])})
     assert man["home_schema"]["templates"]["languages"]["en"] == written["languages"]["en"]
+
+
+@pytest.mark.parametrize("lang, intent, text, want", [
+    # the tagger's spans refused by decide's own reading (tests/test_home_wrong.py, without the table); each sentence
+    # is one of HA's templates whole, and Home Assistant answers it so (hassil's recognize_best, with the fixture's
+    # lists: a thing "Office" and an area Office): the template's reading
+    ("es", "HassIncreaseTimer", "añade un minuto al temporizador", {"minutes": 1}),
+    ("en", "HassClimateGetTemperature", "what's the temperature in the office", {"area": "Office"}),
+])
+def test_refusals_of_the_tagger_s_reading_read_as_home_assistant_does(lang, intent, text, want) -> None:
+    from test_home_recall import NAMES, SCHEMA, ask, entities
+
+    from edge import names
+
+    assert isinstance(ask(names.load(NAMES), lang, intent, text, []), NotUnderstood)   # decide's own reading
+    assert entities(ask(names.load(NAMES), lang, intent, text, [], schema=SCHEMA)) == want
