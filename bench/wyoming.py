@@ -55,6 +55,19 @@ SENTENCES = ["turn off the desk lamp", "turn on the lights in the kitchen", "set
              "play the evening news on the TV"]
 
 
+def burst_lines(n: int) -> list[str]:
+    """`n` home-like lines, each a new text (a frame of Home Assistant's templates around a name of
+    tests/data/home_names.yaml): many the model is unsure of, so decide reads Home Assistant's templates
+    (edge/home_templates.py) and compiles the patterns their words could fit: the cache's worst case."""
+    things = ["Kitchen Ceiling", "Counter Lights", "Floor Lamp", "Light Strip", "Reading Lamp", "Kitchen",
+              "Living Room", "Bedroom", "Office", "Garage", "Hallway", "Basement"]
+    frames = ["mute {}", "pause {}", "{} next track", "skip to the previous track on {}", "set {} to 35 percent",
+              "is {} open", "what is the {} temperature", "vacuum {}", "{} to the max", "unmute the {} please now",
+              "{} quieter", "resume {} music"]
+    return [frames[i % len(frames)].format(things[(i // len(frames)) % len(things)]) + (" " + str(i) if i >= 144 else "")
+            for i in range(n)]
+
+
 def _rss_mb() -> float:
     import psutil
 
@@ -223,7 +236,8 @@ def install_copy(root: Path, dest: Path, bytecode: bool) -> Path:
     return dest
 
 
-def daemon_rss(repeat: int, out_json: str | None, roots: list[Path] | None = None, bytecode: bool = True) -> int:
+def daemon_rss(repeat: int, out_json: str | None, roots: list[Path] | None = None, bytecode: bool = True,
+               burst: int = 0) -> int:
     """Each configuration of `daemons(root)` as a real daemon running a copy of each root's edge package
     (byte-compiled unless not `bytecode`); RSS serving and after traffic (median of `repeat`). With
     several roots, their daemons take turns (configuration by configuration, start by start), so that
@@ -268,6 +282,8 @@ def daemon_rss(repeat: int, out_json: str | None, roots: list[Path] | None = Non
                             lang = {"language": "en"} if "model" in secs else {}
                             for n in range(200):
                                 client.request("edge/test", {"text": SENTENCES[n % len(SENTENCES)], **lang})
+                            for line in burst_lines(burst if "model" in secs else 0):   # --burst
+                                client.request("edge/test", {"text": line, **lang})
                             client.close()
                             if port:
                                 asyncio.run(load(port, 200, 1))
@@ -360,6 +376,8 @@ def main() -> int:
     p.add_argument("--rss-parts", action="store_true", help="where RSS goes, step by step (--model, --names)")
     p.add_argument("--no-pi", action="store_true", help="skip the Pi Zero 2 W estimate (it runs sysbench 10 s)")
     p.add_argument("--daemon-rss", action="store_true", help="RSS of real daemons: clinc150, home, +names, +Wyoming")
+    p.add_argument("--burst", type=int, default=0,
+                   help="--daemon-rss: this many more home-like lines, each new, many refused as unsure (burst_lines)")
     p.add_argument("--repeat", type=int, default=3, help="daemon starts per configuration (--daemon-rss)")
     p.add_argument("--root", type=Path, action="append", default=[],
                    help="--daemon-rss: a checkout whose edge is measured (repeat it: side by side, taking turns; "
@@ -372,7 +390,7 @@ def main() -> int:
         return 0
     if args.daemon_rss:
         return daemon_rss(args.repeat, args.json, [r.resolve() for r in args.root] or [ROOT],
-                          bytecode=not args.source)
+                          bytecode=not args.source, burst=args.burst)
     if args.rss_parts:
         return rss_parts(args.model, args.names)
     proc = subprocess.Popen([sys.executable, __file__, "--child", "--model", args.model, "--names", args.names],

@@ -124,12 +124,35 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     (`_NEEDS`: a timer without a duration, a light set to nothing). `found`'s offsets are into `text`
     as given (not stripped). `schema` is the package's `home_schema` (edge/names_schema.py: the slot
     sets, number ranges, unit words, place domains and lock words of HA's templates), None: not checked."""
+    got = _decide(text, language, pred, found, names, served=served, threshold=threshold,
+                  min_slot_confidence=min_slot_confidence, schema=schema)
+    # the model sure of its intent but a slot refused: where the text is word for word one of HA's templates of
+    # that same intent (edge/home_rescue.py's `reread`), decide again on the template's spans
+    if isinstance(got, NotUnderstood) and got.reason in home_rescue.REREAD and pred.intent != OOS \
+            and pred.confidence >= threshold and not isinstance(checked := check(text, language, served), NotUnderstood):
+        read = home_rescue.reread(schema, str(pred.intent), checked[0], text, names, found)
+        if read is not None:
+            again = _decide(text, language, pred, found, names, served=served, threshold=threshold,
+                            min_slot_confidence=min_slot_confidence, schema=schema, read=read)
+            if isinstance(again, Recognized):
+                return again
+    return got
+
+
+def _decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[str, Any]], names: Any, *,
+            served: Sequence[str], threshold: float, min_slot_confidence: float = MIN_SLOT_CONFIDENCE,
+            schema: Mapping[str, Any] | None = None,
+            read: tuple[str, Sequence[Mapping[str, Any]], str] | None = None) -> Recognized | NotUnderstood:
+    """`decide`, once; with `read` ((intent, spans, what decided it): a template's reading), on those instead of
+    the model's intent and the tagger's spans."""
     checked = check(text, language, served)
     if isinstance(checked, NotUnderstood):
         return checked
     lang = checked[0]
     intent, decided = pred.intent, ""
-    if pred.intent == OOS or not pred.confidence >= threshold:  # NaN too
+    if read is not None:
+        intent, found, decided = read
+    elif pred.intent == OOS or not pred.confidence >= threshold:  # NaN too
         # unsure, but the text is one of HA's own templates of one intent, whole (edge/home_rescue.py)
         carried = home_rescue.rescue(schema, pred.top_intent, lang, text, found, names) \
             if _HA_INTENT.match(str(pred.top_intent)) else None

@@ -29,13 +29,14 @@ in-template proxy's unsure lines, bench/home_proxy.py, and bench/home_proxy_othe
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
-from edge import home_freetext, home_wildcards
+from edge import home_freetext, home_templates, home_wildcards
 from edge.names_values_data import VALUES
 
-__all__ = ["MIN_OWN_WORDS", "family", "rescue"]
+__all__ = ["MIN_OWN_WORDS", "REREAD", "family", "reread", "rescue"]
 
 # The least number of the carrier's own words (the template's words outside every capture) plus the names it
 # frames that a rescue stands on. Measured on the in-template proxy's unsure lines (2026-12-06, en/de/fr/es
@@ -61,10 +62,81 @@ def rescue(schema: Mapping[str, Any] | None, top_intent: str, lang: str, text: s
     is refused (`_carried`'s check of every other carrier intent, and `taken` of one intent only)."""
     taken = [(intent, got) for intent in family(schema, top_intent, lang)
              if (got := _carried(schema, intent, lang, text, found, names)) is not None]
+    if not taken:   # no carrier: a template of any intent without a wildcard, read whole (edge/home_templates.py)
+        read = home_templates.read(schema, lang, text, names)
+        if read is None:
+            return None
+        decided = "template: " + " ".join(read.own)
+        return read.intent, read.spans, decided if read.intent == top_intent else f"{decided} (over {top_intent})"
     if len(taken) != 1:
         return None
     intent, (spans, decided) = taken[0]
     return intent, spans, decided if intent == top_intent else f"{decided} (over {top_intent})"
+
+
+# The refusals of a sure model that a template of its own intent, read whole, decides again on (edge/home.py's
+# `decide`), each measured on the in-template proxy (bench/home_proxy.py, docs/model-card-home.md)
+REREAD = frozenset({"slot", "number", "dropped", "unknown", "nothing_matches", "conflict", "polarity", "ambiguous"})
+
+
+def reread(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str, names: Any,
+           found: Sequence[Mapping[str, Any]] = ()) -> tuple[str, list[Mapping[str, Any]], str] | None:
+    """(intent, the template's spans, what decided it) where the model is sure of `intent`, decide refused a slot, and
+    exactly one intent's template reads the whole text (edge/home_templates.py's `read`), that same intent; None
+    where none does or it is another intent: a template never overrules a sure model (measured: docs/model-card-home.md),
+    nor where the tagger (`found`) read a name the template frames as another slot."""
+    read = home_templates.read(schema, lang, text, names)
+    if read is None or read.intent != intent:
+        return None
+    # the tagger read a name's words as another slot ("what *den* *light* are on": area + kind, where the template
+    # reads a thing "Den Light"): two readings of one intent, and Home Assistant's ranking is not ours to guess (one
+    # English template-holdout wrong action without this, measured)
+    # the template's block fixes a slot ("which {area} lights are on": domain light): the kind word the template says
+    # is its span, as the tagger would tag it; none, and the reading is refused (decide read "what den light are on"
+    # without it as a thing "den light": a template-holdout wrong action, measured)
+    spans = list(read.spans)
+    for k, v in read.slots.items():
+        if k in {s["name"] for s in spans}:
+            continue
+        said = _kind_said(lang, text, spans, k, v)
+        if said is None:
+            return None
+        spans.append(said)
+    spans.sort(key=lambda s: s["start"])
+    # two spans side by side that together are a thing's name ("den" + "light" and a thing "Den Light"): the place's
+    # kind or the thing? decide reads the thing (edge/home_reading.py); the template holdout meant the place's lights
+    for a, b in zip(spans, spans[1:]):
+        if not text[a["end"]:b["start"]].strip() and names is not None \
+                and names.said_exactly("name", text[a["start"]:b["end"]], lang):
+            return None
+    for s in spans:
+        if s["name"] in ("name", "area", "floor") and any(
+                t.get("name") != s["name"] and int(t.get("start", 0)) < s["end"] and s["start"] < int(t.get("end", 0))
+                for t in found):
+            return None
+    return read.intent, spans, "template: " + " ".join(read.own)
+
+
+def _kind_said(lang: str, text: str, spans: Sequence[Mapping[str, Any]], slot: str, value: Any) -> dict[str, Any] | None:
+    """The span of a kind word the template says itself ("which {area} *lights* are on") that is its block's fixed
+    `domain` / `device_class` `value`, as the tagger would have tagged it; None where no word outside the captures
+    says it (or the slot is another)."""
+    if slot not in ("domain", "device_class") or not isinstance(value, str):
+        return None
+    from edge.names import domain_word, language_of   # a name was read: the names module is loaded
+
+    language = language_of(lang)
+    if language is None:
+        return None
+    folded = home_wildcards.fold(text)
+    for m in re.finditer(r"\w+", folded):
+        if any(int(s["start"]) < m.end() and m.start() < int(s["end"]) for s in spans):
+            continue
+        hit = domain_word(m.group(0), language)
+        if hit is not None and value in hit:
+            return {"name": slot, "entity": slot, "raw": text[m.start():m.end()], "value": text[m.start():m.end()],
+                    "start": m.start(), "end": m.end(), "confidence": 1.0}
+    return None
 
 
 def family(schema: Mapping[str, Any] | None, top_intent: str, lang: str) -> list[str]:

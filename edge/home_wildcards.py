@@ -66,7 +66,7 @@ def expand(compact: str, rules: Mapping[str, str]) -> str:
     raise ValueError("carrier rules nest too deep")
 
 
-_TOKEN = re.compile(r"\{(\w*)(\*?)\}|\{#\}| ")
+_TOKEN = re.compile(r"\{(\w*)(\*?)\}|\{#\}|\{(\w*)@(#|\w*)\}| ")
 _WILD = r"(?<!\w)(?P<{}>\w(?:.*?\w)?)(?!\w)"   # free text: whole words, as few as the carrier allows
 _WILD_GREEDY = r"(?<!\w)(?P<{}>\w(?:.*\w)?)(?!\w)"   # ... as many
 
@@ -103,6 +103,13 @@ def compile_pattern(compact: str, greedy_names: bool = False, greedy_free: bool 
             return r"\s*"
         if tok == "{#}":
             return _words(MAX_NUMBER_WORDS)
+        if m.group(3) is not None:   # edge/home_templates.py's captures, closed by `{@}`
+            if not m.group(3):
+                return ")"
+            n += 1
+            if m.group(4) == "#":   # `{slot@#}`: a number's words as `slot` (D)
+                return f"(?P<D{m.group(3)}__{n}>"
+            return f"(?P<L{m.group(3)}__{m.group(4)}__{n}>"   # `{slot@list}`: a small list's words (L)
         slot, wild = m.group(1), m.group(2)
         if not slot and not wild:
             return _words(MAX_NAME_WORDS)

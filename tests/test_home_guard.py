@@ -273,7 +273,9 @@ def test_over_mqtt_a_dropped_name_never_reaches_the_intent_topic(daemon: tuple[A
     _, client = daemon
     intents = client.subscribe("edge/test/intent/#")
     rid = f"g-{uuid.uuid4().hex[:10]}"
-    bad = client.request("edge/test", {"id": rid, "text": "turn off the counter lights in the kitchen",
+    # "... in the kitchen" alone is one of HA's templates whole, now read on it (edge/home_templates.py); "now" after
+    # it is no template's: the dropped-name guard decides
+    bad = client.request("edge/test", {"id": rid, "text": "turn off the counter lights in the kitchen now",
                                        "language": "en"})
     ok_id = f"g-{uuid.uuid4().hex[:10]}"
     ok = client.request("edge/test", {"id": ok_id, "text": "turn on the bedside lamp", "language": "en"})

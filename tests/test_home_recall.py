@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NAMES = ROOT / "tests" / "data" / "home_names.yaml"
 SERVED = ("en", "de", "fr", "es")
 SCHEMA = json.loads((ROOT / "models" / "home" / "manifest.json").read_text(encoding="utf-8"))["home_schema"]
+BARE = {k: v for k, v in SCHEMA.items() if k != "templates"}   # without HA's templates of every intent (`ask`)
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +39,14 @@ def span(text: str, slot: str, words: str, confidence: float = 0.99) -> dict[str
 
 
 def ask(home: Any, lang: str, intent: str, text: str, spans: list[tuple[str, str, float]],
-        confidence: float = 0.99) -> Recognized | NotUnderstood:
+        confidence: float = 0.99, schema: Any = None) -> Recognized | NotUnderstood:
+    """decide on the tagger's `spans` as given. By default without the package's templates of every intent
+    (`home_schema.templates`): these tests are of decide's own reading of the tagger's spans, and many of their
+    sentences are one of HA's templates whole, which edge/home_templates.py would read as Home Assistant does
+    (tests/test_home_templates.py); `schema=SCHEMA` for the package as shipped."""
     found = [span(text, k, w, c) for k, w, c in spans]
     return decide(text, lang, Prediction(intent, confidence, intent), found, home, served=SERVED, threshold=0.5,
-                  schema=SCHEMA)
+                  schema=BARE if schema is None else schema)
 
 
 def entities(res: Any) -> dict[str, Any]:
@@ -252,6 +257,11 @@ def test_a_number_run_into_another_is_one_number_misread(home: names.Names) -> N
     text = "set a timer for seventy-five-minute"
     got = ask(home, "en", "HassStartTimer", text, [("hours", "seventy", 0.99), ("minutes", "five", 0.99)])
     assert isinstance(got, NotUnderstood) and "runs into" in got.detail
+    # said without "hours", the sentence is HA's "set a timer for {minutes} minute", read whole as Home Assistant
+    # reads it (hassil: minutes 75): the template's reading, not the tagger's (edge/home_templates.py)
+    got = ask(home, "en", "HassStartTimer", "set a timer for seventy-five-minute",
+              [("hours", "seventy", 0.99), ("minutes", "five", 0.99)], schema=SCHEMA)
+    assert entities(got) == {"minutes": 75}
     got = ask(home, "en", "HassStartTimer", "set a timer for 1 hour 5 minutes",
               [("hours", "1", 0.99), ("minutes", "5", 0.99)])
     assert entities(got) == {"hours": 1, "minutes": 5}
@@ -371,6 +381,12 @@ def test_a_timers_start_and_change_that_do_not_part_are_refused(home: names.Name
                                                                text: str, spans: list) -> None:
     got = ask(home, lang, intent, text, spans)
     assert isinstance(got, NotUnderstood) and got.reason == "slot"
+
+
+def test_a_timers_start_and_change_read_on_ha_s_template(home: names.Names) -> None:
+    got = ask(home, "en", "HassIncreaseTimer", "add ninety four minutes to the seventy-one-minutes timer",
+              [("minutes", "ninety four", 0.99), ("seconds", "seventy-one", 0.99)], schema=SCHEMA)
+    assert entities(got) == {"minutes": 94, "start_minutes": 71}   # hassil's reading of the sentence
 
 
 @pytest.mark.parametrize("lang, text, spans, expect", [

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
+from edge.home_templates import encode as encode_templates, entry
 from edge.home_wildcards import RULE_REF, FREE_SLOTS, HOME_LISTS, compile_pattern, encode, expand, fold
 
 # The intents with a FREE_SLOTS wildcard get carriers (a person's zone in HassGetState is left to the tagger)
@@ -33,8 +34,11 @@ class _Compiler:
     words, `{#}` a number, `(?:a|b)` / `(?:a)?` alternatives and optionals. `wild`: a wildcard was seen."""
 
     def __init__(self, rules: dict, lists: dict, shared: dict[str, str], wild_rules: dict[str, set[str]],
-                 words: set[str] | None = None) -> None:
+                 words: set[str] | None = None, values: dict[str, dict[str, Any]] | None = None) -> None:
         self.rules, self.lists = rules, lists
+        # capture mode (`values` given: the templates table): numbers (`{slot@#}...{@}`) and small lists
+        # (`{slot@list}...{@}`) are captured as their slot, each list's folded words -> HA's value in `values[list]`
+        self.values = values
         self.words = set() if words is None else words   # the templates' own words (no list value's)
         self.shared, self.wild_rules = shared, wild_rules   # the language's compiled rules, by name
         self.wild: set[str] = set()   # the wildcard slots seen
@@ -42,7 +46,7 @@ class _Compiler:
     def rule(self, name: str, depth: int, in_value: bool) -> str:
         """`<key>`: a rule compiled once per language (a timer's duration is in 200 templates); a block's
         own rule of the same name but other words gets its own key."""
-        inner = _Compiler(self.rules, self.lists, self.shared, self.wild_rules, self.words)
+        inner = _Compiler(self.rules, self.lists, self.shared, self.wild_rules, self.words, self.values)
         body = inner.compile(self.rules[name].expression, depth + 1, in_value)
         key, k = name, 1
         while key in self.shared and self.shared[key] != body:
@@ -92,13 +96,22 @@ class _Compiler:
                 self.wild.add(e.slot_name)
                 # free text: whole words, at least one letter or digit, as many as said
                 return "{" + e.slot_name + "*}"
+            capture = self.values is not None and not in_value
             if isinstance(lst, RangeSlotList):
-                return "{#}"
+                return "{" + e.slot_name + "@#}{#}{@}" if capture else "{#}"
             if isinstance(lst, TextSlotList) and lst.values:
                 if len(lst.values) > SMALL_LIST:
                     return "{}"
                 vals = sorted({self.compile(v.text_in, depth + 1, True) for v in lst.values} - {""},
                               key=lambda p: (-len(p), p))
+                if capture and self.values is not None and re.fullmatch(r"\w+", e.list_name):
+                    # by list, not slot: "medio" is 30 seconds of "medio minuto", 30 minutes of "media hora"
+                    known = self.values.setdefault(e.list_name, {})
+                    for v in lst.values:
+                        said = self.compile(v.text_in, depth + 1, True)
+                        if isinstance(v.value_out, (str, int, float)) and said:
+                            known.setdefault(said, v.value_out)
+                    return "{" + e.slot_name + "@" + e.list_name + "}" + f"(?:{'|'.join(vals)})" + "{@}"
                 return f"(?:{'|'.join(vals)})"
             if e.slot_name in HOME_LISTS and not in_value:   # names the home fills: captured, resolved later
                 return "{" + e.slot_name + "}"
@@ -170,6 +183,129 @@ def wildcards(langs: Iterable[str]) -> dict[str, Any]:
     return out
 
 
+def required(compact: str, rules: dict[str, str]) -> list[list[str]]:
+    """What every sentence of a compact pattern says: a list of needs, each a few literal runs (blanks left out)
+    one of which is in the text ("(?:schalte|mache)": one of the two). edge/home_templates.py tries a pattern only
+    where each need is met (in the text with its blanks left out too), so a sentence compiles the few patterns that
+    can read it, not a language's 1,700."""
+    needs, _ = _needs(compact, 0, rules, 0)
+    return [sorted(set(n)) for n in needs if n]
+
+
+def _needs(p: str, i: int, rules: dict[str, str], depth: int) -> tuple[list[list[str]], int]:
+    """(needs, where it stopped) of the sequence starting at p[i], up to a `|` or `)` of its own level."""
+    needs: list[list[str]] = []
+    run: list[str] = []
+
+    def flush() -> None:
+        if run:
+            needs.append(["".join(run)])
+            run.clear()
+
+    while i < len(p):
+        ch = p[i]
+        if ch in "|)":
+            break
+        if ch == "(":
+            flush()
+            j = i + 3 if p.startswith("(?:", i) else i + 1
+            alts: list[list[list[str]]] = []
+            while True:
+                got, j = _needs(p, j, rules, depth)
+                alts.append(got)
+                if j >= len(p) or p[j] == ")":
+                    break
+                j += 1   # past "|"
+            i = j + 1
+            optional = i < len(p) and p[i] == "?"
+            if optional:
+                i += 1
+            elif all(alts):   # one of the alternatives: each alternative's longest need stands for it
+                needs.append([r for alt in alts for r in max(alt, key=lambda n: min(len(r) for r in n))])
+            continue
+        if ch == "{":
+            flush()
+            i = p.index("}", i) + 1
+            continue
+        if ch == "<":
+            flush()
+            end = p.index(">", i)
+            name = p[i + 1:end]
+            if depth < 10 and name in rules:
+                needs.extend(_needs(rules[name], 0, rules, depth + 1)[0])
+            i = end + 1
+            continue
+        if ch == "?":
+            run[-1:] = []   # "hour" + "s?": the last letter is optional
+            flush()
+        elif ch.isalnum():
+            run.append(ch)
+        elif ch != " ":   # an optional blank leaves the run going ("what s" also reads "whats")
+            flush()
+        i += 1
+    flush()
+    return needs, i
+
+
+def templates_table(lang: str, intents: Iterable[str] | None = None) -> dict[str, Any]:
+    """`lang`'s templates of every intent (of `intents`, else all) that has no wildcard, for
+    edge/home_templates.py: {"skip", "rules", "values": {slot: {value pattern: HA's value}}, "contexts":
+    [{"requires", "excludes", "slots"}], "intents": {intent: [entry, ...]}} (edge/home_templates.py's `entry`).
+    A pattern with a wildcard is the carriers' (`carriers`), not repeated here."""
+    from edge.train.home import _Lang
+
+    L = _Lang(lang)
+    keep = None if intents is None else set(intents)
+    shared: dict[str, str] = {}
+    wild_rules: dict[str, set[str]] = {}
+    values: dict[str, dict[str, Any]] = {}
+    contexts: list[dict[str, Any]] = []
+    out: dict[str, set[tuple[str, int]]] = {}
+    for name, intent in L.intents.intents.items():
+        if keep is not None and name not in keep:
+            continue
+        for block in intent.data:
+            ctx = {"requires": _plain(block.requires_context), "excludes": _plain(block.excludes_context),
+                   "slots": _plain(block.slots)}
+            if ctx not in contexts:
+                contexts.append(ctx)
+            ci = contexts.index(ctx)
+            rules = {**L.intents.expansion_rules, **block.expansion_rules}
+            lists = {**L.intents.slot_lists, **(block.slot_lists or {})}
+            for sent in block.sentences:
+                c = _Compiler(rules, lists, shared, wild_rules, None, values)
+                pat = re.sub(" +", " ", c.compile(sent.expression)).strip(" ")
+                if c.wild or not pat:
+                    continue
+                out.setdefault(name, set()).add((pat, ci))
+    used: dict[str, str] = {}
+    todo = [r for ps in out.values() for p, _ in ps for r in RULE_REF.findall(p)]
+    while todo:
+        r = todo.pop()
+        if r not in used:
+            used[r] = shared[r]
+            todo.extend(RULE_REF.findall(shared[r]))
+    # one string per pattern ("context<TAB>needs<TAB>pattern", edge/home_templates.py's `entry`): a list of lists
+    # per pattern held ~730 KB for English's 747 patterns once decoded, one string each ~200 KB
+    table = {i: [entry(ci, required(p, used), p) for p, ci in sorted(ps)] for i, ps in sorted(out.items())}
+    for ps in out.values():
+        for p, _ in ps:   # a template this cannot compile is a bug here, not a run-time surprise
+            compile_pattern(expand(p, used))
+    vals = {slot: {k: v for k, v in sorted(m.items())} for slot, m in sorted(values.items())}
+    return {"skip": skip_words(lang), "rules": dict(sorted(used.items())), "values": vals, "contexts": contexts,
+            "intents": table}
+
+
+def _plain(x: Any) -> dict[str, Any]:
+    """A block's `slots` / `requires_context` / `excludes_context` as JSON: lists for tuples and sets."""
+    if not isinstance(x, dict):
+        return {}
+    out: dict[str, Any] = {}
+    for k, v in sorted(x.items()):
+        out[str(k)] = sorted(v) if isinstance(v, (list, tuple, set)) else _plain(v) if isinstance(v, dict) else v
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Write (or rewrite) a home package's `home_schema.wildcards` from the installed intents package."""
     import argparse
@@ -183,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     man = json.loads(path.read_text(encoding="utf-8"))
     langs = man.get("languages") or list(man.get("training", {}).get("home", {}).get("languages", {})) or ["en"]
     man.setdefault("home_schema", {})["wildcards"] = encode(wildcards(langs))
+    labels = man.get("labels") or None
+    man["home_schema"]["templates"] = encode_templates({lang: templates_table(lang, labels) for lang in langs})
     path.write_text(json.dumps(man, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return 0
 
