@@ -36,7 +36,7 @@ from typing import Any, Mapping, Sequence
 from edge import home_freetext, home_templates, home_wildcards
 from edge.names_values_data import VALUES
 
-__all__ = ["MIN_OWN_WORDS", "REREAD", "family", "reread", "rescue"]
+__all__ = ["MIN_OWN_WORDS", "REREAD", "family", "reread", "rescue", "tagger_disagrees"]
 
 # The least number of the carrier's own words (the template's words outside every capture) plus the names it
 # frames that a rescue stands on. Measured on the in-template proxy's unsure lines (2026-12-06, en/de/fr/es
@@ -47,7 +47,8 @@ MIN_OWN_WORDS = 3
 
 
 def rescue(schema: Mapping[str, Any] | None, top_intent: str, lang: str, text: str,
-           found: Sequence[Mapping[str, Any]], names: Any) -> tuple[str, list[Mapping[str, Any]], str] | None:
+           found: Sequence[Mapping[str, Any]], names: Any, templates: bool = True
+           ) -> tuple[str, list[Mapping[str, Any]], str] | None:
     """(the intent, the spans to decide on, what decided it) where exactly one intent of `family` (the model's top
     intent, or another intent with carrier patterns) can stand on one of its carrier patterns although the model
     is unsure; None where none or several can (the refusal stands).
@@ -59,10 +60,12 @@ def rescue(schema: Mapping[str, Any] | None, top_intent: str, lang: str, text: s
     top is HassShoppingListAddItem, but "Haushalt" is a to-do list of the file, which only HassListAddItem's
     templates name); likewise a list intent said where the model's top is a timer's or a light's. Every other
     rule of `_carried` holds for another intent as for the top one, and a sentence two intents' carriers read
-    is refused (`_carried`'s check of every other carrier intent, and `taken` of one intent only)."""
+    is refused (`_carried`'s check of every other carrier intent, and `taken` of one intent only). `templates`: where
+    no carrier reads it, try the templates without a wildcard too (edge/home_templates.py); off for a sure model,
+    whose own intent's templates `reread` reads with its guards."""
     taken = [(intent, got) for intent in family(schema, top_intent, lang)
              if (got := _carried(schema, intent, lang, text, found, names)) is not None]
-    if not taken:   # no carrier: a template of any intent without a wildcard, read whole (edge/home_templates.py)
+    if not taken and templates:   # no carrier: a template of any intent without a wildcard, read whole
         read = home_templates.read(schema, lang, text, names)
         if read is None:
             return None
@@ -80,13 +83,14 @@ REREAD = frozenset({"slot", "number", "dropped", "unknown", "nothing_matches", "
 
 
 def reread(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str, names: Any,
-           found: Sequence[Mapping[str, Any]] = ()) -> tuple[str, list[Mapping[str, Any]], str] | None:
+           found: Sequence[Mapping[str, Any]] = (), other: bool = False) -> tuple[str, list[Mapping[str, Any]], str] | None:
     """(intent, the template's spans, what decided it) where the model is sure of `intent`, decide refused a slot, and
-    exactly one intent's template reads the whole text (edge/home_templates.py's `read`), that same intent; None
-    where none does or it is another intent: a template never overrules a sure model (measured: docs/model-card-home.md),
-    nor where the tagger (`found`) read a name the template frames as another slot."""
+    exactly one intent's template reads the whole text (edge/home_templates.py's `read`), that same intent, or with
+    `other` any intent (the model's reading was refused: a template then replaces a refusal, never an answer); None
+    where none does, nor where the tagger (`found`) read a name the template frames as another slot. A template
+    never overrules a sure model's answer (measured: docs/model-card-home.md)."""
     read = home_templates.read(schema, lang, text, names)
-    if read is None or read.intent != intent:
+    if read is None or read.intent != intent and not other:
         return None
     # the tagger read a name's words as another slot ("what *den* *light* are on": area + kind, where the template
     # reads a thing "Den Light"): two readings of one intent, and Home Assistant's ranking is not ours to guess (one
@@ -109,12 +113,18 @@ def reread(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str, 
         if not text[a["end"]:b["start"]].strip() and names is not None \
                 and names.said_exactly("name", text[a["start"]:b["end"]], lang):
             return None
-    for s in spans:
-        if s["name"] in ("name", "area", "floor") and any(
-                t.get("name") != s["name"] and int(t.get("start", 0)) < s["end"] and s["start"] < int(t.get("end", 0))
-                for t in found):
-            return None
+    if tagger_disagrees(spans, found):
+        return None
     return read.intent, spans, "template: " + " ".join(read.own)
+
+
+def tagger_disagrees(spans: Sequence[Mapping[str, Any]], found: Sequence[Mapping[str, Any]]) -> bool:
+    """A name, area or floor of a template's reading over words the tagger (`found`) read as another slot ("what
+    *den* *light* are on": area + kind, where a template reads a thing "Den Light"): two readings of one intent, and
+    Home Assistant's ranking is not ours to guess (a template-holdout wrong action without it, measured)."""
+    return any(s["name"] in ("name", "area", "floor") and any(
+        t.get("name") != s["name"] and int(t.get("start", 0)) < s["end"] and s["start"] < int(t.get("end", 0))
+        for t in found) for s in spans)
 
 
 def _kind_said(lang: str, text: str, spans: Sequence[Mapping[str, Any]], slot: str, value: Any) -> dict[str, Any] | None:
