@@ -185,7 +185,10 @@ def _carried(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str
     framed = sum(1 for _, _, _, wild in caps if not wild)
     for other in home_wildcards.carrier_intents(schema, lang):
         n = home_wildcards.most_names(schema, other, lang, text) if other != intent else None
-        if n is not None and not (n == 0 < framed):
+        # ... and where this reading frames none, the other's counts only if it can frame names of the file: a list
+        # the home has not ("put coffee filters in my *list*") is no reading Home Assistant's matcher takes
+        if n is not None and not (n == 0 < framed) and (
+                framed or not n or home_wildcards.reads_with_home_names(schema, other, lang, text, names)):
             return None
     spans = home_wildcards.apply(schema, intent, lang, text, found, names, caps)
     # `apply` keeps the tagger's spans where it reads the words otherwise ("play the artist Miles Davis" with

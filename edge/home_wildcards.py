@@ -230,6 +230,42 @@ def most_names(schema: Mapping[str, Any] | None, intent: str, lang: str, text: s
     return most
 
 
+def reads_with_home_names(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str, names: Any) -> bool:
+    """Whether a template of `intent` matching the whole of `text` could frame names of the file (or frames none):
+    a reading Home Assistant's matcher could take. edge/home_rescue.py: "put coffee filters in my list" is also
+    HassListAddItem's "put {item} in [my] {name}" with a list "list" the home has not, so only
+    HassShoppingListAddItem's reading is Home Assistant's. One regex match is one split of the words, and a
+    template's optional words may take a name's own ("en [la] lista de {name}" over "en Lista de la compra"), so a
+    captured name counts as the home's where any run of at most MAX_NAME_WORDS words overlapping it is a name of
+    the file, word for word: the doubt goes to the conflict (a refusal)."""
+    table = tables((schema or {}).get("wildcards")).get(lang) or {}
+    patterns = (table.get("carriers") or {}).get(intent)
+    if not patterns or not isinstance(text, str) or names is None:
+        return bool(patterns) and most_names(schema, intent, lang, text) is not None
+    folded = fold(text)
+    a, b = _strip_skip(folded, table.get("skip") or ())
+    rules = table.get("rules") or {}
+    words = [(w.start(), w.end()) for w in _WORD.finditer(folded)]
+
+    def home_name(slot: str, s: int, e: int) -> bool:
+        for i, (ws, _) in enumerate(words):
+            for we in (end for _, end in words[i:i + MAX_NAME_WORDS]):
+                if ws < e and s < we and _said_exactly(names, slot, text[ws:we], lang):
+                    return True
+        return False
+
+    for p in patterns:
+        for greedy in READINGS:
+            try:
+                m = compile_pattern(expand(p, rules), *greedy).fullmatch(folded, a, b)
+            except (re.error, ValueError, TypeError):
+                continue
+            if m is not None and all(home_name(k[1:].split("__", 1)[0], m.start(k), m.end(k))
+                                     for k, v in m.groupdict().items() if v is not None and k[0] == "N"):
+                return True
+    return False
+
+
 def carrier_intents(schema: Mapping[str, Any] | None, lang: str) -> list[str]:
     """The intents of `lang` the package has carrier patterns for (those with a wildcard slot)."""
     table = tables((schema or {}).get("wildcards")).get(lang) or {}

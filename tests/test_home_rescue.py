@@ -324,3 +324,40 @@ def test_a_message_may_say_a_duration_a_timers_name_may_not(home) -> None:
     assert dict(got.entities) == {"message": "the movie starts in ten minutes"}
     refused = rec.recognize("pause the ninety eight minute and 30 second timer", "en")
     assert not (isinstance(refused, Recognized) and "name" in dict(refused.entities)), refused
+
+
+# the model sure of HassListAddItem / HassListCompleteItem, which need a list's name, and no list of the file said:
+# only the shopping list's carrier reads the sentence with the home's names (bench/home_proxy.py, seed 2027)
+SHOPPING = [
+    ("put coffee filters in my list", "HassShoppingListAddItem"),
+    ("add coffee filters to the list", "HassShoppingListAddItem"),
+    ("complete coffee filters from the list", "HassShoppingListCompleteItem"),
+]
+
+
+@pytest.mark.parametrize("text,intent", SHOPPING)
+def test_a_list_the_home_has_not_is_no_rival_reading(home, text: str, intent: str) -> None:
+    """"put {item} in [my] {name}" (HassListAddItem) reads "put coffee filters in my list" too, with a list "list"
+    the home has not: that is no reading Home Assistant's matcher takes, so it does not block the shopping list's."""
+    from edge import home_wildcards
+    _, recs = home
+    rec = recs["en"]
+    rival = intent.replace("Shopping", "")
+    assert home_wildcards.most_names(rec.schema, rival, "en", text)   # the rival's template frames a name ...
+    assert not home_wildcards.reads_with_home_names(rec.schema, rival, "en", text, rec.names)   # ... not the home's
+    got = rec.recognize(text, "en")
+    assert isinstance(got, Recognized) and got.name == intent, got
+    assert dict(got.entities) == {"item": "coffee filters"}
+
+
+def test_a_rival_reading_with_the_homes_list_still_refuses(home) -> None:
+    """Where the rival's template frames a list of the file, even split otherwise by one regex match ("en [la] lista de
+    {name}" over "en Lista de la compra", a to-do list of the Spanish home), it counts: refused, not acted on."""
+    from edge import home_wildcards
+    _, recs = home
+    rec = recs["es"]
+    text = "quita arreglar la bici en Lista de la compra"
+    assert home_wildcards.reads_with_home_names(rec.schema, "HassListRemoveItem", "es", text, rec.names)
+    assert home_rescue.rescue(rec.schema, "HassShoppingListCompleteItem", "es", text, [], rec.names) is None
+    got = rec.recognize(text, "es")
+    assert not (isinstance(got, Recognized) and got.name.startswith("HassShoppingList")), got
