@@ -31,6 +31,8 @@ import zlib
 from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
+from edge.home_needs import may_read as _may_read, required  # noqa: F401 (required: the recipe's too)
+
 HOME_LISTS = ("name", "area", "floor")   # lists the home fills: captured and resolved against the names file
 MAX_NAME_WORDS = 6
 MAX_NUMBER_WORDS = 4
@@ -218,8 +220,11 @@ def most_names(schema: Mapping[str, Any] | None, intent: str, lang: str, text: s
     folded = fold(text)
     a, b = _strip_skip(folded, table.get("skip") or ())
     rules = table.get("rules") or {}
+    squeezed = folded[a:b].replace(" ", "")
     most: int | None = None
     for p in patterns:
+        if not _may_read(p, table, squeezed):
+            continue
         try:
             m = compile_pattern(expand(p, rules)).fullmatch(folded, a, b)
         except (re.error, ValueError, TypeError):
@@ -254,7 +259,10 @@ def reads_with_home_names(schema: Mapping[str, Any] | None, intent: str, lang: s
                     return True
         return False
 
+    squeezed = folded[a:b].replace(" ", "")
     for p in patterns:
+        if not _may_read(p, table, squeezed):
+            continue
         for greedy in READINGS:
             try:
                 m = compile_pattern(expand(p, rules), *greedy).fullmatch(folded, a, b)
@@ -286,8 +294,11 @@ def _best(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str, n
     folded = fold(text)
     a, b = _strip_skip(folded, table.get("skip") or ())
     rules = table.get("rules") or {}
+    squeezed = folded[a:b].replace(" ", "")
     best: tuple[tuple[int, bool], list[tuple[str, int, int]]] | None = None
     for p in patterns:
+        if not _may_read(p, table, squeezed):
+            continue
         for greedy in readings:   # another reading only where the first one's names are in no names file
             try:
                 m = compile_pattern(expand(p, rules), *greedy).fullmatch(folded, a, b)

@@ -21,6 +21,7 @@ import re
 from typing import Any, Iterable
 
 from edge.home_templates import encode as encode_templates, entry
+from edge.home_needs import required  # noqa: F401 (re-exported: it moved to run time)
 from edge.home_wildcards import RULE_REF, FREE_SLOTS, HOME_LISTS, compile_pattern, encode, expand, fold
 
 # The intents with a FREE_SLOTS wildcard get carriers (a person's zone in HassGetState is left to the tagger)
@@ -181,70 +182,6 @@ def wildcards(langs: Iterable[str]) -> dict[str, Any]:
         pats, rules, words = carriers(lang)
         out[lang] = {"skip": skip_words(lang), "words": words, "rules": rules, "carriers": pats}
     return out
-
-
-def required(compact: str, rules: dict[str, str]) -> list[list[str]]:
-    """What every sentence of a compact pattern says: a list of needs, each a few literal runs (blanks left out)
-    one of which is in the text ("(?:schalte|mache)": one of the two). edge/home_templates.py tries a pattern only
-    where each need is met (in the text with its blanks left out too), so a sentence compiles the few patterns that
-    can read it, not a language's 1,700."""
-    needs, _ = _needs(compact, 0, rules, 0)
-    return [sorted(set(n)) for n in needs if n]
-
-
-def _needs(p: str, i: int, rules: dict[str, str], depth: int) -> tuple[list[list[str]], int]:
-    """(needs, where it stopped) of the sequence starting at p[i], up to a `|` or `)` of its own level."""
-    needs: list[list[str]] = []
-    run: list[str] = []
-
-    def flush() -> None:
-        if run:
-            needs.append(["".join(run)])
-            run.clear()
-
-    while i < len(p):
-        ch = p[i]
-        if ch in "|)":
-            break
-        if ch == "(":
-            flush()
-            j = i + 3 if p.startswith("(?:", i) else i + 1
-            alts: list[list[list[str]]] = []
-            while True:
-                got, j = _needs(p, j, rules, depth)
-                alts.append(got)
-                if j >= len(p) or p[j] == ")":
-                    break
-                j += 1   # past "|"
-            i = j + 1
-            optional = i < len(p) and p[i] == "?"
-            if optional:
-                i += 1
-            elif all(alts):   # one of the alternatives: each alternative's longest need stands for it
-                needs.append([r for alt in alts for r in max(alt, key=lambda n: min(len(r) for r in n))])
-            continue
-        if ch == "{":
-            flush()
-            i = p.index("}", i) + 1
-            continue
-        if ch == "<":
-            flush()
-            end = p.index(">", i)
-            name = p[i + 1:end]
-            if depth < 10 and name in rules:
-                needs.extend(_needs(rules[name], 0, rules, depth + 1)[0])
-            i = end + 1
-            continue
-        if ch == "?":
-            run[-1:] = []   # "hour" + "s?": the last letter is optional
-            flush()
-        elif ch.isalnum():
-            run.append(ch)
-        elif ch != " ":   # an optional blank leaves the run going ("what s" also reads "whats")
-            flush()
-        i += 1
-    flush()
-    return needs, i
 
 
 def templates_table(lang: str, intents: Iterable[str] | None = None) -> dict[str, Any]:
