@@ -17,6 +17,7 @@ import time
 from typing import Any, Callable, Mapping
 
 from edge import contract
+from edge.heap import give_back_memory  # noqa: F401 (the service's name for it)
 
 log = logging.getLogger("edge.health")
 
@@ -113,29 +114,6 @@ def _psutil_reading(read: Callable[[], Any]) -> Any:
         return None
 
 
-def give_back_memory() -> bool:
-    """Return freed heap to the OS after a burst (glibc's malloc_trim); False where there is none.
-
-    After a flood the allocator keeps the pages it grew into (RSS stayed 70 MB over its idle
-    level, measured with tests/flood.py), which on a 512 MB board with MemoryMax= counts against
-    the unit until the next restart. Called from the housekeeping thread once a backlog drained:
-    it costs a few milliseconds, once."""
-    global _libc
-    if _libc is None:
-        try:
-            import ctypes
-
-            _libc = ctypes.CDLL("libc.so.6")
-            _libc.malloc_trim.argtypes = [ctypes.c_size_t]
-        except (OSError, AttributeError):
-            _libc = False  # not glibc (musl, macOS): nothing to do
-    if _libc is False:
-        return False
-    _libc.malloc_trim(0)
-    return True
-
-
-_libc: Any = None
 
 
 def read_temperature(path: str) -> float | None:

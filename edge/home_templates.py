@@ -28,6 +28,7 @@ from functools import lru_cache
 from typing import Any, Mapping, NamedTuple
 
 from edge import home_wildcards, names_values
+from edge.heap import give_back_memory
 from edge.home_wildcards import compile_pattern, expand, fold
 
 __all__ = ["FORMAT", "MAX_TEXT", "Reading", "encode", "entry", "read", "readings"]
@@ -104,6 +105,9 @@ def _decode(data: str) -> Mapping[str, Any]:
         blob = zlib.compress("\n".join(e.split("\t", 2)[2] for e in entries).encode("utf-8"))
         lean[str(intent)] = (heads, blob)
     out["intents"] = lean
+    # the JSON just parsed (~170 KB a language) left its pages in the heap: give them back, once per language
+    # (the Wyoming daemon's RSS after traffic: -0.6 MB in one process, docs/model-card-home.md)
+    give_back_memory()
     return out
 
 

@@ -31,6 +31,7 @@ import zlib
 from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
+from edge.heap import give_back_memory
 from edge.home_needs import may_read as _may_read, required  # noqa: F401 (required: the recipe's too)
 
 HOME_LISTS = ("name", "area", "floor")   # lists the home fills: captured and resolved against the names file
@@ -171,6 +172,7 @@ def _decode(data: str) -> Mapping[str, Any]:
         out = json.loads(raw.decode("utf-8")) if not d.unconsumed_tail else None
     except (ValueError, zlib.error, UnicodeDecodeError):
         return {}
+    give_back_memory()   # the JSON just parsed left its pages in the heap (edge/heap.py): once per package
     return out if isinstance(out, dict) else {}
 
 

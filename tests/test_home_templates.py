@@ -256,3 +256,22 @@ def test_a_template_never_replaces_a_sure_model_s_answer(home) -> None:
     assert read is not None and read[0] == "HassGetState"
     _, got = _decide(home, text, "en", True)
     assert isinstance(got, Recognized) and got.name == "HassTurnOff", got
+
+
+def test_a_language_s_first_decoding_gives_its_heap_back(monkeypatch) -> None:
+    """Decoding a language's table parses ~170 KB of JSON once; its pages are handed back (edge/heap.py) right after,
+    once per language, not on every read (the Wyoming daemon's RSS after traffic, docs/model-card-home.md)."""
+    from edge import heap
+    from edge.model import Model
+
+    calls = []
+    monkeypatch.setattr(home_templates, "give_back_memory", lambda: calls.append(1) or True)
+    schema = Model.load(PKG).manifest["home_schema"]
+    home_templates._decode.cache_clear()
+    try:
+        for _ in range(3):
+            assert home_templates._table(schema, "en").get("intents")
+        assert calls == [1]
+    finally:
+        home_templates._decode.cache_clear()
+    assert heap.give_back_memory() in (True, False)   # glibc here: True; elsewhere nothing to do
