@@ -126,20 +126,12 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     sets, number ranges, unit words, place domains and lock words of HA's templates), None: not checked."""
     got = _decide(text, language, pred, found, names, served=served, threshold=threshold,
                   min_slot_confidence=min_slot_confidence, schema=schema)
-    # the model sure of its intent but a slot refused: where the text is word for word one of HA's templates
-    # (edge/home_rescue.py's `reread`), decide again on the template's spans
+    # the model sure of its intent but its reading refused: where the text is word for word one of HA's templates
+    # (edge/home_rescue.py's `after_refusal`), decide again on the template's spans
     if isinstance(got, NotUnderstood) and got.reason in home_rescue.REREAD and pred.intent != OOS \
             and pred.confidence >= threshold and not isinstance(checked := check(text, language, served), NotUnderstood):
-        # The model's own reading was refused, so a template of another intent overrules no answer: it is the only
-        # reading left, under reread's guards (measured: proxy en/de/fr/es 96.6/93.6/94.1/91.8 -> 96.9/94.1/94.5/92.5%,
-        # wrong lines and the template holdouts' unchanged; docs/model-card-home.md)
-        read = home_rescue.reread(schema, str(pred.intent), checked[0], text, names, found, other=True)
-        if read is None and _HA_INTENT.match(str(pred.intent)):
-            # no template without a wildcard reads it: exactly one intent's carrier may (German list and media lines:
-            # proxy de 94.1 -> 94.8%), on the rescue's rules and reread's tagger check
-            read = home_rescue.rescue(schema, str(pred.intent), checked[0], text, found, names, templates=False)
-            if read is not None and home_rescue.tagger_disagrees(read[1], found):
-                read = None
+        read = home_rescue.after_refusal(schema, str(pred.intent), checked[0], text, names, found,
+                                         carriers=bool(_HA_INTENT.match(str(pred.intent))))
         if read is not None:
             again = _decide(text, language, pred, found, names, served=served, threshold=threshold,
                             min_slot_confidence=min_slot_confidence, schema=schema, read=read)
