@@ -20,8 +20,6 @@ without the key loads and behaves as before (nothing is read).
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 import zlib
 from functools import lru_cache
@@ -29,12 +27,11 @@ from typing import Any, Mapping, NamedTuple
 
 from edge import home_wildcards, names_values
 from edge.heap import give_back_memory
-from edge.home_wildcards import compile_pattern, expand, fold
+from edge.home_wildcards import compile_pattern, expand, fold, pack, unpack
 
 __all__ = ["FORMAT", "MAX_TEXT", "Reading", "encode", "entry", "read", "readings"]
 
 FORMAT = "zlib+base64 json per language"
-MAX_TABLE = 4 << 20   # bytes of one decoded language: a language's table is ~400 KB; more is no table of ours
 MAX_TEXT = 512        # characters: decide refuses longer text first; a bound of its own here all the same
 CACHE = 128           # compiled patterns kept (a sentence compiles the few whose literal runs it says)
 CONTEXT_KEYS = ("domain", "device_class")   # what a name's thing is; any other context (the satellite's area) we lack
@@ -69,11 +66,7 @@ def _head(head: str) -> tuple[int, list[list[str]]] | None:
 
 def encode(tables: Mapping[str, Any]) -> dict[str, Any]:
     """{lang: table} as the manifest stores it: each language's JSON zlib-compressed and base64'd on its own."""
-    out = {}
-    for lang, table in sorted(tables.items()):
-        raw = json.dumps(table, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
-        out[lang] = base64.b64encode(zlib.compress(raw, 9)).decode("ascii")
-    return {"format": FORMAT, "languages": out}
+    return {"format": FORMAT, "languages": {lang: pack(table) for lang, table in sorted(tables.items())}}
 
 
 def _table(schema: Mapping[str, Any] | None, lang: str) -> Mapping[str, Any]:
@@ -88,13 +81,8 @@ def _table(schema: Mapping[str, Any] | None, lang: str) -> Mapping[str, Any]:
 def _decode(data: str) -> Mapping[str, Any]:
     """One language's table, held lean: each intent's entries as (context + needs) strings and its patterns as one
     zlib blob, decompressed only where a need of the text is met (English: ~60 KB held, not ~170 KB)."""
-    try:
-        d = zlib.decompressobj()
-        raw = d.decompress(base64.b64decode(data, validate=True), MAX_TABLE)
-        out = json.loads(raw.decode("utf-8")) if not d.unconsumed_tail else None
-    except (ValueError, zlib.error, UnicodeDecodeError):
-        return {}
-    if not isinstance(out, dict) or not isinstance(out.get("intents"), Mapping):
+    out = unpack(data)
+    if not isinstance(out.get("intents"), Mapping):
         return {}
     lean: dict[str, tuple[tuple[str, ...], bytes]] = {}
     for intent, entries in out["intents"].items():

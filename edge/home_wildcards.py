@@ -147,13 +147,30 @@ def _strip_skip(folded: str, skip: Sequence[str]) -> tuple[int, int]:
 
 
 FORMAT = "zlib+base64 json"
-MAX_TABLE = 4 << 20   # bytes of the decoded table: a manifest's table is ~160 KB; more is no table of ours
+MAX_TABLE = 4 << 20   # bytes of one decoded table: the carriers ~160 KB, a language's templates ~400 KB; more is no table of ours
+
+
+def pack(obj: Any) -> str:
+    """A table as the manifest stores it: JSON, zlib, base64 (~16 KB for 160 KB); `unpack` reads it."""
+    raw = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
+    return base64.b64encode(zlib.compress(raw, 9)).decode("ascii")
+
+
+def unpack(data: str) -> dict[str, Any]:
+    """`pack`'s table back, at most MAX_TABLE bytes decompressed; {} for anything that is not one (a package is
+    verified before it is loaded; this only never raises)."""
+    try:
+        d = zlib.decompressobj()
+        raw = d.decompress(base64.b64decode(data, validate=True), MAX_TABLE)
+        out = json.loads(raw.decode("utf-8")) if not d.unconsumed_tail else None
+    except (ValueError, zlib.error, UnicodeDecodeError):
+        return {}
+    return out if isinstance(out, dict) else {}
 
 
 def encode(table: Mapping[str, Any]) -> dict[str, str]:
-    """The per-language tables as the manifest stores them: JSON, zlib, base64 (~16 KB for 160 KB)."""
-    raw = json.dumps(table, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
-    return {"format": FORMAT, "data": base64.b64encode(zlib.compress(raw, 9)).decode("ascii")}
+    """The per-language tables as the manifest stores them (`pack`)."""
+    return {"format": FORMAT, "data": pack(table)}
 
 
 def tables(stored: Any) -> Mapping[str, Any]:
@@ -166,14 +183,10 @@ def tables(stored: Any) -> Mapping[str, Any]:
 
 @lru_cache(maxsize=4)
 def _decode(data: str) -> Mapping[str, Any]:
-    try:
-        d = zlib.decompressobj()
-        raw = d.decompress(base64.b64decode(data, validate=True), MAX_TABLE)
-        out = json.loads(raw.decode("utf-8")) if not d.unconsumed_tail else None
-    except (ValueError, zlib.error, UnicodeDecodeError):
-        return {}
-    give_back_memory()   # the JSON just parsed left its pages in the heap (edge/heap.py): once per package
-    return out if isinstance(out, dict) else {}
+    out = unpack(data)
+    if out:
+        give_back_memory()   # the JSON just parsed left its pages in the heap (edge/heap.py): once per package
+    return out
 
 
 def match(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,

@@ -102,19 +102,12 @@ class Outbox:
         with self._lock:
             dropped = dict(self._dropped)
             try:
-                if self._sync != sync:
-                    self._db.execute(f"PRAGMA synchronous={sync}")  # not allowed inside a transaction
-                    self._sync = sync
+                self._set_sync(sync)
                 self._db.execute("BEGIN IMMEDIATE")
                 yield self._db
                 self._db.execute("COMMIT")
             except BaseException as exc:
-                try:
-                    if self._db.in_transaction:
-                        self._db.execute("ROLLBACK")
-                    self._recount()
-                except sqlite3.Error:
-                    pass  # the original error is the one worth reporting
+                self._roll_back()
                 self._dropped = dropped
                 if isinstance(exc, sqlite3.Error):
                     raise StateError(f"{self.path}: {what} failed: {exc}") from exc
@@ -126,18 +119,26 @@ class Outbox:
         `_write` does for a block, without BEGIN and COMMIT as statements of their own."""
         with self._lock:
             try:
-                if self._sync != sync:
-                    self._db.execute(f"PRAGMA synchronous={sync}")
-                    self._sync = sync
+                self._set_sync(sync)
                 self._db.execute(sql, params)
             except sqlite3.Error as exc:
-                try:
-                    if self._db.in_transaction:
-                        self._db.execute("ROLLBACK")
-                    self._recount()
-                except sqlite3.Error:
-                    pass  # the original error is the one worth reporting
+                self._roll_back()
                 raise StateError(f"{self.path}: {what} failed: {exc}") from exc
+
+    def _set_sync(self, sync: str) -> None:
+        """The connection's durability for the next write (a PRAGMA is not allowed inside a transaction)."""
+        if self._sync != sync:
+            self._db.execute(f"PRAGMA synchronous={sync}")
+            self._sync = sync
+
+    def _roll_back(self) -> None:
+        """After a failed write: undo what is open and re-read the cached counts from the file."""
+        try:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            self._recount()
+        except sqlite3.Error:
+            pass  # the original error is the one worth reporting
 
     def _drop(self, db: sqlite3.Connection, kind: str, n: int) -> None:
         """Count n items dropped by a bound: persisted in the same transaction, logged (rate-limited)."""
