@@ -33,7 +33,7 @@ import re
 from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
-from edge import home_freetext, home_templates, home_wildcards
+from edge import home_freetext, home_rivals, home_templates, home_wildcards
 from edge.names_values_data import VALUES
 
 __all__ = ["MIN_OWN_WORDS", "REREAD", "after_refusal", "family", "reread", "rescue", "tagger_disagrees"]
@@ -200,11 +200,11 @@ def _carried(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str
     # Home Assistant ranks the reading with a name of the home's lists first
     framed = sum(1 for _, _, _, wild in caps if not wild)
     for other in home_wildcards.carrier_intents(schema, lang):
-        n = home_wildcards.most_names(schema, other, lang, text) if other != intent else None
+        n = home_rivals.most_names(schema, other, lang, text) if other != intent else None
         # ... and where this reading frames none, the other's counts only if it can frame names of the file: a list
         # the home has not ("put coffee filters in my *list*") is no reading Home Assistant's matcher takes
         if n is not None and not (n == 0 < framed) and (
-                framed or not n or home_wildcards.reads_with_home_names(schema, other, lang, text, names)):
+                framed or not n or home_rivals.reads_with_home_names(schema, other, lang, text, names)):
             return None
     spans = home_wildcards.apply(schema, intent, lang, text, found, names, caps)
     # `apply` keeps the tagger's spans where it reads the words otherwise ("play the artist Miles Davis" with

@@ -120,7 +120,7 @@ def readings(schema: Mapping[str, Any] | None, lang: str, text: str, names: Any)
         return []
     data = stored["languages"][lang]
     folded = fold(text)
-    a, b = home_wildcards._strip_skip(folded, table.get("skip") or ())
+    a, b = home_wildcards.strip_skip(folded, table.get("skip") or ())
     squeezed = folded[a:b].replace(" ", "")
     contexts = table.get("contexts") or []
     values = table.get("values") or {}

@@ -85,6 +85,8 @@ def _words(n: int, greedy: bool = False) -> str:
 # {name} "Shopping List", not "Shopping" + the template's optional "list"), then with the free text as long
 # as possible ("Dachrinne reinigen Haushalt hinzufügen": item "Dachrinne reinigen", name "Haushalt"); a
 # later reading's names must be the file's word for word (`_best`).
+WORD = re.compile(r"\w+")
+
 READINGS = ((False, False), (True, False), (False, True))   # (greedy names, greedy free text)
 
 
@@ -126,7 +128,7 @@ def compile_pattern(compact: str, greedy_names: bool = False, greedy_free: bool 
     return re.compile(_TOKEN.sub(sub, compact))
 
 
-def _strip_skip(folded: str, skip: Sequence[str]) -> tuple[int, int]:
+def strip_skip(folded: str, skip: Sequence[str]) -> tuple[int, int]:
     """(start, end) of `folded` with the skip words at either end (and blanks) left out."""
     a, b = 0, len(folded)
     changed = True
@@ -219,74 +221,9 @@ def reading(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
     (_, _), caps, a, b = best
     folded = fold(text)
     inside = [(s, e) for _, s, e in caps]
-    own = [(m.group(0), m.start(), m.end()) for m in _WORD.finditer(folded, a, b)
+    own = [(m.group(0), m.start(), m.end()) for m in WORD.finditer(folded, a, b)
            if not any(s <= m.start() and m.end() <= e for s, e in inside)]
     return [(k[1:].split("__", 1)[0], s, e, k[0] == "W") for k, s, e in caps if k[0] != "X"], own
-
-
-def most_names(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str) -> int | None:
-    """The most {name}/{area}/{floor} any template of `intent` in `lang` (a wildcard's or not) matching the whole of
-    `text` frames, whatever the names file holds; None where none matches. edge/home_rescue.py: may another
-    intent's template say this sentence too?"""
-    table = tables((schema or {}).get("wildcards")).get(lang) or {}
-    patterns = (table.get("carriers") or {}).get(intent)
-    if not patterns or not isinstance(text, str):
-        return None
-    folded = fold(text)
-    a, b = _strip_skip(folded, table.get("skip") or ())
-    rules = table.get("rules") or {}
-    squeezed = folded[a:b].replace(" ", "")
-    most: int | None = None
-    for p in patterns:
-        if not _may_read(p, table, squeezed):
-            continue
-        try:
-            m = compile_pattern(expand(p, rules)).fullmatch(folded, a, b)
-        except (re.error, ValueError, TypeError):
-            continue
-        if m is not None:
-            n = sum(1 for k, v in m.groupdict().items() if v is not None and k[0] == "N")
-            most = n if most is None else max(most, n)
-    return most
-
-
-def reads_with_home_names(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str, names: Any) -> bool:
-    """Whether a template of `intent` matching the whole of `text` could frame names of the file (or frames none):
-    a reading Home Assistant's matcher could take. edge/home_rescue.py: "put coffee filters in my list" is also
-    HassListAddItem's "put {item} in [my] {name}" with a list "list" the home has not, so only
-    HassShoppingListAddItem's reading is Home Assistant's. One regex match is one split of the words, and a
-    template's optional words may take a name's own ("en [la] lista de {name}" over "en Lista de la compra"), so a
-    captured name counts as the home's where any run of at most MAX_NAME_WORDS words overlapping it is a name of
-    the file, word for word: the doubt goes to the conflict (a refusal)."""
-    table = tables((schema or {}).get("wildcards")).get(lang) or {}
-    patterns = (table.get("carriers") or {}).get(intent)
-    if not patterns or not isinstance(text, str) or names is None:
-        return bool(patterns) and most_names(schema, intent, lang, text) is not None
-    folded = fold(text)
-    a, b = _strip_skip(folded, table.get("skip") or ())
-    rules = table.get("rules") or {}
-    words = [(w.start(), w.end()) for w in _WORD.finditer(folded)]
-
-    def home_name(slot: str, s: int, e: int) -> bool:
-        for i, (ws, _) in enumerate(words):
-            for we in (end for _, end in words[i:i + MAX_NAME_WORDS]):
-                if ws < e and s < we and _said_exactly(names, slot, text[ws:we], lang):
-                    return True
-        return False
-
-    squeezed = folded[a:b].replace(" ", "")
-    for p in patterns:
-        if not _may_read(p, table, squeezed):
-            continue
-        for greedy in READINGS:
-            try:
-                m = compile_pattern(expand(p, rules), *greedy).fullmatch(folded, a, b)
-            except (re.error, ValueError, TypeError):
-                continue
-            if m is not None and all(home_name(k[1:].split("__", 1)[0], m.start(k), m.end(k))
-                                     for k, v in m.groupdict().items() if v is not None and k[0] == "N"):
-                return True
-    return False
 
 
 def carrier_intents(schema: Mapping[str, Any] | None, lang: str) -> list[str]:
@@ -307,7 +244,7 @@ def _best(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str, n
     if not patterns or not isinstance(text, str):
         return None
     folded = fold(text)
-    a, b = _strip_skip(folded, table.get("skip") or ())
+    a, b = strip_skip(folded, table.get("skip") or ())
     rules = table.get("rules") or {}
     squeezed = folded[a:b].replace(" ", "")
     best: tuple[tuple[int, bool], list[tuple[str, int, int]]] | None = None
@@ -326,7 +263,7 @@ def _best(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str, n
             key = ((b - a) - sum(e - s for _, s, e in caps), not wild)   # the carrier's own characters
             if best is not None and key <= best[0]:
                 break
-            said = _names_something if greedy == readings[0] else _said_exactly   # a long reading: exact names only
+            said = _names_something if greedy == readings[0] else said_exactly   # a long reading: exact names only
             if names is not None and not all(said(names, k[1:].split("__", 1)[0], text[s:e], lang)
                                              for k, s, e in caps if k[0] == "N"):
                 continue
@@ -335,7 +272,7 @@ def _best(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str, n
     return None if best is None else (best[0], best[1], a, b)
 
 
-def _said_exactly(names: Any, slot: str, said: str, lang: str) -> bool:
+def said_exactly(names: Any, slot: str, said: str, lang: str) -> bool:
     """Whether `said` is word for word a name of `slot`'s kind in the names file (edge.names.Names.said_exactly)."""
     try:
         return bool(names.said_exactly(slot, said, lang))
@@ -405,8 +342,6 @@ def _disputed(caps: Sequence[tuple[str, int, int, bool]], found: Sequence[Mappin
     return False
 
 
-_WORD = re.compile(r"\w+")
-
 
 def template_words(schema: Mapping[str, Any] | None, lang: str) -> frozenset[str]:
     """Every word the language's templates say themselves, not a list's value (folded)."""
@@ -435,7 +370,7 @@ def _trimmed(caps: Sequence[tuple[str, int, int, bool]], found: Sequence[Mapping
     folded = fold(text)
     for slot, a, e, wild in caps:
         if wild and not any(s.get("name") == slot for s in found):
-            said = [m.group(0) for m in _WORD.finditer(folded, a, e)]
+            said = [m.group(0) for m in WORD.finditer(folded, a, e)]
             # a unit word only in a timer's name: a message or an item says durations ("broadcast that the movie
             # starts in ten minutes": refused as a misfit before, 5 English proxy lines)
             if all(w in carrier for w in said) or (slot == "name" and any(w in units for w in said)):

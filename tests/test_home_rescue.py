@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from edge import home_rescue
+from edge import home_rescue, home_rivals
 from edge.home import NotUnderstood, Recognized, decide
 from edge.model import OOS, Prediction
 
@@ -227,7 +227,7 @@ def test_another_intents_template_saying_it_too_refuses(home) -> None:
             ("tacha de Lista de la compra Arreglar la bici", "es", ("HassShoppingListCompleteItem",))]:
         rec = recs[lang]
         both = [i for i in home_wildcards.carrier_intents(rec.schema, lang)
-                if home_wildcards.most_names(rec.schema, i, lang, text) is not None]
+                if home_rivals.most_names(rec.schema, i, lang, text) is not None]
         assert len(both) > 1 and set(refused) <= set(both), both
         for intent in refused:
             assert home_rescue.rescue(rec.schema, intent, lang, text, [], rec.names) is None, intent
@@ -339,12 +339,11 @@ SHOPPING = [
 def test_a_list_the_home_has_not_is_no_rival_reading(home, text: str, intent: str) -> None:
     """"put {item} in [my] {name}" (HassListAddItem) reads "put coffee filters in my list" too, with a list "list"
     the home has not: that is no reading Home Assistant's matcher takes, so it does not block the shopping list's."""
-    from edge import home_wildcards
     _, recs = home
     rec = recs["en"]
     rival = intent.replace("Shopping", "")
-    assert home_wildcards.most_names(rec.schema, rival, "en", text)   # the rival's template frames a name ...
-    assert not home_wildcards.reads_with_home_names(rec.schema, rival, "en", text, rec.names)   # ... not the home's
+    assert home_rivals.most_names(rec.schema, rival, "en", text)   # the rival's template frames a name ...
+    assert not home_rivals.reads_with_home_names(rec.schema, rival, "en", text, rec.names)   # ... not the home's
     got = rec.recognize(text, "en")
     assert isinstance(got, Recognized) and got.name == intent, got
     assert dict(got.entities) == {"item": "coffee filters"}
@@ -353,11 +352,10 @@ def test_a_list_the_home_has_not_is_no_rival_reading(home, text: str, intent: st
 def test_a_rival_reading_with_the_homes_list_still_refuses(home) -> None:
     """Where the rival's template frames a list of the file, even split otherwise by one regex match ("en [la] lista de
     {name}" over "en Lista de la compra", a to-do list of the Spanish home), it counts: refused, not acted on."""
-    from edge import home_wildcards
     _, recs = home
     rec = recs["es"]
     text = "quita arreglar la bici en Lista de la compra"
-    assert home_wildcards.reads_with_home_names(rec.schema, "HassListRemoveItem", "es", text, rec.names)
+    assert home_rivals.reads_with_home_names(rec.schema, "HassListRemoveItem", "es", text, rec.names)
     assert home_rescue.rescue(rec.schema, "HassShoppingListCompleteItem", "es", text, [], rec.names) is None
     got = rec.recognize(text, "es")
     assert not (isinstance(got, Recognized) and got.name.startswith("HassShoppingList")), got
