@@ -33,6 +33,7 @@ from edge.health import Health
 from edge.model import OOS, Prediction
 from edge.outbox import PipelineStore
 from edge.router import CLOUD, DEFER, Router
+from edge.topics import reply_topic_problem
 from edge.work import Routed, Work
 
 __all__ = ["Pipeline", "Classifier", "SlotSource", "Routed", "Work"]  # the records re-exported: edge.work's
@@ -375,7 +376,7 @@ class Pipeline:
             return  # its answer is already with delivery, which acknowledges it once safe
         req = work.request
         reply_to, correlation = (req.reply_to, req.correlation) if req else (None, None)
-        if req is None and work.msg.response_topic and not contract.reply_topic_problem(
+        if req is None and work.msg.response_topic and not reply_topic_problem(
                 work.msg.response_topic, self.forbidden, self.allowed):
             reply_to, correlation = work.msg.response_topic, work.msg.correlation
         try:

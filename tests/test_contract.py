@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from edge import contract
+from edge import contract, topics
 from edge.contract import BadRequest, parse_request
 
 LIMIT = 16384
@@ -87,9 +87,9 @@ def test_deep_json_nesting_is_an_error_not_a_crash():
 
 
 def test_valid_publish_topic():
-    assert contract.valid_publish_topic("edge/kitchen/reply/1")
+    assert topics.valid_publish_topic("edge/kitchen/reply/1")
     for bad_topic in ("", "a/+", "a/#", "a\x00b", "a\nb", "a\ufffeb"):
-        assert not contract.valid_publish_topic(bad_topic), repr(bad_topic)
+        assert not topics.valid_publish_topic(bad_topic), repr(bad_topic)
 
 
 @pytest.mark.parametrize("topic,ok", [
@@ -101,18 +101,18 @@ def test_valid_publish_topic():
     ("house/kitchenette/reply", True),  # level by level: not under house/kitchen
 ])
 def test_reply_topics_never_reach_device_or_command_topics(topic: str, ok: bool) -> None:
-    problem = contract.reply_topic_problem(topic, ("house/kitchen", "homeassistant"))
+    problem = topics.reply_topic_problem(topic, ("house/kitchen", "homeassistant"))
     assert (problem is None) is ok, problem
 
 
 def test_reply_prefixes_narrow_reply_topics_level_by_level() -> None:
     allowed = ("reply", "app/answers")
-    assert contract.reply_topic_problem("reply/x", (), allowed) is None
-    assert contract.reply_topic_problem("app/answers/42", (), allowed) is None
-    assert "reply_prefixes" in (contract.reply_topic_problem("app/answersX", (), allowed) or "")
-    assert "reply_prefixes" in (contract.reply_topic_problem("other/x", (), allowed) or "")
+    assert topics.reply_topic_problem("reply/x", (), allowed) is None
+    assert topics.reply_topic_problem("app/answers/42", (), allowed) is None
+    assert "reply_prefixes" in (topics.reply_topic_problem("app/answersX", (), allowed) or "")
+    assert "reply_prefixes" in (topics.reply_topic_problem("other/x", (), allowed) or "")
     # the allowlist never opens what the built-in rules close
-    assert contract.reply_topic_problem("reply/x/set", (), allowed) is not None
+    assert topics.reply_topic_problem("reply/x/set", (), allowed) is not None
     with pytest.raises(contract.BadRequest) as exc:
         parse_request(b'{"text": "hi", "reply_to": "other/x"}', LIMIT, allowed_reply_prefixes=allowed)
     assert exc.value.code == contract.INVALID_FIELD

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from edge import contract, results
+from edge import contract, results, topics
 from edge.config import BoardSettings, IntegrationSettings, MqttSettings, Settings
 from edge.integrations import homeassistant as ha
 
@@ -151,7 +151,7 @@ def test_removal_clears_the_same_topics() -> None:
 @pytest.mark.parametrize("device_id", ["a", "x" * 64, "edge-01_b.c"])
 def test_topics_have_no_wildcards(device_id: str) -> None:
     for topic, _, _ in ha.discovery_messages(settings(device_id), "m@1", "0.1.0"):
-        assert contract.valid_publish_topic(topic)
+        assert topics.valid_publish_topic(topic)
 
 
 # --- end to end: the daemon, a real mosquitto ---------------------------------------------------

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge import contract, results
+from edge import contract, results, topics
 from edge.contract import BadRequest, Request
 from tests.poison_strategies import raw_json_request
 
@@ -194,18 +194,18 @@ def test_now_iso_is_the_clock_now() -> None:
 
 def test_topic_caches_hold_only_short_topics() -> None:
     """A client's Response Topic may be 64 KiB: 1,024 of them cached would hold 64 MiB."""
-    before = (contract._reply_problem_cached.cache_info().currsize, contract._valid_cached.cache_info().currsize)
+    before = (topics._reply_problem_cached.cache_info().currsize, topics._valid_cached.cache_info().currsize)
     for k in range(5):
         topic = f"a{k}/" * 20000 + "reply"
-        assert contract.reply_topic_problem(topic) is None
-        assert contract.valid_publish_topic(topic)
-    contract.reply_topic_problem("x/" * 200 + "new/reply")
-    assert (contract._reply_problem_cached.cache_info().currsize,
-            contract._valid_cached.cache_info().currsize) == before
-    assert contract.reply_topic_problem("x/" * 200 + "new/set") is not None  # refused, uncached
-    assert contract.reply_topic_problem("ok/reply") is None
-    assert contract.reply_topic_problem("ok/set") is not None  # cached answers stay right
-    assert contract.reply_topic_problem("edge/kitchen/x", ("edge/kitchen",)) is not None
+        assert topics.reply_topic_problem(topic) is None
+        assert topics.valid_publish_topic(topic)
+    topics.reply_topic_problem("x/" * 200 + "new/reply")
+    assert (topics._reply_problem_cached.cache_info().currsize,
+            topics._valid_cached.cache_info().currsize) == before
+    assert topics.reply_topic_problem("x/" * 200 + "new/set") is not None  # refused, uncached
+    assert topics.reply_topic_problem("ok/reply") is None
+    assert topics.reply_topic_problem("ok/set") is not None  # cached answers stay right
+    assert topics.reply_topic_problem("edge/kitchen/x", ("edge/kitchen",)) is not None
 
 
 @pytest.mark.parametrize("correlation", [None, b"", b"c", b"12345678", bytes(range(256)) * 200])

@@ -19,12 +19,12 @@ from concurrent.futures import Executor
 from typing import Callable
 
 from edge.config import Settings
-from edge.contract import valid_publish_topic
 from edge.mqtt.client import MAX_INFLIGHT, MAX_QUEUED, Client, Properties, ReasonCode, SubscribeOptions, paho
 # setup_tls is named here too, where tests/test_tls.py looks for it.
 from edge.mqtt.configure import JSON_PROPS, JsonPublishProps, connect_kwargs, daemon_client, setup_tls
 from edge.mqtt.connection import Connection
 from edge.mqtt.message import Done, LinkError, Message
+from edge.topics import valid_publish_topic
 
 __all__ = ["Done", "Link", "LinkError", "Message", "setup_tls"]
 
