@@ -1,6 +1,9 @@
 """Follow one request from socket to ack in a real daemon, and count the files and file boundaries it crosses.
 
-    .venv/bin/python bench/request_walk.py [--text TEXT] [--json]
+    .venv/bin/python bench/request_walk.py [--text TEXT] [--json] [--pre-loop TREE]
+
+`--pre-loop TREE`: the same walk of the daemon before the one-loop redesign (a checkout of
+94a5866: `git archive 94a5866 | tar -x -C TREE`), run with this venv, for a like-for-like count.
 
 A private mosquitto and `edge run` (the shipped model, `cloud.mode = local_only`) are started; a
 profiler (sys.setprofile, in the daemon's process only, set before `edge.__main__.main` runs:
@@ -40,6 +43,8 @@ MARK = "walk-request-1"
 _CHILD = r'''
 import json, sys, threading
 ROOT, OUT, MARK = sys.argv[1], sys.argv[2], sys.argv[3].encode()
+# where a read starts, the call that carries the marked request in, and the one that acks it
+START, IN, IN_ARG, ACK, ACK_ARG = sys.argv[5].split(",")
 
 def where(path):
     if path.startswith(ROOT + "/edge/"):
@@ -54,10 +59,10 @@ def prof(frame, event, arg):
         return
     code = frame.f_code
     if event == "return":
-        if code.co_name == "_readable" and code.co_filename.endswith("mqtt/connection.py") and not st["keep"]:
+        if f"{code.co_filename}:{code.co_name}".endswith(START) and not st["keep"]:
             st["buf"] = []
-        if code.co_name == "acknowledge" and code.co_filename.endswith("edge/work.py") and st["keep"]:
-            w = frame.f_locals.get("self")
+        if f"{code.co_filename}:{code.co_name}".endswith(ACK) and st["keep"]:
+            w = frame.f_locals.get(ACK_ARG)
             if w is not None and MARK in w.msg.payload:
                 st["done"] = True
                 with open(OUT, "w") as f:
@@ -66,15 +71,15 @@ def prof(frame, event, arg):
     here = where(code.co_filename)
     if here is None:
         return
-    if code.co_name == "_readable" and here == "edge/mqtt/connection.py" and not st["keep"]:
+    if f"{code.co_filename}:{code.co_name}".endswith(START) and not st["keep"]:
         st["buf"] = []
     caller, f = None, frame.f_back
     while f is not None and caller is None:
         caller = where(f.f_code.co_filename)
         f = f.f_back
     st["buf"].append([here, code.co_qualname, caller, threading.current_thread().name])
-    if code.co_name == "on_message" and here == "edge/service_intake.py":
-        msg = frame.f_locals.get("msg")
+    if f"{code.co_filename}:{code.co_name}".endswith(IN):
+        msg = frame.f_locals.get(IN_ARG)
         if msg is not None and MARK in msg.payload:
             st["keep"] = True
 
@@ -93,7 +98,12 @@ def _wait(cond, timeout: float, what: str) -> None:
         time.sleep(0.02)  # polling a file / a reply the daemon writes; no event reaches this process
 
 
-def walk(text: str) -> list[list[str]]:
+# (read starts, request comes in + its argument, acked + its argument: a Work, whose .msg is the request)
+TODAY = "edge/mqtt/connection.py:_readable,edge/service_intake.py:on_message,msg,edge/work.py:acknowledge,self"
+PRE_LOOP = "edge/mqtt/client.py:loop_read,edge/service.py:_on_message,msg,edge/answers.py:ack,work"
+
+
+def walk(text: str, tree: Path = ROOT, points: str = TODAY) -> list[list[str]]:
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         broker = Broker(d)
@@ -102,8 +112,8 @@ def walk(text: str) -> list[list[str]]:
         cfg.write_text(f'device_id = "walk"\n[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\n'
                        f'[state]\ndir = "{d / "state"}"\n[health]\ninterval_s = 60.0\n'
                        '[cloud]\nmode = "local_only"\n')
-        proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(ROOT), str(out), MARK, str(cfg)], cwd=ROOT,
-                                env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
+        proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(tree), str(out), MARK, str(cfg), points],
+                                cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, stdout=subprocess.DEVNULL,
                                 stderr=(d / "daemon.log").open("w"))
         got: list[str] = []
         lock = threading.Lock()
@@ -167,8 +177,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--text", default="what time is it")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--pre-loop", type=Path, metavar="TREE", help="walk the pre-loop daemon checked out in TREE")
     a = ap.parse_args()
-    s = summary(walk(a.text))
+    s = summary(walk(a.text, a.pre_loop.resolve(), PRE_LOOP) if a.pre_loop else walk(a.text))
     if a.json:
         print(json.dumps(s, indent=1))
         return
