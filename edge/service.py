@@ -3,8 +3,9 @@
 The process model in one sentence: one asyncio event loop (the main thread of
 `edge run`) owns the broker socket and every publish, ack, store write and
 timer; the model runs on it (0.1-0.2 ms a request); cloud calls (blocking
-HTTP) and the broker's connect (TCP and TLS handshake) run on daemon-thread
-executors and hand their results back to the loop.
+HTTP), the broker's connect (TCP and TLS handshake) and a deployment's unpack
+and self-test run on daemon-thread executors and hand their results back to
+the loop.
 
 The daemon in three modules, each testable alone:
 - edge/service_build.py: `build(settings, model, environ) -> Parts` constructs

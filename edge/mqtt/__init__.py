@@ -38,8 +38,9 @@ keepalive), `configure` (how a paho client is set up: TLS, CONNECT and PUBLISH
 properties, TCP_NODELAY), `message` (the vocabulary: `Message`, `LinkError`),
 `client` (paho's client with its I/O made cheaper; the one module that imports
 paho, giving the others its names), `packets` (the packets read and written on
-every request as plain bytes, no paho: `client` wraps them in paho's objects), `tools` (the throw-away clients of
-`edge send` and `edge homeassistant remove`), `fleet` (`edge rollout`'s).
+every request as plain bytes, no paho: `client` wraps them in paho's objects), `tools` (`connect_once`, the
+throw-away client of `edge send`, `edge homeassistant` and `edge deploy`, with the daemon's TLS), `fleet`
+(`edge deploy`'s sending and watching, over `connect_once`).
 Keeping paho behind one module is the rule that lets the broker library be
 swapped or pinned in one place.
 """
