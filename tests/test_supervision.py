@@ -315,3 +315,47 @@ def test_a_slots_module_that_cannot_be_imported_fails_the_start_loudly(monkeypat
         load_slots(model)
     with pytest.raises(ImportError):
         build(_settings(broker, tmp_path), model, environ={})
+
+
+def test_in_process_every_publish_and_ack_is_made_on_the_loops_thread_cloud_results_included(
+        broker, tmp_path, client_factory):
+    """Issue 24, "one owner": the cloud pool's threads only wait for the HTTP answer; the result it
+    brings is published, and its request acknowledged, by the loop (the thread that runs Service.run)."""
+    from cloud_server import FakeCloud
+
+    from edge.model import Model
+    from edge.service import Service, build
+
+    with FakeCloud(intents={"swallow": "fun_fact"}, answer="about eleven metres a second") as fake:
+        cloud = {"base_url": fake.base_url, "model": "m", "mode": "local_first", "timeout_s": 10.0}
+        parts = build(_settings(broker, tmp_path, cloud=cloud), Model.load(), environ={})
+        seen: list[tuple[str, int]] = []
+        publish, ack = parts.link.publish, parts.link.ack
+
+        def recorded_publish(*args: Any, **kw: Any) -> bool:
+            seen.append(("publish", threading.get_ident()))
+            return publish(*args, **kw)
+
+        def recorded_ack(*args: Any) -> None:
+            seen.append(("ack", threading.get_ident()))
+            ack(*args)
+
+        parts.link.publish, parts.link.ack = recorded_publish, recorded_ack  # type: ignore[method-assign]
+        svc = Service(parts)
+        c = client_factory(broker)
+        status = c.subscribe(f"{BASE}/status")
+        out: list[int] = []
+        runner = threading.Thread(target=lambda: out.append(svc.run()))
+        runner.start()
+        try:
+            while status.get(timeout=15).payload != b"online":
+                pass
+            escalated = c.request(BASE, {"text": "what is the airspeed of an unladen swallow"})
+            assert escalated["source"] == "cloud" and escalated["intent"] == "fun_fact", escalated
+            assert c.request(BASE, {"text": "what is the weather"})["source"] == "edge"
+        finally:
+            svc.stop()
+            runner.join(30)
+    assert out == [0] and len(fake.chat_requests) == 1
+    assert {what for what, _ in seen} == {"publish", "ack"}
+    assert {ident for _, ident in seen} == {runner.ident}, "published or acked off the loop's thread"
