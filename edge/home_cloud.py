@@ -15,7 +15,9 @@ a transcript beyond them is not-recognized at once, its budget not spent. Anythi
 leaves the home model's `NotUnderstood` standing.
 
 The cloud is asked to reply with one JSON object: `{"intent": <one served Hass* intent>, "slots":
-{...}}` for a home command, `{"answer": <text>}` for a question, `{"intent": "none"}` otherwise. What
+{...}}` for a home command, `{"answer": <text>}` for a question, `{"intent": "none"}` otherwise. The
+spec's general Cloud call shape is taken too: `{"intent": "oos", "answer": <text>}` is an answer,
+`{"intent": <served intent>, "answer": <text>}` that intent with no slots (the answer a remark, dropped). What
 comes back is checked as if it were hostile, because the transcript is: whoever speaks can try to talk
 the cloud into something. Everything below is `NotUnderstood`, never a guess:
 
@@ -111,6 +113,11 @@ def validate(reply: Any, text: str, lang: str, prompt: HomePrompt) -> Result:
     if not isinstance(reply, dict):
         return _refuse("the reply is not a JSON object")
     keys = set(reply)
+    # The spec's Cloud call shape, {"intent": label or "oos", "answer": str}, exactly: with "oos" an answer (what
+    # a cloud prompted for MQTT requests, or a proxy in front of one, replies), with a served intent that intent
+    # without slots, its "answer" a remark, dropped. A mix of both shapes ("slots" and "answer") stays refused.
+    if keys == {"intent", "answer"}:
+        keys = {"answer"} if reply.get("intent") == OOS else {"intent"}
     if keys == {"answer"}:
         answer = reply["answer"]
         if not isinstance(answer, str):

@@ -158,6 +158,22 @@ def test_a_command_the_model_misses_gets_the_clouds_intent_with_exact_names(home
         assert r.health.snapshot(queue_depth=0, outbox=0, cloud="up")["counters"]["wyoming_cloud_answers"] == 5
 
 
+
+def test_the_specs_cloud_reply_shape_is_taken_on_the_assist_path(home) -> None:
+    """interface.md's Cloud call: the reply is {"intent": label or "oos", "answer": str}. A cloud that answers so
+    (one prompted as for MQTT requests, a proxy in front of one) is heard: "oos" with an answer is handled; a
+    served intent with an answer is that intent, its slots none (so a target still has to be named)."""
+    with rig(home) as r:
+        r.content({"intent": "oos", "answer": "William Shakespeare."})
+        answer = r.one("who wrote hamlet")
+        assert isinstance(answer, Handled) and answer.text == "William Shakespeare.", answer
+        r.content({"intent": "HassTurnOn", "answer": "Turning it on."})
+        assert isinstance(r.one(ON), NotRecognized)   # no slots: nothing named, nothing acted on
+        assert r.calls == 2
+        refusal = validate({"intent": "HassTurnOn", "answer": "ok"}, ON, "en", r.recognizer.prompt)
+        assert isinstance(refusal, NotUnderstood) and "names nothing" in refusal.detail, refusal
+
+
 HOSTILE = {  # reply -> (what the refusal says), for the transcript ON
     "unknown intent": ({"intent": "HassOpenAllTheDoors", "slots": {}}, "is not served"),
     "a label that is no home intent": ({"intent": "oos"}, "is not served"),
@@ -197,6 +213,9 @@ HOSTILE = {  # reply -> (what the refusal says), for the transcript ON
     "a target of nothing": ({"intent": "HassTurnOn", "slots": {}}, "names nothing"),
     "not an object": (["HassTurnOn"], "not a JSON object"),
     "an empty answer": ({"answer": " \x00 "}, "empty answer"),
+    "the spec's shape, an empty answer": ({"intent": "oos", "answer": " "}, "empty answer"),
+    "the spec's shape, an answer that is no text": ({"intent": "oos", "answer": ["hi"]}, "answer is not text"),
+    "the spec's shape, an unserved label": ({"intent": "transfer", "answer": "done"}, "is not served"),
     "too many slots": ({"intent": "HassTurnOn", "slots": {f"s{i}": "x" for i in range(20)}}, "at most 8"),
     "not JSON": ("Sure! Turning the kitchen ceiling on.", None),  # the client refuses it: a cloud error
 }
