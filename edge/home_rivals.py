@@ -1,7 +1,8 @@
-"""Rival readings: may another intent's carrier template say the same sentence, and with the home's names?
+"""Rival readings: may another intent's carrier template say the same sentence, and with the home's names? And
+where several intents' templates read it whole, which one Home Assistant's matcher answers (`rank`).
 
 edge/home_rescue.py stands on one intent's carrier only where no other intent's template reads the whole
-text too. A rival's reading counts only where Home Assistant's matcher could take it: its {name}/{area}/{floor}
+text too, unless `rank` puts one reading strictly first. A rival's reading counts only where Home Assistant's matcher could take it: its {name}/{area}/{floor}
 captures must be able to frame names of the names file ("put coffee filters in my list" is HassListAddItem's
 "put {item} in [my] {name}" only in a home with a list called "list"). Split from edge/home_wildcards.py, whose
 tables, folding and pattern compiler these use.
@@ -9,11 +10,13 @@ tables, folding and pattern compiler these use.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import re
+from typing import Any, Mapping, NamedTuple
 
+from edge import home_templates
 from edge.home_needs import may_read as _may_read
-from edge.home_wildcards import (MAX_NAME_WORDS, READINGS, WORD, compile_pattern, expand, fold, said_exactly,
-                                 strip_skip, tables)
+from edge.home_wildcards import (MAX_NAME_WORDS, READINGS, WORD, carrier_intents, compile_pattern, expand, fold,
+                                 reading, said_exactly, strip_skip, tables)
 
 
 def most_names(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str) -> int | None:
@@ -79,3 +82,66 @@ def reads_with_home_names(schema: Mapping[str, Any] | None, intent: str, lang: s
                                      for k, v in m.groupdict().items() if v is not None and k[0] == "N"):
                 return True
     return False
+
+
+# What a {name} of these carrier intents must be: their templates' requires_context (home-assistant-intents
+# 2026.12.1: HassList* domain todo in every language, HassMediaSearchAndPlay's {name} blocks media_player). The
+# carrier table keeps no contexts, and a reading of a thing of another kind is none of Home Assistant's ("passer les
+# chanson Edith Piaf sur *Enceinte de la cuisine*" is no to-do list's item)
+NAME_DOMAINS = {"HassListAddItem": "todo", "HassListCompleteItem": "todo", "HassListRemoveItem": "todo",
+                "HassMediaSearchAndPlay": "media_player"}
+
+
+class Ranked(NamedTuple):
+    """One intent's best whole-text reading as hassil's `recognize_ranked` weighs it (higher `key` first):
+    (a non-wildcard `name` said, its length, fewer wildcards, more literal characters, less wildcard text).
+    `kind`: "template" (edge/home_templates.py) or "carrier" (edge/home_wildcards.py)."""
+
+    key: tuple[int, int, int, int, int]
+    intent: str
+    kind: str
+
+
+def _key(named: int, wild: int, own: int, wild_text: int) -> tuple[int, int, int, int, int]:
+    return (named > 0, named, -wild, own, -wild_text)
+
+
+def rank(schema: Mapping[str, Any] | None, lang: str, text: str, names: Any) -> list[Ranked]:
+    """Every intent whose templates read the whole of `text` with the home's names, best first, ranked as Home
+    Assistant's default agent ranks hassil's readings (`recognize_best(..., best_slot_name="name")`, hassil 3.13's
+    `_get_ranked_score`): a reading with a non-wildcard `name` first, the longest name said first; then fewer
+    wildcards; then more of the template's own characters (the words outside every capture, spaces not counted:
+    hassil counts its literal chunks stripped); then less wildcard text. hassil breaks a full tie on the intent's
+    name; the callers refuse one instead (a tie is no reason of the words). Each intent weighs its best reading
+    only: templates without a wildcard (their names exact, their context met) and carriers, whose {name} must also
+    be a thing of `NAME_DOMAINS`' kind."""
+    out: dict[str, Ranked] = {}
+
+    def put(r: Ranked) -> None:
+        if r.intent not in out or r.key > out[r.intent].key:
+            out[r.intent] = r
+
+    for r in home_templates.readings(schema, lang, text, names):
+        named = max((len(s["raw"]) for s in r.spans if s["name"] == "name"), default=0)
+        put(Ranked(_key(named, 0, sum(len(w) for w in r.own), 0), r.intent, "template"))
+    for intent in carrier_intents(schema, lang):
+        got = reading(schema, intent, lang, text, names)
+        if got is None:
+            continue
+        caps, own = got
+        named = [e - a for slot, a, e, wild in caps if slot == "name" and not wild]
+        need = NAME_DOMAINS.get(intent)
+        if need is not None and any(not home_templates.name_ok(slot, text[a:e], lang, names, {"requires": {"domain": need}})
+                                    for slot, a, e, wild in caps if slot == "name" and not wild):
+            continue
+        wild = [e - a for _, a, e, w in caps if w]
+        put(Ranked(_key(max(named, default=0), len(wild), sum(len(w) for w, _, _ in own), sum(wild)), intent, "carrier"))
+    return sorted(out.values(), key=lambda r: r.key, reverse=True)
+
+
+def first(ranked: list[Ranked]) -> Ranked | None:
+    """The reading Home Assistant answers where several read the text and one is strictly first; None for fewer than
+    two or a tie."""
+    if len(ranked) < 2 or ranked[0].key == ranked[1].key:
+        return None
+    return ranked[0]
