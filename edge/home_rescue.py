@@ -36,7 +36,7 @@ from typing import Any, Mapping, Sequence
 from edge import home_freetext, home_rivals, home_templates, home_wildcards
 from edge.names_values_data import VALUES
 
-__all__ = ["MIN_OWN_WORDS", "REREAD", "after_refusal", "family", "ranked", "reread", "rescue", "tagger_disagrees"]
+__all__ = ["MIN_OWN_WORDS", "REREAD", "after_refusal", "LIST_INTENTS", "family", "overrule", "ranked", "reread", "rescue", "tagger_disagrees"]
 
 # The least number of the carrier's own words (the template's words outside every capture) plus the names it
 # frames that a rescue stands on. Measured on the in-template proxy's unsure lines (2026-12-06, en/de/fr/es
@@ -97,11 +97,40 @@ def ranked(schema: Mapping[str, Any] | None, lang: str, text: str, found: Sequen
     template's (`home_templates.anchored`, reread's), and with `tagger` the tagger's check (`tagger_disagrees`)."""
     order = home_rivals.rank(schema, lang, text, names)
     best = home_rivals.first(order)
-    if best is None:
+    return None if best is None else _guarded(schema, order, lang, text, found, names, tagger)
+
+
+# The list intents whose sure answers `overrule` may hand to a sibling: one act each on a to-do list of the file or
+# the shopping list, told apart by the template's structure alone (HA's own ranking: the list named first)
+LIST_INTENTS = frozenset({"HassListAddItem", "HassListCompleteItem", "HassListRemoveItem", "HassShoppingListAddItem",
+                          "HassShoppingListCompleteItem"})
+
+
+def overrule(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str, found: Sequence[Mapping[str, Any]],
+             names: Any) -> tuple[str, list[Mapping[str, Any]], str] | None:
+    """The reading that replaces a sure model's list answer (`intent` of `LIST_INTENTS`) where Home Assistant's
+    ranking of the whole text (edge/home_rivals.py's `rank`) puts another list intent strictly first, or that intent's
+    templates alone read it: a home whose to-do list is called what the shopping list's templates say ("Lista de la
+    compra"): "apunta arroz en Lista de la compra" is HassListAddItem's "en {name}", "pon X en mi lista de la compra"
+    only HassShoppingListAddItem's (no template says "mi {name}"); the model reads the same words for both. None
+    where the model's intent is first, tied, or the reading fails its guards (`ranked`'s, the tagger's included):
+    the answer stands. Out-of-template words have no such reading and keep the model's answer."""
+    if intent not in LIST_INTENTS:
         return None
+    order = home_rivals.rank(schema, lang, text, names)
+    if not order or order[0].intent == intent or order[0].intent not in LIST_INTENTS \
+            or len(order) > 1 and order[0].key == order[1].key:
+        return None
+    return _guarded(schema, order, lang, text, found, names, True)
+
+
+def _guarded(schema: Mapping[str, Any] | None, order: Sequence[home_rivals.Ranked], lang: str, text: str,
+             found: Sequence[Mapping[str, Any]], names: Any, tagger: bool) -> tuple[str, list[Mapping[str, Any]], str] | None:
+    """`order`'s first reading through the guards of its kind (see `ranked`), or None."""
+    best = order[0]
     got: tuple[str, list[Mapping[str, Any]], str] | None = None
     if best.kind == "carrier":
-        carried = _carried(schema, best.intent, lang, text, found, names, rivals=False)
+        carried = _carried(schema, best.intent, lang, text, found, names, rivals=False, got=best.got)
         if carried is not None:
             got = (best.intent, carried[0], carried[1])
     else:
@@ -220,11 +249,13 @@ def family(schema: Mapping[str, Any] | None, top_intent: str, lang: str) -> list
 
 
 def _carried(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
-             found: Sequence[Mapping[str, Any]], names: Any, rivals: bool = True) -> tuple[list[Mapping[str, Any]], str] | None:
+             found: Sequence[Mapping[str, Any]], names: Any, rivals: bool = True,
+             got: tuple[Any, Any] | None = None) -> tuple[list[Mapping[str, Any]], str] | None:
     """(the spans to decide on, what decided it) where `intent` (the model's top intent or another, `family`) can
     stand on one of its carrier patterns read whole; None where not. `rivals`: refuse where another intent's
-    template reads it too (off where `ranked` put this reading strictly first)."""
-    got = home_wildcards.reading(schema, intent, lang, text, names)
+    template reads it too (off where `ranked` put this reading strictly first); `got`: the carrier's reading (captures,
+    own words) ranked (edge/home_rivals.py), else the intent's first (`home_wildcards.reading`)."""
+    got = got or home_wildcards.reading(schema, intent, lang, text, names)
     if got is None:
         return None
     caps, own = got
