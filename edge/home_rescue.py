@@ -132,7 +132,7 @@ def _guarded(schema: Mapping[str, Any] | None, order: Sequence[home_rivals.Ranke
     if best.kind == "carrier":
         carried = _carried(schema, best.intent, lang, text, found, names, rivals=False, got=best.got)
         if carried is not None:
-            got = (best.intent, carried[0], carried[1])
+            got = (best.intent, _off_own_words(carried[0], best.got), carried[1])
     else:
         read = next((r for r in home_templates.readings(schema, lang, text, names) if r.intent == best.intent), None)
         if read is not None and home_templates.anchored(read):
@@ -140,6 +140,30 @@ def _guarded(schema: Mapping[str, Any] | None, order: Sequence[home_rivals.Ranke
     if got is None or tagger and tagger_disagrees(got[1], found):
         return None
     return got[0], got[1], f"{got[2]} (ranked over {', '.join(r.intent for r in order[1:])})"
+
+
+def _off_own_words(spans: Sequence[Mapping[str, Any]], got: Any) -> list[Mapping[str, Any]]:
+    """A ranked carrier's spans less the tagger's names, areas and floors that lie on the carrier's own words: in Home
+    Assistant's reading those words are the template's ("pon X en mi lista de la *compra*": the tagger's list
+    "compra" is the shopping list template's word, and HassShoppingListAddItem has no name: left, it refused the
+    reading)."""
+    caps, own = got
+    taken = {(a, e) for _, a, e, _ in caps}
+    return [s for s in spans if not (s.get("name") in ("name", "area", "floor")
+                                     and (s.get("start"), s.get("end")) not in taken
+                                     and any(a <= int(s.get("start", -1)) and int(s.get("end", -1)) <= e
+                                             for _, a, e in _runs(own)))]
+
+
+def _runs(own: Sequence[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """The carrier's own words joined into runs of adjacent words (a name of several words lies in one run)."""
+    out: list[tuple[str, int, int]] = []
+    for w, a, e in sorted(own, key=lambda x: x[1]):
+        if out and a - out[-1][2] <= 1:
+            out[-1] = (out[-1][0] + " " + w, out[-1][1], e)
+        else:
+            out.append((w, a, e))
+    return out
 
 
 # The refusals of a sure model that a template of its own intent, read whole, decides again on (edge/home.py's
