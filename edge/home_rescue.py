@@ -36,7 +36,10 @@ from typing import Any, Mapping, Sequence
 from edge import home_freetext, home_rivals, home_templates, home_wildcards
 from edge.names_values_data import VALUES
 
-__all__ = ["MIN_OWN_WORDS", "REREAD", "after_refusal", "LIST_INTENTS", "family", "overrule", "ranked", "reread", "rescue", "tagger_disagrees"]
+__all__ = ["LIST_INTENTS", "MIN_OWN_WORDS", "REREAD", "after_refusal", "family", "overrule", "ranked", "reread", "rescue",
+           "tagger_disagrees"]
+
+Read = tuple[str, list[Mapping[str, Any]], str]   # (intent, the spans to decide on, what decided it)
 
 # The least number of the carrier's own words (the template's words outside every capture) plus the names it
 # frames that a rescue stands on. Measured on the in-template proxy's unsure lines (2026-12-06, en/de/fr/es
@@ -73,7 +76,7 @@ def rescue(schema: Mapping[str, Any] | None, top_intent: str, lang: str, text: s
 
 
 def _rescued(schema: Mapping[str, Any] | None, top_intent: str, lang: str, text: str,
-             found: Sequence[Mapping[str, Any]], names: Any, templates: bool) -> tuple[str, list[Mapping[str, Any]], str] | None:
+             found: Sequence[Mapping[str, Any]], names: Any, templates: bool) -> Read | None:
     """`rescue` where exactly one intent reads the text (a carrier, else a template)."""
     taken = [(intent, got) for intent in family(schema, top_intent, lang)
              if (got := _carried(schema, intent, lang, text, found, names)) is not None]
@@ -125,7 +128,7 @@ def overrule(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str
 
 
 def _guarded(schema: Mapping[str, Any] | None, order: Sequence[home_rivals.Ranked], lang: str, text: str,
-             found: Sequence[Mapping[str, Any]], names: Any, tagger: bool) -> tuple[str, list[Mapping[str, Any]], str] | None:
+             found: Sequence[Mapping[str, Any]], names: Any, tagger: bool) -> Read | None:
     """`order`'s first reading through the guards of its kind (see `ranked`), or None."""
     best = order[0]
     got: tuple[str, list[Mapping[str, Any]], str] | None = None

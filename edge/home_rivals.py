@@ -2,10 +2,10 @@
 where several intents' templates read it whole, which one Home Assistant's matcher answers (`rank`).
 
 edge/home_rescue.py stands on one intent's carrier only where no other intent's template reads the whole
-text too, unless `rank` puts one reading strictly first. A rival's reading counts only where Home Assistant's matcher could take it: its {name}/{area}/{floor}
-captures must be able to frame names of the names file ("put coffee filters in my list" is HassListAddItem's
-"put {item} in [my] {name}" only in a home with a list called "list"). Split from edge/home_wildcards.py, whose
-tables, folding and pattern compiler these use.
+text too, unless `rank` puts one reading strictly first. A rival's reading counts only where Home Assistant's
+matcher could take it: its {name}/{area}/{floor} captures must be able to frame names of the names file ("put coffee
+filters in my list" is HassListAddItem's "put {item} in [my] {name}" only in a home with a list called "list").
+Split from edge/home_wildcards.py, whose tables, folding and pattern compiler these use.
 """
 
 from __future__ import annotations
@@ -191,7 +191,8 @@ def named_readings(schema: Mapping[str, Any] | None, intent: str, lang: str, tex
                 if m is None:
                     break
                 caps = [(k, m.start(k), m.end(k)) for k, v in m.groupdict().items() if v is not None]
-                if not any(k[0] == "N" and k[1:].split("__", 1)[0] == "name" and (s, e) == (ws, we) for k, s, e in caps):
+                if not any(k[0] == "N" and k[1:].split("__", 1)[0] == "name" and (s, e) == (ws, we)
+                           for k, s, e in caps):
                     continue
                 # any other name, area or floor it frames: the file's, word for word, and not over the masked one
                 if not all(k[1:].split("__", 1)[0] == "name" and (s, e) == (ws, we) or
