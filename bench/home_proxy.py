@@ -13,7 +13,11 @@ This proxy makes a set of the same kind from what we may read:
   queries, messages) from small lists written here (`WILDCARDS`), not the training lists;
 - the expected answer is Home Assistant's own matcher: hassil's `recognize_ranked` over the
   package's templates with that home's lists, ranked as Home Assistant's default agent ranks
-  (`best_slot_name="name"`), its first result. Lines without one well-defined answer are left
+  (`best_slot_name="name"`), its first result (this is the one place the labels follow HA's ranking: where
+  a to-do list of the home is called what the shopping list's templates say, "Lista de la compra", the
+  line is the named list's where a template frames it, "apunta X en Lista de la compra", and the shopping
+  list's where none can, "pon X en mi lista de la compra"; hassil breaks a full tie on the intent's
+  name, which edge refuses). Lines without one well-defined answer are left
   out and counted (`excluded`): Home Assistant's best reading is another intent; hassil finds
   no reading; a named thing that is not in the place the sentence says; a place with nothing
   of the kind there (Home Assistant would fail to act); a name glued to a word ("{area}s");

@@ -137,6 +137,13 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
                             min_slot_confidence=min_slot_confidence, schema=schema, read=read)
             if isinstance(again, Recognized):
                 return again
+    # a sure list answer where Home Assistant's ranking puts a sibling list intent first (edge/home_rescue.py's overrule)
+    if isinstance(got, Recognized) and got.name in home_rescue.LIST_INTENTS and \
+            (read := home_rescue.overrule(schema, got.name, check(text, language, served)[0], text, found, names)):
+        again = _decide(text, language, pred, found, names, served=served, threshold=threshold,
+                        min_slot_confidence=min_slot_confidence, schema=schema, read=read)
+        if isinstance(again, Recognized):
+            return again
     return got
 
 

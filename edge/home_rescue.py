@@ -36,7 +36,10 @@ from typing import Any, Mapping, Sequence
 from edge import home_freetext, home_rivals, home_templates, home_wildcards
 from edge.names_values_data import VALUES
 
-__all__ = ["MIN_OWN_WORDS", "REREAD", "after_refusal", "family", "reread", "rescue", "tagger_disagrees"]
+__all__ = ["LIST_INTENTS", "MIN_OWN_WORDS", "REREAD", "after_refusal", "family", "overrule", "ranked", "reread", "rescue",
+           "tagger_disagrees"]
+
+Read = tuple[str, list[Mapping[str, Any]], str]   # (intent, the spans to decide on, what decided it)
 
 # The least number of the carrier's own words (the template's words outside every capture) plus the names it
 # frames that a rescue stands on. Measured on the in-template proxy's unsure lines (2026-12-06, en/de/fr/es
@@ -63,18 +66,107 @@ def rescue(schema: Mapping[str, Any] | None, top_intent: str, lang: str, text: s
     is refused (`_carried`'s check of every other carrier intent, and `taken` of one intent only). `templates`: where
     no carrier reads it, try the templates without a wildcard too (edge/home_templates.py); off for a sure model,
     whose own intent's templates `reread` reads with its guards."""
+    got = _rescued(schema, top_intent, lang, text, found, names, templates)
+    if got is None:   # several intents read it: Home Assistant's ranking, where one is strictly first
+        got = ranked(schema, lang, text, found, names, tagger=False)
+    if got is None:
+        return None
+    intent, spans, decided = got
+    return intent, spans, decided if intent == top_intent else f"{decided} (over {top_intent})"
+
+
+def _rescued(schema: Mapping[str, Any] | None, top_intent: str, lang: str, text: str,
+             found: Sequence[Mapping[str, Any]], names: Any, templates: bool) -> Read | None:
+    """`rescue` where exactly one intent reads the text (a carrier, else a template)."""
     taken = [(intent, got) for intent in family(schema, top_intent, lang)
              if (got := _carried(schema, intent, lang, text, found, names)) is not None]
     if not taken and templates:   # no carrier: a template of any intent without a wildcard, read whole
         read = home_templates.read(schema, lang, text, names)
         if read is None:
             return None
-        decided = "template: " + " ".join(read.own)
-        return read.intent, read.spans, decided if read.intent == top_intent else f"{decided} (over {top_intent})"
+        return read.intent, read.spans, "template: " + " ".join(read.own)
     if len(taken) != 1:
         return None
     intent, (spans, decided) = taken[0]
-    return intent, spans, decided if intent == top_intent else f"{decided} (over {top_intent})"
+    return intent, spans, decided
+
+
+def ranked(schema: Mapping[str, Any] | None, lang: str, text: str, found: Sequence[Mapping[str, Any]], names: Any,
+           tagger: bool = True) -> tuple[str, list[Mapping[str, Any]], str] | None:
+    """(intent, spans, what decided it) where several intents' templates read the whole text and Home Assistant's
+    ranking (edge/home_rivals.py's `rank`: a name of the file first, then fewer wildcards, more literal text) puts one
+    strictly first; None for one reading or none (the callers' own rules), a tie, or a first reading that fails the
+    guards of its kind: a carrier's (`_carried`, all but its check of rival intents, which the ranking answers), a
+    template's (`home_templates.anchored`, reread's), and with `tagger` the tagger's check (`tagger_disagrees`)."""
+    order = home_rivals.rank(schema, lang, text, names)
+    best = home_rivals.first(order)
+    return None if best is None else _guarded(schema, order, lang, text, found, names, tagger)
+
+
+# The list intents whose sure answers `overrule` may hand to a sibling: one act each on a to-do list of the file or
+# the shopping list, told apart by the template's structure alone (HA's own ranking: the list named first)
+LIST_INTENTS = frozenset({"HassListAddItem", "HassListCompleteItem", "HassListRemoveItem", "HassShoppingListAddItem",
+                          "HassShoppingListCompleteItem"})
+
+
+def overrule(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str, found: Sequence[Mapping[str, Any]],
+             names: Any) -> tuple[str, list[Mapping[str, Any]], str] | None:
+    """The reading that replaces a sure model's list answer (`intent` of `LIST_INTENTS`) where Home Assistant's
+    ranking of the whole text (edge/home_rivals.py's `rank`) puts another list intent strictly first, or that intent's
+    templates alone read it: a home whose to-do list is called what the shopping list's templates say ("Lista de la
+    compra"): "apunta arroz en Lista de la compra" is HassListAddItem's "en {name}", "pon X en mi lista de la compra"
+    only HassShoppingListAddItem's (no template says "mi {name}"); the model reads the same words for both. None
+    where the model's intent is first, tied, or the reading fails its guards (`ranked`'s, the tagger's included):
+    the answer stands. Out-of-template words have no such reading and keep the model's answer."""
+    if intent not in LIST_INTENTS:
+        return None
+    order = home_rivals.rank(schema, lang, text, names)
+    if not order or order[0].intent == intent or order[0].intent not in LIST_INTENTS \
+            or len(order) > 1 and order[0].key == order[1].key:
+        return None
+    return _guarded(schema, order, lang, text, found, names, True)
+
+
+def _guarded(schema: Mapping[str, Any] | None, order: Sequence[home_rivals.Ranked], lang: str, text: str,
+             found: Sequence[Mapping[str, Any]], names: Any, tagger: bool) -> Read | None:
+    """`order`'s first reading through the guards of its kind (see `ranked`), or None."""
+    best = order[0]
+    got: tuple[str, list[Mapping[str, Any]], str] | None = None
+    if best.kind == "carrier":
+        carried = _carried(schema, best.intent, lang, text, found, names, rivals=False, got=best.got)
+        if carried is not None:
+            got = (best.intent, _off_own_words(carried[0], best.got), carried[1])
+    else:
+        read = next((r for r in home_templates.readings(schema, lang, text, names) if r.intent == best.intent), None)
+        if read is not None and home_templates.anchored(read):
+            got = _template_spans(read, lang, text, names, found)
+    if got is None or tagger and tagger_disagrees(got[1], found):
+        return None
+    return got[0], got[1], f"{got[2]} (ranked over {', '.join(r.intent for r in order[1:])})"
+
+
+def _off_own_words(spans: Sequence[Mapping[str, Any]], got: Any) -> list[Mapping[str, Any]]:
+    """A ranked carrier's spans less the tagger's names, areas and floors that lie on the carrier's own words: in Home
+    Assistant's reading those words are the template's ("pon X en mi lista de la *compra*": the tagger's list
+    "compra" is the shopping list template's word, and HassShoppingListAddItem has no name: left, it refused the
+    reading)."""
+    caps, own = got
+    taken = {(a, e) for _, a, e, _ in caps}
+    return [s for s in spans if not (s.get("name") in ("name", "area", "floor")
+                                     and (s.get("start"), s.get("end")) not in taken
+                                     and any(a <= int(s.get("start", -1)) and int(s.get("end", -1)) <= e
+                                             for _, a, e in _runs(own)))]
+
+
+def _runs(own: Sequence[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """The carrier's own words joined into runs of adjacent words (a name of several words lies in one run)."""
+    out: list[tuple[str, int, int]] = []
+    for w, a, e in sorted(own, key=lambda x: x[1]):
+        if out and a - out[-1][2] <= 1:
+            out[-1] = (out[-1][0] + " " + w, out[-1][1], e)
+        else:
+            out.append((w, a, e))
+    return out
 
 
 # The refusals of a sure model that a template of its own intent, read whole, decides again on (edge/home.py's
@@ -92,6 +184,12 @@ def reread(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str, 
     read = home_templates.read(schema, lang, text, names)
     if read is None or read.intent != intent and not other:
         return None
+    return _template_spans(read, lang, text, names, found)
+
+
+def _template_spans(read: home_templates.Reading, lang: str, text: str, names: Any,
+                    found: Sequence[Mapping[str, Any]]) -> tuple[str, list[Mapping[str, Any]], str] | None:
+    """`reread`'s guards on one template reading: (intent, spans, what decided it), or None."""
     # the tagger read a name's words as another slot ("what *den* *light* are on": area + kind, where the template
     # reads a thing "Den Light"): two readings of one intent, and Home Assistant's ranking is not ours to guess (one
     # English template-holdout wrong action without this, measured)
@@ -178,10 +276,13 @@ def family(schema: Mapping[str, Any] | None, top_intent: str, lang: str) -> list
 
 
 def _carried(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
-             found: Sequence[Mapping[str, Any]], names: Any) -> tuple[list[Mapping[str, Any]], str] | None:
+             found: Sequence[Mapping[str, Any]], names: Any, rivals: bool = True,
+             got: tuple[Any, Any] | None = None) -> tuple[list[Mapping[str, Any]], str] | None:
     """(the spans to decide on, what decided it) where `intent` (the model's top intent or another, `family`) can
-    stand on one of its carrier patterns read whole; None where not."""
-    got = home_wildcards.reading(schema, intent, lang, text, names)
+    stand on one of its carrier patterns read whole; None where not. `rivals`: refuse where another intent's
+    template reads it too (off where `ranked` put this reading strictly first); `got`: the carrier's reading (captures,
+    own words) ranked (edge/home_rivals.py), else the intent's first (`home_wildcards.reading`)."""
+    got = got or home_wildcards.reading(schema, intent, lang, text, names)
     if got is None:
         return None
     caps, own = got
@@ -199,7 +300,7 @@ def _carried(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str
     # List": HassListAddItem's list named, over HassShoppingListAddItem's "add {item} to my shopping list"):
     # Home Assistant ranks the reading with a name of the home's lists first
     framed = sum(1 for _, _, _, wild in caps if not wild)
-    for other in home_wildcards.carrier_intents(schema, lang):
+    for other in home_wildcards.carrier_intents(schema, lang) if rivals else ():
         n = home_rivals.most_names(schema, other, lang, text) if other != intent else None
         # ... and where this reading frames none, the other's counts only if it can frame names of the file: a list
         # the home has not ("put coffee filters in my *list*") is no reading Home Assistant's matcher takes

@@ -29,7 +29,7 @@ from edge import home_wildcards, names_values
 from edge.heap import give_back_memory
 from edge.home_wildcards import compile_pattern, expand, fold, pack, unpack
 
-__all__ = ["FORMAT", "MAX_TEXT", "Reading", "encode", "entry", "read", "readings"]
+__all__ = ["FORMAT", "MAX_TEXT", "Reading", "encode", "anchored", "entry", "name_ok", "read", "readings"]
 
 FORMAT = "zlib+base64 json per language"
 MAX_TEXT = 512        # characters: decide refuses longer text first; a bound of its own here all the same
@@ -163,7 +163,7 @@ def _read(data: str, compact: str, folded: str, a: int, b: int, text: str, lang:
         if m is None:
             return None
         caps = [(k, m.start(k), m.end(k)) for k, v in m.groupdict().items() if v is not None and k[0] in "NLD"]
-        if all(_name_ok(k[1:].split("__", 1)[0], text[s:e], lang, names, ctx) for k, s, e in caps if k[0] == "N"):
+        if all(name_ok(k[1:].split("__", 1)[0], text[s:e], lang, names, ctx) for k, s, e in caps if k[0] == "N"):
             break
     else:
         return None
@@ -198,7 +198,7 @@ def _context_usable(ctx: Mapping[str, Any]) -> bool:
     return isinstance(req, Mapping) and all(k in CONTEXT_KEYS for k in req)
 
 
-def _name_ok(slot: str, said: str, lang: str, names: Any, ctx: Mapping[str, Any]) -> bool:
+def name_ok(slot: str, said: str, lang: str, names: Any, ctx: Mapping[str, Any]) -> bool:
     """Whether `said` is exactly a name of the file of `slot`'s kind, and, for a thing's name, each thing it names
     of the domain/device class the block requires and none the block excludes."""
     if names is None:
@@ -250,17 +250,20 @@ MIN_ANCHORS = 2   # the template's own words plus the names it frames: "Glotze p
 MIN_OWN = 1       # at least one word the template says itself: a name alone is no command
 
 
+def anchored(r: Reading) -> bool:
+    """Whether a reading says enough of its own: MIN_OWN words of the template, MIN_ANCHORS with the names."""
+    # a small list's words ("höchste", "rot") are the template's own as much as its plain words: "{name} höchste"
+    fixed = len(r.own) + r.lists
+    return fixed >= MIN_OWN and fixed + r.names >= MIN_ANCHORS
+
+
 def read(schema: Mapping[str, Any] | None, lang: str, text: str, names: Any) -> Reading | None:
     """The one intent whose template reads `text` (see the module docstring), or None: none, several, a generic
     reading (fewer than MIN_ANCHORS anchors), or a carrier intent's template that reads it too."""
     got = readings(schema, lang, text, names)
-    if len(got) != 1:
+    if len(got) != 1 or not anchored(got[0]):
         return None
     r = got[0]
-    # a small list's words ("höchste", "rot") are the template's own as much as its plain words: "{name} höchste"
-    fixed = len(r.own) + r.lists
-    if fixed < MIN_OWN or fixed + r.names < MIN_ANCHORS:
-        return None
     # a carrier (a wildcard intent's template) that reads it with names of the file reads it too: the words do not
     # decide which ("kühle an Stube auf 46 runter" is no item "kühle an" of a list "Stube": Stube is no list, so not
     # that carrier's, as in Home Assistant, whose lists are the home's)

@@ -148,7 +148,6 @@ def test_an_english_sibling_with_the_files_list_is_taken(home) -> None:
     ("füge Fahrrad reparieren zu Einkaufsliste hinzu", "de", "HassShoppingListAddItem"),   # "zu": item unclear
     ("add a reminder to call mom", "en", "HassShoppingListAddItem"),           # no home request: no list named
     ("add a reminder to call mom", "en", "HassListAddItem"),
-    ("mettre du rendre les livres à la liste Tâches", "fr", "HassShoppingListAddItem"),   # two intents' carriers
     ("add something", "en", "HassShoppingListAddItem"),                         # a generic carrier
     ("add milk to Chores and unlock the front door", "en", "HassTurnOn"),      # a second command glued on
     ("remind me to add milk to Chores", "en", "HassGetState"),                 # words before no template says
@@ -214,23 +213,33 @@ def test_only_a_home_top_intent_is_ever_rescued(home) -> None:
         assert isinstance(got, NotUnderstood) and got.reason == "unsure", (top, got)
 
 
-def test_another_intents_template_saying_it_too_refuses(home) -> None:
-    """Where a template of another intent with carriers matches the whole text as well, framing as many names
-    (the names file unchecked), the words do not decide: "mettre du X à la liste Tâches" is HassListAddItem's
-    ("à la liste {name}") and HassMediaSearchAndPlay's ("mettre {search_query} à {name}"): neither is rescued.
-    A reading that frames no name, beside one that does, is never rescued either: "tacha de Lista de la compra X"."""
+def test_another_intents_template_saying_it_too_is_ranked_as_home_assistant_does(home) -> None:
+    """Where a template of another intent with carriers matches the whole text as well, the words alone do not decide:
+    "mettre du X à la liste Tâches" is HassListAddItem's ("à la liste {name}") and HassMediaSearchAndPlay's ("mettre
+    {search_query} à {name}"); `_carried` alone refuses each. Home Assistant's ranking does decide (both name the
+    list; the same wildcards; HassListAddItem's template says more of its own words), and so does the rescue: HA's
+    reading, whatever the model's top intent. "tacha de Lista de la compra X": the to-do list named ranks over the
+    shopping list's reading, which names none."""
     from edge import home_wildcards
     _, recs = home
-    for text, lang, refused in [
-            ("mettre du rendre les livres à la liste Tâches", "fr", ("HassListAddItem", "HassMediaSearchAndPlay")),
-            ("mais aux liste de Tâches Rendre les livres", "fr", ("HassListAddItem", "HassMediaSearchAndPlay")),
-            ("tacha de Lista de la compra Arreglar la bici", "es", ("HassShoppingListCompleteItem",))]:
+    for text, lang, refused, want in [
+            ("mettre du rendre les livres à la liste Tâches", "fr", ("HassListAddItem", "HassMediaSearchAndPlay"),
+             ("HassListAddItem", {"item": "rendre les livres", "name": "Tâches"})),
+            ("mais aux liste de Tâches Rendre les livres", "fr", ("HassListAddItem", "HassMediaSearchAndPlay"),
+             ("HassListAddItem", {"item": "Rendre les livres", "name": "Tâches"})),
+            ("tacha de Lista de la compra Arreglar la bici", "es", ("HassShoppingListCompleteItem",),
+             ("HassListCompleteItem", {"item": "Arreglar la bici", "name": "Lista de la compra"}))]:
         rec = recs[lang]
         both = [i for i in home_wildcards.carrier_intents(rec.schema, lang)
                 if home_rivals.most_names(rec.schema, i, lang, text) is not None]
         assert len(both) > 1 and set(refused) <= set(both), both
         for intent in refused:
-            assert home_rescue.rescue(rec.schema, intent, lang, text, [], rec.names) is None, intent
+            assert home_rescue._carried(rec.schema, intent, lang, text, [], rec.names) is None, intent
+            got = home_rescue.rescue(rec.schema, intent, lang, text, [], rec.names)
+            assert got is not None and got[0] == want[0] and "(ranked over " in got[2], (intent, got)
+        unsure(home, text, lang)
+        got = rec.recognize(text, lang)
+        assert isinstance(got, Recognized) and (got.name, dict(got.entities)) == want, got
 
 
 def test_a_named_list_ranks_over_a_carrier_naming_none(home) -> None:
@@ -279,8 +288,99 @@ def test_no_schema_no_rescue(home) -> None:
 
 def test_a_confident_answer_says_nothing_decided_it(home) -> None:
     _, recs = home
-    got = recs["en"].recognize("add oat milk to my shopping list", "en")
-    assert isinstance(got, Recognized) and got.decided == ""
+    got = recs["en"].recognize("turn off the Desk Lamp", "en")
+    assert isinstance(got, Recognized) and got.decided == "", got
+
+
+# sure list answers of the model that Home Assistant's ranking gives to a sibling list intent: the fixture homes have
+# to-do lists called what the shopping list's templates say ("Shopping List", "Lista de la compra"), and only the
+# template's structure tells them apart (hassil 3.13.1's recognize_ranked, best_slot_name="name", gives these answers)
+OVERRULED = [
+    ("add oat milk to my shopping list", "en", "HassListAddItem", {"item": "oat milk", "name": "Shopping List"}),
+    ("apuntar arroz en Lista de la compra", "es", "HassListAddItem", {"item": "arroz", "name": "Lista de la compra"}),
+    ("tachá en Lista de la compra Limpiar los canalones", "es", "HassListCompleteItem",
+     {"item": "Limpiar los canalones", "name": "Lista de la compra"}),
+    ("sume filtros de café a mi lista de la compra", "es", "HassShoppingListAddItem", {"item": "filtros de café"}),
+    ("quitar en mi lista de la compra filtros de café", "es", "HassShoppingListCompleteItem", {"item": "filtros de café"}),
+    ("hake Bücher zurückbringen von Einkaufsliste ab", "de", "HassListCompleteItem",
+     {"item": "Bücher zurückbringen", "name": "Einkaufsliste"}),
+]
+
+
+@pytest.mark.parametrize("text,lang,intent,want", OVERRULED)
+def test_a_sure_list_answer_follows_home_assistants_ranking(home, text: str, lang: str, intent: str, want: dict) -> None:
+    """The model is sure of another list intent (its words are the same for both); HA's reading is taken, with the
+    model's confidence, and what decided it is said."""
+    model, recs = home
+    rec = recs[lang]
+    pred = model.classify([text])[0]
+    assert pred.intent != intent and pred.intent in home_rescue.LIST_INTENTS and pred.confidence >= rec.threshold, pred
+    got = rec.recognize(text, lang)
+    assert isinstance(got, Recognized) and got.name == intent, got
+    assert dict(got.entities) == want
+    assert got.confidence == pred.confidence and "(ranked over" in got.decided or got.decided.startswith("carrier: ")
+
+
+def test_a_tie_stays_refused(home) -> None:
+    """"stoppe Fernseher": HassMediaPause's and HassTurnOff's templates both read it, the same name, the same literal
+    word: hassil would break the tie on the intent's name, which is no reason of the words: refused."""
+    _, recs = home
+    rec = recs["de"]
+    text = "stoppe Fernseher"
+    order = home_rivals.rank(rec.schema, "de", text, rec.names)
+    assert [r.intent for r in order] in (["HassMediaPause", "HassTurnOff"], ["HassTurnOff", "HassMediaPause"])
+    assert order[0].key == order[1].key and home_rivals.first(order) is None
+    unsure(home, text, "de")
+    assert home_rescue.ranked(rec.schema, "de", text, [], rec.names) is None
+    got = rec.recognize(text, "de")
+    assert isinstance(got, NotUnderstood), got
+
+
+def test_a_list_the_home_lacks_ranks_nothing(home, tmp_path) -> None:
+    """The same words in a home without a list "Lista de la compra": HassListAddItem has no reading (a name must be
+    the file's, letter for letter), so the shopping list's stands; a name said with a word the template does not
+    have ("mi Lista de la compra" after "a") is no name to hassil either; no names file, no name ranked."""
+    import yaml
+
+    from edge import names
+
+    _, recs = home
+    rec = recs["es"]
+    data = yaml.safe_load((DATA / "home_fixture_names_es.yaml").read_text(encoding="utf-8"))
+    data["entities"] = [e for e in data["entities"] if e["id"] != "todo.lista_compra"]
+    path = tmp_path / "names_es.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    lacking = names.load(path)
+    text = "apuntar arroz en Lista de la compra"
+    assert [r.intent for r in home_rivals.rank(rec.schema, "es", text, rec.names)][0] == "HassListAddItem"
+    assert "HassListAddItem" not in [r.intent for r in home_rivals.rank(rec.schema, "es", text, lacking)]
+    assert all(not r.key[0] for r in home_rivals.rank(rec.schema, "es", text, None))
+    assert home_rescue.overrule(rec.schema, "HassShoppingListAddItem", "es", text, [], lacking) is None
+    order = home_rivals.rank(rec.schema, "es", "sume filtros de café a mi lista de la compra", rec.names)
+    assert [r.intent for r in order] == ["HassShoppingListAddItem"]
+
+
+@pytest.mark.parametrize("text", [
+    "apuntar qqqqqqqqqqqqqqqqqq en Lista de la compra",     # the mask's own letters said
+    "apuntar (.*)+ en Lista de la compra$",                # regex-like words
+    "añade arroz en " + "Lista de la compra " * 26,         # a name said over and over, up to decide's bound
+    "\x00\u202e lista de la compra",
+])
+def test_what_an_attacker_sends_is_ranked_in_bounded_time(home, text: str) -> None:
+    import time
+
+    _, recs = home
+    rec = recs["es"]
+    start = time.perf_counter()
+    order = home_rivals.rank(rec.schema, "es", text[:512], rec.names)
+    assert time.perf_counter() - start < 2.0
+    assert all(r.intent.startswith("Hass") for r in order)
+    got = rec.recognize(text[:512], "es")
+    if text.startswith("apuntar qqq"):   # the user's "qqq…" is the item, never the masked name
+        assert isinstance(got, Recognized) and dict(got.entities) == {"item": "qqqqqqqqqqqqqqqqqq",
+                                                                      "name": "Lista de la compra"}, got
+    elif isinstance(got, Recognized):     # whatever is answered carries words said, each on its own place
+        assert all(text[s["start"]:s["end"]] == s["raw"] for s in got.slots), got
 
 
 def test_a_long_free_text_is_fast_and_safe(home) -> None:
@@ -349,13 +449,17 @@ def test_a_list_the_home_has_not_is_no_rival_reading(home, text: str, intent: st
     assert dict(got.entities) == {"item": "coffee filters"}
 
 
-def test_a_rival_reading_with_the_homes_list_still_refuses(home) -> None:
+def test_a_rival_reading_with_the_homes_list_outranks_the_shopping_list(home) -> None:
     """Where the rival's template frames a list of the file, even split otherwise by one regex match ("en [la] lista de
-    {name}" over "en Lista de la compra", a to-do list of the Spanish home), it counts: refused, not acted on."""
+    {name}" over "en Lista de la compra", a to-do list of the Spanish home), it counts: the shopping list's carrier
+    alone is refused, and Home Assistant's ranking (the list named first) answers the to-do list's reading."""
     _, recs = home
     rec = recs["es"]
     text = "quita arreglar la bici en Lista de la compra"
     assert home_rivals.reads_with_home_names(rec.schema, "HassListRemoveItem", "es", text, rec.names)
-    assert home_rescue.rescue(rec.schema, "HassShoppingListCompleteItem", "es", text, [], rec.names) is None
+    assert home_rescue._carried(rec.schema, "HassShoppingListCompleteItem", "es", text, [], rec.names) is None
+    got = home_rescue.rescue(rec.schema, "HassShoppingListCompleteItem", "es", text, [], rec.names)
+    assert got is not None and got[0] == "HassListRemoveItem", got
     got = rec.recognize(text, "es")
-    assert not (isinstance(got, Recognized) and got.name.startswith("HassShoppingList")), got
+    assert isinstance(got, Recognized) and got.name == "HassListRemoveItem", got
+    assert dict(got.entities) == {"item": "arreglar la bici", "name": "Lista de la compra"}
