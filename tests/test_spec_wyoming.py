@@ -352,3 +352,48 @@ def test_mqtt_goes_on_beside_wyoming_after_all_that(served) -> None:
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["intent"] == "HassTurnOff"
     still_serving(port)
+
+
+def test_one_peer_holding_many_idle_connections_does_not_lock_out_another(served) -> None:
+    """"many concurrent connections" and "the server keeps serving others": one address that opens more idle
+    connections than a peer may hold is told so (an `error`, closed); Home Assistant on another address is still
+    answered meanwhile, and the first address is served again once its connections are gone."""
+    from wyoming.event import async_write_event
+
+    port = served[0]
+
+    async def other_peer() -> Event | None:  # 127.0.0.2 is loopback too: another peer address on one host
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=("127.0.0.2", 0))
+        try:
+            await async_write_event(Transcript("turn off the kitchen lights", language="en").event(), writer)
+            return await asyncio.wait_for(async_read_event(reader), 10)
+        finally:
+            writer.close()
+
+    async def go() -> tuple[int, list[str], Event | None]:
+        hog = [await asyncio.open_connection("127.0.0.1", port) for _ in range(80)]
+        told: list[str] = []
+        try:
+            # the connections over the peer's share are answered (busy) and closed; the rest wait, idle
+            async def first(reader: asyncio.StreamReader) -> Event | None:
+                try:
+                    return await asyncio.wait_for(async_read_event(reader), 1.0)
+                except TimeoutError:
+                    return None  # one that waits, idle
+
+            told = [ev.type for ev in await asyncio.gather(*(first(r) for r, _ in hog)) if ev is not None]
+            served_other = await other_peer()
+        finally:
+            for _, writer in hog:
+                writer.close()
+        return len(hog), told, served_other
+
+    n, told, other = asyncio.run(go())
+    assert told and set(told) == {"error"} and len(told) < n, told  # some refused, not all
+    assert other is not None and other.type == "intent" and other.data["name"] == "HassTurnOff", other
+    deadline = time.monotonic() + IDLE_S
+    while True:  # the hog's connections are closed by now or soon: the address is served again
+        answer = asyncio.run(ha_process("127.0.0.1", port, "turn off the kitchen lights", "en"))
+        if type(answer).__name__ == "Intent" or time.monotonic() > deadline:
+            break
+    assert type(answer).__name__ == "Intent", answer
