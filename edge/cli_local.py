@@ -63,7 +63,9 @@ def cmd_config(args: argparse.Namespace) -> int:
         print(json.dumps(config_doc.schema_json(), indent=2) + "\n" if args.json else config_doc.schema_toml(), end="")
         return EXIT_OK
     target = args.target
-    is_file = Path(target).is_file()
+    # A path (a separator or a .toml name) is a file even when it is missing, so the error says "file not
+    # found" rather than "no such profile '/etc/edge/edge.toml'"; a bare word is a profile's name.
+    is_file = Path(target).is_file() or "/" in target or target.endswith(".toml")
     settings = load_settings(target if is_file else None, None if is_file else target)
     if settings is None:
         return EXIT_USAGE

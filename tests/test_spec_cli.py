@@ -126,3 +126,14 @@ def test_infer_with_another_model_dir() -> None:
 def test_infer_refuses_a_directory_that_is_no_model(tmp_path: Path) -> None:
     out = edge("infer", "--model", str(tmp_path), "hello", "--json")
     assert out.returncode == 2 and out.stdout == "", (out.returncode, out.stdout, out.stderr)
+
+
+# --- edge config check FILE_OR_PROFILE -------------------------------------------------------------
+
+@pytest.mark.parametrize("target,says", [("/nowhere/edge.toml", "file not found"), ("edge-missing.toml", "file not found"),
+                                          ("no-such-board", "no such profile")])
+def test_config_check_tells_a_missing_file_from_an_unknown_profile(target: str, says: str) -> None:
+    """`edge config check FILE_OR_PROFILE`: 2 invalid, naming the file; a missing path is a missing file (was
+    "no such profile '/nowhere/edge.toml'"), a bare word an unknown profile."""
+    out = edge("config", "check", target)
+    assert out.returncode == 2 and says in out.stderr and target in out.stderr, out.stderr
