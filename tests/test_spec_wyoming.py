@@ -398,3 +398,26 @@ def test_one_peer_holding_many_idle_connections_does_not_lock_out_another(served
         if type(answer).__name__ == "Intent" or time.monotonic() > deadline:
             break
     assert type(answer).__name__ == "Intent", answer
+
+
+def test_a_model_that_is_no_home_model_never_answers_with_its_own_labels(tmp_path: Path) -> None:
+    """`intent {name, ...}`: "a Home Assistant intent (HassTurnOn, ...)": with [wyoming] on and the shipped
+    CLINC150 model (labels such as `weather`), Assist gets not-recognized, never `intent {name: "weather"}`;
+    describe still lists the loaded model's languages."""
+    broker = Broker(tmp_path / "b").start()
+    port = free_port()
+    d = Daemon(tmp_path / "d", daemon_config(broker, tmp_path / "s", device_id="nothome",
+                                             wyoming={"enabled": True, "port": port}), env={"EDGE_CLOUD_API_KEY": ""})
+    try:
+        d.start()
+        languages = json.loads((ROOT / "models" / "clinc150" / "manifest.json").read_text()).get("languages", ["en"])
+        info = asyncio.run(ha_describe("127.0.0.1", port))
+        assert sorted(info.intent[0].models[0].languages) == sorted(languages), info
+        for text in ("what is the weather like", "set an alarm for 7 am", "turn off the kitchen lights"):
+            got = one(port, text, "en", {"t": text})
+            assert [e.type for e in got] == ["not-recognized"] and got[0].data["context"] == {"t": text}, got
+        assert d.stop() == 0, d.log_text()
+    finally:
+        if d.proc and d.proc.poll() is None:
+            d.kill()
+        broker.stop()
