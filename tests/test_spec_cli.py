@@ -130,7 +130,8 @@ def test_infer_refuses_a_directory_that_is_no_model(tmp_path: Path) -> None:
 
 # --- edge config check FILE_OR_PROFILE -------------------------------------------------------------
 
-@pytest.mark.parametrize("target,says", [("/nowhere/edge.toml", "file not found"), ("edge-missing.toml", "file not found"),
+@pytest.mark.parametrize("target,says", [("/nowhere/edge.toml", "file not found"),
+                                          ("edge-missing.toml", "file not found"),
                                           ("no-such-board", "no such profile")])
 def test_config_check_tells_a_missing_file_from_an_unknown_profile(target: str, says: str) -> None:
     """`edge config check FILE_OR_PROFILE`: 2 invalid, naming the file; a missing path is a missing file (was

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -34,8 +33,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     names = tmp / "names.json"
     names.write_text(json.dumps(NAMES))
     broker = Broker(tmp / "b").start()
-    d = Daemon(tmp / "d", daemon_config(broker, tmp / "s", device_id="hm", model={"path": str(ROOT / "models" / "home")},
-                                        home={"names": str(names)}), env={"EDGE_CLOUD_API_KEY": ""}).start()
+    cfg = daemon_config(broker, tmp / "s", device_id="hm", model={"path": str(ROOT / "models" / "home")},
+                        home={"names": str(names)})
+    d = Daemon(tmp / "d", cfg, env={"EDGE_CLOUD_API_KEY": ""}).start()
     yield broker
     try:
         assert d.stop() == 0, d.log_text()

@@ -119,7 +119,8 @@ def test_a_cloud_answer_that_is_a_template_is_not_passed_on_as_one(rig) -> None:
     let a remote party read the home's states through Assist."""
     cloud, port, _ = rig
     cloud.mode = "good"
-    cloud.content = json.dumps({"intent": "oos", "answer": "{{ states('lock.front_door') }} {% for s in states %}x{% endfor %}"})
+    template = "{{ states('lock.front_door') }} {% for s in states %}x{% endfor %}"
+    cloud.content = json.dumps({"intent": "oos", "answer": template})
     got = ask(port, "what is the state of things")
     assert len(got) == 1 and got[0].type in ("handled", "not-recognized"), got
     text = got[0].data.get("text") or ""
