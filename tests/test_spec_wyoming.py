@@ -170,17 +170,23 @@ def test_no_language_means_the_models_first_and_a_region_tag_its_language(served
 
 # --- names: exact names only, and only those in the file ---------------------------------------------
 
-@pytest.mark.parametrize("text,language,intent,want", [
-    ("turn on the ceiling lamp", "en", "HassTurnOn", {"name": "Overhead Light"}),  # an alias -> the exact name
-    ("turn off the lights in the cookery", "en", "HassTurnOff", {"area": "Kitchen", "domain": "light"}),
-    ("turn on the desk lamp", "en", "HassTurnOn", {"name": "Desk Lamp"}),
+# (text, intent, entities, whether not-recognized is an acceptable answer: a thing said by its exact name must be
+# acted on; one said by an alias may be refused, "when unsure", but never answered with the alias itself)
+@pytest.mark.parametrize("text,language,intent,want,may_refuse", [
+    ("turn on the desk lamp", "en", "HassTurnOn", {"name": "Desk Lamp"}, False),
+    ("turn on the overhead light", "en", "HassTurnOn", {"name": "Overhead Light"}, False),
+    ("lock the front door", "en", "HassTurnOn", {"name": "Front Door"}, False),  # HA: lock = HassTurnOn
+    ("turn off the lights upstairs", "en", "HassTurnOff", {"floor": "Upstairs", "domain": "light"}, False),
+    ("turn on the ceiling lamp", "en", "HassTurnOn", {"name": "Overhead Light"}, True),  # an alias
+    ("turn off the lights in the cookery", "en", "HassTurnOff", {"area": "Kitchen", "domain": "light"}, True),
+    ("turn on the lights in the first floor", "en", "HassTurnOn", {"floor": "Upstairs", "domain": "light"}, True),
 ])
-def test_names_are_the_exact_names_from_the_file(served, text: str, language: str, intent: str, want: dict) -> None:
+def test_names_are_the_exact_names_from_the_file(served, text: str, language: str, intent: str, want: dict,
+                                                 may_refuse: bool) -> None:
     """"`name` (of a thing), `area` and `floor` values are the exact names (not aliases) from the names file"."""
     got = one(served[0], text, language)
     assert len(got) == 1, got
-    # an alias may be refused (when unsure, not-recognized), but never answered with the alias itself
-    if got[0].type == "not-recognized" and text != "turn on the desk lamp":
+    if got[0].type == "not-recognized" and may_refuse:
         return
     assert got[0].type == "intent" and got[0].data["name"] == intent, got
     assert entities(got[0].data) == want, got[0].data
