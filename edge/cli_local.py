@@ -63,9 +63,13 @@ def cmd_config(args: argparse.Namespace) -> int:
         print(json.dumps(config_doc.schema_json(), indent=2) + "\n" if args.json else config_doc.schema_toml(), end="")
         return EXIT_OK
     target = args.target
-    is_file = Path(target).is_file()
+    # A path (a separator or a .toml name) is a file even when it is missing, so the error says "file not
+    # found" rather than "no such profile '/etc/edge/edge.toml'"; a bare word is a profile's name.
+    is_file = Path(target).is_file() or "/" in target or target.endswith(".toml")
     settings = load_settings(target if is_file else None, None if is_file else target)
     if settings is None:
+        return EXIT_USAGE
+    if not _names_file_valid(settings):
         return EXIT_USAGE
     if args.json:
         print(json.dumps(cfg.as_dict(settings), indent=2))
@@ -74,6 +78,23 @@ def cmd_config(args: argparse.Namespace) -> int:
     else:
         print(f"{target!a}: valid" if not target.isprintable() else f"{target}: valid")
     return EXIT_OK
+
+
+def _names_file_valid(settings) -> bool:  # settings: edge.config.Settings
+    """`[home] names`, read as `edge run` reads it: a config whose names file the daemon would refuse at
+    start (exit 2) is not valid either. Each error line names the config key, the names file and its key."""
+    if not settings.home.names:
+        return True
+    from edge import names_file
+
+    try:
+        names_file.read_file(settings.home.names)
+    except names_file.NamesError as exc:
+        where = next((s for s in settings.sources if s.endswith(".toml")), "config")
+        for line in exc.errors:
+            print(f"edge: config error: {where}: home.names: {line}", file=sys.stderr)
+        return False
+    return True
 
 
 def cmd_train(args: argparse.Namespace) -> int:
