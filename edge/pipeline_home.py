@@ -32,7 +32,7 @@ def decide(r: Routed, found: list[dict[str, Any]], *, model: Any, names: Any, fi
            languages: frozenset[str], threshold: float) -> list[dict[str, Any]]:
     """The home model's result decided as Wyoming decides it (edge.home.decide: the same safety rules
     and names): recognized, its slots are the resolved entities on the words they came from; refused,
-    `r.not_recognized` says why and the slots stay as the tagger found them (words as said).
+    `r.not_recognized` says why and the slots stay as the tagger found them (words as said; numbers read).
     Sets `r.home_language`, the served language its escalation asks in."""
     from edge import home  # only for a home model
 
@@ -52,7 +52,28 @@ def decide(r: Routed, found: list[dict[str, Any]], *, model: Any, names: Any, fi
             r.decided, r.pred = d.decided, dataclasses.replace(r.pred, intent=d.name)
         return [dict(s) for s in d.slots]
     r.not_recognized = {"reason": d.reason, "detail": d.detail}
-    return found
+    return numbers_read(found, r.home_language)
+
+
+def numbers_read(found: list[dict[str, Any]], lang: str) -> list[dict[str, Any]]:
+    """A refused result's slots as the tagger found them, but a number slot's `value` a number where its words
+    read as one ("40", "vingt-deux"), as the contract says of every result's slots; words that do not read stay
+    as said. Nothing is resolved against the names: the daemon stands behind none of it."""
+    from edge import home, names_values  # only for a home model
+
+    out = []
+    for s in found:
+        value = s.get("value")
+        if s.get("name") in home.NUMBER_RANGES and not isinstance(value, (int, float)):
+            v = home.number(value)
+            if v is None:
+                v = home.number(s.get("raw"))
+            if v is None:
+                v = names_values.number(s.get("raw"), lang)
+            if v is not None:
+                s = {**s, "value": v}
+        out.append(s)
+    return out
 
 
 def resolve_names(found: list[dict[str, Any]], language: str | None, names: Any, first_language: str) -> None:

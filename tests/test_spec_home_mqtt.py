@@ -89,12 +89,9 @@ def test_a_resolved_number_is_a_number(client: TestClient) -> None:
     assert [s["value"] for s in result["slots"] if s["name"] == "brightness"] == [40], result["slots"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "deviation: when the home decision refuses (a name not in the file), edge/pipeline_home.py decide() returns "
-    "the tagger's slots as found, whose numbers are strings ('40'); recognized, the same slot is the number 40"))
 @pytest.mark.parametrize("text,slot,value", [("set the bathroom light to 40%", "brightness", 40),
                                              ("set the temperature in the bedroom to 21 degrees", "temperature", 21)])
-def test_deviation_a_number_is_a_number_in_a_refused_result_too(client: TestClient, text: str, slot: str,
+def test_a_number_is_a_number_in_a_refused_result_too(client: TestClient, text: str, slot: str,
                                                                 value: int) -> None:
     """Result slots: "`value` is the resolved value (a number, ...)" — in every result, not only in results the
     daemon stands behind."""

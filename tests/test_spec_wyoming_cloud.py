@@ -69,10 +69,7 @@ def ask(port: int, text: str, context: dict | None = None) -> list[Event]:
 
 @pytest.mark.parametrize("reply", [
     {"answer": ANSWER},  # the shape edge.home_cloud's own prompt asks the cloud for
-    pytest.param({"intent": "oos", "answer": ANSWER}, marks=pytest.mark.xfail(strict=True, reason=(
-        "deviation: the spec's Cloud call says the reply is {\"intent\": label or \"oos\", \"answer\": str}; "
-        "edge.home_cloud.validate accepts an answer only as {\"answer\"} alone and refuses this shape "
-        "('the reply's keys are not intent and slots, nor answer alone'), so Assist says not-recognized"))),
+    {"intent": "oos", "answer": ANSWER},  # the spec's Cloud call shape
 ], ids=["answer-alone", "spec-shape"])
 def test_a_question_is_handled_with_the_clouds_answer_and_the_context_echoed(rig, reply: dict) -> None:
     """`handled {text}`: "an answer from the cloud to something that is no home command (a question), when a cloud
