@@ -36,14 +36,14 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping, Sequence
 
-from edge import (home_freetext, home_guard, home_numbers, home_polarity, home_rescue, home_wildcards, names_schema,
-                  names_values)
+from edge import (home_freetext, home_guard, home_numbers, home_polarity, home_rescue, home_wake, home_wildcards,
+                  names_schema, names_values)
 from edge.home_durations import delay_misfit, halves, start_change_misfit, timer_start, unit_text
 from edge.home_reading import name_reading, place_reading, said_target, untagged_target
 # the result types live in a leaf (edge/home_results.py); re-exported: `from edge.home import Recognized` works
 from edge.home_results import Answered, NotUnderstood, Recognized, Recognizer, Result, base_language
 from edge.home_words import (ACTS_ON, FREE_TEXT_NAME_INTENTS, KIND_ALONE, PLACE_ONLY_LIGHT, blank_names,
-                             command_misfit, confirmed, everywhere, implied_domains, number, volume_misfit,
+                             clock_time, command_misfit, confirmed, everywhere, implied_domains, number, volume_misfit,
                              volume_step)
 from edge.model import OOS
 
@@ -192,6 +192,7 @@ def _decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[
            or delay_misfit(intent, lang, text, found, schema)
            or start_change_misfit(intent, lang, text, found, schema)
            or command_misfit(intent, lang, blank_names(text, found))
+           or clock_time(intent, lang, text, found)
            or home_polarity.mute_misfit(intent, lang, text, found)
            or home_freetext.unnamed_timer(text, lang, intent, found, got))
     if why is not None:
@@ -418,7 +419,8 @@ class HomeRecognizer:
         checked = check(text, language, self.languages)  # before the model: a refusal costs nothing
         if isinstance(checked, NotUnderstood):
             return checked
-        text = checked[1]
+        # a wake word said before the command ("alexa, ..."): the model and tagger read the command alone
+        text = home_wake.command(checked[1], checked[0])
         pred = self.model.classify([text])[0]
         found = self.slots.extract(text, pred.intent) if self.slots is not None and pred.intent != OOS else []
         return decide(text, language, pred, found, self.names, served=self.languages, threshold=self.threshold,
