@@ -36,8 +36,8 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping, Sequence
 
-from edge import (home_freetext, home_guard, home_numbers, home_polarity, home_rescue, home_wake, home_wildcards,
-                  names_schema, names_values)
+from edge import (home_freetext, home_guard, home_numbers, home_polarity, home_rescue, home_wake, home_when,
+                  home_wildcards, names_schema, names_values)
 from edge.home_durations import delay_misfit, halves, start_change_misfit, timer_start, unit_text
 from edge.home_reading import name_reading, place_reading, said_target, untagged_target
 # the result types live in a leaf (edge/home_results.py); re-exported: `from edge.home import Recognized` works
@@ -193,6 +193,7 @@ def _decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[
            or start_change_misfit(intent, lang, text, found, schema)
            or command_misfit(intent, lang, blank_names(text, found))
            or clock_time(intent, lang, text, found)
+           or home_when.other_moment(intent, lang, text)
            or home_polarity.mute_misfit(intent, lang, text, found)
            or home_freetext.unnamed_timer(text, lang, intent, found, got))
     if why is not None:
