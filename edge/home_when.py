@@ -21,7 +21,7 @@ _WORD = re.compile(r"[^\W\d_]+")
 # Phrases that are Home Assistant's skip words (said anywhere, meaning nothing): blanked first ("for me").
 _SKIP = {"en": ("for me", "for us"), "de": (), "fr": (), "es": ()}
 # Words of another moment or of what it is about, none in the two intents' templates of the language
-# (German "für" is: "was haben wir für ein Datum"; Spanish "en" and "de": "en qué día estamos", "fecha de hoy";
+# (German "für" is: "was haben wir für ein Datum", and "von heute"; Spanish "en" and "de": "en qué día estamos", "fecha de hoy";
 # French "de": "la date d'aujourd'hui"). "of the week|month|year" is still today's ("what day of the week is it").
 _OTHER = {
     "en": frozenset("of in at for until till since before after about from when tomorrow yesterday next last "
@@ -33,7 +33,7 @@ _OTHER = {
     "es": frozenset("para hasta desde antes después cuándo cuando ayer próximo próxima último última fue "
                     "será".split()),
 }
-_OF_TODAY = {"en": ("of the week", "of the month", "of the year")}
+_OF_TODAY = {"en": ("of the week", "of the month", "of the year"), "de": ("von heute",)}  # HA's "Datum[ von heute]"
 
 
 def other_moment(intent: str, lang: str, text: str) -> str | None:

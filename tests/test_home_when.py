@@ -46,6 +46,7 @@ def test_a_date_or_time_of_something_else_is_refused(home: names.Names, lang: st
     ("en", "HassGetCurrentTime", "what time is it right now"),
     ("en", "HassGetCurrentTime", "got the time?"),
     ("de", "HassGetCurrentDate", "was haben wir für ein Datum"),                 # "für" is HA's template's
+    ("de", "HassGetCurrentDate", "gebe mir das aktuelle Datum von heute"),       # so is "von heute"
     ("de", "HassGetCurrentTime", "wie viel Uhr haben wir"),
     ("fr", "HassGetCurrentDate", "quelle est la date d'aujourd'hui"),
     ("es", "HassGetCurrentDate", "en qué día estamos hoy"),                      # "en": HA's template's
