@@ -172,6 +172,7 @@ def _decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[
     found = halves(names_schema.unit_said(schema, lang, text, found), text, lang)
     found = timer_start(intent, lang, text, found, schema)  # "add 5 minutes to the *10 minute* timer": its start
     found = home_freetext.extend(text, lang, intent, found, names)  # "oat *milk*": free text as said
+    found = home_freetext.trim_quantity(lang, intent, found)  # "play *some* jazz": the query is "jazz"
     got = _slots(found, min_slot_confidence, intent, lang, confirmed(intent, lang, text, names, schema, found))
     if isinstance(got, NotUnderstood):
         return got
