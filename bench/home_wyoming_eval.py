@@ -79,6 +79,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 LANGUAGES = ("en", "de", "fr", "es")
 DEV = ROOT / "tests" / "data" / "home_dev_{lang}.txt"
 NAMES = ROOT / "tests" / "data" / "home_dev_names.yaml"
+# The third dev sets (dev3: tuned on, dev3check: the untouched check) talk about the proxy's homes, one
+# names file per language (tests/data/home_fixture_names_<lang>.yaml) instead of the one multilingual NAMES.
+SETS = ("dev", "dev2", "dev3", "dev3check")
+FIXTURE_NAMES = ROOT / "tests" / "data" / "home_fixture_names_{lang}.yaml"
 MODEL = ROOT / "models" / "home"
 
 # Gold values for the words the dev sets use (what Home Assistant's lists turn them into).
@@ -88,14 +92,20 @@ NUMBER_WORDS = {"ten": 10, "thirty": 30, "fifty": 50, "zehn": 10, "fünfzig": 50
                 "twenty": 20, "twenty five": 25, "forty": 40, "seventy": 70, "eine": 1, "drei": 3,
                 "zwanzig": 20, "zweiundzwanzig": 22, "dreißig": 30, "vierzig": 40, "trois": 3,
                 "vingt-deux": 22, "trente": 30, "quarante": 40, "tres": 3, "veintidós": 22, "treinta": 30,
-                "cuarenta": 40}
+                "cuarenta": 40,
+                # the third dev sets' (home_dev3*_<lang>.txt)
+                "one": 1, "three": 3, "five": 5, "eight": 8, "twelve": 12, "fifteen": 15, "eighteen": 18,
+                "nineteen": 19, "twenty two": 22, "sixty": 60, "sixty eight": 68, "seventy two": 72, "eighty": 80,
+                "a hundred": 100, "fünf": 5, "einundzwanzig": 21, "achtzig": 80, "cinq": 5, "vingt et un": 21,
+                "cinco": 5, "veintiuno": 21}
 COLORS = {"red": "red", "blue": "blue", "rot": "red", "rouge": "red", "roja": "red", "rojo": "red",
-          "green": "green", "blau": "blue", "bleu": "blue", "azul": "blue"}
+          "green": "green", "blau": "blue", "bleu": "blue", "azul": "blue", "purple": "purple", "yellow": "yellow",
+          "white": "white", "orange": "orange"}
 STATES = {"locked": "locked", "open": "open", "on": "on", "abgeschlossen": "locked", "offen": "open",
           "verrouillée": "locked", "ouverte": "open", "cerrada": "locked", "abierta": "open",
-          "an": "on", "allumée": "on", "encendida": "on"}
+          "an": "on", "allumée": "on", "encendida": "on", "closed": "closed", "unlocked": "unlocked"}
 DEVICE_CLASSES = {"blinds": "blind", "curtains": "curtain", "rollläden": "shutter", "volets": "shutter",
-                  "persianas": "blind", "shutters": "shutter"}
+                  "persianas": "blind", "shutters": "shutter", "rideaux": "curtain", "cortinas": "curtain"}
 NUMBER_SLOTS = {"brightness", "temperature", "hours", "minutes", "seconds", "volume_level", "position"}
 FREE_TEXT = {"item", "search_query"}
 TIMER_INTENTS = {"HassStartTimer", "HassCancelTimer", "HassCancelAllTimers", "HassIncreaseTimer",
@@ -261,7 +271,7 @@ def _pct(xs: list[float], q: int) -> float:
 
 def load_lines(lang: str, dev_set: str = "dev") -> list[tuple[str, str, list[Any]]]:
     """(plain text, gold intent or "oos", spans) of a dev set (`dev`: home_dev_<lang>.txt, tuned on;
-    `dev2`: home_dev2_<lang>.txt, the untouched check)."""
+    `dev2`: home_dev2_<lang>.txt, the untouched check; `dev3` / `dev3check`: the third set's halves)."""
     from edge.dataset import load_examples
 
     return [(e.text, e.label, list(e.spans)) for e in load_examples(DEV.with_name(f"home_{dev_set}_{lang}.txt"))]
@@ -435,10 +445,11 @@ def holdout_set(lang: str, path: Path) -> tuple[list[tuple[str, str, Expected]],
     return out, data, excluded
 
 
-async def evaluate(languages: list[str], model_dir: Path, names_path: Path, holdout: bool = False,
+async def evaluate(languages: list[str], model_dir: Path, names_path: Path | None, holdout: bool = False,
                    dev_set: str = "dev") -> dict:
     """Load the model once; score every dev set (and with `holdout`, every template holdout, each with
-    its own generated names file). Returns the JSON report."""
+    its own generated names file). `names_path` None: the set's own (NAMES, or FIXTURE_NAMES per
+    language for dev3*). Returns the JSON report."""
     import tempfile
 
     from edge import names
@@ -448,12 +459,21 @@ async def evaluate(languages: list[str], model_dir: Path, names_path: Path, hold
 
     model = Model.load(model_dir)
     slots = SlotExtractor.load(model.path, model.manifest)
-    home = Home(names_path)
-    rec = HomeRecognizer(model, slots, names.load(names_path))
-    rec.recognize("turn on the desk lamp", "en")  # first call's lazy work outside the measure
-    report: dict[str, Any] = {"model": str(model_dir), "names": str(names_path), "dev_set": dev_set,
-                              "languages": {}}
+    per_lang = names_path is None and dev_set.startswith("dev3")
+    homes: dict[Path, tuple[Home, Any]] = {}
+
+    def home_of(lang: str) -> tuple[Home, Any]:
+        path = Path(str(FIXTURE_NAMES).format(lang=lang)) if per_lang else Path(names_path or NAMES)
+        if path not in homes:
+            rec = HomeRecognizer(model, slots, names.load(path))
+            rec.recognize("turn on the desk lamp", "en")  # first call's lazy work outside the measure
+            homes[path] = (Home(path), rec)
+        return homes[path]
+
+    report: dict[str, Any] = {"model": str(model_dir), "dev_set": dev_set, "languages": {},
+                              "names": str(FIXTURE_NAMES) if per_lang else str(names_path or NAMES)}
     for lang in languages:
+        home, rec = home_of(lang)
         golds = [(t, i, expected(i, s, home) if i != "oos" else None) for t, i, s in load_lines(lang, dev_set)]
         report["languages"][lang] = await _run(rec, lang, golds, home)
     if holdout:
@@ -542,17 +562,18 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--languages", default=",".join(LANGUAGES))
     p.add_argument("--model", default=str(MODEL))
-    p.add_argument("--names", default=str(NAMES))
+    p.add_argument("--names", default=None,
+                   help="names file (default: tests/data/home_dev_names.yaml; for dev3* the proxy's per language)")
     p.add_argument("--json", help="write the report (with every line's reply) here")
-    p.add_argument("--set", default="dev", choices=("dev", "dev2"),
-                   help="which paraphrase dev sets: dev (tuned on) or dev2 (the untouched check)")
+    p.add_argument("--set", default="dev", choices=SETS,
+                   help="which paraphrase dev sets: dev, dev3 (tuned on) or dev2, dev3check (untouched checks)")
     p.add_argument("--quiet", action="store_true", help="no list of wrong actions")
     p.add_argument("--holdout", action="store_true",
                    help="also the template holdouts, expected answers from hassil (needs the train extra)")
     args = p.parse_args(argv)
-    report = asyncio.run(evaluate(args.languages.split(","), Path(args.model), Path(args.names), args.holdout,
-                                    args.set))
-    print(f"paraphrase dev sets ({args.set}), names file " + str(args.names))
+    report = asyncio.run(evaluate(args.languages.split(","), Path(args.model),
+                                  Path(args.names) if args.names else None, args.holdout, args.set))
+    print(f"paraphrase dev sets ({args.set}), names file " + report["names"])
     print(table(report))
     if args.holdout:
         print("\ntemplate holdouts (edge.train.home.generate(lang, 200, seed 13)), each with its generated names")

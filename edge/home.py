@@ -22,7 +22,8 @@ on/off (or (un)mute, or a timer's command) is said the other way round by edge/h
 kind that spell one thing's name, a place cut short, the one name said untagged by edge/home_reading.py; free
 text said whole, and a timer's name said but not tagged, by edge/home_freetext.py. A model unsure of a sentence that is word for word one of
 Home Assistant's templates of one intent (its top intent, or another whose carrier alone reads it) is taken
-on that template's reading by edge/home_rescue.py.
+on that template's reading by edge/home_rescue.py. A wake word before the command is left out by edge/home_wake.py;
+a date or time question about something else than now is refused by edge/home_when.py.
 
 Everything after the model is one function, `decide`: Wyoming's recognizer
 calls it after classifying and tagging, and so does the MQTT path
@@ -36,14 +37,14 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping, Sequence
 
-from edge import (home_freetext, home_guard, home_numbers, home_polarity, home_rescue, home_wildcards, names_schema,
-                  names_values)
+from edge import (home_freetext, home_guard, home_numbers, home_polarity, home_rescue, home_wake, home_when,
+                  home_wildcards, names_schema, names_values)
 from edge.home_durations import delay_misfit, halves, start_change_misfit, timer_start, unit_text
 from edge.home_reading import name_reading, place_reading, said_target, untagged_target
 # the result types live in a leaf (edge/home_results.py); re-exported: `from edge.home import Recognized` works
 from edge.home_results import Answered, NotUnderstood, Recognized, Recognizer, Result, base_language
 from edge.home_words import (ACTS_ON, FREE_TEXT_NAME_INTENTS, KIND_ALONE, PLACE_ONLY_LIGHT, blank_names,
-                             command_misfit, confirmed, everywhere, implied_domains, number, volume_misfit,
+                             clock_time, command_misfit, confirmed, everywhere, implied_domains, number, volume_misfit,
                              volume_step)
 from edge.model import OOS
 
@@ -179,6 +180,7 @@ def _decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[
     found = halves(names_schema.unit_said(schema, lang, text, found), text, lang)
     found = timer_start(intent, lang, text, found, schema)  # "add 5 minutes to the *10 minute* timer": its start
     found = home_freetext.extend(text, lang, intent, found, names)  # "oat *milk*": free text as said
+    found = home_freetext.trim_quantity(lang, intent, found)  # "play *some* jazz": the query is "jazz"
     got = _slots(found, min_slot_confidence, intent, lang, confirmed(intent, lang, text, names, schema, found))
     if isinstance(got, NotUnderstood):
         return got
@@ -199,6 +201,8 @@ def _decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[
            or delay_misfit(intent, lang, text, found, schema)
            or start_change_misfit(intent, lang, text, found, schema)
            or command_misfit(intent, lang, blank_names(text, found))
+           or clock_time(intent, lang, text, found)
+           or home_when.other_moment(intent, lang, text)
            or home_polarity.mute_misfit(intent, lang, text, found)
            or home_freetext.unnamed_timer(text, lang, intent, found, got))
     if why is not None:
@@ -425,7 +429,8 @@ class HomeRecognizer:
         checked = check(text, language, self.languages)  # before the model: a refusal costs nothing
         if isinstance(checked, NotUnderstood):
             return checked
-        text = checked[1]
+        # a wake word said before the command ("alexa, ..."): the model and tagger read the command alone
+        text = home_wake.command(checked[1], checked[0])
         pred = self.model.classify([text])[0]
         found = self.slots.extract(text, pred.intent) if self.slots is not None and pred.intent != OOS else []
         return decide(text, language, pred, found, self.names, served=self.languages, threshold=self.threshold,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable, Mapping
 
+from edge.home_units import _unit_kind, unit_after, unit_at, unit_slot
 from edge.names_schema import NUMBER_SLOTS, filler, first_word, fold, unit_base, unit_words
 
 __all__ = ["article_number", "confirmed", "level", "listed", "number_runs", "one_number_slot", "stray_number",
@@ -62,6 +63,7 @@ def number_runs(schema: Mapping[str, Any] | None, intent: str, lang: str, text: 
                 if not text[toks[k - 2][1]:toks[k - 1][0]].strip(" -") == "" or toks[k - 1][2].isdigit():
                     continue
                 if all(not text[toks[m - 1][1]:toks[m][0]].strip(" -") for m in range(i + 1, k)) \
+                        and not any(unit_at([t[2] for t in toks[m:k]], lang) for m in range(i + 1, k)) \
                         and names_values.number(text[toks[i][0]:toks[k - 1][1]], lang) is not None:
                     j = k
                     break
@@ -213,6 +215,34 @@ def one_number_slot(schema: Mapping[str, Any] | None, intent: str) -> str | None
     return next(iter(slots))
 
 
+# Intents with several number slots told apart by their unit words, and the kind of thing the words must say:
+# HassLightSet's "{brightness}[%| percent]" said of a light ("set the dining room lights to ten percent please",
+# no number tagged: tests/data/home_dev3_en.txt). Not HassSetVolume's shape: "the lights" must be said.
+_BY_UNIT: Mapping[str, str] = {"HassLightSet": "light"}
+
+
+def _by_unit(schema: Mapping[str, Any], intent: str, lang: str, text: str, toks: list[tuple[int, int, str]],
+             run: tuple[int, int], out: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """`out` with the one number said and left untagged put in the one number slot of `intent` its unit word
+    says (edge.home_units.unit_slot), where the words name the intent's kind of thing (`_BY_UNIT`); else `out`."""
+    from edge.home_words import implied_domains
+    from edge.names import domain_word, language_of
+    from edge.names_text import clean
+
+    i, j = run
+    slot = unit_slot(schema, intent, lang, text, toks[j - 1][1])
+    language = language_of(lang)
+    if slot is None or language is None or any(sp.get("name") in NUMBER_SLOTS for sp in out):
+        return out
+    kinds = {(domain_word(fold(clean(w) or ""), language) or (None,))[0] for w, _, _ in implied_domains(text, lang)}
+    if kinds != {_BY_UNIT[intent]}:
+        return out
+    said = text[toks[i][0]:toks[j - 1][1]]
+    span = {"name": slot, "entity": slot, "raw": said, "value": said, "start": toks[i][0], "end": toks[j - 1][1],
+            "confidence": 1.0}
+    return sorted([*out, span], key=lambda sp: sp.get("start", 0) if isinstance(sp.get("start"), int) else 0)
+
+
 # HassSetVolume's words (home-assistant-intents 2026.12.1, folded): the word for the volume its templates say
 # ("volume", "Lautstärke", "son", "volumen"), and the word right before the level where its templates always
 # have one ("to {volume_level}", "a[l] {volume_level}"); HassSetVolumeRelative says its step after "by",
@@ -263,6 +293,8 @@ def _the_one_number(schema: Mapping[str, Any], intent: str, lang: str, text: str
         # edge.home_words.volume_step reads its sign from the direction word, which stays in the text
         out = [sp for sp in out if not (sp.get("name") == slot
                                         and names_values.value("volume_step", sp.get("raw"), lang) is not None)]
+    if slot is None and len(free) == 1 and intent in _BY_UNIT:
+        return _by_unit(schema, intent, lang, text, toks, free[0], out)
     if slot is None or len(free) != 1 or any(sp.get("name") == slot for sp in out):
         return out
     i, j = free[0]
@@ -272,40 +304,6 @@ def _the_one_number(schema: Mapping[str, Any], intent: str, lang: str, text: str
     out.append({"name": slot, "entity": slot, "raw": said, "value": said, "start": toks[i][0],
                 "end": toks[j - 1][1], "confidence": 1.0})
     return sorted(out, key=lambda sp: sp.get("start", 0) if isinstance(sp.get("start"), int) else 0)
-
-
-# The unit words Home Assistant's templates say right after a number of each kind (home-assistant-intents
-# 2026.12.1, folded): "{volume_level}[ (Prozent|%)]", "{temperature}[([ ]°)|( degree[s])]", "<degres>",
-# "{color_temperature}[[ ](k|kelvin)]".
-_UNITS: Mapping[str, Mapping[str, frozenset[str]]] = {
-    "percent": {"en": frozenset({"%", "percent"}), "de": frozenset({"%", "prozent"}),
-                "fr": frozenset({"%", "pourcent", "pour cent"}),
-                "es": frozenset({"%", "por ciento", "porciento", "por cien", "porcien"})},
-    "degrees": {"en": frozenset({"°", "degree", "degrees"}), "de": frozenset({"°", "grad"}),
-                "fr": frozenset({"°", "degre", "degres"}), "es": frozenset({"°", "grados"})},
-    "kelvin": {lang: frozenset({"k", "kelvin", "kelvins"}) for lang in ("en", "de", "fr", "es")},
-}
-_PERCENT_SLOTS = frozenset({"brightness", "position", "volume_level", "percentage", "volume_step"})
-
-
-def _unit_kind(intent: str, slot: str) -> str | None:
-    if slot == "temperature":
-        return "kelvin" if intent == "HassLightSet" else "degrees"
-    return "percent" if slot in _PERCENT_SLOTS else None
-
-
-def unit_after(intent: str, slot: str, lang: str, text: str, end: int) -> bool:
-    """Is the number span ending at `end` followed by a unit word HA's templates say after that slot's numbers
-    ("vierunddreißig*%*", "treinta *por ciento*", "quatre *degré*")?"""
-    kind = _unit_kind(intent, slot)
-    units = _UNITS[kind].get(lang, frozenset()) if kind else frozenset()
-    if not units or not 0 <= end <= len(text):
-        return False
-    rest = text[end:end + 40].lstrip()
-    if rest[:1] in units:  # "%", "°"
-        return True
-    ws = [fold(w) for w in _WORD.findall(rest)[:2]]
-    return bool(ws) and (ws[0] in units or " ".join(ws) in units)
 
 
 # Home Assistant's German `volume_mapping` and `position_level` lists (home-assistant-intents 2026.12.1; the

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from edge import entities, names_schema, names_values
 
 __all__ = ["ACTS_ON", "FREE_TEXT_NAME_INTENTS", "KIND_ALONE", "PLACE_ONLY_LIGHT", "blank_names", "confirmed",
-           "implied_domains", "command_misfit", "everywhere", "number", "volume_misfit", "volume_step"]
+           "implied_domains", "clock_time", "command_misfit", "everywhere", "number", "volume_misfit", "volume_step"]
 
 _MAX_TEXT = 512  # as edge.home.MAX_TEXT: decide refuses longer text before it gets here
 
@@ -286,6 +286,43 @@ def command_misfit(intent: str, lang: str, text: str) -> str | None:
 
     verbs = names_schema.words(text) & COMMAND_VERBS.get(lang, frozenset())
     return f"{sorted(verbs)[0]!r} commands; a state question does not" if verbs else None
+
+
+# A clock time, not a duration: the words right before a number that say "at" a time of day, and right after it
+# that name a time of day ("wake me up at seven", "alarm for 7 am", "um sieben Uhr", "à sept heures", "a las
+# siete"). No HassStartTimer template of home-assistant-intents 2026.12.1 says any of them beside its duration
+# (German "um" only in the increase/decrease templates: "um 5 Minuten verlängern"); an alarm is no HA intent.
+_CLOCK_BEFORE: Mapping[str, tuple[tuple[str, ...], ...]] = {
+    "en": (("at",),), "de": (("um",),), "fr": (("à",), ("a",), ("vers",)), "es": (("a", "las"), ("a", "la"))}
+_CLOCK_AFTER: Mapping[str, tuple[tuple[str, ...], ...]] = {
+    "en": (("am",), ("pm",), ("a", "m"), ("p", "m"), ("o", "clock"), ("oclock",)), "de": (("uhr",),),
+    "fr": (("du", "matin"), ("du", "soir"), ("de", "l", "après", "midi")),
+    "es": (("de", "la", "mañana"), ("de", "la", "tarde"), ("de", "la", "noche"))}
+_DURATION_SLOTS = frozenset({"hours", "minutes", "seconds"})
+
+
+def clock_time(intent: str, lang: str, text: str, found: Iterable[Mapping[str, Any]]) -> str | None:
+    """Why a timer's duration is a time of day, or None: "réveille-moi à sept heures" read as HassStartTimer
+    {hours: 7} would ring in seven hours, not at seven (`_CLOCK_BEFORE`, `_CLOCK_AFTER`). Only HassStartTimer:
+    the other timer intents' numbers are a timer's start or change, said the templates' way."""
+    if intent != "HassStartTimer" or lang not in _CLOCK_BEFORE or not isinstance(text, str):
+        return None
+    for sp in found:
+        a, b = sp.get("start"), sp.get("end")
+        if str(sp.get("name")) not in _DURATION_SLOTS or not isinstance(a, int) or not isinstance(b, int):
+            continue
+        before = [m.group(0).casefold() for m in _WORD.finditer(text[:a])]
+        after = [m.group(0).casefold() for m in _WORD.finditer(text[b:_MAX_TEXT])]
+        # the span's own last words may be its unit ("sept heures"): the clock words follow the unit
+        after = after[1:] if after and names_schema.fold(after[0]) in _UNIT_WORDS else after
+        said = [w for w in _CLOCK_BEFORE[lang] if tuple(before[-len(w):]) == w] \
+            + [w for w in _CLOCK_AFTER[lang] if tuple(after[:len(w)]) == w]
+        if said:
+            return f"{' '.join(said[0])!r} says a time of day, not a timer's duration"
+    return None
+
+
+_UNIT_WORDS = frozenset({"hour", "hours", "stunde", "stunden", "heure", "heures", "hora", "horas"})
 
 
 def _whole_home(raw: Any, lang: str) -> bool:

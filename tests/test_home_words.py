@@ -91,3 +91,39 @@ def test_a_state_question_about_every_switch_of_a_floor(house: names.Names) -> N
 @pytest.mark.parametrize("text", ["every switch", "switch switch switch off", "%"])
 def test_careless_switch_words(text: str) -> None:
     assert len(implied_domains(text, "en")) <= 1
+
+
+# -- a time of day is no timer's duration (edge.home_words.clock_time) -------------------------------------
+
+@pytest.mark.parametrize("lang,text,spans", [
+    ("fr", "réveille-moi à sept heures", [("hours", "sept", 0.9)]),       # models/home 1.2.0: HassStartTimer 0.80
+    ("fr", "mets un minuteur à 7 heures du matin", [("hours", "7", 1.0)]),
+    ("en", "set a timer at 7 hours", [("hours", "7", 1.0)]),
+    ("en", "wake me up in 7 hours am", [("hours", "7", 1.0)]),              # careless: the unit, then "am"
+    ("en", "start a timer for 6 o'clock", [("hours", "6", 1.0)]),
+    ("de", "stell einen Timer um sieben Uhr", [("hours", "sieben", 1.0)]),
+    ("de", "stell einen Timer für sieben Uhr", [("hours", "sieben", 1.0)]),
+    ("es", "pon un temporizador a las siete horas", [("hours", "siete", 1.0)]),
+    ("es", "despiértame a la una", [("hours", "una", 1.0)]),
+])
+def test_a_time_of_day_is_no_duration(house: names.Names, lang: str, text: str, spans: list) -> None:
+    got = ask(house, lang, "HassStartTimer", text, spans)
+    assert isinstance(got, NotUnderstood) and got.reason == "slot" and "time of day" in got.detail, got
+
+
+@pytest.mark.parametrize("lang,text,spans,want", [
+    ("en", "set a timer for 7 hours", [("hours", "7", 1.0)], {"hours": 7}),
+    ("en", "a timer for seven minutes please", [("minutes", "seven", 1.0)], {"minutes": 7}),
+    ("fr", "mets un minuteur de sept heures", [("hours", "sept", 1.0)], {"hours": 7}),
+    ("de", "stell einen Timer auf sieben Minuten", [("minutes", "sieben", 1.0)], {"minutes": 7}),
+    ("es", "pon un temporizador de siete minutos", [("minutes", "siete", 1.0)], {"minutes": 7}),
+])
+def test_a_duration_said_as_ha_says_it_is_still_a_timer(house: names.Names, lang: str, text: str, spans: list,
+                                                        want: dict) -> None:
+    assert entities(ask(house, lang, "HassStartTimer", text, spans)) == want
+
+
+def test_at_before_a_timers_change_is_not_judged(house: names.Names) -> None:
+    # only HassStartTimer: "um 5 Minuten verlängern" is HA's own German increase template
+    got = ask(house, "de", "HassIncreaseTimer", "verlängere den Timer um 5 Minuten", [("minutes", "5", 1.0)])
+    assert entities(got) == {"minutes": 5}

@@ -405,3 +405,32 @@ def test_starting_a_place_with_no_vacuum_is_refused() -> None:
         "floor": "Rez-de-chaussée"}
     assert entities(ask(home, "fr", "HassTurnOn", "démarrer la en haut", [("floor", "en haut", 0.99)])) == {
         "floor": "Étage", "domain": "light"}
+
+
+# -- a word of quantity before a media query is no part of it (edge.home_freetext.trim_quantity) ----------------
+
+@pytest.mark.parametrize("lang, text, spans, want", [
+    # dev2's "play some taylor swift": the tagger gave "taylor swift", HA's carrier "play {search_query}" read
+    # "some taylor swift" (a wrong action on tests/data/home_dev2_en.txt)
+    ("en", "play some taylor swift", [("search_query", "taylor swift", 1.0)], "taylor swift"),
+    ("en", "play some jazz", [("search_query", "some jazz", 1.0)], "jazz"),
+    ("en", "play SOME  jazz please", [("search_query", "SOME  jazz", 1.0)], "jazz"),
+    ("de", "spiel etwas Jazz", [("search_query", "etwas Jazz", 1.0)], "Jazz"),
+    ("en", "play the beatles", [("search_query", "the beatles", 1.0)], "the beatles"),   # a name's own article
+    ("en", "play something by queen", [("search_query", "something by queen", 1.0)], "something by queen"),
+])
+def test_a_word_of_quantity_before_a_query_is_left_out(home: names.Names, lang: str, text: str, spans: list,
+                                                       want: str) -> None:
+    got = ask(home, lang, "HassMediaSearchAndPlay", text, spans)
+    assert entities(got).get("search_query") == want, got
+
+
+def test_a_query_that_is_only_a_word_of_quantity_stays_as_said() -> None:
+    from edge.home_freetext import trim_quantity
+
+    one = [{"name": "search_query", "raw": "some", "value": "some", "start": 5, "end": 9}]
+    assert trim_quantity("en", "HassMediaSearchAndPlay", one) == one
+    odd = [{"name": "search_query", "raw": None, "start": None}, {"name": "item", "raw": "some milk", "start": 4}]
+    assert trim_quantity("en", "HassMediaSearchAndPlay", odd) == odd          # no raw; other slots untouched
+    assert trim_quantity("en", "HassShoppingListAddItem", odd) == odd         # other intents untouched
+    assert trim_quantity("xx", "HassMediaSearchAndPlay", one) == one

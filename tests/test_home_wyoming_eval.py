@@ -118,3 +118,20 @@ def test_every_language_through_wyoming_few_wrong_actions_and_home_assistants_va
                 for k, v in (r["entities"] or {}).items() if k in HA_VALUES and v not in HA_VALUES[k]]
         assert said == [], said
         assert got["recognized"] >= 0.4, (lang, got["recognized"])   # refusing everything is no answer
+
+
+@pytest.mark.parametrize("dev_set", ["dev3", "dev3check"])
+def test_the_third_sets_have_one_answer_per_line_in_the_proxys_homes(dev_set: str) -> None:
+    """Every span of tests/data/home_dev3*_<lang>.txt names one thing, area or floor of that language's proxy home
+    (the script stops otherwise), every number and word has its gold value, and both halves keep other requests."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from bench.home_wyoming_eval import FIXTURE_NAMES, LANGUAGES, Home, expected, load_lines
+    finally:
+        sys.path.remove(str(ROOT))
+    for lang in LANGUAGES:
+        home = Home(Path(str(FIXTURE_NAMES).format(lang=lang)))
+        rows = load_lines(lang, dev_set)
+        golds = [expected(i, s, home) for _, i, s in rows if i != "oos"]
+        assert len(golds) >= 20 and sum(i == "oos" for _, i, _ in rows) >= 7, (lang, dev_set)
+        assert all(g.intent.startswith("Hass") for g in golds)
