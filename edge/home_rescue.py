@@ -120,7 +120,7 @@ def overrule(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str
     the answer stands. Out-of-template words have no such reading and keep the model's answer."""
     if intent not in LIST_INTENTS:
         return None
-    order = home_rivals.rank(schema, lang, text, names)
+    order = home_rivals.rank(schema, lang, text, names, LIST_INTENTS)
     if not order or order[0].intent == intent or order[0].intent not in LIST_INTENTS \
             or len(order) > 1 and order[0].key == order[1].key:
         return None

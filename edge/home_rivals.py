@@ -11,7 +11,7 @@ Split from edge/home_wildcards.py, whose tables, folding and pattern compiler th
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping, NamedTuple
+from typing import Any, Collection, Mapping, NamedTuple
 
 from edge import home_templates
 from edge.home_needs import may_read as _may_read
@@ -107,7 +107,8 @@ def _key(named: int, wild: int, own: int, wild_text: int) -> tuple[int, int, int
     return (named > 0, named, -wild, own, -wild_text)
 
 
-def rank(schema: Mapping[str, Any] | None, lang: str, text: str, names: Any) -> list[Ranked]:
+def rank(schema: Mapping[str, Any] | None, lang: str, text: str, names: Any,
+         only: Collection[str] | None = None) -> list[Ranked]:
     """Every intent whose templates read the whole of `text` with the home's names, best first, ranked as Home
     Assistant's default agent ranks hassil's readings (`recognize_best(..., best_slot_name="name")`, hassil 3.13's
     `_get_ranked_score`): a reading with a non-wildcard `name` first, the longest name said first; then fewer
@@ -115,7 +116,8 @@ def rank(schema: Mapping[str, Any] | None, lang: str, text: str, names: Any) -> 
     hassil counts its literal chunks stripped); then less wildcard text. hassil breaks a full tie on the intent's
     name; the callers refuse one instead (a tie is no reason of the words). Each intent weighs its best reading
     only: templates without a wildcard (their names exact, their context met) and carriers, whose {name} must also
-    be a thing of `NAME_DOMAINS`' kind."""
+    be a thing of `NAME_DOMAINS`' kind. `only`: the intents weighed (all where None): a sure list answer is weighed
+    against the list intents alone, a tenth of the templates (a list line cost 13-35 ms against all of them)."""
     out: dict[str, Ranked] = {}
     exact = _thing_names(names)
 
@@ -126,12 +128,14 @@ def rank(schema: Mapping[str, Any] | None, lang: str, text: str, names: Any) -> 
     # a thing's name as hassil reads it: letter for letter one of the file's (edge.names' `said_exactly` lets an
     # article or "notre" go: "ajoute Tomates dans *notre liste de courses*" is no list of the home to hassil, and
     # taking it for one cost a French wrong action on the in-template proxy, measured)
-    for r in home_templates.readings(schema, lang, text, names):
+    for r in home_templates.readings(schema, lang, text, names, only):
         if any(s["name"] == "name" and " ".join(fold(s["raw"]).split()) not in exact for s in r.spans):
             continue
         named = max((len(s["raw"]) for s in r.spans if s["name"] == "name"), default=0)
         put(Ranked(_key(named, 0, sum(len(w) for w in r.own), 0), r.intent, "template"))
     for intent in carrier_intents(schema, lang):
+        if only is not None and intent not in only:
+            continue
         need = NAME_DOMAINS.get(intent)
         for got in (reading(schema, intent, lang, text, names), *named_readings(schema, intent, lang, text, names)):
             if got is None:
@@ -207,11 +211,20 @@ def named_readings(schema: Mapping[str, Any] | None, intent: str, lang: str, tex
 
 
 def _thing_names(names: Any) -> frozenset[str]:
-    """Every thing's name and alias of the names file, folded, blanks collapsed."""
+    """Every thing's name and alias of the names file, folded, blanks collapsed; made once per names object (the
+    last one asked: a daemon serves one home; folding a 500-thing home at every ranking cost more than the ranking)."""
+    cached = _THING_NAMES[0]
+    if cached is not None and cached[0] is names:
+        return cached[1]
     try:
-        return frozenset(" ".join(fold(n).split()) for t in names.entities for n in (t.name, *t.aliases))
+        got = frozenset(" ".join(fold(n).split()) for t in names.entities for n in (t.name, *t.aliases))
     except (AttributeError, TypeError):
-        return frozenset()
+        got = frozenset()
+    _THING_NAMES[0] = (names, got)
+    return got
+
+
+_THING_NAMES: list[tuple[Any, frozenset[str]] | None] = [None]   # (the names object, its folded names): one home
 
 
 _MASK = "q"   # a name's letters masked: "qqqq" is no word of any template (en, de, fr, es)

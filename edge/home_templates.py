@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import zlib
 from functools import lru_cache
-from typing import Any, Mapping, NamedTuple
+from typing import Any, Collection, Mapping, NamedTuple
 
 from edge import home_wildcards, names_values
 from edge.heap import give_back_memory
@@ -111,8 +111,10 @@ def _regex(data: str, compact: str, greedy_names: bool) -> re.Pattern[str] | Non
         return None
 
 
-def readings(schema: Mapping[str, Any] | None, lang: str, text: str, names: Any) -> list[Reading]:
-    """Every intent of `lang` whose best template reads all of `text` with its names exact and its context met."""
+def readings(schema: Mapping[str, Any] | None, lang: str, text: str, names: Any,
+             only: Collection[str] | None = None) -> list[Reading]:
+    """Every intent of `lang` (of `only`, where given) whose best template reads all of `text` with its names exact
+    and its context met."""
     stored = (schema or {}).get("templates")
     table = _table(schema, lang)
     intents = table.get("intents")
@@ -126,6 +128,8 @@ def readings(schema: Mapping[str, Any] | None, lang: str, text: str, names: Any)
     values = table.get("values") or {}
     out = []
     for intent, (heads, blob) in intents.items():
+        if only is not None and intent not in only:
+            continue
         best: tuple[int, Reading] | None = None
         patterns: list[str] | None = None
         for i, head in enumerate(heads):
