@@ -200,7 +200,7 @@ def named_readings(schema: Mapping[str, Any] | None, intent: str, lang: str, tex
                     continue
                 # any other name, area or floor it frames: the file's, word for word, and not over the masked one
                 if not all(k[1:].split("__", 1)[0] == "name" and (s, e) == (ws, we) or
-                           e <= ws or we <= s and said_exactly(names, k[1:].split("__", 1)[0], text[s:e], lang)
+                           (e <= ws or we <= s) and said_exactly(names, k[1:].split("__", 1)[0], text[s:e], lang)
                            for k, s, e in caps if k[0] == "N"):
                     continue
                 inside = [(s, e) for _, s, e in caps]
