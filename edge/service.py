@@ -132,6 +132,9 @@ class Service:
         if self._stop_asked:
             self._stopping.set()
         self.loop.set_exception_handler(self._unhandled)
+        if not await self._first_names():
+            await self._shutdown()
+            return 2
         try:
             await self.link.start(self.loop)
         except LinkError as exc:
@@ -152,11 +155,28 @@ class Service:
                 return 2
         self.spawn(self._first_connect(), "edge-first-connect")
         self.spawn(self._housekeeping(), "edge-housekeeping")
+        if self.p.names is not None and self.p.names.fetching:  # names from Home Assistant, refreshed
+            self.spawn(self.p.names.run(), "edge-names")
         if self.p.notifier.watchdog_interval:
             self.spawn(self._watchdog(self.p.notifier.watchdog_interval), "edge-watchdog")
         await self._stopping.wait()
         await self._shutdown()
         return self._exit
+
+    async def _first_names(self) -> bool:
+        """The names fetched from Home Assistant before anything is served (edge.names_source: bounded,
+        15 s). False: Home Assistant refused the token, a start-up error; unreachable is not (logged)."""
+        if self.p.names is None or not self.p.names.fetching:
+            return True
+        from edge.names_ha import TokenRefused
+
+        try:
+            await self.p.names.first()
+        except TokenRefused as exc:
+            log.error("home.homeassistant_url %s: %s (EDGE_HOME_HA_TOKEN or the ha_token credential); "
+                      "make a long-lived access token in Home Assistant's profile page", self.p.names.url, exc)
+            return False
+        return True
 
     async def _first_connect(self) -> None:
         try:
@@ -193,6 +213,8 @@ class Service:
         # nothing, and its daemon thread does not hold the exit (a hung connect is not cut by close()).
         self.p.escalations.close(timeout=left(3))
         self.p.pool.shutdown(wait=False)
+        if self.p.names is not None:
+            self.p.names.close()  # a fetch under way swaps nothing in now
         if self.link.task is not None:
             await self.link.drained(left(STOP_BUDGET_S - 3))
             await self.link.stop(timeout=left(3))
@@ -259,6 +281,8 @@ class Service:
                  "deferred": outbox.deferred_count(), "dropped": outbox.dropped,
                  "callback_errors": self.link.callback_errors, "publish_refused": self.link.publish_refused,
                  "publish_backpressure": self.link.publish_backpressure, "throttled": read_throttled()}
+        if self.p.names is not None:  # where the home's names came from, and when (edge.names_source)
+            extra["names"] = self.p.names.health()
         snap = self.health.snapshot(queue_depth=len(self.intake.inbox) + self.p.escalations.busy, outbox=len(outbox),
                                     cloud=self._cloud_state(), extra=extra)
         self.link.publish(f"{self.base}/health", contract.encode(snap), qos=0, retain=True)
