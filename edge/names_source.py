@@ -193,6 +193,6 @@ def build(home: Any, origins: Mapping[str, str], environ: Mapping[str, str] | No
     token = read_token(environ)
     if not token:
         where = origins.get("home.homeassistant_url", "the configuration")
-        raise NamesSourceError(f"{where}: home.homeassistant_url: set, but there is no token (EDGE_HOME_HA_TOKEN, "
-                               "or the systemd credential ha_token: /etc/edge/credentials/ha_token)")
+        raise NamesSourceError([f"{where}: home.homeassistant_url: set, but there is no token (EDGE_HOME_HA_TOKEN, "
+                                "or the systemd credential ha_token: /etc/edge/credentials/ha_token)"])
     return NamesSource(file_names, home.homeassistant_url, token, home.refresh_s, prepare=prepare)
