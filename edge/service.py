@@ -132,6 +132,8 @@ class Service:
         if self._stop_asked:
             self._stopping.set()
         self.loop.set_exception_handler(self._unhandled)
+        if self.p.notifier.watchdog_interval:  # from here: the start's names fetch may take its 15 s
+            self.spawn(self._watchdog(self.p.notifier.watchdog_interval), "edge-watchdog")
         if not await self._first_names():
             await self._shutdown()
             return 2
@@ -157,8 +159,6 @@ class Service:
         self.spawn(self._housekeeping(), "edge-housekeeping")
         if self.p.names is not None and self.p.names.fetching:  # names from Home Assistant, refreshed
             self.spawn(self.p.names.run(), "edge-names")
-        if self.p.notifier.watchdog_interval:
-            self.spawn(self._watchdog(self.p.notifier.watchdog_interval), "edge-watchdog")
         await self._stopping.wait()
         await self._shutdown()
         return self._exit
@@ -170,8 +170,16 @@ class Service:
             return True
         from edge.names_ha import TokenRefused
 
+        assert self._stopping is not None
+        fetch = self.loop.create_task(self.p.names.first(), name="edge-names-first")
+        stop = self.loop.create_task(self._stopping.wait())
+        await asyncio.wait({fetch, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if not fetch.done():  # asked to stop meanwhile: no reason to wait out the fetch's deadline
+            fetch.cancel()
+            return True
         try:
-            await self.p.names.first()
+            fetch.result()
         except TokenRefused as exc:
             log.error("home.homeassistant_url %s: %s (EDGE_HOME_HA_TOKEN or the ha_token credential); "
                       "make a long-lived access token in Home Assistant's profile page", self.p.names.url, exc)

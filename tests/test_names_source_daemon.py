@@ -148,3 +148,20 @@ def test_mqtt_results_use_the_fetched_names(broker, daemon_factory, client_facto
         assert any(s.get("value") == "Desk Lamp" for s in result["slots"]), json.dumps(result)
     finally:
         server.close()
+
+
+def test_a_stop_during_the_starts_fetch_does_not_wait_out_its_deadline(broker, daemon_factory, tmp_path: Path) -> None:
+    server = FakeHA(FIRST)
+    server.mode = "silent"  # authenticates, then never answers: the fetch would wait its whole 15 s
+    try:
+        d = daemon_factory(_config(broker, tmp_path, server.url, free_port()), env={"EDGE_HOME_HA_TOKEN": TOKEN},
+                           wait_ready=False)
+        deadline = time.monotonic() + 60
+        while server.sessions < 1:  # the daemon is inside its start-up fetch
+            assert time.monotonic() < deadline and d.proc.poll() is None, d.log_text()
+            time.sleep(0.02)  # polling a counter of the server's thread
+        t0 = time.monotonic()
+        assert d.stop() == 0
+        assert time.monotonic() - t0 < 10, d.log_text()
+    finally:
+        server.close()
