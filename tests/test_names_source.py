@@ -132,7 +132,7 @@ def _result(h: dict[str, Any], msg: dict[str, Any]) -> Any:
     if kind == "config/entity_registry/get_entries":
         return {e["id"]: {"aliases": e["aliases"]} for e in ents if e["id"] in msg["entity_ids"]}
     if kind == "get_states":
-        return [{"entity_id": e["id"], "state": "off", "attributes": {"friendly_name": e["name"]}} for e in ents]
+        return [{"entity_id": e["id"], "state": e.get("state", "off"), "attributes": {"friendly_name": e["name"]}} for e in ents]
     raise ValueError(kind)
 
 
@@ -215,6 +215,10 @@ def test_the_first_fetch_brings_exposed_names_and_a_refresh_swaps_in_a_new_home(
                            ("light.desk", "Desk Lamp", "living_room", []))
         task = asyncio.create_task(source.run())
         await _until(lambda: "light.desk" in _entities(source))
+        swapped, fetches = source.names, source.fetches
+        server.home["entities"][0]["state"] = "on"  # a state changed, nothing that names resolve on
+        await _until(lambda: source.fetches >= fetches + 2)
+        assert source.names is swapped and seen[-1] is swapped and len(seen) == 2  # no rebuild, no swap
         task.cancel()
         return first, first_names, _entities(source)
 
