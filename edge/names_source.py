@@ -1,6 +1,6 @@
 """Where the home's names come from, and the one place they change: the names file, Home Assistant, or none.
 
-`build(settings, environ)` (edge/service_build.py) makes a NamesSource from `[home]`: the names file
+`build(home, origins, environ)` (edge/service_build.py) makes a NamesSource from `[home]`: the names file
 loaded once (`names`), and with `homeassistant_url` the token (EDGE_HOME_HA_TOKEN or the systemd
 credential `ha_token`, never the config file). edge/service.py then runs it on the daemon's loop:
 
@@ -164,15 +164,18 @@ class NamesSource:
     async def run(self) -> None:
         """Refresh forever (a supervised task: it ends only with the stop). A refused token while
         running (revoked) is a failure like any other: the last names stay, and it is logged."""
+        from edge.names_ha import TokenRefused
+
         if not self.fetching:
             await asyncio.Event().wait()
         while True:
             await asyncio.sleep(self.next_delay())
             try:
                 await self._fetch_once()
-            except Exception:  # noqa: BLE001 - a refresh never stops the daemon; the last names stay
-                if not self.failures:  # not a failure _failed already counted and logged (a refused token is)
-                    log.exception("names refresh failed")
+            except TokenRefused:
+                pass  # counted and logged by _failed: the last names stay
+            except Exception:  # noqa: BLE001 - a bug, not Home Assistant: said in full, and the daemon goes on
+                log.exception("names refresh failed")
 
     def close(self) -> None:
         """At the stop: a fetch under way is left to its daemon thread; it swaps nothing in after this."""
