@@ -244,6 +244,28 @@ def test_a_refused_token_at_start_is_an_error_the_caller_sees(ha) -> None:
     assert source.names is None and source.health()["failures"] == 1
 
 
+def test_a_token_revoked_while_running_keeps_the_names_and_the_refreshes_going(ha) -> None:
+    server = ha()
+    source = NamesSource(None, server.url, TOKEN, refresh_s=1)
+
+    async def scenario() -> Any:
+        await source.first()
+        good = source.names
+        server.token = "another"  # the user revoked ours
+        task = asyncio.create_task(source.run())
+        await _until(lambda: source.failures >= 2)
+        server.token = TOKEN
+        server.home = home(("light.desk", "Desk Lamp", "kitchen", []))
+        await _until(lambda: source.failures == 0)
+        assert not task.done()  # the refresh loop never ended
+        task.cancel()
+        return good
+
+    good = asyncio.run(scenario())
+    source.close()
+    assert good is not source.names and _entities(source) == {"light.desk"} and source.failed_total >= 2
+
+
 def test_home_assistant_down_at_start_keeps_the_file_then_picks_names_up_when_it_comes(ha, caplog) -> None:
     from edge import names as names_mod
 
