@@ -79,6 +79,16 @@ def topic_list(values: tuple[str, ...]) -> str | None:
     return None
 
 
+def ha_url(value: str) -> str | None:
+    """home.homeassistant_url: empty (off), or Home Assistant's http(s):// base or its ws(s):// websocket URL."""
+    if value.startswith(("ws://", "wss://")):
+        value = "http" + value[2:]  # the same rules; only the scheme differs
+    why = url(value)
+    if why and "credentials" in why:
+        return "must not carry credentials (the token comes from EDGE_HOME_HA_TOKEN or the ha_token credential)"
+    return why.replace("http:// or https://", "http://, https://, ws:// or wss://") if why else None
+
+
 def url(value: str) -> str | None:
     """cloud.base_url: empty (no cloud), or http(s)://host[:port][/path][?query]."""
     if not value:

@@ -184,6 +184,14 @@ class DeploySettings:
 class HomeSettings:
     names: str = _f("", doc="a names file (YAML or JSON: floors, areas, entities); empty: none, so no "
                             "thing can be named; relative = to this file's folder")
+    homeassistant_url: str = _f("", Check(rule=rules.ha_url),
+                                doc="fetch the names from Home Assistant (its exposed entities, areas, floors, "
+                                    "aliases), e.g. \"http://homeassistant.local:8123\" or its ws(s):// "
+                                    "/api/websocket URL; empty: off. Token: EDGE_HOME_HA_TOKEN or the systemd "
+                                    "credential ha_token. Unreachable: `names` (if set) until it answers")
+    refresh_s: float = _f(300.0, Check(min=1, max=86400),
+                          doc="fetch the names from Home Assistant again this often (a failure retries "
+                              "sooner, from 5 s doubling up to this)")
 
 
 @dataclass(frozen=True)

@@ -35,12 +35,17 @@ from edge.config_env import read_secret
 from edge.names import Names
 from edge.names_file import MAX_NAME_CHARS, NamesData, NamesError, parse
 
-MAX_MESSAGE_BYTES = 64 << 20  # get_states of a large home is a few MiB
+MAX_MESSAGE_BYTES = 16 << 20  # get_states of a large home is a few MiB; parsed, 16 MiB is ~150 MB: under a Pi's MemoryMax
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 class HomeAssistantError(Exception):
     """Home Assistant could not be reached, refused the token, or answered something unusable."""
+
+
+class TokenRefused(HomeAssistantError):
+    """Home Assistant answered and refused the access token (auth_invalid): waiting will not help,
+    unlike a Home Assistant that is down or still booting."""
 
 
 class WebSocket:
@@ -195,7 +200,7 @@ class Session:
             self.ws.send({"type": "auth", "access_token": token})
             reply = self.ws.receive()
             if not isinstance(reply, dict) or reply.get("type") != "auth_ok":
-                raise HomeAssistantError("Home Assistant refused the access token")
+                raise TokenRefused("Home Assistant refused the access token")
             self.version = str(reply.get("ha_version", ""))
         except BaseException:
             self.ws.close()
@@ -244,13 +249,20 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def websocket_url(url: str) -> str:
+    """Home Assistant's websocket URL from its base (http(s)://host:8123 -> ws(s)://host:8123/api/websocket);
+    a ws(s):// URL is taken as it is."""
+    ws_url = url.rstrip("/")
+    if ws_url.startswith(("http://", "https://")):
+        ws_url = "ws" + ws_url[4:] + "/api/websocket"
+    return ws_url
+
+
 def fetch_data(url: str, token: str, timeout: float = 15.0) -> NamesData:
     """Home Assistant's exposed entities, areas, floors and aliases, as validated NamesData.
 
     `url` is Home Assistant's base (http://homeassistant.local:8123) or its websocket URL."""
-    ws_url = url.rstrip("/")
-    if ws_url.startswith(("http://", "https://")):
-        ws_url = "ws" + ws_url[4:] + "/api/websocket"
+    ws_url = websocket_url(url)
     source = urlsplit(ws_url)._replace(query="", fragment="").geturl()
     warnings: list[str] = []
     with Session(ws_url, token, timeout) as ha:

@@ -132,6 +132,11 @@ class Service:
         if self._stop_asked:
             self._stopping.set()
         self.loop.set_exception_handler(self._unhandled)
+        if self.p.notifier.watchdog_interval:  # from here: the start's names fetch may take its 15 s
+            self.spawn(self._watchdog(self.p.notifier.watchdog_interval), "edge-watchdog")
+        if not await self._first_names():
+            await self._shutdown()
+            return 2
         try:
             await self.link.start(self.loop)
         except LinkError as exc:
@@ -152,11 +157,34 @@ class Service:
                 return 2
         self.spawn(self._first_connect(), "edge-first-connect")
         self.spawn(self._housekeeping(), "edge-housekeeping")
-        if self.p.notifier.watchdog_interval:
-            self.spawn(self._watchdog(self.p.notifier.watchdog_interval), "edge-watchdog")
+        if self.p.names is not None and self.p.names.fetching:  # names from Home Assistant, refreshed
+            self.spawn(self.p.names.run(), "edge-names")
         await self._stopping.wait()
         await self._shutdown()
         return self._exit
+
+    async def _first_names(self) -> bool:
+        """The names fetched from Home Assistant before anything is served (edge.names_source: bounded,
+        15 s). False: Home Assistant refused the token, a start-up error; unreachable is not (logged)."""
+        if self.p.names is None or not self.p.names.fetching:
+            return True
+        from edge.names_ha import TokenRefused
+
+        assert self._stopping is not None
+        fetch = self.loop.create_task(self.p.names.first(), name="edge-names-first")
+        stop = self.loop.create_task(self._stopping.wait())
+        await asyncio.wait({fetch, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if not fetch.done():  # asked to stop meanwhile: no reason to wait out the fetch's deadline
+            fetch.cancel()
+            return True
+        try:
+            fetch.result()
+        except TokenRefused as exc:
+            log.error("home.homeassistant_url %s: %s (EDGE_HOME_HA_TOKEN or the ha_token credential); "
+                      "make a long-lived access token in Home Assistant's profile page", self.p.names.url, exc)
+            return False
+        return True
 
     async def _first_connect(self) -> None:
         try:
@@ -193,6 +221,8 @@ class Service:
         # nothing, and its daemon thread does not hold the exit (a hung connect is not cut by close()).
         self.p.escalations.close(timeout=left(3))
         self.p.pool.shutdown(wait=False)
+        if self.p.names is not None:
+            self.p.names.close()  # a fetch under way swaps nothing in now
         if self.link.task is not None:
             await self.link.drained(left(STOP_BUDGET_S - 3))
             await self.link.stop(timeout=left(3))
@@ -259,6 +289,8 @@ class Service:
                  "deferred": outbox.deferred_count(), "dropped": outbox.dropped,
                  "callback_errors": self.link.callback_errors, "publish_refused": self.link.publish_refused,
                  "publish_backpressure": self.link.publish_backpressure, "throttled": read_throttled()}
+        if self.p.names is not None:  # where the home's names came from, and when (edge.names_source)
+            extra["names"] = self.p.names.health()
         snap = self.health.snapshot(queue_depth=len(self.intake.inbox) + self.p.escalations.busy, outbox=len(outbox),
                                     cloud=self._cloud_state(), extra=extra)
         self.link.publish(f"{self.base}/health", contract.encode(snap), qos=0, retain=True)

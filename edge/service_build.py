@@ -32,6 +32,7 @@ from edge.systemd import Notifier
 
 if TYPE_CHECKING:
     from edge.cloud import CloudClient
+    from edge.names_source import NamesSource
 
 log = logging.getLogger("edge.service")
 
@@ -75,6 +76,8 @@ class Parts:
     handlers: dict[str, Callable[[Message], None]] = field(default_factory=dict)
     # The link's callbacks, bound by the service's Intake (build wires the link before it exists).
     hooks: dict[str, Callable[..., None]] = field(default_factory=dict)
+    # Where the home's names come from (edge.names_source.NamesSource): the file, Home Assistant; None: no names.
+    names: NamesSource | None = None
 
 
 def _thresholds(settings: Settings, model: Model) -> float:
@@ -132,7 +135,8 @@ def _subscribe(settings: Settings, link: Link) -> set[str]:
 
 def build(settings: Settings, model: Model, environ: Mapping[str, str] | None = None) -> Parts:
     """Construct and wire the daemon's parts; starts no thread and opens no socket but the store's file.
-    Raises StateError (the state directory), LinkError (the TLS files) or NamesError ([home] names)."""
+    Raises StateError (the state directory), LinkError (the TLS files) or NamesError ([home]: a bad names
+    file, or edge.names_source.NamesSourceError: a Home Assistant URL without a token)."""
     environ = os.environ if environ is None else environ
     slots = load_slots(model)  # first: a broken install fails before anything is opened
     base = settings.base_topic
@@ -178,15 +182,24 @@ def build(settings: Settings, model: Model, environ: Mapping[str, str] | None = 
 
     escalations = Escalations(cloud, router, outbox, health, answers, pool, settings.cloud.timeout_s,
                               settings.cloud.workers, post=post, redact=settings.cloud.redact)
-    names = None
-    if settings.home.names:  # the home's names: MQTT results and the Wyoming channel resolve against them
-        from edge import names as names_file
+    names_source = None
+    if settings.home.names or settings.home.homeassistant_url:  # only then: edge.names*, edge.names_source
+        from edge import names_source as names_src
 
-        names = names_file.load(settings.home.names)  # NamesError: a start-up error (exit 2)
-        if len(names.entities) > 500:  # a big home: the guard's word index off the loop, not in a first request
-            from edge import home_guard
+        languages = tuple(model.languages)
 
-            pool.submit(home_guard.warm, names, tuple(model.languages))
+        def prepare(names: Any) -> None:  # a big home: the guard's word index off the loop, not in a request
+            if names is not None and len(names.entities) > names_src.WARM_ENTITIES:
+                from edge import home_guard
+
+                home_guard.warm(names, languages)
+
+        # NamesError (a bad names file) or NamesSourceError (a Home Assistant URL, no token): exit 2
+        names_source = names_src.build(settings.home, dict(settings.origins), environ, prepare=prepare)
+        file_names = names_source.names  # a big file: prepared on the pool while the daemon starts (a small
+        if file_names is not None and len(file_names.entities) > names_src.WARM_ENTITIES:  # one starts no thread)
+            pool.submit(prepare, file_names)
+    names = names_source.names if names_source is not None else None
     pipeline = Pipeline(
         model=model, router=router, store=outbox, health=health, answers=answers,
         escalations=escalations, slots=slots, max_payload_bytes=settings.mqtt.max_payload_bytes,
@@ -199,8 +212,14 @@ def build(settings: Settings, model: Model, environ: Mapping[str, str] | None = 
     if settings.wyoming.enabled:  # only then: the wyoming package, the names file, zeroconf
         from edge import wyoming_channel
 
-        channels.append(wyoming_channel.channel(settings, model, slots, names, cloud=(cloud, router, pool, health)))
+        wyoming = wyoming_channel.channel(settings, model, slots, names, cloud=(cloud, router, pool, health))
+        channels.append(wyoming)
+        if names_source is not None:
+            names_source.subscribe(wyoming.swap_names)
+    if names_source is not None:  # a refresh from Home Assistant: the new Names, whole, for every user
+        names_source.subscribe(lambda new: setattr(pipeline, "names", new))
     return Parts(settings=settings, model=model, loop=loop, health=health, outbox=outbox,
                  notifier=Notifier(environ), cloud=cloud, router=router, link=link, delivery=delivery,
                  replay=replay, pool=pool, connector=connector, answers=answers, escalations=escalations,
-                 pipeline=pipeline, request_topics=request_topics, hooks=hooks, channels=channels)
+                 pipeline=pipeline, request_topics=request_topics, hooks=hooks, channels=channels,
+                 names=names_source)

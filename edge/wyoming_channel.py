@@ -37,20 +37,30 @@ class WyomingChannel:
     binds on the loop that runs it, `stop` closes it within the drain. An address already in use is
     an OSError at start: the daemon fails its start (exit 2) instead of serving without Assist.
 
-    `recognizer_for(model, slots)` builds the recognizer for a model; `swap_model` (edge.service's,
-    after a deployment) serves the new one from the next transcript on, so `info` and the cloud's
-    prompt name the live model's languages and intents. A transcript already being answered finishes
-    with the recognizer it started with."""
+    `recognizer_for(model, slots, names)` builds the recognizer; `swap_model` (edge.service's, after a
+    deployment) serves the new model from the next transcript on, so `info` and the cloud's prompt
+    name the live model's languages and intents; `swap_names` (edge.names_source's, after a refresh
+    from Home Assistant) does the same for the home's names. A transcript already being answered
+    finishes with the recognizer it started with."""
 
     name = "wyoming"
 
-    def __init__(self, server: WyomingServer, recognizer_for: Callable[[Any, Any], Recognizer] | None = None) -> None:
+    def __init__(self, server: WyomingServer, recognizer_for: Callable[[Any, Any, Any], Recognizer] | None = None,
+                 model: Any = None, slots: Any = None, names: Any = None) -> None:
         self.server = server
         self._recognizer_for = recognizer_for
+        self._model, self._slots, self.names = model, slots, names
 
     def swap_model(self, model: Any, slots: Any) -> None:
+        self._model, self._slots = model, slots
         if self._recognizer_for is not None:
-            self.server.recognizer = self._recognizer_for(model, slots)
+            self.server.recognizer = self._recognizer_for(model, slots, self.names)
+
+    def swap_names(self, names: Any) -> None:
+        """A new Names, whole (never edited): the recognizer and its cloud prompt are made anew for it."""
+        self.names = names
+        if self._recognizer_for is not None:
+            self.server.recognizer = self._recognizer_for(self._model, self._slots, names)
 
     async def start(self, loop: asyncio.AbstractEventLoop) -> None:
         await self.server.start()
@@ -79,10 +89,11 @@ def channel(settings: Any, model: Any, slots: Any, names: Any = None, cloud: Any
 
         wrap = maker(*cloud[:3], settings, health=cloud[3] if len(cloud) > 3 else None)
 
-    def recognizer_for(model: Any, slots: Any) -> Recognizer:
+    def recognizer_for(model: Any, slots: Any, names: Any) -> Recognizer:
         home = HomeRecognizer(model, slots, names, threshold=home_threshold(settings, model))
         return wrap(home) if wrap is not None else home
 
     w = settings.wyoming
-    return WyomingChannel(WyomingServer(recognizer_for(model, slots), host=w.host, port=w.port, zeroconf=w.zeroconf,
-                                        version=__version__), recognizer_for)
+    return WyomingChannel(WyomingServer(recognizer_for(model, slots, names), host=w.host, port=w.port,
+                                        zeroconf=w.zeroconf, version=__version__),
+                          recognizer_for, model, slots, names)

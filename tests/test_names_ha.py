@@ -296,3 +296,52 @@ def test_the_token_comes_from_the_environment_or_a_credential(tmp_path: Path) ->
     assert read_token({"CREDENTIALS_DIRECTORY": str(tmp_path)}) == "from-credential"
     assert read_token({"CREDENTIALS_DIRECTORY": str(tmp_path), "EDGE_HOME_HA_TOKEN": "from-env"}) == "from-env"
     assert read_token({}) == ""
+
+
+@pytest.mark.slow
+def test_the_daemon_fetches_from_home_assistant_and_answers_a_rename_after_its_refresh(
+        home_assistant: dict[str, Any], broker: Any, daemon_factory: Any, client_factory: Any, tmp_path: Path) -> None:
+    """`edge run` with `[home] homeassistant_url` and the token in EDGE_HOME_HA_TOKEN: the exposed things are
+    named over Wyoming; an alias added in Home Assistant is answered once the daemon's refresh has run."""
+    import asyncio
+
+    from conftest import daemon_config
+    from wyoming_ha import ha_process
+
+    root = Path(__file__).resolve().parent.parent
+    wy_port = free_port()
+    d = daemon_factory(daemon_config(broker, tmp_path / "state", model={"path": str(root / "models" / "home")},
+                                     wyoming={"enabled": True, "port": wy_port},
+                                     home={"homeassistant_url": home_assistant["url"], "refresh_s": 1}),
+                       env={"EDGE_HOME_HA_TOKEN": home_assistant["token"]})
+    health = client_factory(broker).subscribe("edge/test/health")
+
+    def names_health(cond: Any) -> dict[str, Any]:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            h = health.json(timeout=10)
+            if cond(h.get("names") or {}):
+                return h["names"]
+        raise AssertionError(f"health's names never met the condition: {h.get('names')}")
+
+    def say(text: str) -> Any:
+        return asyncio.run(ha_process("127.0.0.1", wy_port, text, "en"))
+
+    h = names_health(lambda n: n.get("source") == "homeassistant")
+    assert h["entities"] == len(home_assistant["exposed"])
+    on = say("turn on the coffee maker")
+    assert on.name == "HassTurnOn" and {e.name: e.value for e in on.entities} == {"name": "Coffee Maker"}, on
+    assert type(say("turn on the secret safe")).__name__ == "NotRecognized"  # hidden from Assist in HA
+    assert type(say("turn on the espresso machine")).__name__ == "NotRecognized"
+    with Session(f"ws://127.0.0.1:{home_assistant['port']}/api/websocket", home_assistant["token"]) as ha:
+        ha.call("config/entity_registry/update", entity_id="switch.coffee_maker",
+                aliases=["Kaffeemaschine", "Espresso Machine"])
+    try:
+        fetches = h["fetches"]
+        names_health(lambda n: n.get("fetches", 0) > fetches + 1)  # a whole fetch after the change
+        on = say("turn on the espresso machine")
+        assert on.name == "HassTurnOn" and {e.name: e.value for e in on.entities} == {"name": "Coffee Maker"}, on
+    finally:
+        with Session(f"ws://127.0.0.1:{home_assistant['port']}/api/websocket", home_assistant["token"]) as ha:
+            ha.call("config/entity_registry/update", entity_id="switch.coffee_maker", aliases=["Kaffeemaschine"])
+    assert d.stop() == 0
