@@ -26,10 +26,11 @@ from __future__ import annotations
 import base64
 import json
 import re
+import sys
 import unicodedata
 import zlib
 from functools import lru_cache
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from edge.heap import give_back_memory
 from edge.home_needs import may_read as _may_read, required  # noqa: F401 (required: the recipe's too)
@@ -90,7 +91,10 @@ WORD = re.compile(r"\w+")
 READINGS = ((False, False), (True, False), (False, True))   # (greedy names, greedy free text)
 
 
-@lru_cache(maxsize=4096)   # every pattern of a 4-language package (~1,600, ~3 MB compiled)
+# Bounded well below a package's patterns (~1,600 carriers, three readings each: ~6 MB compiled, 1.1-1.6 KB each
+# by sys.getsizeof): the prefilter (edge/home_needs.py) compiles a line's few, the bench's traffic ~20, so a flood
+# of varied lines recompiles the least used instead of keeping every one (tests/test_home_wildcards.py)
+@lru_cache(maxsize=256)
 def compile_pattern(compact: str, greedy_names: bool = False, greedy_free: bool = False) -> re.Pattern[str]:
     """A carrier pattern as edge/train/home_wildcards.py stores it -> a regex over `fold`ed text: " " an
     optional blank, `{item*}` a wildcard capture, `{*}` free text never returned, `{name}` a captured
@@ -125,7 +129,23 @@ def compile_pattern(compact: str, greedy_names: bool = False, greedy_free: bool 
         return wild_re.format(f"W{slot}__{n}") if wild else \
             f"(?P<N{slot}__{n}>{_words(MAX_NAME_WORDS, greedy_names)})"
 
-    return re.compile(_TOKEN.sub(sub, compact))
+    return _compile(_TOKEN.sub(sub, compact))
+
+
+def _compile(regex: str) -> re.Pattern[str]:
+    """`re.compile` without re's own cache: that cache keeps the last 512 patterns compiled anywhere in the process,
+    so each pattern compiled here (the carriers', the templates': ~1.5 KB each, with rules inlined more) stayed
+    alive after our bounded lru_caches let it go, and pushed the daemon's own regexes out of it. Only the
+    caller's lru_cache holds a pattern now (tests/test_home_templates.py: the live patterns stay bounded)."""
+    if _re_compiler is None:
+        return re.compile(regex)
+    return _re_compiler.compile(regex, 0)
+
+
+try:   # CPython's compiler behind re.compile (3.11+: re._compiler); elsewhere re.compile as it is
+    from re import _compiler as _re_compiler
+except ImportError:   # pragma: no cover
+    _re_compiler = None
 
 
 def strip_skip(folded: str, skip: Sequence[str]) -> tuple[int, int]:
@@ -183,12 +203,50 @@ def tables(stored: Any) -> Mapping[str, Any]:
     return _decode(stored["data"])
 
 
+class _Languages(Mapping[str, Any]):
+    """The carriers' {lang: table}, each language decoded on first ask. The package stores the four languages as
+    one blob; decoded whole they were ~350 KB of Python objects in every home daemon, of which an English home
+    reads 24 KB of JSON (the Wyoming daemon's RSS: docs/wyoming.md, "RSS"). So the blob is read once and each
+    language kept as its own zlib'd JSON (~5-15 KB) until asked; an asked language stays decoded."""
+
+    def __init__(self, packed: dict[str, bytes]) -> None:
+        self._packed = packed
+        self._decoded: dict[str, Any] = {}
+
+    def __getitem__(self, lang: str) -> Any:
+        got = self._decoded.get(lang)
+        if got is None:
+            got = self._decoded[lang] = _intern_strings(json.loads(zlib.decompress(self._packed[lang])))
+        return got
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._packed)
+
+    def __len__(self) -> int:
+        return len(self._packed)
+
+
+def _intern_strings(obj: Any) -> Any:
+    """`obj` (parsed JSON) with its short strings interned: the tables repeat the same words and rule names."""
+    if isinstance(obj, str):
+        return sys.intern(obj) if len(obj) <= 24 else obj
+    if isinstance(obj, list):
+        return [_intern_strings(x) for x in obj]
+    if isinstance(obj, dict):
+        return {_intern_strings(k): _intern_strings(v) for k, v in obj.items()}
+    return obj
+
+
 @lru_cache(maxsize=4)
 def _decode(data: str) -> Mapping[str, Any]:
     out = unpack(data)
-    if out:
-        give_back_memory()   # the JSON just parsed left its pages in the heap (edge/heap.py): once per package
-    return out
+    if not out:
+        return out
+    packed = {str(lang): zlib.compress(json.dumps(table, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+              for lang, table in out.items()}
+    del out
+    give_back_memory()   # the JSON just parsed left its pages in the heap (edge/heap.py): once per package
+    return _Languages(packed)
 
 
 def match(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
