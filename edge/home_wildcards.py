@@ -23,16 +23,14 @@ costs one linear scan per pattern.
 
 from __future__ import annotations
 
-import base64
-import json
 import re
-import sys
 import unicodedata
-import zlib
 from functools import lru_cache
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
+from edge import home_tables
 from edge.heap import give_back_memory
+from edge.home_tables import MAX_TABLE, pack, unpack  # noqa: F401 (the codec's home; edge/home_templates.py's too)
 from edge.home_needs import may_read as _may_read, required  # noqa: F401 (required: the recipe's too)
 
 HOME_LISTS = ("name", "area", "floor")   # lists the home fills: captured and resolved against the names file
@@ -169,25 +167,6 @@ def strip_skip(folded: str, skip: Sequence[str]) -> tuple[int, int]:
 
 
 FORMAT = "zlib+base64 json"
-MAX_TABLE = 4 << 20   # bytes of one decoded table: the carriers ~160 KB, a language's templates ~400 KB; more is no table of ours
-
-
-def pack(obj: Any) -> str:
-    """A table as the manifest stores it: JSON, zlib, base64 (~16 KB for 160 KB); `unpack` reads it."""
-    raw = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
-    return base64.b64encode(zlib.compress(raw, 9)).decode("ascii")
-
-
-def unpack(data: str) -> dict[str, Any]:
-    """`pack`'s table back, at most MAX_TABLE bytes decompressed; {} for anything that is not one (a package is
-    verified before it is loaded; this only never raises)."""
-    try:
-        d = zlib.decompressobj()
-        raw = d.decompress(base64.b64decode(data, validate=True), MAX_TABLE)
-        out = json.loads(raw.decode("utf-8")) if not d.unconsumed_tail else None
-    except (ValueError, zlib.error, UnicodeDecodeError):
-        return {}
-    return out if isinstance(out, dict) else {}
 
 
 def encode(table: Mapping[str, Any]) -> dict[str, str]:
@@ -203,50 +182,14 @@ def tables(stored: Any) -> Mapping[str, Any]:
     return _decode(stored["data"])
 
 
-class _Languages(Mapping[str, Any]):
-    """The carriers' {lang: table}, each language decoded on first ask. The package stores the four languages as
-    one blob; decoded whole they were ~350 KB of Python objects in every home daemon, of which an English home
-    reads 24 KB of JSON (the Wyoming daemon's RSS: docs/wyoming.md, "RSS"). So the blob is read once and each
-    language kept as its own zlib'd JSON (~5-15 KB) until asked; an asked language stays decoded."""
-
-    def __init__(self, packed: dict[str, bytes]) -> None:
-        self._packed = packed
-        self._decoded: dict[str, Any] = {}
-
-    def __getitem__(self, lang: str) -> Any:
-        got = self._decoded.get(lang)
-        if got is None:
-            got = self._decoded[lang] = _intern_strings(json.loads(zlib.decompress(self._packed[lang])))
-        return got
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._packed)
-
-    def __len__(self) -> int:
-        return len(self._packed)
-
-
-def _intern_strings(obj: Any) -> Any:
-    """`obj` (parsed JSON) with its short strings interned: the tables repeat the same words and rule names."""
-    if isinstance(obj, str):
-        return sys.intern(obj) if len(obj) <= 24 else obj
-    if isinstance(obj, list):
-        return [_intern_strings(x) for x in obj]
-    if isinstance(obj, dict):
-        return {_intern_strings(k): _intern_strings(v) for k, v in obj.items()}
-    return obj
-
-
 @lru_cache(maxsize=4)
 def _decode(data: str) -> Mapping[str, Any]:
-    out = unpack(data)
-    if not out:
-        return out
-    packed = {str(lang): zlib.compress(json.dumps(table, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
-              for lang, table in out.items()}
-    del out
-    give_back_memory()   # the JSON just parsed left its pages in the heap (edge/heap.py): once per package
-    return _Languages(packed)
+    """{lang: table}, each language parsed when first asked (edge/home_tables.py: an English home holds 24 KB of
+    the blob's 175 KB decoded, not all four languages' ~350 KB of objects)."""
+    out = home_tables.by_language(data)
+    if out:
+        give_back_memory()   # the blob just inflated and scanned left its pages in the heap (edge/heap.py): once
+    return out
 
 
 def match(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,

@@ -4,8 +4,10 @@ edge/home.py's decide takes their spans over the tagger's."""
 
 from __future__ import annotations
 
+import base64
 import json
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -133,8 +135,8 @@ def test_without_names_a_name_could_be_a_place(schema: dict, home) -> None:
 @pytest.mark.parametrize("stored", [None, {}, "x", {"format": "zlib+base64 json", "data": "!!"},
                                     {"format": "zlib+base64 json", "data": hw.encode([1])["data"]},
                                     {"format": "gzip", "data": ""},
-                                    {"format": "zlib+base64 json", "data": hw.base64.b64encode(
-                                        hw.zlib.compress(b"[" * (hw.MAX_TABLE + 10))).decode()}])
+                                    {"format": "zlib+base64 json", "data": base64.b64encode(
+                                        zlib.compress(b"[" * (hw.MAX_TABLE + 10))).decode()}])
 def test_a_broken_table_is_no_table(stored) -> None:
     """A hand-edited or foreign manifest: no carriers, never an exception, never a decompression bomb."""
     assert hw.tables(stored) == {}
