@@ -94,8 +94,11 @@ def may_read(p: str, table: dict[str, Any], squeezed: str) -> bool:
             needs = required(p, rules if isinstance(rules, dict) else {})
         except (ValueError, IndexError, RecursionError):
             needs = []   # a pattern this cannot read: the regex decides, as before
-        cache[p] = needs
-    return all(any(r in squeezed for r in n) for n in needs)
+        # kept as one string, needs blank-separated, each one's runs "|"-separated (runs are letters and digits),
+        # as edge/home_templates.py's entries: a list of lists for each of a language's ~340-630 carriers was
+        # ~130 KB of an English home daemon (docs/wyoming.md, "RSS")
+        needs = cache[p] = " ".join("|".join(n) for n in needs)
+    return all(any(r in squeezed for r in n.split("|")) for n in needs.split())
 
 
 _NEEDS_KEY = "\0needs"   # no key of the stored table starts with a NUL

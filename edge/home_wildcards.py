@@ -23,15 +23,14 @@ costs one linear scan per pattern.
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 import unicodedata
-import zlib
 from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
+from edge import home_tables
 from edge.heap import give_back_memory
+from edge.home_tables import MAX_TABLE, pack, unpack  # noqa: F401 (the codec's home; edge/home_templates.py's too)
 from edge.home_needs import may_read as _may_read, required  # noqa: F401 (required: the recipe's too)
 
 HOME_LISTS = ("name", "area", "floor")   # lists the home fills: captured and resolved against the names file
@@ -90,7 +89,10 @@ WORD = re.compile(r"\w+")
 READINGS = ((False, False), (True, False), (False, True))   # (greedy names, greedy free text)
 
 
-@lru_cache(maxsize=4096)   # every pattern of a 4-language package (~1,600, ~3 MB compiled)
+# Bounded well below a package's patterns (~1,600 carriers, three readings each: ~6 MB compiled, 1.1-1.6 KB each
+# by sys.getsizeof): the prefilter (edge/home_needs.py) compiles a line's few, the bench's traffic ~20, so a flood
+# of varied lines recompiles the least used instead of keeping every one (tests/test_home_wildcards.py)
+@lru_cache(maxsize=256)
 def compile_pattern(compact: str, greedy_names: bool = False, greedy_free: bool = False) -> re.Pattern[str]:
     """A carrier pattern as edge/train/home_wildcards.py stores it -> a regex over `fold`ed text: " " an
     optional blank, `{item*}` a wildcard capture, `{*}` free text never returned, `{name}` a captured
@@ -125,7 +127,23 @@ def compile_pattern(compact: str, greedy_names: bool = False, greedy_free: bool 
         return wild_re.format(f"W{slot}__{n}") if wild else \
             f"(?P<N{slot}__{n}>{_words(MAX_NAME_WORDS, greedy_names)})"
 
-    return re.compile(_TOKEN.sub(sub, compact))
+    return _compile(_TOKEN.sub(sub, compact))
+
+
+def _compile(regex: str) -> re.Pattern[str]:
+    """`re.compile` without re's own cache: that cache keeps the last 512 patterns compiled anywhere in the process,
+    so each pattern compiled here (the carriers', the templates': ~1.5 KB each, with rules inlined more) stayed
+    alive after our bounded lru_caches let it go, and pushed the daemon's own regexes out of it. Only the
+    caller's lru_cache holds a pattern now (tests/test_home_templates.py: the live patterns stay bounded)."""
+    if _re_compiler is None:
+        return re.compile(regex)
+    return _re_compiler.compile(regex, 0)
+
+
+try:   # CPython's compiler behind re.compile (3.11+: re._compiler); elsewhere re.compile as it is
+    from re import _compiler as _re_compiler
+except ImportError:   # pragma: no cover
+    _re_compiler = None
 
 
 def strip_skip(folded: str, skip: Sequence[str]) -> tuple[int, int]:
@@ -149,25 +167,6 @@ def strip_skip(folded: str, skip: Sequence[str]) -> tuple[int, int]:
 
 
 FORMAT = "zlib+base64 json"
-MAX_TABLE = 4 << 20   # bytes of one decoded table: the carriers ~160 KB, a language's templates ~400 KB; more is no table of ours
-
-
-def pack(obj: Any) -> str:
-    """A table as the manifest stores it: JSON, zlib, base64 (~16 KB for 160 KB); `unpack` reads it."""
-    raw = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
-    return base64.b64encode(zlib.compress(raw, 9)).decode("ascii")
-
-
-def unpack(data: str) -> dict[str, Any]:
-    """`pack`'s table back, at most MAX_TABLE bytes decompressed; {} for anything that is not one (a package is
-    verified before it is loaded; this only never raises)."""
-    try:
-        d = zlib.decompressobj()
-        raw = d.decompress(base64.b64decode(data, validate=True), MAX_TABLE)
-        out = json.loads(raw.decode("utf-8")) if not d.unconsumed_tail else None
-    except (ValueError, zlib.error, UnicodeDecodeError):
-        return {}
-    return out if isinstance(out, dict) else {}
 
 
 def encode(table: Mapping[str, Any]) -> dict[str, str]:
@@ -185,9 +184,11 @@ def tables(stored: Any) -> Mapping[str, Any]:
 
 @lru_cache(maxsize=4)
 def _decode(data: str) -> Mapping[str, Any]:
-    out = unpack(data)
+    """{lang: table}, each language parsed when first asked (edge/home_tables.py: an English home holds 24 KB of
+    the blob's 175 KB decoded, not all four languages' ~350 KB of objects)."""
+    out = home_tables.by_language(data)
     if out:
-        give_back_memory()   # the JSON just parsed left its pages in the heap (edge/heap.py): once per package
+        give_back_memory()   # the blob just inflated and scanned left its pages in the heap (edge/heap.py): once
     return out
 
 

@@ -31,7 +31,7 @@ from typing import Any, Mapping
 
 from edge import names_values
 from edge.names_file import Area, Entity, Floor, NamesData, NamesError, read_file
-from edge.names_index import Index, check_unique_names, index, place_ids, stops
+from edge.names_index import Index, Indexes, check_unique_names, place_ids, stops
 from edge.names_lang import LANGUAGES, OTHER, DomainClass, Language
 from edge.names_text import Table, clean, finish, fold, strip, tokens
 # a language tag's tables, kind words, German compounds: edge/names_words.py (language_of, domain_word re-exported)
@@ -105,7 +105,7 @@ class Names:
             warnings=data.warnings,
             # room for "all of the ... in the ... on the ..." around the longest name; beyond it, nothing could match
             max_span=max(128, 4 * longest + 64),
-            _index=MappingProxyType({code: index(data, lang) for code, lang in (*LANGUAGES.items(), ("*", OTHER))}),
+            _index=Indexes(data, MappingProxyType({**LANGUAGES, "*": OTHER})),   # each built when first asked
             _by_domain=MappingProxyType({d: tuple(e for e in data.entities if e.domain == d)
                                          for d in {e.domain for e in data.entities}}),
         )

@@ -3,14 +3,14 @@ alias of the things, areas and floors under each of its keys (edge/names_text.py
 dropped), the check that two areas (or floors) do not share a name, and the look-up of a place said with
 or without its locatives ("en haut" / "haut").
 
-edge/names.py builds a `Names` from these at load time and resolves spans against them; a refresh
-builds new ones and replaces them whole.
+edge/names.py builds a `Names` from these at load time (each language's index when first asked: `Indexes`)
+and resolves spans against them; a refresh builds new ones and replaces them whole.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator, Mapping
 
 from edge.names_file import NamesData, NamesError
 from edge.names_lang import LANGUAGES, Language
@@ -37,6 +37,32 @@ def index(data: NamesData, lang: Language) -> Index:
     return Index(Table.build(pairs(data.entities, lambda i, e: i)),
                   Table.build(pairs(data.areas, lambda i, a: a.id)),
                   Table.build(pairs(data.floors, lambda i, f: f.id)))
+
+
+class Indexes(Mapping[str, Index]):
+    """{language code: Index} of a names file, each language's built when first asked, then kept.
+
+    Built at load for all five (en, de, fr, es and "*", any other) they were ~100 KB each for
+    tests/data/home_names.yaml's 44 entities (tracemalloc of `index`), growing with the home, while a home
+    speaks one or two: an English home's daemon held ~0.4 MB of indexes it never read (docs/wyoming.md, "RSS").
+    The build is pure, so two threads asking at once at worst build one twice; the first stored stays."""
+
+    def __init__(self, data: NamesData, languages: Mapping[str, Language]) -> None:
+        self._data = data
+        self._languages = languages
+        self._built: dict[str, Index] = {}
+
+    def __getitem__(self, code: str) -> Index:
+        got = self._built.get(code)
+        if got is None:
+            got = self._built.setdefault(code, index(self._data, self._languages[code]))
+        return got
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._languages)
+
+    def __len__(self) -> int:
+        return len(self._languages)
 
 
 def check_unique_names(data: NamesData) -> None:

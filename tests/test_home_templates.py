@@ -275,3 +275,48 @@ def test_a_language_s_first_decoding_gives_its_heap_back(monkeypatch) -> None:
     finally:
         home_templates._decode.cache_clear()
     assert heap.give_back_memory() in (True, False)   # glibc here: True; elsewhere nothing to do
+
+
+def test_compiled_templates_stay_bounded_under_a_thousand_distinct_lines(home) -> None:
+    """1,000 distinct home-like lines (frames of Home Assistant's templates around names, many the model is unsure of,
+    so the templates are read): the templates' compiled patterns stay within their cache, and re's own cache keeps
+    none of them beyond it (it held up to 512 more before: edge/home_wildcards.py's `_compile`)."""
+    import gc
+    import re
+
+    from edge import home_wildcards
+
+    def live() -> int:
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if isinstance(o, re.Pattern))
+
+    _, recs, _ = home
+    things = ["Kitchen Ceiling", "Counter Lights", "Floor Lamp", "Light Strip", "Reading Lamp", "Kitchen", "Living Room",
+              "Bedroom", "Office", "Garage", "Hallway", "Basement", "TV", "Ceiling Light"]
+    frames = ["mute {}", "pause {}", "{} next track", "skip to the previous track on {}", "set {} to 35 percent",
+              "is {} open", "what is the {} temperature", "vacuum {}", "{} to the max", "unmute the {} please now",
+              "{} quieter", "resume {} music", "turn {} up", "open {} halfway", "lock {}", "close the {} blinds",
+              "set the {} temperature to 20 degrees", "what is the humidity in the {}", "is the {} on", "toggle {}",
+              "set the brightness of {} to 50%", "dim the {}", "start {}", "stop {}", "return {} to base",
+              "lower the {} volume", "set {} volume to 20", "how many lights are on in the {}", "are the {} closed",
+              "which lights are on in the {}", "is {} locked", "close {}", "turn off everything in the {}",
+              "set {} to red", "what is the state of {}", "is anything open in the {}", "raise {}", "brighten {}"]
+    home_templates._regex.cache_clear()
+    home_wildcards.compile_pattern.cache_clear()
+    before = live()
+    de_things = ["Küche", "Wohnzimmer", "Stehlampe", "Deckenlampe", "Garagentor", "Küchenfenster", "Flur",
+                 "Kaffeemaschine", "Deckenventilator", "Schlafzimmer"]
+    de_frames = ["mach {} an", "schalte {} aus", "stell {} auf 50 prozent", "ist {} offen", "öffne {}", "schließe {}",
+                 "wie warm ist es im {}", "dimme {}", "pausiere {}", "nächster titel auf {}", "{} lauter",
+                 "mach {} leiser", "ist {} an", "wie ist die luftfeuchtigkeit im {}", "sperre {}", "{} auf maximum",
+                 "ist {} geschlossen", "fahre {} hoch", "stelle {} auf rot", "wie ist der zustand von {}"]
+    lines = sorted({f"{f.format(t)} {w}".strip() for f in frames for t in things for w in ("", "now", "please")})[:600]
+    lines += sorted({f"{f.format(t)} {w}".strip() for f in de_frames for t in de_things for w in ("", "bitte", "jetzt")})[:400]
+    assert len(set(lines)) == 1000
+    for i, line in enumerate(lines):
+        (recs["en"] if i < 600 else recs["de"]).recognize(line, "en" if i < 600 else "de")
+    info = home_templates._regex.cache_info()
+    assert info.misses > home_templates.CACHE, info   # the flood compiled more patterns than the cache keeps
+    assert info.currsize <= home_templates.CACHE
+    grown = live() - before   # + a few of the daemon's own regexes first compiled on this path (re's cache)
+    assert grown <= home_templates.CACHE + home_wildcards.compile_pattern.cache_info().currsize + 16, grown

@@ -4,8 +4,10 @@ edge/home.py's decide takes their spans over the tagger's."""
 
 from __future__ import annotations
 
+import base64
 import json
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -133,8 +135,8 @@ def test_without_names_a_name_could_be_a_place(schema: dict, home) -> None:
 @pytest.mark.parametrize("stored", [None, {}, "x", {"format": "zlib+base64 json", "data": "!!"},
                                     {"format": "zlib+base64 json", "data": hw.encode([1])["data"]},
                                     {"format": "gzip", "data": ""},
-                                    {"format": "zlib+base64 json", "data": hw.base64.b64encode(
-                                        hw.zlib.compress(b"[" * (hw.MAX_TABLE + 10))).decode()}])
+                                    {"format": "zlib+base64 json", "data": base64.b64encode(
+                                        zlib.compress(b"[" * (hw.MAX_TABLE + 10))).decode()}])
 def test_a_broken_table_is_no_table(stored) -> None:
     """A hand-edited or foreign manifest: no carriers, never an exception, never a decompression bomb."""
     assert hw.tables(stored) == {}
@@ -298,3 +300,44 @@ def test_a_carrier_is_compiled_only_where_the_text_says_what_it_needs() -> None:
     assert W.compile_pattern.cache_info().currsize < 40, W.compile_pattern.cache_info()
     got = W.reading(schema, "HassShoppingListAddItem", "en", "add oat milk to my shopping list")
     assert got is not None and [c[0] for c in got[0]] == ["item"]
+
+
+def _live_patterns() -> int:
+    import gc
+    import re
+
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if isinstance(o, re.Pattern))
+
+
+def test_compiled_carriers_stay_bounded_under_a_thousand_distinct_patterns() -> None:
+    """compile_pattern keeps at most its lru_cache's patterns alive: not re's own cache's 512 more (each pattern was
+    kept there too after our cache let it go), nor a package's every pattern (~1,600 carriers x 3 readings)."""
+    hw.compile_pattern.cache_clear()
+    before = _live_patterns()
+    for i in range(1000):   # distinct patterns, as a flood of varied lines compiles them
+        assert hw.compile_pattern(f"(?:add|put) {{item*}} to w{i} list", i % 2 == 0).fullmatch(f"add milk to w{i} list")
+    bound = hw.compile_pattern.cache_info().maxsize
+    assert hw.compile_pattern.cache_info().currsize == bound <= 256
+    assert _live_patterns() - before <= bound
+    hw.compile_pattern.cache_clear()
+    assert _live_patterns() <= before
+
+
+def test_each_language_s_carriers_are_decoded_when_asked(schema: dict) -> None:
+    """The four languages' carriers are one blob in the package; the daemon holds decoded only the languages asked
+    (an English home: 24 of 175 KB of JSON), each exactly as stored."""
+    stored = schema["wildcards"]
+    whole = hw.unpack(stored["data"])
+    hw._decode.cache_clear()
+    try:
+        tables = hw.tables(stored)
+        assert sorted(tables) == sorted(whole) and len(tables) == 4
+        assert tables["en"] == whole["en"] and tables.get("en") is tables["en"]
+        assert list(tables._decoded) == ["en"]   # the other three still packed
+        for lang in whole:
+            assert tables[lang] == whole[lang]
+            assert list(tables[lang]["carriers"]) == list(whole[lang]["carriers"])   # the order patterns are tried in
+        assert tables.get("xx") is None and tables.get("") is None
+    finally:
+        hw._decode.cache_clear()

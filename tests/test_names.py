@@ -606,3 +606,24 @@ NUMBERED = {"signatures": {"HassPauseTimer": [[], ["start_hours"]], "HassLightSe
 def test_a_number_said_must_be_in_a_slot(intent: str, language: str, text: str, found: list, fits: bool) -> None:
     from edge.home_numbers import stray_number
     assert (stray_number(NUMBERED, intent, language, text, found) is None) == fits
+
+
+def test_each_language_s_index_is_built_when_first_asked() -> None:
+    """A names file's lookups are built per language on first use (edge/names_index.py `Indexes`): an English home
+    never builds the German, French, Spanish and any-language ones (~100 KB each for this file), and a language
+    built late answers exactly as one built at load."""
+    from edge.names_index import index
+    from edge.names_lang import LANGUAGES
+
+    fresh = load(HOME)
+    assert list(fresh._index._built) == []   # nothing built at load
+    assert ok(fresh, name="kettle") == ok(load(HOME), name="kettle")
+    assert list(fresh._index._built) == ["en"]
+    assert sorted(fresh._index) == ["*", "de", "en", "es", "fr"] and len(fresh._index) == 5
+    de = fresh.resolve({"area": "kitchen"}, "de")
+    assert sorted(fresh._index._built) == ["de", "en"]
+    assert de == load(HOME).resolve({"area": "kitchen"}, "de")
+    assert fresh._index["de"] is fresh._index["de"]
+    assert fresh._index["de"] == index(fresh._index._data, LANGUAGES["de"])
+    with pytest.raises(KeyError):
+        fresh._index["xx"]
