@@ -225,7 +225,7 @@ def _by_unit(schema: Mapping[str, Any], intent: str, lang: str, text: str, toks:
              run: tuple[int, int], out: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """`out` with the one number said and left untagged put in the one number slot of `intent` its unit word
     says (edge.home_units.unit_slot), where the words name the intent's kind of thing (`_BY_UNIT`); else `out`."""
-    from edge.home_words import implied_domains
+    from edge.home_kinds import implied_domains
     from edge.names import domain_word, language_of
     from edge.names_text import clean
 
