@@ -1,0 +1,54 @@
+"""An answer that names and reads nothing, stood behind only where Home Assistant's templates of its intent say it.
+
+The model reads chit-chat and questions as the slot-less intents it was trained on: "i meant no" and "sorry" as
+HassNevermind, "can't say" and "what did you say" as HassRespond, "what song is this" as HassMediaNext, "what is the
+gas level in my gas tank" as HassClimateGetTemperature with no place. Such an answer carries nothing that the rest
+of edge.home's decision can check (no name to resolve, no number to range, no free text to frame): the model's
+confidence is the only ground, and on real people's requests that are no command it is high (issue 22's judge 2,
+bench/home_proxy_other.py). So where `decide`'s answer has no slot at all, it is kept only where one of Home
+Assistant's templates of THAT intent (edge/home_templates.py, its skip words at either end left out) reads the whole
+text, said as it is or after a wake word (edge/home_wake.py); else it is refused as "unsure".
+
+Intents whose templates are open-ended enough that the model's generalisation is worth more than the few chit-chat
+lines it acts on are left to the model (`OPEN`): decided per intent from the measures of docs/model-card-home.md
+(how many right slot-less answers of the intent no template reads, against how many wrong or acted-on ones), not
+from a list of lines.
+
+Cost: the templates of one intent, each compiled only where its literal runs are all in the text (the table's
+needs), and only for a slot-less answer: well under a millisecond to a few ms (docs/model-card-home.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from edge import home_templates, home_wake
+from edge.home_results import NotUnderstood, Recognized
+
+__all__ = ["OPEN", "check"]
+
+# Intents whose slot-less answers are left to the model: its right answers that no template reads outnumber what it
+# acts on wrongly (docs/model-card-home.md, "Slot-less answers").
+OPEN: frozenset[str] = frozenset()
+
+
+def check(got: Recognized, schema: Mapping[str, Any] | None, lang: str, text: str, names: Any) -> NotUnderstood | None:
+    """None where `got` may stand: it carries a slot, a template decided it already, its intent is `OPEN`, the
+    package has no templates (nothing to judge by: as before), or a template of its intent reads `text` whole
+    (as said, or after a wake word). Else why not: "unsure", the detail naming the intent."""
+    if got.entities or got.decided or got.name in OPEN or not _has_templates(schema, lang, got.name):
+        return None
+    only = frozenset({got.name})
+    said = [text]
+    if (rest := home_wake.command(text, lang)) != text:
+        said.append(rest)
+    for t in said:
+        if home_templates.readings(schema, lang, t, names, only=only, satellite=True):
+            return None
+    return NotUnderstood("unsure", f"{got.name} names nothing and no template of it says this")
+
+
+def _has_templates(schema: Mapping[str, Any] | None, lang: str, intent: str) -> bool:
+    """Whether the package's template table of `lang` has `intent` (a package without it: no judgement)."""
+    intents = home_templates._table(schema, lang).get("intents")  # noqa: SLF001 (the decoded table, cached)
+    return isinstance(intents, Mapping) and intent in intents
