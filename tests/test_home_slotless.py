@@ -1,8 +1,8 @@
 """An answer that names and reads nothing stands only where Home Assistant's templates of its intent say it
 (edge/home_slotless.py), through the shipped home package and the real recognizer.
 
-models/home 1.2.0 answers chit-chat as the slot-less intents, sure of itself: "i meant no" as HassNevermind,
-"can't say" as HassRespond, "what song is this" as HassMediaNext (bench/home_proxy_other.py, tests/data/home_dev3_en.txt).
+models/home 1.2.0 answers chit-chat as the slot-less intents, sure of itself: "can't say" as HassRespond,
+"what song is this" as HassMediaNext, "what is the gas level in my gas tank" as HassClimateGetTemperature (bench/home_proxy_other.py, tests/data/home_dev3_en.txt).
 """
 
 from __future__ import annotations
@@ -49,14 +49,12 @@ def _refused_by_rule(got: object, intent: str | None = None) -> bool:
 
 @pytest.mark.parametrize("lang,text,intent", [
     ("en", "can't say", "HassRespond"), ("en", "please ask me again", "HassRespond"),
-    ("en", "what did you say", "HassRespond"), ("en", "i meant no", "HassNevermind"), ("en", "sorry", "HassNevermind"),
-    ("en", "no", "HassNevermind"), ("en", "what song is this", "HassMediaNext"), ("en", "whats this song", "HassMediaNext"),
+    ("en", "what did you say", "HassRespond"), ("en", "can you tell me where i am", "HassRespond"),
+    ("en", "what song is this", "HassMediaNext"), ("en", "whats this song", "HassMediaNext"),
     ("en", "what is the gas level in my gas tank", "HassClimateGetTemperature"),
-    ("en", "which day is pay day", "HassGetCurrentDate"),
     ("en", "alexa, what song is this", "HassMediaNext"),      # a wake word does not make chit-chat a command
-    ("de", "welches Lied ist das", "HassMediaNext"), ("fr", "non", "HassNevermind"),
-    ("fr", "c'est quoi cette chanson", "HassMediaNext"), ("es", "perdón", "HassNevermind"),
-    ("es", "qué canción es esta", "HassMediaNext"),
+    ("de", "welches Lied ist das", "HassMediaNext"), ("fr", "qu'est-ce que tu as dit", "HassClimateGetTemperature"),
+    ("fr", "c'est quoi cette chanson", "HassMediaNext"), ("es", "qué canción es esta", "HassMediaNext"),
 ])
 def test_chit_chat_the_model_reads_as_a_slotless_intent_is_refused(recognizers, lang: str, text: str, intent: str) -> None:
     got = recognizers[lang].recognize(text, lang)
@@ -81,7 +79,8 @@ def test_home_assistant_sentences_of_slotless_intents_are_recognized(recognizers
 
 @pytest.mark.parametrize("text,intent", [
     ("alexa, what's the date", "HassGetCurrentDate"), ("hey google never mind", "HassNevermind"),
-    ("ok google, next track", "HassMediaNext"),
+    ("ok google, next track", "HassMediaNext"), ("hey google, who made you", "HassRespond"),
+    ("alexa, what's the temperature", "HassClimateGetTemperature"),
 ])
 def test_a_wake_word_before_a_template_sentence_is_recognized(recognizers, text: str, intent: str) -> None:
     got = recognizers["en"].recognize(text, "en")
@@ -94,8 +93,21 @@ def test_decide_reads_past_a_wake_word_itself(model, recognizers) -> None:
 
     names = recognizers["en"].names
     schema = model.manifest["home_schema"]
-    assert check(Recognized("HassNevermind", ()), schema, "en", "hey google, never mind", names) is None
-    assert check(Recognized("HassNevermind", ()), schema, "en", "hey google, i meant no", names) is not None
+    assert check(Recognized("HassRespond", ()), schema, "en", "hey google, who made you", names) is None
+    assert check(Recognized("HassRespond", ()), schema, "en", "hey google, can't say", names) is not None
+
+
+@pytest.mark.parametrize("lang,text,intent", [
+    ("en", "forget it", "HassNevermind"), ("en", "keep playing", "HassMediaUnpause"), ("de", "spiel weiter", "HassMediaUnpause"),
+])
+def test_intents_left_to_the_model_keep_its_generalisation(recognizers, lang: str, text: str, intent: str) -> None:
+    """No template says these, yet the model is right: intents where the rule cost as many right answers as it saved
+    wrong ones are not judged (edge/home_slotless.py's CLOSED)."""
+    from edge.home_slotless import CLOSED
+
+    assert intent not in CLOSED
+    got = recognizers[lang].recognize(text, lang)
+    assert isinstance(got, Recognized) and got.name == intent, got
 
 
 def _template_sentences(lang: str, intent: str) -> list[str]:
@@ -116,15 +128,19 @@ def _template_sentences(lang: str, intent: str) -> list[str]:
 
 
 @pytest.mark.parametrize("lang", LANGS)
-def test_no_slotless_template_sentence_of_home_assistant_is_refused_by_the_rule(model, recognizers, lang: str) -> None:
+def test_no_slotless_template_sentence_of_home_assistant_is_refused_by_the_rule(model, recognizers, lang: str,
+                                                                               monkeypatch) -> None:
     """Every slot-less sentence of Home Assistant's templates (hassil's expansion, up to 400 per block) of the
-    slot-less intents passes the rule, each in a few ms at most."""
+    slot-less intents passes the rule, each in a few ms at most: judged as if every one of them were CLOSED."""
     pytest.importorskip("hassil")
     pytest.importorskip("home_assistant_intents")
+    from edge import home_slotless
     from edge.home_slotless import check
 
+    monkeypatch.setattr(home_slotless, "CLOSED", frozenset(SLOTLESS))
+
     names, schema = recognizers[lang].names, model.manifest["home_schema"]
-    check(Recognized("HassNevermind", ()), schema, lang, "warm up", names)   # the language's table decoded once
+    check(Recognized("HassRespond", ()), schema, lang, "warm up", names)   # the language's table decoded once
     seen, worst = 0, 0.0
     for intent in SLOTLESS:
         for text in _template_sentences(lang, intent):
@@ -137,11 +153,11 @@ def test_no_slotless_template_sentence_of_home_assistant_is_refused_by_the_rule(
     assert worst < 0.1   # seconds, on a loaded 2-core VM; typically ~1 ms
 
 
-@pytest.mark.parametrize("text", ["", "   ", "?!", "no " * 300, "\x00\ufffd", "never mind" * 60, "mind never"])
+@pytest.mark.parametrize("text", ["", "   ", "?!", "no " * 300, "\x00\ufffd", "hello" * 110, "made who you"])
 def test_careless_or_hostile_text_is_refused_not_crashed(model, recognizers, text: str) -> None:
     from edge.home_slotless import check
 
-    got = check(Recognized("HassNevermind", ()), model.manifest["home_schema"], "en", text, recognizers["en"].names)
+    got = check(Recognized("HassRespond", ()), model.manifest["home_schema"], "en", text, recognizers["en"].names)
     assert isinstance(got, NotUnderstood) and got.reason == "unsure"
 
 
@@ -151,9 +167,11 @@ def test_what_the_rule_leaves_alone(model, recognizers) -> None:
 
     names, schema = recognizers["en"].names, model.manifest["home_schema"]
     assert check(Recognized("HassTurnOn", (("name", "Kitchen Light"),)), schema, "en", "i meant no", names) is None
-    assert check(Recognized("HassRespond", (), decided="template: hello"), schema, "en", "i meant no", names) is None
-    assert check(Recognized("HassNevermind", ()), None, "en", "i meant no", names) is None
-    assert check(Recognized("HassNevermind", ()), {"templates": {"format": "other"}}, "en", "i meant no", names) is None
-    assert check(Recognized("HassNevermind", ()), schema, "xx", "i meant no", names) is None
+    assert check(Recognized("HassRespond", (), decided="template: hello"), schema, "en", "can't say", names) is None
+    assert check(Recognized("HassRespond", ()), None, "en", "can't say", names) is None
+    assert check(Recognized("HassRespond", ()), {"templates": {"format": "other"}}, "en", "can't say", names) is None
+    assert check(Recognized("HassRespond", ()), schema, "xx", "can't say", names) is None
+    assert check(Recognized("HassNevermind", ()), schema, "en", "i meant no", names) is None   # not CLOSED
+    assert check(Recognized("HassRespond", ()), schema, "en", "can't say", names) is not None
     # no names file: a slot-less template needs none
-    assert check(Recognized("HassNevermind", ()), schema, "en", "never mind", None) is None
+    assert check(Recognized("HassRespond", ()), schema, "en", "hello", None) is None
