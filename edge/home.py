@@ -23,7 +23,8 @@ kind that spell one thing's name, a place cut short, the one name said untagged 
 text said whole, and a timer's name said but not tagged, by edge/home_freetext.py. A model unsure of a sentence that is word for word one of
 Home Assistant's templates of one intent (its top intent, or another whose carrier alone reads it) is taken
 on that template's reading by edge/home_rescue.py. A wake word before the command is left out by edge/home_wake.py;
-a date or time question about something else than now is refused by edge/home_when.py.
+a date or time question about something else than now is refused by edge/home_when.py; an answer naming nothing, of
+an intent the model answers chit-chat with, is kept only where a template of it says the text (edge/home_slotless.py).
 
 Everything after the model is one function, `decide`: Wyoming's recognizer
 calls it after classifying and tagging, and so does the MQTT path

@@ -2,7 +2,8 @@
 (edge/home_slotless.py), through the shipped home package and the real recognizer.
 
 models/home 1.2.0 answers chit-chat as the slot-less intents, sure of itself: "can't say" as HassRespond,
-"what song is this" as HassMediaNext, "what is the gas level in my gas tank" as HassClimateGetTemperature (bench/home_proxy_other.py, tests/data/home_dev3_en.txt).
+"what song is this" as HassMediaNext, "what is the gas level in my gas tank" as HassClimateGetTemperature
+(bench/home_proxy_other.py, tests/data/home_dev3_en.txt).
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ def _refused_by_rule(got: object, intent: str | None = None) -> bool:
     ("de", "welches Lied ist das", "HassMediaNext"), ("fr", "qu'est-ce que tu as dit", "HassClimateGetTemperature"),
     ("fr", "c'est quoi cette chanson", "HassMediaNext"), ("es", "qué canción es esta", "HassMediaNext"),
 ])
-def test_chit_chat_the_model_reads_as_a_slotless_intent_is_refused(recognizers, lang: str, text: str, intent: str) -> None:
+def test_chit_chat_the_model_reads_as_a_slotless_intent_is_refused(recognizers, lang: str, text: str,
+                                                                   intent: str) -> None:
     got = recognizers[lang].recognize(text, lang)
     assert _refused_by_rule(got, intent), got
 
@@ -68,11 +70,13 @@ def test_chit_chat_the_model_reads_as_a_slotless_intent_is_refused(recognizers, 
     ("en", "what's the temperature", "HassClimateGetTemperature"), ("en", "what time is it", "HassGetCurrentTime"),
     ("de", "vergiss es", "HassNevermind"), ("de", "hallo", "HassRespond"), ("de", "nächstes Lied", "HassMediaNext"),
     ("de", "welches Datum ist heute", "HassGetCurrentDate"),
-    ("fr", "bonjour", "HassRespond"), ("fr", "chanson suivante", "HassMediaNext"), ("fr", "quelle heure est-il", "HassGetCurrentTime"),
+    ("fr", "bonjour", "HassRespond"), ("fr", "chanson suivante", "HassMediaNext"),
+    ("fr", "quelle heure est-il", "HassGetCurrentTime"),
     ("es", "olvídalo", "HassNevermind"), ("es", "hola", "HassRespond"), ("es", "siguiente canción", "HassMediaNext"),
     ("es", "qué fecha es hoy", "HassGetCurrentDate"),
 ])
-def test_home_assistant_sentences_of_slotless_intents_are_recognized(recognizers, lang: str, text: str, intent: str) -> None:
+def test_home_assistant_sentences_of_slotless_intents_are_recognized(recognizers, lang: str, text: str,
+                                                                     intent: str) -> None:
     got = recognizers[lang].recognize(text, lang)
     assert isinstance(got, Recognized) and got.name == intent and got.entities == (), got
 
@@ -98,7 +102,8 @@ def test_decide_reads_past_a_wake_word_itself(model, recognizers) -> None:
 
 
 @pytest.mark.parametrize("lang,text,intent", [
-    ("en", "forget it", "HassNevermind"), ("en", "keep playing", "HassMediaUnpause"), ("de", "spiel weiter", "HassMediaUnpause"),
+    ("en", "forget it", "HassNevermind"), ("en", "keep playing", "HassMediaUnpause"),
+    ("de", "spiel weiter", "HassMediaUnpause"),
 ])
 def test_intents_left_to_the_model_keep_its_generalisation(recognizers, lang: str, text: str, intent: str) -> None:
     """No template says these, yet the model is right: intents where the rule cost as many right answers as it saved
@@ -122,8 +127,8 @@ def _template_sentences(lang: str, intent: str) -> list[str]:
     out: set[str] = set()
     for data in intents.intents[intent].data:
         for sentence in data.sentences:
-            out.update(s for s in itertools.islice(sample_expression(sentence.expression, expansion_rules=intents.expansion_rules,
-                                                                     expand_lists=False), 400) if "{" not in s)
+            said = sample_expression(sentence.expression, expansion_rules=intents.expansion_rules, expand_lists=False)
+            out.update(s for s in itertools.islice(said, 400) if "{" not in s)
     return sorted(out)
 
 
