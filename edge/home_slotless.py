@@ -1,4 +1,5 @@
-"""An answer that names and reads nothing, stood behind only where Home Assistant's templates of its intent say it.
+"""Answers short of slots: one without the slot every sentence of its intent has (`missing`), and one that names and
+reads nothing, stood behind only where Home Assistant's templates of its intent say it (`check`).
 
 The model reads chit-chat and questions as the slot-less intents it was trained on: "i meant no" and "sorry" as
 HassNevermind, "can't say" and "what did you say" as HassRespond, "what song is this" as HassMediaNext, "what is the
@@ -26,7 +27,17 @@ from typing import Any, Mapping
 from edge import home_templates, home_wake
 from edge.home_results import NotUnderstood, Recognized
 
-__all__ = ["CLOSED", "check"]
+__all__ = ["CLOSED", "NEEDS", "check", "missing"]
+
+# Intents every one of whose Home Assistant sentences (home-assistant-intents 2026.12.1, en/de/fr/es: all
+# 1,624 of them) names one of these slots: recognized without any, the model has read something that
+# is no such command ("apaga la tele" as a timer with no duration), and Home Assistant could not run it.
+NEEDS: Mapping[str, tuple[str, ...]] = {
+    "HassStartTimer": ("hours", "minutes", "seconds"), "HassIncreaseTimer": ("hours", "minutes", "seconds"),
+    "HassDecreaseTimer": ("hours", "minutes", "seconds"), "HassLightSet": ("brightness", "color", "temperature"),
+    "HassSetPosition": ("position",), "HassClimateSetTemperature": ("temperature",),
+    "HassShoppingListAddItem": ("item",), "HassListAddItem": ("item",), "HassSetVolume": ("volume_level",),
+}
 
 # The intents judged, and why (the rule's refusals on the measures of docs/model-card-home.md, all sets together:
 # wrong or acted-on answers refused / right answers refused). Every other intent is left to the model: HassNevermind
@@ -37,6 +48,14 @@ CLOSED: frozenset[str] = frozenset({
     "HassMediaNext",               # 2/0: "whats this song", "like this song"
     "HassClimateGetTemperature",   # 4/3: "what is this place", "mir ist kalt" / "qué temperatura hace aquí"
 })
+
+
+def missing(intent: str, slots: Mapping[str, Any]) -> NotUnderstood | None:
+    """Why `intent` with these slots is no command Home Assistant could run ("slot": it lacks every one of `NEEDS`)."""
+    needs = NEEDS.get(intent)
+    if needs and not any(k in slots for k in needs):
+        return NotUnderstood("slot", f"{intent} without {' or '.join(needs)}")
+    return None
 
 
 def check(got: Recognized, schema: Mapping[str, Any] | None, lang: str, text: str, names: Any) -> NotUnderstood | None:

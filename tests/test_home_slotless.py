@@ -180,3 +180,14 @@ def test_what_the_rule_leaves_alone(model, recognizers) -> None:
     assert check(Recognized("HassRespond", ()), schema, "en", "can't say", names) is not None
     # no names file: a slot-less template needs none
     assert check(Recognized("HassRespond", ()), schema, "en", "hello", None) is None
+
+
+@pytest.mark.parametrize("lang,text", [("en", "set a timer"), ("es", "pon un temporizador")])
+def test_an_intent_without_the_slot_all_its_sentences_have_is_refused(recognizers, lang: str, text: str) -> None:
+    """`missing`: a timer with no duration is no command Home Assistant could run (whatever the model says)."""
+    from edge.home_slotless import missing
+
+    assert missing("HassStartTimer", {}) == NotUnderstood("slot", "HassStartTimer without hours or minutes or seconds")
+    assert missing("HassStartTimer", {"minutes": 5}) is None and missing("HassNevermind", {}) is None
+    got = recognizers[lang].recognize(text, lang)
+    assert not isinstance(got, Recognized), got
