@@ -23,7 +23,8 @@ kind that spell one thing's name, a place cut short, the one name said untagged 
 text said whole, and a timer's name said but not tagged, by edge/home_freetext.py. A model unsure of a sentence that is word for word one of
 Home Assistant's templates of one intent (its top intent, or another whose carrier alone reads it) is taken
 on that template's reading by edge/home_rescue.py. A wake word before the command is left out by edge/home_wake.py;
-a date or time question about something else than now is refused by edge/home_when.py.
+a date or time question about something else than now is refused by edge/home_when.py; an answer naming nothing, of
+an intent the model answers chit-chat with, is kept only where a template of it says the text (edge/home_slotless.py).
 
 Everything after the model is one function, `decide`: Wyoming's recognizer
 calls it after classifying and tagging, and so does the MQTT path
@@ -37,8 +38,8 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping, Sequence
 
-from edge import (home_freetext, home_guard, home_numbers, home_polarity, home_rescue, home_wake, home_when,
-                  home_wildcards, names_schema, names_values)
+from edge import (home_freetext, home_guard, home_numbers, home_polarity, home_rescue, home_slotless, home_wake,
+                  home_when, home_wildcards, names_schema, names_values)
 from edge.home_durations import delay_misfit, halves, start_change_misfit, timer_start, unit_text
 from edge.home_reading import name_reading, place_reading, said_target, untagged_target
 # the result types live in a leaf (edge/home_results.py); re-exported: `from edge.home import Recognized` works
@@ -81,15 +82,8 @@ _HA_INTENT = re.compile(r"^Hass[A-Z][A-Za-z0-9]{1,62}$")
 # Assistant has nothing to act on (or, for a place alone, acts on everything there).
 _TURN_INTENTS = frozenset({"HassTurnOn", "HassTurnOff", "HassGetState"})
 _TARGETS = ("name", "area", "floor", "domain", "device_class")
-# Intents every one of whose Home Assistant sentences (home-assistant-intents 2026.12.1, en/de/fr/es: all
-# 1,624 of them) names one of these slots: recognized without any, the model has read something that
-# is no such command ("apaga la tele" as a timer with no duration), and Home Assistant could not run it.
-_NEEDS: Mapping[str, tuple[str, ...]] = {
-    "HassStartTimer": ("hours", "minutes", "seconds"), "HassIncreaseTimer": ("hours", "minutes", "seconds"),
-    "HassDecreaseTimer": ("hours", "minutes", "seconds"), "HassLightSet": ("brightness", "color", "temperature"),
-    "HassSetPosition": ("position",), "HassClimateSetTemperature": ("temperature",),
-    "HassShoppingListAddItem": ("item",), "HassListAddItem": ("item",), "HassSetVolume": ("volume_level",),
-}
+
+
 def threshold(settings: Any, model: Any) -> float:
     """The least confidence a home command is acted on with, the same for Wyoming and MQTT: the daemon's
     escalation threshold (`[model] escalation_threshold`, else the model's; never below its OOS cut, as
@@ -122,7 +116,7 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
     why the daemon does not stand behind it. Every doubt is a refusal (see the module docstring);
     a place-only on/off/state command takes the kind of thing said ("the kitchen lights"), one
     naming nothing is refused, and so is an intent without the slot all its HA sentences have
-    (`_NEEDS`: a timer without a duration, a light set to nothing). `found`'s offsets are into `text`
+    (edge/home_slotless.py's `NEEDS`: a timer without a duration, a light set to nothing). `found`'s offsets are into `text`
     as given (not stripped). `schema` is the package's `home_schema` (edge/names_schema.py: the slot
     sets, number ranges, unit words, place domains and lock words of HA's templates), None: not checked."""
     got = _decide(text, language, pred, found, names, served=served, threshold=threshold,
@@ -145,6 +139,9 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
                         min_slot_confidence=min_slot_confidence, schema=schema, read=read)
         if isinstance(again, Recognized):
             return again
+    # an answer that names and reads nothing: only where a template of its intent says it (edge/home_slotless.py)
+    if isinstance(got, Recognized) and (why := home_slotless.check(got, schema, check(text, language, served)[0], text, names)):
+        return why
     return got
 
 
@@ -219,9 +216,8 @@ def _decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[
     if intent == "HassStartTimer" and "conversation_command" not in got \
             and (verb := home_polarity.command_said(lang, text, found)) is not None:
         return NotUnderstood("slot", f"a command ({verb}) after the timer is not carried")
-    needs = _NEEDS.get(intent)
-    if needs and not any(k in got for k in needs):
-        return NotUnderstood("slot", f"{intent} without {' or '.join(needs)}")
+    if (short := home_slotless.missing(intent, got)) is not None:  # a timer without a duration
+        return short
     if intent in _TURN_INTENTS and not any(k in got for k in ("name", "domain", "device_class")) \
             and ("area" in got or "floor" in got):
         kinds = implied_domains(text, lang)

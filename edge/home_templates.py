@@ -112,9 +112,10 @@ def _regex(data: str, compact: str, greedy_names: bool) -> re.Pattern[str] | Non
 
 
 def readings(schema: Mapping[str, Any] | None, lang: str, text: str, names: Any,
-             only: Collection[str] | None = None) -> list[Reading]:
+             only: Collection[str] | None = None, satellite: bool = False) -> list[Reading]:
     """Every intent of `lang` (of `only`, where given) whose best template reads all of `text` with its names exact
-    and its context met."""
+    and its context met (`satellite`: a block that requires the satellite's area too, as Home Assistant reads a
+    sentence said to a satellite: edge/home_slotless.py, for an answer that names nothing)."""
     stored = (schema or {}).get("templates")
     table = _table(schema, lang)
     intents = table.get("intents")
@@ -145,7 +146,7 @@ def readings(schema: Mapping[str, Any] | None, lang: str, text: str, names: Any,
             if i >= len(patterns):
                 continue
             compact = patterns[i]
-            got = _read(data, compact, folded, a, b, text, lang, names, ctx, values)
+            got = _read(data, compact, folded, a, b, text, lang, names, ctx, values, satellite)
             if got is None:
                 continue
             score, spans, own, framed, lists = got
@@ -157,9 +158,10 @@ def readings(schema: Mapping[str, Any] | None, lang: str, text: str, names: Any,
 
 
 def _read(data: str, compact: str, folded: str, a: int, b: int, text: str, lang: str, names: Any,
-          ctx: Mapping[str, Any], values: Mapping[str, Any]) -> tuple[int, list[dict[str, Any]], list[str], int, int] | None:
+          ctx: Mapping[str, Any], values: Mapping[str, Any],
+          satellite: bool = False) -> tuple[int, list[dict[str, Any]], list[str], int, int] | None:
     """(own characters, spans, own words, names framed, small lists' values said) of one pattern reading folded[a:b] whole, or None."""
-    if not _context_usable(ctx):
+    if not _context_usable(ctx, satellite):
         return None
     for greedy in (False, True):   # names as short as the pattern allows, then as long (exact names only)
         rx = _regex(data, compact, greedy)
@@ -195,11 +197,12 @@ def _read(data: str, compact: str, folded: str, a: int, b: int, text: str, lang:
 _DIGITS = re.compile(r"\d+(?: \d+)?")   # "50", "2.5" folded to "2 5"
 
 
-def _context_usable(ctx: Mapping[str, Any]) -> bool:
+def _context_usable(ctx: Mapping[str, Any], satellite: bool = False) -> bool:
     """Whether this block's context is one we can check: only what a named thing is (its domain, its class). A block
-    that requires the satellite's area ("turn on the lights" said in a room) is Home Assistant's, not ours."""
+    that requires the satellite's area ("turn on the lights" said in a room) is Home Assistant's, not ours, unless
+    `satellite` (Home Assistant fills the area in)."""
     req = ctx.get("requires") or {}
-    return isinstance(req, Mapping) and all(k in CONTEXT_KEYS for k in req)
+    return isinstance(req, Mapping) and all(k in CONTEXT_KEYS or (satellite and k == "area") for k in req)
 
 
 def name_ok(slot: str, said: str, lang: str, names: Any, ctx: Mapping[str, Any]) -> bool:
