@@ -44,8 +44,10 @@ from edge.home_durations import delay_misfit, halves, start_change_misfit, timer
 from edge.home_reading import name_reading, place_reading, said_target, untagged_target
 # the result types live in a leaf (edge/home_results.py); re-exported: `from edge.home import Recognized` works
 from edge.home_results import Answered, NotUnderstood, Recognized, Recognizer, Result, base_language
+# number ranges and the slots' values live in a leaf (edge/home_values.py); NUMBER_RANGES re-exported for the cloud
+from edge.home_values import _NAME_SLOTS, NUMBER_RANGES, result_slots, slot_values  # noqa: F401
 from edge.home_words import (ACTS_ON, FREE_TEXT_NAME_INTENTS, KIND_ALONE, PLACE_ONLY_LIGHT, blank_names,
-                             clock_time, command_misfit, confirmed, everywhere, implied_domains, number, volume_misfit,
+                             clock_time, command_misfit, confirmed, everywhere, implied_domains, volume_misfit,
                              volume_step)
 from edge.model import OOS
 
@@ -60,21 +62,6 @@ MIN_SLOT_CONFIDENCE = 0.5  # a span the tagger is less sure of than this is no g
 # switches a device, so below this it is not-recognized.
 MIN_CONFIDENCE = 0.5
 
-# Slots resolved against the names file (edge.names.NAME_SLOTS; repeated so this module does not
-# import edge.names for a recognizer built without a names file).
-_NAME_SLOTS = ("name", "area", "floor", "domain", "device_class")
-# Number slots and the values Home Assistant's intents accept; a value outside is refused, not clamped.
-NUMBER_RANGES: Mapping[str, tuple[float, float]] = {
-    "brightness": (0, 100), "position": (0, 100), "volume_level": (0, 100), "percentage": (0, 100),
-    "temperature": (-100, 1000), "hours": (0, 999), "minutes": (0, 9999), "seconds": (0, 99999),
-    "start_hours": (0, 999), "start_minutes": (0, 9999), "start_seconds": (0, 99999),
-}
-# Where an intent's slot takes other values (home-assistant-intents' lists, the same in en/de/fr/es):
-# a light's `temperature` is a colour temperature, 1000-10000 K (`color_temperature`), so "set the
-# kitchen lights to 500%" read as temperature 500 is refused; a thermostat's is 0-100 (`temperature`).
-_INTENT_RANGES: Mapping[tuple[str, str], tuple[float, float]] = {
-    ("HassLightSet", "temperature"): (1000, 10000), ("HassClimateSetTemperature", "temperature"): (0, 100),
-}
 _HA_INTENT = re.compile(r"^Hass[A-Z][A-Za-z0-9]{1,62}$")
 
 
@@ -178,7 +165,7 @@ def _decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[
     found = timer_start(intent, lang, text, found, schema)  # "add 5 minutes to the *10 minute* timer": its start
     found = home_freetext.extend(text, lang, intent, found, names)  # "oat *milk*": free text as said
     found = home_freetext.trim_quantity(lang, intent, found)  # "play *some* jazz": the query is "jazz"
-    got = _slots(found, min_slot_confidence, intent, lang, confirmed(intent, lang, text, names, schema, found))
+    got = slot_values(found, min_slot_confidence, intent, lang, confirmed(intent, lang, text, names, schema, found))
     if isinstance(got, NotUnderstood):
         return got
     # the one thing, area or floor said exactly and untagged ("Staubsauger aktivieren"), before the slot sets are judged
@@ -258,7 +245,7 @@ def _decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[
         if isinstance(named, NotUnderstood):
             return named
         res, spans["name"] = named
-    return Recognized(intent, res, pred.confidence, _result_slots(res, spans, intent), decided)
+    return Recognized(intent, res, pred.confidence, result_slots(res, spans, intent), decided)
 
 
 def _named_by_kind(intent: str, got: Mapping[str, Any], said: Sequence[tuple[str, int, int, bool]], lang: str, names: Any,
@@ -285,45 +272,6 @@ def _kind_span(said: str, start: int, end: int) -> dict[str, Any]:
     not the tagger's guess."""
     return {"name": "domain", "entity": "domain", "raw": said, "value": said, "start": start, "end": end,
             "confidence": 1.0}
-
-
-def _slots(found: Sequence[Mapping[str, Any]], min_confidence: float, intent: str = "", lang: str | None = None,
-           confirmed: Any = None) -> dict[str, Any] | NotUnderstood:
-    """The tagger's slots as {HA slot name: value}; numbers read; doubts refused. A span below
-    `min_confidence` is kept only when `confirmed(span, value)` says its words stand on their own
-    (`confirmed`); without `confirmed`, never."""
-    out: dict[str, Any] = {}
-    for s in found:
-        name = s.get("name")
-        if not isinstance(name, str):
-            return NotUnderstood("slot", "a slot without a name")
-        if name in out:
-            return NotUnderstood("slot", f"{name} given twice")  # two areas: which one?
-        unsure = not float(s.get("confidence", 0.0)) >= min_confidence
-        if name in NUMBER_RANGES:
-            v = number(s.get("value"))
-            if v is None:
-                v = number(s.get("raw"))
-            if v is None and lang is not None:  # number words of the language ("fünfzig", "vingt-deux")
-                v = names_values.number(s.get("raw"), lang)
-            if v is None and lang is not None and (intent, name) == ("HassLightSet", "temperature"):
-                v = names_values.color_temperature(s.get("raw"), lang)  # "Tageslicht" -> 6500 K, HA's list
-            if v is None and lang is not None and name == "brightness":
-                v = names_values.brightness_level(s.get("raw"), lang)  # "maximum" -> 100, HA's brightness_level
-            if v is None and lang is not None:
-                v = home_numbers.level(s.get("raw"), lang, name)  # "höchste" -> 100, HA's German volume/position lists
-            lo, hi = _INTENT_RANGES.get((intent, name), NUMBER_RANGES[name])
-            if unsure and (v is None or confirmed is None or not confirmed(s, v)):
-                return NotUnderstood("slot", f"{name} unsure")
-            if v is None or not lo <= v <= hi:
-                return NotUnderstood("number", f"{name} is no number in {lo:g}..{hi:g}")
-            out[name] = v
-        else:
-            # The words as said: names are resolved next; free text (an item, a query) stays as said.
-            out[name] = s.get("raw") if isinstance(s.get("raw"), str) else str(s.get("value"))
-            if unsure and (confirmed is None or not confirmed(s, out[name])):
-                return NotUnderstood("slot", f"{name} unsure")
-    return out
 
 
 def _resolve(intent: str, slots: dict[str, Any], lang: str, names: Any, text: str = "",
@@ -374,29 +322,6 @@ def _resolve(intent: str, slots: dict[str, Any], lang: str, names: Any, text: st
     if free_name is not None:
         slots["name"] = free_name
     return tuple(slots.items())
-
-
-def _result_slots(entities: Sequence[tuple[str, Any]], spans: Mapping[str, Mapping[str, Any]],
-                  intent: str) -> tuple[dict[str, Any], ...]:
-    """The entities as MQTT result slots, each on the span it came from: its own (a resolved name keeps
-    `raw`, the words said), else the thing-naming span the resolution read it from ("lumière de la
-    cuisine", tagged `name`, is area Kitchen + domain light), else none (start = end = 0)."""
-    named = [k for k in _NAME_SLOTS if k in spans and not (k == "name" and intent in FREE_TEXT_NAME_INTENTS)]
-    consumed = [spans[k] for k in named if k not in dict(entities)] or [spans[k] for k in named]
-    out: list[dict[str, Any]] = []
-    for key, value in entities:
-        span = spans.get(key) or (consumed[0] if key in _NAME_SLOTS and consumed else None)
-        if span is None:
-            out.append({"name": key, "entity": key, "raw": "", "value": value, "start": 0, "end": 0,
-                        "confidence": 1.0})
-            continue
-        slot = {k: span[k] for k in ("entity", "raw", "start", "end", "confidence") if k in span}
-        slot.update({k: v for k, v in span.items() if k not in slot and k not in ("name", "value")})  # "unit"
-        if span.get("name") != key:  # read from another slot's words: its type is its own name
-            slot["entity"] = key
-        out.append({"name": key, **slot, "value": value})
-    out.sort(key=lambda s: (s.get("start", 0), s["name"]))
-    return tuple(out)
 
 
 class HomeRecognizer:

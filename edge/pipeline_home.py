@@ -59,17 +59,12 @@ def numbers_read(found: list[dict[str, Any]], lang: str) -> list[dict[str, Any]]
     """A refused result's slots as the tagger found them, but a number slot's `value` a number where its words
     read as one ("40", "vingt-deux"), as the contract says of every result's slots; words that do not read stay
     as said. Nothing is resolved against the names: the daemon stands behind none of it."""
-    from edge import home, names_values  # only for a home model
+    from edge import home, home_values  # only for a home model
 
     out = []
     for s in found:
-        value = s.get("value")
-        if s.get("name") in home.NUMBER_RANGES and not isinstance(value, (int, float)):
-            v = home.number(value)
-            if v is None:
-                v = home.number(s.get("raw"))
-            if v is None:
-                v = names_values.number(s.get("raw"), lang)
+        if s.get("name") in home.NUMBER_RANGES and not isinstance(s.get("value"), (int, float)):
+            v = home_values.number_value(s, "", lang)
             if v is not None:
                 s = {**s, "value": v}
         out.append(s)
