@@ -42,18 +42,19 @@ NEEDS: Mapping[str, tuple[str, ...]] = {
 # The intents judged, and why (the rule's refusals, all tune sets together: wrong or acted-on answers refused / right
 # answers refused; the tune sets are the proxy's four languages and en2, bench/home_proxy_other.py, holdout, dev, dev3
 # and the chit-chat set chat, tests/data/home_chat_<lang>.txt). An intent is judged where the first is strictly larger.
-# Measured 2026-12-06 with every slot-less intent judged, line by line against the rule off (chat+dev3+dev; proxy,
-# en2 and holdout lost no right line and refused no wrong one; other: 10 -> 7 acted on, among the three below):
+# Measured 2026-12-06 with every slot-less intent judged, line by line against the rule off (chat, dev3, dev, proxy
+# fr; proxy, en2 and holdout lost no right line; other: 10 -> 7 acted on, by the judged, not counted below):
 # HassGetWeather 2/2, HassMediaPrevious 1/1, HassClimateGetTemperature 3/4, HassMediaPause 1/5, HassMediaUnpause
 # 0/2, HassGetCurrentDate 0/1, HassGetCurrentTime 0/1, HassMediaPlayerMute 0/1, HassMediaPlayerUnmute 1/1: left to
 # the model (no template says "keep playing", "go back a song", "wie wird das wetter", yet the model is right).
 # HassMediaNext once refused right answers on dev2/dev3check (the earlier session's note); the chat set's music
 # questions ("what song is this", "i like this song", "qui chante cette chanson") tip it now, on tune data only.
+# The untouched checks (dev2, dev3check, chatcheck) after: 24 acted-on answers refused, 13 right ones (model card).
 CLOSED: frozenset[str] = frozenset({
     "HassRespond",                 # 5/0 (7/0 with the checks): "can't say", "please ask me again", "where am i"
     "HassNevermind",               # 12/4: "sorry", "no", "thanks a lot", "désolé" / "forget it", "laisse tomber"
     "HassMediaNext",               # 4/0: "what song is this", "i like this song", "like this song"
-    "HassCancelTimer",             # 2/1: "cancel", "cancel that" (said as nevermind) / "get rid of my timer"
+    "HassCancelTimer",             # 3/1: "cancel", "cancel that" (nevermind), a fr proxy wrong / "get rid of my timer"
 })
 
 
