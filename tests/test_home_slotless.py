@@ -203,3 +203,17 @@ def test_an_intent_without_the_slot_all_its_sentences_have_is_refused(recognizer
     assert missing("HassStartTimer", {"minutes": 5}) is None and missing("HassNevermind", {}) is None
     got = recognizers[lang].recognize(text, lang)
     assert not isinstance(got, Recognized), got
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_chit_chat_sets_are_halves_of_one_set(model, lang: str) -> None:
+    """tests/data/home_chat_<lang>.txt (tuned on) and home_chatcheck_<lang>.txt (the untouched check): no line in
+    both, each with chit-chat (`oos`) and real slot-less commands, every label an intent the package knows."""
+    from edge.dataset import load_examples
+
+    tune, check = (load_examples(DATA / f"home_{s}_{lang}.txt") for s in ("chat", "chatcheck"))
+    assert not {e.text for e in tune} & {e.text for e in check}
+    known = set(model.manifest["home_schema"]["signatures"]) | {"oos"}
+    for half in (tune, check):
+        labels = {e.label for e in half}
+        assert "oos" in labels and len(labels) > 5 and labels <= known, labels - known
