@@ -81,7 +81,8 @@ DEV = ROOT / "tests" / "data" / "home_dev_{lang}.txt"
 NAMES = ROOT / "tests" / "data" / "home_dev_names.yaml"
 # The third dev sets (dev3: tuned on, dev3check: the untouched check) talk about the proxy's homes, one
 # names file per language (tests/data/home_fixture_names_<lang>.yaml) instead of the one multilingual NAMES.
-SETS = ("dev", "dev2", "dev3", "dev3check")
+# The chit-chat sets (chat: tuned on, chatcheck: the untouched check; tests/data/home_chat*_<lang>.txt) too.
+SETS = ("dev", "dev2", "dev3", "dev3check", "chat", "chatcheck")
 FIXTURE_NAMES = ROOT / "tests" / "data" / "home_fixture_names_{lang}.yaml"
 MODEL = ROOT / "models" / "home"
 
@@ -459,7 +460,7 @@ async def evaluate(languages: list[str], model_dir: Path, names_path: Path | Non
 
     model = Model.load(model_dir)
     slots = SlotExtractor.load(model.path, model.manifest)
-    per_lang = names_path is None and dev_set.startswith("dev3")
+    per_lang = names_path is None and dev_set.startswith(("dev3", "chat"))
     homes: dict[Path, tuple[Home, Any]] = {}
 
     def home_of(lang: str) -> tuple[Home, Any]:
@@ -566,7 +567,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="names file (default: tests/data/home_dev_names.yaml; for dev3* the proxy's per language)")
     p.add_argument("--json", help="write the report (with every line's reply) here")
     p.add_argument("--set", default="dev", choices=SETS,
-                   help="which paraphrase dev sets: dev, dev3 (tuned on) or dev2, dev3check (untouched checks)")
+                   help="which paraphrase dev sets: dev, dev3, chat (tuned on) or dev2, dev3check, chatcheck (untouched checks)")
     p.add_argument("--quiet", action="store_true", help="no list of wrong actions")
     p.add_argument("--holdout", action="store_true",
                    help="also the template holdouts, expected answers from hassil (needs the train extra)")

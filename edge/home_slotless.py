@@ -13,7 +13,7 @@ text, said as it is or after a wake word (edge/home_wake.py); else it is refused
 Which intents the rule judges is decided per intent from data (`CLOSED`), not from a list of lines: on every measure
 of docs/model-card-home.md ("Slot-less answers"), an intent is judged where the rule turns strictly more wrong or
 acted-on answers of it into refusals than right answers of it. Where it is even or worse (the people's phrasings of
-"pause", "keep playing", "what day is it", "forget it": no template says them, yet the model is right) the
+"pause", "keep playing", "what day is it", "go back a song": no template says them, yet the model is right) the
 model's generalisation is worth more than the chit-chat it acts on, and the intent is left to it.
 
 Cost: the templates of one intent, each compiled only where its literal runs are all in the text (the table's
@@ -39,15 +39,22 @@ NEEDS: Mapping[str, tuple[str, ...]] = {
     "HassShoppingListAddItem": ("item",), "HassListAddItem": ("item",), "HassSetVolume": ("volume_level",),
 }
 
-# The intents judged, and why (the rule's refusals on the measures of docs/model-card-home.md, all sets together:
-# wrong or acted-on answers refused / right answers refused). Every other intent is left to the model: HassNevermind
-# 3/3, HassGetCurrentDate 2/2, HassCancelTimer 1/1, HassMediaPause 0/4, HassMediaUnpause 0/3, HassGetWeather 0/2,
-# HassMediaPrevious 0/1, HassGetCurrentTime 0/1. HassMediaNext (2/0) and HassClimateGetTemperature (4/3) passed
-# that test on the tune sets but refused 9 right answers on the two untouched checks (dev2, dev3check) against one
-# acted-on answer saved there; the lead left them to the model after seeing those totals (so for this choice the
-# checks are no longer blind: docs/model-card-home.md says so).
+# The intents judged, and why (the rule's refusals, all tune sets together: wrong or acted-on answers refused / right
+# answers refused; the tune sets are the proxy's four languages and en2, bench/home_proxy_other.py, holdout, dev, dev3
+# and the chit-chat set chat, tests/data/home_chat_<lang>.txt). An intent is judged where the first is strictly larger.
+# Measured 2026-12-06 with every slot-less intent judged, line by line against the rule off (chat, dev3, dev, proxy
+# fr; proxy, en2 and holdout lost no right line; other: 10 -> 7 acted on, by the judged, not counted below):
+# HassGetWeather 2/2, HassMediaPrevious 1/1, HassClimateGetTemperature 3/4, HassMediaPause 1/5, HassMediaUnpause
+# 0/2, HassGetCurrentDate 0/1, HassGetCurrentTime 0/1, HassMediaPlayerMute 0/1, HassMediaPlayerUnmute 1/1: left to
+# the model (no template says "keep playing", "go back a song", "wie wird das wetter", yet the model is right).
+# HassMediaNext once refused right answers on dev2/dev3check (the earlier session's note); the chat set's music
+# questions ("what song is this", "i like this song", "qui chante cette chanson") tip it now, on tune data only.
+# The untouched checks (dev2, dev3check, chatcheck) after: 24 acted-on answers refused, 13 right ones (model card).
 CLOSED: frozenset[str] = frozenset({
     "HassRespond",                 # 5/0 (7/0 with the checks): "can't say", "please ask me again", "where am i"
+    "HassNevermind",               # 12/4: "sorry", "no", "thanks a lot", "désolé" / "forget it", "laisse tomber"
+    "HassMediaNext",               # 4/0: "what song is this", "i like this song", "like this song"
+    "HassCancelTimer",             # 3/1: "cancel", "cancel that" (nevermind), a fr proxy wrong / "get rid of my timer"
 })
 
 
