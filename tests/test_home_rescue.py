@@ -361,7 +361,16 @@ def test_a_tie_is_broken_as_hassil_breaks_it(home) -> None:
     assert isinstance(got, Recognized) and got.name == "HassMediaPause", got
     assert dict(got.entities) == {"name": "Fernseher"}
     assert "(tied with, first by name over HassTurnOff)" in got.decided
-    assert _hassil_best("de", text) == (got.name, dict(got.entities))
+
+
+@pytest.mark.parametrize("text,lang", [("stoppe Fernseher", "de")])
+def test_a_tied_line_is_answered_as_hassil_answers_it(home, text: str, lang: str) -> None:
+    """The tie's answer is hassil's own, checked against hassil where it is installed (skipped otherwise)."""
+    _, recs = home
+    rec = recs[lang]
+    assert home_rivals.tied(home_rivals.rank(rec.schema, lang, text, rec.names))
+    got = rec.recognize(text, lang)
+    assert isinstance(got, Recognized) and _hassil_best(lang, text) == (got.name, dict(got.entities)), got
 
 
 def test_the_order_of_a_tie_is_the_names_not_the_templates(home) -> None:
