@@ -138,7 +138,10 @@ def _guarded(schema: Mapping[str, Any] | None, order: Sequence[home_rivals.Ranke
         if carried is not None:
             got = (best.intent, _off_own_words(carried[0], best.got), carried[1])
     else:
-        read = next((r for r in home_templates.readings(schema, lang, text, names) if r.intent == best.intent), None)
+        # that intent's templates alone: each intent's reading is its own, and a pass over all of them again cost as
+        # much as the ranking's own
+        read = next((r for r in home_templates.readings(schema, lang, text, names, (best.intent,))
+                     if r.intent == best.intent), None)
         if read is not None and home_templates.anchored(read):
             got = _template_spans(read, lang, text, names, found)
     if got is None or tagger and tagger_disagrees(got[1], found):
