@@ -94,10 +94,11 @@ def _rescued(schema: Mapping[str, Any] | None, top_intent: str, lang: str, text:
 def ranked(schema: Mapping[str, Any] | None, lang: str, text: str, found: Sequence[Mapping[str, Any]], names: Any,
            tagger: bool = True) -> tuple[str, list[Mapping[str, Any]], str] | None:
     """(intent, spans, what decided it) where several intents' templates read the whole text and Home Assistant's
-    ranking (edge/home_rivals.py's `rank`: a name of the file first, then fewer wildcards, more literal text) puts one
-    strictly first; None for one reading or none (the callers' own rules), a tie, or a first reading that fails the
-    guards of its kind: a carrier's (`_carried`, all but its check of rival intents, which the ranking answers), a
-    template's (`home_templates.anchored`, reread's), and with `tagger` the tagger's check (`tagger_disagrees`)."""
+    ranking (edge/home_rivals.py's `rank`: a name of the file first, then fewer wildcards, more literal text, a full
+    tie on the intent's name, as hassil breaks it) puts first; None for one reading or none (the callers' own rules),
+    or a first reading that fails the guards of its kind (a tie's first too: no second reading is tried): a
+    carrier's (`_carried`, all but its check of rival intents, which the ranking answers), a template's
+    (`home_templates.anchored`, reread's), and with `tagger` the tagger's check (`tagger_disagrees`)."""
     order = home_rivals.rank(schema, lang, text, names)
     best = home_rivals.first(order)
     return None if best is None else _guarded(schema, order, lang, text, found, names, tagger)
@@ -112,17 +113,17 @@ LIST_INTENTS = frozenset({"HassListAddItem", "HassListCompleteItem", "HassListRe
 def overrule(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str, found: Sequence[Mapping[str, Any]],
              names: Any) -> tuple[str, list[Mapping[str, Any]], str] | None:
     """The reading that replaces a sure model's list answer (`intent` of `LIST_INTENTS`) where Home Assistant's
-    ranking of the whole text (edge/home_rivals.py's `rank`) puts another list intent strictly first, or that intent's
-    templates alone read it: a home whose to-do list is called what the shopping list's templates say ("Lista de la
-    compra"): "apunta arroz en Lista de la compra" is HassListAddItem's "en {name}", "pon X en mi lista de la compra"
-    only HassShoppingListAddItem's (no template says "mi {name}"); the model reads the same words for both. None
-    where the model's intent is first, tied, or the reading fails its guards (`ranked`'s, the tagger's included):
-    the answer stands. Out-of-template words have no such reading and keep the model's answer."""
+    ranking of the whole text (edge/home_rivals.py's `rank`, a full tie broken on the name) puts another list
+    intent first, or that intent's templates alone read it: a home whose to-do list is called what the shopping
+    list's templates say ("Lista de la compra"): "apunta arroz en Lista de la compra" is HassListAddItem's "en
+    {name}", "pon X en mi lista de la compra" only HassShoppingListAddItem's (no template says "mi {name}"); the
+    model reads the same words for both. None where the model's intent is first, or the reading fails its guards
+    (`ranked`'s, the tagger's included): the answer stands. Out-of-template words have no such reading and keep
+    the model's answer."""
     if intent not in LIST_INTENTS:
         return None
     order = home_rivals.rank(schema, lang, text, names, LIST_INTENTS)
-    if not order or order[0].intent == intent or order[0].intent not in LIST_INTENTS \
-            or len(order) > 1 and order[0].key == order[1].key:
+    if not order or order[0].intent == intent or order[0].intent not in LIST_INTENTS:
         return None
     return _guarded(schema, order, lang, text, found, names, True)
 
@@ -137,12 +138,17 @@ def _guarded(schema: Mapping[str, Any] | None, order: Sequence[home_rivals.Ranke
         if carried is not None:
             got = (best.intent, _off_own_words(carried[0], best.got), carried[1])
     else:
-        read = next((r for r in home_templates.readings(schema, lang, text, names) if r.intent == best.intent), None)
+        # that intent's templates alone: each intent's reading is its own, and a pass over all of them again cost as
+        # much as the ranking's own
+        read = next((r for r in home_templates.readings(schema, lang, text, names, (best.intent,))
+                     if r.intent == best.intent), None)
         if read is not None and home_templates.anchored(read):
             got = _template_spans(read, lang, text, names, found)
     if got is None or tagger and tagger_disagrees(got[1], found):
         return None
-    return got[0], got[1], f"{got[2]} (ranked over {', '.join(r.intent for r in order[1:])})"
+    # a full tie is broken as hassil breaks it (the intent's name): said so, a tie is no reason of the words
+    how = "tied with, first by name over" if home_rivals.tied(list(order)) else "ranked over"
+    return got[0], got[1], f"{got[2]} ({how} {', '.join(r.intent for r in order[1:])})"
 
 
 def _off_own_words(spans: Sequence[Mapping[str, Any]], got: Any) -> list[Mapping[str, Any]]:

@@ -2,9 +2,10 @@
 where several intents' templates read it whole, which one Home Assistant's matcher answers (`rank`).
 
 edge/home_rescue.py stands on one intent's carrier only where no other intent's template reads the whole
-text too, unless `rank` puts one reading strictly first. A rival's reading counts only where Home Assistant's
-matcher could take it: its {name}/{area}/{floor} captures must be able to frame names of the names file ("put coffee
-filters in my list" is HassListAddItem's "put {item} in [my] {name}" only in a home with a list called "list").
+text too, unless `rank` puts one reading first (a full tie broken on the intent's name, as hassil does). A
+rival's reading counts only where Home Assistant's matcher could take it: its {name}/{area}/{floor} captures
+must be able to frame names of the names file ("put coffee filters in my list" is HassListAddItem's "put {item}
+in [my] {name}" only in a home with a list called "list").
 Split from edge/home_wildcards.py, whose tables, folding and pattern compiler these use.
 """
 
@@ -113,8 +114,9 @@ def rank(schema: Mapping[str, Any] | None, lang: str, text: str, names: Any,
     Assistant's default agent ranks hassil's readings (`recognize_best(..., best_slot_name="name")`, hassil 3.13's
     `_get_ranked_score`): a reading with a non-wildcard `name` first, the longest name said first; then fewer
     wildcards; then more of the template's own characters (the words outside every capture, spaces not counted:
-    hassil counts its literal chunks stripped); then less wildcard text. hassil breaks a full tie on the intent's
-    name; the callers refuse one instead (a tie is no reason of the words). Each intent weighs its best reading
+    hassil counts its literal chunks stripped); then less wildcard text; a full tie last on the intent's name, the
+    lowest first, as hassil 3.13's `_get_result_score` breaks it ("stoppe Fernseher": HassMediaPause over
+    HassTurnOff), so the first is the reading Home Assistant answers. Each intent weighs its best reading
     only: templates without a wildcard (their names exact, their context met) and carriers, whose {name} must also
     be a thing of `NAME_DOMAINS`' kind. `only`: the intents weighed (all where None): a sure list answer is weighed
     against the list intents alone, a tenth of the templates (a list line cost 13-35 ms against all of them)."""
@@ -152,7 +154,8 @@ def rank(schema: Mapping[str, Any] | None, lang: str, text: str, names: Any,
             wild = [e - a for _, a, e, w in caps if w]
             put(Ranked(_key(max(named, default=0), len(wild), sum(len(w) for w, _, _ in own), sum(wild)), intent,
                        "carrier", got))
-    return sorted(out.values(), key=lambda r: r.key, reverse=True)
+    # by name first, then by key (Python's sort is stable, `reverse` included): a full tie keeps the name order
+    return sorted(sorted(out.values(), key=lambda r: r.intent), key=lambda r: r.key, reverse=True)
 
 
 Caps = list[tuple[str, int, int, bool]]
@@ -231,8 +234,11 @@ _MASK = "q"   # a name's letters masked: "qqqq" is no word of any template (en, 
 
 
 def first(ranked: list[Ranked]) -> Ranked | None:
-    """The reading Home Assistant answers where several read the text and one is strictly first; None for fewer than
-    two or a tie."""
-    if len(ranked) < 2 or ranked[0].key == ranked[1].key:
-        return None
-    return ranked[0]
+    """The reading Home Assistant answers where several read the text: `rank`'s first, a full tie broken on the
+    intent's name as hassil breaks it (`tied` says whether it was one); None for fewer than two."""
+    return ranked[0] if len(ranked) >= 2 else None
+
+
+def tied(ranked: list[Ranked]) -> bool:
+    """Whether `rank`'s first two readings tie in everything but the intent's name."""
+    return len(ranked) >= 2 and ranked[0].key == ranked[1].key
