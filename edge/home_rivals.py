@@ -16,22 +16,18 @@ from typing import Any, Collection, Mapping, NamedTuple
 
 from edge import home_templates
 from edge.home_needs import may_read as _may_read
-from edge.home_wildcards import (MAX_NAME_WORDS, READINGS, WORD, carrier_intents, compile_pattern, expand, fold,
-                                 reading, said_exactly, strip_skip, tables)
+from edge.home_wildcards import (MAX_NAME_WORDS, READINGS, WORD, carrier_intents, carriers, compile_pattern, expand,
+                                 fold, reading, said_exactly)
 
 
 def most_names(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str) -> int | None:
     """The most {name}/{area}/{floor} any template of `intent` in `lang` (a wildcard's or not) matching the whole of
     `text` frames, whatever the names file holds; None where none matches. edge/home_rescue.py: may another
     intent's template say this sentence too?"""
-    table = tables((schema or {}).get("wildcards")).get(lang) or {}
-    patterns = (table.get("carriers") or {}).get(intent)
-    if not patterns or not isinstance(text, str):
+    c = carriers(schema, intent, lang, text)
+    if c is None:
         return None
-    folded = fold(text)
-    a, b = strip_skip(folded, table.get("skip") or ())
-    rules = table.get("rules") or {}
-    squeezed = folded[a:b].replace(" ", "")
+    table, patterns, folded, a, b, rules, squeezed = c
     most: int | None = None
     for p in patterns:
         if not _may_read(p, table, squeezed):
@@ -54,13 +50,12 @@ def reads_with_home_names(schema: Mapping[str, Any] | None, intent: str, lang: s
     template's optional words may take a name's own ("en [la] lista de {name}" over "en Lista de la compra"), so a
     captured name counts as the home's where any run of at most MAX_NAME_WORDS words overlapping it is a name of
     the file, word for word: the doubt goes to the conflict (a refusal)."""
-    table = tables((schema or {}).get("wildcards")).get(lang) or {}
-    patterns = (table.get("carriers") or {}).get(intent)
-    if not patterns or not isinstance(text, str) or names is None:
-        return bool(patterns) and most_names(schema, intent, lang, text) is not None
-    folded = fold(text)
-    a, b = strip_skip(folded, table.get("skip") or ())
-    rules = table.get("rules") or {}
+    c = carriers(schema, intent, lang, text)
+    if c is None:
+        return False
+    if names is None:
+        return most_names(schema, intent, lang, text) is not None
+    table, patterns, folded, a, b, rules, squeezed = c
     words = [(w.start(), w.end()) for w in WORD.finditer(folded)]
 
     def home_name(slot: str, s: int, e: int) -> bool:
@@ -70,7 +65,6 @@ def reads_with_home_names(schema: Mapping[str, Any] | None, intent: str, lang: s
                     return True
         return False
 
-    squeezed = folded[a:b].replace(" ", "")
     for p in patterns:
         if not _may_read(p, table, squeezed):
             continue
@@ -170,14 +164,10 @@ def named_readings(schema: Mapping[str, Any] | None, intent: str, lang: str, tex
     tries every split, reads the list "Lista de la compra"). So each run of at most MAX_NAME_WORDS words that is a
     name of the file is masked as one word no template says (as many letters: the offsets stay), and a pattern counts
     where its {name} captures exactly that word. Each: (captures, the carrier's own words), as `reading`'s."""
-    table = tables((schema or {}).get("wildcards")).get(lang) or {}
-    patterns = (table.get("carriers") or {}).get(intent)
-    if not patterns or names is None or not isinstance(text, str):
+    c = carriers(schema, intent, lang, text) if names is not None else None
+    if c is None:
         return []
-    folded = fold(text)
-    a, b = strip_skip(folded, table.get("skip") or ())
-    rules = table.get("rules") or {}
-    squeezed = folded[a:b].replace(" ", "")
+    table, patterns, folded, a, b, rules, squeezed = c
     words = [(w.start(), w.end()) for w in WORD.finditer(folded, a, b)]
     # the names as said, letter for letter (folded): not `said_exactly`, which lets an article or "my" go ("mi
     # lista de la compra" is no list "Lista de la compra" to hassil)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 from edge import home_tables
 from edge.heap import give_back_memory
@@ -233,6 +233,31 @@ def carrier_intents(schema: Mapping[str, Any] | None, lang: str) -> list[str]:
     return sorted(table.get("carriers") or {})
 
 
+class Carriers(NamedTuple):
+    """`intent`'s carrier patterns in `lang` and the text as they read it: folded, the skip words at either end
+    (a, b) left out, and its letters run together (`squeezed`: what edge/home_needs.py's prefilter looks in)."""
+
+    table: Mapping[str, Any]
+    patterns: Sequence[str]
+    folded: str
+    a: int
+    b: int
+    rules: Mapping[str, str]
+    squeezed: str
+
+
+def carriers(schema: Mapping[str, Any] | None, intent: str, lang: str, text: Any) -> Carriers | None:
+    """The set-up every carrier reading starts from (this module's `_best`, edge/home_rivals.py's readings), or None
+    where `intent` has no carrier in `lang` or `text` is no text."""
+    table = tables((schema or {}).get("wildcards")).get(lang) or {}
+    patterns = (table.get("carriers") or {}).get(intent)
+    if not patterns or not isinstance(text, str):
+        return None
+    folded = fold(text)
+    a, b = strip_skip(folded, table.get("skip") or ())
+    return Carriers(table, patterns, folded, a, b, table.get("rules") or {}, folded[a:b].replace(" ", ""))
+
+
 def _best(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str, names: Any,
           readings: Sequence[tuple[bool, bool]]) -> tuple[tuple[int, bool], list[tuple[str, int, int]], int, int] | None:
     """((the carrier's own characters, no wildcard), [(capture key, start, end)], start, end of the text matched)
@@ -240,14 +265,10 @@ def _best(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str, n
     names name something (in a reading after the first, word for word: "der Einkaufs Liste" is no list
     "Einkaufsliste" there, where Home Assistant's reading is the shopping list's own template; taking it cost two
     German wrong actions on the in-template proxy); None where none does."""
-    table = tables((schema or {}).get("wildcards")).get(lang) or {}
-    patterns = (table.get("carriers") or {}).get(intent)
-    if not patterns or not isinstance(text, str):
+    c = carriers(schema, intent, lang, text)
+    if c is None:
         return None
-    folded = fold(text)
-    a, b = strip_skip(folded, table.get("skip") or ())
-    rules = table.get("rules") or {}
-    squeezed = folded[a:b].replace(" ", "")
+    table, patterns, folded, a, b, rules, squeezed = c
     best: tuple[tuple[int, bool], list[tuple[str, int, int]]] | None = None
     for p in patterns:
         if not _may_read(p, table, squeezed):
