@@ -234,6 +234,17 @@ def check(reply: Any, text: str, lang: str, prompt: HomePrompt) -> Result:
 # --- the recognizer ----------------------------------------------------------------------------
 
 
+class InFlight:
+    """The cloud calls from the Wyoming path out at once, and how many may be. One per channel, shared by
+    every HomeCloud it builds: a names refresh or a model swap makes a new recognizer while calls of the
+    old one are still out, and a count of its own would let a burst past the limit (and past the pool's
+    workers) for as long as those calls last. Read and written on the loop only."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, int(limit))
+        self.busy = 0
+
+
 class HomeCloud:
     """A `Recognizer` (edge.home): the home recognizer, and the cloud where it does not stand behind a
     transcript. `local` is an edge.home.HomeRecognizer (its model's labels, its slot extractor's intents
@@ -242,12 +253,13 @@ class HomeCloud:
     daemon's edge.health.Health (counters), or None."""
 
     def __init__(self, local: Any, cloud: Any, router: Any, pool: Executor, *, timeout_s: float,
-                 redact: bool = True, health: Any = None, max_in_flight: int = 2) -> None:
+                 redact: bool = True, health: Any = None, max_in_flight: int = 2,
+                 in_flight: InFlight | None = None) -> None:
         self.local = local
-        # Calls from here in flight at once (the pool's workers): a transcript beyond them is
-        # not-recognized at once, without spending a call that could only wait out its deadline.
-        self.max_in_flight = max(1, int(max_in_flight))
-        self._busy = 0  # on the loop only
+        # Calls in flight at once (the pool's workers): a transcript beyond them is not-recognized at
+        # once, without spending a call that could only wait out its deadline. `in_flight` is the
+        # channel's count, shared with the recognizers built before and after this one (see InFlight).
+        self.in_flight = in_flight if in_flight is not None else InFlight(max_in_flight)
         self.cloud = cloud
         self.router = router
         self.pool = pool
@@ -288,17 +300,17 @@ class HomeCloud:
     async def _ask(self, text: str, lang: str, local: NotUnderstood) -> Result:
         # Up to the first await this runs as soon as the server awaits it, before any other transcript
         # is looked at: the count and the spend cannot race.
-        if self._busy >= self.max_in_flight:  # a burst: more would only wait out the deadline in the queue
+        if self.in_flight.busy >= self.in_flight.limit:  # a burst: more would only wait out the deadline in the queue
             self._count("wyoming_cloud_busy")
             return local
         if not self.router.budget.spend():  # takes the call and writes it to the ledger, as MQTT's do
             self._count("wyoming_cloud_budget")
             return local
-        self._busy += 1
+        self.in_flight.busy += 1
         try:
             return await self._call_and_check(text, lang, local)
         finally:
-            self._busy -= 1
+            self.in_flight.busy -= 1
 
     async def _call_and_check(self, text: str, lang: str, local: NotUnderstood) -> Result:
         loop = asyncio.get_running_loop()
@@ -378,7 +390,8 @@ class _Abandoned(Exception):
 
 def maker(cloud: Any, router: Any, pool: Executor, settings: Any, health: Any = None
           ) -> Callable[[Any], HomeCloud]:
-    """local recognizer -> HomeCloud with the daemon's cloud parts (edge.wyoming_channel.channel uses this)."""
+    """local recognizer -> HomeCloud with the daemon's cloud parts (edge.wyoming_channel.channel uses this).
+    Every HomeCloud it makes shares one in-flight count ([cloud] workers), across names and model swaps."""
+    in_flight = InFlight(settings.cloud.workers)
     return lambda local: HomeCloud(local, cloud, router, pool, timeout_s=settings.cloud.timeout_s,
-                                   redact=settings.cloud.redact, health=health,
-                                   max_in_flight=settings.cloud.workers)
+                                   redact=settings.cloud.redact, health=health, in_flight=in_flight)

@@ -405,3 +405,46 @@ def test_a_burst_beyond_the_workers_is_not_recognized_at_once_without_spending(h
         assert r.health.snapshot(queue_depth=0, outbox=0, cloud="up")["counters"]["wyoming_cloud_busy"] == 2
         # and once it is done, the next one goes out
         assert isinstance(r.one("who wrote hamlet"), Handled) and r.calls == 2
+
+
+def test_a_recognizer_swapped_in_mid_call_still_counts_the_call_that_is_out(home) -> None:
+    """A names refresh (or a deployment) builds a new HomeCloud while an old one's call is out; the
+    channel's recognizers share one in-flight count (edge.home_cloud.maker), so the burst limit holds
+    across the swap instead of starting again at zero."""
+    from types import SimpleNamespace
+
+    from edge.home_cloud import maker
+
+    model, slots, names = home
+    with FakeCloud() as fake:
+        s = CloudSettings(base_url=fake.base_url, model="fake", timeout_s=3.0, workers=1)
+        client = CloudClient(s, model.labels, "")
+        router = Router(s, 0.5, cloud_configured=True)
+        pool = DaemonPool(s.workers)
+        health = Health("home@test")
+        make = maker(client, router, pool, SimpleNamespace(cloud=s), health=health)
+        fake.content = json.dumps({"answer": "Shakespeare"})
+        fake.delay_s = 1.0
+        try:
+            async def go() -> tuple[Any, Any]:
+                server = WyomingServer(make(HomeRecognizer(model, slots, names)), host="127.0.0.1", port=0)
+                await server.start()
+                try:
+                    first = asyncio.ensure_future(ha_process("127.0.0.1", server.port, "who wrote hamlet", "en"))
+                    deadline = time.monotonic() + 10
+                    while not fake.chat_requests:  # the first call is out
+                        assert time.monotonic() < deadline and not first.done()
+                        await asyncio.sleep(0.01)
+                    server.recognizer = make(HomeRecognizer(model, slots, names))  # what swap_names does
+                    second = await ha_process("127.0.0.1", server.port, "who wrote macbeth", "en")
+                    return await first, second
+                finally:
+                    await server.close()
+            first, second = asyncio.run(go())
+        finally:
+            client.close()
+            pool.shutdown(wait=False)
+        assert isinstance(first, Handled)
+        assert isinstance(second, NotRecognized)
+        assert len(fake.chat_requests) == 1 and router.budget.stats()["calls_last_hour"] == 1
+        assert health.snapshot(queue_depth=0, outbox=0, cloud="up")["counters"]["wyoming_cloud_busy"] == 1
