@@ -69,7 +69,23 @@ def render_config(profile_name: str, profile_data: dict, model_dir: Path,
     for section, table in tables.items():
         before, after = _HINTS.get(section, ([], []))
         lines += ["", f"[{section}]", *before, *(f"{k} = {_toml_value(v)}" for k, v in table.items()), *after]
+    if "wyoming" not in tables and "home" not in tables:
+        lines += ["", *_ASSIST_HINT]
     return "\n".join(lines) + "\n"
+
+
+# Home Assistant's voice agent, commented out: the tables a user uncomments (with the home model:
+# `edge install --model models/home`), and where the token goes, so nobody pastes it in here.
+_ASSIST_HINT = [
+    "# Home Assistant Assist's voice agent (needs the home model and the `home` extra):",
+    "# [wyoming]",
+    "# enabled = true",
+    '# host = "0.0.0.0"            # Home Assistant on another machine: add Wyoming, this host, port 10700',
+    "# [home]",
+    '# homeassistant_url = "http://homeassistant.local:8123"',
+    "#                             # its long-lived token goes in /etc/edge/credentials/ha_token, never here",
+    '# names = ""                  # or a names file of your own instead (docs/names.md)',
+]
 
 
 def render_dropin(profile_name: str, board: config.BoardSettings) -> str:

@@ -738,3 +738,19 @@ def test_first_boot_installs_the_deploy_extra(tmp_path: Path, model: Path) -> No
     proc = subprocess.run(["sh", script], env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 1 and "names odd extras" in proc.stdout, proc.stdout + proc.stderr
     assert os.access(prefix / "venv/bin/edge", os.X_OK)  # the previous venv is back
+
+
+def test_the_config_shows_how_to_serve_assist_and_uncommented_it_loads(
+        installed: tuple[Path, list[Path], list[str]], tmp_path: Path) -> None:
+    """The written edge.toml carries Home Assistant's voice agent commented out; a user who removes the
+    `# ` of its table and key lines gets a config the daemon accepts, and is told where the token goes."""
+    root, _, _ = installed
+    text = _rebased(root, tmp_path).read_text()
+    hint = text[text.index("# Home Assistant Assist"):].splitlines()[1:]
+    assert any("/etc/edge/credentials/ha_token" in line for line in hint)
+    keys = [line[2:] for line in hint if line.startswith("# [") or (line.startswith("# ") and " = " in line[:40])]
+    path = tmp_path / "assist.toml"
+    path.write_text(text + "\n".join(keys) + "\n")
+    s = config.load(config=path, environ={})
+    assert s.wyoming.enabled and s.wyoming.host == "0.0.0.0" and s.wyoming.port == 10700
+    assert s.home.homeassistant_url == "http://homeassistant.local:8123" and s.home.names == ""
