@@ -82,7 +82,9 @@ NAMES = ROOT / "tests" / "data" / "home_dev_names.yaml"
 # The third dev sets (dev3: tuned on, dev3check: the untouched check) talk about the proxy's homes, one
 # names file per language (tests/data/home_fixture_names_<lang>.yaml) instead of the one multilingual NAMES.
 # The chit-chat sets (chat: tuned on, chatcheck: the untouched check; tests/data/home_chat*_<lang>.txt) too.
-SETS = ("dev", "dev2", "dev3", "dev3check", "chat", "chatcheck")
+# dev4 and chat4 (home_dev4_<lang>.txt, home_chat4_<lang>.txt): fresh checks written without running the model,
+# never tuned on: run once at the end of a session, totals only.
+SETS = ("dev", "dev2", "dev3", "dev3check", "chat", "chatcheck", "dev4", "chat4")
 FIXTURE_NAMES = ROOT / "tests" / "data" / "home_fixture_names_{lang}.yaml"
 MODEL = ROOT / "models" / "home"
 
@@ -98,15 +100,22 @@ NUMBER_WORDS = {"ten": 10, "thirty": 30, "fifty": 50, "zehn": 10, "fünfzig": 50
                 "one": 1, "three": 3, "five": 5, "eight": 8, "twelve": 12, "fifteen": 15, "eighteen": 18,
                 "nineteen": 19, "twenty two": 22, "sixty": 60, "sixty eight": 68, "seventy two": 72, "eighty": 80,
                 "a hundred": 100, "fünf": 5, "einundzwanzig": 21, "achtzig": 80, "cinq": 5, "vingt et un": 21,
-                "cinco": 5, "veintiuno": 21}
+                "cinco": 5, "veintiuno": 21,
+                # the fourth sets' (home_dev4_<lang>.txt, home_chat4_<lang>.txt)
+                "two": 2, "four": 4, "seven": 7, "eleven": 11, "twenty one": 21, "thirty five": 35,
+                "forty five": 45, "sixty five": 65, "seventy four": 74, "seventy five": 75, "ninety": 90,
+                "acht": 8, "fünfzehn": 15, "neunzehn": 19, "quinze": 15, "vingt-quatre": 24, "quince": 15,
+                "veinticuatro": 24}
 COLORS = {"red": "red", "blue": "blue", "rot": "red", "rouge": "red", "roja": "red", "rojo": "red",
           "green": "green", "blau": "blue", "bleu": "blue", "azul": "blue", "purple": "purple", "yellow": "yellow",
-          "white": "white", "orange": "orange"}
+          "white": "white", "orange": "orange", "pink": "pink", "grün": "green", "vert": "green",
+          "verde": "green"}
 STATES = {"locked": "locked", "open": "open", "on": "on", "abgeschlossen": "locked", "offen": "open",
           "verrouillée": "locked", "ouverte": "open", "cerrada": "locked", "abierta": "open",
           "an": "on", "allumée": "on", "encendida": "on", "closed": "closed", "unlocked": "unlocked"}
 DEVICE_CLASSES = {"blinds": "blind", "curtains": "curtain", "rollläden": "shutter", "volets": "shutter",
-                  "persianas": "blind", "shutters": "shutter", "rideaux": "curtain", "cortinas": "curtain"}
+                  "persianas": "blind", "shutters": "shutter", "rideaux": "curtain", "cortinas": "curtain",
+                  "jalousien": "blind", "vorhänge": "curtain"}
 NUMBER_SLOTS = {"brightness", "temperature", "hours", "minutes", "seconds", "volume_level", "position"}
 FREE_TEXT = {"item", "search_query"}
 TIMER_INTENTS = {"HassStartTimer", "HassCancelTimer", "HassCancelAllTimers", "HassIncreaseTimer",
@@ -450,7 +459,7 @@ async def evaluate(languages: list[str], model_dir: Path, names_path: Path | Non
                    dev_set: str = "dev") -> dict:
     """Load the model once; score every dev set (and with `holdout`, every template holdout, each with
     its own generated names file). `names_path` None: the set's own (NAMES, or FIXTURE_NAMES per
-    language for dev3*). Returns the JSON report."""
+    language for dev3*, dev4, chat*). Returns the JSON report."""
     import tempfile
 
     from edge import names
@@ -460,7 +469,7 @@ async def evaluate(languages: list[str], model_dir: Path, names_path: Path | Non
 
     model = Model.load(model_dir)
     slots = SlotExtractor.load(model.path, model.manifest)
-    per_lang = names_path is None and dev_set.startswith(("dev3", "chat"))
+    per_lang = names_path is None and dev_set.startswith(("dev3", "dev4", "chat"))
     homes: dict[Path, tuple[Home, Any]] = {}
 
     def home_of(lang: str) -> tuple[Home, Any]:
@@ -564,10 +573,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--languages", default=",".join(LANGUAGES))
     p.add_argument("--model", default=str(MODEL))
     p.add_argument("--names", default=None,
-                   help="names file (default: tests/data/home_dev_names.yaml; for dev3* the proxy's per language)")
+                   help="names file (default: tests/data/home_dev_names.yaml; for dev3*, dev4, chat* the proxy's "
+                        "per language)")
     p.add_argument("--json", help="write the report (with every line's reply) here")
     p.add_argument("--set", default="dev", choices=SETS,
-                   help="which paraphrase dev sets: dev, dev3, chat (tuned on) or dev2, dev3check, chatcheck (untouched checks)")
+                   help="which paraphrase dev sets: dev, dev3, chat (tuned on) or dev2, dev3check, chatcheck, "
+                        "dev4, chat4 (checks; dev4 and chat4 never looked at: run once, totals only)")
     p.add_argument("--quiet", action="store_true", help="no list of wrong actions")
     p.add_argument("--holdout", action="store_true",
                    help="also the template holdouts, expected answers from hassil (needs the train extra)")

@@ -135,3 +135,97 @@ def test_the_third_sets_have_one_answer_per_line_in_the_proxys_homes(dev_set: st
         golds = [expected(i, s, home) for _, i, s in rows if i != "oos"]
         assert len(golds) >= 20 and sum(i == "oos" for _, i, _ in rows) >= 7, (lang, dev_set)
         assert all(g.intent.startswith("Hass") for g in golds)
+
+
+def _eval_module():
+    sys.path.insert(0, str(ROOT))
+    try:
+        import bench.home_wyoming_eval as ev
+    finally:
+        sys.path.remove(str(ROOT))
+    return ev
+
+
+def _names_file(ev, dev_set: str, lang: str) -> Path:
+    """The names file a set's spans resolve against: the multilingual dev names for dev/dev2, else the proxy's."""
+    return ev.NAMES if dev_set in ("dev", "dev2") else Path(str(ev.FIXTURE_NAMES).format(lang=lang))
+
+
+# Slots whose gold value the script derives (a name/area/floor from the names file, a number or word from its
+# tables, free text as said): any other slot name in a set would be compared as a raw string, a label error.
+DERIVED = {"name", "area", "floor", "device_class", "color", "state", "item", "search_query", "volume_step"}
+
+
+@pytest.mark.parametrize("dev_set", ["dev", "dev2", "dev3", "dev3check", "chat", "chatcheck", "dev4", "chat4"])
+def test_every_line_of_every_set_has_one_expected_answer_without_the_model(dev_set: str) -> None:
+    """Every line parses, every in-scope line's gold answer derives (each span names exactly one thing, area or
+    floor of its names file, every number/colour/state/class word is in the gold tables), every intent is one the
+    home model knows, and `oos` lines carry no slots. Reads the sets and the script's own functions only."""
+    ev = _eval_module()
+    assert dev_set in ev.SETS
+    labels = set(json.loads((ROOT / "models" / "home" / "manifest.json").read_text(encoding="utf-8"))["labels"])
+    for lang in ev.LANGUAGES:
+        home = ev.Home(_names_file(ev, dev_set, lang))
+        rows = ev.load_lines(lang, dev_set)
+        assert rows, (dev_set, lang)
+        for text, intent, spans in rows:
+            if intent == "oos":
+                assert spans == [], (lang, text)
+                continue
+            assert intent in labels, (lang, text, intent)
+            assert {s.name for s in spans} <= DERIVED | ev.NUMBER_SLOTS, (lang, text)
+            exp = ev.expected(intent, spans, home)   # SystemExit / KeyError / ValueError: no single answer
+            for k in ("name", "area", "floor"):
+                if k in exp.required and not (k == "name" and intent in ev.TIMER_INTENTS):
+                    assert exp.required[k] in home.exact[k], (lang, text, k)
+            for k in ev.NUMBER_SLOTS & exp.required.keys():
+                assert isinstance(exp.required[k], float), (lang, text, k)
+
+
+FRESH = ("dev4", "chat4")
+# (in-scope, oos) lines each fresh set must keep at least (sets4's brief: en ~120 + ~60, others ~35 + ~20 for dev4;
+# en ~30 + ~150, others ~10 + ~40 for chat4)
+FRESH_SIZES = {("dev4", "en"): (120, 60), ("chat4", "en"): (30, 150)}
+FRESH_SIZES_OTHER = {"dev4": (35, 20), "chat4": (10, 40)}
+
+
+@pytest.mark.parametrize("dev_set", FRESH)
+def test_the_fresh_check_sets_are_new_lines_marked_untuned_and_big_enough(dev_set: str) -> None:
+    """dev4 / chat4 are blind checks: said so in each file's header, no line shared with a set tuned on or
+    checked before (nor twice within them), and about the sizes the brief asked for in every language."""
+    ev = _eval_module()
+    data = ROOT / "tests" / "data"
+
+    def key(text: str) -> str:
+        return " ".join(text.casefold().split())
+
+    older = {key(t) for s in ev.SETS if s not in FRESH for lang in ev.LANGUAGES for t, _, _ in ev.load_lines(lang, s)}
+    for lang in ev.LANGUAGES:
+        path = data / f"home_{dev_set}_{lang}.txt"
+        head = path.read_text(encoding="utf-8").split("\n## ", 1)[0]
+        assert "NOT TUNED ON" in head and "never run through the model" in head, path
+        rows = ev.load_lines(lang, dev_set)
+        texts = [key(t) for t, _, _ in rows]
+        assert not set(texts) & older, sorted(set(texts) & older)
+        assert len(texts) == len(set(texts)), lang
+        other = {key(t) for t, _, _ in ev.load_lines(lang, next(s for s in FRESH if s != dev_set))}
+        assert not set(texts) & other, sorted(set(texts) & other)   # a line in both would count twice
+        n_in = sum(i != "oos" for _, i, _ in rows)
+        want_in, want_oos = FRESH_SIZES.get((dev_set, lang), FRESH_SIZES_OTHER[dev_set])
+        assert n_in >= want_in and len(rows) - n_in >= want_oos, (lang, n_in, len(rows) - n_in)
+
+
+def test_a_fresh_set_with_an_unknown_name_or_word_has_no_expected_answer() -> None:
+    """The check above can fail: a span naming nothing in the home, or a colour outside the gold table, stops."""
+    ev = _eval_module()
+    from edge.markup import parse
+
+    home = ev.Home(_names_file(ev, "dev4", "en"))
+    _, spans = parse("turn on the [attic fan](name)")
+    with pytest.raises(SystemExit):
+        ev.expected("HassTurnOn", spans, home)
+    _, spans = parse("make the [floor lamp](name) [mauve](color)")
+    with pytest.raises(KeyError):
+        ev.expected("HassLightSet", spans, home)
+    _, spans = parse("turn on the lights [downstairs](floor)")
+    assert ev.expected("HassTurnOn", spans, home).required == {"floor": "Ground Floor", "domain": "light"}
