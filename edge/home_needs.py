@@ -83,7 +83,7 @@ def may_read(p: str, table: dict[str, Any], squeezed: str) -> bool:
     """Whether every need of carrier pattern `p` of the language's decoded `table` (`required`) is met in the text
     (folded, blanks out): only then is it compiled and matched. The needs are kept in the table itself, so they
     live and die with the package that has them. Measured: the Wyoming bench's twelve sentences compiled 676
-    carrier patterns without this, every carrier intent's, for one unsure line (docs/model-card-home.md)."""
+    carrier patterns without this, every carrier intent's, for one unsure line (docs/model-card-home-history.md)."""
     cache = table.get(_NEEDS_KEY)
     if not isinstance(cache, dict):
         cache = table[_NEEDS_KEY] = {}

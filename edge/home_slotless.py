@@ -12,7 +12,7 @@ Assistant's templates of THAT intent (edge/home_templates.py, its skip words at 
 text, said as it is or after a wake word (edge/home_wake.py); else it is refused as "unsure".
 
 Which intents the rule judges is decided per intent from data (`CLOSED`), not from a list of lines: on every measure
-of docs/model-card-home.md ("Slot-less answers"), an intent is judged where the rule turns strictly more wrong or
+of docs/model-card-home-history.md ("Slot-less answers"), an intent is judged where the rule turns strictly more wrong or
 acted-on answers of it into refusals than right answers of it. Where it is even or worse (the people's phrasings of
 "pause", "keep playing", "what day is it", "go back a song": no template says them, yet the model is right) the
 model's generalisation is worth more than the chit-chat it acts on, and the intent is left to it.
@@ -29,7 +29,7 @@ the holdouts, dev, dev3 or chat; the carrier alone, without the own words, refus
 oeufs sur ma liste de courses").
 
 Cost: the templates of one intent, each compiled only where its literal runs are all in the text (the table's
-needs), and only for a slot-less answer: well under a millisecond to a few ms (docs/model-card-home.md).
+needs), and only for a slot-less answer: well under a millisecond to a few ms (docs/model-card-home-history.md).
 """
 
 from __future__ import annotations

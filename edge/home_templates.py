@@ -102,7 +102,7 @@ def _decode(data: str) -> Mapping[str, Any]:
         lean[str(intent)] = (heads, blob)
     out["intents"] = lean
     # the JSON just parsed (~170 KB a language) left its pages in the heap: give them back, once per language
-    # (the Wyoming daemon's RSS after traffic: -0.6 MB in one process, docs/model-card-home.md)
+    # (the Wyoming daemon's RSS after traffic: -0.6 MB in one process, docs/model-card-home-history.md)
     give_back_memory()
     return out
 

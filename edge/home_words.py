@@ -6,7 +6,7 @@ marks: the kind of thing said beside a place ("the kitchen *lights*"), the direc
 on/off pair uses. And a span the tagger is unsure of may still stand on its own words (a timer's name, a
 thing the names file has word for word, a number followed by its unit). These readings, each from Home
 Assistant's own templates and lists (home-assistant-intents 2026.12.1), are here; `decide` applies them
-and keeps every refusal it had. Measured one by one through Wyoming: docs/model-card-home.md, "Where it
+and keeps every refusal it had. Measured one by one through Wyoming: docs/model-card-home-history.md, "Where it
 stands now" (bench/home_wyoming_eval.py --holdout).
 """
 

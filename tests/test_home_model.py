@@ -58,10 +58,10 @@ def test_plain_commands_in_each_language(home, text, intent, slots):
 
 @pytest.mark.parametrize("text", [
     "what's the capital of peru", "tell me a joke",
-    # known failure of 1.2.0 at the model alone (docs/model-card-home.md, 1.2.0): a German
+    # known failure of 1.2.0 at the model alone (docs/model-card-home-history.md, 1.2.0): a German
     # general question reads as HassGetState without a slot; the recognizer refuses it (below)
     pytest.param("was ist die hauptstadt von peru", marks=pytest.mark.xfail(
-        strict=True, reason="model-card-home.md: 1.2.0")),
+        strict=True, reason="model-card-home-history.md: 1.2.0")),
     "", "   ", "[[[", "🙂🙂🙂", "a" * 5000,
     # a word repeated to the length limit: HassSetVolumeRelative at 0.64 in 1.0.0-1.1.0, refused by 1.2.0
     "turn " * 400,

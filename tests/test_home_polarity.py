@@ -4,7 +4,7 @@ opposite is refused, whatever the thing; words that are also prepositions or par
 `decide` gets what the model and the tagger give it, with the real names file tests/data/home_names.yaml and
 the real `home_schema` of models/home, as tests/test_home_recall.py does; the last test runs the real model.
 The false refusals the check costs and the flips it catches are measured on the template holdouts, the dev
-sets and dev2 (docs/model-card-home.md).
+sets and dev2 (docs/model-card-home-history.md).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Each case gives `decide` what the model and the tagger give it (a prediction, spans of the text with their
 confidences) with the real names file tests/data/home_names.yaml and the real `home_schema` of models/home
 (read from its manifest: no model is loaded), so each rule is tested on the input that reaches it. Measured
-effect on the template holdouts and dev sets: bench/home_wyoming_eval.py --holdout (docs/model-card-home.md,
+effect on the template holdouts and dev sets: bench/home_wyoming_eval.py --holdout (docs/model-card-home-history.md,
 "Where it stands now"). Every rule that lets more through is paired here with what it must still refuse.
 """
 

@@ -247,7 +247,7 @@ def test_a_sure_model_s_refused_reading_is_read_on_another_intent_s_template(hom
 
 def test_a_template_never_replaces_a_sure_model_s_answer(home) -> None:
     """Where the model's own reading is answered, a template of another intent reading the text changes nothing:
-    the proxy line below is a wrong action today (HA: HassGetState), kept so, measured in docs/model-card-home.md."""
+    the proxy line below is a wrong action today (HA: HassGetState), kept so, measured in docs/model-card-home-history.md."""
     from edge import home_rescue
 
     text = "every single lights off my Living Room"
@@ -260,7 +260,7 @@ def test_a_template_never_replaces_a_sure_model_s_answer(home) -> None:
 
 def test_a_language_s_first_decoding_gives_its_heap_back(monkeypatch) -> None:
     """Decoding a language's table parses ~170 KB of JSON once; its pages are handed back (edge/heap.py) right after,
-    once per language, not on every read (the Wyoming daemon's RSS after traffic, docs/model-card-home.md)."""
+    once per language, not on every read (the Wyoming daemon's RSS after traffic, docs/model-card-home-history.md)."""
     from edge import heap
     from edge.model import Model
 

@@ -2,7 +2,7 @@
 
 As tests/test_home_recall.py: `decide` gets what the model and the tagger give it, with the real names file
 tests/data/home_names.yaml and the real `home_schema` of models/home. The lines of the template holdouts and
-dev sets they came from, and what they changed there, are in docs/model-card-home.md.
+dev sets they came from, and what they changed there, are in docs/model-card-home-history.md.
 """
 
 from __future__ import annotations
