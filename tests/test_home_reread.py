@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from edge import home_rescue
+from edge import home_agree, home_rescue
 from edge.home import NotUnderstood, Recognized, decide
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,15 +144,15 @@ def test_a_fixed_domain_is_implied_only_by_its_own_device_class_or_the_intents_p
     schema = home[2].schema
     door = [{"name": "area", "raw": "deck", "start": 0, "end": 4}, {"name": "device_class", "raw": "door", "start": 5,
                                                                      "end": 9}]
-    assert home_rescue._implied(schema, "HassTurnOn", "en", door, "domain", "cover")
-    assert not home_rescue._implied(schema, "HassTurnOn", "en", door, "domain", "light")   # a door is no light
-    assert not home_rescue._implied(schema, "HassTurnOn", "en", door, "device_class", "cover")
+    assert home_agree.implied(schema, "HassTurnOn", "en", door, "domain", "cover")
+    assert not home_agree.implied(schema, "HassTurnOn", "en", door, "domain", "light")   # a door is no light
+    assert not home_agree.implied(schema, "HassTurnOn", "en", door, "device_class", "cover")
     place = [{"name": "area", "raw": "Primary bedroom", "start": 0, "end": 15}]
-    assert home_rescue._implied(schema, "HassLightSet", "en", place, "domain", "light")
-    assert not home_rescue._implied(schema, "HassTurnOn", "en", place, "domain", "light")   # no place domain
-    assert not home_rescue._implied(None, "HassLightSet", "en", place, "domain", "light")
+    assert home_agree.implied(schema, "HassLightSet", "en", place, "domain", "light")
+    assert not home_agree.implied(schema, "HassTurnOn", "en", place, "domain", "light")   # no place domain
+    assert not home_agree.implied(None, "HassLightSet", "en", place, "domain", "light")
     named = [*place, {"name": "name", "raw": "Lamp", "start": 16, "end": 20}]
-    assert not home_rescue._implied(schema, "HassLightSet", "en", named, "domain", "light")   # a thing named
+    assert not home_agree.implied(schema, "HassLightSet", "en", named, "domain", "light")   # a thing named
 
 
 @pytest.mark.parametrize("text", [
