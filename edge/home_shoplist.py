@@ -13,14 +13,20 @@ intent's does, framing a `{name}`, and none of its readings can frame a list of 
 (edge/home_rivals.py's `reads_with_home_names`). Where a to-do list of the home is named, the sibling's reading
 is Home Assistant's and edge/home_rescue.py's `overrule` / the model's own answer deal with it; where the
 shopping list's own words read the sentence, the answer stands. Out-of-template words that no list template
-reads keep the model's answer (nothing says another list was named).
+reads keep the model's answer (nothing says another list was named), and so does a list named only in the
+shopping list's own template words ("mets des œufs sur *ma liste de courses*": the to-do template's "mets {item}
+sur {name}" frames "ma liste de courses", every word of it a word of the shopping list's templates, a phrasing
+their own patterns miss; refusing it cost a French dev line, measured).
 """
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
 from typing import Any, Mapping
 
 from edge import home_rivals, home_wildcards
+from edge.home_needs import may_read
 from edge.home_results import NotUnderstood
 
 __all__ = ["SHOPPING_LIST_INTENTS", "TODO_LIST_INTENTS", "unknown_list"]
@@ -47,5 +53,49 @@ def unknown_list(schema: Mapping[str, Any] | None, intent: str, lang: str, text:
             continue   # no template of it reads the text, or one reads it framing no list
         if names is not None and home_rivals.reads_with_home_names(schema, other, lang, text, names):
             return None   # a list of the home may be named: Home Assistant's reading, not this one's to refuse
+        own = _shopping_words(schema, lang)
+        if any(all(any(w.fullmatch(word) for w in own) for word in said.split()) for said in _lists_said(schema, other, lang, text)):
+            return None   # the list said in the shopping list's own words
         return NotUnderstood("unknown", f"{other}'s templates name a list the home does not have")
     return None
+
+
+def _lists_said(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str) -> list[str]:
+    """The folded words each of `intent`'s carrier patterns that reads the whole of `text` frames as its `{name}` (the
+    list said), as edge/home_rivals.py's `most_names` matches them, whatever the names file holds."""
+    c = home_wildcards.carriers(schema, intent, lang, text)
+    if c is None:
+        return []
+    table, patterns, folded, a, b, rules, squeezed = c
+    out = []
+    for p in patterns:
+        if not may_read(p, table, squeezed):
+            continue
+        try:
+            m = home_wildcards.compile_pattern(home_wildcards.expand(p, rules)).fullmatch(folded, a, b)
+        except (re.error, ValueError, TypeError):
+            continue
+        if m is not None:
+            out += [" ".join(v.split()) for k, v in m.groupdict().items()
+                    if v is not None and k[0] == "N" and k[1:].split("__", 1)[0] == "name"]
+    return out
+
+
+@lru_cache(maxsize=16)
+def _words_of(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
+    """Each literal word of the expanded carrier patterns as a pattern of its own ("courses?", "d")."""
+    words = set()
+    for p in patterns:
+        literal = re.sub(r"\{[^}]*\}|\(\?:", " ", p)   # the captures and the groups' openings out: the words left
+        words |= set(re.findall(r"[^\W\d_]+\??", literal))
+    return tuple(re.compile(w) for w in sorted(words))
+
+
+def _shopping_words(schema: Mapping[str, Any] | None, lang: str) -> tuple[re.Pattern[str], ...]:
+    """The words the shopping list's carrier patterns say themselves in `lang` (its own words for the list: "ma liste
+    de courses", "my shopping list"), from the package's carrier table."""
+    table = home_wildcards.tables((schema or {}).get("wildcards")).get(lang) or {}
+    rules = table.get("rules") or {}
+    expanded = [home_wildcards.expand(p, rules) for intent in sorted(SHOPPING_LIST_INTENTS)
+                for p in (table.get("carriers") or {}).get(intent) or () if isinstance(p, str)]
+    return _words_of(tuple(expanded))
