@@ -54,7 +54,8 @@ def unknown_list(schema: Mapping[str, Any] | None, intent: str, lang: str, text:
         if names is not None and home_rivals.reads_with_home_names(schema, other, lang, text, names):
             return None   # a list of the home may be named: Home Assistant's reading, not this one's to refuse
         own = _shopping_words(schema, lang)
-        if any(all(any(w.fullmatch(word) for w in own) for word in said.split()) for said in _lists_said(schema, other, lang, text)):
+        if any(all(any(w.fullmatch(word) for w in own) for word in said.split())
+               for said in _lists_said(schema, other, lang, text)):
             return None   # the list said in the shopping list's own words
         return NotUnderstood("unknown", f"{other}'s templates name a list the home does not have")
     return None
