@@ -38,8 +38,8 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping, Sequence
 
-from edge import (home_freetext, home_guard, home_numbers, home_polarity, home_rescue, home_slotless, home_wake,
-                  home_when, home_wildcards, names_schema, names_values)
+from edge import (home_freetext, home_guard, home_numbers, home_polarity, home_rescue, home_shoplist, home_slotless,
+                  home_wake, home_when, home_wildcards, names_schema, names_values)
 from edge.home_durations import delay_misfit, halves, start_change_misfit, timer_start, unit_text
 from edge.home_reading import name_reading, place_reading, said_target, untagged_target
 # the result types live in a leaf (edge/home_results.py); re-exported: `from edge.home import Recognized` works
@@ -126,6 +126,10 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
                         min_slot_confidence=min_slot_confidence, schema=schema, read=read)
         if isinstance(again, Recognized):
             return again
+    # a shopping-list answer where a to-do list's template names a list the home lacks (edge/home_shoplist.py)
+    if isinstance(got, Recognized) and (why := home_shoplist.unknown_list(schema, got.name, check(text, language, served)[0],
+                                                                         text, names)):
+        return why
     # an answer that names and reads nothing: only where a template of its intent says it (edge/home_slotless.py)
     if isinstance(got, Recognized) and (why := home_slotless.check(got, schema, check(text, language, served)[0], text, names)):
         return why

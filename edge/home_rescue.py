@@ -29,11 +29,12 @@ in-template proxy's unsure lines, bench/home_proxy.py, and bench/home_proxy_othe
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
-from edge import home_freetext, home_rivals, home_templates, home_wildcards
+from edge import home_agree, home_freetext, home_rivals, home_templates, home_wildcards
+# re-exported: callers ask home_rescue whether the tagger disagrees with a reading
+from edge.home_agree import tagger_disagrees
 from edge.names_values_data import VALUES
 
 __all__ = ["LIST_INTENTS", "MIN_OWN_WORDS", "REREAD", "after_refusal", "family", "overrule", "ranked", "reread", "rescue",
@@ -136,15 +137,15 @@ def _guarded(schema: Mapping[str, Any] | None, order: Sequence[home_rivals.Ranke
     if best.kind == "carrier":
         carried = _carried(schema, best.intent, lang, text, found, names, rivals=False, got=best.got)
         if carried is not None:
-            got = (best.intent, _off_own_words(carried[0], best.got), carried[1])
+            got = (best.intent, carried[0], carried[1])
     else:
         # that intent's templates alone: each intent's reading is its own, and a pass over all of them again cost as
         # much as the ranking's own
         read = next((r for r in home_templates.readings(schema, lang, text, names, (best.intent,))
                      if r.intent == best.intent), None)
         if read is not None and home_templates.anchored(read):
-            got = _template_spans(read, lang, text, names, found)
-    if got is None or tagger and tagger_disagrees(got[1], found):
+            got = home_agree.template_spans(read, lang, text, names, found, schema)
+    if got is None or tagger and home_agree.tagger_disagrees(got[1], found, text, lang):
         return None
     # a full tie is broken as hassil breaks it (the intent's name): said so, a tie is no reason of the words
     how = "tied with, first by name over" if home_rivals.tied(list(order)) else "ranked over"
@@ -190,36 +191,7 @@ def reread(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str, 
     read = home_templates.read(schema, lang, text, names)
     if read is None or read.intent != intent and not other:
         return None
-    return _template_spans(read, lang, text, names, found)
-
-
-def _template_spans(read: home_templates.Reading, lang: str, text: str, names: Any,
-                    found: Sequence[Mapping[str, Any]]) -> tuple[str, list[Mapping[str, Any]], str] | None:
-    """`reread`'s guards on one template reading: (intent, spans, what decided it), or None."""
-    # the tagger read a name's words as another slot ("what *den* *light* are on": area + kind, where the template
-    # reads a thing "Den Light"): two readings of one intent, and Home Assistant's ranking is not ours to guess (one
-    # English template-holdout wrong action without this, measured)
-    # the template's block fixes a slot ("which {area} lights are on": domain light): the kind word the template says
-    # is its span, as the tagger would tag it; none, and the reading is refused (decide read "what den light are on"
-    # without it as a thing "den light": a template-holdout wrong action, measured)
-    spans = list(read.spans)
-    for k, v in read.slots.items():
-        if k in {s["name"] for s in spans}:
-            continue
-        said = _kind_said(lang, text, spans, k, v)
-        if said is None:
-            return None
-        spans.append(said)
-    spans.sort(key=lambda s: s["start"])
-    # two spans side by side that together are a thing's name ("den" + "light" and a thing "Den Light"): the place's
-    # kind or the thing? decide reads the thing (edge/home_reading.py); the template holdout meant the place's lights
-    for a, b in zip(spans, spans[1:]):
-        if not text[a["end"]:b["start"]].strip() and names is not None \
-                and names.said_exactly("name", text[a["start"]:b["end"]], lang):
-            return None
-    if tagger_disagrees(spans, found):
-        return None
-    return read.intent, spans, "template: " + " ".join(read.own)
+    return home_agree.template_spans(read, lang, text, names, found, schema)
 
 
 def after_refusal(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str, names: Any,
@@ -233,40 +205,9 @@ def after_refusal(schema: Mapping[str, Any] | None, intent: str, lang: str, text
     read = reread(schema, intent, lang, text, names, found, other=True)
     if read is None and carriers:
         read = rescue(schema, intent, lang, text, found, names, templates=False)
-        if read is not None and tagger_disagrees(read[1], found):
+        if read is not None and home_agree.tagger_disagrees(read[1], found, text, lang):
             read = None
     return read
-
-
-def tagger_disagrees(spans: Sequence[Mapping[str, Any]], found: Sequence[Mapping[str, Any]]) -> bool:
-    """A name, area or floor of a template's reading over words the tagger (`found`) read as another slot ("what
-    *den* *light* are on": area + kind, where a template reads a thing "Den Light"): two readings of one intent, and
-    Home Assistant's ranking is not ours to guess (a template-holdout wrong action without it, measured)."""
-    return any(s["name"] in ("name", "area", "floor") and any(
-        t.get("name") != s["name"] and int(t.get("start", 0)) < s["end"] and s["start"] < int(t.get("end", 0))
-        for t in found) for s in spans)
-
-
-def _kind_said(lang: str, text: str, spans: Sequence[Mapping[str, Any]], slot: str, value: Any) -> dict[str, Any] | None:
-    """The span of a kind word the template says itself ("which {area} *lights* are on") that is its block's fixed
-    `domain` / `device_class` `value`, as the tagger would have tagged it; None where no word outside the captures
-    says it (or the slot is another)."""
-    if slot not in ("domain", "device_class") or not isinstance(value, str):
-        return None
-    from edge.names import domain_word, language_of   # a name was read: the names module is loaded
-
-    language = language_of(lang)
-    if language is None:
-        return None
-    folded = home_wildcards.fold(text)
-    for m in re.finditer(r"\w+", folded):
-        if any(int(s["start"]) < m.end() and m.start() < int(s["end"]) for s in spans):
-            continue
-        hit = domain_word(m.group(0), language)
-        if hit is not None and value in hit:
-            return {"name": slot, "entity": slot, "raw": text[m.start():m.end()], "value": text[m.start():m.end()],
-                    "start": m.start(), "end": m.end(), "confidence": 1.0}
-    return None
 
 
 def family(schema: Mapping[str, Any] | None, top_intent: str, lang: str) -> list[str]:
@@ -313,7 +254,10 @@ def _carried(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str
         if n is not None and not (n == 0 < framed) and (
                 framed or not n or home_rivals.reads_with_home_names(schema, other, lang, text, names)):
             return None
-    spans = home_wildcards.apply(schema, intent, lang, text, found, names, caps)
+    # the tagger's names on the carrier's own words are the template's words in Home Assistant's reading ("add X to my
+    # *shopping* list" where the home has no list "Shopping List": the model's HassListAddItem named "shopping")
+    found = _command_for_name(schema, intent, lang, text, found, caps)
+    spans = _off_own_words(home_wildcards.apply(schema, intent, lang, text, found, names, caps), got)
     # `apply` keeps the tagger's spans where it reads the words otherwise ("play the artist Miles Davis" with
     # the query tagged "artist Miles Davis"): then the carrier decided nothing, and the refusal stands
     taken = {(s.get("name"), s.get("start"), s.get("end")) for s in spans}
@@ -333,6 +277,30 @@ def _carried(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str
     if any(_list_value(intent, lang, w) and not any(sa <= a and e <= se for sa, se in spans_at) for w, a, e in own):
         return None
     return spans, "carrier: " + " ".join(w for w, _, _ in own)
+
+
+def _command_for_name(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
+                      found: Sequence[Mapping[str, Any]], caps: Sequence[tuple[str, int, int, bool]]
+                      ) -> Sequence[Mapping[str, Any]]:
+    """The tagger's spans with its timer `name` inside the carrier's `conversation_command` capture replaced by that
+    capture ("*turn off the desk lamp* in 77 minutes": the tagger's name "desk lamp"), where decide refuses the name as
+    a command (edge/home_durations.py's `delay_misfit`: no timer noun said, and every Home Assistant template naming
+    a timer says its noun). The carrier never overrules the tagger's reading otherwise (home_wildcards' `_disputed`);
+    here the tagger's reading is one decide already rejects, and the carrier's is Home Assistant's. `found` as it is
+    where anything else lies in the capture, or no such capture."""
+    from edge.home_durations import delay_misfit
+
+    cap = next(((a, e) for slot, a, e, wild in caps if slot == "conversation_command" and wild), None)
+    if intent != "HassStartTimer" or cap is None:
+        return found
+    a, e = cap
+    inside = [s for s in found if int(s.get("start", 0)) < e and a < int(s.get("end", 0))]
+    if not inside or any(s.get("name") != "name" or int(s.get("start", -1)) < a or e < int(s.get("end", -1))
+                         for s in inside) or delay_misfit(intent, lang, text, found, schema) is None:
+        return found
+    command = {"name": "conversation_command", "entity": "conversation_command", "raw": text[a:e],
+               "value": text[a:e], "start": a, "end": e, "confidence": 1.0}
+    return sorted([*(s for s in found if s not in inside), command], key=lambda s: int(s.get("start", 0)))
 
 
 def _list_value(intent: str, lang: str, word: str) -> bool:

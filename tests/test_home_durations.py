@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from edge import names
-from edge.home import NotUnderstood
+from edge.home import NotUnderstood, Recognized
 
 from test_home_recall import NAMES, ask, entities
 
@@ -32,6 +32,10 @@ def home() -> names.Names:
 def test_a_command_with_a_delay_is_not_acted_on_now(home: names.Names, lang: str, intent: str, text: str,
                                                     spans: list) -> None:
     got = ask(home, lang, intent, text, spans)
+    if isinstance(got, Recognized):
+        # Home Assistant's reading, the timer's carrier (edge/home_rescue.py): a timer that runs the command, not now
+        assert got.name == "HassStartTimer" and dict(got.entities).get("conversation_command"), got
+        return
     assert isinstance(got, NotUnderstood) and got.detail.startswith("a delay said"), got
 
 
@@ -43,6 +47,10 @@ def test_a_command_with_a_delay_is_not_acted_on_now(home: names.Names, lang: str
 ])
 def test_a_command_read_as_a_timers_name_is_refused(home: names.Names, lang: str, text: str, spans: list) -> None:
     got = ask(home, lang, "HassStartTimer", text, spans)
+    if isinstance(got, Recognized):
+        # the carrier reads the words as the command run when it ends (Home Assistant's reading): no timer's name
+        assert "name" not in dict(got.entities) and dict(got.entities).get("conversation_command"), got
+        return
     assert isinstance(got, NotUnderstood) and got.detail.startswith("a timer's name said with no timer"), got
 
 

@@ -185,6 +185,10 @@ def test_name_reading_reads_odd_spans_without_error(home: names.Names) -> None:
 def test_a_timer_that_drops_its_command_is_refused(home: names.Names, lang: str, text: str, spans: list,
                                                    fits: bool) -> None:
     got = ask(home, lang, "HassStartTimer", text, spans)
+    if isinstance(got, Recognized) and not fits:
+        # the carrier's reading (edge/home_rescue.py) carries the command, as Home Assistant's does: nothing dropped
+        assert dict(got.entities).get("conversation_command"), got
+        return
     assert isinstance(got, Recognized) == fits, got
 
 
