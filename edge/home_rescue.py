@@ -12,7 +12,7 @@ file, which only HassListAddItem's templates name), and the file's list, word fo
 Home Assistant's own matcher decides on. Everything decide checks after the model still applies.
 
 What keeps it from acting on what is no home command, or on the wrong reading (each rule measured on the
-in-template proxy's unsure lines, bench/home_proxy.py, and bench/home_proxy_other.py; docs/model-card-home.md):
+in-template proxy's unsure lines, bench/home_proxy.py, and bench/home_proxy_other.py; docs/model-card-home-history.md):
 - the carrier's own words (the template's words outside every capture) plus the names it frames must be
   at least `MIN_OWN_WORDS`: "play {search_query}" takes "play a game with me", "tell everyone {message}"
   takes "tell everyone I'm home": a verb and a wildcard say nothing a sentence does not;
@@ -177,7 +177,7 @@ def _runs(own: Sequence[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
 
 
 # The refusals of a sure model that a template of its own intent, read whole, decides again on (edge/home.py's
-# `decide`), each measured on the in-template proxy (bench/home_proxy.py, docs/model-card-home.md)
+# `decide`), each measured on the in-template proxy (bench/home_proxy.py, docs/model-card-home-history.md)
 REREAD = frozenset({"slot", "number", "dropped", "unknown", "nothing_matches", "conflict", "polarity", "ambiguous"})
 
 
@@ -187,7 +187,7 @@ def reread(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str, 
     exactly one intent's template reads the whole text (edge/home_templates.py's `read`), that same intent, or with
     `other` any intent (the model's reading was refused: a template then replaces a refusal, never an answer); None
     where none does, nor where the tagger (`found`) read a name the template frames as another slot. A template
-    never overrules a sure model's answer (measured: docs/model-card-home.md)."""
+    never overrules a sure model's answer (measured: docs/model-card-home-history.md)."""
     read = home_templates.read(schema, lang, text, names)
     if read is None or read.intent != intent and not other:
         return None
@@ -199,7 +199,7 @@ def after_refusal(schema: Mapping[str, Any] | None, intent: str, lang: str, text
     """The reading decide goes on with where the model is sure of `intent` but decide refused its reading (a `REREAD`
     reason): a template of its own intent, else of exactly one other (`reread`: the model's reading was refused, so
     a template of another intent overrules no answer; measured: proxy en/de/fr/es 96.6/93.6/94.1/91.8 ->
-    96.9/94.1/94.5/92.5%, wrong lines and the template holdouts' unchanged; docs/model-card-home.md); else, with
+    96.9/94.1/94.5/92.5%, wrong lines and the template holdouts' unchanged; docs/model-card-home-history.md); else, with
     `carriers` (a Home Assistant intent), exactly one intent's carrier (German list and media lines: proxy de 94.1
     -> 94.8%), on the rescue's rules and reread's tagger check. None: the refusal stands."""
     read = reread(schema, intent, lang, text, names, found, other=True)
@@ -218,7 +218,7 @@ def family(schema: Mapping[str, Any] | None, top_intent: str, lang: str) -> list
     limpiar los canalones": HassVacuumStart on top). Measured on the in-template proxy's unsure lines
     (bench/home_proxy.py --failures, 2026-12-06, en/de/fr/es together): the top intent alone took 0 sibling lines;
     its list siblings of one act 20 right, 0 wrong; all five list intents 27 / 0; every carrier intent 55 / 0, and
-    bench/home_proxy_other.py's acted-on count stayed 17 of 4,280 (docs/model-card-home.md)."""
+    bench/home_proxy_other.py's acted-on count stayed 17 of 4,280 (docs/model-card-home-history.md)."""
     return [top_intent, *(i for i in home_wildcards.carrier_intents(schema, lang) if i != top_intent)]
 
 
