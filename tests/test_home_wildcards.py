@@ -273,10 +273,15 @@ def test_careless_lines_are_refused(recognizers, text: str, lang: str) -> None:
 
 
 def test_another_languages_words_change_nothing(recognizers) -> None:
-    """German words said to the English recognizer: no English carrier matches, the tagger's answer stands."""
+    """German and French words said to the English recognizer: no English carrier matches, so no carrier changes the
+    tagger's answer; where that answer is free text alone, no English carrier nor word of its intent frames it, and
+    edge/home_slotless.py refuses it (a package without carriers has nothing to judge it by: `old` answers)."""
     new, old = recognizers
     for text in ["füge Hafermilch zur Einkaufsliste hinzu", "ajoute du lait à ma liste de courses"]:
-        assert new.recognize(text, "en") == old.recognize(text, "en")
+        got, before = new.recognize(text, "en"), old.recognize(text, "en")
+        assert got == before or (isinstance(got, NotUnderstood) and "carries only free text" in got.detail
+                                 and isinstance(before, Recognized) and {k for k, _ in before.entities} <= {"item"}), \
+            (text, got, before)
 
 
 def test_a_carrier_never_changes_the_intent(recognizers) -> None:
