@@ -120,7 +120,7 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
             if isinstance(again, Recognized):
                 return again
     # a sure list answer where Home Assistant's ranking puts a sibling list intent first (edge/home_rescue.py's overrule)
-    if isinstance(got, Recognized) and got.name in home_rescue.LIST_INTENTS and \
+    if isinstance(got, Recognized) and \
             (read := home_rescue.overrule(schema, got.name, check(text, language, served)[0], text, found, names)):
         again = _decide(text, language, pred, found, names, served=served, threshold=threshold,
                         min_slot_confidence=min_slot_confidence, schema=schema, read=read)
@@ -163,6 +163,7 @@ def _decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[
     found = name_reading(text, lang, found, names, intent in FREE_TEXT_NAME_INTENTS)  # "Office" + "Shutter": one
     # a place cut short or run into a number ("*front* hall", "*Erdgeschoss 96* Grad"), before the numbers are read
     found = place_reading(text, lang, found, names, intent in FREE_TEXT_NAME_INTENTS)
+    found = home_freetext.carried_query(schema, intent, lang, text, found, names)  # the query once the places are read
     # a duration under the unit its next word says ("twenty-two-hour" tagged seconds), then fractions
     tagged, found = found, home_numbers.number_runs(schema, intent, lang, text, found)
     found = halves(names_schema.unit_said(schema, lang, text, found), text, lang)
