@@ -126,6 +126,16 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
                         min_slot_confidence=min_slot_confidence, schema=schema, read=read)
         if isinstance(again, Recognized):
             return again
+    # a sure state question that dropped the state its one template reads (edge/home_rescue.py's `completed`)
+    if isinstance(got, Recognized) and (read := home_rescue.completed(schema, got.name, dict(got.entities),
+                                                                      check(text, language, served)[0], text, found, names)):
+        again = _decide(text, language, pred, found, names, served=served, threshold=threshold,
+                        min_slot_confidence=min_slot_confidence, schema=schema, read=read)
+        if isinstance(again, Recognized) and again.name == got.name and \
+                home_rescue.adds_only(dict(got.entities), dict(again.entities)):
+            got = again
+        elif isinstance(again, NotUnderstood):   # the state said is none decide reads ("detected" of a door): refused
+            got = NotUnderstood("dropped", f"the template's state is not read: {again.detail}")
     # a shopping-list answer where a to-do list's template names a list the home lacks (edge/home_shoplist.py)
     if isinstance(got, Recognized) and (why := home_shoplist.unknown_list(schema, got.name, check(text, language, served)[0],
                                                                          text, names)):

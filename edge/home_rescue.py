@@ -37,7 +37,7 @@ from edge import home_agree, home_freetext, home_rivals, home_templates, home_wi
 from edge.home_agree import tagger_disagrees
 from edge.names_values_data import VALUES
 
-__all__ = ["LIST_INTENTS", "MIN_OWN_WORDS", "REREAD", "STATE_FAMILY", "after_refusal", "family", "overrule", "ranked", "reread", "rescue",
+__all__ = ["LIST_INTENTS", "MIN_OWN_WORDS", "REREAD", "STATE_FAMILY", "adds_only", "after_refusal", "completed", "family", "overrule", "ranked", "reread", "rescue",
            "tagger_disagrees"]
 
 Read = tuple[str, list[Mapping[str, Any]], str]   # (intent, the spans to decide on, what decided it)
@@ -151,6 +151,29 @@ def _unread(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
     if not order or any(r.intent == intent for r in order):
         return None
     return _guarded(schema, order, lang, text, found, names, True)
+
+
+def completed(schema: Mapping[str, Any] | None, intent: str, slots: Mapping[str, Any], lang: str, text: str,
+              found: Sequence[Mapping[str, Any]], names: Any) -> Read | None:
+    """A template's reading of a sure HassGetState answer that dropped the state asked about ("are the Back Door Sensor
+    *detected* Main Floor": the tagger left "detected" untagged, and the answer asked for the sensor's state, not
+    whether it is on): where of `STATE_FAMILY` only HassGetState's template reads the whole text, anchored, with a
+    state, through reread's guards (edge/home_agree.py's `template_spans`, the tagger's check included). edge/home.py
+    takes it only where it adds to the answer (`adds_only`). None otherwise: the answer stands. Gated on the one
+    intent and the missing slot: reading every sure answer again costs the templates' pass each time."""
+    if intent != "HassGetState" or "state" in slots:
+        return None
+    got = home_templates.readings(schema, lang, text, names, STATE_FAMILY)
+    if len(got) != 1 or got[0].intent != intent or not home_templates.anchored(got[0]) \
+            or not any(s.get("name") == "state" for s in got[0].spans):
+        return None
+    return home_agree.template_spans(got[0], lang, text, names, found, schema)
+
+
+def adds_only(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
+    """Whether `after`'s slots keep every one of `before`'s, value for value, and add some: `completed`'s reading
+    completes the answer, never changes what it acts on."""
+    return len(after) > len(before) and all(k in after and after[k] == v for k, v in before.items())
 
 
 def _guarded(schema: Mapping[str, Any] | None, order: Sequence[home_rivals.Ranked], lang: str, text: str,
