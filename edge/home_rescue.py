@@ -11,6 +11,12 @@ intent ("schreib X in Liste Haushalt": HassShoppingListAddItem on top, but "Haus
 file, which only HassListAddItem's templates name), and the file's list, word for word, is the anchor
 Home Assistant's own matcher decides on. Everything decide checks after the model still applies.
 
+A sure answer is handed over in two families only (`overrule`): a list intent to the sibling list intent Home
+Assistant's ranking puts first, and an on/off or state answer (`STATE_FAMILY`) to the other intent of that family
+whose templates alone read the whole text ("every single lights on Dining Room": a question, not HassTurnOn); and a
+sure state question that dropped the state its one template reads is completed or refused
+(edge/home_agree.py's `completed`).
+
 What keeps it from acting on what is no home command, or on the wrong reading (each rule measured on the
 in-template proxy's unsure lines, bench/home_proxy.py, and bench/home_proxy_other.py; docs/model-card-home-history.md):
 - the carrier's own words (the template's words outside every capture) plus the names it frames must be
@@ -34,10 +40,10 @@ from typing import Any, Mapping, Sequence
 
 from edge import home_agree, home_freetext, home_rivals, home_templates, home_wildcards
 # re-exported: callers ask home_rescue whether the tagger disagrees with a reading
-from edge.home_agree import tagger_disagrees
+from edge.home_agree import STATE_FAMILY, tagger_disagrees
 from edge.names_values_data import VALUES
 
-__all__ = ["LIST_INTENTS", "MIN_OWN_WORDS", "REREAD", "STATE_FAMILY", "adds_only", "after_refusal", "completed", "family", "overrule", "ranked", "reread", "rescue",
+__all__ = ["LIST_INTENTS", "MIN_OWN_WORDS", "REREAD", "STATE_FAMILY", "after_refusal", "family", "overrule", "ranked", "reread", "rescue",
            "tagger_disagrees"]
 
 Read = tuple[str, list[Mapping[str, Any]], str]   # (intent, the spans to decide on, what decided it)
@@ -129,14 +135,6 @@ def overrule(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str
     return _guarded(schema, order, lang, text, found, names, True)
 
 
-# The intents whose sure answers `overrule` may hand to another of them where only that one's templates read the
-# text: switching a thing on or off and asking whether it is ("every single lights on Dining Room": HassGetState's
-# template, the model's sure HassTurnOn). Not every intent: ranking a sure answer against all templates cost
-# 8 / 39 ms (en / de, p50 of `rank` alone, 2026-12-07, 2-core x86_64 VM, /tmp timing script over 12 lines under
-# load); against these three it is a fraction of that, and the on/off-vs-state confusion is the one measured.
-STATE_FAMILY = frozenset({"HassTurnOn", "HassTurnOff", "HassGetState"})
-
-
 def _unread(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str, found: Sequence[Mapping[str, Any]],
             names: Any) -> Read | None:
     """The reading that replaces a sure model's answer of `STATE_FAMILY` where Home Assistant's templates of that
@@ -151,29 +149,6 @@ def _unread(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
     if not order or any(r.intent == intent for r in order):
         return None
     return _guarded(schema, order, lang, text, found, names, True)
-
-
-def completed(schema: Mapping[str, Any] | None, intent: str, slots: Mapping[str, Any], lang: str, text: str,
-              found: Sequence[Mapping[str, Any]], names: Any) -> Read | None:
-    """A template's reading of a sure HassGetState answer that dropped the state asked about ("are the Back Door Sensor
-    *detected* Main Floor": the tagger left "detected" untagged, and the answer asked for the sensor's state, not
-    whether it is on): where of `STATE_FAMILY` only HassGetState's template reads the whole text, anchored, with a
-    state, through reread's guards (edge/home_agree.py's `template_spans`, the tagger's check included). edge/home.py
-    takes it only where it adds to the answer (`adds_only`). None otherwise: the answer stands. Gated on the one
-    intent and the missing slot: reading every sure answer again costs the templates' pass each time."""
-    if intent != "HassGetState" or "state" in slots:
-        return None
-    got = home_templates.readings(schema, lang, text, names, STATE_FAMILY)
-    if len(got) != 1 or got[0].intent != intent or not home_templates.anchored(got[0]) \
-            or not any(s.get("name") == "state" for s in got[0].spans):
-        return None
-    return home_agree.template_spans(got[0], lang, text, names, found, schema)
-
-
-def adds_only(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
-    """Whether `after`'s slots keep every one of `before`'s, value for value, and add some: `completed`'s reading
-    completes the answer, never changes what it acts on."""
-    return len(after) > len(before) and all(k in after and after[k] == v for k, v in before.items())
 
 
 def _guarded(schema: Mapping[str, Any] | None, order: Sequence[home_rivals.Ranked], lang: str, text: str,

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from edge import home_rescue
+from edge import home_agree, home_rescue
 from edge.home import NotUnderstood, Recognized
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -165,11 +165,11 @@ def test_a_state_question_that_dropped_its_state_is_refused(home) -> None:
     assert not any(s["name"] == "state" for s in slots.extract(text, pred.intent))   # the state dropped
     got = rec.recognize(text, "en")
     assert isinstance(got, NotUnderstood) and got.reason == "dropped", got
-    read = home_rescue.completed(rec.schema, "HassGetState", {"name": "Back Door Sensor"}, "en", text, [], rec.names)
+    read = home_agree.completed(rec.schema, "HassGetState", {"name": "Back Door Sensor"}, "en", text, [], rec.names)
     assert read is not None and {s["name"]: s["value"] for s in read[1]}["state"] == "on"
     # a state already said, or another intent: nothing to complete
-    assert home_rescue.completed(rec.schema, "HassGetState", {"state": "off"}, "en", text, [], rec.names) is None
-    assert home_rescue.completed(rec.schema, "HassTurnOn", {}, "en", text, [], rec.names) is None
+    assert home_agree.completed(rec.schema, "HassGetState", {"state": "off"}, "en", text, [], rec.names) is None
+    assert home_agree.completed(rec.schema, "HassTurnOn", {}, "en", text, [], rec.names) is None
 
 
 @pytest.mark.parametrize("text,want", [
@@ -183,7 +183,7 @@ def test_a_state_question_with_its_state_or_none_stands(home, text: str, want: d
 
 
 def test_a_completion_only_adds() -> None:
-    assert home_rescue.adds_only({"name": "X"}, {"name": "X", "state": "on"})
-    assert not home_rescue.adds_only({"name": "X"}, {"name": "X"})                     # nothing added
-    assert not home_rescue.adds_only({"name": "X"}, {"name": "Y", "state": "on"})      # another thing
-    assert not home_rescue.adds_only({"name": "X", "floor": "F"}, {"name": "X", "state": "on"})   # a slot lost
+    assert home_agree.adds_only({"name": "X"}, {"name": "X", "state": "on"})
+    assert not home_agree.adds_only({"name": "X"}, {"name": "X"})                     # nothing added
+    assert not home_agree.adds_only({"name": "X"}, {"name": "Y", "state": "on"})      # another thing
+    assert not home_agree.adds_only({"name": "X", "floor": "F"}, {"name": "X", "state": "on"})   # a slot lost
