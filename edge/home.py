@@ -38,8 +38,8 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping, Sequence
 
-from edge import (home_freetext, home_guard, home_numbers, home_polarity, home_rescue, home_shoplist, home_slotless,
-                  home_wake, home_when, home_wildcards, names_schema, names_values)
+from edge import (home_agree, home_freetext, home_guard, home_numbers, home_polarity, home_rescue, home_shoplist,
+                  home_slotless, home_wake, home_when, home_wildcards, names_schema, names_values)
 from edge.home_durations import delay_misfit, halves, start_change_misfit, timer_start, unit_text
 from edge.home_reading import name_reading, place_reading, said_target, untagged_target
 # the result types live in a leaf (edge/home_results.py); re-exported: `from edge.home import Recognized` works
@@ -120,12 +120,22 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
             if isinstance(again, Recognized):
                 return again
     # a sure list answer where Home Assistant's ranking puts a sibling list intent first (edge/home_rescue.py's overrule)
-    if isinstance(got, Recognized) and got.name in home_rescue.LIST_INTENTS and \
+    if isinstance(got, Recognized) and \
             (read := home_rescue.overrule(schema, got.name, check(text, language, served)[0], text, found, names)):
         again = _decide(text, language, pred, found, names, served=served, threshold=threshold,
                         min_slot_confidence=min_slot_confidence, schema=schema, read=read)
         if isinstance(again, Recognized):
             return again
+    # a sure state question that dropped the state its one template reads (edge/home_agree.py's `completed`)
+    if isinstance(got, Recognized) and (read := home_agree.completed(schema, got.name, dict(got.entities),
+                                                                      check(text, language, served)[0], text, found, names)):
+        again = _decide(text, language, pred, found, names, served=served, threshold=threshold,
+                        min_slot_confidence=min_slot_confidence, schema=schema, read=read)
+        if isinstance(again, Recognized) and again.name == got.name and \
+                home_agree.adds_only(dict(got.entities), dict(again.entities)):
+            got = again
+        elif isinstance(again, NotUnderstood):   # the state said is none decide reads ("detected" of a door): refused
+            got = NotUnderstood("dropped", f"the template's state is not read: {again.detail}")
     # a shopping-list answer where a to-do list's template names a list the home lacks (edge/home_shoplist.py)
     if isinstance(got, Recognized) and (why := home_shoplist.unknown_list(schema, got.name, check(text, language, served)[0],
                                                                          text, names)):
@@ -163,6 +173,7 @@ def _decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[
     found = name_reading(text, lang, found, names, intent in FREE_TEXT_NAME_INTENTS)  # "Office" + "Shutter": one
     # a place cut short or run into a number ("*front* hall", "*Erdgeschoss 96* Grad"), before the numbers are read
     found = place_reading(text, lang, found, names, intent in FREE_TEXT_NAME_INTENTS)
+    found = home_freetext.carried_query(schema, intent, lang, text, found, names)  # the query once the places are read
     # a duration under the unit its next word says ("twenty-two-hour" tagged seconds), then fractions
     tagged, found = found, home_numbers.number_runs(schema, intent, lang, text, found)
     found = halves(names_schema.unit_said(schema, lang, text, found), text, lang)

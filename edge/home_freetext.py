@@ -23,7 +23,7 @@ import re
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
-__all__ = ["FREE_SLOT", "VOCAB", "extend", "unnamed_timer"]
+__all__ = ["FREE_SLOT", "VOCAB", "carried_query", "extend", "unnamed_timer"]
 
 _TIMERS = ("HassStartTimer", "HassCancelTimer", "HassCancelAllTimers", "HassPauseTimer", "HassUnpauseTimer",
            "HassTimerStatus", "HassIncreaseTimer", "HassDecreaseTimer")
@@ -235,6 +235,22 @@ def extend(text: str, lang: str, intent: str, found: Sequence[Mapping[str, Any]]
     start, end = min(words[a][0], span["start"]), max(words[b][1], span["end"])
     said = text[start:end]
     return [{**s, "raw": said, "value": said, "start": start, "end": end} if s is span else s for s in found]
+
+
+def carried_query(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str,
+                  found: Sequence[Mapping[str, Any]], names: Any = None) -> list[Mapping[str, Any]]:
+    """`found` with a media search's query as HassMediaSearchAndPlay's carrier pattern, read whole, captures it,
+    once the places are read (edge/home.py's `name_reading`, `place_reading`): "play *a* podcast about history on
+    Family Room Speaker" is "play {search_query} on {name}" to Home Assistant, query "a podcast about history",
+    where the tagger cut the article and `extend` never grows over one. The carrier's first pass
+    (edge/home_wildcards.py's `apply`, before the places) leaves the tagger's reading where it tagged the area
+    "Family Room" inside the speaker's name; read again once that name is one span, the carrier decides as
+    anywhere else (`apply` keeps the tagger's spans wherever it still reads the words otherwise)."""
+    if intent != "HassMediaSearchAndPlay" or not any(s.get("name") == "search_query" for s in found):
+        return list(found)
+    from edge import home_wildcards
+
+    return home_wildcards.apply(schema, intent, lang, text, found, names)
 
 
 # Words of quantity said before what to play, not part of it ("play *some* taylor swift", "spiel *etwas* Jazz"): the

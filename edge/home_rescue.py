@@ -11,6 +11,12 @@ intent ("schreib X in Liste Haushalt": HassShoppingListAddItem on top, but "Haus
 file, which only HassListAddItem's templates name), and the file's list, word for word, is the anchor
 Home Assistant's own matcher decides on. Everything decide checks after the model still applies.
 
+A sure answer is handed over in two families only (`overrule`): a list intent to the sibling list intent Home
+Assistant's ranking puts first, and an on/off or state answer (`STATE_FAMILY`) to the other intent of that family
+whose templates alone read the whole text ("every single lights on Dining Room": a question, not HassTurnOn); and a
+sure state question that dropped the state its one template reads is completed or refused
+(edge/home_agree.py's `completed`).
+
 What keeps it from acting on what is no home command, or on the wrong reading (each rule measured on the
 in-template proxy's unsure lines, bench/home_proxy.py, and bench/home_proxy_other.py; docs/model-card-home-history.md):
 - the carrier's own words (the template's words outside every capture) plus the names it frames must be
@@ -34,10 +40,10 @@ from typing import Any, Mapping, Sequence
 
 from edge import home_agree, home_freetext, home_rivals, home_templates, home_wildcards
 # re-exported: callers ask home_rescue whether the tagger disagrees with a reading
-from edge.home_agree import tagger_disagrees
+from edge.home_agree import STATE_FAMILY, tagger_disagrees
 from edge.names_values_data import VALUES
 
-__all__ = ["LIST_INTENTS", "MIN_OWN_WORDS", "REREAD", "after_refusal", "family", "overrule", "ranked", "reread", "rescue",
+__all__ = ["LIST_INTENTS", "MIN_OWN_WORDS", "REREAD", "STATE_FAMILY", "after_refusal", "family", "overrule", "ranked", "reread", "rescue",
            "tagger_disagrees"]
 
 Read = tuple[str, list[Mapping[str, Any]], str]   # (intent, the spans to decide on, what decided it)
@@ -122,9 +128,25 @@ def overrule(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str
     (`ranked`'s, the tagger's included): the answer stands. Out-of-template words have no such reading and keep
     the model's answer."""
     if intent not in LIST_INTENTS:
-        return None
+        return _unread(schema, intent, lang, text, found, names)
     order = home_rivals.rank(schema, lang, text, names, LIST_INTENTS)
     if not order or order[0].intent == intent or order[0].intent not in LIST_INTENTS:
+        return None
+    return _guarded(schema, order, lang, text, found, names, True)
+
+
+def _unread(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str, found: Sequence[Mapping[str, Any]],
+            names: Any) -> Read | None:
+    """The reading that replaces a sure model's answer of `STATE_FAMILY` where Home Assistant's templates of that
+    family read the whole text as another of its intents and none of the model's own intent reads it: "every single
+    lights on Dining Room" is only HassGetState's template, and the model's sure HassTurnOn switched the lights on
+    where the user asked. HA's ranking's first (edge/home_rivals.py's `rank`) through `_guarded`'s guards, the
+    tagger's included; None where the model's intent reads it too (the model's answer and HA's agree on the intent:
+    its slots are decide's), or where nothing does (out-of-template words keep the model's answer)."""
+    if intent not in STATE_FAMILY:
+        return None
+    order = home_rivals.rank(schema, lang, text, names, STATE_FAMILY)
+    if not order or any(r.intent == intent for r in order):
         return None
     return _guarded(schema, order, lang, text, found, names, True)
 
@@ -148,6 +170,8 @@ def _guarded(schema: Mapping[str, Any] | None, order: Sequence[home_rivals.Ranke
     if got is None or tagger and home_agree.tagger_disagrees(got[1], found, text, lang):
         return None
     # a full tie is broken as hassil breaks it (the intent's name): said so, a tie is no reason of the words
+    if len(order) < 2:   # `_unread`: the one reading, of another intent than the model's
+        return got[0], got[1], f"{got[2]} (the only reading)"
     how = "tied with, first by name over" if home_rivals.tied(list(order)) else "ranked over"
     return got[0], got[1], f"{got[2]} ({how} {', '.join(r.intent for r in order[1:])})"
 
