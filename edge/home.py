@@ -119,29 +119,29 @@ def decide(text: str, language: str | None, pred: Any, found: Sequence[Mapping[s
                             min_slot_confidence=min_slot_confidence, schema=schema, read=read)
             if isinstance(again, Recognized):
                 return again
-    # a sure list answer where Home Assistant's ranking puts a sibling list intent first (edge/home_rescue.py's overrule)
-    if isinstance(got, Recognized) and \
-            (read := home_rescue.overrule(schema, got.name, check(text, language, served)[0], text, found, names)):
+    if not isinstance(got, Recognized):
+        return got
+    lang = check(text, language, served)[0]   # an answer passed the input guard: its served language
+    # a sure answer where Home Assistant's ranking puts a sibling intent first (edge/home_rescue.py's overrule)
+    if read := home_rescue.overrule(schema, got.name, lang, text, found, names):
         again = _decide(text, language, pred, found, names, served=served, threshold=threshold,
                         min_slot_confidence=min_slot_confidence, schema=schema, read=read)
         if isinstance(again, Recognized):
             return again
     # a sure state question that dropped the state its one template reads (edge/home_agree.py's `completed`)
-    if isinstance(got, Recognized) and (read := home_agree.completed(schema, got.name, dict(got.entities),
-                                                                      check(text, language, served)[0], text, found, names)):
+    if read := home_agree.completed(schema, got.name, dict(got.entities), lang, text, found, names):
         again = _decide(text, language, pred, found, names, served=served, threshold=threshold,
                         min_slot_confidence=min_slot_confidence, schema=schema, read=read)
         if isinstance(again, Recognized) and again.name == got.name and \
                 home_agree.adds_only(dict(got.entities), dict(again.entities)):
             got = again
         elif isinstance(again, NotUnderstood):   # the state said is none decide reads ("detected" of a door): refused
-            got = NotUnderstood("dropped", f"the template's state is not read: {again.detail}")
+            return NotUnderstood("dropped", f"the template's state is not read: {again.detail}")
     # a shopping-list answer where a to-do list's template names a list the home lacks (edge/home_shoplist.py)
-    if isinstance(got, Recognized) and (why := home_shoplist.unknown_list(schema, got.name, check(text, language, served)[0],
-                                                                         text, names)):
+    if why := home_shoplist.unknown_list(schema, got.name, lang, text, names):
         return why
     # an answer that names and reads nothing: only where a template of its intent says it (edge/home_slotless.py)
-    if isinstance(got, Recognized) and (why := home_slotless.check(got, schema, check(text, language, served)[0], text, names)):
+    if why := home_slotless.check(got, schema, lang, text, names):
         return why
     return got
 

@@ -126,7 +126,8 @@ def overrule(schema: Mapping[str, Any] | None, intent: str, lang: str, text: str
     {name}", "pon X en mi lista de la compra" only HassShoppingListAddItem's (no template says "mi {name}"); the
     model reads the same words for both. None where the model's intent is first, or the reading fails its guards
     (`ranked`'s, the tagger's included): the answer stands. Out-of-template words have no such reading and keep
-    the model's answer."""
+    the model's answer. A sure answer of `STATE_FAMILY` (on, off, a state question) goes to `_unread`; any other
+    intent's stands."""
     if intent not in LIST_INTENTS:
         return _unread(schema, intent, lang, text, found, names)
     order = home_rivals.rank(schema, lang, text, names, LIST_INTENTS)

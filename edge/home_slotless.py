@@ -140,16 +140,14 @@ def own_words(schema: Mapping[str, Any] | None, lang: str, intent: str) -> froze
 
 @lru_cache(maxsize=32)
 def _own_words(data: str, lang: str, group: str) -> frozenset[str]:
-    schema = {"wildcards": {"format": home_wildcards.FORMAT, "data": data}}
+    table = home_wildcards.tables({"format": home_wildcards.FORMAT, "data": data}).get(lang) or {}
+    rules = table.get("rules") or {}
     mine: set[str] = set()
     others: set[str] = set()
-    for intent in home_wildcards.carrier_intents(schema, lang):
-        c = home_wildcards.carriers(schema, intent, lang, "")
-        if c is None:
-            continue
-        for pattern in c.patterns:
-            regex = _SLOT.sub(" ", home_wildcards.expand(pattern, c.rules))
-            (mine if home_freetext.GROUP.get(intent) == group else others).update(home_wildcards.WORD.findall(regex))
+    for intent, patterns in (table.get("carriers") or {}).items():
+        words = mine if home_freetext.GROUP.get(intent) == group else others
+        for pattern in patterns:
+            words.update(home_wildcards.WORD.findall(_SLOT.sub(" ", home_wildcards.expand(pattern, rules))))
     return frozenset(w for w in mine - others if len(w) >= MIN_OWN_WORD)
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+import hassil_ha
+
 from edge import home_rescue, home_rivals
 from edge.home import NotUnderstood, Recognized, decide
 from edge.model import OOS, Prediction
@@ -325,24 +327,7 @@ def _hassil_best(lang: str, text: str) -> tuple[str, dict] | None:
     """Home Assistant's answer: hassil's `recognize_best(..., best_slot_name="name")` over HA's templates of `lang`,
     with the fixture home's names, areas and floors as slot lists (a thing's names with its domain as context, as the
     default agent builds them); (intent, slot values) or None. Skips the test where hassil is not installed."""
-    pytest.importorskip("hassil")
-    pytest.importorskip("home_assistant_intents")
-    import yaml
-    from hassil.intents import Intents, TextSlotList
-    from hassil.recognize import recognize_best
-    from home_assistant_intents import get_intents
-
-    data = yaml.safe_load((DATA / f"home_fixture_names_{lang}.yaml").read_text(encoding="utf-8"))
-
-    def said(x: dict) -> list[str]:
-        return [x["name"], *(x.get("aliases") or [])]
-
-    lists = {"name": TextSlotList.from_tuples([(n, e["name"], {"domain": e["id"].split(".")[0]})
-                                               for e in data["entities"] for n in said(e)]),
-             "area": TextSlotList.from_tuples([(n, a["name"]) for a in data.get("areas", []) for n in said(a)]),
-             "floor": TextSlotList.from_tuples([(n, f["name"]) for f in data.get("floors", []) for n in said(f)])}
-    best = recognize_best(text, Intents.from_dict(get_intents(lang)), slot_lists=lists, language=lang,
-                          best_slot_name="name")
+    best = hassil_ha.best(text, lang, DATA / f"home_fixture_names_{lang}.yaml")
     return None if best is None else (best.intent.name, {k: v.value for k, v in best.entities.items()})
 
 

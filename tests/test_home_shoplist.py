@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+import hassil_ha
+
 from edge import home_shoplist
 from edge.home import NotUnderstood, Recognized
 
@@ -173,26 +175,9 @@ def test_careless_and_hostile_list_lines(home) -> None:
                                       + [(t, k) for t, k, _, _ in STANDS] + list(UNKNOWN_LISTS) if k != "en0"])
 def test_the_answers_are_home_assistants(home, text: str, key: str) -> None:
     """Each answer above is Home Assistant's: hassil's best reading with that home's names (skipped without hassil)."""
-    pytest.importorskip("hassil")
-    pytest.importorskip("home_assistant_intents")
-    import yaml
-    from hassil.intents import Intents, TextSlotList
-    from hassil.recognize import recognize_best
-    from home_assistant_intents import get_intents
-
     _, recs, files = home
     lang = _lang(key)
-    data = yaml.safe_load(files[key].read_text(encoding="utf-8"))
-
-    def said(x: dict) -> list[str]:
-        return [x["name"], *(x.get("aliases") or [])]
-
-    lists = {"name": TextSlotList.from_tuples([(n, e["name"], {"domain": e["id"].split(".")[0]})
-                                               for e in data["entities"] for n in said(e)]),
-             "area": TextSlotList.from_tuples([(n, a["name"]) for a in data.get("areas", []) for n in said(a)]),
-             "floor": TextSlotList.from_tuples([(n, f["name"]) for f in data.get("floors", []) for n in said(f)])}
-    best = recognize_best(text, Intents.from_dict(get_intents(lang)), slot_lists=lists, language=lang,
-                          best_slot_name="name")
+    best = hassil_ha.best(text, lang, files[key])
     got = recs[key].recognize(text, lang)
     if best is None:
         assert isinstance(got, NotUnderstood), got

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+import hassil_ha
+
 from edge import home_agree, home_rescue
 from edge.home import NotUnderstood, Recognized
 
@@ -82,24 +84,7 @@ def test_a_search_query_keeps_its_article(home, text: str, want: dict) -> None:
 
 @pytest.mark.parametrize("text", [t for t, _, _, _ in STATE] + [t for t, _ in MEDIA])
 def test_the_answers_are_home_assistants(home, text: str) -> None:
-    pytest.importorskip("hassil")
-    pytest.importorskip("home_assistant_intents")
-    import yaml
-    from hassil.intents import Intents, TextSlotList
-    from hassil.recognize import recognize_best
-    from home_assistant_intents import get_intents
-
-    data = yaml.safe_load(EN2.read_text(encoding="utf-8"))
-
-    def said(x: dict) -> list[str]:
-        return [x["name"], *(x.get("aliases") or [])]
-
-    lists = {"name": TextSlotList.from_tuples([(n, e["name"], {"domain": e["id"].split(".")[0]})
-                                               for e in data["entities"] for n in said(e)]),
-             "area": TextSlotList.from_tuples([(n, a["name"]) for a in data.get("areas", []) for n in said(a)]),
-             "floor": TextSlotList.from_tuples([(n, f["name"]) for f in data.get("floors", []) for n in said(f)])}
-    best = recognize_best(text, Intents.from_dict(get_intents("en")), slot_lists=lists, language="en",
-                          best_slot_name="name")
+    best = hassil_ha.best(text, "en", EN2)
     got = home[2].recognize(text, "en")
     assert best is not None and isinstance(got, Recognized)
     want = {k: (v.text if v.is_wildcard else v.value) for k, v in best.entities.items()}
